@@ -1,0 +1,48 @@
+/**
+ * Errors of the flattened-device-tree layer. Every failure names where it happened (a byte
+ * offset in a blob, or a node path and property) and what was expected there.
+ */
+
+/** Stable codes that tests and callers match on. */
+export type FdtErrorCode =
+  | 'BAD_MAGIC'
+  | 'TRUNCATED'
+  | 'BAD_HEADER'
+  | 'OUT_OF_BOUNDS'
+  | 'MISALIGNED'
+  | 'BAD_TOKEN'
+  | 'UNTERMINATED_STRING'
+  | 'UNBALANCED'
+  | 'BAD_VERSION'
+  | 'PHANDLE_LOOP'
+  | 'BAD_PATH';
+
+/** A malformed blob: `offset` is the byte offset in the blob where the problem was found. */
+export class FdtError extends Error {
+  override readonly name = 'FdtError';
+  constructor(
+    readonly code: FdtErrorCode,
+    readonly offset: number,
+    readonly expected: string,
+    readonly source = 'blob',
+  ) {
+    super(`${source}: offset 0x${offset.toString(16)}: ${code}: expected ${expected}`);
+  }
+}
+
+/**
+ * A property that is missing or has the wrong size, with the errno the kernel's `of_*` reader
+ * returns in that case (drivers/of/property.c): EINVAL missing, ENODATA no value,
+ * EOVERFLOW size, EILSEQ an unterminated string.
+ */
+export class FdtPropertyError extends Error {
+  override readonly name = 'FdtPropertyError';
+  constructor(
+    readonly errno: 'EINVAL' | 'ENODATA' | 'EOVERFLOW' | 'EILSEQ',
+    readonly nodePath: string,
+    readonly property: string,
+    readonly detail: string,
+  ) {
+    super(`${errno}: ${nodePath}: ${property}: ${detail}`);
+  }
+}

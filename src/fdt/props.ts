@@ -1,0 +1,149 @@
+/**
+ * Typed property readers with the semantics of the kernel's `of_property_read_*` helpers
+ * (drivers/of/property.c, include/linux/of.h, v5.12): a missing property is EINVAL, a value
+ * shorter than asked is EOVERFLOW, a longer one is fine unless an exact maximum is given.
+ */
+import { FdtPropertyError } from './errors.ts';
+import type { Fdt, FdtNode } from './tree.ts';
+
+function view(value: Uint8Array): DataView {
+  return new DataView(value.buffer, value.byteOffset, value.byteLength);
+}
+
+/**
+ * `of_find_property_value_of_size`: the value, at least `min` bytes and, when `max` is not 0,
+ * at most `max` bytes.
+ * @throws FdtPropertyError EINVAL when missing, EOVERFLOW when the size is out of range.
+ */
+export function findPropertyValueOfSize(
+  node: FdtNode,
+  name: string,
+  min: number,
+  max = 0,
+): Uint8Array {
+  const prop = node.getProperty(name);
+  if (!prop) throw new FdtPropertyError('EINVAL', node.path, name, 'no such property');
+  if (prop.value.length < min || (max !== 0 && prop.value.length > max)) {
+    const want = max === 0 ? `at least ${min}` : min === max ? `exactly ${min}` : `${min}..${max}`;
+    throw new FdtPropertyError(
+      'EOVERFLOW',
+      node.path,
+      name,
+      `value is ${prop.value.length} bytes, expected ${want}`,
+    );
+  }
+  return prop.value;
+}
+
+/** `of_property_read_u32`: the first cell. @throws FdtPropertyError */
+export function readU32(node: FdtNode, name: string): number {
+  return view(findPropertyValueOfSize(node, name, 4)).getUint32(0);
+}
+
+/** `of_property_read_u32_index`. @throws FdtPropertyError */
+export function readU32Index(node: FdtNode, name: string, index: number): number {
+  return view(findPropertyValueOfSize(node, name, (index + 1) * 4)).getUint32(index * 4);
+}
+
+/** `of_property_read_u64`: the first two cells as one number. @throws FdtPropertyError */
+export function readU64(node: FdtNode, name: string): bigint {
+  return view(findPropertyValueOfSize(node, name, 8)).getBigUint64(0);
+}
+
+/** `of_property_read_u64_index`. @throws FdtPropertyError */
+export function readU64Index(node: FdtNode, name: string, index: number): bigint {
+  return view(findPropertyValueOfSize(node, name, (index + 1) * 8)).getBigUint64(index * 8);
+}
+
+/**
+ * `of_property_read_variable_u64_array(np, name, out, min, max)`: between `min` and `max`
+ * u64 values (max 0: exactly `min` values are read and any longer value is accepted).
+ * @throws FdtPropertyError
+ */
+export function readVariableU64Array(
+  node: FdtNode,
+  name: string,
+  min: number,
+  max = 0,
+): bigint[] {
+  const value = findPropertyValueOfSize(node, name, min * 8, max * 8);
+  const count = max === 0 ? min : Math.floor(value.length / 8);
+  const v = view(value);
+  return Array.from({ length: count }, (_, i) => v.getBigUint64(i * 8));
+}
+
+/** `of_property_read_u64_array(np, name, out, n)`: the first `n` values. @throws FdtPropertyError */
+export function readU64Array(node: FdtNode, name: string, count: number): bigint[] {
+  return readVariableU64Array(node, name, count, 0);
+}
+
+/** Every whole u64 in a property (for display); [] when missing. */
+export function readAllU64(node: FdtNode, name: string): bigint[] {
+  const prop = node.getProperty(name);
+  if (!prop) return [];
+  const v = view(prop.value);
+  return Array.from({ length: Math.floor(prop.value.length / 8) }, (_, i) => v.getBigUint64(i * 8));
+}
+
+/** Every whole u32 in a property (for display); [] when missing. */
+export function readAllU32(node: FdtNode, name: string): number[] {
+  const prop = node.getProperty(name);
+  if (!prop) return [];
+  const v = view(prop.value);
+  return Array.from({ length: Math.floor(prop.value.length / 4) }, (_, i) => v.getUint32(i * 4));
+}
+
+/**
+ * `of_property_read_string`: the first string.
+ * @throws FdtPropertyError EINVAL missing, ENODATA empty, EILSEQ not NUL-terminated.
+ */
+export function readString(node: FdtNode, name: string): string {
+  return readStringList(node, name)[0] ?? '';
+}
+
+/** `of_property_read_string_array`: every string. @throws FdtPropertyError as `readString`. */
+export function readStringList(node: FdtNode, name: string): string[] {
+  const prop = node.getProperty(name);
+  if (!prop) throw new FdtPropertyError('EINVAL', node.path, name, 'no such property');
+  if (prop.value.length === 0) throw new FdtPropertyError('ENODATA', node.path, name, 'empty');
+  if (prop.value[prop.value.length - 1] !== 0) {
+    throw new FdtPropertyError('EILSEQ', node.path, name, 'string is not NUL-terminated');
+  }
+  return new TextDecoder().decode(prop.value.subarray(0, -1)).split('\0');
+}
+
+/** `of_device_is_compatible`-style check against the `compatible` list. */
+export function isCompatible(node: FdtNode, compatible: string): boolean {
+  const prop = node.getProperty('compatible');
+  if (!prop || prop.value.length === 0) return false;
+  return new TextDecoder()
+    .decode(prop.value)
+    .split('\0')
+    .some((s) => s === compatible);
+}
+
+/** The phandle value at `index` of a phandle-list property. @throws FdtPropertyError */
+export function readPhandleValue(node: FdtNode, name: string, index: number): number {
+  return readU32Index(node, name, index);
+}
+
+/**
+ * `of_parse_phandle(np, name, index)`: the node the phandle at `index` points to, or
+ * undefined when the property, the entry or the node is missing (the kernel returns NULL).
+ */
+export function parsePhandle(
+  fdt: Fdt,
+  node: FdtNode,
+  name: string,
+  index: number,
+): FdtNode | undefined {
+  const prop = node.getProperty(name);
+  if (!prop || prop.value.length < (index + 1) * 4) return undefined;
+  return fdt.findByPhandle(view(prop.value).getUint32(index * 4));
+}
+
+/** How many phandles (u32 cells) a phandle-list property holds; 0 when missing. */
+export function countPhandles(node: FdtNode, name: string): number {
+  const prop = node.getProperty(name);
+  return prop ? Math.floor(prop.value.length / 4) : 0;
+}

@@ -1,0 +1,66 @@
+/**
+ * The PowerNV host as the kernel sees it, built from a device tree (`buildHost` in host.ts):
+ * PHBs, PCI functions with their device-tree nodes, NVLink bridges, GPUs and IOMMU groups.
+ * Everything here is derived from the tree; mutable runtime state (NPU firmware tables, the
+ * GPU's address-translation cache) lives in firmware.ts and ats-cache.ts.
+ */
+import type { Fdt, FdtNode } from '../fdt/tree.ts';
+
+export interface PciAddress {
+  readonly domain: number;
+  readonly bus: number;
+  readonly device: number;
+  readonly fn: number;
+}
+
+/** What a PCI function is to the NVLink2 subdriver. */
+export type PciRole = 'gpu' | 'bridge' | 'other';
+
+export interface Phb {
+  /** The `pciex@…` node. */
+  readonly node: FdtNode;
+  /** `linux,pci-domain` when present, else the PHB's position among PHBs in tree order. */
+  readonly domain: number;
+  /** An NPU PHB (compatible `ibm,ioda2-npu2-phb`) holding NVLink bridge functions. */
+  readonly isNpu: boolean;
+  readonly chipId: number | undefined;
+  readonly phbIndex: number | undefined;
+  readonly functions: readonly PciFunction[];
+}
+
+export interface PciFunction {
+  /** "DDDD:BB:DD.F", the kernel's pci_name(). */
+  readonly name: string;
+  readonly address: PciAddress;
+  /** devfn = device << 3 | fn. */
+  readonly devfn: number;
+  /** The node whose `reg` phys.hi carries this bus/device/function (Open Firmware PCI binding). */
+  readonly node: FdtNode;
+  readonly phb: Phb;
+  readonly vendor: number;
+  readonly device: number;
+  /** 24-bit class code (`class-code`). */
+  readonly classCode: number;
+  readonly revision: number;
+  readonly subsystemVendor: number;
+  readonly subsystemDevice: number;
+  readonly role: PciRole;
+  /** IOMMU group number; a GPU shares its group with its NVLink bridges. */
+  readonly iommuGroup: number;
+}
+
+export interface Host {
+  readonly fdt: Fdt;
+  readonly phbs: readonly Phb[];
+  /** Every PCI function, sorted by address. */
+  readonly functions: readonly PciFunction[];
+  functionByName(name: string): PciFunction | undefined;
+  /** The kernel's get_pci_dev(dn): the PCI function whose device-tree node is `node`. */
+  functionForNode(node: FdtNode): PciFunction | undefined;
+  /** pnv_pci_get_npu_dev(gpu, index): follow the GPU's `ibm,npu[index]` to a bridge function. */
+  npuBridgeOfGpu(gpu: PciFunction, index: number): PciFunction | undefined;
+  /** pnv_pci_get_gpu_dev(bridge): follow the bridge's `ibm,gpu` to the GPU function. */
+  gpuOfBridge(bridge: PciFunction): PciFunction | undefined;
+  /** Functions sharing an IOMMU group. */
+  groupMembers(group: number): readonly PciFunction[];
+}
