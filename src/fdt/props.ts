@@ -60,12 +60,7 @@ export function readU64Index(node: FdtNode, name: string, index: number): bigint
  * u64 values (max 0: exactly `min` values are read and any longer value is accepted).
  * @throws FdtPropertyError
  */
-export function readVariableU64Array(
-  node: FdtNode,
-  name: string,
-  min: number,
-  max = 0,
-): bigint[] {
+export function readVariableU64Array(node: FdtNode, name: string, min: number, max = 0): bigint[] {
   const value = findPropertyValueOfSize(node, name, min * 8, max * 8);
   const count = max === 0 ? min : Math.floor(value.length / 8);
   const v = view(value);

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * `vfio-nvlink2`: the command-line entry. Each subcommand lives in its own module exporting
+ * `run(argv)`, which returns the process exit code; this file only dispatches.
+ */
+import { CliError } from './cli-error.ts';
+
+type Command = (argv: string[]) => Promise<number>;
+
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  dt: {
+    summary: 'device trees: generate | show | doctor',
+    load: async () => (await import('./dt.ts')).run,
+  },
+  inspect: {
+    summary: 'a device as a VMM sees it (in process with --dt, or over a vfio-user socket)',
+    load: async () => (await import('./inspect.ts')).run,
+  },
+  serve: {
+    summary: 'serve every GPU and NVLink bridge over vfio-user sockets',
+    load: async () => (await import('./serve.ts')).run,
+  },
+  bench: {
+    summary: 'measure the server against a raw socket floor',
+    load: async () => (await import('./bench.ts')).run,
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
+  return `usage: vfio-nvlink2 <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'vfio-nvlink2 <command> --help' for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    console.error(`vfio-nvlink2: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  return (await command.load())(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof CliError) {
+      console.error(`vfio-nvlink2: ${err.message}`);
+      process.exitCode = err.exitCode;
+    } else {
+      console.error(err);
+      process.exitCode = 1;
+    }
+  },
+);
