@@ -1,0 +1,64 @@
+/**
+ * A VFIO region as the kernel's vfio-pci core holds it (include/linux/vfio_pci_core.h,
+ * struct vfio_pci_region / vfio_pci_regops, v5.12): data plus up to four operations.
+ * Device-specific regions take indexes from 9 (VFIO_PCI_NUM_REGIONS).
+ */
+
+/** VFIO_REGION_INFO_FLAG_* (include/uapi/linux/vfio.h). */
+export const RegionFlag = { READ: 0x1, WRITE: 0x2, MMAP: 0x4, CAPS: 0x8 } as const;
+
+/** VFIO_REGION_INFO_CAP_* ids and VFIO_DEVICE_INFO_CAP_* for NVLink2 (include/uapi/linux/vfio.h). */
+export const RegionCapId = {
+  SPARSE_MMAP: 1,
+  TYPE: 2,
+  MSIX_MAPPABLE: 3,
+  NVLINK2_SSATGT: 4,
+  NVLINK2_LNKSPD: 5,
+} as const;
+
+/** VFIO_REGION_TYPE_PCI_VENDOR_TYPE: device-specific region types are this | vendor. */
+export const PCI_VENDOR_TYPE = 0x80000000;
+
+/** One capability to append to a region's chain: id, version and the body after the header. */
+export interface RegionCapability {
+  readonly id: number;
+  readonly version: number;
+  readonly body: Uint8Array;
+}
+
+/** What a region's mmap op hands out: a shareable file and where in it the region starts. */
+export interface MmapGrant {
+  /** A file descriptor (memfd) another process can map; owned by the region, not the caller. */
+  readonly fd: number;
+  /** Offset in `fd` of region offset `offset` of the request. */
+  readonly fdOffset: bigint;
+  readonly length: bigint;
+}
+
+export interface MmapRequest {
+  /** Offset inside the region (the kernel's vm_pgoff minus the region's index << 40). */
+  readonly offset: bigint;
+  readonly length: bigint;
+  /** The user address the mapping will live at, for tracepoints (0n when not known). */
+  readonly userAddress: bigint;
+}
+
+/** struct vfio_pci_regops. Every op throws VfioError; a byte count is never negative. */
+export interface RegionOps {
+  /** Read into `buf` (write = false) or write from `buf`, at `offset`; returns bytes done. */
+  rw(offset: bigint, buf: Uint8Array, write: boolean): number;
+  mmap?(request: MmapRequest): MmapGrant;
+  release?(): void;
+  /** Capabilities after the TYPE capability the core adds for device-specific regions. */
+  capabilities?(): RegionCapability[];
+}
+
+export interface VfioRegion {
+  readonly index: number;
+  /** For device-specific regions (index ≥ 9): VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor. */
+  readonly type: number | undefined;
+  readonly subtype: number | undefined;
+  readonly size: bigint;
+  readonly flags: number;
+  readonly ops: RegionOps;
+}
