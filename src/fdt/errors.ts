@@ -15,7 +15,9 @@ export type FdtErrorCode =
   | 'UNBALANCED'
   | 'BAD_VERSION'
   | 'PHANDLE_LOOP'
-  | 'BAD_PATH';
+  | 'BAD_PATH'
+  /** A root node not named '', or a name that cannot be written (NUL, or not DTS syntax). */
+  | 'BAD_NAME';
 
 /** A malformed blob: `offset` is the byte offset in the blob where the problem was found. */
 export class FdtError extends Error {

@@ -24,9 +24,10 @@ export class FdtNode {
 
   /** `/xscom@603fc00000000/npu@5011000`; the root is `/`. */
   get path(): string {
-    if (!this.parent) return '/';
-    const up = this.parent.path;
-    return up === '/' ? `/${this.name}` : `${up}/${this.name}`;
+    // Iterative: a parsed blob may nest deeper than the call stack allows.
+    const parts: string[] = [];
+    for (let n: FdtNode | undefined = this; n?.parent; n = n.parent) parts.push(n.name);
+    return `/${parts.reverse().join('/')}`;
   }
 
   /** The name before `@`. */
@@ -83,8 +84,12 @@ export class FdtNode {
 
   /** This node and every descendant, depth first in tree order. */
   *walk(): Generator<FdtNode> {
-    yield this;
-    for (const c of this.children) yield* c.walk();
+    // Explicit stack rather than recursion, for arbitrarily deep trees.
+    const stack: FdtNode[] = [this];
+    for (let n = stack.pop(); n; n = stack.pop()) {
+      yield n;
+      for (let i = n.children.length - 1; i >= 0; i--) stack.push(n.children[i]!);
+    }
   }
 }
 
@@ -150,7 +155,7 @@ export class Fdt {
     const index = new Map<number, FdtNode>();
     for (const node of this.root.walk()) {
       const p = node.getProperty('phandle') ?? node.getProperty('linux,phandle');
-      if (!p || p.value.length !== 4) continue;
+      if (p?.value.length !== 4) continue;
       const v = new DataView(p.value.buffer, p.value.byteOffset, 4).getUint32(0);
       if (!index.has(v)) index.set(v, node);
     }

@@ -1,0 +1,143 @@
+/**
+ * Devicetree source (DTS) text for a tree, formatted as `dtc -I dtb -O dts` decompiles a blob
+ * (dtc's treesource.c): strings when the bytes are text, u32 cells when the length allows,
+ * bytes otherwise. Syntax per the Devicetree Specification v0.3, chapter 6 "Devicetree Source
+ * (DTS) Format"; names are checked against dtc's lexer (dtc-lexer.l, PROPNODECHAR) so that
+ * `dtc -I dts` re-reads every file we write.
+ */
+import { FdtError } from './errors.ts';
+import type { Fdt, FdtNode } from './tree.ts';
+
+/** Characters dtc's lexer accepts in a node or property name. */
+const NAME_CHARS = /^[a-zA-Z0-9,._+*#?@-]+$/;
+
+/** Escapes dtc's string lexer understands, for the control characters we call text. */
+const ESCAPES: Record<number, string> = {
+  7: '\\a',
+  8: '\\b',
+  9: '\\t',
+  10: '\\n',
+  11: '\\v',
+  12: '\\f',
+  13: '\\r',
+  34: '\\"',
+  92: '\\\\',
+};
+
+function checkName(name: string, node: FdtNode, what: string): string {
+  if (!NAME_CHARS.test(name)) {
+    throw new FdtError(
+      'BAD_NAME',
+      node.offset ?? 0,
+      `a ${what} of [a-zA-Z0-9,._+*#?@-] characters at ${node.path}, found '${name}'`,
+      'tree',
+    );
+  }
+  return name;
+}
+
+/** Printable text (and the escapable controls), NUL-terminated, no empty strings. */
+function isStringList(v: Uint8Array): boolean {
+  if (v.length < 2 || v[v.length - 1] !== 0 || v[0] === 0) return false;
+  for (let i = 0; i < v.length - 1; i++) {
+    const c = v[i]!;
+    if (c === 0) {
+      if (v[i + 1] === 0) return false;
+    } else if ((c < 0x20 || c > 0x7e) && ESCAPES[c] === undefined) {
+      return false;
+    }
+  }
+  return true;
+}
+
+function formatStrings(v: Uint8Array): string {
+  const parts: string[] = [];
+  let current = '';
+  for (let i = 0; i < v.length; i++) {
+    const c = v[i]!;
+    if (c === 0) {
+      parts.push(`"${current}"`);
+      current = '';
+    } else {
+      current += ESCAPES[c] ?? String.fromCharCode(c);
+    }
+  }
+  return parts.join(', ');
+}
+
+function formatCells(v: Uint8Array): string {
+  const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
+  const cells: string[] = [];
+  for (let i = 0; i < v.length; i += 4) cells.push(`0x${view.getUint32(i).toString(16)}`);
+  return `<${cells.join(' ')}>`;
+}
+
+function formatBytes(v: Uint8Array): string {
+  return `[${Array.from(v, (b) => b.toString(16).padStart(2, '0')).join(' ')}]`;
+}
+
+/** A property value as dtc would decompile it; '' for an empty property. */
+export function formatPropertyValue(value: Uint8Array): string {
+  if (value.length === 0) return '';
+  if (isStringList(value)) return formatStrings(value);
+  if (value.length % 4 === 0) return formatCells(value);
+  return formatBytes(value);
+}
+
+/** Appends the DTS lines of `top` and its subtree, without recursion. */
+function emitNode(top: FdtNode, lines: string[], baseDepth: number): void {
+  const stack: [FdtNode, number, boolean][] = [[top, baseDepth, true]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [node, depth, entering] = item;
+    const indent = '\t'.repeat(depth);
+    if (!entering) {
+      lines.push(`${indent}};`);
+      continue;
+    }
+    const name = node.parent ? checkName(node.name, node, 'node name') : '/';
+    // dtc separates a node from the properties and siblings before it with a blank line.
+    if (node !== top) lines.push('');
+    lines.push(`${indent}${name} {`);
+    for (const prop of node.properties) {
+      const propName = checkName(prop.name, node, 'property name');
+      const value = formatPropertyValue(prop.value);
+      lines.push(value ? `${indent}\t${propName} = ${value};` : `${indent}\t${propName};`);
+    }
+    stack.push([node, depth, false]);
+    for (let i = node.children.length - 1; i >= 0; i--) {
+      stack.push([node.children[i]!, depth + 1, true]);
+    }
+  }
+}
+
+/**
+ * One node and its subtree as DTS (the root is written as `/`). Not a complete file: no
+ * `/dts-v1/;` header.
+ * @throws FdtError BAD_NAME when a name holds characters dtc cannot read back.
+ */
+export function nodeToDts(node: FdtNode): string {
+  const lines: string[] = [];
+  emitNode(node, lines, 0);
+  return `${tidy(lines).join('\n')}\n`;
+}
+
+/**
+ * The whole tree as a DTS file: `/dts-v1/;`, one `/memreserve/` line per reservation, the tree.
+ * @throws FdtError BAD_NAME when a name holds characters dtc cannot read back.
+ */
+export function toDts(fdt: Fdt): string {
+  const lines = ['/dts-v1/;', ''];
+  for (const r of fdt.memoryReservations) {
+    if (r.address === 0n && r.size === 0n) continue; // would end the list, as in serializeFdt
+    const hex64 = (n: bigint): string =>
+      `0x${BigInt.asUintN(64, n).toString(16).padStart(16, '0')}`;
+    lines.push(`/memreserve/\t${hex64(r.address)} ${hex64(r.size)};`);
+  }
+  emitNode(fdt.root, lines, 0);
+  return `${tidy(lines).join('\n')}\n`;
+}
+
+/** No blank line right after an opening brace. */
+function tidy(lines: string[]): string[] {
+  return lines.filter((line, i) => !(line === '' && (lines[i - 1] ?? '').endsWith(' {')));
+}
