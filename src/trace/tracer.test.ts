@@ -161,7 +161,7 @@ describe('Tracer', () => {
     for (let i = 0; i < 5; i++)
       tracer.emit('nvlink2_region_read', { name: 'x', index: 9, offset: BigInt(i), count: 1 });
     assert.deepEqual(
-      ring.records().map((r) => r.args.offset),
+      ring.records('nvlink2_region_read').map((r) => r.args.offset),
       [3n, 4n],
     );
     assert.equal(ring.overruns, 3);
