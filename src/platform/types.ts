@@ -63,4 +63,18 @@ export interface Host {
   gpuOfBridge(bridge: PciFunction): PciFunction | undefined;
   /** Functions sharing an IOMMU group. */
   groupMembers(group: number): readonly PciFunction[];
+  /** The bridge's NVLink: `ibm,nvlink` → link node → `ibm,npu-link-index`. */
+  nvlinkOfBridge(bridge: PciFunction): NvlinkLookup;
+  /** Every whole u64 of the PHB's `ibm,mmio-atsd` ([] when absent). */
+  atsdAddresses(phb: Phb): readonly bigint[];
+}
+
+/** Result of following a bridge's `ibm,nvlink` to its link index. */
+export interface NvlinkLookup {
+  /** The link node `ibm,nvlink` points to, if any. */
+  readonly link: FdtNode | undefined;
+  /** `ibm,npu-link-index` of that node, if readable. */
+  readonly linkIndex: number | undefined;
+  /** Why `linkIndex` is undefined (e.g. "bridge 0000:00:00.1 ibm,nvlink is missing"). */
+  readonly problem: string | undefined;
 }

@@ -1,0 +1,307 @@
+/**
+ * The PowerNV host as Linux sees it, built from any device tree (generated or a user's DTB):
+ * PHBs (nodes with device_type "pciex"/"pci" not inside another PHB), PCI functions found by
+ * their Open Firmware `reg` (phys.hi = bus << 16 | devfn << 8), the NVLink bridge and GPU
+ * roles, IOMMU groups, and the kernel's lookups between GPUs and bridges.
+ * Sources: Linux v5.12 arch/powerpc/platforms/powernv/npu-dma.c (pnv_pci_get_npu_dev,
+ * pnv_pci_get_gpu_dev, get_pci_dev, pnv_npu_compound_attach), arch/powerpc/kernel/pci_dn.c,
+ * drivers/vfio/pci/vfio_pci_nvlink2.c (link index via ibm,nvlink); Open Firmware PCI binding.
+ */
+import { isCompatible, parsePhandle, readAllU64 } from '../fdt/props.ts';
+import type { Fdt, FdtNode } from '../fdt/tree.ts';
+import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
+
+/** A tree the host model cannot be built from; names the node and, where one is at fault, the property. */
+export class HostError extends Error {
+  override readonly name = 'HostError';
+  constructor(
+    readonly nodePath: string,
+    readonly property: string | undefined,
+    detail: string,
+  ) {
+    super(`${nodePath}${property ? `: ${property}` : ''}: ${detail}`);
+  }
+}
+
+export const NVIDIA_VENDOR = 0x10de;
+/** Compatible of an NPU2 PHB (skiboot hw/npu2.c npu2_nvlink_init_npu). */
+export const NPU2_PHB_COMPATIBLE = 'ibm,ioda2-npu2-phb';
+
+function view(v: Uint8Array): DataView {
+  return new DataView(v.buffer, v.byteOffset, v.byteLength);
+}
+
+/** A u32 property that must be exactly one cell when present. @throws HostError */
+function optionalU32(node: FdtNode, name: string): number | undefined {
+  const p = node.getProperty(name);
+  if (!p) return undefined;
+  if (p.value.length !== 4)
+    throw new HostError(node.path, name, `is ${p.value.length} bytes, expected one u32 cell`);
+  return view(p.value).getUint32(0);
+}
+
+function requiredU32(node: FdtNode, name: string): number {
+  const v = optionalU32(node, name);
+  if (v === undefined)
+    throw new HostError(node.path, name, 'missing (every PCI function node needs it)');
+  return v;
+}
+
+function deviceType(node: FdtNode): string | undefined {
+  const p = node.getProperty('device_type');
+  if (!p || p.value.length === 0) return undefined;
+  return new TextDecoder().decode(p.value).split('\0')[0];
+}
+
+function isPciBusNode(node: FdtNode): boolean {
+  const t = deviceType(node);
+  return t === 'pci' || t === 'pciex';
+}
+
+/** The first cell of `bus-range`, or undefined. @throws HostError when malformed */
+function secondaryBus(node: FdtNode): number | undefined {
+  const p = node.getProperty('bus-range');
+  if (!p) return undefined;
+  if (p.value.length !== 8)
+    throw new HostError(node.path, 'bus-range', `is ${p.value.length} bytes, expected 2 cells`);
+  const first = view(p.value).getUint32(0);
+  if (first > 0xff) throw new HostError(node.path, 'bus-range', `bus ${first} is above 255`);
+  return first;
+}
+
+/** "DDDD:BB:DD.F", the kernel's pci_name(). */
+export function pciName(a: PciAddress): string {
+  const h = (v: number, w: number) => v.toString(16).padStart(w, '0');
+  return `${h(a.domain, 4)}:${h(a.bus, 2)}:${h(a.device, 2)}.${a.fn}`;
+}
+
+interface RawFunction {
+  node: FdtNode;
+  phbIndex: number;
+  bus: number;
+  devfn: number;
+}
+
+/** Every PHB in tree order: device_type pci/pciex nodes with no PHB above them. */
+function findPhbNodes(root: FdtNode): FdtNode[] {
+  const out: FdtNode[] = [];
+  const visit = (node: FdtNode): void => {
+    if (node !== root && isPciBusNode(node)) {
+      out.push(node);
+      return;
+    }
+    for (const c of node.children) visit(c);
+  };
+  visit(root);
+  return out;
+}
+
+/** The PCI function nodes under a bus node (PHB or bridge), recursing through bridges. */
+function collectFunctions(
+  bus: FdtNode,
+  busNumber: number | undefined,
+  phbIndex: number,
+  out: RawFunction[],
+): void {
+  for (const child of bus.children) {
+    const reg = child.getProperty('reg');
+    if (!reg) continue; // not a PCI function (e.g. an interrupt controller)
+    if (reg.value.length < 4)
+      throw new HostError(child.path, 'reg', 'is shorter than one cell (phys.hi)');
+    const physHi = view(reg.value).getUint32(0);
+    const number = busNumber ?? (physHi >> 16) & 0xff;
+    out.push({ node: child, phbIndex, bus: number, devfn: (physHi >> 8) & 0xff });
+    const classCode = optionalU32(child, 'class-code');
+    if (isPciBusNode(child) || (classCode !== undefined && classCode >> 8 === 0x0604)) {
+      collectFunctions(child, secondaryBus(child), phbIndex, out);
+    }
+  }
+}
+
+function phbDomains(nodes: readonly FdtNode[]): number[] {
+  const domains = nodes.map((n, i) => optionalU32(n, 'linux,pci-domain') ?? i);
+  domains.forEach((d, i) => {
+    const j = domains.indexOf(d);
+    if (j !== i) {
+      throw new HostError(
+        nodes[i]!.path,
+        undefined,
+        `PCI domain ${d} is also the domain of ${nodes[j]!.path}`,
+      );
+    }
+  });
+  return domains;
+}
+
+/** Union-find over function indexes. */
+function makeGroups(count: number): { union(a: number, b: number): void; find(a: number): number } {
+  const parent = Array.from({ length: count }, (_, i) => i);
+  const find = (a: number): number => {
+    let r = a;
+    while (parent[r] !== r) r = parent[r]!;
+    parent[a] = r;
+    return r;
+  };
+  const union = (a: number, b: number): void => {
+    parent[find(a)] = find(b);
+  };
+  return { find, union };
+}
+
+/**
+ * The host model of `fdt`.
+ * @throws HostError naming the node (and property) when the tree cannot describe PCI functions:
+ *   a `reg` shorter than a cell, a missing `vendor-id`/`device-id`, a mis-sized `bus-range` or
+ *   `linux,pci-domain`, two PHBs with one domain, or two functions at one address.
+ */
+export function buildHost(fdt: Fdt): Host {
+  const phbNodes = findPhbNodes(fdt.root);
+  const domains = phbDomains(phbNodes);
+  const raw: RawFunction[] = [];
+  phbNodes.forEach((node, i) => {
+    collectFunctions(node, secondaryBus(node) ?? 0, i, raw);
+  });
+  const phbFunctions: PciFunction[][] = phbNodes.map(() => []);
+  const phbs: Phb[] = phbNodes.map((node, i) => ({
+    node,
+    domain: domains[i]!,
+    isNpu: isCompatible(node, NPU2_PHB_COMPATIBLE),
+    chipId: optionalU32(node, 'ibm,chip-id'),
+    phbIndex: optionalU32(node, 'ibm,phb-index'),
+    functions: phbFunctions[i]!,
+  }));
+  raw.sort(
+    (a, b) => domains[a.phbIndex]! - domains[b.phbIndex]! || a.bus - b.bus || a.devfn - b.devfn,
+  );
+  const byNode = new Map<FdtNode, number>();
+  raw.forEach((r, i) => {
+    byNode.set(r.node, i);
+  });
+  const groups = makeGroups(raw.length);
+  for (const [i, r] of raw.entries()) {
+    for (const name of ['ibm,npu', 'ibm,gpu']) {
+      const count = Math.floor((r.node.getProperty(name)?.value.length ?? 0) / 4);
+      for (let k = 0; k < count; k++) {
+        const other = parsePhandle(fdt, r.node, name, k);
+        const j = other ? byNode.get(other) : undefined;
+        if (j !== undefined) groups.union(i, j);
+      }
+    }
+  }
+  const groupNumbers = new Map<number, number>();
+  const functions: PciFunction[] = raw.map((r, i) => {
+    const root = groups.find(i);
+    if (!groupNumbers.has(root)) groupNumbers.set(root, groupNumbers.size);
+    const f = makeFunction(r, phbs[r.phbIndex]!, groupNumbers.get(root)!);
+    phbFunctions[r.phbIndex]!.push(f);
+    return f;
+  });
+  return new HostModel(fdt, phbs, functions);
+}
+
+function makeFunction(r: RawFunction, phb: Phb, iommuGroup: number): PciFunction {
+  const address: PciAddress = {
+    domain: phb.domain,
+    bus: r.bus,
+    device: r.devfn >> 3,
+    fn: r.devfn & 7,
+  };
+  const vendor = requiredU32(r.node, 'vendor-id');
+  const classCode = optionalU32(r.node, 'class-code') ?? 0;
+  const role: PciRole = phb.isNpu
+    ? 'bridge'
+    : vendor === NVIDIA_VENDOR && classCode >> 16 === 0x03
+      ? 'gpu'
+      : 'other';
+  return {
+    name: pciName(address),
+    address,
+    devfn: r.devfn,
+    node: r.node,
+    phb,
+    vendor,
+    device: requiredU32(r.node, 'device-id'),
+    classCode,
+    revision: optionalU32(r.node, 'revision-id') ?? 0,
+    subsystemVendor: optionalU32(r.node, 'subsystem-vendor-id') ?? 0,
+    subsystemDevice: optionalU32(r.node, 'subsystem-id') ?? 0,
+    role,
+    iommuGroup,
+  };
+}
+
+class HostModel implements Host {
+  private readonly byName: Map<string, PciFunction>;
+  private readonly byNode: Map<FdtNode, PciFunction>;
+
+  constructor(
+    readonly fdt: Fdt,
+    readonly phbs: readonly Phb[],
+    readonly functions: readonly PciFunction[],
+  ) {
+    this.byName = new Map(functions.map((f) => [f.name, f]));
+    this.byNode = new Map(functions.map((f) => [f.node, f]));
+    for (const f of functions) {
+      if (this.byName.get(f.name) !== f) {
+        const other = this.byName.get(f.name)!;
+        throw new HostError(
+          f.node.path,
+          'reg',
+          `PCI address ${f.name} is also used by ${other.node.path}`,
+        );
+      }
+    }
+  }
+
+  functionByName(name: string): PciFunction | undefined {
+    return this.byName.get(name.toLowerCase());
+  }
+
+  functionForNode(node: FdtNode): PciFunction | undefined {
+    return this.byNode.get(node);
+  }
+
+  npuBridgeOfGpu(gpu: PciFunction, index: number): PciFunction | undefined {
+    if (index < 0) return undefined;
+    const dn = parsePhandle(this.fdt, gpu.node, 'ibm,npu', index);
+    return dn ? this.functionForNode(dn) : undefined;
+  }
+
+  gpuOfBridge(bridge: PciFunction): PciFunction | undefined {
+    const dn = parsePhandle(this.fdt, bridge.node, 'ibm,gpu', 0);
+    return dn ? this.functionForNode(dn) : undefined;
+  }
+
+  groupMembers(group: number): readonly PciFunction[] {
+    return this.functions.filter((f) => f.iommuGroup === group);
+  }
+
+  nvlinkOfBridge(bridge: PciFunction): NvlinkLookup {
+    return nvlinkOfBridge(this.fdt, bridge);
+  }
+
+  atsdAddresses(phb: Phb): readonly bigint[] {
+    return readAllU64(phb.node, 'ibm,mmio-atsd');
+  }
+}
+
+/**
+ * The bridge's link: `ibm,nvlink` → link node → `ibm,npu-link-index` (vfio_pci_nvlink2.c
+ * vfio_pci_ibm_npu2_init). `problem` says what is missing when the index cannot be read.
+ */
+export function nvlinkOfBridge(fdt: Fdt, bridge: PciFunction): NvlinkLookup {
+  const link = parsePhandle(fdt, bridge.node, 'ibm,nvlink', 0);
+  if (!link) {
+    const why = bridge.node.hasProperty('ibm,nvlink') ? 'points to no node' : 'is missing';
+    return {
+      link: undefined,
+      linkIndex: undefined,
+      problem: `bridge ${bridge.name} ibm,nvlink ${why}`,
+    };
+  }
+  const p = link.getProperty('ibm,npu-link-index');
+  if (!p || p.value.length < 4) {
+    return { link, linkIndex: undefined, problem: `link ${link.path} has no ibm,npu-link-index` };
+  }
+  return { link, linkIndex: view(p.value).getUint32(0), problem: undefined };
+}
