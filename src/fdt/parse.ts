@@ -115,14 +115,14 @@ function readHeader(r: BlobReader): FdtHeader {
   if (totalsize > length) {
     r.fail('TRUNCATED', length, `totalsize ${totalsize} bytes, the buffer holds ${length}`);
   }
-  const block = (field: number, what: string, size: number): number => {
+  const block = (field: number, what: string, size: number, sizeField?: number): number => {
     const offset = r.u32(field);
-    if (offset < hsize || offset > totalsize || size > totalsize - offset) {
-      r.fail(
-        'OUT_OF_BOUNDS',
-        field,
-        `${what} (0x${hex(offset)}, ${size} bytes) between the header's end 0x${hex(hsize)} and totalsize 0x${hex(totalsize)}`,
-      );
+    const bounds = `between the header's end 0x${hex(hsize)} and totalsize 0x${hex(totalsize)}`;
+    if (offset < hsize || offset > totalsize) {
+      r.fail('OUT_OF_BOUNDS', field, `${what} offset ${bounds}, found 0x${hex(offset)}`);
+    }
+    if (sizeField !== undefined && size > totalsize - offset) {
+      r.fail('OUT_OF_BOUNDS', sizeField, `${what} of ${size} bytes at 0x${hex(offset)} ${bounds}`);
     }
     return offset;
   };
@@ -131,12 +131,22 @@ function readHeader(r: BlobReader): FdtHeader {
     r.fail('MISALIGNED', HEADER.offMemRsvmap, `off_mem_rsvmap 0x${hex(memRsvOffset)} 8-aligned`);
   }
   const structSize = version >= 17 ? r.u32(HEADER.sizeDtStruct) : undefined;
-  const structOffset = block(HEADER.offDtStruct, 'structure block', structSize ?? 0);
+  const structOffset = block(
+    HEADER.offDtStruct,
+    'structure block',
+    structSize ?? 0,
+    structSize === undefined ? undefined : HEADER.sizeDtStruct,
+  );
   if (structOffset % 4 !== 0) {
     r.fail('MISALIGNED', HEADER.offDtStruct, `off_dt_struct 0x${hex(structOffset)} 4-aligned`);
   }
   const stringsSize = r.u32(HEADER.sizeDtStrings);
-  const stringsOffset = block(HEADER.offDtStrings, 'strings block', stringsSize);
+  const stringsOffset = block(
+    HEADER.offDtStrings,
+    'strings block',
+    stringsSize,
+    HEADER.sizeDtStrings,
+  );
   return {
     totalsize,
     version,
