@@ -1,0 +1,17 @@
+{
+  "targets": [
+    {
+      "target_name": "vfio_nvlink2_native",
+      "sources": [
+        "native/addon.c",
+        "native/common.c",
+        "native/fds.c",
+        "native/memory.c",
+        "native/scm.c",
+        "native/watcher.c"
+      ],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
+      "defines": ["NAPI_VERSION=8"]
+    }
+  ]
+}

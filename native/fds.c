@@ -1,0 +1,249 @@
+/*
+ * File descriptors: close, dup, flags, UNIX stream sockets (listen/accept/connect/socketpair),
+ * peer credentials (SO_PEERCRED, socket(7)) and eventfds (eventfd(2)). Every fd created here is
+ * close-on-exec; sockets are non-blocking.
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* closeFd(fd): close(2). EINTR is not retried: on Linux the fd is gone either way. */
+static napi_value close_fd(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  if (close(fd) < 0 && errno != EINTR) return nv_throw_errno(env, "close", errno);
+  return nv_undefined(env);
+}
+
+/* dupFd(fd): a close-on-exec duplicate (F_DUPFD_CLOEXEC). */
+static napi_value dup_fd(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (r < 0) return nv_throw_errno(env, "fcntl", errno);
+  return nv_int32(env, r);
+}
+
+/* fdFlags(fd): { cloexec, nonBlocking } (F_GETFD / F_GETFL). */
+static napi_value fd_flags(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  int fdf = fcntl(fd, F_GETFD);
+  if (fdf < 0) return nv_throw_errno(env, "fcntl", errno);
+  int flf = fcntl(fd, F_GETFL);
+  if (flf < 0) return nv_throw_errno(env, "fcntl", errno);
+  napi_value obj;
+  napi_create_object(env, &obj);
+  napi_set_named_property(env, obj, "cloexec", nv_bool(env, (fdf & FD_CLOEXEC) != 0));
+  napi_set_named_property(env, obj, "nonBlocking", nv_bool(env, (flf & O_NONBLOCK) != 0));
+  return obj;
+}
+
+/* setNonBlocking(fd, on) */
+static napi_value set_non_blocking(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 2, argv);
+  int fd;
+  bool on;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return nv_throw_type(env, "on must be a boolean");
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return nv_throw_errno(env, "fcntl", errno);
+  fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+  if (fcntl(fd, F_SETFL, fl) < 0) return nv_throw_errno(env, "fcntl", errno);
+  return nv_undefined(env);
+}
+
+/* socketPair(): [fd, fd], AF_UNIX SOCK_STREAM, non-blocking, close-on-exec. */
+static napi_value socket_pair(napi_env env, napi_callback_info info) {
+  (void)info;
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+    return nv_throw_errno(env, "socketpair", errno);
+  return nv_fd_array(env, sv, 2);
+}
+
+static bool unix_address(napi_env env, napi_value path, struct sockaddr_un *addr) {
+  char *p;
+  if (!nv_arg_string(env, path, "path", &p)) return false;
+  size_t len = strlen(p);
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  if (len == 0 || len >= sizeof addr->sun_path) {
+    free(p);
+    nv_throw_errno(env, "bind", ENAMETOOLONG);
+    return false;
+  }
+  memcpy(addr->sun_path, p, len);
+  free(p);
+  return true;
+}
+
+/* listenUnix(path, backlog): a listening AF_UNIX stream socket bound to path. */
+static napi_value listen_unix(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 2, argv);
+  struct sockaddr_un addr;
+  int32_t backlog;
+  if (!unix_address(env, argv[0], &addr)) return NULL;
+  if (!nv_arg_int32(env, argv[1], "backlog", &backlog)) return NULL;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return nv_throw_errno(env, "socket", errno);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    int e = errno;
+    close(fd);
+    return nv_throw_errno(env, "bind", e);
+  }
+  if (listen(fd, backlog) < 0) {
+    int e = errno;
+    close(fd);
+    return nv_throw_errno(env, "listen", e);
+  }
+  return nv_int32(env, fd);
+}
+
+/* acceptConnection(listenFd): a connected fd (non-blocking, close-on-exec) or null if none is
+ * pending (EAGAIN) or the peer gave up before we got to it (ECONNABORTED). */
+static napi_value accept_connection(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  for (;;) {
+    int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (c >= 0) return nv_int32(env, c);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) {
+      napi_value n;
+      napi_get_null(env, &n);
+      return n;
+    }
+    return nv_throw_errno(env, "accept4", errno);
+  }
+}
+
+/* connectUnix(path): a connected, non-blocking, close-on-exec fd. A UNIX stream connect never
+ * goes "in progress": it succeeds at once or fails (EAGAIN when the listener's backlog is full,
+ * ECONNREFUSED/ENOENT when nobody listens). */
+static napi_value connect_unix(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  struct sockaddr_un addr;
+  if (!unix_address(env, argv[0], &addr)) return NULL;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return nv_throw_errno(env, "socket", errno);
+  int r;
+  do r = connect(fd, (struct sockaddr *)&addr, sizeof addr);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    int e = errno;
+    close(fd);
+    return nv_throw_errno(env, "connect", e);
+  }
+  return nv_int32(env, fd);
+}
+
+/* shutdownFd(fd): shutdown(SHUT_RDWR), waking a peer blocked on the socket. */
+static napi_value shutdown_fd(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  if (shutdown(fd, SHUT_RDWR) < 0 && errno != ENOTCONN) return nv_throw_errno(env, "shutdown", errno);
+  return nv_undefined(env);
+}
+
+/* peerCredentials(fd): { pid, uid, gid } of the process that connected (SO_PEERCRED). */
+static napi_value peer_credentials(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return nv_throw_errno(env, "getsockopt", errno);
+  napi_value obj;
+  napi_create_object(env, &obj);
+  napi_set_named_property(env, obj, "pid", nv_int32(env, cred.pid));
+  napi_set_named_property(env, obj, "uid", nv_int32(env, (int32_t)cred.uid));
+  napi_set_named_property(env, obj, "gid", nv_int32(env, (int32_t)cred.gid));
+  return obj;
+}
+
+/* eventfdCreate(initial, flags): eventfd(2) with EFD_CLOEXEC always added; flags may carry
+ * EFD_NONBLOCK (04000) and EFD_SEMAPHORE (1). */
+static napi_value eventfd_create(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 2, argv);
+  uint32_t initial, flags;
+  if (!nv_arg_uint32(env, argv[0], "initial", &initial)) return NULL;
+  if (!nv_arg_uint32(env, argv[1], "flags", &flags)) return NULL;
+  if (flags & ~(uint32_t)(EFD_NONBLOCK | EFD_SEMAPHORE)) return nv_throw_errno(env, "eventfd", EINVAL);
+  int fd = eventfd(initial, (int)flags | EFD_CLOEXEC);
+  if (fd < 0) return nv_throw_errno(env, "eventfd", errno);
+  return nv_int32(env, fd);
+}
+
+/* eventfdWrite(fd, value): adds value to the counter. Throws EAGAIN if it would overflow on a
+ * non-blocking eventfd. */
+static napi_value eventfd_write_fn(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 2, argv);
+  int fd;
+  uint64_t value;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  if (!nv_arg_u64(env, argv[1], "value", &value)) return NULL;
+  ssize_t r;
+  do r = write(fd, &value, sizeof value);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return nv_throw_errno(env, "write", errno);
+  return nv_undefined(env);
+}
+
+/* eventfdRead(fd): the counter (reset to 0), or null when it is 0. Never blocks, even on an
+ * eventfd created without EFD_NONBLOCK (a client may send one): it polls first. */
+static napi_value eventfd_read_fn(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  napi_value null_value;
+  napi_get_null(env, &null_value);
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int n;
+  do n = poll(&p, 1, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return nv_throw_errno(env, "poll", errno);
+  if (n == 0 || !(p.revents & POLLIN)) return null_value;
+  uint64_t value;
+  ssize_t r;
+  do r = read(fd, &value, sizeof value);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == EAGAIN) return null_value;
+    return nv_throw_errno(env, "read", errno);
+  }
+  if (r != sizeof value) return nv_throw_errno(env, "read", EIO);
+  return nv_u64(env, value);
+}
+
+napi_status nv_init_fds(napi_env env, napi_value exports) {
+  napi_status s;
+  if ((s = nv_export(env, exports, "closeFd", close_fd)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "dupFd", dup_fd)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "fdFlags", fd_flags)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "setNonBlocking", set_non_blocking)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "socketPair", socket_pair)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "listenUnix", listen_unix)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "acceptConnection", accept_connection)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "connectUnix", connect_unix)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "shutdownFd", shutdown_fd)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "peerCredentials", peer_credentials)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "eventfdCreate", eventfd_create)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "eventfdWrite", eventfd_write_fn)) != napi_ok) return s;
+  return nv_export(env, exports, "eventfdRead", eventfd_read_fn);
+}

@@ -1,0 +1,55 @@
+/**
+ * Readiness of an fd the addon owns, on Node's own event loop (a libuv uv_poll_t, see
+ * native/watcher.c). It is how vfio-user sockets are read: libuv's stream code never sees
+ * them, so no byte is ever consumed without its SCM_RIGHTS ancillary data.
+ */
+import { addon, type RawWatcher } from './addon.ts';
+
+/** Readiness bits (libuv UV_READABLE, UV_WRITABLE). */
+export const FdEvent = { READABLE: 1, WRITABLE: 2 } as const;
+
+/** Called with `status` (0, or a negated errno when polling failed) and the ready FdEvent bits. */
+export type FdWatcherCallback = (status: number, events: number) => void;
+
+export class FdWatcher {
+  readonly #raw: RawWatcher;
+  #events: number;
+  #closed = false;
+
+  /**
+   * Starts watching `fd` for `events` (FdEvent bits; 0 to create it paused).
+   * @throws SystemCallError if libuv refuses the fd (e.g. EBADF, EPERM for a regular file).
+   */
+  constructor(
+    readonly fd: number,
+    events: number,
+    callback: FdWatcherCallback,
+  ) {
+    this.#raw = addon.watchFd(fd, events, callback);
+    this.#events = events;
+  }
+
+  /** The FdEvent bits currently watched. */
+  get events(): number {
+    return this.#events;
+  }
+
+  /** Watches `events` from now on (0 pauses). No-op when unchanged or closed. */
+  set(events: number): void {
+    if (this.#closed || events === this.#events) return;
+    addon.watcherSet(this.#raw, events);
+    this.#events = events;
+  }
+
+  /** Whether this watcher keeps the process alive (like `socket.ref()/unref()`). */
+  ref(on: boolean): void {
+    if (!this.#closed) addon.watcherRef(this.#raw, on);
+  }
+
+  /** Stops for good; the fd may be closed right after. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    addon.watcherClose(this.#raw);
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Typed entry to the native addon (native/*.c): SCM_RIGHTS messages, UNIX sockets owned outside
+ * libuv, memfd and MAP_SHARED windows, sparse-file data ranges, peer credentials, eventfds and an
+ * fd-readiness watcher. Every fd these functions create or receive is close-on-exec, so none
+ * leaks into child processes. Failures throw a `SystemCallError` (`code` = errno name).
+ *
+ * How vfio-user sockets are read: the addon opens them (`listenUnix`/`acceptConnection`/
+ * `connectUnix`, non-blocking) and an `FdWatcher` (uv_poll_t on Node's loop) reports
+ * readability; the caller then drains with `receiveInto` until it returns null. libuv's stream
+ * reader never sees these fds (it would consume bytes and drop their ancillary fds).
+ */
+import { addon, type RawReceived } from './addon.ts';
+
+export { FdEvent, FdWatcher, type FdWatcherCallback } from './fd-watcher.ts';
+export {
+  DEFAULT_WINDOW_BYTES,
+  MAX_WINDOW_BYTES,
+  type MappingWindow,
+  SharedMapping,
+} from './shared-mapping.ts';
+export { socketFd, takeOverSocket } from './socket-fd.ts';
+export { isSystemCallError, type SystemCallError } from './system-error.ts';
+
+/** The kernel's cap on fds in one SCM_RIGHTS message (include/net/scm.h SCM_MAX_FD). */
+export const SCM_MAX_FD = 253;
+
+/** A received message: its bytes, the fds that came with them, and whether some were dropped. */
+export type Received<B> = RawReceived<B>;
+
+/**
+ * sendmsg(2) with MSG_NOSIGNAL: `data` (one buffer or up to 64 gathered parts) and `fds` as
+ * SCM_RIGHTS. Returns the bytes the kernel accepted: on a non-blocking socket this may be fewer
+ * than offered, and 0 when the socket buffer is full (EAGAIN is not thrown). The fds travel with
+ * the first byte sent, so the caller resumes the rest without fds when the socket is writable.
+ * @throws SystemCallError EPIPE/ECONNRESET when the peer is gone, EINVAL for fds without bytes or
+ *   more than SCM_MAX_FD fds, EBADF for a bad fd in `fds`.
+ */
+export function sendMessage(
+  fd: number,
+  data: Uint8Array | readonly Uint8Array[],
+  fds: readonly number[] = [],
+): number {
+  return addon.sendMessage(fd, data, fds);
+}
+
+/**
+ * recvmsg(2) with MSG_CMSG_CLOEXEC into a new Buffer of up to `maxBytes`. Null when nothing is
+ * available (EAGAIN); empty `bytes` at end of stream. `truncatedControl` is MSG_CTRUNC: the peer
+ * sent more than `maxFds` fds; any that did arrive have been closed and `fds` is empty.
+ * @throws SystemCallError e.g. ECONNRESET.
+ */
+export function receiveMessage(
+  fd: number,
+  maxBytes: number,
+  maxFds: number,
+): Received<Buffer> | null {
+  return addon.receiveMessage(fd, maxBytes, maxFds);
+}
+
+/**
+ * As `receiveMessage`, into `buf` (any Uint8Array view; pass a subarray to receive at an
+ * offset). `bytes` is the count received, 0 at end of stream.
+ */
+export function receiveInto(fd: number, buf: Uint8Array, maxFds: number): Received<number> | null {
+  return addon.receiveInto(fd, buf, maxFds);
+}
+
+/** close(2). @throws SystemCallError EBADF. */
+export function closeFd(fd: number): void {
+  addon.closeFd(fd);
+}
+
+/** A close-on-exec duplicate of `fd` (fcntl F_DUPFD_CLOEXEC). @throws SystemCallError EBADF. */
+export function dupFd(fd: number): number {
+  return addon.dupFd(fd);
+}
+
+/** FD_CLOEXEC and O_NONBLOCK of `fd`. @throws SystemCallError EBADF. */
+export function fdFlags(fd: number): { cloexec: boolean; nonBlocking: boolean } {
+  return addon.fdFlags(fd);
+}
+
+/** Sets or clears O_NONBLOCK. @throws SystemCallError EBADF. */
+export function setNonBlocking(fd: number, on: boolean): void {
+  addon.setNonBlocking(fd, on);
+}
+
+/** A connected pair of AF_UNIX stream sockets (non-blocking, close-on-exec). */
+export function socketPair(): [number, number] {
+  return addon.socketPair();
+}
+
+/**
+ * A listening AF_UNIX stream socket bound to `path` (non-blocking, close-on-exec).
+ * @throws SystemCallError EADDRINUSE if `path` exists, ENAMETOOLONG past 107 bytes.
+ */
+export function listenUnix(path: string, backlog = 16): number {
+  return addon.listenUnix(path, backlog);
+}
+
+/** accept4(2): a connection (non-blocking, close-on-exec), or null when none is pending. */
+export function acceptConnection(listenFd: number): number | null {
+  return addon.acceptConnection(listenFd);
+}
+
+/**
+ * Connects to the AF_UNIX stream socket at `path`; the fd is non-blocking and close-on-exec.
+ * @throws SystemCallError ENOENT/ECONNREFUSED when nobody listens, EAGAIN on a full backlog.
+ */
+export function connectUnix(path: string): number {
+  return addon.connectUnix(path);
+}
+
+/** shutdown(SHUT_RDWR): the peer sees end of stream at once. ENOTCONN is ignored. */
+export function shutdownFd(fd: number): void {
+  addon.shutdownFd(fd);
+}
+
+/** The pid/uid/gid of the process at the other end of a UNIX socket (SO_PEERCRED). */
+export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
+  return addon.peerCredentials(fd);
+}
+
+/**
+ * memfd_create(2) with MFD_CLOEXEC, truncated to `size`: sparse, so even 128 GiB costs no
+ * memory until pages are touched.
+ * @throws SystemCallError EFBIG, EMFILE, ENOMEM.
+ */
+export function memfdCreate(name: string, size: bigint): number {
+  return addon.memfdCreate(name, size);
+}
+
+/** ftruncate(2). @throws SystemCallError EBADF, EINVAL, EPERM (sealed). */
+export function ftruncate(fd: number, size: bigint): void {
+  addon.ftruncate(fd, size);
+}
+
+/** Frees the pages of [offset, offset+length) (they read back as zeros); the size is kept. */
+export function punchHole(fd: number, offset: bigint, length: bigint): void {
+  addon.punchHole(fd, offset, length);
+}
+
+/**
+ * One MAP_SHARED window of `length` (≤ 4 GiB) bytes of `fd` at page-aligned `offset`, as an
+ * external ArrayBuffer. Release it with `munmap(buffer)` (otherwise when it is collected). For
+ * larger ranges use `SharedMapping.map`.
+ * @throws SystemCallError EINVAL (misaligned, zero or > 4 GiB), EACCES, ENODEV, ENOMEM.
+ */
+export function mmap(
+  fd: number,
+  offset: bigint,
+  length: number,
+  prot: 'r' | 'rw',
+): { buffer: ArrayBuffer; address: bigint } {
+  return addon.mmap(fd, offset, BigInt(length), prot === 'rw');
+}
+
+/** Unmaps a buffer returned by `mmap`; it becomes detached (length 0). Idempotent. */
+export function munmap(buffer: ArrayBuffer): void {
+  addon.munmap(buffer);
+}
+
+/**
+ * The populated ranges `[from, to)` of a sparse file within [start, end), from lseek(2)
+ * SEEK_DATA/SEEK_HOLE. On a memfd a page is populated once anyone wrote (or read) it, through
+ * a mapping or otherwise; punched holes are not.
+ */
+export function dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][] {
+  return addon.dataRanges(fd, start, end);
+}
+
+/** sysconf(_SC_PAGESIZE). */
+export function pageSize(): number {
+  return addon.pageSize();
+}
+
+/** Options of `eventfdCreate`. */
+export interface EventfdOptions {
+  nonBlocking?: boolean;
+  semaphore?: boolean;
+}
+
+/** eventfd(2) with EFD_CLOEXEC (plus EFD_NONBLOCK 0o4000 / EFD_SEMAPHORE 1 on request). */
+export function eventfdCreate(initial = 0, options: EventfdOptions = {}): number {
+  const flags = (options.nonBlocking ? 0o4000 : 0) | (options.semaphore ? 1 : 0);
+  return addon.eventfdCreate(initial, flags);
+}
+
+/** Adds `value` to an eventfd's counter (signals it). @throws SystemCallError EAGAIN on overflow. */
+export function eventfdWrite(fd: number, value: bigint = 1n): void {
+  addon.eventfdWrite(fd, value);
+}
+
+/** Reads and resets an eventfd's counter; null when it is 0. Never blocks. */
+export function eventfdRead(fd: number): bigint | null {
+  return addon.eventfdRead(fd);
+}

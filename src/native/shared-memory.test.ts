@@ -1,0 +1,82 @@
+/**
+ * memfd, MAP_SHARED windows and sparse-file data ranges: a 128 GiB memfd costs nothing until
+ * touched, SEEK_DATA reports exactly the touched pages, windows split accesses at their edges.
+ */
+import assert from 'node:assert/strict';
+import { fstatSync } from 'node:fs';
+import { test } from 'node:test';
+import {
+  closeFd,
+  dataRanges,
+  memfdCreate,
+  mmap,
+  munmap,
+  pageSize,
+  punchHole,
+  SharedMapping,
+} from './index.ts';
+
+const GiB = 1n << 30n;
+
+test('a 128 GiB memfd is sparse; dataRanges lists exactly the pages touched through a mapping', () => {
+  const size = 128n * GiB;
+  const fd = memfdCreate('gpu-ram', size);
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    assert.equal(st.size, size);
+    assert.equal(st.blocks, 0n);
+    assert.deepEqual(dataRanges(fd, 0n, size), []);
+    const page = BigInt(pageSize());
+    const at = 100n * GiB + 3n * page;
+    const m = mmap(fd, at, Number(page), 'rw');
+    new Uint8Array(m.buffer)[1] = 0xa5;
+    munmap(m.buffer);
+    assert.deepEqual(dataRanges(fd, 0n, size), [[at, at + page]]);
+    assert.deepEqual(dataRanges(fd, at + 1n, at + 2n), [[at + 1n, at + 2n]]);
+    assert.ok(fstatSync(fd, { bigint: true }).blocks <= 64n);
+    punchHole(fd, at, page);
+    assert.deepEqual(dataRanges(fd, 0n, size), []);
+  } finally {
+    closeFd(fd);
+  }
+});
+
+test('munmap detaches the buffer and is idempotent', () => {
+  const fd = memfdCreate('detach', 4096n);
+  const m = mmap(fd, 0n, 4096, 'rw');
+  assert.equal(m.buffer.byteLength, 4096);
+  assert.ok(m.address > 0n);
+  munmap(m.buffer);
+  assert.equal(m.buffer.byteLength, 0);
+  munmap(m.buffer);
+  closeFd(fd);
+});
+
+test('mmap rejects misaligned offsets, zero and over-4 GiB lengths with EINVAL', () => {
+  const fd = memfdCreate('bad', 8n * GiB);
+  assert.throws(() => mmap(fd, 1n, 4096, 'r'), { code: 'EINVAL', syscall: 'mmap' });
+  assert.throws(() => mmap(fd, 0n, 0, 'r'), { code: 'EINVAL' });
+  assert.throws(() => mmap(fd, 0n, 2 ** 32 + 4096, 'r'), { code: 'EINVAL' });
+  closeFd(fd);
+});
+
+test('a SharedMapping splits reads and writes at window edges', () => {
+  const page = BigInt(pageSize());
+  const fd = memfdCreate('windows', 5n * page);
+  const map = SharedMapping.map(fd, 0n, 5n * page, 'rw', 2n * page);
+  try {
+    assert.equal(map.windows.length, 3);
+    const data = Uint8Array.from({ length: Number(3n * page) }, (_, i) => (i * 7) & 0xff);
+    map.write(page - 5n, data);
+    assert.deepEqual(map.read(page - 5n, data.length), data);
+    const other = SharedMapping.map(fd, page, 4n * page, 'r');
+    assert.deepEqual(other.read(0n, 10), data.subarray(5, 15));
+    assert.throws(() => other.write(0n, data), RangeError);
+    assert.throws(() => map.read(5n * page - 1n, 2), RangeError);
+    other.unmap();
+  } finally {
+    map.unmap();
+    closeFd(fd);
+  }
+  assert.throws(() => map.read(0n, 1), RangeError);
+});
