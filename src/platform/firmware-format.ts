@@ -1,0 +1,31 @@
+/** A readable rendering of the NPU2 firmware tables (firmware.ts), for the server and tests. */
+import type { Npu2Snapshot } from './firmware.ts';
+
+const hex = (v: number | bigint, width = 0) => `0x${v.toString(16).padStart(width, '0')}`;
+
+/** One block per NPU: its BDF→LPID entries, PID-map entries with reference counts, ATSD bindings. */
+export function formatFirmwareSnapshot(npus: readonly Npu2Snapshot[]): string {
+  const out: string[] = [];
+  for (const n of npus) {
+    out.push(
+      `NPU PHB ${hex(n.phbId)} (domain ${n.domain.toString(16).padStart(4, '0')}, ${n.path})`,
+    );
+    out.push(`  XTS_BDF_MAP (${n.bdfMap.length}/16 used)`);
+    for (const e of n.bdfMap) {
+      out.push(
+        `    [${String(e.index).padStart(2)}] bdf ${hex(e.bdf, 4)} lpid ${e.lpid} ${e.valid ? 'valid' : 'not-valid'} stack ${hex(e.stack)} brick ${e.brick}`,
+      );
+    }
+    out.push(`  XTS_PID_MAP`);
+    for (const p of n.pidMap) {
+      const msr = (['dr', 'hv', 'pr', 'sf'] as const).filter((k) => p.msr[k]).join('|');
+      out.push(`    [${String(p.index).padStart(2)}] msr ${msr.toUpperCase()} refs ${p.refs}`);
+    }
+    out.push('  ATSD LPARID');
+    for (const a of n.atsd) {
+      const where = a.address === undefined ? 'no address' : hex(a.address);
+      out.push(`    [${a.index}] ${where} lpid ${a.lpid}${a.msrHv ? ' HV' : ''}`);
+    }
+  }
+  return out.join('\n');
+}
