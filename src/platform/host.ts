@@ -239,18 +239,19 @@ class HostModel implements Host {
     readonly phbs: readonly Phb[],
     readonly functions: readonly PciFunction[],
   ) {
-    this.byName = new Map(functions.map((f) => [f.name, f]));
-    this.byNode = new Map(functions.map((f) => [f.node, f]));
+    this.byName = new Map();
     for (const f of functions) {
-      if (this.byName.get(f.name) !== f) {
-        const other = this.byName.get(f.name)!;
+      const other = this.byName.get(f.name);
+      if (other) {
         throw new HostError(
           f.node.path,
           'reg',
           `PCI address ${f.name} is also used by ${other.node.path}`,
         );
       }
+      this.byName.set(f.name, f);
     }
+    this.byNode = new Map(functions.map((f) => [f.node, f]));
   }
 
   functionByName(name: string): PciFunction | undefined {
