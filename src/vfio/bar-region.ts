@@ -1,0 +1,82 @@
+/**
+ * A memory BAR's contents behind regions 0–5 (drivers/vfio/pci/vfio_pci_rdwr.c
+ * vfio_pci_bar_rw: offset ≥ BAR length is -EINVAL, counts are clipped to the end; vfio_pci.c
+ * vfio_pci_mmap: the request must lie within the page-aligned BAR). The emulation keeps it
+ * simple: the BAR is zero-filled shared memory, created on first use, with a few registers
+ * preset (e.g. NV_PMC_BOOT_0 of a GPU) and an optional write hook for emulated registers such
+ * as the interrupt doorbell. Only accesses through region read/write reach the hook; a VMM's
+ * mapping of the BAR writes the memory directly.
+ */
+import { VfioError } from './errors.ts';
+import type { MmapGrant, MmapRequest, RegionOps } from './region.ts';
+import type { SharedMemory, SharedMemoryFactory } from './shared-memory.ts';
+
+/** A register preset in a BAR's memory at creation (and never reset). */
+export interface BarPreset {
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+}
+
+/** Called after a region write to a BAR, with the bytes written. */
+export type BarWriteHook = (offset: bigint, data: Uint8Array) => void;
+
+export class BarMemory implements RegionOps {
+  private memory: SharedMemory | undefined;
+
+  constructor(
+    readonly name: string,
+    readonly size: bigint,
+    private readonly factory: SharedMemoryFactory,
+    private readonly presets: readonly BarPreset[] = [],
+    private readonly onWrite?: BarWriteHook,
+  ) {}
+
+  private backing(): SharedMemory {
+    if (!this.memory) {
+      const memory = this.factory(this.name, this.size);
+      for (const p of this.presets) memory.write(BigInt(p.offset), p.bytes);
+      this.memory = memory;
+    }
+    return this.memory;
+  }
+
+  rw(offset: bigint, buf: Uint8Array, write: boolean): number {
+    if (offset < 0n || offset >= this.size) {
+      throw new VfioError(
+        'EINVAL',
+        `${this.name} offset 0x${offset.toString(16)} is past its end (size 0x${this.size.toString(16)})`,
+      );
+    }
+    const count = Number(
+      BigInt(buf.length) < this.size - offset ? BigInt(buf.length) : this.size - offset,
+    );
+    const span = buf.subarray(0, count);
+    if (write) {
+      this.backing().write(offset, span);
+      this.onWrite?.(offset, span);
+    } else {
+      this.backing().read(offset, span);
+    }
+    return count;
+  }
+
+  mmap(request: MmapRequest): MmapGrant {
+    if (
+      request.offset < 0n ||
+      request.length <= 0n ||
+      request.offset + request.length > this.size
+    ) {
+      throw new VfioError(
+        'EINVAL',
+        `${this.name} mapping 0x${request.offset.toString(16)}+0x${request.length.toString(16)} exceeds its size 0x${this.size.toString(16)}`,
+      );
+    }
+    return { fd: this.backing().fd, fdOffset: request.offset, length: request.length };
+  }
+
+  /** Free the memory (the device is being destroyed). */
+  dispose(): void {
+    this.memory?.close();
+    this.memory = undefined;
+  }
+}

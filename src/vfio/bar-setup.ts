@@ -1,0 +1,81 @@
+/**
+ * Creates the BarMemory objects of a function from its profile: preset registers, the MSI-X
+ * table with every vector masked (its reset state, PCI spec 6.8.2.9), and the emulated
+ * interrupt doorbell — a 32-bit register at the start of BAR0's last 4 KiB page; a region
+ * write there raises an interrupt (vector = the value written, on the active MSI/MSI-X
+ * index, or INTx).
+ */
+import { BarMemory, type BarPreset } from './bar-region.ts';
+import type { ConfigSpace } from './config-space.ts';
+import type { DeviceProfile } from './device-profile.ts';
+import {
+  PCI_CAP_ID_MSIX,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_QSIZE,
+  PCI_MSIX_TABLE,
+} from './pci-regs.ts';
+import type { SharedMemoryFactory } from './shared-memory.ts';
+
+/** Size of one MSI-X table entry; vector control is its last dword. */
+const MSIX_ENTRY_SIZE = 16;
+const MSIX_ENTRY_CTRL_MASKBIT = 1;
+
+/** Offset of the doorbell register in BAR0 of a BAR0 of `size` bytes. */
+export function doorbellOffset(bar0Size: bigint): bigint {
+  return bar0Size - 0x1000n;
+}
+
+function u32le(value: number): Uint8Array {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, value >>> 0, true);
+  return b;
+}
+
+function presetsFor(bar: number, profile: DeviceProfile, config: ConfigSpace): BarPreset[] {
+  const presets: BarPreset[] = profile.registers
+    .filter((r) => r.bar === bar)
+    .map((r) => ({ offset: r.offset, bytes: u32le(r.value) }));
+  const msix = config.capabilities().find((c) => c.id === PCI_CAP_ID_MSIX);
+  if (msix) {
+    const table = config.u32(msix.offset + PCI_MSIX_TABLE);
+    const entries = (config.u16(msix.offset + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_QSIZE) + 1;
+    if ((table & 7) === bar) {
+      const base = table & ~7;
+      for (let i = 0; i < entries; i++) {
+        presets.push({
+          offset: base + i * MSIX_ENTRY_SIZE + 12,
+          bytes: u32le(MSIX_ENTRY_CTRL_MASKBIT),
+        });
+      }
+    }
+  }
+  return presets;
+}
+
+/** One BarMemory per implemented memory BAR, indexed by BAR number. */
+export function createBars(
+  deviceName: string,
+  profile: DeviceProfile,
+  config: ConfigSpace,
+  memory: SharedMemoryFactory,
+  onDoorbell: (value: number) => void,
+): (BarMemory | undefined)[] {
+  const bars: (BarMemory | undefined)[] = [];
+  for (const layout of profile.bars) {
+    if (layout.kind === 'io') continue;
+    const name = `${deviceName}-BAR${layout.index}`;
+    const presets = presetsFor(layout.index, profile, config);
+    const bell = layout.index === 0 ? doorbellOffset(layout.size) : -1n;
+    const hook =
+      layout.index === 0
+        ? (offset: bigint, data: Uint8Array) => {
+            if (offset <= bell && offset + BigInt(data.length) >= bell + 4n) {
+              const at = Number(bell - offset);
+              onDoorbell(new DataView(data.buffer, data.byteOffset + at, 4).getUint32(0, true));
+            }
+          }
+        : undefined;
+    bars[layout.index] = new BarMemory(name, layout.size, memory, presets, hook);
+  }
+  return bars;
+}

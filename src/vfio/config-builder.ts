@@ -1,0 +1,57 @@
+/**
+ * Builds a function's config space from its PciFunction (ids, class, revision, subsystem) and
+ * its DeviceProfile, with the standard header's permissions of vfio_pci_config.c
+ * init_pci_cap_basic_perm(): ids read-only, command writable in the bits the function
+ * implements, status error bits RW1C, BARs virtualised, interrupt line writable, pin read-only.
+ */
+import type { PciFunction } from '../platform/types.ts';
+import {
+  addExpCapability,
+  addMsiCapability,
+  addMsixCapability,
+  addPmCapability,
+  addVendorCapability,
+  linkCapabilities,
+} from './capabilities-pci.ts';
+import { ConfigSpace } from './config-space.ts';
+import type { CapabilitySpec, DeviceProfile } from './device-profile.ts';
+import * as R from './pci-regs.ts';
+
+function addCapability(cs: ConfigSpace, cap: CapabilitySpec): void {
+  if (cap.kind === 'pm') addPmCapability(cs, cap.at);
+  else if (cap.kind === 'msi') addMsiCapability(cs, cap.at, cap.layout);
+  else if (cap.kind === 'exp') addExpCapability(cs, cap.at, cap.layout);
+  else if (cap.kind === 'msix') addMsixCapability(cs, cap.at, cap.layout);
+  else addVendorCapability(cs, cap.at, cap.body);
+}
+
+function defineHeader(cs: ConfigSpace, fn: PciFunction, profile: DeviceProfile): void {
+  cs.claim(0, R.PCI_STD_HEADER_SIZEOF, R.PCI_CAP_ID_BASIC);
+  cs.define(R.PCI_VENDOR_ID, 2, fn.vendor);
+  cs.define(R.PCI_DEVICE_ID, 2, fn.device);
+  cs.define(R.PCI_COMMAND, 2, 0, profile.commandWritable);
+  const capList = profile.capabilities.length > 0 ? R.PCI_STATUS_CAP_LIST : 0;
+  cs.define(R.PCI_STATUS, 2, capList, 0, R.PCI_STATUS_RW1C);
+  cs.define(R.PCI_CLASS_REVISION, 4, ((fn.classCode << 8) | (fn.revision & 0xff)) >>> 0);
+  cs.define(R.PCI_CACHE_LINE_SIZE, 1, 0, 0xff);
+  cs.define(R.PCI_HEADER_TYPE, 1, profile.headerType);
+  cs.define(R.PCI_SUBSYSTEM_VENDOR_ID, 2, fn.subsystemVendor);
+  cs.define(R.PCI_SUBSYSTEM_ID, 2, fn.subsystemDevice);
+  cs.define(R.PCI_ROM_ADDRESS, 4, 0, 0xffffffff);
+  cs.define(R.PCI_INTERRUPT_LINE, 1, 0, 0xff);
+  cs.define(R.PCI_INTERRUPT_PIN, 1, profile.interruptPin);
+}
+
+/** A fresh config space in its reset state. */
+export function buildConfigSpace(fn: PciFunction, profile: DeviceProfile): ConfigSpace {
+  const cs = new ConfigSpace(profile.configSize);
+  defineHeader(cs, fn, profile);
+  for (const bar of profile.bars) cs.addBar(bar);
+  for (const cap of profile.capabilities) addCapability(cs, cap);
+  linkCapabilities(
+    cs,
+    profile.capabilities.map((c) => c.at),
+  );
+  cs.sealDefaults();
+  return cs;
+}

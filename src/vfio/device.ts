@@ -1,0 +1,388 @@
+/**
+ * A vfio-pci device: one PCI function of the emulated host as a VMM sees it through VFIO
+ * (drivers/vfio/pci/vfio_pci.c, v5.12). Lifecycle as vfio_pci_open / vfio_pci_enable and
+ * vfio_pci_release / vfio_pci_disable: the first open runs the variant hooks registered for
+ * the device's vendor (ENODEV leaves a plain device, any other errno fails the open with
+ * "Failed to setup <name> region"); the last close releases every device-specific region and
+ * every interrupt. Device state — config space and BAR contents, and whatever regions keep —
+ * survives a close, so a VMM can reconnect. The group's KVM notifier is `attachKvm` /
+ * `onKvmSet`.
+ */
+import type { Host, PciFunction } from '../platform/types.ts';
+import type { BarMemory } from './bar-region.ts';
+import { createBars, doorbellOffset } from './bar-setup.ts';
+import { buildConfigSpace } from './config-builder.ts';
+import type { ConfigSpace } from './config-space.ts';
+import { type DeviceProfile, profileFor } from './device-profile.ts';
+import { VfioError } from './errors.ts';
+import { toRegistry, type VariantHookRegistry } from './hooks.ts';
+import { encodeTypeCap } from './info-caps.ts';
+import { IrqIndex, type IrqInfo, VfioIrqs } from './irqs.ts';
+import * as R from './pci-regs.ts';
+import type { MmapGrant, MmapRequest, RegionOps, VfioRegion } from './region.ts';
+import {
+  encodeRegionInfo,
+  type RegionDescription,
+  type RegionInfoReply,
+  VFIO_PCI_NUM_REGIONS,
+  VFIO_REGION_INFO_SIZE,
+} from './region-info.ts';
+import { createTmpfsMemory, type SharedMemoryFactory } from './shared-memory.ts';
+import {
+  describeStandardRegion,
+  type StandardRegions,
+  standardRegionRw,
+} from './standard-regions.ts';
+import type { VfioTracer } from './tracer.ts';
+import type { VariantDevice, VariantHook } from './variant.ts';
+
+/** VFIO_DEVICE_FLAGS_* (include/uapi/linux/vfio.h). */
+export const DeviceFlag = { RESET: 0x1, PCI: 0x2 } as const;
+
+/** struct vfio_device_info. */
+export interface DeviceInfo {
+  readonly argsz: number;
+  readonly flags: number;
+  readonly numRegions: number;
+  readonly numIrqs: number;
+}
+
+export interface VfioPciDeviceOptions {
+  readonly tracer?: VfioTracer;
+  /** Where BAR memory lives; defaults to sparse tmpfs files another process can map. */
+  readonly memory?: SharedMemoryFactory;
+}
+
+export type KvmListener = (lpid: number) => void;
+
+export class VfioPciDevice implements VariantDevice, StandardRegions {
+  readonly profile: DeviceProfile;
+  readonly config: ConfigSpace;
+  readonly bars: readonly (BarMemory | undefined)[];
+  readonly hasVga: boolean;
+  readonly irqs: VfioIrqs;
+  readonly tracer: VfioTracer | undefined;
+  private readonly hooks: VariantHookRegistry;
+  private openCount = 0;
+  private deviceRegions: VfioRegion[] = [];
+  private kvmLpid: number | undefined;
+  private kvmListeners: KvmListener[] = [];
+
+  constructor(
+    readonly fn: PciFunction,
+    readonly host: Host,
+    hooks: VariantHookRegistry | Iterable<VariantHook> = [],
+    options: VfioPciDeviceOptions = {},
+  ) {
+    this.hooks = toRegistry(hooks);
+    this.tracer = options.tracer;
+    this.profile = profileFor(fn, host.fdt);
+    this.config = buildConfigSpace(fn, this.profile);
+    this.hasVga = fn.classCode >> 8 === 0x0300;
+    this.bars = createBars(
+      fn.name,
+      this.profile,
+      this.config,
+      options.memory ?? createTmpfsMemory,
+      (v) => this.ringDoorbell(v),
+    );
+    this.irqs = new VfioIrqs({
+      name: fn.name,
+      irqCount: (index) => this.irqCount(index),
+      isPcie: () => this.capabilityOffset(R.PCI_CAP_ID_EXP) !== undefined,
+    });
+    this.config.onWrite((offset, length) => this.checkFlr(offset, length));
+  }
+
+  get name(): string {
+    return this.fn.name;
+  }
+
+  get isOpen(): boolean {
+    return this.openCount > 0;
+  }
+
+  /**
+   * vfio_pci_open(): the first open enables the device and runs the vendor's hooks.
+   * @throws VfioError the hook's errno, "Failed to setup <name> region: <reason>"
+   */
+  open(): void {
+    if (this.openCount === 0) this.enable();
+    this.openCount++;
+    this.tracer?.deviceOpen?.(this.name);
+  }
+
+  /** vfio_pci_release(): the last close disables the device. @throws VfioError EBADF when not open */
+  close(): void {
+    if (this.openCount === 0) throw new VfioError('EBADF', `device ${this.name} is not open`);
+    this.openCount--;
+    if (this.openCount === 0) this.disable();
+    this.tracer?.deviceClose?.(this.name);
+  }
+
+  /** vfio_pci_enable(): the NVLink2 inits ran here, by vendor, in 5.0–5.12. */
+  private enable(): void {
+    this.deviceRegions = [];
+    this.kvmListeners = [];
+    for (const hook of this.hooks.forVendor(this.fn.vendor)) {
+      try {
+        hook.init(this);
+      } catch (err) {
+        if (err instanceof VfioError && err.code === 'ENODEV') continue;
+        this.disable(); // disable_exit: releases the regions registered so far
+        if (err instanceof VfioError) {
+          throw new VfioError(err.code, `Failed to setup ${hook.name} region: ${err.reason}`);
+        }
+        throw err;
+      }
+    }
+  }
+
+  /** vfio_pci_disable(): interrupts off, device-specific regions released. */
+  private disable(): void {
+    this.irqs.releaseAll();
+    const regions = this.deviceRegions;
+    this.deviceRegions = [];
+    this.kvmListeners = [];
+    for (const region of regions) region.ops.release?.();
+  }
+
+  /** VFIO_DEVICE_GET_INFO. */
+  info(): DeviceInfo {
+    return {
+      argsz: 16,
+      flags: DeviceFlag.RESET | DeviceFlag.PCI,
+      numRegions: VFIO_PCI_NUM_REGIONS + this.deviceRegions.length,
+      numIrqs: 5,
+    };
+  }
+
+  /** vfio_pci_register_dev_region(). */
+  registerDeviceRegion(
+    type: number,
+    subtype: number,
+    ops: RegionOps,
+    size: bigint,
+    flags: number,
+  ): VfioRegion {
+    const region: VfioRegion = {
+      index: VFIO_PCI_NUM_REGIONS + this.deviceRegions.length,
+      type,
+      subtype,
+      ops,
+      size,
+      flags,
+    };
+    this.deviceRegions.push(region);
+    return region;
+  }
+
+  /** Device-specific regions (index ≥ 9) registered by the hooks of the current open. */
+  get regions(): readonly VfioRegion[] {
+    return [...this.deviceRegions];
+  }
+
+  private deviceRegion(index: number): VfioRegion {
+    const region = this.deviceRegions[index - VFIO_PCI_NUM_REGIONS];
+    if (!region) {
+      throw new VfioError(
+        'EINVAL',
+        `${this.name} has no region ${index} (${this.info().numRegions} regions)`,
+      );
+    }
+    return region;
+  }
+
+  /** What GET_REGION_INFO reports for `index` before encoding. @throws VfioError EINVAL */
+  describeRegion(index: number): RegionDescription {
+    if (!Number.isInteger(index) || index < 0) throw new VfioError('EINVAL', `no region ${index}`);
+    if (index < VFIO_PCI_NUM_REGIONS) return describeStandardRegion(this, index);
+    const region = this.deviceRegion(index);
+    const caps = [
+      encodeTypeCap(region.type ?? 0, region.subtype ?? 0),
+      ...(region.ops.capabilities?.() ?? []),
+    ];
+    const mmap = region.ops.mmap?.bind(region.ops);
+    const base = { index, flags: region.flags, size: region.size, caps };
+    return mmap ? { ...base, mmap } : base;
+  }
+
+  /**
+   * VFIO_DEVICE_GET_REGION_INFO for `index` with the caller's `argsz` (and cap_offset).
+   * @throws VfioError EINVAL for an unknown index or argsz < 32
+   */
+  regionInfo(index: number, argsz = 1024, callerCapOffset = 0): RegionInfoReply {
+    if (argsz < VFIO_REGION_INFO_SIZE)
+      throw new VfioError('EINVAL', `argsz ${argsz} is smaller than 32`);
+    return encodeRegionInfo(this.describeRegion(index), argsz, callerCapOffset);
+  }
+
+  /**
+   * vfio_pci_rw(): read into or write from `buf` at `offset` of region `index`.
+   * @returns bytes done (BAR and device-region accesses are clipped at the region's end)
+   * @throws VfioError EINVAL (bad index or offset), EFAULT (config space bounds)
+   */
+  rw(index: number, offset: bigint, buf: Uint8Array, write: boolean): number {
+    if (offset < 0n) throw new VfioError('EINVAL', `negative offset ${offset}`);
+    const done =
+      index >= VFIO_PCI_NUM_REGIONS
+        ? this.deviceRegion(index).ops.rw(offset, buf, write)
+        : standardRegionRw(this, index, offset, buf, write);
+    this.tracer?.regionAccess?.({ device: this.name, index, offset, count: done, write });
+    return done;
+  }
+
+  /** Read up to `length` bytes; the result is shorter when clipped at the region's end. */
+  read(index: number, offset: bigint | number, length: number): Uint8Array {
+    const buf = new Uint8Array(length);
+    return buf.subarray(0, this.rw(index, BigInt(offset), buf, false));
+  }
+
+  write(index: number, offset: bigint | number, data: Uint8Array): number {
+    return this.rw(index, BigInt(offset), data.slice(), true);
+  }
+
+  /**
+   * vfio_pci_mmap(): a mapping of region `index` (offset inside the region).
+   * @throws VfioError EINVAL when the region is not mmap-able or the range exceeds it
+   */
+  mmap(index: number, request: MmapRequest): MmapGrant {
+    const region = this.describeRegion(index);
+    if (!region.mmap)
+      throw new VfioError('EINVAL', `region ${index} of ${this.name} cannot be mmapped`);
+    return region.mmap(request);
+  }
+
+  /** VFIO_DEVICE_GET_IRQ_INFO. @throws VfioError EINVAL */
+  irqInfo(index: number, argsz = 16): IrqInfo {
+    return this.irqs.info(index, argsz);
+  }
+
+  /** VFIO_DEVICE_SET_IRQS; see VfioIrqs.set. The device owns the descriptors from then on. */
+  setIrqs(
+    index: number,
+    start: number,
+    count: number,
+    flags: number,
+    data: Uint8Array,
+    fds: readonly number[] = [],
+  ) {
+    this.irqs.set(index, start, count, flags, data, fds);
+  }
+
+  /** Raise vector `vector` of IRQ `index` (write 1 to its eventfd); false if nothing listened. */
+  raiseInterrupt(index: number, vector: number): boolean {
+    const delivered = this.irqs.raise(index, vector);
+    this.tracer?.interrupt?.({ device: this.name, index, vector, delivered });
+    return delivered;
+  }
+
+  /** BAR0 offset of the emulated doorbell (see bar-setup.ts), or undefined without BAR0. */
+  get doorbell(): bigint | undefined {
+    const bar0 = this.bars[0];
+    return bar0 ? doorbellOffset(bar0.size) : undefined;
+  }
+
+  private ringDoorbell(value: number): void {
+    const index = this.irqs.activeIndex ?? IrqIndex.INTX;
+    this.raiseInterrupt(index, index === IrqIndex.INTX ? 0 : value);
+  }
+
+  /** vfio_pci_get_irq_count(). */
+  irqCount(index: number): number {
+    if (index === IrqIndex.INTX) return this.config.u8(R.PCI_INTERRUPT_PIN) ? 1 : 0;
+    if (index === IrqIndex.MSI) {
+      const at = this.capabilityOffset(R.PCI_CAP_ID_MSI);
+      return at === undefined
+        ? 0
+        : 1 << ((this.config.u16(at + R.PCI_MSI_FLAGS) & R.PCI_MSI_FLAGS_QMASK) >> 1);
+    }
+    if (index === IrqIndex.MSIX) {
+      const at = this.capabilityOffset(R.PCI_CAP_ID_MSIX);
+      return at === undefined
+        ? 0
+        : (this.config.u16(at + R.PCI_MSIX_FLAGS) & R.PCI_MSIX_FLAGS_QSIZE) + 1;
+    }
+    if (index === IrqIndex.ERR)
+      return this.capabilityOffset(R.PCI_CAP_ID_EXP) === undefined ? 0 : 1;
+    return index === IrqIndex.REQ ? 1 : 0;
+  }
+
+  capabilityOffset(id: number): number | undefined {
+    return this.config.capabilities().find((c) => c.id === id)?.offset;
+  }
+
+  /** VFIO_DEVICE_RESET: config space back to its defaults; BAR memory and BAR sizes stay. */
+  reset(): void {
+    this.config.reset();
+  }
+
+  /** A function-level reset initiated through PCI_EXP_DEVCTL_BCR_FLR. */
+  private checkFlr(offset: number, length: number): void {
+    const exp = this.capabilityOffset(R.PCI_CAP_ID_EXP);
+    if (exp === undefined) return;
+    const devctl = exp + R.PCI_EXP_DEVCTL;
+    if (
+      offset <= devctl + 1 &&
+      offset + length > devctl + 1 &&
+      this.config.u16(devctl) & R.PCI_EXP_DEVCTL_BCR_FLR
+    ) {
+      this.reset();
+    }
+  }
+
+  /** The LPID of the guest the device's group is attached to, if any. */
+  get kvm(): number | undefined {
+    return this.kvmLpid;
+  }
+
+  /**
+   * The group's KVM is set (VFIO_GROUP_NOTIFY_SET_KVM): every listener runs with `lpid`.
+   * @throws VfioError the first listener failure, after every listener ran; the LPID stays set
+   */
+  attachKvm(lpid: number): void {
+    this.kvmLpid = lpid;
+    let failure: unknown;
+    for (const listener of [...this.kvmListeners]) {
+      try {
+        listener(lpid);
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure instanceof VfioError) {
+      throw new VfioError(
+        failure.code,
+        `KVM set for ${this.name} (LPID ${lpid}): ${failure.reason}`,
+      );
+    }
+    if (failure !== undefined) throw failure;
+  }
+
+  /** The group's KVM is cleared. */
+  detachKvm(): void {
+    this.kvmLpid = undefined;
+  }
+
+  /**
+   * Listen for "KVM set"; runs at once when a KVM is already set. Listeners live until the
+   * device is closed. @returns a function removing the listener
+   * @throws VfioError when the immediate call fails
+   */
+  onKvmSet(listener: KvmListener): () => void {
+    this.kvmListeners.push(listener);
+    if (this.kvmLpid !== undefined) listener(this.kvmLpid);
+    return () => {
+      this.kvmListeners = this.kvmListeners.filter((l) => l !== listener);
+    };
+  }
+
+  /** Free BAR memory (the device object is discarded). Closes the device first if open. */
+  dispose(): void {
+    if (this.openCount > 0) {
+      this.openCount = 0;
+      this.disable();
+    }
+    for (const bar of this.bars) bar?.dispose();
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * VFIO info capability chains (drivers/vfio/vfio.c vfio_info_cap_add / vfio_info_cap_shift /
+ * vfio_info_add_capability, v5.12) and the region capability bodies of
+ * include/uapi/linux/vfio.h. A chain is a run of capabilities, each an 8-byte header
+ * {id u16, version u16, next u32} and a body, packed back to back with no padding; `next` is
+ * the offset of the following header from the start of the info struct (0 ends the chain).
+ * Host-endian: little-endian, as userspace on x86 (and ppc64le) reads it.
+ */
+import { type RegionCapability, RegionCapId } from './region.ts';
+
+/** sizeof(struct vfio_info_cap_header). */
+export const VFIO_INFO_CAP_HEADER_SIZE = 8;
+
+function capability(id: number, body: Uint8Array, version = 1): RegionCapability {
+  return { id, version, body };
+}
+
+function bodyOf(size: number, fill: (view: DataView) => void): Uint8Array {
+  const body = new Uint8Array(size);
+  fill(new DataView(body.buffer));
+  return body;
+}
+
+/** struct vfio_region_info_cap_type: type u32, subtype u32. */
+export function encodeTypeCap(type: number, subtype: number): RegionCapability {
+  return capability(
+    RegionCapId.TYPE,
+    bodyOf(8, (v) => {
+      v.setUint32(0, type >>> 0, true);
+      v.setUint32(4, subtype >>> 0, true);
+    }),
+  );
+}
+
+export interface SparseMmapArea {
+  readonly offset: bigint;
+  readonly size: bigint;
+}
+
+/** struct vfio_region_info_cap_sparse_mmap: nr_areas u32, reserved u32, {offset u64, size u64}[]. */
+export function encodeSparseMmapCap(areas: readonly SparseMmapArea[]): RegionCapability {
+  return capability(
+    RegionCapId.SPARSE_MMAP,
+    bodyOf(8 + 16 * areas.length, (v) => {
+      v.setUint32(0, areas.length, true);
+      areas.forEach((a, i) => {
+        v.setBigUint64(8 + 16 * i, a.offset, true);
+        v.setBigUint64(16 + 16 * i, a.size, true);
+      });
+    }),
+  );
+}
+
+/** VFIO_REGION_INFO_CAP_MSIX_MAPPABLE: a header with no body. */
+export function encodeMsixMappableCap(): RegionCapability {
+  return capability(RegionCapId.MSIX_MAPPABLE, new Uint8Array(0));
+}
+
+/** struct vfio_region_info_cap_nvlink2_ssatgt: tgt u64. */
+export function encodeSsatgtCap(tgt: bigint): RegionCapability {
+  return capability(
+    RegionCapId.NVLINK2_SSATGT,
+    bodyOf(8, (v) => v.setBigUint64(0, tgt, true)),
+  );
+}
+
+/** struct vfio_region_info_cap_nvlink2_lnkspd: link_speed u32, __pad u32. */
+export function encodeLnkspdCap(linkSpeed: number): RegionCapability {
+  return capability(
+    RegionCapId.NVLINK2_LNKSPD,
+    bodyOf(8, (v) => v.setUint32(0, linkSpeed >>> 0, true)),
+  );
+}
+
+/** Bytes a chain takes (the kernel's caps.size). */
+export function capChainSize(caps: readonly RegionCapability[]): number {
+  return caps.reduce((n, c) => n + VFIO_INFO_CAP_HEADER_SIZE + c.body.length, 0);
+}
+
+/**
+ * The chain as vfio_info_cap_add() builds it and vfio_info_cap_shift(caps, base) relocates
+ * it: each `next` is `base` + the following header's offset in the chain, the last is 0.
+ */
+export function encodeCapChain(caps: readonly RegionCapability[], base: number): Uint8Array {
+  const out = new Uint8Array(capChainSize(caps));
+  const view = new DataView(out.buffer);
+  let at = 0;
+  caps.forEach((cap, i) => {
+    const end = at + VFIO_INFO_CAP_HEADER_SIZE + cap.body.length;
+    view.setUint16(at, cap.id, true);
+    view.setUint16(at + 2, cap.version, true);
+    view.setUint32(at + 4, i + 1 < caps.length ? base + end : 0, true);
+    out.set(cap.body, at + VFIO_INFO_CAP_HEADER_SIZE);
+    at = end;
+  });
+  return out;
+}
+
+/** One capability found when walking a chain. */
+export interface DecodedCapability {
+  readonly id: number;
+  readonly version: number;
+  /** Offset of the header from the start of the info struct. */
+  readonly offset: number;
+  readonly next: number;
+  /** The bytes after the header up to the next header (or the end of the buffer). */
+  readonly body: Uint8Array;
+}
+
+/**
+ * Walk a chain starting at `first` inside `info` (offsets relative to `info`). Stops at next 0,
+ * at an offset outside the buffer or at a loop, and reports why in `error`.
+ */
+export function decodeCapChain(
+  info: Uint8Array,
+  first: number,
+): { caps: DecodedCapability[]; error?: string } {
+  const caps: DecodedCapability[] = [];
+  const view = new DataView(info.buffer, info.byteOffset, info.byteLength);
+  const seen = new Set<number>();
+  let at = first;
+  while (at !== 0) {
+    if (at + VFIO_INFO_CAP_HEADER_SIZE > info.length) {
+      return { caps, error: `capability at ${at} runs past the ${info.length}-byte reply` };
+    }
+    if (seen.has(at)) return { caps, error: `capability chain loops back to ${at}` };
+    seen.add(at);
+    const next = view.getUint32(at + 4, true);
+    const end = next > at ? Math.min(next, info.length) : info.length;
+    caps.push({
+      id: view.getUint16(at, true),
+      version: view.getUint16(at + 2, true),
+      offset: at,
+      next,
+      body: info.slice(at + VFIO_INFO_CAP_HEADER_SIZE, end),
+    });
+    at = next;
+  }
+  return { caps };
+}
+
+/** A capability's body as named values, for inspect and tests. */
+export type CapabilityValue =
+  | { readonly kind: 'type'; readonly type: number; readonly subtype: number }
+  | { readonly kind: 'sparse-mmap'; readonly areas: SparseMmapArea[] }
+  | { readonly kind: 'msix-mappable' }
+  | { readonly kind: 'nvlink2-ssatgt'; readonly tgt: bigint }
+  | { readonly kind: 'nvlink2-lnkspd'; readonly linkSpeed: number }
+  | { readonly kind: 'unknown'; readonly id: number };
+
+export function decodeCapabilityValue(id: number, body: Uint8Array): CapabilityValue {
+  const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+  const has = (n: number): boolean => body.length >= n;
+  if (id === RegionCapId.TYPE && has(8)) {
+    return { kind: 'type', type: v.getUint32(0, true), subtype: v.getUint32(4, true) };
+  }
+  if (id === RegionCapId.SPARSE_MMAP && has(8)) {
+    const n = v.getUint32(0, true);
+    const areas: SparseMmapArea[] = [];
+    for (let i = 0; i < n && has(24 + 16 * i); i++) {
+      areas.push({
+        offset: v.getBigUint64(8 + 16 * i, true),
+        size: v.getBigUint64(16 + 16 * i, true),
+      });
+    }
+    return { kind: 'sparse-mmap', areas };
+  }
+  if (id === RegionCapId.MSIX_MAPPABLE) return { kind: 'msix-mappable' };
+  if (id === RegionCapId.NVLINK2_SSATGT && has(8))
+    return { kind: 'nvlink2-ssatgt', tgt: v.getBigUint64(0, true) };
+  if (id === RegionCapId.NVLINK2_LNKSPD && has(4)) {
+    return { kind: 'nvlink2-lnkspd', linkSpeed: v.getUint32(0, true) };
+  }
+  return { kind: 'unknown', id };
+}

@@ -1,0 +1,96 @@
+/**
+ * PCI configuration-space offsets, bits and capability ids the vfio-pci core emulates
+ * (include/uapi/linux/pci_regs.h, v5.12). Numbers only; no behaviour.
+ */
+
+// include/uapi/linux/pci_regs.h: standard type-0 header
+export const PCI_VENDOR_ID = 0x00;
+export const PCI_DEVICE_ID = 0x02;
+export const PCI_COMMAND = 0x04;
+export const PCI_STATUS = 0x06;
+export const PCI_CLASS_REVISION = 0x08;
+export const PCI_CACHE_LINE_SIZE = 0x0c;
+export const PCI_LATENCY_TIMER = 0x0d;
+export const PCI_HEADER_TYPE = 0x0e;
+export const PCI_BASE_ADDRESS_0 = 0x10;
+export const PCI_SUBSYSTEM_VENDOR_ID = 0x2c;
+export const PCI_SUBSYSTEM_ID = 0x2e;
+export const PCI_ROM_ADDRESS = 0x30;
+export const PCI_CAPABILITY_LIST = 0x34;
+export const PCI_INTERRUPT_LINE = 0x3c;
+export const PCI_INTERRUPT_PIN = 0x3d;
+/** PCI_STD_HEADER_SIZEOF: the standard header is 64 bytes. */
+export const PCI_STD_HEADER_SIZEOF = 0x40;
+/** PCI_CFG_SPACE_SIZE / PCI_CFG_SPACE_EXP_SIZE (include/linux/pci.h). */
+export const PCI_CFG_SPACE_SIZE = 0x100;
+export const PCI_CFG_SPACE_EXP_SIZE = 0x1000;
+
+// pci_regs.h: PCI_COMMAND bits
+export const PCI_COMMAND_IO = 0x1;
+export const PCI_COMMAND_MEMORY = 0x2;
+export const PCI_COMMAND_MASTER = 0x4;
+export const PCI_COMMAND_PARITY = 0x40;
+export const PCI_COMMAND_SERR = 0x100;
+export const PCI_COMMAND_INTX_DISABLE = 0x400;
+
+// pci_regs.h: PCI_STATUS bits
+export const PCI_STATUS_INTERRUPT = 0x08;
+export const PCI_STATUS_CAP_LIST = 0x10;
+/** Error bits that are write-1-to-clear: PARITY, SIG/REC_TARGET_ABORT, REC_MASTER_ABORT, SIG_SYSTEM_ERROR, DETECTED_PARITY. */
+export const PCI_STATUS_RW1C = 0xf900;
+
+// pci_regs.h: BAR type bits
+export const PCI_BASE_ADDRESS_SPACE_IO = 0x01;
+export const PCI_BASE_ADDRESS_MEM_TYPE_64 = 0x04;
+export const PCI_BASE_ADDRESS_MEM_PREFETCH = 0x08;
+export const PCI_ROM_ADDRESS_ENABLE = 0x01;
+
+// pci_regs.h: capability ids
+export const PCI_CAP_ID_PM = 0x01;
+export const PCI_CAP_ID_MSI = 0x05;
+export const PCI_CAP_ID_VNDR = 0x09;
+export const PCI_CAP_ID_EXP = 0x10;
+export const PCI_CAP_ID_MSIX = 0x11;
+/** vfio_pci_config.c: PCI_CAP_ID_BASIC, the owner of the standard header. */
+export const PCI_CAP_ID_BASIC = 0x00;
+/** vfio_pci_config.c: PCI_CAP_ID_INVALID, bytes no capability owns (read-only). */
+export const PCI_CAP_ID_INVALID = 0xff;
+
+// pci_regs.h: MSI
+export const PCI_MSI_FLAGS = 0x02;
+export const PCI_MSI_FLAGS_ENABLE = 0x0001;
+export const PCI_MSI_FLAGS_QMASK = 0x000e;
+export const PCI_MSI_FLAGS_QSIZE = 0x0070;
+export const PCI_MSI_FLAGS_64BIT = 0x0080;
+export const PCI_MSI_FLAGS_MASKBIT = 0x0100;
+
+// pci_regs.h: MSI-X
+export const PCI_MSIX_FLAGS = 0x02;
+export const PCI_MSIX_FLAGS_QSIZE = 0x07ff;
+export const PCI_MSIX_FLAGS_MASKALL = 0x4000;
+export const PCI_MSIX_FLAGS_ENABLE = 0x8000;
+export const PCI_MSIX_TABLE = 0x04;
+export const PCI_MSIX_PBA = 0x08;
+export const PCI_MSIX_TABLE_BIR = 0x7;
+
+// pci_regs.h: power management
+export const PCI_PM_CTRL = 0x04;
+export const PCI_PM_CTRL_STATE_MASK = 0x0003;
+export const PCI_PM_CTRL_PME_ENABLE = 0x0100;
+export const PCI_PM_CTRL_PME_STATUS = 0x8000;
+
+// pci_regs.h: PCI Express
+export const PCI_EXP_FLAGS = 0x02;
+export const PCI_EXP_DEVCAP = 0x04;
+export const PCI_EXP_DEVCAP_FLR = 0x10000000;
+export const PCI_EXP_DEVCTL = 0x08;
+export const PCI_EXP_DEVCTL_BCR_FLR = 0x8000;
+export const PCI_EXP_DEVSTA = 0x0a;
+export const PCI_EXP_LNKCAP = 0x0c;
+export const PCI_EXP_LNKCTL = 0x10;
+export const PCI_EXP_LNKSTA = 0x12;
+export const PCI_EXP_DEVCTL2 = 0x28;
+export const PCI_EXP_LNKCTL2 = 0x30;
+/** PCI_CAP_EXP_ENDPOINT_SIZEOF_V2. */
+export const PCI_CAP_EXP_ENDPOINT_SIZEOF_V2 = 0x3c;
+export const PCI_EXP_TYPE_ENDPOINT = 0x0;
