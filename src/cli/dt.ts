@@ -164,8 +164,12 @@ export async function run(argv: string[]): Promise<number> {
     case 'help':
     case '--help':
     case '-h':
+      if (sub === undefined) {
+        console.error(USAGE);
+        return 2;
+      }
       console.log(USAGE);
-      return sub === undefined ? 2 : 0;
+      return 0;
     default:
       throw new CliError(`dt: unknown subcommand '${sub}' (generate, show or doctor)`, 2);
   }
