@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { cells, Fdt, type FdtNode, parseFdt } from '../fdt/index.ts';
 import { dtc } from '../fdt/testing/dtc.ts';
-import { buildHost, HostError } from './host.ts';
+import { atsdAddresses, buildHost, HostError, nvlinkOfBridge } from './host.ts';
 import { generateWitherspoon } from './witherspoon/index.ts';
 
 test('generated 6-GPU host: PHBs, domains by position, roles and names', () => {
@@ -102,18 +102,18 @@ test('domains from linux,pci-domain when present', () => {
 test('link index through ibm,nvlink, and the NPU PHB ATSD addresses', () => {
   const host = buildHost(generateWitherspoon({ gpus: 4 }));
   const b = host.functionByName('0001:00:01.2')!;
-  const link = host.nvlinkOfBridge(b);
+  const link = nvlinkOfBridge(host.fdt, b);
   assert.equal(link.linkIndex, 5);
   assert.equal(link.link?.path, '/xscom@623fc00000000/npu@5011000/link@5');
-  assert.equal(host.atsdAddresses(b.phb)[5], 0x6030200850000n + (8n << 42n));
+  assert.equal(atsdAddresses(b.phb)[5], 0x6030200850000n + (8n << 42n));
   const broken = buildHost(
     generateWitherspoon({ omit: [{ property: 'ibm,nvlink', target: '0000:00:00.0' }] }),
   );
-  const r = broken.nvlinkOfBridge(broken.functionByName('0000:00:00.0')!);
+  const r = nvlinkOfBridge(broken.fdt, broken.functionByName('0000:00:00.0')!);
   assert.equal(r.linkIndex, undefined);
   assert.match(r.problem!, /0000:00:00.0 ibm,nvlink is missing/);
   const noAtsd = buildHost(generateWitherspoon({ atsdEntries: 0 }));
-  assert.deepEqual(noAtsd.atsdAddresses(noAtsd.phbs[0]!), []);
+  assert.deepEqual(atsdAddresses(noAtsd.phbs[0]!), []);
 });
 
 const HAND_WRITTEN = `/dts-v1/;
@@ -203,8 +203,8 @@ test('host from a hand-written tree (compiled by dtc) that is not Witherspoon-sh
   const bridge = host.npuBridgeOfGpu(gpu, 0)!;
   assert.equal(bridge.name, '0002:00:03.0');
   assert.equal(host.gpuOfBridge(bridge), gpu);
-  assert.equal(host.nvlinkOfBridge(bridge).linkIndex, 1);
-  assert.deepEqual(host.atsdAddresses(bridge.phb), [0x1000n, 0x2000n]);
+  assert.equal(nvlinkOfBridge(host.fdt, bridge).linkIndex, 1);
+  assert.deepEqual(atsdAddresses(bridge.phb), [0x1000n, 0x2000n]);
   assert.equal(host.functionByName('0005:10:00.0')!.revision, 3);
 });
 
@@ -287,5 +287,5 @@ test('dangling phandles and empty PHBs do not crash', () => {
   assert.equal(gpu.role, 'gpu');
   assert.equal(host.npuBridgeOfGpu(gpu, 0), undefined);
   assert.equal(host.gpuOfBridge(gpu), undefined);
-  assert.match(host.nvlinkOfBridge(gpu).problem!, /is missing/);
+  assert.match(nvlinkOfBridge(host.fdt, gpu).problem!, /is missing/);
 });
