@@ -121,8 +121,9 @@ export class ConfigSpace {
   }
 
   private checkRange(offset: number, length: number): void {
-    // vfio_pci_config.c vfio_config_do_rw(): accesses outside cfg_size are -EFAULT
-    if (offset < 0 || length < 0 || offset + length > this.size) {
+    // vfio_pci_config.c vfio_config_do_rw(): *ppos >= cfg_size or *ppos + count > cfg_size is -EFAULT
+    if (length === 0) return;
+    if (offset < 0 || offset >= this.size || offset + length > this.size) {
       throw new VfioError(
         'EFAULT',
         `config space access at 0x${offset.toString(16)} length ${length} is outside its ${this.size} bytes`,

@@ -85,7 +85,7 @@ export function standardRegionRw(
   write: boolean,
 ): number {
   if (index === VFIO_PCI_CONFIG_REGION_INDEX) {
-    if (offset > BigInt(regions.config.size)) {
+    if (buf.length > 0 && offset >= BigInt(regions.config.size)) {
       throw new VfioError('EFAULT', `config space offset 0x${offset.toString(16)} is past its end`);
     }
     if (write) regions.config.write(Number(offset), buf);
