@@ -204,6 +204,8 @@ test('host from a hand-written tree (compiled by dtc) that is not Witherspoon-sh
   assert.equal(bridge.name, '0002:00:03.0');
   assert.equal(host.gpuOfBridge(bridge), gpu);
   assert.equal(nvlinkOfBridge(host.fdt, bridge).linkIndex, 1);
+  assert.equal(host.nvlinkOfBridge(bridge).linkIndex, 1);
+  assert.deepEqual(host.atsdAddresses(bridge.phb), [0x1000n, 0x2000n]);
   assert.deepEqual(atsdAddresses(bridge.phb), [0x1000n, 0x2000n]);
   assert.equal(host.functionByName('0005:10:00.0')!.revision, 3);
 });

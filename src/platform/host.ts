@@ -276,6 +276,14 @@ class HostModel implements Host {
   groupMembers(group: number): readonly PciFunction[] {
     return this.functions.filter((f) => f.iommuGroup === group);
   }
+
+  nvlinkOfBridge(bridge: PciFunction): NvlinkLookup {
+    return nvlinkOfBridge(this.fdt, bridge);
+  }
+
+  atsdAddresses(phb: Phb): readonly bigint[] {
+    return atsdAddresses(phb);
+  }
 }
 
 /** Every whole u64 of an NPU PHB's `ibm,mmio-atsd` ([] when absent), for display. */

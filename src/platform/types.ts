@@ -63,6 +63,10 @@ export interface Host {
   gpuOfBridge(bridge: PciFunction): PciFunction | undefined;
   /** Functions sharing an IOMMU group. */
   groupMembers(group: number): readonly PciFunction[];
+  /** The bridge's NVLink: `ibm,nvlink` → link node → `ibm,npu-link-index`. */
+  nvlinkOfBridge(bridge: PciFunction): NvlinkLookup;
+  /** Every whole u64 of the PHB's `ibm,mmio-atsd` ([] when absent). */
+  atsdAddresses(phb: Phb): readonly bigint[];
 }
 
 /** Result of following a bridge's `ibm,nvlink` to its link index (host.ts `nvlinkOfBridge`). */
