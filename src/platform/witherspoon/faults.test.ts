@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type Fdt, readAllU64, readU32 } from '../../fdt/index.ts';
+import { type Fdt, readAllU64, readU32, serializeFdt } from '../../fdt/index.ts';
+import { runDtc } from '../../fdt/testing/dtc.ts';
 import { generateWitherspoon, WitherspoonOptionError, type WitherspoonOptions } from './index.ts';
 
 /** Every (node, property) whose presence or bytes differ, as "path property". */
@@ -134,4 +135,26 @@ test('p100 nvlink1: ibm,npu and ibm,gpu stay, the NVLink2 bridge properties and 
     assert.equal(bridge.hasProperty(p), false, p);
   }
   assert.equal(tree.root.children.filter((n) => n.baseName === 'memory').length, 0);
+});
+
+test('every faulted tree is still a blob dtc accepts', () => {
+  const variants: Partial<WitherspoonOptions>[] = [
+    { atsdEntries: 0 },
+    { atsdEntries: 1 },
+    { memoryRegU64s: 3 },
+    { memoryRegU64s: 1 },
+    { p100: 'plain' },
+    { p100: 'nvlink1' },
+    { linkSpeed: undefined },
+    {
+      omit: [
+        { property: 'ibm,npu', target: '*' },
+        { property: 'memory-region', target: '0000:00:01.0' },
+      ],
+    },
+  ];
+  for (const v of variants) {
+    const r = runDtc(serializeFdt(generateWitherspoon(v)), 'dtb', 'dts');
+    assert.ok(r.ok, `${JSON.stringify(v)}: ${r.stderr}`);
+  }
 });
