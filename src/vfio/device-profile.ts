@@ -8,8 +8,6 @@
  * 256-byte config space, header 0x80, BAR0/1 the 64-bit NTL BAR (128 KiB), BAR2/3 the 64-bit
  * GENID BAR (64 KiB per brick), Express @0x40, vendor cap @0x80 with the link index, INTA.
  */
-import { parsePhandle } from '../fdt/props.ts';
-import type { Fdt } from '../fdt/tree.ts';
 import type { PciFunction } from '../platform/types.ts';
 import type { ExpLayout, MsiLayout, MsixLayout } from './capabilities-pci.ts';
 import type { BarLayout } from './config-space.ts';
@@ -143,16 +141,11 @@ function genericProfile(fn: PciFunction): DeviceProfile {
   };
 }
 
-/** The bridge's `ibm,nvlink` link node's `ibm,npu-link-index`, 0 when absent. */
-function bridgeLinkIndex(fn: PciFunction, fdt: Fdt | undefined): number {
-  const link = fdt ? parsePhandle(fdt, fn.node, 'ibm,nvlink', 0) : undefined;
-  const prop = link?.getProperty('ibm,npu-link-index');
-  if (prop?.value.length !== 4) return 0;
-  return new DataView(prop.value.buffer, prop.value.byteOffset, 4).getUint32(0);
-}
-
-/** Pick the layout for a function by its PCI ids. */
-export function profileFor(fn: PciFunction, fdt?: Fdt): DeviceProfile {
+/**
+ * Pick the layout for a function by its PCI ids; `linkIndex` is an NVLink bridge's
+ * `ibm,npu-link-index` (Host.nvlinkOfBridge), shown in its vendor capability.
+ */
+export function profileFor(fn: PciFunction, linkIndex = 0): DeviceProfile {
   if (fn.vendor === PCI_VENDOR_ID_NVIDIA) {
     if (fn.device === PCI_DEVICE_ID_V100_SXM2_16GB)
       return nvidiaGpuProfile('Tesla V100 SXM2 16GB', 16n * GiB, 0x140000a1);
@@ -162,7 +155,7 @@ export function profileFor(fn: PciFunction, fdt?: Fdt): DeviceProfile {
       return nvidiaGpuProfile('Tesla P100 SXM2 16GB', 16n * GiB, 0x130000a1);
   }
   if (fn.vendor === PCI_VENDOR_ID_IBM && fn.device === PCI_DEVICE_ID_NPU2_NVLINK) {
-    return npu2BridgeProfile(bridgeLinkIndex(fn, fdt));
+    return npu2BridgeProfile(linkIndex);
   }
   return genericProfile(fn);
 }

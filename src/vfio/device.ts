@@ -76,7 +76,10 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   ) {
     this.hooks = toRegistry(hooks);
     this.tracer = options.tracer;
-    this.profile = profileFor(fn, host.fdt);
+    this.profile = profileFor(
+      fn,
+      fn.vendor === 0x1014 ? (host.nvlinkOfBridge(fn).linkIndex ?? 0) : 0,
+    );
     this.config = buildConfigSpace(fn, this.profile);
     this.hasVga = fn.classCode >> 8 === 0x0300;
     this.bars = createBars(

@@ -4,6 +4,7 @@
  * first GPU, and a P100. Not used by production code.
  */
 import { cells, Fdt, FdtNode } from '../fdt/tree.ts';
+import { atsdAddresses, nvlinkOfBridge } from '../platform/host.ts';
 import type { Host, PciFunction, PciRole, Phb } from '../platform/types.ts';
 
 export interface FakeFunctionSpec {
@@ -98,6 +99,8 @@ export function buildFakeHost(specs: readonly FakeFunctionSpec[] = FAKE_FUNCTION
     npuBridgeOfGpu: () => undefined,
     gpuOfBridge: () => undefined,
     groupMembers: () => functions,
+    nvlinkOfBridge: (bridge) => nvlinkOfBridge(fdt, bridge),
+    atsdAddresses: (p) => atsdAddresses(p),
   };
 }
 
