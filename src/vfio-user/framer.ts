@@ -1,0 +1,208 @@
+/**
+ * Incremental framing of a vfio-user byte stream (vfio-user.rst "Header"): feed it chunks as
+ * recvmsg returns them, with the fds that came along; it yields whole messages {header,
+ * payload, fds}. The header is validated before anything is allocated: size under 16, size over
+ * the limit, an unknown message type, or more fds than allowed are FramingErrors, after which
+ * the stream is not to be trusted (close the connection, then `releaseFds()`).
+ *
+ * Which message owns a chunk's fds: on a UNIX stream socket the kernel attaches SCM_RIGHTS to
+ * the first byte of the sendmsg that carried them and ends a recvmsg right after that segment
+ * (net/unix/af_unix.c unix_stream_read_generic), so the fds belong to the message that contains
+ * the chunk's last byte. A peer that sends each message with one sendmsg (QEMU, libvfio-user,
+ * this project) is always framed right.
+ */
+import {
+  HEADER_SIZE,
+  HeaderFlag,
+  MessageType,
+  WRITE_MULTI_ENTRY_SIZE,
+  WRITE_MULTI_MAX_ENTRIES,
+} from './constants.ts';
+import { decodeHeader, type MessageHeader } from './header.ts';
+import { FramingError } from './wire-errors.ts';
+
+export interface FramedMessage {
+  header: MessageHeader;
+  /** The bytes after the header (its own buffer, not shared with the framer). */
+  payload: Uint8Array;
+  /** fds that arrived with this message; the receiver owns them. */
+  fds: number[];
+}
+
+export interface FramerOptions {
+  /** Largest whole message accepted (header included). */
+  maxMessageSize: number;
+  /** Most fds one message may carry. */
+  maxFds: number;
+}
+
+/**
+ * The message size limit for a peer's max_data_xfer_size: header, the largest fixed part that
+ * precedes data (16 bytes), the data; at least a full REGION_WRITE_MULTI of QEMU's 200 entries.
+ */
+export function messageSizeLimit(maxDataXferSize: number): number {
+  return (
+    HEADER_SIZE +
+    Math.max(16 + maxDataXferSize, 8 + WRITE_MULTI_ENTRY_SIZE * WRITE_MULTI_MAX_ENTRIES)
+  );
+}
+
+/** Receive directly into `target`, then call `commit` with the count and fds received. */
+export interface DirectTarget {
+  target: Uint8Array;
+}
+
+export class MessageFramer {
+  #options: FramerOptions;
+  readonly #head = new Uint8Array(HEADER_SIZE);
+  #headFill = 0;
+  #header: MessageHeader | null = null;
+  #body: Uint8Array | null = null;
+  #bodyFill = 0;
+  #fds: number[] = [];
+
+  constructor(options: FramerOptions) {
+    this.#options = options;
+  }
+
+  /** Bytes of a message received so far (0 at a message boundary). */
+  get buffered(): number {
+    return this.#headFill + this.#bodyFill;
+  }
+
+  /**
+   * Frames `chunk` (copied: the caller may reuse it) and the fds that came with it.
+   * @throws FramingError; the framer then holds every fd not yet handed out (`releaseFds`).
+   */
+  push(chunk: Uint8Array, fds: readonly number[] = []): FramedMessage[] {
+    const out: FramedMessage[] = [];
+    let pendingFds = fds.length > 0 ? [...fds] : null;
+    if (pendingFds !== null && chunk.length === 0) {
+      this.#fds.push(...pendingFds);
+      throw new FramingError(
+        'fds-without-bytes',
+        'EINVAL',
+        `${pendingFds.length} fds arrived with no bytes`,
+      );
+    }
+    let at = 0;
+    try {
+      while (at < chunk.length) {
+        at += this.#fill(chunk, at);
+        if (at === chunk.length && pendingFds !== null) {
+          const attach = pendingFds;
+          pendingFds = null;
+          this.#attachFds(attach);
+        }
+        const message = this.#take();
+        if (message) out.push(message);
+      }
+    } catch (e) {
+      // Nothing framed from this chunk is handed out: the stream is dead, its fds are ours.
+      if (pendingFds !== null) this.#fds.push(...pendingFds);
+      for (const m of out) this.#fds.push(...m.fds);
+      throw e;
+    }
+    return out;
+  }
+
+  /**
+   * Where a large body can be received without a copy: the unfilled tail of the current body,
+   * when at least `minBytes` of it remain; null otherwise (receive into a scratch buffer).
+   */
+  directTarget(minBytes: number): Uint8Array | null {
+    if (this.#body === null || this.#body.length - this.#bodyFill < minBytes) return null;
+    return this.#body.subarray(this.#bodyFill);
+  }
+
+  /**
+   * Accounts `n` bytes received into `directTarget()`, with their fds.
+   * @throws FramingError as `push`.
+   */
+  commitDirect(n: number, fds: readonly number[] = []): FramedMessage | null {
+    if (this.#body === null || n > this.#body.length - this.#bodyFill) {
+      throw new RangeError(`commitDirect(${n}) without a direct target that large`);
+    }
+    this.#bodyFill += n;
+    if (fds.length > 0) this.#attachFds([...fds]);
+    return this.#take();
+  }
+
+  /** Changes the limits for messages whose header has not been read yet. */
+  setLimits(options: FramerOptions): void {
+    this.#options = options;
+  }
+
+  /** Every fd held for an unfinished message; the framer forgets them. */
+  releaseFds(): number[] {
+    const fds = this.#fds;
+    this.#fds = [];
+    return fds;
+  }
+
+  #fill(chunk: Uint8Array, at: number): number {
+    if (this.#body === null) {
+      const n = Math.min(HEADER_SIZE - this.#headFill, chunk.length - at);
+      this.#head.set(chunk.subarray(at, at + n), this.#headFill);
+      this.#headFill += n;
+      if (this.#headFill === HEADER_SIZE) this.#startBody();
+      return n;
+    }
+    const n = Math.min(this.#body.length - this.#bodyFill, chunk.length - at);
+    this.#body.set(chunk.subarray(at, at + n), this.#bodyFill);
+    this.#bodyFill += n;
+    return n;
+  }
+
+  #startBody(): void {
+    const h = decodeHeader(this.#head);
+    if (h.size < HEADER_SIZE) {
+      throw new FramingError(
+        'message-too-short',
+        'EINVAL',
+        `message size ${h.size} is under the 16-byte header`,
+      );
+    }
+    if (h.size > this.#options.maxMessageSize) {
+      throw new FramingError(
+        'message-too-long',
+        'E2BIG',
+        `message size ${h.size} exceeds the limit of ${this.#options.maxMessageSize}`,
+      );
+    }
+    const type = h.flags & HeaderFlag.TYPE_MASK;
+    if (type !== MessageType.COMMAND && type !== MessageType.REPLY) {
+      throw new FramingError(
+        'bad-message-type',
+        'EINVAL',
+        `message type ${type} is neither command nor reply`,
+      );
+    }
+    this.#header = h;
+    this.#body = new Uint8Array(h.size - HEADER_SIZE);
+    this.#bodyFill = 0;
+  }
+
+  #attachFds(fds: number[]): void {
+    this.#fds.push(...fds);
+    if (this.#fds.length > this.#options.maxFds) {
+      throw new FramingError(
+        'too-many-fds',
+        'EINVAL',
+        `${this.#fds.length} fds with one message, at most ${this.#options.maxFds} allowed`,
+      );
+    }
+  }
+
+  #take(): FramedMessage | null {
+    if (this.#header === null || this.#body === null || this.#bodyFill !== this.#body.length)
+      return null;
+    const message = { header: this.#header, payload: this.#body, fds: this.#fds };
+    this.#header = null;
+    this.#body = null;
+    this.#bodyFill = 0;
+    this.#headFill = 0;
+    this.#fds = [];
+    return message;
+  }
+}
