@@ -1,0 +1,133 @@
+/**
+ * The NPU2 ATSD region (Linux v5.12 drivers/vfio/pci/vfio_pci_nvlink2.c vfio_pci_npu2_regops):
+ * type 0x80001014 subtype 1, one 64 KiB page of ATSD registers (atsd-register.ts emulates
+ * them), or size 0 when the bridge has no ATSD.
+ * - rw: offset ≥ size → EINVAL, count clipped; a write touching LAUNCH starts a launch.
+ * - mmap: the length must be exactly one 64 KiB page (EINVAL); traces vfio_pci_npu2_mmap with
+ *   the ATSD address. Like remap_pfn_range of mmio_atsd, the page is mapped whatever the offset.
+ *   With no ATSD (size 0) we refuse with EINVAL where the kernel would have mapped physical
+ *   page 0.
+ * - release: stops the mapping watcher for the mappings of this open.
+ * - capabilities: NVLINK2_SSATGT (tgt) then NVLINK2_LNKSPD (link speed), both v1.
+ */
+import { VfioError } from '../vfio/errors.ts';
+import { encodeLnkspdCap, encodeSsatgtCap } from '../vfio/info-caps.ts';
+import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
+import type { AtsdConfig } from './atsd-probe.ts';
+import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
+import type { Nvlink2Context } from './context.ts';
+
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+/** The launch executor of the register at `address`: the bound LPID, every GPU behind that NPU. */
+function executorFor(ctx: Nvlink2Context, config: AtsdConfig) {
+  return (launch: bigint, ava: bigint, source: string): number => {
+    const at = ctx.firmware.atsdAt(config.mmioAtsd);
+    const lpid = at?.binding.lpid ?? 0;
+    // One ATSD reaches every GPU of its NPU (npu-dma.c used one register per NPU for all links);
+    // the bound LPID keeps other partitions' translations out of reach.
+    const gpus = new Set(
+      at ? at.npu.links.flatMap((l) => (l.gpuName ? [l.gpuName] : [])) : [config.gpu.name],
+    );
+    let invalidated = 0;
+    for (const g of gpus)
+      invalidated += ctx.atsCaches.get(g).invalidate(launch, ava, lpid).dropped.length;
+    ctx.tracer.emit('nvlink2_atsd_launch', () => ({
+      name: source,
+      atsd: config.mmioAtsd,
+      lpid,
+      launch,
+      ava,
+      invalidated,
+    }));
+    return invalidated;
+  };
+}
+
+export class AtsdRegion implements RegionOps {
+  index = -1;
+  /** The register page; undefined when the bridge has no ATSD. */
+  readonly page: AtsdRegisterPage | undefined;
+  private mappings = 0;
+
+  constructor(
+    private readonly ctx: Nvlink2Context,
+    readonly config: AtsdConfig,
+  ) {
+    const address = config.mmioAtsd;
+    this.page =
+      address === 0n
+        ? undefined
+        : ctx.atsd.get(
+            address,
+            () =>
+              new AtsdRegisterPage(
+                address,
+                ctx.memory.get(`atsd:${address.toString(16)}`, ATSD_PAGE_SIZE),
+                executorFor(ctx, config),
+              ),
+          );
+  }
+
+  get name(): string {
+    return this.config.bridge.name;
+  }
+
+  get size(): bigint {
+    return this.page ? ATSD_PAGE_SIZE : 0n;
+  }
+
+  rw(offset: bigint, buf: Uint8Array, write: boolean): number {
+    if (offset >= this.size || !this.page) {
+      throw new VfioError(
+        'EINVAL',
+        `region ${this.index} (NVIDIA NV2 ATSD of ${this.name}) offset ${hex(offset)} is past its end (size ${hex(this.size)})`,
+      );
+    }
+    const remaining = this.size - offset;
+    const count = BigInt(buf.length) < remaining ? buf.length : Number(remaining);
+    const span = buf.subarray(0, count);
+    if (write) {
+      this.page.memory.write(offset, span);
+      this.page.afterRegionWrite(offset, count, this.name);
+    } else this.page.memory.read(offset, span);
+    this.ctx.tracer.emit(write ? 'nvlink2_region_write' : 'nvlink2_region_read', () => ({
+      name: this.name,
+      index: this.index,
+      offset,
+      count,
+    }));
+    return count;
+  }
+
+  mmap(request: MmapRequest): MmapGrant {
+    if (request.length !== ATSD_PAGE_SIZE) {
+      throw new VfioError(
+        'EINVAL',
+        `ATSD mmap of ${this.name} must be exactly one page (0x10000 bytes), not ${hex(request.length)}`,
+      );
+    }
+    const ret = this.page ? 0 : -22;
+    this.ctx.tracer.emit('vfio_pci_npu2_mmap', () => ({
+      name: this.name,
+      hpa: this.config.mmioAtsd,
+      ua: request.userAddress,
+      size: request.length,
+      ret,
+    }));
+    if (!this.page)
+      throw new VfioError('EINVAL', `bridge ${this.name} has no ATSD register to map`);
+    this.page.mapped();
+    this.mappings++;
+    return { fd: this.page.memory.fd, fdOffset: 0n, length: ATSD_PAGE_SIZE };
+  }
+
+  release(): void {
+    this.ctx.live.remove(this);
+    for (; this.mappings > 0; this.mappings--) this.page?.unmapped();
+  }
+
+  capabilities(): RegionCapability[] {
+    return [encodeSsatgtCap(this.config.tgt), encodeLnkspdCap(this.config.linkSpeed)];
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The GPU RAM region (Linux v5.12 drivers/vfio/pci/vfio_pci_nvlink2.c vfio_pci_nvgpu_regops):
+ * type 0x800010de subtype 1, the 128 GiB aperture, backed by the GPU's one sparse memfd from
+ * the store (it outlives this open: GPU RAM keeps its contents across a client's reconnect).
+ *
+ * - rw: offset ≥ size → EINVAL; count clipped to the end; pread/pwrite on the memfd. The GPU
+ *   has only 16 or 32 GiB of real RAM behind the aperture: an access reaching past it is what
+ *   the NVLink fence stops in hardware, here an EIO naming the address plus the
+ *   nvlink2_gpu_ram_fence tracepoint (nothing is read or written).
+ * - mmap: once per open device (EPERM), length > size → EINVAL; the grant is the memfd itself,
+ *   whose pages populate lazily as the client touches them. The first mmap records the DMA
+ *   pre-registration (mm_iommu_newdev of the whole mapping as device memory at gpu_hpa) and
+ *   traces vfio_pci_nvgpu_mmap. We also refuse offset + length > size (EINVAL), which the kernel
+ *   did not check (its fault handler would have inserted pfns past the aperture).
+ * - faults: the kernel traced vfio_pci_nvgpu_mmap_fault from its fault handler. A client's
+ *   mapping of a memfd faults in the client, so we discover faulted pages afterwards:
+ *   `scanFaults()` asks the memfd which pages hold data (SEEK_DATA), and traces each newly
+ *   populated 64 KiB (POWER) page inside the mapping once, with hpa = gpu_hpa + offset, the
+ *   user address of that page and ret 0x100 (VM_FAULT_NOPAGE). Pages our own rw wrote are not
+ *   counted (a page both written by rw and touched through the mapping is missed); a populated
+ *   page past the real RAM is also reported as a fence.
+ * - release: drop the pre-registration, stop listening for KVM, pnv_npu2_unmap_lpar_dev().
+ * - capability: NVLINK2_SSATGT v1 with the bridge's ibm,device-tgt-addr.
+ */
+import { VfioError } from '../vfio/errors.ts';
+import { encodeSsatgtCap } from '../vfio/info-caps.ts';
+import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
+import type { Nvlink2Context } from './context.ts';
+import type { DeviceMemory } from './device-memory.ts';
+import type { GpuRamConfig } from './gpu-ram-probe.ts';
+import { pnvNpu2UnmapLparDev } from './npu-lpar.ts';
+
+/** PAGE_SIZE of the emulated POWER host. */
+export const POWER_PAGE_SIZE = 0x10000n;
+/** VM_FAULT_NOPAGE (include/linux/mm_types.h): what vmf_insert_pfn returns on success. */
+export const VM_FAULT_NOPAGE = 0x100;
+
+/** mm_iommu_newdev(mm, ua, entries, dev_hpa): the mapping registered as device memory. */
+export interface DmaPreregistration {
+  readonly userAddress: bigint;
+  /** Pages of the mapping (64 KiB each). */
+  readonly entries: bigint;
+  readonly deviceHpa: bigint;
+}
+
+export interface GpuRamMapping {
+  readonly offset: bigint;
+  readonly length: bigint;
+  readonly userAddress: bigint;
+}
+
+export interface FaultRecord {
+  readonly hpa: bigint;
+  readonly userAddress: bigint;
+  /** Region offset of the page. */
+  readonly offset: bigint;
+  readonly fenced: boolean;
+}
+
+const hex = (v: bigint) => `0x${v.toString(16)}`;
+
+export class GpuRamRegion implements RegionOps {
+  /** Region index, set once registered. */
+  index = -1;
+  readonly memory: DeviceMemory;
+  readonly realRam: bigint;
+  private mapping: GpuRamMapping | undefined;
+  private prereg: DmaPreregistration | undefined;
+  private readonly reported = new Set<bigint>();
+  private readonly writtenByRw = new Set<bigint>();
+  private released = false;
+  /** Removes the KVM listener (set by the hook). */
+  stopKvm: () => void = () => {};
+
+  constructor(
+    private readonly ctx: Nvlink2Context,
+    readonly config: GpuRamConfig,
+  ) {
+    this.memory = ctx.memory.get(`gpu-ram:${config.gpu.name}`, config.size);
+    this.realRam = ctx.gpuRamSize(config.gpu);
+  }
+
+  get name(): string {
+    return this.config.gpu.name;
+  }
+
+  get size(): bigint {
+    return this.config.size;
+  }
+
+  get currentMapping(): GpuRamMapping | undefined {
+    return this.mapping;
+  }
+
+  get preregistration(): DmaPreregistration | undefined {
+    return this.prereg;
+  }
+
+  private fence(offset: bigint, count: bigint, via: string): VfioError {
+    const hpa = this.config.hpa + offset;
+    this.ctx.tracer.emit('nvlink2_gpu_ram_fence', () => ({
+      name: this.name,
+      hpa,
+      offset,
+      count,
+      ram: this.realRam,
+    }));
+    const gib = this.realRam >> 30n;
+    return new VfioError(
+      'EIO',
+      `GPU ${this.name} RAM fence: ${via} at hpa ${hex(hpa)} (region ${this.index} offset ${hex(offset)}, ${count} bytes) is beyond its ${gib} GiB of real RAM`,
+    );
+  }
+
+  rw(offset: bigint, buf: Uint8Array, write: boolean): number {
+    if (offset >= this.size) {
+      throw new VfioError(
+        'EINVAL',
+        `region ${this.index} (NVIDIA NV2 RAM of ${this.name}) offset ${hex(offset)} is past its end (size ${hex(this.size)})`,
+      );
+    }
+    const remaining = this.size - offset;
+    const count = BigInt(buf.length) < remaining ? buf.length : Number(remaining);
+    if (count === 0) return 0;
+    if (offset + BigInt(count) > this.realRam)
+      throw this.fence(offset, BigInt(count), write ? 'write' : 'read');
+    const span = buf.subarray(0, count);
+    if (write) {
+      this.memory.write(offset, span);
+      for (let p = offset / POWER_PAGE_SIZE; p * POWER_PAGE_SIZE < offset + BigInt(count); p++)
+        this.writtenByRw.add(p);
+    } else this.memory.read(offset, span);
+    this.ctx.tracer.emit(write ? 'nvlink2_region_write' : 'nvlink2_region_read', () => ({
+      name: this.name,
+      index: this.index,
+      offset,
+      count,
+    }));
+    return count;
+  }
+
+  mmap(request: MmapRequest): MmapGrant {
+    if (this.mapping) {
+      throw new VfioError(
+        'EPERM',
+        `GPU RAM of ${this.name} is already mapped (one mapping per open device)`,
+      );
+    }
+    if (request.length > this.size) {
+      throw new VfioError(
+        'EINVAL',
+        `GPU RAM mmap of ${hex(request.length)} bytes exceeds region size ${hex(this.size)}`,
+      );
+    }
+    if (request.offset + request.length > this.size) {
+      throw new VfioError(
+        'EINVAL',
+        `GPU RAM mmap at offset ${hex(request.offset)} of ${hex(request.length)} bytes runs past the region (size ${hex(this.size)})`,
+      );
+    }
+    this.mapping = {
+      offset: request.offset,
+      length: request.length,
+      userAddress: request.userAddress,
+    };
+    this.prereg = {
+      userAddress: request.userAddress,
+      entries: request.length / POWER_PAGE_SIZE,
+      deviceHpa: this.config.hpa,
+    };
+    this.ctx.tracer.emit('vfio_pci_nvgpu_mmap', () => ({
+      name: this.name,
+      hpa: this.config.hpa,
+      ua: request.userAddress,
+      size: request.length,
+      ret: 0,
+    }));
+    return { fd: this.memory.fd, fdOffset: request.offset, length: request.length };
+  }
+
+  /**
+   * Traces vfio_pci_nvgpu_mmap_fault for every page of the mapping that became populated since
+   * the last scan (see the file header). Returns the new pages.
+   */
+  scanFaults(): FaultRecord[] {
+    const m = this.mapping;
+    if (!m) return [];
+    const found: FaultRecord[] = [];
+    for (const [from, to] of this.memory.dataRanges(m.offset, m.offset + m.length)) {
+      for (let page = from / POWER_PAGE_SIZE; page * POWER_PAGE_SIZE < to; page++) {
+        if (this.reported.has(page) || this.writtenByRw.has(page)) continue;
+        this.reported.add(page);
+        const offset = page * POWER_PAGE_SIZE;
+        const record: FaultRecord = {
+          hpa: this.config.hpa + offset,
+          userAddress: m.userAddress + offset - m.offset,
+          offset,
+          fenced: offset >= this.realRam,
+        };
+        found.push(record);
+        this.ctx.tracer.emit('vfio_pci_nvgpu_mmap_fault', () => ({
+          name: this.name,
+          hpa: record.hpa,
+          ua: record.userAddress,
+          ret: VM_FAULT_NOPAGE,
+        }));
+        if (record.fenced) this.fence(offset, POWER_PAGE_SIZE, 'mapped access');
+      }
+    }
+    return found;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.prereg = undefined; // mm_iommu_put()
+    this.mapping = undefined;
+    this.stopKvm();
+    this.ctx.live.remove(this);
+    pnvNpu2UnmapLparDev(this.ctx, this.config.gpu);
+  }
+
+  capabilities(): RegionCapability[] {
+    return [encodeSsatgtCap(this.config.tgt)];
+  }
+}

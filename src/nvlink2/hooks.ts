@@ -1,0 +1,105 @@
+/**
+ * The subdriver as vfio-pci variant hooks: "NVIDIA NV2 RAM" for vendor 0x10de and
+ * "NVIDIA NV2 ATSD" for vendor 0x1014 (Linux v5.12 vfio_pci.c called
+ * vfio_pci_nvidia_v100_nvlink2_init / vfio_pci_ibm_npu2_init from vfio_pci_enable by vendor),
+ * and the KVM hook: when the device's group gets a guest (LPID), the GPU is mapped into it
+ * (pnv_npu2_map_lpar_dev(gpu, lpid, MSR_DR | MSR_PR)); a failure is logged as NOTIFY_BAD and,
+ * as in the kernel, changes nothing else.
+ *
+ * One difference: the kernel unregistered its KVM listener right after registering it (it only
+ * caught a KVM set before the device was opened, QEMU's order). We keep listening until the
+ * device is released, so attaching an LPID after opening maps the GPU too.
+ */
+import { Msr, opalRcName } from '../platform/firmware-opal.ts';
+import type { PciFunction } from '../platform/types.ts';
+import { PCI_VENDOR_TYPE, RegionFlag } from '../vfio/region.ts';
+import type { VariantDevice, VariantHook } from '../vfio/variant.ts';
+import { probeAtsd } from './atsd-probe.ts';
+import { AtsdRegion } from './atsd-region.ts';
+import type { Nvlink2Context } from './context.ts';
+import { probeGpuRam } from './gpu-ram-probe.ts';
+import { GpuRamRegion } from './gpu-ram-region.ts';
+import { pnvNpu2MapLparDev, pnvNpu2UnmapLparDev } from './npu-lpar.ts';
+
+export const PCI_VENDOR_ID_NVIDIA = 0x10de;
+export const PCI_VENDOR_ID_IBM = 0x1014;
+/** VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM (include/uapi/linux/vfio.h). */
+export const VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM = 1;
+/** VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD (include/uapi/linux/vfio.h). */
+export const VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD = 1;
+
+const RW_MMAP = RegionFlag.READ | RegionFlag.WRITE | RegionFlag.MMAP;
+
+/**
+ * Maps `gpu` into guest partition `lpid` (what the KVM notifier does).
+ * @returns 0, -ENODEV (no NVLink bridge) or the OPAL code of MAP_LPAR.
+ */
+export function attachLpid(ctx: Nvlink2Context, gpu: PciFunction, lpid: number): number {
+  const ret = pnvNpu2MapLparDev(ctx, gpu, lpid, Msr.DR | Msr.PR);
+  if (ret !== 0) {
+    ctx.log({
+      level: 'err',
+      device: gpu.name,
+      message: `KVM set (LPID ${lpid}): pnv_npu2_map_lpar_dev returned ${ret} (${opalRcName(ret)}): NOTIFY_BAD`,
+    });
+  }
+  return ret;
+}
+
+/** Unmaps `gpu` from its partition (what releasing the GPU RAM region does). */
+export function detachLpid(ctx: Nvlink2Context, gpu: PciFunction): number {
+  return pnvNpu2UnmapLparDev(ctx, gpu);
+}
+
+/** vfio_pci_nvidia_v100_nvlink2_init. @throws VfioError (see gpu-ram-probe.ts) */
+export function initGpuRam(ctx: Nvlink2Context, device: VariantDevice): GpuRamRegion {
+  const config = probeGpuRam(ctx, device.fn);
+  const ops = new GpuRamRegion(ctx, config);
+  // The core's onKvmSet returns a remover (variant.ts types it void).
+  const stop: unknown = device.onKvmSet((lpid) => {
+    attachLpid(ctx, device.fn, lpid);
+  });
+  if (typeof stop === 'function') ops.stopKvm = stop as () => void;
+  const region = device.registerDeviceRegion(
+    (PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA) >>> 0,
+    VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
+    ops,
+    config.size,
+    RW_MMAP,
+  );
+  ops.index = region.index;
+  ctx.live.add(ops);
+  return ops;
+}
+
+/** vfio_pci_ibm_npu2_init. @throws VfioError (see atsd-probe.ts) */
+export function initAtsd(ctx: Nvlink2Context, device: VariantDevice): AtsdRegion {
+  const config = probeAtsd(ctx, device.fn);
+  const ops = new AtsdRegion(ctx, config);
+  const region = device.registerDeviceRegion(
+    (PCI_VENDOR_TYPE | PCI_VENDOR_ID_IBM) >>> 0,
+    VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD,
+    ops,
+    ops.size,
+    RW_MMAP,
+  );
+  ops.index = region.index;
+  ctx.live.add(ops);
+  return ops;
+}
+
+/** The two hooks, for the vfio-pci core's hook table. */
+export function nvlink2Hooks(ctx: Nvlink2Context): VariantHook[] {
+  return [
+    {
+      vendor: PCI_VENDOR_ID_NVIDIA,
+      name: 'NVIDIA NV2 RAM',
+      init: (device) => void initGpuRam(ctx, device),
+    },
+    {
+      vendor: PCI_VENDOR_ID_IBM,
+      name: 'NVIDIA NV2 ATSD',
+      init: (device) => void initAtsd(ctx, device),
+    },
+  ];
+}

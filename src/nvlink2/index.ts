@@ -1,0 +1,61 @@
+/**
+ * The NVLink2 subdriver (Linux 5.0–5.12 drivers/vfio/pci/vfio_pci_nvlink2.c) over the emulated
+ * platform. Build a context once per host, give the core `nvlink2Hooks(ctx)`:
+ *
+ *   const ctx = createNvlink2Context(host, { tracer, log });
+ *   pnvNpu2MapHost(ctx);                       // boot: every GPU mapped to the host (LPID 0)
+ *   const dev = new VfioPciDevice(fn, host, nvlink2Hooks(ctx));
+ *   dev.open(); dev.attachKvm(lpid);           // KVM set → the GPU joins partition `lpid`
+ *   ctx.live.scanFaults(); ctx.live.pollMappedLaunches();   // periodic duties (timers do the ATSD one)
+ *   ctx.firmware.snapshot();                   // the NPU tables
+ */
+export { type AtsdConfig, probeAtsd } from './atsd-probe.ts';
+export { AtsdRegion } from './atsd-region.ts';
+export {
+  ATSD_PAGE_SIZE,
+  ATSD_STAT_PENDING,
+  AtsdRegister,
+  AtsdRegisterPage,
+  AtsdRegisterSet,
+} from './atsd-register.ts';
+export {
+  createNvlink2Context,
+  defaultGpuRamSize,
+  type KernelLogLine,
+  type Nvlink2Context,
+  type Nvlink2ContextOptions,
+} from './context.ts';
+export {
+  createMemfdMemory,
+  type DeviceMemory,
+  type DeviceMemoryFactory,
+  DeviceMemoryStore,
+} from './device-memory.ts';
+export { type GpuRamConfig, probeGpuRam } from './gpu-ram-probe.ts';
+export {
+  type DmaPreregistration,
+  type FaultRecord,
+  type GpuRamMapping,
+  GpuRamRegion,
+  POWER_PAGE_SIZE,
+  VM_FAULT_NOPAGE,
+} from './gpu-ram-region.ts';
+export {
+  attachLpid,
+  detachLpid,
+  initAtsd,
+  initGpuRam,
+  nvlink2Hooks,
+  PCI_VENDOR_ID_IBM,
+  PCI_VENDOR_ID_NVIDIA,
+  VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD,
+  VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
+} from './hooks.ts';
+export {
+  KERNEL_VERSIONS,
+  type KernelBehaviour,
+  type KernelVersion,
+  kernelBehaviour,
+} from './kernel-version.ts';
+export { LiveRegions } from './live-regions.ts';
+export { pnvNpu2MapHost, pnvNpu2MapLparDev, pnvNpu2UnmapLparDev } from './npu-lpar.ts';

@@ -1,0 +1,48 @@
+/**
+ * The NVLink2 regions of currently open devices, so the server (or `inspect`) can run the
+ * emulation's two periodic duties without knowing devices: scanning GPU RAM mappings for
+ * faulted pages (vfio_pci_nvgpu_mmap_fault) and polling mapped ATSD pages for launches.
+ */
+import type { AtsdRegion } from './atsd-region.ts';
+import type { FaultRecord, GpuRamRegion } from './gpu-ram-region.ts';
+
+export class LiveRegions {
+  private readonly gpuRam = new Set<GpuRamRegion>();
+  private readonly atsd = new Set<AtsdRegion>();
+
+  add(region: GpuRamRegion | AtsdRegion): void {
+    if ('scanFaults' in region) this.gpuRam.add(region);
+    else this.atsd.add(region);
+  }
+
+  remove(region: GpuRamRegion | AtsdRegion): void {
+    if ('scanFaults' in region) this.gpuRam.delete(region);
+    else this.atsd.delete(region);
+  }
+
+  gpuRamRegions(): GpuRamRegion[] {
+    return [...this.gpuRam];
+  }
+
+  atsdRegions(): AtsdRegion[] {
+    return [...this.atsd];
+  }
+
+  /** scanFaults() on every mapped GPU RAM region; the new fault records by GPU name. */
+  scanFaults(): Map<string, FaultRecord[]> {
+    const out = new Map<string, FaultRecord[]>();
+    for (const r of this.gpuRam) {
+      const found = r.scanFaults();
+      if (found.length > 0) out.set(r.name, found);
+    }
+    return out;
+  }
+
+  /** pollMappedLaunches() on the register page of every open ATSD region; how many launches started. */
+  pollMappedLaunches(): number {
+    let started = 0;
+    const pages = new Set([...this.atsd].flatMap((r) => (r.page ? [r.page] : [])));
+    for (const p of pages) if (p.pollMappedLaunches()) started++;
+    return started;
+  }
+}
