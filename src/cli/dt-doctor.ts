@@ -1,6 +1,67 @@
-/** `vfio-nvlink2 dt doctor` (stub until its owner lands the real module). */
+/**
+ * `vfio-nvlink2 dt doctor [FILE] [--json] [--kernel VERSION]`: for every PCI function of the
+ * tree (default: the built-in platform), what the NVLink2 subdriver's init does (see
+ * src/nvlink2/doctor.ts). Exit status 0 even when devices fail: the report is the answer.
+ */
+import { parseArgs } from 'node:util';
+import { formatDoctorReport, runDoctorOnHost } from '../nvlink2/doctor.ts';
+import { KERNEL_VERSIONS, type KernelVersion } from '../nvlink2/kernel-version.ts';
+import { buildHost, HostError } from '../platform/host.ts';
 import { CliError } from './cli-error.ts';
+import { readPlatformArg } from './dt.ts';
 
-export async function runDoctor(_argv: string[]): Promise<number> {
-  throw new CliError('dt doctor: not implemented yet', 2);
+const USAGE = `usage: vfio-nvlink2 dt doctor [FILE] [--json] [--kernel ${KERNEL_VERSIONS.join('|')}]
+  For every PCI function of FILE (a DTB or DTS; default: the built-in 6-GPU Witherspoon),
+  the regions the NVLink2 subdriver registers, or its errno and reason.`;
+
+export async function runDoctor(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    const message =
+      err instanceof Error ? (err.message.split(/\.\s/)[0] ?? err.message) : String(err);
+    throw new CliError(`dt doctor: ${message.replace(/\.$/, '')}`, 2);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length > 1)
+    throw new CliError(`dt doctor: one FILE at most (got ${positionals.length})`, 2);
+  const kernel = values.kernel;
+  if (kernel !== undefined && !(KERNEL_VERSIONS as readonly string[]).includes(kernel)) {
+    throw new CliError(
+      `dt doctor: --kernel must be one of ${KERNEL_VERSIONS.join(', ')}, not '${kernel}'`,
+      2,
+    );
+  }
+  const fdt = readPlatformArg(positionals[0]);
+  let host: ReturnType<typeof buildHost>;
+  try {
+    host = buildHost(fdt);
+  } catch (err) {
+    if (err instanceof HostError) throw new CliError(`dt doctor: ${fdt.source}: ${err.message}`, 1);
+    throw err;
+  }
+  const entries = runDoctorOnHost(host, kernel ? { kernel: kernel as KernelVersion } : {});
+  const text = values.json ? JSON.stringify(entries, null, 2) : formatDoctorReport(entries);
+  await new Promise<void>((resolve, reject) => {
+    process.stdout.write(`${text}\n`, (err) => (err ? reject(err) : resolve()));
+  });
+  return 0;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      json: { type: 'boolean' },
+      kernel: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
 }

@@ -31,7 +31,11 @@ type ProbeContext = Pick<Nvlink2Context, 'host' | 'kernel' | 'log'>;
 
 function whyNoGpu(bridge: PciFunction, ctx: ProbeContext): string {
   const prop = bridge.node.getProperty('ibm,gpu');
-  if (!prop) return `bridge ${bridge.name} has no ibm,gpu`;
+  if (!prop) {
+    return bridge.role === 'bridge'
+      ? `bridge ${bridge.name} has no ibm,gpu`
+      : `device ${bridge.name} has no ibm,gpu (not an NVLink bridge)`;
+  }
   if (prop.value.length < 4)
     return `bridge ${bridge.name} ibm,gpu is ${prop.value.length} bytes, no phandle`;
   const phandle = new DataView(prop.value.buffer, prop.value.byteOffset, 4).getUint32(0);

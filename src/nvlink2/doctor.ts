@@ -1,0 +1,206 @@
+/**
+ * `dt doctor`: for every PCI function of a host, what the NVLink2 subdriver's init does to it,
+ * found by doing it: each function is opened as a vfio-pci core device (src/vfio/device.ts)
+ * with the subdriver's hooks (the same init code the server runs), and we report the
+ * device-specific regions it registered with their capabilities (read back through the
+ * region-info encoder), or the errno and reason of the failure, or that it stayed a plain
+ * vfio-pci device and why. The hooks are only wrapped to record an ENODEV's reason, which the
+ * core swallows; kernel warnings (dev_warn) of the init are collected too.
+ */
+import type { Host, PciFunction } from '../platform/types.ts';
+import { VfioPciDevice } from '../vfio/device.ts';
+import { VfioError } from '../vfio/errors.ts';
+import { decodeRegionInfo } from '../vfio/region-info.ts';
+import type { VariantHook } from '../vfio/variant.ts';
+import { createNvlink2Context, type KernelLogLine } from './context.ts';
+import { nvlink2Hooks } from './hooks.ts';
+import type { KernelVersion } from './kernel-version.ts';
+
+export interface DoctorRegion {
+  readonly index: number;
+  readonly type: number;
+  readonly subtype: number;
+  readonly size: number;
+  /** The flags the subdriver registered (READ 1 | WRITE 2 | MMAP 4). */
+  readonly flags: number;
+  readonly caps: { readonly tgt?: string; readonly linkSpeed?: number };
+}
+
+export interface DoctorEntry {
+  /** "DDDD:BB:DD.F". */
+  readonly address: string;
+  /** "0x10de". */
+  readonly vendor: string;
+  readonly device: string;
+  readonly role: 'gpu' | 'bridge' | 'other';
+  readonly iommuGroup: number;
+  readonly result: 'nvlink2' | 'plain' | 'error';
+  /** "ENODEV" for plain devices whose hook declined, the failure's errno for errors; else null. */
+  readonly errno: string | null;
+  readonly reason: string | null;
+  readonly regions: DoctorRegion[];
+  /** Kernel warnings the init logged (e.g. "Using fallback ibm,mmio-atsd[0] for ATSD."). */
+  readonly warnings: string[];
+}
+
+const hex = (v: number, width = 4) => `0x${v.toString(16).padStart(width, '0')}`;
+
+/** One function: open it with the hooks, report, close and discard the device. */
+function examine(
+  host: Host,
+  fn: PciFunction,
+  hooks: VariantHook[],
+  warnings: string[],
+): DoctorEntry {
+  const declined: VfioError[] = [];
+  const observed = hooks.map((h) => ({
+    ...h,
+    init: (device: Parameters<VariantHook['init']>[0]) => {
+      try {
+        h.init(device);
+      } catch (err) {
+        if (err instanceof VfioError) declined.push(err);
+        throw err;
+      }
+    },
+  }));
+  const base = {
+    address: fn.name,
+    vendor: hex(fn.vendor),
+    device: hex(fn.device),
+    role: fn.role,
+    iommuGroup: fn.iommuGroup,
+    warnings,
+  };
+  const device = new VfioPciDevice(fn, host, observed);
+  try {
+    device.open();
+  } catch (err) {
+    device.dispose();
+    if (!(err instanceof VfioError)) throw err;
+    const cause = declined.at(-1);
+    return {
+      ...base,
+      result: 'error',
+      errno: err.code,
+      reason: cause?.reason ?? err.reason,
+      regions: [],
+    };
+  }
+  try {
+    const regions = device.regions.map((r): DoctorRegion => {
+      const info = decodeRegionInfo(device.regionInfo(r.index).bytes);
+      const caps: { tgt?: string; linkSpeed?: number } = {};
+      for (const c of info.caps) {
+        if (c.value.kind === 'nvlink2-ssatgt') caps.tgt = `0x${c.value.tgt.toString(16)}`;
+        if (c.value.kind === 'nvlink2-lnkspd') caps.linkSpeed = c.value.linkSpeed;
+      }
+      return {
+        index: r.index,
+        type: r.type ?? 0,
+        subtype: r.subtype ?? 0,
+        size: Number(r.size),
+        flags: r.flags,
+        caps,
+      };
+    });
+    if (regions.length > 0)
+      return { ...base, result: 'nvlink2', errno: null, reason: null, regions };
+    const cause = declined.find((e) => e.code === 'ENODEV');
+    if (cause) return { ...base, result: 'plain', errno: 'ENODEV', reason: cause.reason, regions };
+    return {
+      ...base,
+      result: 'plain',
+      errno: null,
+      reason: `no NVLink2 hook for vendor ${hex(fn.vendor)}`,
+      regions,
+    };
+  } finally {
+    device.dispose();
+  }
+}
+
+export interface DoctorOptions {
+  readonly kernel?: KernelVersion;
+}
+
+/** What the subdriver's init does to every PCI function of `host`, in address order. */
+export function runDoctorOnHost(host: Host, options: DoctorOptions = {}): DoctorEntry[] {
+  let current: string[] = [];
+  let currentFn: PciFunction | undefined;
+  const log = (line: KernelLogLine) => {
+    if (line.level === 'warn' && currentFn && line.device === currentFn.name)
+      current.push(line.message);
+  };
+  const ctx = createNvlink2Context(host, {
+    log,
+    ...(options.kernel ? { kernel: options.kernel } : {}),
+  });
+  const hooks = nvlink2Hooks(ctx);
+  const entries: DoctorEntry[] = [];
+  try {
+    for (const fn of host.functions) {
+      current = [];
+      currentFn = fn;
+      entries.push(examine(host, fn, hooks, current));
+      currentFn = undefined;
+    }
+  } finally {
+    ctx.memory.closeAll();
+  }
+  return entries;
+}
+
+const FLAG_NAMES: [number, string][] = [
+  [1, 'R'],
+  [2, 'W'],
+  [4, 'MMAP'],
+];
+
+function describeRegion(r: DoctorRegion): string {
+  const flags = FLAG_NAMES.filter(([b]) => r.flags & b)
+    .map(([, n]) => n)
+    .join('|');
+  const caps = [
+    r.caps.tgt !== undefined ? `tgt ${r.caps.tgt}` : '',
+    r.caps.linkSpeed !== undefined ? `link-speed ${hex(r.caps.linkSpeed, 1)}` : '',
+  ].filter((s) => s.length > 0);
+  const what = r.type === 0x800010de ? 'GPU RAM' : r.type === 0x80001014 ? 'ATSD' : 'region';
+  return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size 0x${r.size.toString(16)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
+}
+
+/** The doctor's report as a table for people. */
+export function formatDoctorReport(entries: readonly DoctorEntry[]): string {
+  const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'WHAT'];
+  const rows = entries.map((e) => {
+    const what =
+      e.result === 'nvlink2'
+        ? e.regions.map(describeRegion).join('; ')
+        : `${e.errno ? `${e.errno}: ` : ''}${e.reason ?? ''}`;
+    return [
+      e.address,
+      `${e.vendor.slice(2)}:${e.device.slice(2)}`,
+      e.role,
+      String(e.iommuGroup),
+      e.result,
+      what,
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cols: string[]) =>
+    cols
+      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  const out = [line(head)];
+  entries.forEach((e, i) => {
+    out.push(line(rows[i] ?? []));
+    for (const w of e.warnings) out.push(`${' '.repeat((widths[0] ?? 0) + 2)}warning: ${w}`);
+  });
+  const count = (r: DoctorEntry['result']) => entries.filter((e) => e.result === r).length;
+  out.push(
+    '',
+    `${entries.length} functions: ${count('nvlink2')} nvlink2, ${count('plain')} plain, ${count('error')} error`,
+  );
+  return out.join('\n');
+}
