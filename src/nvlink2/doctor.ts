@@ -70,7 +70,6 @@ function examine(
     device: hex(fn.device),
     role: fn.role,
     iommuGroup: fn.iommuGroup,
-    warnings,
   };
   const device = new VfioPciDevice(fn, host, observed);
   try {
@@ -85,6 +84,7 @@ function examine(
       errno: err.code,
       reason: cause?.reason ?? err.reason,
       regions: [],
+      warnings,
     };
   }
   try {
@@ -105,9 +105,10 @@ function examine(
       };
     });
     if (regions.length > 0)
-      return { ...base, result: 'nvlink2', errno: null, reason: null, regions };
+      return { ...base, result: 'nvlink2', errno: null, reason: null, regions, warnings };
     const cause = declined.find((e) => e.code === 'ENODEV');
-    if (cause) return { ...base, result: 'plain', errno: 'ENODEV', reason: cause.reason, regions };
+    if (cause)
+      return { ...base, result: 'plain', errno: 'ENODEV', reason: cause.reason, regions, warnings };
     return {
       ...base,
       result: 'plain',
