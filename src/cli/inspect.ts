@@ -1,6 +1,168 @@
-/** `vfio-nvlink2 inspect` (not implemented yet). */
+/**
+ * `vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json]`: a device as a VMM sees it
+ * through VFIO, in process — the host is built from the tree (the built-in Witherspoon when no
+ * FILE), the device opened with the NVLink2 hooks (Linux 5.12 vfio_pci_enable order), then
+ * described by src/vfio/describe.ts: device info, every region's info decoded (with --hex the
+ * raw GET_REGION_INFO reply), IRQ info and a config-space summary. Without ADDRESS every GPU
+ * and NVLink bridge is shown. --json prints the description (an array for several devices).
+ * Kernel log lines the subdriver emits (dev_warn …) go to stderr.
+ */
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import {
+  createNvlink2Context,
+  type KernelLogLine,
+  nvlink2Hooks,
+  pnvNpu2MapHost,
+} from '../nvlink2/index.ts';
+import { buildHost, HostError } from '../platform/host.ts';
+import type { Host, PciFunction } from '../platform/types.ts';
+import { type DeviceDescription, describeDevice } from '../vfio/describe.ts';
+import { describeAsText } from '../vfio/describe-text.ts';
+import { VfioPciDevice } from '../vfio/device.ts';
+import { VfioError } from '../vfio/errors.ts';
+import type { VariantHook } from '../vfio/variant.ts';
 import { CliError } from './cli-error.ts';
+import { readPlatformArg } from './dt.ts';
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new CliError('inspect: not implemented yet', 2);
+const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json]
+
+  Show PCI functions as a VMM sees them through VFIO: device info, region info (decoded),
+  IRQ info and a config-space summary, in process over the platform in FILE (a DTB, or DTS
+  compiled with dtc; default: the built-in 6-GPU Witherspoon).
+  ADDRESS   a PCI name like 0004:04:00.0 (default: every GPU and NVLink bridge)
+  --hex     add the raw region-info reply bytes
+  --json    print the description as JSON (an array when several devices are shown)
+
+  (inspect SOCKET, over a vfio-user socket, is not available yet)`;
+
+const PCI_NAME = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
+
+export interface InspectArgs {
+  readonly file: string | undefined;
+  readonly address: string | undefined;
+  readonly hex: boolean;
+  readonly json: boolean;
+}
+
+/** Parse argv. @throws CliError (exit 2) for bad usage */
+export function parseInspectArgs(argv: string[]): InspectArgs | 'help' {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    const message =
+      err instanceof Error ? (err.message.split(/\.\s/)[0] ?? err.message) : String(err);
+    throw new CliError(`inspect: ${message.replace(/\.$/, '')}`, 2);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  if (!values.dt) throw new CliError(`inspect: only --dt is available yet\n\n${USAGE}`, 2);
+  let file: string | undefined;
+  let address: string | undefined;
+  for (const arg of positionals) {
+    if (PCI_NAME.test(arg) && !existsSync(arg)) {
+      if (address !== undefined)
+        throw new CliError(`inspect: two addresses (${address}, ${arg})`, 2);
+      address = arg.length === 7 ? `0000:${arg}` : arg.toLowerCase();
+    } else if (file === undefined) file = arg;
+    else throw new CliError(`inspect: unexpected argument '${arg}'`, 2);
+  }
+  return { file, address, hex: values.hex ?? false, json: values.json ?? false };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      dt: { type: 'boolean' },
+      hex: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+function pickFunctions(host: Host, address: string | undefined): PciFunction[] {
+  if (address === undefined)
+    return host.functions.filter((f) => f.role === 'gpu' || f.role === 'bridge');
+  const fn = host.functionByName(address);
+  if (!fn) {
+    const known = host.functions.map((f) => f.name).join(', ');
+    throw new CliError(
+      `inspect: no PCI function ${address} in this tree (functions: ${known || 'none'})`,
+    );
+  }
+  return [fn];
+}
+
+/**
+ * Open `fn` with `hooks`, describe it, close it.
+ * @throws CliError when the open fails (the hook's errno and reason)
+ */
+export function inspectFunction(
+  host: Host,
+  fn: PciFunction,
+  hooks: readonly VariantHook[],
+): DeviceDescription {
+  const device = new VfioPciDevice(fn, host, hooks);
+  try {
+    device.open();
+  } catch (err) {
+    device.dispose();
+    if (err instanceof VfioError)
+      throw new CliError(`inspect: ${fn.name}: open failed: ${err.message}`);
+    throw err;
+  }
+  try {
+    return describeDevice(device);
+  } finally {
+    device.close();
+    device.dispose();
+  }
+}
+
+/** The descriptions for parsed arguments; kernel log lines go to `log`. */
+export function inspectInProcess(
+  args: InspectArgs,
+  log: (line: KernelLogLine) => void,
+): DeviceDescription[] {
+  const fdt = readPlatformArg(args.file);
+  let host: Host;
+  try {
+    host = buildHost(fdt);
+  } catch (err) {
+    if (err instanceof HostError) throw new CliError(`inspect: ${err.message}`);
+    throw err;
+  }
+  const functions = pickFunctions(host, args.address);
+  const ctx = createNvlink2Context(host, { log });
+  pnvNpu2MapHost(ctx); // boot: skiboot/Linux map every GPU to the host partition (LPID 0)
+  const hooks = nvlink2Hooks(ctx);
+  return functions.map((fn) => inspectFunction(host, fn, hooks));
+}
+
+function formatLog(line: KernelLogLine): string {
+  return `kernel: ${line.level}: ${line.device}: ${line.message}`;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseInspectArgs(argv);
+  if (args === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  const descriptions = inspectInProcess(args, (line) => {
+    if (line.level === 'warn' || line.level === 'err') console.error(formatLog(line));
+  });
+  if (args.json) {
+    const out =
+      descriptions.length === 1 && args.address !== undefined ? descriptions[0] : descriptions;
+    console.log(JSON.stringify(out, null, 2));
+    return 0;
+  }
+  const blocks = descriptions.map((d) => describeAsText(d, { hex: args.hex }).join('\n'));
+  console.log(blocks.join('\n\n'));
+  return 0;
 }

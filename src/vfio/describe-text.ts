@@ -1,0 +1,95 @@
+/**
+ * A DeviceDescription as text for `vfio-nvlink2 inspect`: device info, every region's info
+ * decoded (with `hex`, the raw GET_REGION_INFO reply as a hexdump), IRQ info and a config-space
+ * summary. Pure: description in, lines out.
+ */
+import type { CapabilityDescription, DeviceDescription, RegionDescriptionOut } from './describe.ts';
+
+export interface TextOptions {
+  /** Add the raw region-info reply bytes under each region. */
+  readonly hex?: boolean;
+}
+
+/** 16 bytes a line: offset, hex bytes, as `xxd` groups them. */
+export function hexdump(hexBytes: string, indent = ''): string[] {
+  const lines: string[] = [];
+  for (let at = 0; at < hexBytes.length; at += 32) {
+    const chunk = hexBytes.slice(at, at + 32).match(/../g) ?? [];
+    lines.push(`${indent}${(at / 2).toString(16).padStart(4, '0')}: ${chunk.join(' ')}`);
+  }
+  return lines;
+}
+
+function humanSize(hexSize: string): string {
+  const size = BigInt(hexSize);
+  const units: [bigint, string][] = [
+    [1n << 30n, 'GiB'],
+    [1n << 20n, 'MiB'],
+    [1n << 10n, 'KiB'],
+  ];
+  for (const [unit, name] of units)
+    if (size >= unit && size % unit === 0n) return `${size / unit} ${name}`;
+  return `${size} B`;
+}
+
+function capLine(cap: CapabilityDescription): string {
+  const values = Object.entries(cap.value).map(
+    ([k, v]) => `${k} ${typeof v === 'object' ? JSON.stringify(v) : v}`,
+  );
+  const body = values.length > 0 ? `: ${values.join(', ')}` : '';
+  return `      cap ${cap.name} (id ${cap.id}) v${cap.version} @${cap.offset} next ${cap.next}${body}`;
+}
+
+function regionLines(r: RegionDescriptionOut, options: TextOptions): string[] {
+  const head = `  ${String(r.index).padStart(2)} ${r.name.padEnd(13)}`;
+  if (r.error) return [`${head}${r.error.message}`];
+  const lines = [
+    `${head}flags ${(r.flagNames ?? '').padEnd(21)} size ${r.size} (${humanSize(r.size ?? '0x0')})  offset ${r.offset}  argsz ${r.argsz} cap_offset ${r.capOffset}`,
+  ];
+  for (const cap of r.caps ?? []) lines.push(capLine(cap));
+  if (options.hex && r.hex) lines.push(...hexdump(r.hex, '      '));
+  return lines;
+}
+
+function hex4(v: number): string {
+  return v.toString(16).padStart(4, '0');
+}
+
+function configLines(d: DeviceDescription): string[] {
+  const c = d.config;
+  const pin = c.interruptPin ? `INT${String.fromCharCode(0x40 + c.interruptPin)}` : 'none';
+  const lines = [
+    `config space (${c.size} bytes):`,
+    `  ${hex4(c.vendor)}:${hex4(c.device)} class ${c.classCode.toString(16).padStart(6, '0')} rev ${c.revision.toString(16).padStart(2, '0')} subsystem ${hex4(c.subsystemVendor)}:${hex4(c.subsystemDevice)} header 0x${c.headerType.toString(16).padStart(2, '0')} pin ${pin}`,
+    `  command 0x${hex4(c.command)} status 0x${hex4(c.status)}`,
+  ];
+  for (const b of c.bars) {
+    const kind =
+      b.type === 'io'
+        ? 'I/O'
+        : `${b.type === 'mem64' ? '64-bit' : '32-bit'} ${b.prefetchable ? 'prefetchable' : 'non-prefetchable'}`;
+    lines.push(
+      `  BAR${b.index} ${kind.padEnd(24)} size ${b.size} (${humanSize(b.size)})  register ${b.register}`,
+    );
+  }
+  const caps = c.capabilities.map((cap) => `[${cap.offset.toString(16)}] ${cap.name}`);
+  lines.push(`  capabilities: ${caps.length > 0 ? caps.join(', ') : 'none'}`);
+  return lines;
+}
+
+/** The whole description as lines. */
+export function describeAsText(d: DeviceDescription, options: TextOptions = {}): string[] {
+  const lines = [
+    `${d.name}  ${d.model}`,
+    `device info: flags ${d.info.flagNames}, ${d.info.numRegions} regions, ${d.info.numIrqs} IRQ indexes`,
+    'regions:',
+  ];
+  for (const r of d.regions) lines.push(...regionLines(r, options));
+  lines.push('irqs:');
+  for (const i of d.irqs) {
+    const body = i.error ? i.error.message : `count ${i.count}  flags ${i.flagNames}`;
+    lines.push(`  ${i.index} ${i.name.padEnd(6)} ${body}`);
+  }
+  lines.push(...configLines(d));
+  return lines;
+}
