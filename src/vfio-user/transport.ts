@@ -97,7 +97,10 @@ export class Connection {
     for (const p of payload) size += p.length;
     const head = new Uint8Array(HEADER_SIZE);
     writeHeader(head, { ...header, size });
-    const parts = [head, ...payload.filter((p) => p.length > 0)];
+    this.#enqueue([head, ...payload.filter((p) => p.length > 0)], size, fds);
+  }
+
+  #enqueue(parts: Uint8Array[], size: number, fds: readonly number[]): void {
     if (this.#queue.length > 0) {
       this.#queue.push({ parts, fds: fds.map((f) => dupFd(f)) });
       return;
@@ -111,6 +114,15 @@ export class Connection {
         : { parts: skipBytes(parts, sent), fds: [] },
     );
     this.#watcher.set(FdEvent.READABLE | FdEvent.WRITABLE);
+  }
+
+  /**
+   * Sends bytes exactly as given (tests of malformed frames), queued behind earlier messages.
+   * @throws Error when the connection is closed.
+   */
+  sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
+    if (this.#closed) throw new Error('vfio-user connection is closed');
+    this.#enqueue([bytes], bytes.length, fds);
   }
 
   /** Closes the connection (idempotent); `onClose` gets `reason`. */

@@ -1,0 +1,187 @@
+/**
+ * The client end of one vfio-user connection: sends commands and matches replies by msg_id
+ * (pipelining allowed), turns error replies into ReplyErrors, and answers the only commands a
+ * server may send, DMA_READ and DMA_WRITE (vfio-user.rst), from the client's DMA regions;
+ * anything else from the server gets an EINVAL error reply. No device knowledge.
+ */
+import { closeFd, connectUnix } from '../native/index.ts';
+import { VfioError } from '../vfio/errors.ts';
+import { ClientDmaRegions } from './client-dma.ts';
+import { decodeReply, decodeRequest, encodeReplyParts, encodeRequestParts } from './codec.ts';
+import { Command, commandName } from './constants.ts';
+import type { FramedMessage, FramerOptions } from './framer.ts';
+import {
+  commandHeader,
+  errorReplyHeader,
+  isErrorReply,
+  isReply,
+  type MessageHeader,
+  replyHeader,
+  wantsReply,
+} from './header.ts';
+import type { Reply, ReplyOf, Request } from './messages.ts';
+import { PendingRequests } from './pending-requests.ts';
+import { type CloseReason, Connection } from './transport.ts';
+import { ReplyError } from './wire-errors.ts';
+
+/** A decoded reply with the fds that came with it (now the caller's). */
+export interface ReplyWithFds<R> {
+  reply: R;
+  header: MessageHeader;
+  fds: number[];
+}
+
+export class ClientChannel {
+  readonly connection: Connection;
+  readonly dma = new ClientDmaRegions();
+  readonly closed: Promise<CloseReason>;
+  readonly #pending = new PendingRequests();
+  /** Our own max_data_xfer_size: DMA requests from the server beyond it are refused. */
+  #maxDataXferSize: number;
+
+  private constructor(fd: number, limits: FramerOptions, maxDataXferSize: number) {
+    let onClosed: (r: CloseReason) => void = () => {};
+    this.closed = new Promise((resolve) => {
+      onClosed = resolve;
+    });
+    this.#maxDataXferSize = maxDataXferSize;
+    this.connection = new Connection(
+      fd,
+      {
+        onMessage: (m) => this.#onMessage(m),
+        onClose: (reason) => {
+          const why = reason.kind === 'error' ? reason.error.message : reason.kind;
+          this.#pending.failAll(new VfioError('EIO', `vfio-user connection closed (${why})`));
+          this.dma.clear();
+          onClosed(reason);
+        },
+      },
+      limits,
+    );
+  }
+
+  /**
+   * Connects to the server socket at `path`.
+   * @throws SystemCallError ENOENT/ECONNREFUSED when nobody listens there.
+   */
+  static connect(path: string, limits: FramerOptions, maxDataXferSize: number): ClientChannel {
+    return ClientChannel.adopt(connectUnix(path), limits, maxDataXferSize);
+  }
+
+  /** Wraps an already connected, non-blocking, close-on-exec socket fd (taking ownership). */
+  static adopt(fd: number, limits: FramerOptions, maxDataXferSize: number): ClientChannel {
+    return new ClientChannel(fd, limits, maxDataXferSize);
+  }
+
+  /**
+   * Sends `request` and resolves with its decoded reply and fds.
+   * @throws ReplyError for an error reply; VfioError EINVAL for a reply that does not decode,
+   *   EIO when the connection closes first.
+   */
+  async request<R extends Request>(
+    request: R,
+    fds: readonly number[] = [],
+  ): Promise<ReplyWithFds<ReplyOf<R['command']>>> {
+    const { msgId, reply } = this.#pending.open(request.command);
+    try {
+      this.connection.send(
+        commandHeader(msgId, request.command, 0),
+        encodeRequestParts(request),
+        fds,
+      );
+    } catch (e) {
+      this.#pending.cancel(msgId, e as Error);
+    }
+    return decodeWithFds(await reply) as ReplyWithFds<ReplyOf<R['command']>>;
+  }
+
+  /** Sends `request` with NO_REPLY: no reply comes, not even for an error. */
+  post(request: Request, fds: readonly number[] = []): void {
+    this.connection.send(
+      commandHeader(0, request.command, 0, true),
+      encodeRequestParts(request),
+      fds,
+    );
+  }
+
+  /** Sends bytes verbatim (malformed frames in tests). */
+  sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
+    this.connection.sendRaw(bytes, fds);
+  }
+
+  /** The raw reply to a message sent with `sendRaw` under `msgId`. */
+  expectReply(msgId: number, command: number): Promise<FramedMessage> {
+    return this.#pending.expect(msgId, command);
+  }
+
+  setLimits(limits: FramerOptions, maxDataXferSize: number): void {
+    this.connection.setLimits(limits);
+    this.#maxDataXferSize = maxDataXferSize;
+  }
+
+  close(): void {
+    this.connection.close();
+  }
+
+  #onMessage(m: FramedMessage): void {
+    if (isReply(m.header)) {
+      if (!this.#pending.settle(m)) for (const fd of m.fds) closeFd(fd);
+      return;
+    }
+    for (const fd of m.fds) closeFd(fd);
+    let reply: Reply;
+    try {
+      reply = this.#serveServerCommand(m);
+    } catch (e) {
+      const errno = e instanceof VfioError ? e.errno : 22;
+      if (wantsReply(m.header)) this.connection.send(errorReplyHeader(m.header, errno));
+      return;
+    }
+    if (wantsReply(m.header))
+      this.connection.send(replyHeader(m.header, 0), encodeReplyParts(reply));
+  }
+
+  #serveServerCommand(m: FramedMessage): Reply {
+    const request = decodeRequest(m.header.command, m.payload);
+    switch (request.command) {
+      case Command.DMA_READ: {
+        if (request.count > BigInt(this.#maxDataXferSize)) {
+          throw new VfioError(
+            'E2BIG',
+            `DMA_READ of ${request.count} bytes exceeds max_data_xfer_size`,
+          );
+        }
+        return {
+          command: Command.DMA_READ,
+          address: request.address,
+          data: this.dma.read(request.address, Number(request.count)),
+        };
+      }
+      case Command.DMA_WRITE:
+        this.dma.write(request.address, request.data);
+        return {
+          command: Command.DMA_WRITE,
+          address: request.address,
+          count: BigInt(request.data.length),
+        };
+      default:
+        throw new VfioError(
+          'EINVAL',
+          `${commandName(request.command)} may not be sent by a server`,
+        );
+    }
+  }
+}
+
+function decodeWithFds(m: FramedMessage): ReplyWithFds<Reply> {
+  if (isErrorReply(m.header)) {
+    for (const fd of m.fds) closeFd(fd);
+    throw new ReplyError(m.header.command, m.header.msgId, m.header.errno);
+  }
+  try {
+    return { reply: decodeReply(m.header.command, m.payload), header: m.header, fds: m.fds };
+  } catch (e) {
+    for (const fd of m.fds) closeFd(fd);
+    throw e;
+  }
+}

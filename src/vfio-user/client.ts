@@ -1,0 +1,376 @@
+/**
+ * VfioUserClient: what a VMM (or a test, or `inspect`) uses to drive a vfio-user device
+ * (QEMU hw/vfio-user/ as the model): VERSION negotiation, device/region/IRQ info, region
+ * access (posted writes with NO_REPLY, WRITE_MULTI), DMA map/unmap with or without an fd,
+ * interrupts through eventfds, reset, and region mappings through the fds the server hands out.
+ */
+import { closeFd } from '../native/index.ts';
+import { VfioError } from '../vfio/errors.ts';
+import type { SparseMmapArea } from '../vfio/info-caps.ts';
+import { type DecodedRegionInfo, decodeRegionInfo } from '../vfio/region-info.ts';
+import { ClientChannel } from './client-channel.ts';
+import type { DmaBacking } from './client-dma.ts';
+import { REGION_INFO_SIZE } from './codec-device.ts';
+import {
+  Command,
+  DEFAULT_MAX_DATA_XFER_SIZE,
+  DmaMapFlag,
+  DmaUnmapFlag,
+  IrqSetFlag,
+  QEMU_MAX_MSG_FDS,
+  RegionFlag,
+} from './constants.ts';
+import { messageSizeLimit } from './framer.ts';
+import { MappedRegion } from './mapped-region.ts';
+import type {
+  DeviceInfoPayload,
+  DmaUnmapPayload,
+  IrqInfoPayload,
+  RegionInfoFixed,
+  VersionPayload,
+  WriteMultiEntry,
+} from './messages.ts';
+import {
+  type EffectiveCapabilities,
+  effectiveCapabilities,
+  type VersionCapabilities,
+} from './version-capabilities.ts';
+
+/** What this client proposes by default: QEMU's capabilities, without migration. */
+export const CLIENT_CAPABILITIES: VersionCapabilities = {
+  maxMsgFds: QEMU_MAX_MSG_FDS,
+  maxDataXferSize: DEFAULT_MAX_DATA_XFER_SIZE,
+  pgsizes: 4096,
+  maxDmaMaps: 65535,
+  writeMultiple: true,
+};
+
+export interface ConnectOptions {
+  /** Version to propose; QEMU proposes 0.0. */
+  major?: number;
+  minor?: number;
+  /** Capabilities to propose (null: no JSON at all). */
+  capabilities?: VersionCapabilities | null;
+  /** Skip VERSION (tests that speak first with raw frames). */
+  negotiate?: boolean;
+}
+
+export interface RegionInfoResult {
+  /** The reply payload exactly as received. */
+  raw: Uint8Array;
+  info: RegionInfoFixed;
+  /** The same, with the capability chain walked (src/vfio/region-info.ts). */
+  decoded: DecodedRegionInfo;
+  /** The region's fd when it is mmap-able (the caller owns it), else null. */
+  fd: number | null;
+}
+
+export interface SetIrqsArgs {
+  index: number;
+  start?: number;
+  count: number;
+  /** DATA_* | ACTION_* flags; DATA_EVENTFD|ACTION_TRIGGER when eventfds are given. */
+  flags?: number;
+  /** One eventfd per vector (sent in chunks of the server's max_msg_fds). */
+  eventfds?: readonly number[];
+  /** One bool byte per vector with DATA_BOOL. */
+  data?: Uint8Array;
+}
+
+export class VfioUserClient {
+  readonly channel: ClientChannel;
+  #version: VersionPayload | null = null;
+  #server: EffectiveCapabilities = effectiveCapabilities(null);
+
+  private constructor(channel: ClientChannel) {
+    this.channel = channel;
+  }
+
+  /**
+   * Connects to `path` and negotiates (unless `negotiate: false`).
+   * @throws SystemCallError when nobody listens; ReplyError/VfioError if VERSION fails.
+   */
+  static async connect(path: string, options: ConnectOptions = {}): Promise<VfioUserClient> {
+    const caps = options.capabilities === undefined ? CLIENT_CAPABILITIES : options.capabilities;
+    const own = effectiveCapabilities(caps);
+    const channel = ClientChannel.connect(
+      path,
+      { maxMessageSize: messageSizeLimit(own.maxDataXferSize), maxFds: own.maxMsgFds },
+      own.maxDataXferSize,
+    );
+    const client = new VfioUserClient(channel);
+    if (options.negotiate === false) return client;
+    try {
+      await client.negotiate(options.major ?? 0, options.minor ?? 0, caps);
+    } catch (e) {
+      channel.close();
+      throw e;
+    }
+    return client;
+  }
+
+  /** The server's VERSION reply (null before negotiation). */
+  get version(): VersionPayload | null {
+    return this.#version;
+  }
+
+  /** The server's capabilities with defaults applied. */
+  get serverCapabilities(): EffectiveCapabilities {
+    return this.#server;
+  }
+
+  /**
+   * VERSION: proposes `major.minor` and `caps`; checks the reply keeps the major and does not
+   * raise the minor (vfio-user.rst "VFIO_USER_VERSION").
+   * @throws VfioError EINVAL for an incompatible reply.
+   */
+  async negotiate(
+    major: number,
+    minor: number,
+    caps: VersionCapabilities | null,
+  ): Promise<VersionPayload> {
+    const { reply } = await this.channel.request({
+      command: Command.VERSION,
+      major,
+      minor,
+      capabilities: caps,
+    });
+    if (reply.major !== major || reply.minor > minor) {
+      throw new VfioError(
+        'EINVAL',
+        `server replied version ${reply.major}.${reply.minor} to ${major}.${minor}`,
+      );
+    }
+    this.#version = reply;
+    this.#server = effectiveCapabilities(reply.capabilities);
+    return reply;
+  }
+
+  async getDeviceInfo(argsz = 16): Promise<DeviceInfoPayload> {
+    const { reply } = await this.channel.request({
+      command: Command.DEVICE_GET_INFO,
+      argsz,
+      flags: 0,
+      numRegions: 0,
+      numIrqs: 0,
+    });
+    return reply;
+  }
+
+  /** One GET_REGION_INFO with `argsz` (QEMU asks with 32 first). */
+  async getRegionInfo(index: number, argsz = REGION_INFO_SIZE): Promise<RegionInfoResult> {
+    const { reply, fds } = await this.channel.request({
+      command: Command.DEVICE_GET_REGION_INFO,
+      argsz,
+      flags: 0,
+      index,
+      capOffset: 0,
+      size: 0n,
+      offset: 0n,
+    });
+    for (const extra of fds.slice(1)) closeFd(extra);
+    const raw = new Uint8Array(REGION_INFO_SIZE + reply.capabilities.length);
+    raw.set(reply.capabilities, REGION_INFO_SIZE);
+    const v = new DataView(raw.buffer);
+    v.setUint32(0, reply.info.argsz, true);
+    v.setUint32(4, reply.info.flags, true);
+    v.setUint32(8, reply.info.index, true);
+    v.setUint32(12, reply.info.capOffset, true);
+    v.setBigUint64(16, reply.info.size, true);
+    v.setBigUint64(24, reply.info.offset, true);
+    return { raw, info: reply.info, decoded: decodeRegionInfo(raw), fd: fds[0] ?? null };
+  }
+
+  /** GET_REGION_INFO the way QEMU does it: 32 bytes first, again with the argsz the server needs. */
+  async regionInfo(index: number): Promise<RegionInfoResult> {
+    const first = await this.getRegionInfo(index);
+    if (first.info.argsz <= REGION_INFO_SIZE) return first;
+    if (first.fd !== null) closeFd(first.fd);
+    return this.getRegionInfo(index, first.info.argsz);
+  }
+
+  async getIrqInfo(index: number, argsz = 16): Promise<IrqInfoPayload> {
+    const { reply } = await this.channel.request({
+      command: Command.DEVICE_GET_IRQ_INFO,
+      argsz,
+      flags: 0,
+      index,
+      count: 0,
+    });
+    return reply;
+  }
+
+  /**
+   * SET_IRQS. Eventfds go in chunks of the server's max_msg_fds, one message per chunk with
+   * start advanced (the fix cloud-hypervisor needed, issue #3401). The fds stay the caller's.
+   */
+  async setIrqs(args: SetIrqsArgs): Promise<void> {
+    const start = args.start ?? 0;
+    const eventfds = args.eventfds ?? [];
+    const data = args.data ?? new Uint8Array(0);
+    const flags = args.flags ?? IrqSetFlag.DATA_EVENTFD | IrqSetFlag.ACTION_TRIGGER;
+    const send = (s: number, count: number, fds: readonly number[]) =>
+      this.channel.request(
+        {
+          command: Command.DEVICE_SET_IRQS,
+          argsz: 20 + data.length,
+          flags,
+          index: args.index,
+          start: s,
+          count,
+          data,
+        },
+        fds,
+      );
+    const chunk = Math.max(1, this.#server.maxMsgFds);
+    if (eventfds.length <= chunk) {
+      await send(start, args.count, eventfds);
+      return;
+    }
+    for (let i = 0; i < eventfds.length; i += chunk) {
+      const fds = eventfds.slice(i, i + chunk);
+      await send(start + i, fds.length, fds);
+    }
+  }
+
+  /** REGION_READ of `count` bytes (at most the server's max_data_xfer_size). */
+  async regionRead(region: number, offset: bigint, count: number): Promise<Uint8Array> {
+    const { reply } = await this.channel.request({
+      command: Command.REGION_READ,
+      offset,
+      region,
+      count,
+    });
+    return reply.data;
+  }
+
+  /**
+   * REGION_WRITE; `posted` sends it with NO_REPLY and resolves at once with the length (errors
+   * then go unreported, as the spec says).
+   */
+  async regionWrite(
+    region: number,
+    offset: bigint,
+    data: Uint8Array,
+    options: { posted?: boolean } = {},
+  ): Promise<number> {
+    if (options.posted) {
+      this.channel.post({ command: Command.REGION_WRITE, offset, region, data });
+      return data.length;
+    }
+    const { reply } = await this.channel.request({
+      command: Command.REGION_WRITE,
+      offset,
+      region,
+      data,
+    });
+    return reply.count;
+  }
+
+  /** REGION_WRITE_MULTI (posted by default, as QEMU sends it); resolves with wr_cnt when not posted. */
+  async regionWriteMulti(
+    writes: WriteMultiEntry[],
+    options: { posted?: boolean } = { posted: true },
+  ): Promise<bigint> {
+    if (options.posted) {
+      this.channel.post({ command: Command.REGION_WRITE_MULTI, writes });
+      return BigInt(writes.length);
+    }
+    const { reply } = await this.channel.request({ command: Command.REGION_WRITE_MULTI, writes });
+    return reply.count;
+  }
+
+  /**
+   * DMA_MAP of [address, address+size). With an fd backing, the fd is sent (and kept mapped
+   * here to answer DMA_READ/WRITE); with bytes or nothing, no fd goes.
+   */
+  async dmaMap(args: {
+    address: bigint;
+    size: bigint;
+    flags?: number;
+    backing?: DmaBacking;
+  }): Promise<void> {
+    const flags = args.flags ?? DmaMapFlag.READ | DmaMapFlag.WRITE;
+    const backing = args.backing ?? null;
+    const withFd = backing !== null && 'fd' in backing;
+    this.channel.dma.add(args.address, args.size, (flags & DmaMapFlag.WRITE) !== 0, backing);
+    try {
+      await this.channel.request(
+        {
+          command: Command.DMA_MAP,
+          argsz: 32,
+          flags,
+          offset: withFd ? (backing.offset ?? 0n) : 0n,
+          address: args.address,
+          size: args.size,
+        },
+        withFd ? [backing.fd] : [],
+      );
+    } catch (e) {
+      this.channel.dma.remove(args.address, args.size);
+      throw e;
+    }
+  }
+
+  /** DMA_UNMAP of exactly one earlier mapping, or every mapping with `all`. */
+  async dmaUnmap(
+    args: { address: bigint; size: bigint } | { all: true },
+  ): Promise<DmaUnmapPayload> {
+    const all = 'all' in args;
+    const address = all ? 0n : args.address;
+    const size = all ? 0n : args.size;
+    const { reply } = await this.channel.request({
+      command: Command.DMA_UNMAP,
+      argsz: 24,
+      flags: all ? DmaUnmapFlag.ALL : 0,
+      address,
+      size,
+    });
+    this.channel.dma.remove(address, size, all);
+    return reply;
+  }
+
+  async reset(): Promise<void> {
+    await this.channel.request({ command: Command.DEVICE_RESET });
+  }
+
+  /**
+   * Maps region `index` through the fd of its region-info reply: the whole region, or the
+   * areas of its SPARSE_MMAP capability.
+   * @throws VfioError EINVAL when the region is not mmap-able or came without an fd.
+   */
+  async mapRegion(index: number): Promise<MappedRegion> {
+    const r = await this.regionInfo(index);
+    if ((r.info.flags & RegionFlag.MMAP) === 0 || r.fd === null) {
+      if (r.fd !== null) closeFd(r.fd);
+      throw new VfioError(
+        'EINVAL',
+        `region ${index} is not mmap-able (flags 0x${r.info.flags.toString(16)})`,
+      );
+    }
+    const sparse = r.decoded.caps.find((c) => c.value.kind === 'sparse-mmap')?.value;
+    const areas: SparseMmapArea[] | null = sparse?.kind === 'sparse-mmap' ? sparse.areas : null;
+    return MappedRegion.map(
+      index,
+      r.fd,
+      r.info.offset,
+      r.info.size,
+      areas,
+      (r.info.flags & RegionFlag.WRITE) !== 0,
+    );
+  }
+
+  /** Sends bytes verbatim; see `expectReply`. */
+  sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
+    this.channel.sendRaw(bytes, fds);
+  }
+
+  expectReply(msgId: number, command: number) {
+    return this.channel.expectReply(msgId, command);
+  }
+
+  /** Closes the connection; pending requests reject with EIO. */
+  close(): void {
+    this.channel.close();
+  }
+}
