@@ -89,10 +89,10 @@ function pickFunctions(host: Host, address: string | undefined): PciFunction[] {
     return host.functions.filter((f) => f.role === 'gpu' || f.role === 'bridge');
   const fn = host.functionByName(address);
   if (!fn) {
-    const known = host.functions.map((f) => f.name).join(', ');
-    throw new CliError(
-      `inspect: no PCI function ${address} in this tree (functions: ${known || 'none'})`,
-    );
+    const known = host.functions.filter((f) => f.role !== 'other').map((f) => f.name);
+    const hint =
+      known.length > 0 ? `GPUs and bridges: ${known.join(', ')}` : 'it has no GPU or bridge';
+    throw new CliError(`inspect: no PCI function ${address} in this tree (${hint})`);
   }
   return [fn];
 }
