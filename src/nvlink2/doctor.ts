@@ -115,6 +115,7 @@ function examine(
       errno: null,
       reason: `no NVLink2 hook for vendor ${hex(fn.vendor)}`,
       regions,
+      warnings,
     };
   } finally {
     device.dispose();
