@@ -1,0 +1,134 @@
+/**
+ * The emulated POWER9 host as one object: what `serve`, `inspect` and `dt doctor` all build
+ * from a device tree. It holds the host model (platform/host.ts), the NVLink2 context (NPU2
+ * firmware, GPU RAM and ATSD memory, tracer), the variant hooks, one vfio-pci device per PCI
+ * function (created on first use, so start-up stays cheap), KVM's LPID allocator, and the
+ * doctor-style status of every function. At creation the platform "boots": every GPU is mapped
+ * to the host partition (LPID 0), as pci-ioda.c pnv_pci_ioda_setup_nvlink() did.
+ */
+import type { Fdt } from '../fdt/tree.ts';
+import {
+  createNvlink2Context,
+  type KernelLogLine,
+  type KernelVersion,
+  type Nvlink2Context,
+  nvlink2Hooks,
+  pnvNpu2MapHost,
+} from '../nvlink2/index.ts';
+import type { Npu2Snapshot } from '../platform/firmware.ts';
+import { buildHost } from '../platform/host.ts';
+import type { Host, PciFunction } from '../platform/types.ts';
+import type { Tracer } from '../trace/tracer.ts';
+import { VfioPciDevice } from '../vfio/device.ts';
+import { VfioError } from '../vfio/errors.ts';
+import type { VfioTracer } from '../vfio/tracer.ts';
+import type { VariantHook } from '../vfio/variant.ts';
+import { type FunctionStatus, probeFunction } from './function-status.ts';
+import { LpidAllocator } from './lpid-allocator.ts';
+
+export interface MachineOptions {
+  /** Tracepoint sink of the NVLink2 subdriver (default: a tracer nobody listens to). */
+  readonly tracer?: Tracer;
+  /** Region access / interrupt events of the vfio-pci core. */
+  readonly vfioTracer?: VfioTracer;
+  /** Kernel log lines (dev_err, dev_warn, ...); default: discarded. */
+  readonly log?: (line: KernelLogLine) => void;
+  readonly kernel?: KernelVersion;
+  /** Skip the boot-time host mapping (LPID 0) of every GPU. */
+  readonly noBoot?: boolean;
+}
+
+export class Machine {
+  readonly hooks: readonly VariantHook[];
+  readonly lpids = new LpidAllocator();
+  readonly #devices = new Map<string, VfioPciDevice>();
+  readonly #status = new Map<string, FunctionStatus>();
+
+  constructor(
+    readonly host: Host,
+    readonly ctx: Nvlink2Context,
+    private readonly vfioTracer: VfioTracer | undefined,
+  ) {
+    this.hooks = nvlink2Hooks(ctx);
+  }
+
+  get functions(): readonly PciFunction[] {
+    return this.host.functions;
+  }
+
+  /**
+   * The PCI function named `address` ("DDDD:BB:DD.F").
+   * @throws VfioError ENODEV when the platform has no such function.
+   */
+  function(address: string): PciFunction {
+    const fn = this.host.functionByName(address);
+    if (!fn) throw new VfioError('ENODEV', `the platform has no PCI function ${address}`);
+    return fn;
+  }
+
+  /**
+   * The one vfio-pci device of `address`, created on first use.
+   * @throws VfioError ENODEV for an unknown address.
+   */
+  device(address: string): VfioPciDevice {
+    let device = this.#devices.get(address);
+    if (!device) {
+      const fn = this.function(address);
+      device = new VfioPciDevice(
+        fn,
+        this.host,
+        this.hooks,
+        this.vfioTracer ? { tracer: this.vfioTracer } : {},
+      );
+      this.#devices.set(address, device);
+    }
+    return device;
+  }
+
+  /** What the subdriver makes of `address` (probed once, without side effects). */
+  status(address: string): FunctionStatus {
+    let status = this.#status.get(address);
+    if (!status) {
+      status = probeFunction(this.host, this.function(address));
+      this.#status.set(address, status);
+    }
+    return status;
+  }
+
+  /** Status of every PCI function in address order. */
+  statuses(): FunctionStatus[] {
+    return this.host.functions.map((fn) => this.status(fn.name));
+  }
+
+  /** Functions a server exposes: GPUs and NVLink bridges. */
+  servedFunctions(): PciFunction[] {
+    return this.host.functions.filter((fn) => fn.role === 'gpu' || fn.role === 'bridge');
+  }
+
+  /** A copy of every NPU's firmware tables (XTS BDF/PID maps, ATSD LPIDs). */
+  firmwareSnapshot(): Npu2Snapshot[] {
+    return this.ctx.firmware.snapshot();
+  }
+
+  /** Frees every device's BAR memory and the GPU RAM/ATSD memfds (process shutdown). */
+  dispose(): void {
+    for (const device of this.#devices.values()) device.dispose();
+    this.#devices.clear();
+    this.ctx.memory.closeAll();
+  }
+}
+
+/**
+ * Builds the machine of `fdt`.
+ * @throws HostError when the tree does not describe a usable host.
+ */
+export function createMachine(fdt: Fdt, options: MachineOptions = {}): Machine {
+  const host = buildHost(fdt);
+  const ctx = createNvlink2Context(host, {
+    ...(options.tracer ? { tracer: options.tracer } : {}),
+    ...(options.log ? { log: options.log } : {}),
+    ...(options.kernel ? { kernel: options.kernel } : {}),
+  });
+  if (!options.noBoot) pnvNpu2MapHost(ctx);
+  return new Machine(host, ctx, options.vfioTracer);
+}
