@@ -1,0 +1,62 @@
+/** A default-platform host with an NVLink2 context traced into a ring buffer (test support). */
+
+import { defaultPlatformTree } from '../../platform/default-platform.ts';
+import { buildHost } from '../../platform/host.ts';
+import type { Host, PciFunction } from '../../platform/types.ts';
+import { RingBufferSink } from '../../trace/ring-buffer-sink.ts';
+import { Tracer } from '../../trace/tracer.ts';
+import { VfioPciDevice } from '../../vfio/device.ts';
+import {
+  createNvlink2Context,
+  type KernelLogLine,
+  type Nvlink2Context,
+  type Nvlink2ContextOptions,
+} from '../context.ts';
+import { nvlink2Hooks } from '../hooks.ts';
+
+export interface Fixture {
+  readonly host: Host;
+  readonly ctx: Nvlink2Context;
+  readonly ring: RingBufferSink;
+  readonly logs: KernelLogLine[];
+  fn(name: string): PciFunction;
+  /** A core device with the NVLink2 hooks, opened. */
+  open(name: string): VfioPciDevice;
+  /** Dispose every device opened and close all memfds. */
+  done(): void;
+}
+
+export function fixture(options: Omit<Nvlink2ContextOptions, 'tracer' | 'log'> = {}): Fixture {
+  const host = buildHost(defaultPlatformTree());
+  const ring = new RingBufferSink(1 << 16);
+  const tracer = new Tracer({ clock: () => 1_000_000n, task: 'test', pid: 1, cpu: 0 });
+  tracer.attach(ring);
+  const logs: KernelLogLine[] = [];
+  const ctx = createNvlink2Context(host, { ...options, tracer, log: (l) => logs.push(l) });
+  const hooks = nvlink2Hooks(ctx);
+  const devices: VfioPciDevice[] = [];
+  const fn = (name: string): PciFunction => {
+    const f = host.functionByName(name);
+    if (!f) throw new Error(`no ${name}`);
+    return f;
+  };
+  return {
+    host,
+    ctx,
+    ring,
+    logs,
+    fn,
+    open(name) {
+      const d = new VfioPciDevice(fn(name), host, hooks);
+      devices.push(d);
+      d.open();
+      return d;
+    },
+    done() {
+      for (const d of devices) d.dispose();
+      ctx.atsd.settleAll();
+      for (const p of ctx.atsd.all()) while (p.mappingCount > 0) p.unmapped();
+      ctx.memory.closeAll();
+    },
+  };
+}
