@@ -5,7 +5,9 @@
  * simple: the BAR is zero-filled shared memory, created on first use, with a few registers
  * preset (e.g. NV_PMC_BOOT_0 of a GPU) and an optional write hook for emulated registers such
  * as the interrupt doorbell. Only accesses through region read/write reach the hook; a VMM's
- * mapping of the BAR writes the memory directly.
+ * mapping of the BAR writes the memory directly. As vfio_pci_bar_rw() does with
+ * vdev->msix_offset/msix_size, region reads of the MSI-X table return 0xff and writes to it
+ * are dropped (the VMM emulates the table); a mapping still sees it.
  */
 import { VfioError } from './errors.ts';
 import type { MmapGrant, MmapRequest, RegionOps } from './region.ts';
@@ -29,6 +31,8 @@ export class BarMemory implements RegionOps {
     private readonly factory: SharedMemoryFactory,
     private readonly presets: readonly BarPreset[] = [],
     private readonly onWrite?: BarWriteHook,
+    /** The MSI-X table, which vfio_pci_bar_rw() keeps from region accesses. */
+    private readonly excluded?: { readonly start: bigint; readonly end: bigint },
   ) {}
 
   private backing(): SharedMemory {
@@ -52,12 +56,40 @@ export class BarMemory implements RegionOps {
     );
     const span = buf.subarray(0, count);
     if (write) {
-      this.backing().write(offset, span);
+      this.writeOutside(offset, span);
       this.onWrite?.(offset, span);
     } else {
       this.backing().read(offset, span);
+      this.padExcluded(offset, span);
     }
     return count;
+  }
+
+  /** The part of [offset, offset + length) inside the excluded range, as indexes into the access. */
+  private overlap(offset: bigint, length: number): [number, number] | undefined {
+    const x = this.excluded;
+    if (!x) return undefined;
+    const from = offset > x.start ? offset : x.start;
+    const end = offset + BigInt(length);
+    const to = end < x.end ? end : x.end;
+    return from < to ? [Number(from - offset), Number(to - offset)] : undefined;
+  }
+
+  /** vfio_pci_rdwr.c do_io_rw(): reads of the MSI-X table are padded with 0xff. */
+  private padExcluded(offset: bigint, span: Uint8Array): void {
+    const o = this.overlap(offset, span.length);
+    if (o) span.fill(0xff, o[0], o[1]);
+  }
+
+  /** vfio_pci_rdwr.c do_io_rw(): writes to the MSI-X table are dropped. */
+  private writeOutside(offset: bigint, span: Uint8Array): void {
+    const o = this.overlap(offset, span.length);
+    if (!o) {
+      this.backing().write(offset, span);
+      return;
+    }
+    if (o[0] > 0) this.backing().write(offset, span.subarray(0, o[0]));
+    if (o[1] < span.length) this.backing().write(offset + BigInt(o[1]), span.subarray(o[1]));
   }
 
   mmap(request: MmapRequest): MmapGrant {

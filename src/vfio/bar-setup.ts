@@ -52,6 +52,17 @@ function presetsFor(bar: number, profile: DeviceProfile, config: ConfigSpace): B
   return presets;
 }
 
+/** vdev->msix_offset / msix_size when the MSI-X table lives in BAR `bar` (vfio_pci_enable). */
+function msixTable(bar: number, config: ConfigSpace): { start: bigint; end: bigint } | undefined {
+  const msix = config.capabilities().find((c) => c.id === PCI_CAP_ID_MSIX);
+  if (!msix) return undefined;
+  const table = config.u32(msix.offset + PCI_MSIX_TABLE);
+  if ((table & 7) !== bar) return undefined;
+  const entries = (config.u16(msix.offset + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_QSIZE) + 1;
+  const start = BigInt(table & ~7);
+  return { start, end: start + BigInt(entries * MSIX_ENTRY_SIZE) };
+}
+
 /** One BarMemory per implemented memory BAR, indexed by BAR number. */
 export function createBars(
   deviceName: string,
@@ -75,7 +86,14 @@ export function createBars(
             }
           }
         : undefined;
-    bars[layout.index] = new BarMemory(name, layout.size, memory, presets, hook);
+    bars[layout.index] = new BarMemory(
+      name,
+      layout.size,
+      memory,
+      presets,
+      hook,
+      msixTable(layout.index, config),
+    );
   }
   return bars;
 }

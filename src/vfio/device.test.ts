@@ -142,6 +142,19 @@ describe('regions', () => {
     assert.throws(() => d.mmap(7, { offset: 0n, length: 4096n, userAddress: 0n }), /EINVAL/);
   });
 
+  it('the MSI-X table reads 0xff and ignores writes through the region; a mapping sees it masked', () => {
+    const d = device(0x1db1);
+    d.open();
+    const table = 0xb90000;
+    d.write(0, table - 2, Uint8Array.of(1, 2, 3, 4));
+    assert.deepEqual(d.read(0, table - 2, 4), Uint8Array.of(1, 2, 0xff, 0xff));
+    assert.deepEqual(d.read(0, table + 6 * 16, 1), Uint8Array.of(0), 'after the 6-entry table');
+    const grant = d.mmap(0, { offset: 0n, length: 16n << 20n, userAddress: 0n });
+    const ctrl = Buffer.alloc(4);
+    readSync(grant.fd, ctrl, 0, 4, Number(grant.fdOffset) + table + 12);
+    assert.equal(ctrl.readUInt32LE(0), 1, 'vector 0 masked at reset');
+  });
+
   it('config space and BAR memory survive close and reopen', () => {
     const d = device(0x1db1);
     d.open();
