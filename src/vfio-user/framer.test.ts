@@ -1,0 +1,165 @@
+/**
+ * The framer against hand-packed messages: every fixture split at every offset, two messages
+ * split at every offset, fds attached to the message holding the chunk's last byte, and a
+ * table of malformed headers with their FramingError kind and errno.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Command } from './constants.ts';
+import { type FramedMessage, MessageFramer, messageSizeLimit } from './framer.ts';
+import { packHeader, REPLY_FIXTURES, REQUEST_FIXTURES } from './test-fixtures.ts';
+import { FramingError } from './wire-errors.ts';
+
+const LIMITS = { maxMessageSize: messageSizeLimit(1 << 20), maxFds: 4 };
+
+function frame(command: number, payload: Uint8Array, msgId: number, flags = 0): Uint8Array {
+  const out = new Uint8Array(16 + payload.length);
+  out.set(packHeader(msgId, command, 16 + payload.length, flags));
+  out.set(payload, 16);
+  return out;
+}
+
+const FIXTURES = [
+  ...REQUEST_FIXTURES.map((f, i) => ({
+    name: f.name,
+    bytes: frame(f.value.command, f.payload, i),
+  })),
+  ...REPLY_FIXTURES.map((f, i) => ({
+    name: f.name,
+    bytes: frame(f.value.command, f.payload, 100 + i, 1),
+  })),
+];
+
+function feed(framer: MessageFramer, chunks: Uint8Array[]): FramedMessage[] {
+  return chunks.flatMap((c) => framer.push(c));
+}
+
+function same(m: FramedMessage, bytes: Uint8Array): void {
+  const v = new DataView(bytes.buffer, bytes.byteOffset);
+  assert.equal(m.header.msgId, v.getUint16(0, true));
+  assert.equal(m.header.command, v.getUint16(2, true));
+  assert.equal(m.header.size, bytes.length);
+  assert.deepEqual(m.payload, bytes.subarray(16));
+}
+
+for (const f of FIXTURES) {
+  test(`framer: ${f.name} split at every offset`, () => {
+    for (let cut = 0; cut <= f.bytes.length; cut++) {
+      const framer = new MessageFramer(LIMITS);
+      const out = feed(framer, [f.bytes.subarray(0, cut), f.bytes.subarray(cut)]);
+      assert.equal(out.length, 1, `cut ${cut}`);
+      same(out[0]!, f.bytes);
+      assert.equal(framer.buffered, 0);
+    }
+  });
+}
+
+test('framer: every pair of consecutive fixtures split at every offset, then byte by byte', () => {
+  for (let i = 0; i + 1 < FIXTURES.length; i++) {
+    const a = FIXTURES[i]!.bytes;
+    const b = FIXTURES[i + 1]!.bytes;
+    const both = new Uint8Array(a.length + b.length);
+    both.set(a);
+    both.set(b, a.length);
+    for (let cut = 0; cut <= both.length; cut++) {
+      const out = feed(new MessageFramer(LIMITS), [both.subarray(0, cut), both.subarray(cut)]);
+      assert.equal(out.length, 2);
+      same(out[0]!, a);
+      same(out[1]!, b);
+    }
+    const bytewise = feed(
+      new MessageFramer(LIMITS),
+      [...both].map((x) => Uint8Array.of(x)),
+    );
+    assert.equal(bytewise.length, 2);
+  }
+});
+
+test('framer: fds go to the message holding the last byte of their chunk', () => {
+  const a = frame(Command.REGION_READ, new Uint8Array(16), 1);
+  const b = frame(Command.DMA_MAP, new Uint8Array(32), 2);
+  const both = new Uint8Array(a.length + b.length);
+  both.set(a);
+  both.set(b, a.length);
+  // A recvmsg ends right after the segment that carried fds: fds belong to b.
+  for (let cut = a.length + 1; cut <= both.length; cut++) {
+    const framer = new MessageFramer(LIMITS);
+    const first = framer.push(both.subarray(0, cut), [7]);
+    const rest = cut < both.length ? framer.push(both.subarray(cut)) : [];
+    const out = [...first, ...rest];
+    assert.deepEqual(out[0]!.fds, []);
+    assert.deepEqual(out[1]!.fds, [7]);
+  }
+  // fds arriving with a chunk wholly inside a message belong to that message.
+  const framer = new MessageFramer(LIMITS);
+  framer.push(b.subarray(0, 20));
+  framer.push(b.subarray(20, 30), [8, 9]);
+  assert.deepEqual(framer.push(b.subarray(30))[0]!.fds, [8, 9]);
+});
+
+test('framer: direct receive into a large body', () => {
+  const payload = new Uint8Array(100_000).map((_, i) => i & 0xff);
+  const bytes = frame(Command.REGION_WRITE, payload, 3);
+  const framer = new MessageFramer(LIMITS);
+  assert.deepEqual(framer.push(bytes.subarray(0, 40)), []);
+  const target = framer.directTarget(1024);
+  assert.ok(target);
+  assert.equal(target.length, bytes.length - 40);
+  target.set(bytes.subarray(40, 50_000));
+  assert.equal(framer.commitDirect(50_000 - 40, [5]), null);
+  const tail = framer.directTarget(1024)!;
+  tail.set(bytes.subarray(50_000));
+  const m = framer.commitDirect(bytes.length - 50_000);
+  assert.ok(m);
+  assert.deepEqual(m.payload, payload);
+  assert.deepEqual(m.fds, [5]);
+  assert.equal(framer.directTarget(1), null);
+});
+
+const BAD_HEADERS: Array<[string, Uint8Array, number[], string, string]> = [
+  ['size 0', packHeader(1, 1, 0, 0), [], 'message-too-short', 'EINVAL'],
+  ['size 15', packHeader(1, 1, 15, 0), [], 'message-too-short', 'EINVAL'],
+  [
+    'size past the limit',
+    packHeader(1, 10, LIMITS.maxMessageSize + 1, 0),
+    [],
+    'message-too-long',
+    'E2BIG',
+  ],
+  ['size 4 GiB - 1', packHeader(1, 10, 0xffffffff, 0), [], 'message-too-long', 'E2BIG'],
+  ['type 2', packHeader(1, 1, 16, 2), [], 'bad-message-type', 'EINVAL'],
+  ['type 15 with NO_REPLY', packHeader(1, 1, 16, 0x1f), [], 'bad-message-type', 'EINVAL'],
+  [
+    'five fds, four allowed',
+    packHeader(1, 8, 16, 0),
+    [10, 11, 12, 13, 14],
+    'too-many-fds',
+    'EINVAL',
+  ],
+];
+
+for (const [name, bytes, fds, kind, code] of BAD_HEADERS) {
+  test(`framer: malformed header, ${name} → ${kind} ${code}, fds kept for closing`, () => {
+    const framer = new MessageFramer(LIMITS);
+    assert.throws(
+      () => framer.push(bytes, fds),
+      (e: unknown) => e instanceof FramingError && e.kind === kind && e.code === code,
+    );
+    assert.deepEqual(framer.releaseFds().sort(), [...fds].sort());
+  });
+}
+
+test('framer: nothing is allocated for an oversized message', () => {
+  const framer = new MessageFramer({ maxMessageSize: 64, maxFds: 1 });
+  assert.throws(() => framer.push(packHeader(1, 10, 65, 0)), FramingError);
+  assert.equal(framer.directTarget(0), null);
+});
+
+test('framer: fds with no bytes are a framing error', () => {
+  const framer = new MessageFramer(LIMITS);
+  assert.throws(
+    () => framer.push(new Uint8Array(0), [3]),
+    (e: unknown) => e instanceof FramingError && e.kind === 'fds-without-bytes',
+  );
+  assert.deepEqual(framer.releaseFds(), [3]);
+});
