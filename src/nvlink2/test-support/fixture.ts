@@ -1,5 +1,6 @@
 /** A default-platform host with an NVLink2 context traced into a ring buffer (test support). */
 
+import type { Fdt } from '../../fdt/tree.ts';
 import { defaultPlatformTree } from '../../platform/default-platform.ts';
 import { buildHost } from '../../platform/host.ts';
 import type { Host, PciFunction } from '../../platform/types.ts';
@@ -26,8 +27,11 @@ export interface Fixture {
   done(): void;
 }
 
-export function fixture(options: Omit<Nvlink2ContextOptions, 'tracer' | 'log'> = {}): Fixture {
-  const host = buildHost(defaultPlatformTree());
+export function fixture(
+  options: Omit<Nvlink2ContextOptions, 'tracer' | 'log'> = {},
+  tree: Fdt = defaultPlatformTree(),
+): Fixture {
+  const host = buildHost(tree);
   const ring = new RingBufferSink(1 << 16);
   const tracer = new Tracer({ clock: () => 1_000_000n, task: 'test', pid: 1, cpu: 0 });
   tracer.attach(ring);
