@@ -8,22 +8,8 @@ import { FdtError, type FdtErrorCode } from './errors.ts';
 import { parseFdt } from './parse.ts';
 import { followPhandleChain } from './phandle-chain.ts';
 import { ascii, be32, beginNode, cat, END, END_NODE, NOP, pack, prop } from './testing/pack.ts';
+import { GOOD, MEMRSV, STRINGS, STRUCT } from './testing/reference-blob.ts';
 import { cells, Fdt, requireNode } from './tree.ts';
-
-// Strings: "compatible" at 0, "reg" at 11.
-const STRINGS = ascii('compatible\0reg\0');
-// Struct at 72 (40-byte header + one memrsv entry + terminator). Offsets in the comments.
-const STRUCT = cat(
-  beginNode(''), // 72, name at 76
-  prop(0, ascii('a\0')), // 80: len at 84, nameoff at 88, value at 92
-  beginNode('c@1'), // 96, name at 100
-  prop(11, new Uint8Array(0)), // 104: len at 108, nameoff at 112
-  END_NODE, // 116
-  END_NODE, // 120
-  END, // 124
-);
-const MEMRSV = [[0x1000n, 0x2000n]] as const;
-const GOOD = pack({ struct: STRUCT, strings: STRINGS, memrsv: MEMRSV, bootCpu: 3 });
 
 test('reads a hand-packed v17 blob: tree, offsets, memrsv, boot cpu', () => {
   const fdt = parseFdt(GOOD, 'good.dtb');

@@ -1,7 +1,8 @@
 /**
  * Writes an `Fdt` as a version 17 flattened devicetree blob laid out as dtc lays it out:
  * header, memory reservation block (8-aligned, ending in a zero entry), structure block
- * (4-aligned tokens), strings block (deduplicated). Devicetree Specification v0.3, chapter 5
+ * (4-aligned tokens), strings block (deduplicated as dtc does, so dtc's own blobs come back
+ * byte for byte). Devicetree Specification v0.3, chapter 5
  * "Flattened Devicetree (DTB) Format"; dtc's flattree.c and libfdt/fdt_sw.c.
  */
 import { FdtError } from './errors.ts';
@@ -18,7 +19,7 @@ import {
   headerSize,
   MEMRSV_ENTRY_SIZE,
 } from './format.ts';
-import type { Fdt, FdtNode } from './tree.ts';
+import { cells, type Fdt, type FdtNode } from './tree.ts';
 
 /** A growable big-endian byte buffer; one per blob being written, never shared. */
 class ByteWriter {
@@ -58,35 +59,58 @@ class ByteWriter {
   result(): Uint8Array {
     return this.buf.slice(0, this.length);
   }
+
+  /** The bytes written so far, without copying. */
+  written(): Uint8Array {
+    return this.buf.subarray(0, this.length);
+  }
 }
 
-/** A name as the bytes a blob holds: one byte per character, no NUL inside. */
-function nameBytes(name: string, where: string): Uint8Array {
+/** A name as a blob holds it: a byte per character, no NUL. `where` is lazy (paths cost O(depth)). */
+function nameBytes(name: string, where: () => string): Uint8Array {
   const out = new Uint8Array(name.length);
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
     if (c === 0 || c > 0xff) {
-      throw new FdtError('BAD_NAME', 0, `${where} without NUL or characters above 0xff`, 'tree');
+      throw new FdtError('BAD_NAME', 0, `${where()} without NUL or chars above 0xff`, 'tree');
     }
     out[i] = c;
   }
   return out;
 }
 
-/** The strings block: each distinct property name once, in order of first use. */
+/**
+ * The strings block, built like dtc's `stringtable_insert`: a name reuses the first place its
+ * bytes and NUL already occur (so "cells" can share the tail of "#size-cells"), else it is appended.
+ */
 class StringsTable {
   readonly writer = new ByteWriter();
   private readonly offsets = new Map<string, number>();
 
-  offsetOf(name: string, where: string): number {
+  offsetOf(name: string, where: () => string): number {
     const known = this.offsets.get(name);
     if (known !== undefined) return known;
-    const offset = this.writer.length;
-    this.writer.bytes(nameBytes(name, where));
-    this.writer.bytes(new Uint8Array(1));
+    const bytes = cells.concat(nameBytes(name, where), new Uint8Array(1));
+    let offset = findBytes(this.writer.written(), bytes);
+    if (offset < 0) {
+      offset = this.writer.length;
+      this.writer.bytes(bytes);
+    }
     this.offsets.set(name, offset);
     return offset;
   }
+}
+
+/** First index of `needle` in `haystack`, or -1. */
+function findBytes(haystack: Uint8Array, needle: Uint8Array): number {
+  const first = needle[0]!;
+  for (let i = haystack.indexOf(first); i >= 0; i = haystack.indexOf(first, i + 1)) {
+    if (i + needle.length > haystack.length) return -1;
+    let j = 1;
+    while (j < needle.length && haystack[i + j] === needle[j]) j++;
+    if (j === needle.length) return i;
+  }
+  return -1;
 }
 
 function writeStructure(root: FdtNode, strings: StringsTable): Uint8Array {
@@ -100,13 +124,14 @@ function writeStructure(root: FdtNode, strings: StringsTable): Uint8Array {
       continue;
     }
     w.u32(FDT_BEGIN_NODE);
-    if (node !== root) w.bytes(nameBytes(node.name, `node name under ${node.parent?.path}`));
+    if (node !== root)
+      w.bytes(nameBytes(node.name, () => `a node name under ${node.parent?.path}`));
     w.bytes(new Uint8Array(1));
     w.pad(4);
     for (const prop of node.properties) {
       w.u32(FDT_PROP);
       w.u32(prop.value.length);
-      w.u32(strings.offsetOf(prop.name, `property name in ${node.path}`));
+      w.u32(strings.offsetOf(prop.name, () => `a property name in ${node.path}`));
       w.bytes(prop.value);
       w.pad(4);
     }
