@@ -188,3 +188,28 @@ describe('ATSD region bounds', () => {
     }
   });
 });
+
+describe('ATSD region without an ATSD register', () => {
+  it('size 0: every access and every mmap is EINVAL, the capabilities are still there', async () => {
+    const { generateWitherspoon } = await import('../platform/witherspoon/index.ts');
+    const f = fixture({}, generateWitherspoon({ atsdEntries: 0 }));
+    try {
+      const bridge = f.open(BRIDGE);
+      const isErr = (code: string) => (e: unknown) => e instanceof VfioError && e.code === code;
+      assert.equal(bridge.regions[0]?.size, 0n);
+      assert.throws(() => bridge.read(9, 0, 8), isErr('EINVAL'));
+      assert.throws(() => bridge.write(9, 0, new Uint8Array(8)), isErr('EINVAL'));
+      assert.throws(
+        () => bridge.mmap(9, { offset: 0n, length: 0x10000n, userAddress: 0n }),
+        isErr('EINVAL'),
+      );
+      assert.deepEqual(
+        bridge.describeRegion(9).caps.map((c) => c.id),
+        [2, 4, 5],
+      );
+      assert.ok(f.logs.some((l) => l.device === BRIDGE && l.message === 'No available ATSD found'));
+    } finally {
+      f.done();
+    }
+  });
+});
