@@ -18,8 +18,15 @@ import { VfioError } from './errors.ts';
 import { toRegistry, type VariantHookRegistry } from './hooks.ts';
 import { encodeTypeCap } from './info-caps.ts';
 import { IrqIndex, type IrqInfo, VfioIrqs } from './irqs.ts';
+import { type KvmListener, KvmNotifier } from './kvm-notifier.ts';
 import * as R from './pci-regs.ts';
-import type { MmapGrant, MmapRequest, RegionOps, VfioRegion } from './region.ts';
+import {
+  type MmapGrant,
+  type MmapRequest,
+  RegionFlag,
+  type RegionOps,
+  type VfioRegion,
+} from './region.ts';
 import {
   encodeRegionInfo,
   type RegionDescription,
@@ -35,6 +42,8 @@ import {
 } from './standard-regions.ts';
 import type { VfioTracer } from './tracer.ts';
 import type { VariantDevice, VariantHook } from './variant.ts';
+
+export type { KvmListener } from './kvm-notifier.ts';
 
 /** VFIO_DEVICE_FLAGS_* (include/uapi/linux/vfio.h). */
 export const DeviceFlag = { RESET: 0x1, PCI: 0x2 } as const;
@@ -53,8 +62,6 @@ export interface VfioPciDeviceOptions {
   readonly memory?: SharedMemoryFactory;
 }
 
-export type KvmListener = (lpid: number) => void;
-
 export class VfioPciDevice implements VariantDevice, StandardRegions {
   readonly profile: DeviceProfile;
   readonly config: ConfigSpace;
@@ -65,8 +72,8 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private readonly hooks: VariantHookRegistry;
   private openCount = 0;
   private deviceRegions: VfioRegion[] = [];
-  private kvmLpid: number | undefined;
-  private kvmListeners: KvmListener[] = [];
+  private readonly kvmNotifier: KvmNotifier;
+  private intxDisabled = false;
 
   constructor(
     readonly fn: PciFunction,
@@ -75,6 +82,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     options: VfioPciDeviceOptions = {},
   ) {
     this.hooks = toRegistry(hooks);
+    this.kvmNotifier = new KvmNotifier(fn.name);
     this.tracer = options.tracer;
     this.profile = profileFor(
       fn,
@@ -94,7 +102,10 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       irqCount: (index) => this.irqCount(index),
       isPcie: () => this.capabilityOffset(R.PCI_CAP_ID_EXP) !== undefined,
     });
-    this.config.onWrite((offset, length) => this.checkFlr(offset, length));
+    this.config.onWrite((offset, length) => {
+      this.checkIntxDisable(offset, length);
+      this.checkFlr(offset, length);
+    });
   }
 
   get name(): string {
@@ -126,7 +137,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   /** vfio_pci_enable(): the NVLink2 inits ran here, by vendor, in 5.0–5.12. */
   private enable(): void {
     this.deviceRegions = [];
-    this.kvmListeners = [];
+    this.kvmNotifier.clearListeners();
     for (const hook of this.hooks.forVendor(this.fn.vendor)) {
       try {
         hook.init(this);
@@ -146,7 +157,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     this.irqs.releaseAll();
     const regions = this.deviceRegions;
     this.deviceRegions = [];
-    this.kvmListeners = [];
+    this.kvmNotifier.clearListeners();
     for (const region of regions) region.ops.release?.();
   }
 
@@ -205,7 +216,8 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       encodeTypeCap(region.type ?? 0, region.subtype ?? 0),
       ...(region.ops.capabilities?.() ?? []),
     ];
-    const mmap = region.ops.mmap?.bind(region.ops);
+    // vfio_pci_mmap(): a device region maps only with ops->mmap and the MMAP flag
+    const mmap = region.flags & RegionFlag.MMAP ? region.ops.mmap?.bind(region.ops) : undefined;
     const base = { index, flags: region.flags, size: region.size, caps };
     return mmap ? { ...base, mmap } : base;
   }
@@ -318,6 +330,20 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   /** VFIO_DEVICE_RESET: config space back to its defaults; BAR memory and BAR sizes stay. */
   reset(): void {
     this.config.reset();
+    this.intxDisabled = false;
+  }
+
+  /**
+   * vfio_pci_config.c vfio_basic_config_write(): the virtual PCI_COMMAND_INTX_DISABLE masks
+   * INTx when set and unmasks it when cleared.
+   */
+  private checkIntxDisable(offset: number, length: number): void {
+    if (offset > R.PCI_COMMAND + 1 || offset + length <= R.PCI_COMMAND + 1) return;
+    const disabled = (this.config.u16(R.PCI_COMMAND) & R.PCI_COMMAND_INTX_DISABLE) !== 0;
+    if (disabled === this.intxDisabled) return;
+    this.intxDisabled = disabled;
+    if (disabled) this.irqs.maskIntx();
+    else this.irqs.unmaskIntx();
   }
 
   /** A function-level reset initiated through PCI_EXP_DEVCTL_BCR_FLR. */
@@ -336,7 +362,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
 
   /** The LPID of the guest the device's group is attached to, if any. */
   get kvm(): number | undefined {
-    return this.kvmLpid;
+    return this.kvmNotifier.current;
   }
 
   /**
@@ -344,27 +370,12 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
    * @throws VfioError the first listener failure, after every listener ran; the LPID stays set
    */
   attachKvm(lpid: number): void {
-    this.kvmLpid = lpid;
-    let failure: unknown;
-    for (const listener of [...this.kvmListeners]) {
-      try {
-        listener(lpid);
-      } catch (err) {
-        failure ??= err;
-      }
-    }
-    if (failure instanceof VfioError) {
-      throw new VfioError(
-        failure.code,
-        `KVM set for ${this.name} (LPID ${lpid}): ${failure.reason}`,
-      );
-    }
-    if (failure !== undefined) throw failure;
+    this.kvmNotifier.attach(lpid);
   }
 
   /** The group's KVM is cleared. */
   detachKvm(): void {
-    this.kvmLpid = undefined;
+    this.kvmNotifier.detach();
   }
 
   /**
@@ -373,11 +384,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
    * @throws VfioError when the immediate call fails
    */
   onKvmSet(listener: KvmListener): () => void {
-    this.kvmListeners.push(listener);
-    if (this.kvmLpid !== undefined) listener(this.kvmLpid);
-    return () => {
-      this.kvmListeners = this.kvmListeners.filter((l) => l !== listener);
-    };
+    return this.kvmNotifier.listen(listener);
   }
 
   /** Free BAR memory (the device object is discarded). Closes the device first if open. */

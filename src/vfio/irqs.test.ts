@@ -230,6 +230,17 @@ describe('interrupts arrive', () => {
     assert.equal(d.raiseInterrupt(IrqIndex.INTX, 0), false);
   });
 
+  it('PCI_COMMAND_INTX_DISABLE masks INTx; clearing it delivers the pending one', () => {
+    const d = device(0x04ea);
+    const e = fakeEventfd();
+    d.setIrqs(IrqIndex.INTX, 0, 1, TRIGGER_EVENTFD, NONE, [e.fd]);
+    d.write(7, 0x04, Uint8Array.of(0x00, 0x04));
+    assert.equal(d.raiseInterrupt(IrqIndex.INTX, 0), false);
+    assert.equal(signals(e.path), 0);
+    d.write(7, 0x04, Uint8Array.of(0x00, 0x00));
+    assert.equal(signals(e.path), 1);
+  });
+
   it('ERR and REQ: one eventfd each; DATA_BOOL loopback signals; close releases them', () => {
     const d = device(0x1db1);
     const err = fakeEventfd();

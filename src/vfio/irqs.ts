@@ -209,7 +209,14 @@ export class VfioIrqs {
     else this.unmaskIntx();
   }
 
-  private unmaskIntx(): void {
+  /** vfio_pci_intx_mask(): only while INTx is the enabled type. */
+  maskIntx(): void {
+    if (this.irqType === IrqIndex.INTX) this.intxMasked = true;
+  }
+
+  /** vfio_pci_intx_unmask(): a pending INTx fires now. */
+  unmaskIntx(): void {
+    if (this.irqType !== IrqIndex.INTX) return;
     this.intxMasked = false;
     if (this.intxPending) {
       this.intxPending = false;
