@@ -1,6 +1,59 @@
-/** `vfio-nvlink2 bench` (not implemented yet). */
+/**
+ * `vfio-nvlink2 bench [--json FILE] [--quick]`: measures the vfio-user server against floors
+ * taken in the same run (src/bench/run-bench.ts), prints the table on stdout, progress on
+ * stderr, and writes the results as JSON (default bench-results.json). Exit 0 whether or not
+ * the targets are met; 1 when something could not be measured, 2 for bad usage.
+ */
+import { writeFileSync } from 'node:fs';
+import { renderTable } from '../bench/figures.ts';
+import { FULL_PLAN, QUICK_PLAN } from '../bench/plan.ts';
+import { runBench } from '../bench/run-bench.ts';
 import { CliError } from './cli-error.ts';
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new CliError('bench: not implemented yet', 2);
+const USAGE = `usage: vfio-nvlink2 bench [--json FILE] [--quick]
+
+Measures, in one run, against floors taken between the same two processes:
+  8-byte REGION_READ round trip (p50, p99), 1 MiB REGION_READ/REGION_WRITE throughput,
+  GPU RAM copies through the client's mapping, \`serve\` start-up and RSS (6 GPUs).
+
+  --json FILE   where to write the results (default bench-results.json)
+  --quick       few samples: checks that every figure can be measured, nothing more`;
+
+interface BenchArgs {
+  json: string;
+  quick: boolean;
+}
+
+function parseArgs(argv: readonly string[]): BenchArgs | null {
+  const args: BenchArgs = { json: 'bench-results.json', quick: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--help' || a === '-h') return null;
+    if (a === '--quick') args.quick = true;
+    else if (a === '--json') {
+      const file = argv[++i];
+      if (file === undefined) throw new CliError(`bench: --json needs a file\n\n${USAGE}`, 2);
+      args.json = file;
+    } else if (a.startsWith('--json=')) args.json = a.slice('--json='.length);
+    else throw new CliError(`bench: unknown option '${a}'\n\n${USAGE}`, 2);
+  }
+  return args;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (args === null) {
+    console.log(USAGE);
+    return 0;
+  }
+  const result = await runBench(args.quick ? QUICK_PLAN : FULL_PLAN, (m) =>
+    process.stderr.write(`bench: ${m}\n`),
+  );
+  console.log(renderTable(result.figures));
+  writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+  const missed = result.figures.filter((f) => !f.pass).length;
+  console.log(
+    `\n${missed === 0 ? 'every target met' : `${missed} target(s) missed`}; results in ${args.json}`,
+  );
+  return 0;
 }

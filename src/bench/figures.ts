@@ -1,0 +1,98 @@
+/**
+ * The benchmark's results: each figure with its value, the floor it was measured against in the
+ * same run, their ratio and the target from issue 4 item 7, judged once here. Rendered as a
+ * table for people and as JSON for tools (`bench-results.json`).
+ */
+
+/** How a figure meets its target: a ratio to the floor (at most / at least), or an absolute cap. */
+export type Target =
+  | { readonly kind: 'ratio-at-most'; readonly limit: number }
+  | { readonly kind: 'ratio-at-least'; readonly limit: number }
+  | { readonly kind: 'value-at-most'; readonly limit: number };
+
+export interface Figure {
+  /** Stable key, e.g. 'region-read-8b-p50'. */
+  readonly id: string;
+  readonly label: string;
+  readonly unit: string;
+  readonly value: number;
+  /** The same-run floor in the same unit, or null for absolute figures. */
+  readonly floor: number | null;
+  readonly floorLabel: string | null;
+  readonly ratio: number | null;
+  readonly target: Target;
+  readonly pass: boolean;
+  /** How it was measured (samples, sizes, pre-faulting). */
+  readonly detail: string;
+}
+
+/** A figure against a floor; the ratio is value / floor. */
+export function ratioFigure(
+  base: Omit<Figure, 'ratio' | 'pass'> & { floor: number; target: Target },
+): Figure {
+  const ratio = base.value / base.floor;
+  return { ...base, ratio, pass: meets(base.target, ratio, base.value) };
+}
+
+/** A figure with an absolute target and no floor. */
+export function absoluteFigure(
+  base: Omit<Figure, 'ratio' | 'pass' | 'floor' | 'floorLabel'> & { target: Target },
+): Figure {
+  return {
+    ...base,
+    floor: null,
+    floorLabel: null,
+    ratio: null,
+    pass: meets(base.target, null, base.value),
+  };
+}
+
+function meets(target: Target, ratio: number | null, value: number): boolean {
+  switch (target.kind) {
+    case 'ratio-at-most':
+      return ratio !== null && ratio <= target.limit;
+    case 'ratio-at-least':
+      return ratio !== null && ratio >= target.limit;
+    case 'value-at-most':
+      return value <= target.limit;
+  }
+}
+
+function describeTarget(t: Target, unit: string): string {
+  switch (t.kind) {
+    case 'ratio-at-most':
+      return `≤ ${t.limit}×`;
+    case 'ratio-at-least':
+      return `≥ ${t.limit}×`;
+    case 'value-at-most':
+      return `≤ ${t.limit} ${unit}`;
+  }
+}
+
+function formatNumber(v: number): string {
+  if (v >= 100) return v.toFixed(0);
+  if (v >= 10) return v.toFixed(1);
+  return v.toFixed(2);
+}
+
+/** The figures as an aligned text table (one row each, then the floors' descriptions). */
+export function renderTable(figures: readonly Figure[]): string {
+  const header = ['figure', 'value', 'floor', 'ratio', 'target', 'result'];
+  const rows = figures.map((f) => [
+    f.label,
+    `${formatNumber(f.value)} ${f.unit}`,
+    f.floor === null ? '–' : `${formatNumber(f.floor)} ${f.unit}`,
+    f.ratio === null ? '–' : `${f.ratio.toFixed(2)}×`,
+    describeTarget(f.target, f.unit),
+    f.pass ? 'pass' : 'MISS',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  const floors = figures
+    .filter((f) => f.floorLabel !== null)
+    .map((f) => `${f.id}: floor = ${f.floorLabel}`);
+  const details = figures.map((f) => `${f.id}: ${f.detail}`);
+  return [...out, '', ...floors, '', ...details].join('\n');
+}

@@ -1,0 +1,79 @@
+/**
+ * The bench's other process, seen from the bench: spawns the peer entry (peer.ts), waits for
+ * the one JSON line announcing its sockets, and stops it. Both the floor and the server
+ * measurements talk to this one child, so they cross the same pair of processes.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { nodeEntry } from './node-entry.ts';
+
+/** What the peer prints once both endpoints listen. */
+export interface PeerAnnouncement {
+  readonly pid: number;
+  /** The raw echo responder's socket (the floor). */
+  readonly echo: string;
+  /** The vfio-user socket of the served GPU. */
+  readonly device: string;
+  /** The GPU's PCI address. */
+  readonly address: string;
+}
+
+export interface PeerProcess extends PeerAnnouncement {
+  stop(): Promise<void>;
+}
+
+function isAnnouncement(v: unknown): v is PeerAnnouncement {
+  const a = v as Partial<PeerAnnouncement> | null;
+  return (
+    typeof a?.pid === 'number' &&
+    typeof a.echo === 'string' &&
+    typeof a.device === 'string' &&
+    typeof a.address === 'string'
+  );
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
+ * Starts the peer and resolves once it listens.
+ * @throws Error when it exits or stays silent for `timeoutMs`, with its stderr.
+ */
+export function startPeer(timeoutMs = 30_000): Promise<PeerProcess> {
+  const cmd = nodeEntry('bench/peer');
+  const child = spawn(cmd.file, cmd.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  return new Promise((resolve, reject) => {
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      void stopChild(child);
+      reject(new Error(`bench peer ${why}${stderr ? `:\n${stderr}` : ''}`));
+    };
+    const timer = setTimeout(() => fail(`did not start within ${timeoutMs} ms`), timeoutMs);
+    child.once('exit', (code, signal) => fail(`exited (${code ?? signal}) before listening`));
+    const lines = createInterface({ input: child.stdout });
+    lines.once('line', (line) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        parsed = null;
+      }
+      if (!isAnnouncement(parsed)) {
+        fail(`printed an unexpected line: ${line}`);
+        return;
+      }
+      clearTimeout(timer);
+      child.removeAllListeners('exit');
+      resolve({ ...parsed, stop: () => stopChild(child) });
+    });
+  });
+}

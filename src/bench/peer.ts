@@ -1,0 +1,41 @@
+/**
+ * The bench's child process (`node dist/src/bench/peer.js`): builds the machine of the built-in
+ * platform, serves its first GPU over vfio-user with the real server module, and next to it
+ * runs the raw echo responder on the same native socket primitives. It prints one JSON line
+ * {pid, echo, device, address} once both listen, and exits when its stdin closes or on SIGTERM.
+ * Hosting both endpoints in one process is what makes the floor a fair one: the bench reaches
+ * the server and the echo across the very same pair of processes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEchoServer } from './echo-server.ts';
+import { serveFirstGpu } from './peer-device.ts';
+
+function main(): void {
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-peer-'));
+  const echo = startEchoServer(join(dir, 'echo.sock'));
+  const device = serveFirstGpu(join(dir, 'gpu.sock'));
+  let stopped = false;
+  const shutdown = () => {
+    if (stopped) return;
+    stopped = true;
+    echo.close();
+    device.close();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  process.stdin.on('end', shutdown);
+  process.stdin.resume();
+  const announcement = {
+    pid: process.pid,
+    echo: echo.path,
+    device: device.path,
+    address: device.address,
+  };
+  process.stdout.write(`${JSON.stringify(announcement)}\n`);
+}
+
+main();

@@ -1,0 +1,37 @@
+/**
+ * How much the bench measures: the full plan behind `npm run bench`, and the quick one the
+ * end-to-end test uses (same code paths, few samples, small copies; its figures are not
+ * meaningful, only present and finite).
+ */
+
+import type { MappingCopyPlan } from './mapping-copy.ts';
+import type { PairedPlan } from './paired-timing.ts';
+import type { StartupPlan } from './serve-startup.ts';
+
+export interface BenchPlan {
+  readonly quick: boolean;
+  /** 8-byte REGION_READ against the 40-byte echo. */
+  readonly roundTrip: PairedPlan;
+  /** 1 MiB REGION_READ / REGION_WRITE against the echo of the same shapes. */
+  readonly throughput: PairedPlan;
+  readonly mapping: MappingCopyPlan;
+  readonly startup: StartupPlan;
+}
+
+const MiB = 1024 * 1024;
+
+export const FULL_PLAN: BenchPlan = {
+  quick: false,
+  roundTrip: { warmup: 5000, rounds: 10, perRound: 5000 },
+  throughput: { warmup: 100, rounds: 10, perRound: 200 },
+  mapping: { bytes: 256 * MiB, chunkBytes: 16 * MiB, repetitions: 7 },
+  startup: { runs: 5, settleMs: 250, timeoutMs: 30_000 },
+};
+
+export const QUICK_PLAN: BenchPlan = {
+  quick: true,
+  roundTrip: { warmup: 100, rounds: 2, perRound: 200 },
+  throughput: { warmup: 4, rounds: 2, perRound: 8 },
+  mapping: { bytes: 16 * MiB, chunkBytes: 4 * MiB, repetitions: 2 },
+  startup: { runs: 1, settleMs: 50, timeoutMs: 60_000 },
+};

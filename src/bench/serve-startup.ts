@@ -1,0 +1,132 @@
+/**
+ * `serve` start-up and resident memory on the built-in 6-GPU platform. The clock starts just
+ * before spawning `vfio-nvlink2 serve --socket-dir <fresh dir>` (so node's own start-up is
+ * included, as a user or a VMM launcher sees it) and stops when every socket listed in the
+ * dir's devices.json accepts a connect(2). Each connection is closed at once without a single
+ * message, so nothing in the server is touched; the server's VmRSS (/proc/<pid>/status) is then
+ * read after a short settle, with every GPU RAM aperture and ATSD page present and untouched.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeFd, connectUnix } from '../native/index.ts';
+import { nodeEntry } from './node-entry.ts';
+import { nowNs } from './stats.ts';
+
+export interface StartupRun {
+  /** Spawn to every socket accepting, in milliseconds. */
+  readonly ms: number;
+  readonly sockets: number;
+  /** VmRSS after the settle, in MB (10^6 bytes). */
+  readonly rssMb: number;
+}
+
+export interface StartupPlan {
+  readonly runs: number;
+  /** Wait between the last accept and reading VmRSS. */
+  readonly settleMs: number;
+  /** Give up on one run after this long. */
+  readonly timeoutMs: number;
+}
+
+const POLL_MS = 2;
+
+/** Socket paths listed in `dir`/devices.json, or null while it is missing or half written. */
+function listedSockets(dir: string): string[] | null {
+  const file = join(dir, 'devices.json');
+  if (!existsSync(file)) return null;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return null;
+  }
+  const entries = Array.isArray(parsed)
+    ? parsed
+    : ((parsed as { devices?: unknown }).devices ?? (parsed as { functions?: unknown }).functions);
+  if (!Array.isArray(entries)) return null;
+  const sockets: string[] = [];
+  for (const e of entries as unknown[]) {
+    const socket = (e as { socket?: unknown }).socket;
+    if (typeof socket === 'string') sockets.push(isAbsolute(socket) ? socket : join(dir, socket));
+  }
+  return sockets;
+}
+
+function accepts(path: string): boolean {
+  try {
+    closeFd(connectUnix(path));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** VmRSS of `pid` in MB (10^6 bytes). @throws Error when /proc has no such line. */
+export function residentMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
+  if (!m) throw new Error(`no VmRSS in /proc/${pid}/status`);
+  return (Number(m[1]) * 1024) / 1e6;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function oneRun(plan: StartupPlan): Promise<StartupRun> {
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-'));
+  const cmd = nodeEntry('cli/main', ['serve', '--socket-dir', dir]);
+  let output = '';
+  const t0 = nowNs();
+  const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  try {
+    const ready = new Set<string>();
+    for (;;) {
+      const sockets = listedSockets(dir);
+      if (sockets !== null && sockets.length > 0) {
+        for (const s of sockets) if (!ready.has(s) && accepts(s)) ready.add(s);
+        if (ready.size === sockets.length) break;
+      }
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(
+          `serve exited (${child.exitCode ?? child.signalCode}) before listening:\n${output}`,
+        );
+      }
+      if ((nowNs() - t0) / 1e6 > plan.timeoutMs) {
+        throw new Error(`serve: not every socket accepted within ${plan.timeoutMs} ms:\n${output}`);
+      }
+      await sleep(POLL_MS);
+    }
+    const ms = (nowNs() - t0) / 1e6;
+    await sleep(plan.settleMs);
+    const pid = child.pid;
+    if (pid === undefined) throw new Error('serve has no pid');
+    return { ms, sockets: ready.size, rssMb: residentMb(pid) };
+  } finally {
+    await stop(child);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `plan.runs` fresh `serve` processes, one after the other. */
+export async function measureServeStartup(
+  plan: StartupPlan,
+  progress: (done: number) => void,
+): Promise<StartupRun[]> {
+  const runs: StartupRun[] = [];
+  for (let i = 0; i < plan.runs; i++) {
+    runs.push(await oneRun(plan));
+    progress(i + 1);
+  }
+  return runs;
+}
