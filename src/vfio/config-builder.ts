@@ -29,7 +29,8 @@ function defineHeader(cs: ConfigSpace, fn: PciFunction, profile: DeviceProfile):
   cs.claim(0, R.PCI_STD_HEADER_SIZEOF, R.PCI_CAP_ID_BASIC);
   cs.define(R.PCI_VENDOR_ID, 2, fn.vendor);
   cs.define(R.PCI_DEVICE_ID, 2, fn.device);
-  cs.define(R.PCI_COMMAND, 2, 0, profile.commandWritable);
+  // INTX_DISABLE is virtual and always writable (init_pci_cap_basic_perm)
+  cs.define(R.PCI_COMMAND, 2, 0, profile.commandWritable | R.PCI_COMMAND_INTX_DISABLE);
   const capList = profile.capabilities.length > 0 ? R.PCI_STATUS_CAP_LIST : 0;
   cs.define(R.PCI_STATUS, 2, capList, 0, R.PCI_STATUS_RW1C);
   cs.define(R.PCI_CLASS_REVISION, 4, ((fn.classCode << 8) | (fn.revision & 0xff)) >>> 0);

@@ -106,7 +106,8 @@ function npu2BridgeProfile(linkIndex: number): DeviceProfile {
     configSize: PCI_CFG_SPACE_SIZE,
     headerType: 0x80,
     interruptPin: 1,
-    commandWritable: 0x0006,
+    // npu2_populate_cfg: PCI_VIRT_CFG_INIT(PCI_CFG_CMD, 4, 0x00100000, ro 0xffb802b8, w1c 0xf9000000)
+    commandWritable: ~0x02b8 & 0xffff,
     bars: [
       // NTL BAR: 0x10000 << NPU2_NTL_BAR_SIZE(1); GENID: 0x10000 per brick
       { index: 0, size: 128n * KiB, kind: 'mem64', prefetchable: false },
