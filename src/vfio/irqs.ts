@@ -5,7 +5,8 @@
  * vfio_set_irqs_validate_and_prepare, v5.12). Eventfds are stored per vector; raising an
  * interrupt writes the u64 value 1 to the eventfd. INTx is auto-masked when it fires and
  * stays pending while masked, delivered on unmask. The device owns every descriptor handed
- * to setIrqs from then on and closes it when it is replaced, de-assigned or disabled.
+ * to a successful setIrqs from then on: it closes one it does not keep at once, the others when
+ * they are replaced, de-assigned or disabled (a failed call leaves them to the caller).
  */
 import { closeSync, writeSync } from 'node:fs';
 import { VfioError } from './errors.ts';
@@ -115,6 +116,8 @@ export class VfioIrqs {
     }
     const eventfds = flags & IrqSetFlag.DATA_EVENTFD ? this.eventfds(count, data, fds) : [];
     handler(start, count, flags, data, eventfds);
+    // descriptors handed over but not kept (e.g. an INTx unmask irqfd) are closed now
+    for (const fd of new Set(eventfds)) this.release(fd);
   }
 
   /** vfio_pci_intrs.c vfio_pci_set_irqs_ioctl(): the helper for an index and action, if any. */
