@@ -28,6 +28,8 @@ import { ReplyError } from './wire-errors.ts';
 export interface ReplyWithFds<R> {
   reply: R;
   header: MessageHeader;
+  /** The reply payload exactly as received (`reply` holds views into it). */
+  payload: Uint8Array;
   fds: number[];
 }
 
@@ -179,7 +181,12 @@ function decodeWithFds(m: FramedMessage): ReplyWithFds<Reply> {
     throw new ReplyError(m.header.command, m.header.msgId, m.header.errno);
   }
   try {
-    return { reply: decodeReply(m.header.command, m.payload), header: m.header, fds: m.fds };
+    return {
+      reply: decodeReply(m.header.command, m.payload),
+      header: m.header,
+      payload: m.payload,
+      fds: m.fds,
+    };
   } catch (e) {
     for (const fd of m.fds) closeFd(fd);
     throw e;

@@ -141,9 +141,9 @@ export class VfioUserClient {
         `server replied version ${reply.major}.${reply.minor} to ${major}.${minor}`,
       );
     }
-    this.#version = reply;
+    this.#version = { major: reply.major, minor: reply.minor, capabilities: reply.capabilities };
     this.#server = effectiveCapabilities(reply.capabilities);
-    return reply;
+    return this.#version;
   }
 
   async getDeviceInfo(argsz = 16): Promise<DeviceInfoPayload> {
@@ -154,12 +154,21 @@ export class VfioUserClient {
       numRegions: 0,
       numIrqs: 0,
     });
-    return reply;
+    return {
+      argsz: reply.argsz,
+      flags: reply.flags,
+      numRegions: reply.numRegions,
+      numIrqs: reply.numIrqs,
+    };
   }
 
   /** One GET_REGION_INFO with `argsz` (QEMU asks with 32 first). */
   async getRegionInfo(index: number, argsz = REGION_INFO_SIZE): Promise<RegionInfoResult> {
-    const { reply, fds } = await this.channel.request({
+    const {
+      reply,
+      fds,
+      payload: raw,
+    } = await this.channel.request({
       command: Command.DEVICE_GET_REGION_INFO,
       argsz,
       flags: 0,
@@ -169,15 +178,6 @@ export class VfioUserClient {
       offset: 0n,
     });
     for (const extra of fds.slice(1)) closeFd(extra);
-    const raw = new Uint8Array(REGION_INFO_SIZE + reply.capabilities.length);
-    raw.set(reply.capabilities, REGION_INFO_SIZE);
-    const v = new DataView(raw.buffer);
-    v.setUint32(0, reply.info.argsz, true);
-    v.setUint32(4, reply.info.flags, true);
-    v.setUint32(8, reply.info.index, true);
-    v.setUint32(12, reply.info.capOffset, true);
-    v.setBigUint64(16, reply.info.size, true);
-    v.setBigUint64(24, reply.info.offset, true);
     return { raw, info: reply.info, decoded: decodeRegionInfo(raw), fd: fds[0] ?? null };
   }
 
@@ -197,7 +197,7 @@ export class VfioUserClient {
       index,
       count: 0,
     });
-    return reply;
+    return { argsz: reply.argsz, flags: reply.flags, index: reply.index, count: reply.count };
   }
 
   /**
@@ -327,7 +327,7 @@ export class VfioUserClient {
       size,
     });
     this.channel.dma.remove(address, size, all);
-    return reply;
+    return { argsz: reply.argsz, flags: reply.flags, address: reply.address, size: reply.size };
   }
 
   async reset(): Promise<void> {

@@ -4,7 +4,7 @@
  * with a SPARSE_MMAP capability only its areas, each at offset + area.offset). Large regions
  * are mapped in windows (src/native/shared-mapping.ts).
  */
-import { closeFd, SharedMapping } from '../native/index.ts';
+import { closeFd, pageSize, SharedMapping } from '../native/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import type { SparseMmapArea } from '../vfio/info-caps.ts';
 
@@ -13,6 +13,8 @@ export interface MappedArea {
   readonly regionOffset: bigint;
   readonly size: bigint;
   readonly mapping: SharedMapping;
+  /** Where the area starts inside `mapping` (mmap offsets are page-aligned, areas need not be). */
+  readonly skew: bigint;
 }
 
 export class MappedRegion {
@@ -42,12 +44,15 @@ export class MappedRegion {
     writable: boolean,
   ): MappedRegion {
     const want = areas ?? [{ offset: 0n, size: regionSize }];
+    const page = BigInt(pageSize());
     const mapped: MappedArea[] = [];
     try {
       for (const a of want) {
         if (a.size === 0n) continue;
-        const mapping = SharedMapping.map(fd, fdOffset + a.offset, a.size, writable ? 'rw' : 'r');
-        mapped.push({ regionOffset: a.offset, size: a.size, mapping });
+        const start = fdOffset + a.offset;
+        const skew = start % page;
+        const mapping = SharedMapping.map(fd, start - skew, a.size + skew, writable ? 'rw' : 'r');
+        mapped.push({ regionOffset: a.offset, size: a.size, mapping, skew });
       }
     } catch (e) {
       for (const m of mapped) m.mapping.unmap();
@@ -64,13 +69,13 @@ export class MappedRegion {
   /** @throws VfioError EFAULT when the range is not inside one mapped area. */
   read(offset: bigint, length: number): Uint8Array {
     const { area, at } = this.#find(offset, length);
-    return area.mapping.read(at, length);
+    return area.mapping.read(area.skew + at, length);
   }
 
   /** @throws VfioError EFAULT as `read`. */
   write(offset: bigint, data: Uint8Array): void {
     const { area, at } = this.#find(offset, data.length);
-    area.mapping.write(at, data);
+    area.mapping.write(area.skew + at, data);
   }
 
   #find(offset: bigint, length: number): { area: MappedArea; at: bigint } {

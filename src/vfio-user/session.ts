@@ -1,0 +1,181 @@
+/**
+ * One client connected to one device (vfio-user.rst "Connection Initiation"; libvfio-user's
+ * vfu_ctx attached to one socket): reads framed messages, dispatches them in order, sends the
+ * reply (none with NO_REPLY, not even on error) and turns every VfioError into an error reply
+ * with its errno in this one place. Framing errors end only this connection, with one log
+ * line. On disconnect everything the client held is released: DMA maps (unmapped, fds closed),
+ * the device (closing it drops its eventfds, mappings and pre-registration, and unmaps the GPU
+ * from its LPID), and the partition membership (the last one frees the LPID). Device state
+ * lives in the device model and survives.
+ */
+import type { VfioPciDevice } from '../vfio/device.ts';
+import { Errno, VfioError } from '../vfio/errors.ts';
+import type { MmapGrant } from '../vfio/region.ts';
+import { commandName } from './constants.ts';
+import { dispatch } from './dispatch.ts';
+import type { FramedMessage } from './framer.ts';
+import { messageSizeLimit } from './framer.ts';
+import {
+  errorReplyHeader,
+  isReply,
+  type MessageHeader,
+  replyHeader,
+  wantsReply,
+} from './header.ts';
+import type { PartitionRegistry } from './partition.ts';
+import { DmaTable } from './server-dma.ts';
+import { SERVER_LIMITS } from './server-version.ts';
+import { FdBag, type HandlerReply, type SessionState } from './session-state.ts';
+import { type CloseReason, Connection } from './transport.ts';
+import { effectiveCapabilities } from './version-capabilities.ts';
+
+export interface SessionOptions {
+  readonly device: VfioPciDevice;
+  readonly partitions: PartitionRegistry;
+  /** The peer process (SO_PEERCRED): its connections form one partition. */
+  readonly peerPid: number;
+  readonly log: (line: string) => void;
+  /** Called once the session has released everything. */
+  readonly onClosed: (session: Session) => void;
+  /** Called when the device was opened or released (partition tables changed). */
+  readonly onChange?: () => void;
+}
+
+/** The framer limits the server enforces from the first byte: what VERSION announces. */
+export const SERVER_FRAMER_LIMITS = {
+  maxMessageSize: messageSizeLimit(SERVER_LIMITS.maxDataXferSize),
+  maxFds: SERVER_LIMITS.maxMsgFds,
+};
+
+export class Session implements SessionState {
+  readonly connection: Connection;
+  readonly dma = new DmaTable();
+  readonly grants = new Map<number, MmapGrant>();
+  readonly limits = SERVER_LIMITS;
+  negotiated = false;
+  client = effectiveCapabilities(null);
+  readonly #options: SessionOptions;
+  #open = false;
+  #closeAfterReply = false;
+
+  /** Takes ownership of the connected socket `fd`. */
+  constructor(fd: number, options: SessionOptions) {
+    this.#options = options;
+    this.connection = new Connection(
+      fd,
+      { onMessage: (m) => this.#onMessage(m), onClose: (r) => this.#onClose(r) },
+      SERVER_FRAMER_LIMITS,
+    );
+  }
+
+  get device(): VfioPciDevice {
+    return this.#options.device;
+  }
+
+  get peerPid(): number {
+    return this.#options.peerPid;
+  }
+
+  log(message: string): void {
+    this.#options.log(message);
+  }
+
+  /** Partition LPID, device open, then "KVM set" (the GPU joins the partition). */
+  openDevice(): void {
+    const { partitions, peerPid, device } = this.#options;
+    const lpid = partitions.acquire(peerPid, device.name);
+    try {
+      device.open();
+    } catch (err) {
+      partitions.release(peerPid, device.name);
+      this.#closeAfterReply = true;
+      throw err;
+    }
+    this.#open = true;
+    try {
+      device.attachKvm(lpid);
+    } catch (err) {
+      // The kernel's notifier returned NOTIFY_BAD and the open went on.
+      this.log(
+        `${device.name}: KVM set (LPID ${lpid}) failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    this.#options.onChange?.();
+  }
+
+  /** Ends the session (its release runs from the connection's close). */
+  close(): void {
+    this.connection.close();
+  }
+
+  #onMessage(message: FramedMessage): void {
+    const fds = new FdBag(message.fds);
+    try {
+      if (isReply(message.header)) {
+        this.log(
+          `${this.device.name}: ignoring a reply (msg ${message.header.msgId}): the server sends no requests`,
+        );
+        return;
+      }
+      this.#answer(message.header, this.#run(message, fds));
+    } catch (err) {
+      this.log(
+        `${this.device.name}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+    } finally {
+      fds.closeRest();
+    }
+    if (this.#closeAfterReply) this.close();
+  }
+
+  /** The handler's reply, or the errno of its failure. */
+  #run(message: FramedMessage, fds: FdBag): HandlerReply | number {
+    try {
+      return dispatch(this, message, fds);
+    } catch (err) {
+      const what = `${this.device.name}: ${commandName(message.header.command)} (msg ${message.header.msgId})`;
+      if (err instanceof VfioError) {
+        this.log(`${what}: ${err.message}`);
+        return err.errno;
+      }
+      this.log(
+        `${what}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+      return Errno.EIO;
+    }
+  }
+
+  #answer(request: MessageHeader, result: HandlerReply | number): void {
+    if (!wantsReply(request) || this.connection.closed) return;
+    if (typeof result === 'number') this.connection.send(errorReplyHeader(request, result));
+    else this.connection.send(replyHeader(request, 0), result.parts, result.fds ?? []);
+  }
+
+  #onClose(reason: CloseReason): void {
+    if (reason.kind === 'error') {
+      this.log(
+        `${this.device.name}: closing the connection of pid ${this.peerPid}: ${reason.error.message}`,
+      );
+    }
+    try {
+      this.#release();
+    } catch (err) {
+      this.log(
+        `${this.device.name}: release failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+    }
+    this.#options.onClosed(this);
+  }
+
+  #release(): void {
+    this.dma.clear();
+    this.grants.clear();
+    if (!this.#open) return;
+    this.#open = false;
+    const { device, partitions, peerPid } = this.#options;
+    device.detachKvm();
+    device.close();
+    partitions.release(peerPid, device.name);
+    this.#options.onChange?.();
+  }
+}
