@@ -38,6 +38,15 @@ export class LiveRegions {
     return out;
   }
 
+  /**
+   * Runs scanFaults() every `intervalMs` (unref'd: it never keeps the process alive).
+   * @returns a function that stops it.
+   */
+  startFaultScanner(intervalMs = 100): () => void {
+    const timer = setInterval(() => this.scanFaults(), intervalMs).unref();
+    return () => clearInterval(timer);
+  }
+
   /** pollMappedLaunches() on the register page of every open ATSD region; how many launches started. */
   pollMappedLaunches(): number {
     let started = 0;

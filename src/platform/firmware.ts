@@ -149,7 +149,7 @@ export class Npu2Firmware {
     // "The LPCR bits are only required for hash based ATS, which we don't currently support"
     if (lpcr !== 0n) return OpalRc.UNSUPPORTED;
     let id = p.findBdf(bdf);
-    if (id < 0) id = p.bdfMap.findIndex((e) => e === undefined);
+    if (id < 0) id = p.bdfMap.indexOf(undefined);
     if (id < 0) {
       this.err(p, 'No free XTS_BDF[] entry');
       return OpalRc.RESOURCE;
