@@ -58,6 +58,7 @@ describe('BAR sizing', () => {
     {
       id: 0x1db5,
       bars: [
+        [0, 0xff000000, 0x0],
         [1, 0x0000000c, 0xfffffff8],
         [3, 0xfe00000c, 0xffffffff],
       ],
