@@ -1,9 +1,12 @@
 /**
  * The peer's vfio-user side: the machine of the built-in platform and its first GPU served on
- * a socket by the project's server module, exactly as `serve` would serve it.
+ * a socket by the project's server module (VfioUserServer, one device per socket, partitions
+ * over the machine's LPID allocator), as `serve` serves each of its devices.
  */
 import { createMachine } from '../machine/index.ts';
 import { defaultPlatformTree } from '../platform/default-platform.ts';
+import { PartitionRegistry } from '../vfio-user/partition.ts';
+import { VfioUserServer } from '../vfio-user/server.ts';
 
 export interface ServedGpu {
   readonly path: string;
@@ -13,13 +16,26 @@ export interface ServedGpu {
 }
 
 /**
- * Serves the first GPU of the built-in platform at `path`.
- * @throws Error when the platform has no GPU or the server module cannot listen.
+ * Serves the first GPU of the built-in platform at `path`; server log lines go to stderr.
+ * @throws Error when the platform has no GPU; SystemCallError when the socket cannot listen.
  */
 export function serveFirstGpu(path: string): ServedGpu {
   const machine = createMachine(defaultPlatformTree());
   const gpu = machine.servedFunctions().find((fn) => fn.role === 'gpu');
   if (gpu === undefined) throw new Error('the built-in platform has no GPU');
-  // The server module (src/vfio-user/server*.ts) is landing concurrently; wired in once it does.
-  throw new Error(`vfio-user server module not available yet (would serve ${gpu.name} at ${path})`);
+  const server = new VfioUserServer({
+    device: machine.device(gpu.name),
+    socketPath: path,
+    partitions: new PartitionRegistry(machine.lpids),
+    log: (line) => process.stderr.write(`bench peer: ${line}\n`),
+  });
+  server.listen();
+  return {
+    path,
+    address: gpu.name,
+    close() {
+      server.close();
+      machine.dispose();
+    },
+  };
 }
