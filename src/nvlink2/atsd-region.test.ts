@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { setImmediate as tick } from 'node:timers/promises';
+import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises';
 import type { AtsCache } from '../platform/ats-cache.ts';
 import {
   type AtsdLaunchFields,
   encodeLaunch,
   getAtsdLaunchVal,
+  kernelInvalidateSteps,
 } from '../platform/ats-cache-launch.ts';
 import type { VfioPciDevice } from '../vfio/device.ts';
 import { VfioError } from '../vfio/errors.ts';
@@ -164,6 +165,43 @@ describe('ATSD region: a launch through a mapping in another process', () => {
     assert.equal(ops.page?.mappingCount, 1);
     bridge.close();
     assert.equal(ops.page?.mappingCount, 0);
+  });
+});
+
+describe('ATSD region: the kernel’s protocol and the mapping watcher', () => {
+  const f = fixture();
+  after(() => f.done());
+  pnvNpu2MapHost(f.ctx);
+  const gpu = f.open(GPU);
+  gpu.attachKvm(LPID);
+  const bridge = f.open(BRIDGE);
+  const cache = f.ctx.atsCaches.get(GPU);
+
+  it('mmio_invalidate(): AVA, LAUNCH, poll STAT until 0, then the two PID-0 flushes', async () => {
+    populate(cache);
+    let polls = 0;
+    for (const step of kernelInvalidateSteps(5, 0x10200000n, 0x1000n)) {
+      if (step.ava !== undefined) bridge.write(9, 0x08, u64be(step.ava));
+      bridge.write(9, 0x00, u64be(step.launch));
+      while (readU64(bridge, 0x10) !== 0n) {
+        polls++;
+        await tick();
+      }
+    }
+    assert.ok(polls >= 3);
+    assert.equal(left(cache), 'abcefghi'); // the 2M page of PID 5
+  });
+
+  it('the watcher timer finds a launch written through the mapping by another process', async () => {
+    populate(cache);
+    const grant = bridge.mmap(9, { offset: 0n, length: 0x10000n, userAddress: 0n });
+    inSecondProcess(grant.fd, [
+      'write64be',
+      '0',
+      String(encodeLaunch({ prs: true, is: 1, pid: 6 })),
+    ]);
+    while (left(cache) !== 'abcdeghi') await sleep(1);
+    while (readU64(bridge, 0x00) !== 0n || readU64(bridge, 0x10) !== 0n) await tick();
   });
 });
 
