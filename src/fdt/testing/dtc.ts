@@ -31,7 +31,9 @@ export function runDtc(
     });
     if (r.error) return { ok: false, output: new Uint8Array(0), stderr: String(r.error) };
     const ok = r.status === 0;
-    return { ok, output: ok ? readFileSync(outPath) : new Uint8Array(0), stderr: r.stderr };
+    // A plain Uint8Array: a Buffer's slice() shares memory, a surprise for callers.
+    const output = ok ? new Uint8Array(readFileSync(outPath)) : new Uint8Array(0);
+    return { ok, output, stderr: r.stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
