@@ -1,6 +1,148 @@
-/** `vfio-nvlink2 serve` (not implemented yet). */
+/**
+ * `vfio-nvlink2 serve`: every GPU and NVLink bridge of the platform over vfio-user, one socket
+ * per device (src/vfio-user/server.ts), built from one Machine (src/machine). Start-up does only
+ * cheap work (devices are created lazily, memory is sparse) and prints the table — the
+ * readiness signal — only once every socket listens. Stays in the foreground; SIGTERM/SIGINT
+ * close the clients (releasing what they held), remove the sockets and the JSON files, exit 0.
+ */
+import { mkdirSync, unlinkSync } from 'node:fs';
+import { createMachine, type Machine } from '../machine/index.ts';
+import type { KernelLogLine } from '../nvlink2/index.ts';
+import { buildHost, HostError } from '../platform/host.ts';
+import { TextSink } from '../trace/text-sink.ts';
+import { Tracer } from '../trace/tracer.ts';
+import { VfioError } from '../vfio/errors.ts';
+import { PartitionRegistry } from '../vfio-user/partition.ts';
+import { VfioUserServer } from '../vfio-user/server.ts';
+import { SocketPathError } from '../vfio-user/server-socket-path.ts';
 import { CliError } from './cli-error.ts';
+import { readPlatformArg } from './dt.ts';
+import { parseServeArgs, SERVE_USAGE, type ServeArgs } from './serve-args.ts';
+import {
+  deviceEntries,
+  formatDeviceTable,
+  serverState,
+  writeJsonAtomically,
+} from './serve-report.ts';
+import { openTraceOutput } from './serve-trace.ts';
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new CliError('serve: not implemented yet', 2);
+const log = (line: string) => process.stderr.write(`vfio-nvlink2 serve: ${line}\n`);
+
+function logKernel(line: KernelLogLine): void {
+  if (line.level === 'err' || line.level === 'warn')
+    log(`kernel: ${line.level}: ${line.device}: ${line.message}`);
+}
+
+function buildMachine(args: ServeArgs): Machine {
+  const fdt = readPlatformArg(args.dt);
+  try {
+    buildHost(fdt);
+  } catch (err) {
+    if (err instanceof HostError) throw new CliError(`serve: ${err.message}`);
+    throw err;
+  }
+  const tracer = args.trace === undefined ? undefined : new Tracer();
+  if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
+  return createMachine(fdt, { log: logKernel, ...(tracer ? { tracer } : {}) });
+}
+
+/** Which devices go on which socket. @throws CliError for an unknown or unservable --device */
+function plan(machine: Machine, args: ServeArgs): Map<string, string> {
+  if (args.device !== undefined && args.socketPath !== undefined) {
+    const address = args.device.length === 7 ? `0000:${args.device}` : args.device.toLowerCase();
+    try {
+      machine.function(address);
+    } catch (err) {
+      if (err instanceof VfioError) throw new CliError(`serve: ${err.reason}`);
+      throw err;
+    }
+    return new Map([[address, args.socketPath]]);
+  }
+  mkdirSync(args.socketDir, { recursive: true, mode: 0o700 });
+  return new Map(
+    machine.servedFunctions().map((fn) => [fn.name, `${args.socketDir}/${fn.name}.sock`]),
+  );
+}
+
+function startServers(
+  machine: Machine,
+  sockets: Map<string, string>,
+  partitions: PartitionRegistry,
+  onChange: () => void,
+) {
+  const servers: VfioUserServer[] = [];
+  try {
+    for (const [address, socketPath] of sockets) {
+      const server = new VfioUserServer({
+        device: machine.device(address),
+        socketPath,
+        partitions,
+        log,
+        onChange,
+      });
+      server.listen();
+      servers.push(server);
+    }
+  } catch (err) {
+    for (const s of servers) s.close();
+    if (err instanceof SocketPathError) throw new CliError(`serve: ${err.message}`);
+    throw err;
+  }
+  return servers;
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // not there
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseServeArgs(argv);
+  if (args === 'help') {
+    console.log(SERVE_USAGE);
+    return 0;
+  }
+  const machine = buildMachine(args);
+  const partitions = new PartitionRegistry(machine.lpids, args.lpid);
+  const sockets = plan(machine, args);
+  const dirMode = args.device === undefined;
+  const devicesPath = `${args.socketDir}/devices.json`;
+  const statePath = `${args.socketDir}/state.json`;
+  const writeState = () => {
+    if (!dirMode) return;
+    try {
+      writeJsonAtomically(statePath, serverState(machine, partitions));
+    } catch (err) {
+      log(`cannot write ${statePath}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  const servers = startServers(machine, sockets, partitions, writeState);
+  const entries = deviceEntries(machine, sockets);
+  if (dirMode) {
+    writeState();
+    writeJsonAtomically(devicesPath, entries);
+  }
+  process.stdout.write(
+    args.json
+      ? `${JSON.stringify(entries, null, 2)}\n`
+      : `${formatDeviceTable(entries)}\nready: ${servers.length} sockets\n`,
+  );
+  return new Promise<number>((resolve) => {
+    const shutdown = (signal: string) => {
+      log(`${signal}: closing ${servers.length} sockets`);
+      for (const s of servers) s.close();
+      if (dirMode) {
+        removeQuietly(devicesPath);
+        removeQuietly(statePath);
+      }
+      machine.dispose();
+      setTimeout(() => process.exit(0), 2000).unref();
+      resolve(0);
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
 }

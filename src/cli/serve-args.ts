@@ -1,0 +1,95 @@
+/**
+ * `vfio-nvlink2 serve` arguments. `--socket-path=PATH` with `--device ADDRESS` is the
+ * vfio-user backend convention (vfio-user.rst "Server": take --socket-path, do not daemonize,
+ * exit on SIGTERM).
+ */
+import { parseArgs } from 'node:util';
+import { CliError } from './cli-error.ts';
+
+export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--trace FILE|-] [--json]
+       vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--trace FILE|-]
+
+  Serve every GPU and NVLink bridge of the platform (FILE, a DTB or DTS; default: the built-in
+  6-GPU Witherspoon) over vfio-user, one socket each: DIR/<DDDD:BB:DD.F>.sock, with
+  DIR/devices.json listing every PCI function and DIR/state.json the partitions and NPU tables.
+  DIR defaults to $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>.
+  --device/--socket-path  serve one device on PATH (the backend convention)
+  --lpid N                every partition gets LPID N (1..4094) instead of KVM's allocator
+  --trace FILE|-          write NVLink2 tracepoints as ftrace text to FILE (- for stderr)
+  --json                  print devices.json to stdout instead of the table
+  Runs in the foreground; SIGTERM or SIGINT closes the clients, removes the sockets, exits 0.`;
+
+export interface ServeArgs {
+  readonly dt: string | undefined;
+  readonly socketDir: string;
+  readonly device: string | undefined;
+  readonly socketPath: string | undefined;
+  readonly lpid: number | undefined;
+  readonly trace: string | undefined;
+  readonly json: boolean;
+}
+
+/** $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>. */
+export function defaultSocketDir(env: NodeJS.ProcessEnv = process.env): string {
+  const runtime = env.XDG_RUNTIME_DIR;
+  if (runtime) return `${runtime}/vfio-nvlink2`;
+  return `/tmp/vfio-nvlink2-${process.getuid?.() ?? 0}`;
+}
+
+function parseLpid(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 0xffe) {
+    throw new CliError(
+      `serve: --lpid must be an integer from 1 to 4094 (0 is the host, 4095 reserved), not '${text}'`,
+      2,
+    );
+  }
+  return n;
+}
+
+/** @throws CliError (exit 2) for bad usage. */
+export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
+  let values: ReturnType<typeof parse>['values'];
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parse(argv));
+  } catch (err) {
+    const message =
+      err instanceof Error ? (err.message.split(/\.\s/)[0] ?? err.message) : String(err);
+    throw new CliError(`serve: ${message.replace(/\.$/, '')}`, 2);
+  }
+  if (values.help) return 'help';
+  if (positionals.length > 0)
+    throw new CliError(`serve: unexpected argument '${positionals[0]}'\n\n${SERVE_USAGE}`, 2);
+  if ((values.device === undefined) !== (values['socket-path'] === undefined)) {
+    throw new CliError('serve: --device and --socket-path go together', 2);
+  }
+  return {
+    dt: values.dt,
+    socketDir: values['socket-dir'] ?? defaultSocketDir(),
+    device: values.device,
+    socketPath: values['socket-path'],
+    lpid: parseLpid(values.lpid),
+    trace: values.trace,
+    json: values.json ?? false,
+  };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      dt: { type: 'string' },
+      'socket-dir': { type: 'string' },
+      device: { type: 'string' },
+      'socket-path': { type: 'string' },
+      lpid: { type: 'string' },
+      trace: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}

@@ -1,0 +1,67 @@
+/**
+ * What `serve` tells the world: DIR/devices.json (every PCI function in `dt doctor --json`'s
+ * vocabulary plus the socket serving it), the table on stdout, and DIR/state.json (the guest
+ * partitions with their LPIDs, KVM's LPIDs in use and the NPU firmware tables), rewritten
+ * whenever a client opens or releases a device, so tests and operators can watch the LPID
+ * tables without a side channel into the server. Files are replaced atomically (rename).
+ */
+import { renameSync, writeFileSync } from 'node:fs';
+import type { FunctionStatus, Machine } from '../machine/index.ts';
+import type { PartitionRegistry } from '../vfio-user/partition.ts';
+
+export interface DeviceEntry extends FunctionStatus {
+  readonly socket?: string;
+}
+
+/** devices.json entries: the status with `socket` after `iommuGroup` when served. */
+export function deviceEntries(
+  machine: Machine,
+  sockets: ReadonlyMap<string, string>,
+): DeviceEntry[] {
+  return machine.statuses().map((s) => {
+    const { address, vendor, device, role, iommuGroup, ...rest } = s;
+    const socket = sockets.get(address);
+    return { address, vendor, device, role, iommuGroup, ...(socket ? { socket } : {}), ...rest };
+  });
+}
+
+/** The readable table. */
+export function formatDeviceTable(entries: readonly DeviceEntry[]): string {
+  const rows = entries.map((e) => [
+    e.address,
+    `${e.vendor.slice(2)}:${e.device.slice(2)}`,
+    e.role,
+    String(e.iommuGroup),
+    e.result === 'nvlink2' ? 'nvlink2' : `${e.result} (${e.errno})`,
+    e.socket ?? '-',
+  ]);
+  const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'SOCKET'];
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(head), ...rows.map(line)].join('\n');
+}
+
+function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2);
+}
+
+/** Writes `data` to `path` through a temporary file and a rename. */
+export function writeJsonAtomically(path: string, data: unknown): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${toJson(data)}\n`);
+  renameSync(tmp, path);
+}
+
+/** The content of state.json. */
+export function serverState(machine: Machine, partitions: PartitionRegistry): unknown {
+  return {
+    pid: process.pid,
+    partitions: partitions.list(),
+    lpidsInUse: machine.lpids.inUse(),
+    firmware: machine.firmwareSnapshot(),
+  };
+}

@@ -1,0 +1,17 @@
+/** Where `serve --trace FILE|-` writes ftrace-style lines: a file (appended, synchronously) or stderr. */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { CliError } from './cli-error.ts';
+
+export function openTraceOutput(target: string): (line: string) => void {
+  if (target === '-') return (line) => process.stderr.write(`${line}\n`);
+  let fd: number;
+  try {
+    fd = openSync(target, 'a');
+  } catch (err) {
+    throw new CliError(
+      `serve: cannot open trace file ${target} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  process.once('exit', () => closeSync(fd));
+  return (line) => void writeSync(fd, `${line}\n`);
+}
