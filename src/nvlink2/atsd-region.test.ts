@@ -96,6 +96,17 @@ describe('ATSD region: launches through region writes', () => {
     assert.equal(await launch({ ric: 2, prs: true, is: 1, pid: 5 }, 0n), 'fgh'); // all
   });
 
+  it('two 32-bit stores, high word first, launch once with the whole word', async () => {
+    populate(cache);
+    const word = u64be(encodeLaunch({ prs: true, is: 1, pid: 6 }));
+    bridge.write(9, 0x00, word.subarray(0, 4));
+    assert.equal(readU64(bridge, 0x10), 0n);
+    bridge.write(9, 0x04, word.subarray(4, 8));
+    assert.equal(readU64(bridge, 0x10), ATSD_STAT_PENDING);
+    await tick();
+    assert.equal(left(cache), 'abcdeghi');
+  });
+
   it('traces each launch', async () => {
     f.ring.clear();
     await launch({ prs: true, is: 1, pid: 5 }, 0n);

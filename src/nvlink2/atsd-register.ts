@@ -6,8 +6,9 @@
  * (npu-dma.c mmio_invalidate(): write AVA, barrier, write LAUNCH, poll STAT until 0).
  *
  * How a launch runs:
- * 1. A LAUNCH write arrives: a region write overlapping bytes 0–7 (the whole 8-byte value is
- *    taken after the write), or a non-zero LAUNCH word the watcher finds in the page.
+ * 1. A LAUNCH write arrives: a region write that stores byte 7 of LAUNCH, its least significant
+ *    byte (the whole 8-byte value is taken after the write, so a 64-bit store or two 32-bit
+ *    stores high word first launch once), or a non-zero LAUNCH word the watcher finds in the page.
  * 2. STAT becomes pending (0x8000000000000000) at once, in the page itself, so a region read or a
  *    client polling its mapping sees it. AVA is latched then.
  * 3. The invalidation runs asynchronously, on the next turn of the event loop (setImmediate), or
@@ -77,9 +78,10 @@ export class AtsdRegisterPage {
     return this.queue.length > 0;
   }
 
-  /** A region write landed at [offset, offset+count): starts a launch if it touched LAUNCH. */
+  /** A region write landed at [offset, offset+count): starts a launch if it stored LAUNCH's last byte. */
   afterRegionWrite(offset: bigint, count: number, source: string): void {
-    if (count > 0 && offset < 8n) this.launch(this.readRegister(AtsdRegister.LAUNCH), source);
+    if (offset <= 7n && offset + BigInt(count) > 7n)
+      this.launch(this.readRegister(AtsdRegister.LAUNCH), source);
     else if (offset < 0x18n && offset + BigInt(count) > 0x10n) this.writeStat();
   }
 
