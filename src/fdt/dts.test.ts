@@ -101,6 +101,23 @@ test('names dtc cannot read back are BAD_NAME', () => {
   }
 });
 
+test('repeated property or sibling names are BAD_NAME (dtc would refuse them)', () => {
+  const props = new Fdt();
+  props.root.properties.push(
+    { name: 'a', value: cells.empty() },
+    { name: 'a', value: cells.u32(1) },
+  );
+  const nodes = new Fdt();
+  nodes.root.addChild('n@1');
+  nodes.root.addChild('n@1');
+  for (const fdt of [props, nodes]) {
+    assert.throws(
+      () => toDts(fdt),
+      (e: unknown) => e instanceof FdtError && e.code === 'BAD_NAME' && /twice/.test(e.message),
+    );
+  }
+});
+
 test('names with every character dtc allows are written as they are', () => {
   const fdt = new Fdt();
   fdt.root.addChild('A-z_0.9,+@ff,1').setProperty('#a,b.c_d+e?f*g-h', cells.u32(1));

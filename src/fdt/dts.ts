@@ -36,6 +36,27 @@ function checkName(name: string, node: FdtNode, what: string): string {
   return name;
 }
 
+/** dtc refuses a node with two properties, or two children, of one name. */
+function checkUnique(node: FdtNode): void {
+  for (const [what, names] of [
+    ['property', node.properties.map((p) => p.name)],
+    ['child node', node.children.map((c) => c.name)],
+  ] as const) {
+    const seen = new Set<string>();
+    for (const name of names) {
+      if (seen.has(name)) {
+        throw new FdtError(
+          'BAD_NAME',
+          node.offset ?? 0,
+          `unique ${what} names in ${node.path}, found '${name}' twice`,
+          'tree',
+        );
+      }
+      seen.add(name);
+    }
+  }
+}
+
 /** Printable text (and the escapable controls), NUL-terminated, no empty strings. */
 function isStringList(v: Uint8Array): boolean {
   if (v.length < 2 || v[v.length - 1] !== 0 || v[0] === 0) return false;
@@ -98,6 +119,7 @@ function emitNode(top: FdtNode, lines: string[], baseDepth: number): void {
     // dtc separates a node from the properties and siblings before it with a blank line.
     if (node !== top) lines.push('');
     lines.push(`${indent}${name} {`);
+    checkUnique(node);
     for (const prop of node.properties) {
       const propName = checkName(prop.name, node, 'property name');
       const value = formatPropertyValue(prop.value);
@@ -113,7 +135,7 @@ function emitNode(top: FdtNode, lines: string[], baseDepth: number): void {
 /**
  * One node and its subtree as DTS (the root is written as `/`). Not a complete file: no
  * `/dts-v1/;` header.
- * @throws FdtError BAD_NAME when a name holds characters dtc cannot read back.
+ * @throws FdtError BAD_NAME when a name holds characters dtc cannot read back, or repeats.
  */
 export function nodeToDts(node: FdtNode): string {
   const lines: string[] = [];
@@ -123,7 +145,7 @@ export function nodeToDts(node: FdtNode): string {
 
 /**
  * The whole tree as a DTS file: `/dts-v1/;`, one `/memreserve/` line per reservation, the tree.
- * @throws FdtError BAD_NAME when a name holds characters dtc cannot read back.
+ * @throws FdtError BAD_NAME when a name holds characters dtc cannot read back, or repeats.
  */
 export function toDts(fdt: Fdt): string {
   const lines = ['/dts-v1/;', ''];
