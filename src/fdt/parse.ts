@@ -82,7 +82,7 @@ export function parseFdt(bytes: Uint8Array, source = 'blob'): Fdt {
   const reader = new BlobReader(bytes, source);
   const header = readHeader(reader);
   const reservations = readMemoryReservations(reader, header);
-  const fdt = new Fdt(readStructure(reader, header), source);
+  const fdt = new Fdt(new StructureWalker(reader, header).run(), source);
   fdt.memoryReservations = reservations;
   fdt.version = header.version;
   fdt.bootCpuId = header.bootCpuId;
@@ -173,76 +173,117 @@ function readMemoryReservations(r: BlobReader, h: FdtHeader): MemoryReservation[
   }
 }
 
-/** Walks the structure block with an explicit stack, so nesting depth is bounded by nothing. */
-function readStructure(r: BlobReader, h: FdtHeader): FdtNode {
-  const end = h.structEnd;
-  const stack: FdtNode[] = [];
-  const names = new Map<number, string>();
-  let root: FdtNode | undefined;
-  let at = h.structOffset;
-  for (;;) {
-    if (at + 4 > end) r.fail('TRUNCATED', at, `a token before 0x${hex(end)}: ${want(stack, root)}`);
-    const tokenAt = at;
-    const token = r.u32(at);
-    at += 4;
-    switch (token) {
-      case FDT_BEGIN_NODE: {
-        if (root && stack.length === 0) {
-          r.fail('UNBALANCED', tokenAt, 'FDT_END after the root node, found FDT_BEGIN_NODE');
-        }
-        const name = r.cString(at, end, 'node name');
-        at = alignUp(at + name.length + 1, 4);
-        const parent = stack[stack.length - 1];
-        let node: FdtNode;
-        if (parent) {
-          node = parent.addChild(name);
-        } else {
-          if (name !== '') r.fail('BAD_NAME', tokenAt, `the root node named '', found '${name}'`);
-          node = root = new FdtNode('');
-        }
-        node.offset = tokenAt;
-        stack.push(node);
-        break;
+/**
+ * Walks the structure block token by token with an explicit stack, so nesting depth is bounded
+ * by memory, not the call stack; every step moves forward, so the walk always ends.
+ */
+class StructureWalker {
+  private readonly stack: FdtNode[] = [];
+  private readonly names = new Map<number, string>();
+  private root: FdtNode | undefined;
+  private at: number;
+
+  constructor(
+    private readonly r: BlobReader,
+    private readonly h: FdtHeader,
+  ) {
+    this.at = h.structOffset;
+  }
+
+  run(): FdtNode {
+    const r: BlobReader = this.r;
+    const h = this.h;
+    for (;;) {
+      if (this.at + 4 > h.structEnd) {
+        r.fail('TRUNCATED', this.at, `a token before 0x${hex(h.structEnd)}: ${this.want()}`);
       }
-      case FDT_END_NODE:
-        if (!stack.pop()) r.fail('UNBALANCED', tokenAt, `${want(stack, root)}, found FDT_END_NODE`);
-        break;
-      case FDT_PROP: {
-        const node = stack[stack.length - 1];
-        if (!node) r.fail('UNBALANCED', tokenAt, `${want(stack, root)}, found FDT_PROP`);
-        if (at + 8 > end) r.fail('TRUNCATED', at, 'a property header (len, nameoff)');
-        const len = r.u32(at);
-        const nameoff = r.u32(at + 4);
-        at += 8;
-        if (len > end - at) {
-          r.fail('OUT_OF_BOUNDS', tokenAt + 4, `a ${len}-byte value ending by 0x${hex(end)}`);
-        }
-        const name = propertyName(r, h, names, nameoff, tokenAt + 8);
-        node.properties.push({ name, value: r.bytes.slice(at, at + len) });
-        at = alignUp(at + len, 4);
-        break;
+      const tokenAt = this.at;
+      const token = r.u32(tokenAt);
+      this.at += 4;
+      switch (token) {
+        case FDT_BEGIN_NODE:
+          this.beginNode(tokenAt);
+          break;
+        case FDT_END_NODE:
+          if (!this.stack.pop())
+            r.fail('UNBALANCED', tokenAt, `${this.want()}, found FDT_END_NODE`);
+          break;
+        case FDT_PROP:
+          this.property(tokenAt);
+          break;
+        case FDT_NOP:
+          break;
+        case FDT_END:
+          return this.end(tokenAt);
+        default:
+          r.fail(
+            'BAD_TOKEN',
+            tokenAt,
+            `a structure token (1, 2, 3, 4 or 9), found 0x${hex(token)}`,
+          );
       }
-      case FDT_NOP:
-        break;
-      case FDT_END:
-        if (!root || stack.length > 0) {
-          r.fail('UNBALANCED', tokenAt, `${want(stack, root)}, found FDT_END`);
-        }
-        if (h.version >= 17 && at !== end) {
-          r.fail('UNBALANCED', at, `the structure block to end after FDT_END (at 0x${hex(end)})`);
-        }
-        return root;
-      default:
-        r.fail('BAD_TOKEN', tokenAt, `a structure token (1, 2, 3, 4 or 9), found 0x${hex(token)}`);
     }
   }
-}
 
-/** What the walker may see next, for error messages. */
-function want(stack: FdtNode[], root: FdtNode | undefined): string {
-  const top = stack[stack.length - 1];
-  if (top) return `FDT_END_NODE for ${top.path}`;
-  return root ? 'FDT_END' : 'FDT_BEGIN_NODE of the root node';
+  private beginNode(tokenAt: number): void {
+    const r: BlobReader = this.r;
+    if (this.root && this.stack.length === 0) {
+      r.fail('UNBALANCED', tokenAt, 'FDT_END after the root node, found FDT_BEGIN_NODE');
+    }
+    const name = r.cString(this.at, this.h.structEnd, 'node name');
+    this.at = alignUp(this.at + name.length + 1, 4);
+    const parent = this.stack[this.stack.length - 1];
+    let node: FdtNode;
+    if (parent) {
+      node = parent.addChild(name);
+    } else {
+      if (name !== '') r.fail('BAD_NAME', tokenAt, `the root node named '', found '${name}'`);
+      node = this.root = new FdtNode('');
+    }
+    node.offset = tokenAt;
+    this.stack.push(node);
+  }
+
+  private property(tokenAt: number): void {
+    const r: BlobReader = this.r;
+    const h = this.h;
+    const node = this.stack[this.stack.length - 1];
+    if (!node) r.fail('UNBALANCED', tokenAt, `${this.want()}, found FDT_PROP`);
+    if (this.at + 8 > h.structEnd) r.fail('TRUNCATED', this.at, 'a property header (len, nameoff)');
+    const len = r.u32(this.at);
+    const nameoff = r.u32(this.at + 4);
+    this.at += 8;
+    if (len > h.structEnd - this.at) {
+      r.fail('OUT_OF_BOUNDS', tokenAt + 4, `a ${len}-byte value ending by 0x${hex(h.structEnd)}`);
+    }
+    const name = propertyName(r, h, this.names, nameoff, tokenAt + 8);
+    // A copy: the tree must not alias (or keep alive) the caller's buffer.
+    node.properties.push({ name, value: r.bytes.slice(this.at, this.at + len) });
+    this.at = alignUp(this.at + len, 4);
+  }
+
+  private end(tokenAt: number): FdtNode {
+    const r: BlobReader = this.r;
+    const h = this.h;
+    if (!this.root || this.stack.length > 0) {
+      r.fail('UNBALANCED', tokenAt, `${this.want()}, found FDT_END`);
+    }
+    if (h.version >= 17 && this.at !== h.structEnd) {
+      r.fail(
+        'UNBALANCED',
+        this.at,
+        `the structure block to end after FDT_END (0x${hex(h.structEnd)})`,
+      );
+    }
+    return this.root;
+  }
+
+  /** What the walker may see next, for error messages. */
+  private want(): string {
+    const top = this.stack[this.stack.length - 1];
+    if (top) return `FDT_END_NODE for ${top.path}`;
+    return this.root ? 'FDT_END' : 'FDT_BEGIN_NODE of the root node';
+  }
 }
 
 function propertyName(
