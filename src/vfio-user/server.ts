@@ -2,7 +2,8 @@
  * A vfio-user server for ONE vfio-pci device on one UNIX socket (vfio-user.rst "Server";
  * libvfio-user's vfu_create_ctx + vfu_attach_ctx, event-driven). One client at a time: while
  * a session is connected, another connection is answered once — its first message gets an
- * EBUSY error reply — and closed, leaving the first session alone. The device (and its state)
+ * EBUSY error reply — and closed, leaving the first session alone (libvfio-user, by contrast,
+ * does not accept at all until its client is gone). The device (and its state)
  * belongs to the caller and outlives every session, so a client can reconnect and find its
  * data. Partitions (one LPID per peer process) are shared by every server of the process.
  */
@@ -17,6 +18,7 @@ import {
 } from '../native/index.ts';
 import type { VfioPciDevice } from '../vfio/device.ts';
 import { Errno } from '../vfio/errors.ts';
+import type { FramedMessage } from './framer.ts';
 import { errorReplyHeader, wantsReply } from './header.ts';
 import type { PartitionRegistry } from './partition.ts';
 import { claimSocketPath } from './server-socket-path.ts';
@@ -38,7 +40,7 @@ export class VfioUserServer {
   #listenFd = -1;
   #watcher: FdWatcher | undefined;
   #session: Session | undefined;
-  readonly #refused = new Set<Connection>();
+  readonly #waiting = new Set<Connection>();
 
   constructor(options: VfioUserServerOptions) {
     this.#options = options;
@@ -80,7 +82,7 @@ export class VfioUserServer {
         // already gone
       }
     }
-    for (const c of [...this.#refused]) c.close();
+    for (const c of [...this.#waiting]) c.close();
     this.#session?.close();
   }
 
@@ -115,39 +117,86 @@ export class VfioUserServer {
       );
       return;
     }
-    if (this.#session) {
-      this.#refuse(fd, pid);
-      return;
-    }
-    this.#session = new Session(fd, {
+    const slot: Slot = { pid, session: undefined, queued: undefined };
+    const connection: Connection = new Connection(
+      fd,
+      {
+        onMessage: (m) =>
+          slot.session ? slot.session.handleMessage(m) : this.#hold(connection, slot, m),
+        onClose: (r) =>
+          slot.session ? slot.session.handleClose(r) : this.#waiting.delete(connection),
+      },
+      SERVER_FRAMER_LIMITS,
+    );
+    if (this.#session) this.#waiting.add(connection);
+    else this.#startSession(connection, slot);
+  }
+
+  #startSession(connection: Connection, slot: Slot): Session {
+    const session = new Session(connection, {
       device: this.device,
       partitions: this.#options.partitions,
-      peerPid: pid,
+      peerPid: slot.pid,
       log: (line) => this.#log(line),
       onClosed: (s) => {
         if (this.#session === s) this.#session = undefined;
       },
       ...(this.#options.onChange ? { onChange: this.#options.onChange } : {}),
     });
+    slot.session = session;
+    this.#session = session;
+    return session;
   }
 
-  /** A second client: its first message gets EBUSY, then the connection is closed. */
-  #refuse(fd: number, pid: number): void {
-    const holder = this.#session?.peerPid;
-    this.#log(`${this.device.name}: refusing pid ${pid}: the device is in use by pid ${holder}`);
-    const connection: Connection = new Connection(
-      fd,
-      {
-        onMessage: (m) => {
-          for (const f of m.fds) closeFd(f);
-          if (wantsReply(m.header) && !connection.closed)
-            connection.send(errorReplyHeader(m.header, Errno.EBUSY));
-          connection.close();
-        },
-        onClose: () => this.#refused.delete(connection),
-      },
-      SERVER_FRAMER_LIMITS,
-    );
-    this.#refused.add(connection);
+  /**
+   * A message on a connection accepted while another session was active. The decision waits
+   * one turn of the event loop (setImmediate): a client that closed and reconnected has its
+   * end-of-stream read in the same poll phase, so it is not refused for its own old session.
+   */
+  #hold(connection: Connection, slot: Slot, message: FramedMessage): void {
+    if (slot.queued) {
+      slot.queued.push(message);
+      return;
+    }
+    slot.queued = [message];
+    setImmediate(() => {
+      try {
+        this.#decide(connection, slot);
+      } catch (err) {
+        this.#log(
+          `${this.device.name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+        );
+      }
+    });
   }
+
+  #decide(connection: Connection, slot: Slot): void {
+    const queued = slot.queued ?? [];
+    slot.queued = undefined;
+    this.#waiting.delete(connection);
+    if (connection.closed) {
+      for (const m of queued) for (const fd of m.fds) closeFd(fd);
+      return;
+    }
+    if (!this.#session) {
+      const session = this.#startSession(connection, slot);
+      for (const m of queued) session.handleMessage(m);
+      return;
+    }
+    this.#log(
+      `${this.device.name}: refusing pid ${slot.pid}: the device is in use by pid ${this.#session.peerPid}`,
+    );
+    for (const m of queued) for (const fd of m.fds) closeFd(fd);
+    const first = queued[0];
+    if (first && wantsReply(first.header))
+      connection.send(errorReplyHeader(first.header, Errno.EBUSY));
+    connection.close();
+  }
+}
+
+/** A connection not yet known to be a session: its peer, and messages held for the decision. */
+interface Slot {
+  readonly pid: number;
+  session: Session | undefined;
+  queued: FramedMessage[] | undefined;
 }

@@ -26,7 +26,7 @@ import type { PartitionRegistry } from './partition.ts';
 import { DmaTable } from './server-dma.ts';
 import { SERVER_LIMITS } from './server-version.ts';
 import { FdBag, type HandlerReply, type SessionState } from './session-state.ts';
-import { type CloseReason, Connection } from './transport.ts';
+import type { CloseReason, Connection } from './transport.ts';
 import { effectiveCapabilities } from './version-capabilities.ts';
 
 export interface SessionOptions {
@@ -58,14 +58,13 @@ export class Session implements SessionState {
   #open = false;
   #closeAfterReply = false;
 
-  /** Takes ownership of the connected socket `fd`. */
-  constructor(fd: number, options: SessionOptions) {
+  /**
+   * Serves `connection`, whose handlers must forward to `handleMessage` and `handleClose`
+   * (the server creates connections before it knows whether they become sessions).
+   */
+  constructor(connection: Connection, options: SessionOptions) {
     this.#options = options;
-    this.connection = new Connection(
-      fd,
-      { onMessage: (m) => this.#onMessage(m), onClose: (r) => this.#onClose(r) },
-      SERVER_FRAMER_LIMITS,
-    );
+    this.connection = connection;
   }
 
   get device(): VfioPciDevice {
@@ -108,7 +107,8 @@ export class Session implements SessionState {
     this.connection.close();
   }
 
-  #onMessage(message: FramedMessage): void {
+  /** One framed message from the client; its fds are the session's. */
+  handleMessage(message: FramedMessage): void {
     const fds = new FdBag(message.fds);
     try {
       if (isReply(message.header)) {
@@ -151,7 +151,8 @@ export class Session implements SessionState {
     else this.connection.send(replyHeader(request, 0), result.parts, result.fds ?? []);
   }
 
-  #onClose(reason: CloseReason): void {
+  /** The connection closed: release everything the client held. */
+  handleClose(reason: CloseReason): void {
     if (reason.kind === 'error') {
       this.log(
         `${this.device.name}: closing the connection of pid ${this.peerPid}: ${reason.error.message}`,

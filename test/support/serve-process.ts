@@ -1,0 +1,124 @@
+/**
+ * The real `vfio-nvlink2 serve` in a second process, for integration tests: started on a fresh
+ * socket directory, ready once devices.json exists (written after every socket listens), with
+ * helpers to read its state.json, count its open fds and stop it with a signal. Waits are
+ * generous and only for readiness or for the server to catch up; no test asserts a duration.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const MAIN = join(ROOT, 'src/cli/main.ts');
+
+export interface ServeProcess {
+  readonly dir: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** stderr so far (server log lines). */
+  stderr(): string;
+  stdout(): string;
+  socket(address: string): string;
+  devices(): DevicesEntry[];
+  state(): ServerState;
+  /** Open descriptors of the server process (/proc/<pid>/fd). */
+  fdCount(): number;
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface DevicesEntry {
+  address: string;
+  vendor: string;
+  device: string;
+  role: string;
+  iommuGroup: number;
+  socket?: string;
+  result: string;
+  errno?: string;
+  reason?: string;
+}
+
+export interface ServerState {
+  pid: number;
+  partitions: { pid: number; lpid: number; devices: string[] }[];
+  lpidsInUse: number[];
+  firmware: {
+    phbId: string;
+    bdfMap: { index: number; bdf: number; lpid: number; valid: boolean }[];
+    pidMap: { index: number; refs: number }[];
+    atsd: { index: number; lpid: number }[];
+  }[];
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Spawns `node --import tsx src/cli/main.ts serve ...args` and waits for readiness. */
+export async function startServe(
+  args: string[] = [],
+  options: { dir?: string } = {},
+): Promise<ServeProcess> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vfio-nvlink2-serve-'));
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', MAIN, 'serve', '--socket-dir', dir, ...args],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let err = '';
+  let out = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  child.stdout?.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  let dead = false;
+  void exited.then(() => {
+    dead = true;
+  });
+  await waitFor('serve readiness', () => {
+    if (dead) throw new Error(`serve exited early: ${err}`);
+    return existsSync(join(dir, 'devices.json')) && out.includes('ready');
+  });
+  const pid = child.pid ?? -1;
+  return {
+    dir,
+    child,
+    pid,
+    stderr: () => err,
+    stdout: () => out,
+    socket: (address) => join(dir, `${address}.sock`),
+    devices: () => JSON.parse(readFileSync(join(dir, 'devices.json'), 'utf8')) as DevicesEntry[],
+    state: () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ServerState,
+    fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (!dead) child.kill(signal);
+      const code = await exited;
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
+      return code;
+    },
+  };
+}
+
+/** The first GPU and the first bridge of the built-in platform. */
+export const GPU = '0002:01:00.0';
+export const BRIDGE = '0000:00:00.0';
