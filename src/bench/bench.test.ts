@@ -1,0 +1,77 @@
+/**
+ * `vfio-nvlink2 bench --quick` end to end, in a child process exactly as a user runs it (from
+ * source here): the peer, the vfio-user GPU, the echo floor, the mapping and `serve` start-up
+ * all run, and the JSON has every figure with finite numbers. No timing is asserted: this
+ * machine is shared and noisy, and the figures are the bench's report, not the test's.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Figure } from './figures.ts';
+import type { BenchResult } from './run-bench.ts';
+
+const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+
+const EXPECTED_FIGURES = [
+  'region-read-8b-p50',
+  'region-read-8b-p99',
+  'region-read-1m',
+  'region-write-1m',
+  'gpu-ram-map-in',
+  'gpu-ram-map-out',
+  'serve-startup',
+  'serve-rss',
+];
+
+function assertFigure(f: Figure): void {
+  assert.ok(Number.isFinite(f.value) && f.value > 0, `${f.id}: value ${f.value}`);
+  if (f.floor === null) {
+    assert.equal(f.ratio, null, `${f.id}: a ratio without a floor`);
+  } else {
+    assert.ok(Number.isFinite(f.floor) && f.floor > 0, `${f.id}: floor ${f.floor}`);
+    assert.ok(f.ratio !== null && Number.isFinite(f.ratio), `${f.id}: ratio ${f.ratio}`);
+    assert.ok(Math.abs(f.ratio - f.value / f.floor) < 1e-9, `${f.id}: ratio is value / floor`);
+  }
+  assert.ok(Number.isFinite(f.target.limit), `${f.id}: target`);
+  assert.equal(typeof f.pass, 'boolean');
+}
+
+test('bench --quick measures every figure and writes them as JSON', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-test-'));
+  try {
+    const json = join(dir, 'results.json');
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', MAIN, 'bench', '--quick', '--json', json],
+      { encoding: 'utf8', timeout: 240_000 },
+    );
+    assert.equal(r.status, 0, `bench failed (${r.status ?? r.signal}):\n${r.stderr}`);
+    const result = JSON.parse(readFileSync(json, 'utf8')) as BenchResult;
+    assert.equal(result.schema, 'vfio-nvlink2-bench/1');
+    assert.equal(result.quick, true);
+    assert.deepEqual(
+      result.figures.map((f) => f.id),
+      EXPECTED_FIGURES,
+    );
+    for (const f of result.figures) {
+      assertFigure(f);
+      assert.ok(r.stdout.includes(f.label), `the table shows ${f.label}`);
+    }
+    assert.ok(result.raw.startup.every((s) => s.sockets > 0));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('bench rejects an unknown option with usage and exit code 2', () => {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'bench', '--fast'], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /unknown option '--fast'/);
+  assert.match(r.stderr, /usage: vfio-nvlink2 bench/);
+});
