@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { FdtError, type FdtErrorCode } from './errors.ts';
 import { parseFdt } from './parse.ts';
 import { followPhandleChain } from './phandle-chain.ts';
+import { serializeFdt } from './serialize.ts';
 import { ascii, be32, beginNode, cat, END, END_NODE, NOP, pack, prop } from './testing/pack.ts';
 import { GOOD, MEMRSV, STRINGS, STRUCT } from './testing/reference-blob.ts';
 import { cells, Fdt, requireNode } from './tree.ts';
@@ -260,25 +261,27 @@ function loopTree(): Fdt {
     .setProperty('#interrupt-cells', cells.u32(1));
   a.setProperty('interrupt-parent', cells.u32(2));
   b.setProperty('interrupt-parent', cells.u32(1));
-  a.offset = 0x48;
   return fdt;
 }
 
-test('followPhandleChain: a loop is PHANDLE_LOOP at the revisited node', () => {
-  const fdt = loopTree();
+test('followPhandleChain: a loop is PHANDLE_LOOP at the revisited node, with its blob offset', () => {
+  // Written and read back so that node offsets are real: root at 56, /a right after it at 64.
+  const fdt = parseFdt(serializeFdt(loopTree()), 'loop.dtb');
   const a = requireNode(fdt, '/a');
+  assert.equal(a.offset, 64);
   assert.throws(
     () => followPhandleChain(fdt, a, 'interrupt-parent'),
     (e: unknown) =>
       e instanceof FdtError &&
       e.code === 'PHANDLE_LOOP' &&
-      e.offset === 0x48 &&
+      e.offset === 64 &&
+      e.message.startsWith('loop.dtb: offset 0x40: PHANDLE_LOOP') &&
       /\/a -> \/b -> \/a/.test(e.message),
   );
   a.setProperty('interrupt-parent', cells.u32(1)); // points at itself
   assert.throws(
     () => followPhandleChain(fdt, a, 'interrupt-parent'),
-    (e: unknown) => e instanceof FdtError && e.code === 'PHANDLE_LOOP',
+    (e: unknown) => e instanceof FdtError && e.code === 'PHANDLE_LOOP' && e.offset === 64,
   );
 });
 
