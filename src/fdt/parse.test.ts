@@ -3,6 +3,7 @@
  * with the exact offset reported (Devicetree Specification v0.3, chapter 5).
  */
 import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
 import { FdtError, type FdtErrorCode } from './errors.ts';
 import { parseFdt } from './parse.ts';
@@ -26,6 +27,15 @@ test('reads a hand-packed v17 blob: tree, offsets, memrsv, boot cpu', () => {
   assert.equal(child.path, '/c@1');
   assert.deepEqual(child.properties, [{ name: 'reg', value: new Uint8Array(0) }]);
   assert.equal(fdt.findNode('/c'), child);
+});
+
+test('values from a Buffer are plain Uint8Array copies, not views of the blob', () => {
+  const buffer = Buffer.from(GOOD);
+  const fdt = parseFdt(buffer);
+  const value = fdt.root.getProperty('compatible')!.value;
+  assert.equal(Object.getPrototypeOf(value), Uint8Array.prototype);
+  buffer.fill(0);
+  assert.deepEqual(value, ascii('a\0'));
 });
 
 test('reads a version 16 blob (36-byte header, no size_dt_struct)', () => {

@@ -39,11 +39,14 @@ interface FdtHeader {
 /** A bounds-checked big-endian reader over the blob that fails with the blob's source. */
 class BlobReader {
   private readonly view: DataView;
+  /** A plain Uint8Array view: a Buffer's slice() would alias the blob and stay a Buffer. */
+  readonly bytes: Uint8Array;
   constructor(
-    readonly bytes: Uint8Array,
+    blob: Uint8Array,
     readonly source: string,
   ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.bytes = new Uint8Array(blob.buffer, blob.byteOffset, blob.byteLength);
+    this.view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   }
 
   fail(code: FdtErrorCode, offset: number, expected: string): never {
