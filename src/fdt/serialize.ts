@@ -19,7 +19,7 @@ import {
   headerSize,
   MEMRSV_ENTRY_SIZE,
 } from './format.ts';
-import { cells, type Fdt, type FdtNode } from './tree.ts';
+import type { Fdt, FdtNode } from './tree.ts';
 
 /** A growable big-endian byte buffer; one per blob being written, never shared. */
 class ByteWriter {
@@ -59,11 +59,6 @@ class ByteWriter {
   result(): Uint8Array {
     return this.buf.slice(0, this.length);
   }
-
-  /** The bytes written so far, without copying. */
-  written(): Uint8Array {
-    return this.buf.subarray(0, this.length);
-  }
 }
 
 /** A name as a blob holds it: a byte per character, no NUL. `where` is lazy (paths cost O(depth)). */
@@ -85,32 +80,21 @@ function nameBytes(name: string, where: () => string): Uint8Array {
  */
 class StringsTable {
   readonly writer = new ByteWriter();
-  private readonly offsets = new Map<string, number>();
+  /** Every suffix of every stored name → where it first occurs (dtc's scan finds the same). */
+  private readonly suffixes = new Map<string, number>();
 
   offsetOf(name: string, where: () => string): number {
-    const known = this.offsets.get(name);
+    const known = this.suffixes.get(name);
     if (known !== undefined) return known;
-    const bytes = cells.concat(nameBytes(name, where), new Uint8Array(1));
-    let offset = findBytes(this.writer.written(), bytes);
-    if (offset < 0) {
-      offset = this.writer.length;
-      this.writer.bytes(bytes);
+    const offset = this.writer.length;
+    this.writer.bytes(nameBytes(name, where));
+    this.writer.bytes(new Uint8Array(1));
+    for (let i = 0; i <= name.length; i++) {
+      const suffix = name.slice(i);
+      if (!this.suffixes.has(suffix)) this.suffixes.set(suffix, offset + i);
     }
-    this.offsets.set(name, offset);
     return offset;
   }
-}
-
-/** First index of `needle` in `haystack`, or -1. */
-function findBytes(haystack: Uint8Array, needle: Uint8Array): number {
-  const first = needle[0]!;
-  for (let i = haystack.indexOf(first); i >= 0; i = haystack.indexOf(first, i + 1)) {
-    if (i + needle.length > haystack.length) return -1;
-    let j = 1;
-    while (j < needle.length && haystack[i + j] === needle[j]) j++;
-    if (j === needle.length) return i;
-  }
-  return -1;
 }
 
 function writeStructure(root: FdtNode, strings: StringsTable): Uint8Array {
