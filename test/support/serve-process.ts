@@ -122,3 +122,22 @@ export async function startServe(
 /** The first GPU and the first bridge of the built-in platform. */
 export const GPU = '0002:01:00.0';
 export const BRIDGE = '0000:00:00.0';
+
+/**
+ * Connects to `address` of `serve`, retrying while the server still finishes an earlier
+ * session of ours there (it refuses a second client with EBUSY until the first is released).
+ */
+export async function connectWhenFree(
+  serve: ServeProcess,
+  address: string,
+): Promise<import('../../src/vfio-user/client.ts').VfioUserClient> {
+  const { VfioUserClient } = await import('../../src/vfio-user/client.ts');
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await VfioUserClient.connect(serve.socket(address));
+    } catch (e) {
+      if (attempt > 1000) throw e;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
