@@ -97,7 +97,7 @@ export async function startServe(
   });
   await waitFor('serve readiness', () => {
     if (dead) throw new Error(`serve exited early: ${err}`);
-    return existsSync(join(dir, 'devices.json')) && out.includes('ready');
+    return existsSync(options.readyFile ?? join(dir, 'devices.json')) && out.includes('ready');
   });
   const pid = child.pid ?? -1;
   return {

@@ -1,0 +1,117 @@
+/**
+ * `vfio-nvlink2 serve` as a process: devices.json in doctor's vocabulary with a socket for
+ * every GPU and bridge, SIGTERM/SIGINT closing clients and removing sockets and JSON files
+ * with exit status 0, stale sockets replaced, a live socket refused, and the backend
+ * convention --device ADDRESS --socket-path[=]PATH.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { closeFd, listenUnix } from '../src/native/index.ts';
+import { VfioUserClient } from '../src/vfio-user/client.ts';
+import { BRIDGE, GPU, startServe } from './support/serve-process.ts';
+
+const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
+
+describe('serve', () => {
+  it('lists every PCI function in devices.json; GPUs and bridges have sockets', async () => {
+    const serve = await startServe();
+    try {
+      const devices = serve.devices();
+      assert.equal(devices.length, 24);
+      const gpu = devices.find((d) => d.address === GPU);
+      assert.deepEqual(gpu, {
+        address: GPU,
+        vendor: '0x10de',
+        device: '0x1db1',
+        role: 'gpu',
+        iommuGroup: 0,
+        socket: serve.socket(GPU),
+        result: 'nvlink2',
+      });
+      const other = devices.find((d) => d.role === 'other');
+      assert.equal(other?.socket, undefined);
+      assert.equal(other?.result, 'plain');
+      assert.equal(other?.errno, 'ENODEV');
+      assert.match(other?.reason ?? '', /ibm,gpu/);
+      const served = devices.filter((d) => d.socket !== undefined);
+      assert.equal(served.length, 18);
+      assert.ok(served.every((d) => d.role === 'gpu' || d.role === 'bridge'));
+      assert.ok(served.every((d) => existsSync(d.socket ?? '')));
+      assert.match(serve.stdout(), /^ADDRESS\s+ID\s+ROLE\s+GROUP\s+RESULT\s+SOCKET/m);
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`${signal} closes clients, removes sockets and JSON files, exits 0`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-sig-'));
+      const serve = await startServe([], { dir });
+      const client = await VfioUserClient.connect(serve.socket(GPU));
+      const code = await serve.stop(signal);
+      assert.equal(code, 0);
+      const reason = await client.channel.closed;
+      assert.notEqual(reason.kind, 'local', 'the server closed the client');
+      assert.deepEqual(readdirSync(dir), []);
+      rmSync(dir, { recursive: true });
+    });
+  }
+
+  it('replaces a stale socket and refuses a live one', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-stale-'));
+    closeFd(listenUnix(join(dir, `${GPU}.sock`))); // bound, nobody listens any more
+    const serve = await startServe([], { dir });
+    try {
+      const c = await VfioUserClient.connect(serve.socket(GPU));
+      c.close();
+      const second = spawnSync(
+        process.execPath,
+        ['--import', 'tsx', MAIN, 'serve', '--socket-dir', dir],
+        {
+          encoding: 'utf8',
+          timeout: 60_000,
+        },
+      );
+      assert.notEqual(second.status, 0);
+      assert.match(second.stderr, /is in use by another running server/);
+      assert.ok(existsSync(serve.socket(BRIDGE)), "the first server's sockets are untouched");
+    } finally {
+      await serve.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  for (const form of ['--socket-path PATH', '--socket-path=PATH']) {
+    it(`serves one device with --device ADDRESS ${form}`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-one-'));
+      const path = join(dir, 'gpu.sock');
+      const args = form.includes('=')
+        ? ['--device', GPU, `--socket-path=${path}`]
+        : ['--device', GPU, '--socket-path', path];
+      const serve = await startServe(args, { dir, readyFile: path });
+      try {
+        const c = await VfioUserClient.connect(path);
+        assert.deepEqual(await c.regionRead(7, 0n, 2), new Uint8Array([0xde, 0x10]));
+        c.close();
+        assert.deepEqual(readdirSync(dir), ['gpu.sock'], 'one socket, no devices.json');
+      } finally {
+        assert.equal(await serve.stop(), 0);
+      }
+      assert.deepEqual(readdirSync(dir), []);
+      rmSync(dir, { recursive: true });
+    });
+  }
+
+  it('rejects bad usage with exit status 2', () => {
+    for (const args of [['--lpid', '0'], ['--lpid', '4095'], ['--device', GPU], ['extra']]) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'serve', ...args], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 2, args.join(' '));
+    }
+  });
+});
