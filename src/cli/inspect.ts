@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { isSystemCallError } from '../native/index.ts';
 import {
   createNvlink2Context,
   type KernelLogLine,
@@ -22,10 +23,17 @@ import { describeAsText } from '../vfio/describe-text.ts';
 import { VfioPciDevice } from '../vfio/device.ts';
 import { VfioError } from '../vfio/errors.ts';
 import type { VariantHook } from '../vfio/variant.ts';
+import {
+  inspectOverWire,
+  parseRemoteInspectArgs,
+  type RemoteInspectArgs,
+  RemoteInspectUsageError,
+} from '../vfio-user/describe-remote.ts';
 import { CliError } from './cli-error.ts';
 import { readPlatformArg } from './dt.ts';
 
 const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json]
+       vfio-nvlink2 inspect SOCKET | --socket-dir DIR [--hex] [--json]
 
   Show PCI functions as a VMM sees them through VFIO: device info, region info (decoded),
   IRQ info and a config-space summary, in process over the platform in FILE (a DTB, or DTS
@@ -33,8 +41,8 @@ const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json
   ADDRESS   a PCI name like 0004:04:00.0 (default: every GPU and NVLink bridge)
   --hex     add the raw region-info reply bytes
   --json    print the description as JSON (an array when several devices are shown)
-
-  (inspect SOCKET, over a vfio-user socket, is not available yet)`;
+  SOCKET    a vfio-user socket of \`serve\`: the same view through the wire
+  --socket-dir DIR  every device socket of a \`serve\` directory`;
 
 const PCI_NAME = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
@@ -147,15 +155,40 @@ function formatLog(line: KernelLogLine): string {
   return `kernel: ${line.level}: ${line.device}: ${line.message}`;
 }
 
+/** `inspect SOCKET` / `--socket-dir DIR`: the same descriptions through a vfio-user client. */
+async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription[]> {
+  try {
+    return await inspectOverWire(args);
+  } catch (err) {
+    if (err instanceof VfioError || isSystemCallError(err))
+      throw new CliError(`inspect: ${err.message}`);
+    throw err;
+  }
+}
+
+function remoteArgs(argv: string[]): RemoteInspectArgs | null {
+  try {
+    return parseRemoteInspectArgs(argv);
+  } catch (err) {
+    if (err instanceof RemoteInspectUsageError)
+      throw new CliError(`inspect: ${err.message}\n\n${USAGE}`, 2);
+    if (err instanceof VfioError) throw new CliError(`inspect: ${err.reason}`);
+    throw err;
+  }
+}
+
 export async function run(argv: string[]): Promise<number> {
-  const args = parseInspectArgs(argv);
+  const remote = remoteArgs(argv);
+  const args = remote ?? parseInspectArgs(argv);
   if (args === 'help') {
     console.log(USAGE);
     return 0;
   }
-  const descriptions = inspectInProcess(args, (line) => {
-    if (line.level === 'warn' || line.level === 'err') console.error(formatLog(line));
-  });
+  const descriptions = remote
+    ? await inspectRemote(remote)
+    : inspectInProcess(args as InspectArgs, (line) => {
+        if (line.level === 'warn' || line.level === 'err') console.error(formatLog(line));
+      });
   if (args.json) {
     const out =
       descriptions.length === 1 && args.address !== undefined ? descriptions[0] : descriptions;
