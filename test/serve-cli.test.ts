@@ -31,6 +31,8 @@ describe('serve', () => {
         iommuGroup: 0,
         socket: serve.socket(GPU),
         result: 'nvlink2',
+        errno: null,
+        reason: null,
       });
       const other = devices.find((d) => d.role === 'other');
       assert.equal(other?.socket, undefined);

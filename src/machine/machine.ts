@@ -23,7 +23,7 @@ import { VfioPciDevice } from '../vfio/device.ts';
 import { VfioError } from '../vfio/errors.ts';
 import type { VfioTracer } from '../vfio/tracer.ts';
 import type { VariantHook } from '../vfio/variant.ts';
-import { type FunctionStatus, probeFunction } from './function-status.ts';
+import { type FunctionStatus, probeHost } from './function-status.ts';
 import { LpidAllocator } from './lpid-allocator.ts';
 
 export interface MachineOptions {
@@ -42,12 +42,13 @@ export class Machine {
   readonly hooks: readonly VariantHook[];
   readonly lpids = new LpidAllocator();
   readonly #devices = new Map<string, VfioPciDevice>();
-  readonly #status = new Map<string, FunctionStatus>();
+  #statuses: FunctionStatus[] | undefined;
 
   constructor(
     readonly host: Host,
     readonly ctx: Nvlink2Context,
     private readonly vfioTracer: VfioTracer | undefined,
+    private readonly kernel?: KernelVersion,
   ) {
     this.hooks = nvlink2Hooks(ctx);
   }
@@ -85,19 +86,20 @@ export class Machine {
     return device;
   }
 
-  /** What the subdriver makes of `address` (probed once, without side effects). */
-  status(address: string): FunctionStatus {
-    let status = this.#status.get(address);
-    if (!status) {
-      status = probeFunction(this.host, this.function(address));
-      this.#status.set(address, status);
-    }
-    return status;
+  /**
+   * What the subdriver makes of every PCI function, in address order (the doctor's verdict,
+   * found once, without side effects on this machine).
+   */
+  statuses(): FunctionStatus[] {
+    this.#statuses ??= probeHost(this.host, this.kernel ? { kernel: this.kernel } : {});
+    return this.#statuses;
   }
 
-  /** Status of every PCI function in address order. */
-  statuses(): FunctionStatus[] {
-    return this.host.functions.map((fn) => this.status(fn.name));
+  /** The status of `address`. @throws VfioError ENODEV for an unknown address */
+  status(address: string): FunctionStatus {
+    const status = this.statuses().find((s) => s.address === address);
+    if (!status) throw new VfioError('ENODEV', `the platform has no PCI function ${address}`);
+    return status;
   }
 
   /** Functions a server exposes: GPUs and NVLink bridges. */
@@ -130,5 +132,5 @@ export function createMachine(fdt: Fdt, options: MachineOptions = {}): Machine {
     ...(options.kernel ? { kernel: options.kernel } : {}),
   });
   if (!options.noBoot) pnvNpu2MapHost(ctx);
-  return new Machine(host, ctx, options.vfioTracer);
+  return new Machine(host, ctx, options.vfioTracer, options.kernel);
 }

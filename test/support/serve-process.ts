@@ -36,8 +36,8 @@ export interface DevicesEntry {
   iommuGroup: number;
   socket?: string;
   result: string;
-  errno?: string;
-  reason?: string;
+  errno: string | null;
+  reason: string | null;
 }
 
 export interface ServerState {
@@ -69,7 +69,7 @@ export async function waitFor<T>(
 /** Spawns `node --import tsx src/cli/main.ts serve ...args` and waits for readiness. */
 export async function startServe(
   args: string[] = [],
-  options: { dir?: string } = {},
+  options: { dir?: string; readyFile?: string } = {},
 ): Promise<ServeProcess> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vfio-nvlink2-serve-'));
   const child = spawn(
