@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { closeFd, listenUnix } from '../src/native/index.ts';
 import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { BRIDGE, GPU, startServe } from './support/serve-process.ts';
+import { BRIDGE, GPU, startServe, waitFor } from './support/serve-process.ts';
 
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
@@ -114,6 +114,30 @@ describe('serve', () => {
         encoding: 'utf8',
       });
       assert.equal(r.status, 2, args.join(' '));
+    }
+  });
+});
+
+describe('serve --trace', () => {
+  it('writes the GPU RAM mmap and the pages a client faults in as ftrace lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-trace-'));
+    const trace = join(dir, 'trace.txt');
+    const serve = await startServe(['--trace', trace]);
+    try {
+      const c = await VfioUserClient.connect(serve.socket(GPU));
+      const m = await c.mapRegion(9);
+      m.areas[0]?.mapping.write(0x20000n, new Uint8Array([1]));
+      const text = await waitFor('the fault tracepoint', () => {
+        const t = existsSync(trace) ? readFileSync(trace, 'utf8') : '';
+        return t.includes('vfio_pci_nvgpu_mmap_fault') ? t : undefined;
+      });
+      assert.match(text, /vfio_pci_nvgpu_mmap: 0002:01:00\.0: /);
+      assert.match(text, /vfio_pci_nvgpu_mmap_fault: 0002:01:00\.0: \w+ -> \w+ ret=256/);
+      m.unmap();
+      c.close();
+    } finally {
+      await serve.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

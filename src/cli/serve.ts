@@ -91,6 +91,25 @@ function startServers(
   return servers;
 }
 
+/**
+ * With tracing on, the emulation's periodic duty: pages a client faulted into its GPU RAM
+ * mapping are found by scanning (vfio_pci_nvgpu_mmap_fault is traced then, see
+ * nvlink2/gpu-ram-region.ts). ATSD pages watch their own mappings.
+ */
+function startFaultScan(machine: Machine): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    try {
+      machine.ctx.live.scanFaults();
+    } catch (err) {
+      log(`fault scan: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }, FAULT_SCAN_MS);
+  timer.unref();
+  return timer;
+}
+
+const FAULT_SCAN_MS = 100;
+
 function removeQuietly(path: string): void {
   try {
     unlinkSync(path);
@@ -120,6 +139,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   };
   const servers = startServers(machine, sockets, partitions, writeState);
+  const duties = args.trace === undefined ? undefined : startFaultScan(machine);
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
@@ -133,6 +153,7 @@ export async function run(argv: string[]): Promise<number> {
   return new Promise<number>((resolve) => {
     const shutdown = (signal: string) => {
       log(`${signal}: closing ${servers.length} sockets`);
+      if (duties) clearInterval(duties);
       for (const s of servers) s.close();
       if (dirMode) {
         removeQuietly(devicesPath);

@@ -80,6 +80,12 @@ export class DmaTable {
           `DMA_MAP ${rangeText(m.address, m.size)} overlaps the mapped region ${rangeText(clash.address, clash.size)}`,
         );
       }
+      if (this.#regions.length >= this.maxRegions) {
+        throw new VfioError(
+          'EINVAL',
+          `DMA_MAP: already ${this.#regions.length} regions (max_dma_maps)`,
+        );
+      }
       this.#regions.push(this.#create(m, fd));
     } catch (e) {
       if (fd !== undefined) closeFd(fd);
@@ -98,12 +104,6 @@ export class DmaTable {
     if (m.size === 0n) throw new VfioError('EINVAL', `DMA_MAP of size 0 at ${hex(m.address)}`);
     if (m.address + m.size > U64_LIMIT) {
       throw new VfioError('EINVAL', `DMA_MAP ${hex(m.address)}+${hex(m.size)} wraps past 2^64`);
-    }
-    if (this.#regions.length >= this.maxRegions) {
-      throw new VfioError(
-        'EINVAL',
-        `DMA_MAP: already ${this.#regions.length} regions (max_dma_maps)`,
-      );
     }
   }
 
