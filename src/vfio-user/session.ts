@@ -117,7 +117,9 @@ export class Session implements SessionState {
         );
         return;
       }
-      this.#answer(message.header, this.#run(message, fds));
+      const result = this.#run(message, fds);
+      fds.closeRest(); // before the reply: a client that counts our fds sees them gone
+      this.#answer(message.header, result);
     } catch (err) {
       this.log(
         `${this.device.name}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
