@@ -1,0 +1,142 @@
+/**
+ * The socket transport on real socket pairs: multi-megabyte messages through partial writes and
+ * direct receives, fds queued behind a full socket buffer (sent as duplicates), fds over the
+ * limit (MSG_CTRUNC) and short sizes closing only that connection, EOF, and no fd left behind.
+ */
+import assert from 'node:assert/strict';
+import { fstatSync } from 'node:fs';
+import { test } from 'node:test';
+import { closeFd, eventfdCreate, memfdCreate, sendMessage, socketPair } from '../native/index.ts';
+import { openFds } from '../native/test-helpers.ts';
+import { Command } from './constants.ts';
+import type { FramedMessage } from './framer.ts';
+import { commandHeader } from './header.ts';
+import { packHeader } from './test-fixtures.ts';
+import { type CloseReason, Connection } from './transport.ts';
+import { FramingError } from './wire-errors.ts';
+
+const LIMITS = { maxMessageSize: 16 << 20, maxFds: 4 };
+
+function endpoint(fd: number) {
+  const messages: FramedMessage[] = [];
+  let wake: () => void = () => {};
+  let closed: CloseReason | null = null;
+  const conn = new Connection(
+    fd,
+    {
+      onMessage: (m) => {
+        messages.push(m);
+        wake();
+      },
+      onClose: (r) => {
+        closed = r;
+        wake();
+      },
+    },
+    LIMITS,
+  );
+  return {
+    conn,
+    messages,
+    closed: () => closed,
+    async waitFor(pred: () => boolean): Promise<void> {
+      while (!pred()) await new Promise<void>((r) => (wake = r));
+    },
+  };
+}
+
+test('12 MiB messages both ways survive partial writes and direct receives', async () => {
+  const [a, b] = socketPair();
+  const left = endpoint(a);
+  const right = endpoint(b);
+  const big = Uint8Array.from({ length: 12 << 20 }, (_, i) => (i * 31) & 0xff);
+  for (let i = 0; i < 3; i++) left.conn.send(commandHeader(i, Command.REGION_WRITE, 0), [big]);
+  right.conn.send(commandHeader(9, Command.DMA_WRITE, 0), [big.subarray(5)]);
+  await right.waitFor(() => right.messages.length === 3);
+  await left.waitFor(() => left.messages.length === 1);
+  for (const [i, m] of right.messages.entries()) {
+    assert.equal(m.header.msgId, i);
+    assert.equal(m.header.size, 16 + big.length);
+    assert.ok(Buffer.from(m.payload).equals(Buffer.from(big)));
+  }
+  assert.ok(Buffer.from(left.messages[0]!.payload).equals(Buffer.from(big.subarray(5))));
+  left.conn.close();
+  right.conn.close();
+});
+
+test('fds queued behind a full socket buffer arrive with their own message, as duplicates', async () => {
+  const [a, b] = socketPair();
+  const left = endpoint(a);
+  const right = endpoint(b);
+  left.conn.send(commandHeader(1, Command.REGION_WRITE, 0), [new Uint8Array(8 << 20)]);
+  const memfd = memfdCreate('queued', 4096n);
+  const efd = eventfdCreate();
+  left.conn.send(commandHeader(2, Command.DMA_MAP, 0), [new Uint8Array(32)], [memfd, efd]);
+  closeFd(memfd); // the caller may close at once: the queue holds duplicates
+  closeFd(efd);
+  await right.waitFor(() => right.messages.length === 2);
+  assert.deepEqual(right.messages[0]!.fds, []);
+  const got = right.messages[1]!.fds;
+  assert.equal(got.length, 2);
+  assert.equal(fstatSync(got[0]!).size, 4096);
+  for (const fd of got) closeFd(fd);
+  left.conn.close();
+  right.conn.close();
+});
+
+test('more fds than allowed close that connection (MSG_CTRUNC), the other keeps working', async () => {
+  const [a, b] = socketPair();
+  const [c, d] = socketPair();
+  const bad = endpoint(b);
+  const good = endpoint(d);
+  const before = openFds().size;
+  const fds = Array.from({ length: 6 }, () => eventfdCreate());
+  sendMessage(a, packHeader(1, Command.DEVICE_SET_IRQS, 16, 0), fds);
+  for (const fd of fds) closeFd(fd);
+  sendMessage(c, packHeader(2, Command.DEVICE_RESET, 16, 0));
+  await bad.waitFor(() => bad.closed() !== null);
+  await good.waitFor(() => good.messages.length === 1);
+  const reason = bad.closed();
+  assert.ok(
+    reason?.kind === 'error' &&
+      reason.error instanceof FramingError &&
+      reason.error.kind === 'fds-truncated',
+  );
+  assert.equal(good.closed(), null);
+  closeFd(a);
+  assert.equal(openFds().size, before - 2); // a and b
+  good.conn.close();
+  closeFd(c);
+});
+
+test('a size under 16 closes the connection with a FramingError; EOF at a boundary is clean', async () => {
+  const [a, b] = socketPair();
+  const bad = endpoint(b);
+  sendMessage(a, packHeader(1, Command.VERSION, 8, 0));
+  await bad.waitFor(() => bad.closed() !== null);
+  const reason = bad.closed();
+  assert.ok(reason?.kind === 'error' && reason.error instanceof FramingError);
+  assert.equal(reason.error.kind, 'message-too-short');
+  closeFd(a);
+
+  const [c, d] = socketPair();
+  const clean = endpoint(d);
+  sendMessage(c, packHeader(1, Command.DEVICE_RESET, 16, 0));
+  closeFd(c);
+  await clean.waitFor(() => clean.closed() !== null);
+  assert.equal(clean.messages.length, 1);
+  assert.deepEqual(clean.closed(), { kind: 'eof' });
+});
+
+test('EOF inside a message is an error, and the fds of the partial message are closed', async () => {
+  const [a, b] = socketPair();
+  const ep = endpoint(b);
+  const before = openFds().size;
+  const memfd = memfdCreate('partial', 4096n);
+  sendMessage(a, packHeader(1, Command.DMA_MAP, 48, 0), [memfd]);
+  closeFd(memfd);
+  closeFd(a);
+  await ep.waitFor(() => ep.closed() !== null);
+  assert.equal(ep.closed()?.kind, 'error');
+  assert.equal(openFds().size, before - 2);
+});
