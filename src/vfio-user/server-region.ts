@@ -21,7 +21,8 @@ function checkCount(s: SessionState, count: number, what: string): void {
 
 export function handleRegionRead(s: SessionState, r: RequestOf<Command.REGION_READ>): HandlerReply {
   checkCount(s, r.count, 'REGION_READ');
-  const buf = new Uint8Array(r.count);
+  // Not zero-filled: only the `done` bytes the region wrote are sent (saves ~50 µs per MiB).
+  const buf = Buffer.allocUnsafe(r.count);
   const done = s.device.rw(r.region, r.offset, buf, false);
   return {
     parts: encodeReplyParts({
