@@ -22,9 +22,9 @@ const MiB = 1024 * 1024;
 
 export const FULL_PLAN: BenchPlan = {
   quick: false,
-  roundTrip: { warmup: 5000, rounds: 10, perRound: 5000 },
+  roundTrip: { warmup: 5000, rounds: 20, perRound: 2500 },
   throughput: { warmup: 100, rounds: 10, perRound: 200 },
-  mapping: { bytes: 256 * MiB, chunkBytes: 16 * MiB, repetitions: 7 },
+  mapping: { bytes: 256 * MiB, chunkBytes: 16 * MiB, repetitions: 15 },
   startup: { runs: 5, settleMs: 250, timeoutMs: 30_000 },
 };
 

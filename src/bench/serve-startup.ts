@@ -13,7 +13,7 @@ import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd, connectUnix } from '../native/index.ts';
 import { nodeEntry } from './node-entry.ts';
-import { nowNs } from './stats.ts';
+import { median, nowNs } from './stats.ts';
 
 export interface StartupRun {
   /** Spawn to every socket accepting, in milliseconds. */
@@ -116,6 +116,24 @@ async function oneRun(plan: StartupPlan): Promise<StartupRun> {
     await stop(child);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Context for the start-up figure: spawn to exit of a node running an empty ES module, the
+ * part of every start-up that no code of ours can shorten (median of `runs`).
+ */
+export async function measureBareNodeMs(runs: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = nowNs();
+    const child = spawn(process.execPath, ['--input-type=module', '-e', ''], { stdio: 'ignore' });
+    await new Promise<void>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('exit', () => resolve());
+    });
+    times.push((nowNs() - t0) / 1e6);
+  }
+  return median(times);
 }
 
 /** `plan.runs` fresh `serve` processes, one after the other. */
