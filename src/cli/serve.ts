@@ -7,6 +7,7 @@
  */
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { createMachine, type Machine } from '../machine/index.ts';
+import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
 import { buildHost, HostError } from '../platform/host.ts';
 import { TextSink } from '../trace/text-sink.ts';
@@ -58,7 +59,13 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
     }
     return new Map([[address, args.socketPath]]);
   }
-  mkdirSync(args.socketDir, { recursive: true, mode: 0o700 });
+  try {
+    mkdirSync(args.socketDir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    throw new CliError(
+      `serve: cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
   return new Map(
     machine.servedFunctions().map((fn) => [fn.name, `${args.socketDir}/${fn.name}.sock`]),
   );
@@ -86,6 +93,7 @@ function startServers(
   } catch (err) {
     for (const s of servers) s.close();
     if (err instanceof SocketPathError) throw new CliError(`serve: ${err.message}`);
+    if (isSystemCallError(err)) throw new CliError(`serve: cannot listen: ${err.message}`);
     throw err;
   }
   return servers;
