@@ -76,13 +76,15 @@ export class ClientChannel {
   }
 
   /**
-   * Sends `request` and resolves with its decoded reply and fds.
+   * Sends `request` and resolves with its decoded reply. Reply fds are closed unless
+   * `keepFds` (then they are the caller's).
    * @throws ReplyError for an error reply; VfioError EINVAL for a reply that does not decode,
    *   EIO when the connection closes first.
    */
   async request<R extends Request>(
     request: R,
     fds: readonly number[] = [],
+    options: { keepFds?: boolean } = {},
   ): Promise<ReplyWithFds<ReplyOf<R['command']>>> {
     const { msgId, reply } = this.#pending.open(request.command);
     try {
@@ -94,7 +96,12 @@ export class ClientChannel {
     } catch (e) {
       this.#pending.cancel(msgId, e as Error);
     }
-    return decodeWithFds(await reply) as ReplyWithFds<ReplyOf<R['command']>>;
+    const m = await reply;
+    if (!options.keepFds && m.fds.length > 0) {
+      for (const fd of m.fds) closeFd(fd);
+      m.fds = [];
+    }
+    return decodeWithFds(m) as ReplyWithFds<ReplyOf<R['command']>>;
   }
 
   /** Sends `request` with NO_REPLY: no reply comes, not even for an error. */

@@ -2,7 +2,7 @@
  * The client's side of server-initiated DMA (vfio-user.rst "VFIO_USER_DMA_READ",
  * "VFIO_USER_DMA_WRITE"): the memory it announced with DMA_MAP, kept so that it can answer a
  * server's DMA_READ/DMA_WRITE from it. A region given by fd is mapped here too (MAP_SHARED);
- * one given as bytes is served from them; one given with neither cannot be accessed (EFAULT).
+ * one given as bytes is served from them; an address no backed region holds gets EINVAL.
  */
 import { closeFd, dupFd, SharedMapping } from '../native/index.ts';
 import { VfioError } from '../vfio/errors.ts';
@@ -49,14 +49,14 @@ export class ClientDmaRegions {
     this.#regions = keep;
   }
 
-  /** @throws VfioError EFAULT when no region (with backing) holds the whole range. */
+  /** @throws VfioError EINVAL when no region (with backing) holds the whole range. */
   read(address: bigint, count: number): Uint8Array {
     const { region, at } = this.#find(address, count);
     if (region.mapping) return region.mapping.read(at, count);
     return region.bytes!.slice(Number(at), Number(at) + count);
   }
 
-  /** @throws VfioError EFAULT as `read`, EPERM for a read-only region. */
+  /** @throws VfioError EINVAL as `read`, EPERM for a read-only region. */
   write(address: bigint, data: Uint8Array): void {
     const { region, at } = this.#find(address, data.length);
     if (!region.writable)
@@ -73,7 +73,7 @@ export class ClientDmaRegions {
         return { region: r, at: address - r.address };
       }
     }
-    throw new VfioError('EFAULT', `no client memory for DMA at 0x${address.toString(16)}+${count}`);
+    throw new VfioError('EINVAL', `no client memory for DMA at 0x${address.toString(16)}+${count}`);
   }
 
   clear(): void {

@@ -168,15 +168,19 @@ export class VfioUserClient {
       reply,
       fds,
       payload: raw,
-    } = await this.channel.request({
-      command: Command.DEVICE_GET_REGION_INFO,
-      argsz,
-      flags: 0,
-      index,
-      capOffset: 0,
-      size: 0n,
-      offset: 0n,
-    });
+    } = await this.channel.request(
+      {
+        command: Command.DEVICE_GET_REGION_INFO,
+        argsz,
+        flags: 0,
+        index,
+        capOffset: 0,
+        size: 0n,
+        offset: 0n,
+      },
+      [],
+      { keepFds: true },
+    );
     for (const extra of fds.slice(1)) closeFd(extra);
     return { raw, info: reply.info, decoded: decodeRegionInfo(raw), fd: fds[0] ?? null };
   }
