@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { closeFd, listenUnix } from '../src/native/index.ts';
 import { VfioUserClient } from '../src/vfio-user/client.ts';
+import { ReplyError } from '../src/vfio-user/wire-errors.ts';
 import { BRIDGE, GPU, startServe, waitFor } from './support/serve-process.ts';
 
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
@@ -135,6 +136,47 @@ describe('serve --trace', () => {
       assert.match(text, /vfio_pci_nvgpu_mmap_fault: 0002:01:00\.0: \w+ -> \w+ ret=256/);
       m.unmap();
       c.close();
+    } finally {
+      await serve.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('serve a faulty tree', () => {
+  it('lists the failing bridge as an error and fails its VERSION with the hook errno', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-faulty-'));
+    const dtb = join(dir, 'faulty.dtb');
+    const gen = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        MAIN,
+        'dt',
+        'generate',
+        '--omit',
+        `ibm,nvlink-speed@${BRIDGE}`,
+        '-o',
+        dtb,
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(gen.status, 0, gen.stderr);
+    const serve = await startServe(['--dt', dtb]);
+    try {
+      const entry = serve.devices().find((d) => d.address === BRIDGE);
+      assert.equal(entry?.result, 'error');
+      assert.equal(entry?.errno, 'EFAULT');
+      assert.equal(entry?.reason, `bridge ${BRIDGE} has no ibm,nvlink-speed`);
+      await assert.rejects(
+        VfioUserClient.connect(serve.socket(BRIDGE)),
+        (e: unknown) => e instanceof ReplyError && e.remoteErrno === 14,
+      );
+      assert.deepEqual(serve.state().partitions, [], 'the failed open left no partition behind');
+      const gpu = await VfioUserClient.connect(serve.socket(GPU));
+      assert.equal((await gpu.getDeviceInfo()).numRegions, 10, 'the GPU itself still works');
+      gpu.close();
     } finally {
       await serve.stop();
       rmSync(dir, { recursive: true, force: true });
