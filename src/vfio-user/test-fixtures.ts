@@ -27,10 +27,16 @@ export function pack(...fields: Field[]): Uint8Array {
   const view = new DataView(out.buffer);
   let at = 0;
   for (const [k, v] of fields) {
-    if (k === 'u16') view.setUint16(at, v, true), (at += 2);
-    else if (k === 'u32') view.setUint32(at, v, true), (at += 4);
-    else if (k === 'u64') view.setBigUint64(at, v, true), (at += 8);
-    else {
+    if (k === 'u16') {
+      view.setUint16(at, v, true);
+      at += 2;
+    } else if (k === 'u32') {
+      view.setUint32(at, v, true);
+      at += 4;
+    } else if (k === 'u64') {
+      view.setBigUint64(at, v, true);
+      at += 8;
+    } else {
       const b = k === 'bytes' ? v : enc.encode(v);
       out.set(b, at);
       at += b.length;
