@@ -13,7 +13,7 @@ import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd, connectUnix } from '../native/index.ts';
 import { nodeEntry } from './node-entry.ts';
-import { median, nowNs } from './stats.ts';
+import { nowNs } from './stats.ts';
 
 export interface StartupRun {
   /** Spawn to every socket accepting, in milliseconds. */
@@ -21,6 +21,8 @@ export interface StartupRun {
   readonly sockets: number;
   /** VmRSS after the settle, in MB (10^6 bytes). */
   readonly rssMb: number;
+  /** A bare node's spawn to exit, measured just before this run. */
+  readonly bareNodeMs: number;
 }
 
 export interface StartupPlan {
@@ -82,6 +84,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 async function oneRun(plan: StartupPlan): Promise<StartupRun> {
+  const bare = await bareNodeMs();
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-'));
   const cmd = nodeEntry('cli/main', ['serve', '--socket-dir', dir]);
   let output = '';
@@ -111,7 +114,7 @@ async function oneRun(plan: StartupPlan): Promise<StartupRun> {
     await sleep(plan.settleMs);
     const pid = child.pid;
     if (pid === undefined) throw new Error('serve has no pid');
-    return { ms, sockets: ready.size, rssMb: residentMb(pid) };
+    return { ms, sockets: ready.size, rssMb: residentMb(pid), bareNodeMs: bare };
   } finally {
     await stop(child);
     rmSync(dir, { recursive: true, force: true });
@@ -119,24 +122,20 @@ async function oneRun(plan: StartupPlan): Promise<StartupRun> {
 }
 
 /**
- * Context for the start-up figure: spawn to exit of a node running an empty ES module, the
- * part of every start-up that no code of ours can shorten (median of `runs`).
+ * Spawn to exit of a node running an empty ES module: the part of every start-up that no code
+ * of ours can shorten, measured next to each `serve` run as context.
  */
-export async function measureBareNodeMs(runs: number): Promise<number> {
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = nowNs();
-    const child = spawn(process.execPath, ['--input-type=module', '-e', ''], { stdio: 'ignore' });
-    await new Promise<void>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('exit', () => resolve());
-    });
-    times.push((nowNs() - t0) / 1e6);
-  }
-  return median(times);
+async function bareNodeMs(): Promise<number> {
+  const t0 = nowNs();
+  const child = spawn(process.execPath, ['--input-type=module', '-e', ''], { stdio: 'ignore' });
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', () => resolve());
+  });
+  return (nowNs() - t0) / 1e6;
 }
 
-/** `plan.runs` fresh `serve` processes, one after the other. */
+/** `plan.runs` fresh `serve` processes, one after the other, each after a bare node. */
 export async function measureServeStartup(
   plan: StartupPlan,
   progress: (done: number) => void,
