@@ -55,11 +55,9 @@ export function detachLpid(ctx: Nvlink2Context, gpu: PciFunction): number {
 export function initGpuRam(ctx: Nvlink2Context, device: VariantDevice): GpuRamRegion {
   const config = probeGpuRam(ctx, device.fn);
   const ops = new GpuRamRegion(ctx, config);
-  // The core's onKvmSet returns a remover (variant.ts types it void).
-  const stop: unknown = device.onKvmSet((lpid) => {
+  ops.stopKvm = device.onKvmSet((lpid) => {
     attachLpid(ctx, device.fn, lpid);
   });
-  if (typeof stop === 'function') ops.stopKvm = stop as () => void;
   const region = device.registerDeviceRegion(
     (PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA) >>> 0,
     VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,

@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { cells, type Fdt } from '../fdt/tree.ts';
 import { defaultPlatformTree } from '../platform/default-platform.ts';
 import { describeNpus, Npu2Firmware, type Npu2Snapshot } from '../platform/firmware.ts';
 import { OpalRc } from '../platform/firmware-opal.ts';
@@ -13,31 +12,8 @@ import { attachLpid } from './hooks.ts';
 import { pnvNpu2MapHost } from './npu-lpar.ts';
 import { fixture } from './test-support/fixture.ts';
 
+/** The built-in platform's GPUs: a socket's GPUs sit on buses 1, 2, 3 (distinct BDFs). */
 const GPUS = [
-  '0002:01:00.0',
-  '0003:01:00.0',
-  '0004:01:00.0',
-  '0005:01:00.0',
-  '0006:01:00.0',
-  '0007:01:00.0',
-];
-
-/**
- * The built-in tree puts each GPU alone behind its own PHB, so all GPUs of a socket have BDF
- * 01:00.0 and skiboot's BDF-keyed table cannot tell them apart. A real Witherspoon socket's
- * GPUs sit on distinct buses: give the k-th GPU of each socket bus k+1.
- */
-function distinctGpuBuses(fdt: Fdt): Fdt {
-  const host = buildHost(fdt);
-  GPUS.forEach((name, i) => {
-    const port = host.functionByName(name)?.node.parent;
-    if (!port) throw new Error(`no ${name}`);
-    port.setProperty('bus-range', cells.u32((i % 3) + 1, (i % 3) + 1));
-  });
-  return fdt;
-}
-/** The GPUs' names once `distinctGpuBuses` renumbered them. */
-const DISTINCT = [
   '0002:01:00.0',
   '0003:02:00.0',
   '0004:03:00.0',
@@ -54,8 +30,8 @@ const pids = (s: Npu2Snapshot | undefined) =>
 const atsdLpids = (s: Npu2Snapshot | undefined) =>
   (s?.atsd ?? []).map((a) => (a.msrHv ? `${a.lpid}h` : `${a.lpid}`));
 
-describe('LPID tables: all 6 GPUs of the built-in platform (distinct GPU buses)', () => {
-  const f = fixture({}, distinctGpuBuses(defaultPlatformTree()));
+describe('LPID tables: all 6 GPUs of the built-in platform', () => {
+  const f = fixture();
   after(() => f.done());
 
   it('boot maps every GPU to the host: LPID 0, MSR DR|PR|HV, first link’s ATSD bound with HV', () => {
@@ -76,7 +52,7 @@ describe('LPID tables: all 6 GPUs of the built-in platform (distinct GPU buses)'
     }
   });
 
-  const devices = DISTINCT.map((name) => f.open(name));
+  const devices = GPUS.map((name) => f.open(name));
 
   it('attaching each GPU to its own guest', () => {
     f.ring.clear();
@@ -124,8 +100,8 @@ describe('LPID tables: all 6 GPUs of the built-in platform (distinct GPU buses)'
   });
 });
 
-describe('LPID tables on the unmodified built-in tree', () => {
-  it('GPUs sharing BDF 01:00.0 share one XTS entry per NPU (skiboot keys by BDF only)', () => {
+describe('LPID tables on the built-in tree', () => {
+  it('each GPU of a socket gets its own XTS entry (skiboot keys by BDF only)', () => {
     const f = fixture();
     try {
       pnvNpu2MapHost(f.ctx);
@@ -133,7 +109,11 @@ describe('LPID tables on the unmodified built-in tree', () => {
         f.open(name).attachKvm(11 + i);
       });
       const [npu0] = f.ctx.firmware.snapshot();
-      assert.deepEqual(rows(npu0), [[0x100, 13, true]]);
+      assert.deepEqual(rows(npu0), [
+        [0x100, 11, true],
+        [0x200, 12, true],
+        [0x300, 13, true],
+      ]);
     } finally {
       f.done();
     }
@@ -142,7 +122,7 @@ describe('LPID tables on the unmodified built-in tree', () => {
 
 describe('a full XTS BDF table', () => {
   it('the 17th BDF: MAP_LPAR returns OPAL_RESOURCE, the KVM notifier logs NOTIFY_BAD, nothing throws', () => {
-    const tree = distinctGpuBuses(defaultPlatformTree());
+    const tree = defaultPlatformTree();
     const host = buildHost(tree);
     // chip 0's NPU with 16 more (synthetic) links to BDFs 0x8000.., filled first
     const npus = describeNpus(host).map((d) =>

@@ -20,9 +20,10 @@ export interface VariantDevice {
   ): VfioRegion;
   /**
    * The group's "KVM set" notifier (VFIO_GROUP_NOTIFY_SET_KVM): `listener` runs when a guest
-   * partition (LPID) is attached to the device, and at once if one already is.
+   * partition (LPID) is attached to the device, and at once if one already is. Returns a
+   * function that unregisters the listener.
    */
-  onKvmSet(listener: (lpid: number) => void): void;
+  onKvmSet(listener: (lpid: number) => void): () => void;
 }
 
 export interface VariantHook {

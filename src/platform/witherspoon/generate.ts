@@ -210,7 +210,11 @@ function addNpuPhb(b: Builder, chip: number, npu: NpuNodes, topo: SocketTopology
   return { node, bridges };
 }
 
-/** A PHB4 with a root port (00:00.0) and the GPU behind it on bus 1 (core/pci.c). */
+/**
+ * A PHB4 with a root port (00:00.0) and the GPU behind it (core/pci.c). The GPU's bus is
+ * 1 + its index on the socket: skiboot's XTS BDF→LPID table (hw/npu2.c npu2_map_lpar) keys on
+ * the 16-bit BDF alone, so the GPUs behind one NPU must not share a BDF, as on real machines.
+ */
 function addGpuPhb(b: Builder, chip: number, socket: number, group: number): FdtNode {
   const { options } = b;
   const regs = onChip(PHB4_REG_BASE + BigInt(group) * PHB4_REG_SIZE, chip);
@@ -242,13 +246,14 @@ function addGpuPhb(b: Builder, chip: number, socket: number, group: number): Fdt
     classCode: PCI_IDS.rootPortClass,
     revision: 0,
   });
-  makeBridgeNode(port, 1, 1);
+  const gpuBus = 1 + group;
+  makeBridgeNode(port, gpuBus, gpuBus);
   port.setProperty('ibm,slot-location-code', cells.string(label));
   port.setProperty('ibm,loc-code', cells.string(label));
   assignPhandle(b, port);
   b.pci.push({ phb, node: port, bus: 0, devfn: 0, name: '' });
   const p100 = options.p100 !== false;
-  const gpu = addPciFunctionNode(port, 1, 0, {
+  const gpu = addPciFunctionNode(port, gpuBus, 0, {
     vendor: PCI_IDS.nvidia,
     device: p100
       ? PCI_IDS.p100Sxm2
@@ -262,7 +267,7 @@ function addGpuPhb(b: Builder, chip: number, socket: number, group: number): Fdt
   });
   gpu.setProperty('ibm,loc-code', cells.string(label));
   assignPhandle(b, gpu);
-  b.pci.push({ phb, node: gpu, bus: 1, devfn: 0, name: '' });
+  b.pci.push({ phb, node: gpu, bus: gpuBus, devfn: 0, name: '' });
   return gpu;
 }
 
