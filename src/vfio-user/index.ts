@@ -1,7 +1,7 @@
 /**
  * The vfio-user wire layer's public face (QEMU docs/interop/vfio-user.rst): numbers, message
- * types and codecs, framing, the socket transport, the client, and the device-free server
- * pieces (listener, per-connection dispatch, VERSION negotiation). No device knowledge.
+ * types and codecs, framing, the socket transport and the client. The server (server.ts,
+ * session.ts, dispatch.ts) builds on these and is imported from its own files.
  */
 
 export {
@@ -29,17 +29,8 @@ export {
   messageSizeLimit,
 } from './framer.ts';
 export * from './header.ts';
-export { type PeerCredentials, VfioUserListener } from './listener.ts';
 export { type MappedArea, MappedRegion } from './mapped-region.ts';
 export type * from './messages.ts';
-export {
-  type HandlerResult,
-  type RequestContext,
-  type RequestHandler,
-  ServerConnection,
-  type ServerConnectionEvents,
-} from './server-connection.ts';
 export { type CloseReason, Connection, type ConnectionHandlers } from './transport.ts';
 export * from './version-capabilities.ts';
-export { type Negotiated, negotiateVersion, type ServerVersion } from './version-negotiation.ts';
 export { FramingError, type FramingErrorKind, ReplyError } from './wire-errors.ts';
