@@ -34,7 +34,7 @@ import {
   VFIO_PCI_NUM_REGIONS,
   VFIO_REGION_INFO_SIZE,
 } from './region-info.ts';
-import { createTmpfsMemory, type SharedMemoryFactory } from './shared-memory.ts';
+import { createMemfdMemory, type SharedMemoryFactory } from './shared-memory.ts';
 import {
   describeStandardRegion,
   type StandardRegions,
@@ -94,7 +94,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       fn.name,
       this.profile,
       this.config,
-      options.memory ?? createTmpfsMemory,
+      options.memory ?? createMemfdMemory,
       (v) => this.ringDoorbell(v),
     );
     this.irqs = new VfioIrqs({
