@@ -23,7 +23,6 @@ import {
 } from './support/serve-process.ts';
 
 const SCRIPT = new URL('./support/vfio_user_client.py', import.meta.url).pathname;
-const GPU2 = '0003:01:00.0';
 const bytes = (...b: number[]) => new Uint8Array(b);
 
 let serve: ServeProcess;
@@ -147,6 +146,7 @@ describe('release on disconnect', () => {
 
 describe('partitions', () => {
   it('gives each peer process its own LPID, shared by all its devices', async () => {
+    const GPU2 = serve.devices().filter((d) => d.role === 'gpu')[1]?.address ?? 'no second GPU';
     const mine = await connectWhenFree(serve, GPU);
     const py = spawn('python3', [SCRIPT, serve.socket(GPU2), '--hold'], {
       stdio: ['pipe', 'pipe', 'inherit'],
