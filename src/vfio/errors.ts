@@ -15,14 +15,18 @@ export const Errno = {
   ENOMEM: 12,
   EFAULT: 14,
   EBUSY: 16,
+  EEXIST: 17,
   ENODEV: 19,
   EINVAL: 22,
   ENOSPC: 28,
   ENOTTY: 25,
   ENOSYS: 38,
+  EPROTO: 71,
   EOVERFLOW: 75,
   EILSEQ: 84,
+  EMSGSIZE: 90,
   EOPNOTSUPP: 95,
+  ECONNRESET: 104,
 } as const;
 
 export type ErrnoName = keyof typeof Errno;
