@@ -4,18 +4,28 @@
  * "_DEVICE_FEATURE"): thin calls into the one vfio-pci device model, whose answers are the
  * kernel's ioctl answers.
  *
- * GET_REGION_INFO sends the device's region-info bytes as the kernel built them, with one
- * change the protocol requires: when the reply carries an fd (the region is mmap-able and
- * argsz held the capabilities), its `offset` is the offset to mmap that fd at ("offset ... into
- * the file descriptor"), not the kernel's index << 40. The fd comes from the region's mmap op,
- * run once per session at the first region-info that can carry it (the kernel's mmap moment:
+ * GET_REGION_INFO sends the device's region-info bytes as the kernel built them, with three
+ * changes the protocol requires:
+ * - when the reply carries an fd (the region is mmap-able and argsz held the capabilities),
+ *   its `offset` is "the offset that should be given to the mmap() system call", not the
+ *   kernel's index << 40;
+ * - when argsz cannot hold the capabilities, the kernel still sets the CAPS flag (with
+ *   cap_offset 0); vfio-user's CAPS "indicates additional capabilities found in the reply", so
+ *   it is cleared, as libvfio-user does — QEMU 10.1 rejects CAPS with a cap_offset outside
+ *   [32, argsz] on its first, argsz-32 query (hw/vfio-user/device.c), which would fail every
+ *   BAR carrying MSIX_MAPPABLE;
+ * - argsz is "the size required for the full reply payload", where the kernel echoes a
+ *   larger caller's argsz.
+ * The kernel's bytes are otherwise sent as they are (flags, index, cap_offset, size, chain).
+ * The fd comes from the region's mmap op, run once per session at the first region-info that can carry it (the kernel's mmap moment:
  * the GPU RAM op allows one mapping per open device); later requests resend the same fd.
  */
 import { VfioError } from '../vfio/errors.ts';
 import type { MmapGrant } from '../vfio/region.ts';
 import type { RegionInfoReply } from '../vfio/region-info.ts';
 import { encodeReplyParts } from './codec.ts';
-import { Command } from './constants.ts';
+import { REGION_INFO_SIZE } from './codec-device.ts';
+import { Command, RegionFlag } from './constants.ts';
 import type { RequestOf } from './messages.ts';
 import { EMPTY_REPLY, type FdBag, type HandlerReply, type SessionState } from './session-state.ts';
 
@@ -61,9 +71,14 @@ export function handleDeviceGetRegionInfo(
 ): HandlerReply {
   const reply = s.device.regionInfo(r.index, r.argsz, r.capOffset);
   const grant = grantFor(s, r.index, reply);
-  if (!grant || !reply.mmap) return { parts: [reply.bytes] };
+  const capsLeftOut =
+    (reply.info.flags & RegionFlag.CAPS) !== 0 && reply.bytes.length === REGION_INFO_SIZE;
   const bytes = reply.bytes.slice();
-  new DataView(bytes.buffer).setBigUint64(24, grant.fdOffset, true);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, capsLeftOut ? reply.info.argsz : bytes.length, true);
+  if (capsLeftOut) view.setUint32(4, reply.info.flags & ~RegionFlag.CAPS, true);
+  if (!grant || !reply.mmap) return { parts: [bytes] };
+  view.setBigUint64(24, grant.fdOffset, true);
   return { parts: [bytes], fds: [grant.fd] };
 }
 
