@@ -1,9 +1,11 @@
 /**
- * How to start another entry of this package in a child process the way this one runs:
+ * How the bench starts and stops its child processes. Starting: another entry of this package
+ * run the way this one runs:
  * compiled (`dist/src/.../x.js` under plain node) or from source (`src/.../x.ts` under tsx, as
  * the tests run). The benchmark spawns its peer and `serve` through this, so `npm run bench`
  * measures compiled code and the test exercises the same path from source.
  */
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export interface NodeCommand {
@@ -27,4 +29,15 @@ export function nodeEntry(srcRelative: string, args: readonly string[] = []): No
   );
   const pre = fromSource ? ['--import', 'tsx'] : [];
   return { file: process.execPath, args: [...pre, file, ...args] };
+}
+
+/** SIGTERM (stdin closed first), SIGKILL after 5 s; resolves once `child` has exited. */
+export async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.stdin?.end();
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited;
+  clearTimeout(timer);
 }

@@ -3,9 +3,9 @@
  * the one JSON line announcing its sockets, and stops it. Both the floor and the server
  * measurements talk to this one child, so they cross the same pair of processes.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { nodeEntry } from './node-entry.ts';
+import { nodeEntry, stopChild } from './node-entry.ts';
 
 /** What the peer prints once both endpoints listen. */
 export interface PeerAnnouncement {
@@ -30,16 +30,6 @@ function isAnnouncement(v: unknown): v is PeerAnnouncement {
     typeof a.device === 'string' &&
     typeof a.address === 'string'
   );
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.stdin?.end();
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /**

@@ -6,13 +6,13 @@
  * message, so nothing in the server is touched; the server's VmRSS (/proc/<pid>/status) is then
  * read after a short settle, with every GPU RAM aperture and ATSD page present and untouched.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd, connectUnix } from '../native/index.ts';
-import { nodeEntry } from './node-entry.ts';
+import { nodeEntry, stopChild } from './node-entry.ts';
 import { nowNs } from './stats.ts';
 
 export interface StartupRun {
@@ -74,15 +74,6 @@ export function residentMb(pid: number): number {
   return (Number(m[1]) * 1024) / 1e6;
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited;
-  clearTimeout(timer);
-}
-
 async function oneRun(plan: StartupPlan): Promise<StartupRun> {
   const bare = await bareNodeMs();
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-'));
@@ -116,7 +107,7 @@ async function oneRun(plan: StartupPlan): Promise<StartupRun> {
     if (pid === undefined) throw new Error('serve has no pid');
     return { ms, sockets: ready.size, rssMb: residentMb(pid), bareNodeMs: bare };
   } finally {
-    await stop(child);
+    await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
   }
 }
