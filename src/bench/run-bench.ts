@@ -4,7 +4,7 @@
  * trip, the 1 MiB transfers and the mapping; then fresh `serve` processes for start-up and RSS.
  * Throws only when something cannot be measured; missed targets are results.
  */
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { EchoClient } from './echo-client.ts';
 import { absoluteFigure, type Figure, ratioFigure } from './figures.ts';
 import { BAR0, connectGpu, type GpuTarget } from './gpu-target.ts';
@@ -23,6 +23,8 @@ export interface BenchResult {
   readonly quick: boolean;
   readonly node: string;
   readonly cpus: number;
+  /** 1/5/15-minute load averages when the run started and ended: how shared the machine was. */
+  readonly load: { readonly start: number[]; readonly end: number[] };
   readonly figures: Figure[];
   /** The measurements behind the figures. */
   readonly raw: {
@@ -183,6 +185,7 @@ function startupFigures(runs: readonly StartupRun[]): Figure[] {
 /** Runs every measurement of `plan`. @throws Error when a figure cannot be measured. */
 export async function runBench(plan: BenchPlan, progress: Progress): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
+  const loadAtStart = loadavg();
   progress('starting the peer (vfio-user GPU + raw echo)');
   const peer = await startPeer();
   let wire: Awaited<ReturnType<typeof roundTripFigures>>;
@@ -215,6 +218,7 @@ export async function runBench(plan: BenchPlan, progress: Progress): Promise<Ben
     quick: plan.quick,
     node: process.version,
     cpus: cpus().length,
+    load: { start: loadAtStart, end: loadavg() },
     figures: [...wire.figures, ...bulk.figures, ...mapping.figures, ...startupFigures(startup)],
     raw: {
       roundTrip: { floor: wire.floor, server: wire.server },

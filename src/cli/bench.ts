@@ -50,6 +50,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`bench: ${m}\n`),
   );
   console.log(renderTable(result.figures));
+  const load = (l: readonly number[]) => l.map((v) => v.toFixed(2)).join(' ');
+  console.log(
+    `\n${result.cpus} CPUs, load average ${load(result.load.start)} at start, ${load(result.load.end)} at end`,
+  );
   writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
   const missed = result.figures.filter((f) => !f.pass).length;
   console.log(
