@@ -126,6 +126,32 @@ function removeQuietly(path: string): void {
   }
 }
 
+/** Resolves with 0 after the first SIGTERM or SIGINT has run `cleanup`. */
+function untilSignal(cleanup: (signal: string) => void): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const shutdown = (signal: string) => {
+      cleanup(signal);
+      setTimeout(() => process.exit(0), 2000).unref(); // should anything still hold the loop
+      resolve(0);
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+    process.once('SIGINT', () => shutdown('SIGINT'));
+  });
+}
+
+/** Writes state.json (directory mode only); a failure is logged, never fatal. */
+function stateWriter(args: ServeArgs, machine: Machine, partitions: PartitionRegistry) {
+  const path = `${args.socketDir}/state.json`;
+  return () => {
+    if (args.device !== undefined) return;
+    try {
+      writeJsonAtomically(path, serverState(machine, partitions));
+    } catch (err) {
+      log(`cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+}
+
 export async function run(argv: string[]): Promise<number> {
   const args = parseServeArgs(argv);
   if (args === 'help') {
@@ -136,42 +162,27 @@ export async function run(argv: string[]): Promise<number> {
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   const sockets = plan(machine, args);
   const dirMode = args.device === undefined;
-  const devicesPath = `${args.socketDir}/devices.json`;
-  const statePath = `${args.socketDir}/state.json`;
-  const writeState = () => {
-    if (!dirMode) return;
-    try {
-      writeJsonAtomically(statePath, serverState(machine, partitions));
-    } catch (err) {
-      log(`cannot write ${statePath}: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  };
+  const writeState = stateWriter(args, machine, partitions);
   const servers = startServers(machine, sockets, partitions, writeState);
   const duties = args.trace === undefined ? undefined : startFaultScan(machine);
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
-    writeJsonAtomically(devicesPath, entries);
+    writeJsonAtomically(`${args.socketDir}/devices.json`, entries);
   }
   process.stdout.write(
     args.json
       ? `${JSON.stringify(entries, null, 2)}\n`
       : `${formatDeviceTable(entries)}\nready: ${servers.length} sockets\n`,
   );
-  return new Promise<number>((resolve) => {
-    const shutdown = (signal: string) => {
-      log(`${signal}: closing ${servers.length} sockets`);
-      if (duties) clearInterval(duties);
-      for (const s of servers) s.close();
-      if (dirMode) {
-        removeQuietly(devicesPath);
-        removeQuietly(statePath);
-      }
-      machine.dispose();
-      setTimeout(() => process.exit(0), 2000).unref();
-      resolve(0);
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+  return untilSignal((signal) => {
+    log(`${signal}: closing ${servers.length} sockets`);
+    if (duties) clearInterval(duties);
+    for (const s of servers) s.close();
+    if (dirMode) {
+      removeQuietly(`${args.socketDir}/devices.json`);
+      removeQuietly(`${args.socketDir}/state.json`);
+    }
+    machine.dispose();
   });
 }
