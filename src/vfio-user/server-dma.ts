@@ -1,11 +1,13 @@
 /**
  * The DMA regions a client has mapped into the server (vfio-user.rst "VFIO_USER_DMA_MAP",
- * "VFIO_USER_DMA_UNMAP"), with libvfio-user's rules (lib/dma.c dma_controller_add_region /
- * dma_controller_remove_region, lib/libvfio-user.c handle_dma_map / handle_dma_unmap):
- * - a map overlapping an existing one is EINVAL, unless it is the same range with the same
- *   offset and flags (then it succeeds and changes nothing);
- * - an unmap must name exactly one mapped range; anything else is ENOENT (libvfio-user's
- *   errno; it is not EINVAL);
+ * "VFIO_USER_DMA_UNMAP"), the spec first, then libvfio-user (lib/dma.c
+ * dma_controller_add_region / dma_controller_remove_region, lib/libvfio-user.c handle_dma_map /
+ * handle_dma_unmap):
+ * - "A command to map over an existing region must be failed by the server with EEXIST" — any
+ *   overlap, an identical range included, as the kernel's type1 IOMMU answers. (libvfio-user
+ *   says EINVAL, and accepts an identical re-map.)
+ * - an unmap must name exactly one mapped range ("must match exactly a previous mapping");
+ *   anything else is ENOENT, libvfio-user's errno;
  * - unmap-all (flag ALL) takes address 0 and size 0;
  * - a region that came with an fd is mmap'ed (MAP_SHARED, in windows) so DMA_READ/DMA_WRITE
  *   could use it; a region without an fd is accepted and recorded (QEMU maps guest RAM at
@@ -55,28 +57,18 @@ export class DmaTable {
   }
 
   /**
-   * DMA_MAP. Takes ownership of `fd` (closed on every failure and on duplicates).
-   * @throws VfioError EINVAL (argsz, flags, size, overlap, too many), or mmap's errno.
+   * DMA_MAP. Takes ownership of `fd` (closed on every failure).
+   * @throws VfioError EINVAL (argsz, flags, size, too many), EEXIST (overlap), or mmap's errno.
    */
   map(m: DmaMapPayload, fd: number | undefined): void {
     try {
       this.#validateMap(m);
-      const same = this.#regions.find((r) => r.address === m.address && r.size === m.size);
-      if (
-        same &&
-        same.offset === m.offset &&
-        same.flags === m.flags &&
-        (same.fd === undefined) === (fd === undefined)
-      ) {
-        if (fd !== undefined) closeFd(fd);
-        return;
-      }
       const clash = this.#regions.find(
         (r) => m.address < r.address + r.size && r.address < m.address + m.size,
       );
       if (clash) {
         throw new VfioError(
-          'EINVAL',
+          'EEXIST',
           `DMA_MAP ${rangeText(m.address, m.size)} overlaps the mapped region ${rangeText(clash.address, clash.size)}`,
         );
       }
