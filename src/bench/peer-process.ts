@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { type Placement, pinnedCommand } from './cpu-placement.ts';
 import { nodeEntry, stopChild } from './node-entry.ts';
 
 /** What the peer prints once both endpoints listen. */
@@ -33,12 +34,13 @@ function isAnnouncement(v: unknown): v is PeerAnnouncement {
 }
 
 /**
- * Starts the peer and resolves once it listens.
+ * Starts the peer (on `placement`'s CPU) and resolves once it listens.
  * @throws Error when it exits or stays silent for `timeoutMs`, with its stderr.
  */
-export function startPeer(timeoutMs = 30_000): Promise<PeerProcess> {
+export function startPeer(placement: Placement, timeoutMs = 30_000): Promise<PeerProcess> {
   const cmd = nodeEntry('bench/peer');
-  const child = spawn(cmd.file, cmd.args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const [file, ...args] = [...pinnedCommand(placement), cmd.file, ...cmd.args];
+  const child = spawn(file!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   return new Promise((resolve, reject) => {

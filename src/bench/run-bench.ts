@@ -5,6 +5,7 @@
  * Throws only when something cannot be measured; missed targets are results.
  */
 import { cpus, loadavg } from 'node:os';
+import { type Placement, pinThisProcess } from './cpu-placement.ts';
 import { EchoClient } from './echo-client.ts';
 import { absoluteFigure, type Figure, ratioFigure } from './figures.ts';
 import { BAR0, connectGpu, type GpuTarget } from './gpu-target.ts';
@@ -25,6 +26,8 @@ export interface BenchResult {
   readonly cpus: number;
   /** 1/5/15-minute load averages when the run started and ended: how shared the machine was. */
   readonly load: { readonly start: number[]; readonly end: number[] };
+  /** Where the bench and the peer ran during the wire and mapping figures. */
+  readonly placement: Placement;
   readonly figures: Figure[];
   /** The measurements behind the figures. */
   readonly raw: {
@@ -182,12 +185,26 @@ function startupFigures(runs: readonly StartupRun[]): Figure[] {
   ];
 }
 
-/** Runs every measurement of `plan`. @throws Error when a figure cannot be measured. */
-export async function runBench(plan: BenchPlan, progress: Progress): Promise<BenchResult> {
+/**
+ * Runs every measurement of `plan`; `pin` puts the bench and its peer on one CPU for the wire
+ * and mapping figures (cpu-placement.ts). @throws Error when a figure cannot be measured.
+ */
+export async function runBench(
+  plan: BenchPlan,
+  progress: Progress,
+  pin = true,
+): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
   const loadAtStart = loadavg();
+  const pinning = pinThisProcess(pin);
   progress('starting the peer (vfio-user GPU + raw echo)');
-  const peer = await startPeer();
+  let peer: Awaited<ReturnType<typeof startPeer>>;
+  try {
+    peer = await startPeer(pinning.placement);
+  } catch (e) {
+    pinning.restore();
+    throw e;
+  }
   let wire: Awaited<ReturnType<typeof roundTripFigures>>;
   let bulk: Awaited<ReturnType<typeof throughputFigures>>;
   let mapping: ReturnType<typeof mappingFigures>;
@@ -207,6 +224,7 @@ export async function runBench(plan: BenchPlan, progress: Progress): Promise<Ben
     }
   } finally {
     await peer.stop();
+    pinning.restore();
   }
   progress(`serve start-up, ${plan.startup.runs} run(s)`);
   const startup = await measureServeStartup(plan.startup, (n) =>
@@ -219,6 +237,7 @@ export async function runBench(plan: BenchPlan, progress: Progress): Promise<Ben
     node: process.version,
     cpus: cpus().length,
     load: { start: loadAtStart, end: loadavg() },
+    placement: pinning.placement,
     figures: [...wire.figures, ...bulk.figures, ...mapping.figures, ...startupFigures(startup)],
     raw: {
       roundTrip: { floor: wire.floor, server: wire.server },

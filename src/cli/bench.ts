@@ -5,31 +5,36 @@
  * the targets are met; 1 when something could not be measured, 2 for bad usage.
  */
 import { writeFileSync } from 'node:fs';
+import { describePlacement } from '../bench/cpu-placement.ts';
 import { renderTable } from '../bench/figures.ts';
 import { FULL_PLAN, QUICK_PLAN } from '../bench/plan.ts';
 import { runBench } from '../bench/run-bench.ts';
 import { CliError } from './cli-error.ts';
 
-const USAGE = `usage: vfio-nvlink2 bench [--json FILE] [--quick]
+const USAGE = `usage: vfio-nvlink2 bench [--json FILE] [--quick] [--no-pin]
 
 Measures, in one run, against floors taken between the same two processes:
   8-byte REGION_READ round trip (p50, p99), 1 MiB REGION_READ/REGION_WRITE throughput,
   GPU RAM copies through the client's mapping, \`serve\` start-up and RSS (6 GPUs).
 
   --json FILE   where to write the results (default bench-results.json)
-  --quick       few samples: checks that every figure can be measured, nothing more`;
+  --quick       few samples: checks that every figure can be measured, nothing more
+  --no-pin      let the scheduler place the bench and its peer (by default both are pinned
+                to one CPU for the wire figures, so the floor does not flip between runs)`;
 
 interface BenchArgs {
   json: string;
   quick: boolean;
+  pin: boolean;
 }
 
 function parseArgs(argv: readonly string[]): BenchArgs | null {
-  const args: BenchArgs = { json: 'bench-results.json', quick: false };
+  const args: BenchArgs = { json: 'bench-results.json', quick: false, pin: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--help' || a === '-h') return null;
     if (a === '--quick') args.quick = true;
+    else if (a === '--no-pin') args.pin = false;
     else if (a === '--json') {
       const file = argv[++i];
       if (file === undefined) throw new CliError(`bench: --json needs a file\n\n${USAGE}`, 2);
@@ -46,13 +51,15 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const result = await runBench(args.quick ? QUICK_PLAN : FULL_PLAN, (m) =>
-    process.stderr.write(`bench: ${m}\n`),
+  const result = await runBench(
+    args.quick ? QUICK_PLAN : FULL_PLAN,
+    (m) => process.stderr.write(`bench: ${m}\n`),
+    args.pin,
   );
   console.log(renderTable(result.figures));
   const load = (l: readonly number[]) => l.map((v) => v.toFixed(2)).join(' ');
   console.log(
-    `\n${result.cpus} CPUs, load average ${load(result.load.start)} at start, ${load(result.load.end)} at end`,
+    `\n${result.cpus} CPUs, load average ${load(result.load.start)} at start, ${load(result.load.end)} at end; ${describePlacement(result.placement)}`,
   );
   writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
   const missed = result.figures.filter((f) => !f.pass).length;
