@@ -9,20 +9,14 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { createMachine, type Machine } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
-import {
-  createNvlink2Context,
-  type KernelLogLine,
-  nvlink2Hooks,
-  pnvNpu2MapHost,
-} from '../nvlink2/index.ts';
-import { buildHost, HostError } from '../platform/host.ts';
+import type { KernelLogLine } from '../nvlink2/index.ts';
+import { HostError } from '../platform/host.ts';
 import type { Host, PciFunction } from '../platform/types.ts';
 import { type DeviceDescription, describeDevice } from '../vfio/describe.ts';
 import { describeAsText } from '../vfio/describe-text.ts';
-import { VfioPciDevice } from '../vfio/device.ts';
 import { VfioError } from '../vfio/errors.ts';
-import type { VariantHook } from '../vfio/variant.ts';
 import {
   inspectOverWire,
   parseRemoteInspectArgs,
@@ -106,19 +100,14 @@ function pickFunctions(host: Host, address: string | undefined): PciFunction[] {
 }
 
 /**
- * Open `fn` with `hooks`, describe it, close it.
+ * Open the machine's device for `fn`, describe it, close it.
  * @throws CliError when the open fails (the hook's errno and reason)
  */
-export function inspectFunction(
-  host: Host,
-  fn: PciFunction,
-  hooks: readonly VariantHook[],
-): DeviceDescription {
-  const device = new VfioPciDevice(fn, host, hooks);
+function inspectFunction(machine: Machine, fn: PciFunction): DeviceDescription {
+  const device = machine.device(fn.name);
   try {
     device.open();
   } catch (err) {
-    device.dispose();
     if (err instanceof VfioError)
       throw new CliError(`inspect: ${fn.name}: open failed: ${err.message}`);
     throw err;
@@ -127,7 +116,6 @@ export function inspectFunction(
     return describeDevice(device);
   } finally {
     device.close();
-    device.dispose();
   }
 }
 
@@ -137,18 +125,18 @@ export function inspectInProcess(
   log: (line: KernelLogLine) => void,
 ): DeviceDescription[] {
   const fdt = readPlatformArg(args.file);
-  let host: Host;
+  let machine: Machine;
   try {
-    host = buildHost(fdt);
+    machine = createMachine(fdt, { log });
   } catch (err) {
     if (err instanceof HostError) throw new CliError(`inspect: ${err.message}`);
     throw err;
   }
-  const functions = pickFunctions(host, args.address);
-  const ctx = createNvlink2Context(host, { log });
-  pnvNpu2MapHost(ctx); // boot: skiboot/Linux map every GPU to the host partition (LPID 0)
-  const hooks = nvlink2Hooks(ctx);
-  return functions.map((fn) => inspectFunction(host, fn, hooks));
+  try {
+    return pickFunctions(machine.host, args.address).map((fn) => inspectFunction(machine, fn));
+  } finally {
+    machine.dispose();
+  }
 }
 
 function formatLog(line: KernelLogLine): string {

@@ -10,7 +10,7 @@
  * - an fd-backed region's `offset` is where to mmap that fd (vfio-user), not the kernel's
  *   VFIO_PCI_INDEX_TO_OFFSET(index); the description shows the latter;
  * - an error reply carries only an errno: the server's sentence stays in its log, so a failed
- *   query reads `EINVAL (errno 22)` where the in-process one has the reason.
+ *   query reads `EINVAL (errno 22)` both ways (describe.ts queryErrorOf).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -21,8 +21,9 @@ import {
   type DeviceSnapshot,
   describeSnapshot,
   type QueryError,
+  queryErrorOf,
 } from '../vfio/describe.ts';
-import { errnoName, VfioError } from '../vfio/errors.ts';
+import { VfioError } from '../vfio/errors.ts';
 import { VFIO_PCI_NUM_IRQS } from '../vfio/irqs.ts';
 import { regionOffset, VFIO_PCI_CONFIG_REGION_INDEX } from '../vfio/region-info.ts';
 import { VfioUserClient } from './client.ts';
@@ -32,12 +33,7 @@ const PCI_NAME = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
 /** The error of a failed query as the wire shows it: its errno, no reason. */
 function wireError(err: unknown): QueryError {
-  if (err instanceof ReplyError) {
-    return {
-      errno: err.remoteErrno,
-      message: `${errnoName(err.remoteErrno)} (errno ${err.remoteErrno})`,
-    };
-  }
+  if (err instanceof ReplyError) return queryErrorOf(err.remoteErrno);
   throw err;
 }
 

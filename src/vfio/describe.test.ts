@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { type DeviceSnapshot, describeDevice, describeSnapshot } from './describe.ts';
+import { type DeviceSnapshot, describeDevice, describeSnapshot, queryErrorOf } from './describe.ts';
 import { describeAsText, hexdump } from './describe-text.ts';
 import { VfioPciDevice } from './device.ts';
 import { buildFakeHost, fakeFunction } from './fake-host.ts';
@@ -44,8 +44,7 @@ function clientSnapshot(): DeviceSnapshot {
       const need = new DataView(first.buffer).getUint32(0, true);
       return { reply: need > 32 ? gpu.regionInfo(i, need).bytes : first };
     } catch (err) {
-      const e = err as { errno: number; message: string };
-      return { error: { errno: e.errno, message: e.message } };
+      return { error: queryErrorOf((err as { errno: number }).errno) };
     }
   });
   const irqs = [0, 1, 2, 3, 4].map((i) => ({ info: gpu.irqInfo(i) }));
@@ -70,6 +69,7 @@ describe('describeDevice', () => {
     assert.deepEqual(ram?.caps?.[0]?.value, { type: '0x800010de', subtype: 1 });
     assert.deepEqual(ram?.caps?.[1]?.value, { tgt: '0x0000000000001234' });
     assert.equal(d.regions[8]?.error?.errno, 22);
+    assert.equal(d.regions[8]?.error?.message, 'EINVAL (errno 22)');
     assert.deepEqual(
       d.irqs.map((i) => i.count),
       [1, 1, 6, 1, 1],

@@ -7,17 +7,23 @@
  * JSON-safe: 64-bit values are hex strings.
  */
 import type { DeviceInfo, VfioPciDevice } from './device.ts';
-import { VfioError } from './errors.ts';
+import { errnoName, VfioError } from './errors.ts';
 import { type CapabilityValue, decodeCapabilityValue } from './info-caps.ts';
 import { IRQ_INDEX_NAMES, type IrqInfo, IrqInfoFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
 import { PCI_VENDOR_TYPE, RegionCapId } from './region.ts';
 import { decodeRegionInfo, regionFlagNames, VFIO_REGION_INFO_SIZE } from './region-info.ts';
 import { STANDARD_REGION_NAMES } from './standard-regions.ts';
 
-/** A failed query: the errno and the server's sentence. */
+/** A failed query as a VMM sees it: only an errno comes back (an ioctl's -1, or an error reply). */
 export interface QueryError {
   readonly errno: number;
+  /** `EINVAL (errno 22)`: the same text in process and over the wire. */
   readonly message: string;
+}
+
+/** The QueryError of `errno`: one format, so `inspect --dt` and `inspect SOCKET` agree. */
+export function queryErrorOf(errno: number): QueryError {
+  return { errno, message: `${errnoName(errno)} (errno ${errno})` };
 }
 
 /** The raw replies a description is built from. */
@@ -282,7 +288,7 @@ export function describeSnapshot(snapshot: DeviceSnapshot): DeviceDescription {
 }
 
 function queryError(err: unknown): QueryError {
-  if (err instanceof VfioError) return { errno: err.errno, message: err.message };
+  if (err instanceof VfioError) return queryErrorOf(err.errno);
   throw err;
 }
 
