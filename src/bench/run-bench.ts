@@ -11,7 +11,7 @@ import { absoluteFigure, type Figure, ratioFigure } from './figures.ts';
 import { BAR0, connectGpu, type GpuTarget } from './gpu-target.ts';
 import { type MappingCopyResult, measureMappingCopy } from './mapping-copy.ts';
 import { pairedLatencies, pairedThroughputs } from './paired-timing.ts';
-import { startPeer } from './peer-process.ts';
+import { type PeerProcess, startPeer } from './peer-process.ts';
 import type { BenchPlan } from './plan.ts';
 import { measureServeStartup, type StartupRun } from './serve-startup.ts';
 import { type LatencySummary, median, summarizeLatency } from './stats.ts';
@@ -185,6 +185,27 @@ function startupFigures(runs: readonly StartupRun[]): Figure[] {
   ];
 }
 
+/** The figures that need the peer: round trips, 1 MiB transfers, the GPU RAM mapping. */
+async function measureWithPeer(peer: PeerProcess, plan: BenchPlan, progress: Progress) {
+  const echo = EchoClient.connect(peer.echo);
+  try {
+    const gpu = await connectGpu(peer.device);
+    try {
+      progress(`8-byte round trips against ${peer.address}`);
+      const wire = await roundTripFigures(gpu, echo, plan);
+      progress('1 MiB REGION_READ / REGION_WRITE');
+      const bulk = await throughputFigures(gpu, echo, plan);
+      progress(`GPU RAM mapping copies (${plan.mapping.bytes / MiB} MiB)`);
+      const mapping = mappingFigures(gpu, plan);
+      return { wire, bulk, mapping };
+    } finally {
+      gpu.close();
+    }
+  } finally {
+    echo.close();
+  }
+}
+
 /**
  * Runs every measurement of `plan`; `pin` puts the bench and its peer on one CPU for the wire
  * and mapping figures (cpu-placement.ts). @throws Error when a figure cannot be measured.
@@ -197,35 +218,19 @@ export async function runBench(
   const startedAt = new Date().toISOString();
   const loadAtStart = loadavg();
   const pinning = pinThisProcess(pin);
-  progress('starting the peer (vfio-user GPU + raw echo)');
-  let peer: Awaited<ReturnType<typeof startPeer>>;
+  let peerFigures: Awaited<ReturnType<typeof measureWithPeer>>;
   try {
-    peer = await startPeer(pinning.placement);
-  } catch (e) {
-    pinning.restore();
-    throw e;
-  }
-  let wire: Awaited<ReturnType<typeof roundTripFigures>>;
-  let bulk: Awaited<ReturnType<typeof throughputFigures>>;
-  let mapping: ReturnType<typeof mappingFigures>;
-  try {
-    const echo = EchoClient.connect(peer.echo);
-    const gpu = await connectGpu(peer.device);
+    progress('starting the peer (vfio-user GPU + raw echo)');
+    const peer = await startPeer(pinning.placement);
     try {
-      progress(`8-byte round trips against ${peer.address}`);
-      wire = await roundTripFigures(gpu, echo, plan);
-      progress('1 MiB REGION_READ / REGION_WRITE');
-      bulk = await throughputFigures(gpu, echo, plan);
-      progress(`GPU RAM mapping copies (${plan.mapping.bytes / MiB} MiB)`);
-      mapping = mappingFigures(gpu, plan);
+      peerFigures = await measureWithPeer(peer, plan, progress);
     } finally {
-      gpu.close();
-      echo.close();
+      await peer.stop();
     }
   } finally {
-    await peer.stop();
     pinning.restore();
   }
+  const { wire, bulk, mapping } = peerFigures;
   progress(`serve start-up, ${plan.startup.runs} run(s)`);
   const startup = await measureServeStartup(plan.startup, (n) =>
     progress(`serve start-up run ${n}/${plan.startup.runs} done`),
