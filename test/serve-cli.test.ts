@@ -117,6 +117,16 @@ describe('serve', () => {
       assert.equal(r.status, 2, args.join(' '));
     }
   });
+
+  it('fails at once, naming the directory, when the socket dir cannot be created', () => {
+    const r = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', MAIN, 'serve', '--socket-dir', '/proc/no-such-dir/sockets'],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /cannot create \/proc\/no-such-dir\/sockets \(ENOENT\)/);
+  });
 });
 
 describe('serve --trace', () => {

@@ -6,6 +6,7 @@
  * close the clients (releasing what they held), remove the sockets and the JSON files, exit 0.
  */
 import { mkdirSync, unlinkSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { createMachine, type Machine } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
@@ -60,7 +61,7 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
     return new Map([[address, args.socketPath]]);
   }
   try {
-    mkdirSync(args.socketDir, { recursive: true, mode: 0o700 });
+    makeDirectories(args.socketDir);
   } catch (err) {
     throw new CliError(
       `serve: cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
@@ -185,4 +186,22 @@ export async function run(argv: string[]): Promise<number> {
     }
     machine.dispose();
   });
+}
+
+/**
+ * `mkdir -p` with mode 0700. Not `mkdirSync(…, { recursive: true })`: on Node 20 that loops
+ * forever when the kernel answers ENOENT for a directory whose parent exists (e.g. under /proc).
+ * @throws NodeJS.ErrnoException from the first mkdir that fails for another reason than EEXIST.
+ */
+function makeDirectories(path: string): void {
+  const parent = dirname(path);
+  try {
+    mkdirSync(path, { mode: 0o700 });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || parent === path) throw err;
+    makeDirectories(parent);
+    mkdirSync(path, { mode: 0o700 });
+  }
 }
