@@ -35,24 +35,19 @@ export interface StartupPlan {
 
 const POLL_MS = 2;
 
-/** Socket paths listed in `dir`/devices.json, or null while it is missing or half written. */
+/**
+ * Socket paths listed in `dir`/devices.json (serve's array of PCI functions, `socket` present
+ * on the served ones), or null while it does not exist yet.
+ */
 function listedSockets(dir: string): string[] | null {
   const file = join(dir, 'devices.json');
   if (!existsSync(file)) return null;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch {
-    return null;
-  }
-  const entries = Array.isArray(parsed)
-    ? parsed
-    : ((parsed as { devices?: unknown }).devices ?? (parsed as { functions?: unknown }).functions);
-  if (!Array.isArray(entries)) return null;
+  const entries: unknown = JSON.parse(readFileSync(file, 'utf8'));
+  if (!Array.isArray(entries)) throw new Error(`${file} is not an array of PCI functions`);
   const sockets: string[] = [];
-  for (const e of entries as unknown[]) {
-    const socket = (e as { socket?: unknown }).socket;
-    if (typeof socket === 'string') sockets.push(isAbsolute(socket) ? socket : join(dir, socket));
+  for (const e of entries as { socket?: unknown }[]) {
+    if (typeof e.socket === 'string')
+      sockets.push(isAbsolute(e.socket) ? e.socket : join(dir, e.socket));
   }
   return sockets;
 }
