@@ -9,13 +9,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEchoServer } from './echo-server.ts';
-import { serveFirstGpu } from './peer-device.ts';
+import { type EchoServer, startEchoServer } from './echo-server.ts';
+import { type ServedGpu, serveFirstGpu } from './peer-device.ts';
 
 function main(): void {
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-peer-'));
-  const echo = startEchoServer(join(dir, 'echo.sock'));
-  const device = serveFirstGpu(join(dir, 'gpu.sock'));
+  let echo: EchoServer | null = null;
+  let device: ServedGpu;
+  try {
+    echo = startEchoServer(join(dir, 'echo.sock'));
+    device = serveFirstGpu(join(dir, 'gpu.sock'));
+  } catch (e) {
+    echo?.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   let stopped = false;
   const shutdown = () => {
     if (stopped) return;
