@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { formatDoctorReport, runDoctorOnHost } from '../nvlink2/doctor.ts';
 import { KERNEL_VERSIONS, type KernelVersion } from '../nvlink2/kernel-version.ts';
 import { buildHost, HostError } from '../platform/host.ts';
-import { CliError } from './cli-error.ts';
+import { CliError, usageError } from './cli-error.ts';
 import { readPlatformArg } from './dt.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt doctor [FILE] [--json] [--kernel ${KERNEL_VERSIONS.join('|')}]
@@ -19,9 +19,7 @@ export async function runDoctor(argv: string[]): Promise<number> {
   try {
     parsed = parse(argv);
   } catch (err) {
-    const message =
-      err instanceof Error ? (err.message.split(/\.\s/)[0] ?? err.message) : String(err);
-    throw new CliError(`dt doctor: ${message.replace(/\.$/, '')}`, 2);
+    throw usageError('dt doctor', err);
   }
   const { values, positionals } = parsed;
   if (values.help) {

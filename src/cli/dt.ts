@@ -15,7 +15,7 @@ import {
   WitherspoonOptionError,
   witherspoonOptionsFromFlags,
 } from '../platform/witherspoon/index.ts';
-import { CliError } from './cli-error.ts';
+import { CliError, usageError } from './cli-error.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
 
@@ -28,13 +28,6 @@ const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
       Print a tree (default: the built-in 6-GPU Witherspoon) or one node as DTS.
   doctor [FILE] [--json]
       For every PCI function, what the NVLink2 subdriver's init would do.`;
-
-/** A `node:util` parseArgs failure as one line naming the flag. */
-function parseFailure(command: string, err: unknown): CliError {
-  const message = err instanceof Error ? err.message : String(err);
-  const first = message.split(/\.\s/)[0] ?? message;
-  return new CliError(`${command}: ${first.replace(/\.$/, '')}`, 2);
-}
 
 /**
  * Loads the tree a command was given (a DTB, or DTS compiled by dtc), or the built-in default
@@ -72,7 +65,7 @@ async function runGenerate(argv: string[]): Promise<number> {
   try {
     parsed = parseGenerate(argv);
   } catch (err) {
-    throw parseFailure('dt generate', err);
+    throw usageError('dt generate', err);
   }
   const { values } = parsed;
   if (values.help) {
@@ -120,7 +113,7 @@ async function runShow(argv: string[]): Promise<number> {
   try {
     parsed = parseShow(argv);
   } catch (err) {
-    throw parseFailure('dt show', err);
+    throw usageError('dt show', err);
   }
   const { values, positionals } = parsed;
   if (values.help) {

@@ -23,7 +23,7 @@ import {
   type RemoteInspectArgs,
   RemoteInspectUsageError,
 } from '../vfio-user/describe-remote.ts';
-import { CliError } from './cli-error.ts';
+import { CliError, usageError } from './cli-error.ts';
 import { readPlatformArg } from './dt.ts';
 
 const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json]
@@ -53,9 +53,7 @@ export function parseInspectArgs(argv: string[]): InspectArgs | 'help' {
   try {
     parsed = parse(argv);
   } catch (err) {
-    const message =
-      err instanceof Error ? (err.message.split(/\.\s/)[0] ?? err.message) : String(err);
-    throw new CliError(`inspect: ${message.replace(/\.$/, '')}`, 2);
+    throw usageError('inspect', err);
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';

@@ -4,7 +4,7 @@
  * exit on SIGTERM).
  */
 import { parseArgs } from 'node:util';
-import { CliError } from './cli-error.ts';
+import { CliError, usageError } from './cli-error.ts';
 
 export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--trace FILE|-] [--json]
        vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--trace FILE|-]
@@ -55,9 +55,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   try {
     ({ values, positionals } = parse(argv));
   } catch (err) {
-    const message =
-      err instanceof Error ? (err.message.split(/\.\s/)[0] ?? err.message) : String(err);
-    throw new CliError(`serve: ${message.replace(/\.$/, '')}`, 2);
+    throw usageError('serve', err);
   }
   if (values.help) return 'help';
   if (positionals.length > 0)
