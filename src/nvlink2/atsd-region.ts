@@ -15,7 +15,7 @@ import { encodeLnkspdCap, encodeSsatgtCap } from '../vfio/info-caps.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
 import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
-import type { Nvlink2Context } from './context.ts';
+import { type Nvlink2Context, traceRegionAccess } from './context.ts';
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
@@ -91,12 +91,7 @@ export class AtsdRegion implements RegionOps {
       this.page.memory.write(offset, span);
       this.page.afterRegionWrite(offset, count, this.name);
     } else this.page.memory.read(offset, span);
-    this.ctx.tracer.emit(write ? 'nvlink2_region_write' : 'nvlink2_region_read', () => ({
-      name: this.name,
-      index: this.index,
-      offset,
-      count,
-    }));
+    traceRegionAccess(this.ctx, this, offset, count, write);
     return count;
   }
 

@@ -74,3 +74,19 @@ export function createNvlink2Context(
     gpuRamSize: options.gpuRamSize ?? defaultGpuRamSize,
   };
 }
+
+/** The region read/write tracepoint of an NVLink2 region access (argument built only if traced). */
+export function traceRegionAccess(
+  ctx: Nvlink2Context,
+  region: { readonly name: string; readonly index: number },
+  offset: bigint,
+  count: number,
+  write: boolean,
+): void {
+  ctx.tracer.emit(write ? 'nvlink2_region_write' : 'nvlink2_region_read', () => ({
+    name: region.name,
+    index: region.index,
+    offset,
+    count,
+  }));
+}

@@ -25,7 +25,7 @@
 import { VfioError } from '../vfio/errors.ts';
 import { encodeSsatgtCap } from '../vfio/info-caps.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
-import type { Nvlink2Context } from './context.ts';
+import { type Nvlink2Context, traceRegionAccess } from './context.ts';
 import type { DeviceMemory } from './device-memory.ts';
 import type { GpuRamConfig } from './gpu-ram-probe.ts';
 import { pnvNpu2UnmapLparDev } from './npu-lpar.ts';
@@ -130,12 +130,7 @@ export class GpuRamRegion implements RegionOps {
       for (let p = offset / POWER_PAGE_SIZE; p * POWER_PAGE_SIZE < offset + BigInt(count); p++)
         this.writtenByRw.add(p);
     } else this.memory.read(offset, span);
-    this.ctx.tracer.emit(write ? 'nvlink2_region_write' : 'nvlink2_region_read', () => ({
-      name: this.name,
-      index: this.index,
-      offset,
-      count,
-    }));
+    traceRegionAccess(this.ctx, this, offset, count, write);
     return count;
   }
 
