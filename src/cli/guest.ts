@@ -1,0 +1,216 @@
+/**
+ * `vfio-nvlink2 guest`: what a pseries guest saw of the GPUs and NVLink bridges a `serve`
+ * directory offers, had QEMU 4.1–8.1 been given them (hw/vfio/pci-quirks.c,
+ * hw/ppc/spapr_pci_nvlink2.c; see src/guest). Connects to each socket in turn, reads config
+ * space and region info over vfio-user, closes the connection (serve allows one client per
+ * device), then computes the guest placement and the guest device-tree fragment.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { serializeFdt, toDts } from '../fdt/index.ts';
+import { classifyDevice, type DeviceFacts } from '../guest/device-facts.ts';
+import { formatPlacement, placementToJson } from '../guest/guest-report.ts';
+import { buildGuestTree } from '../guest/guest-tree.ts';
+import { GuestPlacementError, placeGuest, type VphbRequest } from '../guest/placement.ts';
+import { readRemoteFacts } from '../guest/remote-facts.ts';
+import { isSystemCallError } from '../native/index.ts';
+import { VfioUserClient } from '../vfio-user/client.ts';
+import { deviceNameForSocket } from '../vfio-user/describe-remote.ts';
+import { ReplyError } from '../vfio-user/wire-errors.ts';
+import { CliError, usageError } from './cli-error.ts';
+
+const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-nodes N] [--phb N]
+                          [--phb-per-group] [--dts | --json] [-o FILE.dtb]
+
+  The guest's view of the served GPUs and NVLink bridges as QEMU 4.1–8.1 built it: GPU RAM
+  from 64 TiB (2 TiB per vPHB), ATSD pages from 128 TiB, NUMA nodes, phandles, and the guest
+  device-tree fragment. Devices get guest devfns slot 0, 1, … in devices.json order.
+  --socket-dir DIR  every socket listed in DIR/devices.json (what \`serve --socket-dir\` writes)
+  SOCKET...         these sockets (IOMMU groups from a devices.json beside them, if any)
+  --numa-nodes N    guest NUMA nodes (GPU nodes are numbered from max(1, N))
+  --phb N           index of the (first) vPHB, 0..30 (default 0)
+  --phb-per-group   one vPHB per IOMMU group (N, N+1, …), as ATSD needs
+  --dts             print the guest tree fragment as DTS
+  --json            print the placement as JSON
+  -o FILE.dtb       also write the fragment as a DTB
+  Exits 1 when QEMU would have reported an error (the output is still printed).`;
+
+interface GuestArgs {
+  readonly socketDir: string | undefined;
+  readonly sockets: readonly string[];
+  readonly numaNodes: number;
+  readonly phb: number;
+  readonly phbPerGroup: boolean;
+  readonly format: 'table' | 'dts' | 'json';
+  readonly output: string | undefined;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      'socket-dir': { type: 'string' },
+      'numa-nodes': { type: 'string' },
+      phb: { type: 'string' },
+      'phb-per-group': { type: 'boolean' },
+      dts: { type: 'boolean' },
+      json: { type: 'boolean' },
+      output: { type: 'string', short: 'o' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+}
+
+function intArg(name: string, text: string | undefined, fallback: number, max: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n > max)
+    throw new CliError(`guest: --${name} wants an integer 0..${max}, not '${text}'`, 2);
+  return n;
+}
+
+/** @throws CliError (exit 2) for bad usage */
+export function parseGuestArgs(argv: string[]): GuestArgs | 'help' {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw usageError('guest', err);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return 'help';
+  const socketDir = values['socket-dir'];
+  if (socketDir === undefined && positionals.length === 0)
+    throw new CliError(`guest: give --socket-dir DIR or SOCKET...\n\n${USAGE}`, 2);
+  if (socketDir !== undefined && positionals.length > 0)
+    throw new CliError('guest: give SOCKET... or --socket-dir DIR, not both', 2);
+  if (values.dts && values.json) throw new CliError('guest: --dts or --json, not both', 2);
+  return {
+    socketDir,
+    sockets: positionals,
+    numaNodes: intArg('numa-nodes', values['numa-nodes'], 0, 1024),
+    phb: intArg('phb', values.phb, 0, 30),
+    phbPerGroup: values['phb-per-group'] ?? false,
+    format: values.dts ? 'dts' : values.json ? 'json' : 'table',
+    output: values.output,
+  };
+}
+
+interface Target {
+  readonly socket: string;
+  readonly address: string;
+  readonly iommuGroup: number | null;
+}
+
+interface ListEntry {
+  address?: string;
+  socket?: string;
+  iommuGroup?: number;
+}
+
+function readDevicesJson(path: string): ListEntry[] {
+  try {
+    const data: unknown = JSON.parse(readFileSync(path, 'utf8'));
+    if (!Array.isArray(data)) throw new Error('not an array');
+    return data as ListEntry[];
+  } catch (e) {
+    throw new CliError(`guest: cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+}
+
+function targetsOf(args: GuestArgs): Target[] {
+  if (args.socketDir !== undefined) {
+    const list = join(args.socketDir, 'devices.json');
+    if (!existsSync(list))
+      throw new CliError(
+        `guest: no ${list} (is \`serve --socket-dir ${args.socketDir}\` running?)`,
+      );
+    const targets = readDevicesJson(list).flatMap((e) =>
+      e.socket && e.address
+        ? [{ socket: e.socket, address: e.address, iommuGroup: e.iommuGroup ?? null }]
+        : [],
+    );
+    if (targets.length === 0) throw new CliError(`guest: ${list} lists no served device`);
+    return targets;
+  }
+  return args.sockets.map((socket) => {
+    const address = deviceNameForSocket(socket);
+    const list = join(dirname(socket), 'devices.json');
+    const entries = existsSync(list) ? readDevicesJson(list) : [];
+    const hit = entries.find((e) => e.socket === socket || e.address === address);
+    return { socket, address, iommuGroup: hit?.iommuGroup ?? null };
+  });
+}
+
+function describeFailure(e: unknown): string {
+  if (e instanceof ReplyError && e.code === 'EBUSY') return 'EBUSY: another client holds it';
+  if (isSystemCallError(e)) return e.message;
+  return e instanceof Error ? e.message : String(e);
+}
+
+async function readTarget(t: Target): Promise<DeviceFacts> {
+  let client: VfioUserClient;
+  try {
+    client = await VfioUserClient.connect(t.socket);
+  } catch (e) {
+    throw new CliError(`guest: ${t.address}: cannot connect to ${t.socket}: ${describeFailure(e)}`);
+  }
+  try {
+    return await readRemoteFacts(client, t.address, t.iommuGroup);
+  } catch (e) {
+    throw new CliError(`guest: ${t.address} (${t.socket}): ${describeFailure(e)}`);
+  } finally {
+    client.close();
+  }
+}
+
+/** One vPHB with every device, or one per IOMMU group (unknown: per tgt) from --phb up. */
+function vphbsOf(facts: readonly DeviceFacts[], args: GuestArgs): VphbRequest[] {
+  if (!args.phbPerGroup) return [{ index: args.phb, devices: facts.map((f) => ({ facts: f })) }];
+  const groups = new Map<string, DeviceFacts[]>();
+  for (const f of facts) {
+    const role = classifyDevice(f);
+    const key =
+      f.iommuGroup !== null
+        ? `group ${f.iommuGroup}`
+        : role.role === 'plain'
+          ? `device ${f.address}`
+          : `tgt ${role.tgt}`;
+    groups.set(key, [...(groups.get(key) ?? []), f]);
+  }
+  const list = [...groups.values()];
+  if (args.phb + list.length - 1 > 30)
+    throw new CliError(`guest: ${list.length} IOMMU groups do not fit vPHBs ${args.phb}..30`);
+  return list.map((devices, i) => ({
+    index: args.phb + i,
+    devices: devices.map((f) => ({ facts: f })),
+  }));
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const args = parseGuestArgs(argv);
+  if (args === 'help') {
+    console.log(USAGE);
+    return 0;
+  }
+  const facts: DeviceFacts[] = [];
+  for (const t of targetsOf(args)) facts.push(await readTarget(t));
+  let placement: ReturnType<typeof placeGuest>;
+  try {
+    placement = placeGuest(vphbsOf(facts, args), { numaNodes: args.numaNodes });
+  } catch (e) {
+    if (e instanceof GuestPlacementError) throw new CliError(`guest: ${e.message}`);
+    throw e;
+  }
+  const tree = buildGuestTree(placement);
+  if (args.output !== undefined) writeFileSync(args.output, serializeFdt(tree));
+  if (args.format === 'json')
+    process.stdout.write(`${JSON.stringify(placementToJson(placement), null, 2)}\n`);
+  else if (args.format === 'dts') process.stdout.write(toDts(tree));
+  else process.stdout.write(formatPlacement(placement));
+  const errors = placement.vphbs.flatMap((v) => v.errors.map((e) => `vPHB ${v.index}: ${e}`));
+  for (const e of errors) console.error(`vfio-nvlink2: guest: ${e}`);
+  return errors.length > 0 ? 1 : 0;
+}

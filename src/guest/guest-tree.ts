@@ -1,0 +1,154 @@
+/**
+ * The NVLink2 part of a pseries guest's device tree as QEMU 4.1–8.1 wrote it
+ * (hw/ppc/spapr_pci_nvlink2.c spapr_phb_nvgpu_populate_dt, spapr_phb_nvgpu_ram_populate_dt,
+ * spapr_phb_nvgpu_populate_pcidev_dt; node names from hw/ppc/spapr_pci.c): per vPHB, the bus
+ * node `pci@<buid>` with `ibm,mmio-atsd` and one node per GPU and bridge, a root `npuphb<N>`
+ * with a `link@i` per bridge, and a `memory@<gpa>` per GPU RAM. A fragment: besides the
+ * NVLink2 properties only `reg` (bus and config-space entry) and the cell counts are written
+ * (no ranges, interrupts, …), and nodes come in devfn/slot order (libfdt's fdt_add_subnode
+ * puts QEMU's root nodes in reverse). `link@i` has no `reg`, as in QEMU ("_FDT(… "reg" …)"
+ * is commented out there), so dtc warns unit_address_vs_reg for it.
+ */
+import { cells, Fdt, type FdtNode } from '../fdt/index.ts';
+import { type GuestPlacement, gpuAssociativity, type VphbPlacement } from './placement.ts';
+
+/** spapr_pci.c pci_classes[] (base names) with the display and bridge subclasses. */
+const CLASS_NAMES = [
+  'legacy-device',
+  'mass-storage',
+  'network',
+  'display',
+  'multimedia-device',
+  'memory-controller',
+  'unknown-bridge',
+  'communication-controller',
+  'system-peripheral',
+  'input-controller',
+  'docking-station',
+  'cpu',
+  'serial-bus',
+  'wireless-controller',
+  'intelligent-io',
+  'satellite-device',
+  'encryption',
+  'data-processing-controller',
+];
+const SUBCLASS_NAMES: Record<number, readonly string[]> = {
+  3: ['vga', 'xga', '3d-controller'],
+  6: [
+    'host',
+    'isa',
+    'eisa',
+    'mca',
+    'pci',
+    'pcmcia',
+    'nubus',
+    'cardbus',
+    'raceway',
+    'semi-transparent-pci',
+    'infiniband',
+  ],
+};
+
+/** dt_name_from_class for the display and bridge classes; other classes get the base name. */
+export function pciNodeBaseName(classCode: number): string {
+  const base = (classCode >> 16) & 0xff;
+  const sub = (classCode >> 8) & 0xff;
+  const name = CLASS_NAMES[base];
+  if (name === undefined) return 'pci';
+  return SUBCLASS_NAMES[base]?.[sub] ?? name;
+}
+
+/** spapr_dt_pci_device: "%s@%x" or "%s@%x,%x" by slot and function. */
+export function pciNodeName(classCode: number, devfn: number): string {
+  const slot = (devfn >> 3).toString(16);
+  const fn = devfn & 7;
+  return `${pciNodeBaseName(classCode)}@${fn === 0 ? slot : `${slot},${fn.toString(16)}`}`;
+}
+
+/** `pci@<buid>` (spapr_phb_realize: "pci@%" PRIx64). */
+export function vphbNodeName(v: VphbPlacement): string {
+  return `pci@${v.buid.toString(16)}`;
+}
+
+function addPciNodes(v: VphbPlacement, bus: FdtNode): void {
+  const classOf = new Map(v.devices.map((d) => [d.address, d.classCode]));
+  // populate_resource_props: the first `reg` entry is config space, phys.hi = devfn << 8 (bus 0).
+  const nodeFor = (address: string, devfn: number) =>
+    bus
+      .addChild(pciNodeName(classOf.get(address) ?? 0, devfn))
+      .setProperty('reg', cells.u32(devfn << 8, 0, 0, 0, 0));
+  type Entry = { devfn: number; write: () => void };
+  const entries: Entry[] = [];
+  for (const slot of v.slots) {
+    const gpu = slot.gpu;
+    if (!gpu) continue;
+    entries.push({
+      devfn: gpu.devfn,
+      write: () =>
+        nodeFor(gpu.address, gpu.devfn)
+          .setProperty('ibm,npu', cells.u32(...slot.links.map((l) => l.phandle)))
+          .setProperty('phandle', cells.u32(gpu.phandle)),
+    });
+    for (const l of slot.links) {
+      entries.push({
+        devfn: l.devfn,
+        write: () =>
+          nodeFor(l.address, l.devfn)
+            .setProperty('phandle', cells.u32(l.phandle))
+            .setProperty('ibm,gpu', cells.u32(gpu.phandle))
+            .setProperty('ibm,nvlink', cells.u32(l.nvlinkPhandle))
+            .setProperty('memory-region', cells.u32(gpu.ramPhandle))
+            .setProperty('ibm,device-tgt-addr', cells.u64(slot.tgt))
+            .setProperty('ibm,nvlink-speed', cells.u32(l.linkSpeed)),
+      });
+    }
+  }
+  for (const e of entries.sort((a, b) => a.devfn - b.devfn)) e.write();
+}
+
+function addVphb(v: VphbPlacement, root: FdtNode): void {
+  const bus = root.addChild(vphbNodeName(v));
+  // spapr_dt_phb: reg = <buid 0>; spapr_dt_pci_bus: RESOURCE_CELLS_ADDRESS 3, RESOURCE_CELLS_SIZE 2.
+  bus
+    .setProperty('reg', cells.u64(v.buid, 0n))
+    .setProperty('#address-cells', cells.u32(3))
+    .setProperty('#size-cells', cells.u32(2));
+  if (v.mmioAtsd) bus.setProperty('ibm,mmio-atsd', cells.u64(...v.mmioAtsd));
+  addPciNodes(v, bus);
+
+  const npu = root.addChild(`npuphb${v.index}`);
+  npu
+    .setProperty('#address-cells', cells.u32(1))
+    .setProperty('#size-cells', cells.u32(0))
+    .setProperty('compatible', cells.string('ibm,power9-npu'));
+  for (const l of v.slots.flatMap((s) => s.links)) {
+    npu
+      .addChild(`link@${l.npuLinkIndex}`)
+      .setProperty('compatible', cells.string('ibm,npu-link'))
+      .setProperty('phandle', cells.u32(l.nvlinkPhandle))
+      .setProperty('ibm,npu-link-index', cells.u32(l.npuLinkIndex));
+  }
+
+  for (const s of v.slots) {
+    const gpu = s.gpu;
+    if (!gpu) continue;
+    root
+      .addChild(`memory@${gpu.gpa.toString(16)}`)
+      .setProperty('device_type', cells.string('memory'))
+      .setProperty('reg', cells.u64(gpu.gpa, gpu.size))
+      .setProperty('ibm,associativity', cells.u32(...gpuAssociativity(gpu.numaId)))
+      .setProperty('compatible', cells.string('ibm,coherent-device-memory'))
+      .setProperty('linux,usable-memory', cells.u64(gpu.gpa, 0n))
+      .setProperty('phandle', cells.u32(gpu.ramPhandle));
+  }
+}
+
+/** The guest tree fragment of `placement` (vPHBs without NVLink2 GPUs add nothing). */
+export function buildGuestTree(placement: GuestPlacement): Fdt {
+  const fdt = new Fdt(undefined, 'guest');
+  // spapr_build_fdt: the root's #address-cells and #size-cells are 2.
+  fdt.root.setProperty('#address-cells', cells.u32(2)).setProperty('#size-cells', cells.u32(2));
+  for (const v of placement.vphbs) if (v.slots.length > 0) addVphb(v, fdt.root);
+  return fdt;
+}
