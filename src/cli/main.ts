@@ -20,6 +20,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'serve every GPU and NVLink bridge over vfio-user sockets',
     load: async () => (await import('./serve.ts')).run,
   },
+  guest: {
+    summary: "the guest's view of served GPUs as QEMU 4.1-8.1 built it (placement, device tree)",
+    load: async () => (await import('./guest.ts')).run,
+  },
   bench: {
     summary: 'measure the server against a raw socket floor',
     load: async () => (await import('./bench.ts')).run,
