@@ -1,0 +1,313 @@
+/**
+ * src/guest, pure: classification (pci-quirks.c), grouping by tgt and guest placement
+ * (spapr_pci_nvlink2.c, spapr.c spapr_phb_placement), phandles, NUMA associativity and the
+ * guest tree, against values computed by hand from the reference (nvlink2.md §3): GPU RAM at
+ * 64 TiB = 0x4000_0000_0000 + 2 TiB per vPHB, GPUs 128 GiB = 0x20_0000_0000 apart; ATSD at
+ * 128 TiB = 0x8000_0000_0000 + 0x120000 per vPHB, 64 KiB apart.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { cells, toDts } from '../src/fdt/index.ts';
+import { classifyDevice, type DeviceFacts } from '../src/guest/device-facts.ts';
+import { buildGuestTree, pciNodeName } from '../src/guest/guest-tree.ts';
+import {
+  GuestPlacementError,
+  phandleGpuRam,
+  phandleNvlink,
+  phandlePciDev,
+  placeGuest,
+  type VphbRequest,
+} from '../src/guest/placement.ts';
+
+const RAM = 0x20_0000_0000n; // 128 GiB
+const ATSD = 0x10000n; // 64 KiB
+/** The built-in Witherspoon's tgts, GPU by GPU. */
+const TGTS = [
+  0x3e000000000n,
+  0x3c000000000n,
+  0x3a000000000n,
+  0xbe000000000n,
+  0xbc000000000n,
+  0xba000000000n,
+];
+
+function gpu(address: string, tgt: bigint | null, group: number | null, size = RAM): DeviceFacts {
+  return {
+    address,
+    vendor: 0x10de,
+    device: 0x1db1,
+    classCode: 0x030200,
+    iommuGroup: group,
+    regions: [{ index: 9, type: 0x800010de, subtype: 1, size, tgt, linkSpeed: null }],
+  };
+}
+
+function bridge(
+  address: string,
+  tgt: bigint | null,
+  group: number | null,
+  size = ATSD,
+  linkSpeed: number | null = 8,
+): DeviceFacts {
+  return {
+    address,
+    vendor: 0x1014,
+    device: 0x04ea,
+    classCode: 0x068000,
+    iommuGroup: group,
+    regions: [{ index: 9, type: 0x80001014, subtype: 1, size, tgt, linkSpeed }],
+  };
+}
+
+/** GPU k with its two bridges, listed GPU first: devfns 3k<<3, (3k+1)<<3, (3k+2)<<3. */
+function sixGpus(groups: (k: number) => number | null = (k) => k): DeviceFacts[] {
+  return TGTS.flatMap((tgt, k) => [
+    gpu(`000${k + 2}:01:00.0`, tgt, groups(k)),
+    bridge(`000${k >> 1}:00:0${k % 3}.0`, tgt, groups(k)),
+    bridge(`000${k >> 1}:00:0${k % 3}.1`, tgt, groups(k)),
+  ]);
+}
+
+function onePhb(facts: DeviceFacts[], index = 0): VphbRequest[] {
+  return [{ index, devices: facts.map((f) => ({ facts: f })) }];
+}
+
+describe('classification (pci-quirks.c)', () => {
+  it('a GPU needs the 0x800010de/1 region with SSATGT and a non-zero tgt', () => {
+    assert.deepEqual(classifyDevice(gpu('a', 5n, 0)), { role: 'gpu', tgt: 5n, size: RAM });
+    assert.equal(classifyDevice(gpu('a', null, 0)).role, 'plain');
+    assert.equal(classifyDevice(gpu('a', 0n, 0)).role, 'plain');
+    assert.equal(classifyDevice({ ...gpu('a', 5n, 0), regions: [] }).role, 'plain');
+  });
+  it('a bridge needs SSATGT and LNKSPD; an empty region is not mapped', () => {
+    assert.deepEqual(classifyDevice(bridge('b', 5n, 0)), {
+      role: 'bridge',
+      tgt: 5n,
+      size: ATSD,
+      linkSpeed: 8,
+      mapped: true,
+    });
+    assert.equal(classifyDevice(bridge('b', 5n, 0, ATSD, null)).role, 'plain');
+    assert.equal(classifyDevice(bridge('b', null, 0)).role, 'plain');
+    const empty = classifyDevice(bridge('b', 5n, 0, 0n));
+    assert.equal(empty.role === 'bridge' && empty.mapped, false);
+  });
+  it('other vendors stay plain', () => {
+    assert.equal(classifyDevice({ ...gpu('c', 5n, 0), vendor: 0x8086 }).role, 'plain');
+  });
+});
+
+describe('phandles (spapr_pci_nvlink2.c PHANDLE_*)', () => {
+  it('PCI device, GPU RAM and link', () => {
+    assert.equal(phandlePciDev(0, 0x08), 0x12000008);
+    assert.equal(phandlePciDev(3, 0x11), 0x12030011);
+    assert.equal(phandleGpuRam(0, 0), 0x110000ff);
+    assert.equal(phandleGpuRam(2, 5), 0x110205ff);
+    assert.equal(phandleNvlink(0, 0, 0), 0x00130000);
+    assert.equal(phandleNvlink(2, 1, 1), 0x00130211);
+  });
+});
+
+describe('placement of a 6-GPU host on one vPHB', () => {
+  const p = placeGuest(onePhb(sixGpus()), { numaNodes: 0 });
+  const v = p.vphbs[0]!;
+  it('GPU RAM back to back from 64 TiB, NUMA nodes from 1', () => {
+    assert.deepEqual(
+      v.slots.map((s) => [s.tgt, s.gpu?.gpa, s.gpu?.numaId]),
+      TGTS.map((tgt, k) => [tgt, 0x4000_0000_0000n + BigInt(k) * RAM, k + 1]),
+    );
+  });
+  it('ATSD pages 64 KiB apart from 128 TiB, two links per GPU', () => {
+    const links = v.slots.flatMap((s) => s.links);
+    assert.deepEqual(
+      links.map((l) => l.atsdGpa),
+      links.map((_, m) => 0x8000_0000_0000n + BigInt(m) * ATSD),
+    );
+    assert.deepEqual(
+      links.map((l) => l.npuLinkIndex),
+      [...Array(12).keys()],
+    );
+  });
+  it('devfns by list position, phandles from them', () => {
+    const s = v.slots[1]!;
+    assert.equal(s.gpu?.devfn, 3 << 3);
+    assert.equal(s.gpu?.phandle, 0x12000018);
+    assert.equal(s.gpu?.ramPhandle, 0x110001ff);
+    assert.deepEqual(
+      s.links.map((l) => [l.devfn, l.phandle, l.nvlinkPhandle]),
+      [
+        [4 << 3, 0x12000020, 0x00130010],
+        [5 << 3, 0x12000028, 0x00130011],
+      ],
+    );
+  });
+  it('six IOMMU groups on one vPHB: QEMU reports and leaves ibm,mmio-atsd out', () => {
+    assert.equal(v.mmioAtsd, null);
+    assert.deepEqual(v.errors, [
+      'Only 8 ATSD registers supported',
+      'ATSD requires separate vPHB per GPU IOMMU group',
+    ]);
+  });
+  it('one IOMMU group: the first 8 ATSD addresses', () => {
+    const one = placeGuest(onePhb(sixGpus(() => 0))).vphbs[0]!;
+    assert.deepEqual(
+      one.mmioAtsd,
+      [...Array(8).keys()].map((m) => 0x8000_0000_0000n + BigInt(m) * ATSD),
+    );
+    assert.deepEqual(one.errors, ['Only 8 ATSD registers supported']);
+  });
+  it('guest NUMA nodes move the GPU nodes up', () => {
+    const four = placeGuest(onePhb(sixGpus()), { numaNodes: 4 }).vphbs[0]!;
+    assert.deepEqual(
+      four.slots.map((s) => s.gpu?.numaId),
+      [4, 5, 6, 7, 8, 9],
+    );
+  });
+});
+
+describe('one vPHB per GPU IOMMU group', () => {
+  const facts = sixGpus();
+  const requests: VphbRequest[] = TGTS.map((_, k) => ({
+    index: 2 + k,
+    devices: facts.slice(3 * k, 3 * k + 3).map((f) => ({ facts: f })),
+  }));
+  const p = placeGuest(requests, { numaNodes: 1 });
+  it('windows at 2 TiB and 0x120000 per index; NUMA ids continue across vPHBs', () => {
+    const v = p.vphbs[1]!; // index 3
+    assert.equal(v.ramWindow, 0x4600_0000_0000n);
+    assert.equal(v.atsdWindow, 0x8000_0036_0000n);
+    assert.equal(v.slots[0]?.gpu?.gpa, 0x4600_0000_0000n);
+    assert.deepEqual(v.mmioAtsd, [0x8000_0036_0000n, 0x8000_0037_0000n]);
+    assert.deepEqual(v.errors, []);
+    assert.deepEqual(
+      p.vphbs.map((x) => x.slots[0]?.gpu?.numaId),
+      [1, 2, 3, 4, 5, 6],
+    );
+  });
+  it('phandles carry the vPHB index', () => {
+    const s = p.vphbs[1]!.slots[0]!;
+    assert.equal(s.gpu?.phandle, 0x12030000);
+    assert.equal(s.gpu?.ramPhandle, 0x110300ff);
+    assert.equal(s.links[1]?.nvlinkPhandle, 0x00130301);
+  });
+});
+
+describe('QEMU errors', () => {
+  it('a second IOMMU group on the vPHB (even a plain device) with ATSD', () => {
+    const other: DeviceFacts = { ...gpu('0009:00:00.0', null, 7), vendor: 0x8086 };
+    const v = placeGuest(onePhb([...sixGpus(() => 0).slice(0, 3), other])).vphbs[0]!;
+    assert.deepEqual(v.errors, ['ATSD requires separate vPHB per GPU IOMMU group']);
+    assert.equal(v.mmioAtsd, null);
+    assert.equal(v.slots.length, 1);
+  });
+  it('unknown groups: a GPU and its bridges count as one', () => {
+    const v = placeGuest(onePhb(sixGpus(() => null).slice(0, 3))).vphbs[0]!;
+    assert.deepEqual(v.errors, []);
+    assert.equal(v.mmioAtsd?.length, 2);
+  });
+  it('no bridges: "No ATSD registers found"', () => {
+    const v = placeGuest(onePhb([gpu('0002:01:00.0', 1n, 0)])).vphbs[0]!;
+    assert.deepEqual(v.errors, ['No ATSD registers found']);
+  });
+  it('seven GPUs: "Found too many GPUs per vPHB" drops the whole setup', () => {
+    const seven = [...Array(7).keys()].map((k) => gpu(`00${10 + k}:01:00.0`, BigInt(k + 1), 0));
+    const v = placeGuest(onePhb(seven)).vphbs[0]!;
+    assert.deepEqual(v.errors, ['Found too many GPUs per vPHB']);
+    assert.deepEqual(v.slots, []);
+  });
+  it('four bridges of one GPU: "Found too many NVLink bridges per GPU"', () => {
+    const list = [
+      gpu('0002:01:00.0', 1n, 0),
+      ...[0, 1, 2, 3].map((i) => bridge(`0000:00:0${i}.0`, 1n, 0)),
+    ];
+    assert.deepEqual(placeGuest(onePhb(list)).vphbs[0]!.errors, [
+      'Found too many NVLink bridges per GPU',
+    ]);
+  });
+  it('bad vPHB index and devfn collisions throw', () => {
+    assert.throws(() => placeGuest(onePhb([], 31)), GuestPlacementError);
+    const f = gpu('0002:01:00.0', 1n, 0);
+    assert.throws(
+      () =>
+        placeGuest([
+          {
+            index: 0,
+            devices: [
+              { facts: f, devfn: 8 },
+              { facts: f, devfn: 8 },
+            ],
+          },
+        ]),
+      /already taken/,
+    );
+  });
+  it('given devfns order the walk: bridges first puts their ATSD pages in that order', () => {
+    const [g, b0, b1] = sixGpus(() => 0);
+    const v = placeGuest([
+      {
+        index: 0,
+        devices: [
+          { facts: g!, devfn: 0x20 },
+          { facts: b0!, devfn: 0x11 },
+          { facts: b1!, devfn: 0x10 },
+        ],
+      },
+    ]).vphbs[0]!;
+    assert.deepEqual(
+      v.slots[0]?.links.map((l) => [l.address, l.atsdGpa]),
+      [
+        [b1!.address, 0x8000_0000_0000n],
+        [b0!.address, 0x8000_0001_0000n],
+      ],
+    );
+  });
+  it('an empty ATSD region: the link stays, without an ATSD page', () => {
+    const v = placeGuest(onePhb([gpu('0002:01:00.0', 1n, 0), bridge('0000:00:00.0', 1n, 0, 0n)]))
+      .vphbs[0]!;
+    assert.equal(v.slots[0]?.links[0]?.atsdGpa, null);
+    assert.deepEqual(v.errors, ['No ATSD registers found']);
+    assert.equal(v.notes.length, 1);
+  });
+});
+
+describe('guest tree fragment', () => {
+  const facts = sixGpus(() => 0).slice(0, 3);
+  const fdt = buildGuestTree(placeGuest(onePhb(facts, 1), { numaNodes: 2 }));
+  const prop = (path: string, name: string) => fdt.findNode(path)?.getProperty(name)?.value;
+  it('memory@<gpa>: reg, associativity {4,n,n,n,n}, usable-memory <gpa 0>, phandle', () => {
+    const m = '/memory@420000000000';
+    assert.deepEqual(prop(m, 'device_type'), cells.string('memory'));
+    assert.deepEqual(prop(m, 'reg'), cells.u64(0x4200_0000_0000n, RAM));
+    assert.deepEqual(prop(m, 'ibm,associativity'), cells.u32(4, 2, 2, 2, 2));
+    assert.deepEqual(prop(m, 'compatible'), cells.string('ibm,coherent-device-memory'));
+    assert.deepEqual(prop(m, 'linux,usable-memory'), cells.u64(0x4200_0000_0000n, 0n));
+    assert.deepEqual(prop(m, 'phandle'), cells.u32(0x110100ff));
+  });
+  it('npuphb1 with link@0, link@1', () => {
+    assert.deepEqual(prop('/npuphb1', 'compatible'), cells.string('ibm,power9-npu'));
+    assert.deepEqual(prop('/npuphb1', '#address-cells'), cells.u32(1));
+    assert.deepEqual(prop('/npuphb1', '#size-cells'), cells.u32(0));
+    assert.deepEqual(prop('/npuphb1/link@1', 'compatible'), cells.string('ibm,npu-link'));
+    assert.deepEqual(prop('/npuphb1/link@1', 'phandle'), cells.u32(0x00130101));
+    assert.deepEqual(prop('/npuphb1/link@1', 'ibm,npu-link-index'), cells.u32(1));
+  });
+  it('the vPHB, the GPU and its bridges', () => {
+    const bus = '/pci@800000020000001';
+    assert.deepEqual(prop(bus, 'ibm,mmio-atsd'), cells.u64(0x8000_0012_0000n, 0x8000_0013_0000n));
+    assert.deepEqual(prop(`${bus}/3d-controller@0`, 'ibm,npu'), cells.u32(0x12010008, 0x12010010));
+    assert.deepEqual(prop(`${bus}/3d-controller@0`, 'phandle'), cells.u32(0x12010000));
+    const b = `${bus}/unknown-bridge@2`;
+    assert.deepEqual(prop(b, 'phandle'), cells.u32(0x12010010));
+    assert.deepEqual(prop(b, 'ibm,gpu'), cells.u32(0x12010000));
+    assert.deepEqual(prop(b, 'ibm,nvlink'), cells.u32(0x00130101));
+    assert.deepEqual(prop(b, 'memory-region'), cells.u32(0x110100ff));
+    assert.deepEqual(prop(b, 'ibm,device-tgt-addr'), cells.u64(TGTS[0]!));
+    assert.deepEqual(prop(b, 'ibm,nvlink-speed'), cells.u32(8));
+  });
+  it('node names from the class code, slot and function', () => {
+    assert.equal(pciNodeName(0x030200, 0x08), '3d-controller@1');
+    assert.equal(pciNodeName(0x068000, 0x19), 'unknown-bridge@3,1');
+    assert.equal(pciNodeName(0x030000, 0), 'vga@0');
+    assert.match(toDts(fdt), /ibm,mmio-atsd = <0x8000 0x120000 0x8000 0x130000>;/);
+  });
+});
