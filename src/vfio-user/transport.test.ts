@@ -140,3 +140,54 @@ test('EOF inside a message is an error, and the fds of the partial message are c
   assert.equal(ep.closed()?.kind, 'error');
   assert.equal(openFds().size, before - 2);
 });
+
+test('lent parts queued after a partial send are copied: changing them after send changes nothing', async () => {
+  const [a, b] = socketPair();
+  const left = endpoint(a);
+  const right = endpoint(b);
+  const live = Uint8Array.from({ length: 4 << 20 }, (_, i) => (i * 7) & 0xff);
+  const expected = live.slice();
+  left.conn.send(commandHeader(1, Command.REGION_READ, 0), [live], [], true);
+  left.conn.send(commandHeader(2, Command.REGION_READ, 0), [live.subarray(100)], [], true);
+  live.fill(0); // what a later region write would do to the memory the reply viewed
+  await right.waitFor(() => right.messages.length === 2);
+  assert.ok(Buffer.from(right.messages[0]!.payload).equals(Buffer.from(expected)));
+  assert.ok(Buffer.from(right.messages[1]!.payload).equals(Buffer.from(expected.subarray(100))));
+  left.conn.close();
+  right.conn.close();
+});
+
+test('small messages queued behind a full socket keep their bytes (the send buffer is reused)', async () => {
+  const [a, b] = socketPair();
+  const left = endpoint(a);
+  const right = endpoint(b);
+  left.conn.send(commandHeader(0, Command.REGION_WRITE, 0), [new Uint8Array(6 << 20)]);
+  for (let i = 1; i <= 200; i++) {
+    left.conn.send(commandHeader(i, Command.REGION_READ, 0), [new Uint8Array(16).fill(i)]);
+  }
+  await right.waitFor(() => right.messages.length === 201);
+  for (let i = 1; i <= 200; i++) {
+    const m = right.messages[i]!;
+    assert.equal(m.header.msgId, i);
+    assert.deepEqual([...m.payload], new Array(16).fill(i));
+  }
+  left.conn.close();
+  right.conn.close();
+});
+
+test('a queue of large messages behind a full socket drains completely and in order', async () => {
+  const [a, b] = socketPair();
+  const left = endpoint(a);
+  const right = endpoint(b);
+  const parts = Array.from({ length: 5 }, (_, i) => new Uint8Array((1 << 20) + i).fill(i + 1));
+  for (const [i, p] of parts.entries()) {
+    left.conn.send(commandHeader(i, Command.REGION_WRITE, 0), [p.subarray(0, 16), p.subarray(16)]);
+  }
+  await right.waitFor(() => right.messages.length === 5);
+  for (const [i, m] of right.messages.entries()) {
+    assert.equal(m.header.msgId, i);
+    assert.ok(Buffer.from(m.payload).equals(Buffer.from(parts[i]!)));
+  }
+  left.conn.close();
+  right.conn.close();
+});

@@ -46,6 +46,8 @@ interface Outgoing {
   parts: Uint8Array[];
   /** Duplicates owned by the queue; closed once sent or dropped. */
   fds: number[];
+  /** Whether `parts` hold the connection's spill buffer (freed once sent or dropped). */
+  spill: boolean;
 }
 
 export class Connection {
@@ -54,6 +56,12 @@ export class Connection {
   readonly #framer: MessageFramer;
   readonly #watcher: FdWatcher;
   readonly #scratch = new Uint8Array(SCRATCH_BYTES);
+  /** Small messages are built here, and the header of large ones (copied if they must wait). */
+  readonly #small = new Uint8Array(COALESCE_BYTES);
+  readonly #head = new Uint8Array(HEADER_SIZE);
+  /** Where lent payload waits after a partial send; grown on demand, one message at a time. */
+  #spill = new Uint8Array(0);
+  #spillBusy = false;
   #maxFds: number;
   #queue: Outgoing[] = [];
   #closed = false;
@@ -85,49 +93,107 @@ export class Connection {
 
   /**
    * Sends one message: `header` (its size is recomputed from the payload) and payload parts,
-   * with `fds` as SCM_RIGHTS. Never blocks; what the socket cannot take now is queued, so the
-   * parts must not be modified after the call (the fds may be closed at once).
+   * with `fds` as SCM_RIGHTS. Never blocks; what the socket cannot take now is queued. Unless
+   * `borrowed`, the queue keeps the parts themselves, so they must not be modified after the
+   * call; `borrowed` parts (views of live memory, such as a region's mapping) are copied if they
+   * have to wait, so the caller may change them as soon as `send` returns. The fds may be
+   * closed at once either way.
    * @throws Error when the connection is closed; SystemCallError EBADF for a bad fd in `fds`.
    */
   send(
     header: MessageHeader,
     payload: readonly Uint8Array[] = [],
     fds: readonly number[] = [],
+    borrowed = false,
   ): void {
     if (this.#closed) throw new Error('vfio-user connection is closed');
     let size = HEADER_SIZE;
-    for (const p of payload) size += p.length;
+    for (let i = 0; i < payload.length; i++) size += payload[i]!.length;
     if (size <= COALESCE_BYTES) {
-      // One buffer, one iovec: cheaper than gathering for the small messages that dominate.
-      const buf = new Uint8Array(size);
+      // One reused buffer, one iovec: small messages, the common case, allocate nothing unless
+      // they have to wait (#enqueue copies what is left of them).
+      const buf = this.#small;
       writeHeader(buf, header, size);
       let at = HEADER_SIZE;
-      for (const p of payload) {
-        buf.set(p, at);
-        at += p.length;
+      for (let i = 0; i < payload.length; i++) {
+        buf.set(payload[i]!, at);
+        at += payload[i]!.length;
       }
-      this.#enqueue([buf], size, fds);
+      this.#enqueue([buf.subarray(0, size)], size, fds, true);
       return;
     }
-    const head = new Uint8Array(HEADER_SIZE);
-    writeHeader(head, header, size);
-    this.#enqueue([head, ...payload.filter((p) => p.length > 0)], size, fds);
+    const parts: Uint8Array[] = [this.#head];
+    writeHeader(this.#head, header, size);
+    for (let i = 0; i < payload.length; i++) if (payload[i]!.length > 0) parts.push(payload[i]!);
+    this.#enqueue(parts, size, fds, borrowed);
   }
 
-  #enqueue(parts: Uint8Array[], size: number, fds: readonly number[]): void {
+  /**
+   * Sends now what the socket takes and queues the rest. `transient` parts are copied when
+   * queued: the per-connection header buffers always are, payload parts when the caller lent them.
+   */
+  #enqueue(parts: Uint8Array[], size: number, fds: readonly number[], transient: boolean): void {
     if (this.#queue.length > 0) {
-      this.#queue.push({ parts, fds: fds.map((f) => dupFd(f)) });
+      this.#queue.push(this.#hold(parts, 0, fds, transient));
       return;
     }
-    const sent = this.#write(parts, fds);
+    const sent = this.#writeAll(parts, size, fds);
     if (sent === null || sent === size) return;
-    // Nothing went: the fds did not either. Something went: the fds went with its first byte.
-    this.#queue.push(
-      sent === 0
-        ? { parts, fds: fds.map((f) => dupFd(f)) }
-        : { parts: skipBytes(parts, sent), fds: [] },
-    );
+    this.#queue.push(this.#hold(parts, sent, sent === 0 ? fds : [], transient));
     this.#watcher.set(FdEvent.READABLE | FdEvent.WRITABLE);
+  }
+
+  /**
+   * sendmsg until everything went or the socket buffer is full: a partial send usually means
+   * the buffer filled, but retrying at once costs one syscall where waiting for WRITABLE costs
+   * an event-loop turn. Bytes sent, or null when the connection died.
+   */
+  #writeAll(parts: Uint8Array[], size: number, fds: readonly number[]): number | null {
+    let sent = this.#write(parts, fds);
+    while (sent !== null && sent > 0 && sent < size) {
+      const more = this.#write(skipBytes(parts, sent), []);
+      if (more === null) return null;
+      if (more === 0) break;
+      sent += more;
+    }
+    return sent;
+  }
+
+  /**
+   * A queue entry for what is left after `sent` bytes. Nothing went: the fds did not either
+   * (the queue holds duplicates). Something went: the fds went with its first byte. The
+   * connection's own header buffers are copied, and so are `borrowed` parts, into the spill
+   * buffer when it is free (a 1 MiB reply always waits for most of itself: fresh memory each
+   * time would cost a page fault per 4 KiB).
+   */
+  #hold(parts: Uint8Array[], sent: number, fds: readonly number[], borrowed: boolean): Outgoing {
+    const rest = sent > 0 ? skipBytes(parts, sent) : parts.slice();
+    const own = rest.map((p) => p.buffer === this.#small.buffer || p.buffer === this.#head.buffer);
+    let lent = 0;
+    for (let i = 0; i < rest.length; i++) {
+      if (own[i]) rest[i] = rest[i]!.slice();
+      else if (borrowed) lent += rest[i]!.length;
+    }
+    const entry: Outgoing = { parts: rest, fds: fds.map((f) => dupFd(f)), spill: false };
+    if (lent === 0) return entry;
+    let into: Uint8Array;
+    if (this.#spillBusy) into = new Uint8Array(lent);
+    else {
+      if (this.#spill.length < lent) this.#spill = new Uint8Array(lent);
+      into = this.#spill.subarray(0, lent);
+      this.#spillBusy = true;
+      entry.spill = true;
+    }
+    // Own buffers were copied above; every other part is lent: gather them into one.
+    let at = 0;
+    for (let i = 0; i < rest.length; i++) {
+      if (own[i]) continue;
+      const p = rest[i]!;
+      into.set(p, at);
+      rest[i] = into.subarray(at, at + p.length);
+      at += p.length;
+    }
+    return entry;
   }
 
   /**
@@ -136,7 +202,7 @@ export class Connection {
    */
   sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
     if (this.#closed) throw new Error('vfio-user connection is closed');
-    this.#enqueue([bytes], bytes.length, fds);
+    this.#enqueue([bytes], bytes.length, fds, false);
   }
 
   /** Closes the connection (idempotent); `onClose` gets `reason`. */
@@ -147,6 +213,7 @@ export class Connection {
     for (const fd of this.#framer.releaseFds()) closeFd(fd);
     for (const m of this.#queue) for (const fd of m.fds) closeFd(fd);
     this.#queue = [];
+    this.#spillBusy = false;
     try {
       shutdownFd(this.fd);
     } catch {
@@ -166,10 +233,12 @@ export class Connection {
     }
   }
 
+  /** Sends queued messages until the socket buffer is full (sendmsg returns 0) or all went. */
   #flush(): void {
     while (this.#queue.length > 0) {
       const m = this.#queue[0]!;
-      const total = m.parts.reduce((n, p) => n + p.length, 0);
+      let total = 0;
+      for (const p of m.parts) total += p.length;
       const sent = this.#write(m.parts, m.fds);
       if (sent === null) return;
       if (sent > 0) {
@@ -178,8 +247,10 @@ export class Connection {
       }
       if (sent < total) {
         m.parts = skipBytes(m.parts, sent);
-        return;
+        if (sent === 0) return;
+        continue;
       }
+      if (m.spill) this.#spillBusy = false;
       this.#queue.shift();
     }
     this.#watcher.set(FdEvent.READABLE);
