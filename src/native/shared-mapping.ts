@@ -2,6 +2,9 @@
  * A MAP_SHARED mapping of a file range larger than one Node buffer can hold: Node 20 caps an
  * ArrayBuffer at 4 GiB (buffer.constants.MAX_LENGTH), so the range is mapped as consecutive
  * windows, each its own mmap(2). Reads and writes that cross a window edge are split.
+ * `map` maps every window at once (a client mapping a region wants addresses now); `lazy` maps a
+ * window on its first access, so a server keeping a view of a 128 GiB aperture for its region
+ * reads pays, in address space and in what V8 counts, only for the windows it touched.
  */
 import { addon } from './addon.ts';
 
@@ -19,17 +22,20 @@ export interface MappingWindow {
 }
 
 export class SharedMapping {
-  #windows: MappingWindow[];
+  /** By index (start / windowBytes); undefined until mapped. */
+  #windows: (MappingWindow | undefined)[];
+  #unmapped = false;
   readonly #windowBytes: bigint;
 
   private constructor(
-    windows: MappingWindow[],
+    private readonly fd: number,
+    private readonly offset: bigint,
     windowBytes: bigint,
     readonly length: bigint,
     readonly writable: boolean,
   ) {
-    this.#windows = windows;
     this.#windowBytes = windowBytes;
+    this.#windows = new Array(Number((length + windowBytes - 1n) / windowBytes));
   }
 
   /**
@@ -44,28 +50,38 @@ export class SharedMapping {
     prot: 'r' | 'rw',
     windowBytes: bigint = DEFAULT_WINDOW_BYTES,
   ): SharedMapping {
+    const m = SharedMapping.lazy(fd, offset, length, prot, windowBytes);
+    try {
+      for (let i = 0; i < m.#windows.length; i++) m.#window(i);
+    } catch (e) {
+      m.unmap();
+      throw e;
+    }
+    return m;
+  }
+
+  /**
+   * As `map`, but each window is mapped on its first access; `fd` must stay open until then.
+   * @throws RangeError as `map` (mmap errors come from the access that maps the window).
+   */
+  static lazy(
+    fd: number,
+    offset: bigint,
+    length: bigint,
+    prot: 'r' | 'rw',
+    windowBytes: bigint = DEFAULT_WINDOW_BYTES,
+  ): SharedMapping {
     const page = BigInt(addon.pageSize());
     if (length <= 0n) throw new RangeError('mapping length must be positive');
     if (windowBytes <= 0n || windowBytes > MAX_WINDOW_BYTES || windowBytes % page !== 0n) {
       throw new RangeError(`window size ${windowBytes} must be a page multiple up to 4 GiB`);
     }
-    const windows: MappingWindow[] = [];
-    try {
-      for (let start = 0n; start < length; start += windowBytes) {
-        const size = length - start < windowBytes ? length - start : windowBytes;
-        const m = addon.mmap(fd, offset + start, size, prot === 'rw');
-        windows.push({ start, bytes: new Uint8Array(m.buffer), address: m.address });
-      }
-    } catch (e) {
-      for (const w of windows) addon.munmap(w.bytes.buffer as ArrayBuffer);
-      throw e;
-    }
-    return new SharedMapping(windows, windowBytes, length, prot === 'rw');
+    return new SharedMapping(fd, offset, windowBytes, length, prot === 'rw');
   }
 
-  /** The windows, in order; empty after `unmap`. */
+  /** The windows mapped so far, in order; empty after `unmap`. */
   get windows(): readonly MappingWindow[] {
-    return this.#windows;
+    return this.#windows.filter((w) => w !== undefined);
   }
 
   /**
@@ -93,19 +109,48 @@ export class SharedMapping {
     });
   }
 
+  /**
+   * The mapped bytes [offset, offset + length) themselves (no copy), or null when the range
+   * crosses a window edge (copy with `read` then).
+   * @throws RangeError past the end or after unmap; SystemCallError from mapping the window.
+   */
+  view(offset: bigint, length: number): Uint8Array | null {
+    this.#check(offset, length);
+    const i = Number(offset / this.#windowBytes);
+    const w = this.#window(i);
+    const at = Number(offset - w.start);
+    if (at + length > w.bytes.length) return null;
+    return w.bytes.subarray(at, at + length);
+  }
+
+  #check(offset: bigint, length: number): void {
+    if (this.#unmapped) throw new RangeError('mapping was unmapped');
+    if (offset < 0n || offset + BigInt(length) > this.length) {
+      throw new RangeError(`range ${offset}+${length} is outside the mapping of ${this.length}`);
+    }
+  }
+
+  #window(i: number): MappingWindow {
+    const mapped = this.#windows[i];
+    if (mapped !== undefined) return mapped;
+    const start = BigInt(i) * this.#windowBytes;
+    const size = this.length - start < this.#windowBytes ? this.length - start : this.#windowBytes;
+    const m = addon.mmap(this.fd, this.offset + start, size, this.writable);
+    const w = { start, bytes: new Uint8Array(m.buffer), address: m.address };
+    this.#windows[i] = w;
+    return w;
+  }
+
   #each(
     offset: bigint,
     length: number,
     step: (bytes: Uint8Array, at: number, done: number) => void,
   ): void {
-    if (this.#windows.length === 0) throw new RangeError('mapping was unmapped');
-    if (offset < 0n || offset + BigInt(length) > this.length) {
-      throw new RangeError(`range ${offset}+${length} is outside the mapping of ${this.length}`);
-    }
+    this.#check(offset, length);
     let done = 0;
     while (done < length) {
       const pos = offset + BigInt(done);
-      const w = this.#windows[Number(pos / this.#windowBytes)]!;
+      const w = this.#window(Number(pos / this.#windowBytes));
       const at = Number(pos - w.start);
       step(w.bytes, at, done);
       done += Math.min(w.bytes.length - at, length - done);
@@ -114,7 +159,8 @@ export class SharedMapping {
 
   /** Unmaps every window; their buffers become detached (length 0). Idempotent. */
   unmap(): void {
-    for (const w of this.#windows) addon.munmap(w.bytes.buffer as ArrayBuffer);
+    for (const w of this.#windows) if (w !== undefined) addon.munmap(w.bytes.buffer as ArrayBuffer);
     this.#windows = [];
+    this.#unmapped = true;
   }
 }

@@ -80,3 +80,27 @@ test('a SharedMapping splits reads and writes at window edges', () => {
   }
   assert.throws(() => map.read(0n, 1), RangeError);
 });
+
+test('a lazy SharedMapping maps a window on first access; view lends bytes within one window', () => {
+  const page = BigInt(pageSize());
+  const fd = memfdCreate('lazy', 5n * page);
+  const map = SharedMapping.lazy(fd, 0n, 5n * page, 'rw', 2n * page);
+  try {
+    assert.equal(map.windows.length, 0);
+    map.write(3n * page, Uint8Array.of(1, 2, 3));
+    assert.deepEqual(
+      map.windows.map((w) => w.start),
+      [2n * page],
+    );
+    const view = map.view(3n * page, 3);
+    assert.deepEqual(view, Uint8Array.of(1, 2, 3));
+    map.write(3n * page, Uint8Array.of(7));
+    assert.equal(view?.[0], 7, 'the view is the mapping itself');
+    assert.equal(map.view(2n * page - 1n, 2), null, 'across a window edge');
+    assert.throws(() => map.view(5n * page, 1), RangeError);
+  } finally {
+    map.unmap();
+    closeFd(fd);
+  }
+  assert.throws(() => map.view(0n, 1), RangeError);
+});

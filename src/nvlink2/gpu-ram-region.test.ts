@@ -62,6 +62,51 @@ describe('GPU RAM region rw', () => {
   });
 });
 
+describe('GPU RAM region readView (a region read lending the memory)', () => {
+  const f = fixture();
+  after(() => f.done());
+  const dev = f.open(GPU);
+  const ops = dev.regions[0]?.ops as GpuRamRegion;
+
+  it('equals a copying read: written memory, memory never written (zeros), and a mix', () => {
+    dev.write(
+      9,
+      0x200000n,
+      Uint8Array.from({ length: 0x3000 }, (_, i) => i & 0xff),
+    );
+    for (const [offset, count] of [
+      [0x200000n, 0x3000],
+      [0x200010n, 8],
+      [0x800000n, 0x100000],
+      [0x1ff000n, 0x2000],
+    ] as const) {
+      assert.deepEqual(dev.readView(9, offset, count), dev.read(9, offset, count));
+    }
+  });
+
+  it('lends the memory itself where it was written: a later write shows through the view', () => {
+    const view = dev.readView(9, 0x200000n, 4);
+    dev.write(9, 0x200000n, Uint8Array.of(9, 8, 7, 6));
+    assert.deepEqual(view, Uint8Array.of(9, 8, 7, 6));
+  });
+
+  it('populates nothing: memory only read is still a hole, so no fault is reported for it', () => {
+    dev.readView(9, 0x4000000n, 0x100000);
+    assert.deepEqual(ops.memory.dataRanges(0x4000000n, 0x4100000n), []);
+  });
+
+  it('checks and traces as rw: the fence, past the end, the read tracepoint', () => {
+    f.ring.clear();
+    assert.throws(() => dev.readView(9, RAM, 8), vfioError('EIO', /RAM fence: read/));
+    assert.throws(() => dev.readView(9, SIZE, 1), vfioError('EINVAL', /past its end/));
+    dev.readView(9, 0x10n, 4);
+    assert.deepEqual(
+      f.ring.lines('nvlink2_region_read').map((l) => l.split(': ').slice(1).join(': ')),
+      ['nvlink2_region_read: 0002:01:00.0: region 9 offset 10 count 4'],
+    );
+  });
+});
+
 describe('GPU RAM region clipping (a GPU whose real RAM fills the aperture)', () => {
   const f = fixture({ gpuRamSize: () => SIZE });
   after(() => f.done());

@@ -112,7 +112,11 @@ export class GpuRamRegion implements RegionOps {
     );
   }
 
-  rw(offset: bigint, buf: Uint8Array, write: boolean): number {
+  /**
+   * `length` clipped at the region's end.
+   * @throws VfioError EINVAL past the end, EIO (with the fence tracepoint) past the real RAM.
+   */
+  private clip(offset: bigint, length: number, write: boolean): number {
     if (offset >= this.size) {
       throw new VfioError(
         'EINVAL',
@@ -120,10 +124,15 @@ export class GpuRamRegion implements RegionOps {
       );
     }
     const remaining = this.size - offset;
-    const count = BigInt(buf.length) < remaining ? buf.length : Number(remaining);
-    if (count === 0) return 0;
-    if (offset + BigInt(count) > this.realRam)
+    const count = BigInt(length) < remaining ? length : Number(remaining);
+    if (count > 0 && offset + BigInt(count) > this.realRam)
       throw this.fence(offset, BigInt(count), write ? 'write' : 'read');
+    return count;
+  }
+
+  rw(offset: bigint, buf: Uint8Array, write: boolean): number {
+    const count = this.clip(offset, buf.length, write);
+    if (count === 0) return 0;
     const span = buf.subarray(0, count);
     if (write) {
       this.memory.write(offset, span);
@@ -132,6 +141,25 @@ export class GpuRamRegion implements RegionOps {
     } else this.memory.read(offset, span);
     traceRegionAccess(this.ctx, this, offset, count, write);
     return count;
+  }
+
+  /**
+   * A read lending the GPU RAM itself (a view of the memfd's shared mapping), so a 1 MiB
+   * REGION_READ is sent without a pread into a fresh buffer; a copy where the memory was never
+   * written (a view would populate it, and scanFaults would take that for a client fault).
+   */
+  readView(offset: bigint, count: number): Uint8Array {
+    const n = this.clip(offset, count, false);
+    if (n === 0) return new Uint8Array(0);
+    const view = this.memory.view(offset, n);
+    if (view === null) {
+      const copy = new Uint8Array(n);
+      this.memory.read(offset, copy);
+      traceRegionAccess(this.ctx, this, offset, n, false);
+      return copy;
+    }
+    traceRegionAccess(this.ctx, this, offset, n, false);
+    return view;
   }
 
   mmap(request: MmapRequest): MmapGrant {

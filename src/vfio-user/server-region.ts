@@ -21,16 +21,17 @@ function checkCount(s: SessionState, count: number, what: string): void {
 
 export function handleRegionRead(s: SessionState, r: RequestOf<Command.REGION_READ>): HandlerReply {
   checkCount(s, r.count, 'REGION_READ');
-  // Not zero-filled: only the `done` bytes the region wrote are sent (saves ~50 µs per MiB).
-  const buf = Buffer.allocUnsafe(r.count);
-  const done = s.device.rw(r.region, r.offset, buf, false);
+  // The region's memory itself where it can lend it (no pread into a fresh buffer); the
+  // transport copies it only if the reply has to wait for the socket.
+  const data = s.device.readView(r.region, r.offset, r.count);
   return {
     parts: encodeReplyParts({
       command: Command.REGION_READ,
       offset: r.offset,
       region: r.region,
-      data: buf.subarray(0, done),
+      data,
     }),
+    borrowed: true,
   };
 }
 

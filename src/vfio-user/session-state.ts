@@ -29,6 +29,8 @@ export interface SessionState {
 export interface HandlerReply {
   readonly parts: readonly Uint8Array[];
   readonly fds?: readonly number[];
+  /** The parts include views of live memory (a region's): the transport copies them if queued. */
+  readonly borrowed?: boolean;
 }
 
 export const EMPTY_REPLY: HandlerReply = { parts: [] };

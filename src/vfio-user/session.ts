@@ -150,7 +150,14 @@ export class Session implements SessionState {
   #answer(request: MessageHeader, result: HandlerReply | number): void {
     if (!wantsReply(request) || this.connection.closed) return;
     if (typeof result === 'number') this.connection.send(errorReplyHeader(request, result));
-    else this.connection.send(replyHeader(request, 0), result.parts, result.fds ?? []);
+    else {
+      this.connection.send(
+        replyHeader(request, 0),
+        result.parts,
+        result.fds ?? [],
+        result.borrowed === true,
+      );
+    }
   }
 
   /** The connection closed: release everything the client held. */

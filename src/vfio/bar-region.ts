@@ -44,16 +44,19 @@ export class BarMemory implements RegionOps {
     return this.memory;
   }
 
-  rw(offset: bigint, buf: Uint8Array, write: boolean): number {
+  /** `length` clipped at the BAR's end. @throws VfioError EINVAL for an offset past it. */
+  private clip(offset: bigint, length: number): number {
     if (offset < 0n || offset >= this.size) {
       throw new VfioError(
         'EINVAL',
         `${this.name} offset 0x${offset.toString(16)} is past its end (size 0x${this.size.toString(16)})`,
       );
     }
-    const count = Number(
-      BigInt(buf.length) < this.size - offset ? BigInt(buf.length) : this.size - offset,
-    );
+    return Number(BigInt(length) < this.size - offset ? BigInt(length) : this.size - offset);
+  }
+
+  rw(offset: bigint, buf: Uint8Array, write: boolean): number {
+    const count = this.clip(offset, buf.length);
     const span = buf.subarray(0, count);
     if (write) {
       this.writeOutside(offset, span);
@@ -63,6 +66,20 @@ export class BarMemory implements RegionOps {
       this.padExcluded(offset, span);
     }
     return count;
+  }
+
+  /**
+   * A region read lending the BAR's memory (the mapping a VMM would see), so a trapped register
+   * read costs no pread; a copy when the read touches the MSI-X table (padded with 0xff) or
+   * memory never written (a view would populate it).
+   */
+  readView(offset: bigint, count: number): Uint8Array {
+    const n = this.clip(offset, count);
+    const view = this.overlap(offset, n) ? null : this.backing().view(offset, n);
+    if (view !== null) return view;
+    const copy = new Uint8Array(n);
+    this.rw(offset, copy, false);
+    return copy;
   }
 
   /** The part of [offset, offset + length) inside the excluded range, as indexes into the access. */

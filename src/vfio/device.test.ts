@@ -155,6 +155,31 @@ describe('regions', () => {
     assert.equal(ctrl.readUInt32LE(0), 1, 'vector 0 masked at reset');
   });
 
+  it('readView equals read on BARs: presets, the MSI-X padding, zeros, clipping, config space', () => {
+    const d = device(0x1db1);
+    d.open();
+    const table = 0xb90000;
+    d.write(0, table - 2, Uint8Array.of(1, 2, 3, 4));
+    d.write(0, 0x1000, Uint8Array.of(5, 6, 7, 8));
+    for (const [index, offset, count] of [
+      [0, 0n, 4],
+      [0, 0n, 8],
+      [0, BigInt(table - 2), 4],
+      [0, 0x1000n, 4],
+      [0, 0xffcn, 8],
+      [0, 0x200000n, 16],
+      [0, (16n << 20n) - 2n, 8],
+      [1, 15n << 30n, 4],
+      [7, 0n, 4],
+    ] as const) {
+      assert.deepEqual(d.readView(index, offset, count), d.read(index, offset, count));
+    }
+    const view = d.readView(0, 0x1000n, 4);
+    d.write(0, 0x1000, Uint8Array.of(1, 1, 1, 1));
+    assert.deepEqual(view, Uint8Array.of(1, 1, 1, 1), 'a view of the BAR memory itself');
+    assert.throws(() => d.readView(0, 16n << 20n, 1), /EINVAL/);
+  });
+
   it('config space and BAR memory survive close and reopen', () => {
     const d = device(0x1db1);
     d.open();

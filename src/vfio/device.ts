@@ -247,6 +247,26 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     return done;
   }
 
+  /**
+   * vfio_pci_rw() reading up to `count` bytes, lent by the region when it can (a view of its
+   * memory, valid until the next access: send or copy it first), else read into a new buffer.
+   * @throws VfioError as `rw`
+   */
+  readView(index: number, offset: bigint, count: number): Uint8Array {
+    if (offset < 0n) throw new VfioError('EINVAL', `negative offset ${offset}`);
+    const ops = index >= VFIO_PCI_NUM_REGIONS ? this.deviceRegion(index).ops : this.bars[index];
+    if (ops?.readView === undefined) return this.read(index, offset, count);
+    const data = ops.readView(offset, count);
+    this.tracer?.regionAccess?.({
+      device: this.name,
+      index,
+      offset,
+      count: data.length,
+      write: false,
+    });
+    return data;
+  }
+
   /** Read up to `length` bytes; the result is shorter when clipped at the region's end. */
   read(index: number, offset: bigint | number, length: number): Uint8Array {
     const buf = new Uint8Array(length);

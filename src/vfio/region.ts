@@ -47,6 +47,12 @@ export interface MmapRequest {
 export interface RegionOps {
   /** Read into `buf` (write = false) or write from `buf`, at `offset`; returns bytes done. */
   rw(offset: bigint, buf: Uint8Array, write: boolean): number;
+  /**
+   * A read of up to `count` bytes at `offset`, as `rw` checks and clips it, that lends the
+   * bytes (a view of the region's memory, valid until the next access) instead of copying them
+   * into a buffer. Optional; regions without it are read through `rw`.
+   */
+  readView?(offset: bigint, count: number): Uint8Array;
   mmap?(request: MmapRequest): MmapGrant;
   release?(): void;
   /** Capabilities after the TYPE capability the core adds for device-specific regions. */
