@@ -81,8 +81,13 @@ async function roundTripFigures(
 
 async function throughputFigures(gpu: GpuTarget, echo: EchoClient, plan: BenchPlan) {
   const data = new Uint8Array(MiB).fill(0x77);
+  // Both sides receive into a buffer of their own, reused: the echo client into its stream's.
+  const into = new Uint8Array(MiB);
   const reads = await pairedThroughputs(
-    { floor: () => echo.read(MiB), server: () => gpu.client.regionRead(gpu.gpuRam, 0n, MiB) },
+    {
+      floor: () => echo.read(MiB),
+      server: () => gpu.client.regionRead(gpu.gpuRam, 0n, MiB, into),
+    },
     plan.throughput,
     MiB,
   );

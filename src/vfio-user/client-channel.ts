@@ -8,8 +8,9 @@ import { closeFd, connectUnix } from '../native/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { ClientDmaRegions } from './client-dma.ts';
 import { decodeReply, decodeRequest, encodeReplyParts, encodeRequestParts } from './codec.ts';
+import { decodeRegionDataPlaced, REGION_ACCESS_HEAD_SIZE } from './codec-region.ts';
 import { Command, commandName } from './constants.ts';
-import type { FramedMessage, FramerOptions } from './framer.ts';
+import type { BodyPlacement, FramedMessage, FramerOptions } from './framer.ts';
 import {
   commandHeader,
   errorReplyHeader,
@@ -57,6 +58,7 @@ export class ClientChannel {
           this.dma.clear();
           onClosed(reason);
         },
+        placeBody: (h) => this.#placeBody(h),
       },
       limits,
     );
@@ -77,16 +79,19 @@ export class ClientChannel {
 
   /**
    * Sends `request` and resolves with its decoded reply. Reply fds are closed unless
-   * `keepFds` (then they are the caller's).
+   * `keepFds` (then they are the caller's). With `into` (REGION_READ only), the reply's data
+   * is received straight into it (the reply's `data` is then a view of `into`); the caller
+   * leaves `into` alone until the promise settles.
    * @throws ReplyError for an error reply; VfioError EINVAL for a reply that does not decode,
    *   EIO when the connection closes first.
    */
   async request<R extends Request>(
     request: R,
     fds: readonly number[] = [],
-    options: { keepFds?: boolean } = {},
+    options: { keepFds?: boolean; into?: Uint8Array } = {},
   ): Promise<ReplyWithFds<ReplyOf<R['command']>>> {
-    const { msgId, reply } = this.#pending.open(request.command);
+    const into = request.command === Command.REGION_READ ? options.into : undefined;
+    const { msgId, reply } = this.#pending.open(request.command, into);
     try {
       this.connection.send(
         commandHeader(msgId, request.command, 0),
@@ -130,6 +135,13 @@ export class ClientChannel {
 
   close(): void {
     this.connection.close();
+  }
+
+  /** A REGION_READ reply whose request gave a buffer: its data goes there, past the head. */
+  #placeBody(h: MessageHeader): BodyPlacement | null {
+    if (!isReply(h) || isErrorReply(h) || h.command !== Command.REGION_READ) return null;
+    const into = this.#pending.target(h.msgId, h.command);
+    return into === undefined ? null : { head: REGION_ACCESS_HEAD_SIZE, data: into };
   }
 
   #onMessage(m: FramedMessage): void {
@@ -188,8 +200,15 @@ function decodeWithFds(m: FramedMessage): ReplyWithFds<Reply> {
     throw new ReplyError(m.header.command, m.header.msgId, m.header.errno);
   }
   try {
+    const reply: Reply =
+      m.placed === undefined
+        ? decodeReply(m.header.command, m.payload)
+        : {
+            command: Command.REGION_READ,
+            ...decodeRegionDataPlaced(m.payload, m.placed, 'REGION_READ reply'),
+          };
     return {
-      reply: decodeReply(m.header.command, m.payload),
+      reply,
       header: m.header,
       payload: m.payload,
       fds: m.fds,

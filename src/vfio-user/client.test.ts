@@ -125,6 +125,32 @@ describe('VfioUserClient against a Python vfio-user server', () => {
     assert.deepEqual(await client.regionRead(7, 0x70n, 1), Uint8Array.of(7));
   });
 
+  test('regionRead into a caller buffer: the data lands there, pipelined reads each in their own', async () => {
+    const pattern = Uint8Array.from({ length: 0x4000 }, (_, i) => (i * 13) & 0xff);
+    await client.regionWrite(9, 0n, pattern);
+    const big = new Uint8Array(0x5000).fill(0xee);
+    const got = await client.regionRead(9, 0n, 0x4000, big);
+    assert.equal(got.buffer, big.buffer);
+    assert.deepEqual(got, pattern);
+    assert.ok(big.subarray(0x4000).every((b) => b === 0xee)); // nothing past the data
+    const into = Array.from({ length: 8 }, () => new Uint8Array(0x800));
+    const reads = await Promise.all(
+      into.map((buf, i) => client.regionRead(9, BigInt(i * 0x800), 0x800, buf)),
+    );
+    for (const [i, r] of reads.entries()) {
+      assert.equal(r.buffer, into[i]!.buffer);
+      assert.deepEqual(r, pattern.subarray(i * 0x800, (i + 1) * 0x800));
+    }
+    const small = new Uint8Array(4);
+    assert.deepEqual(
+      await client.regionRead(7, 0n, 4, small),
+      Uint8Array.of(0xde, 0x10, 0xb1, 0x1d),
+    );
+    assert.deepEqual(small, Uint8Array.of(0xde, 0x10, 0xb1, 0x1d));
+    await assert.rejects(client.regionRead(7, 300n, 4, new Uint8Array(4)), ReplyError);
+    await assert.rejects(client.regionRead(9, 0n, 16, new Uint8Array(8)), RangeError);
+  });
+
   test('200 pipelined reads come back matched by msg_id', async () => {
     await client.regionWrite(
       9,

@@ -237,15 +237,29 @@ export class VfioUserClient {
     }
   }
 
-  /** REGION_READ of `count` bytes (at most the server's max_data_xfer_size). */
-  async regionRead(region: number, offset: bigint, count: number): Promise<Uint8Array> {
-    const { reply } = await this.channel.request({
-      command: Command.REGION_READ,
-      offset,
-      region,
-      count,
-    });
-    return reply.data;
+  /**
+   * REGION_READ of `count` bytes (at most the server's max_data_xfer_size). With `into` (at
+   * least `count` bytes, untouched until the promise settles) the data is received straight
+   * into it, with no buffer allocated per reply, and the result is a view of `into`.
+   * @throws RangeError when `into` is shorter than `count`; ReplyError for an error reply.
+   */
+  async regionRead(
+    region: number,
+    offset: bigint,
+    count: number,
+    into?: Uint8Array,
+  ): Promise<Uint8Array> {
+    if (into !== undefined && into.length < count)
+      throw new RangeError(`regionRead: ${count} bytes into a buffer of ${into.length}`);
+    const { reply } = await this.channel.request(
+      { command: Command.REGION_READ, offset, region, count },
+      [],
+      into === undefined ? {} : { into },
+    );
+    if (into === undefined || reply.data.buffer === into.buffer) return reply.data;
+    // Not placed (a reply larger than the buffer is refused below by set's RangeError).
+    into.set(reply.data);
+    return into.subarray(0, reply.data.length);
   }
 
   /**

@@ -50,6 +50,22 @@ export function decodeRegionData(
   return { offset, region, data };
 }
 
+/**
+ * Head and data received apart (the data placed in a buffer of the receiver's choosing).
+ * @throws VfioError EINVAL for a head that is not 16 bytes or a count that differs from the data.
+ */
+export function decodeRegionDataPlaced(
+  head: Uint8Array,
+  data: Uint8Array,
+  what: string,
+): { offset: bigint; region: number; data: Uint8Array } {
+  const h = decodeRegionAccessHead(head, what);
+  if (h.count !== data.length) {
+    throw new VfioError('EINVAL', `${what}: count ${h.count} but ${data.length} data bytes follow`);
+  }
+  return { offset: h.offset, region: h.region, data };
+}
+
 /** @throws VfioError EINVAL for an entry with more than 8 bytes. */
 export function encodeWriteMulti(writes: readonly WriteMultiEntry[]): Uint8Array {
   const w = new ByteWriter(8 + WRITE_MULTI_ENTRY_SIZE * writes.length).u64(BigInt(writes.length));

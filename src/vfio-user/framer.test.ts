@@ -116,6 +116,45 @@ test('framer: direct receive into a large body', () => {
   assert.equal(framer.directTarget(1), null);
 });
 
+test("framer: a placed body goes past its head into the placer's buffer, split at every offset", () => {
+  const payload = Uint8Array.from({ length: 16 + 300 }, (_, i) => (i * 5) & 0xff);
+  const bytes = frame(Command.REGION_READ, payload, 4);
+  const small = frame(Command.REGION_READ, Uint8Array.of(1, 2, 3), 5); // no room: own body
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const into = new Uint8Array(400);
+    const framer = new MessageFramer(LIMITS, (h) =>
+      h.msgId === 4 ? { head: 16, data: into } : { head: 0, data: new Uint8Array(1) },
+    );
+    const got = [
+      ...framer.push(bytes.subarray(0, cut)),
+      ...framer.push(bytes.subarray(cut)),
+      ...framer.push(small),
+    ];
+    assert.equal(got.length, 2);
+    assert.deepEqual(got[0]!.payload, payload.subarray(0, 16));
+    assert.equal(got[0]!.placed?.buffer, into.buffer);
+    assert.deepEqual(got[0]!.placed, payload.subarray(16));
+    assert.deepEqual(got[1]!.payload, Uint8Array.of(1, 2, 3));
+    assert.equal(got[1]!.placed, undefined);
+  }
+});
+
+test("framer: a placed body is received directly into the placer's buffer", () => {
+  const payload = Uint8Array.from({ length: 16 + 100_000 }, (_, i) => i & 0xff);
+  const bytes = frame(Command.REGION_WRITE, payload, 6);
+  const into = new Uint8Array(100_000);
+  const framer = new MessageFramer(LIMITS, () => ({ head: 16, data: into }));
+  assert.deepEqual(framer.push(bytes.subarray(0, 40)), []);
+  const target = framer.directTarget(1024)!;
+  assert.equal(target.buffer, into.buffer);
+  assert.equal(target.length, bytes.length - 40);
+  target.set(bytes.subarray(40));
+  const m = framer.commitDirect(bytes.length - 40);
+  assert.ok(m);
+  assert.deepEqual(m.payload, payload.subarray(0, 16));
+  assert.deepEqual(into, payload.subarray(16));
+});
+
 const BAD_HEADERS: Array<[string, Uint8Array, number[], string, string]> = [
   ['size 0', packHeader(1, 1, 0, 0), [], 'message-too-short', 'EINVAL'],
   ['size 15', packHeader(1, 1, 15, 0), [], 'message-too-short', 'EINVAL'],

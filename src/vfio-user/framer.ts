@@ -10,6 +10,11 @@
  * (net/unix/af_unix.c unix_stream_read_generic), so the fds belong to the message that contains
  * the chunk's last byte. A peer that sends each message with one sendmsg (QEMU, libvfio-user,
  * this project) is always framed right.
+ *
+ * A receiver that knows where a message's bulk belongs (the client reading a region into its
+ * caller's buffer, the server taking a region write) installs a placer: asked once the header
+ * is validated, it may send the body past its first `head` bytes into a buffer of its own,
+ * which large bodies then reach straight from recvmsg (`directTarget`) with no copy.
  */
 import {
   HEADER_SIZE,
@@ -23,8 +28,13 @@ import { FramingError } from './wire-errors.ts';
 
 export interface FramedMessage {
   header: MessageHeader;
-  /** The bytes after the header (its own buffer, not shared with the framer). */
+  /**
+   * The bytes after the header (its own buffer, not shared with the framer); only the first
+   * `head` of them when the placer placed the rest.
+   */
   payload: Uint8Array;
+  /** The rest of the body, received into the placer's buffer (absent unless placed). */
+  placed?: Uint8Array;
   /** fds that arrived with this message; the receiver owns them. */
   fds: number[];
 }
@@ -47,10 +57,19 @@ export function messageSizeLimit(maxDataXferSize: number): number {
   );
 }
 
-/** Receive directly into `target`, then call `commit` with the count and fds received. */
-export interface DirectTarget {
-  target: Uint8Array;
+/** Where a placed body goes: its first `head` bytes into the payload, the rest into `data`. */
+export interface BodyPlacement {
+  readonly head: number;
+  /** At least as long as the rest of the body (the framer uses a view of the exact length). */
+  readonly data: Uint8Array;
 }
+
+/**
+ * Called once per message with a body, after its header is validated: a placement, or null for
+ * a body of its own. The placer owns `data` again once the message is handed out or the
+ * connection ends.
+ */
+export type BodyPlacer = (header: MessageHeader) => BodyPlacement | null;
 
 export class MessageFramer {
   #options: FramerOptions;
@@ -59,15 +78,20 @@ export class MessageFramer {
   #header: MessageHeader | null = null;
   #body: Uint8Array | null = null;
   #bodyFill = 0;
+  /** The placed rest of the body, filled after #body. */
+  #tail: Uint8Array | null = null;
+  #tailFill = 0;
   #fds: number[] = [];
+  readonly #placer: BodyPlacer | null;
 
-  constructor(options: FramerOptions) {
+  constructor(options: FramerOptions, placer: BodyPlacer | null = null) {
     this.#options = options;
+    this.#placer = placer;
   }
 
   /** Bytes of a message received so far (0 at a message boundary). */
   get buffered(): number {
-    return this.#headFill + this.#bodyFill;
+    return this.#headFill + this.#bodyFill + this.#tailFill;
   }
 
   /**
@@ -111,8 +135,17 @@ export class MessageFramer {
    * when at least `minBytes` of it remain; null otherwise (receive into a scratch buffer).
    */
   directTarget(minBytes: number): Uint8Array | null {
-    if (this.#body === null || this.#body.length - this.#bodyFill < minBytes) return null;
-    return this.#body.subarray(this.#bodyFill);
+    const t = this.#target();
+    if (t === null || t.bytes.length - t.fill < minBytes) return null;
+    return t.bytes.subarray(t.fill);
+  }
+
+  /** The buffer the next body bytes go to: #body until full, then the placed tail. */
+  #target(): { bytes: Uint8Array; fill: number } | null {
+    if (this.#body === null) return null;
+    if (this.#bodyFill < this.#body.length || this.#tail === null)
+      return { bytes: this.#body, fill: this.#bodyFill };
+    return { bytes: this.#tail, fill: this.#tailFill };
   }
 
   /**
@@ -120,10 +153,12 @@ export class MessageFramer {
    * @throws FramingError as `push`.
    */
   commitDirect(n: number, fds: readonly number[] = []): FramedMessage | null {
-    if (this.#body === null || n > this.#body.length - this.#bodyFill) {
+    const t = this.#target();
+    if (t === null || n > t.bytes.length - t.fill) {
       throw new RangeError(`commitDirect(${n}) without a direct target that large`);
     }
-    this.#bodyFill += n;
+    if (t.bytes === this.#body) this.#bodyFill += n;
+    else this.#tailFill += n;
     if (fds.length > 0) this.#attachFds([...fds]);
     return this.#take();
   }
@@ -148,9 +183,15 @@ export class MessageFramer {
       if (this.#headFill === HEADER_SIZE) this.#startBody();
       return n;
     }
-    const n = Math.min(this.#body.length - this.#bodyFill, chunk.length - at);
-    this.#body.set(chunk.subarray(at, at + n), this.#bodyFill);
-    this.#bodyFill += n;
+    if (this.#bodyFill < this.#body.length || this.#tail === null) {
+      const n = Math.min(this.#body.length - this.#bodyFill, chunk.length - at);
+      this.#body.set(chunk.subarray(at, at + n), this.#bodyFill);
+      this.#bodyFill += n;
+      return n;
+    }
+    const n = Math.min(this.#tail.length - this.#tailFill, chunk.length - at);
+    this.#tail.set(chunk.subarray(at, at + n), this.#tailFill);
+    this.#tailFill += n;
     return n;
   }
 
@@ -179,8 +220,17 @@ export class MessageFramer {
       );
     }
     this.#header = h;
-    this.#body = new Uint8Array(h.size - HEADER_SIZE);
+    const bodyBytes = h.size - HEADER_SIZE;
+    const p = bodyBytes > 0 && this.#placer !== null ? this.#placer(h) : null;
+    if (p !== null && p.head <= bodyBytes && bodyBytes - p.head <= p.data.length) {
+      this.#body = new Uint8Array(p.head);
+      this.#tail = p.data.subarray(0, bodyBytes - p.head);
+    } else {
+      this.#body = new Uint8Array(bodyBytes);
+      this.#tail = null;
+    }
     this.#bodyFill = 0;
+    this.#tailFill = 0;
   }
 
   #attachFds(fds: number[]): void {
@@ -197,10 +247,14 @@ export class MessageFramer {
   #take(): FramedMessage | null {
     if (this.#header === null || this.#body === null || this.#bodyFill !== this.#body.length)
       return null;
-    const message = { header: this.#header, payload: this.#body, fds: this.#fds };
+    if (this.#tail !== null && this.#tailFill !== this.#tail.length) return null;
+    const message: FramedMessage = { header: this.#header, payload: this.#body, fds: this.#fds };
+    if (this.#tail !== null) message.placed = this.#tail;
     this.#header = null;
     this.#body = null;
     this.#bodyFill = 0;
+    this.#tail = null;
+    this.#tailFill = 0;
     this.#headFill = 0;
     this.#fds = [];
     return message;

@@ -9,6 +9,8 @@ import type { FramedMessage } from './framer.ts';
 
 interface Waiter {
   command: number;
+  /** Where the reply's data is to be received, if the requester gave a buffer. */
+  into: Uint8Array | undefined;
   resolve(message: FramedMessage): void;
   reject(error: Error): void;
 }
@@ -25,14 +27,14 @@ export class PendingRequests {
    * A fresh msg_id (16 bits, wrapping, skipping ones still awaited) and the promise of its reply.
    * @throws VfioError EBUSY when all 65536 ids await replies.
    */
-  open(command: number): { msgId: number; reply: Promise<FramedMessage> } {
+  open(command: number, into?: Uint8Array): { msgId: number; reply: Promise<FramedMessage> } {
     if (this.#waiting.size >= 0x10000)
       throw new VfioError('EBUSY', 'all 65536 message ids are awaiting replies');
     while (this.#waiting.has(this.#next)) this.#next = (this.#next + 1) & 0xffff;
     const msgId = this.#next;
     this.#next = (this.#next + 1) & 0xffff;
     const reply = new Promise<FramedMessage>((resolve, reject) => {
-      this.#waiting.set(msgId, { command, resolve, reject });
+      this.#waiting.set(msgId, { command, into, resolve, reject });
     });
     return { msgId, reply };
   }
@@ -45,8 +47,14 @@ export class PendingRequests {
     if (this.#waiting.has(msgId))
       throw new VfioError('EBUSY', `msg ${msgId} already awaits a reply`);
     return new Promise<FramedMessage>((resolve, reject) => {
-      this.#waiting.set(msgId, { command, resolve, reject });
+      this.#waiting.set(msgId, { command, into: undefined, resolve, reject });
     });
+  }
+
+  /** The buffer the request `msgId` of `command` asked its reply's data to be received into. */
+  target(msgId: number, command: number): Uint8Array | undefined {
+    const w = this.#waiting.get(msgId);
+    return w !== undefined && w.command === command ? w.into : undefined;
   }
 
   /** Forgets `msgId` without settling it (the request could not be sent). */

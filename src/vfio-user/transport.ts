@@ -20,7 +20,12 @@ import {
   shutdownFd,
 } from '../native/index.ts';
 import { HEADER_SIZE } from './constants.ts';
-import { type FramedMessage, type FramerOptions, MessageFramer } from './framer.ts';
+import {
+  type BodyPlacer,
+  type FramedMessage,
+  type FramerOptions,
+  MessageFramer,
+} from './framer.ts';
 import { type MessageHeader, writeHeader } from './header.ts';
 import { FramingError } from './wire-errors.ts';
 
@@ -32,6 +37,8 @@ export interface ConnectionHandlers {
   onMessage(message: FramedMessage): void;
   /** Called once, after the fd is closed. */
   onClose(reason: CloseReason): void;
+  /** Where the bulk of an incoming message goes (see BodyPlacer); bodies of their own without. */
+  placeBody?: BodyPlacer;
 }
 
 const SCRATCH_BYTES = 64 * 1024;
@@ -70,7 +77,8 @@ export class Connection {
   constructor(fd: number, handlers: ConnectionHandlers, limits: FramerOptions) {
     this.fd = fd;
     this.#handlers = handlers;
-    this.#framer = new MessageFramer(limits);
+    const placer = handlers.placeBody;
+    this.#framer = new MessageFramer(limits, placer ? (h) => placer.call(handlers, h) : null);
     this.#maxFds = limits.maxFds;
     this.#watcher = new FdWatcher(fd, FdEvent.READABLE, (status, events) =>
       this.#onReady(status, events),
