@@ -213,3 +213,62 @@ describe('region data through the mapping and the wire', () => {
     assert.deepEqual(await gpu.regionRead(7, 4n, 2), before);
   });
 });
+
+describe('large REGION_WRITEs (received in place into GPU RAM, or into a reused buffer)', () => {
+  const pattern = (n: number, seed: number) =>
+    Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
+
+  it('GPU RAM: 1 MiB written reads back over the wire and through the mapping, twice over', async () => {
+    const m = await gpu.mapRegion(GPU_RAM);
+    try {
+      for (const seed of [1, 2]) {
+        const data = pattern(1 << 20, seed);
+        assert.equal(await gpu.regionWrite(GPU_RAM, 0x300003n, data), data.length);
+        assert.deepEqual(await gpu.regionRead(GPU_RAM, 0x300003n, data.length), data);
+        assert.deepEqual(m.areas[0]!.mapping.read(0x300003n, data.length), data);
+      }
+    } finally {
+      m.unmap();
+    }
+  });
+
+  it('GPU RAM: a write across a 1 GiB window of the server mapping, and one at the fence', async () => {
+    const data = pattern(0x40000, 3);
+    const at = (1n << 30n) - 0x1000n;
+    assert.equal(await gpu.regionWrite(GPU_RAM, at, data), data.length);
+    assert.deepEqual(await gpu.regionRead(GPU_RAM, at, data.length), data);
+    const fence = 16n << 30n;
+    await gpu.regionWrite(GPU_RAM, fence - 0x100n, new Uint8Array(0x100).fill(0x5a));
+    await rejectsWith(gpu.regionWrite(GPU_RAM, fence - 0x100n, pattern(0x10000, 4)), 5);
+    assert.deepEqual(
+      await gpu.regionRead(GPU_RAM, fence - 0x100n, 0x100),
+      new Uint8Array(0x100).fill(0x5a),
+      'nothing of a fenced write lands',
+    );
+  });
+
+  it('a count that disagrees with the data is EINVAL and writes nothing', async () => {
+    await gpu.regionWrite(GPU_RAM, 0x700000n, new Uint8Array(0x8000).fill(0x11));
+    const payload = new Uint8Array(16 + 0x8000).fill(0x22);
+    payload.set(pack(0x700000n, GPU_RAM, 0x7fff));
+    gpu.sendRaw(frame(0x7604, Command.REGION_WRITE, payload));
+    assert.equal((await gpu.expectReply(0x7604, Command.REGION_WRITE)).header.errno, 22);
+    assert.deepEqual(
+      await gpu.regionRead(GPU_RAM, 0x700000n, 0x8000),
+      new Uint8Array(0x8000).fill(0x11),
+    );
+  });
+
+  it('BAR0: 64 KiB written reads back; back to back with GPU RAM writes', async () => {
+    const bar = pattern(0x10000, 5);
+    const ram = pattern(0x20000, 6);
+    await Promise.all([
+      gpu.regionWrite(0, 0x100000n, bar),
+      gpu.regionWrite(GPU_RAM, 0x900000n, ram),
+      gpu.regionWrite(0, 0x120000n, ram),
+    ]);
+    assert.deepEqual(await gpu.regionRead(0, 0x100000n, bar.length), bar);
+    assert.deepEqual(await gpu.regionRead(GPU_RAM, 0x900000n, ram.length), ram);
+    assert.deepEqual(await gpu.regionRead(0, 0x120000n, ram.length), ram);
+  });
+});

@@ -98,12 +98,14 @@ export class SharedMapping {
   }
 
   /**
-   * Copies `data` into the mapping at `offset`.
+   * Copies `data` into the mapping at `offset` (nothing when `data` is that very range).
    * @throws RangeError past the end, after unmap, or on a read-only mapping.
    */
   write(offset: bigint, data: Uint8Array): void {
     if (!this.writable) throw new RangeError('mapping is read-only');
     this.#each(offset, data.length, (bytes, at, done) => {
+      // Data received in place (a view from `view`) is already there: nothing to copy.
+      if (data.buffer === bytes.buffer && data.byteOffset + done === at) return;
       const n = Math.min(bytes.length - at, data.length - done);
       bytes.set(data.subarray(done, done + n), at);
     });

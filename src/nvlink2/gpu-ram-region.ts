@@ -162,6 +162,13 @@ export class GpuRamRegion implements RegionOps {
     return view;
   }
 
+  /** GPU RAM itself for a write that is neither clipped nor fenced (see RegionOps). */
+  writeTarget(offset: bigint, count: number): Uint8Array | null {
+    if (count === 0 || offset < 0n || offset + BigInt(count) > this.realRam) return null;
+    if (offset + BigInt(count) > this.size) return null;
+    return this.memory.writeTarget(offset, count);
+  }
+
   mmap(request: MmapRequest): MmapGrant {
     if (this.mapping) {
       throw new VfioError(

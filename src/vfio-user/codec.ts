@@ -35,6 +35,7 @@ import {
 import {
   decodeRegionAccessHead,
   decodeRegionData,
+  decodeRegionDataPlaced,
   decodeWriteMulti,
   decodeWriteMultiReply,
   encodeRegionAccessHead,
@@ -145,6 +146,22 @@ export function decodeRequest(command: number, payload: Uint8Array): Request {
     default:
       throw new VfioError('EINVAL', `unknown command ${command}`);
   }
+}
+
+/**
+ * Decodes a command whose body was received in two parts, `head` and the `placed` rest (see
+ * BodyPlacer): only REGION_WRITE is placed.
+ * @throws VfioError EINVAL for any other command or a head and data that do not agree.
+ */
+export function decodePlacedRequest(
+  command: number,
+  head: Uint8Array,
+  placed: Uint8Array,
+): Request {
+  const what = `${commandName(command)} request`;
+  if (command !== Command.REGION_WRITE) throw new VfioError('EINVAL', `${what} cannot be placed`);
+  const r = decodeRegionDataPlaced(head, placed, what);
+  return { command, offset: r.offset, region: r.region, data: r.data };
 }
 
 /** The reply payload as gather parts. */

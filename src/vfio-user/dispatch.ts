@@ -6,7 +6,7 @@
  * as libvfio-user answers them.
  */
 import { VfioError } from '../vfio/errors.ts';
-import { decodeRequest, encodeReplyParts } from './codec.ts';
+import { decodePlacedRequest, decodeRequest, encodeReplyParts } from './codec.ts';
 import { Command, commandName } from './constants.ts';
 import type { FramedMessage } from './framer.ts';
 import {
@@ -46,7 +46,10 @@ function handleDmaUnmap(
  */
 export function dispatch(s: SessionState, message: FramedMessage, fds: FdBag): HandlerReply {
   const command = message.header.command;
-  const request = decodeRequest(command, message.payload);
+  const request =
+    message.placed === undefined
+      ? decodeRequest(command, message.payload)
+      : decodePlacedRequest(command, message.payload, message.placed);
   if (!s.negotiated && request.command !== Command.VERSION) {
     throw new VfioError(
       'EINVAL',

@@ -155,6 +155,28 @@ test("framer: a placed body is received directly into the placer's buffer", () =
   assert.deepEqual(into, payload.subarray(16));
 });
 
+test('framer: a placement chosen from the head gets the rest, split at every offset', () => {
+  const payload = Uint8Array.from({ length: 16 + 200 }, (_, i) => (i * 3) & 0xff);
+  const bytes = frame(Command.REGION_WRITE, payload, 8);
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const into = new Uint8Array(300);
+    const heads: Uint8Array[] = [];
+    const framer = new MessageFramer(LIMITS, () => ({
+      head: 16,
+      data: (head) => {
+        heads.push(head.slice());
+        return into.subarray(50);
+      },
+    }));
+    const got = [...framer.push(bytes.subarray(0, cut)), ...framer.push(bytes.subarray(cut))];
+    assert.equal(got.length, 1);
+    assert.deepEqual(heads, [payload.subarray(0, 16)]);
+    assert.deepEqual(got[0]!.payload, payload.subarray(0, 16));
+    assert.equal(got[0]!.placed?.byteOffset, 50);
+    assert.deepEqual(got[0]!.placed, payload.subarray(16));
+  }
+});
+
 const BAD_HEADERS: Array<[string, Uint8Array, number[], string, string]> = [
   ['size 0', packHeader(1, 1, 0, 0), [], 'message-too-short', 'EINVAL'],
   ['size 15', packHeader(1, 1, 15, 0), [], 'message-too-short', 'EINVAL'],

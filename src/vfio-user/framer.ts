@@ -57,11 +57,14 @@ export function messageSizeLimit(maxDataXferSize: number): number {
   );
 }
 
-/** Where a placed body goes: its first `head` bytes into the payload, the rest into `data`. */
+/**
+ * Where a placed body goes: its first `head` bytes into the payload, the rest into `data`, or
+ * into what `data` returns when called with those first bytes once they are in.
+ */
 export interface BodyPlacement {
   readonly head: number;
   /** At least as long as the rest of the body (the framer uses a view of the exact length). */
-  readonly data: Uint8Array;
+  readonly data: Uint8Array | ((head: Uint8Array) => Uint8Array);
 }
 
 /**
@@ -80,6 +83,9 @@ export class MessageFramer {
   #bodyFill = 0;
   /** The placed rest of the body, filled after #body. */
   #tail: Uint8Array | null = null;
+  /** Chooses #tail once #body is full, when the placement waits for the head. */
+  #resolveTail: ((head: Uint8Array) => Uint8Array) | null = null;
+  #tailBytes = 0;
   #tailFill = 0;
   #fds: number[] = [];
   readonly #placer: BodyPlacer | null;
@@ -143,6 +149,7 @@ export class MessageFramer {
   /** The buffer the next body bytes go to: #body until full, then the placed tail. */
   #target(): { bytes: Uint8Array; fill: number } | null {
     if (this.#body === null) return null;
+    this.#placeTail();
     if (this.#bodyFill < this.#body.length || this.#tail === null)
       return { bytes: this.#body, fill: this.#bodyFill };
     return { bytes: this.#tail, fill: this.#tailFill };
@@ -159,6 +166,7 @@ export class MessageFramer {
     }
     if (t.bytes === this.#body) this.#bodyFill += n;
     else this.#tailFill += n;
+    this.#placeTail();
     if (fds.length > 0) this.#attachFds([...fds]);
     return this.#take();
   }
@@ -175,6 +183,18 @@ export class MessageFramer {
     return fds;
   }
 
+  /** Once the head of a placed body is in, asks where the rest goes. */
+  #placeTail(): void {
+    const resolve = this.#resolveTail;
+    if (resolve === null || this.#body === null || this.#bodyFill < this.#body.length) return;
+    this.#resolveTail = null;
+    const data = resolve(this.#body);
+    if (data.length < this.#tailBytes) {
+      throw new RangeError(`body placement of ${data.length} bytes for ${this.#tailBytes}`);
+    }
+    this.#tail = data.subarray(0, this.#tailBytes);
+  }
+
   #fill(chunk: Uint8Array, at: number): number {
     if (this.#body === null) {
       const n = Math.min(HEADER_SIZE - this.#headFill, chunk.length - at);
@@ -187,6 +207,7 @@ export class MessageFramer {
       const n = Math.min(this.#body.length - this.#bodyFill, chunk.length - at);
       this.#body.set(chunk.subarray(at, at + n), this.#bodyFill);
       this.#bodyFill += n;
+      this.#placeTail();
       return n;
     }
     const n = Math.min(this.#tail.length - this.#tailFill, chunk.length - at);
@@ -222,7 +243,18 @@ export class MessageFramer {
     this.#header = h;
     const bodyBytes = h.size - HEADER_SIZE;
     const p = bodyBytes > 0 && this.#placer !== null ? this.#placer(h) : null;
-    if (p !== null && p.head <= bodyBytes && bodyBytes - p.head <= p.data.length) {
+    if (p !== null && typeof p.data === 'function' && p.head <= bodyBytes) {
+      this.#body = new Uint8Array(p.head);
+      this.#tail = new Uint8Array(0); // a placeholder until the head is in
+      this.#resolveTail = p.data;
+      this.#tailBytes = bodyBytes - p.head;
+      this.#placeTail();
+    } else if (
+      p !== null &&
+      typeof p.data !== 'function' &&
+      p.head <= bodyBytes &&
+      bodyBytes - p.head <= p.data.length
+    ) {
       this.#body = new Uint8Array(p.head);
       this.#tail = p.data.subarray(0, bodyBytes - p.head);
     } else {
@@ -255,6 +287,7 @@ export class MessageFramer {
     this.#bodyFill = 0;
     this.#tail = null;
     this.#tailFill = 0;
+    this.#resolveTail = null;
     this.#headFill = 0;
     this.#fds = [];
     return message;

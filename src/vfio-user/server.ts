@@ -125,6 +125,8 @@ export class VfioUserServer {
           slot.session ? slot.session.handleMessage(m) : this.#hold(connection, slot, m),
         onClose: (r) =>
           slot.session ? slot.session.handleClose(r) : this.#waiting.delete(connection),
+        // Only a session places bodies: messages held for the EBUSY decision keep their own.
+        placeBody: (h) => (slot.session ? slot.session.placeBody(h) : null),
       },
       SERVER_FRAMER_LIMITS,
     );

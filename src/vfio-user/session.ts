@@ -11,14 +11,16 @@
 import type { VfioPciDevice } from '../vfio/device.ts';
 import { Errno, VfioError } from '../vfio/errors.ts';
 import type { MmapGrant } from '../vfio/region.ts';
-import { commandName } from './constants.ts';
+import { REGION_ACCESS_HEAD_SIZE } from './codec-region.ts';
+import { Command, commandName, HEADER_SIZE, MessageType } from './constants.ts';
 import { dispatch } from './dispatch.ts';
-import type { FramedMessage } from './framer.ts';
+import type { BodyPlacement, FramedMessage } from './framer.ts';
 import { messageSizeLimit } from './framer.ts';
 import {
   errorReplyHeader,
   isReply,
   type MessageHeader,
+  messageType,
   replyHeader,
   wantsReply,
 } from './header.ts';
@@ -41,6 +43,9 @@ export interface SessionOptions {
   readonly onChange?: () => void;
 }
 
+/** REGION_WRITE data from this size on is received into the session's reused buffer. */
+const PLACED_WRITE_MIN_BYTES = 16 * 1024;
+
 /** The framer limits the server enforces from the first byte: what VERSION announces. */
 export const SERVER_FRAMER_LIMITS = {
   maxMessageSize: messageSizeLimit(SERVER_LIMITS.maxDataXferSize),
@@ -57,6 +62,8 @@ export class Session implements SessionState {
   readonly #options: SessionOptions;
   #open = false;
   #closeAfterReply = false;
+  /** Where large REGION_WRITE data is received; grown on demand, free again once handled. */
+  #writeData = new Uint8Array(0);
 
   /**
    * Serves `connection`, whose handlers must forward to `handleMessage` and `handleClose`
@@ -105,6 +112,38 @@ export class Session implements SessionState {
   /** Ends the session (its release runs from the connection's close). */
   close(): void {
     this.connection.close();
+  }
+
+  /**
+   * Where a large REGION_WRITE's data goes (the connection's placer), decided once its 16-byte
+   * head is in: straight into the region's memory when the region lends it for this write (GPU
+   * RAM), else one reused buffer; never a fresh zero-filled body per request. Messages are
+   * handled as soon as they are framed, one at a time, so the buffer is free again before the
+   * next one is placed. Data received in place is in the region before the handler commits it
+   * (tracepoints, page bookkeeping): a connection lost inside such a message leaves the bytes
+   * that arrived, as a DMA cut short would.
+   */
+  placeBody(header: MessageHeader): BodyPlacement | null {
+    if (
+      header.command !== Command.REGION_WRITE ||
+      messageType(header.flags) !== MessageType.COMMAND
+    )
+      return null;
+    const bytes = header.size - HEADER_SIZE - REGION_ACCESS_HEAD_SIZE;
+    if (bytes < PLACED_WRITE_MIN_BYTES || bytes > this.limits.maxDataXferSize) return null;
+    return { head: REGION_ACCESS_HEAD_SIZE, data: (head) => this.#writeTarget(head, bytes) };
+  }
+
+  #writeTarget(head: Uint8Array, bytes: number): Uint8Array {
+    const v = new DataView(head.buffer, head.byteOffset, head.length);
+    const count = v.getUint32(12, true);
+    // Only once the device is open (VERSION done): earlier writes must fail without effect.
+    if (this.#open && count === bytes) {
+      const inPlace = this.device.writeTarget(v.getUint32(8, true), v.getBigUint64(0, true), count);
+      if (inPlace !== null) return inPlace;
+    }
+    if (this.#writeData.length < bytes) this.#writeData = new Uint8Array(bytes);
+    return this.#writeData;
   }
 
   /** One framed message from the client; its fds are the session's. */

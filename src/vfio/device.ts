@@ -267,6 +267,12 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     return data;
   }
 
+  /** Where a write to a device-specific region may be received in place (RegionOps.writeTarget). */
+  writeTarget(index: number, offset: bigint, count: number): Uint8Array | null {
+    const region = this.deviceRegions[index - VFIO_PCI_NUM_REGIONS];
+    return region?.ops.writeTarget?.(offset, count) ?? null;
+  }
+
   /** Read up to `length` bytes; the result is shorter when clipped at the region's end. */
   read(index: number, offset: bigint | number, length: number): Uint8Array {
     const buf = new Uint8Array(length);

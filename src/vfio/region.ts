@@ -53,6 +53,13 @@ export interface RegionOps {
    * into a buffer. Optional; regions without it are read through `rw`.
    */
   readView?(offset: bigint, count: number): Uint8Array;
+  /**
+   * Where a write of exactly `count` bytes at `offset` may be received in place (the region's
+   * memory), to be committed by `rw(offset, thatView, true)`, which then copies nothing but
+   * does everything else a write does. Null when the write is not a plain in-range copy (it is
+   * clipped, fenced, hooked...): the caller writes from a buffer of its own. Never throws.
+   */
+  writeTarget?(offset: bigint, count: number): Uint8Array | null;
   mmap?(request: MmapRequest): MmapGrant;
   release?(): void;
   /** Capabilities after the TYPE capability the core adds for device-specific regions. */

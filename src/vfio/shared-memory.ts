@@ -22,7 +22,7 @@ export interface SharedMemory {
   readonly size: bigint;
   /** pread: fills `buf` from `offset` (bytes past the end read as zero). */
   read(offset: bigint, buf: Uint8Array): void;
-  /** pwrite of all of `data` at `offset`. */
+  /** All of `data` at `offset` (pwrite, or a copy into the mapping for large writes). */
   write(offset: bigint, data: Uint8Array): void;
   /**
    * [offset, offset + length) of the memory itself (or zeros for a range never written), valid
@@ -30,6 +30,12 @@ export interface SharedMemory {
    * it copies it. Null when no view can be lent (then `read`).
    */
   view(offset: bigint, length: number): Uint8Array | null;
+  /**
+   * [offset, offset + length) of the memory itself to be written in place (a receive buffer),
+   * then committed with `write(offset, thatView)`, which copies nothing. Null when it cannot be
+   * lent (then write from a buffer of your own).
+   */
+  writeTarget(offset: bigint, length: number): Uint8Array | null;
   /** Populated ranges [from, to) within [start, end) (lseek SEEK_DATA/SEEK_HOLE). */
   dataRanges(start: bigint, end: bigint): [bigint, bigint][];
   close(): void;
@@ -80,6 +86,9 @@ class PopulatedRanges {
   }
 }
 
+/** Writes from this size on go through the mapping rather than pwrite. */
+const MAPPED_WRITE_MIN_BYTES = 64 * 1024;
+
 /** Creates a zero-filled SharedMemory of `size` bytes. */
 export type SharedMemoryFactory = (name: string, size: bigint) => SharedMemory;
 
@@ -109,6 +118,13 @@ export const createMemfdMemory: SharedMemoryFactory = (name, size) => {
       buf.fill(0, done);
     },
     write(offset, data) {
+      if (data.length >= MAPPED_WRITE_MIN_BYTES && open) {
+        // A copy into our mapping: about twice as fast as pwrite's page-by-page shmem copy
+        // (~86 µs per MiB), and the pages are populated either way.
+        mapping ??= SharedMapping.lazy(fd, 0n, size, 'rw');
+        mapping.write(offset, data);
+        return;
+      }
       let done = 0;
       while (done < data.length) {
         done += writeSync(fd, data, done, data.length - done, Number(offset) + done);
@@ -124,7 +140,12 @@ export const createMemfdMemory: SharedMemoryFactory = (name, size) => {
         if (zeros.length < length) zeros = new Uint8Array(length);
         return zeros.subarray(0, length);
       }
-      mapping ??= SharedMapping.lazy(fd, 0n, size, 'r');
+      mapping ??= SharedMapping.lazy(fd, 0n, size, 'rw');
+      return mapping.view(offset, length);
+    },
+    writeTarget(offset, length) {
+      if (!open || length === 0 || offset < 0n || offset + BigInt(length) > size) return null;
+      mapping ??= SharedMapping.lazy(fd, 0n, size, 'rw');
       return mapping.view(offset, length);
     },
     dataRanges: (start, end) => dataRanges(fd, start, end),
