@@ -26,6 +26,8 @@ export class SharedMapping {
   #windows: (MappingWindow | undefined)[];
   #unmapped = false;
   readonly #windowBytes: bigint;
+  readonly #windowNumber: number;
+  readonly #lengthNumber: number;
 
   private constructor(
     private readonly fd: number,
@@ -35,6 +37,8 @@ export class SharedMapping {
     readonly writable: boolean,
   ) {
     this.#windowBytes = windowBytes;
+    this.#windowNumber = Number(windowBytes);
+    this.#lengthNumber = Number(length);
     this.#windows = new Array(Number((length + windowBytes - 1n) / windowBytes));
   }
 
@@ -118,16 +122,19 @@ export class SharedMapping {
    */
   view(offset: bigint, length: number): Uint8Array | null {
     this.#check(offset, length);
-    const i = Number(offset / this.#windowBytes);
-    const w = this.#window(i);
-    const at = Number(offset - w.start);
+    // Number arithmetic (exact below 2^53; mappings are far smaller): a region read per MMIO
+    // access should not allocate BigInts.
+    const off = Number(offset);
+    const w = this.#window(Math.floor(off / this.#windowNumber));
+    const at = off - Number(w.start);
     if (at + length > w.bytes.length) return null;
     return w.bytes.subarray(at, at + length);
   }
 
   #check(offset: bigint, length: number): void {
     if (this.#unmapped) throw new RangeError('mapping was unmapped');
-    if (offset < 0n || offset + BigInt(length) > this.length) {
+    // Numbers: exact below 2^53, and no BigInt allocated per access.
+    if (offset < 0n || Number(offset) + length > this.#lengthNumber) {
       throw new RangeError(`range ${offset}+${length} is outside the mapping of ${this.length}`);
     }
   }

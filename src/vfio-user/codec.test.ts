@@ -8,7 +8,9 @@ import { VfioError } from '../vfio/errors.ts';
 import { decodeReply, decodeRequest, encodeReply, encodeRequest } from './codec.ts';
 import { Command, commandName } from './constants.ts';
 import { decodeHeader, encodeHeader, errorReplyHeader } from './header.ts';
+import { ByteReader } from './reader.ts';
 import { pack, packHeader, REPLY_FIXTURES, REQUEST_FIXTURES } from './test-fixtures.ts';
+import { ByteWriter } from './writer.ts';
 
 const commands = Object.values(Command).filter((c): c is Command => typeof c === 'number');
 
@@ -162,3 +164,21 @@ for (const [name, command, payload] of MALFORMED) {
     );
   });
 }
+
+test('cursors: u64 little-endian at the 2^32 edges and modulo 2^64, u16/u32 byte order', () => {
+  const values = [0n, 1n, 0xffffffffn, 0x100000000n, 0x123456789abcdef0n, 2n ** 64n - 1n];
+  for (const v of values) {
+    const bytes = new ByteWriter(8).u64(v).finish();
+    const expected = new Uint8Array(8);
+    for (let i = 0; i < 8; i++) expected[i] = Number((v >> BigInt(8 * i)) & 0xffn);
+    assert.deepEqual(bytes, expected, `u64 ${v}`);
+    assert.equal(new ByteReader(bytes, 'test').u64('v'), v);
+  }
+  assert.deepEqual(new ByteWriter(8).u64(-1n).finish(), new Uint8Array(8).fill(0xff));
+  const w = new ByteWriter(6).u16(0xbeef).u32(0xdeadbeef).finish();
+  assert.deepEqual(w, Uint8Array.of(0xef, 0xbe, 0xef, 0xbe, 0xad, 0xde));
+  const r = new ByteReader(w, 'test');
+  assert.equal(r.u16('a'), 0xbeef);
+  assert.equal(r.u32('b'), 0xdeadbeef);
+  r.end();
+});

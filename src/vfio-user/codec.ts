@@ -49,6 +49,22 @@ import type { Reply, Request } from './messages.ts';
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * "VFIO_USER_X request" and "... reply" for every known command, built once: the label names
+ * the payload in error messages, and one built per message is a string allocated per message.
+ */
+const LABELS: ReadonlyMap<number, readonly [string, string]> = new Map(
+  Object.values(Command)
+    .filter((c): c is Command => typeof c === 'number')
+    .map((c) => [c, [`${commandName(c)} request`, `${commandName(c)} reply`]] as const),
+);
+
+function label(command: number, kind: 'request' | 'reply'): string {
+  const l = LABELS.get(command);
+  if (l === undefined) return `${commandName(command)} ${kind}`;
+  return kind === 'request' ? l[0] : l[1];
+}
+
 function noPayload(payload: Uint8Array, what: string): void {
   if (payload.length !== 0)
     throw new VfioError('EINVAL', `${what}: expected no payload, got ${payload.length} bytes`);
@@ -98,7 +114,7 @@ export function encodeRequestParts(r: Request): Uint8Array[] {
  * @throws VfioError EINVAL for an unknown command or a payload that does not fit its layout.
  */
 export function decodeRequest(command: number, payload: Uint8Array): Request {
-  const what = `${commandName(command)} request`;
+  const what = label(command, 'request');
   switch (command) {
     case Command.VERSION:
       return { command, ...decodeVersion(payload, what) };
@@ -122,10 +138,16 @@ export function decodeRequest(command: number, payload: Uint8Array): Request {
     }
     case Command.DEVICE_SET_IRQS:
       return { command, ...decodeIrqSet(payload, what) };
-    case Command.REGION_READ:
-      return { command, ...decodeRegionAccessHead(payload, what) };
-    case Command.REGION_WRITE:
-      return { command, ...decodeRegionData(payload, what) };
+    case Command.REGION_READ: {
+      // Fields spelled out (here and for the other region commands): no object spread on the
+      // path every trapped MMIO access takes.
+      const h = decodeRegionAccessHead(payload, what);
+      return { command, offset: h.offset, region: h.region, count: h.count };
+    }
+    case Command.REGION_WRITE: {
+      const r = decodeRegionData(payload, what);
+      return { command, offset: r.offset, region: r.region, data: r.data };
+    }
     case Command.DMA_READ:
       return { command, ...decodeDmaAccess(payload, what) };
     case Command.DMA_WRITE:
@@ -207,7 +229,7 @@ export function encodeReplyParts(r: Reply): Uint8Array[] {
  * @throws VfioError EINVAL for an unknown command or a payload that does not fit its layout.
  */
 export function decodeReply(command: number, payload: Uint8Array): Reply {
-  const what = `${commandName(command)} reply`;
+  const what = label(command, 'reply');
   switch (command) {
     case Command.VERSION:
       return { command, ...decodeVersion(payload, what) };
@@ -230,10 +252,14 @@ export function decodeReply(command: number, payload: Uint8Array): Reply {
       const v = decodeFourU32(payload, what, 'index', 'count');
       return { command, argsz: v.argsz, flags: v.flags, index: v.a, count: v.b };
     }
-    case Command.REGION_READ:
-      return { command, ...decodeRegionData(payload, what) };
-    case Command.REGION_WRITE:
-      return { command, ...decodeRegionAccessHead(payload, what) };
+    case Command.REGION_READ: {
+      const r = decodeRegionData(payload, what);
+      return { command, offset: r.offset, region: r.region, data: r.data };
+    }
+    case Command.REGION_WRITE: {
+      const h = decodeRegionAccessHead(payload, what);
+      return { command, offset: h.offset, region: h.region, count: h.count };
+    }
     case Command.DMA_READ:
       return { command, ...decodeDmaData(payload, what) };
     case Command.DMA_WRITE:

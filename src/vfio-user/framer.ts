@@ -141,18 +141,24 @@ export class MessageFramer {
    * when at least `minBytes` of it remain; null otherwise (receive into a scratch buffer).
    */
   directTarget(minBytes: number): Uint8Array | null {
-    const t = this.#target();
-    if (t === null || t.bytes.length - t.fill < minBytes) return null;
-    return t.bytes.subarray(t.fill);
+    this.#placeTail();
+    if (this.#body === null || this.#room() < minBytes) return null;
+    return this.#inBody()
+      ? this.#body.subarray(this.#bodyFill)
+      : this.#tail!.subarray(this.#tailFill);
   }
 
-  /** The buffer the next body bytes go to: #body until full, then the placed tail. */
-  #target(): { bytes: Uint8Array; fill: number } | null {
-    if (this.#body === null) return null;
-    this.#placeTail();
-    if (this.#bodyFill < this.#body.length || this.#tail === null)
-      return { bytes: this.#body, fill: this.#bodyFill };
-    return { bytes: this.#tail, fill: this.#tailFill };
+  /** Unfilled bytes of the buffer the next body bytes go to; -1 between messages. */
+  #room(): number {
+    if (this.#body === null) return -1;
+    return this.#inBody()
+      ? this.#body.length - this.#bodyFill
+      : this.#tail!.length - this.#tailFill;
+  }
+
+  /** Whether the next body bytes go to #body (until full, or when nothing is placed). */
+  #inBody(): boolean {
+    return this.#bodyFill < this.#body!.length || this.#tail === null;
   }
 
   /**
@@ -160,11 +166,11 @@ export class MessageFramer {
    * @throws FramingError as `push`.
    */
   commitDirect(n: number, fds: readonly number[] = []): FramedMessage | null {
-    const t = this.#target();
-    if (t === null || n > t.bytes.length - t.fill) {
+    this.#placeTail();
+    if (n > this.#room()) {
       throw new RangeError(`commitDirect(${n}) without a direct target that large`);
     }
-    if (t.bytes === this.#body) this.#bodyFill += n;
+    if (this.#inBody()) this.#bodyFill += n;
     else this.#tailFill += n;
     this.#placeTail();
     if (fds.length > 0) this.#attachFds([...fds]);

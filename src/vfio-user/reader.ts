@@ -1,12 +1,14 @@
 /**
  * A little-endian read cursor over a message payload (vfio-user is host-endian; every host
  * this project targets is little-endian). It knows integers and byte runs, nothing of
- * messages; running past the end throws VfioError EINVAL naming what was being read.
+ * messages; running past the end throws VfioError EINVAL naming what was being read. Integers
+ * are assembled from the bytes rather than through a DataView: a DataView needs the payload's
+ * ArrayBuffer, and for the small payloads that dominate (on-heap typed arrays) V8 then has to
+ * allocate one with malloc and copy the bytes out, once per message.
  */
 import { VfioError } from '../vfio/errors.ts';
 
 export class ByteReader {
-  readonly #view: DataView;
   readonly #bytes: Uint8Array;
   #at = 0;
 
@@ -16,7 +18,6 @@ export class ByteReader {
     readonly what: string,
   ) {
     this.#bytes = bytes;
-    this.#view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   get offset(): number {
@@ -40,15 +41,21 @@ export class ByteReader {
   }
 
   u16(field: string): number {
-    return this.#view.getUint16(this.#need(2, field), true);
+    const at = this.#need(2, field);
+    const b = this.#bytes;
+    return b[at]! | (b[at + 1]! << 8);
   }
 
   u32(field: string): number {
-    return this.#view.getUint32(this.#need(4, field), true);
+    return readU32(this.#bytes, this.#need(4, field));
   }
 
   u64(field: string): bigint {
-    return this.#view.getBigUint64(this.#need(8, field), true);
+    const at = this.#need(8, field);
+    const lo = readU32(this.#bytes, at);
+    const hi = readU32(this.#bytes, at + 4);
+    // One BigInt for the common value under 2^32 (offsets, counts) instead of three.
+    return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
   }
 
   /** `n` bytes as a view into the payload (no copy). */
@@ -73,4 +80,8 @@ export class ByteReader {
       );
     }
   }
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }

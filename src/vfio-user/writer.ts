@@ -1,34 +1,51 @@
 /**
  * A little-endian write cursor over a buffer of known size (encoders compute the size first).
  * It knows integers and byte runs, nothing of messages. No shared module-level instance:
- * every encode allocates its own.
+ * every encode allocates its own. Integers are stored byte by byte, without a DataView, for
+ * the reason given in reader.ts (small buffers would each get a malloc'd ArrayBuffer).
  */
 export class ByteWriter {
   readonly bytes: Uint8Array;
-  readonly #view: DataView;
   #at = 0;
 
   constructor(size: number) {
     this.bytes = new Uint8Array(size);
-    this.#view = new DataView(this.bytes.buffer);
   }
 
   u16(v: number): this {
-    this.#view.setUint16(this.#at, v, true);
+    this.bytes[this.#at] = v & 0xff;
+    this.bytes[this.#at + 1] = (v >>> 8) & 0xff;
     this.#at += 2;
     return this;
   }
 
   u32(v: number): this {
-    this.#view.setUint32(this.#at, v >>> 0, true);
-    this.#at += 4;
+    this.#put32(v >>> 0);
     return this;
   }
 
+  /** Two's complement modulo 2^64, as DataView.setBigUint64(asUintN(64, v)) would store it. */
   u64(v: bigint): this {
-    this.#view.setBigUint64(this.#at, BigInt.asUintN(64, v), true);
-    this.#at += 8;
+    if (v >= 0n && v <= 0xffffffffn) {
+      // No BigInt arithmetic for the common value under 2^32.
+      this.#put32(Number(v));
+      this.#put32(0);
+      return this;
+    }
+    const u = BigInt.asUintN(64, v);
+    this.#put32(Number(u & 0xffffffffn));
+    this.#put32(Number(u >> 32n));
     return this;
+  }
+
+  #put32(v: number): void {
+    const b = this.bytes;
+    const at = this.#at;
+    b[at] = v & 0xff;
+    b[at + 1] = (v >>> 8) & 0xff;
+    b[at + 2] = (v >>> 16) & 0xff;
+    b[at + 3] = (v >>> 24) & 0xff;
+    this.#at = at + 4;
   }
 
   raw(data: Uint8Array): this {

@@ -52,7 +52,8 @@ export class BarMemory implements RegionOps {
         `${this.name} offset 0x${offset.toString(16)} is past its end (size 0x${this.size.toString(16)})`,
       );
     }
-    return Number(BigInt(length) < this.size - offset ? BigInt(length) : this.size - offset);
+    const left = Number(this.size - offset);
+    return Math.min(length, left);
   }
 
   rw(offset: bigint, buf: Uint8Array, write: boolean): number {
