@@ -177,6 +177,24 @@ test('framer: a placement chosen from the head gets the rest, split at every off
   }
 });
 
+test('framer: push up to `end` of a reused receive buffer ignores the stale bytes after it', () => {
+  const one = frame(Command.DEVICE_RESET, new Uint8Array(0), 1);
+  const two = frame(Command.REGION_READ, Uint8Array.of(7, 7, 7), 2);
+  const buf = new Uint8Array(100).fill(0xee);
+  buf.set(one);
+  buf.set(two, one.length);
+  const framer = new MessageFramer(LIMITS);
+  const got = framer.push(buf, [], one.length + 5);
+  assert.deepEqual(
+    got.map((m) => m.header.msgId),
+    [1],
+  );
+  buf.copyWithin(0, one.length + 5, one.length + two.length);
+  const rest = framer.push(buf, [], two.length - 5);
+  assert.deepEqual(rest[0]?.payload, Uint8Array.of(7, 7, 7));
+  assert.equal(framer.buffered, 0);
+});
+
 const BAD_HEADERS: Array<[string, Uint8Array, number[], string, string]> = [
   ['size 0', packHeader(1, 1, 0, 0), [], 'message-too-short', 'EINVAL'],
   ['size 15', packHeader(1, 1, 15, 0), [], 'message-too-short', 'EINVAL'],

@@ -26,6 +26,9 @@ import {
 import { decodeHeader, type MessageHeader } from './header.ts';
 import { FramingError } from './wire-errors.ts';
 
+/** No fds: one shared empty list rather than a new one per call. */
+const NO_FDS: readonly number[] = Object.freeze([]);
+
 export interface FramedMessage {
   header: MessageHeader;
   /**
@@ -101,13 +104,14 @@ export class MessageFramer {
   }
 
   /**
-   * Frames `chunk` (copied: the caller may reuse it) and the fds that came with it.
+   * Frames `chunk` up to `end` (copied: the caller may reuse it; `end` spares a receive buffer
+   * a subarray per read) and the fds that came with it.
    * @throws FramingError; the framer then holds every fd not yet handed out (`releaseFds`).
    */
-  push(chunk: Uint8Array, fds: readonly number[] = []): FramedMessage[] {
+  push(chunk: Uint8Array, fds: readonly number[] = NO_FDS, end = chunk.length): FramedMessage[] {
     const out: FramedMessage[] = [];
     let pendingFds = fds.length > 0 ? [...fds] : null;
-    if (pendingFds !== null && chunk.length === 0) {
+    if (pendingFds !== null && end === 0) {
       this.#fds.push(...pendingFds);
       throw new FramingError(
         'fds-without-bytes',
@@ -117,9 +121,9 @@ export class MessageFramer {
     }
     let at = 0;
     try {
-      while (at < chunk.length) {
-        at += this.#fill(chunk, at);
-        if (at === chunk.length && pendingFds !== null) {
+      while (at < end) {
+        at += this.#fill(chunk, at, end);
+        if (at === end && pendingFds !== null) {
           const attach = pendingFds;
           pendingFds = null;
           this.#attachFds(attach);
@@ -165,7 +169,7 @@ export class MessageFramer {
    * Accounts `n` bytes received into `directTarget()`, with their fds.
    * @throws FramingError as `push`.
    */
-  commitDirect(n: number, fds: readonly number[] = []): FramedMessage | null {
+  commitDirect(n: number, fds: readonly number[] = NO_FDS): FramedMessage | null {
     this.#placeTail();
     if (n > this.#room()) {
       throw new RangeError(`commitDirect(${n}) without a direct target that large`);
@@ -201,23 +205,23 @@ export class MessageFramer {
     this.#tail = data.subarray(0, this.#tailBytes);
   }
 
-  #fill(chunk: Uint8Array, at: number): number {
+  #fill(chunk: Uint8Array, at: number, end: number): number {
     if (this.#body === null) {
-      const n = Math.min(HEADER_SIZE - this.#headFill, chunk.length - at);
-      this.#head.set(chunk.subarray(at, at + n), this.#headFill);
+      const n = Math.min(HEADER_SIZE - this.#headFill, end - at);
+      copyBytes(this.#head, this.#headFill, chunk, at, n);
       this.#headFill += n;
       if (this.#headFill === HEADER_SIZE) this.#startBody();
       return n;
     }
     if (this.#bodyFill < this.#body.length || this.#tail === null) {
-      const n = Math.min(this.#body.length - this.#bodyFill, chunk.length - at);
-      this.#body.set(chunk.subarray(at, at + n), this.#bodyFill);
+      const n = Math.min(this.#body.length - this.#bodyFill, end - at);
+      copyBytes(this.#body, this.#bodyFill, chunk, at, n);
       this.#bodyFill += n;
       this.#placeTail();
       return n;
     }
-    const n = Math.min(this.#tail.length - this.#tailFill, chunk.length - at);
-    this.#tail.set(chunk.subarray(at, at + n), this.#tailFill);
+    const n = Math.min(this.#tail.length - this.#tailFill, end - at);
+    copyBytes(this.#tail, this.#tailFill, chunk, at, n);
     this.#tailFill += n;
     return n;
   }
@@ -298,4 +302,21 @@ export class MessageFramer {
     this.#fds = [];
     return message;
   }
+}
+
+/** Up to this many bytes are copied by a loop: a subarray for set() is an allocation. */
+const LOOP_COPY_BYTES = 64;
+
+function copyBytes(
+  to: Uint8Array,
+  toAt: number,
+  from: Uint8Array,
+  fromAt: number,
+  n: number,
+): void {
+  if (n > LOOP_COPY_BYTES) {
+    to.set(from.subarray(fromAt, fromAt + n), toAt);
+    return;
+  }
+  for (let i = 0; i < n; i++) to[toAt + i] = from[fromAt + i]!;
 }

@@ -40,7 +40,7 @@ export class FdBag {
   #fds: number[];
 
   constructor(fds: readonly number[]) {
-    this.#fds = [...fds];
+    this.#fds = fds.length === 0 ? [] : [...fds];
   }
 
   get count(): number {

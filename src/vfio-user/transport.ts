@@ -329,7 +329,7 @@ export class Connection {
       const m = this.#framer.commitDirect(r.bytes, r.fds);
       if (m) this.#handlers.onMessage(m);
     } else {
-      for (const m of this.#framer.push(into.subarray(0, r.bytes), r.fds)) {
+      for (const m of this.#framer.push(into, r.fds, r.bytes)) {
         if (this.#closed) {
           for (const fd of m.fds) closeFd(fd);
           continue;
