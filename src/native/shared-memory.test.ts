@@ -104,3 +104,21 @@ test('a lazy SharedMapping maps a window on first access; view lends bytes withi
   }
   assert.throws(() => map.view(0n, 1), RangeError);
 });
+
+test('writing a view of a mapping onto the same range copies nothing and keeps the bytes', () => {
+  const page = BigInt(pageSize());
+  const fd = memfdCreate('self', 4n * page);
+  const map = SharedMapping.lazy(fd, 0n, 4n * page, 'rw');
+  try {
+    const data = Uint8Array.from({ length: Number(2n * page) }, (_, i) => (i * 11) & 0xff);
+    const view = map.view(page, data.length)!;
+    view.set(data); // received in place
+    map.write(page, view);
+    assert.deepEqual(map.read(page, data.length), data);
+    map.write(page + 1n, view.subarray(0, 10)); // an overlapping but shifted view still copies
+    assert.deepEqual(map.read(page + 1n, 10), data.subarray(0, 10));
+  } finally {
+    map.unmap();
+    closeFd(fd);
+  }
+});

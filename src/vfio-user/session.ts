@@ -43,7 +43,10 @@ export interface SessionOptions {
   readonly onChange?: () => void;
 }
 
-/** REGION_WRITE data from this size on is received into the session's reused buffer. */
+/**
+ * REGION_WRITE data from this size on is placed (in the region, or the session's reused
+ * buffer); SharedMemory writes data received in place without a copy from this size on too.
+ */
 const PLACED_WRITE_MIN_BYTES = 16 * 1024;
 
 /** The framer limits the server enforces from the first byte: what VERSION announces. */

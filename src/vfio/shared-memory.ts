@@ -86,8 +86,13 @@ class PopulatedRanges {
   }
 }
 
-/** Writes from this size on go through the mapping rather than pwrite. */
-const MAPPED_WRITE_MIN_BYTES = 64 * 1024;
+/**
+ * Writes from this size on go through the mapping rather than pwrite. No larger than the
+ * smallest write a caller receives in place (`writeTarget`; the vfio-user session does so from
+ * 16 KiB): the mapping recognises such data as already there, where pwrite would copy it onto
+ * itself.
+ */
+const MAPPED_WRITE_MIN_BYTES = 16 * 1024;
 
 /** Creates a zero-filled SharedMemory of `size` bytes. */
 export type SharedMemoryFactory = (name: string, size: bigint) => SharedMemory;
