@@ -127,7 +127,7 @@ export class Connection {
         buf.set(payload[i]!, at);
         at += payload[i]!.length;
       }
-      this.#enqueue([buf.subarray(0, size)], size, fds, true);
+      this.#enqueue([buf.subarray(0, size)], size, fds, false);
       return;
     }
     const parts: Uint8Array[] = [this.#head];
@@ -137,17 +137,17 @@ export class Connection {
   }
 
   /**
-   * Sends now what the socket takes and queues the rest. `transient` parts are copied when
-   * queued: the per-connection header buffers always are, payload parts when the caller lent them.
+   * Sends now what the socket takes and queues the rest (see #hold for what is copied then:
+   * the per-connection header buffers always, payload parts when `borrowed`).
    */
-  #enqueue(parts: Uint8Array[], size: number, fds: readonly number[], transient: boolean): void {
+  #enqueue(parts: Uint8Array[], size: number, fds: readonly number[], borrowed: boolean): void {
     if (this.#queue.length > 0) {
-      this.#queue.push(this.#hold(parts, 0, fds, transient));
+      this.#queue.push(this.#hold(parts, 0, fds, borrowed));
       return;
     }
     const sent = this.#writeAll(parts, size, fds);
     if (sent === null || sent === size) return;
-    this.#queue.push(this.#hold(parts, sent, sent === 0 ? fds : [], transient));
+    this.#queue.push(this.#hold(parts, sent, sent === 0 ? fds : [], borrowed));
     this.#watcher.set(FdEvent.READABLE | FdEvent.WRITABLE);
   }
 
