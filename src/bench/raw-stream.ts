@@ -14,6 +14,7 @@ import {
   sendMessage,
   shutdownFd,
 } from '../native/index.ts';
+import { skipBytes } from '../vfio-user/byte-parts.ts';
 
 /** sizeof(struct vfio_user_header); the message size is the u32 at offset 4. */
 export const FRAME_HEADER_BYTES = 16;
@@ -138,19 +139,4 @@ export class RawStream {
       this.#fill -= at;
     }
   }
-}
-
-/** `parts` without their first `n` bytes. */
-function skipBytes(parts: readonly Uint8Array[], n: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let left = n;
-  for (const p of parts) {
-    if (left >= p.length) {
-      left -= p.length;
-      continue;
-    }
-    out.push(left > 0 ? p.subarray(left) : p);
-    left = 0;
-  }
-  return out;
 }

@@ -19,6 +19,7 @@ import {
   sendMessage,
   shutdownFd,
 } from '../native/index.ts';
+import { skipBytes } from './byte-parts.ts';
 import { HEADER_SIZE } from './constants.ts';
 import {
   type BodyPlacer,
@@ -349,19 +350,4 @@ export class Connection {
 
 function isSystemError(e: unknown): boolean {
   return e instanceof Error && typeof (e as { syscall?: unknown }).syscall === 'string';
-}
-
-/** The parts after dropping the first `n` bytes. */
-function skipBytes(parts: Uint8Array[], n: number): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let left = n;
-  for (const p of parts) {
-    if (left >= p.length) {
-      left -= p.length;
-      continue;
-    }
-    out.push(left > 0 ? p.subarray(left) : p);
-    left = 0;
-  }
-  return out;
 }

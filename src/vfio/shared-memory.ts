@@ -1,7 +1,7 @@
 /**
  * Memory another process can map: a sparse memfd (memfd_create + ftruncate through the native
  * addon). Pages cost memory only once touched; pread/pwrite on the descriptor see the same pages
- * as any MAP_SHARED mapping of it, so region reads and writes and a VMM's mapping stay coherent.
+ * as every MAP_SHARED mapping of it, so region reads and writes and a VMM's mapping stay coherent.
  * Reads and writes never build a buffer over the caller's, so regions past 4 GiB are fine.
  * `view` lends the bytes themselves from a MAP_SHARED mapping of the memfd, mapped a 1 GiB
  * window at a time on first use, so a region read can be sent without being copied. It lends
