@@ -30,6 +30,16 @@ function readU64(dev: VfioPciDevice, offset: number): bigint {
 }
 
 /** Entries a..i of the ATS cache tests (lpid 5 is the guest's). */
+/** The booted platform with GPU attached to LPID and its link-0 bridge opened; closed after the suite. */
+function attachedGpuAndBridge() {
+  const f = fixture();
+  after(() => f.done());
+  pnvNpu2MapHost(f.ctx);
+  const gpu = f.open(GPU);
+  gpu.attachKvm(LPID);
+  return { f, gpu, bridge: f.open(BRIDGE) };
+}
+
 function populate(c: AtsCache): void {
   c.clear();
   c.insert({ lpid: LPID, pid: 5, ea: 0x10000000n, pageSize: '4K' }); // a
@@ -57,12 +67,7 @@ function left(c: AtsCache): string {
 }
 
 describe('ATSD region: launches through region writes', () => {
-  const f = fixture();
-  after(() => f.done());
-  pnvNpu2MapHost(f.ctx);
-  const gpu = f.open(GPU);
-  gpu.attachKvm(LPID);
-  const bridge = f.open(BRIDGE);
+  const { f, gpu, bridge } = attachedGpuAndBridge();
   const cache = f.ctx.atsCaches.get(GPU);
 
   async function launch(fields: Partial<AtsdLaunchFields>, ava: bigint): Promise<string> {
@@ -132,12 +137,7 @@ describe('ATSD region: launches through region writes', () => {
 });
 
 describe('ATSD region: a launch through a mapping in another process', () => {
-  const f = fixture();
-  after(() => f.done());
-  pnvNpu2MapHost(f.ctx);
-  const gpu = f.open(GPU);
-  gpu.attachKvm(LPID);
-  const bridge = f.open(BRIDGE);
+  const { f, bridge } = attachedGpuAndBridge();
   const ops = bridge.regions[0]?.ops as AtsdRegion;
   const cache = f.ctx.atsCaches.get(GPU);
   const launchWord = encodeLaunch({ prs: true, pid: 5, ap: 5 });
@@ -180,12 +180,7 @@ describe('ATSD region: a launch through a mapping in another process', () => {
 });
 
 describe('ATSD region: the kernel’s protocol and the mapping watcher', () => {
-  const f = fixture();
-  after(() => f.done());
-  pnvNpu2MapHost(f.ctx);
-  const gpu = f.open(GPU);
-  gpu.attachKvm(LPID);
-  const bridge = f.open(BRIDGE);
+  const { f, bridge } = attachedGpuAndBridge();
   const cache = f.ctx.atsCaches.get(GPU);
 
   it('mmio_invalidate(): AVA, LAUNCH, poll STAT until 0, then the two PID-0 flushes', async () => {
