@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -90,22 +91,49 @@ static bool unix_address(napi_env env, napi_value path, struct sockaddr_un *addr
   return true;
 }
 
-/* listenUnix(path, backlog): a listening AF_UNIX stream socket bound to path. */
+/* listenUnix(path, backlog, mode): a listening AF_UNIX stream socket bound to path, its file
+ * mode exactly `mode` whatever the umask. bind(2) creates the node with the socket inode's mode
+ * minus the umask (net/unix/af_unix.c unix_bind), so an fchmod of the unbound socket makes the
+ * node at most `mode` from its first instant: no window in which it is wider, and the
+ * process-wide umask (shared with libuv's threads) is never touched. Only a umask that strips
+ * bits of `mode` itself (e.g. 0277) leaves it narrower; a chmod then restores `mode` exactly
+ * (the caller has checked the directory, so the name is still our socket). */
 static napi_value listen_unix(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 2, argv);
+  NV_ARGS(env, info, 3, argv);
   struct sockaddr_un addr;
   int32_t backlog;
+  uint32_t mode;
   if (!unix_address(env, argv[0], &addr)) return NULL;
   if (!nv_arg_int32(env, argv[1], "backlog", &backlog)) return NULL;
+  if (!nv_arg_uint32(env, argv[2], "mode", &mode)) return NULL;
+  if (mode & ~(uint32_t)0777) return nv_throw_errno(env, "fchmod", EINVAL);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return nv_throw_errno(env, "socket", errno);
+  if (fchmod(fd, (mode_t)mode) < 0) {
+    int e = errno;
+    close(fd);
+    return nv_throw_errno(env, "fchmod", e);
+  }
   if (bind(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
     int e = errno;
     close(fd);
     return nv_throw_errno(env, "bind", e);
   }
+  struct stat st;
+  int stat_error = lstat(addr.sun_path, &st) < 0 ? errno : S_ISSOCK(st.st_mode) ? 0 : EEXIST;
+  if (stat_error != 0) { /* gone or replaced under us: nothing of ours to unlink */
+    close(fd);
+    return nv_throw_errno(env, "lstat", stat_error);
+  }
+  if ((st.st_mode & 0777) != mode && chmod(addr.sun_path, (mode_t)mode) < 0) {
+    int e = errno;
+    unlink(addr.sun_path);
+    close(fd);
+    return nv_throw_errno(env, "chmod", e);
+  }
   if (listen(fd, backlog) < 0) {
     int e = errno;
+    unlink(addr.sun_path);
     close(fd);
     return nv_throw_errno(env, "listen", e);
   }

@@ -27,7 +27,7 @@ export interface NativeAddon {
   fdFlags(fd: number): { cloexec: boolean; nonBlocking: boolean };
   setNonBlocking(fd: number, on: boolean): void;
   socketPair(): [number, number];
-  listenUnix(path: string, backlog: number): number;
+  listenUnix(path: string, backlog: number, mode: number): number;
   acceptConnection(fd: number): number | null;
   connectUnix(path: string): number;
   shutdownFd(fd: number): void;

@@ -91,11 +91,13 @@ export function socketPair(): [number, number] {
 }
 
 /**
- * A listening AF_UNIX stream socket bound to `path` (non-blocking, close-on-exec).
+ * A listening AF_UNIX stream socket bound to `path` (non-blocking, close-on-exec), its file
+ * mode exactly `mode` (default 0600: only our uid — and root — may connect) whatever the
+ * umask, and never wider at any instant (the unbound socket is fchmod'ed before bind).
  * @throws SystemCallError EADDRINUSE if `path` exists, ENAMETOOLONG past 107 bytes.
  */
-export function listenUnix(path: string, backlog = 16): number {
-  return addon.listenUnix(path, backlog);
+export function listenUnix(path: string, backlog = 16, mode = 0o600): number {
+  return addon.listenUnix(path, backlog, mode);
 }
 
 /** accept4(2): a connection (non-blocking, close-on-exec), or null when none is pending. */
