@@ -27,6 +27,7 @@ import {
   writeJsonAtomically,
 } from './serve-report.ts';
 import { openTraceOutput } from './serve-trace.ts';
+import { checkSocketDir } from './socket-dir.ts';
 
 const log = (line: string) => process.stderr.write(`vfio-nvlink2 serve: ${line}\n`);
 
@@ -67,6 +68,7 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
       `serve: cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
+  checkSocketDir(args.socketDir);
   return new Map(
     machine.servedFunctions().map((fn) => [fn.name, `${args.socketDir}/${fn.name}.sock`]),
   );

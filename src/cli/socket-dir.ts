@@ -1,0 +1,52 @@
+/**
+ * `serve`'s socket directory on a shared machine. Whoever can write to it can replace a GPU's
+ * socket with their own (and so see a VMM's guest memory), and the default under /tmp may have
+ * been created by another user before us. So the directory must be a real directory (not a
+ * symlink), owned by us, writable by nobody else; its parent must not let another user rename
+ * it away (owned by us or root, writable by others only if sticky, as /tmp).
+ */
+import { lstatSync, type Stats, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { octalMode, ourUid, unsafeDirectoryReason } from '../vfio-user/server-socket-path.ts';
+import { CliError } from './cli-error.ts';
+
+/** @throws CliError, one line naming `dir`, what is wrong and what to do. */
+export function checkSocketDir(dir: string): void {
+  const st = statOf(dir, lstatSync);
+  const fail = (what: string, todo: string) => {
+    throw new CliError(`serve: socket dir ${dir} ${what}; ${todo}`);
+  };
+  if (st.isSymbolicLink())
+    fail('is a symbolic link', 'pass the real directory with --socket-dir, or remove the link');
+  if (!st.isDirectory()) fail('is not a directory', 'remove it or choose another --socket-dir');
+  const uid = ourUid();
+  if (st.uid !== uid) {
+    fail(
+      `is owned by uid ${st.uid}, not by us (uid ${uid})`,
+      'another user may have planted it: remove it or choose another --socket-dir',
+    );
+  }
+  if ((st.mode & 0o022) !== 0) {
+    fail(
+      `is writable by group or others (mode ${octalMode(st.mode)})`,
+      `run chmod go-w ${dir}, or choose another --socket-dir`,
+    );
+  }
+  const parent = dirname(dir);
+  const reason = unsafeDirectoryReason(statOf(parent, statSync));
+  if (reason !== undefined) {
+    fail(
+      `is in ${parent}, which ${reason}`,
+      'another user could rename it away: choose a --socket-dir elsewhere',
+    );
+  }
+}
+
+function statOf(path: string, stat: (p: string) => Stats): Stats {
+  try {
+    return stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new CliError(`serve: cannot inspect socket dir ${path} (${code})`);
+  }
+}
