@@ -5,7 +5,16 @@
  * whenever a client opens or releases a device, so tests and operators can watch the LPID
  * tables without a side channel into the server. Files are replaced atomically (rename).
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  openSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import type { FunctionStatus, Machine } from '../machine/index.ts';
 import type { PartitionRegistry } from '../vfio-user/partition.ts';
 
@@ -49,11 +58,29 @@ function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2);
 }
 
-/** Writes `data` to `path` through a temporary file and a rename. */
-export function writeJsonAtomically(path: string, data: unknown): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${toJson(data)}\n`);
-  renameSync(tmp, path);
+/**
+ * Writes `data` to `path` through a temporary file and a rename, the file's mode exactly
+ * `mode` whatever the umask. The temporary name is random and created exclusively with
+ * O_NOFOLLOW, so a file or symlink planted there is never written through; rename(2) replaces
+ * a symlink at `path` itself, never its target.
+ * @throws NodeJS.ErrnoException from open/write/rename (the temporary file is removed).
+ */
+export function writeJsonAtomically(path: string, data: unknown, mode: number): void {
+  const tmp = `${path}.${randomBytes(8).toString('hex')}.tmp`;
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  const fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
+  try {
+    try {
+      fchmodSync(fd, mode); // the umask may have narrowed it
+      writeFileSync(fd, `${toJson(data)}\n`);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** The content of state.json. */

@@ -6,7 +6,7 @@ export function openTraceOutput(target: string): (line: string) => void {
   if (target === '-') return (line) => process.stderr.write(`${line}\n`);
   let fd: number;
   try {
-    fd = openSync(target, 'a');
+    fd = openSync(target, 'a', 0o600); // a new file is ours alone whatever the umask (at most 0600)
   } catch (err) {
     throw new CliError(
       `serve: cannot open trace file ${target} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,

@@ -142,13 +142,17 @@ function untilSignal(cleanup: (signal: string) => void): Promise<number> {
   });
 }
 
+/** devices.json is a public listing; state.json names client pids and partitions: ours only. */
+const DEVICES_MODE = 0o644;
+const STATE_MODE = 0o600;
+
 /** Writes state.json (directory mode only); a failure is logged, never fatal. */
 function stateWriter(args: ServeArgs, machine: Machine, partitions: PartitionRegistry) {
   const path = `${args.socketDir}/state.json`;
   return () => {
     if (args.device !== undefined) return;
     try {
-      writeJsonAtomically(path, serverState(machine, partitions));
+      writeJsonAtomically(path, serverState(machine, partitions), STATE_MODE);
     } catch (err) {
       log(`cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`);
     }
@@ -171,7 +175,7 @@ export async function run(argv: string[]): Promise<number> {
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
-    writeJsonAtomically(`${args.socketDir}/devices.json`, entries);
+    writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
   process.stdout.write(
     args.json
