@@ -6,15 +6,17 @@
 import { parseArgs } from 'node:util';
 import { CliError, usageError } from './cli-error.ts';
 
-export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--trace FILE|-] [--json]
-       vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--trace FILE|-]
+export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--trace FILE|-] [--json]
+       vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]] [--trace FILE|-]
 
   Serve every GPU and NVLink bridge of the platform (FILE, a DTB or DTS; default: the built-in
   6-GPU Witherspoon) over vfio-user, one socket each: DIR/<DDDD:BB:DD.F>.sock, with
   DIR/devices.json listing every PCI function and DIR/state.json the partitions and NPU tables.
-  DIR defaults to $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>.
+  DIR defaults to $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>; it must be ours,
+  not a symlink, writable by nobody else. Sockets are 0600 whatever the umask.
   --device/--socket-path  serve one device on PATH (the backend convention)
   --lpid N                every partition gets LPID N (1..4094) instead of KVM's allocator
+  --allow-uid UID[,UID]   also serve clients of these uids (by default only our own, and root)
   --trace FILE|-          write NVLink2 tracepoints as ftrace text to FILE (- for stderr)
   --json                  print devices.json to stdout instead of the table
   Runs in the foreground; SIGTERM or SIGINT closes the clients, removes the sockets, exits 0.`;
@@ -25,6 +27,8 @@ export interface ServeArgs {
   readonly device: string | undefined;
   readonly socketPath: string | undefined;
   readonly lpid: number | undefined;
+  /** Client uids admitted besides our own and root's (SO_PEERCRED). */
+  readonly allowUids: readonly number[];
   readonly trace: string | undefined;
   readonly json: boolean;
 }
@@ -48,6 +52,22 @@ function parseLpid(text: string | undefined): number | undefined {
   return n;
 }
 
+/** `--allow-uid 1000,1001 --allow-uid 107`: uids 0..4294967294 (-1 is no uid). */
+function parseUids(texts: readonly string[]): number[] {
+  return texts.flatMap((text) =>
+    text.split(',').map((item) => {
+      const n = /^\d{1,10}$/.test(item) ? Number(item) : Number.NaN;
+      if (!(n <= 0xffff_fffe)) {
+        throw new CliError(
+          `serve: --allow-uid takes uids from 0 to 4294967294 separated by commas, not '${text}'`,
+          2,
+        );
+      }
+      return n;
+    }),
+  );
+}
+
 /** @throws CliError (exit 2) for bad usage. */
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   let values: ReturnType<typeof parse>['values'];
@@ -69,6 +89,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     device: values.device,
     socketPath: values['socket-path'],
     lpid: parseLpid(values.lpid),
+    allowUids: parseUids(values['allow-uid'] ?? []),
     trace: values.trace,
     json: values.json ?? false,
   };
@@ -85,6 +106,7 @@ function parse(argv: string[]) {
       device: { type: 'string' },
       'socket-path': { type: 'string' },
       lpid: { type: 'string' },
+      'allow-uid': { type: 'string', multiple: true },
       trace: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

@@ -62,13 +62,14 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
     return new Map([[address, args.socketPath]]);
   }
   try {
-    makeDirectories(args.socketDir);
+    makeDirectories(args.socketDir, args.allowUids.length > 0 ? 0o711 : 0o700);
   } catch (err) {
     throw new CliError(
       `serve: cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
-  checkSocketDir(args.socketDir);
+  for (const warning of checkSocketDir(args.socketDir, args.allowUids.length > 0))
+    log(`warning: ${warning}`);
   return new Map(
     machine.servedFunctions().map((fn) => [fn.name, `${args.socketDir}/${fn.name}.sock`]),
   );
@@ -79,6 +80,7 @@ function startServers(
   sockets: Map<string, string>,
   partitions: PartitionRegistry,
   onChange: () => void,
+  allowUids: readonly number[],
 ) {
   const servers: VfioUserServer[] = [];
   try {
@@ -89,6 +91,7 @@ function startServers(
         partitions,
         log,
         onChange,
+        allowUids,
       });
       server.listen();
       servers.push(server);
@@ -170,7 +173,7 @@ export async function run(argv: string[]): Promise<number> {
   const sockets = plan(machine, args);
   const dirMode = args.device === undefined;
   const writeState = stateWriter(args, machine, partitions);
-  const servers = startServers(machine, sockets, partitions, writeState);
+  const servers = startServers(machine, sockets, partitions, writeState, args.allowUids);
   const duties = args.trace === undefined ? undefined : startFaultScan(machine);
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
@@ -195,19 +198,20 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /**
- * `mkdir -p` with mode 0700. Not `mkdirSync(…, { recursive: true })`: on Node 20 that loops
- * forever when the kernel answers ENOENT for a directory whose parent exists (e.g. under /proc).
+ * `mkdir -p` with `mode` (0700; 0711 when other uids may reach the sockets). Not
+ * `mkdirSync(…, { recursive: true })`: on Node 20 that loops forever when the kernel answers
+ * ENOENT for a directory whose parent exists (e.g. under /proc).
  * @throws NodeJS.ErrnoException from the first mkdir that fails for another reason than EEXIST.
  */
-function makeDirectories(path: string): void {
+function makeDirectories(path: string, mode: number): void {
   const parent = dirname(path);
   try {
-    mkdirSync(path, { mode: 0o700 });
+    mkdirSync(path, { mode });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') return;
     if (code !== 'ENOENT' || parent === path) throw err;
-    makeDirectories(parent);
-    mkdirSync(path, { mode: 0o700 });
+    makeDirectories(parent, mode);
+    mkdirSync(path, { mode });
   }
 }

@@ -10,8 +10,13 @@ import { dirname } from 'node:path';
 import { octalMode, ourUid, unsafeDirectoryReason } from '../vfio-user/server-socket-path.ts';
 import { CliError } from './cli-error.ts';
 
-/** @throws CliError, one line naming `dir`, what is wrong and what to do. */
-export function checkSocketDir(dir: string): void {
+/**
+ * @param othersAllowed serve --allow-uid: a directory others cannot search is then only warned
+ *   about (the operator may grant search another way: a group, an ACL).
+ * @returns warnings, one line each.
+ * @throws CliError, one line naming `dir`, what is wrong and what to do.
+ */
+export function checkSocketDir(dir: string, othersAllowed: boolean): string[] {
   const st = statOf(dir, lstatSync);
   const fail = (what: string, todo: string) => {
     throw new CliError(`serve: socket dir ${dir} ${what}; ${todo}`);
@@ -40,6 +45,12 @@ export function checkSocketDir(dir: string): void {
       'another user could rename it away: choose a --socket-dir elsewhere',
     );
   }
+  if (othersAllowed && (st.mode & 0o011) === 0) {
+    return [
+      `socket dir ${dir} is not searchable by group or others (mode ${octalMode(st.mode)}): uids of --allow-uid cannot reach its sockets; chmod o+x ${dir}`,
+    ];
+  }
+  return [];
 }
 
 function statOf(path: string, stat: (p: string) => Stats): Stats {

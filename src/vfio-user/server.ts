@@ -21,7 +21,7 @@ import { Errno } from '../vfio/errors.ts';
 import type { FramedMessage } from './framer.ts';
 import { errorReplyHeader, wantsReply } from './header.ts';
 import type { PartitionRegistry } from './partition.ts';
-import { claimSocketPath } from './server-socket-path.ts';
+import { claimSocketPath, ourUid } from './server-socket-path.ts';
 import { SERVER_FRAMER_LIMITS, Session } from './session.ts';
 import { Connection } from './transport.ts';
 
@@ -33,6 +33,11 @@ export interface VfioUserServerOptions {
   readonly log?: (line: string) => void;
   /** Called after a session opened or released the device. */
   readonly onChange?: () => void;
+  /**
+   * Peer uids served besides our own and root's (SO_PEERCRED); any other peer is refused.
+   * When given, the socket is 0666 (this check is then the gate), else 0600.
+   */
+  readonly allowUids?: readonly number[];
 }
 
 export class VfioUserServer {
@@ -65,7 +70,7 @@ export class VfioUserServer {
    */
   listen(): void {
     claimSocketPath(this.socketPath);
-    this.#listenFd = listenUnix(this.socketPath);
+    this.#listenFd = listenUnix(this.socketPath, undefined, socketMode(this.#options.allowUids));
     this.#watcher = new FdWatcher(this.#listenFd, FdEvent.READABLE, () => this.#acceptAll());
   }
 
@@ -107,9 +112,9 @@ export class VfioUserServer {
   }
 
   #adopt(fd: number): void {
-    let pid: number;
+    let pid: number | undefined;
     try {
-      pid = peerCredentials(fd).pid;
+      pid = this.#admittedPid(fd);
     } catch (err) {
       closeFd(fd);
       this.#log(
@@ -117,6 +122,7 @@ export class VfioUserServer {
       );
       return;
     }
+    if (pid === undefined) return;
     const slot: Slot = { pid, session: undefined, queued: undefined };
     const connection: Connection = new Connection(
       fd,
@@ -132,6 +138,22 @@ export class VfioUserServer {
     );
     if (this.#session) this.#waiting.add(connection);
     else this.#startSession(connection, slot);
+  }
+
+  /**
+   * The peer's pid when its uid may use the device: ours, root's (root passes any file mode
+   * anyway, as with /dev/vfio, and can read our memory) or one of `allowUids`. Otherwise the
+   * connection is closed and the refusal logged; undefined.
+   * @throws SystemCallError from getsockopt(SO_PEERCRED).
+   */
+  #admittedPid(fd: number): number | undefined {
+    const { pid, uid } = peerCredentials(fd);
+    if (uid === ourUid() || uid === 0 || this.#options.allowUids?.includes(uid)) return pid;
+    closeFd(fd);
+    this.#log(
+      `${this.socketPath}: refusing pid ${pid} of uid ${uid}: not our uid ${ourUid()} (serve --allow-uid ${uid} admits it)`,
+    );
+    return undefined;
   }
 
   #startSession(connection: Connection, slot: Slot): Session {
@@ -194,6 +216,11 @@ export class VfioUserServer {
       connection.send(errorReplyHeader(first.header, Errno.EBUSY));
     connection.close();
   }
+}
+
+/** 0600 (our uid and root only) unless other uids are allowed: then SO_PEERCRED decides. */
+function socketMode(allowUids: readonly number[] | undefined): number {
+  return allowUids !== undefined && allowUids.length > 0 ? 0o666 : 0o600;
 }
 
 /** A connection not yet known to be a session: its peer, and messages held for the decision. */
