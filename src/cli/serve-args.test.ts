@@ -30,6 +30,23 @@ describe('serve arguments', () => {
       assert.throws(() => parseServeArgs(['--lpid', bad]), usage);
   });
 
+  it('takes --allow-uid as a comma list, repeatable; uids 0..4294967294 only', () => {
+    const none = parseServeArgs([]);
+    assert.ok(none !== 'help');
+    assert.deepEqual(none.allowUids, []);
+    const a = parseServeArgs([
+      '--allow-uid',
+      '107,65534',
+      '--allow-uid=0',
+      '--allow-uid',
+      '4294967294',
+    ]);
+    assert.ok(a !== 'help');
+    assert.deepEqual(a.allowUids, [107, 65534, 0, 4294967294]);
+    for (const bad of ['', '-1', '4294967295', '1.5', 'qemu', '1,', ',1', '1,,2', '0x10', ' 1'])
+      assert.throws(() => parseServeArgs(['--allow-uid', bad]), usage, bad);
+  });
+
   it('refuses --device without --socket-path, unknown flags and positionals', () => {
     assert.throws(() => parseServeArgs(['--device', '0002:01:00.0']), usage);
     assert.throws(() => parseServeArgs(['--frobnicate']), usage);
