@@ -102,6 +102,17 @@ export function processDmaLimits(): DmaLimits {
   return cached;
 }
 
+/** Below this many maps per device a VMM may not even map its guest RAM (QEMU: one per section). */
+export const FEW_DMA_MAPS = 16;
+
+/** A one-line warning when the limits leave a device fewer than `FEW_DMA_MAPS` maps. */
+export function dmaLimitsWarning(): string | undefined {
+  const { mapsPerSession } = processDmaLimits();
+  if (mapsPerSession >= FEW_DMA_MAPS) return undefined;
+  const { openFiles } = readHostLimits();
+  return `RLIMIT_NOFILE ${openFiles} leaves ${mapsPerSession} DMA maps per device for ${sessions} devices (max_dma_maps); raise it (ulimit -n) to serve VMMs`;
+}
+
 /**
  * fd-backed DMA maps held by every session of the process, against `fdsTotal`: a second line of
  * defence should more sessions run than `setDmaSessionCount` was told.
