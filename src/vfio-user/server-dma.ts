@@ -17,8 +17,8 @@
  * The ranges live in an IntervalTable (binary search). Nothing is mapped at DMA_MAP time: a
  * region given with an fd is read and written on access only, one of two ways, so that a client
  * shrinking its file under the server (ftruncate) can never raise SIGBUS in it:
- * - a file sealed against shrinking (memfd F_SEAL_SHRINK, as QEMU's memory-backend-memfd seals
- *   by default) is accessed through MAP_SHARED windows of `DMA_WINDOW_BYTES`, mapped on first
+ * - a file sealed against shrinking (memfd F_SEAL_SHRINK; QEMU's memory-backend-memfd seals
+ *   GROW|SHRINK|SEAL unless seal=off, backends/hostmem-memfd.c) is accessed through MAP_SHARED windows of `DMA_WINDOW_BYTES`, mapped on first
  *   touch, at most `maxWindows` live per table (least recently used unmapped first), and only
  *   below the file's size (fstat when an access goes past the size last seen; it only grows);
  * - any other file with pread/pwrite on the fd (libvfio-user's REGION_ACCESS_MODE_FILE_IO),
