@@ -8,6 +8,7 @@
         "native/fds.c",
         "native/memory.c",
         "native/scm.c",
+        "native/seals.c",
         "native/watcher.c"
       ],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],

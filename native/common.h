@@ -51,6 +51,7 @@ napi_status nv_init_fds(napi_env env, napi_value exports);
 napi_status nv_init_scm(napi_env env, napi_value exports);
 napi_status nv_init_memory(napi_env env, napi_value exports);
 napi_status nv_init_watcher(napi_env env, napi_value exports);
+napi_status nv_init_seals(napi_env env, napi_value exports);
 
 /* Adds `fn` to `exports` as `name`. */
 napi_status nv_export(napi_env env, napi_value exports, const char *name, napi_callback fn);

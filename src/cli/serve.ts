@@ -14,6 +14,7 @@ import { buildHost, HostError } from '../platform/host.ts';
 import { TextSink } from '../trace/text-sink.ts';
 import { Tracer } from '../trace/tracer.ts';
 import { VfioError } from '../vfio/errors.ts';
+import { dmaLimitsWarning, setDmaSessionCount } from '../vfio-user/dma-limits.ts';
 import { PartitionRegistry } from '../vfio-user/partition.ts';
 import { VfioUserServer } from '../vfio-user/server.ts';
 import { SocketPathError } from '../vfio-user/server-socket-path.ts';
@@ -171,6 +172,9 @@ export async function run(argv: string[]): Promise<number> {
   const machine = buildMachine(args);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   const sockets = plan(machine, args);
+  setDmaSessionCount(sockets.size); // each device's share of the fds DMA maps may hold
+  const few = dmaLimitsWarning();
+  if (few) log(few);
   const dirMode = args.device === undefined;
   const writeState = stateWriter(args, machine, partitions);
   const servers = startServers(machine, sockets, partitions, writeState, args.allowUids);

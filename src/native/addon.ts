@@ -50,6 +50,8 @@ export interface NativeAddon {
   munmap(buffer: ArrayBuffer): void;
   dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][];
   pageSize(): number;
+  fileSeals(fd: number): number;
+  addFileSeals(fd: number, seals: number): void;
   watchFd(
     fd: number,
     events: number,

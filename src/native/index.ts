@@ -176,6 +176,32 @@ export function pageSize(): number {
   return addon.pageSize();
 }
 
+/** F_SEAL_* (include/uapi/linux/fcntl.h): what a sealed file refuses from then on. */
+export const FileSeal = {
+  SEAL: 0x1,
+  SHRINK: 0x2,
+  GROW: 0x4,
+  WRITE: 0x8,
+  FUTURE_WRITE: 0x10,
+} as const;
+
+/**
+ * The seals of `fd` (fcntl F_GET_SEALS), a `FileSeal` mask; 0 for a file that cannot be sealed.
+ * @throws SystemCallError EBADF.
+ */
+export function fileSeals(fd: number): number {
+  return addon.fileSeals(fd);
+}
+
+/**
+ * Adds seals (fcntl F_ADD_SEALS); seals are never removed.
+ * @throws SystemCallError EPERM (F_SEAL_SEAL set, or SEAL_WRITE with a writable mapping),
+ *   EINVAL (the file cannot be sealed), EBADF.
+ */
+export function addFileSeals(fd: number, seals: number): void {
+  addon.addFileSeals(fd, seals);
+}
+
 /** Options of `eventfdCreate`. */
 export interface EventfdOptions {
   nonBlocking?: boolean;

@@ -72,7 +72,10 @@ export const DeviceFeatureFlag = {
   PROBE: 1 << 18,
 } as const;
 
-/** Capability defaults ("VFIO_USER_VERSION" capabilities table). */
+/**
+ * Capability defaults ("VFIO_USER_VERSION" capabilities table): what a peer that states nothing
+ * is assumed to accept. The server announces its own max_dma_maps (dma-limits.ts).
+ */
 export const DEFAULT_MAX_MSG_FDS = 1;
 export const DEFAULT_MAX_DATA_XFER_SIZE = 1024 * 1024;
 export const DEFAULT_MAX_DMA_MAPS = 65535;

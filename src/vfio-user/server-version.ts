@@ -10,10 +10,10 @@ import { encodeReplyParts } from './codec.ts';
 import {
   Command,
   DEFAULT_MAX_DATA_XFER_SIZE,
-  DEFAULT_MAX_DMA_MAPS,
   DEFAULT_PGSIZES,
   QEMU_MAX_MSG_FDS,
 } from './constants.ts';
+import { processDmaLimits } from './dma-limits.ts';
 import type { RequestOf } from './messages.ts';
 import type { HandlerReply, SessionState } from './session-state.ts';
 import {
@@ -26,16 +26,27 @@ export const SERVER_MAJOR = 0;
 /** libvfio-user's LIB_VFIO_USER_MINOR; replies never exceed the client's minor. */
 export const SERVER_MINOR = 2;
 
-/** What the server announces: 16 fds, 1 MiB transfers, 4 KiB pages, WRITE_MULTI. */
+/**
+ * What the server announces: 16 fds, 1 MiB transfers, 4 KiB pages, WRITE_MULTI, and as
+ * max_dma_maps what this process can honour per session (dma-limits.ts: from RLIMIT_NOFILE and
+ * the number of devices served, at most the kernel's 65535), read when a VERSION is answered.
+ */
 export const SERVER_CAPABILITIES: VersionCapabilities = {
   maxMsgFds: QEMU_MAX_MSG_FDS,
   maxDataXferSize: DEFAULT_MAX_DATA_XFER_SIZE,
-  maxDmaMaps: DEFAULT_MAX_DMA_MAPS,
+  get maxDmaMaps(): number {
+    return processDmaLimits().mapsPerSession;
+  },
   pgsizes: DEFAULT_PGSIZES,
   writeMultiple: true,
 };
 
-export const SERVER_LIMITS: EffectiveCapabilities = effectiveCapabilities(SERVER_CAPABILITIES);
+export const SERVER_LIMITS: EffectiveCapabilities = {
+  ...effectiveCapabilities(SERVER_CAPABILITIES),
+  get maxDmaMaps(): number {
+    return processDmaLimits().mapsPerSession;
+  },
+};
 
 /**
  * @throws VfioError EINVAL (a second VERSION, another major), or the device open's errno.

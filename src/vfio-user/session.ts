@@ -101,6 +101,7 @@ export class Session implements SessionState {
       throw err;
     }
     this.#open = true;
+    device.attachDma(this.dma); // the device's DMA reaches what this client mapped
     try {
       device.attachKvm(lpid);
     } catch (err) {
@@ -225,6 +226,7 @@ export class Session implements SessionState {
     if (!this.#open) return;
     this.#open = false;
     const { device, partitions, peerPid } = this.#options;
+    device.attachDma(undefined);
     device.detachKvm();
     device.close();
     partitions.release(peerPid, device.name);

@@ -3,11 +3,13 @@
  * table with every vector masked (its reset state, PCI spec 6.8.2.9), and the emulated
  * interrupt doorbell — a 32-bit register at the start of BAR0's last 4 KiB page; a region
  * write there raises an interrupt (vector = the value written, on the active MSI/MSI-X
- * index, or INTx).
+ * index, or INTx); in the same page, the DMA engine's registers (dma-engine.ts), whose COMMAND
+ * register starts a transfer when a region write covers it.
  */
 import { BarMemory, type BarPreset } from './bar-region.ts';
 import type { ConfigSpace } from './config-space.ts';
 import type { DeviceProfile } from './device-profile.ts';
+import { DmaEngineReg } from './dma-engine.ts';
 import {
   PCI_CAP_ID_MSIX,
   PCI_MSIX_FLAGS,
@@ -70,6 +72,7 @@ export function createBars(
   config: ConfigSpace,
   memory: SharedMemoryFactory,
   onDoorbell: (value: number) => void,
+  onDmaCommand: (command: number) => void = () => {},
 ): (BarMemory | undefined)[] {
   const bars: (BarMemory | undefined)[] = [];
   for (const layout of profile.bars) {
@@ -77,13 +80,18 @@ export function createBars(
     const name = `${deviceName}-BAR${layout.index}`;
     const presets = presetsFor(layout.index, profile, config);
     const bell = layout.index === 0 ? doorbellOffset(layout.size) : -1n;
+    const command = bell + BigInt(DmaEngineReg.COMMAND);
+    const covered = (offset: bigint, data: Uint8Array, reg: bigint) =>
+      offset <= reg && offset + BigInt(data.length) >= reg + 4n
+        ? new DataView(data.buffer, data.byteOffset + Number(reg - offset), 4).getUint32(0, true)
+        : undefined;
     const hook =
       layout.index === 0
         ? (offset: bigint, data: Uint8Array) => {
-            if (offset <= bell && offset + BigInt(data.length) >= bell + 4n) {
-              const at = Number(bell - offset);
-              onDoorbell(new DataView(data.buffer, data.byteOffset + at, 4).getUint32(0, true));
-            }
+            const ring = covered(offset, data, bell);
+            if (ring !== undefined) onDoorbell(ring);
+            const start = covered(offset, data, command);
+            if (start !== undefined) onDmaCommand(start);
           }
         : undefined;
     bars[layout.index] = new BarMemory(

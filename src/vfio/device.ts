@@ -14,6 +14,7 @@ import { createBars, doorbellOffset } from './bar-setup.ts';
 import { buildConfigSpace } from './config-builder.ts';
 import type { ConfigSpace } from './config-space.ts';
 import { type DeviceProfile, profileFor } from './device-profile.ts';
+import { type DmaPort, runDmaCommand } from './dma-engine.ts';
 import { VfioError } from './errors.ts';
 import { toRegistry, type VariantHookRegistry } from './hooks.ts';
 import { encodeTypeCap } from './info-caps.ts';
@@ -74,6 +75,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private deviceRegions: VfioRegion[] = [];
   private readonly kvmNotifier: KvmNotifier;
   private intxDisabled = false;
+  private dmaPort: DmaPort | undefined;
 
   constructor(
     readonly fn: PciFunction,
@@ -96,6 +98,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       this.config,
       options.memory ?? createMemfdMemory,
       (v) => this.ringDoorbell(v),
+      (command) => this.runDma(command),
     );
     this.irqs = new VfioIrqs({
       name: fn.name,
@@ -327,6 +330,28 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private ringDoorbell(value: number): void {
     const index = this.irqs.activeIndex ?? IrqIndex.INTX;
     this.raiseInterrupt(index, index === IrqIndex.INTX ? 0 : value);
+  }
+
+  /**
+   * The guest memory the device's DMA engine reaches (dma-engine.ts), given by whoever opened
+   * it (the vfio-user session: its DMA_MAP table); undefined detaches it.
+   */
+  attachDma(port: DmaPort | undefined): void {
+    this.dmaPort = port;
+  }
+
+  private runDma(command: number): void {
+    const bar0 = this.bars[0];
+    if (!bar0) return;
+    const regs = {
+      read: (offset: bigint, length: number) => {
+        const buf = new Uint8Array(length);
+        bar0.rw(offset, buf, false);
+        return buf;
+      },
+      write: (offset: bigint, data: Uint8Array) => void bar0.rw(offset, data, true),
+    };
+    runDmaCommand(regs, doorbellOffset(bar0.size), this.dmaPort, command, this.name);
   }
 
   /** vfio_pci_get_irq_count(). */

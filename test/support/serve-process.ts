@@ -66,20 +66,25 @@ export async function waitFor<T>(
   }
 }
 
-/** Spawns `node --import tsx src/cli/main.ts serve ...args` and waits for readiness. */
+/**
+ * Spawns `node --import tsx src/cli/main.ts serve ...args` and waits for readiness; with
+ * `nofile`, under that RLIMIT_NOFILE (soft and hard, through the shell's `ulimit -n` and exec,
+ * so the pid is the server's).
+ */
 export async function startServe(
   args: string[] = [],
-  options: { dir?: string; readyFile?: string } = {},
+  options: { dir?: string; readyFile?: string; nofile?: number } = {},
 ): Promise<ServeProcess> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vfio-nvlink2-serve-'));
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', MAIN, 'serve', '--socket-dir', dir, ...args],
-    {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const argv = [process.execPath, '--import', 'tsx', MAIN, 'serve', '--socket-dir', dir, ...args];
+  const [command, ...rest] =
+    options.nofile === undefined
+      ? argv
+      : ['/bin/sh', '-c', 'ulimit -n "$0" && exec "$@"', String(options.nofile), ...argv];
+  const child = spawn(command as string, rest, {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let err = '';
   let out = '';
   child.stderr?.on('data', (d: Buffer) => {

@@ -1,0 +1,41 @@
+/*
+ * File seals (memfd_create(2), fcntl(2) F_GET_SEALS / F_ADD_SEALS): whether a file a client
+ * shared can still shrink under a mapping of it (a shrunk file raises SIGBUS on access), and
+ * sealing one. Kept apart from memory.c: only these two calls.
+ */
+#define _GNU_SOURCE
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+
+/* fileSeals(fd): the F_SEAL_* bits of `fd`; 0 for a file that cannot be sealed (EINVAL: a file
+ * of a filesystem without seals). A memfd made without MFD_ALLOW_SEALING reports F_SEAL_SEAL. */
+static napi_value file_seals(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  int seals = fcntl(fd, F_GET_SEALS);
+  if (seals < 0) {
+    if (errno == EINVAL) return nv_int32(env, 0);
+    return nv_throw_errno(env, "fcntl", errno);
+  }
+  return nv_int32(env, seals);
+}
+
+/* addFileSeals(fd, seals): F_ADD_SEALS (EPERM once F_SEAL_SEAL is set, EINVAL unsealable). */
+static napi_value add_file_seals(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 2, argv);
+  int fd;
+  uint32_t seals;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  if (!nv_arg_uint32(env, argv[1], "seals", &seals)) return NULL;
+  if (fcntl(fd, F_ADD_SEALS, (int)seals) < 0) return nv_throw_errno(env, "fcntl", errno);
+  return nv_undefined(env);
+}
+
+napi_status nv_init_seals(napi_env env, napi_value exports) {
+  napi_status s;
+  if ((s = nv_export(env, exports, "fileSeals", file_seals)) != napi_ok) return s;
+  return nv_export(env, exports, "addFileSeals", add_file_seals);
+}
