@@ -18,3 +18,4 @@ export {
   type MemoryReservation,
   requireNode,
 } from './tree.ts';
+export { FDT_MAX_DEPTH, type UnflattenedTree, unflattenLikeLinux } from './unflatten.ts';
