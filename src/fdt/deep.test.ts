@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DTS_MAX_INDENT, toDts } from './dts.ts';
+import { DTS_MAX_INDENT, nodeToDts, toDts } from './dts.ts';
 import { FdtError } from './errors.ts';
 import { parseFdt } from './parse.ts';
 import { followPhandleChain } from './phandle-chain.ts';
@@ -58,6 +58,17 @@ test('DTS past the indentation cap is still read back by dtc as the same tree', 
   const back = runDtc(text, 'dts', 'dtb');
   assert.ok(back.ok, back.stderr);
   assert.deepEqual(serializeFdt(parseFdt(back.output)), blob);
+});
+
+test('a node 50,000 levels down: found by its path, written as DTS with what is below it', () => {
+  const fdt = parseFdt(DEEP);
+  const node = fdt.findNode('/c'.repeat(DEPTH / 2));
+  assert.equal(node?.children[0]?.children[0]?.name, 'c');
+  const lines = nodeToDts(node!).split('\n');
+  assert.equal(lines.length, DEPTH + 3); // DEPTH / 2 + 1 opening, as many closing, final ''
+  assert.equal(lines[0], 'c {');
+  assert.equal(lines[DEPTH / 2], `${'\t'.repeat(DTS_MAX_INDENT)}c {`);
+  assert.equal(lines.at(-2), '};');
 });
 
 test('paths of deep nodes: exact, and short in messages', () => {

@@ -11,7 +11,7 @@ import { FdtError } from './errors.ts';
 import type { Fdt, FdtNode } from './tree.ts';
 
 /**
- * Lines deeper than this keep this many tabs. dtc indents by depth (treesource.c), which makes
+ * No line has more tabs than this. dtc indents by depth (treesource.c), which makes
  * a deep tree's text quadratic (a 100,000-deep chain would be 10 GB); the capped text reads
  * back the same, and equals dtc's output for every tree Linux keeps whole (depth below 64).
  */
@@ -129,10 +129,11 @@ function emitNode(top: FdtNode, lines: string[], baseDepth: number): void {
     if (node !== top) lines.push('');
     lines.push(`${indent}${name} {`);
     checkUnique(node);
+    const inner = '\t'.repeat(Math.min(depth + 1, DTS_MAX_INDENT));
     for (const prop of node.properties) {
       const propName = checkName(prop.name, node, 'property name');
       const value = formatPropertyValue(prop.value);
-      lines.push(value ? `${indent}\t${propName} = ${value};` : `${indent}\t${propName};`);
+      lines.push(value ? `${inner}${propName} = ${value};` : `${inner}${propName};`);
     }
     stack.push([node, depth, false]);
     for (let i = node.children.length - 1; i >= 0; i--) {
