@@ -4,7 +4,7 @@
  * token by token: `dt show` prints all of it, `dt doctor`, `inspect --dt` and `serve --dt`
  * see what Linux would (drivers/of/fdt.c unflatten_dt_nodes skips nodes 64 or more levels
  * deep, with one warning): the built-in functions, and one warning line. A DTS deeper than
- * dtc's parser allows is one line of error.
+ * dtc's parser allows is one line of error, and so is a VERSION whose JSON nests as deep.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,10 @@ import { probeHost } from '../src/machine/function-status.ts';
 import { formatDoctorReport, runDoctorOnHost } from '../src/nvlink2/doctor.ts';
 import { defaultPlatformTree } from '../src/platform/default-platform.ts';
 import { buildHost } from '../src/platform/host.ts';
-import { startServe } from './support/serve-process.ts';
+import { VfioUserClient } from '../src/vfio-user/client.ts';
+import { Command } from '../src/vfio-user/constants.ts';
+import { FLAG_ERROR, FLAG_REPLY, frame, versionPayload } from './support/frames.ts';
+import { connectWhenFree, GPU, startServe } from './support/serve-process.ts';
 
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const DEPTH = 100_000;
@@ -114,6 +117,17 @@ describe('a tree 100,000 levels deep, across processes', () => {
       assert.equal(devices.filter((d) => d.socket !== undefined).length, 18);
       assert.equal(serve.stderr().match(/skipped \d+ nodes/g)?.length, 1);
       assert.match(serve.stderr(), new RegExp(`serve: kernel: warn: OF: fdt: ${WARNING.source}`));
+
+      // A VERSION whose JSON nests 100,000 levels: EINVAL, and the socket serves the next client.
+      const raw = await VfioUserClient.connect(serve.socket(GPU), { negotiate: false });
+      const deep = `{"capabilities":{"max_msg_fds":${'['.repeat(DEPTH)}${']'.repeat(DEPTH)}}}`;
+      raw.sendRaw(frame(0x7001, Command.VERSION, versionPayload(0, 0, deep)));
+      const reply = await raw.expectReply(0x7001, Command.VERSION);
+      assert.equal(reply.header.flags, FLAG_REPLY | FLAG_ERROR);
+      assert.equal(reply.header.errno, 22);
+      raw.close();
+      (await connectWhenFree(serve, GPU)).close();
+      assert.doesNotMatch(serve.stderr(), /RangeError|internal error/);
     } finally {
       assert.equal(await serve.stop(), 0);
     }
