@@ -19,6 +19,8 @@ import { FDT_MAX_DEPTH, unflattenLikeLinux } from './unflatten.ts';
 
 const DEPTH = 100_000;
 const DEEP = deepChainBlob({ depth: DEPTH });
+/** Parsed once: the tests below only read it. */
+const TREE = parseFdt(DEEP, 'deep.dtb');
 
 /** The DTS text of `/ { c { c { … } } }` written out independently of dts.ts. */
 function expectedChainDts(depth: number): string {
@@ -37,12 +39,11 @@ function deepest(fdt: Fdt): FdtNode {
 }
 
 test('serialize at 100,000 levels: the hand-packed blob comes back byte for byte', () => {
-  const fdt = parseFdt(DEEP, 'deep.dtb');
-  assert.deepEqual(serializeFdt(fdt), DEEP);
+  assert.deepEqual(serializeFdt(TREE), DEEP);
 });
 
 test('DTS at 100,000 levels: every node, indentation capped so the text stays linear', () => {
-  const text = toDts(parseFdt(DEEP, 'deep.dtb'));
+  const text = toDts(TREE);
   assert.equal(text, expectedChainDts(DEPTH));
   // Without the cap the text would be about 10^10 bytes.
   assert.ok(text.length < DEPTH * 2 * (DTS_MAX_INDENT + 4));
@@ -61,8 +62,7 @@ test('DTS past the indentation cap is still read back by dtc as the same tree', 
 });
 
 test('a node 50,000 levels down: found by its path, written as DTS with what is below it', () => {
-  const fdt = parseFdt(DEEP);
-  const node = fdt.findNode('/c'.repeat(DEPTH / 2));
+  const node = TREE.findNode('/c'.repeat(DEPTH / 2));
   assert.equal(node?.children[0]?.children[0]?.name, 'c');
   const lines = nodeToDts(node!).split('\n');
   assert.equal(lines.length, DEPTH + 3); // DEPTH / 2 + 1 opening, as many closing, final ''
@@ -72,11 +72,10 @@ test('a node 50,000 levels down: found by its path, written as DTS with what is 
 });
 
 test('paths of deep nodes: exact, and short in messages', () => {
-  const fdt = parseFdt(DEEP);
-  const node = deepest(fdt);
+  const node = deepest(TREE);
   assert.equal(node.path, '/c'.repeat(DEPTH));
   assert.equal(node.shortPath, `${'/c'.repeat(30)}…${'/c'.repeat(30)} (depth ${DEPTH})`);
-  assert.equal(fdt.root.children[0]!.shortPath, '/c');
+  assert.equal(TREE.root.children[0]!.shortPath, '/c');
 });
 
 test('a deep blob cut short: one short UNBALANCED line naming the open node', () => {
@@ -137,7 +136,7 @@ test('a phandle chain of 100,000 nodes is followed to its end; closed into a loo
 });
 
 test('unflattenLikeLinux: nodes at depth 64 and below are left out, as drivers/of/fdt.c does', () => {
-  const fdt = parseFdt(deepChainBlob({ depth: DEPTH }), 'deep.dtb');
+  const fdt = TREE;
   const tree = unflattenLikeLinux(fdt);
   assert.equal(tree.skipped, DEPTH - (FDT_MAX_DEPTH - 1));
   assert.notEqual(tree.fdt, fdt);
