@@ -128,3 +128,15 @@ test('phandles that point back: ibm,npu to itself, ibm,gpu to itself, memory-reg
   assert.equal(byName.get(b1.name)?.result, 'plain');
   assert.match(byName.get(b1.name)?.reason ?? '', /has no ibm,npu-link-index/);
 });
+
+test('a tree built in memory (no blob offsets): the warning names the first skipped node', () => {
+  const fdt = generateWitherspoon();
+  fdt.source = 'generated';
+  let node = fdt.root;
+  for (let d = 1; d <= 1000; d++) node = node.addChild(`level-${d}`);
+  const host = buildHost(fdt);
+  const first = Array.from({ length: FDT_MAX_DEPTH }, (_, i) => `level-${i + 1}`).join('/');
+  assert.deepEqual(host.warnings, [
+    `generated: skipped ${1000 - (FDT_MAX_DEPTH - 1)} nodes nested 64 or more levels deep (the first at /${first.slice(0, 59)}…${`/${first}`.slice(-60)} (depth 64)), as Linux's unflatten_dt_nodes does`,
+  ]);
+});

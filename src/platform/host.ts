@@ -172,13 +172,8 @@ function makeGroups(count: number): { union(a: number, b: number): void; find(a:
 function skippedNodesWarning(tree: UnflattenedTree): string[] {
   const first = tree.firstSkipped;
   if (!first) return [];
-  let where: string;
-  if (first.offset !== undefined) {
-    where = `offset 0x${first.offset.toString(16)}`;
-  } else {
-    const path = first.path;
-    where = path.length <= 100 ? path : `${path.slice(0, 48)}…${path.slice(-48)}`;
-  }
+  const where =
+    first.offset !== undefined ? `offset 0x${first.offset.toString(16)}` : first.shortPath;
   return [
     `${tree.fdt.source}: skipped ${tree.skipped} nodes nested ${FDT_MAX_DEPTH} or more levels deep (the first at ${where}), as Linux's unflatten_dt_nodes does`,
   ];
