@@ -43,6 +43,7 @@ export async function runDoctor(argv: string[]): Promise<number> {
     if (err instanceof HostError) throw new CliError(`dt doctor: ${fdt.source}: ${err.message}`, 1);
     throw err;
   }
+  for (const w of host.warnings) process.stderr.write(`dt doctor: warning: ${w}\n`);
   const entries = runDoctorOnHost(host, kernel ? { kernel: kernel as KernelVersion } : {});
   const text = values.json ? JSON.stringify(entries, null, 2) : formatDoctorReport(entries);
   await new Promise<void>((resolve, reject) => {

@@ -3,10 +3,19 @@
  * (dtc's treesource.c): strings when the bytes are text, u32 cells when the length allows,
  * bytes otherwise. Syntax per the Devicetree Specification v0.3, chapter 6 "Devicetree Source
  * (DTS) Format"; names are checked against dtc's lexer (dtc-lexer.l, PROPNODECHAR) so that
- * `dtc -I dts` re-reads every file we write.
+ * `dtc -I dts` re-reads every file we write (that nests no deeper than dtc's parser allows:
+ * about 3,300 levels for dtc 1.6, whose bison stack runs out). Any depth is written, without
+ * recursion and in linear space (DTS_MAX_INDENT).
  */
 import { FdtError } from './errors.ts';
 import type { Fdt, FdtNode } from './tree.ts';
+
+/**
+ * No line has more tabs than this. dtc indents by depth (treesource.c), which makes
+ * a deep tree's text quadratic (a 100,000-deep chain would be 10 GB); the capped text reads
+ * back the same, and equals dtc's output for every tree Linux keeps whole (depth below 64).
+ */
+export const DTS_MAX_INDENT = 64;
 
 /** Characters dtc's lexer accepts in a node or property name. */
 const NAME_CHARS = /^[a-zA-Z0-9,._+*#?@-]+$/;
@@ -29,7 +38,7 @@ function checkName(name: string, node: FdtNode, what: string): string {
     throw new FdtError(
       'BAD_NAME',
       node.offset ?? 0,
-      `a ${what} of [a-zA-Z0-9,._+*#?@-] characters at ${node.path}, found '${name}'`,
+      `a ${what} of [a-zA-Z0-9,._+*#?@-] characters at ${node.shortPath}, found '${name}'`,
       'tree',
     );
   }
@@ -48,7 +57,7 @@ function checkUnique(node: FdtNode): void {
         throw new FdtError(
           'BAD_NAME',
           node.offset ?? 0,
-          `unique ${what} names in ${node.path}, found '${name}' twice`,
+          `unique ${what} names in ${node.shortPath}, found '${name}' twice`,
           'tree',
         );
       }
@@ -110,7 +119,7 @@ function emitNode(top: FdtNode, lines: string[], baseDepth: number): void {
   const stack: [FdtNode, number, boolean][] = [[top, baseDepth, true]];
   for (let item = stack.pop(); item; item = stack.pop()) {
     const [node, depth, entering] = item;
-    const indent = '\t'.repeat(depth);
+    const indent = '\t'.repeat(Math.min(depth, DTS_MAX_INDENT));
     if (!entering) {
       lines.push(`${indent}};`);
       continue;
@@ -120,10 +129,11 @@ function emitNode(top: FdtNode, lines: string[], baseDepth: number): void {
     if (node !== top) lines.push('');
     lines.push(`${indent}${name} {`);
     checkUnique(node);
+    const inner = '\t'.repeat(Math.min(depth + 1, DTS_MAX_INDENT));
     for (const prop of node.properties) {
       const propName = checkName(prop.name, node, 'property name');
       const value = formatPropertyValue(prop.value);
-      lines.push(value ? `${indent}\t${propName} = ${value};` : `${indent}\t${propName};`);
+      lines.push(value ? `${inner}${propName} = ${value};` : `${inner}${propName};`);
     }
     stack.push([node, depth, false]);
     for (let i = node.children.length - 1; i >= 0; i--) {

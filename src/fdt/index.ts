@@ -3,7 +3,7 @@
  * Specification v0.3, chapter 5; dtc's libfdt), DTS text, the tree model, the kernel-semantics
  * property readers and the errors. Other layers import from here only.
  */
-export { formatPropertyValue, nodeToDts, toDts } from './dts.ts';
+export { DTS_MAX_INDENT, formatPropertyValue, nodeToDts, toDts } from './dts.ts';
 export { FdtError, type FdtErrorCode, FdtPropertyError } from './errors.ts';
 export { FDT_MAGIC, FDT_WRITE_VERSION } from './format.ts';
 export { parseFdt } from './parse.ts';
@@ -18,3 +18,4 @@ export {
   type MemoryReservation,
   requireNode,
 } from './tree.ts';
+export { FDT_MAX_DEPTH, type UnflattenedTree, unflattenLikeLinux } from './unflatten.ts';

@@ -284,7 +284,7 @@ class StructureWalker {
   /** What the walker may see next, for error messages. */
   private want(): string {
     const top = this.stack[this.stack.length - 1];
-    if (top) return `FDT_END_NODE for ${top.path}`;
+    if (top) return `FDT_END_NODE for ${top.shortPath}`;
     return this.root ? 'FDT_END' : 'FDT_BEGIN_NODE of the root node';
   }
 }

@@ -32,11 +32,15 @@ export function followPhandleChain(
     const next = fdt.findByPhandle(phandle);
     if (!next) return chain;
     if (seen.has(next)) {
-      const path = chain.map((n) => n.path).join(' -> ');
+      // The whole chain may be any length: name its ends and where it closes, not every node.
+      const path =
+        chain.length <= 4
+          ? chain.map((n) => n.shortPath).join(' -> ')
+          : `${node.shortPath} -> … (${chain.length - 2} more) -> ${current.shortPath}`;
       throw new FdtError(
         'PHANDLE_LOOP',
         next.offset ?? 0,
-        `${property} chain to end, but ${path} -> ${next.path} loops`,
+        `${property} chain to end, but ${path} -> ${next.shortPath} loops`,
         fdt.source,
       );
     }

@@ -109,13 +109,13 @@ function writeStructure(root: FdtNode, strings: StringsTable): Uint8Array {
     }
     w.u32(FDT_BEGIN_NODE);
     if (node !== root)
-      w.bytes(nameBytes(node.name, () => `a node name under ${node.parent?.path}`));
+      w.bytes(nameBytes(node.name, () => `a node name under ${node.parent?.shortPath}`));
     w.bytes(new Uint8Array(1));
     w.pad(4);
     for (const prop of node.properties) {
       w.u32(FDT_PROP);
       w.u32(prop.value.length);
-      w.u32(strings.offsetOf(prop.name, () => `a property name in ${node.path}`));
+      w.u32(strings.offsetOf(prop.name, () => `a property name in ${node.shortPath}`));
       w.bytes(prop.value);
       w.pad(4);
     }

@@ -30,6 +30,18 @@ export class FdtNode {
     return `/${parts.reverse().join('/')}`;
   }
 
+  /**
+   * `path` for messages: a path past 160 characters (a deep or long-named node) keeps its start
+   * and end around `…`, with the node's depth, so an error stays one readable line.
+   */
+  get shortPath(): string {
+    const path = this.path;
+    if (path.length <= 160) return path;
+    let depth = 0;
+    for (let n: FdtNode | undefined = this; n?.parent; n = n.parent) depth++;
+    return `${path.slice(0, 60)}…${path.slice(-60)} (depth ${depth})`;
+  }
+
   /** The name before `@`. */
   get baseName(): string {
     const at = this.name.indexOf('@');

@@ -126,6 +126,8 @@ export class Machine {
  */
 export function createMachine(fdt: Fdt, options: MachineOptions = {}): Machine {
   const host = buildHost(fdt);
+  // The kernel's own warning at boot (drivers/of/fdt.c: pr_fmt "OF: fdt: ").
+  for (const message of host.warnings) options.log?.({ level: 'warn', device: 'OF: fdt', message });
   const ctx = createNvlink2Context(host, {
     ...(options.tracer ? { tracer: options.tracer } : {}),
     ...(options.log ? { log: options.log } : {}),

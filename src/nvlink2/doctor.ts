@@ -188,7 +188,13 @@ export function formatDoctorReport(entries: readonly DoctorEntry[]): string {
       what,
     ];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // A loop, not Math.max(...rows): spreading 125,000+ rows (a tree's worth) overflows the stack.
+  const widths = head.map((h) => h.length);
+  for (const r of rows) {
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  }
   const line = (cols: string[]) =>
     cols
       .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0)))

@@ -9,6 +9,7 @@
  */
 import { isCompatible, parsePhandle, readAllU64 } from '../fdt/props.ts';
 import type { Fdt, FdtNode } from '../fdt/tree.ts';
+import { FDT_MAX_DEPTH, type UnflattenedTree, unflattenLikeLinux } from '../fdt/unflatten.ts';
 import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
 
 /** A tree the host model cannot be built from; names the node and, where one is at fault, the property. */
@@ -85,61 +86,80 @@ interface RawFunction {
 /** Every PHB in tree order: device_type pci/pciex nodes with no PHB above them. */
 function findPhbNodes(root: FdtNode): FdtNode[] {
   const out: FdtNode[] = [];
-  const visit = (node: FdtNode): void => {
-    if (node !== root && isPciBusNode(node)) {
+  // An explicit stack, not recursion: the tree's depth is the input's.
+  const stack: FdtNode[] = [...root.children].reverse();
+  for (let node = stack.pop(); node; node = stack.pop()) {
+    if (isPciBusNode(node)) {
       out.push(node);
-      return;
+      continue;
     }
-    for (const c of node.children) visit(c);
-  };
-  visit(root);
+    for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i]!);
+  }
   return out;
 }
 
-/** The PCI function nodes under a bus node (PHB or bridge), recursing through bridges. */
+/**
+ * The PCI function nodes under a PHB, through bridges, in tree order (a bridge before what
+ * is behind it). An explicit stack of buses rather than recursion.
+ */
 function collectFunctions(
-  bus: FdtNode,
+  phb: FdtNode,
   busNumber: number | undefined,
   phbIndex: number,
   out: RawFunction[],
 ): void {
-  for (const child of bus.children) {
+  const buses: { node: FdtNode; number: number | undefined; next: number }[] = [
+    { node: phb, number: busNumber, next: 0 },
+  ];
+  for (let bus = buses.at(-1); bus; bus = buses.at(-1)) {
+    const child = bus.node.children[bus.next++];
+    if (!child) {
+      buses.pop();
+      continue;
+    }
     const reg = child.getProperty('reg');
     if (!reg) continue; // not a PCI function (e.g. an interrupt controller)
     if (reg.value.length < 4)
       throw new HostError(child.path, 'reg', 'is shorter than one cell (phys.hi)');
     const physHi = view(reg.value).getUint32(0);
-    const number = busNumber ?? (physHi >> 16) & 0xff;
+    const number = bus.number ?? (physHi >> 16) & 0xff;
     out.push({ node: child, phbIndex, bus: number, devfn: (physHi >> 8) & 0xff });
     const classCode = optionalU32(child, 'class-code');
     if (isPciBusNode(child) || (classCode !== undefined && classCode >> 8 === 0x0604)) {
-      collectFunctions(child, secondaryBus(child), phbIndex, out);
+      buses.push({ node: child, number: secondaryBus(child), next: 0 });
     }
   }
 }
 
 function phbDomains(nodes: readonly FdtNode[]): number[] {
   const domains = nodes.map((n, i) => optionalU32(n, 'linux,pci-domain') ?? i);
+  const first = new Map<number, number>();
   domains.forEach((d, i) => {
-    const j = domains.indexOf(d);
-    if (j !== i) {
+    const j = first.get(d);
+    if (j !== undefined) {
       throw new HostError(
         nodes[i]!.path,
         undefined,
         `PCI domain ${d} is also the domain of ${nodes[j]!.path}`,
       );
     }
+    first.set(d, i);
   });
   return domains;
 }
 
-/** Union-find over function indexes. */
+/** Union-find over function indexes; `ibm,npu`/`ibm,gpu` phandles may chain any number of them. */
 function makeGroups(count: number): { union(a: number, b: number): void; find(a: number): number } {
   const parent = Array.from({ length: count }, (_, i) => i);
   const find = (a: number): number => {
     let r = a;
     while (parent[r] !== r) r = parent[r]!;
-    parent[a] = r;
+    // Every node on the way now points at the root, so a long chain is walked once.
+    for (let n = a; parent[n] !== r; ) {
+      const next = parent[n]!;
+      parent[n] = r;
+      n = next;
+    }
     return r;
   };
   const union = (a: number, b: number): void => {
@@ -148,13 +168,27 @@ function makeGroups(count: number): { union(a: number, b: number): void; find(a:
   return { find, union };
 }
 
+/** The one warning of a tree Linux unflattens without some of its nodes, or none. */
+function skippedNodesWarning(tree: UnflattenedTree): string[] {
+  const first = tree.firstSkipped;
+  if (!first) return [];
+  const where =
+    first.offset !== undefined ? `offset 0x${first.offset.toString(16)}` : first.shortPath;
+  return [
+    `${tree.fdt.source}: skipped ${tree.skipped} nodes nested ${FDT_MAX_DEPTH} or more levels deep (the first at ${where}), as Linux's unflatten_dt_nodes does`,
+  ];
+}
+
 /**
- * The host model of `fdt`.
+ * The host model of `fdt`, as Linux sees it: nodes nested 64 or more levels deep are left out
+ * (fdt/unflatten.ts), with one line in `warnings`; the host's `fdt` is then a copy without them.
  * @throws HostError naming the node (and property) when the tree cannot describe PCI functions:
  *   a `reg` shorter than a cell, a missing `vendor-id`/`device-id`, a mis-sized `bus-range` or
  *   `linux,pci-domain`, two PHBs with one domain, or two functions at one address.
  */
-export function buildHost(fdt: Fdt): Host {
+export function buildHost(input: Fdt): Host {
+  const tree = unflattenLikeLinux(input);
+  const fdt = tree.fdt;
   const phbNodes = findPhbNodes(fdt.root);
   const domains = phbDomains(phbNodes);
   const raw: RawFunction[] = [];
@@ -196,7 +230,7 @@ export function buildHost(fdt: Fdt): Host {
     phbFunctions[r.phbIndex]!.push(f);
     return f;
   });
-  return new HostModel(fdt, phbs, functions);
+  return new HostModel(fdt, phbs, functions, skippedNodesWarning(tree));
 }
 
 function makeFunction(r: RawFunction, phb: Phb, iommuGroup: number): PciFunction {
@@ -238,6 +272,7 @@ class HostModel implements Host {
     readonly fdt: Fdt,
     readonly phbs: readonly Phb[],
     readonly functions: readonly PciFunction[],
+    readonly warnings: readonly string[],
   ) {
     this.byName = new Map();
     for (const f of functions) {

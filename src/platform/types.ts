@@ -50,7 +50,10 @@ export interface PciFunction {
 }
 
 export interface Host {
+  /** The tree as Linux keeps it (fdt/unflatten.ts): the input, or a copy without too-deep nodes. */
   readonly fdt: Fdt;
+  /** What Linux would warn about the tree at boot (nodes it skipped), one line each. */
+  readonly warnings: readonly string[];
   readonly phbs: readonly Phb[];
   /** Every PCI function, sorted by address. */
   readonly functions: readonly PciFunction[];

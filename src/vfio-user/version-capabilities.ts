@@ -67,11 +67,22 @@ function invalid(reason: string): VfioError {
   return new VfioError('EINVAL', `VERSION capabilities: ${reason}`);
 }
 
+/**
+ * A peer's value in one short line: a scalar as JSON (cut at 40 characters), an array or object
+ * by its kind only, since it may nest as deep as the peer likes (JSON.stringify recurses).
+ */
+function shown(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object' && v !== null) return 'an object';
+  const text = JSON.stringify(v);
+  return text.length <= 40 ? text : `${text.slice(0, 40)}…`;
+}
+
 function uint(o: Json, key: string): number | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw invalid(`"${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+    throw invalid(`"${key}" must be a non-negative integer, got ${shown(v)}`);
   }
   return v;
 }
@@ -79,7 +90,7 @@ function uint(o: Json, key: string): number | undefined {
 function bool(o: Json, key: string): boolean | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw invalid(`"${key}" must be a boolean, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw invalid(`"${key}" must be a boolean, got ${shown(v)}`);
   return v;
 }
 

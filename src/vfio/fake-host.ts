@@ -94,6 +94,7 @@ export function buildFakeHost(specs: readonly FakeFunctionSpec[] = FAKE_FUNCTION
     fdt,
     phbs: [phb],
     functions,
+    warnings: [],
     functionByName: (name) => functions.find((f) => f.name === name),
     functionForNode: (node) => functions.find((f) => f.node === node),
     npuBridgeOfGpu: () => undefined,

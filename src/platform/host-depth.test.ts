@@ -1,0 +1,142 @@
+/**
+ * The host as Linux sees a tree of any depth: drivers/of/fdt.c (v5.x) `unflatten_dt_nodes`
+ * skips nodes 64 or more levels deep (FDT_MAX_DEPTH) with one warning and boots, so the host
+ * lists exactly the functions of the tree without them; bridge hierarchies are walked without
+ * recursion, and phandles that point back (ibm,npu, ibm,gpu, memory-region, ibm,nvlink) end.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  cells,
+  FDT_MAX_DEPTH,
+  Fdt,
+  type FdtNode,
+  parseFdt,
+  readU32,
+  serializeFdt,
+} from '../fdt/index.ts';
+import { withDeepChain } from '../fdt/testing/deep.ts';
+import { runDoctorOnHost } from '../nvlink2/doctor.ts';
+import { defaultPlatformTree } from './default-platform.ts';
+import { buildHost } from './host.ts';
+import { generateWitherspoon } from './witherspoon/index.ts';
+
+const BUILT_IN = serializeFdt(defaultPlatformTree());
+const functionsOf = (fdt: Fdt) =>
+  buildHost(fdt).functions.map((f) => [f.name, f.role, f.iommuGroup, f.node.path]);
+
+test('100,000 nested nodes and a PHB 64 deep: the built-in functions, one warning', () => {
+  const blob = withDeepChain(BUILT_IN, { depth: 100_000, phbAt: FDT_MAX_DEPTH });
+  const fdt = parseFdt(blob, 'deep.dtb');
+  const host = buildHost(fdt);
+  assert.deepEqual(
+    host.functions.map((f) => [f.name, f.role, f.iommuGroup, f.node.path]),
+    functionsOf(defaultPlatformTree()),
+  );
+  assert.equal(host.phbs.length, 8);
+  // The first skipped node is the PHB, in the input with its blob offset.
+  let phb: FdtNode = fdt.root.children.at(-1)!;
+  while (phb.children.length === 1) phb = phb.children[0]!;
+  phb = phb.children.find((c) => c.name === 'pciex@42') ?? phb;
+  assert.equal(phb.name, 'pciex@42');
+  assert.deepEqual(host.warnings, [
+    `deep.dtb: skipped ${100_000 - (FDT_MAX_DEPTH - 1) + 2} nodes nested 64 or more levels deep (the first at offset 0x${phb.offset!.toString(16)}), as Linux's unflatten_dt_nodes does`,
+  ]);
+  assert.notEqual(host.fdt, fdt);
+  assert.equal(host.fdt.source, 'deep.dtb');
+});
+
+test('the depth boundary: a function at depth 63 is listed, one at 64 is not', () => {
+  const kept = buildHost(parseFdt(withDeepChain(BUILT_IN, { depth: 100, phbAt: 62 })));
+  const gpu = kept.functionByName('0042:00:00.0');
+  assert.equal(gpu?.role, 'gpu');
+  assert.equal(gpu?.node.path.split('/').length - 1, 63);
+  assert.equal(kept.functions.length, 25);
+
+  const cut = buildHost(parseFdt(withDeepChain(BUILT_IN, { depth: 100, phbAt: 63 }), 'cut.dtb'));
+  assert.equal(cut.functionByName('0042:00:00.0'), undefined);
+  assert.equal(cut.phbs.length, 9);
+  assert.equal(cut.phbs.at(-1)?.functions.length, 0);
+  assert.deepEqual(
+    cut.functions.map((f) => f.name),
+    buildHost(defaultPlatformTree()).functions.map((f) => f.name),
+  );
+  assert.equal(cut.warnings.length, 1);
+  assert.match(cut.warnings[0]!, /^cut\.dtb: skipped 38 nodes nested 64 or more levels deep/);
+});
+
+test('a tree within the limit: no warning, the host keeps the very tree', () => {
+  const fdt = parseFdt(withDeepChain(BUILT_IN, { depth: FDT_MAX_DEPTH - 1 }));
+  const host = buildHost(fdt);
+  assert.equal(host.fdt, fdt);
+  assert.deepEqual(host.warnings, []);
+});
+
+test('bridges behind bridges, 62 levels: every function in tree order with its bus', () => {
+  const fdt = new Fdt(undefined, 'bridges');
+  let bus: FdtNode = fdt.root.addChild('pciex@0').setProperty('device_type', cells.string('pciex'));
+  for (let level = 1; level <= FDT_MAX_DEPTH - 2; level++) {
+    // A leaf at devfn 1 on this bus, then the bridge (devfn 0) to the next bus.
+    bus
+      .addChild('leaf@0,1')
+      .setProperty('reg', cells.u32(((level - 1) << 16) | (1 << 8), 0, 0, 0, 0))
+      .setProperty('vendor-id', cells.u32(0x1234))
+      .setProperty('device-id', cells.u32(level));
+    bus = bus
+      .addChild('pci@0')
+      .setProperty('reg', cells.u32((level - 1) << 16, 0, 0, 0, 0))
+      .setProperty('vendor-id', cells.u32(0x1014))
+      .setProperty('device-id', cells.u32(level))
+      .setProperty('class-code', cells.u32(0x060400))
+      .setProperty('bus-range', cells.u32(level, 0xff));
+  }
+  const host = buildHost(fdt);
+  const expected: string[] = [];
+  for (let b = 0; b < FDT_MAX_DEPTH - 2; b++) {
+    const hex = b.toString(16).padStart(2, '0');
+    expected.push(`0000:${hex}:00.0`, `0000:${hex}:00.1`);
+  }
+  assert.deepEqual(
+    host.functions.map((f) => f.name),
+    expected,
+  );
+  assert.equal(host.functionByName('0000:3d:00.1')?.device, FDT_MAX_DEPTH - 2);
+});
+
+test('phandles that point back: ibm,npu to itself, ibm,gpu to itself, memory-region in a ring', () => {
+  const fdt = generateWitherspoon();
+  const before = buildHost(fdt);
+  const gpu = before.functionByName('0002:01:00.0')!;
+  const [b1, b2] = [before.npuBridgeOfGpu(gpu, 0)!, before.npuBridgeOfGpu(gpu, 1)!];
+  const phandle = (n: FdtNode) => readU32(n, 'phandle');
+  gpu.node.setProperty('ibm,npu', cells.u32(phandle(gpu.node), phandle(b1.node)));
+  b1.node
+    .setProperty('ibm,gpu', cells.u32(phandle(b1.node)))
+    .setProperty('ibm,nvlink', cells.u32(phandle(b1.node)))
+    .setProperty('memory-region', cells.u32(phandle(b2.node)));
+  b2.node.setProperty('memory-region', cells.u32(phandle(b1.node)));
+  fdt.invalidatePhandles();
+  const host = buildHost(fdt);
+  assert.equal(host.npuBridgeOfGpu(host.functionByName(gpu.name)!, 0)?.name, gpu.name);
+  const entries = runDoctorOnHost(host);
+  assert.equal(entries.length, 24);
+  const byName = new Map(entries.map((e) => [e.address, e]));
+  assert.deepEqual(
+    [byName.get(gpu.name)?.result, byName.get(gpu.name)?.reason],
+    ['plain', `bridge ${gpu.name} has no memory-region`],
+  );
+  assert.equal(byName.get(b1.name)?.result, 'plain');
+  assert.match(byName.get(b1.name)?.reason ?? '', /has no ibm,npu-link-index/);
+});
+
+test('a tree built in memory (no blob offsets): the warning names the first skipped node', () => {
+  const fdt = generateWitherspoon();
+  fdt.source = 'generated';
+  let node = fdt.root;
+  for (let d = 1; d <= 1000; d++) node = node.addChild(`level-${d}`);
+  const host = buildHost(fdt);
+  const first = Array.from({ length: FDT_MAX_DEPTH }, (_, i) => `level-${i + 1}`).join('/');
+  assert.deepEqual(host.warnings, [
+    `generated: skipped ${1000 - (FDT_MAX_DEPTH - 1)} nodes nested 64 or more levels deep (the first at /${first.slice(0, 59)}…${`/${first}`.slice(-60)} (depth 64)), as Linux's unflatten_dt_nodes does`,
+  ]);
+});
