@@ -71,7 +71,7 @@ export class AtsdRegisterPage {
   private writeRegister(offset: number, value: bigint): void {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, value, false);
-    this.memory.write(BigInt(offset), b);
+    this.memory.writeOwn(BigInt(offset), b);
   }
 
   get pending(): boolean {
