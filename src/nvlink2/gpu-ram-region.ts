@@ -26,7 +26,7 @@ import { VfioError } from '../vfio/errors.ts';
 import { encodeSsatgtCap } from '../vfio/info-caps.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
 import { type Nvlink2Context, traceRegionAccess } from './context.ts';
-import type { DeviceMemory } from './device-memory.ts';
+import { type DeviceMemory, gpuRamKey } from './device-memory.ts';
 import type { GpuRamConfig } from './gpu-ram-probe.ts';
 import { pnvNpu2UnmapLparDev } from './npu-lpar.ts';
 
@@ -76,7 +76,7 @@ export class GpuRamRegion implements RegionOps {
     private readonly ctx: Nvlink2Context,
     readonly config: GpuRamConfig,
   ) {
-    this.memory = ctx.memory.get(`gpu-ram:${config.gpu.name}`, config.size);
+    this.memory = ctx.memory.get(gpuRamKey(config.gpu.name), config.size);
     this.realRam = ctx.gpuRamSize(config.gpu);
   }
 
