@@ -15,7 +15,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, dataRanges } from '../src/native/index.ts';
 import type { VfioUserClient } from '../src/vfio-user/client.ts';
+import { Command } from '../src/vfio-user/constants.ts';
 import { ReplyError } from '../src/vfio-user/wire-errors.ts';
+import { frame, pack } from './support/frames.ts';
 import {
   connectWhenFree,
   type ServeProcess,
@@ -47,9 +49,12 @@ after(async () => {
 const isEnomem = (e: unknown) => e instanceof ReplyError && e.remoteErrno === ENOMEM;
 
 /** state.json's figures for `address` once `ok` holds (serve rereads usage every second). */
-async function usageWhen(ok: (m: ServerMemory) => boolean): Promise<ServerMemory> {
+async function usageWhen(
+  ok: (m: ServerMemory) => boolean,
+  server: ServeProcess = serve,
+): Promise<ServerMemory> {
   return waitFor('state.json memory figures', () => {
-    const m = serve.state().memory;
+    const m = server.state().memory;
     return ok(m) ? m : undefined;
   });
 }
@@ -188,5 +193,40 @@ describe('serve --memory-budget', () => {
       m.gpus.map((g) => g.gpuRam),
       [12 * CHUNK, 5 * CHUNK, 0, 0, 0, 0],
     );
+  });
+});
+
+describe('serve --memory-budget, a client leaving inside a write', () => {
+  let own: ServeProcess;
+  before(async () => {
+    own = await startServe(['--memory-budget', '1M']);
+  });
+  after(async () => {
+    await own.stop();
+  });
+
+  it('what a write received in place had reserved is given back when its client leaves', async () => {
+    const a = await connectWhenFree(own, GPU_A);
+    const count = 512 * KiB;
+    const head = pack(0n, GPU_RAM, count);
+    const body = new Uint8Array(64 * KiB).fill(0x77);
+    const bytes = new Uint8Array(head.length + body.length);
+    bytes.set(head);
+    bytes.set(body, head.length);
+    // 512 KiB announced (reserved from the budget), 64 KiB sent, then the client is gone.
+    a.sendRaw(frame(0x7a00, Command.REGION_WRITE, bytes, { size: 16 + 16 + count }));
+    await waitFor('the bytes in place', () => own.state().memory.touched > 0 || undefined);
+    a.close();
+    (await connectWhenFree(own, GPU_A)).close(); // the session was released
+    // 64 KiB arrived; with the 512 KiB reservation still held this 768 KiB would not fit.
+    const b = await connectWhenFree(own, GPU_B);
+    try {
+      for (let i = 0; i < 12; i++)
+        assert.equal(await b.regionWrite(GPU_RAM, BigInt(i * CHUNK), chunk(i)), CHUNK);
+    } finally {
+      b.close();
+    }
+    const m = await usageWhen((u) => gpuRam(u, GPU_B) === 12 * CHUNK, own);
+    assert.ok(m.touched <= BUDGET, `${m.touched}`);
   });
 });

@@ -19,7 +19,8 @@
  *   user address of that page and ret 0x100 (VM_FAULT_NOPAGE). Pages our own rw wrote are not
  *   counted (a page both written by rw and touched through the mapping is missed); a populated
  *   page past the real RAM is also reported as a fence.
- * - release: drop the pre-registration, stop listening for KVM, pnv_npu2_unmap_lpar_dev().
+ * - release: drop the pre-registration, stop listening for KVM, pnv_npu2_unmap_lpar_dev(), and
+ *   (ours) the memory budget a write received in place but never committed held.
  * - capability: NVLINK2_SSATGT v1 with the bridge's ibm,device-tgt-addr.
  */
 import { VfioError } from '../vfio/errors.ts';
@@ -245,6 +246,7 @@ export class GpuRamRegion implements RegionOps {
     this.released = true;
     this.prereg = undefined; // mm_iommu_put()
     this.mapping = undefined;
+    this.memory.dropWriteTarget(); // a write its client left inside holds no budget
     this.stopKvm();
     this.ctx.live.remove(this);
     pnvNpu2UnmapLparDev(this.ctx, this.config.gpu);

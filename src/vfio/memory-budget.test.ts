@@ -109,6 +109,9 @@ describe('MemoryBudget', () => {
       assert.ok(m.writeTarget(48n * KiB, Number(16n * KiB)));
       assert.ok(m.writeTarget(48n * KiB, Number(16n * KiB)));
       assert.equal(budget.touched, 64n * KiB, 'held once, not twice');
+      m.dropWriteTarget(); // its client left: the region is released
+      assert.equal(budget.touched, 48n * KiB);
+      assert.ok(m.writeTarget(48n * KiB, Number(16n * KiB)));
       // So does the next write: with the stale 16 KiB held, this one would not fit.
       m.write(128n * KiB, Uint8Array.of(1));
       assert.equal(budget.touched, 48n * KiB + PAGE);

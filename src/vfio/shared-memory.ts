@@ -15,7 +15,9 @@
  * get their own open file description of it (`fd`, reopened through /proc), never ours, whose
  * status flags they could change: O_APPEND would send our pwrites to the end of the file,
  * O_DIRECT would fail our unaligned reads. With a MemoryBudget, writes that would populate pages
- * past it fail with ENOMEM before any byte is placed (memory-budget.ts).
+ * past it fail with ENOMEM before any byte is placed (memory-budget.ts). A view lent for a reply
+ * is the live memory: a peer writing it meanwhile changes what is sent, as a store racing a DMA
+ * would; nothing of ours is derived from bytes a peer can write.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { closeFd, dataRanges, memfdCreate, pageSize, SharedMapping } from '../native/index.ts';
@@ -57,6 +59,8 @@ export interface SharedMemory {
    * fit the budget (the `write` then refuses it, before anything is placed).
    */
   writeTarget(offset: bigint, length: number): Uint8Array | null;
+  /** Gives back what a write target never committed holds of the budget (its client left). */
+  dropWriteTarget(): void;
   /** Populated ranges [from, to) within [start, end) (lseek SEEK_DATA/SEEK_HOLE). */
   dataRanges(start: bigint, end: bigint): [bigint, bigint][];
   /** Bytes populated now (by anyone: our writes and every peer's mapping). */
@@ -253,6 +257,10 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
       if (account !== undefined && !account.reserve(populated.holes(offset, end))) return null;
       mapping ??= SharedMapping.lazy(fd, 0n, size, 'rw');
       return mapping.view(offset, length);
+    },
+    dropWriteTarget() {
+      // Bytes that did arrive are counted from the memfd itself at the next refresh.
+      account?.release();
     },
     dataRanges: (start, end) => dataRanges(fd, start, end),
     touched: () => (account !== undefined && open ? account.refresh() : populatedBytes(fd, open)),
