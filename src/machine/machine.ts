@@ -174,7 +174,7 @@ export function createMachine(fdt: Fdt, options: MachineOptions = {}): Machine {
       offset: r.offset,
       count: r.count,
       need: r.need,
-      touched: r.touched,
+      inUse: r.inUse,
       budget: r.budget,
     })),
   );

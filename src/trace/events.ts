@@ -49,7 +49,7 @@ export interface TraceEventArgs {
     offset: bigint;
     count: number;
     need: bigint;
-    touched: bigint;
+    inUse: bigint;
     budget: bigint;
   };
 }
@@ -133,7 +133,7 @@ export const TRACE_EVENTS: Definitions = {
     name: 'nvlink2_memory_budget',
     system: 'vfio_nvlink2',
     format: '%s: write offset %llx count %u needs %llx more bytes, %llx of budget %llx in use',
-    fields: ['name', 'offset', 'count', 'need', 'touched', 'budget'],
+    fields: ['name', 'offset', 'count', 'need', 'inUse', 'budget'],
   },
 };
 

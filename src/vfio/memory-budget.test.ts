@@ -40,7 +40,7 @@ describe('MemoryBudget', () => {
         offset: 256n * KiB,
         count: 1,
         need: PAGE,
-        touched: 256n * KiB,
+        inUse: 256n * KiB,
         budget: 256n * KiB,
       });
       assert.equal(budget.refused, 1);
@@ -100,7 +100,8 @@ describe('MemoryBudget', () => {
       assert.equal(m.writeTarget(0n, Number(128n * KiB)), null, 'would pass the budget');
       const target = m.writeTarget(0n, Number(48n * KiB));
       assert.ok(target);
-      assert.equal(budget.touched, 48n * KiB, 'reserved before any byte arrives');
+      assert.equal(budget.inUse, 48n * KiB, 'reserved before any byte arrives');
+      assert.equal(budget.touched, 0n);
       target.fill(0x33);
       m.write(0n, target); // the commit: nothing copied, the reservation ends
       assert.equal(budget.touched, 48n * KiB);
@@ -108,7 +109,7 @@ describe('MemoryBudget', () => {
       // A target never committed (the client left mid-message) ends with the next one.
       assert.ok(m.writeTarget(48n * KiB, Number(16n * KiB)));
       assert.ok(m.writeTarget(48n * KiB, Number(16n * KiB)));
-      assert.equal(budget.touched, 64n * KiB, 'held once, not twice');
+      assert.equal(budget.inUse, 64n * KiB, 'held once, not twice');
       m.dropWriteTarget(); // its client left: the region is released
       assert.equal(budget.touched, 48n * KiB);
       assert.ok(m.writeTarget(48n * KiB, Number(16n * KiB)));

@@ -8,7 +8,7 @@
  * which shmem keeps per page allocated, whoever touched it), read again after every write of
  * ours that fills a hole, before refusing one, and by `refresh()` (serve runs it periodically).
  * What is refused: a write of ours (a region write) that would populate `need` more bytes when
- * touched + need would pass the limit; it fails with ENOMEM before any byte is placed, and
+ * in use (populated + reserved) + need would pass the limit; it fails with ENOMEM before any byte is placed, and
  * overwriting pages already populated always succeeds.
  *
  * Limits:
@@ -33,8 +33,8 @@ export interface MemoryRefusal {
   readonly count: number;
   /** Bytes the write would have populated. */
   readonly need: bigint;
-  /** Bytes populated in every memory (and reserved) when it was refused. */
-  readonly touched: bigint;
+  /** Bytes populated in every memory, plus those reserved, when it was refused. */
+  readonly inUse: bigint;
   readonly budget: bigint;
 }
 
@@ -78,7 +78,7 @@ export class MemoryAccount {
   refresh(): bigint {
     if (this.#closed) return 0n;
     const now = populatedBytes(this.fd);
-    this.budget.adjust(now - this.#touched);
+    this.budget.adjustTouched(now - this.#touched);
     this.#touched = now;
     return now;
   }
@@ -89,7 +89,7 @@ export class MemoryAccount {
    */
   release(): bigint {
     const held = this.#reserved;
-    this.budget.adjust(-held);
+    this.budget.adjustReserved(-held);
     this.#reserved = 0n;
     return held;
   }
@@ -105,13 +105,13 @@ export class MemoryAccount {
       offset,
       count,
       need,
-      touched: this.budget.touched,
+      inUse: this.budget.inUse,
       budget: this.budget.limit ?? 0n,
     };
     this.budget.refuse(refusal);
     throw new VfioError(
       'ENOMEM',
-      `${this.name}: writing ${count} bytes at 0x${offset.toString(16)} would populate ${formatBytes(need)} more, past the memory budget of ${formatBytes(refusal.budget)} (${formatBytes(refusal.touched)} in use)`,
+      `${this.name}: writing ${count} bytes at 0x${offset.toString(16)} would populate ${formatBytes(need)} more, past the memory budget of ${formatBytes(refusal.budget)} (${formatBytes(refusal.inUse)} in use)`,
     );
   }
 
@@ -124,7 +124,7 @@ export class MemoryAccount {
     if (need === 0n) return true;
     if (!this.fits(need)) return false;
     this.#reserved = need;
-    this.budget.adjust(need);
+    this.budget.adjustReserved(need);
     return true;
   }
 
@@ -132,15 +132,15 @@ export class MemoryAccount {
   private fits(need: bigint): boolean {
     const limit = this.budget.limit;
     this.refresh();
-    if (limit === undefined || this.budget.touched + need <= limit) return true;
+    if (limit === undefined || this.budget.inUse + need <= limit) return true;
     this.budget.refresh();
-    return this.budget.touched + need <= limit;
+    return this.budget.inUse + need <= limit;
   }
 
   /** Leaves the budget (the memory is closed). */
   close(): void {
     this.release();
-    this.budget.adjust(-this.#touched);
+    this.budget.adjustTouched(-this.#touched);
     this.#touched = 0n;
     this.#closed = true;
     this.budget.forget(this);
@@ -150,6 +150,7 @@ export class MemoryAccount {
 export class MemoryBudget {
   readonly #accounts = new Set<MemoryAccount>();
   #touched = 0n;
+  #reserved = 0n;
   #refused = 0;
 
   /**
@@ -165,9 +166,14 @@ export class MemoryBudget {
       throw new RangeError('a memory budget is never negative');
   }
 
-  /** Bytes populated in every memory, as last read, plus reservations. */
+  /** Bytes populated in every memory, as last read. */
   get touched(): bigint {
     return this.#touched;
+  }
+
+  /** `touched` plus what writes being received in place have reserved: what the limit caps. */
+  get inUse(): bigint {
+    return this.#touched + this.#reserved;
   }
 
   /** Writes refused so far. */
@@ -188,15 +194,20 @@ export class MemoryBudget {
     return account;
   }
 
-  /** Reads every memory again (one fstat each); returns the total. */
+  /** Reads every memory again (one fstat each); returns their populated bytes. */
   refresh(): bigint {
     for (const a of this.#accounts) a.refresh();
     return this.#touched;
   }
 
   /** @internal MemoryAccount's bookkeeping. */
-  adjust(delta: bigint): void {
+  adjustTouched(delta: bigint): void {
     this.#touched += delta;
+  }
+
+  /** @internal */
+  adjustReserved(delta: bigint): void {
+    this.#reserved += delta;
   }
 
   /** @internal */
