@@ -5,9 +5,11 @@
  * described by src/vfio/describe.ts: device info, every region's info decoded (with --hex the
  * raw GET_REGION_INFO reply), IRQ info and a config-space summary. Without ADDRESS every GPU
  * and NVLink bridge is shown. --json prints the description (an array for several devices).
- * Kernel log lines the subdriver emits (dev_warn …) go to stderr.
+ * Kernel log lines the subdriver emits (dev_warn …) go to stderr. `inspect --socket-dir DIR`
+ * ends with the device memory each GPU holds against the server's budget (DIR/state.json).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMachine, type Machine } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
@@ -17,6 +19,7 @@ import type { Host, PciFunction } from '../platform/types.ts';
 import { type DeviceDescription, describeDevice } from '../vfio/describe.ts';
 import { describeAsText } from '../vfio/describe-text.ts';
 import { VfioError } from '../vfio/errors.ts';
+import { formatBytes } from '../vfio/memory-budget.ts';
 import {
   inspectOverWire,
   parseRemoteInspectArgs,
@@ -36,7 +39,8 @@ const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json
   --hex     add the raw region-info reply bytes
   --json    print the description as JSON (an array when several devices are shown)
   SOCKET    a vfio-user socket of \`serve\`: the same view through the wire
-  --socket-dir DIR  every device socket of a \`serve\` directory`;
+  --socket-dir DIR  every device socket of a \`serve\` directory, then the device memory each
+            GPU holds against the server's memory budget (DIR/state.json)`;
 
 const PCI_NAME = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
@@ -152,6 +156,50 @@ async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription
   }
 }
 
+const isCount = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+/**
+ * The memory block of `inspect --socket-dir DIR` from DIR/state.json (written by `serve`): the
+ * total against the budget, then each GPU's GPU RAM and BAR bytes. Empty when the file is
+ * missing or not what serve writes.
+ */
+export function memoryLines(stateJson: string): string[] {
+  let memory: unknown;
+  try {
+    memory = (JSON.parse(stateJson) as { memory?: unknown }).memory;
+  } catch {
+    return [];
+  }
+  if (typeof memory !== 'object' || memory === null) return [];
+  const m = memory as { budget?: unknown; touched?: unknown; refused?: unknown; gpus?: unknown };
+  if (!isCount(m.touched) || !isCount(m.refused) || !Array.isArray(m.gpus)) return [];
+  const budget = isCount(m.budget) ? `budget ${formatBytes(m.budget)}` : 'no budget';
+  const lines = [
+    `memory: ${formatBytes(m.touched)} touched of ${budget}, ${m.refused} write${m.refused === 1 ? '' : 's'} refused`,
+  ];
+  for (const g of m.gpus.slice(0, 1024) as {
+    address?: unknown;
+    gpuRam?: unknown;
+    bars?: unknown;
+  }[]) {
+    if (typeof g?.address !== 'string' || !isCount(g.gpuRam) || !isCount(g.bars)) continue;
+    lines.push(`  ${g.address}  GPU RAM ${formatBytes(g.gpuRam)}  BARs ${formatBytes(g.bars)}`);
+  }
+  return lines;
+}
+
+/** The memory block of `--socket-dir DIR` (its sockets' directory), if serve left state.json. */
+function memoryBlock(remote: RemoteInspectArgs): string[] {
+  const first = remote.sockets[0];
+  if (remote.address !== undefined || first === undefined) return [];
+  try {
+    return memoryLines(readFileSync(join(dirname(first), 'state.json'), 'utf8'));
+  } catch {
+    return [];
+  }
+}
+
 function remoteArgs(argv: string[]): RemoteInspectArgs | null {
   try {
     return parseRemoteInspectArgs(argv);
@@ -182,6 +230,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const blocks = descriptions.map((d) => describeAsText(d, { hex: args.hex }).join('\n'));
+  const memory = remote ? memoryBlock(remote) : [];
+  if (memory.length > 0) blocks.push(memory.join('\n'));
   console.log(blocks.join('\n\n'));
   return 0;
 }

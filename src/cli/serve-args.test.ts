@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CliError } from './cli-error.ts';
+import { defaultMemoryBudget, memAvailable, parseSize } from './memory-size.ts';
 import { defaultSocketDir, parseServeArgs } from './serve-args.ts';
 
 const usage = (e: unknown) => e instanceof CliError && e.exitCode === 2;
@@ -45,6 +46,43 @@ describe('serve arguments', () => {
     assert.deepEqual(a.allowUids, [107, 65534, 0, 4294967294]);
     for (const bad of ['', '-1', '4294967295', '1.5', 'qemu', '1,', ',1', '1,,2', '0x10', ' 1'])
       assert.throws(() => parseServeArgs(['--allow-uid', bad]), usage, bad);
+  });
+
+  it('takes --memory-budget in bytes or binary units, and refuses anything else', () => {
+    const budget = (text: string) => {
+      const a = parseServeArgs(['--memory-budget', text]);
+      return a === 'help' ? undefined : a.memoryBudget;
+    };
+    assert.equal(budget('8G'), 8n << 30n);
+    assert.equal(budget('512M'), 512n << 20n);
+    assert.equal(budget('64KiB'), 64n << 10n);
+    assert.equal(budget('2TB'), 2n << 40n);
+    assert.equal(budget('1048576'), 1048576n);
+    assert.equal(budget('4096B'), 4096n);
+    const none = parseServeArgs([]);
+    assert.ok(none !== 'help' && none.memoryBudget === undefined);
+    for (const bad of ['0', '-1G', '1.5G', '8X', 'G', '', '8 GiBs'])
+      assert.throws(() => parseServeArgs(['--memory-budget', bad]), usage, bad);
+    assert.equal(parseSize(' 3 M '), 3n << 20n);
+  });
+
+  it('defaults the memory budget to half of MemAvailable', () => {
+    const meminfo =
+      'MemTotal:       24683620 kB\nMemFree:        22369712 kB\nMemAvailable:   24181800 kB\n';
+    assert.equal(memAvailable(meminfo), 24181800n * 1024n);
+    assert.deepEqual(
+      defaultMemoryBudget(() => meminfo),
+      {
+        bytes: 12090900n * 1024n,
+        available: 24181800n * 1024n,
+        source: 'MemAvailable',
+      },
+    );
+    const fallback = defaultMemoryBudget(() => {
+      throw new Error('no /proc');
+    });
+    assert.equal(fallback.source, 'free memory');
+    assert.equal(fallback.bytes, fallback.available / 2n);
   });
 
   it('refuses --device without --socket-path, unknown flags and positionals', () => {

@@ -5,9 +5,10 @@
  */
 import { parseArgs } from 'node:util';
 import { CliError, usageError } from './cli-error.ts';
+import { parseSize } from './memory-size.ts';
 
-export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--trace FILE|-] [--json]
-       vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]] [--trace FILE|-]
+export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE] [--trace FILE|-] [--json]
+       vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE] [--trace FILE|-]
 
   Serve every GPU and NVLink bridge of the platform (FILE, a DTB or DTS; default: the built-in
   6-GPU Witherspoon) over vfio-user, one socket each: DIR/<DDDD:BB:DD.F>.sock, with
@@ -17,6 +18,9 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
   --device/--socket-path  serve one device on PATH (the backend convention)
   --lpid N                every partition gets LPID N (1..4094) instead of KVM's allocator
   --allow-uid UID[,UID]   also serve clients of these uids (by default only our own, and root)
+  --memory-budget SIZE    device memory (GPU RAM, BARs) all clients may populate together, e.g.
+                          8G, 512M, 1048576; writes past it fail with ENOMEM (default: half of
+                          the host's MemAvailable)
   --trace FILE|-          write NVLink2 tracepoints as ftrace text to FILE (- for stderr)
   --json                  print devices.json to stdout instead of the table
   Runs in the foreground; SIGTERM or SIGINT closes the clients, removes the sockets, exits 0.`;
@@ -29,6 +33,8 @@ export interface ServeArgs {
   readonly lpid: number | undefined;
   /** Client uids admitted besides our own and root's (SO_PEERCRED). */
   readonly allowUids: readonly number[];
+  /** Bytes; undefined for the default (memory-size.ts defaultMemoryBudget). */
+  readonly memoryBudget: bigint | undefined;
   readonly trace: string | undefined;
   readonly json: boolean;
 }
@@ -68,6 +74,18 @@ function parseUids(texts: readonly string[]): number[] {
   );
 }
 
+function parseBudget(text: string | undefined): bigint | undefined {
+  if (text === undefined) return undefined;
+  const bytes = parseSize(text);
+  if (bytes === undefined || bytes === 0n) {
+    throw new CliError(
+      `serve: --memory-budget must be a positive size like 8G, 512M or 1048576 (bytes), not '${text}'`,
+      2,
+    );
+  }
+  return bytes;
+}
+
 /** @throws CliError (exit 2) for bad usage. */
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   let values: ReturnType<typeof parse>['values'];
@@ -90,6 +108,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     socketPath: values['socket-path'],
     lpid: parseLpid(values.lpid),
     allowUids: parseUids(values['allow-uid'] ?? []),
+    memoryBudget: parseBudget(values['memory-budget']),
     trace: values.trace,
     json: values.json ?? false,
   };
@@ -107,6 +126,7 @@ function parse(argv: string[]) {
       'socket-path': { type: 'string' },
       lpid: { type: 'string' },
       'allow-uid': { type: 'string', multiple: true },
+      'memory-budget': { type: 'string' },
       trace: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },

@@ -1,8 +1,9 @@
 /**
  * What `serve` tells the world: DIR/devices.json (every PCI function in `dt doctor --json`'s
  * vocabulary plus the socket serving it), the table on stdout, and DIR/state.json (the guest
- * partitions with their LPIDs, KVM's LPIDs in use and the NPU firmware tables), rewritten
- * whenever a client opens or releases a device, so tests and operators can watch the LPID
+ * partitions with their LPIDs, KVM's LPIDs in use, the NPU firmware tables and the device
+ * memory each GPU holds against the budget), rewritten whenever a client opens or releases a
+ * device or the memory held changes, so tests and operators can watch the LPID
  * tables without a side channel into the server. Files are replaced atomically (rename).
  */
 import { randomBytes } from 'node:crypto';
@@ -90,5 +91,21 @@ export function serverState(machine: Machine, partitions: PartitionRegistry): un
     partitions: partitions.list(),
     lpidsInUse: machine.lpids.inUse(),
     firmware: machine.firmwareSnapshot(),
+    memory: memoryState(machine),
+  };
+}
+
+/** state.json `memory`: bytes as numbers (exact below 2^53). */
+function memoryState(machine: Machine) {
+  const u = machine.memoryUsage();
+  return {
+    budget: u.budget === undefined ? null : Number(u.budget),
+    touched: Number(u.touched),
+    refused: u.refused,
+    gpus: u.gpus.map((g) => ({
+      address: g.address,
+      gpuRam: Number(g.gpuRam),
+      bars: Number(g.bars),
+    })),
   };
 }

@@ -4,6 +4,8 @@
  * cheap work (devices are created lazily, memory is sparse) and prints the table — the
  * readiness signal — only once every socket listens. Stays in the foreground; SIGTERM/SIGINT
  * close the clients (releasing what they held), remove the sockets and the JSON files, exit 0.
+ * Device memory is capped by the memory budget (--memory-budget, default half of MemAvailable,
+ * logged at start); state.json shows what each GPU holds, read again every second.
  */
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -14,12 +16,14 @@ import { buildHost, HostError } from '../platform/host.ts';
 import { TextSink } from '../trace/text-sink.ts';
 import { Tracer } from '../trace/tracer.ts';
 import { VfioError } from '../vfio/errors.ts';
+import { formatBytes } from '../vfio/memory-budget.ts';
 import { dmaLimitsWarning, setDmaSessionCount } from '../vfio-user/dma-limits.ts';
 import { PartitionRegistry } from '../vfio-user/partition.ts';
 import { VfioUserServer } from '../vfio-user/server.ts';
 import { SocketPathError } from '../vfio-user/server-socket-path.ts';
 import { CliError } from './cli-error.ts';
 import { readPlatformArg } from './dt.ts';
+import { defaultMemoryBudget } from './memory-size.ts';
 import { parseServeArgs, SERVE_USAGE, type ServeArgs } from './serve-args.ts';
 import {
   deviceEntries,
@@ -37,6 +41,19 @@ function logKernel(line: KernelLogLine): void {
     log(`kernel: ${line.level}: ${line.device}: ${line.message}`);
 }
 
+/** The budget's bytes, and the start line saying where they come from. */
+function memoryBudget(args: ServeArgs): bigint {
+  if (args.memoryBudget !== undefined) {
+    log(`memory budget ${formatBytes(args.memoryBudget)} (--memory-budget)`);
+    return args.memoryBudget;
+  }
+  const d = defaultMemoryBudget();
+  log(
+    `memory budget ${formatBytes(d.bytes)} (half of ${d.source} ${formatBytes(d.available)}; set it with --memory-budget SIZE)`,
+  );
+  return d.bytes;
+}
+
 function buildMachine(args: ServeArgs): Machine {
   const fdt = readPlatformArg(args.dt);
   try {
@@ -47,7 +64,11 @@ function buildMachine(args: ServeArgs): Machine {
   }
   const tracer = args.trace === undefined ? undefined : new Tracer();
   if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
-  return createMachine(fdt, { log: logKernel, ...(tracer ? { tracer } : {}) });
+  return createMachine(fdt, {
+    log: logKernel,
+    memoryBudget: memoryBudget(args),
+    ...(tracer ? { tracer } : {}),
+  });
 }
 
 /** Which devices go on which socket. @throws CliError for an unknown or unservable --device */
@@ -125,6 +146,28 @@ function startFaultScan(machine: Machine): NodeJS.Timeout {
 
 const FAULT_SCAN_MS = 100;
 
+/**
+ * Reads the device memory's usage every second (clients touch pages through their mappings
+ * without telling us) and rewrites state.json when it changed.
+ */
+function startMemoryWatch(machine: Machine, writeState: () => void): NodeJS.Timeout {
+  let last = '';
+  const timer = setInterval(() => {
+    try {
+      const u = machine.memoryUsage();
+      const now = `${u.touched} ${u.refused} ${u.gpus.map((g) => `${g.gpuRam}/${g.bars}`).join(' ')}`;
+      if (now !== last) writeState();
+      last = now;
+    } catch (err) {
+      log(`memory usage: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }, MEMORY_WATCH_MS);
+  timer.unref();
+  return timer;
+}
+
+const MEMORY_WATCH_MS = 1000;
+
 function removeQuietly(path: string): void {
   try {
     unlinkSync(path);
@@ -179,6 +222,7 @@ export async function run(argv: string[]): Promise<number> {
   const writeState = stateWriter(args, machine, partitions);
   const servers = startServers(machine, sockets, partitions, writeState, args.allowUids);
   const duties = args.trace === undefined ? undefined : startFaultScan(machine);
+  const memoryWatch = dirMode ? startMemoryWatch(machine, writeState) : undefined;
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
@@ -192,6 +236,7 @@ export async function run(argv: string[]): Promise<number> {
   return untilSignal((signal) => {
     log(`${signal}: closing ${servers.length} sockets`);
     if (duties) clearInterval(duties);
+    if (memoryWatch) clearInterval(memoryWatch);
     for (const s of servers) s.close();
     if (dirMode) {
       removeQuietly(`${args.socketDir}/devices.json`);

@@ -5,10 +5,15 @@
  * function (created on first use, so start-up stays cheap), KVM's LPID allocator, and the
  * doctor-style status of every function. At creation the platform "boots": every GPU is mapped
  * to the host partition (LPID 0), as pci-ioda.c pnv_pci_ioda_setup_nvlink() did.
+ * All device memory (GPU RAM, BARs, ATSD pages) is counted against one MemoryBudget
+ * (vfio/memory-budget.ts): with a limit, region writes that would populate pages past it fail
+ * with ENOMEM and the nvlink2_memory_budget tracepoint.
  */
 import type { Fdt } from '../fdt/tree.ts';
 import {
   createNvlink2Context,
+  DeviceMemoryStore,
+  gpuRamKey,
   type KernelLogLine,
   type KernelVersion,
   type Nvlink2Context,
@@ -21,6 +26,8 @@ import type { Host, PciFunction } from '../platform/types.ts';
 import type { Tracer } from '../trace/tracer.ts';
 import { VfioPciDevice } from '../vfio/device.ts';
 import { VfioError } from '../vfio/errors.ts';
+import { MemoryBudget } from '../vfio/memory-budget.ts';
+import { budgetedMemfdMemory, type SharedMemoryFactory } from '../vfio/shared-memory.ts';
 import type { VfioTracer } from '../vfio/tracer.ts';
 import type { VariantHook } from '../vfio/variant.ts';
 import { type FunctionStatus, probeHost } from './function-status.ts';
@@ -36,12 +43,27 @@ export interface MachineOptions {
   readonly kernel?: KernelVersion;
   /** Skip the boot-time host mapping (LPID 0) of every GPU. */
   readonly noBoot?: boolean;
+  /** Bytes all device memory may populate together (default: counted, never refused). */
+  readonly memoryBudget?: bigint;
+}
+
+/** What the device memory holds (populated bytes), as `state.json` shows it. */
+export interface MemoryUsage {
+  /** The limit; undefined when none. */
+  readonly budget: bigint | undefined;
+  /** Every memory together (GPU RAM, BARs, ATSD pages of all devices). */
+  readonly touched: bigint;
+  /** Writes refused so far. */
+  readonly refused: number;
+  /** Each GPU's GPU RAM and BAR memory, in address order. */
+  readonly gpus: readonly { address: string; gpuRam: bigint; bars: bigint }[];
 }
 
 export class Machine {
   readonly hooks: readonly VariantHook[];
   readonly lpids = new LpidAllocator();
   readonly #devices = new Map<string, VfioPciDevice>();
+  readonly #memoryFactory: SharedMemoryFactory;
   #statuses: FunctionStatus[] | undefined;
 
   constructor(
@@ -49,8 +71,11 @@ export class Machine {
     readonly ctx: Nvlink2Context,
     private readonly vfioTracer: VfioTracer | undefined,
     private readonly kernel?: KernelVersion,
+    /** Counts (and caps) the memory behind every device; ctx.memory should draw on it too. */
+    readonly memory: MemoryBudget = new MemoryBudget(undefined),
   ) {
     this.hooks = nvlink2Hooks(ctx);
+    this.#memoryFactory = budgetedMemfdMemory(memory);
   }
 
   get functions(): readonly PciFunction[] {
@@ -75,12 +100,10 @@ export class Machine {
     let device = this.#devices.get(address);
     if (!device) {
       const fn = this.function(address);
-      device = new VfioPciDevice(
-        fn,
-        this.host,
-        this.hooks,
-        this.vfioTracer ? { tracer: this.vfioTracer } : {},
-      );
+      device = new VfioPciDevice(fn, this.host, this.hooks, {
+        memory: this.#memoryFactory,
+        ...(this.vfioTracer ? { tracer: this.vfioTracer } : {}),
+      });
       this.#devices.set(address, device);
     }
     return device;
@@ -112,6 +135,25 @@ export class Machine {
     return this.ctx.firmware.snapshot();
   }
 
+  /**
+   * What the device memory holds now (every memory read again: one fstat each, so pages
+   * clients touched through their mappings are in).
+   */
+  memoryUsage(): MemoryUsage {
+    const touched = this.memory.refresh();
+    const gpus = this.host.functions
+      .filter((fn) => fn.role === 'gpu')
+      .map((fn) => ({
+        address: fn.name,
+        gpuRam: this.ctx.memory.peek(gpuRamKey(fn.name))?.touched() ?? 0n,
+        bars: (this.#devices.get(fn.name)?.bars ?? []).reduce(
+          (sum, bar) => sum + (bar?.touched() ?? 0n),
+          0n,
+        ),
+      }));
+    return { budget: this.memory.limit, touched, refused: this.memory.refused, gpus };
+  }
+
   /** Frees every device's BAR memory and the GPU RAM/ATSD memfds (process shutdown). */
   dispose(): void {
     for (const device of this.#devices.values()) device.dispose();
@@ -128,11 +170,22 @@ export function createMachine(fdt: Fdt, options: MachineOptions = {}): Machine {
   const host = buildHost(fdt);
   // The kernel's own warning at boot (drivers/of/fdt.c: pr_fmt "OF: fdt: ").
   for (const message of host.warnings) options.log?.({ level: 'warn', device: 'OF: fdt', message });
+  const budget = new MemoryBudget(options.memoryBudget, (r) =>
+    ctx.tracer.emit('nvlink2_memory_budget', () => ({
+      name: r.name,
+      offset: r.offset,
+      count: r.count,
+      need: r.need,
+      inUse: r.inUse,
+      budget: r.budget,
+    })),
+  );
   const ctx = createNvlink2Context(host, {
+    memory: new DeviceMemoryStore(budgetedMemfdMemory(budget)),
     ...(options.tracer ? { tracer: options.tracer } : {}),
     ...(options.log ? { log: options.log } : {}),
     ...(options.kernel ? { kernel: options.kernel } : {}),
   });
   if (!options.noBoot) pnvNpu2MapHost(ctx);
-  return new Machine(host, ctx, options.vfioTracer, options.kernel);
+  return new Machine(host, ctx, options.vfioTracer, options.kernel, budget);
 }

@@ -125,11 +125,30 @@ export function peerCredentials(fd: number): { pid: number; uid: number; gid: nu
 
 /**
  * memfd_create(2) with MFD_CLOEXEC, truncated to `size`: sparse, so even 128 GiB costs no
- * memory until pages are touched.
+ * memory until pages are touched. Sealed (MEMFD_SIZE_SEALS): nobody holding it, here or in a
+ * process it was sent to, can change its size (ftruncate, or a write past the end, fails with
+ * EPERM) or its seals; a hole can still be punched (it reads back as zeros).
  * @throws SystemCallError EFBIG, EMFILE, ENOMEM.
  */
 export function memfdCreate(name: string, size: bigint): number {
   return addon.memfdCreate(name, size);
+}
+
+/** F_SEAL_* (include/uapi/linux/fcntl.h). */
+export const MemfdSeal = {
+  SEAL: 0x1,
+  SHRINK: 0x2,
+  GROW: 0x4,
+  WRITE: 0x8,
+  FUTURE_WRITE: 0x10,
+} as const;
+
+/** The seals `memfdCreate` adds: the size is fixed and no seal can be added after. */
+export const MEMFD_SIZE_SEALS = MemfdSeal.SEAL | MemfdSeal.SHRINK | MemfdSeal.GROW;
+
+/** fcntl(F_GET_SEALS): the F_SEAL_* bits of a memfd. @throws SystemCallError EBADF, EINVAL. */
+export function memfdSeals(fd: number): number {
+  return addon.memfdSeals(fd);
 }
 
 /** ftruncate(2). @throws SystemCallError EBADF, EINVAL, EPERM (sealed). */

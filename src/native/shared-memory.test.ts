@@ -3,12 +3,15 @@
  * touched, SEEK_DATA reports exactly the touched pages, windows split accesses at their edges.
  */
 import assert from 'node:assert/strict';
-import { fstatSync } from 'node:fs';
+import { fstatSync, writeSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   closeFd,
   dataRanges,
+  ftruncate,
+  MEMFD_SIZE_SEALS,
   memfdCreate,
+  memfdSeals,
   mmap,
   munmap,
   pageSize,
@@ -119,6 +122,28 @@ test('writing a view of a mapping onto the same range copies nothing and keeps t
     assert.deepEqual(map.read(page + 1n, 10), data.subarray(0, 10));
   } finally {
     map.unmap();
+    closeFd(fd);
+  }
+});
+
+test('a memfd is sealed at its size: ftruncate and writes past the end fail with EPERM', () => {
+  const page = BigInt(pageSize());
+  const fd = memfdCreate('sealed', 4n * page);
+  try {
+    assert.equal(memfdSeals(fd), MEMFD_SIZE_SEALS);
+    assert.throws(() => ftruncate(fd, 0n), { code: 'EPERM', syscall: 'ftruncate' });
+    assert.throws(() => ftruncate(fd, 8n * page), { code: 'EPERM' });
+    assert.throws(() => writeSync(fd, Uint8Array.of(1), 0, 1, Number(4n * page)), {
+      code: 'EPERM',
+    });
+    assert.equal(fstatSync(fd, { bigint: true }).size, 4n * page);
+    // A punched hole is allowed and harmless: the page reads back as zeros, no SIGBUS.
+    const m = SharedMapping.map(fd, 0n, 4n * page, 'rw');
+    m.write(page, Uint8Array.of(0xaa));
+    punchHole(fd, page, page);
+    assert.deepEqual(m.read(page, 2), Uint8Array.of(0, 0));
+    m.unmap();
+  } finally {
     closeFd(fd);
   }
 });

@@ -22,8 +22,12 @@
  * non-zero LAUNCH with nothing pending is a launch. Limits: a LAUNCH word of 0 cannot be seen
  * through a mapping (it is a valid launch: 4K VA, PID 0, partition scope); two launches written
  * between polls without waiting for STAT are seen as the last one; a launch written while one is
- * pending is seen only after that one completes (the kernel always waits for STAT first).
+ * pending is seen only after that one completes, unless its completion clears LAUNCH first (the
+ * kernel always waits for STAT before the next launch).
  * STAT writes by a client are not protected; STAT is rewritten at each state change.
+ * A mapping lets a client change the page at any moment, so each value is read once per use
+ * (LAUNCH when polled or after a region write, AVA when the launch is queued), through our own
+ * file description (pread), and only decoded as bit fields, never used as a size or index.
  */
 import type { DeviceMemory } from './device-memory.ts';
 
@@ -71,7 +75,7 @@ export class AtsdRegisterPage {
   private writeRegister(offset: number, value: bigint): void {
     const b = new Uint8Array(8);
     new DataView(b.buffer).setBigUint64(0, value, false);
-    this.memory.write(BigInt(offset), b);
+    this.memory.writeOwn(BigInt(offset), b);
   }
 
   get pending(): boolean {

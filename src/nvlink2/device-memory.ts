@@ -15,6 +15,11 @@ export type DeviceMemory = SharedMemory;
 export type DeviceMemoryFactory = SharedMemoryFactory;
 export { createMemfdMemory };
 
+/** The store's key of the GPU RAM of `gpu` (its PCI name). */
+export function gpuRamKey(gpu: string): string {
+  return `gpu-ram:${gpu}`;
+}
+
 /** Device memory by key ("gpu-ram:0004:01:00.0", "atsd:6030200800000"), created on first use. */
 export class DeviceMemoryStore {
   private readonly memories = new Map<string, DeviceMemory>();

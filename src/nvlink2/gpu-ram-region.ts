@@ -19,14 +19,15 @@
  *   user address of that page and ret 0x100 (VM_FAULT_NOPAGE). Pages our own rw wrote are not
  *   counted (a page both written by rw and touched through the mapping is missed); a populated
  *   page past the real RAM is also reported as a fence.
- * - release: drop the pre-registration, stop listening for KVM, pnv_npu2_unmap_lpar_dev().
+ * - release: drop the pre-registration, stop listening for KVM, pnv_npu2_unmap_lpar_dev(), and
+ *   (ours) the memory budget a write received in place but never committed held.
  * - capability: NVLINK2_SSATGT v1 with the bridge's ibm,device-tgt-addr.
  */
 import { VfioError } from '../vfio/errors.ts';
 import { encodeSsatgtCap } from '../vfio/info-caps.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
 import { type Nvlink2Context, traceRegionAccess } from './context.ts';
-import type { DeviceMemory } from './device-memory.ts';
+import { type DeviceMemory, gpuRamKey } from './device-memory.ts';
 import type { GpuRamConfig } from './gpu-ram-probe.ts';
 import { pnvNpu2UnmapLparDev } from './npu-lpar.ts';
 
@@ -76,7 +77,7 @@ export class GpuRamRegion implements RegionOps {
     private readonly ctx: Nvlink2Context,
     readonly config: GpuRamConfig,
   ) {
-    this.memory = ctx.memory.get(`gpu-ram:${config.gpu.name}`, config.size);
+    this.memory = ctx.memory.get(gpuRamKey(config.gpu.name), config.size);
     this.realRam = ctx.gpuRamSize(config.gpu);
   }
 
@@ -245,6 +246,7 @@ export class GpuRamRegion implements RegionOps {
     this.released = true;
     this.prereg = undefined; // mm_iommu_put()
     this.mapping = undefined;
+    this.memory.dropWriteTarget(); // a write its client left inside holds no budget
     this.stopKvm();
     this.ctx.live.remove(this);
     pnvNpu2UnmapLparDev(this.ctx, this.config.gpu);

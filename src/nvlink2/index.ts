@@ -30,6 +30,7 @@ export {
   type DeviceMemory,
   type DeviceMemoryFactory,
   DeviceMemoryStore,
+  gpuRamKey,
 } from './device-memory.ts';
 export { type GpuRamConfig, probeGpuRam } from './gpu-ram-probe.ts';
 export {

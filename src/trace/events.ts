@@ -1,8 +1,8 @@
 /**
  * The tracepoints: the three the kernel defined for NVLink2 (drivers/vfio/pci/trace.h, v5.0–v5.12,
  * TRACE_SYSTEM vfio_pci) with their exact TP_printk formats, and our own events for what the
- * kernel did not trace (region accesses, LPID map/unmap, ATSD launches, the GPU RAM fence),
- * in system `vfio_nvlink2`. Field order is the printf argument order.
+ * kernel did not trace (region accesses, LPID map/unmap, ATSD launches, the GPU RAM fence, writes
+ * refused by the memory budget), in system `vfio_nvlink2`. Field order is the printf argument order.
  */
 import type { PrintfArg } from './printf.ts';
 
@@ -40,6 +40,18 @@ export interface TraceEventArgs {
   };
   /** An access to GPU RAM beyond the real RAM (ours): the NVLink fence of the hardware. */
   nvlink2_gpu_ram_fence: { name: string; hpa: bigint; offset: bigint; count: bigint; ram: bigint };
+  /**
+   * A write refused by the memory budget (ours): the memory, the write, the bytes it would have
+   * populated, the bytes in use and the budget.
+   */
+  nvlink2_memory_budget: {
+    name: string;
+    offset: bigint;
+    count: number;
+    need: bigint;
+    inUse: bigint;
+    budget: bigint;
+  };
 }
 
 export type TraceEventName = keyof TraceEventArgs;
@@ -116,6 +128,12 @@ export const TRACE_EVENTS: Definitions = {
     system: 'vfio_nvlink2',
     format: '%s: hpa %llx offset %llx count %llx is beyond real RAM %llx',
     fields: ['name', 'hpa', 'offset', 'count', 'ram'],
+  },
+  nvlink2_memory_budget: {
+    name: 'nvlink2_memory_budget',
+    system: 'vfio_nvlink2',
+    format: '%s: write offset %llx count %u needs %llx more bytes, %llx of budget %llx in use',
+    fields: ['name', 'offset', 'count', 'need', 'inUse', 'budget'],
   },
 };
 

@@ -38,7 +38,7 @@ export class BarMemory implements RegionOps {
   private backing(): SharedMemory {
     if (!this.memory) {
       const memory = this.factory(this.name, this.size);
-      for (const p of this.presets) memory.write(BigInt(p.offset), p.bytes);
+      for (const p of this.presets) memory.writeOwn(BigInt(p.offset), p.bytes);
       this.memory = memory;
     }
     return this.memory;
@@ -122,6 +122,11 @@ export class BarMemory implements RegionOps {
       );
     }
     return { fd: this.backing().fd, fdOffset: request.offset, length: request.length };
+  }
+
+  /** Bytes of the BAR's memory populated so far (0 before its first use). */
+  touched(): bigint {
+    return this.memory?.touched() ?? 0n;
   }
 
   /** Free the memory (the device is being destroyed). */

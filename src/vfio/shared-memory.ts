@@ -9,21 +9,43 @@
  * (shmem), where pread returns zeros and allocates nothing, and the GPU RAM region's fault
  * tracepoints and the server's RSS count exactly the pages that were written. A range that is
  * all hole is lent as zeros; a mix of both is not lent (read it).
+ *
+ * Shared safely (a client holding the fd can change nothing under our feet): the memfd is sealed
+ * at its size (native memfdCreate), so no ftruncate can make our next access a SIGBUS; and peers
+ * get their own open file description of it (`fd`, reopened through /proc), never ours, whose
+ * status flags they could change: O_APPEND would send our pwrites to the end of the file,
+ * O_DIRECT would fail our unaligned reads. With a MemoryBudget, writes that would populate pages
+ * past it fail with ENOMEM before any byte is placed (memory-budget.ts). A view lent for a reply
+ * is the live memory: a peer writing it meanwhile changes what is sent, as a store racing a DMA
+ * would; nothing of ours is derived from bytes a peer can write.
  */
-import { readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { closeFd, dataRanges, memfdCreate, pageSize, SharedMapping } from '../native/index.ts';
 import { VfioError } from './errors.ts';
+import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
 
 export interface SharedMemory {
   /** For diagnostics (the memfd's name in /proc/<pid>/fd). */
   readonly name: string;
-  /** A descriptor a peer can mmap (MAP_SHARED); owned by this object. */
+  /**
+   * The descriptor to hand to peers (mmap MAP_SHARED): an open file description of its own,
+   * so nothing a peer does to it (fcntl F_SETFL) changes ours. Owned by this object.
+   */
   readonly fd: number;
   readonly size: bigint;
   /** pread: fills `buf` from `offset` (bytes past the end read as zero). */
   read(offset: bigint, buf: Uint8Array): void;
-  /** All of `data` at `offset` (pwrite, or a copy into the mapping for large writes). */
+  /**
+   * All of `data` at `offset` (pwrite, or a copy into the mapping for large writes): a client's
+   * data, so charged to the budget.
+   * @throws VfioError ENOMEM when the pages it would populate do not fit the budget.
+   */
   write(offset: bigint, data: Uint8Array): void;
+  /**
+   * As `write`, for the device model's own state (register values, presets): never refused,
+   * though the pages it populates are counted.
+   */
+  writeOwn(offset: bigint, data: Uint8Array): void;
   /**
    * [offset, offset + length) of the memory itself (or zeros for a range never written), valid
    * until the memory changes or closes, and never to be written through: a caller that keeps
@@ -33,20 +55,28 @@ export interface SharedMemory {
   /**
    * [offset, offset + length) of the memory itself to be written in place (a receive buffer),
    * then committed with `write(offset, thatView)`, which copies nothing. Null when it cannot be
-   * lent (then write from a buffer of your own).
+   * lent (then write from a buffer of your own), also when the pages it would populate do not
+   * fit the budget (the `write` then refuses it, before anything is placed).
    */
   writeTarget(offset: bigint, length: number): Uint8Array | null;
+  /** Gives back what a write target never committed holds of the budget (its client left). */
+  dropWriteTarget(): void;
   /** Populated ranges [from, to) within [start, end) (lseek SEEK_DATA/SEEK_HOLE). */
   dataRanges(start: bigint, end: bigint): [bigint, bigint][];
+  /** Bytes populated now (by anyone: our writes and every peer's mapping). */
+  touched(): bigint;
   close(): void;
 }
 
 /**
- * Which ranges of a memfd are known to be populated, as sorted disjoint [from, to) pairs.
- * Nothing here punches holes, so a range found populated stays so; a peer punching one through
- * its own descriptor would only make a later view allocate that page again.
+ * Which pages of a memfd are known to be populated, as sorted disjoint [from, to) pairs (page
+ * multiples), found with lseek(SEEK_DATA) and kept so that a write to or a view of pages known
+ * populated costs no system call. Nothing of ours punches holes, so a range found populated
+ * stays so. A peer may punch one through its own descriptor: a later view of that page then
+ * allocates it again (reading a hole through a shared mapping does), and a write there is not
+ * charged to the budget; both only give back what that peer itself freed.
  */
-class PopulatedRanges {
+class PopulatedPages {
   readonly #ranges: [bigint, bigint][] = [];
   readonly #page: bigint;
 
@@ -54,35 +84,64 @@ class PopulatedRanges {
     this.#page = BigInt(pageSize());
   }
 
+  /** [offset, end) widened to whole pages. */
+  pages(offset: bigint, end: bigint): [bigint, bigint] {
+    return [offset - (offset % this.#page), end + ((this.#page - (end % this.#page)) % this.#page)];
+  }
+
+  /** Index of the first range ending after `at`. */
+  #search(at: bigint): number {
+    let lo = 0;
+    let hi = this.#ranges.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if ((this.#ranges[mid] as [bigint, bigint])[1] <= at) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  #known(offset: bigint, end: bigint): boolean {
+    const r = this.#ranges[this.#search(offset)];
+    return r !== undefined && r[0] <= offset && end <= r[1];
+  }
+
   /** Whether [offset, end) is all populated, all a hole, or a mix (lseek only when not known). */
   classify(offset: bigint, end: bigint): 'populated' | 'hole' | 'mixed' {
-    for (const [from, to] of this.#ranges) if (from <= offset && end <= to) return 'populated';
+    if (this.#known(offset, end)) return 'populated';
     const found = dataRanges(this.fd, offset, end);
     if (found.length === 0) return 'hole';
     const [from, to] = found[0]!;
     if (found.length > 1 || from > offset || to < end) return 'mixed';
-    // Pages are populated whole: remember the pages the access lies in.
-    this.#add(
-      offset - (offset % this.#page),
-      end + ((this.#page - (end % this.#page)) % this.#page),
-    );
+    this.add(...this.pages(offset, end));
     return 'populated';
   }
 
-  #add(from: bigint, to: bigint): void {
+  /** Bytes of the pages of [offset, end) that are holes (lseek only when not known). */
+  holes(offset: bigint, end: bigint): bigint {
+    const [from, to] = this.pages(offset, end);
+    if (from === to || this.#known(from, to)) return 0n;
+    let data = 0n;
+    for (const [a, b] of dataRanges(this.fd, from, to)) data += b - a;
+    if (data === to - from) this.add(from, to);
+    return to - from - data;
+  }
+
+  /** Records [from, to) (whole pages) as populated, merging with the ranges it meets. */
+  add(from: bigint, to: bigint): void {
+    let i = this.#search(from);
+    // The range before may end exactly at `from`: merge it too.
+    if (i > 0 && (this.#ranges[i - 1] as [bigint, bigint])[1] === from) i--;
+    let j = i;
     let lo = from;
     let hi = to;
-    const kept: [bigint, bigint][] = [];
-    for (const r of this.#ranges) {
-      if (r[1] < lo || r[0] > hi) kept.push(r);
-      else {
-        if (r[0] < lo) lo = r[0];
-        if (r[1] > hi) hi = r[1];
-      }
+    for (; j < this.#ranges.length; j++) {
+      const r = this.#ranges[j] as [bigint, bigint];
+      if (r[0] > hi) break;
+      if (r[0] < lo) lo = r[0];
+      if (r[1] > hi) hi = r[1];
     }
-    kept.push([lo, hi]);
-    kept.sort((x, y) => (x[0] < y[0] ? -1 : 1));
-    this.#ranges.splice(0, this.#ranges.length, ...kept);
+    this.#ranges.splice(i, j - i, [lo, hi]);
   }
 }
 
@@ -97,21 +156,76 @@ const MAPPED_WRITE_MIN_BYTES = 16 * 1024;
 /** Creates a zero-filled SharedMemory of `size` bytes. */
 export type SharedMemoryFactory = (name: string, size: bigint) => SharedMemory;
 
-/** @throws VfioError ENOMEM when the memfd cannot be created or sized. */
-export const createMemfdMemory: SharedMemoryFactory = (name, size) => {
+/**
+ * A peer's own open file description of the memfd `fd` (the same memory, seals included).
+ * @throws VfioError ENOMEM when /proc/self/fd cannot reopen it.
+ */
+function reopenForPeers(fd: number, name: string): number {
+  try {
+    return openSync(`/proc/self/fd/${fd}`, 'r+');
+  } catch (err) {
+    throw new VfioError('ENOMEM', `cannot reopen shared memory ${name} for peers: ${err}`);
+  }
+}
+
+/**
+ * A sealed sparse memfd of `size` bytes; with `budget`, its populated pages count towards it and
+ * writes past it are refused.
+ * @throws VfioError ENOMEM when the memfd cannot be created, sized or reopened.
+ */
+export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBudget): SharedMemory {
   let fd: number;
   try {
     fd = memfdCreate(name, size);
   } catch (err) {
     throw new VfioError('ENOMEM', `cannot create shared memory ${name} of ${size} bytes: ${err}`);
   }
+  let peerFd: number;
+  try {
+    peerFd = reopenForPeers(fd, name);
+  } catch (err) {
+    closeFd(fd);
+    throw err;
+  }
   let open = true;
   let mapping: SharedMapping | null = null;
-  const populated = new PopulatedRanges(fd);
+  const populated = new PopulatedPages(fd);
+  const account: MemoryAccount | undefined = budget?.open(name, fd);
   let zeros = new Uint8Array(0);
+
+  const place = (offset: bigint, data: Uint8Array): void => {
+    if (data.length >= MAPPED_WRITE_MIN_BYTES && open) {
+      // A copy into our mapping: about twice as fast as pwrite's page-by-page shmem copy
+      // (~86 µs per MiB), and the pages are populated either way.
+      mapping ??= SharedMapping.lazy(fd, 0n, size, 'rw');
+      mapping.write(offset, data);
+      return;
+    }
+    let done = 0;
+    while (done < data.length) {
+      done += writeSync(fd, data, done, data.length - done, Number(offset) + done);
+    }
+  };
+
+  /** A write, charged (a client's data) or not (our own); counts what it populated. */
+  const write = (offset: bigint, data: Uint8Array, charged: boolean): void => {
+    if (account === undefined) {
+      place(offset, data);
+      return;
+    }
+    const end = offset + BigInt(data.length);
+    const reserved = account.release(); // a write received in place ends its reservation
+    const need = populated.holes(offset, end);
+    if (charged) account.charge(offset, data.length, need);
+    place(offset, data);
+    if (need === 0n && reserved === 0n) return;
+    populated.add(...populated.pages(offset, end));
+    account.refresh();
+  };
+
   return {
     name,
-    fd,
+    fd: peerFd,
     size,
     read(offset, buf) {
       let done = 0;
@@ -122,19 +236,8 @@ export const createMemfdMemory: SharedMemoryFactory = (name, size) => {
       }
       buf.fill(0, done);
     },
-    write(offset, data) {
-      if (data.length >= MAPPED_WRITE_MIN_BYTES && open) {
-        // A copy into our mapping: about twice as fast as pwrite's page-by-page shmem copy
-        // (~86 µs per MiB), and the pages are populated either way.
-        mapping ??= SharedMapping.lazy(fd, 0n, size, 'rw');
-        mapping.write(offset, data);
-        return;
-      }
-      let done = 0;
-      while (done < data.length) {
-        done += writeSync(fd, data, done, data.length - done, Number(offset) + done);
-      }
-    },
+    write: (offset, data) => write(offset, data, true),
+    writeOwn: (offset, data) => write(offset, data, false),
     view(offset, length) {
       const end = offset + BigInt(length);
       if (!open || length === 0 || offset < 0n || end > size) return null;
@@ -149,16 +252,36 @@ export const createMemfdMemory: SharedMemoryFactory = (name, size) => {
       return mapping.view(offset, length);
     },
     writeTarget(offset, length) {
-      if (!open || length === 0 || offset < 0n || offset + BigInt(length) > size) return null;
+      const end = offset + BigInt(length);
+      if (!open || length === 0 || offset < 0n || end > size) return null;
+      if (account !== undefined && !account.reserve(populated.holes(offset, end))) return null;
       mapping ??= SharedMapping.lazy(fd, 0n, size, 'rw');
       return mapping.view(offset, length);
     },
+    dropWriteTarget() {
+      // Bytes that did arrive are counted from the memfd itself at the next refresh.
+      account?.release();
+    },
     dataRanges: (start, end) => dataRanges(fd, start, end),
+    touched: () => (account !== undefined && open ? account.refresh() : populatedBytes(fd, open)),
     close() {
       mapping?.unmap();
       mapping = null;
-      if (open) closeFd(fd);
+      account?.close();
+      if (open) {
+        closeFd(fd);
+        closeSync(peerFd);
+      }
       open = false;
     },
   };
-};
+}
+
+function populatedBytes(fd: number, open: boolean): bigint {
+  return open ? fstatSync(fd, { bigint: true }).blocks * 512n : 0n;
+}
+
+/** A factory of memories counted against `budget` (see createMemfdMemory). */
+export function budgetedMemfdMemory(budget: MemoryBudget): SharedMemoryFactory {
+  return (name, size) => createMemfdMemory(name, size, budget);
+}

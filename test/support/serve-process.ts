@@ -50,6 +50,13 @@ export interface ServerState {
     pidMap: { index: number; refs: number }[];
     atsd: { index: number; lpid: number }[];
   }[];
+  /** Device memory populated (bytes) against the budget. */
+  memory: {
+    budget: number | null;
+    touched: number;
+    refused: number;
+    gpus: { address: string; gpuRam: number; bars: number }[];
+  };
 }
 
 export async function waitFor<T>(
