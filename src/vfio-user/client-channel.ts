@@ -7,9 +7,10 @@
 import { closeFd, connectUnix } from '../native/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { ClientDmaRegions } from './client-dma.ts';
+import { replyPayloadLimit } from './client-reply-limits.ts';
 import { decodeReply, decodeRequest, encodeReplyParts, encodeRequestParts } from './codec.ts';
 import { decodeRegionDataPlaced, REGION_ACCESS_HEAD_SIZE } from './codec-region.ts';
-import { Command, commandName } from './constants.ts';
+import { Command, commandName, HEADER_SIZE } from './constants.ts';
 import type { BodyPlacement, FramedMessage, FramerOptions } from './framer.ts';
 import {
   commandHeader,
@@ -23,7 +24,7 @@ import {
 import type { Reply, ReplyOf, Request } from './messages.ts';
 import { PendingRequests } from './pending-requests.ts';
 import { type CloseReason, Connection } from './transport.ts';
-import { ReplyError } from './wire-errors.ts';
+import { FramingError, ReplyError } from './wire-errors.ts';
 
 /** A decoded reply with the fds that came with it (now the caller's). */
 export interface ReplyWithFds<R> {
@@ -81,9 +82,10 @@ export class ClientChannel {
    * Sends `request` and resolves with its decoded reply. Reply fds are closed unless
    * `keepFds` (then they are the caller's). With `into` (REGION_READ only), the reply's data
    * is received straight into it (the reply's `data` is then a view of `into`); the caller
-   * leaves `into` alone until the promise settles.
+   * leaves `into` alone until the promise settles. A reply longer than its request allows
+   * (client-reply-limits.ts) is refused before it is received, and the connection closed.
    * @throws ReplyError for an error reply; VfioError EINVAL for a reply that does not decode,
-   *   EIO when the connection closes first.
+   *   E2BIG for one too long, EIO when the connection closes first.
    */
   async request<R extends Request>(
     request: R,
@@ -91,7 +93,7 @@ export class ClientChannel {
     options: { keepFds?: boolean; into?: Uint8Array } = {},
   ): Promise<ReplyWithFds<ReplyOf<R['command']>>> {
     const into = request.command === Command.REGION_READ ? options.into : undefined;
-    const { msgId, reply } = this.#pending.open(request.command, into);
+    const { msgId, reply } = this.#pending.open(request.command, into, replyPayloadLimit(request));
     try {
       this.connection.send(
         commandHeader(msgId, request.command, 0),
@@ -137,9 +139,26 @@ export class ClientChannel {
     this.connection.close();
   }
 
-  /** A REGION_READ reply whose request gave a buffer: its data goes there, past the head. */
+  /**
+   * Called before a body is received: a reply longer than its request allows ends the
+   * connection (its request fails with E2BIG); a REGION_READ reply whose request gave a buffer
+   * has its data placed there, past the head.
+   * @throws FramingError E2BIG for a reply over its limit.
+   */
   #placeBody(h: MessageHeader): BodyPlacement | null {
-    if (!isReply(h) || isErrorReply(h) || h.command !== Command.REGION_READ) return null;
+    if (!isReply(h)) return null;
+    const limit = this.#pending.replyLimit(h.msgId);
+    const bytes = h.size - HEADER_SIZE;
+    if (limit !== undefined && bytes > limit) {
+      const e = new FramingError(
+        'message-too-long',
+        'E2BIG',
+        `${commandName(h.command)} reply of ${bytes} bytes, at most ${limit} expected`,
+      );
+      this.#pending.cancel(h.msgId, e);
+      throw e;
+    }
+    if (isErrorReply(h) || h.command !== Command.REGION_READ) return null;
     const into = this.#pending.target(h.msgId, h.command);
     return into === undefined ? null : { head: REGION_ACCESS_HEAD_SIZE, data: into };
   }
