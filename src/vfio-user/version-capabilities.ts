@@ -67,11 +67,30 @@ function invalid(reason: string): VfioError {
   return new VfioError('EINVAL', `VERSION capabilities: ${reason}`);
 }
 
+/**
+ * A peer's value as an error shows it: one short line, and never a walk of a nested value
+ * (JSON.stringify recurses, and the peer chose the depth).
+ */
+function shown(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (isObject(v)) return 'an object';
+  return cut(JSON.stringify(v) ?? String(v));
+}
+
+function cut(line: string): string {
+  return line.length > 80 ? `${line.slice(0, 80)}…` : line;
+}
+
+/** `text` escaped to one line and cut at 80 characters. */
+function clip(text: string): string {
+  return cut(JSON.stringify(text).slice(1, -1));
+}
+
 function uint(o: Json, key: string): number | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
-    throw invalid(`"${key}" must be a non-negative integer, got ${JSON.stringify(v)}`);
+    throw invalid(`"${key}" must be a non-negative integer, got ${shown(v)}`);
   }
   return v;
 }
@@ -79,7 +98,7 @@ function uint(o: Json, key: string): number | undefined {
 function bool(o: Json, key: string): boolean | undefined {
   const v = o[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'boolean') throw invalid(`"${key}" must be a boolean, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'boolean') throw invalid(`"${key}" must be a boolean, got ${shown(v)}`);
   return v;
 }
 
@@ -148,7 +167,7 @@ export function parseVersionJson(text: string): VersionCapabilities | null {
   try {
     root = JSON.parse(text);
   } catch (e) {
-    throw invalid(`not JSON (${e instanceof Error ? e.message : String(e)})`);
+    throw invalid(`not JSON (${clip(e instanceof Error ? e.message : String(e))})`);
   }
   if (!isObject(root)) throw invalid('the JSON root must be an object');
   const caps = object(root, 'capabilities');
