@@ -18,6 +18,7 @@ import { type DeviceDescription, describeDevice } from '../vfio/describe.ts';
 import { describeAsText } from '../vfio/describe-text.ts';
 import { VfioError } from '../vfio/errors.ts';
 import {
+  DeviceSocketError,
   inspectOverWire,
   parseRemoteInspectArgs,
   type RemoteInspectArgs,
@@ -146,7 +147,7 @@ async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription
   try {
     return await inspectOverWire(args);
   } catch (err) {
-    if (err instanceof VfioError || isSystemCallError(err))
+    if (err instanceof DeviceSocketError || err instanceof VfioError || isSystemCallError(err))
       throw new CliError(`inspect: ${err.message}`);
     throw err;
   }

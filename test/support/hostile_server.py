@@ -181,8 +181,8 @@ def scenario_class(name):
         d.version = lambda self, ma, mi: struct.pack('<HH', ma, 0) + b'{"capabilities":5}\0'
     elif name == 'caps-newline':
         d.version = lambda self, ma, mi: struct.pack('<HH', ma, 0) + b'{"capabilities":\n}\0'
-    elif name == 'version-1m':
-        big = json.dumps({'capabilities': {'max_msg_fds': 8, 'x': 'y' * (1 << 20)}})
+    elif name == 'version-64k':
+        big = json.dumps({'capabilities': {'max_msg_fds': 8, 'x': 'y' * (1 << 16)}})
         d.version = lambda self, ma, mi: struct.pack('<HH', ma, 0) + big.encode() + b'\0'
     elif name == 'version-deep':
         deep = '{"capabilities":{"x":' + '[' * 1500 + ']' * 1500 + '}}'
