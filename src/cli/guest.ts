@@ -16,7 +16,7 @@ import { GuestPlacementError, placeGuest, type VphbRequest } from '../guest/plac
 import { readRemoteFacts } from '../guest/remote-facts.ts';
 import { isSystemCallError } from '../native/index.ts';
 import { VfioError } from '../vfio/errors.ts';
-import { VfioUserClient } from '../vfio-user/client.ts';
+import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../vfio-user/client.ts';
 import { deviceNameForSocket } from '../vfio-user/describe-remote.ts';
 import { type DevicesListEntry, readDevicesList } from '../vfio-user/devices-list.ts';
 import { ReplyError } from '../vfio-user/wire-errors.ts';
@@ -157,7 +157,7 @@ function describeFailure(e: unknown): string {
 async function readTarget(t: Target): Promise<DeviceFacts> {
   let client: VfioUserClient;
   try {
-    client = await VfioUserClient.connect(t.socket);
+    client = await VfioUserClient.connect(t.socket, { replyTimeoutMs: QEMU_MSG_TIMEOUT_MS });
   } catch (e) {
     throw new CliError(`guest: ${t.address}: cannot connect to ${t.socket}: ${describeFailure(e)}`);
   }

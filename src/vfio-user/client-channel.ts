@@ -42,13 +42,21 @@ export class ClientChannel {
   readonly #pending = new PendingRequests();
   /** Our own max_data_xfer_size: DMA requests from the server beyond it are refused. */
   #maxDataXferSize: number;
+  /** How long a request waits for its reply (undefined: as long as the connection lives). */
+  readonly #replyTimeoutMs: number | undefined;
 
-  private constructor(fd: number, limits: FramerOptions, maxDataXferSize: number) {
+  private constructor(
+    fd: number,
+    limits: FramerOptions,
+    maxDataXferSize: number,
+    replyTimeoutMs: number | undefined,
+  ) {
     let onClosed: (r: CloseReason) => void = () => {};
     this.closed = new Promise((resolve) => {
       onClosed = resolve;
     });
     this.#maxDataXferSize = maxDataXferSize;
+    this.#replyTimeoutMs = replyTimeoutMs;
     this.connection = new Connection(
       fd,
       {
@@ -66,16 +74,28 @@ export class ClientChannel {
   }
 
   /**
-   * Connects to the server socket at `path`.
+   * Connects to the server socket at `path`. With `replyTimeoutMs`, a request whose reply has
+   * not fully arrived by then fails with ETIMEDOUT and ends the connection (QEMU's
+   * vfio_user_send_wait, x-msg-timeout).
    * @throws SystemCallError ENOENT/ECONNREFUSED when nobody listens there.
    */
-  static connect(path: string, limits: FramerOptions, maxDataXferSize: number): ClientChannel {
-    return ClientChannel.adopt(connectUnix(path), limits, maxDataXferSize);
+  static connect(
+    path: string,
+    limits: FramerOptions,
+    maxDataXferSize: number,
+    replyTimeoutMs?: number,
+  ): ClientChannel {
+    return ClientChannel.adopt(connectUnix(path), limits, maxDataXferSize, replyTimeoutMs);
   }
 
   /** Wraps an already connected, non-blocking, close-on-exec socket fd (taking ownership). */
-  static adopt(fd: number, limits: FramerOptions, maxDataXferSize: number): ClientChannel {
-    return new ClientChannel(fd, limits, maxDataXferSize);
+  static adopt(
+    fd: number,
+    limits: FramerOptions,
+    maxDataXferSize: number,
+    replyTimeoutMs?: number,
+  ): ClientChannel {
+    return new ClientChannel(fd, limits, maxDataXferSize, replyTimeoutMs);
   }
 
   /**
@@ -85,7 +105,8 @@ export class ClientChannel {
    * leaves `into` alone until the promise settles. A reply longer than its request allows
    * (client-reply-limits.ts) is refused before it is received, and the connection closed.
    * @throws ReplyError for an error reply; VfioError EINVAL for a reply that does not decode,
-   *   E2BIG for one too long, EIO when the connection closes first.
+   *   E2BIG for one too long, ETIMEDOUT for one late (see `connect`), EIO when the connection
+   *   closes first.
    */
   async request<R extends Request>(
     request: R,
@@ -103,12 +124,31 @@ export class ClientChannel {
     } catch (e) {
       this.#pending.cancel(msgId, e as Error);
     }
-    const m = await reply;
+    const m = await (this.#replyTimeoutMs === undefined
+      ? reply
+      : this.#timed(reply, msgId, request.command, this.#replyTimeoutMs));
     if (!options.keepFds && m.fds.length > 0) {
       for (const fd of m.fds) closeFd(fd);
       m.fds = [];
     }
     return decodeWithFds(m) as ReplyWithFds<ReplyOf<R['command']>>;
+  }
+
+  /** `reply`, or ETIMEDOUT after `ms` (the connection is then closed: the stream is unsure). */
+  async #timed<T>(reply: Promise<T>, msgId: number, command: number, ms: number): Promise<T> {
+    const timer = setTimeout(() => {
+      const e = new VfioError(
+        'ETIMEDOUT',
+        `no reply to ${commandName(command)} (msg ${msgId}) within ${ms} ms`,
+      );
+      this.#pending.cancel(msgId, e);
+      this.connection.close({ kind: 'error', error: e });
+    }, ms);
+    try {
+      return await reply;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Sends `request` with NO_REPLY: no reply comes, not even for an error. */

@@ -63,7 +63,15 @@ export interface ConnectOptions {
   capabilities?: VersionCapabilities | null;
   /** Skip VERSION (tests that speak first with raw frames). */
   negotiate?: boolean;
+  /**
+   * Give up on a request whose reply has not fully arrived after this long (ETIMEDOUT; the
+   * connection closes). Default: wait as long as the connection lives.
+   */
+  replyTimeoutMs?: number;
 }
+
+/** QEMU's wait for a reply (hw/vfio-user/pci.c, property x-msg-timeout, default 5000 ms). */
+export const QEMU_MSG_TIMEOUT_MS = 5000;
 
 export interface RegionInfoResult {
   /** The reply payload exactly as received. */
@@ -101,7 +109,8 @@ export class VfioUserClient {
 
   /**
    * Connects to `path` and negotiates (unless `negotiate: false`).
-   * @throws SystemCallError when nobody listens; ReplyError/VfioError if VERSION fails.
+   * @throws SystemCallError when nobody listens; ReplyError/VfioError if VERSION fails
+   *   (ETIMEDOUT when no reply comes within `replyTimeoutMs`).
    */
   static async connect(path: string, options: ConnectOptions = {}): Promise<VfioUserClient> {
     const caps = options.capabilities === undefined ? CLIENT_CAPABILITIES : options.capabilities;
@@ -110,6 +119,7 @@ export class VfioUserClient {
       path,
       { maxMessageSize: messageSizeLimit(own.maxDataXferSize), maxFds: own.maxMsgFds },
       own.maxDataXferSize,
+      options.replyTimeoutMs,
     );
     const client = new VfioUserClient(channel, own);
     if (options.negotiate === false) return client;

@@ -26,7 +26,7 @@ import {
 import { VfioError } from '../vfio/errors.ts';
 import { VFIO_PCI_NUM_IRQS } from '../vfio/irqs.ts';
 import { regionOffset, VFIO_PCI_CONFIG_REGION_INDEX } from '../vfio/region-info.ts';
-import { VfioUserClient } from './client.ts';
+import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from './client.ts';
 import { checkConfigSize } from './client-bounds.ts';
 import { readDevicesList } from './devices-list.ts';
 import { ReplyError } from './wire-errors.ts';
@@ -127,14 +127,15 @@ export function atSocket(socket: string, err: unknown): unknown {
 }
 
 /**
- * Connects to `socket`, describes its device, disconnects.
+ * Connects to `socket`, describes its device, disconnects. Each reply is awaited as long as
+ * QEMU awaits it (5 s).
  * @throws DeviceSocketError `SOCKET: reason` when nobody listens there, for an error reply
  *   (e.g. EBUSY: another client holds it) and for a reply outside the client's bounds.
  */
 export async function describeRemote(socket: string): Promise<DeviceDescription> {
   let client: VfioUserClient;
   try {
-    client = await VfioUserClient.connect(socket);
+    client = await VfioUserClient.connect(socket, { replyTimeoutMs: QEMU_MSG_TIMEOUT_MS });
   } catch (e) {
     throw atSocket(socket, e);
   }
