@@ -20,10 +20,17 @@ REPLY, NO_REPLY, ERROR = 1, 0x10, 0x20
 EINVAL = 22
 READ, WRITE, MMAP, CAPS = 1, 2, 4, 8
 CAP_SPARSE, CAP_TYPE = 1, 2
-MAX_REQUESTS = 300
+MAX_REQUESTS = int(os.environ.get("HOSTILE_MAX_REQUESTS", "300"))
 MEMFD_SIZE = 0x4000
 
 lock = threading.Lock()
+MUTE = object()  # an answer never sent
+
+class Stall:
+    """A reply header promising `size` payload bytes, 10 of them, then nothing."""
+
+    def __init__(self, size):
+        self.size = size
 
 config = bytearray(256)
 config[0:4] = struct.pack('<HH', 0x10de, 0x1db1)
@@ -205,6 +212,10 @@ def scenario_class(name):
         d.region_info = lambda self, i, a: (
             (self.region9(a, ram_type_chain(), MEMFD_SIZE, offset=1 << 62), [self.memfd])
             if i == 9 else Device.region_info(self, i, a))
+    elif name == 'mute':
+        d.device_info = lambda self: MUTE
+    elif name == 'stall-mid-reply':
+        d.region_read = lambda self, o, i, c: Stall(16 + c)
     elif name != 'benign':
         raise SystemExit(f'unknown scenario {name}')
     return d
@@ -240,7 +251,8 @@ def answer(dev, cmd, body):
         major, minor = struct.unpack_from('<HH', body)
         return dev.version(major, minor), []
     if cmd == GET_INFO:
-        return dev.device_info(), []
+        info = dev.device_info()
+        return info if info is MUTE else (info, [])
     if cmd == GET_REGION_INFO:
         argsz, _flags, index = struct.unpack_from('<III', body)
         return dev.region_info(index, argsz)
@@ -250,7 +262,7 @@ def answer(dev, cmd, body):
     if cmd == REGION_READ:
         offset, index, count = struct.unpack_from('<QII', body)
         payload = dev.region_read(offset, index, count)
-        return None if payload is None else (payload, [])
+        return payload if payload is None or isinstance(payload, Stall) else (payload, [])
     if cmd == REGION_WRITE:
         return body[:16], []
     if cmd in (DMA_MAP, SET_IRQS, RESET):
@@ -277,6 +289,11 @@ def serve(conn, name, cls):
             if flags & 0xf == REPLY or flags & NO_REPLY:
                 continue
             out = answer(dev, cmd, body)
+            if out is MUTE:
+                continue
+            if isinstance(out, Stall):
+                conn.sendall(HDR.pack(msg_id, cmd, 16 + out.size, REPLY, 0) + bytes(10))
+                continue
             if out is None:
                 conn.sendall(HDR.pack(msg_id, cmd, 16, REPLY | ERROR, EINVAL))
                 continue
