@@ -89,6 +89,12 @@ const INSPECT: readonly Row[] = [
   },
   { scenario: 'caps-newline', what: /not JSON/, requests: 1 },
   {
+    scenario: 'irq-index',
+    what: /GET_IRQ_INFO of index 0 answered with 1/,
+    requests: 14,
+    via: LIB,
+  },
+  {
     scenario: 'mute',
     what: /ETIMEDOUT: no reply to VFIO_USER_DEVICE_GET_INFO .*5000 ms/,
     requests: 2,
@@ -140,7 +146,7 @@ const GUEST: readonly Row[] = [
   },
 ];
 
-const MAPPING = ['sparse-outside', 'sparse-many', 'fd-short', 'fd-offset-past'];
+const MAPPING = ['sparse-outside', 'sparse-many', 'fd-short', 'fd-offset-past', 'write-short'];
 const SCENARIOS = [
   ...new Set(['benign', 'version-deep', ...INSPECT.map((r) => r.scenario), ...MAPPING]),
 ];
@@ -255,7 +261,7 @@ function openFds(): number {
   return readdirSync('/proc/self/fd').length;
 }
 
-describe('mapping a region the server describes', () => {
+describe('the library against a hostile server: mappings and writes', () => {
   const cases: [string, RegExp][] = [
     ['sparse-outside', /region 9: sparse-mmap area 0x3000\+0x2000 .*0x4000/],
     ['sparse-many', /region 9: 1000 sparse-mmap areas, at most 64/],
@@ -278,6 +284,18 @@ describe('mapping a region the server describes', () => {
       }
     });
   }
+
+  it('a REGION_WRITE acknowledged for fewer bytes than sent is EINVAL', async () => {
+    const client = await VfioUserClient.connect(server.socket('write-short'));
+    try {
+      await assert.rejects(
+        client.regionWrite(0, 0x10n, new Uint8Array(8)),
+        /EINVAL: REGION_WRITE of region 0 at 0x10: 4 of 8 bytes were written/,
+      );
+    } finally {
+      client.close();
+    }
+  });
 
   it("the bench's GPU target refuses GPU RAM its fd cannot back", async () => {
     const gpu = await connectGpu(server.socket('fd-short'));

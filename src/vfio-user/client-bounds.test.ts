@@ -15,8 +15,9 @@ import { encodeRegionInfo } from '../vfio/region-info.ts';
 import {
   checkConfigSize,
   checkDeviceInfo,
+  checkEcho,
   checkMappable,
-  checkRegionRead,
+  checkRegionAccess,
   checkServerCapabilities,
   MAX_SPARSE_AREAS,
 } from './client-bounds.ts';
@@ -216,15 +217,30 @@ describe('capability chains of arbitrary bytes', () => {
 });
 
 describe('reads, config space, mappings', () => {
-  it('a read reply must name the place asked and carry the count asked', () => {
+  it('a read or write reply must name the place asked and carry the count asked', () => {
     const asked = { region: 7, offset: 0x40n, count: 8 };
-    checkRegionRead(asked, { ...asked });
-    assert.throws(() => checkRegionRead(asked, { ...asked, count: 4 }), einval(/4 of 8 bytes/));
+    checkRegionAccess('REGION_READ', asked, { ...asked });
     assert.throws(
-      () => checkRegionRead(asked, { ...asked, offset: 0x48n }),
+      () => checkRegionAccess('REGION_READ', asked, { ...asked, count: 4 }),
+      einval(/4 of 8 bytes came back/),
+    );
+    assert.throws(
+      () => checkRegionAccess('REGION_WRITE', asked, { ...asked, count: 9 }),
+      einval(/REGION_WRITE of region 7 at 0x40: 9 of 8 bytes were written/),
+    );
+    assert.throws(
+      () => checkRegionAccess('REGION_READ', asked, { ...asked, offset: 0x48n }),
       einval(/region 7 at 0x40 answered for region 7 at 0x48/),
     );
-    assert.throws(() => checkRegionRead(asked, { ...asked, region: 0 }), einval(/region 0/));
+    assert.throws(
+      () => checkRegionAccess('REGION_READ', asked, { ...asked, region: 0 }),
+      einval(/region 0/),
+    );
+    checkEcho('GET_IRQ_INFO of index', 2, 2);
+    assert.throws(
+      () => checkEcho('GET_IRQ_INFO of index', 2, 3),
+      einval(/index 2 answered with 3/),
+    );
   });
 
   it('config space up to 4 KiB', () => {

@@ -160,24 +160,36 @@ export function checkArgszSettled(index: number, asked: number, wanted: number):
 }
 
 /**
- * A REGION_READ reply: the region and offset asked for, exactly `count` bytes (QEMU's
- * vfio_user_device_io_region_read refuses more with E2BIG; fewer would leave the caller's
- * buffer partly unread).
- * @throws VfioError EINVAL naming the read and the reply.
+ * A REGION_READ or REGION_WRITE reply: the region and offset asked for, exactly `count` bytes
+ * (QEMU's vfio_user_device_io_region_read refuses more with E2BIG; fewer would leave the
+ * caller's buffer partly unread, or a write partly done unnoticed).
+ * @throws VfioError EINVAL naming the access and the reply.
  */
-export function checkRegionRead(
+export function checkRegionAccess(
+  command: 'REGION_READ' | 'REGION_WRITE',
   asked: { region: number; offset: bigint; count: number },
   got: { region: number; offset: bigint; count: number },
 ): void {
-  const where = `REGION_READ of region ${asked.region} at ${hex(asked.offset)}`;
+  const where = `${command} of region ${asked.region} at ${hex(asked.offset)}`;
   if (got.region !== asked.region || got.offset !== asked.offset) {
     throw new VfioError(
       'EINVAL',
       `${where} answered for region ${got.region} at ${hex(got.offset)}`,
     );
   }
-  if (got.count !== asked.count)
-    throw new VfioError('EINVAL', `${where}: ${got.count} of ${asked.count} bytes came back`);
+  if (got.count !== asked.count) {
+    const what = command === 'REGION_READ' ? 'came back' : 'were written';
+    throw new VfioError('EINVAL', `${where}: ${got.count} of ${asked.count} bytes ${what}`);
+  }
+}
+
+/**
+ * A reply that echoes the index asked for (GET_IRQ_INFO), or the count of entries sent
+ * (REGION_WRITE_MULTI's wr_cnt).
+ * @throws VfioError EINVAL naming both.
+ */
+export function checkEcho(what: string, asked: number | bigint, got: number | bigint): void {
+  if (got !== asked) throw new VfioError('EINVAL', `${what} ${asked} answered with ${got}`);
 }
 
 /**

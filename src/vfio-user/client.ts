@@ -11,10 +11,11 @@ import { type DecodedRegionInfo, decodeRegionInfo } from '../vfio/region-info.ts
 import {
   checkArgszSettled,
   checkDeviceInfo,
+  checkEcho,
   checkMappable,
+  checkRegionAccess,
   checkRegionArgsz,
   checkRegionInfo,
-  checkRegionRead,
   checkServerCapabilities,
 } from './client-bounds.ts';
 import { ClientChannel } from './client-channel.ts';
@@ -259,6 +260,7 @@ export class VfioUserClient {
     return second;
   }
 
+  /** GET_IRQ_INFO. @throws VfioError EINVAL for a reply about another index. */
   async getIrqInfo(index: number, argsz = 16): Promise<IrqInfoPayload> {
     const { reply } = await this.channel.request({
       command: Command.DEVICE_GET_IRQ_INFO,
@@ -267,6 +269,7 @@ export class VfioUserClient {
       index,
       count: 0,
     });
+    checkEcho('GET_IRQ_INFO of index', index, reply.index);
     return { argsz: reply.argsz, flags: reply.flags, index: reply.index, count: reply.count };
   }
 
@@ -324,7 +327,8 @@ export class VfioUserClient {
       [],
       into === undefined ? {} : { into },
     );
-    checkRegionRead(
+    checkRegionAccess(
+      'REGION_READ',
       { region, offset, count },
       { region: reply.region, offset: reply.offset, count: reply.data.length },
     );
@@ -337,6 +341,8 @@ export class VfioUserClient {
   /**
    * REGION_WRITE; `posted` sends it with NO_REPLY and resolves at once with the length (errors
    * then go unreported, as the spec says).
+   * @throws ReplyError for an error reply; VfioError EINVAL for a reply about another place or
+   *   with another count.
    */
   async regionWrite(
     region: number,
@@ -354,10 +360,14 @@ export class VfioUserClient {
       region,
       data,
     });
+    checkRegionAccess('REGION_WRITE', { region, offset, count: data.length }, reply);
     return reply.count;
   }
 
-  /** REGION_WRITE_MULTI (posted by default, as QEMU sends it); resolves with wr_cnt when not posted. */
+  /**
+   * REGION_WRITE_MULTI (posted by default, as QEMU sends it); resolves with wr_cnt when not posted.
+   * @throws VfioError EINVAL when the reply's wr_cnt is not the number of entries sent.
+   */
   async regionWriteMulti(
     writes: WriteMultiEntry[],
     options: { posted?: boolean } = { posted: true },
@@ -367,6 +377,7 @@ export class VfioUserClient {
       return BigInt(writes.length);
     }
     const { reply } = await this.channel.request({ command: Command.REGION_WRITE_MULTI, writes });
+    checkEcho('REGION_WRITE_MULTI of wr_cnt', BigInt(writes.length), reply.count);
     return reply.count;
   }
 

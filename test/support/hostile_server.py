@@ -100,6 +100,9 @@ class Device:
     def irq_info(self, index):
         return struct.pack('<IIII', 16, 0x7 if index < 3 else 0, index, 1 if index < 3 else 0)
 
+    def region_write(self, head):
+        return head
+
     def region_read(self, offset, index, count):
         if index == 7:
             if offset + count > len(config):
@@ -212,6 +215,10 @@ def scenario_class(name):
         d.region_info = lambda self, i, a: (
             (self.region9(a, ram_type_chain(), MEMFD_SIZE, offset=1 << 62), [self.memfd])
             if i == 9 else Device.region_info(self, i, a))
+    elif name == 'irq-index':
+        d.irq_info = lambda self, i: struct.pack('<IIII', 16, 0x7, i + 1, 1)
+    elif name == 'write-short':
+        d.region_write = lambda self, head: head[:12] + struct.pack('<I', struct.unpack_from('<I', head, 12)[0] // 2)
     elif name == 'mute':
         d.device_info = lambda self: MUTE
     elif name == 'stall-mid-reply':
@@ -264,7 +271,7 @@ def answer(dev, cmd, body):
         payload = dev.region_read(offset, index, count)
         return payload if payload is None or isinstance(payload, Stall) else (payload, [])
     if cmd == REGION_WRITE:
-        return body[:16], []
+        return dev.region_write(body[:16]), []
     if cmd in (DMA_MAP, SET_IRQS, RESET):
         return b'', []
     if cmd == DMA_UNMAP:
