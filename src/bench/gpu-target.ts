@@ -10,6 +10,7 @@ import { PCI_VENDOR_ID_NVIDIA, VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM } from '..
 import { PCI_VENDOR_TYPE } from '../vfio/region.ts';
 import { VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_NUM_REGIONS } from '../vfio/region-info.ts';
 import { type RegionInfoResult, VfioUserClient } from '../vfio-user/client.ts';
+import { checkMappable } from '../vfio-user/client-bounds.ts';
 import { MappedRegion } from '../vfio-user/mapped-region.ts';
 
 export const BAR0 = VFIO_PCI_BAR0_REGION_INDEX;
@@ -19,7 +20,10 @@ export interface GpuTarget {
   readonly client: VfioUserClient;
   /** Index of the GPU RAM region. */
   readonly gpuRam: number;
-  /** Maps the GPU RAM region through the fd of its region-info reply (once). */
+  /**
+   * Maps the GPU RAM region through the fd of its region-info reply (once).
+   * @throws VfioError EINVAL when the fd cannot back the whole region (checkMappable).
+   */
   mapGpuRam(): MappedRegion;
   close(): void;
 }
@@ -58,6 +62,7 @@ export async function connectGpu(path: string): Promise<GpuTarget> {
       gpuRam: found.index,
       mapGpuRam() {
         if (mapped === null) {
+          checkMappable(found.index, fd, found.offset, found.size, null);
           mapped = MappedRegion.map(found.index, fd, found.offset, found.size, null, true);
         }
         return mapped;

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd, connectUnix } from '../native/index.ts';
+import { readDevicesList } from '../vfio-user/devices-list.ts';
 import { nodeEntry, stopChild } from './node-entry.ts';
 import { nowNs } from './stats.ts';
 
@@ -38,16 +39,14 @@ const POLL_MS = 2;
 /**
  * Socket paths listed in `dir`/devices.json (serve's array of PCI functions, `socket` present
  * on the served ones), or null while it does not exist yet.
+ * @throws VfioError EINVAL for a list that is not serve's (devices-list.ts).
  */
 function listedSockets(dir: string): string[] | null {
   const file = join(dir, 'devices.json');
   if (!existsSync(file)) return null;
-  const entries: unknown = JSON.parse(readFileSync(file, 'utf8'));
-  if (!Array.isArray(entries)) throw new Error(`${file} is not an array of PCI functions`);
   const sockets: string[] = [];
-  for (const e of entries as { socket?: unknown }[]) {
-    if (typeof e.socket === 'string')
-      sockets.push(isAbsolute(e.socket) ? e.socket : join(dir, e.socket));
+  for (const e of readDevicesList(file)) {
+    if (e.socket !== undefined) sockets.push(isAbsolute(e.socket) ? e.socket : join(dir, e.socket));
   }
   return sockets;
 }

@@ -5,7 +5,7 @@
  * space and region info over vfio-user, closes the connection (serve allows one client per
  * device), then computes the guest placement and the guest device-tree fragment.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serializeFdt, toDts } from '../fdt/index.ts';
@@ -15,8 +15,10 @@ import { buildGuestTree } from '../guest/guest-tree.ts';
 import { GuestPlacementError, placeGuest, type VphbRequest } from '../guest/placement.ts';
 import { readRemoteFacts } from '../guest/remote-facts.ts';
 import { isSystemCallError } from '../native/index.ts';
-import { VfioUserClient } from '../vfio-user/client.ts';
+import { VfioError } from '../vfio/errors.ts';
+import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../vfio-user/client.ts';
 import { deviceNameForSocket } from '../vfio-user/describe-remote.ts';
+import { type DevicesListEntry, readDevicesList } from '../vfio-user/devices-list.ts';
 import { ReplyError } from '../vfio-user/wire-errors.ts';
 import { CliError, usageError } from './cli-error.ts';
 
@@ -104,18 +106,11 @@ interface Target {
   readonly iommuGroup: number | null;
 }
 
-interface ListEntry {
-  address?: string;
-  socket?: string;
-  iommuGroup?: number;
-}
-
-function readDevicesJson(path: string): ListEntry[] {
+function readDevicesJson(path: string): DevicesListEntry[] {
   try {
-    const data: unknown = JSON.parse(readFileSync(path, 'utf8'));
-    if (!Array.isArray(data)) throw new Error('not an array');
-    return data as ListEntry[];
+    return readDevicesList(path);
   } catch (e) {
+    if (e instanceof VfioError) throw new CliError(`guest: ${e.reason}`);
     throw new CliError(`guest: cannot read ${path}: ${e instanceof Error ? e.message : e}`);
   }
 }
@@ -136,12 +131,21 @@ function targetsOf(args: GuestArgs): Target[] {
     return targets;
   }
   return args.sockets.map((socket) => {
-    const address = deviceNameForSocket(socket);
+    const address = nameOf(socket);
     const list = join(dirname(socket), 'devices.json');
     const entries = existsSync(list) ? readDevicesJson(list) : [];
     const hit = entries.find((e) => e.socket === socket || e.address === address);
     return { socket, address, iommuGroup: hit?.iommuGroup ?? null };
   });
+}
+
+function nameOf(socket: string): string {
+  try {
+    return deviceNameForSocket(socket);
+  } catch (e) {
+    if (e instanceof VfioError) throw new CliError(`guest: ${e.reason}`);
+    throw e;
+  }
 }
 
 function describeFailure(e: unknown): string {
@@ -153,7 +157,7 @@ function describeFailure(e: unknown): string {
 async function readTarget(t: Target): Promise<DeviceFacts> {
   let client: VfioUserClient;
   try {
-    client = await VfioUserClient.connect(t.socket);
+    client = await VfioUserClient.connect(t.socket, { replyTimeoutMs: QEMU_MSG_TIMEOUT_MS });
   } catch (e) {
     throw new CliError(`guest: ${t.address}: cannot connect to ${t.socket}: ${describeFailure(e)}`);
   }

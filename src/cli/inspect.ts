@@ -21,6 +21,7 @@ import { describeAsText } from '../vfio/describe-text.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { formatBytes } from '../vfio/memory-budget.ts';
 import {
+  DeviceSocketError,
   inspectOverWire,
   parseRemoteInspectArgs,
   type RemoteInspectArgs,
@@ -150,7 +151,7 @@ async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription
   try {
     return await inspectOverWire(args);
   } catch (err) {
-    if (err instanceof VfioError || isSystemCallError(err))
+    if (err instanceof DeviceSocketError || err instanceof VfioError || isSystemCallError(err))
       throw new CliError(`inspect: ${err.message}`);
     throw err;
   }

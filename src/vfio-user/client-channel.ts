@@ -7,9 +7,10 @@
 import { closeFd, connectUnix } from '../native/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { ClientDmaRegions } from './client-dma.ts';
+import { replyPayloadLimit } from './client-reply-limits.ts';
 import { decodeReply, decodeRequest, encodeReplyParts, encodeRequestParts } from './codec.ts';
 import { decodeRegionDataPlaced, REGION_ACCESS_HEAD_SIZE } from './codec-region.ts';
-import { Command, commandName } from './constants.ts';
+import { Command, commandName, HEADER_SIZE } from './constants.ts';
 import type { BodyPlacement, FramedMessage, FramerOptions } from './framer.ts';
 import {
   commandHeader,
@@ -23,7 +24,7 @@ import {
 import type { Reply, ReplyOf, Request } from './messages.ts';
 import { PendingRequests } from './pending-requests.ts';
 import { type CloseReason, Connection } from './transport.ts';
-import { ReplyError } from './wire-errors.ts';
+import { FramingError, ReplyError } from './wire-errors.ts';
 
 /** A decoded reply with the fds that came with it (now the caller's). */
 export interface ReplyWithFds<R> {
@@ -41,13 +42,21 @@ export class ClientChannel {
   readonly #pending = new PendingRequests();
   /** Our own max_data_xfer_size: DMA requests from the server beyond it are refused. */
   #maxDataXferSize: number;
+  /** How long a request waits for its reply (undefined: as long as the connection lives). */
+  readonly #replyTimeoutMs: number | undefined;
 
-  private constructor(fd: number, limits: FramerOptions, maxDataXferSize: number) {
+  private constructor(
+    fd: number,
+    limits: FramerOptions,
+    maxDataXferSize: number,
+    replyTimeoutMs: number | undefined,
+  ) {
     let onClosed: (r: CloseReason) => void = () => {};
     this.closed = new Promise((resolve) => {
       onClosed = resolve;
     });
     this.#maxDataXferSize = maxDataXferSize;
+    this.#replyTimeoutMs = replyTimeoutMs;
     this.connection = new Connection(
       fd,
       {
@@ -65,25 +74,39 @@ export class ClientChannel {
   }
 
   /**
-   * Connects to the server socket at `path`.
+   * Connects to the server socket at `path`. With `replyTimeoutMs`, a request whose reply has
+   * not fully arrived by then fails with ETIMEDOUT and ends the connection (QEMU's
+   * vfio_user_send_wait, x-msg-timeout).
    * @throws SystemCallError ENOENT/ECONNREFUSED when nobody listens there.
    */
-  static connect(path: string, limits: FramerOptions, maxDataXferSize: number): ClientChannel {
-    return ClientChannel.adopt(connectUnix(path), limits, maxDataXferSize);
+  static connect(
+    path: string,
+    limits: FramerOptions,
+    maxDataXferSize: number,
+    replyTimeoutMs?: number,
+  ): ClientChannel {
+    return ClientChannel.adopt(connectUnix(path), limits, maxDataXferSize, replyTimeoutMs);
   }
 
   /** Wraps an already connected, non-blocking, close-on-exec socket fd (taking ownership). */
-  static adopt(fd: number, limits: FramerOptions, maxDataXferSize: number): ClientChannel {
-    return new ClientChannel(fd, limits, maxDataXferSize);
+  static adopt(
+    fd: number,
+    limits: FramerOptions,
+    maxDataXferSize: number,
+    replyTimeoutMs?: number,
+  ): ClientChannel {
+    return new ClientChannel(fd, limits, maxDataXferSize, replyTimeoutMs);
   }
 
   /**
    * Sends `request` and resolves with its decoded reply. Reply fds are closed unless
    * `keepFds` (then they are the caller's). With `into` (REGION_READ only), the reply's data
    * is received straight into it (the reply's `data` is then a view of `into`); the caller
-   * leaves `into` alone until the promise settles.
+   * leaves `into` alone until the promise settles. A reply longer than its request allows
+   * (client-reply-limits.ts) is refused before it is received, and the connection closed.
    * @throws ReplyError for an error reply; VfioError EINVAL for a reply that does not decode,
-   *   EIO when the connection closes first.
+   *   E2BIG for one too long, ETIMEDOUT for one late (see `connect`), EIO when the connection
+   *   closes first.
    */
   async request<R extends Request>(
     request: R,
@@ -91,7 +114,7 @@ export class ClientChannel {
     options: { keepFds?: boolean; into?: Uint8Array } = {},
   ): Promise<ReplyWithFds<ReplyOf<R['command']>>> {
     const into = request.command === Command.REGION_READ ? options.into : undefined;
-    const { msgId, reply } = this.#pending.open(request.command, into);
+    const { msgId, reply } = this.#pending.open(request.command, into, replyPayloadLimit(request));
     try {
       this.connection.send(
         commandHeader(msgId, request.command, 0),
@@ -101,12 +124,31 @@ export class ClientChannel {
     } catch (e) {
       this.#pending.cancel(msgId, e as Error);
     }
-    const m = await reply;
+    const m = await (this.#replyTimeoutMs === undefined
+      ? reply
+      : this.#timed(reply, msgId, request.command, this.#replyTimeoutMs));
     if (!options.keepFds && m.fds.length > 0) {
       for (const fd of m.fds) closeFd(fd);
       m.fds = [];
     }
     return decodeWithFds(m) as ReplyWithFds<ReplyOf<R['command']>>;
+  }
+
+  /** `reply`, or ETIMEDOUT after `ms` (the connection is then closed: the stream is unsure). */
+  async #timed<T>(reply: Promise<T>, msgId: number, command: number, ms: number): Promise<T> {
+    const timer = setTimeout(() => {
+      const e = new VfioError(
+        'ETIMEDOUT',
+        `no reply to ${commandName(command)} (msg ${msgId}) within ${ms} ms`,
+      );
+      this.#pending.cancel(msgId, e);
+      this.connection.close({ kind: 'error', error: e });
+    }, ms);
+    try {
+      return await reply;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Sends `request` with NO_REPLY: no reply comes, not even for an error. */
@@ -137,9 +179,26 @@ export class ClientChannel {
     this.connection.close();
   }
 
-  /** A REGION_READ reply whose request gave a buffer: its data goes there, past the head. */
+  /**
+   * Called before a body is received: a reply longer than its request allows ends the
+   * connection (its request fails with E2BIG); a REGION_READ reply whose request gave a buffer
+   * has its data placed there, past the head.
+   * @throws FramingError E2BIG for a reply over its limit.
+   */
   #placeBody(h: MessageHeader): BodyPlacement | null {
-    if (!isReply(h) || isErrorReply(h) || h.command !== Command.REGION_READ) return null;
+    if (!isReply(h)) return null;
+    const limit = this.#pending.replyLimit(h.msgId);
+    const bytes = h.size - HEADER_SIZE;
+    if (limit !== undefined && bytes > limit) {
+      const e = new FramingError(
+        'message-too-long',
+        'E2BIG',
+        `${commandName(h.command)} reply of ${bytes} bytes, at most ${limit} expected`,
+      );
+      this.#pending.cancel(h.msgId, e);
+      throw e;
+    }
+    if (isErrorReply(h) || h.command !== Command.REGION_READ) return null;
     const into = this.#pending.target(h.msgId, h.command);
     return into === undefined ? null : { head: REGION_ACCESS_HEAD_SIZE, data: into };
   }

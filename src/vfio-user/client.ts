@@ -8,6 +8,16 @@ import { closeFd } from '../native/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import type { SparseMmapArea } from '../vfio/info-caps.ts';
 import { type DecodedRegionInfo, decodeRegionInfo } from '../vfio/region-info.ts';
+import {
+  checkArgszSettled,
+  checkDeviceInfo,
+  checkEcho,
+  checkMappable,
+  checkRegionAccess,
+  checkRegionArgsz,
+  checkRegionInfo,
+  checkServerCapabilities,
+} from './client-bounds.ts';
 import { ClientChannel } from './client-channel.ts';
 import type { DmaBacking } from './client-dma.ts';
 import { REGION_INFO_SIZE } from './codec-device.ts';
@@ -16,6 +26,7 @@ import {
   DEFAULT_MAX_DATA_XFER_SIZE,
   DmaMapFlag,
   DmaUnmapFlag,
+  HEADER_SIZE,
   IrqSetFlag,
   QEMU_MAX_MSG_FDS,
   RegionFlag,
@@ -53,7 +64,15 @@ export interface ConnectOptions {
   capabilities?: VersionCapabilities | null;
   /** Skip VERSION (tests that speak first with raw frames). */
   negotiate?: boolean;
+  /**
+   * Give up on a request whose reply has not fully arrived after this long (ETIMEDOUT; the
+   * connection closes). Default: wait as long as the connection lives.
+   */
+  replyTimeoutMs?: number;
 }
+
+/** QEMU's wait for a reply (hw/vfio-user/pci.c, property x-msg-timeout, default 5000 ms). */
+export const QEMU_MSG_TIMEOUT_MS = 5000;
 
 export interface RegionInfoResult {
   /** The reply payload exactly as received. */
@@ -81,14 +100,18 @@ export class VfioUserClient {
   readonly channel: ClientChannel;
   #version: VersionPayload | null = null;
   #server: EffectiveCapabilities = effectiveCapabilities(null);
+  /** What this client announced (its receive limits). */
+  readonly #own: EffectiveCapabilities;
 
-  private constructor(channel: ClientChannel) {
+  private constructor(channel: ClientChannel, own: EffectiveCapabilities) {
     this.channel = channel;
+    this.#own = own;
   }
 
   /**
    * Connects to `path` and negotiates (unless `negotiate: false`).
-   * @throws SystemCallError when nobody listens; ReplyError/VfioError if VERSION fails.
+   * @throws SystemCallError when nobody listens; ReplyError/VfioError if VERSION fails
+   *   (ETIMEDOUT when no reply comes within `replyTimeoutMs`).
    */
   static async connect(path: string, options: ConnectOptions = {}): Promise<VfioUserClient> {
     const caps = options.capabilities === undefined ? CLIENT_CAPABILITIES : options.capabilities;
@@ -97,8 +120,9 @@ export class VfioUserClient {
       path,
       { maxMessageSize: messageSizeLimit(own.maxDataXferSize), maxFds: own.maxMsgFds },
       own.maxDataXferSize,
+      options.replyTimeoutMs,
     );
-    const client = new VfioUserClient(channel);
+    const client = new VfioUserClient(channel, own);
     if (options.negotiate === false) return client;
     try {
       await client.negotiate(options.major ?? 0, options.minor ?? 0, caps);
@@ -119,10 +143,21 @@ export class VfioUserClient {
     return this.#server;
   }
 
+  /** The largest REGION_READ both ends accept: the smaller max_data_xfer_size. */
+  get maxReadSize(): number {
+    return Math.min(this.#server.maxDataXferSize, this.#own.maxDataXferSize);
+  }
+
+  /** The largest reply payload this client receives (a GET_REGION_INFO argsz beyond it is refused). */
+  get maxReplyPayload(): number {
+    return messageSizeLimit(this.#own.maxDataXferSize) - HEADER_SIZE;
+  }
+
   /**
    * VERSION: proposes `major.minor` and `caps`; checks the reply keeps the major and does not
-   * raise the minor (vfio-user.rst "VFIO_USER_VERSION").
-   * @throws VfioError EINVAL for an incompatible reply.
+   * raise the minor (vfio-user.rst "VFIO_USER_VERSION"), and that its capabilities are within
+   * QEMU's bounds (client-bounds.ts checkServerCapabilities).
+   * @throws VfioError EINVAL for an incompatible reply; E2BIG for one over 4 KiB.
    */
   async negotiate(
     major: number,
@@ -141,11 +176,16 @@ export class VfioUserClient {
         `server replied version ${reply.major}.${reply.minor} to ${major}.${minor}`,
       );
     }
+    checkServerCapabilities(reply.capabilities);
     this.#version = { major: reply.major, minor: reply.minor, capabilities: reply.capabilities };
     this.#server = effectiveCapabilities(reply.capabilities);
     return this.#version;
   }
 
+  /**
+   * DEVICE_GET_INFO.
+   * @throws VfioError EINVAL for more than 100 regions or 50 IRQ indexes (QEMU's bounds).
+   */
   async getDeviceInfo(argsz = 16): Promise<DeviceInfoPayload> {
     const { reply } = await this.channel.request({
       command: Command.DEVICE_GET_INFO,
@@ -154,6 +194,7 @@ export class VfioUserClient {
       numRegions: 0,
       numIrqs: 0,
     });
+    checkDeviceInfo(reply);
     return {
       argsz: reply.argsz,
       flags: reply.flags,
@@ -162,7 +203,12 @@ export class VfioUserClient {
     };
   }
 
-  /** One GET_REGION_INFO with `argsz` (QEMU asks with 32 first). */
+  /**
+   * One GET_REGION_INFO with `argsz` (QEMU asks with 32 first).
+   * @throws VfioError EINVAL for a reply about another region, a cap_offset outside it or a
+   *   capability chain that does not walk to its end (client-bounds.ts checkRegionInfo);
+   *   E2BIG for a reply longer than `argsz`.
+   */
   async getRegionInfo(index: number, argsz = REGION_INFO_SIZE): Promise<RegionInfoResult> {
     const {
       reply,
@@ -182,17 +228,39 @@ export class VfioUserClient {
       { keepFds: true },
     );
     for (const extra of fds.slice(1)) closeFd(extra);
-    return { raw, info: reply.info, decoded: decodeRegionInfo(raw), fd: fds[0] ?? null };
+    const fd = fds[0] ?? null;
+    const decoded = decodeRegionInfo(raw);
+    try {
+      checkRegionInfo(index, raw, decoded);
+    } catch (e) {
+      if (fd !== null) closeFd(fd);
+      throw e;
+    }
+    return { raw, info: reply.info, decoded, fd };
   }
 
-  /** GET_REGION_INFO the way QEMU does it: 32 bytes first, again with the argsz the server needs. */
+  /**
+   * GET_REGION_INFO the way QEMU does it: 32 bytes first, again with the argsz the server needs
+   * (once: a second reply wanting still more is refused, where QEMU would ask again).
+   * @throws VfioError EINVAL for an argsz past what a reply may carry, or raised twice; as
+   *   `getRegionInfo`.
+   */
   async regionInfo(index: number): Promise<RegionInfoResult> {
     const first = await this.getRegionInfo(index);
     if (first.info.argsz <= REGION_INFO_SIZE) return first;
     if (first.fd !== null) closeFd(first.fd);
-    return this.getRegionInfo(index, first.info.argsz);
+    checkRegionArgsz(index, first.info.argsz, this.maxReplyPayload);
+    const second = await this.getRegionInfo(index, first.info.argsz);
+    try {
+      checkArgszSettled(index, first.info.argsz, second.info.argsz);
+    } catch (e) {
+      if (second.fd !== null) closeFd(second.fd);
+      throw e;
+    }
+    return second;
   }
 
+  /** GET_IRQ_INFO. @throws VfioError EINVAL for a reply about another index. */
   async getIrqInfo(index: number, argsz = 16): Promise<IrqInfoPayload> {
     const { reply } = await this.channel.request({
       command: Command.DEVICE_GET_IRQ_INFO,
@@ -201,6 +269,7 @@ export class VfioUserClient {
       index,
       count: 0,
     });
+    checkEcho('GET_IRQ_INFO of index', index, reply.index);
     return { argsz: reply.argsz, flags: reply.flags, index: reply.index, count: reply.count };
   }
 
@@ -241,7 +310,9 @@ export class VfioUserClient {
    * REGION_READ of `count` bytes (at most the server's max_data_xfer_size). With `into` (at
    * least `count` bytes, untouched until the promise settles) the data is received straight
    * into it, with no buffer allocated per reply, and the result is a view of `into`.
-   * @throws RangeError when `into` is shorter than `count`; ReplyError for an error reply.
+   * @throws RangeError when `into` is shorter than `count`; ReplyError for an error reply;
+   *   VfioError EINVAL for a reply about another place or with another count, E2BIG (before
+   *   receiving it) for one longer than asked.
    */
   async regionRead(
     region: number,
@@ -256,8 +327,13 @@ export class VfioUserClient {
       [],
       into === undefined ? {} : { into },
     );
+    checkRegionAccess(
+      'REGION_READ',
+      { region, offset, count },
+      { region: reply.region, offset: reply.offset, count: reply.data.length },
+    );
     if (into === undefined || reply.data.buffer === into.buffer) return reply.data;
-    // Not placed (a reply larger than the buffer is refused below by set's RangeError).
+    // Not placed: the reply is no longer than `count`, so it fits.
     into.set(reply.data);
     return into.subarray(0, reply.data.length);
   }
@@ -265,6 +341,8 @@ export class VfioUserClient {
   /**
    * REGION_WRITE; `posted` sends it with NO_REPLY and resolves at once with the length (errors
    * then go unreported, as the spec says).
+   * @throws ReplyError for an error reply; VfioError EINVAL for a reply about another place or
+   *   with another count.
    */
   async regionWrite(
     region: number,
@@ -282,10 +360,14 @@ export class VfioUserClient {
       region,
       data,
     });
+    checkRegionAccess('REGION_WRITE', { region, offset, count: data.length }, reply);
     return reply.count;
   }
 
-  /** REGION_WRITE_MULTI (posted by default, as QEMU sends it); resolves with wr_cnt when not posted. */
+  /**
+   * REGION_WRITE_MULTI (posted by default, as QEMU sends it); resolves with wr_cnt when not posted.
+   * @throws VfioError EINVAL when the reply's wr_cnt is not the number of entries sent.
+   */
   async regionWriteMulti(
     writes: WriteMultiEntry[],
     options: { posted?: boolean } = { posted: true },
@@ -295,6 +377,7 @@ export class VfioUserClient {
       return BigInt(writes.length);
     }
     const { reply } = await this.channel.request({ command: Command.REGION_WRITE_MULTI, writes });
+    checkEcho('REGION_WRITE_MULTI of wr_cnt', BigInt(writes.length), reply.count);
     return reply.count;
   }
 
@@ -355,7 +438,8 @@ export class VfioUserClient {
   /**
    * Maps region `index` through the fd of its region-info reply: the whole region, or the
    * areas of its SPARSE_MMAP capability.
-   * @throws VfioError EINVAL when the region is not mmap-able or came without an fd.
+   * @throws VfioError EINVAL when the region is not mmap-able or came without an fd, or its
+   *   areas are too many, outside the region or past the end of its fd (checkMappable).
    */
   async mapRegion(index: number): Promise<MappedRegion> {
     const r = await this.regionInfo(index);
@@ -368,6 +452,12 @@ export class VfioUserClient {
     }
     const sparse = r.decoded.caps.find((c) => c.value.kind === 'sparse-mmap')?.value;
     const areas: SparseMmapArea[] | null = sparse?.kind === 'sparse-mmap' ? sparse.areas : null;
+    try {
+      checkMappable(index, r.fd, r.info.offset, r.info.size, areas);
+    } catch (e) {
+      closeFd(r.fd);
+      throw e;
+    }
     return MappedRegion.map(
       index,
       r.fd,

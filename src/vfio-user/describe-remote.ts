@@ -12,10 +12,10 @@
  * - an error reply carries only an errno: the server's sentence stays in its log, so a failed
  *   query reads `EINVAL (errno 22)` both ways (describe.ts queryErrorOf).
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { closeFd } from '../native/index.ts';
+import { closeFd, isSystemCallError } from '../native/index.ts';
 import {
   type DeviceDescription,
   type DeviceSnapshot,
@@ -26,7 +26,9 @@ import {
 import { VfioError } from '../vfio/errors.ts';
 import { VFIO_PCI_NUM_IRQS } from '../vfio/irqs.ts';
 import { regionOffset, VFIO_PCI_CONFIG_REGION_INDEX } from '../vfio/region-info.ts';
-import { VfioUserClient } from './client.ts';
+import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from './client.ts';
+import { checkConfigSize } from './client-bounds.ts';
+import { readDevicesList } from './devices-list.ts';
 import { ReplyError } from './wire-errors.ts';
 
 const PCI_NAME = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
@@ -48,14 +50,18 @@ async function regionReply(client: VfioUserClient, index: number): Promise<Uint8
 
 async function readAll(client: VfioUserClient, region: number, size: number): Promise<Uint8Array> {
   const out = new Uint8Array(size);
-  const chunk = client.serverCapabilities.maxDataXferSize;
+  const chunk = client.maxReadSize;
   for (let at = 0; at < size; at += chunk) {
     out.set(await client.regionRead(region, BigInt(at), Math.min(chunk, size - at)), at);
   }
   return out;
 }
 
-/** The replies of a negotiated client's device (`name` is what the description calls it). */
+/**
+ * The replies of a negotiated client's device (`name` is what the description calls it).
+ * @throws VfioError for a reply outside the client's bounds (client-bounds.ts) or a config
+ *   space over 4 KiB; ReplyError when device info or the config space cannot be read.
+ */
 export async function snapshotRemote(
   client: VfioUserClient,
   name: string,
@@ -81,6 +87,7 @@ export async function snapshotRemote(
   }
   const cfg = await client.getRegionInfo(VFIO_PCI_CONFIG_REGION_INDEX);
   if (cfg.fd !== null) closeFd(cfg.fd);
+  checkConfigSize(VFIO_PCI_CONFIG_REGION_INDEX, cfg.info.size);
   const config = await readAll(client, VFIO_PCI_CONFIG_REGION_INDEX, Number(cfg.info.size));
   return { name, info, regions, irqs, config };
 }
@@ -88,34 +95,54 @@ export async function snapshotRemote(
 /**
  * The PCI name of the device behind `socket`: its file name (serve names sockets
  * DDDD:BB:DD.F.sock), else the entry of a devices.json beside it, else the file name.
+ * @throws VfioError EINVAL for a devices.json beside it that is not serve's (devices-list.ts).
  */
 export function deviceNameForSocket(socket: string): string {
   const base = basename(socket).replace(/\.sock$/, '');
   if (PCI_NAME.test(base)) return base.toLowerCase();
   const list = join(dirname(socket), 'devices.json');
   if (existsSync(list)) {
-    try {
-      const entries = JSON.parse(readFileSync(list, 'utf8')) as {
-        address?: string;
-        socket?: string;
-      }[];
-      const hit = entries.find((e) => e.socket === socket);
-      if (hit?.address) return hit.address;
-    } catch {
-      // not ours
-    }
+    const hit = readDevicesList(list).find((e) => e.socket === socket);
+    if (hit !== undefined) return hit.address;
   }
   return base;
 }
 
+/** A failed conversation with a device socket, as one line that names it: `SOCKET: reason`. */
+export class DeviceSocketError extends Error {
+  override readonly name = 'DeviceSocketError';
+  constructor(
+    readonly socket: string,
+    override readonly cause: Error,
+  ) {
+    super(`${socket}: ${cause.message}`);
+  }
+}
+
+/** `err` naming `socket` when it is an expected failure (VfioError, a system call's); else as is. */
+export function atSocket(socket: string, err: unknown): unknown {
+  return err instanceof VfioError || isSystemCallError(err)
+    ? new DeviceSocketError(socket, err as Error)
+    : err;
+}
+
 /**
- * Connects to `socket`, describes its device, disconnects.
- * @throws SystemCallError when nobody listens; ReplyError (e.g. EBUSY: another client holds it).
+ * Connects to `socket`, describes its device, disconnects. Each reply is awaited as long as
+ * QEMU awaits it (5 s).
+ * @throws DeviceSocketError `SOCKET: reason` when nobody listens there, for an error reply
+ *   (e.g. EBUSY: another client holds it) and for a reply outside the client's bounds.
  */
 export async function describeRemote(socket: string): Promise<DeviceDescription> {
-  const client = await VfioUserClient.connect(socket);
+  let client: VfioUserClient;
+  try {
+    client = await VfioUserClient.connect(socket, { replyTimeoutMs: QEMU_MSG_TIMEOUT_MS });
+  } catch (e) {
+    throw atSocket(socket, e);
+  }
   try {
     return describeSnapshot(await snapshotRemote(client, deviceNameForSocket(socket)));
+  } catch (e) {
+    throw atSocket(socket, e);
   } finally {
     client.close();
   }

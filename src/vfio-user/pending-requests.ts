@@ -11,6 +11,8 @@ interface Waiter {
   command: number;
   /** Where the reply's data is to be received, if the requester gave a buffer. */
   into: Uint8Array | undefined;
+  /** Most payload bytes the reply may carry (client-reply-limits.ts), if bounded. */
+  limit: number | undefined;
   resolve(message: FramedMessage): void;
   reject(error: Error): void;
 }
@@ -25,16 +27,21 @@ export class PendingRequests {
 
   /**
    * A fresh msg_id (16 bits, wrapping, skipping ones still awaited) and the promise of its reply.
+   * `limit` bounds the reply's payload (see `replyLimit`).
    * @throws VfioError EBUSY when all 65536 ids await replies.
    */
-  open(command: number, into?: Uint8Array): { msgId: number; reply: Promise<FramedMessage> } {
+  open(
+    command: number,
+    into?: Uint8Array,
+    limit?: number,
+  ): { msgId: number; reply: Promise<FramedMessage> } {
     if (this.#waiting.size >= 0x10000)
       throw new VfioError('EBUSY', 'all 65536 message ids are awaiting replies');
     while (this.#waiting.has(this.#next)) this.#next = (this.#next + 1) & 0xffff;
     const msgId = this.#next;
     this.#next = (this.#next + 1) & 0xffff;
     const reply = new Promise<FramedMessage>((resolve, reject) => {
-      this.#waiting.set(msgId, { command, into, resolve, reject });
+      this.#waiting.set(msgId, { command, into, limit, resolve, reject });
     });
     return { msgId, reply };
   }
@@ -47,7 +54,7 @@ export class PendingRequests {
     if (this.#waiting.has(msgId))
       throw new VfioError('EBUSY', `msg ${msgId} already awaits a reply`);
     return new Promise<FramedMessage>((resolve, reject) => {
-      this.#waiting.set(msgId, { command, into: undefined, resolve, reject });
+      this.#waiting.set(msgId, { command, into: undefined, limit: undefined, resolve, reject });
     });
   }
 
@@ -55,6 +62,11 @@ export class PendingRequests {
   target(msgId: number, command: number): Uint8Array | undefined {
     const w = this.#waiting.get(msgId);
     return w !== undefined && w.command === command ? w.into : undefined;
+  }
+
+  /** The most payload bytes the reply to `msgId` may carry; undefined when not bounded. */
+  replyLimit(msgId: number): number | undefined {
+    return this.#waiting.get(msgId)?.limit;
   }
 
   /** Forgets `msgId` without settling it (the request could not be sent). */

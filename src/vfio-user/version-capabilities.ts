@@ -68,14 +68,22 @@ function invalid(reason: string): VfioError {
 }
 
 /**
- * A peer's value in one short line: a scalar as JSON (cut at 40 characters), an array or object
- * by its kind only, since it may nest as deep as the peer likes (JSON.stringify recurses).
+ * A peer's value as an error shows it: one short line, and never a walk of a nested value
+ * (JSON.stringify recurses, and the peer chose the depth).
  */
 function shown(v: unknown): string {
   if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object' && v !== null) return 'an object';
-  const text = JSON.stringify(v);
-  return text.length <= 40 ? text : `${text.slice(0, 40)}…`;
+  if (isObject(v)) return 'an object';
+  return cut(JSON.stringify(v) ?? String(v));
+}
+
+function cut(line: string): string {
+  return line.length > 80 ? `${line.slice(0, 80)}…` : line;
+}
+
+/** `text` escaped to one line and cut at 80 characters. */
+function clip(text: string): string {
+  return cut(JSON.stringify(text).slice(1, -1));
 }
 
 function uint(o: Json, key: string): number | undefined {
@@ -159,7 +167,7 @@ export function parseVersionJson(text: string): VersionCapabilities | null {
   try {
     root = JSON.parse(text);
   } catch (e) {
-    throw invalid(`not JSON (${e instanceof Error ? e.message : String(e)})`);
+    throw invalid(`not JSON (${clip(e instanceof Error ? e.message : String(e))})`);
   }
   if (!isObject(root)) throw invalid('the JSON root must be an object');
   const caps = object(root, 'capabilities');

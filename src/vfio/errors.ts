@@ -27,6 +27,7 @@ export const Errno = {
   EMSGSIZE: 90,
   EOPNOTSUPP: 95,
   ECONNRESET: 104,
+  ETIMEDOUT: 110,
 } as const;
 
 export type ErrnoName = keyof typeof Errno;

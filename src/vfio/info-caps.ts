@@ -108,8 +108,11 @@ export interface DecodedCapability {
 }
 
 /**
- * Walk a chain starting at `first` inside `info` (offsets relative to `info`). Stops at next 0,
- * at an offset outside the buffer or at a loop, and reports why in `error`.
+ * Walk a chain starting at `first` inside `info` (offsets relative to `info`). The kernel only
+ * appends (vfio_info_cap_add), so each `next` lies past its own header: the walk stops at next
+ * 0, at an offset outside the buffer, or at a `next` that does not move forward (a loop, or a
+ * chain that would hand out overlapping bodies), and reports why in `error`. At most
+ * info.length / 8 steps; the bodies together are at most info.length bytes.
  */
 export function decodeCapChain(
   info: Uint8Array,
@@ -117,23 +120,23 @@ export function decodeCapChain(
 ): { caps: DecodedCapability[]; error?: string } {
   const caps: DecodedCapability[] = [];
   const view = new DataView(info.buffer, info.byteOffset, info.byteLength);
-  const seen = new Set<number>();
   let at = first;
   while (at !== 0) {
     if (at + VFIO_INFO_CAP_HEADER_SIZE > info.length) {
       return { caps, error: `capability at ${at} runs past the ${info.length}-byte reply` };
     }
-    if (seen.has(at)) return { caps, error: `capability chain loops back to ${at}` };
-    seen.add(at);
     const next = view.getUint32(at + 4, true);
-    const end = next > at ? Math.min(next, info.length) : info.length;
+    const bodyStart = at + VFIO_INFO_CAP_HEADER_SIZE;
     caps.push({
       id: view.getUint16(at, true),
       version: view.getUint16(at + 2, true),
       offset: at,
       next,
-      body: info.slice(at + VFIO_INFO_CAP_HEADER_SIZE, end),
+      body: info.slice(bodyStart, next === 0 ? info.length : Math.min(next, info.length)),
     });
+    if (next !== 0 && next < bodyStart) {
+      return { caps, error: `capability at ${at}: next ${next} does not point past it` };
+    }
     at = next;
   }
   return { caps };
