@@ -120,9 +120,10 @@ export class Session implements SessionState {
   /**
    * Where a large REGION_WRITE's data goes (the connection's placer), decided once its 16-byte
    * head is in: straight into the region's memory when the region lends it for this write (GPU
-   * RAM), else one reused buffer; never a fresh zero-filled body per request. Messages are
-   * handled as soon as they are framed, one at a time, so the buffer is free again before the
-   * next one is placed. Data received in place is in the region before the handler commits it
+   * RAM), else one reused buffer; never a fresh zero-filled body per request. The transport
+   * asks only once every earlier message of the connection has been handled (commands are
+   * processed in the order received), so the region holds what they left and the buffer is
+   * free again. Data received in place is in the region before the handler commits it
    * (tracepoints, page bookkeeping): a connection lost inside such a message leaves the bytes
    * that arrived, as a DMA cut short would.
    */
