@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { CliError, usageError } from './cli-error.ts';
 
 export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--trace FILE|-] [--json]
+                          [--idle-timeout SECONDS] [--stall-timeout SECONDS]
        vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--trace FILE|-]
 
   Serve every GPU and NVLink bridge of the platform (FILE, a DTB or DTS; default: the built-in
@@ -17,6 +18,9 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
   --lpid N                every partition gets LPID N (1..4094) instead of KVM's allocator
   --trace FILE|-          write NVLink2 tracepoints as ftrace text to FILE (- for stderr)
   --json                  print devices.json to stdout instead of the table
+  --idle-timeout SECONDS  close a connection without VERSION after this long (default 60, 0 never)
+  --stall-timeout SECONDS close a client that stops sending inside a message for this long
+                          (default 60, 0 never)
   Runs in the foreground; SIGTERM or SIGINT closes the clients, removes the sockets, exits 0.`;
 
 export interface ServeArgs {
@@ -27,6 +31,9 @@ export interface ServeArgs {
   readonly lpid: number | undefined;
   readonly trace: string | undefined;
   readonly json: boolean;
+  /** Milliseconds; undefined: the server's default. */
+  readonly idleTimeoutMs: number | undefined;
+  readonly stallTimeoutMs: number | undefined;
 }
 
 /** $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>. */
@@ -46,6 +53,16 @@ function parseLpid(text: string | undefined): number | undefined {
     );
   }
   return n;
+}
+
+/** SECONDS (a decimal, ≥ 0) as milliseconds. @throws CliError (exit 2) */
+function parseSeconds(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86_400) {
+    throw new CliError(`serve: ${flag} takes seconds from 0 to 86400, not '${text}'`, 2);
+  }
+  return Math.round(n * 1000);
 }
 
 /** @throws CliError (exit 2) for bad usage. */
@@ -71,6 +88,8 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     lpid: parseLpid(values.lpid),
     trace: values.trace,
     json: values.json ?? false,
+    idleTimeoutMs: parseSeconds('--idle-timeout', values['idle-timeout']),
+    stallTimeoutMs: parseSeconds('--stall-timeout', values['stall-timeout']),
   };
 }
 
@@ -87,6 +106,8 @@ function parse(argv: string[]) {
       lpid: { type: 'string' },
       trace: { type: 'string' },
       json: { type: 'boolean' },
+      'idle-timeout': { type: 'string' },
+      'stall-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

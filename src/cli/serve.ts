@@ -77,6 +77,7 @@ function startServers(
   sockets: Map<string, string>,
   partitions: PartitionRegistry,
   onChange: () => void,
+  args: ServeArgs,
 ) {
   const servers: VfioUserServer[] = [];
   try {
@@ -87,6 +88,8 @@ function startServers(
         partitions,
         log,
         onChange,
+        ...(args.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: args.idleTimeoutMs }),
+        ...(args.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: args.stallTimeoutMs }),
       });
       server.listen();
       servers.push(server);
@@ -164,7 +167,7 @@ export async function run(argv: string[]): Promise<number> {
   const sockets = plan(machine, args);
   const dirMode = args.device === undefined;
   const writeState = stateWriter(args, machine, partitions);
-  const servers = startServers(machine, sockets, partitions, writeState);
+  const servers = startServers(machine, sockets, partitions, writeState, args);
   const duties = args.trace === undefined ? undefined : startFaultScan(machine);
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
