@@ -504,7 +504,8 @@ export class Connection {
       throw new FramingError(
         'fds-truncated',
         'EINVAL',
-        `peer sent more than ${this.#maxFds} fds with one message`,
+        // The kernel truncates too when it cannot install the fds (this process at EMFILE).
+        `fds truncated (MSG_CTRUNC): the peer sent more than ${this.#maxFds} with one message, or this process is out of fds`,
       );
     }
     if (r.bytes === 0) {
