@@ -90,7 +90,10 @@ export class RawPeer {
         if (this.#closed) return;
         const r = receiveInto(this.fd, this.#rx.subarray(this.#rxFill), 0);
         if (r === null) return;
-        if (r.bytes === 0) return this.#fail(new Error('the server closed the connection'));
+        if (r.bytes === 0) {
+          this.#fail(new Error('the server closed the connection'));
+          return;
+        }
         this.#rxFill += r.bytes;
         this.#frame();
       }
