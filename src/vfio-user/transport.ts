@@ -505,7 +505,7 @@ export class Connection {
         'fds-truncated',
         'EINVAL',
         // The kernel truncates too when it cannot install the fds (this process at EMFILE).
-        `fds truncated (MSG_CTRUNC): the peer sent more than ${this.#maxFds} with one message, or this process is out of fds`,
+        `peer sent more than ${this.#maxFds} fds with one message, or this process is out of fds (MSG_CTRUNC)`,
       );
     }
     if (r.bytes === 0) {
