@@ -8,6 +8,7 @@
  * from its LPID), and the partition membership (the last one frees the LPID). Device state
  * lives in the device model and survives.
  */
+import { isSystemCallError } from '../native/index.ts';
 import type { VfioPciDevice } from '../vfio/device.ts';
 import { Errno, VfioError } from '../vfio/errors.ts';
 import type { MmapGrant } from '../vfio/region.ts';
@@ -192,14 +193,25 @@ export class Session implements SessionState {
 
   #answer(request: MessageHeader, result: HandlerReply | number): void {
     if (!wantsReply(request) || this.connection.closed) return;
-    if (typeof result === 'number') this.connection.send(errorReplyHeader(request, result));
-    else {
+    if (typeof result === 'number') {
+      this.connection.send(errorReplyHeader(request, result));
+      return;
+    }
+    try {
       this.connection.send(
         replyHeader(request, 0),
         result.parts,
         result.fds ?? [],
         result.borrowed === true,
       );
+    } catch (err) {
+      // A reply with fds that must wait is queued with duplicates; out of fds (EMFILE), the
+      // client still gets a reply, in its place, so later replies keep their order.
+      if (!isSystemCallError(err) || this.connection.closed) throw err;
+      this.log(
+        `${this.device.name}: ${commandName(request.command)} (msg ${request.msgId}): cannot queue the reply: ${err.message}`,
+      );
+      this.connection.send(errorReplyHeader(request, Errno.ENOMEM));
     }
   }
 

@@ -4,9 +4,17 @@
  * limit (MSG_CTRUNC) and short sizes closing only that connection, EOF, and no fd left behind.
  */
 import assert from 'node:assert/strict';
-import { fstatSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fstatSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { closeFd, eventfdCreate, memfdCreate, sendMessage, socketPair } from '../native/index.ts';
+import {
+  closeFd,
+  eventfdCreate,
+  isSystemCallError,
+  memfdCreate,
+  sendMessage,
+  socketPair,
+} from '../native/index.ts';
 import { openFds } from '../native/test-helpers.ts';
 import { Command } from './constants.ts';
 import type { FramedMessage } from './framer.ts';
@@ -295,4 +303,43 @@ test('stall timeout: a peer silent inside a message is closed; one silent betwee
   idle.conn.close();
   closeFd(b);
   closeFd(d);
+});
+
+test('out of fds, a message with fds that must wait is refused whole: no duplicate leaks', async () => {
+  const [a, b] = socketPair();
+  const left = endpoint(a);
+  const right = endpoint(b);
+  // A full socket: the next message waits in the queue, which holds duplicates of its fds.
+  left.conn.send(commandHeader(1, Command.REGION_WRITE, 0), [new Uint8Array(8 << 20)]);
+  const mine = [eventfdCreate(), eventfdCreate()];
+  const limit = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1];
+  const spare = Array.from({ length: 64 }, () => eventfdCreate()); // room to restore the limit
+  const open = openFds().size;
+  // RLIMIT_NOFILE bounds fd numbers: the lowest free one is the only one left, so the first
+  // duplicate is made and the second fails with EMFILE.
+  const lowest = eventfdCreate();
+  closeFd(lowest);
+  execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${lowest + 1}:`]);
+  try {
+    assert.throws(
+      () => left.conn.send(commandHeader(2, Command.DMA_MAP, 0), [new Uint8Array(32)], mine),
+      (e: unknown) => isSystemCallError(e) && e.code === 'EMFILE',
+    );
+    assert.equal(openFds().size, open, 'the duplicate made before the failure is closed');
+  } finally {
+    for (const fd of spare) closeFd(fd);
+    execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${limit}:`]);
+  }
+  left.conn.send(commandHeader(3, Command.DMA_MAP, 0), [new Uint8Array(32)], mine);
+  await right.waitFor(() => right.messages.length === 2);
+  assert.deepEqual(
+    right.messages.map((m) => [m.header.msgId, m.fds.length]),
+    [
+      [1, 0],
+      [3, 2],
+    ],
+  );
+  for (const fd of [...mine, ...right.messages[1]!.fds]) closeFd(fd);
+  left.conn.close();
+  right.conn.close();
 });

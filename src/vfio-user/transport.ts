@@ -277,7 +277,7 @@ export class Connection {
     const entry: Outgoing = {
       bytes: size - sent,
       parts: rest,
-      fds: fds.map((f) => dupFd(f)),
+      fds: dupAll(fds),
       spill: false,
     };
     if (lent === 0) return entry;
@@ -538,6 +538,21 @@ export class Connection {
     this.#framer.setLimits(limits);
     this.#maxFds = limits.maxFds;
   }
+}
+
+/**
+ * Close-on-exec duplicates of every fd, or none: the ones made are closed when one fails.
+ * @throws SystemCallError EMFILE/ENFILE when this process is out of fds.
+ */
+function dupAll(fds: readonly number[]): number[] {
+  const dups: number[] = [];
+  try {
+    for (const fd of fds) dups.push(dupFd(fd));
+  } catch (e) {
+    for (const fd of dups) closeFd(fd);
+    throw e;
+  }
+  return dups;
 }
 
 function isSystemError(e: unknown): boolean {
