@@ -149,7 +149,7 @@ export class VfioUserServer {
       this.#acceptDelayMs = ACCEPT_RETRY_FIRST_MS;
       const why = isSystemCallError(err) ? err.code : err instanceof Error ? err.message : err;
       this.#log(
-        `${this.device.name}: accept on ${this.socketPath} failed (${String(why)}): not accepting, retrying up to every ${ACCEPT_RETRY_MAX_MS / 1000} s until it works`,
+        `${this.device.name}: accept on ${this.socketPath} failed (${String(why)}): not accepting, retrying at most ${ACCEPT_RETRY_MAX_MS / 1000} s apart until it works`,
       );
       this.#watcher?.set(0);
     } else this.#acceptDelayMs = Math.min(2 * this.#acceptDelayMs, ACCEPT_RETRY_MAX_MS);
