@@ -85,6 +85,17 @@ describe('serve arguments', () => {
     assert.equal(fallback.bytes, fallback.available / 2n);
   });
 
+  it('takes --idle-timeout and --stall-timeout in seconds (decimals, 0 = never)', () => {
+    const a = parseServeArgs(['--idle-timeout', '0.25', '--stall-timeout=0']);
+    assert.ok(a !== 'help');
+    assert.equal(a.idleTimeoutMs, 250);
+    assert.equal(a.stallTimeoutMs, 0);
+    const d = parseServeArgs([]);
+    assert.ok(d !== 'help' && d.idleTimeoutMs === undefined && d.stallTimeoutMs === undefined);
+    for (const bad of ['-1', 'x', '', '1e9'])
+      assert.throws(() => parseServeArgs(['--idle-timeout', bad]), usage);
+  });
+
   it('refuses --device without --socket-path, unknown flags and positionals', () => {
     assert.throws(() => parseServeArgs(['--device', '0002:01:00.0']), usage);
     assert.throws(() => parseServeArgs(['--frobnicate']), usage);

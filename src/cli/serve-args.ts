@@ -7,8 +7,10 @@ import { parseArgs } from 'node:util';
 import { CliError, usageError } from './cli-error.ts';
 import { parseSize } from './memory-size.ts';
 
-export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE] [--trace FILE|-] [--json]
-       vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE] [--trace FILE|-]
+export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE]
+                          [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-] [--json]
+       vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]]
+                          [--memory-budget SIZE] [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-]
 
   Serve every GPU and NVLink bridge of the platform (FILE, a DTB or DTS; default: the built-in
   6-GPU Witherspoon) over vfio-user, one socket each: DIR/<DDDD:BB:DD.F>.sock, with
@@ -23,6 +25,9 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
                           the host's MemAvailable)
   --trace FILE|-          write NVLink2 tracepoints as ftrace text to FILE (- for stderr)
   --json                  print devices.json to stdout instead of the table
+  --idle-timeout SECONDS  close a connection without VERSION after this long (default 60, 0 never)
+  --stall-timeout SECONDS close a client that stops sending inside a message for this long
+                          (default 60, 0 never)
   Runs in the foreground; SIGTERM or SIGINT closes the clients, removes the sockets, exits 0.`;
 
 export interface ServeArgs {
@@ -37,6 +42,9 @@ export interface ServeArgs {
   readonly memoryBudget: bigint | undefined;
   readonly trace: string | undefined;
   readonly json: boolean;
+  /** Milliseconds; undefined: the server's default. */
+  readonly idleTimeoutMs: number | undefined;
+  readonly stallTimeoutMs: number | undefined;
 }
 
 /** $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>. */
@@ -86,6 +94,16 @@ function parseBudget(text: string | undefined): bigint | undefined {
   return bytes;
 }
 
+/** SECONDS (a decimal, ≥ 0) as milliseconds. @throws CliError (exit 2) */
+function parseSeconds(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86_400) {
+    throw new CliError(`serve: ${flag} takes seconds from 0 to 86400, not '${text}'`, 2);
+  }
+  return Math.round(n * 1000);
+}
+
 /** @throws CliError (exit 2) for bad usage. */
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   let values: ReturnType<typeof parse>['values'];
@@ -111,6 +129,8 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     memoryBudget: parseBudget(values['memory-budget']),
     trace: values.trace,
     json: values.json ?? false,
+    idleTimeoutMs: parseSeconds('--idle-timeout', values['idle-timeout']),
+    stallTimeoutMs: parseSeconds('--stall-timeout', values['stall-timeout']),
   };
 }
 
@@ -129,6 +149,8 @@ function parse(argv: string[]) {
       'memory-budget': { type: 'string' },
       trace: { type: 'string' },
       json: { type: 'boolean' },
+      'idle-timeout': { type: 'string' },
+      'stall-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -102,7 +102,7 @@ function startServers(
   sockets: Map<string, string>,
   partitions: PartitionRegistry,
   onChange: () => void,
-  allowUids: readonly number[],
+  args: ServeArgs,
 ) {
   const servers: VfioUserServer[] = [];
   try {
@@ -113,7 +113,9 @@ function startServers(
         partitions,
         log,
         onChange,
-        allowUids,
+        allowUids: args.allowUids,
+        ...(args.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: args.idleTimeoutMs }),
+        ...(args.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: args.stallTimeoutMs }),
       });
       server.listen();
       servers.push(server);
@@ -220,7 +222,7 @@ export async function run(argv: string[]): Promise<number> {
   if (few) log(few);
   const dirMode = args.device === undefined;
   const writeState = stateWriter(args, machine, partitions);
-  const servers = startServers(machine, sockets, partitions, writeState, args.allowUids);
+  const servers = startServers(machine, sockets, partitions, writeState, args);
   const duties = args.trace === undefined ? undefined : startFaultScan(machine);
   const memoryWatch = dirMode ? startMemoryWatch(machine, writeState) : undefined;
   const entries = deviceEntries(machine, sockets);

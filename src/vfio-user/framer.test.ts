@@ -34,6 +34,16 @@ function feed(framer: MessageFramer, chunks: Uint8Array[]): FramedMessage[] {
   return chunks.flatMap((c) => framer.push(c));
 }
 
+/** Every message of `chunk` through `frame` (the way with a placer). */
+function frameAll(framer: MessageFramer, chunk: Uint8Array): FramedMessage[] {
+  const out: FramedMessage[] = [];
+  assert.equal(
+    framer.frame(chunk, (m) => out.push(m) > 0),
+    chunk.length,
+  );
+  return out;
+}
+
 function same(m: FramedMessage, bytes: Uint8Array): void {
   const v = new DataView(bytes.buffer, bytes.byteOffset);
   assert.equal(m.header.msgId, v.getUint16(0, true));
@@ -97,23 +107,109 @@ test('framer: fds go to the message holding the last byte of their chunk', () =>
   assert.deepEqual(framer.push(b.subarray(30))[0]!.fds, [8, 9]);
 });
 
-test('framer: direct receive into a large body', () => {
-  const payload = new Uint8Array(100_000).map((_, i) => i & 0xff);
+test('framer: direct receive into a large body, which grows as its bytes arrive', () => {
+  const payload = new Uint8Array(300_000).map((_, i) => i & 0xff);
   const bytes = frame(Command.REGION_WRITE, payload, 3);
   const framer = new MessageFramer(LIMITS);
   assert.deepEqual(framer.push(bytes.subarray(0, 40)), []);
-  const target = framer.directTarget(1024);
-  assert.ok(target);
-  assert.equal(target.length, bytes.length - 40);
-  target.set(bytes.subarray(40, 50_000));
-  assert.equal(framer.commitDirect(50_000 - 40, [5]), null);
-  const tail = framer.directTarget(1024)!;
-  tail.set(bytes.subarray(50_000));
-  const m = framer.commitDirect(bytes.length - 50_000);
-  assert.ok(m);
+  let at = 40;
+  let m: FramedMessage | null = null;
+  let largest = 0;
+  for (let i = 0; m === null; i++) {
+    const target = framer.directTarget(1024);
+    assert.ok(target, `a direct target after ${at} bytes`);
+    // Never more than twice what arrived (and 64 KiB at first): a header alone costs little.
+    assert.ok(target.buffer.byteLength <= Math.max(64 * 1024, 2 * (at - 16)), `at ${at}`);
+    largest = Math.max(largest, target.buffer.byteLength);
+    const n = Math.min(target.length, bytes.length - at);
+    target.set(bytes.subarray(at, at + n));
+    m = framer.commitDirect(n, i === 0 ? [5] : []);
+    at += n;
+  }
+  assert.equal(at, bytes.length);
+  assert.equal(largest, payload.length);
   assert.deepEqual(m.payload, payload);
   assert.deepEqual(m.fds, [5]);
   assert.equal(framer.directTarget(1), null);
+});
+
+test('framer: a header announcing 1 MiB allocates 64 KiB until more arrives', () => {
+  const framer = new MessageFramer(LIMITS);
+  assert.deepEqual(framer.push(packHeader(1, Command.REGION_WRITE, 16 + (1 << 20), 0)), []);
+  assert.equal(framer.directTarget(1)?.buffer.byteLength, 64 * 1024);
+  // Bytes through push grow it too, and the message comes out whole.
+  const body = Uint8Array.from({ length: 1 << 20 }, (_, i) => (i * 13) & 0xff);
+  const out = [
+    ...framer.push(body.subarray(0, 100_000)),
+    ...framer.push(body.subarray(100_000, 700_001)),
+    ...framer.push(body.subarray(700_001)),
+  ];
+  assert.equal(out.length, 1);
+  assert.ok(Buffer.from(out[0]!.payload).equals(Buffer.from(body)));
+});
+
+test('framer: each message reaches the sink before the next header is read or its body placed', () => {
+  const big = frame(Command.REGION_WRITE, new Uint8Array(16 + 64).fill(0xbb), 2);
+  const bytes = Buffer.concat([
+    frame(Command.REGION_WRITE, new Uint8Array(16 + 8).fill(0xaa), 1),
+    big,
+    frame(Command.REGION_READ, new Uint8Array(16), 3),
+  ]);
+  for (let cut = 0; cut <= bytes.length; cut++) {
+    const events: string[] = [];
+    const framer = new MessageFramer(LIMITS, (h) => {
+      events.push(`header ${h.msgId}`);
+      return h.msgId === 2
+        ? {
+            head: 16,
+            data: () => {
+              events.push('place 2');
+              return new Uint8Array(64);
+            },
+          }
+        : null;
+    });
+    const sink = (m: FramedMessage) => events.push(`handle ${m.header.msgId}`) > 0;
+    framer.frame(bytes.subarray(0, cut), sink);
+    framer.frame(bytes.subarray(cut), sink);
+    assert.deepEqual(
+      events,
+      ['header 1', 'handle 1', 'header 2', 'place 2', 'handle 2', 'header 3', 'handle 3'],
+      `cut ${cut}`,
+    );
+  }
+});
+
+test('framer: a sink that stops gets the rest when framing resumes where it stopped; fds wait', () => {
+  const a = frame(Command.DEVICE_RESET, new Uint8Array(0), 1);
+  const b = frame(Command.REGION_READ, new Uint8Array(16), 2);
+  const c = frame(Command.DMA_MAP, new Uint8Array(32), 3);
+  const bytes = Buffer.concat([a, b, c]);
+  const framer = new MessageFramer(LIMITS);
+  const got: FramedMessage[] = [];
+  const stopEach = (m: FramedMessage) => {
+    got.push(m);
+    return false;
+  };
+  let at = framer.frame(bytes, stopEach, [7]);
+  assert.equal(at, a.length);
+  assert.deepEqual(framer.releaseFds(), [], "the fds stay the caller's while bytes are left");
+  at = framer.frame(bytes, stopEach, [7], at);
+  assert.equal(at, a.length + b.length);
+  assert.equal(framer.frame(bytes, stopEach, [7], at), bytes.length);
+  assert.deepEqual(
+    got.map((m) => [m.header.msgId, m.fds]),
+    [
+      [1, []],
+      [2, []],
+      [3, [7]],
+    ],
+  );
+});
+
+test('framer: push refuses a framer with a placer (it would place ahead of unhandled messages)', () => {
+  const framer = new MessageFramer(LIMITS, () => null);
+  assert.throws(() => framer.push(new Uint8Array(16)), /use frame\(\)/);
 });
 
 test("framer: a placed body goes past its head into the placer's buffer, split at every offset", () => {
@@ -126,9 +222,9 @@ test("framer: a placed body goes past its head into the placer's buffer, split a
       h.msgId === 4 ? { head: 16, data: into } : { head: 0, data: new Uint8Array(1) },
     );
     const got = [
-      ...framer.push(bytes.subarray(0, cut)),
-      ...framer.push(bytes.subarray(cut)),
-      ...framer.push(small),
+      ...frameAll(framer, bytes.subarray(0, cut)),
+      ...frameAll(framer, bytes.subarray(cut)),
+      ...frameAll(framer, small),
     ];
     assert.equal(got.length, 2);
     assert.deepEqual(got[0]!.payload, payload.subarray(0, 16));
@@ -144,7 +240,7 @@ test("framer: a placed body is received directly into the placer's buffer", () =
   const bytes = frame(Command.REGION_WRITE, payload, 6);
   const into = new Uint8Array(100_000);
   const framer = new MessageFramer(LIMITS, () => ({ head: 16, data: into }));
-  assert.deepEqual(framer.push(bytes.subarray(0, 40)), []);
+  assert.deepEqual(frameAll(framer, bytes.subarray(0, 40)), []);
   const target = framer.directTarget(1024)!;
   assert.equal(target.buffer, into.buffer);
   assert.equal(target.length, bytes.length - 40);
@@ -168,7 +264,10 @@ test('framer: a placement chosen from the head gets the rest, split at every off
         return into.subarray(50);
       },
     }));
-    const got = [...framer.push(bytes.subarray(0, cut)), ...framer.push(bytes.subarray(cut))];
+    const got = [
+      ...frameAll(framer, bytes.subarray(0, cut)),
+      ...frameAll(framer, bytes.subarray(cut)),
+    ];
     assert.equal(got.length, 1);
     assert.deepEqual(heads, [payload.subarray(0, 16)]);
     assert.deepEqual(got[0]!.payload, payload.subarray(0, 16));

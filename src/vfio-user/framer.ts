@@ -15,6 +15,15 @@
  * caller's buffer, the server taking a region write) installs a placer: asked once the header
  * is validated, it may send the body past its first `head` bytes into a buffer of its own,
  * which large bodies then reach straight from recvmsg (`directTarget`) with no copy.
+ *
+ * Order: `frame` hands each message to its sink as soon as it is whole, before it reads the
+ * next header, so the placer (which may put a body straight into a region) only ever runs
+ * once every earlier message has been handled (vfio-user.rst "Command Concurrency": commands
+ * are processed in the order received). The sink can stop framing after any message; the
+ * caller resumes with the rest of the chunk.
+ *
+ * Memory: a body of its own grows with the bytes that arrive (doubling from 64 KiB), so a
+ * header announcing 1 MiB costs what the peer actually sent, not 1 MiB.
  */
 import {
   HEADER_SIZE,
@@ -77,12 +86,23 @@ export interface BodyPlacement {
  */
 export type BodyPlacer = (header: MessageHeader) => BodyPlacement | null;
 
+/**
+ * Receives each message as soon as it is framed (its fds are now the sink's); false stops
+ * framing after it.
+ */
+export type MessageSink = (message: FramedMessage) => boolean;
+
+/** Own bodies up to this size are allocated at once; larger ones grow as their bytes arrive. */
+const BODY_GROW_BYTES = 64 * 1024;
+
 export class MessageFramer {
   #options: FramerOptions;
   readonly #head = new Uint8Array(HEADER_SIZE);
   #headFill = 0;
   #header: MessageHeader | null = null;
+  /** The body (a placed body's head): `#bodySize` bytes, in a buffer that may still grow. */
   #body: Uint8Array | null = null;
+  #bodySize = 0;
   #bodyFill = 0;
   /** The placed rest of the body, filled after #body. */
   #tail: Uint8Array | null = null;
@@ -104,14 +124,23 @@ export class MessageFramer {
   }
 
   /**
-   * Frames `chunk` up to `end` (copied: the caller may reuse it; `end` spares a receive buffer
-   * a subarray per read) and the fds that came with it.
+   * Frames `chunk[from, end)` (copied: the caller may reuse the chunk; `end` spares a receive
+   * buffer a subarray per read), handing each message to `sink` before reading on. `fds` came
+   * with the chunk and go with its last byte. Returns where framing stopped: `end` when the
+   * chunk is consumed (its fds taken), earlier when `sink` returned false with bytes left; the
+   * caller then still owns `fds` and resumes with `frame(chunk, sink, fds, returned, end)`.
    * @throws FramingError; the framer then holds every fd not yet handed out (`releaseFds`).
+   *   Whatever `sink` throws propagates the same way.
    */
-  push(chunk: Uint8Array, fds: readonly number[] = NO_FDS, end = chunk.length): FramedMessage[] {
-    const out: FramedMessage[] = [];
-    let pendingFds = fds.length > 0 ? [...fds] : null;
-    if (pendingFds !== null && end === 0) {
+  frame(
+    chunk: Uint8Array,
+    sink: MessageSink,
+    fds: readonly number[] = NO_FDS,
+    from = 0,
+    end = chunk.length,
+  ): number {
+    let pendingFds = fds.length > 0 ? fds : null;
+    if (pendingFds !== null && end === from) {
       this.#fds.push(...pendingFds);
       throw new FramingError(
         'fds-without-bytes',
@@ -119,21 +148,41 @@ export class MessageFramer {
         `${pendingFds.length} fds arrived with no bytes`,
       );
     }
-    let at = 0;
+    let at = from;
     try {
       while (at < end) {
         at += this.#fill(chunk, at, end);
         if (at === end && pendingFds !== null) {
           const attach = pendingFds;
           pendingFds = null;
-          this.#attachFds(attach);
+          this.#attachFds([...attach]);
         }
         const message = this.#take();
-        if (message) out.push(message);
+        if (message !== null && !sink(message) && at < end) return at;
       }
     } catch (e) {
-      // Nothing framed from this chunk is handed out: the stream is dead, its fds are ours.
+      // The stream is dead: fds not handed out yet are the framer's to release.
       if (pendingFds !== null) this.#fds.push(...pendingFds);
+      throw e;
+    }
+    return end;
+  }
+
+  /**
+   * Every message of `chunk` in an array: only for a framer without a placer (nothing is
+   * placed before the caller handles the earlier messages), e.g. a test or a probe.
+   * @throws FramingError as `frame`; Error when a placer is installed.
+   */
+  push(chunk: Uint8Array, fds: readonly number[] = NO_FDS, end = chunk.length): FramedMessage[] {
+    if (this.#placer !== null) {
+      throw new Error(
+        'push() collects messages before they are handled: use frame() with a placer',
+      );
+    }
+    const out: FramedMessage[] = [];
+    try {
+      this.frame(chunk, (m) => out.push(m) > 0, fds, 0, end);
+    } catch (e) {
       for (const m of out) this.#fds.push(...m.fds);
       throw e;
     }
@@ -141,18 +190,23 @@ export class MessageFramer {
   }
 
   /**
-   * Where a large body can be received without a copy: the unfilled tail of the current body,
-   * when at least `minBytes` of it remain; null otherwise (receive into a scratch buffer).
+   * Where a large body can be received without a copy: the unfilled part of the current body,
+   * when at least `minBytes` of it remain (an own body grows first if it must); null otherwise
+   * (receive into a scratch buffer).
    */
   directTarget(minBytes: number): Uint8Array | null {
     this.#placeTail();
-    if (this.#body === null || this.#room() < minBytes) return null;
-    return this.#inBody()
-      ? this.#body.subarray(this.#bodyFill)
-      : this.#tail!.subarray(this.#tailFill);
+    if (this.#body === null) return null;
+    if (this.#inBody()) {
+      this.#growBody();
+      if (this.#body.length - this.#bodyFill < minBytes) return null;
+      return this.#body.subarray(this.#bodyFill);
+    }
+    if (this.#tail!.length - this.#tailFill < minBytes) return null;
+    return this.#tail!.subarray(this.#tailFill);
   }
 
-  /** Unfilled bytes of the buffer the next body bytes go to; -1 between messages. */
+  /** Unfilled bytes of the buffer the next body bytes go to (as allocated now); -1 between messages. */
   #room(): number {
     if (this.#body === null) return -1;
     return this.#inBody()
@@ -162,12 +216,22 @@ export class MessageFramer {
 
   /** Whether the next body bytes go to #body (until full, or when nothing is placed). */
   #inBody(): boolean {
-    return this.#bodyFill < this.#body!.length || this.#tail === null;
+    return this.#bodyFill < this.#bodySize || this.#tail === null;
+  }
+
+  /** An own body whose buffer is full but not the body: twice the buffer, up to the body. */
+  #growBody(): void {
+    const body = this.#body!;
+    if (this.#bodyFill < body.length || body.length >= this.#bodySize) return;
+    const grown = new Uint8Array(Math.min(this.#bodySize, Math.max(2 * body.length, 1)));
+    grown.set(body.subarray(0, this.#bodyFill));
+    this.#body = grown;
   }
 
   /**
-   * Accounts `n` bytes received into `directTarget()`, with their fds.
-   * @throws FramingError as `push`.
+   * Accounts `n` bytes received into `directTarget()`, with their fds; the message when it is
+   * now whole (a direct target never spans two messages).
+   * @throws FramingError as `frame`.
    */
   commitDirect(n: number, fds: readonly number[] = NO_FDS): FramedMessage | null {
     this.#placeTail();
@@ -196,7 +260,7 @@ export class MessageFramer {
   /** Once the head of a placed body is in, asks where the rest goes. */
   #placeTail(): void {
     const resolve = this.#resolveTail;
-    if (resolve === null || this.#body === null || this.#bodyFill < this.#body.length) return;
+    if (resolve === null || this.#body === null || this.#bodyFill < this.#bodySize) return;
     this.#resolveTail = null;
     const data = resolve(this.#body);
     if (data.length < this.#tailBytes) {
@@ -213,15 +277,16 @@ export class MessageFramer {
       if (this.#headFill === HEADER_SIZE) this.#startBody();
       return n;
     }
-    if (this.#bodyFill < this.#body.length || this.#tail === null) {
+    if (this.#inBody()) {
+      this.#growBody();
       const n = Math.min(this.#body.length - this.#bodyFill, end - at);
       copyBytes(this.#body, this.#bodyFill, chunk, at, n);
       this.#bodyFill += n;
       this.#placeTail();
       return n;
     }
-    const n = Math.min(this.#tail.length - this.#tailFill, end - at);
-    copyBytes(this.#tail, this.#tailFill, chunk, at, n);
+    const n = Math.min(this.#tail!.length - this.#tailFill, end - at);
+    copyBytes(this.#tail!, this.#tailFill, chunk, at, n);
     this.#tailFill += n;
     return n;
   }
@@ -254,7 +319,7 @@ export class MessageFramer {
     const bodyBytes = h.size - HEADER_SIZE;
     const p = bodyBytes > 0 && this.#placer !== null ? this.#placer(h) : null;
     if (p !== null && typeof p.data === 'function' && p.head <= bodyBytes) {
-      this.#body = new Uint8Array(p.head);
+      this.#setBody(p.head, p.head);
       this.#tail = new Uint8Array(0); // a placeholder until the head is in
       this.#resolveTail = p.data;
       this.#tailBytes = bodyBytes - p.head;
@@ -265,14 +330,19 @@ export class MessageFramer {
       p.head <= bodyBytes &&
       bodyBytes - p.head <= p.data.length
     ) {
-      this.#body = new Uint8Array(p.head);
+      this.#setBody(p.head, p.head);
       this.#tail = p.data.subarray(0, bodyBytes - p.head);
     } else {
-      this.#body = new Uint8Array(bodyBytes);
+      this.#setBody(bodyBytes, Math.min(bodyBytes, BODY_GROW_BYTES));
       this.#tail = null;
     }
-    this.#bodyFill = 0;
     this.#tailFill = 0;
+  }
+
+  #setBody(size: number, allocate: number): void {
+    this.#body = new Uint8Array(allocate);
+    this.#bodySize = size;
+    this.#bodyFill = 0;
   }
 
   #attachFds(fds: number[]): void {
@@ -287,13 +357,15 @@ export class MessageFramer {
   }
 
   #take(): FramedMessage | null {
-    if (this.#header === null || this.#body === null || this.#bodyFill !== this.#body.length)
+    if (this.#header === null || this.#body === null || this.#bodyFill !== this.#bodySize)
       return null;
     if (this.#tail !== null && this.#tailFill !== this.#tail.length) return null;
+    // A grown body ends exactly at its size (#growBody caps there).
     const message: FramedMessage = { header: this.#header, payload: this.#body, fds: this.#fds };
     if (this.#tail !== null) message.placed = this.#tail;
     this.#header = null;
     this.#body = null;
+    this.#bodySize = 0;
     this.#bodyFill = 0;
     this.#tail = null;
     this.#tailFill = 0;

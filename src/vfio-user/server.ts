@@ -6,6 +6,12 @@
  * does not accept at all until its client is gone). The device (and its state)
  * belongs to the caller and outlives every session, so a client can reconnect and find its
  * data. Partitions (one LPID per peer process) are shared by every server of the process.
+ *
+ * Bounds: a connection that has not completed VERSION within the idle timeout is closed, and
+ * so is one whose peer stalls inside a message (the transport's stall timeout); a session
+ * whose client leaves replies unread stops being read (back-pressure, `maxQueuedBytes`). When
+ * accept fails (EMFILE/ENFILE: out of fds), the server stops watching the listening socket,
+ * logs once, and retries with a backoff, or at once when one of its connections closes.
  */
 import { unlinkSync } from 'node:fs';
 import {
@@ -13,6 +19,7 @@ import {
   closeFd,
   FdEvent,
   FdWatcher,
+  isSystemCallError,
   listenUnix,
   peerCredentials,
 } from '../native/index.ts';
@@ -38,7 +45,24 @@ export interface VfioUserServerOptions {
    * When given, the socket is 0666 (this check is then the gate), else 0600.
    */
   readonly allowUids?: readonly number[];
+  /** Closes a connection that has not completed VERSION after this many ms; 0: never. */
+  readonly idleTimeoutMs?: number;
+  /** Closes a peer that sends nothing for this many ms inside a message; 0: never. */
+  readonly stallTimeoutMs?: number;
+  /** Unsent reply bytes past which a connection is not read until they drain (back-pressure). */
+  readonly maxQueuedBytes?: number;
 }
+
+/** Default idle timeout before VERSION: QEMU sends VERSION as soon as it connects. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
+/** Default stall timeout inside a message: a VMM sends each message with one sendmsg. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
+/** Default bound on a connection's unsent replies: a few 1 MiB REGION_READ replies. */
+export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+
+/** First and longest wait before accept is tried again after a failure. */
+const ACCEPT_RETRY_FIRST_MS = 10;
+const ACCEPT_RETRY_MAX_MS = 1000;
 
 export class VfioUserServer {
   readonly #options: VfioUserServerOptions;
@@ -46,6 +70,11 @@ export class VfioUserServer {
   #watcher: FdWatcher | undefined;
   #session: Session | undefined;
   readonly #waiting = new Set<Connection>();
+  /** While accept fails: the next retry, its delay, failures and when they began. */
+  #acceptRetry: NodeJS.Timeout | undefined;
+  #acceptDelayMs = 0;
+  #acceptFailures = 0;
+  #acceptFailingSince = 0;
 
   constructor(options: VfioUserServerOptions) {
     this.#options = options;
@@ -78,6 +107,8 @@ export class VfioUserServer {
   close(): void {
     this.#watcher?.close();
     this.#watcher = undefined;
+    clearTimeout(this.#acceptRetry);
+    this.#acceptRetry = undefined;
     if (this.#listenFd >= 0) {
       closeFd(this.#listenFd);
       this.#listenFd = -1;
@@ -96,6 +127,7 @@ export class VfioUserServer {
   }
 
   #acceptAll(): void {
+    if (this.#watcher === undefined) return; // closed
     try {
       for (
         let fd = acceptConnection(this.#listenFd);
@@ -105,10 +137,51 @@ export class VfioUserServer {
         this.#adopt(fd);
       }
     } catch (err) {
-      this.#log(
-        `${this.device.name}: accept failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      this.#acceptFailed(err);
+      return;
     }
+    if (this.#acceptFailures > 0) this.#acceptRecovered();
+  }
+
+  /**
+   * accept failed: the pending connection stays in the backlog and the listening socket stays
+   * readable, so watching it would spin. Stop watching, log the first failure only, retry after
+   * a doubling delay (or when a connection closes and frees an fd).
+   */
+  #acceptFailed(err: unknown): void {
+    if (this.#acceptFailures++ === 0) {
+      this.#acceptFailingSince = performance.now();
+      this.#acceptDelayMs = ACCEPT_RETRY_FIRST_MS;
+      const why = isSystemCallError(err) ? err.code : err instanceof Error ? err.message : err;
+      this.#log(
+        `${this.device.name}: accept on ${this.socketPath} failed (${String(why)}): not accepting, retrying at most ${ACCEPT_RETRY_MAX_MS / 1000} s apart until it works`,
+      );
+      this.#watcher?.set(0);
+    } else this.#acceptDelayMs = Math.min(2 * this.#acceptDelayMs, ACCEPT_RETRY_MAX_MS);
+    this.#scheduleAccept(this.#acceptDelayMs);
+  }
+
+  #acceptRecovered(): void {
+    const seconds = ((performance.now() - this.#acceptFailingSince) / 1000).toFixed(1);
+    this.#log(
+      `${this.device.name}: accepting again on ${this.socketPath} (${this.#acceptFailures} failed attempts over ${seconds} s)`,
+    );
+    this.#acceptFailures = 0;
+    this.#watcher?.set(FdEvent.READABLE);
+  }
+
+  #scheduleAccept(ms: number): void {
+    clearTimeout(this.#acceptRetry);
+    // Not unref'd: with the listening socket unwatched, this timer keeps the server alive.
+    this.#acceptRetry = setTimeout(() => {
+      this.#acceptRetry = undefined;
+      this.#acceptAll();
+    }, ms);
+  }
+
+  /** One of our connections closed: while accept fails, an fd may be free now. */
+  #connectionClosed(): void {
+    if (this.#acceptFailures > 0 && this.#watcher !== undefined) this.#scheduleAccept(0);
   }
 
   #adopt(fd: number): void {
@@ -123,19 +196,38 @@ export class VfioUserServer {
       return;
     }
     if (pid === undefined) return;
-    const slot: Slot = { pid, session: undefined, queued: undefined };
-    const connection: Connection = new Connection(
-      fd,
-      {
-        onMessage: (m) =>
-          slot.session ? slot.session.handleMessage(m) : this.#hold(connection, slot, m),
-        onClose: (r) =>
-          slot.session ? slot.session.handleClose(r) : this.#waiting.delete(connection),
-        // Only a session places bodies: messages held for the EBUSY decision keep their own.
-        placeBody: (h) => (slot.session ? slot.session.placeBody(h) : null),
-      },
-      SERVER_FRAMER_LIMITS,
-    );
+    const slot: Slot = { pid, session: undefined, queued: undefined, idleTimer: undefined };
+    let connection: Connection;
+    try {
+      connection = new Connection(
+        fd,
+        {
+          onMessage: (m) =>
+            slot.session ? slot.session.handleMessage(m) : this.#hold(connection, slot, m),
+          onClose: (r) => {
+            clearTimeout(slot.idleTimer);
+            if (slot.session) slot.session.handleClose(r);
+            else this.#waiting.delete(connection);
+            this.#connectionClosed();
+          },
+          // Only a session places bodies: messages held for the EBUSY decision keep their own.
+          placeBody: (h) => (slot.session ? slot.session.placeBody(h) : null),
+        },
+        SERVER_FRAMER_LIMITS,
+        {
+          maxQueuedBytes: this.#options.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES,
+          stallTimeoutMs: this.#options.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS,
+        },
+      );
+    } catch (err) {
+      closeFd(fd);
+      throw err; // as a failed accept: retried with a backoff
+    }
+    const idleMs = this.#options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+    if (idleMs > 0) {
+      slot.idleTimer = setTimeout(() => this.#idleExpired(connection, slot, idleMs), idleMs);
+      slot.idleTimer.unref();
+    }
     if (this.#session) this.#waiting.add(connection);
     else this.#startSession(connection, slot);
   }
@@ -154,6 +246,16 @@ export class VfioUserServer {
       `${this.socketPath}: refusing pid ${pid} of uid ${uid}: not our uid ${ourUid()} (serve --allow-uid ${uid} admits it)`,
     );
     return undefined;
+  }
+
+  /** The idle timeout: a connection without a negotiated VERSION by now is closed. */
+  #idleExpired(connection: Connection, slot: Slot, ms: number): void {
+    slot.idleTimer = undefined;
+    if (connection.closed || slot.session?.negotiated) return;
+    this.#log(
+      `${this.device.name}: closing the connection of pid ${slot.pid}: no VERSION within ${ms / 1000} s`,
+    );
+    connection.close();
   }
 
   #startSession(connection: Connection, slot: Slot): Session {
@@ -183,6 +285,8 @@ export class VfioUserServer {
       return;
     }
     slot.queued = [message];
+    // Nothing more is read until the decision: what follows waits in the socket, not in memory.
+    connection.pause();
     setImmediate(() => {
       try {
         this.#decide(connection, slot);
@@ -205,6 +309,7 @@ export class VfioUserServer {
     if (!this.#session) {
       const session = this.#startSession(connection, slot);
       for (const m of queued) session.handleMessage(m);
+      connection.resume();
       return;
     }
     this.#log(
@@ -228,4 +333,6 @@ interface Slot {
   readonly pid: number;
   session: Session | undefined;
   queued: FramedMessage[] | undefined;
+  /** Closes the connection if VERSION has not been negotiated in time. */
+  idleTimer: NodeJS.Timeout | undefined;
 }

@@ -8,6 +8,7 @@
  * from its LPID), and the partition membership (the last one frees the LPID). Device state
  * lives in the device model and survives.
  */
+import { isSystemCallError } from '../native/index.ts';
 import type { VfioPciDevice } from '../vfio/device.ts';
 import { Errno, VfioError } from '../vfio/errors.ts';
 import type { MmapGrant } from '../vfio/region.ts';
@@ -121,9 +122,10 @@ export class Session implements SessionState {
   /**
    * Where a large REGION_WRITE's data goes (the connection's placer), decided once its 16-byte
    * head is in: straight into the region's memory when the region lends it for this write (GPU
-   * RAM), else one reused buffer; never a fresh zero-filled body per request. Messages are
-   * handled as soon as they are framed, one at a time, so the buffer is free again before the
-   * next one is placed. Data received in place is in the region before the handler commits it
+   * RAM), else one reused buffer; never a fresh zero-filled body per request. The transport
+   * asks only once every earlier message of the connection has been handled (commands are
+   * processed in the order received), so the region holds what they left and the buffer is
+   * free again. Data received in place is in the region before the handler commits it
    * (tracepoints, page bookkeeping): a connection lost inside such a message leaves the bytes
    * that arrived, as a DMA cut short would.
    */
@@ -192,14 +194,25 @@ export class Session implements SessionState {
 
   #answer(request: MessageHeader, result: HandlerReply | number): void {
     if (!wantsReply(request) || this.connection.closed) return;
-    if (typeof result === 'number') this.connection.send(errorReplyHeader(request, result));
-    else {
+    if (typeof result === 'number') {
+      this.connection.send(errorReplyHeader(request, result));
+      return;
+    }
+    try {
       this.connection.send(
         replyHeader(request, 0),
         result.parts,
         result.fds ?? [],
         result.borrowed === true,
       );
+    } catch (err) {
+      // A reply with fds that must wait is queued with duplicates; out of fds (EMFILE), the
+      // client still gets a reply, in its place, so later replies keep their order.
+      if (!isSystemCallError(err) || this.connection.closed) throw err;
+      this.log(
+        `${this.device.name}: ${commandName(request.command)} (msg ${request.msgId}): cannot queue the reply: ${err.message}`,
+      );
+      this.connection.send(errorReplyHeader(request, Errno.ENOMEM));
     }
   }
 

@@ -4,15 +4,23 @@
  * limit (MSG_CTRUNC) and short sizes closing only that connection, EOF, and no fd left behind.
  */
 import assert from 'node:assert/strict';
-import { fstatSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fstatSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { closeFd, eventfdCreate, memfdCreate, sendMessage, socketPair } from '../native/index.ts';
+import {
+  closeFd,
+  eventfdCreate,
+  isSystemCallError,
+  memfdCreate,
+  sendMessage,
+  socketPair,
+} from '../native/index.ts';
 import { openFds } from '../native/test-helpers.ts';
 import { Command } from './constants.ts';
 import type { FramedMessage } from './framer.ts';
-import { commandHeader } from './header.ts';
+import { commandHeader, replyHeader } from './header.ts';
 import { packHeader } from './test-fixtures.ts';
-import { type CloseReason, Connection } from './transport.ts';
+import { type CloseReason, Connection, type ConnectionOptions } from './transport.ts';
 import { FramingError } from './wire-errors.ts';
 
 const LIMITS = { maxMessageSize: 16 << 20, maxFds: 4 };
@@ -188,6 +196,150 @@ test('a queue of large messages behind a full socket drains completely and in or
     assert.equal(m.header.msgId, i);
     assert.ok(Buffer.from(m.payload).equals(Buffer.from(parts[i]!)));
   }
+  left.conn.close();
+  right.conn.close();
+});
+
+/** An endpoint whose handler answers every message with a `replyBytes` payload. */
+function replier(fd: number, replyBytes: number, options: ConnectionOptions) {
+  const handled: number[] = [];
+  const reply = new Uint8Array(replyBytes);
+  let closed: CloseReason | null = null;
+  const conn: Connection = new Connection(
+    fd,
+    {
+      onMessage: (m) => {
+        handled.push(m.header.msgId);
+        conn.send(replyHeader(m.header, 0), [reply]);
+      },
+      onClose: (r) => {
+        closed = r;
+      },
+    },
+    LIMITS,
+    options,
+  );
+  return { conn, handled, closed: () => closed };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 20));
+
+test('back-pressure: replies the peer does not read stop reading; all arrive in order once it does', async () => {
+  const [a, b] = socketPair();
+  const server = replier(a, 512 * 1024, { maxQueuedBytes: 1 << 20 });
+  const requests = Buffer.concat(
+    Array.from({ length: 100 }, (_, i) => packHeader(i, Command.REGION_READ, 16, 0)),
+  );
+  assert.equal(sendMessage(b, requests), requests.length);
+  // The peer reads nothing: the server stops once its queue passes 1 MiB (plus what the
+  // socket buffer took), leaving the other requests unread.
+  let last = -1;
+  for (let i = 0; i < 50 && server.handled.length !== last; i++) {
+    last = server.handled.length;
+    await tick();
+  }
+  assert.ok(server.handled.length < 10, `handled ${server.handled.length} of 100`);
+  assert.ok(server.conn.queuedBytes <= (1 << 20) + 512 * 1024 + 16);
+  const client = endpoint(b);
+  await client.waitFor(() => client.messages.length === 100);
+  assert.deepEqual(
+    client.messages.map((m) => m.header.msgId),
+    Array.from({ length: 100 }, (_, i) => i),
+  );
+  assert.deepEqual(
+    server.handled,
+    Array.from({ length: 100 }, (_, i) => i),
+  );
+  assert.equal(server.conn.queuedBytes, 0);
+  server.conn.close();
+  client.conn.close();
+});
+
+test('pause: no message is handed out until resume, then the rest of the chunk in order', async () => {
+  const [a, b] = socketPair();
+  const got: number[] = [];
+  let wake: () => void = () => {};
+  const conn: Connection = new Connection(
+    a,
+    {
+      onMessage: (m) => {
+        got.push(m.header.msgId);
+        if (m.header.msgId === 1) conn.pause();
+        wake();
+      },
+      onClose: () => {},
+    },
+    LIMITS,
+  );
+  const bytes = Buffer.concat([1, 2, 3].map((i) => packHeader(i, Command.DEVICE_RESET, 16, 0)));
+  sendMessage(b, bytes);
+  while (got.length === 0) await new Promise<void>((r) => (wake = r));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(got, [1]);
+  conn.resume();
+  assert.deepEqual(got, [1, 2, 3], 'the rest of the chunk at once, in order');
+  sendMessage(b, packHeader(4, Command.DEVICE_RESET, 16, 0));
+  while (got.length < 4) await new Promise<void>((r) => (wake = r));
+  assert.deepEqual(got, [1, 2, 3, 4]);
+  conn.close();
+  closeFd(b);
+});
+
+test('stall timeout: a peer silent inside a message is closed; one silent between messages is not', async () => {
+  const [a, b] = socketPair();
+  const [c, d] = socketPair();
+  const stalled = replier(a, 0, { stallTimeoutMs: 30 });
+  const idle = replier(c, 0, { stallTimeoutMs: 30 });
+  sendMessage(b, packHeader(1, Command.REGION_WRITE, 16 + 1000, 0).subarray(0, 16));
+  sendMessage(b, new Uint8Array(10));
+  sendMessage(d, packHeader(1, Command.DEVICE_RESET, 16, 0));
+  for (let i = 0; i < 1500 && stalled.closed() === null; i++) await tick();
+  const reason = stalled.closed();
+  assert.ok(reason?.kind === 'error', 'closed with an error');
+  assert.match(reason.error.message, /sent nothing for 0\.03 s inside a message \(26 bytes/);
+  for (let i = 0; i < 5; i++) await tick();
+  assert.equal(idle.closed(), null);
+  assert.deepEqual(idle.handled, [1]);
+  idle.conn.close();
+  closeFd(b);
+  closeFd(d);
+});
+
+test('out of fds, a message with fds that must wait is refused whole: no duplicate leaks', async () => {
+  const [a, b] = socketPair();
+  const left = endpoint(a);
+  const right = endpoint(b);
+  // A full socket: the next message waits in the queue, which holds duplicates of its fds.
+  left.conn.send(commandHeader(1, Command.REGION_WRITE, 0), [new Uint8Array(8 << 20)]);
+  const mine = [eventfdCreate(), eventfdCreate()];
+  const limit = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))![1];
+  const spare = Array.from({ length: 64 }, () => eventfdCreate()); // room to restore the limit
+  const open = openFds().size;
+  // RLIMIT_NOFILE bounds fd numbers: the lowest free one is the only one left, so the first
+  // duplicate is made and the second fails with EMFILE.
+  const lowest = eventfdCreate();
+  closeFd(lowest);
+  execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${lowest + 1}:`]);
+  try {
+    assert.throws(
+      () => left.conn.send(commandHeader(2, Command.DMA_MAP, 0), [new Uint8Array(32)], mine),
+      (e: unknown) => isSystemCallError(e) && e.code === 'EMFILE',
+    );
+    assert.equal(openFds().size, open, 'the duplicate made before the failure is closed');
+  } finally {
+    for (const fd of spare) closeFd(fd);
+    execFileSync('prlimit', [`--pid=${process.pid}`, `--nofile=${limit}:`]);
+  }
+  left.conn.send(commandHeader(3, Command.DMA_MAP, 0), [new Uint8Array(32)], mine);
+  await right.waitFor(() => right.messages.length === 2);
+  assert.deepEqual(
+    right.messages.map((m) => [m.header.msgId, m.fds.length]),
+    [
+      [1, 0],
+      [3, 2],
+    ],
+  );
+  for (const fd of [...mine, ...right.messages[1]!.fds]) closeFd(fd);
   left.conn.close();
   right.conn.close();
 });

@@ -8,6 +8,13 @@
  * Ownership: the connection owns its fd and every fd it receives until a message is handed to
  * `onMessage` (the handler owns that message's fds). fds given to `send` stay the caller's:
  * if the message has to wait, the transport sends close-on-exec duplicates.
+ *
+ * Order and bounds: each message goes to `onMessage` as soon as it is framed, before the next
+ * header is read (so nothing is placed ahead of an unhandled message). Reading stops while the
+ * owner pauses it and while more than `maxQueuedBytes` of replies wait for the peer to read
+ * them (back-pressure: the peer's own sends then block); the rest of a chunk already read waits
+ * in the receive buffer. A peer that stops sending inside a message for `stallTimeoutMs` is
+ * closed.
  */
 import {
   closeFd,
@@ -26,6 +33,7 @@ import {
   type FramedMessage,
   type FramerOptions,
   MessageFramer,
+  type MessageSink,
 } from './framer.ts';
 import { type MessageHeader, writeHeader } from './header.ts';
 import { FramingError } from './wire-errors.ts';
@@ -50,7 +58,28 @@ const DIRECT_MIN_BYTES = 16 * 1024;
 /** Reads per readiness callback before yielding to other connections (epoll is level-triggered). */
 const READS_PER_WAKEUP = 64;
 
+export interface ConnectionOptions {
+  /**
+   * Unsent bytes past which, checked after each message handled, reading stops until the
+   * queue is half drained (back-pressure on a peer that does not read its replies). Absent:
+   * no bound (a client, whose queue holds its own requests, must always read its replies).
+   */
+  readonly maxQueuedBytes?: number;
+  /** Closes a peer that sends nothing for this long inside a message; 0 or absent: never. */
+  readonly stallTimeoutMs?: number;
+}
+
+/** Bytes of a received chunk not framed yet (reading stopped after a message). */
+interface Unframed {
+  readonly from: number;
+  readonly end: number;
+  /** fds that came with the chunk: they belong to its last byte. */
+  readonly fds: readonly number[];
+}
+
 interface Outgoing {
+  /** Bytes of `parts` not sent yet. */
+  bytes: number;
   parts: Uint8Array[];
   /** Duplicates owned by the queue; closed once sent or dropped. */
   fds: number[];
@@ -72,18 +101,72 @@ export class Connection {
   #spillBusy = false;
   #maxFds: number;
   #queue: Outgoing[] = [];
+  #queuedBytes = 0;
+  readonly #maxQueuedBytes: number;
+  /** Reading stopped until the queue drains to half of #maxQueuedBytes. */
+  #backedUp = false;
   #closed = false;
+  /** Reading paused by the owner (`pause`). */
+  #paused = false;
+  /** Rest of the last chunk read into #scratch, not framed yet. */
+  #unframed: Unframed | null = null;
+  /** What the watcher watches now (FdEvent bits). */
+  #watching: number = FdEvent.READABLE;
+  /** Inside #continueReading (a handler may pause and resume re-entrantly). */
+  #continuing = false;
+  readonly #stallTimeoutMs: number;
+  #stallTimer: NodeJS.Timeout | null = null;
+  /** performance.now() of the last read that returned bytes. */
+  #lastReadAt = 0;
+  /** Hands a framed message to the handler; false stops framing (see #readable). */
+  readonly #deliver: MessageSink = (m) => {
+    if (this.#closed) {
+      for (const fd of m.fds) closeFd(fd);
+      return false;
+    }
+    this.#handlers.onMessage(m);
+    if (this.#queuedBytes > this.#maxQueuedBytes) this.#backedUp = true;
+    return this.#readable();
+  };
 
   /** Takes ownership of a connected, non-blocking, close-on-exec stream socket `fd`. */
-  constructor(fd: number, handlers: ConnectionHandlers, limits: FramerOptions) {
+  constructor(
+    fd: number,
+    handlers: ConnectionHandlers,
+    limits: FramerOptions,
+    options: ConnectionOptions = {},
+  ) {
     this.fd = fd;
     this.#handlers = handlers;
     const placer = handlers.placeBody;
     this.#framer = new MessageFramer(limits, placer ? (h) => placer.call(handlers, h) : null);
     this.#maxFds = limits.maxFds;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? Number.POSITIVE_INFINITY;
+    this.#stallTimeoutMs = options.stallTimeoutMs ?? 0;
     this.#watcher = new FdWatcher(fd, FdEvent.READABLE, (status, events) =>
       this.#onReady(status, events),
     );
+  }
+
+  /** Bytes queued for the peer and not sent yet. */
+  get queuedBytes(): number {
+    return this.#queuedBytes;
+  }
+
+  /**
+   * Stops handing out messages (after the one being handled, if any) and reading, until
+   * `resume`; bytes already read wait. Used while the owner decides what the connection is.
+   */
+  pause(): void {
+    this.#paused = true;
+    this.#updateWatch();
+  }
+
+  /** Undoes `pause`: messages already read are handed out now, then reading goes on. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#continueReading();
   }
 
   get closed(): boolean {
@@ -143,13 +226,15 @@ export class Connection {
    */
   #enqueue(parts: Uint8Array[], size: number, fds: readonly number[], borrowed: boolean): void {
     if (this.#queue.length > 0) {
-      this.#queue.push(this.#hold(parts, 0, fds, borrowed));
+      this.#queue.push(this.#hold(parts, size, 0, fds, borrowed));
+      this.#queuedBytes += size;
       return;
     }
     const sent = this.#writeAll(parts, size, fds);
     if (sent === null || sent === size) return;
-    this.#queue.push(this.#hold(parts, sent, sent === 0 ? fds : [], borrowed));
-    this.#watcher.set(FdEvent.READABLE | FdEvent.WRITABLE);
+    this.#queue.push(this.#hold(parts, size, sent, sent === 0 ? fds : [], borrowed));
+    this.#queuedBytes += size - sent;
+    this.#updateWatch();
   }
 
   /**
@@ -175,7 +260,13 @@ export class Connection {
    * buffer when it is free (a 1 MiB reply always waits for most of itself: fresh memory each
    * time would cost a page fault per 4 KiB).
    */
-  #hold(parts: Uint8Array[], sent: number, fds: readonly number[], borrowed: boolean): Outgoing {
+  #hold(
+    parts: Uint8Array[],
+    size: number,
+    sent: number,
+    fds: readonly number[],
+    borrowed: boolean,
+  ): Outgoing {
     const rest = sent > 0 ? skipBytes(parts, sent) : parts.slice();
     const own = rest.map((p) => p.buffer === this.#small.buffer || p.buffer === this.#head.buffer);
     let lent = 0;
@@ -183,7 +274,12 @@ export class Connection {
       if (own[i]) rest[i] = rest[i]!.slice();
       else if (borrowed) lent += rest[i]!.length;
     }
-    const entry: Outgoing = { parts: rest, fds: fds.map((f) => dupFd(f)), spill: false };
+    const entry: Outgoing = {
+      bytes: size - sent,
+      parts: rest,
+      fds: dupAll(fds),
+      spill: false,
+    };
     if (lent === 0) return entry;
     let into: Uint8Array;
     if (this.#spillBusy) into = new Uint8Array(lent);
@@ -219,9 +315,15 @@ export class Connection {
     if (this.#closed) return;
     this.#closed = true;
     this.#watcher.close();
+    if (this.#stallTimer !== null) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
     for (const fd of this.#framer.releaseFds()) closeFd(fd);
+    for (const fd of this.#unframed?.fds ?? []) closeFd(fd);
+    this.#unframed = null;
     for (const m of this.#queue) for (const fd of m.fds) closeFd(fd);
     this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#backedUp = false;
     this.#spillBusy = false;
     try {
       shutdownFd(this.fd);
@@ -246,23 +348,86 @@ export class Connection {
   #flush(): void {
     while (this.#queue.length > 0) {
       const m = this.#queue[0]!;
-      let total = 0;
-      for (const p of m.parts) total += p.length;
       const sent = this.#write(m.parts, m.fds);
       if (sent === null) return;
+      this.#queuedBytes -= sent;
       if (sent > 0) {
         for (const fd of m.fds) closeFd(fd);
         m.fds = [];
       }
-      if (sent < total) {
+      if (sent < m.bytes) {
+        m.bytes -= sent;
         m.parts = skipBytes(m.parts, sent);
-        if (sent === 0) return;
+        if (sent === 0) break;
         continue;
       }
       if (m.spill) this.#spillBusy = false;
       this.#queue.shift();
     }
-    this.#watcher.set(FdEvent.READABLE);
+    // Reading resumes once half the bound has drained, not at once: fewer pause/resume flips.
+    if (this.#backedUp && this.#queuedBytes <= this.#maxQueuedBytes / 2) {
+      this.#backedUp = false;
+      this.#continueReading();
+    } else this.#updateWatch();
+  }
+
+  /** Whether messages may be handed out and bytes read: open, not paused, not backed up. */
+  #readable(): boolean {
+    return !this.#closed && !this.#paused && !this.#backedUp;
+  }
+
+  /** The events to watch: readable while reading goes on, writable while replies wait. */
+  #wanted(): number {
+    const read = this.#readable() && this.#unframed === null ? FdEvent.READABLE : 0;
+    return read | (this.#queue.length > 0 ? FdEvent.WRITABLE : 0);
+  }
+
+  #updateWatch(): void {
+    if (this.#closed) return;
+    const want = this.#wanted();
+    if (want === this.#watching) return;
+    this.#watching = want;
+    this.#watcher.set(want);
+  }
+
+  /**
+   * Reading may go on (resumed, or the queue drained): frames the rest of the chunk read
+   * before it stopped, then watches the socket again.
+   */
+  #continueReading(): void {
+    if (this.#continuing) return;
+    this.#continuing = true;
+    try {
+      const rest = this.#unframed;
+      if (rest !== null && this.#readable()) {
+        this.#unframed = null;
+        try {
+          this.#frameScratch(rest.from, rest.end, rest.fds);
+        } catch (e) {
+          this.#fail(e);
+        }
+      }
+    } finally {
+      this.#continuing = false;
+    }
+    this.#updateWatch();
+  }
+
+  /** Frames #scratch[from, end); keeps what is left when reading stopped after a message. */
+  #frameScratch(from: number, end: number, fds: readonly number[]): void {
+    const at = this.#framer.frame(this.#scratch, this.#deliver, fds, from, end);
+    if (at === end) return;
+    if (this.#closed) for (const fd of fds) closeFd(fd);
+    else this.#unframed = { from: at, end, fds };
+  }
+
+  /** A FramingError or a failed system call closes the connection; anything else is a bug. */
+  #fail(e: unknown): void {
+    if (e instanceof FramingError || isSystemError(e)) {
+      this.close({ kind: 'error', error: e as Error });
+      return;
+    }
+    throw e;
   }
 
   #onReady(status: number, events: number): void {
@@ -279,17 +444,50 @@ export class Connection {
   }
 
   #drain(): void {
-    for (let i = 0; i < READS_PER_WAKEUP && !this.#closed; i++) {
-      try {
-        if (!this.#readOnce()) return;
-      } catch (e) {
-        if (e instanceof FramingError || isSystemError(e)) {
-          this.close({ kind: 'error', error: e as Error });
-          return;
-        }
-        throw e;
+    try {
+      for (let i = 0; i < READS_PER_WAKEUP && this.#readable() && this.#unframed === null; i++) {
+        if (!this.#readOnce()) break;
       }
+    } catch (e) {
+      this.#fail(e);
+      return;
     }
+    this.#updateWatch();
+    if (this.#stallTimeoutMs > 0 && this.#stallTimer === null && this.#framer.buffered > 0) {
+      this.#lastReadAt = performance.now();
+      this.#armStallTimer(this.#stallTimeoutMs);
+    }
+  }
+
+  #armStallTimer(ms: number): void {
+    this.#stallTimer = setTimeout(() => this.#checkStall(), ms);
+    this.#stallTimer.unref();
+  }
+
+  /**
+   * The stall timer: a peer inside a message that sent nothing for the timeout is closed. Time
+   * spent with reading stopped on our side (pause, back-pressure) does not count.
+   */
+  #checkStall(): void {
+    this.#stallTimer = null;
+    const buffered = this.#framer.buffered;
+    if (this.#closed || buffered === 0) return;
+    if (!this.#readable() || this.#unframed !== null) {
+      this.#lastReadAt = performance.now();
+      this.#armStallTimer(this.#stallTimeoutMs);
+      return;
+    }
+    const idle = performance.now() - this.#lastReadAt;
+    if (idle < this.#stallTimeoutMs) {
+      this.#armStallTimer(this.#stallTimeoutMs - idle);
+      return;
+    }
+    this.close({
+      kind: 'error',
+      error: new Error(
+        `peer sent nothing for ${this.#stallTimeoutMs / 1000} s inside a message (${buffered} bytes of it received)`,
+      ),
+    });
   }
 
   /**
@@ -306,7 +504,8 @@ export class Connection {
       throw new FramingError(
         'fds-truncated',
         'EINVAL',
-        `peer sent more than ${this.#maxFds} fds with one message`,
+        // The kernel truncates too when it cannot install the fds (this process at EMFILE).
+        `peer sent more than ${this.#maxFds} fds with one message, or this process is out of fds (MSG_CTRUNC)`,
       );
     }
     if (r.bytes === 0) {
@@ -326,18 +525,11 @@ export class Connection {
       );
       return false;
     }
+    if (this.#stallTimer !== null) this.#lastReadAt = performance.now();
     if (direct !== null) {
       const m = this.#framer.commitDirect(r.bytes, r.fds);
-      if (m) this.#handlers.onMessage(m);
-    } else {
-      for (const m of this.#framer.push(into, r.fds, r.bytes)) {
-        if (this.#closed) {
-          for (const fd of m.fds) closeFd(fd);
-          continue;
-        }
-        this.#handlers.onMessage(m);
-      }
-    }
+      if (m !== null) this.#deliver(m);
+    } else this.#frameScratch(0, r.bytes, r.fds);
     return r.bytes === into.length;
   }
 
@@ -346,6 +538,21 @@ export class Connection {
     this.#framer.setLimits(limits);
     this.#maxFds = limits.maxFds;
   }
+}
+
+/**
+ * Close-on-exec duplicates of every fd, or none: the ones made are closed when one fails.
+ * @throws SystemCallError EMFILE/ENFILE when this process is out of fds.
+ */
+function dupAll(fds: readonly number[]): number[] {
+  const dups: number[] = [];
+  try {
+    for (const fd of fds) dups.push(dupFd(fd));
+  } catch (e) {
+    for (const fd of dups) closeFd(fd);
+    throw e;
+  }
+  return dups;
 }
 
 function isSystemError(e: unknown): boolean {
