@@ -36,6 +36,8 @@ RAM written before the run is unchanged. The same seed sends the same messages.
   --avoid NAME        steer around a known fault (repeatable): ${Object.keys(KNOWN_FAULTS).join(', ')}
   --replay LANE:CONN  play only that connection of the run (same seed and --messages), and
                       list its frames on stderr
+  --server-log FILE   copy the server's whole log into FILE
+  --trace FILE        the server writes its NVLink2 tracepoints to FILE (serve --trace)
   --json              print the report as JSON (no progress bar)
 Exit status: 0 when every check passed, 1 otherwise.`;
 
@@ -60,6 +62,8 @@ const OPTIONS = {
   'stall-seconds': { type: 'string' },
   avoid: { type: 'string', multiple: true },
   replay: { type: 'string' },
+  'server-log': { type: 'string' },
+  trace: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -93,6 +97,7 @@ function parse(argv: string[]): (FuzzOptions & { json: boolean }) | 'help' {
   }
   return {
     ...(only ? { only, onPlan: printPlan } : {}),
+    ...(values['server-log'] === undefined ? {} : { serverLog: values['server-log'] }),
     messages: positiveInt('messages', values.messages, 10_000, 1e9),
     seed: positiveInt('seed', values.seed, randomInt(0, 0xffffffff), 0xffffffff),
     lanes: Math.max(1, positiveInt('lanes', values.lanes, DEFAULT_LANES, 64)),
@@ -103,7 +108,7 @@ function parse(argv: string[]): (FuzzOptions & { json: boolean }) | 'help' {
         positiveInt('stall-seconds', values['stall-seconds'], DEFAULT_STALL_MS / 1000, 3600),
       ),
     avoid,
-    serveArgs: [],
+    serveArgs: values.trace === undefined ? [] : ['--trace', values.trace],
     json: values.json ?? false,
   };
 }

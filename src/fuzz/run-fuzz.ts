@@ -27,6 +27,8 @@ export interface FuzzOptions {
   readonly avoid: ReadonlySet<KnownFault>;
   /** Extra arguments for `serve`. */
   readonly serveArgs: readonly string[];
+  /** A file to copy the server's whole log into. */
+  readonly serverLog?: string;
   /** Replay one connection of the run alone (the frames it planned, nothing else). */
   readonly only?: { readonly lane: number; readonly connection: number };
   /** Called with each connection's plan before it is played (e.g. to print its frames). */
@@ -76,6 +78,14 @@ async function settle(probe: () => boolean, ms: number): Promise<boolean> {
   }
 }
 
+/** Where two JSON texts part: a little context from the first difference on. */
+function describeChange(before: string, after: string): string {
+  let i = 0;
+  while (i < before.length && before[i] === after[i]) i++;
+  const from = Math.max(0, i - 60);
+  return `before …${before.slice(from, i + 80)}… after …${after.slice(from, i + 80)}…`;
+}
+
 function sameTables(a: ServerTables, b: ServerTables): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
@@ -89,7 +99,7 @@ export async function runFuzz(
   progress: (sent: number) => void = () => {},
 ): Promise<FuzzReport> {
   const t0 = Date.now();
-  const serve = await ServeChild.start(options.serveArgs);
+  const serve = await ServeChild.start(options.serveArgs, options.serverLog);
   try {
     const served = serve.devices();
     const facts: DeviceFacts[] = [];
@@ -192,9 +202,16 @@ export async function runFuzz(
           );
         }
         if (!tablesUnchanged) {
-          failures.push(
-            'state.json (partitions, LPIDs, firmware tables) differs from before the run',
-          );
+          const after = serve.tables();
+          for (const key of ['partitions', 'lpidsInUse', 'firmware'] as const) {
+            const a = JSON.stringify(before.tables[key]);
+            const b = JSON.stringify(after[key]);
+            if (a !== b) {
+              failures.push(
+                `state.json ${key} differs from before the run: ${describeChange(a, b)}`,
+              );
+            }
+          }
         }
       } else {
         failures.push(`the server died during the checks: ${serve.describeExit()}`);

@@ -6,7 +6,16 @@
  * "internal error" (a handler threw something other than a VfioError), and the last lines.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -38,10 +47,13 @@ export class ServeChild {
   readonly #tail: string[] = [];
   #exit: { code: number | null; signal: NodeJS.Signals | null } | null = null;
   #stdout = '';
+  /** The whole log is copied here when asked for (fd of the file), else -1. */
+  #logFd = -1;
 
-  private constructor(dir: string, child: ChildProcess) {
+  private constructor(dir: string, child: ChildProcess, logFile: string | undefined) {
     this.dir = dir;
     this.child = child;
+    if (logFile !== undefined) this.#logFd = openSync(logFile, 'w');
     child.once('exit', (code, signal) => {
       this.#exit = { code, signal };
     });
@@ -57,11 +69,11 @@ export class ServeChild {
    * Starts `serve` (extra `args` appended) and waits until every socket is listed.
    * @throws Error when it exits or stays silent for a minute, with its log.
    */
-  static async start(args: readonly string[] = []): Promise<ServeChild> {
+  static async start(args: readonly string[] = [], logFile?: string): Promise<ServeChild> {
     const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-fuzz-'));
     const cmd = nodeEntry('cli/main', ['serve', '--socket-dir', dir, ...args]);
     const child = spawn(cmd.file, cmd.args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    const serve = new ServeChild(dir, child);
+    const serve = new ServeChild(dir, child, logFile);
     // Whatever ends this process (an error, ^C through the CLI's handler) ends the server too.
     const onExit = () => {
       child.kill('SIGKILL');
@@ -84,6 +96,7 @@ export class ServeChild {
 
   #onLog(line: string): void {
     this.logLines++;
+    if (this.#logFd >= 0) writeSync(this.#logFd, `${line}\n`);
     if (/internal error|release failed/.test(line)) {
       this.internalErrorCount++;
       if (this.internalErrors.length < KEEP_INTERNAL) this.internalErrors.push(line);
@@ -145,6 +158,8 @@ export class ServeChild {
   /** SIGTERM (then SIGKILL after 5 s) and removes the socket directory. */
   async stop(): Promise<void> {
     await stopChild(this.child);
+    if (this.#logFd >= 0) closeSync(this.#logFd);
+    this.#logFd = -1;
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

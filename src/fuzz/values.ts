@@ -89,12 +89,13 @@ export function edgeU64(rng: Random): bigint {
 /** Bytes of most region accesses are few; some are large, a few exactly the 1 MiB limit. */
 export function accessCount(rng: Random, max: number): number {
   return rng.weighted<() => number>([
-    [40, () => rng.pick([1, 2, 4, 8])],
+    [45, () => rng.pick([1, 2, 4, 8])],
     [3, () => 0],
-    [22, () => rng.int(1, 256)],
-    [20, () => rng.int(257, 65536)],
-    [8, () => rng.int(65537, max)],
-    [4, () => max],
+    [30, () => rng.int(1, 256)],
+    [12, () => rng.int(257, 16384)],
+    [5, () => rng.int(16385, 131072)],
+    [1, () => rng.int(131073, max)],
+    [1, () => max],
     [3, () => rng.pick([3, 5, 6, 7, 9, 4095, 4097, 16383, 16384, 16385])],
   ])();
 }
