@@ -65,6 +65,8 @@ async function play(
   plan: { end: PlannedConnection['end']; cutAt: number },
   onFirstReply?: (errno: number | null) => void,
   beforeClose?: () => Promise<void>,
+  /** Whether frames count as sent messages (not when a refused connection is played again). */
+  count = true,
 ): Promise<{ result: Result; refusedWith: number | null }> {
   const fd = await connectWithRetry(ctx.device.socket);
   ctx.counts.connections++;
@@ -141,8 +143,10 @@ async function play(
       const made = makeFds(f.fds);
       held.push(...made.held);
       socket.send(bytes, made.send);
-      ctx.counts.messages++;
-      ctx.counts.bytes += bytes.length;
+      if (count) {
+        ctx.counts.messages++;
+        ctx.counts.bytes += bytes.length;
+      }
       if (bytes.length < f.bytes.length) brokenSent = true;
       else if (f.expect === 'reply' && strict) {
         const h = readHeader(f.bytes);
@@ -221,9 +225,16 @@ export async function runConnection(
           }
         : undefined;
     // The first connection stays open until the intruder has been refused.
-    const { result } = await play(ctx, plan.frames, plan, onFirstReply, async () => {
-      if (intruder !== null) await intruder;
-    });
+    const { result } = await play(
+      ctx,
+      plan.frames,
+      plan,
+      onFirstReply,
+      async () => {
+        if (intruder !== null) await intruder;
+      },
+      attempt === 0,
+    );
     if (result === 'done' || ctx.aborted()) return;
     ctx.counts.busyRetries++;
     await sleep(BUSY_PAUSE_MS);

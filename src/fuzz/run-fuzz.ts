@@ -35,7 +35,8 @@ export interface FuzzOptions {
   readonly onPlan?: (lane: number, connection: number, plan: PlannedConnection) => void;
 }
 
-export const DEFAULT_LANES = 6;
+/** One lane per device of the built-in platform: the most concurrency without collisions. */
+export const DEFAULT_LANES = 18;
 export const DEFAULT_STALL_MS = 60_000;
 const ANOMALIES_KEPT = 50;
 /** How long the server gets to release everything after the last client left. */
@@ -59,6 +60,8 @@ export interface FuzzReport {
     readonly fdsAfter: number | null;
     readonly rssKiBBefore: number;
     readonly rssKiBAfter: number | null;
+    /** CPU seconds the server spent (user + system, /proc/PID/stat) up to the checks. */
+    readonly cpuSeconds: number | null;
     readonly tablesUnchanged: boolean | null;
     readonly logTail: readonly string[];
   };
@@ -173,6 +176,7 @@ export async function runFuzz(
     if (stalled) failures.push('the server stopped answering: the run was stopped, no checks made');
     let fdsAfter: number | null = null;
     let rssAfter: number | null = null;
+    const cpuSeconds = serve.exit === null ? serve.cpuSeconds() : null;
     let tablesUnchanged: boolean | null = null;
     if (!alive) {
       failures.push(`the server died: ${serve.describeExit()}`);
@@ -243,6 +247,7 @@ export async function runFuzz(
         fdsAfter,
         rssKiBBefore: before.rss,
         rssKiBAfter: rssAfter,
+        cpuSeconds,
         tablesUnchanged,
         logTail: failures.length > 0 ? serve.tail() : [],
       },

@@ -155,6 +155,13 @@ export class ServeChild {
     return m ? Number(m[1]) : 0;
   }
 
+  /** utime + stime in seconds (/proc/PID/stat fields 14 and 15, in clock ticks of 1/100 s). */
+  cpuSeconds(): number {
+    const stat = readFileSync(`/proc/${this.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+
   /** SIGTERM (then SIGKILL after 5 s) and removes the socket directory. */
   async stop(): Promise<void> {
     await stopChild(this.child);

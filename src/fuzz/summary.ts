@@ -29,6 +29,7 @@ export function renderSummary(r: FuzzReport): string {
     `  fds in replies    ${c.replyFds}`,
     `  guarded writes    ${c.guarded} (fuzz writes moved off the canaries)`,
     `  crashes           ${s.alive ? 0 : 1} (server ${s.alive ? 'alive' : s.exit})`,
+    `  server CPU        ${s.cpuSeconds === null ? '?' : `${s.cpuSeconds.toFixed(1)} s`}`,
     `  server after      fds ${s.fdsBefore} → ${s.fdsAfter ?? '?'}, RSS ${mbKiB(s.rssKiBBefore)} → ${mbKiB(s.rssKiBAfter)}, tables ${s.tablesUnchanged === null ? '?' : s.tablesUnchanged ? 'unchanged' : 'CHANGED'}, ${s.logLines} log lines, ${s.internalErrorCount} internal errors`,
     `  well-behaved      ${r.devices - new Set(r.checks.map((f) => f.device)).size}/${r.devices} devices served right and canaries intact`,
   ];
