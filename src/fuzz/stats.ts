@@ -43,6 +43,11 @@ export interface FuzzCounts {
   replyFds: number;
   /** Fuzz writes the canary guard moved away from the canaries. */
   guarded: number;
+  /**
+   * Planned frames of second clients never sent: a second client goes only once the first
+   * connection's first reply shows it holds the device, and some first connections get none.
+   */
+  unsent: number;
 }
 
 export function emptyCounts(): FuzzCounts {
@@ -57,6 +62,7 @@ export function emptyCounts(): FuzzCounts {
     errors: {},
     replyFds: 0,
     guarded: 0,
+    unsent: 0,
   };
 }
 

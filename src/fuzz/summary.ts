@@ -23,7 +23,7 @@ export function renderSummary(r: FuzzReport): string {
   const s = r.server;
   const lines = [
     `fuzz: seed ${r.seed}, ${c.messages} messages over ${r.lanes} lanes to ${r.devices} devices in ${r.seconds.toFixed(1)} s`,
-    `  messages sent     ${c.messages} (${mb(c.bytes)})`,
+    `  messages sent     ${c.messages} (${mb(c.bytes)})${c.unsent > 0 ? `, ${c.unsent} planned for second clients that had no turn` : ''}`,
     `  connections       ${c.connections}: closed by the server ${c.closedByServer}, second clients refused ${c.refused}, reconnects while busy ${c.busyRetries}`,
     `  replies           ${c.ok + errorReplies}: OK ${c.ok}${errorReplies > 0 ? `, ${errnoList(c.errors)}` : ''}`,
     `  fds in replies    ${c.replyFds}`,
