@@ -15,7 +15,7 @@ import { renderSummary } from '../src/fuzz/summary.ts';
 
 const MESSAGES = Number(process.env.FUZZ_MESSAGES ?? 20_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_130);
-const AVOID: KnownFault[] = ['dma-map-huge', 'eventfd-full', 'eventfd-wrong-kind'];
+const AVOID: KnownFault[] = ['dma-map-huge', 'eventfd-full'];
 
 describe('fuzz', () => {
   it(`${MESSAGES} messages: no crash, no anomaly, every device served, canaries intact`, async () => {
