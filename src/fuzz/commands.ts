@@ -248,7 +248,8 @@ export function draftSetIrqs(rng: Random, ctx: DraftContext): Draft {
       label = 'SET_IRQS eventfd -1';
       payloadData = pack(Array.from({ length: count }, () => u32(0xffffffff)));
     } else {
-      // Fd numbers in data, as a kernel ioctl caller would pass them: never the server's own.
+      // Fd numbers in data, as a kernel ioctl caller passes them: over the wire the server must
+      // refuse them (the numbers would name its own descriptors).
       label = 'SET_IRQS eventfd numbers in data';
       payloadData = pack(Array.from({ length: count }, () => u32(rng.int(0, 40))));
     }
