@@ -49,8 +49,8 @@ export class FuzzSocket {
     this.#fd = fd;
     this.#events = events;
     this.#watcher = new FdWatcher(fd, FdEvent.READABLE, (status, ev) => {
-      if (status < 0) this.#end('error', `poll failed: errno ${-status}`);
-      else this.#onReady(ev);
+      if (status >= 0) this.#onReady(ev);
+      else this.#onPollError(status);
     });
   }
 
@@ -96,6 +96,17 @@ export class FuzzSocket {
     this.#queue = [];
     this.#watcher.set(0);
     this.#events.end(why, detail);
+  }
+
+  /**
+   * libuv reports EPOLLERR as a poll error (UV_EBADF). On a UNIX socket it means the server
+   * closed while bytes of ours were still unread (the kernel then sets ECONNRESET): what it
+   * sent before is still queued, so read it all, then the connection has ended.
+   */
+  #onPollError(status: number): void {
+    if (this.#ended) return;
+    this.#drain();
+    if (!this.#ended) this.#end('eof', `closed by the server (poll error ${-status})`);
   }
 
   #onReady(events: number): void {
