@@ -235,7 +235,11 @@ export async function runConnection(
       },
       attempt === 0,
     );
-    if (result === 'done' || ctx.aborted()) return;
+    if (result === 'done' || ctx.aborted()) {
+      // The intruder goes only once a first reply shows the device is held: some never do.
+      if (intruder === null) ctx.counts.unsent += plan.intruder.length;
+      return;
+    }
     ctx.counts.busyRetries++;
     await sleep(BUSY_PAUSE_MS);
   }
