@@ -28,6 +28,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: 'measure the server against a raw socket floor',
     load: async () => (await import('./bench.ts')).run,
   },
+  fuzz: {
+    summary: 'send a fresh server mutated and random messages, then check it still serves',
+    load: async () => (await import('./fuzz.ts')).run,
+  },
 };
 
 function usage(): string {

@@ -20,12 +20,13 @@
  * The fd comes from the region's mmap op, run once per session at the first region-info that can carry it (the kernel's mmap moment:
  * the GPU RAM op allows one mapping per open device); later requests resend the same fd.
  */
+import { readlinkSync } from 'node:fs';
 import { VfioError } from '../vfio/errors.ts';
 import type { MmapGrant } from '../vfio/region.ts';
 import type { RegionInfoReply } from '../vfio/region-info.ts';
 import { encodeReplyParts } from './codec.ts';
 import { REGION_INFO_SIZE } from './codec-device.ts';
-import { Command, RegionFlag } from './constants.ts';
+import { Command, IrqSetFlag, RegionFlag } from './constants.ts';
 import type { RequestOf } from './messages.ts';
 import { EMPTY_REPLY, type FdBag, type HandlerReply, type SessionState } from './session-state.ts';
 
@@ -123,7 +124,33 @@ export function handleDeviceGetIrqInfo(
   };
 }
 
-/** The device owns the eventfds once SET_IRQS succeeds; on failure they are closed by dispatch. */
+/**
+ * vfio.c/virt/lib eventfd_ctx_fdget(), as vfio_pci_intrs.c calls it for every descriptor:
+ * EBADF for one that is not open, EINVAL for anything but an eventfd (a directory, a socket
+ * or a memfd would fail or take the interrupt's 8-byte write).
+ * @throws VfioError EBADF, EINVAL
+ */
+function checkEventfds(fds: readonly number[]): void {
+  for (const [i, fd] of fds.entries()) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      throw new VfioError('EBADF', `DEVICE_SET_IRQS: descriptor ${i} is not open`);
+    }
+    if (target !== 'anon_inode:[eventfd]') {
+      throw new VfioError(
+        'EINVAL',
+        `DEVICE_SET_IRQS: descriptor ${i} is ${target}, not an eventfd`,
+      );
+    }
+  }
+}
+
+/**
+ * The device owns the eventfds once SET_IRQS succeeds; on failure they are closed by dispatch,
+ * and so are fds that came without DATA_EVENTFD (nothing takes them).
+ */
 export function handleDeviceSetIrqs(
   s: SessionState,
   r: RequestOf<Command.DEVICE_SET_IRQS>,
@@ -134,8 +161,10 @@ export function handleDeviceSetIrqs(
   if (fds.count > 0 && fds.count !== r.count) {
     throw new VfioError('EINVAL', `DEVICE_SET_IRQS: ${fds.count} fds for ${r.count} vectors`);
   }
-  s.device.setIrqs(r.index, r.start, r.count, r.flags, r.data, fds.count > 0 ? fds.peek() : []);
-  fds.takeAll();
+  const eventfds = (r.flags & IrqSetFlag.DATA_EVENTFD) !== 0 ? fds.peek() : [];
+  checkEventfds(eventfds);
+  s.device.setIrqs(r.index, r.start, r.count, r.flags, r.data, eventfds);
+  if (eventfds.length > 0) fds.takeAll();
   return EMPTY_REPLY;
 }
 

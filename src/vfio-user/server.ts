@@ -26,7 +26,7 @@ import {
 import type { VfioPciDevice } from '../vfio/device.ts';
 import { Errno } from '../vfio/errors.ts';
 import type { FramedMessage } from './framer.ts';
-import { errorReplyHeader, wantsReply } from './header.ts';
+import { errorReplyHeader, isReply, wantsReply } from './header.ts';
 import type { PartitionRegistry } from './partition.ts';
 import { claimSocketPath, ourUid } from './server-socket-path.ts';
 import { SERVER_FRAMER_LIMITS, Session } from './session.ts';
@@ -317,7 +317,8 @@ export class VfioUserServer {
     );
     for (const m of queued) for (const fd of m.fds) closeFd(fd);
     const first = queued[0];
-    if (first && wantsReply(first.header))
+    // A reply-typed message is never answered, not even with EBUSY (session.ts ignores them).
+    if (first && !isReply(first.header) && wantsReply(first.header))
       connection.send(errorReplyHeader(first.header, Errno.EBUSY));
     connection.close();
   }

@@ -156,6 +156,9 @@ export class Session implements SessionState {
   handleMessage(message: FramedMessage): void {
     const fds = new FdBag(message.fds);
     try {
+      // Released already (a reply failed and closed the connection while later messages of
+      // it waited): handling them would act for a client that is gone, e.g. reopen the device.
+      if (this.connection.closed) return;
       if (isReply(message.header)) {
         this.log(
           `${this.device.name}: ignoring a reply (msg ${message.header.msgId}): the server sends no requests`,
