@@ -41,20 +41,24 @@ function logKernel(line: KernelLogLine): void {
     log(`kernel: ${line.level}: ${line.device}: ${line.message}`);
 }
 
-/** The budget's bytes, and the start line saying where they come from. */
-function memoryBudget(args: ServeArgs): bigint {
-  if (args.memoryBudget !== undefined) {
-    log(`memory budget ${formatBytes(args.memoryBudget)} (--memory-budget)`);
-    return args.memoryBudget;
-  }
+/**
+ * The budget's bytes, and the start line saying where they come from: logged only once every
+ * socket listens, so that a refused socket dir or path is the one line serve prints.
+ */
+function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
+  if (args.memoryBudget !== undefined)
+    return {
+      bytes: args.memoryBudget,
+      line: `memory budget ${formatBytes(args.memoryBudget)} (--memory-budget)`,
+    };
   const d = defaultMemoryBudget();
-  log(
-    `memory budget ${formatBytes(d.bytes)} (half of ${d.source} ${formatBytes(d.available)}; set it with --memory-budget SIZE)`,
-  );
-  return d.bytes;
+  return {
+    bytes: d.bytes,
+    line: `memory budget ${formatBytes(d.bytes)} (half of ${d.source} ${formatBytes(d.available)}; set it with --memory-budget SIZE)`,
+  };
 }
 
-function buildMachine(args: ServeArgs): Machine {
+function buildMachine(args: ServeArgs, budget: bigint): Machine {
   const fdt = readPlatformArg(args.dt);
   try {
     buildHost(fdt);
@@ -66,7 +70,7 @@ function buildMachine(args: ServeArgs): Machine {
   if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
   return createMachine(fdt, {
     log: logKernel,
-    memoryBudget: memoryBudget(args),
+    memoryBudget: budget,
     ...(tracer ? { tracer } : {}),
   });
 }
@@ -212,7 +216,8 @@ export async function run(argv: string[]): Promise<number> {
     console.log(SERVE_USAGE);
     return 0;
   }
-  const machine = buildMachine(args);
+  const budget = memoryBudget(args);
+  const machine = buildMachine(args, budget.bytes);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   const sockets = plan(machine, args);
   setDmaSessionCount(sockets.size); // each device's share of the fds DMA maps may hold
@@ -221,6 +226,7 @@ export async function run(argv: string[]): Promise<number> {
   const dirMode = args.device === undefined;
   const writeState = stateWriter(args, machine, partitions);
   const servers = startServers(machine, sockets, partitions, writeState, args.allowUids);
+  log(budget.line);
   const duties = args.trace === undefined ? undefined : startFaultScan(machine);
   const memoryWatch = dirMode ? startMemoryWatch(machine, writeState) : undefined;
   const entries = deviceEntries(machine, sockets);
