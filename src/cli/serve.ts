@@ -225,10 +225,25 @@ export async function run(argv: string[]): Promise<number> {
   if (few) log(few);
   const dirMode = args.device === undefined;
   const writeState = stateWriter(args, machine, partitions);
+  // Signals are handled from before the first socket listens: whoever sees a socket, or the
+  // table (its write can wake the reader before our next instruction runs), may stop us then.
+  let stop = (_signal: string): void => {};
+  const stopped = untilSignal((signal) => stop(signal));
   const servers = startServers(machine, sockets, partitions, writeState, args.allowUids);
   log(budget.line);
   const duties = args.trace === undefined ? undefined : startFaultScan(machine);
   const memoryWatch = dirMode ? startMemoryWatch(machine, writeState) : undefined;
+  stop = (signal) => {
+    log(`${signal}: closing ${servers.length} sockets`);
+    if (duties) clearInterval(duties);
+    if (memoryWatch) clearInterval(memoryWatch);
+    for (const s of servers) s.close();
+    if (dirMode) {
+      removeQuietly(`${args.socketDir}/devices.json`);
+      removeQuietly(`${args.socketDir}/state.json`);
+    }
+    machine.dispose();
+  };
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
@@ -239,17 +254,7 @@ export async function run(argv: string[]): Promise<number> {
       ? `${JSON.stringify(entries, null, 2)}\n`
       : `${formatDeviceTable(entries)}\nready: ${servers.length} sockets\n`,
   );
-  return untilSignal((signal) => {
-    log(`${signal}: closing ${servers.length} sockets`);
-    if (duties) clearInterval(duties);
-    if (memoryWatch) clearInterval(memoryWatch);
-    for (const s of servers) s.close();
-    if (dirMode) {
-      removeQuietly(`${args.socketDir}/devices.json`);
-      removeQuietly(`${args.socketDir}/state.json`);
-    }
-    machine.dispose();
-  });
+  return stopped;
 }
 
 /**
