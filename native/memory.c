@@ -38,14 +38,9 @@ static void nv_uncount_mapping(napi_env env, size_t length, bool uncount) {
 }
 
 /*
- * memfdCreate(name, size): a close-on-exec memfd of `size` bytes, all holes, sealed against
- * resizing (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, memfd_create(2) "File sealing"). The fd
- * is handed to clients, which could otherwise ftruncate it under our mappings: our next access
- * past the new end would be a SIGBUS that kills the server. F_SEAL_SEAL keeps a client from
- * adding F_SEAL_WRITE (our own writes would then fail). Writes stay allowed (clients map it
- * writable). Seals do not stop FALLOC_FL_PUNCH_HOLE: a punched page reads back as zeros and is
- * allocated again on its next touch, through any mapping, so it costs data the client itself
- * owns, never a fault.
+ * memfdCreate(name, size): a close-on-exec memfd of `size` bytes, all holes. Made with
+ * MFD_ALLOW_SEALING and no seals: the caller adds them (addFileSeals, seals.c), so that the
+ * seal calls and constants live in one place (src/native/index.ts memfdCreate).
  */
 static napi_value memfd_create_fn(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 2, argv);
@@ -62,22 +57,7 @@ static napi_value memfd_create_fn(napi_env env, napi_callback_info info) {
     close(fd);
     return nv_throw_errno(env, "ftruncate", e);
   }
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-    int e = errno;
-    close(fd);
-    return nv_throw_errno(env, "fcntl(F_ADD_SEALS)", e);
-  }
   return nv_int32(env, fd);
-}
-
-/* memfdSeals(fd): fcntl(F_GET_SEALS), the F_SEAL_* bits of a memfd. */
-static napi_value memfd_seals(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 1, argv);
-  int fd;
-  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
-  int seals = fcntl(fd, F_GET_SEALS);
-  if (seals < 0) return nv_throw_errno(env, "fcntl(F_GET_SEALS)", errno);
-  return nv_int32(env, seals);
 }
 
 /* ftruncate(fd, size) */
@@ -212,7 +192,6 @@ static napi_value page_size(napi_env env, napi_callback_info info) {
 napi_status nv_init_memory(napi_env env, napi_value exports) {
   napi_status s;
   if ((s = nv_export(env, exports, "memfdCreate", memfd_create_fn)) != napi_ok) return s;
-  if ((s = nv_export(env, exports, "memfdSeals", memfd_seals)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "ftruncate", ftruncate_fn)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "punchHole", punch_hole)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "mmap", mmap_fn)) != napi_ok) return s;

@@ -5,8 +5,8 @@
  * convention --device ADDRESS --socket-path[=]PATH.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -63,6 +63,35 @@ describe('serve', () => {
       rmSync(dir, { recursive: true });
     });
   }
+
+  it('a SIGTERM as soon as the first socket exists (before the table) still closes all, exit 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-sig-early-'));
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--socket-dir', dir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+      child.once('exit', (code, signal) => resolve([code, signal])),
+    );
+    // inotify reports the first bind(2) at once: serve is then still listening on the others.
+    const watcher = watch(dir, (_event, name) => {
+      if (name?.endsWith('.sock')) {
+        watcher.close();
+        child.kill('SIGTERM');
+      }
+    });
+    try {
+      const [code, signal] = await exited;
+      assert.deepEqual([code, signal], [0, null], `stdout so far: ${out.slice(-200)}`);
+      assert.deepEqual(readdirSync(dir), [], 'every socket and JSON file removed');
+    } finally {
+      watcher.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   it('replaces a stale socket and refuses a live one', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-stale-'));

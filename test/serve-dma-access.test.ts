@@ -30,6 +30,8 @@ const GiB = 1n << 30n;
 const TiB = 1n << 40n;
 const EFAULT = 14;
 const EPERM = 1;
+/** A file as a client makes it: unsealed, so each test seals or shrinks it as a VMM could. */
+const CLIENT_FILE = { seals: 0 };
 
 let serve: ServeProcess;
 let client: VfioUserClient;
@@ -121,7 +123,7 @@ const pattern = (n: number, seed: number) =>
 describe('device DMA into client memory', () => {
   for (const sealed of [false, true]) {
     it(`reads and writes a client's memfd (${sealed ? 'sealed: through windows' : 'not sealed: pread/pwrite'})`, async () => {
-      const fd = memfdCreate(`guest-${sealed}`, 4n * MiB);
+      const fd = memfdCreate(`guest-${sealed}`, 4n * MiB, CLIENT_FILE);
       if (sealed) addFileSeals(fd, FileSeal.SHRINK | FileSeal.GROW);
       const base = 0x4000_0000n;
       try {
@@ -146,7 +148,7 @@ describe('device DMA into client memory', () => {
   }
 
   it('a client shrinking its unsealed file gets EFAULT; the server lives and never grows the file', async () => {
-    const fd = memfdCreate('guest-shrinks', 2n * MiB);
+    const fd = memfdCreate('guest-shrinks', 2n * MiB, CLIENT_FILE);
     const base = 0x5000_0000n;
     try {
       assert.equal(await rawMap(base, 2n * MiB, fd), 0);
@@ -169,7 +171,7 @@ describe('device DMA into client memory', () => {
   });
 
   it('a sealed file cannot shrink under the server (the client gets EPERM)', async () => {
-    const fd = memfdCreate('guest-sealed', MiB);
+    const fd = memfdCreate('guest-sealed', MiB, CLIENT_FILE);
     addFileSeals(fd, FileSeal.SHRINK);
     try {
       assert.equal(await rawMap(0x5800_0000n, MiB, fd), 0);
@@ -189,7 +191,7 @@ describe('device DMA into client memory', () => {
     assert.equal(await engine(0x7000_0000n, 4, DmaEngineCommand.READ), EFAULT);
     assert.equal(await rawMap(0x7000_0000n, MiB), 0);
     assert.equal(await engine(0x7000_0000n, 4, DmaEngineCommand.READ), EFAULT);
-    const fd = memfdCreate('guest-ro', MiB);
+    const fd = memfdCreate('guest-ro', MiB, CLIENT_FILE);
     try {
       assert.equal(await rawMap(0x7100_0000n, MiB, fd, 0n, 1), 0);
       assert.deepEqual(await dmaRead(0x7100_0000n, 4), new Uint8Array(4));
@@ -201,8 +203,8 @@ describe('device DMA into client memory', () => {
   });
 
   it('1 TiB maps (no fd, a sparse memfd, a sealed one) map nothing; touching maps a bounded few windows', async () => {
-    const plain = memfdCreate('guest-1t', TiB);
-    const sealed = memfdCreate('guest-1t-sealed', TiB);
+    const plain = memfdCreate('guest-1t', TiB, CLIENT_FILE);
+    const sealed = memfdCreate('guest-1t-sealed', TiB, CLIENT_FILE);
     addFileSeals(sealed, FileSeal.SHRINK | FileSeal.GROW);
     const start = serverMemory();
     try {

@@ -382,7 +382,10 @@ describe('peers of another uid (SO_PEERCRED)', { skip: notRoot }, () => {
     const refusing = await startServeAfter('', ['--socket-dir', other, '--allow-uid', '1234']);
     try {
       assert.equal(await versionAsNobody(join(other, `${GPU}.sock`)), 'closed');
-      assert.match(refusing.stderr(), new RegExp(`refusing pid \\d+ of uid ${NOBODY}`));
+      // The log line reaches our end of the stderr pipe after the close: wait for it.
+      await waitFor('the refusal in the log', () =>
+        new RegExp(`refusing pid \\d+ of uid ${NOBODY}`).test(refusing.stderr()),
+      );
     } finally {
       assert.equal(await refusing.stop(), 0);
     }

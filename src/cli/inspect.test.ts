@@ -4,11 +4,20 @@
  * the command in a child process (--json, exit codes).
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { DeviceDescription } from '../vfio/describe.ts';
 import { CliError } from './cli-error.ts';
-import { inspectInProcess, parseInspectArgs } from './inspect.ts';
+import {
+  inspectInProcess,
+  listsPartitionOf,
+  memoryLines,
+  parseInspectArgs,
+  settledState,
+} from './inspect.ts';
 
 const quiet = () => {};
 
@@ -111,5 +120,63 @@ describe('inspect in a child process', () => {
     const bad = cli('--dt', '0009:00:00.0');
     assert.equal(bad.status, 1);
     assert.match(bad.stderr, /no PCI function 0009:00:00.0/);
+  });
+});
+
+describe('inspect --socket-dir: state.json once serve released our sessions', () => {
+  const state = (pids: number[], bars: number) =>
+    `${JSON.stringify({
+      pid: 1,
+      partitions: pids.map((pid) => ({ pid, lpid: 1, devices: ['0007:03:00.0'] })),
+      memory: {
+        budget: 1048576,
+        touched: bars,
+        refused: 0,
+        gpus: [{ address: '0007:03:00.0', gpuRam: 0, bars }],
+      },
+    })}\n`;
+
+  it('lists a partition of a pid only in serve`s partitions array', () => {
+    assert.equal(listsPartitionOf(state([7, process.pid], 0), process.pid), true);
+    assert.equal(listsPartitionOf(state([7], 0), process.pid), false);
+    for (const text of ['', '{', 'null', '[]', '{"partitions":{}}', '{"partitions":[null,1]}'])
+      assert.equal(listsPartitionOf(text, process.pid), false, text);
+  });
+
+  it('waits for the rewrite that drops our pid (another process renames it in later)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-inspect-state-'));
+    const path = join(dir, 'state.json');
+    try {
+      writeFileSync(path, state([process.pid], 0)); // our session not yet released
+      // The release, as serve writes it: a temporary file renamed over state.json.
+      const writer = spawn(process.execPath, [
+        '-e',
+        `const fs = require('node:fs');
+         setTimeout(() => {
+           fs.writeFileSync(process.argv[1] + '.tmp', process.argv[2]);
+           fs.renameSync(process.argv[1] + '.tmp', process.argv[1]);
+         }, 200);`,
+        path,
+        state([], 8192),
+      ]);
+      const exited = new Promise((resolve) => writer.once('exit', resolve));
+      const text = await settledState(path, process.pid, 60_000);
+      assert.deepEqual(memoryLines(text).slice(1), ['  0007:03:00.0  GPU RAM 0 bytes  BARs 8 KiB']);
+      await exited;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('gives what it has once the wait is over (a server that never releases us)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-inspect-state-'));
+    const path = join(dir, 'state.json');
+    try {
+      writeFileSync(path, state([process.pid], 4096));
+      const text = await settledState(path, process.pid, 30);
+      assert.deepEqual(memoryLines(text).slice(1), ['  0007:03:00.0  GPU RAM 0 bytes  BARs 4 KiB']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -6,7 +6,8 @@
  * raw GET_REGION_INFO reply), IRQ info and a config-space summary. Without ADDRESS every GPU
  * and NVLink bridge is shown. --json prints the description (an array for several devices).
  * Kernel log lines the subdriver emits (dev_warn …) go to stderr. `inspect --socket-dir DIR`
- * ends with the device memory each GPU holds against the server's budget (DIR/state.json).
+ * ends with the device memory each GPU holds against the server's budget (DIR/state.json, read
+ * once serve has released inspect's own sessions, so what they created is counted).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,6 +21,7 @@ import { type DeviceDescription, describeDevice } from '../vfio/describe.ts';
 import { describeAsText } from '../vfio/describe-text.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { formatBytes } from '../vfio/memory-budget.ts';
+import { QEMU_MSG_TIMEOUT_MS } from '../vfio-user/client.ts';
 import {
   DeviceSocketError,
   inspectOverWire,
@@ -190,12 +192,53 @@ export function memoryLines(stateJson: string): string[] {
   return lines;
 }
 
-/** The memory block of `--socket-dir DIR` (its sockets' directory), if serve left state.json. */
-function memoryBlock(remote: RemoteInspectArgs): string[] {
+/**
+ * Whether the state.json text lists a partition of `pid`: serve lists a client from its
+ * session's open until its release, and rewrites the file at both. False for text that is not
+ * serve's.
+ */
+export function listsPartitionOf(stateJson: string, pid: number): boolean {
+  let partitions: unknown;
+  try {
+    partitions = (JSON.parse(stateJson) as { partitions?: unknown }).partitions;
+  } catch {
+    return false;
+  }
+  return (
+    Array.isArray(partitions) &&
+    partitions.slice(0, 4096).some((p) => (p as { pid?: unknown } | null)?.pid === pid)
+  );
+}
+
+/**
+ * The text of state.json at `path` once serve has released every session of `pid` (ours), so
+ * that what our own requests created (a BAR's memory and preset registers, made by its region
+ * info) is in: serve writes the file when the release runs, which may be after our close
+ * returns. Reads again every STATE_POLL_MS, for at most `waitMs`, then gives the last text.
+ * @throws NodeJS.ErrnoException when the file cannot be read.
+ */
+export async function settledState(path: string, pid: number, waitMs: number): Promise<string> {
+  const deadline = Date.now() + waitMs;
+  let text = readFileSync(path, 'utf8');
+  while (listsPartitionOf(text, pid) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, STATE_POLL_MS));
+    text = readFileSync(path, 'utf8');
+  }
+  return text;
+}
+
+const STATE_POLL_MS = 10;
+
+/**
+ * The memory block of `--socket-dir DIR` (its sockets' directory), if serve left state.json;
+ * waited for as long as QEMU waits for a reply (serve answers within it when it lives).
+ */
+async function memoryBlock(remote: RemoteInspectArgs): Promise<string[]> {
   const first = remote.sockets[0];
   if (remote.address !== undefined || first === undefined) return [];
   try {
-    return memoryLines(readFileSync(join(dirname(first), 'state.json'), 'utf8'));
+    const path = join(dirname(first), 'state.json');
+    return memoryLines(await settledState(path, process.pid, QEMU_MSG_TIMEOUT_MS));
   } catch {
     return [];
   }
@@ -231,7 +274,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const blocks = descriptions.map((d) => describeAsText(d, { hex: args.hex }).join('\n'));
-  const memory = remote ? memoryBlock(remote) : [];
+  const memory = remote ? await memoryBlock(remote) : [];
   if (memory.length > 0) blocks.push(memory.join('\n'));
   console.log(blocks.join('\n\n'));
   return 0;

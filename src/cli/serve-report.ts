@@ -46,7 +46,13 @@ export function formatDeviceTable(entries: readonly DeviceEntry[]): string {
     e.socket ?? '-',
   ]);
   const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'SOCKET'];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // A loop, not Math.max(...rows): spreading 125,000+ rows (a tree's worth) overflows the stack.
+  const widths = head.map((h) => h.length);
+  for (const r of rows) {
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, c.length);
+    });
+  }
   const line = (r: string[]) =>
     r
       .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))

@@ -41,20 +41,24 @@ function logKernel(line: KernelLogLine): void {
     log(`kernel: ${line.level}: ${line.device}: ${line.message}`);
 }
 
-/** The budget's bytes, and the start line saying where they come from. */
-function memoryBudget(args: ServeArgs): bigint {
-  if (args.memoryBudget !== undefined) {
-    log(`memory budget ${formatBytes(args.memoryBudget)} (--memory-budget)`);
-    return args.memoryBudget;
-  }
+/**
+ * The budget's bytes, and the start line saying where they come from: logged only once every
+ * socket listens, so that a refused socket dir or path is the one line serve prints.
+ */
+function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
+  if (args.memoryBudget !== undefined)
+    return {
+      bytes: args.memoryBudget,
+      line: `memory budget ${formatBytes(args.memoryBudget)} (--memory-budget)`,
+    };
   const d = defaultMemoryBudget();
-  log(
-    `memory budget ${formatBytes(d.bytes)} (half of ${d.source} ${formatBytes(d.available)}; set it with --memory-budget SIZE)`,
-  );
-  return d.bytes;
+  return {
+    bytes: d.bytes,
+    line: `memory budget ${formatBytes(d.bytes)} (half of ${d.source} ${formatBytes(d.available)}; set it with --memory-budget SIZE)`,
+  };
 }
 
-function buildMachine(args: ServeArgs): Machine {
+function buildMachine(args: ServeArgs, budget: bigint): Machine {
   const fdt = readPlatformArg(args.dt);
   try {
     buildHost(fdt);
@@ -66,7 +70,7 @@ function buildMachine(args: ServeArgs): Machine {
   if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
   return createMachine(fdt, {
     log: logKernel,
-    memoryBudget: memoryBudget(args),
+    memoryBudget: budget,
     ...(tracer ? { tracer } : {}),
   });
 }
@@ -214,7 +218,8 @@ export async function run(argv: string[]): Promise<number> {
     console.log(SERVE_USAGE);
     return 0;
   }
-  const machine = buildMachine(args);
+  const budget = memoryBudget(args);
+  const machine = buildMachine(args, budget.bytes);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   const sockets = plan(machine, args);
   setDmaSessionCount(sockets.size); // each device's share of the fds DMA maps may hold
@@ -222,9 +227,25 @@ export async function run(argv: string[]): Promise<number> {
   if (few) log(few);
   const dirMode = args.device === undefined;
   const writeState = stateWriter(args, machine, partitions);
+  // Signals are handled from before the first socket listens: whoever sees a socket, or the
+  // table (its write can wake the reader before our next instruction runs), may stop us then.
+  let stop = (_signal: string): void => {};
+  const stopped = untilSignal((signal) => stop(signal));
   const servers = startServers(machine, sockets, partitions, writeState, args);
+  log(budget.line);
   const duties = args.trace === undefined ? undefined : startFaultScan(machine);
   const memoryWatch = dirMode ? startMemoryWatch(machine, writeState) : undefined;
+  stop = (signal) => {
+    log(`${signal}: closing ${servers.length} sockets`);
+    if (duties) clearInterval(duties);
+    if (memoryWatch) clearInterval(memoryWatch);
+    for (const s of servers) s.close();
+    if (dirMode) {
+      removeQuietly(`${args.socketDir}/devices.json`);
+      removeQuietly(`${args.socketDir}/state.json`);
+    }
+    machine.dispose();
+  };
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
@@ -235,17 +256,7 @@ export async function run(argv: string[]): Promise<number> {
       ? `${JSON.stringify(entries, null, 2)}\n`
       : `${formatDeviceTable(entries)}\nready: ${servers.length} sockets\n`,
   );
-  return untilSignal((signal) => {
-    log(`${signal}: closing ${servers.length} sockets`);
-    if (duties) clearInterval(duties);
-    if (memoryWatch) clearInterval(memoryWatch);
-    for (const s of servers) s.close();
-    if (dirMode) {
-      removeQuietly(`${args.socketDir}/devices.json`);
-      removeQuietly(`${args.socketDir}/state.json`);
-    }
-    machine.dispose();
-  });
+  return stopped;
 }
 
 /**

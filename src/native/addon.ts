@@ -39,7 +39,6 @@ export interface NativeAddon {
   receiveInto(fd: number, buf: Uint8Array, maxFds: number): RawReceived<number> | null;
   receiveMessage(fd: number, maxBytes: number, maxFds: number): RawReceived<Buffer> | null;
   memfdCreate(name: string, size: bigint): number;
-  memfdSeals(fd: number): number;
   ftruncate(fd: number, size: bigint): void;
   punchHole(fd: number, offset: bigint, length: bigint): void;
   mmap(

@@ -123,19 +123,8 @@ export function peerCredentials(fd: number): { pid: number; uid: number; gid: nu
   return addon.peerCredentials(fd);
 }
 
-/**
- * memfd_create(2) with MFD_CLOEXEC, truncated to `size`: sparse, so even 128 GiB costs no
- * memory until pages are touched. Sealed (MEMFD_SIZE_SEALS): nobody holding it, here or in a
- * process it was sent to, can change its size (ftruncate, or a write past the end, fails with
- * EPERM) or its seals; a hole can still be punched (it reads back as zeros).
- * @throws SystemCallError EFBIG, EMFILE, ENOMEM.
- */
-export function memfdCreate(name: string, size: bigint): number {
-  return addon.memfdCreate(name, size);
-}
-
-/** F_SEAL_* (include/uapi/linux/fcntl.h). */
-export const MemfdSeal = {
+/** F_SEAL_* (include/uapi/linux/fcntl.h): what a sealed file refuses from then on. */
+export const FileSeal = {
   SEAL: 0x1,
   SHRINK: 0x2,
   GROW: 0x4,
@@ -143,12 +132,61 @@ export const MemfdSeal = {
   FUTURE_WRITE: 0x10,
 } as const;
 
-/** The seals `memfdCreate` adds: the size is fixed and no seal can be added after. */
-export const MEMFD_SIZE_SEALS = MemfdSeal.SEAL | MemfdSeal.SHRINK | MemfdSeal.GROW;
+/**
+ * The seals of `fd` (fcntl F_GET_SEALS), a `FileSeal` mask; 0 for a file that cannot be sealed.
+ * @throws SystemCallError EBADF.
+ */
+export function fileSeals(fd: number): number {
+  return addon.fileSeals(fd);
+}
 
-/** fcntl(F_GET_SEALS): the F_SEAL_* bits of a memfd. @throws SystemCallError EBADF, EINVAL. */
-export function memfdSeals(fd: number): number {
-  return addon.memfdSeals(fd);
+/**
+ * Adds seals (fcntl F_ADD_SEALS); seals are never removed.
+ * @throws SystemCallError EPERM (F_SEAL_SEAL set, or SEAL_WRITE with a writable mapping),
+ *   EINVAL (the file cannot be sealed), EBADF.
+ */
+export function addFileSeals(fd: number, seals: number): void {
+  addon.addFileSeals(fd, seals);
+}
+
+/**
+ * The seals of the memory the server hands to clients (memfd_create(2) "File sealing"): a
+ * client could otherwise ftruncate it under our mappings, and our next access past the new end
+ * would be a SIGBUS that kills the server. F_SEAL_SEAL keeps a client from adding F_SEAL_WRITE
+ * (our own writes would then fail). Writes stay allowed (clients map it writable). Seals do not
+ * stop FALLOC_FL_PUNCH_HOLE: a punched page reads back as zeros and is allocated again on its
+ * next touch, so it costs data the client itself owns, never a fault.
+ */
+export const MEMFD_SIZE_SEALS = FileSeal.SEAL | FileSeal.SHRINK | FileSeal.GROW;
+
+/** Options of `memfdCreate`. */
+export interface MemfdOptions {
+  /**
+   * The `FileSeal` bits added once the file has its size; MEMFD_SIZE_SEALS unless given. `0`
+   * leaves it unsealed (a file playing a client's part, which it may resize or seal later).
+   */
+  seals?: number;
+}
+
+/**
+ * memfd_create(2) with MFD_CLOEXEC | MFD_ALLOW_SEALING, truncated to `size`: sparse, so even
+ * 128 GiB costs no memory until pages are touched. Then `options.seals` are added (F_ADD_SEALS,
+ * through `addFileSeals`): by default MEMFD_SIZE_SEALS, what every memory the server shares
+ * must have.
+ * @throws SystemCallError EFBIG, EMFILE, ENOMEM; EINVAL for unknown seal bits (fd closed).
+ */
+export function memfdCreate(name: string, size: bigint, options: MemfdOptions = {}): number {
+  const fd = addon.memfdCreate(name, size);
+  const seals = options.seals ?? MEMFD_SIZE_SEALS;
+  if (seals !== 0) {
+    try {
+      addon.addFileSeals(fd, seals);
+    } catch (err) {
+      addon.closeFd(fd);
+      throw err;
+    }
+  }
+  return fd;
 }
 
 /** ftruncate(2). @throws SystemCallError EBADF, EINVAL, EPERM (sealed). */
@@ -193,32 +231,6 @@ export function dataRanges(fd: number, start: bigint, end: bigint): [bigint, big
 /** sysconf(_SC_PAGESIZE). */
 export function pageSize(): number {
   return addon.pageSize();
-}
-
-/** F_SEAL_* (include/uapi/linux/fcntl.h): what a sealed file refuses from then on. */
-export const FileSeal = {
-  SEAL: 0x1,
-  SHRINK: 0x2,
-  GROW: 0x4,
-  WRITE: 0x8,
-  FUTURE_WRITE: 0x10,
-} as const;
-
-/**
- * The seals of `fd` (fcntl F_GET_SEALS), a `FileSeal` mask; 0 for a file that cannot be sealed.
- * @throws SystemCallError EBADF.
- */
-export function fileSeals(fd: number): number {
-  return addon.fileSeals(fd);
-}
-
-/**
- * Adds seals (fcntl F_ADD_SEALS); seals are never removed.
- * @throws SystemCallError EPERM (F_SEAL_SEAL set, or SEAL_WRITE with a writable mapping),
- *   EINVAL (the file cannot be sealed), EBADF.
- */
-export function addFileSeals(fd: number, seals: number): void {
-  addon.addFileSeals(fd, seals);
 }
 
 /** Options of `eventfdCreate`. */

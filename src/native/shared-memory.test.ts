@@ -3,15 +3,17 @@
  * touched, SEEK_DATA reports exactly the touched pages, windows split accesses at their edges.
  */
 import assert from 'node:assert/strict';
-import { fstatSync, writeSync } from 'node:fs';
+import { fstatSync, readdirSync, writeSync } from 'node:fs';
 import { test } from 'node:test';
 import {
+  addFileSeals,
   closeFd,
   dataRanges,
+  FileSeal,
+  fileSeals,
   ftruncate,
   MEMFD_SIZE_SEALS,
   memfdCreate,
-  memfdSeals,
   mmap,
   munmap,
   pageSize,
@@ -130,7 +132,7 @@ test('a memfd is sealed at its size: ftruncate and writes past the end fail with
   const page = BigInt(pageSize());
   const fd = memfdCreate('sealed', 4n * page);
   try {
-    assert.equal(memfdSeals(fd), MEMFD_SIZE_SEALS);
+    assert.equal(fileSeals(fd), MEMFD_SIZE_SEALS);
     assert.throws(() => ftruncate(fd, 0n), { code: 'EPERM', syscall: 'ftruncate' });
     assert.throws(() => ftruncate(fd, 8n * page), { code: 'EPERM' });
     assert.throws(() => writeSync(fd, Uint8Array.of(1), 0, 1, Number(4n * page)), {
@@ -146,4 +148,33 @@ test('a memfd is sealed at its size: ftruncate and writes past the end fail with
   } finally {
     closeFd(fd);
   }
+});
+
+test('memfdCreate seals only what it is asked: { seals: 0 } is a file a client may resize and seal', () => {
+  const page = BigInt(pageSize());
+  const fd = memfdCreate('client', 4n * page, { seals: 0 });
+  try {
+    assert.equal(fileSeals(fd), 0);
+    ftruncate(fd, 2n * page);
+    assert.equal(fstatSync(fd, { bigint: true }).size, 2n * page);
+    addFileSeals(fd, FileSeal.SHRINK);
+    assert.equal(fileSeals(fd), FileSeal.SHRINK);
+    assert.throws(() => ftruncate(fd, 0n), { code: 'EPERM' });
+  } finally {
+    closeFd(fd);
+  }
+  const some = memfdCreate('grow-sealed', page, { seals: FileSeal.GROW });
+  try {
+    assert.equal(fileSeals(some), FileSeal.GROW);
+    ftruncate(some, 0n);
+  } finally {
+    closeFd(some);
+  }
+});
+
+test('memfdCreate with seal bits the kernel does not know is EINVAL and leaves no fd open', () => {
+  const open = () => readdirSync('/proc/self/fd').length;
+  const before = open();
+  assert.throws(() => memfdCreate('bad-seals', 4096n, { seals: 0x8000 }), { code: 'EINVAL' });
+  assert.equal(open(), before);
 });

@@ -23,6 +23,8 @@ const map = (address: bigint, size: bigint, flags = 3, offset = 0n) => ({
   address,
   size,
 });
+/** A file as a client makes it: unsealed, so each test seals or shrinks it as a VMM could. */
+const CLIENT_FILE = { seals: 0 };
 const errno = (code: string) => (e: unknown) => e instanceof VfioError && e.code === code;
 
 function isOpen(fd: number): boolean {
@@ -37,7 +39,7 @@ function isOpen(fd: number): boolean {
 describe('DmaTable', () => {
   it('reads and writes guest memory through an fd-backed region, at an unaligned offset', () => {
     const t = new DmaTable();
-    const fd = memfdCreate('guest', 0x10000n);
+    const fd = memfdCreate('guest', 0x10000n, CLIENT_FILE);
     const view = SharedMapping.map(fd, 0n, 0x10000n, 'rw');
     t.map(map(0x100000n, 0x2000n, 3, 0x1234n), fd);
     t.write(0x100010n, new Uint8Array([1, 2, 3]));
@@ -52,7 +54,7 @@ describe('DmaTable', () => {
 
   it('refuses writes to read-only regions and accesses to regions without an fd', () => {
     const t = new DmaTable();
-    const fd = memfdCreate('guest', 0x1000n);
+    const fd = memfdCreate('guest', 0x1000n, CLIENT_FILE);
     t.map(map(0n, 0x1000n, 1), fd);
     assert.throws(() => t.write(0n, new Uint8Array(1)), errno('EPERM'));
     t.map(map(0x1000n, 0x1000n), undefined);
@@ -62,12 +64,12 @@ describe('DmaTable', () => {
 
   it('closes the fd of a refused map: over an existing region (EEXIST), past max_dma_maps', () => {
     const t = new DmaTable(1);
-    const a = memfdCreate('a', 0x1000n);
+    const a = memfdCreate('a', 0x1000n, CLIENT_FILE);
     t.map(map(0n, 0x1000n), a);
-    const dup = memfdCreate('b', 0x1000n);
+    const dup = memfdCreate('b', 0x1000n, CLIENT_FILE);
     assert.throws(() => t.map(map(0n, 0x1000n), dup), errno('EEXIST'));
     assert.equal(isOpen(dup), false, 'the same range again is EEXIST too');
-    const extra = memfdCreate('c', 0x1000n);
+    const extra = memfdCreate('c', 0x1000n, CLIENT_FILE);
     assert.throws(() => t.map(map(0x10000n, 0x1000n), extra), errno('EINVAL'));
     assert.equal(isOpen(extra), false, 'max_dma_maps reached');
     assert.equal(isOpen(a), true);
@@ -141,7 +143,7 @@ describe('DmaTable access to client files', () => {
   it('a sealed file goes through windows, at most maxWindows live, least recently used dropped', () => {
     const t = new DmaTable({ maxWindows: 2 });
     const size = 4n * DMA_WINDOW_BYTES;
-    const fd = memfdCreate('sealed', size);
+    const fd = memfdCreate('sealed', size, CLIENT_FILE);
     addFileSeals(fd, FileSeal.SHRINK);
     const mine = dupFd(fd);
     t.map(map(0n, size), fd);
@@ -164,7 +166,7 @@ describe('DmaTable access to client files', () => {
 
   it('an unsealed file is read and written with pread/pwrite; a shrunk one is EFAULT, never grown', () => {
     const t = new DmaTable();
-    const fd = memfdCreate('plain', 0x10000n);
+    const fd = memfdCreate('plain', 0x10000n, CLIENT_FILE);
     const mine = dupFd(fd);
     t.map(map(0x100000n, 0x8000n, 3, 0x8000n), fd);
     assert.equal(t.regions[0]?.access, 'file');
@@ -183,7 +185,7 @@ describe('DmaTable access to client files', () => {
     const [a, b] = socketPair();
     assert.throws(() => t.map(map(0n, 0x1000n), a), errno('EINVAL'));
     assert.equal(isOpen(a), false);
-    const fd = memfdCreate('far', 0x1000n);
+    const fd = memfdCreate('far', 0x1000n, CLIENT_FILE);
     assert.throws(() => t.map(map(0n, 0x1000n, 3, (1n << 63n) - 0x800n), fd), errno('EINVAL'));
     assert.equal(isOpen(fd), false);
     closeFd(b);
@@ -193,16 +195,16 @@ describe('DmaTable access to client files', () => {
     const ledger = new DmaFdLedger(() => 2);
     const t1 = new DmaTable({ fds: ledger });
     const t2 = new DmaTable({ fds: ledger });
-    t1.map(map(0n, 0x1000n), memfdCreate('a', 0x1000n));
-    t2.map(map(0n, 0x1000n), memfdCreate('b', 0x1000n));
-    const c = memfdCreate('c', 0x1000n);
+    t1.map(map(0n, 0x1000n), memfdCreate('a', 0x1000n, CLIENT_FILE));
+    t2.map(map(0n, 0x1000n), memfdCreate('b', 0x1000n, CLIENT_FILE));
+    const c = memfdCreate('c', 0x1000n, CLIENT_FILE);
     assert.throws(() => t2.map(map(0x1000n, 0x1000n), c), errno('EINVAL'));
     assert.equal(isOpen(c), false);
     t2.map(map(0x1000n, 0x1000n), undefined); // no fd: not counted
     assert.equal(ledger.held, 2);
     t1.clear();
     assert.equal(ledger.held, 1);
-    t2.map(map(0x2000n, 0x1000n), memfdCreate('d', 0x1000n));
+    t2.map(map(0x2000n, 0x1000n), memfdCreate('d', 0x1000n, CLIENT_FILE));
     t2.clear();
     assert.equal(ledger.held, 0);
   });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { it } from 'node:test';
-import { fdFlags, MEMFD_SIZE_SEALS, memfdSeals, setNonBlocking } from '../native/index.ts';
+import { fdFlags, fileSeals, MEMFD_SIZE_SEALS, setNonBlocking } from '../native/index.ts';
 import { createMemfdMemory } from './shared-memory.ts';
 
 /** fdinfo `flags:` (octal) of `fd` in this process. */
@@ -31,7 +31,7 @@ it('peers get their own description of the sealed memfd, close-on-exec', () => {
     assert.equal(ours.length, 1, 'one descriptor of our own');
     const own = ours[0] as number;
     assert.equal(fdFlags(m.fd).cloexec, true);
-    assert.equal(memfdSeals(m.fd), MEMFD_SIZE_SEALS);
+    assert.equal(fileSeals(m.fd), MEMFD_SIZE_SEALS);
     const O_NONBLOCK = 0o4000;
     setNonBlocking(m.fd, true); // what a peer may do to its descriptor
     assert.ok(fdinfoFlags(m.fd) & O_NONBLOCK);

@@ -11,7 +11,7 @@
  * all hole is lent as zeros; a mix of both is not lent (read it).
  *
  * Shared safely (a client holding the fd can change nothing under our feet): the memfd is sealed
- * at its size (native memfdCreate), so no ftruncate can make our next access a SIGBUS; and peers
+ * at its size (memfdCreate with MEMFD_SIZE_SEALS), so no ftruncate can make our next access a SIGBUS; and peers
  * get their own open file description of it (`fd`, reopened through /proc), never ours, whose
  * status flags they could change: O_APPEND would send our pwrites to the end of the file,
  * O_DIRECT would fail our unaligned reads. With a MemoryBudget, writes that would populate pages
@@ -20,7 +20,14 @@
  * would; nothing of ours is derived from bytes a peer can write.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
-import { closeFd, dataRanges, memfdCreate, pageSize, SharedMapping } from '../native/index.ts';
+import {
+  closeFd,
+  dataRanges,
+  MEMFD_SIZE_SEALS,
+  memfdCreate,
+  pageSize,
+  SharedMapping,
+} from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
 
@@ -176,7 +183,7 @@ function reopenForPeers(fd: number, name: string): number {
 export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBudget): SharedMemory {
   let fd: number;
   try {
-    fd = memfdCreate(name, size);
+    fd = memfdCreate(name, size, { seals: MEMFD_SIZE_SEALS });
   } catch (err) {
     throw new VfioError('ENOMEM', `cannot create shared memory ${name} of ${size} bytes: ${err}`);
   }
