@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectGpu } from '../src/bench/gpu-target.ts';
 import { readRemoteFacts } from '../src/guest/remote-facts.ts';
-import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../src/vfio-user/client.ts';
-import { DeviceSocketError, describeRemote } from '../src/vfio-user/describe-remote.ts';
+import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../src/vfio-user/client/client.ts';
+import { DeviceSocketError, describeRemote } from '../src/vfio-user/client/describe-remote.ts';
 import {
   type CliRun,
   type ConnectionStats,

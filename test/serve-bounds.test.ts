@@ -18,8 +18,8 @@ import {
   receiveInto,
   sendMessage,
 } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
+import { VfioUserClient } from '../src/vfio-user/client/client.ts';
+import { Command } from '../src/vfio-user/wire/constants.ts';
 import { frame, pack, QEMU_VERSION_JSON, versionPayload } from './support/frames.ts';
 import {
   connectWhenFree,

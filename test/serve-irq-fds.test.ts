@@ -17,9 +17,9 @@ import {
   memfdCreate,
   socketPair,
 } from '../src/native/index.ts';
-import type { VfioUserClient } from '../src/vfio-user/client.ts';
-import { IrqSetFlag } from '../src/vfio-user/constants.ts';
-import { ReplyError } from '../src/vfio-user/wire-errors.ts';
+import type { VfioUserClient } from '../src/vfio-user/client/client.ts';
+import { IrqSetFlag } from '../src/vfio-user/wire/constants.ts';
+import { ReplyError } from '../src/vfio-user/wire/wire-errors.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 let serve: ServeProcess;

@@ -4,9 +4,9 @@
  * over the machine's LPID allocator), as `serve` serves each of its devices.
  */
 import { createMachine } from '../machine/index.ts';
+import { PartitionRegistry } from '../machine/partitions.ts';
 import { defaultPlatformTree } from '../platform/default-platform.ts';
-import { PartitionRegistry } from '../vfio-user/partition.ts';
-import { VfioUserServer } from '../vfio-user/server.ts';
+import { VfioUserServer } from '../vfio-user/server/server.ts';
 
 export interface ServedGpu {
   readonly path: string;

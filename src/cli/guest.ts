@@ -15,11 +15,11 @@ import { buildGuestTree } from '../guest/guest-tree.ts';
 import { GuestPlacementError, placeGuest, type VphbRequest } from '../guest/placement.ts';
 import { readRemoteFacts } from '../guest/remote-facts.ts';
 import { isSystemCallError } from '../native/index.ts';
+import { type DevicesListEntry, readDevicesList } from '../serve-dir/devices-list.ts';
 import { VfioError } from '../vfio/errors.ts';
-import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../vfio-user/client.ts';
-import { deviceNameForSocket } from '../vfio-user/describe-remote.ts';
-import { type DevicesListEntry, readDevicesList } from '../vfio-user/devices-list.ts';
-import { ReplyError } from '../vfio-user/wire-errors.ts';
+import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../vfio-user/client/client.ts';
+import { deviceNameForSocket } from '../vfio-user/client/describe-remote.ts';
+import { ReplyError } from '../vfio-user/wire/wire-errors.ts';
 import { CliError, usageError } from './cli-error.ts';
 
 const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-nodes N] [--phb N]

@@ -21,14 +21,14 @@ import { type DeviceDescription, describeDevice } from '../vfio/describe.ts';
 import { describeAsText } from '../vfio/describe-text.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { formatBytes } from '../vfio/memory-budget.ts';
-import { QEMU_MSG_TIMEOUT_MS } from '../vfio-user/client.ts';
+import { QEMU_MSG_TIMEOUT_MS } from '../vfio-user/client/client.ts';
 import {
   DeviceSocketError,
   inspectOverWire,
   parseRemoteInspectArgs,
   type RemoteInspectArgs,
   RemoteInspectUsageError,
-} from '../vfio-user/describe-remote.ts';
+} from '../vfio-user/client/describe-remote.ts';
 import { CliError, usageError } from './cli-error.ts';
 import { readPlatformArg } from './dt.ts';
 

@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import type { FunctionStatus, Machine } from '../machine/index.ts';
-import type { PartitionRegistry } from '../vfio-user/partition.ts';
+import type { PartitionRegistry } from '../machine/partitions.ts';
 
 export interface DeviceEntry extends FunctionStatus {
   readonly socket?: string;

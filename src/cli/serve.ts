@@ -1,6 +1,6 @@
 /**
  * `vfio-nvlink2 serve`: every GPU and NVLink bridge of the platform over vfio-user, one socket
- * per device (src/vfio-user/server.ts), built from one Machine (src/machine). Start-up does only
+ * per device (src/vfio-user/server/server.ts), built from one Machine (src/machine). Start-up does only
  * cheap work (devices are created lazily, memory is sparse) and prints the table — the
  * readiness signal — only once every socket listens. Stays in the foreground; SIGTERM/SIGINT
  * close the clients (releasing what they held), remove the sockets and the JSON files, exit 0.
@@ -10,6 +10,7 @@
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { createMachine, type Machine } from '../machine/index.ts';
+import { PartitionRegistry } from '../machine/partitions.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
 import { buildHost, HostError } from '../platform/host.ts';
@@ -17,10 +18,9 @@ import { TextSink } from '../trace/text-sink.ts';
 import { Tracer } from '../trace/tracer.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { formatBytes } from '../vfio/memory-budget.ts';
-import { dmaLimitsWarning, setDmaSessionCount } from '../vfio-user/dma-limits.ts';
-import { PartitionRegistry } from '../vfio-user/partition.ts';
-import { VfioUserServer } from '../vfio-user/server.ts';
-import { SocketPathError } from '../vfio-user/server-socket-path.ts';
+import { dmaLimitsWarning, setDmaSessionCount } from '../vfio-user/server/dma-limits.ts';
+import { VfioUserServer } from '../vfio-user/server/server.ts';
+import { SocketPathError } from '../vfio-user/server/server-socket-path.ts';
 import { CliError } from './cli-error.ts';
 import { readPlatformArg } from './dt.ts';
 import { defaultMemoryBudget } from './memory-size.ts';

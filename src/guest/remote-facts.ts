@@ -8,8 +8,8 @@
  */
 import { closeFd } from '../native/index.ts';
 import { VFIO_PCI_CONFIG_REGION_INDEX } from '../vfio/region-info.ts';
-import type { VfioUserClient } from '../vfio-user/client.ts';
-import { ReplyError } from '../vfio-user/wire-errors.ts';
+import type { VfioUserClient } from '../vfio-user/client/client.ts';
+import { ReplyError } from '../vfio-user/wire/wire-errors.ts';
 import type { DeviceFacts, TypedRegionFacts } from './device-facts.ts';
 
 async function typedRegion(

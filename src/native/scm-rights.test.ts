@@ -26,7 +26,7 @@ import {
   receiveOne,
   spawnPythonPeer,
   whenReadable,
-} from './test-helpers.ts';
+} from './testing/helpers.ts';
 
 test('a memfd written by python is read back through mmap here; peer credentials name the child', async () => {
   const peer = await spawnPythonPeer(`

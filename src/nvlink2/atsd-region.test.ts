@@ -13,8 +13,8 @@ import { VfioError } from '../vfio/errors.ts';
 import type { AtsdRegion } from './atsd-region.ts';
 import { ATSD_STAT_PENDING } from './atsd-register.ts';
 import { pnvNpu2MapHost } from './npu-lpar.ts';
-import { fixture } from './test-support/fixture.ts';
-import { inSecondProcess } from './test-support/second-process.ts';
+import { fixture } from './testing/fixture.ts';
+import { inSecondProcess } from './testing/second-process.ts';
 
 const GPU = '0002:01:00.0';
 const BRIDGE = '0000:00:00.0'; // link 0: ATSD register 0, bound by MAP_LPAR of the GPU

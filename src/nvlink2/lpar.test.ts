@@ -10,7 +10,7 @@ import { OpalRc } from '../platform/firmware-opal.ts';
 import { buildHost } from '../platform/host.ts';
 import { attachLpid } from './hooks.ts';
 import { pnvNpu2MapHost } from './npu-lpar.ts';
-import { fixture } from './test-support/fixture.ts';
+import { fixture } from './testing/fixture.ts';
 
 /** The built-in platform's GPUs: a socket's GPUs sit on buses 1, 2, 3 (distinct BDFs). */
 const GPUS = [

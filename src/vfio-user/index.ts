@@ -10,9 +10,10 @@ export {
   type RegionInfoResult,
   type SetIrqsArgs,
   VfioUserClient,
-} from './client.ts';
-export { ClientChannel, type ReplyWithFds } from './client-channel.ts';
-export type { DmaBacking } from './client-dma.ts';
+} from './client/client.ts';
+export { ClientChannel, type ReplyWithFds } from './client/client-channel.ts';
+export type { DmaBacking } from './client/client-dma.ts';
+export { type MappedArea, MappedRegion } from './client/mapped-region.ts';
 export {
   decodeReply,
   decodeRequest,
@@ -20,17 +21,16 @@ export {
   encodeReplyParts,
   encodeRequest,
   encodeRequestParts,
-} from './codec.ts';
-export * from './constants.ts';
+} from './wire/codec.ts';
+export * from './wire/constants.ts';
 export {
   type FramedMessage,
   type FramerOptions,
   MessageFramer,
   messageSizeLimit,
-} from './framer.ts';
-export * from './header.ts';
-export { type MappedArea, MappedRegion } from './mapped-region.ts';
-export type * from './messages.ts';
-export { type CloseReason, Connection, type ConnectionHandlers } from './transport.ts';
-export * from './version-capabilities.ts';
-export { FramingError, type FramingErrorKind, ReplyError } from './wire-errors.ts';
+} from './wire/framer.ts';
+export * from './wire/header.ts';
+export type * from './wire/messages.ts';
+export { type CloseReason, Connection, type ConnectionHandlers } from './wire/transport.ts';
+export * from './wire/version-capabilities.ts';
+export { FramingError, type FramingErrorKind, ReplyError } from './wire/wire-errors.ts';

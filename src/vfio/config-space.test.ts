@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { VfioPciDevice } from './device.ts';
 import { VfioError } from './errors.ts';
-import { buildFakeHost, fakeFunction } from './fake-host.ts';
+import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
 
 const host = buildFakeHost();
 const devices: VfioPciDevice[] = [];

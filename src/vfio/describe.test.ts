@@ -8,9 +8,9 @@ import { after, describe, it } from 'node:test';
 import { type DeviceSnapshot, describeDevice, describeSnapshot, queryErrorOf } from './describe.ts';
 import { describeAsText, hexdump } from './describe-text.ts';
 import { VfioPciDevice } from './device.ts';
-import { buildFakeHost, fakeFunction } from './fake-host.ts';
 import { encodeSsatgtCap } from './info-caps.ts';
 import { PCI_VENDOR_TYPE, RegionFlag } from './region.ts';
+import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
 import type { VariantHook } from './variant.ts';
 
 const host = buildFakeHost();

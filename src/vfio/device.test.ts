@@ -9,9 +9,9 @@ import { readSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { VfioPciDevice } from './device.ts';
 import { VfioError } from './errors.ts';
-import { buildFakeHost, fakeFunction } from './fake-host.ts';
 import { VariantHookRegistry } from './hooks.ts';
 import { PCI_VENDOR_TYPE, RegionFlag, type RegionOps } from './region.ts';
+import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
 import type { VariantDevice, VariantHook } from './variant.ts';
 
 const host = buildFakeHost();

@@ -8,7 +8,7 @@ import { after, describe, it } from 'node:test';
 import { VfioPciDevice } from './device.ts';
 import { DMA_ENGINE_MAX, DmaEngineCommand, DmaEngineReg, type DmaPort } from './dma-engine.ts';
 import { VfioError } from './errors.ts';
-import { buildFakeHost, fakeFunction } from './fake-host.ts';
+import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
 
 const host = buildFakeHost();
 const devices: VfioPciDevice[] = [];

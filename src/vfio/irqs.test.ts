@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { VfioPciDevice } from './device.ts';
 import { VfioError } from './errors.ts';
-import { buildFakeHost, fakeFunction } from './fake-host.ts';
 import { IrqIndex, IrqInfoFlag, IrqSetFlag } from './irqs.ts';
+import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
 
 const host = buildFakeHost();
 const dir = mkdtempSync(join(tmpdir(), 'vfio-irqs-'));

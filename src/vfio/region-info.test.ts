@@ -8,10 +8,10 @@ import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { VfioPciDevice } from './device.ts';
 import { VfioError } from './errors.ts';
-import { buildFakeHost, fakeFunction } from './fake-host.ts';
 import { decodeCapChain, encodeCapChain, encodeLnkspdCap, encodeSsatgtCap } from './info-caps.ts';
 import { PCI_VENDOR_TYPE, type RegionCapability, RegionFlag, type RegionOps } from './region.ts';
 import { decodeRegionInfo, encodeRegionInfo } from './region-info.ts';
+import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
 import type { VariantHook } from './variant.ts';
 
 const TGT = 0x0000_0c00_0000_0000n;
