@@ -20,8 +20,7 @@ import { probeHost } from '../src/machine/function-status.ts';
 import { formatDoctorReport, runDoctorOnHost } from '../src/nvlink2/doctor.ts';
 import { defaultPlatformTree } from '../src/platform/default-platform.ts';
 import { buildHost } from '../src/platform/host.ts';
-import { VfioUserClient } from '../src/vfio-user/client/client.ts';
-import { Command } from '../src/vfio-user/wire/constants.ts';
+import { Command, VfioUserClient } from '../src/vfio-user/index.ts';
 import { FLAG_ERROR, FLAG_REPLY, frame, versionPayload } from './support/frames.ts';
 import { connectWhenFree, GPU, startServe } from './support/serve-process.ts';
 

@@ -50,6 +50,24 @@ const LEAVES: readonly string[] = ['trace', 'native'];
  */
 const TESTING_DIR = 'testing';
 
+/**
+ * Cycles known and being broken elsewhere, each by its sorted members. Any other cycle fails,
+ * and so does an entry here once its cycle is gone (remove it then). The nvlink2 type cycle
+ * (context.ts ↔ the regions and probes that take a context) is issue 12.2's, on the
+ * i12-variant branch.
+ */
+const KNOWN_CYCLES: readonly (readonly string[])[] = [
+  [
+    'src/nvlink2/atsd-probe.ts',
+    'src/nvlink2/atsd-region.ts',
+    'src/nvlink2/context.ts',
+    'src/nvlink2/gpu-ram-probe.ts',
+    'src/nvlink2/gpu-ram-region.ts',
+    'src/nvlink2/live-regions.ts',
+    'src/nvlink2/npu-lpar.ts',
+  ],
+];
+
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(ROOT, 'src');
 
@@ -101,11 +119,18 @@ function layerOf(folder: string): number | 'leaf' | undefined {
 const isTest = (m: string) => m.endsWith('.test.ts');
 const isTesting = (m: string) => m.split('/').includes(TESTING_DIR);
 
+/** Test support outside src/ (test/support/): for tests and testing/ modules only. */
+function outsideSrcViolation({ from, to }: Edge): string | undefined {
+  if (to.startsWith('src/')) return undefined;
+  if (isTest(from) || isTesting(from)) return undefined;
+  return `${from}: imports ${to} (outside src/, for tests only)`;
+}
+
 /** Layer rule: down the table, leaves from anywhere. */
 function layerViolation({ from, to }: Edge): string | undefined {
   const a = folderOf(from);
   const b = folderOf(to);
-  if (a === b) return undefined;
+  if (a === b || !to.startsWith('src/')) return undefined;
   const la = layerOf(a);
   const lb = layerOf(b);
   const named = `${from}: imports ${to} (layer ${a} → layer ${b})`;
@@ -118,20 +143,25 @@ function layerViolation({ from, to }: Edge): string | undefined {
 }
 
 /**
- * Index rule: a module outside a folder reaches it through the folder's index.ts (a room may
- * use the files of the folders that contain it; `testing/` modules are reached directly, by
- * tests only).
+ * Index rule: a module names directly only modules of its own folder or of a folder that
+ * contains it (a room uses its parent's files). Any other import names the index.ts of the
+ * outermost folder it enters: from outside vfio-user, `src/vfio-user/index.ts`; from
+ * vfio-user/server, `src/vfio-user/wire/index.ts`. `testing/` modules are reached directly,
+ * by tests only.
  */
 function indexViolation({ from, to }: Edge): string | undefined {
-  const dirFrom = posix.dirname(from);
-  const dirTo = posix.dirname(to);
+  if (!to.startsWith('src/')) return undefined;
   if (isTesting(to)) {
     if (isTest(from) || isTesting(from)) return undefined;
     return `${from}: imports ${to} (a testing/ module, for tests only)`;
   }
-  if (dirFrom === dirTo || `${dirFrom}/`.startsWith(`${dirTo}/`)) return undefined;
-  if (posix.basename(to) === 'index.ts') return undefined;
-  return `${from}: imports ${to} (bypasses ${dirTo}/index.ts)`;
+  const a = posix.dirname(from).split('/');
+  const b = posix.dirname(to).split('/');
+  let common = 0;
+  while (common < a.length && common < b.length && a[common] === b[common]) common++;
+  if (common === b.length) return undefined;
+  const index = [...b.slice(0, common + 1), 'index.ts'].join('/');
+  return to === index ? undefined : `${from}: imports ${to} (bypasses ${index})`;
 }
 
 /**
@@ -247,16 +277,27 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TESTING_DIR above)', () 
   });
 
   it("imports across folders go through the folder's index.ts", () => {
-    const bad = graph.edges.map(indexViolation).filter((v) => v !== undefined);
+    const bad = graph.edges
+      .flatMap((e) => [indexViolation(e), outsideSrcViolation(e)])
+      .filter((v) => v !== undefined);
     assert.deepEqual(bad, [], report("imports that bypass a folder's index.ts", bad));
   });
 
   it('no module imports itself through a cycle', () => {
-    const found = cycles(graph.modules, graph.edges).map(
-      ({ members, path }) =>
-        `cycle among ${members.length} modules (${members.join(', ')}), e.g. ${path.join(' → ')}`,
+    const found = cycles(graph.modules, graph.edges);
+    const key = (members: readonly string[]) => members.join(' ');
+    const known = new Set(KNOWN_CYCLES.map(key));
+    const fresh = found
+      .filter(({ members }) => !known.has(key(members)))
+      .map(
+        ({ members, path }) =>
+          `cycle among ${members.length} modules (${members.join(', ')}), e.g. ${path.join(' → ')}`,
+      );
+    const seen = new Set(found.map(({ members }) => key(members)));
+    const gone = KNOWN_CYCLES.filter((m) => !seen.has(key(m))).map(
+      (m) => `KNOWN_CYCLES lists a cycle that is gone (remove it): ${m.join(', ')}`,
     );
-    assert.deepEqual(found, [], report('import cycles', found));
+    assert.deepEqual([...fresh, ...gone], [], report('import cycles', [...fresh, ...gone]));
   });
 
   it('the checks catch what they are for', () => {
@@ -280,6 +321,19 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TESTING_DIR above)', () 
     assert.equal(
       indexViolation({ from: 'src/platform/witherspoon/x.ts', to: 'src/platform/types.ts' }),
       undefined,
+    );
+    assert.match(
+      indexViolation({ from: 'src/cli/x.ts', to: 'src/vfio-user/wire/index.ts' }) ?? '',
+      /bypasses src\/vfio-user\/index\.ts/,
+    );
+    assert.match(
+      indexViolation({ from: 'src/vfio-user/server/x.ts', to: 'src/vfio-user/wire/header.ts' }) ??
+        '',
+      /bypasses src\/vfio-user\/wire\/index\.ts/,
+    );
+    assert.match(
+      outsideSrcViolation({ from: 'src/vfio-user/x.ts', to: 'test/support/frames.ts' }) ?? '',
+      /outside src\/, for tests only/,
     );
     assert.match(
       indexViolation({ from: 'src/vfio/x.ts', to: 'src/fdt/testing/dtc.ts' }) ?? '',

@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { closeFd, listenUnix } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client/client.ts';
-import { ReplyError } from '../src/vfio-user/wire/wire-errors.ts';
+import { ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
 import { BRIDGE, GPU, startServe, waitFor } from './support/serve-process.ts';
 
 const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;

@@ -8,8 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, eventfdCreate } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client/client.ts';
-import { Command } from '../src/vfio-user/wire/constants.ts';
+import { Command, VfioUserClient } from '../src/vfio-user/index.ts';
 import { FLAG_ERROR, FLAG_REPLY, frame, pack } from './support/frames.ts';
 import { BRIDGE, GPU, type ServeProcess, startServe, waitFor } from './support/serve-process.ts';
 

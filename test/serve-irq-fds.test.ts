@@ -17,9 +17,8 @@ import {
   memfdCreate,
   socketPair,
 } from '../src/native/index.ts';
-import type { VfioUserClient } from '../src/vfio-user/client/client.ts';
-import { IrqSetFlag } from '../src/vfio-user/wire/constants.ts';
-import { ReplyError } from '../src/vfio-user/wire/wire-errors.ts';
+import type { VfioUserClient } from '../src/vfio-user/index.ts';
+import { IrqSetFlag, ReplyError } from '../src/vfio-user/index.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 let serve: ServeProcess;

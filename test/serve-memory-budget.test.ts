@@ -14,9 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, dataRanges } from '../src/native/index.ts';
-import type { VfioUserClient } from '../src/vfio-user/client/client.ts';
-import { Command } from '../src/vfio-user/wire/constants.ts';
-import { ReplyError } from '../src/vfio-user/wire/wire-errors.ts';
+import type { VfioUserClient } from '../src/vfio-user/index.ts';
+import { Command, ReplyError } from '../src/vfio-user/index.ts';
 import { frame, pack } from './support/frames.ts';
 import {
   connectWhenFree,

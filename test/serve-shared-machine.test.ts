@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { closeFd, listenUnix } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client/client.ts';
+import { VfioUserClient } from '../src/vfio-user/index.ts';
 import { GPU, waitFor } from './support/serve-process.ts';
 
 const ROOT = new URL('../', import.meta.url).pathname;

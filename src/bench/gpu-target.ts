@@ -7,11 +7,17 @@
 
 import { closeFd } from '../native/index.ts';
 import { PCI_VENDOR_ID_NVIDIA, VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM } from '../nvlink2/index.ts';
-import { PCI_VENDOR_TYPE } from '../vfio/region.ts';
-import { VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_NUM_REGIONS } from '../vfio/region-info.ts';
-import { type RegionInfoResult, VfioUserClient } from '../vfio-user/client/client.ts';
-import { checkMappable } from '../vfio-user/client/client-bounds.ts';
-import { MappedRegion } from '../vfio-user/client/mapped-region.ts';
+import {
+  PCI_VENDOR_TYPE,
+  VFIO_PCI_BAR0_REGION_INDEX,
+  VFIO_PCI_NUM_REGIONS,
+} from '../vfio/index.ts';
+import {
+  checkMappable,
+  MappedRegion,
+  type RegionInfoResult,
+  VfioUserClient,
+} from '../vfio-user/index.ts';
 
 export const BAR0 = VFIO_PCI_BAR0_REGION_INDEX;
 const GPU_RAM_TYPE = (PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA) >>> 0;

@@ -14,7 +14,7 @@ import {
   sendMessage,
   shutdownFd,
 } from '../native/index.ts';
-import { skipBytes } from '../vfio-user/wire/byte-parts.ts';
+import { skipBytes } from '../vfio-user/index.ts';
 
 /** sizeof(struct vfio_user_header); the message size is the u32 at offset 4. */
 export const FRAME_HEADER_BYTES = 16;

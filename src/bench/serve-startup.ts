@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd, connectUnix } from '../native/index.ts';
-import { readDevicesList } from '../serve-dir/devices-list.ts';
+import { readDevicesList } from '../serve-dir/index.ts';
 import { nodeEntry, stopChild } from './node-entry.ts';
 import { nowNs } from './stats.ts';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { serializeFdt } from '../fdt/index.ts';
-import { generateWitherspoon } from '../platform/witherspoon/index.ts';
+import { generateWitherspoon } from '../platform/index.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 

@@ -4,11 +4,15 @@
  * src/nvlink2/doctor.ts). Exit status 0 even when devices fail: the report is the answer.
  */
 import { parseArgs } from 'node:util';
-import { formatDoctorReport, runDoctorOnHost } from '../nvlink2/doctor.ts';
-import { KERNEL_VERSIONS, type KernelVersion } from '../nvlink2/kernel-version.ts';
-import { buildHost, HostError } from '../platform/host.ts';
+import {
+  formatDoctorReport,
+  KERNEL_VERSIONS,
+  type KernelVersion,
+  runDoctorOnHost,
+} from '../nvlink2/index.ts';
+import { buildHost, HostError } from '../platform/index.ts';
 import { CliError, usageError } from './cli-error.ts';
-import { readPlatformArg } from './dt.ts';
+import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt doctor [FILE] [--json] [--kernel ${KERNEL_VERSIONS.join('|')}]
   For every PCI function of FILE (a DTB or DTS; default: the built-in 6-GPU Witherspoon),

@@ -7,8 +7,7 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseFdt, readString, toDts } from '../fdt/index.ts';
 import { runDtc } from '../fdt/testing/dtc.ts';
-import { defaultPlatformTree } from '../platform/default-platform.ts';
-import { generateWitherspoon } from '../platform/witherspoon/index.ts';
+import { defaultPlatformTree, generateWitherspoon } from '../platform/index.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-dt-cli-'));

@@ -9,17 +9,21 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serializeFdt, toDts } from '../fdt/index.ts';
-import { classifyDevice, type DeviceFacts } from '../guest/device-facts.ts';
-import { formatPlacement, placementToJson } from '../guest/guest-report.ts';
-import { buildGuestTree } from '../guest/guest-tree.ts';
-import { GuestPlacementError, placeGuest, type VphbRequest } from '../guest/placement.ts';
-import { readRemoteFacts } from '../guest/remote-facts.ts';
+import {
+  buildGuestTree,
+  classifyDevice,
+  type DeviceFacts,
+  formatPlacement,
+  GuestPlacementError,
+  placeGuest,
+  placementToJson,
+  readRemoteFacts,
+  type VphbRequest,
+} from '../guest/index.ts';
 import { isSystemCallError } from '../native/index.ts';
-import { type DevicesListEntry, readDevicesList } from '../serve-dir/devices-list.ts';
-import { VfioError } from '../vfio/errors.ts';
-import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../vfio-user/client/client.ts';
-import { deviceNameForSocket } from '../vfio-user/client/describe-remote.ts';
-import { ReplyError } from '../vfio-user/wire/wire-errors.ts';
+import { type DevicesListEntry, deviceNameForSocket, readDevicesList } from '../serve-dir/index.ts';
+import { VfioError } from '../vfio/index.ts';
+import { QEMU_MSG_TIMEOUT_MS, ReplyError, VfioUserClient } from '../vfio-user/index.ts';
 import { CliError, usageError } from './cli-error.ts';
 
 const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-nodes N] [--phb N]

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { DeviceDescription } from '../vfio/describe.ts';
+import type { DeviceDescription } from '../vfio/index.ts';
 import { CliError } from './cli-error.ts';
 import {
   inspectInProcess,

@@ -16,8 +16,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import type { FunctionStatus, Machine } from '../machine/index.ts';
-import type { PartitionRegistry } from '../machine/partitions.ts';
+import type { FunctionStatus, Machine, PartitionRegistry } from '../machine/index.ts';
 
 export interface DeviceEntry extends FunctionStatus {
   readonly socket?: string;

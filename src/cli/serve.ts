@@ -9,21 +9,21 @@
  */
 import { mkdirSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { createMachine, type Machine } from '../machine/index.ts';
-import { PartitionRegistry } from '../machine/partitions.ts';
+import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
-import { buildHost, HostError } from '../platform/host.ts';
-import { TextSink } from '../trace/text-sink.ts';
-import { Tracer } from '../trace/tracer.ts';
-import { VfioError } from '../vfio/errors.ts';
-import { formatBytes } from '../vfio/memory-budget.ts';
-import { dmaLimitsWarning, setDmaSessionCount } from '../vfio-user/server/dma-limits.ts';
-import { VfioUserServer } from '../vfio-user/server/server.ts';
-import { SocketPathError } from '../vfio-user/server/server-socket-path.ts';
+import { buildHost, HostError } from '../platform/index.ts';
+import { TextSink, Tracer } from '../trace/index.ts';
+import { formatBytes, VfioError } from '../vfio/index.ts';
+import {
+  dmaLimitsWarning,
+  SocketPathError,
+  setDmaSessionCount,
+  VfioUserServer,
+} from '../vfio-user/index.ts';
 import { CliError } from './cli-error.ts';
-import { readPlatformArg } from './dt.ts';
 import { defaultMemoryBudget } from './memory-size.ts';
+import { readPlatformArg } from './platform-arg.ts';
 import { parseServeArgs, SERVE_USAGE, type ServeArgs } from './serve-args.ts';
 import {
   deviceEntries,

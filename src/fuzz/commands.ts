@@ -4,7 +4,7 @@
  * from the device's real regions and IRQs, so that messages reach deep into the handlers
  * before the mutator (mutate.ts) bends them.
  */
-import { Command } from '../vfio-user/wire/constants.ts';
+import { Command } from '../vfio-user/index.ts';
 import type { FdKind, FuzzDevice } from './plan.ts';
 import type { Random } from './random.ts';
 import { accessCount, edgeU32, edgeU64, regionOffset } from './values.ts';

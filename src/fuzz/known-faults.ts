@@ -4,7 +4,7 @@
  * steers the plan around them so a run can look for the next fault meanwhile; by default
  * nothing is avoided.
  */
-import { Command } from '../vfio-user/wire/constants.ts';
+import { Command } from '../vfio-user/index.ts';
 import type { FdKind, PlannedFrame } from './plan.ts';
 import { HEADER_BYTES, readHeader } from './wire.ts';
 

@@ -6,7 +6,7 @@
  * past or short of the bytes, a message type that does not exist, more fds than allowed, a
  * disconnect inside the message). `expectationOf` says what the server must do with each.
  */
-import { Command } from '../vfio-user/wire/constants.ts';
+import { Command } from '../vfio-user/index.ts';
 import type { Draft } from './commands.ts';
 import { type Expectation, FD_KINDS, type FdKind, type PlannedFrame } from './plan.ts';
 import type { Random } from './random.ts';

@@ -9,7 +9,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectUnix, isSystemCallError } from '../native/index.ts';
-import { Command } from '../vfio-user/wire/constants.ts';
+import { Command } from '../vfio-user/index.ts';
 import { closeAll, makeFds } from './fd-factory.ts';
 import { FuzzSocket } from './fuzz-socket.ts';
 import type { FuzzDevice, PlannedConnection, PlannedFrame } from './plan.ts';

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { nodeEntry, stopChild } from '../bench/node-entry.ts';
+import { nodeEntry, stopChild } from '../bench/index.ts';
 
 const KEEP_INTERNAL = 20;
 const KEEP_TAIL = 40;

@@ -8,7 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd } from '../native/index.ts';
-import { VfioUserClient } from '../vfio-user/client/client.ts';
+import { VfioUserClient } from '../vfio-user/index.ts';
 import { CANARY_END, canariesFor, GPU_RAM_REGION } from './canary.ts';
 import type { FuzzDevice } from './plan.ts';
 import { Random } from './random.ts';

@@ -9,7 +9,7 @@
  * (vfio/memory-budget.ts): with a limit, region writes that would populate pages past it fail
  * with ENOMEM and the nvlink2_memory_budget tracepoint.
  */
-import type { Fdt } from '../fdt/tree.ts';
+import type { Fdt } from '../fdt/index.ts';
 import {
   createNvlink2Context,
   DeviceMemoryStore,
@@ -20,16 +20,17 @@ import {
   nvlink2Hooks,
   pnvNpu2MapHost,
 } from '../nvlink2/index.ts';
-import type { Npu2Snapshot } from '../platform/firmware.ts';
-import { buildHost } from '../platform/host.ts';
-import type { Host, PciFunction } from '../platform/types.ts';
-import type { Tracer } from '../trace/tracer.ts';
-import { VfioPciDevice } from '../vfio/device.ts';
-import { VfioError } from '../vfio/errors.ts';
-import { MemoryBudget } from '../vfio/memory-budget.ts';
-import { budgetedMemfdMemory, type SharedMemoryFactory } from '../vfio/shared-memory.ts';
-import type { VfioTracer } from '../vfio/tracer.ts';
-import type { VariantHook } from '../vfio/variant.ts';
+import type { Host, Npu2Snapshot, PciFunction } from '../platform/index.ts';
+import { buildHost } from '../platform/index.ts';
+import type { Tracer } from '../trace/index.ts';
+import type { VariantHook, VfioTracer } from '../vfio/index.ts';
+import {
+  budgetedMemfdMemory,
+  MemoryBudget,
+  type SharedMemoryFactory,
+  VfioError,
+  VfioPciDevice,
+} from '../vfio/index.ts';
 import { type FunctionStatus, probeHost } from './function-status.ts';
 import { LpidAllocator } from './lpid-allocator.ts';
 

@@ -1,7 +1,8 @@
 /**
- * Guest partitions of the server: every connection made by one peer process (SO_PEERCRED pid),
- * across all devices this server process serves, belongs to one partition with one LPID, the
- * way all VFIO devices of one QEMU share one KVM and hence one LPID. The LPID comes from KVM's
+ * Guest partitions of serve, the PartitionPolicy its vfio-user servers are given: every
+ * connection made by one peer process (SO_PEERCRED pid), across all devices this server process
+ * serves, belongs to one partition with one LPID, the way all VFIO devices of one QEMU share
+ * one KVM and hence one LPID. The LPID comes from KVM's
  * allocator (src/machine/lpid-allocator.ts, kvmppc_alloc_lpid) when the partition's first
  * device is opened and goes back to it when its last device is released.
  *
@@ -9,6 +10,7 @@
  * used while any partition holds it. Partitions of different processes then share an LPID,
  * which a real host would never do; it is there to reproduce a given firmware table.
  */
+import type { PartitionPolicy } from '../vfio-user/index.ts';
 import type { LpidAllocator } from './lpid-allocator.ts';
 
 export interface PartitionView {
@@ -24,7 +26,8 @@ interface PartitionState {
   readonly devices: Set<string>;
 }
 
-export class PartitionRegistry {
+/** serve's PartitionPolicy: one partition, and one LPID, per peer process. */
+export class PartitionRegistry implements PartitionPolicy {
   readonly #partitions = new Map<number, PartitionState>();
 
   constructor(

@@ -10,8 +10,8 @@
  * 4. `ibm,device-tgt-addr` (u64) and `ibm,nvlink-speed` (u32) on the bridge; either missing →
  *    warning "No … found", EFAULT.
  */
-import type { PciFunction } from '../platform/types.ts';
-import { VfioError } from '../vfio/errors.ts';
+import type { PciFunction } from '../platform/index.ts';
+import { VfioError } from '../vfio/index.ts';
 import type { Nvlink2Context } from './context.ts';
 import { readU32Prop, readU64IndexProp, readU64Prop } from './dt-read.ts';
 

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises';
-import type { AtsCache } from '../platform/ats-cache.ts';
+import type { AtsCache } from '../platform/index.ts';
 import {
   type AtsdLaunchFields,
   encodeLaunch,
   getAtsdLaunchVal,
   kernelInvalidateSteps,
-} from '../platform/ats-cache-launch.ts';
-import type { VfioPciDevice } from '../vfio/device.ts';
-import { VfioError } from '../vfio/errors.ts';
+} from '../platform/index.ts';
+import type { VfioPciDevice } from '../vfio/index.ts';
+import { VfioError } from '../vfio/index.ts';
 import type { AtsdRegion } from './atsd-region.ts';
 import { ATSD_STAT_PENDING } from './atsd-register.ts';
 import { pnvNpu2MapHost } from './npu-lpar.ts';
@@ -235,7 +235,7 @@ describe('ATSD region bounds', () => {
 
 describe('ATSD region without an ATSD register', () => {
   it('size 0: every access and every mmap is EINVAL, the capabilities are still there', async () => {
-    const { generateWitherspoon } = await import('../platform/witherspoon/index.ts');
+    const { generateWitherspoon } = await import('../platform/index.ts');
     const f = fixture({}, generateWitherspoon({ atsdEntries: 0 }));
     try {
       const bridge = f.open(BRIDGE);

@@ -10,9 +10,9 @@
  * - release: stops the mapping watcher for the mappings of this open.
  * - capabilities: NVLINK2_SSATGT (tgt) then NVLINK2_LNKSPD (link speed), both v1.
  */
-import { VfioError } from '../vfio/errors.ts';
-import { encodeLnkspdCap, encodeSsatgtCap } from '../vfio/info-caps.ts';
-import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
+
+import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/index.ts';
+import { encodeLnkspdCap, encodeSsatgtCap, VfioError } from '../vfio/index.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
 import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
 import { type Nvlink2Context, traceRegionAccess } from './context.ts';

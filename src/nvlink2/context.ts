@@ -4,11 +4,9 @@
  * tracer and the kernel log. One context per emulated host; the vfio-user server builds it once
  * and passes it to `nvlink2Hooks` (no module-level state anywhere).
  */
-import type { AtsCacheSet } from '../platform/ats-cache.ts';
-import { AtsCacheSet as Caches } from '../platform/ats-cache.ts';
-import { Npu2Firmware } from '../platform/firmware.ts';
-import type { Host, PciFunction } from '../platform/types.ts';
-import { Tracer } from '../trace/tracer.ts';
+import type { AtsCacheSet, Host, PciFunction } from '../platform/index.ts';
+import { AtsCacheSet as Caches, Npu2Firmware } from '../platform/index.ts';
+import { Tracer } from '../trace/index.ts';
 import { AtsdRegisterSet } from './atsd-register.ts';
 import { DeviceMemoryStore } from './device-memory.ts';
 import { type KernelBehaviour, type KernelVersion, kernelBehaviour } from './kernel-version.ts';

@@ -7,11 +7,9 @@
  * vfio-pci device and why. The hooks are only wrapped to record an ENODEV's reason, which the
  * core swallows; kernel warnings (dev_warn) of the init are collected too.
  */
-import type { Host, PciFunction } from '../platform/types.ts';
-import { VfioPciDevice } from '../vfio/device.ts';
-import { VfioError } from '../vfio/errors.ts';
-import { decodeRegionInfo } from '../vfio/region-info.ts';
-import type { VariantHook } from '../vfio/variant.ts';
+import type { Host, PciFunction } from '../platform/index.ts';
+import type { VariantHook } from '../vfio/index.ts';
+import { decodeRegionInfo, VfioError, VfioPciDevice } from '../vfio/index.ts';
 import { createNvlink2Context, type KernelLogLine } from './context.ts';
 import { nvlink2Hooks } from './hooks.ts';
 import type { KernelVersion } from './kernel-version.ts';

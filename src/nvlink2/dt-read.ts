@@ -3,7 +3,7 @@
  * init can name the property in its reason. Semantics of Linux's of_property_read_u32 / _u64 /
  * _u64_index (drivers/of/property.c): missing or shorter than the value → failure; longer is fine.
  */
-import type { FdtNode } from '../fdt/tree.ts';
+import type { FdtNode } from '../fdt/index.ts';
 
 export type Read<T> =
   | { readonly ok: true; readonly value: T }

@@ -8,9 +8,9 @@
  * 3. memory node `reg`: exactly two u64 (hpa, size), else EINVAL.
  * 4. bridge `ibm,device-tgt-addr` (u64): missing → warning "No ibm,device-tgt-addr found", EFAULT.
  */
-import type { FdtNode } from '../fdt/tree.ts';
-import type { PciFunction } from '../platform/types.ts';
-import { VfioError } from '../vfio/errors.ts';
+import type { FdtNode } from '../fdt/index.ts';
+import type { PciFunction } from '../platform/index.ts';
+import { VfioError } from '../vfio/index.ts';
 import type { Nvlink2Context } from './context.ts';
 import { readExactU64s, readU32Prop, readU64Prop } from './dt-read.ts';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { VfioError } from '../vfio/errors.ts';
+import { VfioError } from '../vfio/index.ts';
 import type { GpuRamRegion } from './gpu-ram-region.ts';
 import { fixture } from './testing/fixture.ts';
 import { inSecondProcess } from './testing/second-process.ts';

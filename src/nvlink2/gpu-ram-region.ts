@@ -23,9 +23,9 @@
  *   (ours) the memory budget a write received in place but never committed held.
  * - capability: NVLINK2_SSATGT v1 with the bridge's ibm,device-tgt-addr.
  */
-import { VfioError } from '../vfio/errors.ts';
-import { encodeSsatgtCap } from '../vfio/info-caps.ts';
-import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
+
+import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/index.ts';
+import { encodeSsatgtCap, VfioError } from '../vfio/index.ts';
 import { type Nvlink2Context, traceRegionAccess } from './context.ts';
 import { type DeviceMemory, gpuRamKey } from './device-memory.ts';
 import type { GpuRamConfig } from './gpu-ram-probe.ts';

@@ -10,10 +10,11 @@
  * caught a KVM set before the device was opened, QEMU's order). We keep listening until the
  * device is released, so attaching an LPID after opening maps the GPU too.
  */
-import { Msr, opalRcName } from '../platform/firmware-opal.ts';
-import type { PciFunction } from '../platform/types.ts';
-import { PCI_VENDOR_TYPE, RegionFlag } from '../vfio/region.ts';
-import type { VariantDevice, VariantHook } from '../vfio/variant.ts';
+
+import type { PciFunction } from '../platform/index.ts';
+import { Msr, opalRcName } from '../platform/index.ts';
+import type { VariantDevice, VariantHook } from '../vfio/index.ts';
+import { PCI_VENDOR_TYPE, RegionFlag } from '../vfio/index.ts';
 import { probeAtsd } from './atsd-probe.ts';
 import { AtsdRegion } from './atsd-region.ts';
 import type { Nvlink2Context } from './context.ts';

@@ -32,6 +32,12 @@ export {
   DeviceMemoryStore,
   gpuRamKey,
 } from './device-memory.ts';
+export {
+  type DoctorEntry,
+  type DoctorOptions,
+  formatDoctorReport,
+  runDoctorOnHost,
+} from './doctor.ts';
 export { type GpuRamConfig, probeGpuRam } from './gpu-ram-probe.ts';
 export {
   type DmaPreregistration,

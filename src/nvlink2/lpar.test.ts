@@ -4,10 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { defaultPlatformTree } from '../platform/default-platform.ts';
-import { describeNpus, Npu2Firmware, type Npu2Snapshot } from '../platform/firmware.ts';
-import { OpalRc } from '../platform/firmware-opal.ts';
-import { buildHost } from '../platform/host.ts';
+import {
+  buildHost,
+  defaultPlatformTree,
+  describeNpus,
+  Npu2Firmware,
+  type Npu2Snapshot,
+  OpalRc,
+} from '../platform/index.ts';
 import { attachLpid } from './hooks.ts';
 import { pnvNpu2MapHost } from './npu-lpar.ts';
 import { fixture } from './testing/fixture.ts';

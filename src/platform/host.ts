@@ -7,9 +7,16 @@
  * pnv_pci_get_gpu_dev, get_pci_dev, pnv_npu_compound_attach), arch/powerpc/kernel/pci_dn.c,
  * drivers/vfio/pci/vfio_pci_nvlink2.c (link index via ibm,nvlink); Open Firmware PCI binding.
  */
-import { isCompatible, parsePhandle, readAllU64 } from '../fdt/props.ts';
-import type { Fdt, FdtNode } from '../fdt/tree.ts';
-import { FDT_MAX_DEPTH, type UnflattenedTree, unflattenLikeLinux } from '../fdt/unflatten.ts';
+
+import type { Fdt, FdtNode } from '../fdt/index.ts';
+import {
+  FDT_MAX_DEPTH,
+  isCompatible,
+  parsePhandle,
+  readAllU64,
+  type UnflattenedTree,
+  unflattenLikeLinux,
+} from '../fdt/index.ts';
 import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
 
 /** A tree the host model cannot be built from; names the node and, where one is at fault, the property. */

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { VfioError } from '../vfio/errors.ts';
+import { VfioError } from '../vfio/index.ts';
 import {
   DEVICES_LIST_MAX_BYTES,
   DEVICES_LIST_MAX_ENTRIES,

@@ -6,7 +6,7 @@
  * reader uses is checked for its type; one line names the file, the entry and the member.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { VfioError } from '../vfio/errors.ts';
+import { VfioError } from '../vfio/index.ts';
 
 /** Most bytes read: serve lists every PCI function of a host in ~300 bytes each. */
 export const DEVICES_LIST_MAX_BYTES = 4 * 1024 * 1024;

@@ -8,7 +8,7 @@
  * 256-byte config space, header 0x80, BAR0/1 the 64-bit NTL BAR (128 KiB), BAR2/3 the 64-bit
  * GENID BAR (64 KiB per brick), Express @0x40, vendor cap @0x80 with the link index, INTA.
  */
-import type { PciFunction } from '../platform/types.ts';
+import type { PciFunction } from '../platform/index.ts';
 import type { ExpLayout, MsiLayout, MsixLayout } from './capabilities-pci.ts';
 import type { BarLayout } from './config-space.ts';
 import { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE } from './pci-regs.ts';

@@ -8,7 +8,7 @@
  * survives a close, so a VMM can reconnect. The group's KVM notifier is `attachKvm` /
  * `onKvmSet`.
  */
-import type { Host, PciFunction } from '../platform/types.ts';
+import type { Host, PciFunction } from '../platform/index.ts';
 import type { BarMemory } from './bar-region.ts';
 import { createBars, doorbellOffset } from './bar-setup.ts';
 import { buildConfigSpace } from './config-builder.ts';

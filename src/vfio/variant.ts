@@ -3,7 +3,7 @@
  * The 5.x kernel tried the NVLink2 inits by PCI vendor from vfio_pci_enable(); here the core
  * runs every hook registered for the device's vendor when the device is opened.
  */
-import type { Host, PciFunction } from '../platform/types.ts';
+import type { Host, PciFunction } from '../platform/index.ts';
 import type { RegionOps, VfioRegion } from './region.ts';
 
 /** What a hook may use of the device being enabled. */

@@ -142,8 +142,8 @@ export const BRIDGE = '0000:00:00.0';
 export async function connectWhenFree(
   serve: ServeProcess,
   address: string,
-): Promise<import('../../src/vfio-user/client/client.ts').VfioUserClient> {
-  const { VfioUserClient } = await import('../../src/vfio-user/client/client.ts');
+): Promise<import('../../src/vfio-user/index.ts').VfioUserClient> {
+  const { VfioUserClient } = await import('../../src/vfio-user/index.ts');
   for (let attempt = 0; ; attempt++) {
     try {
       return await VfioUserClient.connect(serve.socket(address));

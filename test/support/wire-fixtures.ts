@@ -3,8 +3,9 @@
  * DataView, independently of ByteWriter and the codecs (vfio-user.rst tables, offsets from the
  * end of the header). Test-only.
  */
-import { Command } from '../../src/vfio-user/wire/constants.ts';
-import type { Reply, Request } from '../../src/vfio-user/wire/messages.ts';
+
+import type { Reply, Request } from '../../src/vfio-user/index.ts';
+import { Command } from '../../src/vfio-user/index.ts';
 
 type Field =
   | ['u16', number]

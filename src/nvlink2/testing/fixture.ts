@@ -1,12 +1,10 @@
 /** A default-platform host with an NVLink2 context traced into a ring buffer (test support). */
 
-import type { Fdt } from '../../fdt/tree.ts';
-import { defaultPlatformTree } from '../../platform/default-platform.ts';
-import { buildHost } from '../../platform/host.ts';
-import type { Host, PciFunction } from '../../platform/types.ts';
-import { RingBufferSink } from '../../trace/ring-buffer-sink.ts';
-import { Tracer } from '../../trace/tracer.ts';
-import { VfioPciDevice } from '../../vfio/device.ts';
+import type { Fdt } from '../../fdt/index.ts';
+import type { Host, PciFunction } from '../../platform/index.ts';
+import { buildHost, defaultPlatformTree } from '../../platform/index.ts';
+import { RingBufferSink, Tracer } from '../../trace/index.ts';
+import { VfioPciDevice } from '../../vfio/index.ts';
 import {
   createNvlink2Context,
   type KernelLogLine,

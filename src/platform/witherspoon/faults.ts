@@ -5,8 +5,7 @@
  * `reg` of the wrong size on GPU memory nodes, fewer `ibm,mmio-atsd` entries, and omitted
  * properties on nodes named by PCI name, path or GPU slot.
  */
-import { readU32 } from '../../fdt/props.ts';
-import { cells, type Fdt, type FdtNode } from '../../fdt/tree.ts';
+import { cells, type Fdt, type FdtNode, readU32 } from '../../fdt/index.ts';
 import { type OmitFault, WitherspoonOptionError, type WitherspoonOptions } from './options.ts';
 
 /** A PCI function the generator made, with its name once domains are known. */

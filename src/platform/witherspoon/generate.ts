@@ -8,7 +8,7 @@
  * `ibm,nvlink-peers` (witherspoon.c npu2_phb_nvlink_dt). Faults are applied afterwards
  * (faults.ts).
  */
-import { cells, Fdt, type FdtNode } from '../../fdt/tree.ts';
+import { cells, Fdt, type FdtNode } from '../../fdt/index.ts';
 import { applyWitherspoonFaults, type GeneratedPci } from './faults.ts';
 import { resolveWitherspoonOptions, type WitherspoonOptions } from './options.ts';
 import { addPciFunctionNode, makeBridgeNode, phbRanges } from './pci-node.ts';

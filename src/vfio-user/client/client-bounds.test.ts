@@ -8,13 +8,20 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { closeFd, memfdCreate } from '../../native/index.ts';
-import { VfioError } from '../../vfio/errors.ts';
-import { decodeCapChain, VFIO_INFO_CAP_HEADER_SIZE } from '../../vfio/info-caps.ts';
-import type { RegionCapability } from '../../vfio/region.ts';
-import { encodeRegionInfo } from '../../vfio/region-info.ts';
-import { encodeReplyParts, joinParts } from '../wire/codec.ts';
-import { Command } from '../wire/constants.ts';
-import { parseVersionJson, type VersionCapabilities } from '../wire/version-capabilities.ts';
+import type { RegionCapability } from '../../vfio/index.ts';
+import {
+  decodeCapChain,
+  encodeRegionInfo,
+  VFIO_INFO_CAP_HEADER_SIZE,
+  VfioError,
+} from '../../vfio/index.ts';
+import {
+  Command,
+  encodeReplyParts,
+  joinParts,
+  parseVersionJson,
+  type VersionCapabilities,
+} from '../wire/index.ts';
 import {
   checkConfigSize,
   checkDeviceInfo,

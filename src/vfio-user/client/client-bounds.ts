@@ -8,13 +8,15 @@
  * gives (EINVAL) and names the field, its value and the bound.
  */
 import { fstatSync } from 'node:fs';
-import { VfioError } from '../../vfio/errors.ts';
-import type { SparseMmapArea } from '../../vfio/info-caps.ts';
-import type { DecodedRegionInfo } from '../../vfio/region-info.ts';
-import { REGION_INFO_SIZE } from '../wire/codec-device.ts';
-import { QEMU_MAX_DATA_XFER_SIZE, QEMU_MAX_MSG_FDS, RegionFlag } from '../wire/constants.ts';
-import type { DeviceInfoPayload } from '../wire/messages.ts';
-import type { VersionCapabilities } from '../wire/version-capabilities.ts';
+import type { DecodedRegionInfo, SparseMmapArea } from '../../vfio/index.ts';
+import { VfioError } from '../../vfio/index.ts';
+import type { DeviceInfoPayload, VersionCapabilities } from '../wire/index.ts';
+import {
+  QEMU_MAX_DATA_XFER_SIZE,
+  QEMU_MAX_MSG_FDS,
+  REGION_INFO_SIZE,
+  RegionFlag,
+} from '../wire/index.ts';
 
 /** hw/vfio-user/device.c: "defend against a malign server trying to force us to run out of memory". */
 export const VFIO_USER_MAX_REGIONS = 100;

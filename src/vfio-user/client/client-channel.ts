@@ -5,23 +5,37 @@
  * anything else from the server gets an EINVAL error reply. No device knowledge.
  */
 import { closeFd, connectUnix } from '../../native/index.ts';
-import { VfioError } from '../../vfio/errors.ts';
-import { decodeReply, decodeRequest, encodeReplyParts, encodeRequestParts } from '../wire/codec.ts';
-import { decodeRegionDataPlaced, REGION_ACCESS_HEAD_SIZE } from '../wire/codec-region.ts';
-import { Command, commandName, HEADER_SIZE } from '../wire/constants.ts';
-import type { BodyPlacement, FramedMessage, FramerOptions } from '../wire/framer.ts';
+import { VfioError } from '../../vfio/index.ts';
+import type {
+  BodyPlacement,
+  FramedMessage,
+  FramerOptions,
+  Reply,
+  ReplyOf,
+  Request,
+} from '../wire/index.ts';
 import {
+  type CloseReason,
+  Command,
+  Connection,
   commandHeader,
+  commandName,
+  decodeRegionDataPlaced,
+  decodeReply,
+  decodeRequest,
+  encodeReplyParts,
+  encodeRequestParts,
   errorReplyHeader,
+  FramingError,
+  HEADER_SIZE,
   isErrorReply,
   isReply,
   type MessageHeader,
+  REGION_ACCESS_HEAD_SIZE,
+  ReplyError,
   replyHeader,
   wantsReply,
-} from '../wire/header.ts';
-import type { Reply, ReplyOf, Request } from '../wire/messages.ts';
-import { type CloseReason, Connection } from '../wire/transport.ts';
-import { FramingError, ReplyError } from '../wire/wire-errors.ts';
+} from '../wire/index.ts';
 import { ClientDmaRegions } from './client-dma.ts';
 import { replyPayloadLimit } from './client-reply-limits.ts';
 import { PendingRequests } from './pending-requests.ts';

@@ -5,7 +5,7 @@
  * one given as bytes is served from them; an address no backed region holds gets EINVAL.
  */
 import { closeFd, dupFd, SharedMapping } from '../../native/index.ts';
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 
 /** What backs a DMA region on the client side. */
 export type DmaBacking = { fd: number; offset?: bigint } | { bytes: Uint8Array } | null;

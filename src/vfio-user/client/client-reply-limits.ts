@@ -6,11 +6,16 @@
  * a reply fills at most the caller's argsz), the read's count plus its 16-byte head, or a page
  * for VERSION. The client refuses a larger one before allocating it.
  */
-import { FOUR_U32_SIZE, REGION_INFO_SIZE } from '../wire/codec-device.ts';
-import { DMA_ACCESS_HEAD_SIZE, DMA_UNMAP_SIZE } from '../wire/codec-dma.ts';
-import { REGION_ACCESS_HEAD_SIZE } from '../wire/codec-region.ts';
-import { Command } from '../wire/constants.ts';
-import type { Request } from '../wire/messages.ts';
+
+import type { Request } from '../wire/index.ts';
+import {
+  Command,
+  DMA_ACCESS_HEAD_SIZE,
+  DMA_UNMAP_SIZE,
+  FOUR_U32_SIZE,
+  REGION_ACCESS_HEAD_SIZE,
+  REGION_INFO_SIZE,
+} from '../wire/index.ts';
 
 /**
  * Largest VERSION reply payload: QEMU accepts no more than its own request (about 250 bytes,

@@ -14,8 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { pack, packHeader } from '../../../test/support/wire-fixtures.ts';
 import { closeFd, eventfdCreate, eventfdRead, memfdCreate } from '../../native/index.ts';
 import { whenReadable } from '../../native/testing/helpers.ts';
-import { Command } from '../wire/constants.ts';
-import { FramingError, ReplyError } from '../wire/wire-errors.ts';
+import { Command, FramingError, ReplyError } from '../wire/index.ts';
 import { VfioUserClient } from './client.ts';
 
 const SERVER = join(

@@ -5,21 +5,8 @@
  * interrupts through eventfds, reset, and region mappings through the fds the server hands out.
  */
 import { closeFd } from '../../native/index.ts';
-import { VfioError } from '../../vfio/errors.ts';
-import type { SparseMmapArea } from '../../vfio/info-caps.ts';
-import { type DecodedRegionInfo, decodeRegionInfo } from '../../vfio/region-info.ts';
-import { REGION_INFO_SIZE } from '../wire/codec-device.ts';
-import {
-  Command,
-  DEFAULT_MAX_DATA_XFER_SIZE,
-  DmaMapFlag,
-  DmaUnmapFlag,
-  HEADER_SIZE,
-  IrqSetFlag,
-  QEMU_MAX_MSG_FDS,
-  RegionFlag,
-} from '../wire/constants.ts';
-import { messageSizeLimit } from '../wire/framer.ts';
+import type { SparseMmapArea } from '../../vfio/index.ts';
+import { type DecodedRegionInfo, decodeRegionInfo, VfioError } from '../../vfio/index.ts';
 import type {
   DeviceInfoPayload,
   DmaUnmapPayload,
@@ -27,12 +14,22 @@ import type {
   RegionInfoFixed,
   VersionPayload,
   WriteMultiEntry,
-} from '../wire/messages.ts';
+} from '../wire/index.ts';
 import {
+  Command,
+  DEFAULT_MAX_DATA_XFER_SIZE,
+  DmaMapFlag,
+  DmaUnmapFlag,
   type EffectiveCapabilities,
   effectiveCapabilities,
+  HEADER_SIZE,
+  IrqSetFlag,
+  messageSizeLimit,
+  QEMU_MAX_MSG_FDS,
+  REGION_INFO_SIZE,
+  RegionFlag,
   type VersionCapabilities,
-} from '../wire/version-capabilities.ts';
+} from '../wire/index.ts';
 import {
   checkArgszSettled,
   checkDeviceInfo,

@@ -12,26 +12,21 @@
  * - an error reply carries only an errno: the server's sentence stays in its log, so a failed
  *   query reads `EINVAL (errno 22)` both ways (describe.ts queryErrorOf).
  */
-import { existsSync, readdirSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { closeFd, isSystemCallError } from '../../native/index.ts';
-import { readDevicesList } from '../../serve-dir/devices-list.ts';
 import {
   type DeviceDescription,
   type DeviceSnapshot,
   describeSnapshot,
   type QueryError,
   queryErrorOf,
-} from '../../vfio/describe.ts';
-import { VfioError } from '../../vfio/errors.ts';
-import { VFIO_PCI_NUM_IRQS } from '../../vfio/irqs.ts';
-import { regionOffset, VFIO_PCI_CONFIG_REGION_INDEX } from '../../vfio/region-info.ts';
-import { ReplyError } from '../wire/wire-errors.ts';
+  regionOffset,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_NUM_IRQS,
+  VfioError,
+} from '../../vfio/index.ts';
+import { ReplyError } from '../wire/index.ts';
 import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from './client.ts';
 import { checkConfigSize } from './client-bounds.ts';
-
-const PCI_NAME = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
 /** The error of a failed query as the wire shows it: its errno, no reason. */
 function wireError(err: unknown): QueryError {
@@ -92,22 +87,6 @@ export async function snapshotRemote(
   return { name, info, regions, irqs, config };
 }
 
-/**
- * The PCI name of the device behind `socket`: its file name (serve names sockets
- * DDDD:BB:DD.F.sock), else the entry of a devices.json beside it, else the file name.
- * @throws VfioError EINVAL for a devices.json beside it that is not serve's (devices-list.ts).
- */
-export function deviceNameForSocket(socket: string): string {
-  const base = basename(socket).replace(/\.sock$/, '');
-  if (PCI_NAME.test(base)) return base.toLowerCase();
-  const list = join(dirname(socket), 'devices.json');
-  if (existsSync(list)) {
-    const hit = readDevicesList(list).find((e) => e.socket === socket);
-    if (hit !== undefined) return hit.address;
-  }
-  return base;
-}
-
 /** A failed conversation with a device socket, as one line that names it: `SOCKET: reason`. */
 export class DeviceSocketError extends Error {
   override readonly name = 'DeviceSocketError';
@@ -127,12 +106,12 @@ export function atSocket(socket: string, err: unknown): unknown {
 }
 
 /**
- * Connects to `socket`, describes its device, disconnects. Each reply is awaited as long as
+ * Connects to `socket`, describes its device (called `name`), disconnects. Each reply is awaited as long as
  * QEMU awaits it (5 s).
  * @throws DeviceSocketError `SOCKET: reason` when nobody listens there, for an error reply
  *   (e.g. EBUSY: another client holds it) and for a reply outside the client's bounds.
  */
-export async function describeRemote(socket: string): Promise<DeviceDescription> {
+export async function describeRemote(socket: string, name: string): Promise<DeviceDescription> {
   let client: VfioUserClient;
   try {
     client = await VfioUserClient.connect(socket, { replyTimeoutMs: QEMU_MSG_TIMEOUT_MS });
@@ -140,82 +119,10 @@ export async function describeRemote(socket: string): Promise<DeviceDescription>
     throw atSocket(socket, e);
   }
   try {
-    return describeSnapshot(await snapshotRemote(client, deviceNameForSocket(socket)));
+    return describeSnapshot(await snapshotRemote(client, name));
   } catch (e) {
     throw atSocket(socket, e);
   } finally {
     client.close();
   }
-}
-
-/** The device sockets of a serve directory, in address order (what `inspect --dt` shows). */
-export function socketsInDir(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.sock'))
-    .sort()
-    .map((f) => join(dir, f));
-}
-
-/** `inspect SOCKET` / `inspect --socket-dir DIR` arguments. */
-export interface RemoteInspectArgs {
-  readonly sockets: readonly string[];
-  /** The device name when one socket was named (prints like `inspect --dt ADDRESS`). */
-  readonly address: string | undefined;
-  readonly hex: boolean;
-  readonly json: boolean;
-}
-
-export class RemoteInspectUsageError extends Error {
-  override readonly name = 'RemoteInspectUsageError';
-}
-
-/**
- * Arguments of the wire forms of inspect, or null when argv is the in-process form (--dt) or
- * names no socket.
- * @throws RemoteInspectUsageError for bad usage, VfioError ENOENT for a missing directory.
- */
-export function parseRemoteInspectArgs(argv: string[]): RemoteInspectArgs | null {
-  if (argv.includes('--dt') || argv.includes('--help') || argv.includes('-h')) return null;
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    throw new RemoteInspectUsageError(
-      err instanceof Error ? (err.message.split(/\.\s/)[0] ?? err.message) : String(err),
-    );
-  }
-  const { values, positionals } = parsed;
-  const dir = values['socket-dir'];
-  if (dir === undefined && positionals.length === 0) return null;
-  if (dir !== undefined && positionals.length > 0)
-    throw new RemoteInspectUsageError('give SOCKET or --socket-dir DIR, not both');
-  if (positionals.length > 1)
-    throw new RemoteInspectUsageError(`one SOCKET at a time (got ${positionals.length})`);
-  const options = { hex: values.hex ?? false, json: values.json ?? false };
-  if (dir !== undefined) {
-    if (!existsSync(dir)) throw new VfioError('ENOENT', `no socket directory ${dir}`);
-    return { sockets: socketsInDir(dir), address: undefined, ...options };
-  }
-  const socket = positionals[0] as string;
-  return { sockets: [socket], address: deviceNameForSocket(socket), ...options };
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: {
-      'socket-dir': { type: 'string' },
-      hex: { type: 'boolean' },
-      json: { type: 'boolean' },
-    },
-  });
-}
-
-/** The descriptions for parsed wire arguments, one connection at a time. */
-export async function inspectOverWire(args: RemoteInspectArgs): Promise<DeviceDescription[]> {
-  const out: DeviceDescription[] = [];
-  for (const socket of args.sockets) out.push(await describeRemote(socket));
-  return out;
 }

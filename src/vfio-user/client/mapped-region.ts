@@ -5,8 +5,8 @@
  * are mapped in windows (src/native/shared-mapping.ts).
  */
 import { closeFd, pageSize, SharedMapping } from '../../native/index.ts';
-import { VfioError } from '../../vfio/errors.ts';
-import type { SparseMmapArea } from '../../vfio/info-caps.ts';
+import type { SparseMmapArea } from '../../vfio/index.ts';
+import { VfioError } from '../../vfio/index.ts';
 
 export interface MappedArea {
   /** Offset of the area inside the region. */

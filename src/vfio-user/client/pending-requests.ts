@@ -3,9 +3,9 @@
  * the sender and are echoed in the reply; "Command Concurrency": commands may be pipelined).
  * Used by the client for its commands and by a server for the DMA_READ/WRITE it sends.
  */
-import { VfioError } from '../../vfio/errors.ts';
-import { commandName } from '../wire/constants.ts';
-import type { FramedMessage } from '../wire/framer.ts';
+import { VfioError } from '../../vfio/index.ts';
+import type { FramedMessage } from '../wire/index.ts';
+import { commandName } from '../wire/index.ts';
 
 interface Waiter {
   command: number;

@@ -5,10 +5,15 @@
  * DMA_WRITE go server → client; migration is not offered) and unknown numbers are EINVAL,
  * as libvfio-user answers them.
  */
-import { VfioError } from '../../vfio/errors.ts';
-import { decodePlacedRequest, decodeRequest, encodeReplyParts } from '../wire/codec.ts';
-import { Command, commandName } from '../wire/constants.ts';
-import type { FramedMessage } from '../wire/framer.ts';
+import { VfioError } from '../../vfio/index.ts';
+import type { FramedMessage } from '../wire/index.ts';
+import {
+  Command,
+  commandName,
+  decodePlacedRequest,
+  decodeRequest,
+  encodeReplyParts,
+} from '../wire/index.ts';
 import {
   handleDeviceFeature,
   handleDeviceGetInfo,

@@ -21,13 +21,16 @@
  * the GPU RAM op allows one mapping per open device); later requests resend the same fd.
  */
 import { readlinkSync } from 'node:fs';
-import { VfioError } from '../../vfio/errors.ts';
-import type { MmapGrant } from '../../vfio/region.ts';
-import type { RegionInfoReply } from '../../vfio/region-info.ts';
-import { encodeReplyParts } from '../wire/codec.ts';
-import { REGION_INFO_SIZE } from '../wire/codec-device.ts';
-import { Command, IrqSetFlag, RegionFlag } from '../wire/constants.ts';
-import type { RequestOf } from '../wire/messages.ts';
+import type { MmapGrant, RegionInfoReply } from '../../vfio/index.ts';
+import { VfioError } from '../../vfio/index.ts';
+import type { RequestOf } from '../wire/index.ts';
+import {
+  Command,
+  encodeReplyParts,
+  IrqSetFlag,
+  REGION_INFO_SIZE,
+  RegionFlag,
+} from '../wire/index.ts';
 import { EMPTY_REPLY, type FdBag, type HandlerReply, type SessionState } from './session-state.ts';
 
 const DEVICE_INFO_SIZE = 16;

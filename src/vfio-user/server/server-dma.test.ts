@@ -12,7 +12,7 @@ import {
   SharedMapping,
   socketPair,
 } from '../../native/index.ts';
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 import { DmaFdLedger } from './dma-limits.ts';
 import { DMA_WINDOW_BYTES, DmaTable } from './server-dma.ts';
 

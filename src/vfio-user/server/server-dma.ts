@@ -35,9 +35,9 @@ import {
   mmap,
   munmap,
 } from '../../native/index.ts';
-import { Errno, type ErrnoName, VfioError } from '../../vfio/errors.ts';
-import { DmaMapFlag, DmaUnmapFlag } from '../wire/constants.ts';
-import type { DmaMapPayload, DmaUnmapPayload } from '../wire/messages.ts';
+import { Errno, type ErrnoName, VfioError } from '../../vfio/index.ts';
+import type { DmaMapPayload, DmaUnmapPayload } from '../wire/index.ts';
+import { DmaMapFlag, DmaUnmapFlag } from '../wire/index.ts';
 import { type DmaFdLedger, processDmaFds, processDmaLimits } from './dma-limits.ts';
 import { IntervalTable } from './interval-table.ts';
 

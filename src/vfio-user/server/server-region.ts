@@ -4,10 +4,9 @@
  * libvfio-user's handle_region_access); the device model clips at a region's end and the
  * reply's count says how much was done.
  */
-import { VfioError } from '../../vfio/errors.ts';
-import { encodeReplyParts } from '../wire/codec.ts';
-import { Command } from '../wire/constants.ts';
-import type { RequestOf } from '../wire/messages.ts';
+import { VfioError } from '../../vfio/index.ts';
+import type { RequestOf } from '../wire/index.ts';
+import { Command, encodeReplyParts } from '../wire/index.ts';
 import type { HandlerReply, SessionState } from './session-state.ts';
 
 function checkCount(s: SessionState, count: number, what: string): void {

@@ -5,20 +5,18 @@
  * the reply into a buffer the size of its own request (about 214 bytes of JSON). VERSION is
  * the first command of a session and only the first: it also opens the device.
  */
-import { VfioError } from '../../vfio/errors.ts';
-import { encodeReplyParts } from '../wire/codec.ts';
+import { VfioError } from '../../vfio/index.ts';
+import type { RequestOf } from '../wire/index.ts';
 import {
   Command,
   DEFAULT_MAX_DATA_XFER_SIZE,
   DEFAULT_PGSIZES,
-  QEMU_MAX_MSG_FDS,
-} from '../wire/constants.ts';
-import type { RequestOf } from '../wire/messages.ts';
-import {
   type EffectiveCapabilities,
   effectiveCapabilities,
+  encodeReplyParts,
+  QEMU_MAX_MSG_FDS,
   type VersionCapabilities,
-} from '../wire/version-capabilities.ts';
+} from '../wire/index.ts';
 import { processDmaLimits } from './dma-limits.ts';
 import type { HandlerReply, SessionState } from './session-state.ts';
 

@@ -5,7 +5,7 @@
  * EBUSY error reply — and closed, leaving the first session alone (libvfio-user, by contrast,
  * does not accept at all until its client is gone). The device (and its state)
  * belongs to the caller and outlives every session, so a client can reconnect and find its
- * data. Partitions (one LPID per peer process) are shared by every server of the process.
+ * data. Which partition (LPID) a client's device joins is the owner's PartitionPolicy.
  *
  * Bounds: a connection that has not completed VERSION within the idle timeout is closed, and
  * so is one whose peer stalls inside a message (the transport's stall timeout); a session
@@ -14,7 +14,6 @@
  * logs once, and retries with a backoff, or at once when one of its connections closes.
  */
 import { unlinkSync } from 'node:fs';
-import type { PartitionRegistry } from '../../machine/partitions.ts';
 import {
   acceptConnection,
   closeFd,
@@ -24,18 +23,23 @@ import {
   listenUnix,
   peerCredentials,
 } from '../../native/index.ts';
-import type { VfioPciDevice } from '../../vfio/device.ts';
-import { Errno } from '../../vfio/errors.ts';
-import type { FramedMessage } from '../wire/framer.ts';
-import { errorReplyHeader, isReply, wantsReply } from '../wire/header.ts';
-import { Connection } from '../wire/transport.ts';
+import type { VfioPciDevice } from '../../vfio/index.ts';
+import { Errno } from '../../vfio/index.ts';
+import type { FramedMessage } from '../wire/index.ts';
+import { Connection, errorReplyHeader, isReply, wantsReply } from '../wire/index.ts';
+import type { PartitionPolicy } from './partition-policy.ts';
 import { claimSocketPath, ourUid } from './server-socket-path.ts';
 import { SERVER_FRAMER_LIMITS, Session } from './session.ts';
 
 export interface VfioUserServerOptions {
   readonly device: VfioPciDevice;
   readonly socketPath: string;
-  readonly partitions: PartitionRegistry;
+  /**
+   * Which LPID a client's device joins when it opens it: policy from the owner (serve gives
+   * machine/partitions.ts, one partition per peer process), shared by every server of the
+   * process.
+   */
+  readonly partitions: PartitionPolicy;
   /** One line per event worth a log (errors, refusals, framing failures). */
   readonly log?: (line: string) => void;
   /** Called after a session opened or released the device. */

@@ -4,9 +4,8 @@
  * (libvfio-user's split between tran_sock.c and the handlers of libvfio-user.c).
  */
 import { closeFd } from '../../native/index.ts';
-import type { VfioPciDevice } from '../../vfio/device.ts';
-import type { MmapGrant } from '../../vfio/region.ts';
-import type { EffectiveCapabilities } from '../wire/version-capabilities.ts';
+import type { MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
+import type { EffectiveCapabilities } from '../wire/index.ts';
 import type { DmaTable } from './server-dma.ts';
 
 export interface SessionState {

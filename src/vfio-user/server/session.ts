@@ -5,37 +5,39 @@
  * with its errno in this one place. Framing errors end only this connection, with one log
  * line. On disconnect everything the client held is released: DMA maps (unmapped, fds closed),
  * the device (closing it drops its eventfds, mappings and pre-registration, and unmaps the GPU
- * from its LPID), and the partition membership (the last one frees the LPID). Device state
+ * from its LPID), and the partition membership (given back to the PartitionPolicy). Device state
  * lives in the device model and survives.
  */
 
-import type { PartitionRegistry } from '../../machine/partitions.ts';
 import { isSystemCallError } from '../../native/index.ts';
-import type { VfioPciDevice } from '../../vfio/device.ts';
-import { Errno, VfioError } from '../../vfio/errors.ts';
-import type { MmapGrant } from '../../vfio/region.ts';
-import { REGION_ACCESS_HEAD_SIZE } from '../wire/codec-region.ts';
-import { Command, commandName, HEADER_SIZE, MessageType } from '../wire/constants.ts';
-import type { BodyPlacement, FramedMessage } from '../wire/framer.ts';
-import { messageSizeLimit } from '../wire/framer.ts';
+import type { MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
+import { Errno, VfioError } from '../../vfio/index.ts';
+import type { BodyPlacement, CloseReason, Connection, FramedMessage } from '../wire/index.ts';
 import {
+  Command,
+  commandName,
+  effectiveCapabilities,
   errorReplyHeader,
+  HEADER_SIZE,
   isReply,
   type MessageHeader,
+  MessageType,
+  messageSizeLimit,
   messageType,
+  REGION_ACCESS_HEAD_SIZE,
   replyHeader,
   wantsReply,
-} from '../wire/header.ts';
-import type { CloseReason, Connection } from '../wire/transport.ts';
-import { effectiveCapabilities } from '../wire/version-capabilities.ts';
+} from '../wire/index.ts';
 import { dispatch } from './dispatch.ts';
+import type { PartitionPolicy } from './partition-policy.ts';
 import { DmaTable } from './server-dma.ts';
 import { SERVER_LIMITS } from './server-version.ts';
 import { FdBag, type HandlerReply, type SessionState } from './session-state.ts';
 
 export interface SessionOptions {
   readonly device: VfioPciDevice;
-  readonly partitions: PartitionRegistry;
+  /** Which LPID the device joins when this client opens it (the server owner's policy). */
+  readonly partitions: PartitionPolicy;
   /** The peer process (SO_PEERCRED): its connections form one partition. */
   readonly peerPid: number;
   readonly log: (line: string) => void;

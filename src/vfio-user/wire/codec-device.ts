@@ -4,7 +4,7 @@
  * (vfio_device_info, vfio_region_info, vfio_irq_info, vfio_irq_set). Region capability bodies
  * are the device layer's (src/vfio/info-caps.ts): here they are bytes after the fixed 32.
  */
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 import { IrqSetFlag } from './constants.ts';
 import type { RegionInfoFixed, RegionIoFdsHead } from './messages.ts';
 import { ByteReader } from './reader.ts';

@@ -4,7 +4,7 @@
  * Peers disagree on the DMA_WRITE reply: the spec's table has count as 4 bytes (12 in all),
  * libvfio-user uses a u64 (16); this encodes 16 and decodes either.
  */
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 import type { DmaMapPayload, DmaUnmapPayload } from './messages.ts';
 import { ByteReader } from './reader.ts';
 import { ByteWriter } from './writer.ts';

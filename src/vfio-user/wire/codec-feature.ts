@@ -3,7 +3,7 @@
  * "VFIO_USER_MIG_DATA_READ", "VFIO_USER_MIG_DATA_WRITE"): argsz u32, then flags u32 (feature
  * index and GET/SET/PROBE) or size u32, then data.
  */
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 import { ByteReader } from './reader.ts';
 import { ByteWriter } from './writer.ts';
 

@@ -3,7 +3,7 @@
  * "_REGION_WRITE_MULTI"; struct vfio_user_region_access): offset u64, region u32, count u32,
  * then data; WRITE_MULTI is wr_cnt u64 then 24-byte {offset, region, count, data[8]} entries.
  */
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 import { WRITE_MULTI_DATA_SIZE, WRITE_MULTI_ENTRY_SIZE } from './constants.ts';
 import type { WriteMultiEntry } from './messages.ts';
 import { ByteReader } from './reader.ts';

@@ -2,7 +2,7 @@
  * VFIO_USER_VERSION payload (vfio-user.rst "VFIO_USER_VERSION"): major u16, minor u16, then
  * optional UTF-8 JSON with its terminating NUL; request and reply share the layout.
  */
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 import type { VersionPayload } from './messages.ts';
 import { ByteReader } from './reader.ts';
 import { parseVersionJson, serializeVersionJson } from './version-capabilities.ts';

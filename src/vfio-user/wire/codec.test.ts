@@ -10,7 +10,7 @@ import {
   REPLY_FIXTURES,
   REQUEST_FIXTURES,
 } from '../../../test/support/wire-fixtures.ts';
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 import { decodeReply, decodeRequest, encodeReply, encodeRequest } from './codec.ts';
 import { Command, commandName } from './constants.ts';
 import { decodeHeader, encodeHeader, errorReplyHeader } from './header.ts';

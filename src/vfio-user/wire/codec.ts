@@ -4,7 +4,7 @@
  * pure, return views into the payload (data fields alias it) and throw VfioError with the
  * errno a reply should carry: EINVAL for a malformed payload or an unknown command.
  */
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 import {
   decodeFourU32,
   decodeIrqSet,

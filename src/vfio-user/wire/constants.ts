@@ -4,8 +4,7 @@
  * and hw/vfio-user/protocol.h; VFIO flags the device model already owns (region, IRQ info,
  * SET_IRQS) are re-exported from src/vfio so each number is defined once.
  */
-export { IrqInfoFlag, IrqSetFlag } from '../../vfio/irqs.ts';
-export { RegionFlag } from '../../vfio/region.ts';
+export { IrqInfoFlag, IrqSetFlag, RegionFlag } from '../../vfio/index.ts';
 
 /** Message commands ("Commands" table). 14 (DIRTY_PAGES) was retired from the spec. */
 export enum Command {

@@ -6,7 +6,7 @@
  * ArrayBuffer, and for the small payloads that dominate (on-heap typed arrays) V8 then has to
  * allocate one with malloc and copy the bytes out, once per message.
  */
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 
 export class ByteReader {
   readonly #bytes: Uint8Array;

@@ -5,7 +5,7 @@
  * members verbatim; serialising is compact and in a fixed order, so a reply stays short
  * (QEMU reads it into a buffer the size of its own request).
  */
-import { VfioError } from '../../vfio/errors.ts';
+import { VfioError } from '../../vfio/index.ts';
 import {
   DEFAULT_MAX_DATA_XFER_SIZE,
   DEFAULT_MAX_DMA_MAPS,

@@ -5,7 +5,7 @@
  * type, truncated fds): the connection is closed, as QEMU's proxy.c does ("fatal").
  * A ReplyError is an error reply received by a client.
  */
-import { type ErrnoName, errnoName, VfioError } from '../../vfio/errors.ts';
+import { type ErrnoName, errnoName, VfioError } from '../../vfio/index.ts';
 import { commandName } from './constants.ts';
 
 /** Stable codes of framing failures. */

@@ -3,9 +3,9 @@
  * the platform builder): one PHB, a V100 16 GB, a V100 32 GB, an NPU2 bridge linked to the
  * first GPU, and a P100. Not used by production code.
  */
-import { cells, Fdt, FdtNode } from '../../fdt/tree.ts';
-import { atsdAddresses, nvlinkOfBridge } from '../../platform/host.ts';
-import type { Host, PciFunction, PciRole, Phb } from '../../platform/types.ts';
+import { cells, Fdt, FdtNode } from '../../fdt/index.ts';
+import type { Host, PciFunction, PciRole, Phb } from '../../platform/index.ts';
+import { atsdAddresses, nvlinkOfBridge } from '../../platform/index.ts';
 
 export interface FakeFunctionSpec {
   readonly devfn: number;

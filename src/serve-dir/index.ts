@@ -1,0 +1,12 @@
+/**
+ * serve's socket directory as other processes read it: devices.json (checked where it is read)
+ * and the device sockets' names. Above vfio-user and beside machine: it knows files, no wire.
+ */
+export {
+  DEVICES_LIST_MAX_BYTES,
+  DEVICES_LIST_MAX_ENTRIES,
+  type DevicesListEntry,
+  parseDevicesList,
+  readDevicesList,
+} from './devices-list.ts';
+export { deviceNameForSocket, socketsInDir } from './socket-names.ts';

@@ -1,0 +1,10 @@
+/**
+ * The vfio-user server room (vfio-user.rst "Server"; libvfio-user's vfu_ctx): the listener
+ * (one device per socket, one client at a time), one `Session` per client over a
+ * `MessageTransport`, the dispatch switch with one handler per command, the DMA table and its
+ * limits, and the socket path's safety checks. Partition policy comes from the owner.
+ */
+export { dmaLimitsWarning, MAX_WINDOWS_PER_SESSION, setDmaSessionCount } from './dma-limits.ts';
+export type { PartitionPolicy } from './partition-policy.ts';
+export { VfioUserServer } from './server.ts';
+export { octalMode, ourUid, SocketPathError, unsafeDirectoryReason } from './server-socket-path.ts';

@@ -1,0 +1,53 @@
+/**
+ * The vfio-pci core (Linux drivers/vfio/pci/vfio_pci*.c, include/uapi/linux/vfio.h): the
+ * device with its config space, BARs, IRQs and regions, region info and capability chains
+ * encoded byte for byte, errno as a typed error, the variant hook table, device memory and its
+ * budget. Names no variant. Other layers import from here only.
+ */
+
+export {
+  type DeviceDescription,
+  type DeviceSnapshot,
+  describeDevice,
+  describeSnapshot,
+  type QueryError,
+  queryErrorOf,
+} from './describe.ts';
+export { describeAsText } from './describe-text.ts';
+export { VfioPciDevice } from './device.ts';
+export { Errno, type ErrnoName, errnoName, VfioError } from './errors.ts';
+export {
+  decodeCapChain,
+  encodeLnkspdCap,
+  encodeSsatgtCap,
+  type SparseMmapArea,
+  VFIO_INFO_CAP_HEADER_SIZE,
+} from './info-caps.ts';
+export { IrqInfoFlag, IrqSetFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
+export { formatBytes, MemoryBudget } from './memory-budget.ts';
+export {
+  type MmapGrant,
+  type MmapRequest,
+  PCI_VENDOR_TYPE,
+  type RegionCapability,
+  RegionFlag,
+  type RegionOps,
+} from './region.ts';
+export {
+  type DecodedRegionInfo,
+  decodeRegionInfo,
+  encodeRegionInfo,
+  type RegionInfoReply,
+  regionOffset,
+  VFIO_PCI_BAR0_REGION_INDEX,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_NUM_REGIONS,
+} from './region-info.ts';
+export {
+  budgetedMemfdMemory,
+  createMemfdMemory,
+  type SharedMemory,
+  type SharedMemoryFactory,
+} from './shared-memory.ts';
+export type { VfioTracer } from './tracer.ts';
+export type { VariantDevice, VariantHook } from './variant.ts';
