@@ -1,61 +1,11 @@
 /**
- * Wire fixtures for the tests: each message as a typed value and as bytes packed by hand with
- * DataView, independently of ByteWriter and the codecs (vfio-user.rst tables, offsets from the
+ * Wire fixtures for the tests: each message as a typed value and as bytes packed by hand
+ * (frames.ts, DataView), independently of ByteWriter and the codecs (vfio-user.rst tables, offsets from the
  * end of the header). Test-only.
  */
 
-import type { Reply, Request } from '../../src/vfio-user/index.ts';
-import { Command } from '../../src/vfio-user/index.ts';
-
-type Field =
-  | ['u16', number]
-  | ['u32', number]
-  | ['u64', bigint]
-  | ['bytes', Uint8Array]
-  | ['text', string];
-
-/** Packs fields little-endian, back to back. */
-export function pack(...fields: Field[]): Uint8Array {
-  const enc = new TextEncoder();
-  const size = fields.reduce((n, [k, v]) => {
-    if (k === 'u16') return n + 2;
-    if (k === 'u32') return n + 4;
-    if (k === 'u64') return n + 8;
-    if (k === 'bytes') return n + (v as Uint8Array).length;
-    return n + enc.encode(v as string).length;
-  }, 0);
-  const out = new Uint8Array(size);
-  const view = new DataView(out.buffer);
-  let at = 0;
-  for (const [k, v] of fields) {
-    if (k === 'u16') {
-      view.setUint16(at, v, true);
-      at += 2;
-    } else if (k === 'u32') {
-      view.setUint32(at, v, true);
-      at += 4;
-    } else if (k === 'u64') {
-      view.setBigUint64(at, v, true);
-      at += 8;
-    } else {
-      const b = k === 'bytes' ? v : enc.encode(v);
-      out.set(b, at);
-      at += b.length;
-    }
-  }
-  return out;
-}
-
-/** A 16-byte header packed by hand. */
-export function packHeader(
-  msgId: number,
-  command: number,
-  size: number,
-  flags: number,
-  errno = 0,
-): Uint8Array {
-  return pack(['u16', msgId], ['u16', command], ['u32', size], ['u32', flags], ['u32', errno]);
-}
+import { Command, type Reply, type Request } from '../../src/vfio-user/index.ts';
+import { pack } from './frames.ts';
 
 export interface RequestFixture {
   name: string;

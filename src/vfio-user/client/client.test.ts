@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { pack, packHeader } from '../../../test/support/wire-fixtures.ts';
+import { pack, packHeader } from '../../../test/support/frames.ts';
 import { closeFd, eventfdCreate, eventfdRead, memfdCreate } from '../../native/index.ts';
 import { whenReadable } from '../../native/testing/helpers.ts';
 import { Command, FramingError, ReplyError } from '../wire/index.ts';

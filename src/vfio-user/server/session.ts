@@ -1,7 +1,7 @@
 /**
  * One client connected to one device (vfio-user.rst "Connection Initiation"; libvfio-user's
- * vfu_ctx attached to one socket): reads framed messages, dispatches them in order, sends the
- * reply (none with NO_REPLY, not even on error) and turns every VfioError into an error reply
+ * vfu_ctx attached to one socket): receives framed messages from its MessageTransport (never a
+ * socket: message-transport.ts), dispatches them in order, sends the reply (none with NO_REPLY, not even on error) and turns every VfioError into an error reply
  * with its errno in this one place. Framing errors end only this connection, with one log
  * line. On disconnect everything the client held is released: DMA maps (unmapped, fds closed),
  * the device (closing it drops its eventfds, mappings and pre-registration, and unmaps the GPU
@@ -12,7 +12,7 @@
 import { isSystemCallError } from '../../native/index.ts';
 import type { MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
 import { Errno, VfioError } from '../../vfio/index.ts';
-import type { BodyPlacement, CloseReason, Connection, FramedMessage } from '../wire/index.ts';
+import type { BodyPlacement, CloseReason, FramedMessage } from '../wire/index.ts';
 import {
   Command,
   commandName,
@@ -29,6 +29,7 @@ import {
   wantsReply,
 } from '../wire/index.ts';
 import { dispatch } from './dispatch.ts';
+import type { MessageReceiver, MessageTransport } from './message-transport.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import { DmaTable } from './server-dma.ts';
 import { SERVER_LIMITS } from './server-version.ts';
@@ -59,8 +60,9 @@ export const SERVER_FRAMER_LIMITS = {
   maxFds: SERVER_LIMITS.maxMsgFds,
 };
 
-export class Session implements SessionState {
-  readonly connection: Connection;
+export class Session implements SessionState, MessageReceiver {
+  /** The session's only way out: replies go here, never to a socket directly. */
+  readonly connection: MessageTransport;
   readonly dma = new DmaTable();
   readonly grants = new Map<number, MmapGrant>();
   readonly limits = SERVER_LIMITS;
@@ -73,10 +75,11 @@ export class Session implements SessionState {
   #writeData = new Uint8Array(0);
 
   /**
-   * Serves `connection`, whose handlers must forward to `handleMessage` and `handleClose`
-   * (the server creates connections before it knows whether they become sessions).
+   * Serves `connection`, which must deliver to this session's MessageReceiver methods
+   * (`handleMessage`, `placeBody`, `handleClose`): the server creates connections before it
+   * knows whether they become sessions.
    */
-  constructor(connection: Connection, options: SessionOptions) {
+  constructor(connection: MessageTransport, options: SessionOptions) {
     this.#options = options;
     this.connection = connection;
   }

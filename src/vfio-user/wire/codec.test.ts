@@ -4,12 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  pack,
-  packHeader,
-  REPLY_FIXTURES,
-  REQUEST_FIXTURES,
-} from '../../../test/support/wire-fixtures.ts';
+import { pack, packHeader } from '../../../test/support/frames.ts';
+import { REPLY_FIXTURES, REQUEST_FIXTURES } from '../../../test/support/wire-fixtures.ts';
 import { VfioError } from '../../vfio/index.ts';
 import { decodeReply, decodeRequest, encodeReply, encodeRequest } from './codec.ts';
 import { Command, commandName } from './constants.ts';

@@ -5,32 +5,22 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  packHeader,
-  REPLY_FIXTURES,
-  REQUEST_FIXTURES,
-} from '../../../test/support/wire-fixtures.ts';
+import { frame, packHeader } from '../../../test/support/frames.ts';
+import { REPLY_FIXTURES, REQUEST_FIXTURES } from '../../../test/support/wire-fixtures.ts';
 import { Command } from './constants.ts';
 import { type FramedMessage, MessageFramer, messageSizeLimit } from './framer.ts';
 import { FramingError } from './wire-errors.ts';
 
 const LIMITS = { maxMessageSize: messageSizeLimit(1 << 20), maxFds: 4 };
 
-function frame(command: number, payload: Uint8Array, msgId: number, flags = 0): Uint8Array {
-  const out = new Uint8Array(16 + payload.length);
-  out.set(packHeader(msgId, command, 16 + payload.length, flags));
-  out.set(payload, 16);
-  return out;
-}
-
 const FIXTURES = [
   ...REQUEST_FIXTURES.map((f, i) => ({
     name: f.name,
-    bytes: frame(f.value.command, f.payload, i),
+    bytes: frame(i, f.value.command, f.payload),
   })),
   ...REPLY_FIXTURES.map((f, i) => ({
     name: f.name,
-    bytes: frame(f.value.command, f.payload, 100 + i, 1),
+    bytes: frame(100 + i, f.value.command, f.payload, { flags: 1 }),
   })),
 ];
 
@@ -90,8 +80,8 @@ test('framer: every pair of consecutive fixtures split at every offset, then byt
 });
 
 test('framer: fds go to the message holding the last byte of their chunk', () => {
-  const a = frame(Command.REGION_READ, new Uint8Array(16), 1);
-  const b = frame(Command.DMA_MAP, new Uint8Array(32), 2);
+  const a = frame(1, Command.REGION_READ, new Uint8Array(16));
+  const b = frame(2, Command.DMA_MAP, new Uint8Array(32));
   const both = new Uint8Array(a.length + b.length);
   both.set(a);
   both.set(b, a.length);
@@ -113,7 +103,7 @@ test('framer: fds go to the message holding the last byte of their chunk', () =>
 
 test('framer: direct receive into a large body, which grows as its bytes arrive', () => {
   const payload = new Uint8Array(300_000).map((_, i) => i & 0xff);
-  const bytes = frame(Command.REGION_WRITE, payload, 3);
+  const bytes = frame(3, Command.REGION_WRITE, payload);
   const framer = new MessageFramer(LIMITS);
   assert.deepEqual(framer.push(bytes.subarray(0, 40)), []);
   let at = 40;
@@ -153,11 +143,11 @@ test('framer: a header announcing 1 MiB allocates 64 KiB until more arrives', ()
 });
 
 test('framer: each message reaches the sink before the next header is read or its body placed', () => {
-  const big = frame(Command.REGION_WRITE, new Uint8Array(16 + 64).fill(0xbb), 2);
+  const big = frame(2, Command.REGION_WRITE, new Uint8Array(16 + 64).fill(0xbb));
   const bytes = Buffer.concat([
-    frame(Command.REGION_WRITE, new Uint8Array(16 + 8).fill(0xaa), 1),
+    frame(1, Command.REGION_WRITE, new Uint8Array(16 + 8).fill(0xaa)),
     big,
-    frame(Command.REGION_READ, new Uint8Array(16), 3),
+    frame(3, Command.REGION_READ, new Uint8Array(16)),
   ]);
   for (let cut = 0; cut <= bytes.length; cut++) {
     const events: string[] = [];
@@ -185,9 +175,9 @@ test('framer: each message reaches the sink before the next header is read or it
 });
 
 test('framer: a sink that stops gets the rest when framing resumes where it stopped; fds wait', () => {
-  const a = frame(Command.DEVICE_RESET, new Uint8Array(0), 1);
-  const b = frame(Command.REGION_READ, new Uint8Array(16), 2);
-  const c = frame(Command.DMA_MAP, new Uint8Array(32), 3);
+  const a = frame(1, Command.DEVICE_RESET, new Uint8Array(0));
+  const b = frame(2, Command.REGION_READ, new Uint8Array(16));
+  const c = frame(3, Command.DMA_MAP, new Uint8Array(32));
   const bytes = Buffer.concat([a, b, c]);
   const framer = new MessageFramer(LIMITS);
   const got: FramedMessage[] = [];
@@ -218,8 +208,8 @@ test('framer: push refuses a framer with a placer (it would place ahead of unhan
 
 test("framer: a placed body goes past its head into the placer's buffer, split at every offset", () => {
   const payload = Uint8Array.from({ length: 16 + 300 }, (_, i) => (i * 5) & 0xff);
-  const bytes = frame(Command.REGION_READ, payload, 4);
-  const small = frame(Command.REGION_READ, Uint8Array.of(1, 2, 3), 5); // no room: own body
+  const bytes = frame(4, Command.REGION_READ, payload);
+  const small = frame(5, Command.REGION_READ, Uint8Array.of(1, 2, 3)); // no room: own body
   for (let cut = 0; cut <= bytes.length; cut++) {
     const into = new Uint8Array(400);
     const framer = new MessageFramer(LIMITS, (h) =>
@@ -241,7 +231,7 @@ test("framer: a placed body goes past its head into the placer's buffer, split a
 
 test("framer: a placed body is received directly into the placer's buffer", () => {
   const payload = Uint8Array.from({ length: 16 + 100_000 }, (_, i) => i & 0xff);
-  const bytes = frame(Command.REGION_WRITE, payload, 6);
+  const bytes = frame(6, Command.REGION_WRITE, payload);
   const into = new Uint8Array(100_000);
   const framer = new MessageFramer(LIMITS, () => ({ head: 16, data: into }));
   assert.deepEqual(frameAll(framer, bytes.subarray(0, 40)), []);
@@ -257,7 +247,7 @@ test("framer: a placed body is received directly into the placer's buffer", () =
 
 test('framer: a placement chosen from the head gets the rest, split at every offset', () => {
   const payload = Uint8Array.from({ length: 16 + 200 }, (_, i) => (i * 3) & 0xff);
-  const bytes = frame(Command.REGION_WRITE, payload, 8);
+  const bytes = frame(8, Command.REGION_WRITE, payload);
   for (let cut = 0; cut <= bytes.length; cut++) {
     const into = new Uint8Array(300);
     const heads: Uint8Array[] = [];
@@ -281,8 +271,8 @@ test('framer: a placement chosen from the head gets the rest, split at every off
 });
 
 test('framer: push up to `end` of a reused receive buffer ignores the stale bytes after it', () => {
-  const one = frame(Command.DEVICE_RESET, new Uint8Array(0), 1);
-  const two = frame(Command.REGION_READ, Uint8Array.of(7, 7, 7), 2);
+  const one = frame(1, Command.DEVICE_RESET, new Uint8Array(0));
+  const two = frame(2, Command.REGION_READ, Uint8Array.of(7, 7, 7));
   const buf = new Uint8Array(100).fill(0xee);
   buf.set(one);
   buf.set(two, one.length);

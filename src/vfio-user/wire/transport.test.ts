@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fstatSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { packHeader } from '../../../test/support/wire-fixtures.ts';
+import { packHeader } from '../../../test/support/frames.ts';
 import {
   closeFd,
   eventfdCreate,
