@@ -36,12 +36,17 @@ export {
 export {
   type DecodedRegionInfo,
   decodeRegionInfo,
+  decodeRegionInfoStruct,
   encodeRegionInfo,
+  encodeRegionInfoStruct,
+  type RegionInfoFields,
   type RegionInfoReply,
+  regionFlagNames,
   regionOffset,
   VFIO_PCI_BAR0_REGION_INDEX,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_NUM_REGIONS,
+  VFIO_REGION_INFO_SIZE,
 } from './region-info.ts';
 export {
   budgetedMemfdMemory,

@@ -9,14 +9,9 @@
  */
 import { fstatSync } from 'node:fs';
 import type { DecodedRegionInfo, SparseMmapArea } from '../../vfio/index.ts';
-import { VfioError } from '../../vfio/index.ts';
+import { VFIO_REGION_INFO_SIZE, VfioError } from '../../vfio/index.ts';
 import type { DeviceInfoPayload, VersionCapabilities } from '../wire/index.ts';
-import {
-  QEMU_MAX_DATA_XFER_SIZE,
-  QEMU_MAX_MSG_FDS,
-  REGION_INFO_SIZE,
-  RegionFlag,
-} from '../wire/index.ts';
+import { QEMU_MAX_DATA_XFER_SIZE, QEMU_MAX_MSG_FDS, RegionFlag } from '../wire/index.ts';
 
 /** hw/vfio-user/device.c: "defend against a malign server trying to force us to run out of memory". */
 export const VFIO_USER_MAX_REGIONS = 100;
@@ -131,10 +126,10 @@ export function checkRegionInfo(index: number, raw: Uint8Array, decoded: Decoded
     );
   }
   if (decoded.capOffset !== 0 && (decoded.flags & RegionFlag.CAPS) !== 0) {
-    if (decoded.capOffset < REGION_INFO_SIZE) {
+    if (decoded.capOffset < VFIO_REGION_INFO_SIZE) {
       throw new VfioError(
         'EINVAL',
-        `region ${index}: cap_offset ${decoded.capOffset} lies inside the ${REGION_INFO_SIZE}-byte fixed part`,
+        `region ${index}: cap_offset ${decoded.capOffset} lies inside the ${VFIO_REGION_INFO_SIZE}-byte fixed part`,
       );
     }
     if (decoded.capOffset >= raw.length) {

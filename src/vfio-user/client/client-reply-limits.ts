@@ -7,6 +7,7 @@
  * for VERSION. The client refuses a larger one before allocating it.
  */
 
+import { VFIO_REGION_INFO_SIZE } from '../../vfio/index.ts';
 import type { Request } from '../wire/index.ts';
 import {
   Command,
@@ -14,7 +15,6 @@ import {
   DMA_UNMAP_SIZE,
   FOUR_U32_SIZE,
   REGION_ACCESS_HEAD_SIZE,
-  REGION_INFO_SIZE,
 } from '../wire/index.ts';
 
 /**
@@ -44,7 +44,7 @@ export function replyPayloadLimit(request: Request): number {
     case Command.DEVICE_GET_REGION_IO_FDS:
       return Math.max(FOUR_U32_SIZE, request.argsz);
     case Command.DEVICE_GET_REGION_INFO:
-      return Math.max(REGION_INFO_SIZE, request.argsz);
+      return Math.max(VFIO_REGION_INFO_SIZE, request.argsz);
     case Command.REGION_READ:
       return REGION_ACCESS_HEAD_SIZE + request.count;
     case Command.REGION_WRITE:

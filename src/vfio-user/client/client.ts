@@ -6,7 +6,12 @@
  */
 import { closeFd } from '../../native/index.ts';
 import type { SparseMmapArea } from '../../vfio/index.ts';
-import { type DecodedRegionInfo, decodeRegionInfo, VfioError } from '../../vfio/index.ts';
+import {
+  type DecodedRegionInfo,
+  decodeRegionInfo,
+  VFIO_REGION_INFO_SIZE,
+  VfioError,
+} from '../../vfio/index.ts';
 import type {
   DeviceInfoPayload,
   DmaUnmapPayload,
@@ -26,7 +31,6 @@ import {
   IrqSetFlag,
   messageSizeLimit,
   QEMU_MAX_MSG_FDS,
-  REGION_INFO_SIZE,
   RegionFlag,
   type VersionCapabilities,
 } from '../wire/index.ts';
@@ -206,7 +210,7 @@ export class VfioUserClient {
    *   capability chain that does not walk to its end (client-bounds.ts checkRegionInfo);
    *   E2BIG for a reply longer than `argsz`.
    */
-  async getRegionInfo(index: number, argsz = REGION_INFO_SIZE): Promise<RegionInfoResult> {
+  async getRegionInfo(index: number, argsz = VFIO_REGION_INFO_SIZE): Promise<RegionInfoResult> {
     const {
       reply,
       fds,
@@ -244,7 +248,7 @@ export class VfioUserClient {
    */
   async regionInfo(index: number): Promise<RegionInfoResult> {
     const first = await this.getRegionInfo(index);
-    if (first.info.argsz <= REGION_INFO_SIZE) return first;
+    if (first.info.argsz <= VFIO_REGION_INFO_SIZE) return first;
     if (first.fd !== null) closeFd(first.fd);
     checkRegionArgsz(index, first.info.argsz, this.maxReplyPayload);
     const second = await this.getRegionInfo(index, first.info.argsz);

@@ -16,7 +16,9 @@ import { closeFd, isSystemCallError } from '../../native/index.ts';
 import {
   type DeviceDescription,
   type DeviceSnapshot,
+  decodeRegionInfoStruct,
   describeSnapshot,
+  encodeRegionInfoStruct,
   type QueryError,
   queryErrorOf,
   regionOffset,
@@ -38,9 +40,8 @@ async function regionReply(client: VfioUserClient, index: number): Promise<Uint8
   const r = await client.regionInfo(index);
   if (r.fd === null) return r.raw;
   closeFd(r.fd);
-  const raw = r.raw.slice();
-  new DataView(raw.buffer).setBigUint64(24, regionOffset(index), true);
-  return raw;
+  const { fields, chain } = decodeRegionInfoStruct(r.raw);
+  return encodeRegionInfoStruct({ ...fields, offset: regionOffset(index) }, chain);
 }
 
 async function readAll(client: VfioUserClient, region: number, size: number): Promise<Uint8Array> {

@@ -4,8 +4,9 @@
  * "_DEVICE_FEATURE"): thin calls into the one vfio-pci device model, whose answers are the
  * kernel's ioctl answers.
  *
- * GET_REGION_INFO sends the device's region-info bytes as the kernel built them, with three
- * changes the protocol requires:
+ * GET_REGION_INFO answers with the device's region info as the kernel built it (its fields
+ * and capability chain, encoded by the one struct vfio_region_info codec), with three changes
+ * the protocol requires:
  * - when the reply carries an fd (the region is mmap-able and argsz held the capabilities),
  *   its `offset` is "the offset that should be given to the mmap() system call", not the
  *   kernel's index << 40;
@@ -16,21 +17,16 @@
  *   BAR carrying MSIX_MAPPABLE;
  * - argsz is "the size required for the full reply payload", where the kernel echoes a
  *   larger caller's argsz.
- * The kernel's bytes are otherwise sent as they are (flags, index, cap_offset, size, chain).
- * The fd comes from the region's mmap op, run once per session at the first region-info that can carry it (the kernel's mmap moment:
- * the GPU RAM op allows one mapping per open device); later requests resend the same fd.
+ * The kernel's values are otherwise sent as they are (flags, index, cap_offset, size, chain).
+ * The fd comes from the region's mmap op, run once per session at the first region-info that
+ * can carry it (the kernel's mmap moment: the GPU RAM op allows one mapping per open device);
+ * later requests resend the same fd.
  */
 import { readlinkSync } from 'node:fs';
 import type { MmapGrant, RegionInfoReply } from '../../vfio/index.ts';
-import { VfioError } from '../../vfio/index.ts';
+import { VFIO_REGION_INFO_SIZE, VfioError } from '../../vfio/index.ts';
 import type { RequestOf } from '../wire/index.ts';
-import {
-  Command,
-  encodeReplyParts,
-  IrqSetFlag,
-  REGION_INFO_SIZE,
-  RegionFlag,
-} from '../wire/index.ts';
+import { Command, encodeReplyParts, IrqSetFlag, RegionFlag } from '../wire/index.ts';
 import { EMPTY_REPLY, type FdBag, type HandlerReply, type SessionState } from './session-state.ts';
 
 const DEVICE_INFO_SIZE = 16;
@@ -74,16 +70,20 @@ export function handleDeviceGetRegionInfo(
   r: RequestOf<Command.DEVICE_GET_REGION_INFO>,
 ): HandlerReply {
   const reply = s.device.regionInfo(r.index, r.argsz, r.capOffset);
-  const grant = grantFor(s, r.index, reply);
-  const capsLeftOut =
-    (reply.info.flags & RegionFlag.CAPS) !== 0 && reply.bytes.length === REGION_INFO_SIZE;
-  const bytes = reply.bytes.slice();
-  const view = new DataView(bytes.buffer);
-  view.setUint32(0, capsLeftOut ? reply.info.argsz : bytes.length, true);
-  if (capsLeftOut) view.setUint32(4, reply.info.flags & ~RegionFlag.CAPS, true);
-  if (!grant || !reply.mmap) return { parts: [bytes] };
-  view.setBigUint64(24, grant.fdOffset, true);
-  return { parts: [bytes], fds: [grant.fd] };
+  const grant = reply.mmap ? grantFor(s, r.index, reply) : undefined;
+  const { info, chain } = reply;
+  const capsLeftOut = (info.flags & RegionFlag.CAPS) !== 0 && chain.length === 0;
+  const parts = encodeReplyParts({
+    command: Command.DEVICE_GET_REGION_INFO,
+    info: {
+      ...info,
+      argsz: capsLeftOut ? info.argsz : VFIO_REGION_INFO_SIZE + chain.length,
+      flags: capsLeftOut ? info.flags & ~RegionFlag.CAPS : info.flags,
+      offset: grant ? grant.fdOffset : info.offset,
+    },
+    capabilities: chain,
+  });
+  return grant ? { parts, fds: [grant.fd] } : { parts };
 }
 
 /** No ioeventfds are offered: a valid region answers with zero sub-regions. */

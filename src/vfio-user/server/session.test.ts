@@ -5,6 +5,7 @@
  * partition policy is the test's own, as the server is given it from outside.
  */
 import assert from 'node:assert/strict';
+import { fstatSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import {
   FLAG_ERROR,
@@ -14,7 +15,7 @@ import {
   QEMU_VERSION_JSON,
   versionPayload,
 } from '../../../test/support/frames.ts';
-import { socketPair } from '../../native/index.ts';
+import { closeFd, socketPair } from '../../native/index.ts';
 import { VfioPciDevice } from '../../vfio/index.ts';
 import { buildFakeHost, fakeFunction } from '../../vfio/testing/fake-host.ts';
 import {
@@ -191,6 +192,47 @@ describe('Session in process over a socketpair', { timeout: 120_000 }, () => {
       assert.deepEqual(headerOf(m), [2, Command.DEVICE_GET_INFO, 32, FLAG_REPLY, 0]);
       assert.deepEqual(payloadOf(m), pack(16, 0x3, 9, 5));
     } finally {
+      p.close();
+    }
+    await p.released;
+  });
+
+  it("DEVICE_GET_REGION_INFO: the kernel's struct with the protocol's three changes", async () => {
+    const p = await negotiated();
+    const fds: number[] = [];
+    try {
+      const RW = 0x1 | 0x2;
+      const MMAP = 0x4;
+      const CAPS = 0x8;
+      // Config space: no caps, no fd, the kernel's index << 40 as offset.
+      const config = await p.ask(
+        frame(2, Command.DEVICE_GET_REGION_INFO, pack(32, 0, CONFIG, 0, 0n, 0n)),
+      );
+      assert.deepEqual(headerOf(config), [2, Command.DEVICE_GET_REGION_INFO, 48, FLAG_REPLY, 0]);
+      assert.deepEqual(payloadOf(config), pack(32, RW, CONFIG, 0, 4096n, 7n << 40n));
+      assert.deepEqual(config.fds, []);
+      // BAR0 asked with argsz 32: its MSIX_MAPPABLE cap does not fit; argsz names what does,
+      // CAPS is cleared (nothing follows), and no fd comes without the caps.
+      const short = await p.ask(
+        frame(3, Command.DEVICE_GET_REGION_INFO, pack(32, 0, 0, 0, 0n, 0n)),
+      );
+      assert.deepEqual(payloadOf(short), pack(40, RW | MMAP, 0, 0, 16n << 20n, 0n));
+      assert.deepEqual(short.fds, []);
+      // BAR0 with room: argsz is the reply's size (not the caller's 1024), the chain follows at
+      // 32 (MSIX_MAPPABLE: id 3, version 1, next 0), and the fd comes with its mmap offset.
+      const full = await p.ask(
+        frame(4, Command.DEVICE_GET_REGION_INFO, pack(1024, 0, 0, 0, 0n, 0n)),
+      );
+      fds.push(...full.fds);
+      assert.deepEqual(headerOf(full), [4, Command.DEVICE_GET_REGION_INFO, 56, FLAG_REPLY, 0]);
+      assert.deepEqual(
+        payloadOf(full),
+        pack(40, RW | MMAP | CAPS, 0, 32, 16n << 20n, 0n, ['u16', 3], ['u16', 1], 0),
+      );
+      assert.equal(full.fds.length, 1, 'the BAR memory fd');
+      assert.equal(fstatSync(full.fds[0] as number).size, 16 << 20);
+    } finally {
+      for (const fd of fds) closeFd(fd);
       p.close();
     }
     await p.released;

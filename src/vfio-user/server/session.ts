@@ -16,6 +16,7 @@ import type { BodyPlacement, CloseReason, FramedMessage } from '../wire/index.ts
 import {
   Command,
   commandName,
+  decodeRegionAccessHead,
   effectiveCapabilities,
   errorReplyHeader,
   HEADER_SIZE,
@@ -147,11 +148,10 @@ export class Session implements SessionState, MessageReceiver {
   }
 
   #writeTarget(head: Uint8Array, bytes: number): Uint8Array {
-    const v = new DataView(head.buffer, head.byteOffset, head.length);
-    const count = v.getUint32(12, true);
+    const { offset, region, count } = decodeRegionAccessHead(head, 'REGION_WRITE request');
     // Only once the device is open (VERSION done): earlier writes must fail without effect.
     if (this.#open && count === bytes) {
-      const inPlace = this.device.writeTarget(v.getUint32(8, true), v.getBigUint64(0, true), count);
+      const inPlace = this.device.writeTarget(region, offset, count);
       if (inPlace !== null) return inPlace;
     }
     if (this.#writeData.length < bytes) this.#writeData = new Uint8Array(bytes);

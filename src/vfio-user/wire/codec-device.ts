@@ -1,17 +1,22 @@
 /**
  * Device payloads (vfio-user.rst "VFIO_USER_DEVICE_GET_INFO", "_GET_REGION_INFO",
  * "_GET_REGION_IO_FDS", "_GET_IRQ_INFO", "_SET_IRQS"), the structs of include/uapi/linux/vfio.h
- * (vfio_device_info, vfio_region_info, vfio_irq_info, vfio_irq_set). Region capability bodies
- * are the device layer's (src/vfio/info-caps.ts): here they are bytes after the fixed 32.
+ * (vfio_device_info, vfio_region_info, vfio_irq_info, vfio_irq_set). struct vfio_region_info
+ * is the kernel's and has its one codec in the device layer (src/vfio/region-info.ts), as do
+ * the capability bodies (src/vfio/info-caps.ts): here they are the bytes after the fixed 32.
  */
-import { VfioError } from '../../vfio/index.ts';
+import {
+  decodeRegionInfoStruct,
+  encodeRegionInfoStruct,
+  type RegionInfoFields,
+  VfioError,
+} from '../../vfio/index.ts';
 import { IrqSetFlag } from './constants.ts';
-import type { RegionInfoFixed, RegionIoFdsHead } from './messages.ts';
+import type { RegionIoFdsHead } from './messages.ts';
 import { ByteReader } from './reader.ts';
 import { ByteWriter } from './writer.ts';
 
 export const FOUR_U32_SIZE = 16;
-export const REGION_INFO_SIZE = 32;
 export const IRQ_SET_HEAD_SIZE = 20;
 
 /** The 16-byte {argsz, flags, a, b} shape of vfio_device_info, vfio_irq_info, io_fds head. */
@@ -34,34 +39,18 @@ export function decodeFourU32(payload: Uint8Array, what: string, a: string, b: s
   return v;
 }
 
-export function encodeRegionInfo(info: RegionInfoFixed, capabilities?: Uint8Array): Uint8Array {
-  const caps = capabilities ?? new Uint8Array(0);
-  return new ByteWriter(REGION_INFO_SIZE + caps.length)
-    .u32(info.argsz)
-    .u32(info.flags)
-    .u32(info.index)
-    .u32(info.capOffset)
-    .u64(info.size)
-    .u64(info.offset)
-    .raw(caps)
-    .finish();
+/** struct vfio_region_info and the capability chain after it (src/vfio/region-info.ts). */
+export function encodeRegionInfo(info: RegionInfoFields, capabilities?: Uint8Array): Uint8Array {
+  return encodeRegionInfoStruct(info, capabilities);
 }
 
 /** The fixed 32 bytes and what follows them (a view). @throws VfioError EINVAL under 32. */
 export function decodeRegionInfo(
   payload: Uint8Array,
   what: string,
-): { info: RegionInfoFixed; capabilities: Uint8Array } {
-  const r = new ByteReader(payload, what);
-  const info = {
-    argsz: r.u32('argsz'),
-    flags: r.u32('flags'),
-    index: r.u32('index'),
-    capOffset: r.u32('cap_offset'),
-    size: r.u64('size'),
-    offset: r.u64('offset'),
-  };
-  return { info, capabilities: r.rest() };
+): { info: RegionInfoFields; capabilities: Uint8Array } {
+  const { fields, chain } = decodeRegionInfoStruct(payload, what);
+  return { info: fields, capabilities: chain };
 }
 
 export function decodeRegionIoFdsReply(

@@ -16,9 +16,13 @@ export {
   encodeRequestParts,
   joinParts,
 } from './codec.ts';
-export { FOUR_U32_SIZE, REGION_INFO_SIZE } from './codec-device.ts';
+export { FOUR_U32_SIZE } from './codec-device.ts';
 export { DMA_ACCESS_HEAD_SIZE, DMA_UNMAP_SIZE } from './codec-dma.ts';
-export { decodeRegionDataPlaced, REGION_ACCESS_HEAD_SIZE } from './codec-region.ts';
+export {
+  decodeRegionAccessHead,
+  decodeRegionDataPlaced,
+  REGION_ACCESS_HEAD_SIZE,
+} from './codec-region.ts';
 export * from './constants.ts';
 export {
   type BodyPlacement,

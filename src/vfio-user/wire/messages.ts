@@ -4,6 +4,7 @@
  * only: the header travels beside them (header.ts) and an error reply has no payload at all.
  * File descriptors travel beside them too (SCM_RIGHTS), never inside.
  */
+import type { RegionInfoFields } from '../../vfio/index.ts';
 import type { Command } from './constants.ts';
 import type { VersionCapabilities } from './version-capabilities.ts';
 
@@ -41,15 +42,11 @@ export interface DeviceInfoPayload {
   numIrqs: number;
 }
 
-/** struct vfio_region_info (32 bytes); a request sets argsz and index only. */
-export interface RegionInfoFixed {
-  argsz: number;
-  flags: number;
-  index: number;
-  capOffset: number;
-  size: bigint;
-  offset: bigint;
-}
+/**
+ * struct vfio_region_info (32 bytes; src/vfio/region-info.ts owns it); a request sets argsz
+ * and index only.
+ */
+export type RegionInfoFixed = RegionInfoFields;
 
 /** struct vfio_user_region_io_fds_request / reply head (16 bytes). */
 export interface RegionIoFdsHead {
