@@ -2,7 +2,8 @@
  * The house's layering, as a test over the import graph of src/ (every import, export-from,
  * type-only import and dynamic import() of every .ts file, found by TypeScript's own scanner,
  * ts.preProcessFile). The rule table below is the one place the layering is written; README.md
- * "Architecture" shows the same table. Each violation prints as
+ * "Architecture" shows the same table (a test below holds the two together). Each violation
+ * prints as
  * `src/a/x.ts: imports src/b/y.ts (layer a → layer b)`.
  */
 import assert from 'node:assert/strict';
@@ -263,6 +264,18 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TESTING_DIR above)', () 
       graph.edges.some((e) => e.from === from && e.to === to);
     assert.ok(has('src/cli/main.ts', 'src/cli/serve.ts'), 'dynamic import() missed');
     assert.ok(has('src/fdt/index.ts', 'src/fdt/tree.ts'), 'export-from missed');
+  });
+
+  it("README.md's layer table is this one", () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('| layer | folders |'));
+    const rows = table.slice(0, table.indexOf('\n\n')).split('\n').slice(2);
+    const shown = rows.map((row) => {
+      const [layer = '', folders = ''] = row.split('|').slice(1, 3);
+      return [layer.trim(), [...folders.matchAll(/`([a-z0-9-]+)`/g)].map((m) => m[1])];
+    });
+    const ours = [...LAYERS.map((folders, i) => [String(i), [...folders]]), ['leaf', [...LEAVES]]];
+    assert.deepEqual(shown, ours);
   });
 
   it('every folder of src/ has a layer', () => {
