@@ -3,8 +3,7 @@
  * type-only import and dynamic import() of every .ts file, found by TypeScript's own scanner,
  * ts.preProcessFile). The rule table below is the one place the layering is written; README.md
  * "Architecture" shows the same table (a test below holds the two together). Each violation
- * prints as
- * `src/a/x.ts: imports src/b/y.ts (layer a → layer b)`.
+ * prints as `src/a/x.ts: imports src/b/y.ts (layer a → layer b)`.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';

@@ -63,7 +63,7 @@ export const SERVER_FRAMER_LIMITS = {
 
 export class Session implements SessionState, MessageReceiver {
   /** The session's only way out: replies go here, never to a socket directly. */
-  readonly connection: MessageTransport;
+  readonly transport: MessageTransport;
   readonly dma = new DmaTable();
   readonly grants = new Map<number, MmapGrant>();
   readonly limits = SERVER_LIMITS;
@@ -76,13 +76,13 @@ export class Session implements SessionState, MessageReceiver {
   #writeData = new Uint8Array(0);
 
   /**
-   * Serves `connection`, which must deliver to this session's MessageReceiver methods
+   * Serves `transport`, which must deliver to this session's MessageReceiver methods
    * (`handleMessage`, `placeBody`, `handleClose`): the server creates connections before it
    * knows whether they become sessions.
    */
-  constructor(connection: MessageTransport, options: SessionOptions) {
+  constructor(transport: MessageTransport, options: SessionOptions) {
     this.#options = options;
-    this.connection = connection;
+    this.transport = transport;
   }
 
   get device(): VfioPciDevice {
@@ -123,7 +123,7 @@ export class Session implements SessionState, MessageReceiver {
 
   /** Ends the session (its release runs from the connection's close). */
   close(): void {
-    this.connection.close();
+    this.transport.close();
   }
 
   /**
@@ -164,7 +164,7 @@ export class Session implements SessionState, MessageReceiver {
     try {
       // Released already (a reply failed and closed the connection while later messages of
       // it waited): handling them would act for a client that is gone, e.g. reopen the device.
-      if (this.connection.closed) return;
+      if (this.transport.closed) return;
       if (isReply(message.header)) {
         this.log(
           `${this.device.name}: ignoring a reply (msg ${message.header.msgId}): the server sends no requests`,
@@ -202,13 +202,13 @@ export class Session implements SessionState, MessageReceiver {
   }
 
   #answer(request: MessageHeader, result: HandlerReply | number): void {
-    if (!wantsReply(request) || this.connection.closed) return;
+    if (!wantsReply(request) || this.transport.closed) return;
     if (typeof result === 'number') {
-      this.connection.send(errorReplyHeader(request, result));
+      this.transport.send(errorReplyHeader(request, result));
       return;
     }
     try {
-      this.connection.send(
+      this.transport.send(
         replyHeader(request, 0),
         result.parts,
         result.fds ?? [],
@@ -217,11 +217,11 @@ export class Session implements SessionState, MessageReceiver {
     } catch (err) {
       // A reply with fds that must wait is queued with duplicates; out of fds (EMFILE), the
       // client still gets a reply, in its place, so later replies keep their order.
-      if (!isSystemCallError(err) || this.connection.closed) throw err;
+      if (!isSystemCallError(err) || this.transport.closed) throw err;
       this.log(
         `${this.device.name}: ${commandName(request.command)} (msg ${request.msgId}): cannot queue the reply: ${err.message}`,
       );
-      this.connection.send(errorReplyHeader(request, Errno.ENOMEM));
+      this.transport.send(errorReplyHeader(request, Errno.ENOMEM));
     }
   }
 
