@@ -23,25 +23,29 @@ import ts from 'typescript';
  * | 1 | platform | the PowerNV host from a tree; the Witherspoon generator |
  * | 2 | vfio | the vfio-pci core; names no variant |
  * | 3 | nvlink2 (later nvgrace) | variant drivers over the core |
- * | 4 | vfio-user | the wire, the server (adds a transport, never behaviour), the client |
- * | 5 | machine, serve-dir | assembly of one host for serve/inspect/doctor (LPIDs, partitions); serve's socket directory (devices.json, socket names) as other processes read it |
- * | 6 | guest, bench | clients of the wire: what a VMM builds; the benchmark |
- * | 7 | fuzz | the fuzzer (starts its children as the bench does) |
- * | 8 | cli | thin commands over everything |
- * | leaf | trace, native | importable from anywhere; import no other folder |
+ * | 4 | variants | every variant in one list (their vocabularies), for readers of any device |
+ * | 5 | vfio-user | the wire, the server (adds a transport, never behaviour), the client |
+ * | 6 | machine | assembly of one host for serve/inspect/doctor (LPIDs, partitions) |
+ * | 7 | serve-dir | serve's socket directory as other processes read it (devices.json entries are machine's function statuses, socket names) |
+ * | 8 | guest, bench | clients of the wire: what a VMM builds; the benchmark |
+ * | 9 | fuzz | the fuzzer (starts its children as the bench does) |
+ * | 10 | cli | thin commands over everything |
+ * | leaf | trace, native, text | importable from anywhere; import no other folder |
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['fdt'],
   ['platform'],
   ['vfio'],
   ['nvlink2', 'nvgrace'],
+  ['variants'],
   ['vfio-user'],
-  ['machine', 'serve-dir'],
+  ['machine'],
+  ['serve-dir'],
   ['guest', 'bench'],
   ['fuzz'],
   ['cli'],
 ];
-const LEAVES: readonly string[] = ['trace', 'native'];
+const LEAVES: readonly string[] = ['trace', 'native', 'text'];
 
 /**
  * Test-only helpers live in folders named `testing/` (the build leaves them out of dist). They

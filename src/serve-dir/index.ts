@@ -1,6 +1,6 @@
 /**
  * serve's socket directory as other processes read it: devices.json (checked where it is read)
- * and the device sockets' names. Above vfio-user and beside machine: it knows files, no wire.
+ * and the device sockets' names. Above machine and vfio-user, below the commands.
  */
 export {
   DEVICES_LIST_MAX_BYTES,
