@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.c",
         "native/common.c",
+        "native/eventfd.c",
         "native/fds.c",
         "native/memory.c",
         "native/scm.c",
@@ -12,7 +13,8 @@
         "native/watcher.c"
       ],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
-      "defines": ["NAPI_VERSION=8"]
+      "defines": ["NAPI_VERSION=8"],
+      "libraries": ["-lrt"]
     }
   ]
 }

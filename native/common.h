@@ -48,6 +48,7 @@ napi_value nv_fd_array(napi_env env, const int *fds, size_t count);
 
 /* Registration entry points of each source file. */
 napi_status nv_init_fds(napi_env env, napi_value exports);
+napi_status nv_init_eventfd(napi_env env, napi_value exports);
 napi_status nv_init_scm(napi_env env, napi_value exports);
 napi_status nv_init_memory(napi_env env, napi_value exports);
 napi_status nv_init_watcher(napi_env env, napi_value exports);

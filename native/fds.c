@@ -1,17 +1,15 @@
 /*
  * File descriptors: close, dup, flags, UNIX stream sockets (listen/accept/connect/socketpair),
- * peer credentials (SO_PEERCRED, socket(7)) and eventfds (eventfd(2)). Every fd created here is
- * close-on-exec; sockets are non-blocking.
+ * peer credentials (SO_PEERCRED, socket(7)). Every fd created here is close-on-exec; sockets are
+ * non-blocking. Eventfds are in eventfd.c.
  */
 #define _GNU_SOURCE
 #include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -205,60 +203,6 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-/* eventfdCreate(initial, flags): eventfd(2) with EFD_CLOEXEC always added; flags may carry
- * EFD_NONBLOCK (04000) and EFD_SEMAPHORE (1). */
-static napi_value eventfd_create(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 2, argv);
-  uint32_t initial, flags;
-  if (!nv_arg_uint32(env, argv[0], "initial", &initial)) return NULL;
-  if (!nv_arg_uint32(env, argv[1], "flags", &flags)) return NULL;
-  if (flags & ~(uint32_t)(EFD_NONBLOCK | EFD_SEMAPHORE)) return nv_throw_errno(env, "eventfd", EINVAL);
-  int fd = eventfd(initial, (int)flags | EFD_CLOEXEC);
-  if (fd < 0) return nv_throw_errno(env, "eventfd", errno);
-  return nv_int32(env, fd);
-}
-
-/* eventfdWrite(fd, value): adds value to the counter. Throws EAGAIN if it would overflow on a
- * non-blocking eventfd. */
-static napi_value eventfd_write_fn(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 2, argv);
-  int fd;
-  uint64_t value;
-  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
-  if (!nv_arg_u64(env, argv[1], "value", &value)) return NULL;
-  ssize_t r;
-  do r = write(fd, &value, sizeof value);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return nv_throw_errno(env, "write", errno);
-  return nv_undefined(env);
-}
-
-/* eventfdRead(fd): the counter (reset to 0), or null when it is 0. Never blocks, even on an
- * eventfd created without EFD_NONBLOCK (a client may send one): it polls first. */
-static napi_value eventfd_read_fn(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 1, argv);
-  int fd;
-  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
-  napi_value null_value;
-  napi_get_null(env, &null_value);
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  int n;
-  do n = poll(&p, 1, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return nv_throw_errno(env, "poll", errno);
-  if (n == 0 || !(p.revents & POLLIN)) return null_value;
-  uint64_t value;
-  ssize_t r;
-  do r = read(fd, &value, sizeof value);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) {
-    if (errno == EAGAIN) return null_value;
-    return nv_throw_errno(env, "read", errno);
-  }
-  if (r != sizeof value) return nv_throw_errno(env, "read", EIO);
-  return nv_u64(env, value);
-}
-
 napi_status nv_init_fds(napi_env env, napi_value exports) {
   napi_status s;
   if ((s = nv_export(env, exports, "closeFd", close_fd)) != napi_ok) return s;
@@ -270,8 +214,5 @@ napi_status nv_init_fds(napi_env env, napi_value exports) {
   if ((s = nv_export(env, exports, "acceptConnection", accept_connection)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "connectUnix", connect_unix)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "shutdownFd", shutdown_fd)) != napi_ok) return s;
-  if ((s = nv_export(env, exports, "peerCredentials", peer_credentials)) != napi_ok) return s;
-  if ((s = nv_export(env, exports, "eventfdCreate", eventfd_create)) != napi_ok) return s;
-  if ((s = nv_export(env, exports, "eventfdWrite", eventfd_write_fn)) != napi_ok) return s;
-  return nv_export(env, exports, "eventfdRead", eventfd_read_fn);
+  return nv_export(env, exports, "peerCredentials", peer_credentials);
 }

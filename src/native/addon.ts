@@ -34,6 +34,7 @@ export interface NativeAddon {
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   eventfdCreate(initial: number, flags: number): number;
   eventfdWrite(fd: number, value: bigint): void;
+  eventfdSignal(fd: number, value: bigint): boolean;
   eventfdRead(fd: number): bigint | null;
   sendMessage(fd: number, data: Uint8Array | readonly Uint8Array[], fds: readonly number[]): number;
   receiveInto(fd: number, buf: Uint8Array, maxFds: number): RawReceived<number> | null;

@@ -250,7 +250,23 @@ export function eventfdWrite(fd: number, value: bigint = 1n): void {
   addon.eventfdWrite(fd, value);
 }
 
-/** Reads and resets an eventfd's counter; null when it is 0. Never blocks. */
+/**
+ * fs/eventfd.c eventfd_signal() for an eventfd a client handed over: adds `value` to its counter
+ * when it fits, and never waits, whatever the client does to the shared file description
+ * (O_NONBLOCK cleared, reads and writes racing ours: a write that would wait is cut short
+ * within 200 µs). Returns false when the counter was too full: the signal saturates, as the
+ * kernel's does (the counter stays readable, its reader wakes).
+ * `fd` must be an eventfd (the server checks at SET_IRQS, server-device.ts checkEventfds).
+ * @throws SystemCallError EBADF (not open)
+ */
+export function eventfdSignal(fd: number, value: bigint = 1n): boolean {
+  return addon.eventfdSignal(fd, value);
+}
+
+/**
+ * Reads and resets an eventfd's counter; null when it is 0. Never waits, even on a blocking
+ * eventfd another process reads too.
+ */
 export function eventfdRead(fd: number): bigint | null {
   return addon.eventfdRead(fd);
 }
