@@ -285,6 +285,46 @@ test('pause: no message is handed out until resume, then the rest of the chunk i
   closeFd(b);
 });
 
+test('MSG_CTRUNC: whole messages of the same read are handled first, across a pause, then it closes', async () => {
+  const [a, b] = socketPair();
+  const got: number[] = [];
+  let closed: CloseReason | null = null;
+  let wake: () => void = () => {};
+  const conn: Connection = new Connection(
+    a,
+    {
+      onMessage: (m) => {
+        got.push(m.header.msgId);
+        for (const fd of m.fds) closeFd(fd);
+        if (m.header.msgId === 1) conn.pause();
+        wake();
+      },
+      onClose: (r) => {
+        closed = r;
+        wake();
+      },
+    },
+    LIMITS,
+  );
+  const before = openFds().size;
+  // One sendmsg: three whole messages, then the one the 6 fds (over LIMITS.maxFds) came with.
+  const bytes = Buffer.concat([1, 2, 3, 4].map((i) => packHeader(i, Command.DEVICE_RESET, 16, 0)));
+  const fds = Array.from({ length: 6 }, () => eventfdCreate());
+  sendMessage(b, bytes, fds);
+  for (const fd of fds) closeFd(fd);
+  while (got.length === 0 && closed === null) await new Promise<void>((r) => (wake = r));
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(got, [1], 'paused after the first');
+  assert.equal(closed, null, 'not closed while whole messages wait');
+  conn.resume();
+  assert.deepEqual(got, [1, 2, 3], 'the whole ones, not the one the fds came with');
+  const reason = closed as CloseReason | null;
+  assert.ok(reason?.kind === 'error' && reason.error instanceof FramingError);
+  assert.equal(reason.error.kind, 'fds-truncated');
+  assert.equal(openFds().size, before - 1, 'a is closed, no received fd is left');
+  closeFd(b);
+});
+
 test('stall timeout: a peer silent inside a message is closed; one silent between messages is not', async () => {
   const [a, b] = socketPair();
   const [c, d] = socketPair();

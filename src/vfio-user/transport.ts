@@ -121,6 +121,8 @@ export class Connection {
   #readToEnd = false;
   /** Rest of the last chunk read into #scratch, not framed yet. */
   #unframed: Unframed | null = null;
+  /** Ends the connection once #unframed is handled (the chunk's fds were truncated). */
+  #failAfterUnframed: FramingError | null = null;
   /** What the watcher watches now (FdEvent bits). */
   #watching: number = FdEvent.READABLE;
   /** Inside #continueReading (a handler may pause and resume re-entrantly). */
@@ -438,6 +440,7 @@ export class Connection {
         this.#unframed = null;
         try {
           this.#frameScratch(rest.from, rest.end, rest.fds);
+          this.#failIfFramed();
         } catch (e) {
           this.#fail(e);
         }
@@ -455,6 +458,14 @@ export class Connection {
     if (at === end) return;
     if (this.#closed) for (const fd of fds) closeFd(fd);
     else this.#unframed = { from: at, end, fds };
+  }
+
+  /** Throws the error kept for after the rest of a chunk, once that rest is handled. */
+  #failIfFramed(): void {
+    const error = this.#failAfterUnframed;
+    if (error === null || this.#unframed !== null || this.#closed) return;
+    this.#failAfterUnframed = null;
+    throw error;
   }
 
   /** A FramingError or a failed system call closes the connection; anything else is a bug. */
@@ -571,12 +582,19 @@ export class Connection {
     }
     if (r === null) return null;
     if (r.truncatedControl) {
-      throw new FramingError(
+      const error = new FramingError(
         'fds-truncated',
         'EINVAL',
         // The kernel truncates too when it cannot install the fds (this process at EMFILE).
         `peer sent more than ${this.#maxFds} fds with one message, or this process is out of fds (MSG_CTRUNC)`,
       );
+      if (direct !== null || r.bytes <= 1) throw error;
+      // The fds belonged to the chunk's last byte: every message that ends before it came
+      // without fds and is whole. Those are handled first, then the connection ends.
+      this.#failAfterUnframed = error;
+      this.#frameScratch(0, r.bytes - 1, []);
+      this.#failIfFramed();
+      return false;
     }
     if (r.bytes === 0) {
       for (const fd of r.fds) closeFd(fd);
