@@ -49,16 +49,19 @@ describe('a queued connection whose replies fail', () => {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const line = await new Promise<string>((resolve) =>
-      createInterface({ input: child.stdout }).once('line', resolve),
-    );
-    assert.equal(line, 'sent');
-    // Its VERSION, behind the command whose reply failed, opens the GPU for the client's pid.
-    await waitFor('the queued VERSION to open the device', () =>
-      serve.state().partitions.some((p) => p.pid === child.pid && p.devices.includes(GPU)),
-    );
-    assert.doesNotMatch(serve.stderr(), /sendmsg EPIPE/);
-    child.stdin.end();
+    try {
+      const line = await new Promise<string>((resolve) =>
+        createInterface({ input: child.stdout }).once('line', resolve),
+      );
+      assert.equal(line, 'sent');
+      // Its VERSION, behind the command whose reply failed, opens the GPU for the client's pid.
+      await waitFor('the queued VERSION to open the device', () =>
+        serve.state().partitions.some((p) => p.pid === child.pid && p.devices.includes(GPU)),
+      );
+      assert.doesNotMatch(serve.stderr(), /sendmsg EPIPE/);
+    } finally {
+      child.stdin.end(); // the client disconnects (also when an assertion failed: no hang)
+    }
     assert.equal(await exited, 0);
     // Every connection of the client is gone. A client of ours opens and closes the GPU after
     // it, so the server has handled everything before; then nothing of the first may be left.
