@@ -52,6 +52,7 @@ export interface NativeAddon {
   dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][];
   pageSize(): number;
   fileSeals(fd: number): number;
+  isMemoryFile(fd: number): boolean;
   addFileSeals(fd: number, seals: number): void;
   watchFd(
     fd: number,

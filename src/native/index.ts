@@ -141,6 +141,16 @@ export function fileSeals(fd: number): number {
 }
 
 /**
+ * Whether `fd` is a file of memory: shmem (memfd, tmpfs) or hugetlbfs, the files F_GET_SEALS
+ * answers for (mm/memfd.c). Nothing is asked of the file system, so a FUSE or NFS file (whose
+ * every read may wait on another process or host) cannot make this wait.
+ * @throws SystemCallError EBADF.
+ */
+export function isMemoryFile(fd: number): boolean {
+  return addon.isMemoryFile(fd);
+}
+
+/**
  * Adds seals (fcntl F_ADD_SEALS); seals are never removed.
  * @throws SystemCallError EPERM (F_SEAL_SEAL set, or SEAL_WRITE with a writable mapping),
  *   EINVAL (the file cannot be sealed), EBADF.
