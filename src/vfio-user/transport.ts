@@ -202,7 +202,7 @@ export class Connection {
    * `borrowed`, the queue keeps the parts themselves, so they must not be modified after the
    * call; `borrowed` parts (views of live memory, such as a region's mapping) are copied if they
    * have to wait, so the caller may change them as soon as `send` returns. The fds may be
-   * closed at once either way.
+   * closed at once either way. Once the peer is gone (see the class comment) nothing is sent.
    * @throws Error when the connection is closed; SystemCallError EBADF for a bad fd in `fds`.
    */
   send(
