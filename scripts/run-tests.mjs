@@ -11,14 +11,14 @@
 //
 // Usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build]
 //          [FILE.test.ts ...]
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ensureDist } from './dist.mjs';
 
 const ROOT = new URL('../', import.meta.url).pathname;
-const BUILD_INFO = join(ROOT, 'dist', '.tsbuildinfo');
 
 function collect(dir, out) {
   let names;
@@ -78,54 +78,13 @@ const concurrency = positive(
 const files = positionals.length > 0 ? positionals : collect('test', collect('src', []));
 if (files.length === 0) usage('no *.test.ts files found under src/ or test/');
 
-/** Newest modification time (ms) of the files under `dir` whose names pass `keep`. */
-function newest(dir, keep) {
-  let t = 0;
-  let names;
+if (!values['no-build']) {
   try {
-    names = readdirSync(dir, { withFileTypes: true });
-  } catch {
-    return t;
-  }
-  for (const d of names) {
-    const path = join(dir, d.name);
-    if (d.isDirectory()) t = Math.max(t, newest(path, keep));
-    else if (keep(d.name)) t = Math.max(t, statSync(path).mtimeMs);
-  }
-  return t;
-}
-
-/** Whether dist/ may be older than the sources it is built from. */
-function distStale() {
-  let built;
-  try {
-    built = statSync(BUILD_INFO).mtimeMs;
-  } catch {
-    return true;
-  }
-  const sources = Math.max(
-    newest(join(ROOT, 'src'), (name) => name.endsWith('.ts')),
-    newest(join(ROOT, 'bench'), (name) => name.endsWith('.ts')),
-    ...['tsconfig.json', 'tsconfig.build.json', 'package.json'].map(
-      (name) => statSync(join(ROOT, name)).mtimeMs,
-    ),
-  );
-  return sources > built;
-}
-
-if (!values['no-build'] && distStale()) {
-  // Incremental (tsconfig.build.json keeps dist/.tsbuildinfo): only what changed is rebuilt.
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  const built = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json')], {
-    stdio: 'inherit',
-  });
-  if (built.status !== 0) {
-    console.error('run-tests: `tsc -p tsconfig.build.json` failed; the CLI tests need dist/');
+    ensureDist();
+  } catch (e) {
+    console.error(`run-tests: ${e.message}; the CLI tests spawn dist/src/cli/main.js`);
     process.exit(1);
   }
-  // tsc leaves the build info alone when no output changed: mark dist as checked now.
-  const now = new Date();
-  utimesSync(BUILD_INFO, now, now);
 }
 
 const work = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-run-tests-'));

@@ -4,11 +4,12 @@
  * the command in a child process (--json, exit codes).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { runCli } from '../../test/support/cli.ts';
 import type { DeviceDescription } from '../vfio/describe.ts';
 import { CliError } from './cli-error.ts';
 import {
@@ -22,10 +23,7 @@ import {
 const quiet = () => {};
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'inspect', ...args], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  return runCli(['inspect', ...args]);
 }
 
 describe('inspect arguments', () => {

@@ -8,9 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
-const MAIN = join(ROOT, 'src/cli/main.ts');
+import { cliArgs, ROOT } from './cli.ts';
 
 export interface ServeProcess {
   readonly dir: string;
@@ -74,7 +72,7 @@ export async function waitFor<T>(
 }
 
 /**
- * Spawns `node --import tsx src/cli/main.ts serve ...args` and waits for readiness; with
+ * Spawns `vfio-nvlink2 serve ...args` (the compiled build, see ./cli.ts) and waits for readiness; with
  * `nofile`, under that RLIMIT_NOFILE (soft and hard, through the shell's `ulimit -n` and exec,
  * so the pid is the server's).
  */
@@ -83,7 +81,7 @@ export async function startServe(
   options: { dir?: string; readyFile?: string; nofile?: number } = {},
 ): Promise<ServeProcess> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vfio-nvlink2-serve-'));
-  const argv = [process.execPath, '--import', 'tsx', MAIN, 'serve', '--socket-dir', dir, ...args];
+  const argv = [process.execPath, ...cliArgs('serve', '--socket-dir', dir, ...args)];
   const [command, ...rest] =
     options.nofile === undefined
       ? argv
