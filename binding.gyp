@@ -5,6 +5,7 @@
       "sources": [
         "native/addon.c",
         "native/common.c",
+        "native/constants.c",
         "native/fds.c",
         "native/memory.c",
         "native/scm.c",
