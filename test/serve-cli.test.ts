@@ -15,6 +15,7 @@ import { VfioUserClient } from '../src/vfio-user/client.ts';
 import { ReplyError } from '../src/vfio-user/wire-errors.ts';
 import { cliArgs, runCli } from './support/cli.ts';
 import { BRIDGE, GPU, startServe, waitFor } from './support/serve-process.ts';
+import { within } from './support/wait.ts';
 
 describe('serve', () => {
   it('lists every PCI function in devices.json; GPUs and bridges have sockets', async () => {
@@ -83,7 +84,7 @@ describe('serve', () => {
       }
     });
     try {
-      const [code, signal] = await exited;
+      const [code, signal] = await within('serve to exit on the early SIGTERM', exited);
       assert.deepEqual([code, signal], [0, null], `stdout so far: ${out.slice(-200)}`);
       assert.deepEqual(readdirSync(dir), [], 'every socket and JSON file removed');
     } finally {

@@ -18,6 +18,7 @@ import {
   startServe,
   waitFor,
 } from './support/serve-process.ts';
+import { within } from './support/wait.ts';
 
 const SCRIPT = new URL('./support/closed_session_client.py', import.meta.url).pathname;
 
@@ -46,15 +47,18 @@ describe('a closed connection', () => {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    const line = await new Promise<string>((resolve) =>
-      createInterface({ input: child.stdout }).once('line', resolve),
+    const line = await within(
+      'the python client to print "sent"',
+      new Promise<string>((resolve) =>
+        createInterface({ input: child.stdout }).once('line', resolve),
+      ),
     );
     assert.equal(line, 'sent');
     await waitFor('the queued connection to be closed', () =>
       /0002:01:00\.0: closing the connection of pid \d+: sendmsg EPIPE/.test(serve.stderr()),
     );
     child.stdin.end();
-    assert.equal(await exited, 0);
+    assert.equal(await within('the python client to exit', exited), 0);
     // Every connection of the client is gone. A client of ours opens and closes the GPU after
     // it, so the server has handled everything before; then nothing of the first may be left.
     (await connectWhenFree(serve, GPU)).close();

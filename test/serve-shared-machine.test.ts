@@ -30,6 +30,7 @@ import { closeFd, listenUnix } from '../src/native/index.ts';
 import { VfioUserClient } from '../src/vfio-user/client.ts';
 import { cliArgs, ROOT, runCli } from './support/cli.ts';
 import { GPU, waitFor } from './support/serve-process.ts';
+import { within } from './support/wait.ts';
 
 const NOBODY = 65534;
 const notRoot = process.getuid?.() !== 0 ? 'needs root to give a file or a child uid 65534' : false;
@@ -84,7 +85,7 @@ async function startServeAfter(prelude: string, args: string[]): Promise<Running
     stderr: () => err,
     async stop() {
       if (!dead) child.kill('SIGTERM');
-      return exited;
+      return within('serve to exit on SIGTERM', exited);
     },
   };
 }
@@ -305,7 +306,13 @@ print('reply' if head else 'closed')
   child.stderr.on('data', (d: Buffer) => {
     err += d.toString();
   });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const code = await within(
+    'the python client of another uid to exit',
+    new Promise<number | null>((resolve) => child.once('exit', resolve)),
+  ).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
   assert.equal(code, 0, err);
   return out.trim();
 }

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from '../../test/support/cli.ts';
+import { within } from '../../test/support/wait.ts';
 import type { DeviceDescription } from '../vfio/describe.ts';
 import { CliError } from './cli-error.ts';
 import {
@@ -160,7 +161,7 @@ describe('inspect --socket-dir: state.json once serve released our sessions', ()
       const exited = new Promise((resolve) => writer.once('exit', resolve));
       const text = await settledState(path, process.pid, 60_000);
       assert.deepEqual(memoryLines(text).slice(1), ['  0007:03:00.0  GPU RAM 0 bytes  BARs 8 KiB']);
-      await exited;
+      await within('the state.json writer to exit', exited);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliArgs, ROOT } from './cli.ts';
-import { waitFor } from './serve-process.ts';
+import { waitFor, within } from './wait.ts';
 
 const SCRIPT = join(ROOT, 'test/support/hostile_server.py');
 
@@ -76,7 +76,10 @@ async function stopChild(child: ChildProcess, exited: boolean): Promise<void> {
   if (exited) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  await gone;
+  await within('hostile_server.py to exit on SIGTERM', gone).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
 }
 
 export interface CliRun {

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cliArgs, ROOT } from './cli.ts';
+import { waitFor, within } from './wait.ts';
 
 export interface ServeProcess {
   readonly dir: string;
@@ -57,19 +58,7 @@ export interface ServerState {
   };
 }
 
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor } from './wait.ts';
 
 /**
  * Spawns `vfio-nvlink2 serve ...args` (the compiled build, see ./cli.ts) and waits for readiness; with
@@ -122,7 +111,10 @@ export async function startServe(
     fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (!dead) child.kill(signal);
-      const code = await exited;
+      const code = await within(`serve (pid ${pid}) to exit on ${signal}`, exited).catch((e) => {
+        child.kill('SIGKILL');
+        throw e;
+      });
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
       return code;
     },
