@@ -5,7 +5,11 @@
       "sources": [
         "native/addon.c",
         "native/common.c",
+<<<<<<< HEAD
         "native/eventfd.c",
+=======
+        "native/constants.c",
+>>>>>>> i12-suite
         "native/fds.c",
         "native/memory.c",
         "native/scm.c",

@@ -29,6 +29,7 @@ import {
   startServe,
   waitFor,
 } from './support/serve-process.ts';
+import { within } from './support/wait.ts';
 
 const SCRIPT = new URL('./support/crash_client.py', import.meta.url).pathname;
 /** The system's python3 when there is one: a version manager's shim can take a second to start. */
@@ -87,15 +88,21 @@ async function crashOnce(value: bigint): Promise<void> {
   const exited = new Promise<NodeJS.Signals | null>((resolve) =>
     child.once('exit', (_code, signal) => resolve(signal)),
   );
-  const first = await new Promise<string | undefined>((resolve) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', () => resolve(undefined));
+  const first = await within(
+    'the guest to print its first line',
+    new Promise<string | undefined>((resolve) => {
+      createInterface({ input: child.stdout }).once('line', resolve);
+      child.once('exit', () => resolve(undefined));
+    }),
+  ).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
   });
   assert.equal(first, 'ready', `the guest did not get ready: ${stderr}`);
   const held = serve.state();
   assert.equal(held.partitions[0]?.devices.length, 2, 'the guest holds the GPU and its bridge');
   child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL');
+  assert.equal(await within('the killed guest to exit', exited), 'SIGKILL');
 }
 
 /** The snapshot once it equals `want`, or the last one after 30 s (the assertion shows how). */

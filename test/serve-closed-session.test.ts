@@ -21,6 +21,7 @@ import {
   startServe,
   waitFor,
 } from './support/serve-process.ts';
+import { within } from './support/wait.ts';
 
 const SCRIPT = new URL('./support/closed_session_client.py', import.meta.url).pathname;
 
@@ -50,8 +51,11 @@ describe('a queued connection whose replies fail', () => {
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     try {
-      const line = await new Promise<string>((resolve) =>
-        createInterface({ input: child.stdout }).once('line', resolve),
+      const line = await within(
+        'the python client to print "sent"',
+        new Promise<string>((resolve) =>
+          createInterface({ input: child.stdout }).once('line', resolve),
+        ),
       );
       assert.equal(line, 'sent');
       // Its VERSION, behind the command whose reply failed, opens the GPU for the client's pid.
@@ -62,7 +66,7 @@ describe('a queued connection whose replies fail', () => {
     } finally {
       child.stdin.end(); // the client disconnects (also when an assertion failed: no hang)
     }
-    assert.equal(await exited, 0);
+    assert.equal(await within('the python client to exit', exited), 0);
     // Every connection of the client is gone. A client of ours opens and closes the GPU after
     // it, so the server has handled everything before; then nothing of the first may be left.
     (await connectWhenFree(serve, GPU)).close();

@@ -25,6 +25,20 @@ import { FramingError } from './wire-errors.ts';
 
 const LIMITS = { maxMessageSize: 16 << 20, maxFds: 4 };
 
+/** The next call of the wake function given to `set`, or an error naming `what` after 60 s. */
+function woken(set: (wake: () => void) => void, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`timed out after 60 s waiting for ${what}`)),
+      60_000,
+    );
+    set(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 function endpoint(fd: number) {
   const messages: FramedMessage[] = [];
   let wake: () => void = () => {};
@@ -48,7 +62,7 @@ function endpoint(fd: number) {
     messages,
     closed: () => closed,
     async waitFor(pred: () => boolean): Promise<void> {
-      while (!pred()) await new Promise<void>((r) => (wake = r));
+      while (!pred()) await woken((w) => (wake = w), `fd ${fd} to receive or close`);
     },
   };
 }
@@ -273,13 +287,13 @@ test('pause: no message is handed out until resume, then the rest of the chunk i
   );
   const bytes = Buffer.concat([1, 2, 3].map((i) => packHeader(i, Command.DEVICE_RESET, 16, 0)));
   sendMessage(b, bytes);
-  while (got.length === 0) await new Promise<void>((r) => (wake = r));
+  while (got.length === 0) await woken((w) => (wake = w), 'the first message');
   for (let i = 0; i < 5; i++) await tick();
   assert.deepEqual(got, [1]);
   conn.resume();
   assert.deepEqual(got, [1, 2, 3], 'the rest of the chunk at once, in order');
   sendMessage(b, packHeader(4, Command.DEVICE_RESET, 16, 0));
-  while (got.length < 4) await new Promise<void>((r) => (wake = r));
+  while (got.length < 4) await woken((w) => (wake = w), 'message 4');
   assert.deepEqual(got, [1, 2, 3, 4]);
   conn.close();
   closeFd(b);
@@ -312,7 +326,8 @@ test('MSG_CTRUNC: whole messages of the same read are handled first, across a pa
   const fds = Array.from({ length: 6 }, () => eventfdCreate());
   sendMessage(b, bytes, fds);
   for (const fd of fds) closeFd(fd);
-  while (got.length === 0 && closed === null) await new Promise<void>((r) => (wake = r));
+  while (got.length === 0 && closed === null)
+    await woken((w) => (wake = w), 'the first message or the close');
   for (let i = 0; i < 5; i++) await tick();
   assert.deepEqual(got, [1], 'paused after the first');
   assert.equal(closed, null, 'not closed while whole messages wait');
