@@ -7,6 +7,7 @@
 import type { AtsCacheSet } from '../platform/ats-cache.ts';
 import { AtsCacheSet as Caches } from '../platform/ats-cache.ts';
 import { Npu2Firmware } from '../platform/firmware.ts';
+import { PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB } from '../platform/pci-ids.ts';
 import type { Host, PciFunction } from '../platform/types.ts';
 import { Tracer } from '../trace/tracer.ts';
 import { AtsdRegisterSet } from './atsd-register.ts';
@@ -51,7 +52,7 @@ const GiB = 1n << 30n;
 
 /** Real RAM by device ID: 10de:1db5 V100 SXM2 32GB, else 16 GiB (10de:1db1 V100 SXM2 16GB). */
 export function defaultGpuRamSize(gpu: PciFunction): bigint {
-  return gpu.device === 0x1db5 ? 32n * GiB : 16n * GiB;
+  return gpu.device === PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB ? 32n * GiB : 16n * GiB;
 }
 
 export function createNvlink2Context(

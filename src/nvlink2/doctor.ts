@@ -13,7 +13,7 @@ import { VfioError } from '../vfio/errors.ts';
 import { decodeRegionInfo } from '../vfio/region-info.ts';
 import type { VariantHook } from '../vfio/variant.ts';
 import { createNvlink2Context, type KernelLogLine } from './context.ts';
-import { nvlink2Hooks } from './hooks.ts';
+import { NVLINK2_ATSD_REGION_TYPE, NVLINK2_RAM_REGION_TYPE, nvlink2Hooks } from './hooks.ts';
 import type { KernelVersion } from './kernel-version.ts';
 
 export interface DoctorRegion {
@@ -167,7 +167,12 @@ function describeRegion(r: DoctorRegion): string {
     r.caps.tgt !== undefined ? `tgt ${r.caps.tgt}` : '',
     r.caps.linkSpeed !== undefined ? `link-speed ${hex(r.caps.linkSpeed, 1)}` : '',
   ].filter((s) => s.length > 0);
-  const what = r.type === 0x800010de ? 'GPU RAM' : r.type === 0x80001014 ? 'ATSD' : 'region';
+  const what =
+    r.type === NVLINK2_RAM_REGION_TYPE
+      ? 'GPU RAM'
+      : r.type === NVLINK2_ATSD_REGION_TYPE
+        ? 'ATSD'
+        : 'region';
   return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size 0x${r.size.toString(16)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
 }
 

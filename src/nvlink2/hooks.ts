@@ -11,6 +11,7 @@
  * device is released, so attaching an LPID after opening maps the GPU too.
  */
 import { Msr, opalRcName } from '../platform/firmware-opal.ts';
+import { PCI_VENDOR_ID_IBM, PCI_VENDOR_ID_NVIDIA } from '../platform/pci-ids.ts';
 import type { PciFunction } from '../platform/types.ts';
 import { PCI_VENDOR_TYPE, RegionFlag } from '../vfio/region.ts';
 import type { VariantDevice, VariantHook } from '../vfio/variant.ts';
@@ -21,12 +22,14 @@ import { probeGpuRam } from './gpu-ram-probe.ts';
 import { GpuRamRegion } from './gpu-ram-region.ts';
 import { pnvNpu2MapLparDev, pnvNpu2UnmapLparDev } from './npu-lpar.ts';
 
-export const PCI_VENDOR_ID_NVIDIA = 0x10de;
-export const PCI_VENDOR_ID_IBM = 0x1014;
 /** VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM (include/uapi/linux/vfio.h). */
 export const VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM = 1;
 /** VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD (include/uapi/linux/vfio.h). */
 export const VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD = 1;
+/** The GPU RAM region's type: VFIO_REGION_TYPE_PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA. */
+export const NVLINK2_RAM_REGION_TYPE = (PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA) >>> 0;
+/** The ATSD region's type: VFIO_REGION_TYPE_PCI_VENDOR_TYPE | PCI_VENDOR_ID_IBM. */
+export const NVLINK2_ATSD_REGION_TYPE = (PCI_VENDOR_TYPE | PCI_VENDOR_ID_IBM) >>> 0;
 
 const RW_MMAP = RegionFlag.READ | RegionFlag.WRITE | RegionFlag.MMAP;
 
@@ -59,7 +62,7 @@ export function initGpuRam(ctx: Nvlink2Context, device: VariantDevice): GpuRamRe
     attachLpid(ctx, device.fn, lpid);
   });
   const region = device.registerDeviceRegion(
-    (PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA) >>> 0,
+    NVLINK2_RAM_REGION_TYPE,
     VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
     ops,
     config.size,
@@ -75,7 +78,7 @@ export function initAtsd(ctx: Nvlink2Context, device: VariantDevice): AtsdRegion
   const config = probeAtsd(ctx, device.fn);
   const ops = new AtsdRegion(ctx, config);
   const region = device.registerDeviceRegion(
-    (PCI_VENDOR_TYPE | PCI_VENDOR_ID_IBM) >>> 0,
+    NVLINK2_ATSD_REGION_TYPE,
     VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD,
     ops,
     ops.size,

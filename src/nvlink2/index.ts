@@ -46,9 +46,9 @@ export {
   detachLpid,
   initAtsd,
   initGpuRam,
+  NVLINK2_ATSD_REGION_TYPE,
+  NVLINK2_RAM_REGION_TYPE,
   nvlink2Hooks,
-  PCI_VENDOR_ID_IBM,
-  PCI_VENDOR_ID_NVIDIA,
   VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD,
   VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
 } from './hooks.ts';

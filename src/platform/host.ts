@@ -10,6 +10,7 @@
 import { isCompatible, parsePhandle, readAllU64 } from '../fdt/props.ts';
 import type { Fdt, FdtNode } from '../fdt/tree.ts';
 import { FDT_MAX_DEPTH, type UnflattenedTree, unflattenLikeLinux } from '../fdt/unflatten.ts';
+import { PCI_BASE_CLASS_DISPLAY, PCI_CLASS_BRIDGE_PCI, PCI_VENDOR_ID_NVIDIA } from './pci-ids.ts';
 import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
 
 /** A tree the host model cannot be built from; names the node and, where one is at fault, the property. */
@@ -24,7 +25,6 @@ export class HostError extends Error {
   }
 }
 
-export const NVIDIA_VENDOR = 0x10de;
 /** Compatible of an NPU2 PHB (skiboot hw/npu2.c npu2_nvlink_init_npu). */
 export const NPU2_PHB_COMPATIBLE = 'ibm,ioda2-npu2-phb';
 
@@ -125,7 +125,10 @@ function collectFunctions(
     const number = bus.number ?? (physHi >> 16) & 0xff;
     out.push({ node: child, phbIndex, bus: number, devfn: (physHi >> 8) & 0xff });
     const classCode = optionalU32(child, 'class-code');
-    if (isPciBusNode(child) || (classCode !== undefined && classCode >> 8 === 0x0604)) {
+    if (
+      isPciBusNode(child) ||
+      (classCode !== undefined && classCode >> 8 === PCI_CLASS_BRIDGE_PCI)
+    ) {
       buses.push({ node: child, number: secondaryBus(child), next: 0 });
     }
   }
@@ -244,7 +247,7 @@ function makeFunction(r: RawFunction, phb: Phb, iommuGroup: number): PciFunction
   const classCode = optionalU32(r.node, 'class-code') ?? 0;
   const role: PciRole = phb.isNpu
     ? 'bridge'
-    : vendor === NVIDIA_VENDOR && classCode >> 16 === 0x03
+    : vendor === PCI_VENDOR_ID_NVIDIA && classCode >> 16 === PCI_BASE_CLASS_DISPLAY
       ? 'gpu'
       : 'other';
   return {

@@ -8,6 +8,14 @@
  * 256-byte config space, header 0x80, BAR0/1 the 64-bit NTL BAR (128 KiB), BAR2/3 the 64-bit
  * GENID BAR (64 KiB per brick), Express @0x40, vendor cap @0x80 with the link index, INTA.
  */
+import {
+  PCI_DEVICE_ID_IBM_NPU2_NVLINK,
+  PCI_DEVICE_ID_NVIDIA_P100_SXM2,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB,
+  PCI_VENDOR_ID_IBM,
+  PCI_VENDOR_ID_NVIDIA,
+} from '../platform/pci-ids.ts';
 import type { PciFunction } from '../platform/types.ts';
 import type { ExpLayout, MsiLayout, MsixLayout } from './capabilities-pci.ts';
 import type { BarLayout } from './config-space.ts';
@@ -42,14 +50,6 @@ export interface DeviceProfile {
 const GiB = 1n << 30n;
 const MiB = 1n << 20n;
 const KiB = 1n << 10n;
-
-/** PCI ids (reference §1, pci.ids). */
-export const PCI_VENDOR_ID_NVIDIA = 0x10de;
-export const PCI_VENDOR_ID_IBM = 0x1014;
-export const PCI_DEVICE_ID_V100_SXM2_16GB = 0x1db1;
-export const PCI_DEVICE_ID_V100_SXM2_32GB = 0x1db5;
-export const PCI_DEVICE_ID_P100_SXM2 = 0x15f9;
-export const PCI_DEVICE_ID_NPU2_NVLINK = 0x04ea;
 
 /** IO | MEMORY | MASTER | PARITY | SERR | INTX_DISABLE. */
 const COMMAND_ENDPOINT = 0x547;
@@ -148,14 +148,14 @@ function genericProfile(fn: PciFunction): DeviceProfile {
  */
 export function profileFor(fn: PciFunction, linkIndex = 0): DeviceProfile {
   if (fn.vendor === PCI_VENDOR_ID_NVIDIA) {
-    if (fn.device === PCI_DEVICE_ID_V100_SXM2_16GB)
+    if (fn.device === PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB)
       return nvidiaGpuProfile('Tesla V100 SXM2 16GB', 16n * GiB, 0x140000a1);
-    if (fn.device === PCI_DEVICE_ID_V100_SXM2_32GB)
+    if (fn.device === PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB)
       return nvidiaGpuProfile('Tesla V100 SXM2 32GB', 32n * GiB, 0x140000a1);
-    if (fn.device === PCI_DEVICE_ID_P100_SXM2)
+    if (fn.device === PCI_DEVICE_ID_NVIDIA_P100_SXM2)
       return nvidiaGpuProfile('Tesla P100 SXM2 16GB', 16n * GiB, 0x130000a1);
   }
-  if (fn.vendor === PCI_VENDOR_ID_IBM && fn.device === PCI_DEVICE_ID_NPU2_NVLINK) {
+  if (fn.vendor === PCI_VENDOR_ID_IBM && fn.device === PCI_DEVICE_ID_IBM_NPU2_NVLINK) {
     return npu2BridgeProfile(linkIndex);
   }
   return genericProfile(fn);

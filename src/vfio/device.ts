@@ -8,6 +8,7 @@
  * survives a close, so a VMM can reconnect. The group's KVM notifier is `attachKvm` /
  * `onKvmSet`.
  */
+import { PCI_CLASS_DISPLAY_VGA, PCI_VENDOR_ID_IBM } from '../platform/pci-ids.ts';
 import type { Host, PciFunction } from '../platform/types.ts';
 import type { BarMemory } from './bar-region.ts';
 import { createBars, doorbellOffset } from './bar-setup.ts';
@@ -88,10 +89,10 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     this.tracer = options.tracer;
     this.profile = profileFor(
       fn,
-      fn.vendor === 0x1014 ? (host.nvlinkOfBridge(fn).linkIndex ?? 0) : 0,
+      fn.vendor === PCI_VENDOR_ID_IBM ? (host.nvlinkOfBridge(fn).linkIndex ?? 0) : 0,
     );
     this.config = buildConfigSpace(fn, this.profile);
-    this.hasVga = fn.classCode >> 8 === 0x0300;
+    this.hasVga = fn.classCode >> 8 === PCI_CLASS_DISPLAY_VGA;
     this.bars = createBars(
       fn.name,
       this.profile,

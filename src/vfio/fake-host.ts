@@ -5,6 +5,18 @@
  */
 import { cells, Fdt, FdtNode } from '../fdt/tree.ts';
 import { atsdAddresses, nvlinkOfBridge } from '../platform/host.ts';
+import {
+  CLASS_CODE_3D_CONTROLLER,
+  CLASS_CODE_NPU2_BRIDGE,
+  PCI_DEVICE_ID_IBM_NPU2_NVLINK,
+  PCI_DEVICE_ID_NVIDIA_P100_SXM2,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB,
+  PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_16GB,
+  PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB,
+  PCI_VENDOR_ID_IBM,
+  PCI_VENDOR_ID_NVIDIA,
+} from '../platform/pci-ids.ts';
 import type { Host, PciFunction, PciRole, Phb } from '../platform/types.ts';
 
 export interface FakeFunctionSpec {
@@ -21,37 +33,37 @@ export interface FakeFunctionSpec {
 export const FAKE_FUNCTIONS: readonly FakeFunctionSpec[] = [
   {
     devfn: 0x00,
-    vendor: 0x10de,
-    device: 0x1db1,
-    classCode: 0x030200,
+    vendor: PCI_VENDOR_ID_NVIDIA,
+    device: PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB,
+    classCode: CLASS_CODE_3D_CONTROLLER,
     revision: 0xa1,
-    subsystemVendor: 0x10de,
-    subsystemDevice: 0x1212,
+    subsystemVendor: PCI_VENDOR_ID_NVIDIA,
+    subsystemDevice: PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_16GB,
     role: 'gpu',
   },
   {
     devfn: 0x08,
-    vendor: 0x10de,
-    device: 0x1db5,
-    classCode: 0x030200,
+    vendor: PCI_VENDOR_ID_NVIDIA,
+    device: PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB,
+    classCode: CLASS_CODE_3D_CONTROLLER,
     revision: 0xa1,
-    subsystemVendor: 0x10de,
-    subsystemDevice: 0x1249,
+    subsystemVendor: PCI_VENDOR_ID_NVIDIA,
+    subsystemDevice: PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB,
     role: 'gpu',
   },
   {
     devfn: 0x10,
-    vendor: 0x1014,
-    device: 0x04ea,
-    classCode: 0x068001,
+    vendor: PCI_VENDOR_ID_IBM,
+    device: PCI_DEVICE_ID_IBM_NPU2_NVLINK,
+    classCode: CLASS_CODE_NPU2_BRIDGE,
     revision: 0x01,
     role: 'bridge',
   },
   {
     devfn: 0x18,
-    vendor: 0x10de,
-    device: 0x15f9,
-    classCode: 0x030200,
+    vendor: PCI_VENDOR_ID_NVIDIA,
+    device: PCI_DEVICE_ID_NVIDIA_P100_SXM2,
+    classCode: CLASS_CODE_3D_CONTROLLER,
     revision: 0xa1,
     role: 'other',
   },

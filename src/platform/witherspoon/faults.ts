@@ -7,6 +7,7 @@
  */
 import { readU32 } from '../../fdt/props.ts';
 import { cells, type Fdt, type FdtNode } from '../../fdt/tree.ts';
+import { PCI_DEVICE_ID_IBM_NPU2_NVLINK, PCI_VENDOR_ID_NVIDIA } from '../pci-ids.ts';
 import { type OmitFault, WitherspoonOptionError, type WitherspoonOptions } from './options.ts';
 
 /** A PCI function the generator made, with its name once domains are known. */
@@ -42,14 +43,14 @@ export function applyWitherspoonFaults(
 
 function gpuNodes(fdt: Fdt): FdtNode[] {
   return [...fdt.root.walk()].filter(
-    (n) => n.hasProperty('vendor-id') && readU32(n, 'vendor-id') === 0x10de,
+    (n) => n.hasProperty('vendor-id') && readU32(n, 'vendor-id') === PCI_VENDOR_ID_NVIDIA,
   );
 }
 
 /** NVLink bridge nodes: functions that carry `ibm,gpu` or sit on an NPU PHB. */
 function bridgeNodes(fdt: Fdt): FdtNode[] {
   return [...fdt.root.walk()].filter(
-    (n) => n.hasProperty('vendor-id') && readU32(n, 'device-id') === 0x04ea,
+    (n) => n.hasProperty('vendor-id') && readU32(n, 'device-id') === PCI_DEVICE_ID_IBM_NPU2_NVLINK,
   );
 }
 
