@@ -8,6 +8,7 @@
  * `ibm,nvlink-peers` (witherspoon.c npu2_phb_nvlink_dt). Faults are applied afterwards
  * (faults.ts).
  */
+import { readU32 } from '../../fdt/props.ts';
 import { cells, Fdt, type FdtNode } from '../../fdt/tree.ts';
 import {
   CLASS_CODE_3D_CONTROLLER,
@@ -276,10 +277,9 @@ function addGpuPhb(b: Builder, chip: number, socket: number, group: number): Fdt
   return gpu;
 }
 
+/** The phandle the builder gave `node`. @throws FdtPropertyError when it has none (a bug here) */
 function readPhandle(node: FdtNode): number {
-  const p = node.getProperty('phandle');
-  if (!p) throw new Error(`internal: ${node.path} has no phandle`);
-  return new DataView(p.value.buffer, p.value.byteOffset, 4).getUint32(0);
+  return readU32(node, 'phandle');
 }
 
 /** `memory@…` for a GPU aperture, reused by every bridge of that GPU (hw/npu2.c npu2_create_memory_dn). */
@@ -330,8 +330,8 @@ function fixupBridges(
 }
 
 function devfnOf(node: FdtNode): number {
-  const reg = node.getProperty('reg');
-  return reg ? reg.value[2]! : 0;
+  // Open Firmware PCI binding: phys.hi = bus << 16 | devfn << 8
+  return node.hasProperty('reg') ? (readU32(node, 'reg') >> 8) & 0xff : 0;
 }
 
 /** witherspoon.c npu2_phb_nvlink_dt: each GPU's six link peers as phandles. */
@@ -352,9 +352,8 @@ function addNvlinkPeers(
 function nameFunctions(b: Builder): void {
   const phbs = b.fdt.root.children.filter((c) => c.baseName === 'pciex');
   for (const f of b.pci) {
-    const domainProp = f.phb.getProperty('linux,pci-domain');
-    const domain = domainProp
-      ? new DataView(domainProp.value.buffer, domainProp.value.byteOffset, 4).getUint32(0)
+    const domain = f.phb.hasProperty('linux,pci-domain')
+      ? readU32(f.phb, 'linux,pci-domain')
       : phbs.indexOf(f.phb);
     f.name = formatPciName(domain, f.bus, f.devfn);
   }
