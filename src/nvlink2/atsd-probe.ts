@@ -13,8 +13,8 @@
 import { readPhandleValue, tryRead } from '../fdt/index.ts';
 import type { PciFunction } from '../platform/types.ts';
 import { VfioError } from '../vfio/errors.ts';
-import type { Nvlink2Context } from './context.ts';
 import { readU32Prop, readU64IndexProp, readU64Prop } from './dt-read.ts';
+import type { Nvlink2Context } from './types.ts';
 
 export interface AtsdConfig {
   readonly bridge: PciFunction;

@@ -15,7 +15,8 @@ import { encodeLnkspdCap, encodeSsatgtCap } from '../vfio/info-caps.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
 import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
-import { type Nvlink2Context, traceRegionAccess } from './context.ts';
+import { traceRegionAccess } from './context.ts';
+import type { LiveAtsdRegion, Nvlink2Context } from './types.ts';
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
@@ -44,7 +45,7 @@ function executorFor(ctx: Nvlink2Context, config: AtsdConfig) {
   };
 }
 
-export class AtsdRegion implements RegionOps {
+export class AtsdRegion implements RegionOps, LiveAtsdRegion {
   index = -1;
   /** The register page; undefined when the bridge has no ATSD. */
   readonly page: AtsdRegisterPage | undefined;

@@ -11,8 +11,8 @@
 import { type FdtNode, readPhandleValue, tryRead } from '../fdt/index.ts';
 import type { PciFunction } from '../platform/types.ts';
 import { VfioError } from '../vfio/errors.ts';
-import type { Nvlink2Context } from './context.ts';
 import { readExactU64s, readU32Prop, readU64Prop } from './dt-read.ts';
+import type { Nvlink2Context } from './types.ts';
 
 export interface GpuRamConfig {
   readonly gpu: PciFunction;

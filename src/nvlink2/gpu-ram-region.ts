@@ -26,10 +26,13 @@
 import { VfioError } from '../vfio/errors.ts';
 import { encodeSsatgtCap } from '../vfio/info-caps.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
-import { type Nvlink2Context, traceRegionAccess } from './context.ts';
+import { traceRegionAccess } from './context.ts';
 import { type DeviceMemory, gpuRamKey } from './device-memory.ts';
 import type { GpuRamConfig } from './gpu-ram-probe.ts';
 import { pnvNpu2UnmapLparDev } from './npu-lpar.ts';
+import type { FaultRecord, LiveGpuRamRegion, Nvlink2Context } from './types.ts';
+
+export type { FaultRecord } from './types.ts';
 
 /** PAGE_SIZE of the emulated POWER host. */
 export const POWER_PAGE_SIZE = 0x10000n;
@@ -50,17 +53,9 @@ export interface GpuRamMapping {
   readonly userAddress: bigint;
 }
 
-export interface FaultRecord {
-  readonly hpa: bigint;
-  readonly userAddress: bigint;
-  /** Region offset of the page. */
-  readonly offset: bigint;
-  readonly fenced: boolean;
-}
-
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
-export class GpuRamRegion implements RegionOps {
+export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
   /** Region index, set once registered. */
   index = -1;
   readonly memory: DeviceMemory;

@@ -17,10 +17,10 @@ import { PCI_VENDOR_TYPE, RegionFlag } from '../vfio/region.ts';
 import type { VariantDevice, VariantHook } from '../vfio/variant.ts';
 import { probeAtsd } from './atsd-probe.ts';
 import { AtsdRegion } from './atsd-region.ts';
-import type { Nvlink2Context } from './context.ts';
 import { probeGpuRam } from './gpu-ram-probe.ts';
 import { GpuRamRegion } from './gpu-ram-region.ts';
 import { pnvNpu2MapLparDev, pnvNpu2UnmapLparDev } from './npu-lpar.ts';
+import type { Nvlink2Context } from './types.ts';
 
 /** VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM (include/uapi/linux/vfio.h). */
 export const VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM = 1;
