@@ -1,10 +1,11 @@
 /**
- * A hand-built Host for the vfio core's tests (and for anyone who needs a device without
- * the platform builder): one PHB, a V100 16 GB, a V100 32 GB, an NPU2 bridge linked to the
- * first GPU, and a P100. Not used by production code.
+ * A hand-built Host for the tests of the vfio core on NVLink2 hardware (core-tests/): one PHB,
+ * a V100 16 GB, a V100 32 GB, an NPU2 bridge whose ibm,nvlink leads to link index 5, and a
+ * P100; no ibm,npu / ibm,gpu, so the subdriver's own hooks decline every function. fakeVariant
+ * gives the core the NVLink2 profiles and names with the tests' hooks. Not production code.
  */
-import { cells, Fdt, FdtNode } from '../fdt/tree.ts';
-import { atsdAddresses, nvlinkOfBridge } from '../platform/host.ts';
+import { cells, Fdt, FdtNode } from '../../fdt/tree.ts';
+import { atsdAddresses, nvlinkOfBridge } from '../../platform/host.ts';
 import {
   CLASS_CODE_3D_CONTROLLER,
   CLASS_CODE_NPU2_BRIDGE,
@@ -16,8 +17,12 @@ import {
   PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB,
   PCI_VENDOR_ID_IBM,
   PCI_VENDOR_ID_NVIDIA,
-} from '../platform/pci-ids.ts';
-import type { Host, PciFunction, PciRole, Phb } from '../platform/types.ts';
+} from '../../platform/pci-ids.ts';
+import type { Host, PciFunction, PciRole, Phb } from '../../platform/types.ts';
+import type { VariantHook, VfioPciVariant } from '../../vfio/variant.ts';
+import { nvlink2Profile } from '../profile.ts';
+import type { Nvlink2CapabilityValue } from '../region-caps.ts';
+import { NVLINK2_VOCABULARY } from '../variant.ts';
 
 export interface FakeFunctionSpec {
   readonly devfn: number;
@@ -122,4 +127,20 @@ export function fakeFunction(host: Host, device: number): PciFunction {
   const fn = host.functions.find((f) => f.device === device);
   if (!fn) throw new Error(`fake host has no device ${hex4(device)}`);
   return fn;
+}
+
+/**
+ * The NVLink2 variant's profiles and names for every function of `host`, with `hooks` in place
+ * of the subdriver's (none: a device with the hardware's config space and no NVLink2 regions).
+ */
+export function fakeVariant(
+  host: Host,
+  hooks: readonly VariantHook[] = [],
+): VfioPciVariant<Nvlink2CapabilityValue> {
+  return {
+    ...NVLINK2_VOCABULARY,
+    matches: () => true,
+    profile: (fn) => nvlink2Profile(fn, host),
+    hooks,
+  };
 }
