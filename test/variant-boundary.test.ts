@@ -6,7 +6,7 @@
  * module that cannot be read in parts). Read from the source text with TypeScript's scanner.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
@@ -157,15 +157,10 @@ describe('the vfio core names no variant', () => {
 });
 
 describe('variant folders have no import cycle', () => {
-  for (const variant of VARIANTS) {
-    it(`src/${variant}`, (t) => {
-      let files: string[];
-      try {
-        files = tsFiles(join(SRC, variant));
-      } catch {
-        t.skip(`src/${variant} does not exist yet`);
-        return;
-      }
+  // A variant folder is checked from the day it exists.
+  for (const variant of VARIANTS.filter((v) => existsSync(join(SRC, v)))) {
+    it(`src/${variant}`, () => {
+      const files = tsFiles(join(SRC, variant));
       const cycles = stronglyConnected(
         new Map(files.map((f) => [f, imports(f).filter((d) => files.includes(d))])),
       );
