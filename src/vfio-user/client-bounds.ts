@@ -9,7 +9,7 @@
  */
 import { fstatSync } from 'node:fs';
 import { VfioError } from '../vfio/errors.ts';
-import type { SparseMmapArea } from '../vfio/info-caps.ts';
+import type { SparseMmapArea, VariantCapabilityValue } from '../vfio/info-caps.ts';
 import type { DecodedRegionInfo } from '../vfio/region-info.ts';
 import { REGION_INFO_SIZE } from './codec-device.ts';
 import { QEMU_MAX_DATA_XFER_SIZE, QEMU_MAX_MSG_FDS, RegionFlag } from './constants.ts';
@@ -121,7 +121,11 @@ export function checkRegionArgsz(index: number, argsz: number, maxArgsz: number)
  * chain walks to its end.
  * @throws VfioError EINVAL naming the region and what was wrong.
  */
-export function checkRegionInfo(index: number, raw: Uint8Array, decoded: DecodedRegionInfo): void {
+export function checkRegionInfo<V extends VariantCapabilityValue>(
+  index: number,
+  raw: Uint8Array,
+  decoded: DecodedRegionInfo<V>,
+): void {
   if (decoded.index !== index) {
     throw new VfioError(
       'EINVAL',

@@ -16,6 +16,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closeFd, isSystemCallError } from '../native/index.ts';
+import { VARIANT_VOCABULARIES } from '../variants/index.ts';
 import {
   type DeviceDescription,
   type DeviceSnapshot,
@@ -140,7 +141,8 @@ export async function describeRemote(socket: string): Promise<DeviceDescription>
     throw atSocket(socket, e);
   }
   try {
-    return describeSnapshot(await snapshotRemote(client, deviceNameForSocket(socket)));
+    const snapshot = await snapshotRemote(client, deviceNameForSocket(socket));
+    return describeSnapshot(snapshot, VARIANT_VOCABULARIES);
   } catch (e) {
     throw atSocket(socket, e);
   } finally {

@@ -7,13 +7,14 @@ import type { Host, PciFunction } from '../../platform/types.ts';
 import { RingBufferSink } from '../../trace/ring-buffer-sink.ts';
 import { Tracer } from '../../trace/tracer.ts';
 import { VfioPciDevice } from '../../vfio/device.ts';
+import { variantFor } from '../../vfio/variant.ts';
 import {
   createNvlink2Context,
   type KernelLogLine,
   type Nvlink2Context,
   type Nvlink2ContextOptions,
 } from '../context.ts';
-import { nvlink2Hooks } from '../hooks.ts';
+import { nvlink2Variant } from '../variant.ts';
 
 export interface Fixture {
   readonly host: Host;
@@ -21,7 +22,7 @@ export interface Fixture {
   readonly ring: RingBufferSink;
   readonly logs: KernelLogLine[];
   fn(name: string): PciFunction;
-  /** A core device with the NVLink2 hooks, opened. */
+  /** A core device bound to the NVLink2 variant when it matches, opened. */
   open(name: string): VfioPciDevice;
   /** Dispose every device opened and close all memfds. */
   done(): void;
@@ -37,7 +38,7 @@ export function fixture(
   tracer.attach(ring);
   const logs: KernelLogLine[] = [];
   const ctx = createNvlink2Context(host, { ...options, tracer, log: (l) => logs.push(l) });
-  const hooks = nvlink2Hooks(ctx);
+  const variant = nvlink2Variant(ctx);
   const devices: VfioPciDevice[] = [];
   const fn = (name: string): PciFunction => {
     const f = host.functionByName(name);
@@ -51,7 +52,8 @@ export function fixture(
     logs,
     fn,
     open(name) {
-      const d = new VfioPciDevice(fn(name), host, hooks);
+      const f = fn(name);
+      const d = new VfioPciDevice(f, host, variantFor([variant], f));
       devices.push(d);
       d.open();
       return d;
