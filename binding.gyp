@@ -5,6 +5,11 @@
       "sources": [
         "native/addon.c",
         "native/common.c",
+<<<<<<< HEAD
+        "native/eventfd.c",
+=======
+        "native/constants.c",
+>>>>>>> i12-suite
         "native/fds.c",
         "native/memory.c",
         "native/scm.c",
@@ -12,7 +17,8 @@
         "native/watcher.c"
       ],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
-      "defines": ["NAPI_VERSION=8"]
+      "defines": ["NAPI_VERSION=8"],
+      "libraries": ["-lrt"]
     }
   ]
 }

@@ -6,12 +6,11 @@
  */
 
 import { closeFd } from '../native/index.ts';
-import { PCI_VENDOR_ID_NVIDIA, VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM } from '../nvlink2/index.ts';
 import {
-  PCI_VENDOR_TYPE,
-  VFIO_PCI_BAR0_REGION_INDEX,
-  VFIO_PCI_NUM_REGIONS,
-} from '../vfio/index.ts';
+  NVLINK2_RAM_REGION_TYPE,
+  VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
+} from '../nvlink2/index.ts';
+import { VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_NUM_REGIONS } from '../vfio/index.ts';
 import {
   checkMappable,
   MappedRegion,
@@ -20,7 +19,6 @@ import {
 } from '../vfio-user/index.ts';
 
 export const BAR0 = VFIO_PCI_BAR0_REGION_INDEX;
-const GPU_RAM_TYPE = (PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA) >>> 0;
 
 export interface GpuTarget {
   readonly client: VfioUserClient;
@@ -38,7 +36,7 @@ function isGpuRam(r: RegionInfoResult): boolean {
   return r.decoded.caps.some(
     (c) =>
       c.value.kind === 'type' &&
-      c.value.type === GPU_RAM_TYPE &&
+      c.value.type === NVLINK2_RAM_REGION_TYPE &&
       c.value.subtype === VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
   );
 }

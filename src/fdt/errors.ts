@@ -44,6 +44,8 @@ export class FdtPropertyError extends Error {
     readonly nodePath: string,
     readonly property: string,
     readonly detail: string,
+    /** Bytes in the property's value; undefined when the property is missing. */
+    readonly size?: number,
   ) {
     super(`${errno}: ${nodePath}: ${property}: ${detail}`);
   }

@@ -8,6 +8,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd } from '../native/index.ts';
+import { NVLINK2_RAM_REGION_TYPE } from '../nvlink2/index.ts';
 import { VfioUserClient } from '../vfio-user/index.ts';
 import { CANARY_END, canariesFor, GPU_RAM_REGION } from './canary.ts';
 import type { FuzzDevice } from './plan.ts';
@@ -16,8 +17,6 @@ import type { ServedDevice } from './serve-child.ts';
 
 const OP_TIMEOUT_MS = 60_000;
 const CONNECT_ATTEMPTS = 1500;
-/** GPU RAM region type (PCI_VENDOR_TYPE | NVIDIA), as its TYPE capability states it. */
-const GPU_RAM_TYPE = 0x800010de;
 /** Where the round trip writes: GPU RAM past the canaries, else BAR2 (a bridge's). */
 const GPU_CHECK_OFFSET = CANARY_END + (1n << 30n);
 const BRIDGE_CHECK_REGION = 2;
@@ -59,7 +58,9 @@ export interface DeviceFacts {
 }
 
 function isGpuRam(raw: { decoded: { caps: { value: { kind: string; type?: number } }[] } }) {
-  return raw.decoded.caps.some((c) => c.value.kind === 'type' && c.value.type === GPU_RAM_TYPE);
+  return raw.decoded.caps.some(
+    (c) => c.value.kind === 'type' && c.value.type === NVLINK2_RAM_REGION_TYPE,
+  );
 }
 
 /**

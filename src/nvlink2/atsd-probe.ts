@@ -10,10 +10,11 @@
  * 4. `ibm,device-tgt-addr` (u64) and `ibm,nvlink-speed` (u32) on the bridge; either missing →
  *    warning "No … found", EFAULT.
  */
+import { readPhandleValue, tryRead } from '../fdt/index.ts';
 import type { PciFunction } from '../platform/index.ts';
 import { VfioError } from '../vfio/index.ts';
-import type { Nvlink2Context } from './context.ts';
 import { readU32Prop, readU64IndexProp, readU64Prop } from './dt-read.ts';
+import type { Nvlink2Context } from './types.ts';
 
 export interface AtsdConfig {
   readonly bridge: PciFunction;
@@ -30,15 +31,14 @@ export interface AtsdConfig {
 type ProbeContext = Pick<Nvlink2Context, 'host' | 'kernel' | 'log'>;
 
 function whyNoGpu(bridge: PciFunction, ctx: ProbeContext): string {
-  const prop = bridge.node.getProperty('ibm,gpu');
-  if (!prop) {
+  const read = tryRead(() => readPhandleValue(bridge.node, 'ibm,gpu', 0));
+  if (!read.ok && read.error.errno === 'EINVAL') {
     return bridge.role === 'bridge'
       ? `bridge ${bridge.name} has no ibm,gpu`
       : `device ${bridge.name} has no ibm,gpu (not an NVLink bridge)`;
   }
-  if (prop.value.length < 4)
-    return `bridge ${bridge.name} ibm,gpu is ${prop.value.length} bytes, no phandle`;
-  const phandle = new DataView(prop.value.buffer, prop.value.byteOffset, 4).getUint32(0);
+  if (!read.ok) return `bridge ${bridge.name} ibm,gpu is ${read.error.size} bytes, no phandle`;
+  const phandle = read.value;
   const node = ctx.host.fdt.findByPhandle(phandle);
   if (!node)
     return `bridge ${bridge.name} ibm,gpu phandle 0x${phandle.toString(16)} points to no node`;

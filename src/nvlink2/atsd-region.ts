@@ -12,10 +12,12 @@
  */
 
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/index.ts';
-import { encodeLnkspdCap, encodeSsatgtCap, VfioError } from '../vfio/index.ts';
+import { VfioError } from '../vfio/index.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
 import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
-import { type Nvlink2Context, traceRegionAccess } from './context.ts';
+import { traceRegionAccess } from './context.ts';
+import { encodeLnkspdCap, encodeSsatgtCap } from './region-caps.ts';
+import type { LiveAtsdRegion, Nvlink2Context } from './types.ts';
 
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
@@ -44,15 +46,16 @@ function executorFor(ctx: Nvlink2Context, config: AtsdConfig) {
   };
 }
 
-export class AtsdRegion implements RegionOps {
-  index = -1;
+export class AtsdRegion implements RegionOps, LiveAtsdRegion {
   /** The register page; undefined when the bridge has no ATSD. */
   readonly page: AtsdRegisterPage | undefined;
   private mappings = 0;
 
+  /** `index` is the region index the core gave it (registerDeviceRegion). */
   constructor(
     private readonly ctx: Nvlink2Context,
     readonly config: AtsdConfig,
+    readonly index: number,
   ) {
     const address = config.mmioAtsd;
     this.page =

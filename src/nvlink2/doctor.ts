@@ -8,11 +8,19 @@
  * core swallows; kernel warnings (dev_warn) of the init are collected too.
  */
 import type { Host, PciFunction } from '../platform/index.ts';
-import type { VariantHook } from '../vfio/index.ts';
-import { decodeRegionInfo, VfioError, VfioPciDevice } from '../vfio/index.ts';
+import {
+  decodeRegionInfo,
+  type VariantDevice,
+  VfioError,
+  VfioPciDevice,
+  type VfioPciVariant,
+  variantFor,
+} from '../vfio/index.ts';
 import { createNvlink2Context, type KernelLogLine } from './context.ts';
-import { nvlink2Hooks } from './hooks.ts';
+import { NVLINK2_ATSD_REGION_TYPE, NVLINK2_RAM_REGION_TYPE } from './hooks.ts';
 import type { KernelVersion } from './kernel-version.ts';
+import type { Nvlink2CapabilityValue } from './region-caps.ts';
+import { nvlink2Variant } from './variant.ts';
 
 export interface DoctorRegion {
   readonly index: number;
@@ -43,25 +51,28 @@ export interface DoctorEntry {
 
 const hex = (v: number, width = 4) => `0x${v.toString(16).padStart(width, '0')}`;
 
-/** One function: open it with the hooks, report, close and discard the device. */
+/** One function: open it with the variant (if it drives it), report, close, discard. */
 function examine(
   host: Host,
   fn: PciFunction,
-  hooks: VariantHook[],
+  variant: VfioPciVariant<Nvlink2CapabilityValue>,
   warnings: string[],
 ): DoctorEntry {
   const declined: VfioError[] = [];
-  const observed = hooks.map((h) => ({
-    ...h,
-    init: (device: Parameters<VariantHook['init']>[0]) => {
-      try {
-        h.init(device);
-      } catch (err) {
-        if (err instanceof VfioError) declined.push(err);
-        throw err;
-      }
-    },
-  }));
+  const observed: VfioPciVariant<Nvlink2CapabilityValue> = {
+    ...variant,
+    hooks: variant.hooks.map((h) => ({
+      ...h,
+      init: (device: VariantDevice) => {
+        try {
+          h.init(device);
+        } catch (err) {
+          if (err instanceof VfioError) declined.push(err);
+          throw err;
+        }
+      },
+    })),
+  };
   const base = {
     address: fn.name,
     vendor: hex(fn.vendor),
@@ -69,7 +80,7 @@ function examine(
     role: fn.role,
     iommuGroup: fn.iommuGroup,
   };
-  const device = new VfioPciDevice(fn, host, observed);
+  const device = new VfioPciDevice(fn, host, variantFor([observed], fn));
   try {
     device.open();
   } catch (err) {
@@ -87,7 +98,7 @@ function examine(
   }
   try {
     const regions = device.regions.map((r): DoctorRegion => {
-      const info = decodeRegionInfo(device.regionInfo(r.index).bytes);
+      const info = decodeRegionInfo(device.regionInfo(r.index).bytes, variant.regionCapabilities);
       const caps: { tgt?: string; linkSpeed?: number } = {};
       for (const c of info.caps) {
         if (c.value.kind === 'nvlink2-ssatgt') caps.tgt = `0x${c.value.tgt.toString(16)}`;
@@ -136,13 +147,13 @@ export function runDoctorOnHost(host: Host, options: DoctorOptions = {}): Doctor
     log,
     ...(options.kernel ? { kernel: options.kernel } : {}),
   });
-  const hooks = nvlink2Hooks(ctx);
+  const variant = nvlink2Variant(ctx);
   const entries: DoctorEntry[] = [];
   try {
     for (const fn of host.functions) {
       current = [];
       currentFn = fn;
-      entries.push(examine(host, fn, hooks, current));
+      entries.push(examine(host, fn, variant, current));
       currentFn = undefined;
     }
   } finally {
@@ -165,7 +176,12 @@ function describeRegion(r: DoctorRegion): string {
     r.caps.tgt !== undefined ? `tgt ${r.caps.tgt}` : '',
     r.caps.linkSpeed !== undefined ? `link-speed ${hex(r.caps.linkSpeed, 1)}` : '',
   ].filter((s) => s.length > 0);
-  const what = r.type === 0x800010de ? 'GPU RAM' : r.type === 0x80001014 ? 'ATSD' : 'region';
+  const what =
+    r.type === NVLINK2_RAM_REGION_TYPE
+      ? 'GPU RAM'
+      : r.type === NVLINK2_ATSD_REGION_TYPE
+        ? 'ATSD'
+        : 'region';
   return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size 0x${r.size.toString(16)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
 }
 

@@ -13,7 +13,7 @@
 import type { PciFunction } from '../platform/index.ts';
 import { bdfOf, Msr, opalPhbId, opalRcName } from '../platform/index.ts';
 import { Errno } from '../vfio/index.ts';
-import type { Nvlink2Context } from './context.ts';
+import type { Nvlink2Context } from './types.ts';
 
 type LparContext = Pick<Nvlink2Context, 'host' | 'firmware' | 'tracer' | 'log'>;
 

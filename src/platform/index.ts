@@ -15,6 +15,25 @@ export { defaultPlatformTree, loadPlatformTree, PlatformTreeError } from './defa
 export { bdfOf, describeNpus, Npu2Firmware, type Npu2Snapshot, opalPhbId } from './firmware.ts';
 export { Msr, OpalRc, opalRcName } from './firmware-opal.ts';
 export { atsdAddresses, buildHost, HostError, nvlinkOfBridge } from './host.ts';
+export {
+  CLASS_CODE_3D_CONTROLLER,
+  CLASS_CODE_NPU2_BRIDGE,
+  CLASS_CODE_PCI_BRIDGE,
+  PCI_BASE_CLASS_DISPLAY,
+  PCI_CLASS_BRIDGE_PCI,
+  PCI_CLASS_DISPLAY_VGA,
+  PCI_DEVICE_ID_IBM_NPU2_NVLINK,
+  PCI_DEVICE_ID_IBM_PHB4_ROOT_PORT,
+  PCI_DEVICE_ID_NVIDIA_P100_SXM2,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB,
+  PCI_SUBSYSTEM_ID_NVIDIA_P100_SXM2,
+  PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_16GB,
+  PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB,
+  PCI_VENDOR_ID_IBM,
+  PCI_VENDOR_ID_INTEL,
+  PCI_VENDOR_ID_NVIDIA,
+} from './pci-ids.ts';
 export type { Host, PciFunction, PciRole, Phb } from './types.ts';
 export {
   generateWitherspoon,

@@ -10,21 +10,27 @@ export {
   type DeviceSnapshot,
   describeDevice,
   describeSnapshot,
+  hex,
   type QueryError,
   queryErrorOf,
 } from './describe.ts';
-export { describeAsText } from './describe-text.ts';
+export { describeAsText, hexdump } from './describe-text.ts';
 export { VfioPciDevice } from './device.ts';
+export { type DeviceProfile, ENDPOINT_COMMAND_BITS } from './device-profile.ts';
 export { Errno, type ErrnoName, errnoName, VfioError } from './errors.ts';
+export { VariantHookRegistry } from './hooks.ts';
 export {
+  bodyOf,
+  capability,
   decodeCapChain,
-  encodeLnkspdCap,
-  encodeSsatgtCap,
+  type RegionCapabilityKind,
   type SparseMmapArea,
+  type VariantCapabilityValue,
   VFIO_INFO_CAP_HEADER_SIZE,
 } from './info-caps.ts';
-export { IrqInfoFlag, IrqSetFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
+export { IrqIndex, IrqInfoFlag, IrqSetFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
 export { formatBytes, MemoryBudget } from './memory-budget.ts';
+export { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE } from './pci-regs.ts';
 export {
   type MmapGrant,
   type MmapRequest,
@@ -55,4 +61,10 @@ export {
   type SharedMemoryFactory,
 } from './shared-memory.ts';
 export type { VfioTracer } from './tracer.ts';
-export type { VariantDevice, VariantHook } from './variant.ts';
+export {
+  type VariantDevice,
+  type VariantHook,
+  type VariantVocabulary,
+  type VfioPciVariant,
+  variantFor,
+} from './variant.ts';

@@ -15,16 +15,12 @@ import {
   decodeCapabilityValue,
   decodeCapChain,
   encodeCapChain,
+  type RegionCapabilityKind,
+  type VariantCapabilityValue,
 } from './info-caps.ts';
 import { type MmapGrant, type MmapRequest, type RegionCapability, RegionFlag } from './region.ts';
 
-export {
-  encodeLnkspdCap,
-  encodeMsixMappableCap,
-  encodeSparseMmapCap,
-  encodeSsatgtCap,
-  encodeTypeCap,
-} from './info-caps.ts';
+export { encodeMsixMappableCap, encodeSparseMmapCap, encodeTypeCap } from './info-caps.ts';
 
 /** sizeof(struct vfio_region_info) = offsetofend(struct vfio_region_info, offset). */
 export const VFIO_REGION_INFO_SIZE = 32;
@@ -169,28 +165,35 @@ export function encodeRegionInfo(
     : { bytes, info, chain };
 }
 
-/** A decoded capability with its named value. */
-export interface DecodedRegionCapability extends DecodedCapability {
-  readonly value: CapabilityValue;
+/** A decoded capability with its named value (a core kind or one of the variants' `V`). */
+export interface DecodedRegionCapability<V extends VariantCapabilityValue = never>
+  extends DecodedCapability {
+  readonly value: CapabilityValue<V>;
 }
 
-export interface DecodedRegionInfo extends RegionInfoFields {
-  readonly caps: DecodedRegionCapability[];
+export interface DecodedRegionInfo<V extends VariantCapabilityValue = never>
+  extends RegionInfoFields {
+  readonly caps: DecodedRegionCapability<V>[];
   /** Why the chain could not be walked to its end, if it could not. */
   readonly capError?: string;
 }
 
 /**
+/**
  * Decode a region-info reply (32 bytes or more) with its capabilities. Capabilities are walked
- * only when the CAPS flag is set and cap_offset is non-zero.
+ * only when the CAPS flag is set and cap_offset is non-zero; values are the core's kinds and
+ * those of `kinds` (the variants' capabilities the reader knows), else `unknown`.
  * @throws VfioError EINVAL when fewer than 32 bytes are given
  */
-export function decodeRegionInfo(bytes: Uint8Array): DecodedRegionInfo {
+export function decodeRegionInfo<V extends VariantCapabilityValue = never>(
+  bytes: Uint8Array,
+  kinds: readonly RegionCapabilityKind<V>[] = [],
+): DecodedRegionInfo<V> {
   const { fields } = decodeRegionInfoStruct(bytes);
   if ((fields.flags & RegionFlag.CAPS) === 0 || fields.capOffset === 0)
     return { ...fields, caps: [] };
   const { caps, error } = decodeCapChain(bytes, fields.capOffset);
-  const decoded = caps.map((c) => ({ ...c, value: decodeCapabilityValue(c.id, c.body) }));
+  const decoded = caps.map((c) => ({ ...c, value: decodeCapabilityValue(c.id, c.body, kinds) }));
   return error === undefined
     ? { ...fields, caps: decoded }
     : { ...fields, caps: decoded, capError: error };

@@ -8,9 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
-const MAIN = join(ROOT, 'src/cli/main.ts');
+import { cliArgs, ROOT } from './cli.ts';
+import { waitFor, within } from './wait.ts';
 
 export interface ServeProcess {
   readonly dir: string;
@@ -59,22 +58,10 @@ export interface ServerState {
   };
 }
 
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor } from './wait.ts';
 
 /**
- * Spawns `node --import tsx src/cli/main.ts serve ...args` and waits for readiness; with
+ * Spawns `vfio-nvlink2 serve ...args` (the compiled build, see ./cli.ts) and waits for readiness; with
  * `nofile`, under that RLIMIT_NOFILE (soft and hard, through the shell's `ulimit -n` and exec,
  * so the pid is the server's).
  */
@@ -83,7 +70,7 @@ export async function startServe(
   options: { dir?: string; readyFile?: string; nofile?: number } = {},
 ): Promise<ServeProcess> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vfio-nvlink2-serve-'));
-  const argv = [process.execPath, '--import', 'tsx', MAIN, 'serve', '--socket-dir', dir, ...args];
+  const argv = [process.execPath, ...cliArgs('serve', '--socket-dir', dir, ...args)];
   const [command, ...rest] =
     options.nofile === undefined
       ? argv
@@ -124,7 +111,10 @@ export async function startServe(
     fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (!dead) child.kill(signal);
-      const code = await exited;
+      const code = await within(`serve (pid ${pid}) to exit on ${signal}`, exited).catch((e) => {
+        child.kill('SIGKILL');
+        throw e;
+      });
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
       return code;
     },

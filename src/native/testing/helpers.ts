@@ -7,14 +7,23 @@ import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FdEvent, FdWatcher } from '../fd-watcher.ts';
-import { acceptConnection, closeFd, listenUnix, receiveMessage } from '../index.ts';
+import { acceptConnection, closeFd, errnoName, listenUnix, receiveMessage } from '../index.ts';
 
-/** Resolves when `fd` is readable. */
-export function whenReadable(fd: number): Promise<void> {
+/**
+ * Resolves when `fd` is readable.
+ * @throws Error naming the fd when it is not readable within `timeoutMs` (a hang guard), or
+ *   when polling fails.
+ */
+export function whenReadable(fd: number, timeoutMs = 60_000): Promise<void> {
   return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      w.close();
+      reject(new Error(`fd ${fd} was not readable within ${timeoutMs / 1000} s`));
+    }, timeoutMs);
     const w = new FdWatcher(fd, FdEvent.READABLE, (status) => {
       w.close();
-      if (status < 0) reject(new Error(`poll failed: ${status}`));
+      clearTimeout(timer);
+      if (status < 0) reject(new Error(`poll failed on fd ${fd}: ${errnoName(-status)}`));
       else resolve();
     });
   });
@@ -84,9 +93,19 @@ export async function spawnPythonPeer(script: string): Promise<PythonPeer> {
   child.stderr?.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>(
+    (resolve, reject) => {
+      // A hang guard: a peer still running after 60 s is killed and the wait fails.
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`python peer still running after 60 s; stderr: ${stderr}`));
+      }, 60_000);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        resolve({ code, stdout, stderr });
+      });
+    },
+  );
   let fd: number | null = null;
   while (fd === null) {
     await whenReadable(listenFd);

@@ -4,14 +4,14 @@ import type { Fdt } from '../../fdt/index.ts';
 import type { Host, PciFunction } from '../../platform/index.ts';
 import { buildHost, defaultPlatformTree } from '../../platform/index.ts';
 import { RingBufferSink, Tracer } from '../../trace/index.ts';
-import { VfioPciDevice } from '../../vfio/index.ts';
+import { VfioPciDevice, variantFor } from '../../vfio/index.ts';
 import {
   createNvlink2Context,
   type KernelLogLine,
   type Nvlink2Context,
   type Nvlink2ContextOptions,
 } from '../context.ts';
-import { nvlink2Hooks } from '../hooks.ts';
+import { nvlink2Variant } from '../variant.ts';
 
 export interface Fixture {
   readonly host: Host;
@@ -19,7 +19,7 @@ export interface Fixture {
   readonly ring: RingBufferSink;
   readonly logs: KernelLogLine[];
   fn(name: string): PciFunction;
-  /** A core device with the NVLink2 hooks, opened. */
+  /** A core device bound to the NVLink2 variant when it matches, opened. */
   open(name: string): VfioPciDevice;
   /** Dispose every device opened and close all memfds. */
   done(): void;
@@ -35,7 +35,7 @@ export function fixture(
   tracer.attach(ring);
   const logs: KernelLogLine[] = [];
   const ctx = createNvlink2Context(host, { ...options, tracer, log: (l) => logs.push(l) });
-  const hooks = nvlink2Hooks(ctx);
+  const variant = nvlink2Variant(ctx);
   const devices: VfioPciDevice[] = [];
   const fn = (name: string): PciFunction => {
     const f = host.functionByName(name);
@@ -49,7 +49,8 @@ export function fixture(
     logs,
     fn,
     open(name) {
-      const d = new VfioPciDevice(fn(name), host, hooks);
+      const f = fn(name);
+      const d = new VfioPciDevice(f, host, variantFor([variant], f));
       devices.push(d);
       d.open();
       return d;

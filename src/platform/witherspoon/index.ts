@@ -4,7 +4,7 @@
  */
 
 export { resolveFaultTarget } from './faults.ts';
-export { formatPciName, generateWitherspoon, PCI_IDS } from './generate.ts';
+export { formatPciName, generateWitherspoon } from './generate.ts';
 export {
   DEFAULT_WITHERSPOON_OPTIONS,
   type OmitFault,

@@ -8,7 +8,11 @@
  * gives (EINVAL) and names the field, its value and the bound.
  */
 import { fstatSync } from 'node:fs';
-import type { DecodedRegionInfo, SparseMmapArea } from '../../vfio/index.ts';
+import type {
+  DecodedRegionInfo,
+  SparseMmapArea,
+  VariantCapabilityValue,
+} from '../../vfio/index.ts';
 import { VFIO_REGION_INFO_SIZE, VfioError } from '../../vfio/index.ts';
 import type { DeviceInfoPayload, VersionCapabilities } from '../wire/index.ts';
 import { QEMU_MAX_DATA_XFER_SIZE, QEMU_MAX_MSG_FDS, RegionFlag } from '../wire/index.ts';
@@ -118,7 +122,11 @@ export function checkRegionArgsz(index: number, argsz: number, maxArgsz: number)
  * chain walks to its end.
  * @throws VfioError EINVAL naming the region and what was wrong.
  */
-export function checkRegionInfo(index: number, raw: Uint8Array, decoded: DecodedRegionInfo): void {
+export function checkRegionInfo<V extends VariantCapabilityValue>(
+  index: number,
+  raw: Uint8Array,
+  decoded: DecodedRegionInfo<V>,
+): void {
   if (decoded.index !== index) {
     throw new VfioError(
       'EINVAL',

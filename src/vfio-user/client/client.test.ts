@@ -23,10 +23,17 @@ const SERVER = join(
 );
 const text = (s: string) => new TextEncoder().encode(s);
 
-async function until<T>(probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
+/** Polls `probe` until `done` holds; throws naming `what` after 60 s (a hang guard). */
+async function until<T>(
+  what: string,
+  probe: () => Promise<T>,
+  done: (v: T) => boolean,
+): Promise<T> {
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const v = await probe();
     if (done(v)) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after 60 s waiting for ${what}`);
     await new Promise((r) => setImmediate(r));
   }
 }
@@ -40,7 +47,13 @@ describe('VfioUserClient against a Python vfio-user server', () => {
     dir = mkdtempSync(join(tmpdir(), 'vfio-user-client-'));
     const path = join(dir, 'dev.sock');
     child = spawn('python3', [SERVER, path], { stdio: ['ignore', 'pipe', 'inherit'] });
-    await new Promise<void>((resolve) => child.stdout?.once('data', () => resolve()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('test-server.py not ready in 60 s')), 60_000);
+      child.stdout?.once('data', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
     client = await VfioUserClient.connect(path);
   });
 
@@ -194,6 +207,7 @@ describe('VfioUserClient against a Python vfio-user server', () => {
     memory.set(text('ABCDEFGH'));
     await client.dmaMap({ address: 0x10000n, size: 4096n, backing: { bytes: memory } });
     const seen = await until(
+      'the DMA_READ result in region 2',
       () => client.regionRead(2, 0n, 16),
       (v) => v[0] !== 0,
     );
@@ -206,6 +220,7 @@ describe('VfioUserClient against a Python vfio-user server', () => {
     await client.dmaMap({ address: 1n << 32n, size: 1n << 20n, backing: { fd } });
     const buf = Buffer.alloc(8);
     await until(
+      'MAPPED!! in the DMA-mapped memfd',
       async () => readSync(fd, buf, 0, 8, 0),
       () => buf.toString() === 'MAPPED!!',
     );
@@ -213,8 +228,11 @@ describe('VfioUserClient against a Python vfio-user server', () => {
     closeFd(fd);
   });
 
-  test('DEVICE_RESET', async () => {
+  test('DEVICE_RESET: the server clears COMMAND (config space bytes 4-5), read back', async () => {
+    await client.regionWrite(7, 4n, Uint8Array.of(0x06, 0x00)); // MEMORY | MASTER
+    assert.deepEqual(await client.regionRead(7, 4n, 2), Uint8Array.of(0x06, 0x00));
     await client.reset();
+    assert.deepEqual(await client.regionRead(7, 4n, 2), Uint8Array.of(0x00, 0x00));
   });
 
   test('a reply with size 8 is a framing error: the connection closes, requests fail with EIO', async () => {

@@ -5,6 +5,7 @@
  * interrupts through eventfds, reset, and region mappings through the fds the server hands out.
  */
 import { closeFd } from '../../native/index.ts';
+import { KNOWN_REGION_CAPABILITIES, type KnownCapabilityValue } from '../../variants/index.ts';
 import type { SparseMmapArea } from '../../vfio/index.ts';
 import {
   type DecodedRegionInfo,
@@ -79,8 +80,11 @@ export interface RegionInfoResult {
   /** The reply payload exactly as received. */
   raw: Uint8Array;
   info: RegionInfoFixed;
-  /** The same, with the capability chain walked (src/vfio/region-info.ts). */
-  decoded: DecodedRegionInfo;
+  /**
+   * The same, with the capability chain walked (src/vfio/region-info.ts) and decoded with
+   * every variant's kinds, as a VMM built against include/uapi/linux/vfio.h decodes them.
+   */
+  decoded: DecodedRegionInfo<KnownCapabilityValue>;
   /** The region's fd when it is mmap-able (the caller owns it), else null. */
   fd: number | null;
 }
@@ -230,7 +234,7 @@ export class VfioUserClient {
     );
     for (const extra of fds.slice(1)) closeFd(extra);
     const fd = fds[0] ?? null;
-    const decoded = decodeRegionInfo(raw);
+    const decoded = decodeRegionInfo(raw, KNOWN_REGION_CAPABILITIES);
     try {
       checkRegionInfo(index, raw, decoded);
     } catch (e) {

@@ -13,6 +13,7 @@
  *   query reads `EINVAL (errno 22)` both ways (describe.ts queryErrorOf).
  */
 import { closeFd, isSystemCallError } from '../../native/index.ts';
+import { VARIANT_VOCABULARIES } from '../../variants/index.ts';
 import {
   type DeviceDescription,
   type DeviceSnapshot,
@@ -120,7 +121,8 @@ export async function describeRemote(socket: string, name: string): Promise<Devi
     throw atSocket(socket, e);
   }
   try {
-    return describeSnapshot(await snapshotRemote(client, name));
+    const snapshot = await snapshotRemote(client, name);
+    return describeSnapshot(snapshot, VARIANT_VOCABULARIES);
   } catch (e) {
     throw atSocket(socket, e);
   } finally {

@@ -24,6 +24,10 @@
  * - any other file with pread/pwrite on the fd (libvfio-user's REGION_ACCESS_MODE_FILE_IO),
  *   which return short instead of faulting: a range past the file's end is EFAULT, and a write
  *   never extends the file.
+ * The file must be memory (memfd, tmpfs, hugetlbfs; QEMU's shared memory backends): every
+ * access runs on the one thread serving all devices, and a read of a file elsewhere can wait
+ * without end on whoever serves that file system (a FUSE daemon the client runs, an NFS
+ * server), as can its fstat. Any other fd is EINVAL, decided without touching its file system.
  * The table owns every fd it holds and closes it on unmap.
  */
 import { fstatSync, readSync, writeSync } from 'node:fs';
@@ -31,6 +35,7 @@ import {
   closeFd,
   FileSeal,
   fileSeals,
+  isMemoryFile,
   isSystemCallError,
   mmap,
   munmap,
@@ -136,7 +141,8 @@ export class DmaTable {
 
   /**
    * DMA_MAP. Takes ownership of `fd` (closed on every failure). Maps nothing.
-   * @throws VfioError EINVAL (argsz, flags, size, too many, an fd that is not a regular file),
+   * @throws VfioError EINVAL (argsz, flags, size, too many, an fd that is not a regular file of
+   *   memory),
    *   EEXIST (overlap).
    */
   map(m: DmaMapPayload, fd: number | undefined): void {
@@ -190,6 +196,22 @@ export class DmaTable {
       throw new VfioError(
         'EINVAL',
         `DMA_MAP ${rangeText(m.address, m.size)}: file offset ${hex(m.offset)}+${hex(m.size)} is past 2^63`,
+      );
+    }
+    let memory: boolean;
+    try {
+      memory = isMemoryFile(fd);
+    } catch (err) {
+      throw systemError(
+        err,
+        `DMA_MAP ${rangeText(m.address, m.size)}: F_GET_SEALS on its fd`,
+        'EINVAL',
+      );
+    }
+    if (!memory) {
+      throw new VfioError(
+        'EINVAL',
+        `DMA_MAP ${rangeText(m.address, m.size)}: its fd is not memory (memfd, tmpfs, hugetlbfs): reading another file system's file could stall every device`,
       );
     }
     let regular: boolean;

@@ -16,8 +16,8 @@ import {
   versionPayload,
 } from '../../../test/support/frames.ts';
 import { closeFd, socketPair } from '../../native/index.ts';
+import { buildFakeHost, fakeFunction } from '../../nvlink2/testing/fake-host.ts';
 import { VfioPciDevice } from '../../vfio/index.ts';
-import { buildFakeHost, fakeFunction } from '../../vfio/testing/fake-host.ts';
 import {
   type CloseReason,
   Command,
@@ -30,7 +30,7 @@ import { SERVER_FRAMER_LIMITS, Session } from './session.ts';
 
 const host = buildFakeHost();
 /** A plain vfio-pci V100 (no variant): 9 regions, 5 IRQ indexes, config space region 7. */
-const device = new VfioPciDevice(fakeFunction(host, 0x1db1), host, []);
+const device = new VfioPciDevice(fakeFunction(host, 0x1db1), host);
 after(() => device.dispose());
 
 const CONFIG = 7;

@@ -25,6 +25,20 @@ import { FramingError } from './wire-errors.ts';
 
 const LIMITS = { maxMessageSize: 16 << 20, maxFds: 4 };
 
+/** The next call of the wake function given to `set`, or an error naming `what` after 60 s. */
+function woken(set: (wake: () => void) => void, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`timed out after 60 s waiting for ${what}`)),
+      60_000,
+    );
+    set(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
 function endpoint(fd: number) {
   const messages: FramedMessage[] = [];
   let wake: () => void = () => {};
@@ -48,7 +62,7 @@ function endpoint(fd: number) {
     messages,
     closed: () => closed,
     async waitFor(pred: () => boolean): Promise<void> {
-      while (!pred()) await new Promise<void>((r) => (wake = r));
+      while (!pred()) await woken((w) => (wake = w), `fd ${fd} to receive or close`);
     },
   };
 }
@@ -273,15 +287,56 @@ test('pause: no message is handed out until resume, then the rest of the chunk i
   );
   const bytes = Buffer.concat([1, 2, 3].map((i) => packHeader(i, Command.DEVICE_RESET, 16, 0)));
   sendMessage(b, bytes);
-  while (got.length === 0) await new Promise<void>((r) => (wake = r));
+  while (got.length === 0) await woken((w) => (wake = w), 'the first message');
   for (let i = 0; i < 5; i++) await tick();
   assert.deepEqual(got, [1]);
   conn.resume();
   assert.deepEqual(got, [1, 2, 3], 'the rest of the chunk at once, in order');
   sendMessage(b, packHeader(4, Command.DEVICE_RESET, 16, 0));
-  while (got.length < 4) await new Promise<void>((r) => (wake = r));
+  while (got.length < 4) await woken((w) => (wake = w), 'message 4');
   assert.deepEqual(got, [1, 2, 3, 4]);
   conn.close();
+  closeFd(b);
+});
+
+test('MSG_CTRUNC: whole messages of the same read are handled first, across a pause, then it closes', async () => {
+  const [a, b] = socketPair();
+  const got: number[] = [];
+  let closed: CloseReason | null = null;
+  let wake: () => void = () => {};
+  const conn: Connection = new Connection(
+    a,
+    {
+      onMessage: (m) => {
+        got.push(m.header.msgId);
+        for (const fd of m.fds) closeFd(fd);
+        if (m.header.msgId === 1) conn.pause();
+        wake();
+      },
+      onClose: (r) => {
+        closed = r;
+        wake();
+      },
+    },
+    LIMITS,
+  );
+  const before = openFds().size;
+  // One sendmsg: three whole messages, then the one the 6 fds (over LIMITS.maxFds) came with.
+  const bytes = Buffer.concat([1, 2, 3, 4].map((i) => packHeader(i, Command.DEVICE_RESET, 16, 0)));
+  const fds = Array.from({ length: 6 }, () => eventfdCreate());
+  sendMessage(b, bytes, fds);
+  for (const fd of fds) closeFd(fd);
+  while (got.length === 0 && closed === null)
+    await woken((w) => (wake = w), 'the first message or the close');
+  for (let i = 0; i < 5; i++) await tick();
+  assert.deepEqual(got, [1], 'paused after the first');
+  assert.equal(closed, null, 'not closed while whole messages wait');
+  conn.resume();
+  assert.deepEqual(got, [1, 2, 3], 'the whole ones, not the one the fds came with');
+  const reason = closed as CloseReason | null;
+  assert.ok(reason?.kind === 'error' && reason.error instanceof FramingError);
+  assert.equal(reason.error.kind, 'fds-truncated');
+  assert.equal(openFds().size, before - 1, 'a is closed, no received fd is left');
   closeFd(b);
 });
 

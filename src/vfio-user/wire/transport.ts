@@ -15,6 +15,13 @@
  * them (back-pressure: the peer's own sends then block); the rest of a chunk already read waits
  * in the receive buffer. A peer that stops sending inside a message for `stallTimeoutMs` is
  * closed.
+ *
+ * A peer that leaves loses nothing it sent. When it can no longer receive (a send fails with
+ * EPIPE or ECONNRESET; or poll reports an error: a UNIX socket that closes with bytes unread
+ * resets its peer, net/unix/af_unix.c unix_release_sock, which epoll reports as EPOLLERR and
+ * libuv's uv_poll as UV_EBADF, stopping the watcher), what is queued for it is dropped and
+ * sends are dropped from then on, while every byte it sent is still read and each message
+ * handled in order up to the end of the stream, which then closes the connection as 'eof'.
  */
 import {
   closeFd,
@@ -108,8 +115,14 @@ export class Connection {
   #closed = false;
   /** Reading paused by the owner (`pause`). */
   #paused = false;
+  /** The peer can no longer receive: sends are dropped, reading goes on to the end. */
+  #peerGone = false;
+  /** Poll reported the reset (libuv stopped watching): read to the end without readiness. */
+  #readToEnd = false;
   /** Rest of the last chunk read into #scratch, not framed yet. */
   #unframed: Unframed | null = null;
+  /** Ends the connection once #unframed is handled (the chunk's fds were truncated). */
+  #failAfterUnframed: FramingError | null = null;
   /** What the watcher watches now (FdEvent bits). */
   #watching: number = FdEvent.READABLE;
   /** Inside #continueReading (a handler may pause and resume re-entrantly). */
@@ -189,7 +202,7 @@ export class Connection {
    * `borrowed`, the queue keeps the parts themselves, so they must not be modified after the
    * call; `borrowed` parts (views of live memory, such as a region's mapping) are copied if they
    * have to wait, so the caller may change them as soon as `send` returns. The fds may be
-   * closed at once either way.
+   * closed at once either way. Once the peer is gone (see the class comment) nothing is sent.
    * @throws Error when the connection is closed; SystemCallError EBADF for a bad fd in `fds`.
    */
   send(
@@ -199,6 +212,7 @@ export class Connection {
     borrowed = false,
   ): void {
     if (this.#closed) throw new Error('vfio-user connection is closed');
+    if (this.#peerGone) return;
     let size = HEADER_SIZE;
     for (let i = 0; i < payload.length; i++) size += payload[i]!.length;
     if (size <= COALESCE_BYTES) {
@@ -307,6 +321,7 @@ export class Connection {
    */
   sendRaw(bytes: Uint8Array, fds: readonly number[] = []): void {
     if (this.#closed) throw new Error('vfio-user connection is closed');
+    if (this.#peerGone) return;
     this.#enqueue([bytes], bytes.length, fds, false);
   }
 
@@ -334,14 +349,36 @@ export class Connection {
     this.#handlers.onClose(reason);
   }
 
-  /** Bytes sent (possibly partial), or null when the connection died (and is now closed). */
+  /**
+   * Bytes sent (possibly partial), or null when nothing more can be sent: the peer is gone
+   * (reading goes on, see #lostPeer) or the connection died (and is now closed).
+   */
   #write(parts: Uint8Array[], fds: readonly number[]): number | null {
     try {
       return sendMessage(this.fd, parts.length === 1 ? parts[0]! : parts, fds);
     } catch (e) {
-      this.close({ kind: 'error', error: e as Error });
+      if (isPeerReset(e)) this.#lostPeer();
+      else this.close({ kind: 'error', error: e as Error });
       return null;
     }
+  }
+
+  /**
+   * The peer cannot receive any more: what waits for it is dropped (with the duplicated fds),
+   * and so is whatever is sent from now on. Reading is not stopped: what the peer sent before
+   * it left is still handled, in order.
+   */
+  #lostPeer(): void {
+    if (this.#peerGone) return;
+    this.#peerGone = true;
+    for (const m of this.#queue) for (const fd of m.fds) closeFd(fd);
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    this.#spillBusy = false;
+    if (this.#backedUp) {
+      this.#backedUp = false; // only ever set outside a handler: resuming here frames nothing twice
+      this.#continueReading();
+    } else this.#updateWatch();
   }
 
   /** Sends queued messages until the socket buffer is full (sendmsg returns 0) or all went. */
@@ -403,6 +440,7 @@ export class Connection {
         this.#unframed = null;
         try {
           this.#frameScratch(rest.from, rest.end, rest.fds);
+          this.#failIfFramed();
         } catch (e) {
           this.#fail(e);
         }
@@ -410,7 +448,8 @@ export class Connection {
     } finally {
       this.#continuing = false;
     }
-    this.#updateWatch();
+    if (this.#readToEnd) this.#drainToEnd();
+    else this.#updateWatch();
   }
 
   /** Frames #scratch[from, end); keeps what is left when reading stopped after a message. */
@@ -419,6 +458,14 @@ export class Connection {
     if (at === end) return;
     if (this.#closed) for (const fd of fds) closeFd(fd);
     else this.#unframed = { from: at, end, fds };
+  }
+
+  /** Throws the error kept for after the rest of a chunk, once that rest is handled. */
+  #failIfFramed(): void {
+    const error = this.#failAfterUnframed;
+    if (error === null || this.#unframed !== null || this.#closed) return;
+    this.#failAfterUnframed = null;
+    throw error;
   }
 
   /** A FramingError or a failed system call closes the connection; anything else is a bug. */
@@ -433,20 +480,44 @@ export class Connection {
   #onReady(status: number, events: number): void {
     if (this.#closed) return;
     if (status < 0) {
-      this.close({
-        kind: 'error',
-        error: new Error(`poll failed on vfio-user socket: errno ${-status}`),
-      });
+      // EPOLLERR: the peer closed with bytes of ours unread (libuv says UV_EBADF and stops
+      // the watcher). What it sent before is still queued here: read it all.
+      this.#watcher.set(0);
+      this.#watching = 0;
+      this.#readToEnd = true;
+      this.#lostPeer();
+      this.#drainToEnd();
       return;
     }
     if (events & FdEvent.WRITABLE) this.#flush();
     if (events & FdEvent.READABLE) this.#drain();
   }
 
+  /**
+   * After a reset: reads and hands out everything the peer sent, up to the end of the stream
+   * (which closes the connection), without waiting for readiness: it is all here already. A
+   * pause by the owner stops it; `resume` goes on.
+   */
+  #drainToEnd(): void {
+    try {
+      while (this.#readable() && this.#unframed === null) {
+        if (this.#readOnce() === null) break;
+      }
+    } catch (e) {
+      this.#fail(e);
+      return;
+    }
+    // Nothing more to read, yet no end of stream: the reset came from elsewhere; watch again.
+    if (this.#readable() && this.#unframed === null) {
+      this.#readToEnd = false;
+      this.#updateWatch();
+    }
+  }
+
   #drain(): void {
     try {
       for (let i = 0; i < READS_PER_WAKEUP && this.#readable() && this.#unframed === null; i++) {
-        if (!this.#readOnce()) break;
+        if (this.#readOnce() !== true) break;
       }
     } catch (e) {
       this.#fail(e);
@@ -491,22 +562,39 @@ export class Connection {
   }
 
   /**
-   * One recvmsg; false when the socket is (probably) drained or the connection ended. A read
-   * that did not fill its buffer ends the wakeup: epoll is level-triggered, so anything that
-   * arrived meanwhile wakes us again, and the usual EAGAIN read is saved.
+   * One recvmsg: true when it filled its buffer (more may wait), false when it did not (the
+   * socket is probably drained) or the connection ended, null when nothing was there (EAGAIN).
+   * A read that did not fill its buffer ends the wakeup: epoll is level-triggered, so anything
+   * that arrived meanwhile wakes us again, and the usual EAGAIN read is saved. ECONNRESET (the
+   * peer closed with our bytes unread, reported once everything it sent has been read) is the
+   * end of the stream.
    */
-  #readOnce(): boolean {
+  #readOnce(): boolean | null {
     const direct = this.#framer.directTarget(DIRECT_MIN_BYTES);
     const into = direct ?? this.#scratch;
-    const r = receiveInto(this.fd, into, this.#maxFds);
-    if (r === null) return false;
+    let r: ReturnType<typeof receiveInto>;
+    try {
+      r = receiveInto(this.fd, into, this.#maxFds);
+    } catch (e) {
+      if (!isPeerReset(e)) throw e;
+      this.#lostPeer();
+      r = { bytes: 0, fds: [], truncatedControl: false };
+    }
+    if (r === null) return null;
     if (r.truncatedControl) {
-      throw new FramingError(
+      const error = new FramingError(
         'fds-truncated',
         'EINVAL',
         // The kernel truncates too when it cannot install the fds (this process at EMFILE).
         `peer sent more than ${this.#maxFds} fds with one message, or this process is out of fds (MSG_CTRUNC)`,
       );
+      if (direct !== null || r.bytes <= 1) throw error;
+      // The fds belonged to the chunk's last byte: every message that ends before it came
+      // without fds and is whole. Those are handled first, then the connection ends.
+      this.#failAfterUnframed = error;
+      this.#frameScratch(0, r.bytes - 1, []);
+      this.#failIfFramed();
+      return false;
     }
     if (r.bytes === 0) {
       for (const fd of r.fds) closeFd(fd);
@@ -553,6 +641,12 @@ function dupAll(fds: readonly number[]): number[] {
     throw e;
   }
   return dups;
+}
+
+/** EPIPE or ECONNRESET from a send or receive: the peer has gone (or stopped reading). */
+function isPeerReset(e: unknown): boolean {
+  const code = e instanceof Error ? (e as { code?: unknown }).code : undefined;
+  return code === 'EPIPE' || code === 'ECONNRESET';
 }
 
 function isSystemError(e: unknown): boolean {

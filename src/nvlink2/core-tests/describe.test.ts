@@ -5,13 +5,21 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { type DeviceSnapshot, describeDevice, describeSnapshot, queryErrorOf } from './describe.ts';
-import { describeAsText, hexdump } from './describe-text.ts';
-import { VfioPciDevice } from './device.ts';
-import { encodeSsatgtCap } from './info-caps.ts';
-import { PCI_VENDOR_TYPE, RegionFlag } from './region.ts';
-import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
-import type { VariantHook } from './variant.ts';
+import type { VariantHook } from '../../vfio/index.ts';
+import {
+  type DeviceSnapshot,
+  describeAsText,
+  describeDevice,
+  describeSnapshot,
+  hexdump,
+  PCI_VENDOR_TYPE,
+  queryErrorOf,
+  RegionFlag,
+  VfioPciDevice,
+} from '../../vfio/index.ts';
+import { encodeSsatgtCap } from '../region-caps.ts';
+import { buildFakeHost, fakeFunction, fakeVariant } from '../testing/fake-host.ts';
+import { NVLINK2_VOCABULARY } from '../variant.ts';
 
 const host = buildFakeHost();
 const hook: VariantHook = {
@@ -25,13 +33,13 @@ const hook: VariantHook = {
     d.registerDeviceRegion(
       PCI_VENDOR_TYPE | 0x10de,
       1,
-      ops,
       128n << 30n,
       RegionFlag.READ | RegionFlag.WRITE,
+      () => ops,
     );
   },
 };
-const gpu = new VfioPciDevice(fakeFunction(host, 0x1db1), host, [hook]);
+const gpu = new VfioPciDevice(fakeFunction(host, 0x1db1), host, fakeVariant(host, [hook]));
 gpu.open();
 after(() => gpu.dispose());
 
@@ -53,7 +61,7 @@ function clientSnapshot(): DeviceSnapshot {
 
 describe('describeDevice', () => {
   it('equals the description of the replies a client collects', () => {
-    assert.deepEqual(describeSnapshot(clientSnapshot()), describeDevice(gpu));
+    assert.deepEqual(describeSnapshot(clientSnapshot(), [NVLINK2_VOCABULARY]), describeDevice(gpu));
   });
 
   it('names regions, decodes capabilities and the config space', () => {

@@ -7,12 +7,16 @@
 import assert from 'node:assert/strict';
 import { readSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
-import { VfioPciDevice } from './device.ts';
-import { VfioError } from './errors.ts';
-import { VariantHookRegistry } from './hooks.ts';
-import { PCI_VENDOR_TYPE, RegionFlag, type RegionOps } from './region.ts';
-import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
-import type { VariantDevice, VariantHook } from './variant.ts';
+import type { VariantDevice, VariantHook } from '../../vfio/index.ts';
+import {
+  PCI_VENDOR_TYPE,
+  RegionFlag,
+  type RegionOps,
+  VariantHookRegistry,
+  VfioError,
+  VfioPciDevice,
+} from '../../vfio/index.ts';
+import { buildFakeHost, fakeFunction, fakeVariant } from '../testing/fake-host.ts';
 
 const host = buildFakeHost();
 const devices: VfioPciDevice[] = [];
@@ -24,7 +28,8 @@ function device(
   id: number,
   hooks: Iterable<VariantHook> | VariantHookRegistry = [],
 ): VfioPciDevice {
-  const d = new VfioPciDevice(fakeFunction(host, id), host, hooks);
+  const list = hooks instanceof VariantHookRegistry ? hooks.all() : [...hooks];
+  const d = new VfioPciDevice(fakeFunction(host, id), host, fakeVariant(host, list));
   devices.push(d);
   return d;
 }
@@ -53,9 +58,9 @@ function registering(
       d.registerDeviceRegion(
         PCI_VENDOR_TYPE | vendor,
         1,
-        ops,
         0x10000n,
         RegionFlag.READ | RegionFlag.WRITE,
+        () => ops,
       );
       onInit?.(d);
     },

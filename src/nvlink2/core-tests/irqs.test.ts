@@ -8,10 +8,8 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { VfioPciDevice } from './device.ts';
-import { VfioError } from './errors.ts';
-import { IrqIndex, IrqInfoFlag, IrqSetFlag } from './irqs.ts';
-import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
+import { IrqIndex, IrqInfoFlag, IrqSetFlag, VfioError, VfioPciDevice } from '../../vfio/index.ts';
+import { buildFakeHost, fakeFunction, fakeVariant } from '../testing/fake-host.ts';
 
 const host = buildFakeHost();
 const dir = mkdtempSync(join(tmpdir(), 'vfio-irqs-'));
@@ -23,7 +21,7 @@ after(() => {
 });
 
 function device(id: number): VfioPciDevice {
-  const d = new VfioPciDevice(fakeFunction(host, id), host);
+  const d = new VfioPciDevice(fakeFunction(host, id), host, fakeVariant(host));
   d.open();
   devices.push(d);
   return d;

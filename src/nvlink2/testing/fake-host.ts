@@ -1,11 +1,29 @@
 /**
- * A hand-built Host for the vfio core's tests (and for anyone who needs a device without
- * the platform builder): one PHB, a V100 16 GB, a V100 32 GB, an NPU2 bridge linked to the
- * first GPU, and a P100. Not used by production code.
+ * A hand-built Host for the tests of the vfio core on NVLink2 hardware (core-tests/): one PHB,
+ * a V100 16 GB, a V100 32 GB, an NPU2 bridge whose ibm,nvlink leads to link index 5, and a
+ * P100; no ibm,npu / ibm,gpu, so the subdriver's own hooks decline every function. fakeVariant
+ * gives the core the NVLink2 profiles and names with the tests' hooks. Not production code.
  */
 import { cells, Fdt, FdtNode } from '../../fdt/index.ts';
 import type { Host, PciFunction, PciRole, Phb } from '../../platform/index.ts';
-import { atsdAddresses, nvlinkOfBridge } from '../../platform/index.ts';
+import {
+  atsdAddresses,
+  CLASS_CODE_3D_CONTROLLER,
+  CLASS_CODE_NPU2_BRIDGE,
+  nvlinkOfBridge,
+  PCI_DEVICE_ID_IBM_NPU2_NVLINK,
+  PCI_DEVICE_ID_NVIDIA_P100_SXM2,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB,
+  PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_16GB,
+  PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB,
+  PCI_VENDOR_ID_IBM,
+  PCI_VENDOR_ID_NVIDIA,
+} from '../../platform/index.ts';
+import type { VariantHook, VfioPciVariant } from '../../vfio/index.ts';
+import { nvlink2Profile } from '../profile.ts';
+import type { Nvlink2CapabilityValue } from '../region-caps.ts';
+import { NVLINK2_VOCABULARY } from '../variant.ts';
 
 export interface FakeFunctionSpec {
   readonly devfn: number;
@@ -21,37 +39,37 @@ export interface FakeFunctionSpec {
 export const FAKE_FUNCTIONS: readonly FakeFunctionSpec[] = [
   {
     devfn: 0x00,
-    vendor: 0x10de,
-    device: 0x1db1,
-    classCode: 0x030200,
+    vendor: PCI_VENDOR_ID_NVIDIA,
+    device: PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB,
+    classCode: CLASS_CODE_3D_CONTROLLER,
     revision: 0xa1,
-    subsystemVendor: 0x10de,
-    subsystemDevice: 0x1212,
+    subsystemVendor: PCI_VENDOR_ID_NVIDIA,
+    subsystemDevice: PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_16GB,
     role: 'gpu',
   },
   {
     devfn: 0x08,
-    vendor: 0x10de,
-    device: 0x1db5,
-    classCode: 0x030200,
+    vendor: PCI_VENDOR_ID_NVIDIA,
+    device: PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB,
+    classCode: CLASS_CODE_3D_CONTROLLER,
     revision: 0xa1,
-    subsystemVendor: 0x10de,
-    subsystemDevice: 0x1249,
+    subsystemVendor: PCI_VENDOR_ID_NVIDIA,
+    subsystemDevice: PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB,
     role: 'gpu',
   },
   {
     devfn: 0x10,
-    vendor: 0x1014,
-    device: 0x04ea,
-    classCode: 0x068001,
+    vendor: PCI_VENDOR_ID_IBM,
+    device: PCI_DEVICE_ID_IBM_NPU2_NVLINK,
+    classCode: CLASS_CODE_NPU2_BRIDGE,
     revision: 0x01,
     role: 'bridge',
   },
   {
     devfn: 0x18,
-    vendor: 0x10de,
-    device: 0x15f9,
-    classCode: 0x030200,
+    vendor: PCI_VENDOR_ID_NVIDIA,
+    device: PCI_DEVICE_ID_NVIDIA_P100_SXM2,
+    classCode: CLASS_CODE_3D_CONTROLLER,
     revision: 0xa1,
     role: 'other',
   },
@@ -110,4 +128,20 @@ export function fakeFunction(host: Host, device: number): PciFunction {
   const fn = host.functions.find((f) => f.device === device);
   if (!fn) throw new Error(`fake host has no device ${hex4(device)}`);
   return fn;
+}
+
+/**
+ * The NVLink2 variant's profiles and names for every function of `host`, with `hooks` in place
+ * of the subdriver's (none: a device with the hardware's config space and no NVLink2 regions).
+ */
+export function fakeVariant(
+  host: Host,
+  hooks: readonly VariantHook[] = [],
+): VfioPciVariant<Nvlink2CapabilityValue> {
+  return {
+    ...NVLINK2_VOCABULARY,
+    matches: () => true,
+    profile: (fn) => nvlink2Profile(fn, host),
+    hooks,
+  };
 }

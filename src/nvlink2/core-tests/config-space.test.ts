@@ -5,14 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { VfioPciDevice } from './device.ts';
-import { VfioError } from './errors.ts';
-import { buildFakeHost, fakeFunction } from './testing/fake-host.ts';
+import { VfioError, VfioPciDevice } from '../../vfio/index.ts';
+import { buildFakeHost, fakeFunction, fakeVariant } from '../testing/fake-host.ts';
 
 const host = buildFakeHost();
 const devices: VfioPciDevice[] = [];
 function device(id: number): VfioPciDevice {
-  const d = new VfioPciDevice(fakeFunction(host, id), host);
+  const d = new VfioPciDevice(fakeFunction(host, id), host, fakeVariant(host));
   d.open();
   devices.push(d);
   return d;
