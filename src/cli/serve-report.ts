@@ -17,6 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import type { FunctionStatus, Machine } from '../machine/index.ts';
+import { layoutTable } from '../text/index.ts';
 import type { PartitionRegistry } from '../vfio-user/partition.ts';
 
 export interface DeviceEntry extends FunctionStatus {
@@ -46,19 +47,7 @@ export function formatDeviceTable(entries: readonly DeviceEntry[]): string {
     e.socket ?? '-',
   ]);
   const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'SOCKET'];
-  // A loop, not Math.max(...rows): spreading 125,000+ rows (a tree's worth) overflows the stack.
-  const widths = head.map((h) => h.length);
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
+  return layoutTable(head, rows).lines.join('\n');
 }
 
 function toJson(value: unknown): string {

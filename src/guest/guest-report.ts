@@ -3,6 +3,7 @@
  * devfn, role, tgt, guest address of its RAM or ATSD window, NUMA node, link speed), or JSON
  * with every number as text (bigints as 0x… hex) and QEMU's errors per vPHB.
  */
+import { layoutTable } from '../text/index.ts';
 import type { GuestPlacement, PlacedDevice, VphbPlacement } from './placement.ts';
 
 function hex(n: bigint | number): string {
@@ -85,14 +86,8 @@ function table(rows: Row[]): string[] {
     speed: 'LINK SPEED',
   };
   const keys = Object.keys(head) as (keyof Row)[];
-  const all = [head, ...rows];
-  const widths = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
-  return all.map((r) =>
-    keys
-      .map((k, i) => r[k].padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd(),
-  );
+  const cells = (r: Row) => keys.map((k) => r[k]);
+  return layoutTable(cells(head), rows.map(cells)).lines;
 }
 
 function vphbText(v: VphbPlacement): string[] {

@@ -8,6 +8,7 @@
  * core swallows; kernel warnings (dev_warn) of the init are collected too.
  */
 import type { Host, PciFunction } from '../platform/types.ts';
+import { layoutTable } from '../text/index.ts';
 import { VfioPciDevice } from '../vfio/device.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { decodeRegionInfo } from '../vfio/region-info.ts';
@@ -188,22 +189,13 @@ export function formatDoctorReport(entries: readonly DoctorEntry[]): string {
       what,
     ];
   });
-  // A loop, not Math.max(...rows): spreading 125,000+ rows (a tree's worth) overflows the stack.
-  const widths = head.map((h) => h.length);
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  const line = (cols: string[]) =>
-    cols
-      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const out = [line(head)];
+  const table = layoutTable(head, rows);
+  // Warnings under their function, indented to the ID column.
+  const indent = ' '.repeat((table.widths[0] ?? 0) + 2);
+  const out = [table.lines[0] ?? ''];
   entries.forEach((e, i) => {
-    out.push(line(rows[i] ?? []));
-    for (const w of e.warnings) out.push(`${' '.repeat((widths[0] ?? 0) + 2)}warning: ${w}`);
+    out.push(table.lines[i + 1] ?? '');
+    for (const w of e.warnings) out.push(`${indent}warning: ${w}`);
   });
   const count = (r: DoctorEntry['result']) => entries.filter((e) => e.result === r).length;
   out.push(
