@@ -17,7 +17,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import type { FunctionStatus, Machine } from '../machine/index.ts';
-import { layoutTable } from '../text/index.ts';
+import { hex, layoutTable } from '../text/index.ts';
 import type { PartitionRegistry } from '../vfio-user/partition.ts';
 
 export interface DeviceEntry extends FunctionStatus {
@@ -51,7 +51,7 @@ export function formatDeviceTable(entries: readonly DeviceEntry[]): string {
 }
 
 function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2);
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? hex(v) : v), 2);
 }
 
 /**

@@ -7,6 +7,8 @@
  * about 3,300 levels for dtc 1.6, whose bison stack runs out). Any depth is written, without
  * recursion and in linear space (DTS_MAX_INDENT).
  */
+
+import { hex, hexDigits } from '../text/index.ts';
 import { FdtError } from './errors.ts';
 import type { Fdt, FdtNode } from './tree.ts';
 
@@ -103,7 +105,7 @@ function formatCells(v: Uint8Array): string {
 }
 
 function formatBytes(v: Uint8Array): string {
-  return `[${Array.from(v, (b) => b.toString(16).padStart(2, '0')).join(' ')}]`;
+  return `[${Array.from(v, (b) => hexDigits(b, 2)).join(' ')}]`;
 }
 
 /** A property value as dtc would decompile it; '' for an empty property. */
@@ -161,8 +163,7 @@ export function toDts(fdt: Fdt): string {
   const lines = ['/dts-v1/;', ''];
   for (const r of fdt.memoryReservations) {
     if (r.address === 0n && r.size === 0n) continue; // would end the list, as in serializeFdt
-    const hex64 = (n: bigint): string =>
-      `0x${BigInt.asUintN(64, n).toString(16).padStart(16, '0')}`;
+    const hex64 = (n: bigint): string => hex(BigInt.asUintN(64, n), 16);
     lines.push(`/memreserve/\t${hex64(r.address)} ${hex64(r.size)};`);
   }
   emitNode(fdt.root, lines, 0);

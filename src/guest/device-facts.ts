@@ -7,6 +7,7 @@
  * only when the region is not empty); everything else stays a plain vfio-pci device (the
  * quirks answer ENODEV, which vfio_realize does not report). Pure: no I/O here.
  */
+import { hex } from '../text/index.ts';
 
 /** PCI_VENDOR_ID_NVIDIA, PCI_VENDOR_ID_IBM (include/hw/pci/pci_ids.h). */
 export const PCI_VENDOR_ID_NVIDIA = 0x10de;
@@ -59,10 +60,6 @@ function findRegion(facts: DeviceFacts, vendor: number): TypedRegionFacts | unde
   // vfio_get_dev_region_info: the first region whose TYPE cap matches type and subtype.
   const type = (VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor) >>> 0;
   return facts.regions.find((r) => r.type === type && r.subtype === VFIO_REGION_SUBTYPE_NVLINK2);
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
 }
 
 /** The role QEMU's quirks give `facts` (vfio_realize: NVIDIA first, then IBM). */

@@ -3,15 +3,11 @@
  * devfn, role, tgt, guest address of its RAM or ATSD window, NUMA node, link speed), or JSON
  * with every number as text (bigints as 0x… hex) and QEMU's errors per vPHB.
  */
-import { layoutTable } from '../text/index.ts';
+import { hex, hexDigits, layoutTable } from '../text/index.ts';
 import type { GuestPlacement, PlacedDevice, VphbPlacement } from './placement.ts';
 
-function hex(n: bigint | number): string {
-  return `0x${n.toString(16)}`;
-}
-
 function devfnName(devfn: number): string {
-  return `${(devfn >> 3).toString(16).padStart(2, '0')}.${devfn & 7}`;
+  return `${hexDigits(devfn >> 3, 2)}.${devfn & 7}`;
 }
 
 function sizeName(n: bigint): string {

@@ -10,14 +10,13 @@
  * - release: stops the mapping watcher for the mappings of this open.
  * - capabilities: NVLINK2_SSATGT (tgt) then NVLINK2_LNKSPD (link speed), both v1.
  */
+import { hex } from '../text/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { encodeLnkspdCap, encodeSsatgtCap } from '../vfio/info-caps.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
 import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
 import { type Nvlink2Context, traceRegionAccess } from './context.ts';
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 /** The launch executor of the register at `address`: the bound LPID, every GPU behind that NPU. */
 function executorFor(ctx: Nvlink2Context, config: AtsdConfig) {

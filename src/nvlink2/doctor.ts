@@ -8,7 +8,7 @@
  * core swallows; kernel warnings (dev_warn) of the init are collected too.
  */
 import type { Host, PciFunction } from '../platform/types.ts';
-import { layoutTable } from '../text/index.ts';
+import { hex, layoutTable } from '../text/index.ts';
 import { VfioPciDevice } from '../vfio/device.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { decodeRegionInfo } from '../vfio/region-info.ts';
@@ -44,8 +44,6 @@ export interface DoctorEntry {
   readonly warnings: string[];
 }
 
-const hex = (v: number, width = 4) => `0x${v.toString(16).padStart(width, '0')}`;
-
 /** One function: open it with the hooks, report, close and discard the device. */
 function examine(
   host: Host,
@@ -67,8 +65,8 @@ function examine(
   }));
   const base = {
     address: fn.name,
-    vendor: hex(fn.vendor),
-    device: hex(fn.device),
+    vendor: hex(fn.vendor, 4),
+    device: hex(fn.device, 4),
     role: fn.role,
     iommuGroup: fn.iommuGroup,
   };
@@ -93,7 +91,7 @@ function examine(
       const info = decodeRegionInfo(device.regionInfo(r.index).bytes);
       const caps: { tgt?: string; linkSpeed?: number } = {};
       for (const c of info.caps) {
-        if (c.value.kind === 'nvlink2-ssatgt') caps.tgt = `0x${c.value.tgt.toString(16)}`;
+        if (c.value.kind === 'nvlink2-ssatgt') caps.tgt = hex(c.value.tgt);
         if (c.value.kind === 'nvlink2-lnkspd') caps.linkSpeed = c.value.linkSpeed;
       }
       return {
@@ -114,7 +112,7 @@ function examine(
       ...base,
       result: 'plain',
       errno: null,
-      reason: `no NVLink2 hook for vendor ${hex(fn.vendor)}`,
+      reason: `no NVLink2 hook for vendor ${hex(fn.vendor, 4)}`,
       regions,
       warnings,
     };
@@ -169,7 +167,7 @@ function describeRegion(r: DoctorRegion): string {
     r.caps.linkSpeed !== undefined ? `link-speed ${hex(r.caps.linkSpeed, 1)}` : '',
   ].filter((s) => s.length > 0);
   const what = r.type === 0x800010de ? 'GPU RAM' : r.type === 0x80001014 ? 'ATSD' : 'region';
-  return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size 0x${r.size.toString(16)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
+  return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size ${hex(r.size)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
 }
 
 /** The doctor's report as a table for people. */

@@ -23,6 +23,7 @@
  *   (ours) the memory budget a write received in place but never committed held.
  * - capability: NVLINK2_SSATGT v1 with the bridge's ibm,device-tgt-addr.
  */
+import { hex } from '../text/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { encodeSsatgtCap } from '../vfio/info-caps.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
@@ -57,8 +58,6 @@ export interface FaultRecord {
   readonly offset: bigint;
   readonly fenced: boolean;
 }
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 export class GpuRamRegion implements RegionOps {
   /** Region index, set once registered. */

@@ -10,6 +10,7 @@
 import { isCompatible, parsePhandle, readAllU64 } from '../fdt/props.ts';
 import type { Fdt, FdtNode } from '../fdt/tree.ts';
 import { FDT_MAX_DEPTH, type UnflattenedTree, unflattenLikeLinux } from '../fdt/unflatten.ts';
+import { pciName } from './pci-name.ts';
 import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
 
 /** A tree the host model cannot be built from; names the node and, where one is at fault, the property. */
@@ -68,12 +69,6 @@ function secondaryBus(node: FdtNode): number | undefined {
   const first = view(p.value).getUint32(0);
   if (first > 0xff) throw new HostError(node.path, 'bus-range', `bus ${first} is above 255`);
   return first;
-}
-
-/** "DDDD:BB:DD.F", the kernel's pci_name(). */
-export function pciName(a: PciAddress): string {
-  const h = (v: number, w: number) => v.toString(16).padStart(w, '0');
-  return `${h(a.domain, 4)}:${h(a.bus, 2)}:${h(a.device, 2)}.${a.fn}`;
 }
 
 interface RawFunction {

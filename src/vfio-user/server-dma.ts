@@ -28,6 +28,7 @@
  */
 import { fstatSync, readSync, writeSync } from 'node:fs';
 import { closeFd, FileSeal, fileSeals, isSystemCallError, mmap, munmap } from '../native/index.ts';
+import { hex } from '../text/index.ts';
 import { Errno, type ErrnoName, VfioError } from '../vfio/errors.ts';
 import { DmaMapFlag, DmaUnmapFlag } from './constants.ts';
 import { type DmaFdLedger, processDmaFds, processDmaLimits } from './dma-limits.ts';
@@ -85,8 +86,6 @@ export interface DmaTableOptions {
   /** Counts fd-backed regions of all tables (default: the process's). */
   readonly fds?: DmaFdLedger;
 }
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 function rangeText(address: bigint, size: bigint): string {
   return `${hex(address)}-${hex(address + size)}`;

@@ -6,6 +6,7 @@
  * replies so that the in-process device and a vfio-user client produce the same description.
  * JSON-safe: 64-bit values are hex strings.
  */
+import { hex, hexDigits } from '../text/index.ts';
 import type { DeviceInfo, VfioPciDevice } from './device.ts';
 import { errnoName, VfioError } from './errors.ts';
 import { type CapabilityValue, decodeCapabilityValue } from './info-caps.ts';
@@ -133,10 +134,6 @@ const MODEL_NAMES: Record<string, string> = {
   '10de:15f9': 'Tesla P100 SXM2 16GB',
   '1014:04ea': 'NPU2 NVLink bridge',
 };
-
-export function hex(v: bigint | number, pad = 0): string {
-  return `0x${v.toString(16).padStart(pad, '0')}`;
-}
 
 function capValue(value: CapabilityValue): CapabilityDescription['value'] {
   switch (value.kind) {
@@ -276,7 +273,7 @@ function deviceFlagNames(flags: number): string {
 export function describeSnapshot(snapshot: DeviceSnapshot): DeviceDescription {
   const regions = snapshot.regions.map((entry, index) => describeRegion(index, entry));
   const config = summarizeConfig(snapshot.config, regions);
-  const ids = `${config.vendor.toString(16).padStart(4, '0')}:${config.device.toString(16).padStart(4, '0')}`;
+  const ids = `${hexDigits(config.vendor, 4)}:${hexDigits(config.device, 4)}`;
   return {
     name: snapshot.name,
     model: MODEL_NAMES[ids] ?? `PCI device ${ids}`,

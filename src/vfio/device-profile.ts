@@ -9,6 +9,7 @@
  * GENID BAR (64 KiB per brick), Express @0x40, vendor cap @0x80 with the link index, INTA.
  */
 import type { PciFunction } from '../platform/types.ts';
+import { hexDigits } from '../text/index.ts';
 import type { ExpLayout, MsiLayout, MsixLayout } from './capabilities-pci.ts';
 import type { BarLayout } from './config-space.ts';
 import { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE } from './pci-regs.ts';
@@ -123,7 +124,7 @@ function npu2BridgeProfile(linkIndex: number): DeviceProfile {
 function genericProfile(fn: PciFunction): DeviceProfile {
   return {
     registers: [],
-    model: `PCI device ${fn.vendor.toString(16).padStart(4, '0')}:${fn.device.toString(16).padStart(4, '0')}`,
+    model: `PCI device ${hexDigits(fn.vendor, 4)}:${hexDigits(fn.device, 4)}`,
     configSize: PCI_CFG_SPACE_EXP_SIZE,
     headerType: 0x00,
     interruptPin: 1,

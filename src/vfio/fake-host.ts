@@ -5,7 +5,9 @@
  */
 import { cells, Fdt, FdtNode } from '../fdt/tree.ts';
 import { atsdAddresses, nvlinkOfBridge } from '../platform/host.ts';
+import { pciName } from '../platform/pci-name.ts';
 import type { Host, PciFunction, PciRole, Phb } from '../platform/types.ts';
+import { hexDigits } from '../text/index.ts';
 
 export interface FakeFunctionSpec {
   readonly devfn: number;
@@ -57,10 +59,6 @@ export const FAKE_FUNCTIONS: readonly FakeFunctionSpec[] = [
   },
 ];
 
-function hex4(v: number): string {
-  return v.toString(16).padStart(4, '0');
-}
-
 /** A Host over a tiny tree: /pciex@0 with one node per function; the bridge's ibm,nvlink → link@5. */
 export function buildFakeHost(specs: readonly FakeFunctionSpec[] = FAKE_FUNCTIONS): Host {
   const root = new FdtNode('');
@@ -75,7 +73,7 @@ export function buildFakeHost(specs: readonly FakeFunctionSpec[] = FAKE_FUNCTION
     if (spec.role === 'bridge') node.setProperty('ibm,nvlink', cells.u32(0x50));
     const address = { domain: 0, bus: 0, device: spec.devfn >> 3, fn: spec.devfn & 7 };
     functions.push({
-      name: `0000:00:${hex4(address.device).slice(2)}.${address.fn}`,
+      name: pciName(address),
       address,
       devfn: spec.devfn,
       node,
@@ -108,6 +106,6 @@ export function buildFakeHost(specs: readonly FakeFunctionSpec[] = FAKE_FUNCTION
 /** The fake host's function with `device` id. */
 export function fakeFunction(host: Host, device: number): PciFunction {
   const fn = host.functions.find((f) => f.device === device);
-  if (!fn) throw new Error(`fake host has no device ${hex4(device)}`);
+  if (!fn) throw new Error(`fake host has no device ${hexDigits(device, 4)}`);
   return fn;
 }
