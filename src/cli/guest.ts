@@ -15,10 +15,10 @@ import { buildGuestTree } from '../guest/guest-tree.ts';
 import { GuestPlacementError, placeGuest, type VphbRequest } from '../guest/placement.ts';
 import { readRemoteFacts } from '../guest/remote-facts.ts';
 import { isSystemCallError } from '../native/index.ts';
+import { type DevicesListEntry, readDevicesList } from '../serve-dir/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../vfio-user/client.ts';
 import { deviceNameForSocket } from '../vfio-user/describe-remote.ts';
-import { type DevicesListEntry, readDevicesList } from '../vfio-user/devices-list.ts';
 import { ReplyError } from '../vfio-user/wire-errors.ts';
 import { CliError, usageError } from './cli-error.ts';
 
@@ -123,8 +123,8 @@ function targetsOf(args: GuestArgs): Target[] {
         `guest: no ${list} (is \`serve --socket-dir ${args.socketDir}\` running?)`,
       );
     const targets = readDevicesJson(list).flatMap((e) =>
-      e.socket && e.address
-        ? [{ socket: e.socket, address: e.address, iommuGroup: e.iommuGroup ?? null }]
+      e.socket !== undefined
+        ? [{ socket: e.socket, address: e.address, iommuGroup: e.iommuGroup }]
         : [],
     );
     if (targets.length === 0) throw new CliError(`guest: ${list} lists no served device`);

@@ -16,28 +16,21 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import type { FunctionStatus, Machine } from '../machine/index.ts';
+import type { Machine } from '../machine/index.ts';
+import { type DevicesListEntry, devicesListEntry } from '../serve-dir/index.ts';
 import { hex, layoutTable } from '../text/index.ts';
 import type { PartitionRegistry } from '../vfio-user/partition.ts';
 
-export interface DeviceEntry extends FunctionStatus {
-  readonly socket?: string;
-}
-
-/** devices.json entries: the status with `socket` after `iommuGroup` when served. */
+/** devices.json entries: every function's status, with its socket when served. */
 export function deviceEntries(
   machine: Machine,
   sockets: ReadonlyMap<string, string>,
-): DeviceEntry[] {
-  return machine.statuses().map((s) => {
-    const { address, vendor, device, role, iommuGroup, ...rest } = s;
-    const socket = sockets.get(address);
-    return { address, vendor, device, role, iommuGroup, ...(socket ? { socket } : {}), ...rest };
-  });
+): DevicesListEntry[] {
+  return machine.statuses().map((s) => devicesListEntry(s, sockets.get(s.address)));
 }
 
 /** The readable table. */
-export function formatDeviceTable(entries: readonly DeviceEntry[]): string {
+export function formatDeviceTable(entries: readonly DevicesListEntry[]): string {
   const rows = entries.map((e) => [
     e.address,
     `${e.vendor.slice(2)}:${e.device.slice(2)}`,

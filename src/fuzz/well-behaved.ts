@@ -8,11 +8,11 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd } from '../native/index.ts';
+import type { ServedDevice } from '../serve-dir/index.ts';
 import { VfioUserClient } from '../vfio-user/client.ts';
 import { CANARY_END, canariesFor, GPU_RAM_REGION } from './canary.ts';
 import type { FuzzDevice } from './plan.ts';
 import { Random } from './random.ts';
-import type { ServedDevice } from './serve-child.ts';
 
 const OP_TIMEOUT_MS = 60_000;
 const CONNECT_ATTEMPTS = 1500;

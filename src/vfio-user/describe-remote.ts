@@ -16,6 +16,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closeFd, isSystemCallError } from '../native/index.ts';
+import { readDevicesList } from '../serve-dir/index.ts';
 import {
   type DeviceDescription,
   type DeviceSnapshot,
@@ -28,7 +29,6 @@ import { VFIO_PCI_NUM_IRQS } from '../vfio/irqs.ts';
 import { regionOffset, VFIO_PCI_CONFIG_REGION_INDEX } from '../vfio/region-info.ts';
 import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from './client.ts';
 import { checkConfigSize } from './client-bounds.ts';
-import { readDevicesList } from './devices-list.ts';
 import { ReplyError } from './wire-errors.ts';
 
 const PCI_NAME = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
@@ -95,7 +95,7 @@ export async function snapshotRemote(
 /**
  * The PCI name of the device behind `socket`: its file name (serve names sockets
  * DDDD:BB:DD.F.sock), else the entry of a devices.json beside it, else the file name.
- * @throws VfioError EINVAL for a devices.json beside it that is not serve's (devices-list.ts).
+ * @throws VfioError EINVAL for a devices.json beside it that is not serve's (serve-dir/devices-list.ts).
  */
 export function deviceNameForSocket(socket: string): string {
   const base = basename(socket).replace(/\.sock$/, '');
