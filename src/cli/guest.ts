@@ -15,7 +15,7 @@ import { buildGuestTree } from '../guest/guest-tree.ts';
 import { GuestPlacementError, placeGuest, type VphbRequest } from '../guest/placement.ts';
 import { readRemoteFacts } from '../guest/remote-facts.ts';
 import { isSystemCallError } from '../native/index.ts';
-import { type DevicesListEntry, readDevicesList } from '../serve-dir/index.ts';
+import { readDevicesList, servedDevices } from '../serve-dir/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../vfio-user/client.ts';
 import { deviceNameForSocket } from '../vfio-user/describe-remote.ts';
@@ -106,9 +106,10 @@ interface Target {
   readonly iommuGroup: number | null;
 }
 
-function readDevicesJson(path: string): DevicesListEntry[] {
+/** `read()` of the devices.json at `path`, its failures as one line of guest's. */
+function readDevicesJson<T>(path: string, read: () => T): T {
   try {
-    return readDevicesList(path);
+    return read();
   } catch (e) {
     if (e instanceof VfioError) throw new CliError(`guest: ${e.reason}`);
     throw new CliError(`guest: cannot read ${path}: ${e instanceof Error ? e.message : e}`);
@@ -122,18 +123,15 @@ function targetsOf(args: GuestArgs): Target[] {
       throw new CliError(
         `guest: no ${list} (is \`serve --socket-dir ${args.socketDir}\` running?)`,
       );
-    const targets = readDevicesJson(list).flatMap((e) =>
-      e.socket !== undefined
-        ? [{ socket: e.socket, address: e.address, iommuGroup: e.iommuGroup }]
-        : [],
-    );
+    const dir = args.socketDir;
+    const targets = readDevicesJson(list, () => servedDevices(dir));
     if (targets.length === 0) throw new CliError(`guest: ${list} lists no served device`);
     return targets;
   }
   return args.sockets.map((socket) => {
     const address = nameOf(socket);
     const list = join(dirname(socket), 'devices.json');
-    const entries = existsSync(list) ? readDevicesJson(list) : [];
+    const entries = existsSync(list) ? readDevicesJson(list, () => readDevicesList(list)) : [];
     const hit = entries.find((e) => e.socket === socket || e.address === address);
     return { socket, address, iommuGroup: hit?.iommuGroup ?? null };
   });

@@ -223,7 +223,7 @@ describe('devices.json', () => {
     );
   });
 
-  it('served devices: entries with a socket, relative paths under the directory', () => {
+  it('served devices: entries with a socket; a relative path (not from serve) under the directory', () => {
     const d = join(dir, 'served');
     mkdirSync(d);
     writeFileSync(
@@ -231,8 +231,8 @@ describe('devices.json', () => {
       JSON.stringify([GPU, OTHER, { ...GPU, address: '0003:02:00.0', socket: 'b.sock' }]),
     );
     assert.deepEqual(servedDevices(d), [
-      { address: GPU.address, socket: GPU.socket },
-      { address: '0003:02:00.0', socket: join(d, 'b.sock') },
+      { address: GPU.address, socket: GPU.socket, iommuGroup: 3 },
+      { address: '0003:02:00.0', socket: join(d, 'b.sock'), iommuGroup: 3 },
     ]);
   });
 

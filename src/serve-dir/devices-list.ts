@@ -22,7 +22,7 @@ export const DEVICES_LIST_MAX_ENTRIES = 4096;
  * after iommuGroup, the socket serving it when it is served.
  */
 export interface DevicesListEntry extends FunctionStatus {
-  /** The device's socket path (as serve was given it), absent when it is not served. */
+  /** The device's socket, absent when it is not served; absolute (serve resolves its directory). */
   readonly socket?: string;
 }
 
@@ -146,8 +146,9 @@ export function readDevicesList(path: string): DevicesListEntry[] {
 /** A served function as a client reaches it. */
 export interface ServedDevice {
   readonly address: string;
-  /** Its socket, a relative path in the list taken relative to the list's directory. */
+  /** Its socket; a relative path (not serve's) is taken relative to the list's directory. */
   readonly socket: string;
+  readonly iommuGroup: number;
 }
 
 /**
@@ -156,9 +157,9 @@ export interface ServedDevice {
  */
 export function servedDevices(dir: string): ServedDevice[] {
   const out: ServedDevice[] = [];
-  for (const { address, socket } of readDevicesList(join(dir, 'devices.json'))) {
+  for (const { address, socket, iommuGroup } of readDevicesList(join(dir, 'devices.json'))) {
     if (socket !== undefined)
-      out.push({ address, socket: isAbsolute(socket) ? socket : join(dir, socket) });
+      out.push({ address, socket: isAbsolute(socket) ? socket : join(dir, socket), iommuGroup });
   }
   return out;
 }
