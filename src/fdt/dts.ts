@@ -100,7 +100,7 @@ function formatStrings(v: Uint8Array): string {
 function formatCells(v: Uint8Array): string {
   const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
   const cells: string[] = [];
-  for (let i = 0; i < v.length; i += 4) cells.push(`0x${view.getUint32(i).toString(16)}`);
+  for (let i = 0; i < v.length; i += 4) cells.push(`${hex(view.getUint32(i))}`);
   return `<${cells.join(' ')}>`;
 }
 

@@ -91,7 +91,7 @@ function vphbText(v: VphbPlacement): string[] {
     `vPHB ${v.index} (pci@${v.buid.toString(16)}): GPU RAM window ${hex(v.ramWindow)}, ATSD window ${hex(v.atsdWindow)}`,
     ...table(v.devices.map((d) => rowOf(v, d))).map((l) => `  ${l}`),
   ];
-  if (v.mmioAtsd) lines.push(`  ibm,mmio-atsd: ${v.mmioAtsd.map(hex).join(' ')}`);
+  if (v.mmioAtsd) lines.push(`  ibm,mmio-atsd: ${v.mmioAtsd.map((a) => hex(a)).join(' ')}`);
   else if (v.slots.length > 0) lines.push('  ibm,mmio-atsd: left out');
   for (const e of v.errors) lines.push(`  QEMU error: ${e}`);
   for (const n of v.notes) lines.push(`  note: ${n}`);
@@ -112,7 +112,7 @@ export function placementToJson(p: GuestPlacement): unknown {
       node: `pci@${v.buid.toString(16)}`,
       ramWindow: hex(v.ramWindow),
       atsdWindow: hex(v.atsdWindow),
-      mmioAtsd: v.mmioAtsd?.map(hex) ?? null,
+      mmioAtsd: v.mmioAtsd?.map((a) => hex(a)) ?? null,
       errors: v.errors,
       notes: v.notes,
       gpus: v.slots.flatMap((s) =>

@@ -10,7 +10,9 @@
  * 4. `ibm,device-tgt-addr` (u64) and `ibm,nvlink-speed` (u32) on the bridge; either missing →
  *    warning "No … found", EFAULT.
  */
+
 import type { PciFunction } from '../platform/types.ts';
+import { hex } from '../text/index.ts';
 import { VfioError } from '../vfio/errors.ts';
 import type { Nvlink2Context } from './context.ts';
 import { readU32Prop, readU64IndexProp, readU64Prop } from './dt-read.ts';
@@ -40,8 +42,7 @@ function whyNoGpu(bridge: PciFunction, ctx: ProbeContext): string {
     return `bridge ${bridge.name} ibm,gpu is ${prop.value.length} bytes, no phandle`;
   const phandle = new DataView(prop.value.buffer, prop.value.byteOffset, 4).getUint32(0);
   const node = ctx.host.fdt.findByPhandle(phandle);
-  if (!node)
-    return `bridge ${bridge.name} ibm,gpu phandle 0x${phandle.toString(16)} points to no node`;
+  if (!node) return `bridge ${bridge.name} ibm,gpu phandle ${hex(phandle)} points to no node`;
   return `bridge ${bridge.name} ibm,gpu ${node.path} is not a PCI function`;
 }
 

@@ -7,9 +7,11 @@
  * pnv_pci_get_gpu_dev, get_pci_dev, pnv_npu_compound_attach), arch/powerpc/kernel/pci_dn.c,
  * drivers/vfio/pci/vfio_pci_nvlink2.c (link index via ibm,nvlink); Open Firmware PCI binding.
  */
+
 import { isCompatible, parsePhandle, readAllU64 } from '../fdt/props.ts';
 import type { Fdt, FdtNode } from '../fdt/tree.ts';
 import { FDT_MAX_DEPTH, type UnflattenedTree, unflattenLikeLinux } from '../fdt/unflatten.ts';
+import { hex } from '../text/index.ts';
 import { pciName } from './pci-name.ts';
 import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
 
@@ -167,8 +169,7 @@ function makeGroups(count: number): { union(a: number, b: number): void; find(a:
 function skippedNodesWarning(tree: UnflattenedTree): string[] {
   const first = tree.firstSkipped;
   if (!first) return [];
-  const where =
-    first.offset !== undefined ? `offset 0x${first.offset.toString(16)}` : first.shortPath;
+  const where = first.offset !== undefined ? `offset ${hex(first.offset)}` : first.shortPath;
   return [
     `${tree.fdt.source}: skipped ${tree.skipped} nodes nested ${FDT_MAX_DEPTH} or more levels deep (the first at ${where}), as Linux's unflatten_dt_nodes does`,
   ];

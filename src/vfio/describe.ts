@@ -237,7 +237,7 @@ function walkCapabilities(cfg: DataView): ConfigSummary['capabilities'] {
   while (at >= 0x40 && at + 2 <= Math.min(cfg.byteLength, 0x100) && !seen.has(at)) {
     seen.add(at);
     const id = cfg.getUint8(at);
-    caps.push({ id, name: PCI_CAP_NAMES[id] ?? `cap 0x${id.toString(16)}`, offset: at });
+    caps.push({ id, name: PCI_CAP_NAMES[id] ?? `cap ${hex(id)}`, offset: at });
     at = cfg.getUint8(at + 1) & 0xfc;
   }
   return caps;
