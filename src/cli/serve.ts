@@ -8,7 +8,7 @@
  * logged at start); state.json shows what each GPU holds, read again every second.
  */
 import { mkdirSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
@@ -97,7 +97,8 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
   for (const warning of checkSocketDir(args.socketDir, args.allowUids.length > 0))
     log(`warning: ${warning}`);
   return new Map(
-    machine.servedFunctions().map((fn) => [fn.name, `${args.socketDir}/${fn.name}.sock`]),
+    // Absolute, so that devices.json leads a reader in any directory to the socket.
+    machine.servedFunctions().map((fn) => [fn.name, `${resolve(args.socketDir)}/${fn.name}.sock`]),
   );
 }
 

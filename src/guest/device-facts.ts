@@ -15,6 +15,7 @@ import {
   VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
 } from '../nvlink2/index.ts';
 import { PCI_VENDOR_ID_IBM, PCI_VENDOR_ID_NVIDIA } from '../platform/index.ts';
+import { hex } from '../text/index.ts';
 
 /** A device-specific region: its TYPE capability and the NVLink2 capabilities it carries. */
 export interface TypedRegionFacts {
@@ -62,10 +63,6 @@ function findRegion(
 ): TypedRegionFacts | undefined {
   // vfio_get_dev_region_info: the first region whose TYPE cap matches type and subtype.
   return facts.regions.find((r) => r.type === type && r.subtype === subtype);
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
 }
 
 /** The role QEMU's quirks give `facts` (vfio_realize: NVIDIA first, then IBM). */

@@ -12,6 +12,7 @@
  */
 import { readPhandleValue, tryRead } from '../fdt/index.ts';
 import type { PciFunction } from '../platform/index.ts';
+import { hex } from '../text/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { readU32Prop, readU64IndexProp, readU64Prop } from './dt-read.ts';
 import type { Nvlink2Context } from './types.ts';
@@ -40,8 +41,7 @@ function whyNoGpu(bridge: PciFunction, ctx: ProbeContext): string {
   if (!read.ok) return `bridge ${bridge.name} ibm,gpu is ${read.error.size} bytes, no phandle`;
   const phandle = read.value;
   const node = ctx.host.fdt.findByPhandle(phandle);
-  if (!node)
-    return `bridge ${bridge.name} ibm,gpu phandle 0x${phandle.toString(16)} points to no node`;
+  if (!node) return `bridge ${bridge.name} ibm,gpu phandle ${hex(phandle)} points to no node`;
   return `bridge ${bridge.name} ibm,gpu ${node.path} is not a PCI function`;
 }
 

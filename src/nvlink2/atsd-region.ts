@@ -11,6 +11,7 @@
  * - capabilities: NVLINK2_SSATGT (tgt) then NVLINK2_LNKSPD (link speed), both v1.
  */
 
+import { hex } from '../text/index.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
@@ -18,8 +19,6 @@ import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
 import { traceRegionAccess } from './context.ts';
 import { encodeLnkspdCap, encodeSsatgtCap } from './region-caps.ts';
 import type { LiveAtsdRegion, Nvlink2Context } from './types.ts';
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 /** The launch executor of the register at `address`: the bound LPID, every GPU behind that NPU. */
 function executorFor(ctx: Nvlink2Context, config: AtsdConfig) {

@@ -8,6 +8,7 @@
  * core swallows; kernel warnings (dev_warn) of the init are collected too.
  */
 import type { Host, PciFunction } from '../platform/index.ts';
+import { hex, layoutTable } from '../text/index.ts';
 import {
   decodeRegionInfo,
   type VariantDevice,
@@ -49,8 +50,6 @@ export interface DoctorEntry {
   readonly warnings: string[];
 }
 
-const hex = (v: number, width = 4) => `0x${v.toString(16).padStart(width, '0')}`;
-
 /** One function: open it with the variant (if it drives it), report, close, discard. */
 function examine(
   host: Host,
@@ -75,8 +74,8 @@ function examine(
   };
   const base = {
     address: fn.name,
-    vendor: hex(fn.vendor),
-    device: hex(fn.device),
+    vendor: hex(fn.vendor, 4),
+    device: hex(fn.device, 4),
     role: fn.role,
     iommuGroup: fn.iommuGroup,
   };
@@ -101,7 +100,7 @@ function examine(
       const info = decodeRegionInfo(device.regionInfo(r.index).bytes, variant.regionCapabilities);
       const caps: { tgt?: string; linkSpeed?: number } = {};
       for (const c of info.caps) {
-        if (c.value.kind === 'nvlink2-ssatgt') caps.tgt = `0x${c.value.tgt.toString(16)}`;
+        if (c.value.kind === 'nvlink2-ssatgt') caps.tgt = hex(c.value.tgt);
         if (c.value.kind === 'nvlink2-lnkspd') caps.linkSpeed = c.value.linkSpeed;
       }
       return {
@@ -122,7 +121,7 @@ function examine(
       ...base,
       result: 'plain',
       errno: null,
-      reason: `no NVLink2 hook for vendor ${hex(fn.vendor)}`,
+      reason: `no NVLink2 hook for vendor ${hex(fn.vendor, 4)}`,
       regions,
       warnings,
     };
@@ -182,7 +181,7 @@ function describeRegion(r: DoctorRegion): string {
       : r.type === NVLINK2_ATSD_REGION_TYPE
         ? 'ATSD'
         : 'region';
-  return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size 0x${r.size.toString(16)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
+  return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size ${hex(r.size)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
 }
 
 /** The doctor's report as a table for people. */
@@ -202,22 +201,13 @@ export function formatDoctorReport(entries: readonly DoctorEntry[]): string {
       what,
     ];
   });
-  // A loop, not Math.max(...rows): spreading 125,000+ rows (a tree's worth) overflows the stack.
-  const widths = head.map((h) => h.length);
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  const line = (cols: string[]) =>
-    cols
-      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const out = [line(head)];
+  const table = layoutTable(head, rows);
+  // Warnings under their function, indented to the ID column.
+  const indent = ' '.repeat((table.widths[0] ?? 0) + 2);
+  const out = [table.lines[0] ?? ''];
   entries.forEach((e, i) => {
-    out.push(line(rows[i] ?? []));
-    for (const w of e.warnings) out.push(`${' '.repeat((widths[0] ?? 0) + 2)}warning: ${w}`);
+    out.push(table.lines[i + 1] ?? '');
+    for (const w of e.warnings) out.push(`${indent}warning: ${w}`);
   });
   const count = (r: DoctorEntry['result']) => entries.filter((e) => e.result === r).length;
   out.push(

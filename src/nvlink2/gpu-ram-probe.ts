@@ -10,6 +10,7 @@
  */
 import { type FdtNode, readPhandleValue, tryRead } from '../fdt/index.ts';
 import type { PciFunction } from '../platform/index.ts';
+import { hex } from '../text/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { readExactU64s, readU32Prop, readU64Prop } from './dt-read.ts';
 import type { Nvlink2Context } from './types.ts';
@@ -39,8 +40,7 @@ function whyNoBridge(ctx: ProbeContext, gpu: PciFunction): string {
   }
   const phandle = read.value;
   const node = ctx.host.fdt.findByPhandle(phandle);
-  if (!node)
-    return `GPU ${gpu.name} ibm,npu[0] phandle 0x${phandle.toString(16)} points to no node`;
+  if (!node) return `GPU ${gpu.name} ibm,npu[0] phandle ${hex(phandle)} points to no node`;
   return `GPU ${gpu.name} ibm,npu[0] ${node.path} is not a PCI function`;
 }
 
@@ -58,7 +58,7 @@ export function probeGpuRam(ctx: ProbeContext, gpu: PciFunction): GpuRamConfig {
   if (!memoryNode) {
     throw new VfioError(
       'EINVAL',
-      `bridge ${bridge.name} memory-region phandle 0x${phandle.value.toString(16)} points to no node`,
+      `bridge ${bridge.name} memory-region phandle ${hex(phandle.value)} points to no node`,
     );
   }
   const reg = readExactU64s(memoryNode, 'reg', 2);

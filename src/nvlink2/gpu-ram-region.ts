@@ -24,6 +24,7 @@
  * - capability: NVLINK2_SSATGT v1 with the bridge's ibm,device-tgt-addr.
  */
 
+import { hex } from '../text/index.ts';
 import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { traceRegionAccess } from './context.ts';
@@ -53,8 +54,6 @@ export interface GpuRamMapping {
   readonly length: bigint;
   readonly userAddress: bigint;
 }
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
   readonly memory: DeviceMemory;

@@ -7,8 +7,9 @@
  * here for whoever reads region info (QEMU's pci-quirks.c read them the same way).
  */
 
+import { hex } from '../text/index.ts';
 import type { RegionCapability } from '../vfio/index.ts';
-import { bodyOf, capability, hex, type RegionCapabilityKind } from '../vfio/index.ts';
+import { bodyOf, capability, type RegionCapabilityKind } from '../vfio/index.ts';
 
 /** VFIO_REGION_INFO_CAP_NVLINK2_SSATGT and _LNKSPD. */
 export const Nvlink2CapId = { SSATGT: 4, LNKSPD: 5 } as const;

@@ -23,7 +23,9 @@ import {
   type UnflattenedTree,
   unflattenLikeLinux,
 } from '../fdt/index.ts';
+import { hex } from '../text/index.ts';
 import { PCI_BASE_CLASS_DISPLAY, PCI_CLASS_BRIDGE_PCI, PCI_VENDOR_ID_NVIDIA } from './pci-ids.ts';
+import { pciName } from './pci-name.ts';
 import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
 
 /** A tree the host model cannot be built from; names the node and, where one is at fault, the property. */
@@ -73,12 +75,6 @@ function secondaryBus(node: FdtNode): number | undefined {
   const first = r.value[0]!;
   if (first > 0xff) throw new HostError(node.path, 'bus-range', `bus ${first} is above 255`);
   return first;
-}
-
-/** "DDDD:BB:DD.F", the kernel's pci_name(). */
-export function pciName(a: PciAddress): string {
-  const h = (v: number, w: number) => v.toString(16).padStart(w, '0');
-  return `${h(a.domain, 4)}:${h(a.bus, 2)}:${h(a.device, 2)}.${a.fn}`;
 }
 
 interface RawFunction {
@@ -179,8 +175,7 @@ function makeGroups(count: number): { union(a: number, b: number): void; find(a:
 function skippedNodesWarning(tree: UnflattenedTree): string[] {
   const first = tree.firstSkipped;
   if (!first) return [];
-  const where =
-    first.offset !== undefined ? `offset 0x${first.offset.toString(16)}` : first.shortPath;
+  const where = first.offset !== undefined ? `offset ${hex(first.offset)}` : first.shortPath;
   return [
     `${tree.fdt.source}: skipped ${tree.skipped} nodes nested ${FDT_MAX_DEPTH} or more levels deep (the first at ${where}), as Linux's unflatten_dt_nodes does`,
   ];

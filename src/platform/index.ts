@@ -34,6 +34,7 @@ export {
   PCI_VENDOR_ID_INTEL,
   PCI_VENDOR_ID_NVIDIA,
 } from './pci-ids.ts';
+export { pciName } from './pci-name.ts';
 export type { Host, PciFunction, PciRole, Phb } from './types.ts';
 export {
   generateWitherspoon,

@@ -1,12 +1,17 @@
 /**
- * serve's socket directory as other processes read it: devices.json (checked where it is read)
- * and the device sockets' names. Above machine and vfio-user, below the commands.
+ * What `serve` publishes in its socket directory for other processes: devices.json, one
+ * entry type for its writer (cli/serve) and its readers (inspect, guest, bench, fuzz, tests),
+ * validated where it is read, and the device sockets' names. Sits above machine and
+ * vfio-user, below cli, guest and bench.
  */
 export {
   DEVICES_LIST_MAX_BYTES,
   DEVICES_LIST_MAX_ENTRIES,
   type DevicesListEntry,
+  devicesListEntry,
   parseDevicesList,
   readDevicesList,
+  type ServedDevice,
+  servedDevices,
 } from './devices-list.ts';
 export { deviceNameForSocket, socketsInDir } from './socket-names.ts';

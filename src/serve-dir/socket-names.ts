@@ -1,7 +1,7 @@
 /**
  * The socket directory `serve` leaves (src/cli/serve.ts) as other processes find devices in it:
  * one socket per device named `DDDD:BB:DD.F.sock`, and devices.json beside them
- * (devices-list.ts). Read by `inspect`, `guest` and the bench.
+ * (devices-list.ts). Read by `inspect` and `guest`.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';

@@ -7,6 +7,7 @@
  * JSON-safe: 64-bit values are hex strings.
  */
 import { PCI_VENDOR_ID_INTEL } from '../platform/index.ts';
+import { hex, hexDigits } from '../text/index.ts';
 import type { DeviceInfo, VfioPciDevice } from './device.ts';
 import { errnoName, VfioError } from './errors.ts';
 import { type DecodedCapability, decodeCapabilityValue } from './info-caps.ts';
@@ -134,10 +135,6 @@ const PCI_CAP_NAMES: Record<number, string> = {
   17: 'MSI-X',
 };
 
-export function hex(v: bigint | number, pad = 0): string {
-  return `0x${v.toString(16).padStart(pad, '0')}`;
-}
-
 /** A capability's name and value: the core's three, else the kind of a variant that has it. */
 function describeCap(
   cap: DecodedCapability,
@@ -243,7 +240,7 @@ function walkCapabilities(cfg: DataView): ConfigSummary['capabilities'] {
   while (at >= 0x40 && at + 2 <= Math.min(cfg.byteLength, 0x100) && !seen.has(at)) {
     seen.add(at);
     const id = cfg.getUint8(at);
-    caps.push({ id, name: PCI_CAP_NAMES[id] ?? `cap 0x${id.toString(16)}`, offset: at });
+    caps.push({ id, name: PCI_CAP_NAMES[id] ?? `cap ${hex(id)}`, offset: at });
     at = cfg.getUint8(at + 1) & 0xfc;
   }
   return caps;
@@ -287,7 +284,7 @@ export function describeSnapshot(
     describeRegion(index, entry, vocabularies),
   );
   const config = summarizeConfig(snapshot.config, regions);
-  const ids = `${config.vendor.toString(16).padStart(4, '0')}:${config.device.toString(16).padStart(4, '0')}`;
+  const ids = `${hexDigits(config.vendor, 4)}:${hexDigits(config.device, 4)}`;
   const model = vocabularies
     .map((v) => v.modelName(config.vendor, config.device))
     .find((m) => m !== undefined);

@@ -5,6 +5,7 @@
  * core's generic endpoint below.
  */
 import type { PciFunction } from '../platform/index.ts';
+import { hexDigits } from '../text/index.ts';
 import type { ExpLayout, MsiLayout, MsixLayout } from './capabilities-pci.ts';
 import type { BarLayout } from './config-space.ts';
 import { PCI_CFG_SPACE_EXP_SIZE } from './pci-regs.ts';
@@ -44,7 +45,7 @@ export const ENDPOINT_COMMAND_BITS = 0x547;
 export function genericProfile(fn: PciFunction): DeviceProfile {
   return {
     registers: [],
-    model: `PCI device ${fn.vendor.toString(16).padStart(4, '0')}:${fn.device.toString(16).padStart(4, '0')}`,
+    model: `PCI device ${hexDigits(fn.vendor, 4)}:${hexDigits(fn.device, 4)}`,
     configSize: PCI_CFG_SPACE_EXP_SIZE,
     headerType: 0x00,
     interruptPin: 1,

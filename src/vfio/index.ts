@@ -10,7 +10,6 @@ export {
   type DeviceSnapshot,
   describeDevice,
   describeSnapshot,
-  hex,
   type QueryError,
   queryErrorOf,
 } from './describe.ts';

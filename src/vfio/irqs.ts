@@ -11,6 +11,7 @@
  */
 import { closeSync } from 'node:fs';
 import { eventfdSignal } from '../native/index.ts';
+import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
 
 /** VFIO_PCI_*_IRQ_INDEX. */
@@ -114,7 +115,7 @@ export class VfioIrqs {
     const handler = this.handlerFor(index, action);
     if (!handler) {
       const name = IRQ_INDEX_NAMES[index] ?? String(index);
-      throw new VfioError('ENOTTY', `action 0x${action.toString(16)} is not supported for ${name}`);
+      throw new VfioError('ENOTTY', `action ${hex(action)} is not supported for ${name}`);
     }
     const eventfds = flags & IrqSetFlag.DATA_EVENTFD ? this.eventfds(count, data, fds) : [];
     handler(start, count, flags, data, eventfds);
@@ -153,7 +154,7 @@ export class VfioIrqs {
   ): void {
     if (index < 0 || index >= VFIO_PCI_NUM_IRQS) throw einval(`no IRQ index ${index}`);
     if ((flags & ~(DATA_TYPE_MASK | ACTION_TYPE_MASK)) !== 0)
-      throw einval(`unknown flags 0x${flags.toString(16)}`);
+      throw einval(`unknown flags ${hex(flags)}`);
     const max = this.source.irqCount(index);
     if (start >= max || start + count > max) {
       throw einval(`vectors ${start}+${count} exceed the ${max} of ${IRQ_INDEX_NAMES[index]}`);
@@ -169,9 +170,7 @@ export class VfioIrqs {
       dataType !== IrqSetFlag.DATA_BOOL &&
       dataType !== IrqSetFlag.DATA_EVENTFD
     ) {
-      throw einval(
-        `data type 0x${dataType.toString(16)} is not exactly one of NONE, BOOL, EVENTFD`,
-      );
+      throw einval(`data type ${hex(dataType)} is not exactly one of NONE, BOOL, EVENTFD`);
     }
   }
 

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type DevicesListEntry, parseDevicesList } from '../../src/serve-dir/index.ts';
 import { cliArgs, ROOT } from './cli.ts';
 import { waitFor, within } from './wait.ts';
 
@@ -19,24 +20,13 @@ export interface ServeProcess {
   stderr(): string;
   stdout(): string;
   socket(address: string): string;
-  devices(): DevicesEntry[];
+  /** devices.json as written (extra members kept), checked by the readers' validator. */
+  devices(): DevicesListEntry[];
   state(): ServerState;
   /** Open descriptors of the server process (/proc/<pid>/fd). */
   fdCount(): number;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-export interface DevicesEntry {
-  address: string;
-  vendor: string;
-  device: string;
-  role: string;
-  iommuGroup: number;
-  socket?: string;
-  result: string;
-  errno: string | null;
-  reason: string | null;
 }
 
 export interface ServerState {
@@ -106,7 +96,12 @@ export async function startServe(
     stderr: () => err,
     stdout: () => out,
     socket: (address) => join(dir, `${address}.sock`),
-    devices: () => JSON.parse(readFileSync(join(dir, 'devices.json'), 'utf8')) as DevicesEntry[],
+    devices: () => {
+      const path = join(dir, 'devices.json');
+      const text = readFileSync(path, 'utf8');
+      parseDevicesList(path, text);
+      return JSON.parse(text) as DevicesListEntry[];
+    },
     state: () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ServerState,
     fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

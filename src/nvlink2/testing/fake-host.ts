@@ -19,7 +19,9 @@ import {
   PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB,
   PCI_VENDOR_ID_IBM,
   PCI_VENDOR_ID_NVIDIA,
+  pciName,
 } from '../../platform/index.ts';
+import { hexDigits } from '../../text/index.ts';
 import type { VariantHook, VfioPciVariant } from '../../vfio/index.ts';
 import { nvlink2Profile } from '../profile.ts';
 import type { Nvlink2CapabilityValue } from '../region-caps.ts';
@@ -75,10 +77,6 @@ export const FAKE_FUNCTIONS: readonly FakeFunctionSpec[] = [
   },
 ];
 
-function hex4(v: number): string {
-  return v.toString(16).padStart(4, '0');
-}
-
 /** A Host over a tiny tree: /pciex@0 with one node per function; the bridge's ibm,nvlink → link@5. */
 export function buildFakeHost(specs: readonly FakeFunctionSpec[] = FAKE_FUNCTIONS): Host {
   const root = new FdtNode('');
@@ -93,7 +91,7 @@ export function buildFakeHost(specs: readonly FakeFunctionSpec[] = FAKE_FUNCTION
     if (spec.role === 'bridge') node.setProperty('ibm,nvlink', cells.u32(0x50));
     const address = { domain: 0, bus: 0, device: spec.devfn >> 3, fn: spec.devfn & 7 };
     functions.push({
-      name: `0000:00:${hex4(address.device).slice(2)}.${address.fn}`,
+      name: pciName(address),
       address,
       devfn: spec.devfn,
       node,
@@ -126,7 +124,7 @@ export function buildFakeHost(specs: readonly FakeFunctionSpec[] = FAKE_FUNCTION
 /** The fake host's function with `device` id. */
 export function fakeFunction(host: Host, device: number): PciFunction {
   const fn = host.functions.find((f) => f.device === device);
-  if (!fn) throw new Error(`fake host has no device ${hex4(device)}`);
+  if (!fn) throw new Error(`fake host has no device ${hexDigits(device, 4)}`);
   return fn;
 }
 

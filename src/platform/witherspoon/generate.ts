@@ -9,6 +9,7 @@
  * (faults.ts).
  */
 import { cells, Fdt, type FdtNode, readU32 } from '../../fdt/index.ts';
+import { hexDigits } from '../../text/index.ts';
 import {
   CLASS_CODE_3D_CONTROLLER,
   CLASS_CODE_NPU2_BRIDGE,
@@ -24,6 +25,7 @@ import {
   PCI_VENDOR_ID_IBM,
   PCI_VENDOR_ID_NVIDIA,
 } from '../pci-ids.ts';
+import { pciName } from '../pci-name.ts';
 import { applyWitherspoonFaults, type GeneratedPci } from './faults.ts';
 import { resolveWitherspoonOptions, type WitherspoonOptions } from './options.ts';
 import { addPciFunctionNode, makeBridgeNode, phbRanges } from './pci-node.ts';
@@ -58,10 +60,6 @@ const LINK_SPEED_BPS: Record<number, bigint> = {
   8: 25_781_250_000n,
   9: 25_000_000_000n,
 };
-
-function hex(v: bigint | number): string {
-  return v.toString(16);
-}
 
 interface Builder {
   readonly fdt: Fdt;
@@ -121,7 +119,7 @@ interface NpuNodes {
 /** `/xscom@…` with its `npu@5011000` and `link@N` children (hw/npu2-common.c, HDAT). */
 function addXscomAndNpu(b: Builder, chip: number, topo: SocketTopology): NpuNodes {
   const xscomBase = onChip(XSCOM_BASE, chip);
-  const xscom = b.fdt.root.addChild(`xscom@${hex(xscomBase)}`);
+  const xscom = b.fdt.root.addChild(`xscom@${hexDigits(xscomBase)}`);
   xscom.setProperty('ibm,chip-id', cells.u32(chip));
   xscom.setProperty('compatible', cells.strings('ibm,xscom', 'ibm,power9-xscom'));
   xscom.setProperty('#address-cells', cells.u32(1));
@@ -165,7 +163,7 @@ interface NpuPhb {
 /** The NPU PHB and its emulated bridges (hw/npu2.c npu2_nvlink_init_npu, npu2_nvlink_create_phb). */
 function addNpuPhb(b: Builder, chip: number, npu: NpuNodes, topo: SocketTopology): NpuPhb {
   const regs = npuRegsBase(chip);
-  const node = b.fdt.root.addChild(`pciex@${hex(regs)}`);
+  const node = b.fdt.root.addChild(`pciex@${hexDigits(regs)}`);
   node.setProperty('compatible', cells.strings('ibm,power9-npu-pciex', 'ibm,ioda2-npu2-phb'));
   node.setProperty('device_type', cells.string('pciex'));
   node.setProperty('reg', cells.u64(regs, NPU_REGS_SIZE));
@@ -219,7 +217,7 @@ function addNpuPhb(b: Builder, chip: number, npu: NpuNodes, topo: SocketTopology
 function addGpuPhb(b: Builder, chip: number, socket: number, group: number): FdtNode {
   const { options } = b;
   const regs = onChip(PHB4_REG_BASE + BigInt(group) * PHB4_REG_SIZE, chip);
-  const phb = b.fdt.root.addChild(`pciex@${hex(regs)}`);
+  const phb = b.fdt.root.addChild(`pciex@${hexDigits(regs)}`);
   phb.setProperty('compatible', cells.strings('ibm,power9-pciex', 'ibm,ioda3-phb'));
   phb.setProperty('device_type', cells.string('pciex'));
   phb.setProperty('reg', cells.u64(regs, PHB4_REG_SIZE));
@@ -283,7 +281,7 @@ function readPhandle(node: FdtNode): number {
 
 /** `memory@…` for a GPU aperture, reused by every bridge of that GPU (hw/npu2.c npu2_create_memory_dn). */
 function memoryNode(b: Builder, base: bigint): FdtNode {
-  const name = `memory@${hex(base)}`;
+  const name = `memory@${hexDigits(base)}`;
   const existing = b.fdt.root.getChild(name);
   if (existing) return existing;
   const mem = b.fdt.root.addChild(name);
@@ -360,6 +358,5 @@ function nameFunctions(b: Builder): void {
 
 /** "DDDD:BB:DD.F", the kernel's pci_name(). */
 export function formatPciName(domain: number, bus: number, devfn: number): string {
-  const h = (v: number, w: number) => v.toString(16).padStart(w, '0');
-  return `${h(domain, 4)}:${h(bus, 2)}:${h(devfn >> 3, 2)}.${devfn & 7}`;
+  return pciName({ domain, bus, device: devfn >> 3, fn: devfn & 7 });
 }

@@ -8,6 +8,7 @@
  * gives (EINVAL) and names the field, its value and the bound.
  */
 import { fstatSync } from 'node:fs';
+import { hex } from '../../text/index.ts';
 import type {
   DecodedRegionInfo,
   SparseMmapArea,
@@ -33,10 +34,6 @@ export const PCIE_CONFIG_SPACE_SIZE = 4096;
  * table hole, vfio_pci_core.c msix_mmappable_cap); each area costs a mapping.
  */
 export const MAX_SPARSE_AREAS = 64;
-
-function hex(n: bigint | number): string {
-  return `0x${n.toString(16)}`;
-}
 
 /**
  * vfio_user_get_device_info: num_regions ≤ 100 and num_irqs ≤ 50.

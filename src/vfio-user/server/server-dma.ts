@@ -40,6 +40,7 @@ import {
   mmap,
   munmap,
 } from '../../native/index.ts';
+import { hex } from '../../text/index.ts';
 import { Errno, type ErrnoName, VfioError } from '../../vfio/index.ts';
 import type { DmaMapPayload, DmaUnmapPayload } from '../wire/index.ts';
 import { DmaMapFlag, DmaUnmapFlag } from '../wire/index.ts';
@@ -97,8 +98,6 @@ export interface DmaTableOptions {
   /** Counts fd-backed regions of all tables (default: the process's). */
   readonly fds?: DmaFdLedger;
 }
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 function rangeText(address: bigint, size: bigint): string {
   return `${hex(address)}-${hex(address + size)}`;
@@ -184,7 +183,7 @@ export class DmaTable {
     if ((m.flags & ~(DmaMapFlag.READ | DmaMapFlag.WRITE)) !== 0) {
       throw new VfioError(
         'EINVAL',
-        `DMA_MAP flags 0x${m.flags.toString(16)}: only READ 0x1 and WRITE 0x2 exist`,
+        `DMA_MAP flags ${hex(m.flags)}: only READ 0x1 and WRITE 0x2 exist`,
       );
     }
     if (m.size === 0n) throw new VfioError('EINVAL', `DMA_MAP of size 0 at ${hex(m.address)}`);
@@ -242,10 +241,7 @@ export class DmaTable {
   unmap(u: DmaUnmapPayload): number {
     if (u.argsz < 24) throw new VfioError('EINVAL', `DMA_UNMAP argsz ${u.argsz} is under 24`);
     if ((u.flags & ~DmaUnmapFlag.ALL) !== 0) {
-      throw new VfioError(
-        'EINVAL',
-        `DMA_UNMAP flags 0x${u.flags.toString(16)}: only ALL 0x2 is supported`,
-      );
+      throw new VfioError('EINVAL', `DMA_UNMAP flags ${hex(u.flags)}: only ALL 0x2 is supported`);
     }
     if (u.flags & DmaUnmapFlag.ALL) {
       if (u.address !== 0n || u.size !== 0n) {
