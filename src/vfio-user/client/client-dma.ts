@@ -5,6 +5,7 @@
  * one given as bytes is served from them; an address no backed region holds gets EINVAL.
  */
 import { closeFd, dupFd, SharedMapping } from '../../native/index.ts';
+import { hex } from '../../text/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 
 /** What backs a DMA region on the client side. */
@@ -60,7 +61,7 @@ export class ClientDmaRegions {
   write(address: bigint, data: Uint8Array): void {
     const { region, at } = this.#find(address, data.length);
     if (!region.writable)
-      throw new VfioError('EPERM', `DMA region at 0x${region.address.toString(16)} is read-only`);
+      throw new VfioError('EPERM', `DMA region at ${hex(region.address)} is read-only`);
     if (region.mapping) region.mapping.write(at, data);
     else region.bytes!.set(data, Number(at));
   }
@@ -73,7 +74,7 @@ export class ClientDmaRegions {
         return { region: r, at: address - r.address };
       }
     }
-    throw new VfioError('EINVAL', `no client memory for DMA at 0x${address.toString(16)}+${count}`);
+    throw new VfioError('EINVAL', `no client memory for DMA at ${hex(address)}+${count}`);
   }
 
   clear(): void {

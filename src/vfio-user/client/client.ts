@@ -5,6 +5,7 @@
  * interrupts through eventfds, reset, and region mappings through the fds the server hands out.
  */
 import { closeFd } from '../../native/index.ts';
+import { hex } from '../../text/index.ts';
 import { KNOWN_REGION_CAPABILITIES, type KnownCapabilityValue } from '../../variants/index.ts';
 import type { SparseMmapArea } from '../../vfio/index.ts';
 import {
@@ -452,7 +453,7 @@ export class VfioUserClient {
       if (r.fd !== null) closeFd(r.fd);
       throw new VfioError(
         'EINVAL',
-        `region ${index} is not mmap-able (flags 0x${r.info.flags.toString(16)})`,
+        `region ${index} is not mmap-able (flags ${hex(r.info.flags)})`,
       );
     }
     const sparse = r.decoded.caps.find((c) => c.value.kind === 'sparse-mmap')?.value;

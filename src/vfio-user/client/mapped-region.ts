@@ -5,6 +5,7 @@
  * are mapped in windows (src/native/shared-mapping.ts).
  */
 import { closeFd, pageSize, SharedMapping } from '../../native/index.ts';
+import { hex } from '../../text/index.ts';
 import type { SparseMmapArea } from '../../vfio/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 
@@ -86,7 +87,7 @@ export class MappedRegion {
     }
     throw new VfioError(
       'EFAULT',
-      `region ${this.index}: 0x${offset.toString(16)}+${length} is not in a mapped area`,
+      `region ${this.index}: ${hex(offset)}+${length} is not in a mapped area`,
     );
   }
 

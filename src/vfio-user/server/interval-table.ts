@@ -8,6 +8,7 @@
  * the same table in a B-tree keyed by the last address (lib/dma.c dma_controller_add_region,
  * lib/btree.c); the kernel's type1 IOMMU in an rbtree (vfio_iommu_type1.c vfio_find_dma).
  */
+import { hex } from '../../text/index.ts';
 
 /** Items per leaf before it splits in two. */
 const LEAF_MAX = 256;
@@ -89,7 +90,7 @@ export class IntervalTable<T extends Interval> {
    */
   insert(item: T): void {
     if (this.overlapping(item.address, item.size) !== undefined) {
-      throw new RangeError(`interval 0x${item.address.toString(16)} overlaps the table`);
+      throw new RangeError(`interval ${hex(item.address)} overlaps the table`);
     }
     this.#count++;
     if (this.#leaves.length === 0) {

@@ -23,6 +23,7 @@
  * later requests resend the same fd.
  */
 import { readlinkSync } from 'node:fs';
+import { hex } from '../../text/index.ts';
 import type { MmapGrant, RegionInfoReply } from '../../vfio/index.ts';
 import { VFIO_REGION_INFO_SIZE, VfioError } from '../../vfio/index.ts';
 import type { RequestOf } from '../wire/index.ts';
@@ -94,10 +95,7 @@ export function handleDeviceGetRegionIoFds(
   if (r.argsz < 16)
     throw new VfioError('EINVAL', `DEVICE_GET_REGION_IO_FDS argsz ${r.argsz} is under 16`);
   if (r.flags !== 0)
-    throw new VfioError(
-      'EINVAL',
-      `DEVICE_GET_REGION_IO_FDS flags 0x${r.flags.toString(16)} must be 0`,
-    );
+    throw new VfioError('EINVAL', `DEVICE_GET_REGION_IO_FDS flags ${hex(r.flags)} must be 0`);
   s.device.describeRegion(r.index);
   return {
     parts: encodeReplyParts({
