@@ -16,7 +16,7 @@ import {
   versionPayload,
 } from '../../../test/support/frames.ts';
 import { closeFd, socketPair } from '../../native/index.ts';
-import { buildFakeHost, fakeFunction } from '../../nvlink2/testing/fake-host.ts';
+import { buildFakeHost, fakeFunction, fakeVariant } from '../../nvlink2/testing/fake-host.ts';
 import { VfioPciDevice } from '../../vfio/index.ts';
 import {
   type CloseReason,
@@ -29,8 +29,11 @@ import type { PartitionPolicy } from './partition-policy.ts';
 import { SERVER_FRAMER_LIMITS, Session } from './session.ts';
 
 const host = buildFakeHost();
-/** A plain vfio-pci V100 (no variant): 9 regions, 5 IRQ indexes, config space region 7. */
-const device = new VfioPciDevice(fakeFunction(host, 0x1db1), host);
+/**
+ * A V100 as the core sees it with the NVLink2 profile (its BARs) and no hooks (no GPU RAM or
+ * ATSD region): 9 regions, 5 IRQ indexes, config space region 7.
+ */
+const device = new VfioPciDevice(fakeFunction(host, 0x1db1), host, fakeVariant(host));
 after(() => device.dispose());
 
 const CONFIG = 7;
