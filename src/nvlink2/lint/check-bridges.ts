@@ -282,7 +282,7 @@ export function checkAtsd(tree: NvTree, alloc: PhandleAllocator): Draft[] {
         ruleId: 'NV010',
         node: phb,
         property: 'ibm,mmio-atsd',
-        message: `ibm,mmio-atsd of ${phb.path} has ${entries} entries, no entry for ${list(outside)}`,
+        message: `ibm,mmio-atsd of ${phb.path} has ${entries} ${entries === 1 ? 'entry' : 'entries'}, none for ${list(outside)}`,
         functions: outside.flatMap((x) => tree.pciName(x.b) ?? []),
         ...fix(all8),
       });

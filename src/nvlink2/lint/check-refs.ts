@@ -97,9 +97,8 @@ export function checkPhandles(tree: NvTree, alloc: PhandleAllocator): Draft[] {
         const key = `${r.from.path}\0${r.property}`;
         if (seen.has(key)) continue;
         seen.add(key);
-        const cells = u32s(r.from, r.property).map((v) =>
-          v === value ? { ref: target!.path } : v,
-        );
+        const to = { ref: target.path, phandle: own ?? value };
+        const cells = u32s(r.from, r.property).map((v) => (v === value ? to : v));
         b.cells(r.from, r.property, cells);
       }
       fix = b.build();

@@ -56,9 +56,11 @@ export class FixBuilder {
 
   /** A reference to `node`, giving it a new phandle first when it has none. */
   ref(node: FdtNode): FixCell {
-    if (phandleOf(node) === undefined && !this.phandles.some((p) => p.node === node.path))
-      this.phandles.push({ node: node.path, value: this.alloc.take() });
-    return { ref: node.path };
+    const own = phandleOf(node) ?? this.phandles.find((p) => p.node === node.path)?.value;
+    if (own !== undefined) return { ref: node.path, phandle: own };
+    const value = this.alloc.take();
+    this.phandles.push({ node: node.path, value });
+    return { ref: node.path, phandle: value };
   }
 
   /** `node` gets phandle `value` (a dangling reference's number). */

@@ -20,6 +20,7 @@ import { checkP100, checkPciNodes, checkPhandles, checkReciprocal } from './chec
 import { checkPlacement, checkShape, checkTopology } from './check-topology.ts';
 import { makeFinding, PhandleAllocator } from './draft.ts';
 import { attributeReplays, replayAllKernels } from './replay.ts';
+import { rule } from './rules.ts';
 import { NvTree } from './tree-view.ts';
 import { type Finding, LEVEL_RANK, type Level } from './types.ts';
 
@@ -66,6 +67,7 @@ export function lintTree(fdt: Fdt, options: LintOptions = {}): LintReport {
   const findings = drafts.map((d) => makeFinding(tree, d));
   const replays = replayAllKernels(tree);
   if (replays) findings.push(...attributeReplays(tree, replays, findings));
+  else for (const f of findings) f.kernels = rule(f.ruleId).kernels;
   // Rule order, then tree order of the node (paths only for nodes named like a finding's:
   // a deep tree's paths are long).
   const order = new Map<string, number>();

@@ -280,7 +280,7 @@ export const RULES: readonly Rule[] = [
     fixable: 'no',
     example: {
       description:
-        "GPU0 (0002:01:00.0) also claims GPU1's bridges 0000:00:01.0 and 0000:00:01.1 (5 links, one IOMMU group)",
+        "GPU0 (0002:01:00.0) also claims GPU1's bridges 0000:00:01.0 and 0000:00:01.1 (4 links of one tgt, one IOMMU group)",
       options: {},
       edit: (fdt) => {
         const gpu0 = fdt.findNode('/pciex@600c3c0000000/pci@0/3d-controller@0');

@@ -9,8 +9,11 @@ export type Level = 'error' | 'warning' | 'note';
 
 export const LEVEL_RANK: Record<Level, number> = { note: 0, warning: 1, error: 2 };
 
-/** A u32 cell of a fix's value: a number, or the phandle of the node at `ref` (a path). */
-export type FixCell = number | { readonly ref: string };
+/**
+ * A u32 cell of a fix's value: a number, or the phandle of the node at `ref` (a path):
+ * `phandle` is its number (its own, or the one the fix gives it).
+ */
+export type FixCell = number | { readonly ref: string; readonly phandle: number };
 
 export type FixValue =
   | { readonly kind: 'cells'; readonly cells: readonly FixCell[] }
