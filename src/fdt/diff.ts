@@ -133,29 +133,30 @@ export function diffTrees(a: Fdt, b: Fdt, options: DiffOptions): DiffEntry[] {
   return out;
 }
 
+/** One entry's line. */
+function diffLine(e: DiffEntry): string {
+  switch (e.kind) {
+    case 'node-added':
+    case 'node-removed': {
+      const sign = e.kind === 'node-added' ? '+' : '-';
+      const more = e.descendants
+        ? ` (and ${e.descendants} node${e.descendants === 1 ? '' : 's'} under it)`
+        : '';
+      return `${sign} ${e.path}${more}`;
+    }
+    case 'property-added':
+    case 'property-removed': {
+      const sign = e.kind === 'property-added' ? '+' : '-';
+      return `${sign} ${e.path}: ${e.property}${e.value ? ` = ${e.value}` : ''}`;
+    }
+    case 'property-changed':
+      return `~ ${e.path}: ${e.property}: ${e.from || '(empty)'} → ${e.to || '(empty)'}`;
+    case 'memreserve-changed':
+      return `~ /memreserve/: ${e.from} → ${e.to}`;
+  }
+}
+
 /** One line per entry: `- node`, `+ node`, `- path: prop = v`, `+ …`, `~ path: prop: v → w`. */
 export function formatDiff(entries: readonly DiffEntry[]): string {
-  return entries
-    .map((e) => {
-      switch (e.kind) {
-        case 'node-added':
-        case 'node-removed': {
-          const sign = e.kind === 'node-added' ? '+' : '-';
-          const more = e.descendants
-            ? ` (and ${e.descendants} node${e.descendants === 1 ? '' : 's'} under it)`
-            : '';
-          return `${sign} ${e.path}${more}`;
-        }
-        case 'property-added':
-        case 'property-removed': {
-          const sign = e.kind === 'property-added' ? '+' : '-';
-          return `${sign} ${e.path}: ${e.property}${e.value ? ` = ${e.value}` : ''}`;
-        }
-        case 'property-changed':
-          return `~ ${e.path}: ${e.property}: ${e.from || '(empty)'} → ${e.to || '(empty)'}`;
-        case 'memreserve-changed':
-          return `~ /memreserve/: ${e.from} → ${e.to}`;
-      }
-    })
-    .join('\n');
+  return entries.map(diffLine).join('\n');
 }
