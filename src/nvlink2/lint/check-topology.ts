@@ -36,6 +36,12 @@ export function checkTopology(tree: NvTree, alloc: PhandleAllocator): Draft[] {
       bridges.every((b) => tree.bridges.includes(b) && tree.target(b, 'ibm,gpu') === gpu);
     if (whole) {
       const links = bridges.map((b) => tree.target(b, 'ibm,nvlink'));
+      // Counting links by group needs every group id of the npu: a missing one is the finding.
+      const npuOfLinks = links.find((l) => l !== undefined)?.parent;
+      const allGrouped =
+        npuOfLinks?.children.every(
+          (l) => !tree.links.includes(l) || l.hasProperty('ibm,npu-group-id'),
+        ) ?? false;
       const groups = new Set<number>();
       links.forEach((link, i) => {
         if (!link) return;
@@ -78,7 +84,7 @@ export function checkTopology(tree: NvTree, alloc: PhandleAllocator): Draft[] {
           property: 'ibm,npu',
           message: `GPU ${name}'s bridges use links of groups ${[...groups].join(', ')}, not of one`,
         });
-      } else if (groups.size === 1 && links.every((l) => l !== undefined)) {
+      } else if (groups.size === 1 && allGrouped && links.every((l) => l !== undefined)) {
         const g = [...groups][0]!;
         const npu = links[0]!.parent;
         const inGroup = npu
@@ -217,6 +223,13 @@ export function checkPlacement(tree: NvTree): Draft[] {
   return out;
 }
 
+/** core/pci.c pci_class_name, backwards: an NPU2 bridge is class 0x068001, a V100 0x030200. */
+const CLASS_BY_NODE_NAME: Record<string, number> = {
+  'unknown-bridge': 0x068001,
+  '3d-controller': 0x030200,
+  vga: 0x030000,
+};
+
 interface Expectation {
   readonly name: string;
   readonly fix?: (node: FdtNode, b: FixBuilder) => FixBuilder | undefined;
@@ -228,8 +241,25 @@ interface Expectation {
  */
 function shapeOf(tree: NvTree): { nodes: FdtNode[]; expect: Expectation[] }[] {
   const pciIdentity: Expectation[] = [
-    { name: 'compatible' },
-    { name: 'class-code' },
+    {
+      // core/pci.c pci_add_one_device_node: "pciex<vendor>,<device>".
+      name: 'compatible',
+      fix: (n, b) => {
+        const v = u32At(n, 'vendor-id');
+        const d = u32At(n, 'device-id');
+        return v === undefined || d === undefined
+          ? undefined
+          : b.strings(n, 'compatible', `pciex${v.toString(16)},${d.toString(16)}`);
+      },
+    },
+    {
+      // The class its node name says (core/pci.c pci_class_name), for the classes NVLink2 has.
+      name: 'class-code',
+      fix: (n, b) => {
+        const cls = CLASS_BY_NODE_NAME[n.baseName];
+        return cls === undefined ? undefined : b.cells(n, 'class-code', [cls]);
+      },
+    },
     { name: 'revision-id' },
     {
       name: 'ibm,pci-config-space-type',

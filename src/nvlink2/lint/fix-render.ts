@@ -80,7 +80,16 @@ export function overlayText(
               : hex(cellNumber(c)),
           )
           .join(' ')}>`;
-  const lines = ['/dts-v1/;', '/plugin/;'];
+  const lines = [
+    '/dts-v1/;',
+    '/plugin/;',
+    '/*',
+    ' * vfio-nvlink2 dt doctor fixes. Apply with dtc and fdtoverlay (device-tree-compiler):',
+    ' *   dtc -I dts -O dtb -o fix.dtbo fix.dtso && fdtoverlay -i tree.dtb -o fixed.dtb fix.dtbo',
+    ' * dtc checks fragments out of their place in the tree: reg_format and unit_address_vs_reg',
+    ' * warnings about /fragment@N/__overlay__ are expected.',
+    ' */',
+  ];
   const declared = new Set<string>();
   for (const { fix, comment } of fixes) {
     lines.push(
