@@ -167,6 +167,33 @@ describe('dt doctor as a linter', { skip }, () => {
     assert.match(text.stdout, /fdtput -t x \S+faulty\.dtb /);
   });
 
+  it('--fix-script of a DTS or a live tree runs as written: it makes the blob, then fixes it', () => {
+    const own = join(dir, 'script');
+    mkdirSync(own);
+    const dts = join(own, 'tree.dts');
+    writeFileSync(dts, toDts(generateWitherspoon(FAULTS)));
+    const live = join(own, 'device-tree');
+    writeTreeDir(generateWitherspoon({ ...FAULTS, linuxPciDomain: true }), live);
+    for (const [input, dtb] of [
+      [[dts], join(own, 'tree.dtb')],
+      [['--live', live], join(own, 'tree.dtb')],
+    ] as const) {
+      rmSync(dtb, { force: true });
+      const script = join(own, 'fix.sh');
+      assert.equal(cli('doctor', ...input, '--fix-script', script).status, 0);
+      const ran = spawnSync('sh', [script], { cwd: own, encoding: 'utf8' });
+      assert.equal(ran.status, 0, `${readFileSync(script, 'utf8')}\n${ran.stderr}`);
+      const after = JSON.parse(cli('doctor', dtb, '--format', 'json').stdout) as {
+        findings: JsonFinding[];
+      };
+      // Every finding of FAULTS has a fix.
+      assert.deepEqual(
+        after.findings.map((f) => `${f.ruleId} ${f.node} ${f.property}`),
+        [],
+      );
+    }
+  });
+
   it('SARIF 2.1.0 for a DTB (--format sarif) and a DTS (--sarif FILE) is valid by the schema', () => {
     const r = cli('doctor', faulty, '--format', 'sarif');
     assert.equal(r.status, 0, r.stderr);

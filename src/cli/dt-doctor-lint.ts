@@ -99,7 +99,7 @@ export async function runLint(flags: LintFlags): Promise<number> {
   const overlay = combinedOverlay(report);
   if (flags.fixDtso !== undefined)
     write(flags.fixDtso, overlay ?? '/dts-v1/;\n/plugin/;\n', 'overlay');
-  const script = combinedScript(report, input.dtb);
+  const script = combinedScript(report, input.dtb, input.makeDtb);
   if (flags.fixScript !== undefined) write(flags.fixScript, script ?? '#!/bin/sh\n', 'script');
   if (flags.format === 'sarif') {
     const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { FdtError, parseFdt } from '../fdt/index.ts';
 import type { Fdt } from '../fdt/tree.ts';
+import { shellWord } from '../nvlink2/lint/fix-render.ts';
 import {
   blobLocator,
   dtsLocator,
@@ -26,6 +27,8 @@ export interface TreeInput {
   readonly locator: Locator;
   /** The blob fdtput commands should edit (the input, or the DTB its DTS compiles to). */
   readonly dtb: string;
+  /** The shell command that writes `dtb` when the input is not a blob (a fix script's first). */
+  readonly makeDtb?: string;
 }
 
 function runDtc(args: string[], what: string): Buffer {
@@ -48,7 +51,12 @@ export function readLiveTree(dir: string): TreeInput {
   const bytes = runDtc(['-q', '-I', 'fs', '-O', 'dtb', dir], dir);
   try {
     const fdt = parseFdt(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), dir);
-    return { fdt, locator: liveLocator(dir), dtb: 'tree.dtb' };
+    return {
+      fdt,
+      locator: liveLocator(dir),
+      dtb: 'tree.dtb',
+      makeDtb: `dtc -q -I fs -O dtb -o tree.dtb ${shellWord(dir)}`,
+    };
   } catch (err) {
     if (err instanceof FdtError) throw new CliError(err.message, 1);
     throw err;
@@ -58,7 +66,14 @@ export function readLiveTree(dir: string): TreeInput {
 /** A file (DTB or .dts) or the built-in platform. @throws CliError */
 export function readTreeInput(file: string | undefined): TreeInput {
   const fdt = readPlatformArg(file);
-  if (file === undefined) return { fdt, locator: nameLocator('built-in'), dtb: 'witherspoon.dtb' };
+  if (file === undefined) {
+    return {
+      fdt,
+      locator: nameLocator('built-in'),
+      dtb: 'witherspoon.dtb',
+      makeDtb: 'vfio-nvlink2 dt generate -o witherspoon.dtb',
+    };
+  }
   if (file.endsWith('.dts')) {
     const annotated = runDtc(['-q', '-I', 'dts', '-O', 'dts', '-T', '-T', file], file).toString();
     const lines = new Map<string, string[] | undefined>();
@@ -72,10 +87,12 @@ export function readTreeInput(file: string | undefined): TreeInput {
       }
       return lines.get(f)?.[line - 1];
     };
+    const dtb = `${file.slice(0, -'.dts'.length)}.dtb`;
     return {
       fdt,
       locator: dtsLocator(annotated, file, sourceLine),
-      dtb: `${file.slice(0, -'.dts'.length)}.dtb`,
+      dtb,
+      makeDtb: `dtc -q -I dts -O dtb -o ${shellWord(dtb)} ${shellWord(file)}`,
     };
   }
   const bytes = readFileSync(file);

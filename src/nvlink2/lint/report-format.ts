@@ -70,11 +70,20 @@ export function combinedOverlay(report: LintReport): string | undefined {
   return fixes.length ? overlayText(fixes) : undefined;
 }
 
-/** Every fix's fdtput commands, as a shell script (`--fix-script`), or undefined. */
-export function combinedScript(report: LintReport, dtb: string): string | undefined {
+/**
+ * Every fix's fdtput commands, as a shell script (`--fix-script`), or undefined. `makeDtb`, when
+ * the input was not a blob (a DTS, a live tree, the built-in tree), writes `dtb` first.
+ */
+export function combinedScript(
+  report: LintReport,
+  dtb: string,
+  makeDtb?: string,
+): string | undefined {
   const fixed = report.findings.filter((f) => f.fix !== undefined);
   if (fixed.length === 0) return undefined;
   const lines = ['#!/bin/sh', `# vfio-nvlink2 dt doctor: fixes for ${report.source}`, 'set -e'];
+  if (makeDtb !== undefined)
+    lines.push(`# fdtput edits a blob: ${dtb} from ${report.source}`, makeDtb);
   for (const f of fixed)
     lines.push(
       `# ${f.ruleId} ${f.node}${f.property ? ` ${f.property}` : ''}: ${f.fix!.description}`,
