@@ -5,7 +5,7 @@
  * or the built-in platform.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { FdtError, parseFdt } from '../fdt/index.ts';
 import type { Fdt } from '../fdt/tree.ts';
 import { shellWord } from '../nvlink2/lint/fix-render.ts';
@@ -53,7 +53,7 @@ export function readLiveTree(dir: string): TreeInput {
     const fdt = parseFdt(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), dir);
     return {
       fdt,
-      locator: liveLocator(dir),
+      locator: liveLocator(dir, existsSync),
       dtb: 'tree.dtb',
       makeDtb: `dtc -q -I fs -O dtb -o tree.dtb ${shellWord(dir)}`,
     };

@@ -165,13 +165,18 @@ export function dtsLocator(
   };
 }
 
-/** The file of a node or property under a live tree directory (`/proc/device-tree`). */
-export function liveLocator(dir: string): Locator {
+/**
+ * The file of a node or property under a live tree directory (`/proc/device-tree`); `exists`
+ * tells a property's file from one the tree lacks (then the node's directory).
+ */
+export function liveLocator(dir: string, exists: (file: string) => boolean): Locator {
   const base = dir.endsWith('/') ? dir.slice(0, -1) : dir;
   return {
     locate(path, property) {
       const node = path === '/' ? base : `${base}${path}`;
-      return { file: property !== undefined ? `${node}/${property}` : node };
+      // A property the tree lacks: its node's directory, as a blob's finding points at the node.
+      const file = property !== undefined ? `${node}/${property}` : undefined;
+      return { file: file !== undefined && exists(file) ? file : node };
     },
   };
 }
