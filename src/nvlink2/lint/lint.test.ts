@@ -2,9 +2,11 @@
  * The doctor's rules over generated trees: every clean variant `dt generate` writes has no
  * finding; every fault it can inject is found, by exactly one rule (the coverage table of the
  * README); each rule's `--explain` example shows that rule; the replay's catch-all names what
- * no rule claims; findings carry the kernels they affect.
+ * no rule claims; findings carry the kernels they affect. The fault → rule table is FAULT_RULES
+ * (testing/faults.ts); testing/coverage.ts measures it the same way for `npm run doctor-coverage`.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { cells } from '../../fdt/tree.ts';
 import { generateWitherspoon } from '../../platform/witherspoon/index.ts';
@@ -13,29 +15,9 @@ import { formatKernelRanges } from './kernels.ts';
 import { lintTree } from './lint.ts';
 import { attributeReplays, replayAllKernels } from './replay.ts';
 import { RULES } from './rules.ts';
+import { coverageMarkdown, measureCoverage } from './testing/coverage.ts';
 import { generatorFaults } from './testing/faults.ts';
 import { NvTree } from './tree-view.ts';
-
-/** Which rule explains each generator fault (first match), as the README's coverage table says. */
-const EXPECTED: readonly [RegExp, string][] = [
-  [/^--omit (memory-region|ibm,device-tgt-addr|ibm,nvlink)@/, 'NV004'],
-  [/^--omit (ibm,nvlink-speed|nvidia,link-speed|ibm,link-speed)@|^--link-speed/, 'NV009'],
-  [/^--omit (ibm,gpu|ibm,npu)@/, 'NV002'],
-  [/^--omit phandle@(?!\/pciex@6030200000000)/, 'NV001'],
-  [/^--omit (vendor-id|device-id|reg)@(0000|0001|GPU)/, 'NV015'],
-  [/^--omit device_type@\/pciex@6030200000000/, 'NV015'],
-  [/^--omit (ibm,npu-link-index|ibm,mmio-atsd)@|^--atsd-entries/, 'NV010'],
-  [/^--omit (ibm,nvlink-peers|ibm,npu-group-id|ibm,npu-links|ibm,links)@/, 'NV011'],
-  [
-    /^--omit (device_type|compatible|reg)@\/memory|^--omit linux,usable-memory@|^--memory-reg/,
-    'NV006',
-  ],
-  [/^--omit ibm,associativity@/, 'NV007'],
-  [/^--p100/, 'NV013'],
-  [/./, 'NV014'],
-];
-
-const expectedRule = (flags: string) => EXPECTED.find(([re]) => re.test(flags))![1];
 
 describe('clean trees', () => {
   for (const { label, options } of cleanWitherspoonVariants()) {
@@ -51,25 +33,49 @@ describe('clean trees', () => {
   }
 });
 
-describe('every generator fault maps to exactly one rule', () => {
-  const faults = generatorFaults();
-  it('enumerates the faults', () => {
-    assert.equal(faults.length, 117);
-  });
-  for (const fault of faults) {
-    it(`${fault.flags} → ${expectedRule(fault.flags)}`, () => {
-      const r = lintTree(generateWitherspoon(fault.options));
-      assert.ok(r.findings.length > 0, 'not detected');
-      const rules = [...new Set(r.findings.map((f) => f.ruleId))];
-      assert.deepEqual(
-        rules,
-        [expectedRule(fault.flags)],
-        r.findings.map((f) => `${f.ruleId} ${f.node} ${f.property}: ${f.message}`).join('\n'),
-      );
-      for (const f of r.findings)
-        assert.match(f.kernels, /^5\.\d+(–5\.\d+)?(, 5\.\d+(–5\.\d+)?)*$/);
+// The built-in tree, and the variant whose names differ most from it (PCI domains are skiboot's
+// PHB ids, GPU memory at 4T up): `npm run doctor-coverage -- --every-variant` measures all 36.
+const BASES = [
+  { label: 'built-in', options: {}, faults: 117 },
+  {
+    label: '--gpus 4 --gpu-ram 32 --link-speed 3 --memory-map 4t-up --pci-domains',
+    options: { gpus: 4, gpuRamGiB: 32, linkSpeed: 3, memoryMap: '4t-up', linuxPciDomain: true },
+    faults: 118,
+  },
+] as const;
+
+for (const base of BASES) {
+  describe(`every generator fault maps to exactly one rule: ${base.label}`, () => {
+    const faults = generatorFaults(base.options);
+    it('enumerates the faults', () => {
+      assert.equal(faults.length, base.faults);
     });
-  }
+    for (const fault of faults) {
+      it(`${fault.flags} → ${fault.rule}`, () => {
+        const r = lintTree(generateWitherspoon(fault.options));
+        assert.ok(r.findings.length > 0, 'not detected');
+        const rules = [...new Set(r.findings.map((f) => f.ruleId))];
+        assert.deepEqual(
+          rules,
+          [fault.rule],
+          r.findings.map((f) => `${f.ruleId} ${f.node} ${f.property}: ${f.message}`).join('\n'),
+        );
+        for (const f of r.findings)
+          assert.match(f.kernels, /^5\.\d+(–5\.\d+)?(, 5\.\d+(–5\.\d+)?)*$/);
+      });
+    }
+  });
+}
+
+describe('coverage', () => {
+  it("README's coverage table is the one measured on the built-in tree", () => {
+    const table = coverageMarkdown(measureCoverage([{ label: 'built-in', options: {} }], []));
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    assert.ok(
+      readme.includes(table),
+      `README.md lacks the table (npm run doctor-coverage):\n${table}`,
+    );
+  });
 });
 
 describe('rules', () => {
