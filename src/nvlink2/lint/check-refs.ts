@@ -237,6 +237,7 @@ export function checkPciNodes(tree: NvTree, alloc: PhandleAllocator): Draft[] {
   if (tree.hostError) {
     const e = tree.hostError;
     const node = tree.fdt.findNode(e.nodePath) ?? tree.fdt.root;
+    const fix = e.property ? idFromCompatible(node, e.property, alloc) : undefined;
     return [
       {
         ruleId: 'NV015',
@@ -244,6 +245,7 @@ export function checkPciNodes(tree: NvTree, alloc: PhandleAllocator): Draft[] {
         ...(e.property ? { property: e.property } : {}),
         message: `Linux cannot read the PCI functions: ${e.message}`,
         functions: [],
+        ...(fix ? { fix } : {}),
       },
     ];
   }
@@ -252,12 +254,14 @@ export function checkPciNodes(tree: NvTree, alloc: PhandleAllocator): Draft[] {
   for (const node of [...tree.gpus, ...tree.bridges]) {
     if (tree.pciName(node) !== undefined) continue;
     if (!node.hasProperty('reg')) {
+      const fix = regFromUnitAddress(node, alloc);
       out.push({
         ruleId: 'NV015',
         node,
         property: 'reg',
         message: `${node.path} has PCI IDs but no reg: Linux sees no PCI function there`,
         functions: referrers(tree, node),
+        ...(fix ? { fix } : {}),
       });
       continue;
     }
@@ -277,6 +281,44 @@ export function checkPciNodes(tree: NvTree, alloc: PhandleAllocator): Draft[] {
     });
   }
   return out;
+}
+
+/**
+ * A missing `vendor-id` or `device-id` from the node's `compatible`, "pciex<vendor>,<device>"
+ * or "pci<vendor>,<device>" (core/pci.c pci_add_one_device_node; IEEE 1275 PCI binding).
+ */
+function idFromCompatible(node: FdtNode, property: string, alloc: PhandleAllocator) {
+  if (property !== 'vendor-id' && property !== 'device-id') return undefined;
+  for (const c of stringsOf(node, 'compatible') ?? []) {
+    const m = /^pci(?:ex)?([0-9a-f]{1,4}),([0-9a-f]{1,4})$/i.exec(c);
+    if (!m) continue;
+    const value = Number.parseInt((property === 'vendor-id' ? m[1] : m[2])!, 16);
+    return new FixBuilder(alloc, `from compatible "${c}" (core/pci.c pci_add_one_device_node)`)
+      .cells(node, property, [value])
+      .build();
+  }
+  return undefined;
+}
+
+/**
+ * A function node's `reg` (config space: phys.hi = bus << 16 | devfn << 8, then zeros) from
+ * its unit address "dev[,fn]" and the first bus of its parent's `bus-range` (IEEE 1275 PCI
+ * binding; skiboot core/pci.c pci_add_one_device_node).
+ */
+function regFromUnitAddress(node: FdtNode, alloc: PhandleAllocator) {
+  const m = /^([0-9a-f]{1,2})(?:,([0-7]))?$/i.exec(node.unitAddress);
+  const bus = node.parent ? u32s(node.parent, 'bus-range')[0] : undefined;
+  if (!m || bus === undefined || bus > 0xff) return undefined;
+  const dev = Number.parseInt(m[1]!, 16);
+  const fn = Number(m[2] ?? 0);
+  if (dev > 0x1f) return undefined;
+  const devfn = (dev << 3) | fn;
+  return new FixBuilder(
+    alloc,
+    `config space of bus ${hex(bus)} devfn ${hex(devfn)}, from its unit address and its parent's bus-range`,
+  )
+    .cells(node, 'reg', [((bus << 16) | (devfn << 8)) >>> 0, 0, 0, 0, 0])
+    .build();
 }
 
 /** PCI names of the functions whose ibm,npu / ibm,gpu point at `node`. */

@@ -6,6 +6,8 @@
  * QEMU hw/ppc/spapr_pci_nvlink2.c spapr_phb_pci_collect_nvgpu, spapr_phb_nvgpu_populate_dt.
  */
 import type { FdtNode } from '../../fdt/tree.ts';
+import { socketTopology } from '../../platform/witherspoon/index.ts';
+import { NPU_REGS_SIZE } from '../../platform/witherspoon/phys-map.ts';
 import { type Draft, FixBuilder, hex, type PhandleAllocator } from './draft.ts';
 import {
   devfnOf,
@@ -19,9 +21,60 @@ import {
   u64At,
   unitAddressValue,
 } from './tree-view.ts';
+import type { Fix } from './types.ts';
+
+/** skiboot hw/npu2.h NPU2_PHB_INDEX_BASE: an NVLink PHB's ibm,phb-index (brick 0's). */
+const NPU2_PHB_INDEX_BASE = 7;
 
 /** NVLink2 V100s have six links (witherspoon.c npu2_phb_nvlink_dt writes six peers). */
 const V100_LINKS = 6;
+
+const withFix = (fix: Fix | undefined) => (fix ? { fix } : {});
+
+/**
+ * A GPU's `ibm,nvlink-peers` as witherspoon.c npu2_phb_nvlink_dt writes them, when its npu's
+ * link groups are one of the two Witherspoon planars (2 GPUs a socket: Redbud, 3: Sequoia):
+ * the planar's table of the GPU's six links, GPUs by group, bridges by link index.
+ */
+function peersOnWitherspoon(tree: NvTree, gpu: FdtNode, alloc: PhandleAllocator): Fix | undefined {
+  const npu = tree.bridgesOf(gpu).map((b) => tree.target(b, 'ibm,nvlink')?.parent)[0];
+  if (!npu) return undefined;
+  const links = npu.children.filter((c) => tree.links.includes(c));
+  const groupOf = new Map(links.map((l) => [tree.linkIndexOf(l), u32At(l, 'ibm,npu-group-id')]));
+  const groups = new Set(groupOf.values());
+  if (groups.has(undefined) || (groups.size !== 2 && groups.size !== 3)) return undefined;
+  const topo = socketTopology(groups.size === 2 ? 4 : 6);
+  if (links.length !== topo.brickGroup.length) return undefined;
+  if (topo.brickGroup.some((g, brick) => groupOf.get(brick) !== g)) return undefined;
+  const bridgeOf = (brick: number) =>
+    tree.bridgesOfLink(links.find((l) => tree.linkIndexOf(l) === brick)!)[0];
+  const gpuOfGroup = (group: number) => {
+    const brick = topo.brickGroup.indexOf(group);
+    const bridge = bridgeOf(brick);
+    return bridge ? tree.ownerGpu(bridge) : undefined;
+  };
+  const mine = topo.brickGroup.findIndex((_, brick) => {
+    const bridge = bridgeOf(brick);
+    return bridge !== undefined && tree.ownerGpu(bridge) === gpu;
+  });
+  const group = mine < 0 ? undefined : topo.brickGroup[mine];
+  if (group === undefined) return undefined;
+  const peers = topo.peers[group]!.map((p) =>
+    p.kind === 'gpu' ? gpuOfGroup(p.gpu) : bridgeOf(p.brick),
+  );
+  if (peers.some((p) => p === undefined)) return undefined;
+  const b = new FixBuilder(
+    alloc,
+    `the ${topo.gpusPerSocket}-GPU-a-socket Witherspoon's links of GPU group ${group} (platforms/astbmc/witherspoon.c npu2_phb_nvlink_dt)`,
+  );
+  return b
+    .cells(
+      gpu,
+      'ibm,nvlink-peers',
+      peers.map((p) => b.ref(p!)),
+    )
+    .build();
+}
 
 /** NV011: bridges, links and peers of each GPU agree with the NPU's link groups. */
 export function checkTopology(tree: NvTree, alloc: PhandleAllocator): Draft[] {
@@ -108,6 +161,7 @@ export function checkTopology(tree: NvTree, alloc: PhandleAllocator): Draft[] {
         node: gpu,
         property: 'ibm,nvlink-peers',
         message: `GPU ${name} has no ibm,nvlink-peers (its ${V100_LINKS} links' peers, for the host NVIDIA driver)`,
+        ...withFix(peersOnWitherspoon(tree, gpu, alloc)),
       });
       continue;
     }
@@ -260,12 +314,47 @@ function shapeOf(tree: NvTree): { nodes: FdtNode[]; expect: Expectation[] }[] {
         return cls === undefined ? undefined : b.cells(n, 'class-code', [cls]);
       },
     },
-    { name: 'revision-id' },
+    { name: 'revision-id', fix: sameAsPart('revision-id') },
     {
       name: 'ibm,pci-config-space-type',
       fix: (n, b) => b.cells(n, 'ibm,pci-config-space-type', [1]),
     },
   ];
+  // What skiboot read from config space is the part's: copy it from a function with the same
+  // vendor-id and device-id (core/pci.c pci_add_one_device_node).
+  const functions = [...tree.gpus, ...tree.bridges];
+  function sameAsPart(name: string): NonNullable<Expectation['fix']> {
+    return (n, b) => {
+      const v = u32At(n, 'vendor-id');
+      const d = u32At(n, 'device-id');
+      const twin = functions.find(
+        (f) =>
+          f !== n &&
+          u32At(f, 'vendor-id') === v &&
+          u32At(f, 'device-id') === d &&
+          f.hasProperty(name),
+      );
+      const value = twin?.getProperty(name)?.value;
+      if (v === undefined || d === undefined || !twin || value?.length !== 4) return undefined;
+      b.describe(`${name} of ${tree.nameOf(twin)}, the same part (core/pci.c)`);
+      return b.cells(n, name, u32s(twin, name));
+    };
+  }
+  // The NPU PHB's values that come from its npu (hw/npu2.c npu2_nvlink_create_phb).
+  const npuOf = (phb: FdtNode) => tree.npuOfPhb(phb);
+  const fromNpu = (
+    name: string,
+    value: (npu: FdtNode) => number | undefined,
+    why: string,
+  ): NonNullable<Expectation['fix']> => {
+    return (n, b) => {
+      const npu = npuOf(n);
+      const v = npu ? value(npu) : undefined;
+      if (v === undefined) return undefined;
+      b.describe(`${why} (hw/npu2.c npu2_nvlink_create_phb)`);
+      return b.cells(n, name, [v]);
+    };
+  };
   const locFromPeer = (node: FdtNode, b: FixBuilder, peers: FdtNode[]) => {
     const loc = peers
       .map((p) => stringsOf(p, 'ibm,loc-code')?.[0] ?? stringsOf(p, 'ibm,slot-label')?.[0])
@@ -311,7 +400,16 @@ function shapeOf(tree: NvTree): { nodes: FdtNode[]; expect: Expectation[] }[] {
             return unit === undefined ? undefined : b.cells(n, 'reg', [Number(unit), 0x2c]);
           },
         },
-        { name: 'ibm,npu-index' },
+        {
+          name: 'ibm,npu-index',
+          fix: (n, b) => {
+            const phb = tree.npuPhbs.find((p) => npuOf(p) === n && p.hasProperty('ibm,npu-index'));
+            const v = phb ? u32At(phb, 'ibm,npu-index') : undefined;
+            if (!phb || v === undefined) return undefined;
+            b.describe(`ibm,npu-index of its PHB ${phb.path} (hw/npu2.c npu2_nvlink_create_phb)`);
+            return b.cells(n, 'ibm,npu-index', [v]);
+          },
+        },
         { name: '#address-cells', fix: (n, b) => b.cells(n, '#address-cells', [1]) },
         { name: '#size-cells', fix: (n, b) => b.cells(n, '#size-cells', [0]) },
       ],
@@ -323,11 +421,40 @@ function shapeOf(tree: NvTree): { nodes: FdtNode[]; expect: Expectation[] }[] {
           name: 'compatible',
           fix: (n, b) => b.strings(n, 'compatible', 'ibm,power9-npu-pciex', 'ibm,ioda2-npu2-phb'),
         },
-        { name: 'reg' },
-        { name: 'ibm,phb-index' },
-        { name: 'ibm,npu-index' },
-        { name: 'ibm,chip-id' },
-        { name: 'ibm,xscom-base' },
+        {
+          // The NPU2 register BAR its unit address names (hw/phys-map.c NPU_REGS, 16 MiB).
+          name: 'reg',
+          fix: (n, b) => {
+            const base = unitAddressValue(n);
+            if (base === undefined) return undefined;
+            b.describe('the NPU2 register BAR at its unit address (hw/phys-map.c NPU_REGS)');
+            return b.u64(n, 'reg', base, NPU_REGS_SIZE);
+          },
+        },
+        {
+          // NVLink makes one PHB per chip, indexed as brick 0 (hw/npu2.h npu2_get_phb_index).
+          name: 'ibm,phb-index',
+          fix: (n, b) => {
+            b.describe('NPU2_PHB_INDEX_BASE + brick 0 (hw/npu2.h npu2_get_phb_index)');
+            return b.cells(n, 'ibm,phb-index', [NPU2_PHB_INDEX_BASE]);
+          },
+        },
+        {
+          name: 'ibm,npu-index',
+          fix: fromNpu('ibm,npu-index', (npu) => u32At(npu, 'ibm,npu-index'), "its npu's index"),
+        },
+        {
+          name: 'ibm,chip-id',
+          fix: fromNpu(
+            'ibm,chip-id',
+            (npu) => (npu.parent ? u32At(npu.parent, 'ibm,chip-id') : undefined),
+            "the chip of its npu's xscom",
+          ),
+        },
+        {
+          name: 'ibm,xscom-base',
+          fix: fromNpu('ibm,xscom-base', (npu) => u32At(npu, 'reg'), "its npu's xscom address"),
+        },
         {
           name: 'ibm,npcq',
           fix: (n, b) => {
@@ -335,11 +462,41 @@ function shapeOf(tree: NvTree): { nodes: FdtNode[]; expect: Expectation[] }[] {
             return npu ? b.cells(n, 'ibm,npcq', [b.ref(npu)]) : undefined;
           },
         },
-        { name: 'ibm,mmio-window' },
+        {
+          // skiboot writes the window and the one range over it (hw/npu2.c npu2_nvlink_create_phb).
+          name: 'ibm,mmio-window',
+          fix: (n, b) => {
+            const r = u32s(n, 'ranges');
+            if (r.length !== 7) return undefined;
+            const cpu = (BigInt(r[3]!) << 32n) | BigInt(r[4]!);
+            const size = (BigInt(r[5]!) << 32n) | BigInt(r[6]!);
+            b.describe('the window its ranges maps (hw/npu2.c npu2_nvlink_create_phb)');
+            return b.u64(n, 'ibm,mmio-window', cpu, size);
+          },
+        },
         { name: '#address-cells', fix: (n, b) => b.cells(n, '#address-cells', [3]) },
         { name: '#size-cells', fix: (n, b) => b.cells(n, '#size-cells', [2]) },
         { name: 'bus-range', fix: (n, b) => b.cells(n, 'bus-range', [0, 0xff]) },
-        { name: 'ranges' },
+        {
+          name: 'ranges',
+          fix: (n, b) => {
+            const base = u64At(n, 'ibm,mmio-window');
+            const size = u64At(n, 'ibm,mmio-window', 1);
+            if (base === undefined || size === undefined) return undefined;
+            const hi = (v: bigint) => Number(v >> 32n);
+            const lo = (v: bigint) => Number(v & 0xffffffffn);
+            b.describe('one 32-bit memory range over ibm,mmio-window, PCI = CPU address');
+            return b.cells(n, 'ranges', [
+              0x02000000,
+              hi(base),
+              lo(base),
+              hi(base),
+              lo(base),
+              hi(size),
+              lo(size),
+            ]);
+          },
+        },
       ],
     },
     {
@@ -361,8 +518,8 @@ function shapeOf(tree: NvTree): { nodes: FdtNode[]; expect: Expectation[] }[] {
       nodes: v100,
       expect: [
         ...pciIdentity,
-        { name: 'subsystem-vendor-id' },
-        { name: 'subsystem-id' },
+        { name: 'subsystem-vendor-id', fix: sameAsPart('subsystem-vendor-id') },
+        { name: 'subsystem-id', fix: sameAsPart('subsystem-id') },
         { name: 'ibm,loc-code', fix: (n, b) => locFromPeer(n, b, tree.bridgesOf(n)) },
       ],
     },

@@ -51,8 +51,14 @@ export class FixBuilder {
 
   constructor(
     private readonly alloc: PhandleAllocator,
-    private readonly description: string,
+    private description: string,
   ) {}
+
+  /** Says where the value comes from, when the check knows better than its default. */
+  describe(description: string): this {
+    this.description = description;
+    return this;
+  }
 
   /** A reference to `node`, giving it a new phandle first when it has none. */
   ref(node: FdtNode): FixCell {

@@ -86,8 +86,8 @@ export function overlayText(
     '/*',
     ' * vfio-nvlink2 dt doctor fixes. Apply with dtc and fdtoverlay (device-tree-compiler):',
     ' *   dtc -I dts -O dtb -o fix.dtbo fix.dtso && fdtoverlay -i tree.dtb -o fixed.dtb fix.dtbo',
-    ' * dtc checks fragments out of their place in the tree: reg_format and unit_address_vs_reg',
-    ' * warnings about /fragment@N/__overlay__ are expected.',
+    ' * dtc checks fragments out of their place in the tree: reg_format, ranges_format and',
+    ' * unit_address_vs_reg warnings about /fragment@N/__overlay__ are expected.',
     ' */',
   ];
   const declared = new Set<string>();

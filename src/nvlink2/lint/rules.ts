@@ -348,7 +348,7 @@ export const RULES: readonly Rule[] = [
       'Linux arch/powerpc/kernel/pci_dn.c pci_add_device_node_info',
       'Open Firmware PCI bus binding (IEEE 1275): reg phys.hi = bus << 16 | devfn << 8',
     ],
-    fixable: 'no',
+    fixable: 'some',
     example: {
       description: '--omit vendor-id@0000:00:00.1',
       options: { omit: [{ property: 'vendor-id', target: '0000:00:00.1' }] },
