@@ -15,7 +15,8 @@ import ts from 'typescript';
 import { tokens, tsFiles } from './support/source-tokens.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
-const ALLOWED = /^src\/fdt\/|^src\/platform\/witherspoon\/|^src\/nvlink2\/lint\/|\.test\.ts$|\/testing\//;
+const ALLOWED =
+  /^src\/fdt\/|^src\/platform\/witherspoon\/|^src\/nvlink2\/lint\/|\.test\.ts$|\/testing\//;
 
 it('outside src/fdt, property bytes are read through the fdt readers', () => {
   const bad: string[] = [];
