@@ -239,20 +239,27 @@ function collect(phb: number, devices: readonly PlacedDevice[], numa: { next: nu
   return { slots, error, notes };
 }
 
-/** spapr_phb_nvgpu_populate_dt: the ATSD addresses and QEMU's complaints about them. */
+/**
+ * spapr_phb_nvgpu_populate_dt (QEMU 8.1 hw/ppc/spapr_pci_nvlink2.c:277-296): the ATSD addresses
+ * and QEMU's complaints about them. The outer loop stops once 8 are taken (line 277), so
+ * "Only 8 ATSD registers supported" (289) is printed only when the 9th link is in the same
+ * slot as the 8th: with 2 links per GPU never, with 3 (the 4-GPU machine) at the third GPU.
+ */
 function mmioAtsdOf(
   slots: readonly GpuSlot[],
   devices: readonly PlacedDevice[],
 ): { mmioAtsd: bigint[] | null; errors: string[] } {
   const atsd: bigint[] = [];
   const errors: string[] = [];
-  for (const link of slots.flatMap((s) => s.links)) {
-    if (link.atsdGpa === null) continue;
-    if (atsd.length === MAX_MMIO_ATSD) {
-      errors.push(`Only ${MAX_MMIO_ATSD} ATSD registers supported`);
-      break;
+  for (let i = 0; i < slots.length && atsd.length < MAX_MMIO_ATSD; i++) {
+    for (const link of slots[i]?.links ?? []) {
+      if (link.atsdGpa === null) continue;
+      if (atsd.length === MAX_MMIO_ATSD) {
+        errors.push(`Only ${MAX_MMIO_ATSD} ATSD registers supported`);
+        break;
+      }
+      atsd.push(link.atsdGpa);
     }
-    atsd.push(link.atsdGpa);
   }
   if (atsd.length === 0) return { mmioAtsd: null, errors: [...errors, 'No ATSD registers found'] };
   // spapr_phb_eeh_available -> vfio_eeh_as_ok: one container with exactly one group.
