@@ -186,16 +186,47 @@ describe('one vPHB per GPU IOMMU group', () => {
     devices: facts.slice(3 * k, 3 * k + 3).map((f) => ({ facts: f })),
   }));
   const p = placeGuest(requests, { numaNodes: 1 });
-  it('windows at 2 TiB and 0x120000 per index; NUMA ids continue across vPHBs', () => {
+  it('windows at 2 TiB and 0x120000 per index', () => {
     const v = p.vphbs[1]!; // index 3
     assert.equal(v.ramWindow, 0x4600_0000_0000n);
     assert.equal(v.atsdWindow, 0x8000_0036_0000n);
     assert.equal(v.slots[0]?.gpu?.gpa, 0x4600_0000_0000n);
     assert.deepEqual(v.mmioAtsd, [0x8000_0036_0000n, 0x8000_0037_0000n]);
     assert.deepEqual(v.errors, []);
+  });
+  // NUMA ids come from spapr->gpu_numa_id++ in spapr_pci_collect_nvgpu (QEMU 8.1
+  // spapr_pci_nvlink2.c:101-102), run by spapr_phb_reset (spapr_pci.c:2069-2080). The machine
+  // reset walks the system bus children from the head (hw/core/bus.c bus_reset_child_foreach)
+  // and bus_add_child inserts at the head (hw/core/qdev.c QTAILQ_INSERT_HEAD_RCU): the vPHB
+  // created last is reset first. -device index=2 … index=7, created in that order: 7 resets
+  // first and takes id 1 (MAX(1, 1 NUMA node)), index 2 takes the last, 6.
+  it('NUMA ids in reset order: newest vPHB first', () => {
     assert.deepEqual(
-      p.vphbs.map((x) => x.slots[0]?.gpu?.numaId),
-      [1, 2, 3, 4, 5, 6],
+      p.vphbs.map((x) => [x.index, x.slots[0]?.gpu?.numaId]),
+      [
+        [2, 6],
+        [3, 5],
+        [4, 4],
+        [5, 3],
+        [6, 2],
+        [7, 1],
+      ],
+    );
+  });
+  it('the default PHB (index 0) is created by spapr_machine_init before any -device, so resets last', () => {
+    // Listed 3, 0, 1: created 0 (machine init), 3, 1 (command line); reset 1, 3, 0.
+    const reqs: VphbRequest[] = [3, 0, 1].map((index, k) => ({
+      index,
+      devices: facts.slice(3 * k, 3 * k + 3).map((f) => ({ facts: f })),
+    }));
+    const q = placeGuest(reqs);
+    assert.deepEqual(
+      q.vphbs.map((x) => [x.index, x.slots[0]?.gpu?.numaId]),
+      [
+        [3, 2],
+        [0, 3],
+        [1, 1],
+      ],
     );
   });
   it('phandles carry the vPHB index', () => {

@@ -308,8 +308,24 @@ function placeVphb(request: VphbRequest, numa: { next: number }): VphbPlacement 
 }
 
 /**
- * The guest placement of every vPHB, in the order given (NUMA ids are handed out in that
- * order, as the vPHBs' reset handlers ran).
+ * The order QEMU reset the vPHBs, which is the order their GPUs took NUMA ids: the machine
+ * reset resets the system bus's children in list order (hw/core/bus.c bus_reset_child_foreach,
+ * QTAILQ_FOREACH), and bus_add_child (hw/core/qdev.c) puts every new child at the head
+ * (QTAILQ_INSERT_HEAD_RCU), so the newest vPHB is reset first. The default PHB (index 0) is
+ * created by spapr_machine_init before any `-device spapr-pci-host-bridge`; the others are
+ * created in the order given.
+ */
+export function resetOrder(vphbs: readonly VphbRequest[]): VphbRequest[] {
+  const created = [...vphbs.filter((v) => v.index === 0), ...vphbs.filter((v) => v.index !== 0)];
+  return created.reverse();
+}
+
+/**
+ * The guest placement of every vPHB, listed as given (the default PHB, index 0, and then the
+ * `-device` vPHBs in command-line order). NUMA ids are handed out in reset order (resetOrder):
+ * spapr_phb_reset (QEMU 8.1 hw/ppc/spapr_pci.c:2069-2080) runs spapr_phb_nvgpu_setup, whose
+ * spapr_pci_collect_nvgpu takes `spapr->gpu_numa_id++` (spapr_pci_nvlink2.c:101-102) for each
+ * GPU in devfn order, so vPHB 0 gets the last ids.
  * @throws GuestPlacementError for a vPHB index past 30, a devfn out of range or used twice.
  */
 export function placeGuest(
@@ -317,14 +333,17 @@ export function placeGuest(
   options: { numaNodes?: number } = {},
 ): GuestPlacement {
   const numaNodes = options.numaNodes ?? 0;
-  // spapr_numa_initial_nvgpu_numa_id: MAX(1, machine->numa_state->num_nodes).
+  // spapr_numa_initial_nvgpu_numa_id: MAX(1, machine->numa_state->num_nodes), set once by
+  // spapr_machine_init (spapr.c:2878), so a guest reboot would hand out further ids.
   const numa = { next: Math.max(1, numaNodes) };
   const seen = new Set<number>();
   for (const v of vphbs) {
     if (seen.has(v.index)) throw new GuestPlacementError(`vPHB index ${v.index} given twice`);
     seen.add(v.index);
   }
-  return { numaNodes, vphbs: vphbs.map((v) => placeVphb(v, numa)) };
+  const placed = new Map<VphbRequest, VphbPlacement>();
+  for (const v of resetOrder(vphbs)) placed.set(v, placeVphb(v, numa));
+  return { numaNodes, vphbs: vphbs.map((v) => placed.get(v)!) };
 }
 
 /** FORM1 `ibm,associativity` of a GPU's RAM: {4, n, n, n, n} (QEMU 5.2+; {4,1,1,1,n} before). */
