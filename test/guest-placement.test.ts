@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cells, toDts } from '../src/fdt/index.ts';
-import { classifyDevice, type DeviceFacts } from '../src/guest/device-facts.ts';
-import { buildGuestTree, pciNodeName } from '../src/guest/guest-tree.ts';
+import { type BarFacts, classifyDevice, type DeviceFacts } from '../src/guest/device-facts.ts';
+import { buildGuestTree, pciNodeName, pciRegCells } from '../src/guest/guest-tree.ts';
 import {
   GuestPlacementError,
   phandleGpuRam,
@@ -31,12 +31,27 @@ const TGTS = [
   0xba000000000n,
 ];
 
+const MiB = 1n << 20n;
+/** BAR0–5 and ROM sizes with their register type bits (0xc = 64-bit prefetchable, 0x4 = 64-bit). */
+function bars(...list: [number, bigint, number][]): BarFacts[] {
+  return [0, 1, 2, 3, 4, 5, 6].map((index) => {
+    const hit = list.find(([i]) => i === index);
+    return { index, size: hit?.[1] ?? 0n, type: hit?.[2] ?? 0 };
+  });
+}
+/** A V100 SXM2 16GB (nvlink2.md §2): BAR0 16 MiB 32-bit, BAR1 16 GiB and BAR3 32 MiB 64-bit prefetchable. */
+const V100_BARS = bars([0, 16n * MiB, 0x0], [1, 16n << 30n, 0xc], [3, 32n * MiB, 0xc]);
+/** skiboot's NPU2 bridge: BAR0 (NTL) 128 KiB and BAR2 (GENID) 64 KiB, both 64-bit. */
+const NPU2_BARS = bars([0, 128n << 10n, 0x4], [2, 64n << 10n, 0x4]);
+
 function gpu(address: string, tgt: bigint | null, group: number | null, size = RAM): DeviceFacts {
   return {
     address,
     vendor: 0x10de,
     device: 0x1db1,
     classCode: 0x030200,
+    headerType: 0,
+    bars: V100_BARS,
     iommuGroup: group,
     regions: [{ index: 9, type: 0x800010de, subtype: 1, size, tgt, linkSpeed: null }],
   };
@@ -54,6 +69,8 @@ function bridge(
     vendor: 0x1014,
     device: 0x04ea,
     classCode: 0x068000,
+    headerType: 0x80,
+    bars: NPU2_BARS,
     iommuGroup: group,
     regions: [{ index: 9, type: 0x80001014, subtype: 1, size, tgt, linkSpeed }],
   };
@@ -348,6 +365,39 @@ describe('guest tree fragment', () => {
     assert.deepEqual(prop(b, 'memory-region'), cells.u32(0x110100ff));
     assert.deepEqual(prop(b, 'ibm,device-tgt-addr'), cells.u64(TGTS[0]!));
     assert.deepEqual(prop(b, 'ibm,nvlink-speed'), cells.u32(8));
+  });
+  // populate_resource_props (QEMU 8.1 hw/ppc/spapr_pci.c): reg[0] = {dev_id, 0, 0, 0, 0} with
+  // dev_id = b_bbbbbbbb(0) | b_ddddd(slot) | b_fff(fn); then per io_region with a size
+  // {dev_id | b_rrrrrrrr(pci_bar(d, i)) | b_ss(1 I/O, 3 MEM_TYPE_64, else 2), 0, 0, size >> 32, size}.
+  it('reg: config space, then one entry per BAR with its space code and size', () => {
+    // GPU at devfn 0: BAR0 0x10 32-bit 16 MiB, BAR1 0x14 64-bit 16 GiB, BAR3 0x1c 64-bit 32 MiB.
+    assert.deepEqual(
+      prop(`/pci@800000020000001/3d-controller@0`, 'reg'),
+      cells.u32(
+        ...[0x00000000, 0, 0, 0, 0],
+        ...[0x02000010, 0, 0, 0, 0x01000000],
+        ...[0x03000014, 0, 0, 0x4, 0],
+        ...[0x0300001c, 0, 0, 0, 0x02000000],
+      ),
+    );
+    // Bridge at devfn 0x10 (slot 2): BAR0 0x10 and BAR2 0x18, 64-bit, 128 KiB and 64 KiB.
+    assert.deepEqual(
+      prop(`/pci@800000020000001/unknown-bridge@2`, 'reg'),
+      cells.u32(
+        ...[0x00001000, 0, 0, 0, 0],
+        ...[0x03001010, 0, 0, 0, 0x20000],
+        ...[0x03001018, 0, 0, 0, 0x10000],
+      ),
+    );
+  });
+  it('reg: an I/O BAR is space 1; the ROM of a type-1 header is PCI_ROM_ADDRESS1 (0x38), space 2', () => {
+    const list = bars([4, 0x100n, 0x1], [6, 0x10000n, 0]);
+    assert.deepEqual(pciRegCells(0x19, 0x81, list), [
+      ...[0x00001900, 0, 0, 0, 0],
+      ...[0x01001920, 0, 0, 0, 0x100],
+      ...[0x02001938, 0, 0, 0, 0x10000],
+    ]);
+    assert.equal(pciRegCells(0x19, 0x80, list)[10], 0x02001930);
   });
   it('node names from the class code, slot and function', () => {
     assert.equal(pciNodeName(0x030200, 0x08), '3d-controller@1');

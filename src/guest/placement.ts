@@ -11,7 +11,12 @@
  *
  * Guest devfns: given per device, or slot k -> devfn k<<3 in the order the devices are listed.
  */
-import { classifyDevice, type DeviceFacts, type DeviceRole } from './device-facts.ts';
+import {
+  type BarFacts,
+  classifyDevice,
+  type DeviceFacts,
+  type DeviceRole,
+} from './device-facts.ts';
 
 /** SPAPR_PCI_NV2RAM64_WIN_BASE = SPAPR_PCI_LIMIT (include/hw/pci-host/spapr.h): 64 TiB. */
 export const NV2RAM64_WIN_BASE = 1n << 46n;
@@ -102,6 +107,8 @@ export interface PlacedDevice {
   readonly classCode: number;
   readonly vendor: number;
   readonly device: number;
+  readonly headerType: number;
+  readonly bars: readonly BarFacts[];
   readonly role: DeviceRole;
 }
 
@@ -146,8 +153,9 @@ function assignDevfns(request: VphbRequest): PlacedDevice[] {
         `${d.facts.address}: guest devfn 0x${devfn.toString(16)} already taken by ${other} on vPHB ${request.index}`,
       );
     used.set(devfn, d.facts.address);
-    const { address, iommuGroup, classCode, vendor, device } = d.facts;
-    return { address, devfn, iommuGroup, classCode, vendor, device, role: classifyDevice(d.facts) };
+    const { address, iommuGroup, classCode, vendor, device, headerType, bars } = d.facts;
+    const role = classifyDevice(d.facts);
+    return { address, devfn, iommuGroup, classCode, vendor, device, headerType, bars, role };
   });
   // pci_for_each_device_under_bus walks devfn 0..255.
   return placed.sort((a, b) => a.devfn - b.devfn);
