@@ -7,8 +7,9 @@
  * Device memory is capped by the memory budget (--memory-budget, default half of MemAvailable,
  * logged at start); state.json shows what each GPU holds, read again every second.
  */
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { serializeFdt } from '../fdt/index.ts';
 import { createMachine, type Machine } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
@@ -243,12 +244,17 @@ export async function run(argv: string[]): Promise<number> {
     if (dirMode) {
       removeQuietly(`${args.socketDir}/devices.json`);
       removeQuietly(`${args.socketDir}/state.json`);
+      removeQuietly(`${args.socketDir}/platform.dtb`);
     }
     machine.dispose();
   };
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
+    // The tree served, for `topology --socket-dir` (public like devices.json).
+    writeFileSync(`${args.socketDir}/platform.dtb`, serializeFdt(machine.host.fdt), {
+      mode: DEVICES_MODE,
+    });
     writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
   process.stdout.write(

@@ -33,7 +33,7 @@ export interface DevicesEntry {
   vendor: string;
   device: string;
   role: string;
-  iommuGroup: number;
+  iommuGroup: number | null;
   socket?: string;
   result: string;
   errno: string | null;
