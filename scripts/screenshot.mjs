@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Screenshots a local SVG or HTML file with Debian's chromium through playwright-core:
-//   node scripts/screenshot.mjs IN.svg|IN.html OUT.png [WIDTH]
+//   node scripts/screenshot.mjs IN.svg|IN.html|http://… OUT.png [WIDTH]
 // (how docs/topology-*.png are made; see the README's `topology` section).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -17,8 +17,10 @@ const browser = await chromium.launch({
     '--headless',
     '--no-sandbox',
     '--disable-gpu',
+    '--disable-quic',
     '--disable-background-networking',
     '--disable-component-update',
+    '--disable-sync',
     '--no-first-run',
     '--disable-dev-shm-usage',
   ],
@@ -28,7 +30,10 @@ try {
   // An SVG document never finishes a full-page screenshot here: wrap it in a page.
   if (input.endsWith('.svg'))
     await page.setContent(`<body style="margin:0">${readFileSync(input, 'utf8')}</body>`);
-  else await page.goto(`file://${resolve(input)}`);
+  else if (/^https?:\/\//.test(input)) {
+    await page.goto(input);
+    await page.waitForTimeout(1500); // a live page: let its first updates arrive
+  } else await page.goto(`file://${resolve(input)}`);
   await page.screenshot({ path: output, fullPage: true });
 } finally {
   await browser.close();

@@ -9,6 +9,7 @@ import { parseSize } from './memory-size.ts';
 
 export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE]
                           [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-] [--json]
+                          [--http PORT]
        vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]]
                           [--memory-budget SIZE] [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-]
 
@@ -25,6 +26,8 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
                           the host's MemAvailable)
   --trace FILE|-          write NVLink2 tracepoints as ftrace text to FILE (- for stderr)
   --json                  print devices.json to stdout instead of the table
+  --http PORT             a read-only live page on http://127.0.0.1:PORT/ (0: any free port):
+                          topology, clients and LPIDs, GPU RAM heat strips, NPU tables, trace
   --idle-timeout SECONDS  close a connection without VERSION after this long (default 60, 0 never)
   --stall-timeout SECONDS close a client that stops sending inside a message for this long
                           (default 60, 0 never)
@@ -45,6 +48,8 @@ export interface ServeArgs {
   /** Milliseconds; undefined: the server's default. */
   readonly idleTimeoutMs: number | undefined;
   readonly stallTimeoutMs: number | undefined;
+  /** The live page's port on 127.0.0.1 (0: any free port); undefined: no page. */
+  readonly http: number | undefined;
 }
 
 /** $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>. */
@@ -104,6 +109,14 @@ function parseSeconds(flag: string, text: string | undefined): number | undefine
   return Math.round(n * 1000);
 }
 
+function parsePort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n <= 65535))
+    throw new CliError(`serve: --http takes a port from 0 to 65535, not '${text}'`, 2);
+  return n;
+}
+
 /** @throws CliError (exit 2) for bad usage. */
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   let values: ReturnType<typeof parse>['values'];
@@ -131,6 +144,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     json: values.json ?? false,
     idleTimeoutMs: parseSeconds('--idle-timeout', values['idle-timeout']),
     stallTimeoutMs: parseSeconds('--stall-timeout', values['stall-timeout']),
+    http: parsePort(values.http),
   };
 }
 
@@ -151,6 +165,7 @@ function parse(argv: string[]) {
       json: { type: 'boolean' },
       'idle-timeout': { type: 'string' },
       'stall-timeout': { type: 'string' },
+      http: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -10,6 +10,8 @@
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { serializeFdt } from '../fdt/index.ts';
+import { LiveCounters } from '../live/counters.ts';
+import { type LivePage, startLivePage } from '../live/http.ts';
 import { createMachine, type Machine } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
@@ -59,7 +61,7 @@ function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
   };
 }
 
-function buildMachine(args: ServeArgs, budget: bigint): Machine {
+function buildMachine(args: ServeArgs, budget: bigint, counters?: LiveCounters): Machine {
   const fdt = readPlatformArg(args.dt);
   try {
     buildHost(fdt);
@@ -73,6 +75,7 @@ function buildMachine(args: ServeArgs, budget: bigint): Machine {
     log: logKernel,
     memoryBudget: budget,
     ...(tracer ? { tracer } : {}),
+    ...(counters ? { vfioTracer: counters } : {}),
   });
 }
 
@@ -220,7 +223,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const budget = memoryBudget(args);
-  const machine = buildMachine(args, budget.bytes);
+  const counters = args.http === undefined ? undefined : new LiveCounters();
+  const machine = buildMachine(args, budget.bytes, counters);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   const sockets = plan(machine, args);
   setDmaSessionCount(sockets.size); // each device's share of the fds DMA maps may hold
@@ -234,10 +238,13 @@ export async function run(argv: string[]): Promise<number> {
   const stopped = untilSignal((signal) => stop(signal));
   const servers = startServers(machine, sockets, partitions, writeState, args);
   log(budget.line);
-  const duties = args.trace === undefined ? undefined : startFaultScan(machine);
+  const duties =
+    args.trace === undefined && args.http === undefined ? undefined : startFaultScan(machine);
   const memoryWatch = dirMode ? startMemoryWatch(machine, writeState) : undefined;
+  let page: LivePage | undefined;
   stop = (signal) => {
     log(`${signal}: closing ${servers.length} sockets`);
+    page?.close();
     if (duties) clearInterval(duties);
     if (memoryWatch) clearInterval(memoryWatch);
     for (const s of servers) s.close();
@@ -248,6 +255,22 @@ export async function run(argv: string[]): Promise<number> {
     }
     machine.dispose();
   };
+  if (args.http !== undefined) {
+    try {
+      page = await startLivePage({
+        machine,
+        partitions,
+        served: new Set(sockets.keys()),
+        session: (address) => servers.find((s) => s.device.name === address)?.session,
+        ...(counters ? { counters } : {}),
+        port: args.http,
+      });
+    } catch (err) {
+      stop('error');
+      throw new CliError(`serve: --http ${args.http}: ${(err as Error).message}`);
+    }
+    log(`live page on ${page.url}`);
+  }
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
