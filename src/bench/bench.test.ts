@@ -25,6 +25,7 @@ const EXPECTED_FIGURES = [
   'gpu-ram-map-out',
   'serve-startup',
   'serve-rss',
+  'trace-detached-region-read',
 ];
 
 function assertFigure(f: Figure): void {

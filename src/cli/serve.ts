@@ -36,6 +36,7 @@ import {
 } from './serve-report.ts';
 import { openTraceOutput } from './serve-trace.ts';
 import { checkSocketDir } from './socket-dir.ts';
+import { CONTROL_SOCKET, startTraceControl, type TraceControl } from './trace-control.ts';
 
 const log = (line: string) => process.stderr.write(`vfio-nvlink2 serve: ${line}\n`);
 
@@ -238,13 +239,18 @@ export async function run(argv: string[]): Promise<number> {
   const stopped = untilSignal((signal) => stop(signal));
   const servers = startServers(machine, sockets, partitions, writeState, args);
   log(budget.line);
-  const duties =
-    args.trace === undefined && args.http === undefined ? undefined : startFaultScan(machine);
+  // The fault scan runs while anyone can see what it finds: --trace, --http, an attached trace.
+  const alwaysScan = args.trace !== undefined || args.http !== undefined;
+  let duties = alwaysScan ? startFaultScan(machine) : undefined;
   const memoryWatch = dirMode ? startMemoryWatch(machine, writeState) : undefined;
   let page: LivePage | undefined;
+  let control: TraceControl | undefined;
+  let stopping = false;
   stop = (signal) => {
+    stopping = true;
     log(`${signal}: closing ${servers.length} sockets`);
     page?.close();
+    control?.close();
     if (duties) clearInterval(duties);
     if (memoryWatch) clearInterval(memoryWatch);
     for (const s of servers) s.close();
@@ -269,7 +275,30 @@ export async function run(argv: string[]): Promise<number> {
       stop('error');
       throw new CliError(`serve: --http ${args.http}: ${(err as Error).message}`);
     }
+    if (stopping) {
+      page.close(); // a signal came while the page started: nothing more is created
+      return stopped;
+    }
     log(`live page on ${page.url}`);
+  }
+  if (dirMode) {
+    try {
+      control = startTraceControl(
+        `${args.socketDir}/${CONTROL_SOCKET}`,
+        machine.ctx.tracer,
+        log,
+        (n) => {
+          if (n > 0) duties ??= startFaultScan(machine);
+          else if (!alwaysScan && duties) {
+            clearInterval(duties);
+            duties = undefined;
+          }
+        },
+      );
+    } catch (err) {
+      stop('error');
+      throw new CliError(`serve: trace control socket: ${(err as Error).message}`);
+    }
   }
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
