@@ -157,6 +157,20 @@ describe('trace --socket-dir', () => {
     await clientWork(serve);
   });
 
+  it('when serve exits, trace closes its JSON and exits 0', async () => {
+    const own = await startServe();
+    const t = startTrace('--socket-dir', own.dir, '--json');
+    try {
+      await waitFor('the attach line', () => t.err().includes('trace: attached'));
+      assert.equal(await own.stop(), 0);
+      assert.equal(await t.exited, 0);
+      const events = JSON.parse(t.out()) as { name: string }[];
+      assert.equal(events[0]?.name, 'process_name');
+    } finally {
+      t.child.kill('SIGKILL');
+    }
+  });
+
   it('an unknown --events name and a directory without serve are one clear line each', () => {
     const bad = spawnSync(
       process.execPath,
