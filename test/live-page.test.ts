@@ -13,7 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { closeFd } from '../src/native/index.ts';
+import { encodeLaunch } from '../src/platform/ats-cache-launch.ts';
 import {
+  BRIDGE,
   connectWhenFree,
   GPU,
   type ServeProcess,
@@ -35,6 +37,11 @@ interface Snapshot {
     dmaBytes: number;
   }[];
   gpus: { address: string; gpuRam: number; bucketBytes: number; strip: number[] }[];
+  npus: {
+    domain: number;
+    atsd: { index: number; lpid: number; address: string | null; launches: number }[];
+    bdfMap: { bdf: number; lpid: number }[];
+  }[];
   trace: string[];
 }
 
@@ -88,7 +95,7 @@ describe('serve --http over HTTP', () => {
     assert.equal((await get(`${url}nothing`)).status, 404);
   });
 
-  it('/events sends a new snapshot when a client writes GPU RAM, maps DMA and takes an mmap', async () => {
+  it('/events sends a new snapshot when a client writes GPU RAM, maps DMA, takes an mmap, launches ATSD', async () => {
     const u = new URL(`${url}events`);
     const snapshots: Snapshot[] = [];
     const req = request({ host: u.hostname, port: u.port, path: u.pathname });
@@ -135,6 +142,39 @@ describe('serve --http over HTTP', () => {
       );
       assert.equal(dev.dmaBytes, 4 << 20);
       assert.deepEqual(dev.mapped, [9]);
+
+      // An ATSD launch through the link-0 bridge's register (region 9: AVA at 8, LAUNCH at 0).
+      const bridge = await connectWhenFree(serve, BRIDGE);
+      try {
+        const u64 = (v: bigint) => {
+          const b = new Uint8Array(8);
+          new DataView(b.buffer).setBigUint64(0, v, false);
+          return b;
+        };
+        await bridge.regionWrite(9, 8n, u64(0n));
+        await bridge.regionWrite(9, 0n, u64(encodeLaunch({ prs: true, is: 1, pid: 5 })));
+        const npu = await waitFor('a snapshot with the launch', () =>
+          snapshots.at(-1)?.npus.find((n) => n.domain === 0 && n.atsd[0]?.launches === 1),
+        );
+        const lpid = seen.devices.find((d) => d.address === GPU)?.client?.lpid;
+        // The GPU's MAP_LPAR bound ATSD register 0 and its BDF (01:00.0 = 0x100) to its LPID.
+        assert.deepEqual(npu.atsd[0], {
+          index: 0,
+          lpid,
+          msrHv: false,
+          address: '0x6030200800000',
+          launches: 1,
+        });
+        assert.ok(npu.bdfMap.some((e) => e.bdf === 0x100 && e.lpid === lpid));
+        const last = snapshots.at(-1)!;
+        assert.ok(
+          last.trace.some((l) =>
+            l.includes('nvlink2_atsd_launch: 0000:00:00.0: atsd 6030200800000'),
+          ),
+        );
+      } finally {
+        bridge.close();
+      }
     } finally {
       client.close();
       req.destroy();
