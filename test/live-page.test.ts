@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { closeFd } from '../src/native/index.ts';
+import { closeFd, eventfdCreate, eventfdRead } from '../src/native/index.ts';
 import { encodeLaunch } from '../src/platform/ats-cache-launch.ts';
 import {
   BRIDGE,
@@ -35,6 +35,8 @@ interface Snapshot {
     mapped: number[];
     dmaMaps: number;
     dmaBytes: number;
+    interrupts: number;
+    interruptsDelivered: number;
   }[];
   gpus: { address: string; gpuRam: number; bucketBytes: number; strip: number[] }[];
   npus: {
@@ -142,6 +144,25 @@ describe('serve --http over HTTP', () => {
       );
       assert.equal(dev.dmaBytes, 4 << 20);
       assert.deepEqual(dev.mapped, [9]);
+
+      // Two MSI-X vectors rung through the BAR0 doorbell; only vector 0 has an eventfd.
+      const efd = eventfdCreate(0, { nonBlocking: true });
+      try {
+        await client.setIrqs({ index: 2, start: 0, count: 1, eventfds: [efd] });
+        const doorbell = (await client.getRegionInfo(0)).info.size - 0x1000n;
+        for (const vector of [0, 1]) {
+          const b = new Uint8Array(4);
+          new DataView(b.buffer).setUint32(0, vector, true);
+          await client.regionWrite(0, doorbell, b);
+        }
+        assert.equal(eventfdRead(efd), 1n);
+        const rung = await waitFor('a snapshot with the interrupts', () =>
+          snapshots.at(-1)?.devices.find((d) => d.address === GPU && d.interrupts === 2),
+        );
+        assert.equal(rung.interruptsDelivered, 1);
+      } finally {
+        closeFd(efd);
+      }
 
       // An ATSD launch through the link-0 bridge's register (region 9: AVA at 8, LAUNCH at 0).
       const bridge = await connectWhenFree(serve, BRIDGE);
