@@ -15,7 +15,8 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
 
   Serve every GPU and NVLink bridge of the platform (FILE, a DTB or DTS; default: the built-in
   6-GPU Witherspoon) over vfio-user, one socket each: DIR/<DDDD:BB:DD.F>.sock, with
-  DIR/devices.json listing every PCI function and DIR/state.json the partitions and NPU tables.
+  DIR/devices.json listing every PCI function and DIR/state.json the partitions and NPU tables;
+  DIR/trace.ctl (0600) is where \`vfio-nvlink2 trace\` attaches to stream the tracepoints live.
   DIR defaults to $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>; it must be ours,
   not a symlink, writable by nobody else. Sockets are 0600 whatever the umask.
   --device/--socket-path  serve one device on PATH (the backend convention)
