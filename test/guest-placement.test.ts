@@ -8,8 +8,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cells, toDts } from '../src/fdt/index.ts';
-import { classifyDevice, type DeviceFacts } from '../src/guest/device-facts.ts';
-import { buildGuestTree, pciNodeName } from '../src/guest/guest-tree.ts';
+import { type BarFacts, classifyDevice, type DeviceFacts } from '../src/guest/device-facts.ts';
+import { buildGuestTree, pciNodeName, pciRegCells } from '../src/guest/guest-tree.ts';
 import {
   GuestPlacementError,
   phandleGpuRam,
@@ -31,12 +31,27 @@ const TGTS = [
   0xba000000000n,
 ];
 
+const MiB = 1n << 20n;
+/** BAR0–5 and ROM sizes with their register type bits (0xc = 64-bit prefetchable, 0x4 = 64-bit). */
+function bars(...list: [number, bigint, number][]): BarFacts[] {
+  return [0, 1, 2, 3, 4, 5, 6].map((index) => {
+    const hit = list.find(([i]) => i === index);
+    return { index, size: hit?.[1] ?? 0n, type: hit?.[2] ?? 0 };
+  });
+}
+/** A V100 SXM2 16GB (nvlink2.md §2): BAR0 16 MiB 32-bit, BAR1 16 GiB and BAR3 32 MiB 64-bit prefetchable. */
+const V100_BARS = bars([0, 16n * MiB, 0x0], [1, 16n << 30n, 0xc], [3, 32n * MiB, 0xc]);
+/** skiboot's NPU2 bridge: BAR0 (NTL) 128 KiB and BAR2 (GENID) 64 KiB, both 64-bit. */
+const NPU2_BARS = bars([0, 128n << 10n, 0x4], [2, 64n << 10n, 0x4]);
+
 function gpu(address: string, tgt: bigint | null, group: number | null, size = RAM): DeviceFacts {
   return {
     address,
     vendor: 0x10de,
     device: 0x1db1,
     classCode: 0x030200,
+    headerType: 0,
+    bars: V100_BARS,
     iommuGroup: group,
     regions: [{ index: 9, type: 0x800010de, subtype: 1, size, tgt, linkSpeed: null }],
   };
@@ -54,6 +69,8 @@ function bridge(
     vendor: 0x1014,
     device: 0x04ea,
     classCode: 0x068000,
+    headerType: 0x80,
+    bars: NPU2_BARS,
     iommuGroup: group,
     regions: [{ index: 9, type: 0x80001014, subtype: 1, size, tgt, linkSpeed }],
   };
@@ -141,20 +158,34 @@ describe('placement of a 6-GPU host on one vPHB', () => {
       ],
     );
   });
-  it('six IOMMU groups on one vPHB: QEMU reports and leaves ibm,mmio-atsd out', () => {
+  // QEMU 8.1 spapr_pci_nvlink2.c:277 `for (i = 0; (i < num) && (atsdnum < 8); ++i)`: with two
+  // links per GPU the 8th address ends slot 3 and the loop stops before slot 4, so line 289's
+  // "Only 8 ATSD registers supported" is never reached; only the IOMMU-group check (303-313) speaks.
+  it('six IOMMU groups on one vPHB: QEMU leaves ibm,mmio-atsd out, without the 8-register line', () => {
     assert.equal(v.mmioAtsd, null);
-    assert.deepEqual(v.errors, [
-      'Only 8 ATSD registers supported',
-      'ATSD requires separate vPHB per GPU IOMMU group',
-    ]);
+    assert.deepEqual(v.errors, ['ATSD requires separate vPHB per GPU IOMMU group']);
   });
-  it('one IOMMU group: the first 8 ATSD addresses', () => {
+  it('one IOMMU group: the first 8 ATSD addresses (slots 0-3), and no complaint', () => {
     const one = placeGuest(onePhb(sixGpus(() => 0))).vphbs[0]!;
     assert.deepEqual(
       one.mmioAtsd,
       [...Array(8).keys()].map((m) => 0x8000_0000_0000n + BigInt(m) * ATSD),
     );
-    assert.deepEqual(one.errors, ['Only 8 ATSD registers supported']);
+    assert.deepEqual(one.errors, []);
+  });
+  it('4 GPUs x 3 links, one group: the 9th link is in slot 2 with the 7th and 8th, so QEMU complains', () => {
+    // slot 0: atsd 0-2, slot 1: 3-5, slot 2: 6, 7, then j = 2 meets atsdnum == 8 (line 288):
+    // error_report and break; the outer loop (277) then stops.
+    const facts = TGTS.slice(0, 4).flatMap((tgt, k) => [
+      gpu(`000${k + 2}:01:00.0`, tgt, 0),
+      ...[0, 1, 2].map((n) => bridge(`000${k >> 1}:00:0${k % 2}.${n}`, tgt, 0)),
+    ]);
+    const four = placeGuest(onePhb(facts)).vphbs[0]!;
+    assert.deepEqual(
+      four.mmioAtsd,
+      [...Array(8).keys()].map((m) => 0x8000_0000_0000n + BigInt(m) * ATSD),
+    );
+    assert.deepEqual(four.errors, ['Only 8 ATSD registers supported']);
   });
   it('guest NUMA nodes move the GPU nodes up', () => {
     const four = placeGuest(onePhb(sixGpus()), { numaNodes: 4 }).vphbs[0]!;
@@ -172,16 +203,47 @@ describe('one vPHB per GPU IOMMU group', () => {
     devices: facts.slice(3 * k, 3 * k + 3).map((f) => ({ facts: f })),
   }));
   const p = placeGuest(requests, { numaNodes: 1 });
-  it('windows at 2 TiB and 0x120000 per index; NUMA ids continue across vPHBs', () => {
+  it('windows at 2 TiB and 0x120000 per index', () => {
     const v = p.vphbs[1]!; // index 3
     assert.equal(v.ramWindow, 0x4600_0000_0000n);
     assert.equal(v.atsdWindow, 0x8000_0036_0000n);
     assert.equal(v.slots[0]?.gpu?.gpa, 0x4600_0000_0000n);
     assert.deepEqual(v.mmioAtsd, [0x8000_0036_0000n, 0x8000_0037_0000n]);
     assert.deepEqual(v.errors, []);
+  });
+  // NUMA ids come from spapr->gpu_numa_id++ in spapr_pci_collect_nvgpu (QEMU 8.1
+  // spapr_pci_nvlink2.c:101-102), run by spapr_phb_reset (spapr_pci.c:2069-2080). The machine
+  // reset walks the system bus children from the head (hw/core/bus.c bus_reset_child_foreach)
+  // and bus_add_child inserts at the head (hw/core/qdev.c QTAILQ_INSERT_HEAD_RCU): the vPHB
+  // created last is reset first. -device index=2 … index=7, created in that order: 7 resets
+  // first and takes id 1 (MAX(1, 1 NUMA node)), index 2 takes the last, 6.
+  it('NUMA ids in reset order: newest vPHB first', () => {
     assert.deepEqual(
-      p.vphbs.map((x) => x.slots[0]?.gpu?.numaId),
-      [1, 2, 3, 4, 5, 6],
+      p.vphbs.map((x) => [x.index, x.slots[0]?.gpu?.numaId]),
+      [
+        [2, 6],
+        [3, 5],
+        [4, 4],
+        [5, 3],
+        [6, 2],
+        [7, 1],
+      ],
+    );
+  });
+  it('the default PHB (index 0) is created by spapr_machine_init before any -device, so resets last', () => {
+    // Listed 3, 0, 1: created 0 (machine init), 3, 1 (command line); reset 1, 3, 0.
+    const reqs: VphbRequest[] = [3, 0, 1].map((index, k) => ({
+      index,
+      devices: facts.slice(3 * k, 3 * k + 3).map((f) => ({ facts: f })),
+    }));
+    const q = placeGuest(reqs);
+    assert.deepEqual(
+      q.vphbs.map((x) => [x.index, x.slots[0]?.gpu?.numaId]),
+      [
+        [3, 2],
+        [0, 3],
+        [1, 1],
+      ],
     );
   });
   it('phandles carry the vPHB index', () => {
@@ -303,6 +365,39 @@ describe('guest tree fragment', () => {
     assert.deepEqual(prop(b, 'memory-region'), cells.u32(0x110100ff));
     assert.deepEqual(prop(b, 'ibm,device-tgt-addr'), cells.u64(TGTS[0]!));
     assert.deepEqual(prop(b, 'ibm,nvlink-speed'), cells.u32(8));
+  });
+  // populate_resource_props (QEMU 8.1 hw/ppc/spapr_pci.c): reg[0] = {dev_id, 0, 0, 0, 0} with
+  // dev_id = b_bbbbbbbb(0) | b_ddddd(slot) | b_fff(fn); then per io_region with a size
+  // {dev_id | b_rrrrrrrr(pci_bar(d, i)) | b_ss(1 I/O, 3 MEM_TYPE_64, else 2), 0, 0, size >> 32, size}.
+  it('reg: config space, then one entry per BAR with its space code and size', () => {
+    // GPU at devfn 0: BAR0 0x10 32-bit 16 MiB, BAR1 0x14 64-bit 16 GiB, BAR3 0x1c 64-bit 32 MiB.
+    assert.deepEqual(
+      prop(`/pci@800000020000001/3d-controller@0`, 'reg'),
+      cells.u32(
+        ...[0x00000000, 0, 0, 0, 0],
+        ...[0x02000010, 0, 0, 0, 0x01000000],
+        ...[0x03000014, 0, 0, 0x4, 0],
+        ...[0x0300001c, 0, 0, 0, 0x02000000],
+      ),
+    );
+    // Bridge at devfn 0x10 (slot 2): BAR0 0x10 and BAR2 0x18, 64-bit, 128 KiB and 64 KiB.
+    assert.deepEqual(
+      prop(`/pci@800000020000001/unknown-bridge@2`, 'reg'),
+      cells.u32(
+        ...[0x00001000, 0, 0, 0, 0],
+        ...[0x03001010, 0, 0, 0, 0x20000],
+        ...[0x03001018, 0, 0, 0, 0x10000],
+      ),
+    );
+  });
+  it('reg: an I/O BAR is space 1; the ROM of a type-1 header is PCI_ROM_ADDRESS1 (0x38), space 2', () => {
+    const list = bars([4, 0x100n, 0x1], [6, 0x10000n, 0]);
+    assert.deepEqual(pciRegCells(0x19, 0x81, list), [
+      ...[0x00001900, 0, 0, 0, 0],
+      ...[0x01001920, 0, 0, 0, 0x100],
+      ...[0x02001938, 0, 0, 0, 0x10000],
+    ]);
+    assert.equal(pciRegCells(0x19, 0x80, list)[10], 0x02001930);
   });
   it('node names from the class code, slot and function', () => {
     assert.equal(pciNodeName(0x030200, 0x08), '3d-controller@1');

@@ -118,7 +118,10 @@ const INSPECT: readonly Row[] = [
   },
 ];
 
-/** `guest SOCKET`: VERSION, DEVICE_GET_INFO, 12 bytes of config, then each region. */
+/**
+ * `guest SOCKET`: VERSION, DEVICE_GET_INFO, 52 bytes of config (the header up to the capability
+ * pointer: ids, class, BARs and ROM, as vfio_bar_prepare reads them), then each region.
+ */
 const GUEST: readonly Row[] = [
   { scenario: 'regions-4g', what: /num_regions 4294967295 exceeds 100/, requests: 2 },
   { scenario: 'argsz-4g', what: /region 0: .*argsz 4294967295/, requests: 4, via: LIB },
@@ -129,8 +132,8 @@ const GUEST: readonly Row[] = [
     requests: 5,
     via: LIB,
   },
-  { scenario: 'read-long', what: /REGION_READ reply of 92 bytes/, requests: 3, via: LIB },
-  { scenario: 'read-short', what: /6 of 12 bytes/, requests: 3 },
+  { scenario: 'read-long', what: /REGION_READ reply of 132 bytes/, requests: 3, via: LIB },
+  { scenario: 'read-short', what: /26 of 52 bytes/, requests: 3 },
   {
     scenario: 'mute',
     what: /ETIMEDOUT: no reply to VFIO_USER_DEVICE_GET_INFO .*5000 ms/,

@@ -27,8 +27,8 @@ import ts from 'typescript';
  * | 5 | vfio-user | the wire, the server (adds a transport, never behaviour), the client |
  * | 6 | machine | assembly of one host for serve/inspect/doctor (LPIDs, partitions) |
  * | 7 | serve-dir | serve's socket directory as other processes read it (devices.json entries are machine's function statuses, socket names) |
- * | 8 | guest, bench | clients of the wire: what a VMM builds; the benchmark |
- * | 9 | fuzz | the fuzzer (starts its children as the bench does) |
+ * | 8 | guest, bench, topology | clients of the wire: what a VMM builds; the benchmark; the machine as a picture |
+ * | 9 | fuzz, live | the fuzzer (starts its children as the bench does); serve's live page |
  * | 10 | cli | thin commands over everything |
  * | leaf | trace, native, text | importable from anywhere; import no other folder |
  */
@@ -41,8 +41,8 @@ const LAYERS: readonly (readonly string[])[] = [
   ['vfio-user'],
   ['machine'],
   ['serve-dir'],
-  ['guest', 'bench'],
-  ['fuzz'],
+  ['guest', 'bench', 'topology'],
+  ['fuzz', 'live'],
   ['cli'],
 ];
 const LEAVES: readonly string[] = ['trace', 'native', 'text'];

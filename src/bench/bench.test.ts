@@ -22,6 +22,7 @@ const EXPECTED_FIGURES = [
   'gpu-ram-map-out',
   'serve-startup',
   'serve-rss',
+  'trace-detached-region-read',
 ];
 
 function assertFigure(f: Figure): void {
@@ -55,6 +56,8 @@ test('bench --quick measures every figure and writes them as JSON', () => {
       assert.ok(r.stdout.includes(f.label), `the table shows ${f.label}`);
     }
     assert.ok(result.raw.startup.every((s) => s.sockets > 0));
+    // stderr is a pipe here: no progress bar, no progress lines.
+    assert.doesNotMatch(r.stderr, /bench \[|bench: /);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

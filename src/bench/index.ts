@@ -2,5 +2,6 @@
 export { describePlacement } from './cpu-placement.ts';
 export { renderTable } from './figures.ts';
 export { nodeEntry, stopChild } from './node-entry.ts';
+export type { BenchPlan } from './plan.ts';
 export { FULL_PLAN, QUICK_PLAN } from './plan.ts';
 export { runBench } from './run-bench.ts';

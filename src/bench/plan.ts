@@ -16,6 +16,8 @@ export interface BenchPlan {
   readonly throughput: PairedPlan;
   readonly mapping: MappingCopyPlan;
   readonly startup: StartupPlan;
+  /** 8-byte GPU RAM reads, tracer detached after a trace client vs never traced. */
+  readonly traceIdle: PairedPlan;
 }
 
 const MiB = 1024 * 1024;
@@ -26,6 +28,7 @@ export const FULL_PLAN: BenchPlan = {
   throughput: { warmup: 100, rounds: 10, perRound: 200 },
   mapping: { bytes: 256 * MiB, chunkBytes: 16 * MiB, repetitions: 15 },
   startup: { runs: 5, settleMs: 250, timeoutMs: 30_000 },
+  traceIdle: { warmup: 20, rounds: 10, perRound: 40 },
 };
 
 export const QUICK_PLAN: BenchPlan = {
@@ -34,4 +37,5 @@ export const QUICK_PLAN: BenchPlan = {
   throughput: { warmup: 4, rounds: 2, perRound: 8 },
   mapping: { bytes: 16 * MiB, chunkBytes: 4 * MiB, repetitions: 2 },
   startup: { runs: 1, settleMs: 50, timeoutMs: 60_000 },
+  traceIdle: { warmup: 2, rounds: 2, perRound: 2 },
 };

@@ -15,6 +15,7 @@ import { type PeerProcess, startPeer } from './peer-process.ts';
 import type { BenchPlan } from './plan.ts';
 import { measureServeStartup, type StartupRun } from './serve-startup.ts';
 import { type LatencySummary, maxOf, median, summarizeLatency } from './stats.ts';
+import { measureTraceIdle, READS_PER_OP, type TraceIdleResult } from './trace-idle.ts';
 
 const MiB = 1024 * 1024;
 
@@ -35,6 +36,7 @@ export interface BenchResult {
     throughput: { readFloor: number[]; read: number[]; writeFloor: number[]; write: number[] };
     mapping: MappingCopyResult;
     startup: StartupRun[];
+    traceIdle: TraceIdleResult;
   };
 }
 
@@ -190,6 +192,19 @@ function startupFigures(runs: readonly StartupRun[]): Figure[] {
   ];
 }
 
+function traceIdleFigure(r: TraceIdleResult, plan: BenchPlan): Figure {
+  return ratioFigure({
+    id: 'trace-detached-region-read',
+    label: 'GPU RAM 8-byte reads, trace detached',
+    unit: 'MiB/s',
+    value: Math.max(...r.detached),
+    floor: Math.max(...r.neverTraced),
+    floorLabel: 'the same reads on a machine whose tracer never had a listener',
+    target: { kind: 'ratio-at-least', limit: 0.9 },
+    detail: `in process, ${READS_PER_OP} reads per operation, best of ${plan.traceIdle.rounds} alternating rounds of ${plan.traceIdle.perRound}; a sink attached and detached first, as a \`trace\` client does`,
+  });
+}
+
 /** The figures that need the peer: round trips, 1 MiB transfers, the GPU RAM mapping. */
 async function measureWithPeer(peer: PeerProcess, plan: BenchPlan, progress: Progress) {
   const echo = EchoClient.connect(peer.echo);
@@ -240,6 +255,8 @@ export async function runBench(
   const startup = await measureServeStartup(plan.startup, (n) =>
     progress(`serve start-up run ${n}/${plan.startup.runs} done`),
   );
+  progress('region reads with the tracer detached after a trace client');
+  const traceIdle = await measureTraceIdle(plan.traceIdle);
   return {
     schema: 'vfio-nvlink2-bench/1',
     startedAt,
@@ -248,12 +265,19 @@ export async function runBench(
     cpus: cpus().length,
     load: { start: loadAtStart, end: loadavg() },
     placement: pinning.placement,
-    figures: [...wire.figures, ...bulk.figures, ...mapping.figures, ...startupFigures(startup)],
+    figures: [
+      ...wire.figures,
+      ...bulk.figures,
+      ...mapping.figures,
+      ...startupFigures(startup),
+      traceIdleFigure(traceIdle, plan),
+    ],
     raw: {
       roundTrip: { floor: wire.floor, server: wire.server },
       throughput: bulk.raw,
       mapping: mapping.raw,
       startup,
+      traceIdle,
     },
   };
 }

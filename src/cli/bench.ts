@@ -1,18 +1,28 @@
 /**
  * `vfio-nvlink2 bench [--json FILE] [--quick]`: measures the vfio-user server against floors
- * taken in the same run (src/bench/run-bench.ts), prints the table on stdout, progress on
- * stderr, and writes the results as JSON (default bench-results.json). Exit 0 whether or not
+ * taken in the same run (src/bench/run-bench.ts), prints the table on stdout, a progress bar
+ * on stderr when it is a terminal, and writes the results as JSON (default bench-results.json). Exit 0 whether or not
  * the targets are met; 1 when something could not be measured, 2 for bad usage.
  */
 import { writeFileSync } from 'node:fs';
-import { describePlacement, FULL_PLAN, QUICK_PLAN, renderTable, runBench } from '../bench/index.ts';
+import {
+  type BenchPlan,
+  describePlacement,
+  FULL_PLAN,
+  QUICK_PLAN,
+  renderTable,
+  runBench,
+} from '../bench/index.ts';
 import { CliError } from './cli-error.ts';
+import { startProgress } from './progress.ts';
 
 const USAGE = `usage: vfio-nvlink2 bench [--json FILE] [--quick] [--no-pin]
 
 Measures, in one run, against floors taken between the same two processes:
   8-byte REGION_READ round trip (p50, p99), 1 MiB REGION_READ/REGION_WRITE throughput,
-  GPU RAM copies through the client's mapping, \`serve\` start-up and RSS (6 GPUs).
+  GPU RAM copies through the client's mapping, \`serve\` start-up and RSS (6 GPUs), and
+  region reads with the tracer detached after a \`trace\` client against never traced.
+A progress bar shows on a terminal (stderr); piped, only the table is printed.
 
   --json FILE   where to write the results (default bench-results.json)
   --quick       few samples: checks that every figure can be measured, nothing more
@@ -42,17 +52,28 @@ function parseArgs(argv: readonly string[]): BenchArgs | null {
   return args;
 }
 
+/** Progress messages runBench sends: five phases, one per start-up run, the tracer one. */
+function benchSteps(plan: BenchPlan): number {
+  return 6 + plan.startup.runs;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args === null) {
     console.log(USAGE);
     return 0;
   }
-  const result = await runBench(
-    args.quick ? QUICK_PLAN : FULL_PLAN,
-    (m) => process.stderr.write(`bench: ${m}\n`),
-    args.pin,
-  );
+  const plan = args.quick ? QUICK_PLAN : FULL_PLAN;
+  // A bar on a terminal, one step per phase and per start-up run; nothing when piped.
+  const bar = startProgress('bench', benchSteps(plan));
+  let step = 0;
+  let result: Awaited<ReturnType<typeof runBench>>;
+  try {
+    result = await runBench(plan, (m) => bar.update(step++, m), args.pin);
+    bar.update(benchSteps(plan), 'done');
+  } finally {
+    bar.stop();
+  }
   console.log(renderTable(result.figures));
   const load = (l: readonly number[]) => l.map((v) => v.toFixed(2)).join(' ');
   console.log(

@@ -24,6 +24,14 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "the guest's view of served GPUs as QEMU 4.1-8.1 built it (placement, device tree)",
     load: async () => (await import('./guest.ts')).run,
   },
+  topology: {
+    summary: 'a picture of the machine: chips, NPUs, GPUs, NVLinks, groups (SVG, HTML, DOT)',
+    load: async () => (await import('./topology.ts')).run,
+  },
+  trace: {
+    summary: "stream a running serve's tracepoints live (ftrace text, or Chrome JSON for Perfetto)",
+    load: async () => (await import('./trace.ts')).run,
+  },
   bench: {
     summary: 'measure the server against a raw socket floor',
     load: async () => (await import('./bench.ts')).run,

@@ -24,6 +24,25 @@ describe('serve arguments', () => {
     }
   });
 
+  it('takes --http PORT 0..65535 only, and no page by default', () => {
+    const none = parseServeArgs([]);
+    assert.ok(none !== 'help' && none.http === undefined);
+    for (const [text, port] of [
+      ['0', 0],
+      ['8710', 8710],
+      ['65535', 65535],
+    ] as const) {
+      const a = parseServeArgs(['--http', text]);
+      assert.ok(a !== 'help' && a.http === port);
+    }
+    for (const bad of ['65536', '80.5', 'x', '', '123456'])
+      assert.throws(
+        () => parseServeArgs(['--http', bad]),
+        (e: unknown) => usage(e) && (e as Error).message.includes(`not '${bad}'`),
+      );
+    assert.throws(() => parseServeArgs(['--http', '-1']), usage);
+  });
+
   it('accepts --lpid 1..4094 only', () => {
     const a = parseServeArgs(['--lpid', '4094']);
     assert.ok(a !== 'help' && a.lpid === 4094);

@@ -9,12 +9,14 @@ import { parseSize } from './memory-size.ts';
 
 export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE]
                           [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-] [--json]
+                          [--http PORT]
        vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]]
                           [--memory-budget SIZE] [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-]
 
   Serve every GPU and NVLink bridge of the platform (FILE, a DTB or DTS; default: the built-in
   6-GPU Witherspoon) over vfio-user, one socket each: DIR/<DDDD:BB:DD.F>.sock, with
-  DIR/devices.json listing every PCI function and DIR/state.json the partitions and NPU tables.
+  DIR/devices.json listing every PCI function and DIR/state.json the partitions and NPU tables;
+  DIR/trace.ctl (0600) is where \`vfio-nvlink2 trace\` attaches to stream the tracepoints live.
   DIR defaults to $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>; it must be ours,
   not a symlink, writable by nobody else. Sockets are 0600 whatever the umask.
   --device/--socket-path  serve one device on PATH (the backend convention)
@@ -25,6 +27,8 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
                           the host's MemAvailable)
   --trace FILE|-          write NVLink2 tracepoints as ftrace text to FILE (- for stderr)
   --json                  print devices.json to stdout instead of the table
+  --http PORT             a read-only live page on http://127.0.0.1:PORT/ (0: any free port):
+                          topology, clients and LPIDs, GPU RAM heat strips, NPU tables, trace
   --idle-timeout SECONDS  close a connection without VERSION after this long (default 60, 0 never)
   --stall-timeout SECONDS close a client that stops sending inside a message for this long
                           (default 60, 0 never)
@@ -45,6 +49,8 @@ export interface ServeArgs {
   /** Milliseconds; undefined: the server's default. */
   readonly idleTimeoutMs: number | undefined;
   readonly stallTimeoutMs: number | undefined;
+  /** The live page's port on 127.0.0.1 (0: any free port); undefined: no page. */
+  readonly http: number | undefined;
 }
 
 /** $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>. */
@@ -104,6 +110,14 @@ function parseSeconds(flag: string, text: string | undefined): number | undefine
   return Math.round(n * 1000);
 }
 
+function parsePort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n <= 65535))
+    throw new CliError(`serve: --http takes a port from 0 to 65535, not '${text}'`, 2);
+  return n;
+}
+
 /** @throws CliError (exit 2) for bad usage. */
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   let values: ReturnType<typeof parse>['values'];
@@ -131,6 +145,7 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     json: values.json ?? false,
     idleTimeoutMs: parseSeconds('--idle-timeout', values['idle-timeout']),
     stallTimeoutMs: parseSeconds('--stall-timeout', values['stall-timeout']),
+    http: parsePort(values.http),
   };
 }
 
@@ -151,6 +166,7 @@ function parse(argv: string[]) {
       json: { type: 'boolean' },
       'idle-timeout': { type: 'string' },
       'stall-timeout': { type: 'string' },
+      http: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

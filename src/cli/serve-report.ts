@@ -34,7 +34,7 @@ export function formatDeviceTable(entries: readonly DevicesListEntry[]): string 
     e.address,
     `${e.vendor.slice(2)}:${e.device.slice(2)}`,
     e.role,
-    String(e.iommuGroup),
+    e.iommuGroup === null ? '-' : String(e.iommuGroup),
     e.result === 'nvlink2' ? 'nvlink2' : `${e.result} (${e.errno})`,
     e.socket ?? '-',
   ]);

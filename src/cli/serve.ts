@@ -7,8 +7,10 @@
  * Device memory is capped by the memory budget (--memory-budget, default half of MemAvailable,
  * logged at start); state.json shows what each GPU holds, read again every second.
  */
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { serializeFdt } from '../fdt/index.ts';
+import { LiveCounters, type LivePage, startLivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
@@ -33,6 +35,7 @@ import {
 } from './serve-report.ts';
 import { openTraceOutput } from './serve-trace.ts';
 import { checkSocketDir } from './socket-dir.ts';
+import { CONTROL_SOCKET, startTraceControl, type TraceControl } from './trace-control.ts';
 
 const log = (line: string) => process.stderr.write(`vfio-nvlink2 serve: ${line}\n`);
 
@@ -58,7 +61,7 @@ function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
   };
 }
 
-function buildMachine(args: ServeArgs, budget: bigint): Machine {
+function buildMachine(args: ServeArgs, budget: bigint, counters?: LiveCounters): Machine {
   const fdt = readPlatformArg(args.dt);
   try {
     buildHost(fdt);
@@ -72,6 +75,7 @@ function buildMachine(args: ServeArgs, budget: bigint): Machine {
     log: logKernel,
     memoryBudget: budget,
     ...(tracer ? { tracer } : {}),
+    ...(counters ? { vfioTracer: counters } : {}),
   });
 }
 
@@ -220,7 +224,8 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const budget = memoryBudget(args);
-  const machine = buildMachine(args, budget.bytes);
+  const counters = args.http === undefined ? undefined : new LiveCounters();
+  const machine = buildMachine(args, budget.bytes, counters);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   const sockets = plan(machine, args);
   setDmaSessionCount(sockets.size); // each device's share of the fds DMA maps may hold
@@ -234,22 +239,74 @@ export async function run(argv: string[]): Promise<number> {
   const stopped = untilSignal((signal) => stop(signal));
   const servers = startServers(machine, sockets, partitions, writeState, args);
   log(budget.line);
-  const duties = args.trace === undefined ? undefined : startFaultScan(machine);
+  // The fault scan runs while anyone can see what it finds: --trace, --http, an attached trace.
+  const alwaysScan = args.trace !== undefined || args.http !== undefined;
+  let duties = alwaysScan ? startFaultScan(machine) : undefined;
   const memoryWatch = dirMode ? startMemoryWatch(machine, writeState) : undefined;
+  let page: LivePage | undefined;
+  let control: TraceControl | undefined;
+  let stopping = false;
   stop = (signal) => {
+    stopping = true;
     log(`${signal}: closing ${servers.length} sockets`);
+    page?.close();
+    control?.close();
     if (duties) clearInterval(duties);
     if (memoryWatch) clearInterval(memoryWatch);
     for (const s of servers) s.close();
     if (dirMode) {
       removeQuietly(`${args.socketDir}/devices.json`);
       removeQuietly(`${args.socketDir}/state.json`);
+      removeQuietly(`${args.socketDir}/platform.dtb`);
     }
     machine.dispose();
   };
+  if (args.http !== undefined) {
+    try {
+      page = await startLivePage({
+        machine,
+        partitions,
+        served: new Set(sockets.keys()),
+        session: (address) => servers.find((s) => s.device.name === address)?.session,
+        ...(counters ? { counters } : {}),
+        port: args.http,
+      });
+    } catch (err) {
+      stop('error');
+      throw new CliError(`serve: --http ${args.http}: ${(err as Error).message}`);
+    }
+    if (stopping) {
+      page.close(); // a signal came while the page started: nothing more is created
+      return stopped;
+    }
+    log(`live page on ${page.url}`);
+  }
+  if (dirMode) {
+    try {
+      control = startTraceControl(
+        `${args.socketDir}/${CONTROL_SOCKET}`,
+        machine.ctx.tracer,
+        log,
+        (n) => {
+          if (n > 0) duties ??= startFaultScan(machine);
+          else if (!alwaysScan && duties) {
+            clearInterval(duties);
+            duties = undefined;
+          }
+        },
+      );
+    } catch (err) {
+      stop('error');
+      throw new CliError(`serve: trace control socket: ${(err as Error).message}`);
+    }
+  }
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
+    // The tree served, for `topology --socket-dir` (public like devices.json).
+    writeFileSync(`${args.socketDir}/platform.dtb`, serializeFdt(machine.host.fdt), {
+      mode: DEVICES_MODE,
+    });
     writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
   process.stdout.write(

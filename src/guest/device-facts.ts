@@ -29,6 +29,22 @@ export interface TypedRegionFacts {
   readonly linkSpeed: number | null;
 }
 
+/**
+ * A BAR or the expansion ROM as QEMU's vfio-pci registered it with pci_register_bar
+ * (hw/vfio/pci.c vfio_bar_prepare / vfio_bar_register, vfio_pci_size_rom).
+ */
+export interface BarFacts {
+  /** The io_regions index: 0–5 for BAR0–5, 6 (PCI_ROM_SLOT) for the ROM. */
+  readonly index: number;
+  /** Bytes: the VFIO region's size (0 for an unimplemented BAR or the upper half of a 64-bit one). */
+  readonly size: bigint;
+  /**
+   * The BAR register's low bits as vfio_bar_prepare kept them (`pci_bar & ~PCI_BASE_ADDRESS_MEM_MASK`,
+   * or the I/O bits): bit 0 I/O space, bits 1–2 memory type (0x4 = 64-bit), bit 3 prefetchable.
+   */
+  readonly type: number;
+}
+
 /** One function as the VMM sees it (config space, region info, its host IOMMU group). */
 export interface DeviceFacts {
   /** Host PCI name, DDDD:BB:DD.F. */
@@ -37,6 +53,10 @@ export interface DeviceFacts {
   readonly device: number;
   /** The 24-bit class code (PCI_CLASS_PROG..PCI_CLASS_DEVICE). */
   readonly classCode: number;
+  /** PCI_HEADER_TYPE (0x0e), the multi-function bit included. */
+  readonly headerType: number;
+  /** BAR0–5 and the ROM (index 6), the empty ones included. */
+  readonly bars: readonly BarFacts[];
   /** The host IOMMU group, or null when unknown (then a GPU and its bridges count as one). */
   readonly iommuGroup: number | null;
   /** Every region with a TYPE capability. */

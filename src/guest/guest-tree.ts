@@ -4,13 +4,20 @@
  * spapr_phb_nvgpu_populate_pcidev_dt; node names from hw/ppc/spapr_pci.c): per vPHB, the bus
  * node `pci@<buid>` with `ibm,mmio-atsd` and one node per GPU and bridge, a root `npuphb<N>`
  * with a `link@i` per bridge, and a `memory@<gpa>` per GPU RAM. A fragment: besides the
- * NVLink2 properties only `reg` (bus and config-space entry) and the cell counts are written
+ * NVLink2 properties only `reg` (the bus's, and each device's config-space and BAR entries) and
+ * the cell counts are written
  * (no ranges, interrupts, …), and nodes come in devfn/slot order (libfdt's fdt_add_subnode
  * puts QEMU's root nodes in reverse). `link@i` has no `reg`, as in QEMU ("_FDT(… "reg" …)"
  * is commented out there), so dtc warns unit_address_vs_reg for it.
  */
 import { cells, Fdt, type FdtNode } from '../fdt/index.ts';
-import { type GuestPlacement, gpuAssociativity, type VphbPlacement } from './placement.ts';
+import type { BarFacts } from './device-facts.ts';
+import {
+  type GuestPlacement,
+  gpuAssociativity,
+  type PlacedDevice,
+  type VphbPlacement,
+} from './placement.ts';
 
 /** spapr_pci.c pci_classes[] (base names) with the display and bridge subclasses. */
 const CLASS_NAMES = [
@@ -71,13 +78,46 @@ export function vphbNodeName(v: VphbPlacement): string {
   return `pci@${v.buid.toString(16)}`;
 }
 
+/** PCI_NUM_REGIONS - 1: the ROM's io_regions index (PCI_ROM_SLOT). */
+const PCI_ROM_SLOT = 6;
+
+/** pci_bar(): the config register of io_region `index` (PCI_ROM_ADDRESS1 0x38 behind a type-1 header). */
+function barRegister(index: number, headerType: number): number {
+  if (index !== PCI_ROM_SLOT) return 0x10 + 4 * index;
+  return (headerType & 0x7f) === 1 ? 0x38 : 0x30;
+}
+
+/**
+ * A device's `reg` as QEMU 4.1–8.1 wrote it (hw/ppc/spapr_pci.c populate_resource_props, for a
+ * device on the vPHB's root bus 0): the config-space entry {devfn << 8, 0, 0, 0, 0}, then for every
+ * io_region with a size, in index order, {phys.hi, 0, 0, size.hi, size.lo} with phys.hi =
+ * ss << 24 | devfn << 8 | register, ss = 1 for I/O, 3 for 64-bit memory, 2 otherwise (no
+ * prefetch or relocation bits: QEMU leaves n, p, t at 0).
+ */
+export function pciRegCells(
+  devfn: number,
+  headerType: number,
+  bars: readonly BarFacts[],
+): number[] {
+  const devId = (devfn & 0xff) << 8; // b_bbbbbbbb(0) | b_ddddd(slot) | b_fff(fn)
+  const out = [devId, 0, 0, 0, 0];
+  for (const bar of [...bars].sort((a, b) => a.index - b.index)) {
+    if (bar.size === 0n) continue;
+    const ss = bar.type & 0x1 ? 1 : bar.type & 0x4 ? 3 : 2;
+    const hi = ((ss << 24) | devId | barRegister(bar.index, headerType)) >>> 0;
+    out.push(hi, 0, 0, Number(bar.size >> 32n), Number(bar.size & 0xffffffffn));
+  }
+  return out;
+}
+
 function addPciNodes(v: VphbPlacement, bus: FdtNode): void {
-  const classOf = new Map(v.devices.map((d) => [d.address, d.classCode]));
-  // populate_resource_props: the first `reg` entry is config space, phys.hi = devfn << 8 (bus 0).
-  const nodeFor = (address: string, devfn: number) =>
-    bus
-      .addChild(pciNodeName(classOf.get(address) ?? 0, devfn))
-      .setProperty('reg', cells.u32(devfn << 8, 0, 0, 0, 0));
+  const byAddress = new Map<string, PlacedDevice>(v.devices.map((d) => [d.address, d]));
+  const nodeFor = (address: string, devfn: number) => {
+    const d = byAddress.get(address);
+    return bus
+      .addChild(pciNodeName(d?.classCode ?? 0, devfn))
+      .setProperty('reg', cells.u32(...pciRegCells(devfn, d?.headerType ?? 0, d?.bars ?? [])));
+  };
   type Entry = { devfn: number; write: () => void };
   const entries: Entry[] = [];
   for (const slot of v.slots) {

@@ -12,7 +12,12 @@
  * Guest devfns: given per device, or slot k -> devfn k<<3 in the order the devices are listed.
  */
 import { hex } from '../text/index.ts';
-import { classifyDevice, type DeviceFacts, type DeviceRole } from './device-facts.ts';
+import {
+  type BarFacts,
+  classifyDevice,
+  type DeviceFacts,
+  type DeviceRole,
+} from './device-facts.ts';
 
 /** SPAPR_PCI_NV2RAM64_WIN_BASE = SPAPR_PCI_LIMIT (include/hw/pci-host/spapr.h): 64 TiB. */
 export const NV2RAM64_WIN_BASE = 1n << 46n;
@@ -103,6 +108,8 @@ export interface PlacedDevice {
   readonly classCode: number;
   readonly vendor: number;
   readonly device: number;
+  readonly headerType: number;
+  readonly bars: readonly BarFacts[];
   readonly role: DeviceRole;
 }
 
@@ -147,8 +154,9 @@ function assignDevfns(request: VphbRequest): PlacedDevice[] {
         `${d.facts.address}: guest devfn ${hex(devfn)} already taken by ${other} on vPHB ${request.index}`,
       );
     used.set(devfn, d.facts.address);
-    const { address, iommuGroup, classCode, vendor, device } = d.facts;
-    return { address, devfn, iommuGroup, classCode, vendor, device, role: classifyDevice(d.facts) };
+    const { address, iommuGroup, classCode, vendor, device, headerType, bars } = d.facts;
+    const role = classifyDevice(d.facts);
+    return { address, devfn, iommuGroup, classCode, vendor, device, headerType, bars, role };
   });
   // pci_for_each_device_under_bus walks devfn 0..255.
   return placed.sort((a, b) => a.devfn - b.devfn);
@@ -240,20 +248,27 @@ function collect(phb: number, devices: readonly PlacedDevice[], numa: { next: nu
   return { slots, error, notes };
 }
 
-/** spapr_phb_nvgpu_populate_dt: the ATSD addresses and QEMU's complaints about them. */
+/**
+ * spapr_phb_nvgpu_populate_dt (QEMU 8.1 hw/ppc/spapr_pci_nvlink2.c:277-296): the ATSD addresses
+ * and QEMU's complaints about them. The outer loop stops once 8 are taken (line 277), so
+ * "Only 8 ATSD registers supported" (289) is printed only when the 9th link is in the same
+ * slot as the 8th: with 2 links per GPU never, with 3 (the 4-GPU machine) at the third GPU.
+ */
 function mmioAtsdOf(
   slots: readonly GpuSlot[],
   devices: readonly PlacedDevice[],
 ): { mmioAtsd: bigint[] | null; errors: string[] } {
   const atsd: bigint[] = [];
   const errors: string[] = [];
-  for (const link of slots.flatMap((s) => s.links)) {
-    if (link.atsdGpa === null) continue;
-    if (atsd.length === MAX_MMIO_ATSD) {
-      errors.push(`Only ${MAX_MMIO_ATSD} ATSD registers supported`);
-      break;
+  for (let i = 0; i < slots.length && atsd.length < MAX_MMIO_ATSD; i++) {
+    for (const link of slots[i]?.links ?? []) {
+      if (link.atsdGpa === null) continue;
+      if (atsd.length === MAX_MMIO_ATSD) {
+        errors.push(`Only ${MAX_MMIO_ATSD} ATSD registers supported`);
+        break;
+      }
+      atsd.push(link.atsdGpa);
     }
-    atsd.push(link.atsdGpa);
   }
   if (atsd.length === 0) return { mmioAtsd: null, errors: [...errors, 'No ATSD registers found'] };
   // spapr_phb_eeh_available -> vfio_eeh_as_ok: one container with exactly one group.
@@ -302,8 +317,24 @@ function placeVphb(request: VphbRequest, numa: { next: number }): VphbPlacement 
 }
 
 /**
- * The guest placement of every vPHB, in the order given (NUMA ids are handed out in that
- * order, as the vPHBs' reset handlers ran).
+ * The order QEMU reset the vPHBs, which is the order their GPUs took NUMA ids: the machine
+ * reset resets the system bus's children in list order (hw/core/bus.c bus_reset_child_foreach,
+ * QTAILQ_FOREACH), and bus_add_child (hw/core/qdev.c) puts every new child at the head
+ * (QTAILQ_INSERT_HEAD_RCU), so the newest vPHB is reset first. The default PHB (index 0) is
+ * created by spapr_machine_init before any `-device spapr-pci-host-bridge`; the others are
+ * created in the order given.
+ */
+export function resetOrder(vphbs: readonly VphbRequest[]): VphbRequest[] {
+  const created = [...vphbs.filter((v) => v.index === 0), ...vphbs.filter((v) => v.index !== 0)];
+  return created.reverse();
+}
+
+/**
+ * The guest placement of every vPHB, listed as given (the default PHB, index 0, and then the
+ * `-device` vPHBs in command-line order). NUMA ids are handed out in reset order (resetOrder):
+ * spapr_phb_reset (QEMU 8.1 hw/ppc/spapr_pci.c:2069-2080) runs spapr_phb_nvgpu_setup, whose
+ * spapr_pci_collect_nvgpu takes `spapr->gpu_numa_id++` (spapr_pci_nvlink2.c:101-102) for each
+ * GPU in devfn order, so vPHB 0 gets the last ids.
  * @throws GuestPlacementError for a vPHB index past 30, a devfn out of range or used twice.
  */
 export function placeGuest(
@@ -311,14 +342,17 @@ export function placeGuest(
   options: { numaNodes?: number } = {},
 ): GuestPlacement {
   const numaNodes = options.numaNodes ?? 0;
-  // spapr_numa_initial_nvgpu_numa_id: MAX(1, machine->numa_state->num_nodes).
+  // spapr_numa_initial_nvgpu_numa_id: MAX(1, machine->numa_state->num_nodes), set once by
+  // spapr_machine_init (spapr.c:2878), so a guest reboot would hand out further ids.
   const numa = { next: Math.max(1, numaNodes) };
   const seen = new Set<number>();
   for (const v of vphbs) {
     if (seen.has(v.index)) throw new GuestPlacementError(`vPHB index ${v.index} given twice`);
     seen.add(v.index);
   }
-  return { numaNodes, vphbs: vphbs.map((v) => placeVphb(v, numa)) };
+  const placed = new Map<VphbRequest, VphbPlacement>();
+  for (const v of resetOrder(vphbs)) placed.set(v, placeVphb(v, numa));
+  return { numaNodes, vphbs: vphbs.map((v) => placed.get(v)!) };
 }
 
 /** FORM1 `ibm,associativity` of a GPU's RAM: {4, n, n, n, n} (QEMU 5.2+; {4,1,1,1,n} before). */

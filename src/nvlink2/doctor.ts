@@ -40,7 +40,8 @@ export interface DoctorEntry {
   readonly vendor: string;
   readonly device: string;
   readonly role: 'gpu' | 'bridge' | 'other';
-  readonly iommuGroup: number;
+  /** The kernel's IOMMU group; null when it gave the function none (a root port). */
+  readonly iommuGroup: number | null;
   readonly result: 'nvlink2' | 'plain' | 'error';
   /** "ENODEV" for plain devices whose hook declined, the failure's errno for errors; else null. */
   readonly errno: string | null;
@@ -196,7 +197,7 @@ export function formatDoctorReport(entries: readonly DoctorEntry[]): string {
       e.address,
       `${e.vendor.slice(2)}:${e.device.slice(2)}`,
       e.role,
-      String(e.iommuGroup),
+      e.iommuGroup === null ? '-' : String(e.iommuGroup),
       e.result,
       what,
     ];

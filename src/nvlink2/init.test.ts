@@ -37,7 +37,8 @@ describe('healthy 6-GPU Witherspoon', () => {
       vendor: '0x10de',
       device: '0x1db1',
       role: 'gpu',
-      iommuGroup: 0,
+      // chip 0's NPU compound group (src/platform/host.test.ts derives the numbers)
+      iommuGroup: 6,
       result: 'nvlink2',
       errno: null,
       reason: null,

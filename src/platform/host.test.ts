@@ -58,33 +58,102 @@ test('GPU ↔ bridge lookups both ways (pnv_pci_get_npu_dev / pnv_pci_get_gpu_de
   }
 });
 
-test('IOMMU groups: a GPU with its bridges, every other function alone, numbered in address order', () => {
+/*
+ * IOMMU groups as Linux 5.12 built them, derived by hand from the kernel's source:
+ * - pci_64.c pcibios_init adds devices ("Add devices.") before ppc_md.pcibios_fixup;
+ *   pci.c pnv_pci_init probes the PHB4s ("ibm,ioda3-phb") before the NPU2 PHBs; at add,
+ *   pci-ioda.c pnv_pci_ioda_dma_dev_setup registers a PE's group with its first non-bridge
+ *   device ("We assume that bridges *probably* don't need to do any DMA", "PEs with a DMA weight
+ *   of zero won't have a group"): root ports get none, the six GPU PEs take ids 0..5 (PHB4 order,
+ *   chip 0's three first); NPU PHBs have no dma_dev_setup.
+ * - pnv_pci_ioda_fixup → pnv_pci_ioda_setup_nvlink → npu-dma.c pnv_pci_npu_setup_iommu_groups →
+ *   pnv_try_setup_npu_table_group: "P9 case: compound group is per-NPU (all gpus, all links)":
+ *   chip 0's NPU group is registered first, while 0..5 are taken: id 6
+ *   (iommu_group_alloc, ida_simple_get lowest free); each GPU then leaves its PE group
+ *   (iommu_del_device, iommu_group_put) which dies and frees its id: 0, 1, 2 are free when
+ *   chip 8's first GPU registers its NPU's group: id 0.
+ * - pnv_npu_compound_attach adds each bridge whose ibm,gpu is the GPU to the GPU's group.
+ */
+const KERNEL_GROUPS_6GPU: [string, number | null][] = [
+  ['0000:00:00.0', 6],
+  ['0000:00:00.1', 6],
+  ['0000:00:01.0', 6],
+  ['0000:00:01.1', 6],
+  ['0000:00:02.0', 6],
+  ['0000:00:02.1', 6],
+  ['0001:00:00.0', 0],
+  ['0001:00:00.1', 0],
+  ['0001:00:01.0', 0],
+  ['0001:00:01.1', 0],
+  ['0001:00:02.0', 0],
+  ['0001:00:02.1', 0],
+  ['0002:00:00.0', null],
+  ['0002:01:00.0', 6],
+  ['0003:00:00.0', null],
+  ['0003:02:00.0', 6],
+  ['0004:00:00.0', null],
+  ['0004:03:00.0', 6],
+  ['0005:00:00.0', null],
+  ['0005:01:00.0', 0],
+  ['0006:00:00.0', null],
+  ['0006:02:00.0', 0],
+  ['0007:00:00.0', null],
+  ['0007:03:00.0', 0],
+];
+
+test('IOMMU groups of the 6-GPU Witherspoon: one per NPU, 3 x (GPU + 2 bridges), as Linux 5.12 numbered them', () => {
   const host = buildHost(generateWitherspoon());
-  const groups = host.functions.map((f) => f.iommuGroup);
-  assert.equal(new Set(groups).size, 6 + 6);
-  // First appearance of each group number follows address order: 0, 1, 2, ...
-  const firsts = [...new Set(groups)];
   assert.deepEqual(
-    firsts,
-    firsts.map((_, i) => i),
+    host.functions.map((f) => [f.name, f.iommuGroup]),
+    KERNEL_GROUPS_6GPU,
   );
-  for (const gpu of host.functions.filter((f) => f.role === 'gpu')) {
-    const members = host.groupMembers(gpu.iommuGroup);
-    assert.equal(members.length, 3);
-    assert.ok(members.every((m) => m === gpu || host.gpuOfBridge(m) === gpu));
-  }
-  for (const f of host.functions.filter((f) => f.role === 'other'))
-    assert.equal(host.groupMembers(f.iommuGroup).length, 1);
+  assert.equal(host.groupMembers(6).length, 9);
+  assert.equal(host.groupMembers(0).length, 9);
 });
 
-test('a bridge without ibm,gpu is in its own group; the GPU keeps the rest', () => {
+test('IOMMU groups of the 4-GPU Witherspoon: 2 x (GPU + 3 bridges) per NPU; GPU PEs 0..3, so chip 0 takes 4', () => {
+  const host = buildHost(generateWitherspoon({ gpus: 4 }));
+  const chip0 = 4; // registered while the GPU PE groups 0..3 live
+  const chip8 = 0; // 0 and 1 were freed by chip 0's GPUs
+  assert.deepEqual(
+    host.functions.map((f) => [f.name, f.iommuGroup]),
+    [
+      ...['00.0', '00.1', '00.2', '01.0', '01.1', '01.2'].map((d) => [`0000:00:${d}`, chip0]),
+      ...['00.0', '00.1', '00.2', '01.0', '01.1', '01.2'].map((d) => [`0001:00:${d}`, chip8]),
+      ['0002:00:00.0', null],
+      ['0002:01:00.0', chip0],
+      ['0003:00:00.0', null],
+      ['0003:02:00.0', chip0],
+      ['0004:00:00.0', null],
+      ['0004:01:00.0', chip8],
+      ['0005:00:00.0', null],
+      ['0005:02:00.0', chip8],
+    ],
+  );
+});
+
+test('a bridge without ibm,gpu joins no group (pnv_npu_compound_attach finds no GPU); the GPU stays compound through ibm,npu[0]', () => {
   const host = buildHost(
     generateWitherspoon({ omit: [{ property: 'ibm,gpu', target: '0000:00:00.1' }] }),
   );
-  // The GPU's ibm,npu still names the bridge, so the union is kept through ibm,npu.
-  assert.equal(host.groupMembers(host.functionByName('0002:01:00.0')!.iommuGroup).length, 3);
+  assert.equal(host.functionByName('0000:00:00.1')!.iommuGroup, null);
+  assert.equal(host.functionByName('0002:01:00.0')!.iommuGroup, 6);
+  assert.equal(host.groupMembers(6).length, 8);
+});
+
+test('without NVLink2 links (P100 plain) each GPU keeps its PE group and the bridges get none', () => {
   const plain = buildHost(generateWitherspoon({ p100: 'plain' }));
-  assert.ok(plain.functions.every((f) => plain.groupMembers(f.iommuGroup).length === 1));
+  assert.deepEqual(
+    plain.functions.filter((f) => f.iommuGroup !== null).map((f) => [f.name, f.iommuGroup]),
+    [
+      ['0002:01:00.0', 0],
+      ['0003:02:00.0', 1],
+      ['0004:03:00.0', 2],
+      ['0005:01:00.0', 3],
+      ['0006:02:00.0', 4],
+      ['0007:03:00.0', 5],
+    ],
+  );
 });
 
 test('domains from linux,pci-domain when present', () => {
@@ -188,15 +257,20 @@ test('host from a hand-written tree (compiled by dtc) that is not Witherspoon-sh
       ['/npu', 2, true],
     ],
   );
+  // Groups by hand (Linux 5.12): probe order pcie@1000 then pcie@2000. Bus 0x10's PE: group 0
+  // (ethernet; the bridge at 10:01.0 joins the PE's existing group); bus 0x11's PE: group 1 (GPU
+  // and audio); nvme: 2. The GPU's ibm,npu[0] is on an NPU PHB without "ibm,power9-npu-pciex"
+  // (no hose->npu: the POWER8 per-GPU compound group), registered as 3; group 1 keeps the audio
+  // function. pnv_npu_compound_attach puts the bridge in the GPU's group 3.
   assert.deepEqual(
     host.functions.map((f) => [f.name, f.role, f.iommuGroup]),
     [
-      ['0001:00:00.0', 'other', 0],
-      ['0002:00:03.0', 'bridge', 1],
-      ['0005:10:00.0', 'other', 2],
-      ['0005:10:01.0', 'other', 3],
-      ['0005:11:00.0', 'gpu', 1],
-      ['0005:11:00.1', 'other', 4],
+      ['0001:00:00.0', 'other', 2],
+      ['0002:00:03.0', 'bridge', 3],
+      ['0005:10:00.0', 'other', 0],
+      ['0005:10:01.0', 'other', 0],
+      ['0005:11:00.0', 'gpu', 3],
+      ['0005:11:00.1', 'other', 1],
     ],
   );
   const gpu = host.functionByName('0005:11:00.0')!;

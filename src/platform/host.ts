@@ -2,7 +2,8 @@
  * The PowerNV host as Linux sees it, built from any device tree (generated or a user's DTB):
  * PHBs (nodes with device_type "pciex"/"pci" not inside another PHB), PCI functions found by
  * their Open Firmware `reg` (phys.hi = bus << 16 | devfn << 8), the NVLink bridge and GPU
- * roles, IOMMU groups, and the kernel's lookups between GPUs and bridges.
+ * roles, IOMMU groups (replayed as Linux 5.12 built them, iommu-groups.ts), and the kernel's
+ * lookups between GPUs and bridges.
  * Sources: Linux v5.12 arch/powerpc/platforms/powernv/npu-dma.c (pnv_pci_get_npu_dev,
  * pnv_pci_get_gpu_dev, get_pci_dev, pnv_npu_compound_attach), arch/powerpc/kernel/pci_dn.c,
  * drivers/vfio/pci/vfio_pci_nvlink2.c (link index via ibm,nvlink); Open Firmware PCI binding.
@@ -24,6 +25,7 @@ import {
   unflattenLikeLinux,
 } from '../fdt/index.ts';
 import { hex } from '../text/index.ts';
+import { kernelIommuGroups } from './iommu-groups.ts';
 import { PCI_BASE_CLASS_DISPLAY, PCI_CLASS_BRIDGE_PCI, PCI_VENDOR_ID_NVIDIA } from './pci-ids.ts';
 import { pciName } from './pci-name.ts';
 import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
@@ -42,6 +44,8 @@ export class HostError extends Error {
 
 /** Compatible of an NPU2 PHB (skiboot hw/npu2.c npu2_nvlink_init_npu). */
 export const NPU2_PHB_COMPATIBLE = 'ibm,ioda2-npu2-phb';
+/** PNV_PHB_MODEL_NPU2, for which pnv_pci_ioda_setup_nvlink calls pnv_npu2_init (hose->npu). */
+const POWER9_NPU_COMPATIBLE = 'ibm,power9-npu-pciex';
 
 /** The HostError of a property read that failed with the wrong size. */
 function sizeError(e: FdtPropertyError, expected: string): HostError {
@@ -82,6 +86,8 @@ interface RawFunction {
   phbIndex: number;
   bus: number;
   devfn: number;
+  /** pci_is_bridge(): a bus node or class 0x0604 (PCI-to-PCI bridge). */
+  isBridge: boolean;
 }
 
 /** Every PHB in tree order: device_type pci/pciex nodes with no PHB above them. */
@@ -123,14 +129,11 @@ function collectFunctions(
     if (!reg.ok) throw new HostError(child.path, 'reg', 'is shorter than one cell (phys.hi)');
     const physHi = reg.value;
     const number = bus.number ?? (physHi >> 16) & 0xff;
-    out.push({ node: child, phbIndex, bus: number, devfn: (physHi >> 8) & 0xff });
     const classCode = optionalU32(child, 'class-code');
-    if (
-      isPciBusNode(child) ||
-      (classCode !== undefined && classCode >> 8 === PCI_CLASS_BRIDGE_PCI)
-    ) {
-      buses.push({ node: child, number: secondaryBus(child), next: 0 });
-    }
+    const isBridge =
+      isPciBusNode(child) || (classCode !== undefined && classCode >> 8 === PCI_CLASS_BRIDGE_PCI);
+    out.push({ node: child, phbIndex, bus: number, devfn: (physHi >> 8) & 0xff, isBridge });
+    if (isBridge) buses.push({ node: child, number: secondaryBus(child), next: 0 });
   }
 }
 
@@ -149,26 +152,6 @@ function phbDomains(nodes: readonly FdtNode[]): number[] {
     first.set(d, i);
   });
   return domains;
-}
-
-/** Union-find over function indexes; `ibm,npu`/`ibm,gpu` phandles may chain any number of them. */
-function makeGroups(count: number): { union(a: number, b: number): void; find(a: number): number } {
-  const parent = Array.from({ length: count }, (_, i) => i);
-  const find = (a: number): number => {
-    let r = a;
-    while (parent[r] !== r) r = parent[r]!;
-    // Every node on the way now points at the root, so a long chain is walked once.
-    for (let n = a; parent[n] !== r; ) {
-      const next = parent[n]!;
-      parent[n] = r;
-      n = next;
-    }
-    return r;
-  };
-  const union = (a: number, b: number): void => {
-    parent[find(a)] = find(b);
-  };
-  return { find, union };
 }
 
 /** The one warning of a tree Linux unflattens without some of its nodes, or none. */
@@ -213,29 +196,35 @@ export function buildHost(input: Fdt): Host {
   raw.forEach((r, i) => {
     byNode.set(r.node, i);
   });
-  const groups = makeGroups(raw.length);
-  for (const [i, r] of raw.entries()) {
-    for (const name of ['ibm,npu', 'ibm,gpu']) {
-      const count = countPhandles(r.node, name);
-      for (let k = 0; k < count; k++) {
-        const other = parsePhandle(fdt, r.node, name, k);
-        const j = other ? byNode.get(other) : undefined;
-        if (j !== undefined) groups.union(i, j);
-      }
-    }
-  }
-  const groupNumbers = new Map<number, number>();
+  const resolve = (r: RawFunction, name: string, index: number): number | undefined => {
+    if (countPhandles(r.node, name) <= index) return undefined;
+    const other = parsePhandle(fdt, r.node, name, index);
+    return other ? byNode.get(other) : undefined;
+  };
+  const groups = kernelIommuGroups(
+    phbNodes.map((node, i) => ({
+      npu: phbs[i]!.isNpu,
+      npu2: phbs[i]!.isNpu && isCompatible(node, POWER9_NPU_COMPATIBLE),
+      rootBus: secondaryBus(node) ?? 0,
+    })),
+    raw.map((r) => ({
+      phb: r.phbIndex,
+      bus: r.bus,
+      devfn: r.devfn,
+      isBridge: r.isBridge,
+      npu0: resolve(r, 'ibm,npu', 0),
+      gpu: resolve(r, 'ibm,gpu', 0),
+    })),
+  );
   const functions: PciFunction[] = raw.map((r, i) => {
-    const root = groups.find(i);
-    if (!groupNumbers.has(root)) groupNumbers.set(root, groupNumbers.size);
-    const f = makeFunction(r, phbs[r.phbIndex]!, groupNumbers.get(root)!);
+    const f = makeFunction(r, phbs[r.phbIndex]!, groups[i] ?? null);
     phbFunctions[r.phbIndex]!.push(f);
     return f;
   });
   return new HostModel(fdt, phbs, functions, skippedNodesWarning(tree));
 }
 
-function makeFunction(r: RawFunction, phb: Phb, iommuGroup: number): PciFunction {
+function makeFunction(r: RawFunction, phb: Phb, iommuGroup: number | null): PciFunction {
   const address: PciAddress = {
     domain: phb.domain,
     bus: r.bus,
@@ -311,7 +300,7 @@ class HostModel implements Host {
   }
 
   groupMembers(group: number): readonly PciFunction[] {
-    return this.functions.filter((f) => f.iommuGroup === group);
+    return this.functions.filter((f) => f.iommuGroup !== null && f.iommuGroup === group);
   }
 
   nvlinkOfBridge(bridge: PciFunction): NvlinkLookup {

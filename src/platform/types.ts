@@ -45,8 +45,11 @@ export interface PciFunction {
   readonly subsystemVendor: number;
   readonly subsystemDevice: number;
   readonly role: PciRole;
-  /** IOMMU group number; a GPU shares its group with its NVLink bridges. */
-  readonly iommuGroup: number;
+  /**
+   * The IOMMU group Linux 5.12 gave it (platform/iommu-groups.ts): on POWER9 one compound group
+   * per NPU holding its GPUs and all their NVLink bridges; null when it has none (root ports).
+   */
+  readonly iommuGroup: number | null;
 }
 
 export interface Host {

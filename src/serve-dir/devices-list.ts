@@ -78,8 +78,8 @@ function entryOf(path: string, i: number, e: unknown): DevicesListEntry {
   const device = text('device', PCI_ID, 'a PCI ID 0xNNNN');
   const role = oneOf('role', ROLES);
   const g = o.iommuGroup;
-  if (typeof g !== 'number' || !Number.isSafeInteger(g) || g < 0)
-    throw bad('iommuGroup', 'a non-negative integer');
+  if (g !== null && (typeof g !== 'number' || !Number.isSafeInteger(g) || g < 0))
+    throw bad('iommuGroup', 'a non-negative integer or null');
   const s = o.socket;
   if (s !== undefined && (typeof s !== 'string' || s === '')) throw bad('socket', 'a path');
   const status = { address, vendor, device, role, iommuGroup: g };
@@ -148,7 +148,7 @@ export interface ServedDevice {
   readonly address: string;
   /** Its socket; a relative path (not serve's) is taken relative to the list's directory. */
   readonly socket: string;
-  readonly iommuGroup: number;
+  readonly iommuGroup: number | null;
 }
 
 /**

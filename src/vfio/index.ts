@@ -59,7 +59,7 @@ export {
   type SharedMemory,
   type SharedMemoryFactory,
 } from './shared-memory.ts';
-export type { VfioTracer } from './tracer.ts';
+export type { InterruptEvent, VfioTracer } from './tracer.ts';
 export {
   type VariantDevice,
   type VariantHook,

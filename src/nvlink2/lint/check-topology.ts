@@ -233,7 +233,7 @@ export function checkPlacement(tree: NvTree): Draft[] {
   const out: Draft[] = [];
   const groups = new Map<number, typeof host.functions>();
   for (const f of host.functions)
-    groups.set(f.iommuGroup, [...(groups.get(f.iommuGroup) ?? []), f]);
+    if (f.iommuGroup !== null) groups.set(f.iommuGroup, [...(groups.get(f.iommuGroup) ?? []), f]);
   for (const members of groups.values()) {
     const gpus = members.filter((f) => tree.gpus.includes(f.node) && !tree.isP100(f.node));
     if (gpus.length === 0) continue;

@@ -14,5 +14,12 @@ export {
   VfioUserServer,
   type VfioUserServerOptions,
 } from './server.ts';
-export { octalMode, ourUid, SocketPathError, unsafeDirectoryReason } from './server-socket-path.ts';
+export {
+  claimSocketPath,
+  octalMode,
+  ourUid,
+  SocketPathError,
+  unsafeDirectoryReason,
+} from './server-socket-path.ts';
 export { SERVER_FRAMER_LIMITS, Session, type SessionOptions } from './session.ts';
+export type { SessionState } from './session-state.ts';
