@@ -5,11 +5,8 @@
       "sources": [
         "native/addon.c",
         "native/common.c",
-<<<<<<< HEAD
-        "native/eventfd.c",
-=======
         "native/constants.c",
->>>>>>> i12-suite
+        "native/eventfd.c",
         "native/fds.c",
         "native/memory.c",
         "native/scm.c",

@@ -209,61 +209,6 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   return obj;
 }
 
-<<<<<<< HEAD
-=======
-/* eventfdCreate(initial, flags): eventfd(2) with EFD_CLOEXEC always added; flags may carry
- * EFD_NONBLOCK (04000) and EFD_SEMAPHORE (1). */
-static napi_value eventfd_create(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 2, argv);
-  uint32_t initial, flags;
-  if (!nv_arg_uint32(env, argv[0], "initial", &initial)) return NULL;
-  if (!nv_arg_uint32(env, argv[1], "flags", &flags)) return NULL;
-  if (flags & ~(uint32_t)(EFD_NONBLOCK | EFD_SEMAPHORE)) return nv_throw_errno(env, "eventfd", EINVAL);
-  int fd = eventfd(initial, (int)flags | EFD_CLOEXEC);
-  if (fd < 0) return nv_throw_errno(env, "eventfd", errno);
-  return nv_new_fd(env, fd);
-}
-
-/* eventfdWrite(fd, value): adds value to the counter. Throws EAGAIN if it would overflow on a
- * non-blocking eventfd. */
-static napi_value eventfd_write_fn(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 2, argv);
-  int fd;
-  uint64_t value;
-  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
-  if (!nv_arg_u64(env, argv[1], "value", &value)) return NULL;
-  ssize_t r;
-  do r = write(fd, &value, sizeof value);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return nv_throw_errno(env, "write", errno);
-  return nv_undefined(env);
-}
-
-/* eventfdRead(fd): the counter (reset to 0), or null when it is 0. Never blocks, even on an
- * eventfd created without EFD_NONBLOCK (a client may send one): it polls first. */
-static napi_value eventfd_read_fn(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 1, argv);
-  int fd;
-  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  int n;
-  do n = poll(&p, 1, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return nv_throw_errno(env, "poll", errno);
-  if (n == 0 || !(p.revents & POLLIN)) return nv_null(env);
-  uint64_t value;
-  ssize_t r;
-  do r = read(fd, &value, sizeof value);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) {
-    if (errno == EAGAIN) return nv_null(env);
-    return nv_throw_errno(env, "read", errno);
-  }
-  if (r != sizeof value) return nv_throw_errno(env, "read", EIO);
-  return nv_u64(env, value);
-}
-
->>>>>>> i12-suite
 napi_status nv_init_fds(napi_env env, napi_value exports) {
   napi_status s;
   if ((s = nv_export(env, exports, "closeFd", close_fd)) != napi_ok) return s;
