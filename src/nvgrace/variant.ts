@@ -1,0 +1,26 @@
+/**
+ * nvgrace-gpu as a vfio-pci variant (Linux 6.9+ drivers/vfio/pci/nvgrace-gpu/main.c): it
+ * binds the GPUs of its pci_device_id table, gives them their profiles and probes them
+ * (probe.ts). It registers no device-specific region: its memory is shown as BARs.
+ */
+import type { VariantVocabulary, VfioPciVariant } from '../vfio/variant.ts';
+import type { NvgraceContext } from './context.ts';
+import { probeNvgrace } from './probe.ts';
+import { graceGpuModel, nvgraceModelName, nvgraceProfile } from './profile.ts';
+
+export const NVGRACE_VOCABULARY: VariantVocabulary = {
+  name: 'nvgrace-gpu-vfio-pci',
+  regions: [],
+  regionCapabilities: [],
+  modelName: nvgraceModelName,
+};
+
+export function nvgraceVariant(ctx: NvgraceContext): VfioPciVariant {
+  return {
+    ...NVGRACE_VOCABULARY,
+    matches: (fn) => graceGpuModel(fn.vendor, fn.device) !== undefined,
+    profile: (fn) => nvgraceProfile(fn),
+    hooks: [],
+    probe: (device) => probeNvgrace(ctx, device),
+  };
+}
