@@ -1,10 +1,10 @@
 /**
  * `vfio-nvlink2 dt doctor [FILE] [--json] [--kernel VERSION]`: for every PCI function of the
  * tree (default: the built-in platform), what the NVLink2 subdriver's init does (see
- * src/nvlink2/doctor.ts). Exit status 0 even when devices fail: the report is the answer.
+ * src/nvlink2/doctor.ts), or nvgrace-gpu's probe for the Grace GPUs (src/nvgrace/doctor.ts). Exit status 0 even when devices fail: the report is the answer.
  */
 import { parseArgs } from 'node:util';
-import { formatDoctorReport, runDoctorOnHost } from '../nvlink2/doctor.ts';
+import { formatHostDoctorReport, runHostDoctor } from '../machine/host-doctor.ts';
 import { KERNEL_VERSIONS, type KernelVersion } from '../nvlink2/kernel-version.ts';
 import { buildHost, HostError } from '../platform/host.ts';
 import { CliError, usageError } from './cli-error.ts';
@@ -12,7 +12,8 @@ import { readPlatformArg } from './dt.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt doctor [FILE] [--json] [--kernel ${KERNEL_VERSIONS.join('|')}]
   For every PCI function of FILE (a DTB or DTS; default: the built-in 6-GPU Witherspoon),
-  the regions the NVLink2 subdriver registers, or its errno and reason.`;
+  the regions the NVLink2 subdriver registers, or the fake BARs nvgrace-gpu shows for a Grace
+  GPU (dt generate --machine grace-hopper|grace-blackwell), or its errno and reason.`;
 
 export async function runDoctor(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
@@ -44,8 +45,8 @@ export async function runDoctor(argv: string[]): Promise<number> {
     throw err;
   }
   for (const w of host.warnings) process.stderr.write(`dt doctor: warning: ${w}\n`);
-  const entries = runDoctorOnHost(host, kernel ? { kernel: kernel as KernelVersion } : {});
-  const text = values.json ? JSON.stringify(entries, null, 2) : formatDoctorReport(entries);
+  const entries = runHostDoctor(host, kernel ? { kernel: kernel as KernelVersion } : {});
+  const text = values.json ? JSON.stringify(entries, null, 2) : formatHostDoctorReport(entries);
   await new Promise<void>((resolve, reject) => {
     process.stdout.write(`${text}\n`, (err) => (err ? reject(err) : resolve()));
   });

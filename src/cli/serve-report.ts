@@ -42,7 +42,7 @@ export function formatDeviceTable(entries: readonly DeviceEntry[]): string {
     `${e.vendor.slice(2)}:${e.device.slice(2)}`,
     e.role,
     String(e.iommuGroup),
-    e.result === 'nvlink2' ? 'nvlink2' : `${e.result} (${e.errno})`,
+    e.result === 'nvlink2' || e.result === 'nvgrace' ? e.result : `${e.result} (${e.errno})`,
     e.socket ?? '-',
   ]);
   const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'SOCKET'];

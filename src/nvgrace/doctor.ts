@@ -73,3 +73,22 @@ export function runNvgraceDoctor(host: Host): NvgraceDoctorEntry[] {
     ctx.closeAll();
   }
 }
+
+const GiB = 1n << 30n;
+const MiB = 1n << 20n;
+
+function size(hexText: string): string {
+  const v = BigInt(hexText);
+  if (v % GiB === 0n) return `${v / GiB} GiB`;
+  if (v % MiB === 0n) return `${v / MiB} MiB`;
+  return `${hexText} bytes`;
+}
+
+/** The WHAT column of an entry: its fake BARs, or its errno and reason. */
+export function nvgraceDoctorWhat(e: NvgraceDoctorEntry): string {
+  if (e.result !== 'nvgrace') return `${e.errno ? `${e.errno}: ` : ''}${e.reason ?? ''}`;
+  const bars = e.regions.map(
+    (r) => `BAR${r.index} ${r.name} ${size(r.memlength)} in ${size(r.barSize)} at ${r.memphys}`,
+  );
+  return `${bars.join('; ')} (${e.reason})`;
+}

@@ -8,7 +8,7 @@
  *   dev.open(); dev.read(4, 0n, 64);          // usemem
  */
 export { NvgraceContext, type NvgraceProbeOutcome } from './context.ts';
-export { type NvgraceDoctorEntry, runNvgraceDoctor } from './doctor.ts';
+export { type NvgraceDoctorEntry, nvgraceDoctorWhat, runNvgraceDoctor } from './doctor.ts';
 export { FakeBarRegisters, intersectRange } from './fake-bars.ts';
 export { GraceMemRegion } from './mem-region.ts';
 export {

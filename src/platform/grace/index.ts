@@ -1,4 +1,6 @@
 /** Grace Hopper / Grace Blackwell trees for the nvgrace-gpu variant. */
+
+export { GRACE_FLAG_SPEC, type GraceFlags, graceOptionsFromFlags } from './flags.ts';
 export { generateGrace, graceGpuDomain, graceGpuName } from './generate.ts';
 export {
   DEFAULT_BLACKWELL_GPU_MEM,
