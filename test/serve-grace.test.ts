@@ -1,0 +1,180 @@
+/**
+ * Both Grace machines over the wire: `dt generate --machine …` writes the tree, `serve --dt`
+ * serves its GPUs, and a vfio-user client in this process (the server is a second process)
+ * reads what a VMM reads: region info of the fake BARs byte for byte with their sparse-mmap
+ * area, BAR sizing in config space by REGION_WRITE/REGION_READ, all-ones past the memory,
+ * bytes written through the client's mapping of usemem read back by REGION_READ and the other
+ * way, resmem after usemem in the same memory, and a failed probe leaving the GPU unserved
+ * (devices.json says why).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { VfioUserClient } from '../src/vfio-user/client.ts';
+import { runCli } from './support/cli.ts';
+import { type ServeProcess, startServe } from './support/serve-process.ts';
+
+const CONFIG = 7;
+const GPU = '0009:01:00.0';
+const MiB = 1n << 20n;
+const work = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-grace-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+function generate(name: string, ...flags: string[]): string {
+  const file = join(work, name);
+  const r = runCli(['dt', 'generate', ...flags, '-o', file]);
+  assert.equal(r.status, 0, r.stderr);
+  return file;
+}
+
+const u32 = (b: Uint8Array, at = 0) => new DataView(b.buffer, b.byteOffset).getUint32(at, true);
+const ones = (n: number) => new Uint8Array(n).fill(0xff);
+
+/** The 64 bytes of a fake BAR's region info as the kernel's driver builds them (by hand). */
+function fakeBarInfo(index: number, barSize: bigint, memlength: bigint): Uint8Array {
+  const b = new Uint8Array(64);
+  const v = new DataView(b.buffer);
+  v.setUint32(0, 64, true); // argsz
+  v.setUint32(4, 0xf, true); // READ|WRITE|MMAP|CAPS
+  v.setUint32(8, index, true);
+  v.setUint32(12, 32, true); // cap_offset
+  v.setBigUint64(16, barSize, true);
+  v.setUint16(32, 1, true); // VFIO_REGION_INFO_CAP_SPARSE_MMAP
+  v.setUint16(34, 1, true);
+  v.setUint32(40, 1, true); // nr_areas
+  v.setBigUint64(56, memlength, true); // areas[0] = {0, memlength}
+  return b;
+}
+
+describe('grace-hopper over vfio-user', () => {
+  // 2 GiB + 256 MiB: usemem 1 GiB in a 2 GiB BAR (rounded before the 512 MiB round-down),
+  // resmem 1.25 GiB in a 2 GiB BAR
+  const USEMEM = 1024n * MiB;
+  const RESMEM = 1280n * MiB;
+  let serve: ServeProcess;
+  let gpu: VfioUserClient;
+  before(async () => {
+    serve = await startServe([
+      '--dt',
+      generate('gh.dtb', '--machine', 'grace-hopper', '--gpu-mem', '2304M'),
+    ]);
+    gpu = await VfioUserClient.connect(serve.socket(GPU));
+  });
+  after(async () => {
+    gpu.close();
+    await serve.stop();
+  });
+
+  it('devices.json: the GPU is nvgrace and served', () => {
+    const [entry] = serve.devices();
+    assert.equal(entry?.address, GPU);
+    assert.equal(entry?.result, 'nvgrace');
+    assert.ok(entry?.socket);
+  });
+
+  it('region info of BAR4 and BAR2: the fake BARs, byte for byte (offset: into the fd)', async () => {
+    const use = await gpu.getRegionInfo(4, 64);
+    assert.deepEqual(use.raw, fakeBarInfo(4, 2048n * MiB, USEMEM));
+    assert.ok(use.fd !== null);
+    const res = await gpu.getRegionInfo(2, 64);
+    const expected = fakeBarInfo(2, 2048n * MiB, RESMEM);
+    // resmem starts USEMEM bytes into the GPU's memory: the offset to give mmap()
+    new DataView(expected.buffer).setBigUint64(24, USEMEM, true);
+    assert.deepEqual(res.raw, expected);
+  });
+
+  it('BAR sizing in config space: all-ones written, the size mask and 64-bit prefetchable read', async () => {
+    for (const at of [0x18, 0x1c, 0x20, 0x24]) {
+      assert.equal(await gpu.regionWrite(CONFIG, BigInt(at), ones(4)), 4);
+    }
+    // 2 GiB BARs: low dword 0x8000000c, high dword 0xffffffff
+    for (const at of [0x18, 0x20]) {
+      assert.equal(u32(await gpu.regionRead(CONFIG, BigInt(at), 4)), 0x8000000c);
+      assert.equal(u32(await gpu.regionRead(CONFIG, BigInt(at + 4), 4)), 0xffffffff);
+    }
+    // a guest address, then VFIO_DEVICE_RESET clears bar_val
+    await gpu.regionWrite(CONFIG, 0x20n, Uint8Array.of(0x0c, 0, 0, 0x80));
+    assert.equal(u32(await gpu.regionRead(CONFIG, 0x20n, 4)), 0x8000000c);
+    await gpu.reset();
+    assert.equal(u32(await gpu.regionRead(CONFIG, 0x20n, 4)), 0x0000000c);
+    assert.equal(u32(await gpu.regionRead(CONFIG, 0x24n, 4)), 0);
+  });
+
+  it('usemem through the mapping and REGION_READ, both ways; all-ones past the memory', async () => {
+    const mapped = await gpu.mapRegion(4);
+    try {
+      mapped.write(0x1000n, Uint8Array.of(0xde, 0xad, 0xbe, 0xef));
+      assert.deepEqual(await gpu.regionRead(4, 0x1000n, 4), Uint8Array.of(0xde, 0xad, 0xbe, 0xef));
+      assert.equal(await gpu.regionWrite(4, USEMEM - 2n, Uint8Array.of(1, 2, 3, 4)), 4);
+      assert.deepEqual(mapped.read(USEMEM - 2n, 2), Uint8Array.of(1, 2));
+      assert.deepEqual(await gpu.regionRead(4, USEMEM - 2n, 4), Uint8Array.of(1, 2, 0xff, 0xff));
+    } finally {
+      mapped.unmap();
+    }
+  });
+
+  it('resmem: written by REGION_WRITE, seen through its own mapping at its offset', async () => {
+    await gpu.regionWrite(2, 0n, Uint8Array.of(0x5a, 0xa5));
+    const mapped = await gpu.mapRegion(2);
+    try {
+      assert.deepEqual(mapped.read(0n, 2), Uint8Array.of(0x5a, 0xa5));
+    } finally {
+      mapped.unmap();
+    }
+  });
+});
+
+describe('grace-blackwell over vfio-user', () => {
+  let serve: ServeProcess;
+  let gpu: VfioUserClient;
+  before(async () => {
+    serve = await startServe([
+      '--dt',
+      generate('gb.dtb', '--machine', 'grace-blackwell', '--gpu-mem', '3M'),
+    ]);
+    gpu = await VfioUserClient.connect(serve.socket(GPU));
+  });
+  after(async () => {
+    gpu.close();
+    await serve.stop();
+  });
+
+  it('BAR4 is all of the memory; BAR2 the physical BAR1, a plain BAR', async () => {
+    const use = await gpu.getRegionInfo(4, 64);
+    assert.deepEqual(use.raw, fakeBarInfo(4, 4n * MiB, 3n * MiB));
+    const bar1 = await gpu.getRegionInfo(2, 64);
+    assert.equal(bar1.info.size, 256n * MiB);
+    assert.equal(bar1.info.flags, 0x7, 'READ|WRITE|MMAP, no sparse-mmap');
+    await gpu.regionWrite(CONFIG, 0x18n, ones(4));
+    assert.equal(u32(await gpu.regionRead(CONFIG, 0x18n, 4)), 0xf000000c);
+    await gpu.regionWrite(CONFIG, 0x20n, ones(4));
+    assert.equal(u32(await gpu.regionRead(CONFIG, 0x20n, 4)), 0xffc0000c);
+  });
+
+  it('the DVSEC says the MIG bug is fixed (read in extended config space)', async () => {
+    const dvsec = await gpu.regionRead(CONFIG, 0x100n, 16);
+    assert.equal(u32(dvsec, 0), 0x00010023); // DVSEC, version 1, last
+    assert.equal(u32(dvsec, 4), 0x010010de); // NVIDIA, length 0x10
+    assert.equal(u32(dvsec, 8), 0x00010003); // id 3, bitmap bit 0
+  });
+});
+
+describe('a probe that fails', () => {
+  it('C2C link down: ETIME, the GPU is not served', async () => {
+    const serve = await startServe([
+      '--dt',
+      generate('down.dtb', '--machine', 'grace-hopper', '--c2c-link', 'down'),
+    ]);
+    try {
+      const [entry] = serve.devices();
+      assert.equal(entry?.result, 'error');
+      assert.equal(entry?.errno, 'ETIME');
+      assert.equal(entry?.socket, undefined);
+      assert.match(serve.stdout(), /error \(ETIME\)\s+-/);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
