@@ -178,3 +178,38 @@ describe('a probe that fails', () => {
     }
   });
 });
+
+describe('guest: the QEMU options for Grace GPUs', () => {
+  it('a root port per GPU sized for BAR2 + BAR4, 8 generic-initiator NUMA nodes each', async () => {
+    const serve = await startServe([
+      '--dt',
+      generate('gh2.dtb', '--machine', 'grace-hopper', '--gpus', '2', '--gpu-mem', '2304M'),
+    ]);
+    try {
+      const r = runCli(['guest', '--socket-dir', serve.dir, '--json']);
+      assert.equal(r.status, 0, r.stderr);
+      const plan = JSON.parse(r.stdout) as {
+        args: string[];
+        gpus: { address: string; pref64Reserve: string; nodes: number[]; args: string[] }[];
+      };
+      assert.deepEqual(
+        plan.gpus.map((g) => [g.address, g.pref64Reserve, g.nodes.join(',')]),
+        [
+          [GPU, '0x100000000', '1,2,3,4,5,6,7,8'],
+          ['0019:01:00.0', '0x100000000', '9,10,11,12,13,14,15,16'],
+        ],
+      );
+      assert.ok(
+        plan.args.includes(
+          '-device pcie-root-port,id=rp1,bus=pcie.0,chassis=2,slot=2,pref64-reserve=4G',
+        ),
+      );
+      assert.ok(plan.args.includes('-object acpi-generic-initiator,id=gi16,pci-dev=gpu1,node=16'));
+      assert.ok(plan.args.includes('-numa node,nodeid=0,memdev=mem'));
+      const text = runCli(['guest', '--socket-dir', serve.dir]);
+      assert.match(text.stdout, /^# 0009:01:00\.0 GH200 120GB: root port rp0 with 4G/);
+    } finally {
+      await serve.stop();
+    }
+  });
+});

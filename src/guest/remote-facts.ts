@@ -15,6 +15,7 @@ import type { DeviceFacts, TypedRegionFacts } from './device-facts.ts';
 async function typedRegion(
   client: VfioUserClient,
   index: number,
+  sizes: bigint[],
 ): Promise<TypedRegionFacts | null> {
   let result: Awaited<ReturnType<VfioUserClient['regionInfo']>>;
   try {
@@ -23,6 +24,7 @@ async function typedRegion(
     if (e instanceof ReplyError) return null;
     throw e;
   }
+  sizes[index] = result.decoded.size;
   // We only read the info; QEMU would mmap here (pci-quirks.c), the guest command does not.
   if (result.fd !== null) closeFd(result.fd);
   let type: { type: number; subtype: number } | null = null;
@@ -51,8 +53,9 @@ export async function readRemoteFacts(
   const config = await client.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, 0n, 12);
   const view = new DataView(config.buffer, config.byteOffset, config.byteLength);
   const regions: TypedRegionFacts[] = [];
+  const sizes: bigint[] = [];
   for (let index = 0; index < info.numRegions; index++) {
-    const r = await typedRegion(client, index);
+    const r = await typedRegion(client, index, sizes);
     if (r) regions.push(r);
   }
   return {
@@ -63,5 +66,6 @@ export async function readRemoteFacts(
     classCode: view.getUint32(8, true) >>> 8,
     iommuGroup,
     regions,
+    barSizes: Array.from({ length: 6 }, (_, i) => sizes[i] ?? 0n),
   };
 }
