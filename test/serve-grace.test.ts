@@ -213,3 +213,45 @@ describe('guest: the QEMU options for Grace GPUs', () => {
     }
   });
 });
+
+describe('dt generate --machine and dt doctor on Grace trees', () => {
+  it('options of another machine and bad values are usage errors (exit 2) naming the flag', () => {
+    const cases: [string[], RegExp][] = [
+      [['--machine', 'grace'], /--machine must be witherspoon, grace-hopper, grace-blackwell/],
+      [
+        ['--machine', 'grace-hopper', '--gpu-ram', '16'],
+        /--gpu-ram is not an option of --machine grace-hopper/,
+      ],
+      [['--gpu-mem', '8G'], /--gpu-mem is not an option of --machine witherspoon/],
+      [['--machine', 'grace-blackwell', '--gpus', '5'], /--gpus: must be 1\.\.4, not 5/],
+      [['--machine', 'grace-hopper', '--gpu-mem', 'lots'], /--gpu-mem: 'lots' is not a size/],
+      [['--machine', 'grace-hopper', '--omit', 'x@GPU3'], /--omit: no GPU named GPU3 has x/],
+    ];
+    for (const [flags, message] of cases) {
+      const r = runCli(['dt', 'generate', ...flags, '--dts']);
+      assert.equal(r.status, 2, flags.join(' '));
+      assert.match(r.stderr, message);
+    }
+  });
+
+  it('doctor: the fake BARs of each GPU, the probe errno of a faulted one', () => {
+    const ok = runCli([
+      'dt',
+      'doctor',
+      generate('d1.dtb', '--machine', 'grace-hopper', '--gpus', '2'),
+    ]);
+    assert.match(
+      ok.stdout,
+      /0019:01:00\.0 {2}10de:2342 {2}gpu {3}1 {6}nvgrace {2}BAR4 usemem 95 GiB in 128 GiB at 0x410000000000; BAR2 resmem 1 GiB in 1 GiB at 0x4117c0000000/,
+    );
+    assert.match(ok.stdout, /2 functions: 0 nvlink2, 2 nvgrace, 0 plain, 0 error$/m);
+    const bad = runCli([
+      'dt',
+      'doctor',
+      '--json',
+      generate('d2.dtb', '--machine', 'grace-hopper', '--gpu-mem', '1G'),
+    ]);
+    const [entry] = JSON.parse(bad.stdout) as { result: string; errno: string }[];
+    assert.deepEqual([entry?.result, entry?.errno], ['error', 'EINVAL']);
+  });
+});
