@@ -1,13 +1,13 @@
 /**
- * The fake BARs' registers in config space (drivers/vfio/pci/nvgrace-gpu/main.c
- * nvgrace_gpu_read_config_emu / nvgrace_gpu_write_config_emu): resmem owns PCI_BASE_ADDRESS_2
+ * The fake BARs' registers in config space (drivers/vfio/pci/nvgrace-gpu/main.c:298-346
+ * nvgrace_gpu_read_config_emu, :349-379 nvgrace_gpu_write_config_emu, :278-287 the value): resmem owns PCI_BASE_ADDRESS_2
  * and _3, usemem _4 and _5, each a 64-bit register pair `bar_val`. A write that touches one
  * pair is stored in its bar_val and reports only the bytes inside it (the write ends there);
  * a read is first done by the core, then the pair's bytes are replaced with
  * (bar_val & ~(bar_size − 1)) | MEM_TYPE_64 | PREFETCH — so writing all-ones reads back the
  * size. As in the driver, an access reaching both pairs is served for BAR2/3 alone, and
  * without resmem BAR2/3 are the core's. bar_val is 0 at open and at VFIO_DEVICE_RESET
- * (nvgrace_gpu_init_fake_bar_emu_regs).
+ * (nvgrace_gpu_init_fake_bar_emu_regs, :63-71, from :87-108 and :263-275).
  */
 import {
   PCI_BASE_ADDRESS_0,

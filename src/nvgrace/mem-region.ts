@@ -1,13 +1,14 @@
 /**
  * A fake BAR over a Grace GPU's coherent memory (usemem at BAR4, resmem at BAR2), as
  * drivers/vfio/pci/nvgrace-gpu/main.c serves it:
- * - region info (nvgrace_gpu_ioctl_get_region_info): size bar_size (the length rounded up to
+ * (lines of drivers/vfio/pci/nvgrace-gpu/main.c)
+ * - region info (nvgrace_gpu_ioctl_get_region_info, :208-261): size bar_size (the length rounded up to
  *   a power of two), READ|WRITE|MMAP, one sparse-mmap area [0, memlength);
- * - read (nvgrace_gpu_read_mem): offset ≥ bar_size is EINVAL, the count clipped at bar_size,
+ * - read (nvgrace_gpu_read_mem, :479-525): offset ≥ bar_size is EINVAL, the count clipped at bar_size,
  *   bytes past memlength read as 0xff;
- * - write (nvgrace_gpu_write_mem): the same clipping, bytes past memlength dropped, the whole
+ * - write (nvgrace_gpu_write_mem, :596-635): the same clipping, bytes past memlength dropped, the whole
  *   clipped count reported done;
- * - mmap (nvgrace_gpu_mmap): offset + length past memlength is EINVAL (EOVERFLOW on overflow).
+ * - mmap (nvgrace_gpu_mmap, :133-206; the end check :168): offset + length past memlength is EINVAL (EOVERFLOW on overflow).
  * The memory is one sparse memfd per GPU holding both regions at their offsets from the base.
  */
 import { VfioError } from '../vfio/errors.ts';

@@ -1,10 +1,11 @@
 /**
  * How nvgrace-gpu splits a GPU's coherent memory into the regions it shows as BARs
- * (drivers/vfio/pci/nvgrace-gpu/main.c nvgrace_gpu_init_nvdev_struct, Linux 6.14 and later,
- * as in torvalds/linux 1b0ecb5b): usemem, cacheable, as BAR4/5, and on parts with the MIG
+ * (drivers/vfio/pci/nvgrace-gpu/main.c:734-824 nvgrace_gpu_init_nvdev_struct, Linux 6.14 and
+ * later; line numbers here and in this folder are of torvalds/linux 1b0ecb5b): usemem, cacheable, as BAR4/5, and on parts with the MIG
  * hardware bug (Grace Hopper) resmem, the uncached carve-out at the end, as BAR2/3.
  *
- * Since 6.14 (the Blackwell BAR1 change) there is no fixed RESMEM_SIZE: usemem is the memory
+ * Since 6.14 (the Blackwell BAR1 change) there is no fixed RESMEM_SIZE (main.c:762 SZ_1G,
+ * :782 the usemem BAR, :801 the round-down, :821 the resmem BAR): usemem is the memory
  * less 1 GiB rounded down to MEMBLK_SIZE (512 MiB), resmem whatever remains (1 GiB up to just
  * under 1.5 GiB), and the usemem BAR size is roundup_pow_of_two(memlength − 1 GiB) taken
  * before that round-down. (6.9–6.13 carved a fixed 1 GiB RESMEM_SIZE and rounded after.)

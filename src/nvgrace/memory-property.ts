@@ -1,6 +1,6 @@
 /**
  * Where a Grace GPU's coherent memory is: nvgrace_gpu_fetch_memory_property()
- * (drivers/vfio/pci/nvgrace-gpu/main.c) reads `nvidia,gpu-mem-base-pa` and
+ * (drivers/vfio/pci/nvgrace-gpu/main.c:698-731) reads `nvidia,gpu-mem-base-pa` and
  * `nvidia,gpu-mem-size` with device_property_read_u64(), which on a device-tree node is
  * of_property_read_u64_array(np, name, val, 1) (drivers/of/property.c): missing is EINVAL,
  * shorter than 8 bytes EOVERFLOW, longer is fine (the first u64). Real machines carry them in

@@ -1,6 +1,6 @@
 /**
  * Whether a Grace GPU has the MIG hardware bug: nvgrace_gpu_has_mig_hw_bug()
- * (drivers/vfio/pci/nvgrace-gpu/main.c) finds NVIDIA's DVSEC with id GPU_CAP_DVSEC_REGISTER (3)
+ * (drivers/vfio/pci/nvgrace-gpu/main.c:826-844, constants :25-28) finds NVIDIA's DVSEC with id GPU_CAP_DVSEC_REGISTER (3)
  * (pci_find_dvsec_capability, drivers/pci/pci.c: the extended capability list walked from
  * 0x100, DVSEC header 1 vendor, header 2 id) and reads the 16-bit bitmap at +0xA: bit 0
  * MIG_SUPPORTED_WITH_CACHED_RESMEM means fixed. No DVSEC, or the bit clear, means the bug.

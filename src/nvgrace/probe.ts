@@ -1,5 +1,6 @@
 /**
- * nvgrace_gpu_probe() and the device ops it installs (drivers/vfio/pci/nvgrace-gpu/main.c):
+ * nvgrace_gpu_probe() (drivers/vfio/pci/nvgrace-gpu/main.c:905-950) and the device ops it
+ * installs (nvgrace_gpu_pci_ops :655-674, or nvgrace_gpu_pci_core_ops :676-695):
  * wait for BAR0's readiness registers (ETIME fails the probe); fetch the memory properties
  * (failure: nvgrace_gpu_pci_core_ops, a plain vfio-pci device); find the MIG bug in the DVSEC;
  * split the memory (EINVAL/EOVERFLOW fail the probe); then nvgrace_gpu_pci_ops: regions 2 and 4

@@ -1,6 +1,6 @@
 /**
  * The Grace GPUs nvgrace-gpu drives (its pci_device_id table, drivers/vfio/pci/nvgrace-gpu/
- * main.c nvgrace_gpu_vfio_pci_table: GH200 120GB/480GB/SKU, GB200 SKU, GB300 SKU) and their
+ * main.c:960-972 nvgrace_gpu_vfio_pci_table: GH200 120GB/480GB/SKU, GB200 SKU, GB300 SKU) and their
  * config-space profiles. What the driver reads of them is modelled faithfully: BAR0 holds the
  * readiness registers at 0x1498 (C2C link) and 0x200BC (HBM training), Blackwell parts carry
  * NVIDIA's GPU-capability DVSEC (id 3) with MIG_SUPPORTED_WITH_CACHED_RESMEM set, and Grace

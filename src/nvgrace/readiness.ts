@@ -1,5 +1,6 @@
 /**
- * nvgrace_gpu_wait_device_ready() (drivers/vfio/pci/nvgrace-gpu/main.c): at probe the driver
+ * nvgrace_gpu_wait_device_ready() (drivers/vfio/pci/nvgrace-gpu/main.c:867-903, constants
+ * :30-35): at probe the driver
  * maps BAR0 and polls two registers — the C2C link status at 0x1498 and the HBM training
  * status at 0x200BC — until both read STATUS_READY (0xFF), every POLL_QUANTUM_MS (1 s) for
  * POLL_TIMEOUT_MS (30 s); otherwise the probe fails with ETIME. The emulation reads the

@@ -1,5 +1,6 @@
 /**
- * nvgrace-gpu as a vfio-pci variant (Linux 6.9+ drivers/vfio/pci/nvgrace-gpu/main.c): it
+ * nvgrace-gpu as a vfio-pci variant (Linux 6.9+ drivers/vfio/pci/nvgrace-gpu/main.c, lines
+ * cited in this folder are of torvalds/linux 1b0ecb5b): it
  * binds the GPUs of its pci_device_id table, gives them their profiles and probes them
  * (probe.ts). It registers no device-specific region: its memory is shown as BARs.
  */
