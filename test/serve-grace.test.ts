@@ -13,8 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { VfioUserClient } from '../src/vfio-user/client.ts';
+import { ReplyError } from '../src/vfio-user/wire-errors.ts';
 import { runCli } from './support/cli.ts';
-import { type ServeProcess, startServe } from './support/serve-process.ts';
+import { type ServeProcess, startServe, waitFor } from './support/serve-process.ts';
 
 const CONFIG = 7;
 const GPU = '0009:01:00.0';
@@ -274,6 +275,34 @@ describe('inspect of a Grace GPU', () => {
       assert.equal(remote.status, 0, remote.stderr);
       assert.deepEqual(JSON.parse(remote.stdout), JSON.parse(local.stdout));
     } finally {
+      await serve.stop();
+    }
+  });
+});
+
+describe('the memory budget covers Grace device memory', () => {
+  it('a usemem write past --memory-budget is ENOMEM; state.json counts the GPU memory', async () => {
+    const serve = await startServe([
+      '--dt',
+      generate('budget.dtb', '--machine', 'grace-blackwell', '--gpu-mem', '64M'),
+      '--memory-budget',
+      '1M',
+    ]);
+    const gpu = await VfioUserClient.connect(serve.socket(GPU));
+    try {
+      const page = new Uint8Array(64 * 1024).fill(7);
+      for (let i = 0n; i < 8n; i++) await gpu.regionWrite(4, i * 0x10000n, page);
+      await assert.rejects(
+        gpu.regionWrite(4, 0x800000n, new Uint8Array(1024 * 1024)),
+        (e: unknown) => e instanceof ReplyError && e.remoteErrno === 12,
+      );
+      assert.deepEqual(await gpu.regionRead(4, 0x800000n, 4), new Uint8Array(4), 'nothing landed');
+      await waitFor('state.json to count the GPU memory', () => {
+        const g = serve.state().memory.gpus.find((x) => x.address === GPU);
+        return g !== undefined && g.gpuRam === 8 * 64 * 1024 && serve.state().memory.refused === 1;
+      });
+    } finally {
+      gpu.close();
       await serve.stop();
     }
   });
