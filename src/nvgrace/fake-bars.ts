@@ -19,7 +19,11 @@ import type { GraceMemRegion } from './mem-region.ts';
 export const PCI_BASE_ADDRESS_2 = PCI_BASE_ADDRESS_0 + 8;
 export const PCI_BASE_ADDRESS_4 = PCI_BASE_ADDRESS_0 + 16;
 
-/** vfio_pci_core_range_intersect_range(): [offset in buf, count, offset in register], or undefined. */
+/**
+ * vfio_pci_core_range_intersect_range() (drivers/vfio/pci/vfio_pci_config.c): [offset in buf,
+ * count, offset in register], or undefined. An empty access starting inside the register
+ * intersects it with count 0, as there.
+ */
 export function intersectRange(
   bufStart: number,
   bufCount: number,
