@@ -178,6 +178,23 @@ describe('a probe that fails', () => {
       await serve.stop();
     }
   });
+
+  it('serve --device of that GPU refuses in one line, exit 1', () => {
+    const r = runCli([
+      'serve',
+      '--dt',
+      join(work, 'down.dtb'),
+      '--device',
+      GPU,
+      '--socket-path',
+      join(work, 'down.sock'),
+    ]);
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /^vfio-nvlink2: serve: 0009:01:00\.0 is no vfio device: probe failed: ETIME: device not ready after 30 s/,
+    );
+  });
 });
 
 describe('guest: the QEMU options for Grace GPUs', () => {
