@@ -1,7 +1,10 @@
 /**
  * A vfio-pci device: one PCI function of the emulated host as a VMM sees it through VFIO
  * (drivers/vfio/pci/vfio_pci.c, v5.12). Lifecycle as vfio_pci_open / vfio_pci_enable and
- * vfio_pci_release / vfio_pci_disable: the first open runs the variant hooks registered for
+ * vfio_pci_release / vfio_pci_disable. A variant with a probe (VfioPciVariant.probe, its
+ * pci_driver.probe) runs it at construction and may put device ops in place of the core's for
+ * some standard regions and config-space bytes; a failed probe makes every open fail with its
+ * errno. The first open runs the variant hooks registered for
  * the device's vendor (ENODEV leaves a plain device, any other errno fails the open with
  * "Failed to setup <name> region"); the last close releases every device-specific region and
  * every interrupt. Device state — config space and BAR contents, and whatever regions keep —
