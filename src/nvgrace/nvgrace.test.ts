@@ -8,7 +8,8 @@
 import assert from 'node:assert/strict';
 import { readSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { type GraceOptions, generateGrace } from '../platform/grace/index.ts';
+import { cells } from '../fdt/tree.ts';
+import { C2C_LINK_STATUS_PROP, type GraceOptions, generateGrace } from '../platform/grace/index.ts';
 import { buildHost } from '../platform/host.ts';
 import { VfioPciDevice } from '../vfio/device.ts';
 import { VfioError } from '../vfio/errors.ts';
@@ -264,5 +265,15 @@ describe('probe errnos (nvgrace_gpu_probe)', () => {
       buildHost(generateGrace({ machine: 'grace-blackwell', gpuMem: 512n * MiB, migDvsec: 'bug' })),
     )[0];
     assert.equal(e?.errno, 'EOVERFLOW');
+  });
+
+  it('a malformed hardware-state property fails the probe (EINVAL, naming it), never the process', () => {
+    const fdt = generateGrace();
+    const gpu = [...fdt.root.walk()].find((n) => n.hasProperty('nvidia,gpu-mem-size'));
+    assert.ok(gpu);
+    gpu.setProperty(C2C_LINK_STATUS_PROP, cells.bytes(0xff, 0xff));
+    const [entry] = runNvgraceDoctor(buildHost(fdt));
+    assert.equal(entry?.errno, 'EINVAL');
+    assert.match(entry?.reason ?? '', /vfio-nvlink2,c2c-link-status: value is 2 bytes, expected/);
   });
 });

@@ -16,6 +16,7 @@ import { GraceMemRegion } from './mem-region.ts';
 import { initMemoryLayout } from './memory-layout.ts';
 import { fetchMemoryProperty } from './memory-property.ts';
 import { hasMigHwBug } from './mig-dvsec.ts';
+import { hardwareStateProblem } from './profile.ts';
 import { waitDeviceReady } from './readiness.ts';
 
 /** RESMEM_REGION_INDEX (VFIO_PCI_BAR2_REGION_INDEX) and USEMEM_REGION_INDEX (BAR4). */
@@ -47,6 +48,8 @@ export function probeNvgrace(
 
 function probe(ctx: NvgraceContext, device: VariantDevice): VariantDeviceOps | undefined {
   const fn = device.fn;
+  const problem = hardwareStateProblem(fn);
+  if (problem) throw new VfioError('EINVAL', problem);
   const ready = waitDeviceReady((offset) => read32(device, offset));
   let property: ReturnType<typeof fetchMemoryProperty>;
   try {

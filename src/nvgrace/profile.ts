@@ -12,7 +12,7 @@
  * values; ready is 0xff), `vfio-nvlink2,mig-dvsec` (u32: 0 a DVSEC saying the bug is there,
  * 1 one saying it is fixed, 2 no DVSEC).
  */
-import { readU32 } from '../fdt/index.ts';
+import { readU32, tryRead } from '../fdt/index.ts';
 import {
   C2C_LINK_STATUS_PROP,
   HBM_TRAINING_STATUS_PROP,
@@ -74,8 +74,23 @@ export const BLACKWELL_BAR1_SIZE = 256n * MiB;
 /** Where the DVSEC sits in extended space. */
 export const GPU_CAP_DVSEC_AT = 0x100;
 
+/** A hardware-state property's value; absent or unreadable, `fallback` (see hardwareStateProblem). */
 function u32Prop(fn: PciFunction, name: string, fallback: number): number {
-  return fn.node.hasProperty(name) ? readU32(fn.node, name) : fallback;
+  const r = tryRead(() => readU32(fn.node, name));
+  return r.ok ? r.value : fallback;
+}
+
+/**
+ * What is wrong with the emulated hardware state on `fn`'s node (a property shorter than a
+ * u32), for the probe to fail on; undefined when it is readable or absent.
+ */
+export function hardwareStateProblem(fn: PciFunction): string | undefined {
+  for (const name of [C2C_LINK_STATUS_PROP, HBM_TRAINING_STATUS_PROP, MIG_DVSEC_PROP]) {
+    if (!fn.node.hasProperty(name)) continue;
+    const r = tryRead(() => readU32(fn.node, name));
+    if (!r.ok) return `${fn.node.path}: ${name}: ${r.error.detail} (emulated hardware state)`;
+  }
+  return undefined;
 }
 
 function dvsecOf(fn: PciFunction, m: GraceGpuModel): ExtendedCapabilitySpec[] {
