@@ -20,6 +20,8 @@ const EXPECTED_FIGURES = [
   'region-write-1m',
   'gpu-ram-map-in',
   'gpu-ram-map-out',
+  'usemem-map-in',
+  'usemem-map-out',
   'serve-startup',
   'serve-rss',
   'trace-detached-region-read',

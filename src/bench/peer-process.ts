@@ -17,6 +17,8 @@ export interface PeerAnnouncement {
   readonly device: string;
   /** The GPU's PCI address. */
   readonly address: string;
+  /** The vfio-user socket of a Grace Hopper GPU (nvgrace-gpu), for the usemem mapping. */
+  readonly grace: string;
 }
 
 export interface PeerProcess extends PeerAnnouncement {
@@ -29,7 +31,8 @@ function isAnnouncement(v: unknown): v is PeerAnnouncement {
     typeof a?.pid === 'number' &&
     typeof a.echo === 'string' &&
     typeof a.device === 'string' &&
-    typeof a.address === 'string'
+    typeof a.address === 'string' &&
+    typeof a.grace === 'string'
   );
 }
 

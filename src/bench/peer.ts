@@ -10,17 +10,20 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type EchoServer, startEchoServer } from './echo-server.ts';
-import { type ServedGpu, serveFirstGpu } from './peer-device.ts';
+import { type ServedGpu, serveFirstGpu, serveGraceGpu } from './peer-device.ts';
 
 function main(): void {
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-peer-'));
   let echo: EchoServer | null = null;
-  let device: ServedGpu;
+  let device: ServedGpu | null = null;
+  let grace: ServedGpu;
   try {
     echo = startEchoServer(join(dir, 'echo.sock'));
     device = serveFirstGpu(join(dir, 'gpu.sock'));
+    grace = serveGraceGpu(join(dir, 'grace.sock'));
   } catch (e) {
     echo?.close();
+    device?.close();
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
@@ -30,6 +33,7 @@ function main(): void {
     stopped = true;
     echo.close();
     device.close();
+    grace.close();
     rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   };
@@ -42,6 +46,7 @@ function main(): void {
     echo: echo.path,
     device: device.path,
     address: device.address,
+    grace: grace.path,
   };
   process.stdout.write(`${JSON.stringify(announcement)}\n`);
 }

@@ -5,6 +5,8 @@
  * Throws only when something cannot be measured; missed targets are results.
  */
 import { cpus, loadavg } from 'node:os';
+import { USEMEM_REGION_INDEX } from '../nvgrace/index.ts';
+import { VfioUserClient } from '../vfio-user/index.ts';
 import { type Placement, pinThisProcess } from './cpu-placement.ts';
 import { EchoClient } from './echo-client.ts';
 import { absoluteFigure, type Figure, ratioFigure } from './figures.ts';
@@ -35,6 +37,7 @@ export interface BenchResult {
     roundTrip: { floor: LatencySummary; server: LatencySummary };
     throughput: { readFloor: number[]; read: number[]; writeFloor: number[]; write: number[] };
     mapping: MappingCopyResult;
+    usemem: MappingCopyResult;
     startup: StartupRun[];
     traceIdle: TraceIdleResult;
   };
@@ -169,6 +172,54 @@ function mappingFigures(
   };
 }
 
+/**
+ * nvgrace-gpu's usemem (BAR4) through the client's mapping of its sparse-mmap area: the same
+ * copies against the same memcpy floor as the GPU RAM figures.
+ */
+async function usememFigures(
+  path: string,
+  plan: BenchPlan,
+): Promise<{ figures: Figure[]; raw: MappingCopyResult }> {
+  const client = await VfioUserClient.connect(path);
+  try {
+    const mapped = await client.mapRegion(USEMEM_REGION_INDEX);
+    try {
+      const window = mapped.areas[0]?.mapping.windows[0];
+      if (window === undefined) throw new Error('usemem mapping has no window at offset 0');
+      const raw = measureMappingCopy(window.bytes, plan.mapping);
+      const mib = plan.mapping.bytes / MiB;
+      const common = {
+        unit: 'MiB/s',
+        floor: raw.memcpy.best,
+        floorLabel: `Buffer.copy of ${mib} MiB between two private buffers of the bench process`,
+        target: { kind: 'ratio-at-least', limit: 0.95 } as const,
+        detail: `Grace Hopper usemem (BAR4), ${mib} MiB in ${plan.mapping.chunkBytes / MiB} MiB chunks, all pages pre-faulted on both sides, best of ${plan.mapping.repetitions} rotating repetitions`,
+      };
+      return {
+        raw,
+        figures: [
+          ratioFigure({
+            ...common,
+            id: 'usemem-map-in',
+            label: 'usemem mapping, copy in',
+            value: raw.copyIn.best,
+          }),
+          ratioFigure({
+            ...common,
+            id: 'usemem-map-out',
+            label: 'usemem mapping, copy out',
+            value: raw.copyOut.best,
+          }),
+        ],
+      };
+    } finally {
+      mapped.unmap();
+    }
+  } finally {
+    client.close();
+  }
+}
+
 function startupFigures(runs: readonly StartupRun[]): Figure[] {
   const bareNodeMs = median(runs.map((r) => r.bareNodeMs));
   const sockets = runs[0]?.sockets ?? 0;
@@ -217,7 +268,9 @@ async function measureWithPeer(peer: PeerProcess, plan: BenchPlan, progress: Pro
       const bulk = await throughputFigures(gpu, echo, plan);
       progress(`GPU RAM mapping copies (${plan.mapping.bytes / MiB} MiB)`);
       const mapping = mappingFigures(gpu, plan);
-      return { wire, bulk, mapping };
+      progress(`usemem mapping copies (${plan.mapping.bytes / MiB} MiB)`);
+      const usemem = await usememFigures(peer.grace, plan);
+      return { wire, bulk, mapping, usemem };
     } finally {
       gpu.close();
     }
@@ -250,7 +303,7 @@ export async function runBench(
   } finally {
     pinning.restore();
   }
-  const { wire, bulk, mapping } = peerFigures;
+  const { wire, bulk, mapping, usemem } = peerFigures;
   progress(`serve start-up, ${plan.startup.runs} run(s)`);
   const startup = await measureServeStartup(plan.startup, (n) =>
     progress(`serve start-up run ${n}/${plan.startup.runs} done`),
@@ -269,6 +322,7 @@ export async function runBench(
       ...wire.figures,
       ...bulk.figures,
       ...mapping.figures,
+      ...usemem.figures,
       ...startupFigures(startup),
       traceIdleFigure(traceIdle, plan),
     ],
@@ -276,6 +330,7 @@ export async function runBench(
       roundTrip: { floor: wire.floor, server: wire.server },
       throughput: bulk.raw,
       mapping: mapping.raw,
+      usemem: usemem.raw,
       startup,
       traceIdle,
     },

@@ -6,6 +6,7 @@
  * read or Linux could not model its PCI functions (after writing the report); 2 for usage.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { formatHostDoctorReport, withNvgraceEntries } from '../machine/index.ts';
 import type { KernelVersion, Level } from '../nvlink2/index.ts';
 import {
   attachLocations,
@@ -14,7 +15,6 @@ import {
   explainRule,
   failsAt,
   findRule,
-  formatDoctorReport,
   formatFindingsText,
   lintTree,
   reportJson,
@@ -93,6 +93,8 @@ export async function runLint(flags: LintFlags): Promise<number> {
   const report = lintTree(input.fdt, flags.kernel ? { kernel: flags.kernel } : {});
   attachLocations(report.findings, input.locator);
   for (const w of report.hostWarnings) process.stderr.write(`dt doctor: warning: ${w}\n`);
+  // A function nvgrace-gpu binds is reported by its probe, as driver binding picks one driver.
+  const functions = report.functions && withNvgraceEntries(input.fdt, report.functions);
   if (flags.sarif !== undefined) {
     const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });
     write(flags.sarif, `${JSON.stringify(log, null, 2)}\n`, 'SARIF');
@@ -108,9 +110,9 @@ export async function runLint(flags: LintFlags): Promise<number> {
   } else if (flags.format === 'json') {
     await print(`${JSON.stringify(reportJson(report, input.dtb), null, 2)}\n`);
   } else if (flags.json) {
-    if (report.functions) await print(`${JSON.stringify(report.functions, null, 2)}\n`);
+    if (functions) await print(`${JSON.stringify(functions, null, 2)}\n`);
   } else {
-    const table = report.functions ? formatDoctorReport(report.functions) : '';
+    const table = functions ? formatHostDoctorReport(functions) : '';
     const findings = formatFindingsText(report, input.dtb);
     const text = [table, findings].filter((s) => s.length > 0).join('\n');
     if (text) await print(`${text}\n`);

@@ -15,7 +15,8 @@ const USAGE = `usage: vfio-nvlink2 dt doctor [FILE | --live [DIR]] [--kernel ${K
        vfio-nvlink2 dt doctor --explain RULE
   For every PCI function of FILE (a DTB or DTS; default: the built-in 6-GPU Witherspoon; --live:
   a host's tree, DIR default /proc/device-tree, read with dtc -I fs), the regions the NVLink2
-  subdriver registers, or its errno and reason; then the findings of the rules NV001-NV102
+  subdriver registers (or the fake BARs nvgrace-gpu shows for a Grace GPU: dt generate
+  --machine grace-hopper|grace-blackwell), or its errno and reason; then the findings of the rules NV001-NV102
   (where, which kernels 5.0-5.12, the fix). --json: the per-function array only; --format
   json|sarif: everything for programs; --sarif FILE: SARIF 2.1.0 as well. Exit status 3 when a
   finding is at or above --fail-on (default: never), 1 when the tree cannot be read.`;

@@ -8,7 +8,12 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { type Fdt, nodeToDts, serializeFdt, toDts } from '../fdt/index.ts';
 import {
+  GRACE_FLAG_SPEC,
+  type GraceMachine,
+  GraceOptionError,
+  generateGrace,
   generateWitherspoon,
+  graceOptionsFromFlags,
   WITHERSPOON_FLAG_SPEC,
   WitherspoonOptionError,
   witherspoonOptionsFromFlags,
@@ -23,6 +28,11 @@ const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
            [--p100 plain|nvlink1] [--dts] [-o FILE]
       Write a Witherspoon device tree (DTB, or DTS with --dts) to FILE or stdout.
       NODE is a PCI name (0001:00:01.1), a node path (/memory@3e000000000), GPU<n> or *.
+  generate --machine grace-hopper|grace-blackwell [--gpus 1..4] [--gpu-mem SIZE]
+           [--gpu-mem-base ADDR] [--gpu-mem-cells 1|2] [--c2c-link up|down]
+           [--hbm-training done|pending] [--mig-dvsec bug|fixed|absent] [--omit PROP@GPU]...
+      A Grace Hopper (GH200, 96G) or Grace Blackwell (GB200, 186G) tree for nvgrace-gpu; the
+      faults reach each failing step of its probe. GPU is GPU<n>, a PCI name or *.
   show [FILE] [--node PATH]
       Print a tree (default: the built-in 6-GPU Witherspoon) or one node as DTS.
   doctor [FILE | --live [DIR]] [--json | --format text|json|sarif] [--sarif FILE] [--fail-on LEVEL]
@@ -62,9 +72,9 @@ async function runGenerate(argv: string[]): Promise<number> {
   }
   let fdt: Fdt;
   try {
-    fdt = generateWitherspoon(witherspoonOptionsFromFlags(values));
+    fdt = generateMachine(values);
   } catch (err) {
-    if (err instanceof WitherspoonOptionError)
+    if (err instanceof WitherspoonOptionError || err instanceof GraceOptionError)
       throw new CliError(`dt generate: --${err.message}`, 2);
     throw err;
   }
@@ -82,11 +92,34 @@ async function runGenerate(argv: string[]): Promise<number> {
   return 0;
 }
 
+const MACHINES = ['witherspoon', 'grace-hopper', 'grace-blackwell'] as const;
+
+/** The tree `--machine` names, built from the flags that machine takes. @throws CliError, *OptionError */
+function generateMachine(values: ReturnType<typeof parseGenerate>['values']): Fdt {
+  const machine = values.machine ?? 'witherspoon';
+  if (!(MACHINES as readonly string[]).includes(machine))
+    throw new CliError(
+      `dt generate: --machine must be ${MACHINES.join(', ')}, not '${machine}'`,
+      2,
+    );
+  const grace = machine !== 'witherspoon';
+  const foreign = Object.keys(grace ? WITHERSPOON_FLAG_SPEC : GRACE_FLAG_SPEC).filter(
+    (flag) =>
+      flag !== 'gpus' && flag !== 'omit' && values[flag as keyof typeof values] !== undefined,
+  );
+  if (foreign.length > 0)
+    throw new CliError(`dt generate: --${foreign[0]} is not an option of --machine ${machine}`, 2);
+  if (grace) return generateGrace(graceOptionsFromFlags(machine as GraceMachine, values));
+  return generateWitherspoon(witherspoonOptionsFromFlags(values));
+}
+
 function parseGenerate(argv: string[]) {
   return parseArgs({
     args: argv,
     options: {
       ...WITHERSPOON_FLAG_SPEC,
+      ...GRACE_FLAG_SPEC,
+      machine: { type: 'string' },
       dts: { type: 'boolean' },
       output: { type: 'string', short: 'o' },
       help: { type: 'boolean', short: 'h' },

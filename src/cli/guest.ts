@@ -13,15 +13,23 @@ import {
   buildGuestTree,
   classifyDevice,
   type DeviceFacts,
+  formatGraceQemuPlan,
   formatPlacement,
   GuestPlacementError,
+  graceQemuPlan,
   placeGuest,
   placementToJson,
   readRemoteFacts,
   type VphbRequest,
 } from '../guest/index.ts';
 import { isSystemCallError } from '../native/index.ts';
-import { deviceNameForSocket, readDevicesList, servedDevices } from '../serve-dir/index.ts';
+import { graceGpuModel } from '../nvgrace/index.ts';
+import {
+  type DevicesListEntry,
+  deviceNameForSocket,
+  readDevicesList,
+  servedDevices,
+} from '../serve-dir/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { QEMU_MSG_TIMEOUT_MS, ReplyError, VfioUserClient } from '../vfio-user/index.ts';
 import { CliError, usageError } from './cli-error.ts';
@@ -40,7 +48,10 @@ const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-no
   --dts             print the guest tree fragment as DTS
   --json            print the placement as JSON
   -o FILE.dtb       also write the fragment as a DTB
-  Exits 1 when QEMU would have reported an error (the output is still printed).`;
+  Exits 1 when QEMU would have reported an error (the output is still printed).
+  Grace GPUs (nvgrace-gpu): the QEMU 9.0+ options they need instead — a pcie-root-port with
+  pref64-reserve for BAR2 + BAR4, vfio-user-pci, 8 memory-less NUMA nodes per GPU tied to it
+  by acpi-generic-initiator (--json: the same as data).`;
 
 interface GuestArgs {
   readonly socketDir: string | undefined;
@@ -201,8 +212,11 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  const targets = targetsOf(args);
   const facts: DeviceFacts[] = [];
-  for (const t of targetsOf(args)) facts.push(await readTarget(t));
+  for (const t of targets) facts.push(await readTarget(t));
+  const grace = facts.filter((f) => graceGpuModel(f.vendor, f.device) !== undefined);
+  if (grace.length > 0) return printGracePlan(grace, targets, args);
   let placement: ReturnType<typeof placeGuest>;
   try {
     placement = placeGuest(vphbsOf(facts, args), { numaNodes: args.numaNodes });
@@ -219,4 +233,32 @@ export async function run(argv: string[]): Promise<number> {
   const errors = placement.vphbs.flatMap((v) => v.errors.map((e) => `vPHB ${v.index}: ${e}`));
   for (const e of errors) console.error(`vfio-nvlink2: guest: ${e}`);
   return errors.length > 0 ? 1 : 0;
+}
+
+const GRACE_GUEST_RAM = 512n << 20n;
+
+/** The QEMU options for the Grace GPUs among the targets (nvgrace-gpu: no pseries placement). */
+function printGracePlan(
+  facts: readonly DeviceFacts[],
+  targets: readonly Target[],
+  args: GuestArgs,
+) {
+  const plan = graceQemuPlan(
+    facts.map((f) => ({
+      address: f.address,
+      socket: targets.find((t) => t.address === f.address)?.socket ?? '',
+      model: graceGpuModel(f.vendor, f.device)?.model ?? '',
+      barSizes: f.barSizes ?? [],
+    })),
+    { ramBytes: GRACE_GUEST_RAM },
+  );
+  if (args.format === 'json') {
+    const json = JSON.stringify(
+      plan,
+      (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v),
+      2,
+    );
+    process.stdout.write(`${json}\n`);
+  } else process.stdout.write(formatGraceQemuPlan(plan));
+  return 0;
 }

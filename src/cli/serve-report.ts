@@ -35,7 +35,7 @@ export function formatDeviceTable(entries: readonly DevicesListEntry[]): string 
     `${e.vendor.slice(2)}:${e.device.slice(2)}`,
     e.role,
     e.iommuGroup === null ? '-' : String(e.iommuGroup),
-    e.result === 'nvlink2' ? 'nvlink2' : `${e.result} (${e.errno})`,
+    e.result === 'nvlink2' || e.result === 'nvgrace' ? e.result : `${e.result} (${e.errno})`,
     e.socket ?? '-',
   ]);
   const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'SOCKET'];

@@ -89,6 +89,10 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
       if (err instanceof VfioError) throw new CliError(`serve: ${err.reason}`);
       throw err;
     }
+    // a function whose variant's probe failed is no vfio device (nothing to serve)
+    const failed = machine.device(address).probeError;
+    if (failed)
+      throw new CliError(`serve: ${address} is no vfio device: probe failed: ${failed.message}`);
     return new Map([[address, args.socketPath]]);
   }
   try {

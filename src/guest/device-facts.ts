@@ -61,6 +61,8 @@ export interface DeviceFacts {
   readonly iommuGroup: number | null;
   /** Every region with a TYPE capability. */
   readonly regions: readonly TypedRegionFacts[];
+  /** Region sizes of BAR0..BAR5 (0 for none), when read. */
+  readonly barSizes?: readonly bigint[];
 }
 
 /** What QEMU made of a function. */

@@ -3,6 +3,7 @@
  * read over vfio-user, guest placement (vPHBs, NUMA nodes, addresses) and the guest tree.
  */
 export { classifyDevice, type DeviceFacts } from './device-facts.ts';
+export { formatGraceQemuPlan, graceQemuPlan } from './grace-options.ts';
 export { formatPlacement, placementToJson } from './guest-report.ts';
 export { buildGuestTree } from './guest-tree.ts';
 export { GuestPlacementError, placeGuest, type VphbRequest } from './placement.ts';

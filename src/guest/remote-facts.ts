@@ -50,6 +50,16 @@ async function regionFacts(client: VfioUserClient, index: number): Promise<Regio
   return { size, typed: type === null ? null : { index, ...type, size, tgt, linkSpeed } };
 }
 
+/** The 32-bit BAR register `index` read alone (pci_default_read_config of 4 bytes). */
+async function barRegister(client: VfioUserClient, index: number): Promise<number> {
+  const b = await client.regionRead(
+    VFIO_PCI_CONFIG_REGION_INDEX,
+    BigInt(PCI_BASE_ADDRESS_0 + 4 * index),
+    4,
+  );
+  return new DataView(b.buffer, b.byteOffset, 4).getUint32(0, true);
+}
+
 /** vfio_bar_prepare: `type = pci_bar & (ioport ? ~PCI_BASE_ADDRESS_IO_MASK : ~PCI_BASE_ADDRESS_MEM_MASK)`. */
 function barType(register: number): number {
   return register & PCI_BASE_ADDRESS_SPACE_IO ? register & 0x3 : register & 0xf;
@@ -76,8 +86,9 @@ export async function readRemoteFacts(
     if (index > ROM_INDEX) continue;
     const size = r?.size ?? 0n;
     // PCI_BASE_ADDRESS_SPACE_MEMORY (0) for the ROM, as vfio_pci_size_rom registers it.
-    const type =
-      index === ROM_INDEX ? 0 : barType(view.getUint32(PCI_BASE_ADDRESS_0 + 4 * index, true));
+    // Each BAR register read on its own, as QEMU's vfio_bar_prepare does: a variant may emulate
+    // BARs per register (nvgrace-gpu patches BAR2/3 only when a read covers them alone).
+    const type = index === ROM_INDEX ? 0 : barType(await barRegister(client, index));
     bars.push({ index, size, type });
   }
   return {
@@ -90,5 +101,6 @@ export async function readRemoteFacts(
     bars,
     iommuGroup,
     regions,
+    barSizes: Array.from({ length: 6 }, (_, i) => bars[i]?.size ?? 0n),
   };
 }

@@ -5,20 +5,21 @@
  * touches neither the machine's firmware tables nor its device memory), cut to the fields
  * `devices.json` lists.
  */
-import { type DoctorEntry, type DoctorOptions, runDoctorOnHost } from '../nvlink2/index.ts';
+import type { DoctorOptions } from '../nvlink2/index.ts';
 import type { Host } from '../platform/index.ts';
+import { type HostDoctorEntry, runHostDoctor } from './host-doctor.ts';
 
-export type ProbeResult = DoctorEntry['result'];
+export type ProbeResult = HostDoctorEntry['result'];
 
 /** One PCI function as `dt doctor --json` and `devices.json` list it. */
 export type FunctionStatus = Pick<
-  DoctorEntry,
+  HostDoctorEntry,
   'address' | 'vendor' | 'device' | 'role' | 'iommuGroup' | 'result' | 'errno' | 'reason'
 >;
 
-/** The doctor's verdict on every function of `host`, in address order. */
+/** The doctors' verdict on every function of `host`, in address order. */
 export function probeHost(host: Host, options: DoctorOptions = {}): FunctionStatus[] {
-  return runDoctorOnHost(host, options).map(
+  return runHostDoctor(host, options).map(
     ({ address, vendor, device, role, iommuGroup, result, errno, reason }) => ({
       address,
       vendor,

@@ -10,6 +10,7 @@
  * with ENOMEM and the nvlink2_memory_budget tracepoint.
  */
 import type { Fdt } from '../fdt/index.ts';
+import { NvgraceContext, nvgraceVariant } from '../nvgrace/index.ts';
 import {
   createNvlink2Context,
   DeviceMemoryStore,
@@ -63,8 +64,14 @@ export interface MemoryUsage {
 }
 
 export class Machine {
-  /** The variant drivers of this machine (one: NVLink2), bound to each function that matches. */
+  /**
+   * The variant drivers of this machine, bound to each function that matches: nvgrace-gpu
+   * first (it lists its device IDs; the NVLink2 subdriver takes every other NVIDIA and IBM
+   * function, as the 5.x kernel tried its inits by vendor).
+   */
   readonly variants: readonly VfioPciVariant[];
+  /** nvgrace-gpu's state: each Grace GPU's device memory and probe outcome. */
+  readonly grace: NvgraceContext;
   readonly lpids = new LpidAllocator();
   readonly #devices = new Map<string, VfioPciDevice>();
   readonly #memoryFactory: SharedMemoryFactory;
@@ -78,8 +85,9 @@ export class Machine {
     /** Counts (and caps) the memory behind every device; ctx.memory should draw on it too. */
     readonly memory: MemoryBudget = new MemoryBudget(undefined),
   ) {
-    this.variants = [nvlink2Variant(ctx)];
     this.#memoryFactory = budgetedMemfdMemory(memory);
+    this.grace = new NvgraceContext(this.#memoryFactory);
+    this.variants = [nvgraceVariant(this.grace), nvlink2Variant(ctx)];
   }
 
   get functions(): readonly PciFunction[] {
@@ -129,9 +137,16 @@ export class Machine {
     return status;
   }
 
-  /** Functions a server exposes: GPUs and NVLink bridges. */
+  /**
+   * Functions a server exposes: GPUs and NVLink bridges, less those whose variant's probe
+   * failed (the kernel makes no vfio device of them).
+   */
   servedFunctions(): PciFunction[] {
-    return this.host.functions.filter((fn) => fn.role === 'gpu' || fn.role === 'bridge');
+    return this.host.functions.filter(
+      (fn) =>
+        (fn.role === 'gpu' || fn.role === 'bridge') &&
+        !(variantFor(this.variants, fn)?.probe && this.device(fn.name).probeError),
+    );
   }
 
   /** A copy of every NPU's firmware tables (XTS BDF/PID maps, ATSD LPIDs). */
@@ -149,7 +164,9 @@ export class Machine {
       .filter((fn) => fn.role === 'gpu')
       .map((fn) => ({
         address: fn.name,
-        gpuRam: this.ctx.memory.peek(gpuRamKey(fn.name))?.touched() ?? 0n,
+        gpuRam:
+          (this.ctx.memory.peek(gpuRamKey(fn.name)) ?? this.grace.peekMemory(fn.name))?.touched() ??
+          0n,
         bars: (this.#devices.get(fn.name)?.bars ?? []).reduce(
           (sum, bar) => sum + (bar?.touched() ?? 0n),
           0n,
@@ -163,6 +180,7 @@ export class Machine {
     for (const device of this.#devices.values()) device.dispose();
     this.#devices.clear();
     this.ctx.memory.closeAll();
+    this.grace.closeAll();
   }
 }
 

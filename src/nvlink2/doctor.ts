@@ -185,14 +185,18 @@ function describeRegion(r: DoctorRegion): string {
   return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size ${hex(r.size)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
 }
 
+/** The WHAT column of an entry: its regions, or its errno and reason. */
+export function doctorWhat(e: DoctorEntry): string {
+  return e.result === 'nvlink2'
+    ? e.regions.map(describeRegion).join('; ')
+    : `${e.errno ? `${e.errno}: ` : ''}${e.reason ?? ''}`;
+}
+
 /** The doctor's report as a table for people. */
 export function formatDoctorReport(entries: readonly DoctorEntry[]): string {
   const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'WHAT'];
   const rows = entries.map((e) => {
-    const what =
-      e.result === 'nvlink2'
-        ? e.regions.map(describeRegion).join('; ')
-        : `${e.errno ? `${e.errno}: ` : ''}${e.reason ?? ''}`;
+    const what = doctorWhat(e);
     return [
       e.address,
       `${e.vendor.slice(2)}:${e.device.slice(2)}`,

@@ -37,6 +37,7 @@ export {
 export {
   type DoctorEntry,
   type DoctorOptions,
+  doctorWhat,
   formatDoctorReport,
   runDoctorOnHost,
 } from './doctor.ts';

@@ -14,6 +14,7 @@ export {
 export { defaultPlatformTree, loadPlatformTree, PlatformTreeError } from './default-platform.ts';
 export { bdfOf, describeNpus, Npu2Firmware, type Npu2Snapshot, opalPhbId } from './firmware.ts';
 export { Msr, OpalRc, opalRcName } from './firmware-opal.ts';
+export * from './grace/index.ts';
 export { atsdAddresses, buildHost, HostError, nvlinkOfBridge } from './host.ts';
 export {
   CLASS_CODE_3D_CONTROLLER,
@@ -24,6 +25,11 @@ export {
   PCI_CLASS_DISPLAY_VGA,
   PCI_DEVICE_ID_IBM_NPU2_NVLINK,
   PCI_DEVICE_ID_IBM_PHB4_ROOT_PORT,
+  PCI_DEVICE_ID_NVIDIA_GB200,
+  PCI_DEVICE_ID_NVIDIA_GB300,
+  PCI_DEVICE_ID_NVIDIA_GH200,
+  PCI_DEVICE_ID_NVIDIA_GH200_120GB,
+  PCI_DEVICE_ID_NVIDIA_GH200_480GB,
   PCI_DEVICE_ID_NVIDIA_P100_SXM2,
   PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB,
   PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB,

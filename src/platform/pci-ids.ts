@@ -40,3 +40,18 @@ export const CLASS_CODE_3D_CONTROLLER = 0x030200;
 /** skiboot hw/npu2.c npu2_populate_cfg: PCI_CFG_REV_ID 0x06800101, class 0x068001 ("other bridge"). */
 export const CLASS_CODE_NPU2_BRIDGE = 0x068001;
 export const CLASS_CODE_PCI_BRIDGE = 0x060400;
+
+/**
+ * The nvgrace-gpu driver's pci_device_id table (drivers/vfio/pci/nvgrace-gpu/main.c
+ * nvgrace_gpu_vfio_pci_table): the Grace Hopper and Grace Blackwell GPUs, names as its comments.
+ */
+/** 10de:2342 "GH200 120GB". */
+export const PCI_DEVICE_ID_NVIDIA_GH200_120GB = 0x2342;
+/** 10de:2345 "GH200 480GB". */
+export const PCI_DEVICE_ID_NVIDIA_GH200_480GB = 0x2345;
+/** 10de:2348 "GH200 SKU". */
+export const PCI_DEVICE_ID_NVIDIA_GH200 = 0x2348;
+/** 10de:2941 "GB200 SKU". */
+export const PCI_DEVICE_ID_NVIDIA_GB200 = 0x2941;
+/** 10de:31c2 "GB300 SKU". */
+export const PCI_DEVICE_ID_NVIDIA_GB300 = 0x31c2;

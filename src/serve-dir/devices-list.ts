@@ -30,6 +30,7 @@ export interface DevicesListEntry extends FunctionStatus {
 const ROLES: Record<DevicesListEntry['role'], true> = { gpu: true, bridge: true, other: true };
 const RESULTS: Record<DevicesListEntry['result'], true> = {
   nvlink2: true,
+  nvgrace: true,
   plain: true,
   error: true,
 };

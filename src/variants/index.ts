@@ -4,6 +4,8 @@
  * as a VMM built against include/uapi/linux/vfio.h knows every variant's structs. Layered above
  * each variant folder and below the wire; a new variant adds itself here.
  */
+
+import { NVGRACE_VOCABULARY } from '../nvgrace/index.ts';
 import {
   NVLINK2_REGION_CAPABILITIES,
   NVLINK2_VOCABULARY,
@@ -11,11 +13,14 @@ import {
 } from '../nvlink2/index.ts';
 import type { RegionCapabilityKind, VariantVocabulary } from '../vfio/index.ts';
 
-/** Every variant's capability values (a discriminated union by `kind`). */
+/** Every variant's capability values (a discriminated union by `kind`; nvgrace-gpu adds none). */
 export type KnownCapabilityValue = Nvlink2CapabilityValue;
 
 /** Every variant's vocabulary. */
-export const VARIANT_VOCABULARIES: readonly VariantVocabulary[] = [NVLINK2_VOCABULARY];
+export const VARIANT_VOCABULARIES: readonly VariantVocabulary[] = [
+  NVGRACE_VOCABULARY,
+  NVLINK2_VOCABULARY,
+];
 
 /** Every variant's region capabilities, for decodeRegionInfo. */
 export const KNOWN_REGION_CAPABILITIES: readonly RegionCapabilityKind<KnownCapabilityValue>[] = [

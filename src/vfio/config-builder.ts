@@ -14,7 +14,7 @@ import {
   linkCapabilities,
 } from './capabilities-pci.ts';
 import { ConfigSpace } from './config-space.ts';
-import type { CapabilitySpec, DeviceProfile } from './device-profile.ts';
+import type { CapabilitySpec, DeviceProfile, ExtendedCapabilitySpec } from './device-profile.ts';
 import * as R from './pci-regs.ts';
 
 function addCapability(cs: ConfigSpace, cap: CapabilitySpec): void {
@@ -43,6 +43,26 @@ function defineHeader(cs: ConfigSpace, fn: PciFunction, profile: DeviceProfile):
   cs.define(R.PCI_INTERRUPT_PIN, 1, profile.interruptPin);
 }
 
+/**
+ * Extended capabilities, read-only (no permission bits: vfio_pci_config.c vfio_ecap_init passes
+ * them through), each header's next pointing at the one after. @throws Error when one does
+ * not fit the extended space or overlaps the one before.
+ */
+function addExtendedCapabilities(cs: ConfigSpace, caps: readonly ExtendedCapabilitySpec[]): void {
+  let end = R.PCI_CFG_SPACE_SIZE;
+  caps.forEach((cap, i) => {
+    const length = 4 + cap.body.length;
+    if (cap.at < end || cap.at % 4 !== 0 || cap.at + length > cs.size)
+      throw new Error(`extended capability ${cap.id} at 0x${cap.at.toString(16)} does not fit`);
+    const next = caps[i + 1]?.at ?? 0;
+    cs.define(cap.at, 4, ((next << 20) | ((cap.version & 0xf) << 16) | (cap.id & 0xffff)) >>> 0);
+    cap.body.forEach((byte, k) => {
+      cs.define(cap.at + 4 + k, 1, byte & 0xff);
+    });
+    end = cap.at + length;
+  });
+}
+
 /** A fresh config space in its reset state. */
 export function buildConfigSpace(fn: PciFunction, profile: DeviceProfile): ConfigSpace {
   const cs = new ConfigSpace(profile.configSize);
@@ -53,6 +73,7 @@ export function buildConfigSpace(fn: PciFunction, profile: DeviceProfile): Confi
     cs,
     profile.capabilities.map((c) => c.at),
   );
+  addExtendedCapabilities(cs, profile.extendedCapabilities ?? []);
   cs.sealDefaults();
   return cs;
 }

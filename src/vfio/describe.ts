@@ -12,6 +12,7 @@ import type { DeviceInfo, VfioPciDevice } from './device.ts';
 import { errnoName, VfioError } from './errors.ts';
 import { type DecodedCapability, decodeCapabilityValue } from './info-caps.ts';
 import { IRQ_INDEX_NAMES, type IrqInfo, IrqInfoFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
+import { PCI_BASE_ADDRESS_0 } from './pci-regs.ts';
 import { PCI_VENDOR_TYPE, RegionCapId } from './region.ts';
 import { decodeRegionInfo, regionFlagNames, VFIO_REGION_INFO_SIZE } from './region-info.ts';
 import { STANDARD_REGION_NAMES } from './standard-regions.ts';
@@ -328,6 +329,10 @@ export function snapshotDevice(device: VfioPciDevice): DeviceSnapshot {
     }
   });
   const config = device.read(7, 0, device.config.size);
+  // Each BAR register on its own, as QEMU reads them (hw/vfio/pci.c vfio_bar_prepare): a
+  // variant may emulate them only for accesses that touch no other register of its own.
+  for (let at = PCI_BASE_ADDRESS_0; at < PCI_BASE_ADDRESS_0 + 24; at += 4)
+    config.set(device.read(7, at, 4), at);
   return { name: device.name, info, regions, irqs, config };
 }
 

@@ -17,6 +17,19 @@ export type CapabilitySpec =
   | { readonly kind: 'msix'; readonly at: number; readonly layout: MsixLayout }
   | { readonly kind: 'vendor'; readonly at: number; readonly body: readonly number[] };
 
+/**
+ * An extended capability (offset ≥ 0x100) the function carries read-only, as vfio_pci_config.c
+ * passes through one it has no permission bits for: its id, version and the bytes after the
+ * 4-byte header (a DVSEC's headers 1 and 2 and its registers, say). The builder chains them
+ * in order, the first at 0x100.
+ */
+export interface ExtendedCapabilitySpec {
+  readonly at: number;
+  readonly id: number;
+  readonly version: number;
+  readonly body: readonly number[];
+}
+
 export interface DeviceProfile {
   /** A human name, e.g. "Tesla V100 SXM2 16GB". */
   readonly model: string;
@@ -28,6 +41,8 @@ export interface DeviceProfile {
   readonly commandWritable: number;
   readonly bars: readonly BarLayout[];
   readonly capabilities: readonly CapabilitySpec[];
+  /** Extended capabilities in chain order (none when absent). */
+  readonly extendedCapabilities?: readonly ExtendedCapabilitySpec[];
   /** 32-bit little-endian registers preset in BAR memory (e.g. NV_PMC_BOOT_0 at BAR0 + 0). */
   readonly registers: readonly {
     readonly bar: number;

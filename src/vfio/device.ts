@@ -1,7 +1,10 @@
 /**
  * A vfio-pci device: one PCI function of the emulated host as a VMM sees it through VFIO
  * (drivers/vfio/pci/vfio_pci.c, v5.12). Lifecycle as vfio_pci_open / vfio_pci_enable and
- * vfio_pci_release / vfio_pci_disable: the first open runs the variant hooks registered for
+ * vfio_pci_release / vfio_pci_disable. A variant with a probe (VfioPciVariant.probe, its
+ * pci_driver.probe) runs it at construction and may put device ops in place of the core's for
+ * some standard regions and config-space bytes; a failed probe makes every open fail with its
+ * errno. The first open runs the variant hooks registered for
  * the device's vendor (ENODEV leaves a plain device, any other errno fails the open with
  * "Failed to setup <name> region"); the last close releases every device-specific region and
  * every interrupt. Device state — config space and BAR contents, and whatever regions keep —
@@ -34,6 +37,7 @@ import {
   encodeRegionInfo,
   type RegionDescription,
   type RegionInfoReply,
+  VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_NUM_REGIONS,
   VFIO_REGION_INFO_SIZE,
 } from './region-info.ts';
@@ -44,7 +48,7 @@ import {
   standardRegionRw,
 } from './standard-regions.ts';
 import type { VfioTracer } from './tracer.ts';
-import type { VariantDevice, VfioPciVariant } from './variant.ts';
+import type { VariantDevice, VariantDeviceOps, VfioPciVariant } from './variant.ts';
 
 export type { KvmListener } from './kvm-notifier.ts';
 
@@ -78,6 +82,10 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private readonly kvmNotifier: KvmNotifier;
   private intxDisabled = false;
   private dmaPort: DmaPort | undefined;
+  /** What the variant's probe put in place of the core's ops (undefined: the core's alone). */
+  private readonly variantOps: VariantDeviceOps | undefined;
+  /** The variant's probe failed: the function is no vfio device and every open fails so. */
+  readonly probeError: VfioError | undefined;
 
   /**
    * `variant` is the variant driver bound to `fn` (variantFor), if any: its profile replaces
@@ -112,6 +120,16 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       this.checkIntxDisable(offset, length);
       this.checkFlr(offset, length);
     });
+    let ops: VariantDeviceOps | undefined;
+    let probeError: VfioError | undefined;
+    try {
+      ops = variant?.probe?.(this);
+    } catch (err) {
+      if (!(err instanceof VfioError)) throw err;
+      probeError = err;
+    }
+    this.variantOps = ops;
+    this.probeError = probeError;
   }
 
   get name(): string {
@@ -127,6 +145,10 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
    * @throws VfioError the hook's errno, "Failed to setup <name> region: <reason>"
    */
   open(): void {
+    if (this.probeError) {
+      const e = this.probeError;
+      throw new VfioError(e.code, `${this.name} is no vfio device: probe failed: ${e.reason}`);
+    }
     if (this.openCount === 0) this.enable();
     this.openCount++;
     this.tracer?.deviceOpen?.(this.name);
@@ -156,6 +178,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
         throw err;
       }
     }
+    this.variantOps?.open?.();
   }
 
   /** vfio_pci_disable(): interrupts off, device-specific regions released. */
@@ -210,7 +233,8 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   /** What GET_REGION_INFO reports for `index` before encoding. @throws VfioError EINVAL */
   describeRegion(index: number): RegionDescription {
     if (!Number.isInteger(index) || index < 0) throw new VfioError('EINVAL', `no region ${index}`);
-    if (index < VFIO_PCI_NUM_REGIONS) return describeStandardRegion(this, index);
+    if (index < VFIO_PCI_NUM_REGIONS)
+      return this.variantOps?.describeRegion?.(index) ?? describeStandardRegion(this, index);
     const region = this.deviceRegion(index);
     const caps = [
       encodeTypeCap(region.type ?? 0, region.subtype ?? 0),
@@ -242,9 +266,27 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     const done =
       index >= VFIO_PCI_NUM_REGIONS
         ? this.deviceRegion(index).ops.rw(offset, buf, write)
-        : standardRegionRw(this, index, offset, buf, write);
+        : this.standardRw(index, offset, buf, write);
     this.tracer?.regionAccess?.({ device: this.name, index, offset, count: done, write });
     return done;
+  }
+
+  /** Regions 0–8: the variant's ops where it fakes the region or config bytes, else the core's. */
+  private standardRw(index: number, offset: bigint, buf: Uint8Array, write: boolean): number {
+    const ops = this.variantOps;
+    const faked = ops?.regionOps?.(index);
+    if (faked) return faked.rw(offset, buf, write);
+    if (index === VFIO_PCI_CONFIG_REGION_INDEX && ops) {
+      if (write) {
+        const taken = buf.length > 0 ? ops.configWrite?.(Number(offset), buf) : undefined;
+        if (taken !== undefined) return taken;
+      } else {
+        const done = standardRegionRw(this, index, offset, buf, write);
+        ops.afterConfigRead?.(Number(offset), buf.subarray(0, done));
+        return done;
+      }
+    }
+    return standardRegionRw(this, index, offset, buf, write);
   }
 
   /**
@@ -254,7 +296,10 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
    */
   readView(index: number, offset: bigint, count: number): Uint8Array {
     if (offset < 0n) throw new VfioError('EINVAL', `negative offset ${offset}`);
-    const ops = index >= VFIO_PCI_NUM_REGIONS ? this.deviceRegion(index).ops : this.bars[index];
+    const ops =
+      index >= VFIO_PCI_NUM_REGIONS
+        ? this.deviceRegion(index).ops
+        : (this.variantOps?.regionOps?.(index) ?? this.bars[index]);
     if (ops?.readView === undefined) return this.read(index, offset, count);
     const data = ops.readView(offset, count);
     this.tracer?.regionAccess?.({
@@ -375,8 +420,17 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     return this.config.capabilities().find((c) => c.id === id)?.offset;
   }
 
-  /** VFIO_DEVICE_RESET: config space back to its defaults; BAR memory and BAR sizes stay. */
+  /**
+   * VFIO_DEVICE_RESET: the variant's reset first (its ioctl falls through to the core's), then
+   * config space back to its defaults; BAR memory and BAR sizes stay.
+   */
   reset(): void {
+    this.variantOps?.reset?.();
+    this.resetFunction();
+  }
+
+  /** The function's own reset (also an FLR through config space, which no variant sees). */
+  private resetFunction(): void {
     this.config.reset();
     this.intxDisabled = false;
   }
@@ -404,7 +458,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       offset + length > devctl + 1 &&
       this.config.u16(devctl) & R.PCI_EXP_DEVCTL_BCR_FLR
     ) {
-      this.reset();
+      this.resetFunction();
     }
   }
 

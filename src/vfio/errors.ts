@@ -21,6 +21,8 @@ export const Errno = {
   ENOSPC: 28,
   ENOTTY: 25,
   ENOSYS: 38,
+  ENODATA: 61,
+  ETIME: 62,
   EPROTO: 71,
   EOVERFLOW: 75,
   EILSEQ: 84,

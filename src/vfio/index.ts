@@ -5,6 +5,7 @@
  * budget. Names no variant. Other layers import from here only.
  */
 
+export type { ConfigSpace } from './config-space.ts';
 export {
   type DeviceDescription,
   type DeviceSnapshot,
@@ -15,13 +16,18 @@ export {
 } from './describe.ts';
 export { describeAsText, hexdump } from './describe-text.ts';
 export { VfioPciDevice } from './device.ts';
-export { type DeviceProfile, ENDPOINT_COMMAND_BITS } from './device-profile.ts';
+export {
+  type DeviceProfile,
+  ENDPOINT_COMMAND_BITS,
+  type ExtendedCapabilitySpec,
+} from './device-profile.ts';
 export { Errno, type ErrnoName, errnoName, VfioError } from './errors.ts';
 export { VariantHookRegistry } from './hooks.ts';
 export {
   bodyOf,
   capability,
   decodeCapChain,
+  encodeSparseMmapCap,
   type RegionCapabilityKind,
   type SparseMmapArea,
   type VariantCapabilityValue,
@@ -29,7 +35,16 @@ export {
 } from './info-caps.ts';
 export { IrqIndex, IrqInfoFlag, IrqSetFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
 export { formatBytes, MemoryBudget } from './memory-budget.ts';
-export { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE } from './pci-regs.ts';
+export {
+  PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_MEM_PREFETCH,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_CFG_SPACE_EXP_SIZE,
+  PCI_CFG_SPACE_SIZE,
+  PCI_DVSEC_HEADER1,
+  PCI_DVSEC_HEADER2,
+  PCI_EXT_CAP_ID_DVSEC,
+} from './pci-regs.ts';
 export {
   type MmapGrant,
   type MmapRequest,
@@ -44,6 +59,7 @@ export {
   decodeRegionInfoStruct,
   encodeRegionInfo,
   encodeRegionInfoStruct,
+  type RegionDescription,
   type RegionInfoFields,
   type RegionInfoReply,
   regionFlagNames,
@@ -62,6 +78,7 @@ export {
 export type { InterruptEvent, VfioTracer } from './tracer.ts';
 export {
   type VariantDevice,
+  type VariantDeviceOps,
   type VariantHook,
   type VariantVocabulary,
   type VfioPciVariant,

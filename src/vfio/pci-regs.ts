@@ -94,3 +94,9 @@ export const PCI_EXP_LNKCTL2 = 0x30;
 /** PCI_CAP_EXP_ENDPOINT_SIZEOF_V2. */
 export const PCI_CAP_EXP_ENDPOINT_SIZEOF_V2 = 0x3c;
 export const PCI_EXP_TYPE_ENDPOINT = 0x0;
+
+/** Extended capability header (include/uapi/linux/pci_regs.h): id 15:0, version 19:16, next 31:20. */
+export const PCI_EXT_CAP_ID_DVSEC = 0x23;
+/** DVSEC header 1 (vendor 15:0, revision 19:16, length 31:20) and header 2 (DVSEC id 15:0). */
+export const PCI_DVSEC_HEADER1 = 0x4;
+export const PCI_DVSEC_HEADER2 = 0x8;

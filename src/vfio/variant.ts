@@ -9,9 +9,11 @@
  * patched into it, or into the ops it registers, afterwards.
  */
 import type { Host, PciFunction } from '../platform/index.ts';
+import type { ConfigSpace } from './config-space.ts';
 import type { DeviceProfile } from './device-profile.ts';
 import type { RegionCapabilityKind, VariantCapabilityValue } from './info-caps.ts';
 import type { RegionOps, VfioRegion } from './region.ts';
+import type { RegionDescription } from './region-info.ts';
 
 /** What a hook may use of the device being enabled. */
 export interface VariantDevice {
@@ -34,6 +36,37 @@ export interface VariantDevice {
    * function that unregisters the listener.
    */
   onKvmSet(listener: (lpid: number) => void): () => void;
+  /** The core's config space (what pci_read_config_* of the physical function reads). */
+  readonly config: ConfigSpace;
+  /**
+   * Up to `length` bytes of region `index` through the core's ops (a probe reading BAR0
+   * registers, as pci_iomap + ioread32 do). @throws VfioError as a region read
+   */
+  read(index: number, offset: bigint | number, length: number): Uint8Array;
+}
+
+/**
+ * The vfio_device_ops a variant puts in place of the core's for one device
+ * (include/linux/vfio_pci_core.h: a variant's read, write, mmap, ioctl and get_region_info
+ * take their own cases and call vfio_pci_core_* for the rest). Each member answers only for
+ * what the variant emulates and returns undefined to leave an access to the core.
+ */
+export interface VariantDeviceOps {
+  /** open_device, after the core's enable (vfio_pci_core_enable). */
+  open?(): void;
+  /** VFIO_DEVICE_RESET, before the core resets the function. */
+  reset?(): void;
+  /** GET_REGION_INFO of a standard region (0–8) the variant fakes, or undefined. */
+  describeRegion?(index: number): RegionDescription | undefined;
+  /** The ops behind a standard region the variant fakes (rw, readView, mmap), or undefined. */
+  regionOps?(index: number): RegionOps | undefined;
+  /** A config-space read: runs after the core filled `buf` from `offset`; patches what it emulates. */
+  afterConfigRead?(offset: number, buf: Uint8Array): void;
+  /**
+   * A config-space write: the bytes taken (a short count is the kernel's too), or undefined
+   * to hand the write to the core.
+   */
+  configWrite?(offset: number, data: Uint8Array): number | undefined;
 }
 
 export interface VariantHook {
@@ -79,6 +112,13 @@ export interface VfioPciVariant<V extends VariantCapabilityValue = VariantCapabi
   profile(fn: PciFunction): DeviceProfile | undefined;
   /** Run in order at enable, each for the functions of its vendor. */
   readonly hooks: readonly VariantHook[];
+  /**
+   * The driver's probe of one device (pci_driver.probe), once the core device exists: the ops
+   * replacing the core's, or undefined to drive the device with the core's ops alone.
+   * @throws VfioError when the probe fails: the function is then no vfio device (every open
+   *   fails with that errno)
+   */
+  probe?(device: VariantDevice): VariantDeviceOps | undefined;
 }
 
 /** The variant that drives `fn`: the first that matches it, as driver binding picks one. */

@@ -17,6 +17,7 @@ export {
   type WitherspoonOptions,
   witherspoonOptionsFromFlags,
 } from './options.ts';
+export { pciPhysHi, pciUnitName } from './pci-node.ts';
 export {
   ATSD_COUNT,
   ATSD_OFFSET,

@@ -45,6 +45,10 @@ async function regionReply(client: VfioUserClient, index: number): Promise<Uint8
   return encodeRegionInfoStruct({ ...fields, offset: regionOffset(index) }, chain);
 }
 
+/** PCI_BASE_ADDRESS_0 .. PCI_BASE_ADDRESS_5 + 4. */
+const BAR_REGISTERS_START = 0x10;
+const BAR_REGISTERS_END = 0x28;
+
 async function readAll(client: VfioUserClient, region: number, size: number): Promise<Uint8Array> {
   const out = new Uint8Array(size);
   const chunk = client.maxReadSize;
@@ -86,6 +90,10 @@ export async function snapshotRemote(
   if (cfg.fd !== null) closeFd(cfg.fd);
   checkConfigSize(VFIO_PCI_CONFIG_REGION_INDEX, cfg.info.size);
   const config = await readAll(client, VFIO_PCI_CONFIG_REGION_INDEX, Number(cfg.info.size));
+  // Each BAR register on its own, as QEMU reads them (hw/vfio/pci.c vfio_bar_prepare): a
+  // variant may emulate them only for accesses that touch no other (nvgrace-gpu's BAR2-5).
+  for (let at = BAR_REGISTERS_START; at < BAR_REGISTERS_END; at += 4)
+    config.set(await client.regionRead(VFIO_PCI_CONFIG_REGION_INDEX, BigInt(at), 4), at);
   return { name, info, regions, irqs, config };
 }
 

@@ -1,0 +1,94 @@
+/**
+ * `dt doctor` for the functions nvgrace-gpu binds: each is probed as the server would (a core
+ * device with the variant, in a throwaway context so no device memory is made), and reported
+ * in `dt doctor --json`'s vocabulary: result `nvgrace` with its fake BARs, `plain` (the memory
+ * properties failed: the driver's core ops) or `error` (the probe failed: no vfio device).
+ */
+import type { Host, PciFunction } from '../platform/index.ts';
+import { VfioPciDevice } from '../vfio/index.ts';
+import { NvgraceContext } from './context.ts';
+import { graceGpuModel } from './profile.ts';
+import { nvgraceVariant } from './variant.ts';
+
+export interface NvgraceDoctorRegion {
+  readonly index: number;
+  readonly name: 'usemem' | 'resmem';
+  /** Bytes of device memory behind it (the sparse-mmap area). */
+  readonly memlength: string;
+  /** The BAR size shown (a power of two). */
+  readonly barSize: string;
+  readonly memphys: string;
+}
+
+export interface NvgraceDoctorEntry {
+  readonly address: string;
+  readonly vendor: string;
+  readonly device: string;
+  readonly role: 'gpu' | 'bridge' | 'other';
+  readonly iommuGroup: number | null;
+  readonly result: 'nvgrace' | 'plain' | 'error';
+  readonly errno: string | null;
+  readonly reason: string | null;
+  readonly regions: NvgraceDoctorRegion[];
+  readonly warnings: string[];
+}
+
+const hex = (v: number | bigint, width = 4) => `0x${v.toString(16).padStart(width, '0')}`;
+
+function examine(host: Host, fn: PciFunction, ctx: NvgraceContext): NvgraceDoctorEntry {
+  const base = {
+    address: fn.name,
+    vendor: hex(fn.vendor),
+    device: hex(fn.device),
+    role: fn.role,
+    iommuGroup: fn.iommuGroup,
+    warnings: [],
+  };
+  const device = new VfioPciDevice(fn, host, nvgraceVariant(ctx));
+  device.dispose();
+  const outcome = ctx.outcome(fn.name);
+  if (!outcome) return { ...base, result: 'plain', errno: null, reason: 'not probed', regions: [] };
+  if (outcome.result !== 'nvgrace') return { ...base, ...outcome, regions: [] };
+  const { usemem, resmem } = outcome.layout;
+  const region = (index: number, name: 'usemem' | 'resmem', r: typeof usemem) => ({
+    index,
+    name,
+    memlength: hex(r.memlength, 1),
+    barSize: hex(r.barSize, 1),
+    memphys: hex(r.memphys, 1),
+  });
+  const regions = [region(4, 'usemem', usemem), ...(resmem ? [region(2, 'resmem', resmem)] : [])];
+  const reason = `${outcome.hasMigHwBug ? 'MIG hardware bug: resmem carved out' : 'no MIG bug: all memory is usemem'}; ready after ${outcome.polls} poll${outcome.polls === 1 ? '' : 's'}`;
+  return { ...base, result: 'nvgrace', errno: null, reason, regions };
+}
+
+/** The doctor's entries for every function of `host` that nvgrace-gpu binds, in address order. */
+export function runNvgraceDoctor(host: Host): NvgraceDoctorEntry[] {
+  const ctx = new NvgraceContext();
+  try {
+    return host.functions
+      .filter((fn) => graceGpuModel(fn.vendor, fn.device) !== undefined)
+      .map((fn) => examine(host, fn, ctx));
+  } finally {
+    ctx.closeAll();
+  }
+}
+
+const GiB = 1n << 30n;
+const MiB = 1n << 20n;
+
+function size(hexText: string): string {
+  const v = BigInt(hexText);
+  if (v % GiB === 0n) return `${v / GiB} GiB`;
+  if (v % MiB === 0n) return `${v / MiB} MiB`;
+  return `${hexText} bytes`;
+}
+
+/** The WHAT column of an entry: its fake BARs, or its errno and reason. */
+export function nvgraceDoctorWhat(e: NvgraceDoctorEntry): string {
+  if (e.result !== 'nvgrace') return `${e.errno ? `${e.errno}: ` : ''}${e.reason ?? ''}`;
+  const bars = e.regions.map(
+    (r) => `BAR${r.index} ${r.name} ${size(r.memlength)} in ${size(r.barSize)} at ${r.memphys}`,
+  );
+  return `${bars.join('; ')} (${e.reason})`;
+}

@@ -1,0 +1,27 @@
+/**
+ * nvgrace-gpu as a vfio-pci variant (Linux 6.9+ drivers/vfio/pci/nvgrace-gpu/main.c, lines
+ * cited in this folder are of torvalds/linux 1b0ecb5b): it
+ * binds the GPUs of its pci_device_id table, gives them their profiles and probes them
+ * (probe.ts). It registers no device-specific region: its memory is shown as BARs.
+ */
+import type { VariantVocabulary, VfioPciVariant } from '../vfio/index.ts';
+import type { NvgraceContext } from './context.ts';
+import { probeNvgrace } from './probe.ts';
+import { graceGpuModel, nvgraceModelName, nvgraceProfile } from './profile.ts';
+
+export const NVGRACE_VOCABULARY: VariantVocabulary = {
+  name: 'nvgrace-gpu-vfio-pci',
+  regions: [],
+  regionCapabilities: [],
+  modelName: nvgraceModelName,
+};
+
+export function nvgraceVariant(ctx: NvgraceContext): VfioPciVariant {
+  return {
+    ...NVGRACE_VOCABULARY,
+    matches: (fn) => graceGpuModel(fn.vendor, fn.device) !== undefined,
+    profile: (fn) => nvgraceProfile(fn),
+    hooks: [],
+    probe: (device) => probeNvgrace(ctx, device),
+  };
+}

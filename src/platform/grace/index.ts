@@ -1,0 +1,24 @@
+/** Grace Hopper / Grace Blackwell trees for the nvgrace-gpu variant. */
+
+export { GRACE_FLAG_SPEC, type GraceFlags, graceOptionsFromFlags } from './flags.ts';
+export { generateGrace, graceGpuDomain, graceGpuName } from './generate.ts';
+export {
+  DEFAULT_BLACKWELL_GPU_MEM,
+  DEFAULT_GPU_MEM_BASE,
+  DEFAULT_HOPPER_GPU_MEM,
+  type GraceMachine,
+  type GraceOmitFault,
+  GraceOptionError,
+  type GraceOptions,
+  type MigDvsecMode,
+  resolveGraceOptions,
+} from './options.ts';
+export * from './properties.ts';
+export {
+  C2C_LINK_STATUS_PROP,
+  GPU_MEM_BASE_PA,
+  GPU_MEM_SIZE,
+  HBM_TRAINING_STATUS_PROP,
+  MIG_DVSEC_PROP,
+  MigDvsec,
+} from './properties.ts';
