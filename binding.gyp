@@ -5,6 +5,8 @@
       "sources": [
         "native/addon.c",
         "native/common.c",
+        "native/constants.c",
+        "native/eventfd.c",
         "native/fds.c",
         "native/memory.c",
         "native/scm.c",
@@ -12,7 +14,8 @@
         "native/watcher.c"
       ],
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
-      "defines": ["NAPI_VERSION=8"]
+      "defines": ["NAPI_VERSION=8"],
+      "libraries": ["-lrt"]
     }
   ]
 }

@@ -1,17 +1,15 @@
 /*
  * File descriptors: close, dup, flags, UNIX stream sockets (listen/accept/connect/socketpair),
- * peer credentials (SO_PEERCRED, socket(7)) and eventfds (eventfd(2)). Every fd created here is
- * close-on-exec; sockets are non-blocking.
+ * peer credentials (SO_PEERCRED, socket(7)). Every fd created here is close-on-exec; sockets are
+ * non-blocking. Eventfds are in eventfd.c.
  */
 #define _GNU_SOURCE
 #include "common.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,7 +31,7 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
   if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
   int r = fcntl(fd, F_DUPFD_CLOEXEC, 3);
   if (r < 0) return nv_throw_errno(env, "fcntl", errno);
-  return nv_int32(env, r);
+  return nv_new_fd(env, r);
 }
 
 /* fdFlags(fd): { cloexec, nonBlocking } (F_GETFD / F_GETFL). */
@@ -46,9 +44,9 @@ static napi_value fd_flags(napi_env env, napi_callback_info info) {
   int flf = fcntl(fd, F_GETFL);
   if (flf < 0) return nv_throw_errno(env, "fcntl", errno);
   napi_value obj;
-  napi_create_object(env, &obj);
-  napi_set_named_property(env, obj, "cloexec", nv_bool(env, (fdf & FD_CLOEXEC) != 0));
-  napi_set_named_property(env, obj, "nonBlocking", nv_bool(env, (flf & O_NONBLOCK) != 0));
+  NV_CHECK(env, napi_create_object(env, &obj));
+  if (!nv_set(env, obj, "cloexec", nv_bool(env, (fdf & FD_CLOEXEC) != 0))) return NULL;
+  if (!nv_set(env, obj, "nonBlocking", nv_bool(env, (flf & O_NONBLOCK) != 0))) return NULL;
   return obj;
 }
 
@@ -58,7 +56,7 @@ static napi_value set_non_blocking(napi_env env, napi_callback_info info) {
   int fd;
   bool on;
   if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
-  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return nv_throw_type(env, "on must be a boolean");
+  if (!nv_arg_bool(env, argv[1], "on", &on)) return NULL;
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0) return nv_throw_errno(env, "fcntl", errno);
   fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
@@ -72,7 +70,12 @@ static napi_value socket_pair(napi_env env, napi_callback_info info) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
     return nv_throw_errno(env, "socketpair", errno);
-  return nv_fd_array(env, sv, 2);
+  napi_value pair = nv_fd_array(env, sv, 2);
+  if (pair == NULL) {
+    close(sv[0]);
+    close(sv[1]);
+  }
+  return pair;
 }
 
 static bool unix_address(napi_env env, napi_value path, struct sockaddr_un *addr) {
@@ -137,7 +140,12 @@ static napi_value listen_unix(napi_env env, napi_callback_info info) {
     close(fd);
     return nv_throw_errno(env, "listen", e);
   }
-  return nv_int32(env, fd);
+  napi_value r = nv_int32(env, fd);
+  if (r == NULL) {
+    unlink(addr.sun_path);
+    close(fd);
+  }
+  return r;
 }
 
 /* acceptConnection(listenFd): a connected fd (non-blocking, close-on-exec) or null if none is
@@ -148,13 +156,9 @@ static napi_value accept_connection(napi_env env, napi_callback_info info) {
   if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
   for (;;) {
     int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (c >= 0) return nv_int32(env, c);
+    if (c >= 0) return nv_new_fd(env, c);
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) {
-      napi_value n;
-      napi_get_null(env, &n);
-      return n;
-    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) return nv_null(env);
     return nv_throw_errno(env, "accept4", errno);
   }
 }
@@ -176,7 +180,7 @@ static napi_value connect_unix(napi_env env, napi_callback_info info) {
     close(fd);
     return nv_throw_errno(env, "connect", e);
   }
-  return nv_int32(env, fd);
+  return nv_new_fd(env, fd);
 }
 
 /* shutdownFd(fd): shutdown(SHUT_RDWR), waking a peer blocked on the socket. */
@@ -198,65 +202,11 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
     return nv_throw_errno(env, "getsockopt", errno);
   napi_value obj;
-  napi_create_object(env, &obj);
-  napi_set_named_property(env, obj, "pid", nv_int32(env, cred.pid));
-  napi_set_named_property(env, obj, "uid", nv_int32(env, (int32_t)cred.uid));
-  napi_set_named_property(env, obj, "gid", nv_int32(env, (int32_t)cred.gid));
+  NV_CHECK(env, napi_create_object(env, &obj));
+  if (!nv_set(env, obj, "pid", nv_int32(env, cred.pid))) return NULL;
+  if (!nv_set(env, obj, "uid", nv_int32(env, (int32_t)cred.uid))) return NULL;
+  if (!nv_set(env, obj, "gid", nv_int32(env, (int32_t)cred.gid))) return NULL;
   return obj;
-}
-
-/* eventfdCreate(initial, flags): eventfd(2) with EFD_CLOEXEC always added; flags may carry
- * EFD_NONBLOCK (04000) and EFD_SEMAPHORE (1). */
-static napi_value eventfd_create(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 2, argv);
-  uint32_t initial, flags;
-  if (!nv_arg_uint32(env, argv[0], "initial", &initial)) return NULL;
-  if (!nv_arg_uint32(env, argv[1], "flags", &flags)) return NULL;
-  if (flags & ~(uint32_t)(EFD_NONBLOCK | EFD_SEMAPHORE)) return nv_throw_errno(env, "eventfd", EINVAL);
-  int fd = eventfd(initial, (int)flags | EFD_CLOEXEC);
-  if (fd < 0) return nv_throw_errno(env, "eventfd", errno);
-  return nv_int32(env, fd);
-}
-
-/* eventfdWrite(fd, value): adds value to the counter. Throws EAGAIN if it would overflow on a
- * non-blocking eventfd. */
-static napi_value eventfd_write_fn(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 2, argv);
-  int fd;
-  uint64_t value;
-  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
-  if (!nv_arg_u64(env, argv[1], "value", &value)) return NULL;
-  ssize_t r;
-  do r = write(fd, &value, sizeof value);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return nv_throw_errno(env, "write", errno);
-  return nv_undefined(env);
-}
-
-/* eventfdRead(fd): the counter (reset to 0), or null when it is 0. Never blocks, even on an
- * eventfd created without EFD_NONBLOCK (a client may send one): it polls first. */
-static napi_value eventfd_read_fn(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 1, argv);
-  int fd;
-  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
-  napi_value null_value;
-  napi_get_null(env, &null_value);
-  struct pollfd p = {.fd = fd, .events = POLLIN};
-  int n;
-  do n = poll(&p, 1, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return nv_throw_errno(env, "poll", errno);
-  if (n == 0 || !(p.revents & POLLIN)) return null_value;
-  uint64_t value;
-  ssize_t r;
-  do r = read(fd, &value, sizeof value);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) {
-    if (errno == EAGAIN) return null_value;
-    return nv_throw_errno(env, "read", errno);
-  }
-  if (r != sizeof value) return nv_throw_errno(env, "read", EIO);
-  return nv_u64(env, value);
 }
 
 napi_status nv_init_fds(napi_env env, napi_value exports) {
@@ -270,8 +220,5 @@ napi_status nv_init_fds(napi_env env, napi_value exports) {
   if ((s = nv_export(env, exports, "acceptConnection", accept_connection)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "connectUnix", connect_unix)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "shutdownFd", shutdown_fd)) != napi_ok) return s;
-  if ((s = nv_export(env, exports, "peerCredentials", peer_credentials)) != napi_ok) return s;
-  if ((s = nv_export(env, exports, "eventfdCreate", eventfd_create)) != napi_ok) return s;
-  if ((s = nv_export(env, exports, "eventfdWrite", eventfd_write_fn)) != napi_ok) return s;
-  return nv_export(env, exports, "eventfdRead", eventfd_read_fn);
+  return nv_export(env, exports, "peerCredentials", peer_credentials);
 }

@@ -14,9 +14,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* Node 20's Buffer/ArrayBuffer cap (buffer.constants.MAX_LENGTH): larger regions go in windows. */
-#define NV_MAX_WINDOW (UINT64_C(1) << 32)
-
 typedef struct {
   void *address;
   size_t length;
@@ -32,9 +29,9 @@ typedef struct {
  * window left to the garbage collector keeps its offset (its finalizer may not run on the JS
  * thread, where the count may be adjusted); SharedMapping always unmaps.
  */
-static void nv_uncount_mapping(napi_env env, size_t length, bool uncount) {
+static napi_status nv_uncount_mapping(napi_env env, size_t length, bool uncount) {
   int64_t ignored;
-  napi_adjust_external_memory(env, uncount ? -(int64_t)length : (int64_t)length, &ignored);
+  return napi_adjust_external_memory(env, uncount ? -(int64_t)length : (int64_t)length, &ignored);
 }
 
 /*
@@ -57,7 +54,7 @@ static napi_value memfd_create_fn(napi_env env, napi_callback_info info) {
     close(fd);
     return nv_throw_errno(env, "ftruncate", e);
   }
-  return nv_int32(env, fd);
+  return nv_new_fd(env, fd);
 }
 
 /* ftruncate(fd, size) */
@@ -105,8 +102,7 @@ static napi_value mmap_fn(napi_env env, napi_callback_info info) {
   if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
   if (!nv_arg_u64(env, argv[1], "offset", &offset)) return NULL;
   if (!nv_arg_u64(env, argv[2], "length", &length)) return NULL;
-  if (napi_get_value_bool(env, argv[3], &writable) != napi_ok)
-    return nv_throw_type(env, "writable must be a boolean");
+  if (!nv_arg_bool(env, argv[3], "writable", &writable)) return NULL;
   long page = sysconf(_SC_PAGESIZE);
   if (length == 0 || length > NV_MAX_WINDOW || offset > INT64_MAX || offset % (uint64_t)page != 0)
     return nv_throw_errno(env, "mmap", EINVAL);
@@ -120,18 +116,21 @@ static napi_value mmap_fn(napi_env env, napi_callback_info info) {
   }
   *m = (nv_mapping){.address = addr, .length = (size_t)length, .unmapped = false};
   napi_value ab;
-  if (napi_create_external_arraybuffer(env, addr, (size_t)length, finalize_mapping, m, &ab) !=
-      napi_ok) {
+  napi_status s =
+      napi_create_external_arraybuffer(env, addr, (size_t)length, finalize_mapping, m, &ab);
+  if (s != napi_ok) {
     munmap(addr, (size_t)length);
     free(m);
+    nv_throw_status(env, s, "napi_create_external_arraybuffer");
     return NULL;
   }
-  if (napi_wrap(env, ab, m, NULL, NULL, NULL) != napi_ok) return NULL;
-  nv_uncount_mapping(env, m->length, true);
+  /* From here the buffer owns the mapping: its finalizer unmaps it, whatever fails below. */
+  if (!nv_wrap_tagged(env, ab, &NV_TAG_MAPPING, m, NULL)) return NULL;
+  NV_CHECK(env, nv_uncount_mapping(env, m->length, true));
   napi_value obj;
-  napi_create_object(env, &obj);
-  napi_set_named_property(env, obj, "buffer", ab);
-  napi_set_named_property(env, obj, "address", nv_u64(env, (uint64_t)(uintptr_t)addr));
+  NV_CHECK(env, napi_create_object(env, &obj));
+  if (!nv_set(env, obj, "buffer", ab)) return NULL;
+  if (!nv_set(env, obj, "address", nv_u64(env, (uint64_t)(uintptr_t)addr))) return NULL;
   return obj;
 }
 
@@ -140,13 +139,16 @@ static napi_value mmap_fn(napi_env env, napi_callback_info info) {
 static napi_value munmap_fn(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 1, argv);
   nv_mapping *m;
-  if (napi_unwrap(env, argv[0], (void **)&m) != napi_ok || m == NULL)
-    return nv_throw_type(env, "buffer must be an ArrayBuffer returned by mmap");
+  if (!nv_unwrap_tagged(env, argv[0], &NV_TAG_MAPPING, "buffer", "an ArrayBuffer returned by mmap",
+                        (void **)&m))
+    return NULL;
   if (m->unmapped) return nv_undefined(env);
-  if (napi_detach_arraybuffer(env, argv[0]) != napi_ok) return NULL;
-  nv_uncount_mapping(env, m->length, false);
+  NV_CHECK(env, napi_detach_arraybuffer(env, argv[0]));
   m->unmapped = true;
-  if (munmap(m->address, m->length) < 0) return nv_throw_errno(env, "munmap", errno);
+  int unmapped = munmap(m->address, m->length);
+  int e = errno;
+  NV_CHECK(env, nv_uncount_mapping(env, m->length, false));
+  if (unmapped < 0) return nv_throw_errno(env, "munmap", e);
   return nv_undefined(env);
 }
 
@@ -160,7 +162,7 @@ static napi_value data_ranges(napi_env env, napi_callback_info info) {
   if (!nv_arg_u64(env, argv[2], "end", &end)) return NULL;
   if (end > INT64_MAX || start > end) return nv_throw_errno(env, "lseek", EINVAL);
   napi_value arr;
-  napi_create_array(env, &arr);
+  NV_CHECK(env, napi_create_array(env, &arr));
   uint32_t n = 0;
   off_t pos = (off_t)start;
   while ((uint64_t)pos < end) {
@@ -173,11 +175,13 @@ static napi_value data_ranges(napi_env env, napi_callback_info info) {
     off_t hole = lseek(fd, data, SEEK_HOLE);
     if (hole < 0) return nv_throw_errno(env, "lseek", errno);
     uint64_t to = (uint64_t)hole < end ? (uint64_t)hole : end;
-    napi_value pair;
-    napi_create_array_with_length(env, 2, &pair);
-    napi_set_element(env, pair, 0, nv_u64(env, (uint64_t)data));
-    napi_set_element(env, pair, 1, nv_u64(env, to));
-    napi_set_element(env, arr, n++, pair);
+    napi_value pair, from_value, to_value;
+    NV_CHECK(env, napi_create_array_with_length(env, 2, &pair));
+    if ((from_value = nv_u64(env, (uint64_t)data)) == NULL) return NULL;
+    if ((to_value = nv_u64(env, to)) == NULL) return NULL;
+    NV_CHECK(env, napi_set_element(env, pair, 0, from_value));
+    NV_CHECK(env, napi_set_element(env, pair, 1, to_value));
+    NV_CHECK(env, napi_set_element(env, arr, n++, pair));
     pos = (off_t)to;
   }
   return arr;

@@ -20,14 +20,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* The kernel's per-message cap on SCM_RIGHTS fds (include/net/scm.h). */
-#define NV_SCM_MAX_FD 253
-#define NV_MAX_IOV 64
-
 static bool read_iovecs(napi_env env, napi_value data, struct iovec *iov, size_t *count,
                         size_t *total) {
   bool is_array;
-  napi_is_array(env, data, &is_array);
+  NV_CHECK_BOOL(env, napi_is_array(env, data, &is_array));
   *total = 0;
   if (!is_array) {
     if (!nv_arg_bytes(env, data, "data", &iov[0].iov_base, &iov[0].iov_len)) return false;
@@ -36,14 +32,14 @@ static bool read_iovecs(napi_env env, napi_value data, struct iovec *iov, size_t
     return true;
   }
   uint32_t n;
-  napi_get_array_length(env, data, &n);
+  NV_CHECK_BOOL(env, napi_get_array_length(env, data, &n));
   if (n > NV_MAX_IOV) {
     nv_throw_errno(env, "sendmsg", EMSGSIZE);
     return false;
   }
   for (uint32_t i = 0; i < n; i++) {
     napi_value part;
-    napi_get_element(env, data, i, &part);
+    NV_CHECK_BOOL(env, napi_get_element(env, data, i, &part));
     if (!nv_arg_bytes(env, part, "data[i]", &iov[i].iov_base, &iov[i].iov_len)) return false;
     *total += iov[i].iov_len;
   }
@@ -53,17 +49,17 @@ static bool read_iovecs(napi_env env, napi_value data, struct iovec *iov, size_t
 
 static bool read_fds(napi_env env, napi_value value, int *fds, size_t *count) {
   bool is_array;
-  napi_is_array(env, value, &is_array);
+  NV_CHECK_BOOL(env, napi_is_array(env, value, &is_array));
   if (!is_array) return nv_throw_type(env, "fds must be an array of numbers"), false;
   uint32_t n;
-  napi_get_array_length(env, value, &n);
+  NV_CHECK_BOOL(env, napi_get_array_length(env, value, &n));
   if (n > NV_SCM_MAX_FD) {
     nv_throw_errno(env, "sendmsg", EINVAL);
     return false;
   }
   for (uint32_t i = 0; i < n; i++) {
     napi_value v;
-    napi_get_element(env, value, i, &v);
+    NV_CHECK_BOOL(env, napi_get_element(env, value, i, &v));
     if (!nv_arg_fd(env, v, &fds[i])) return false;
   }
   *count = n;
@@ -105,9 +101,7 @@ static napi_value send_message(napi_env env, napi_callback_info info) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return nv_int32(env, 0);
     return nv_throw_errno(env, "sendmsg", errno);
   }
-  napi_value result;
-  napi_create_double(env, (double)r, &result);
-  return result;
+  return nv_double(env, (double)r);
 }
 
 /* Closes every fd in a control buffer (used when it was truncated). */
@@ -126,9 +120,26 @@ static size_t collect_fds(struct msghdr *msg, int *out, size_t max) {
   return n;
 }
 
+/* The result object of a receive: { bytes: count or a Buffer copy, fds, truncatedControl }. */
+static napi_value build_received(napi_env env, ssize_t r, const void *buf, bool copy,
+                                 const int *fds, size_t fd_count, bool truncated) {
+  napi_value obj, bytes;
+  NV_CHECK(env, napi_create_object(env, &obj));
+  if (copy) {
+    void *data;
+    NV_CHECK(env, napi_create_buffer_copy(env, (size_t)r, buf, &data, &bytes));
+  } else if ((bytes = nv_double(env, (double)r)) == NULL) {
+    return NULL;
+  }
+  if (!nv_set(env, obj, "bytes", bytes)) return NULL;
+  if (!nv_set(env, obj, "fds", nv_fd_array(env, fds, fd_count))) return NULL;
+  if (!nv_set(env, obj, "truncatedControl", nv_bool(env, truncated))) return NULL;
+  return obj;
+}
+
 /* Receives into buf; returns the result object, null on EAGAIN, NULL after throwing. */
 static napi_value receive(napi_env env, int fd, void *buf, size_t len, uint32_t max_fds,
-                          napi_value bytes_value) {
+                          bool copy) {
   if (max_fds > NV_SCM_MAX_FD) max_fds = NV_SCM_MAX_FD;
   union {
     char buf[CMSG_SPACE(sizeof(int) * NV_SCM_MAX_FD)];
@@ -144,11 +155,7 @@ static napi_value receive(napi_env env, int fd, void *buf, size_t len, uint32_t 
   do r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
   while (r < 0 && errno == EINTR);
   if (r < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      napi_value n;
-      napi_get_null(env, &n);
-      return n;
-    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return nv_null(env);
     return nv_throw_errno(env, "recvmsg", errno);
   }
   int fds[NV_SCM_MAX_FD];
@@ -158,19 +165,9 @@ static napi_value receive(napi_env env, int fd, void *buf, size_t len, uint32_t 
     for (size_t i = 0; i < fd_count; i++) close(fds[i]);
     fd_count = 0;
   }
-  napi_value obj, count;
-  napi_create_object(env, &obj);
-  if (bytes_value == NULL) {
-    napi_create_double(env, (double)r, &count);
-    napi_set_named_property(env, obj, "bytes", count);
-  } else {
-    napi_value slice;
-    void *data;
-    napi_create_buffer_copy(env, (size_t)r, buf, &data, &slice);
-    napi_set_named_property(env, obj, "bytes", slice);
-  }
-  napi_set_named_property(env, obj, "fds", nv_fd_array(env, fds, fd_count));
-  napi_set_named_property(env, obj, "truncatedControl", nv_bool(env, truncated));
+  napi_value obj = build_received(env, r, buf, copy, fds, fd_count, truncated);
+  if (obj == NULL) /* thrown: the fds never reached JS, so nobody else can close them */
+    for (size_t i = 0; i < fd_count; i++) close(fds[i]);
   return obj;
 }
 
@@ -186,7 +183,7 @@ static napi_value receive_into(napi_env env, napi_callback_info info) {
   if (!nv_arg_bytes(env, argv[1], "buf", &buf, &len)) return NULL;
   if (!nv_arg_uint32(env, argv[2], "maxFds", &max_fds)) return NULL;
   if (len == 0) return nv_throw_errno(env, "recvmsg", EINVAL);
-  return receive(env, fd, buf, len, max_fds, NULL);
+  return receive(env, fd, buf, len, max_fds, false);
 }
 
 /* receiveMessage(fd, maxBytes, maxFds): { bytes: Buffer, fds, truncatedControl } | null. */
@@ -200,9 +197,7 @@ static napi_value receive_message(napi_env env, napi_callback_info info) {
   if (max_bytes == 0) return nv_throw_errno(env, "recvmsg", EINVAL);
   void *buf = malloc(max_bytes);
   if (buf == NULL) return nv_throw_errno(env, "malloc", ENOMEM);
-  napi_value marker;
-  napi_get_undefined(env, &marker);
-  napi_value r = receive(env, fd, buf, max_bytes, max_fds, marker);
+  napi_value r = receive(env, fd, buf, max_bytes, max_fds, true);
   free(buf);
   return r;
 }

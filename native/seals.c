@@ -23,6 +23,18 @@ static napi_value file_seals(napi_env env, napi_callback_info info) {
   return nv_int32(env, seals);
 }
 
+/* isMemoryFile(fd): whether `fd` is a file of memory (shmem: memfd, tmpfs; hugetlbfs), the only
+ * files F_GET_SEALS answers for (mm/memfd.c memfd_fcntl / memfd_file_seals_ptr). Asks nothing
+ * of the file's file system, so it cannot wait on one (FUSE, NFS). */
+static napi_value is_memory_file(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  if (fcntl(fd, F_GET_SEALS) >= 0) return nv_bool(env, true);
+  if (errno == EINVAL) return nv_bool(env, false);
+  return nv_throw_errno(env, "fcntl", errno);
+}
+
 /* addFileSeals(fd, seals): F_ADD_SEALS (EPERM once F_SEAL_SEAL is set, EINVAL unsealable). */
 static napi_value add_file_seals(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 2, argv);
@@ -37,5 +49,6 @@ static napi_value add_file_seals(napi_env env, napi_callback_info info) {
 napi_status nv_init_seals(napi_env env, napi_value exports) {
   napi_status s;
   if ((s = nv_export(env, exports, "fileSeals", file_seals)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "isMemoryFile", is_memory_file)) != napi_ok) return s;
   return nv_export(env, exports, "addFileSeals", add_file_seals);
 }

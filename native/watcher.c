@@ -7,6 +7,7 @@
  */
 #include "common.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <uv.h>
 
@@ -38,34 +39,59 @@ static void on_js_finalize(napi_env env, void *data, void *hint) {
   free_if_done(w);
 }
 
+/* Node-API itself broken inside a libuv callback: nothing is left to report to. */
+static void fatal(const char *message) {
+  napi_fatal_error("vfio-nvlink2 watcher", NAPI_AUTO_LENGTH, message, NAPI_AUTO_LENGTH);
+}
+
+/*
+ * Calls the watcher's callback. No JS frame is below a libuv callback, so an error here (the
+ * callback's own exception, or a failed N-API call, thrown by NV_CHECK) is raised as an
+ * uncaught exception (napi_fatal_exception), as Node does for any I/O callback that throws.
+ */
+static void call_back(nv_watcher *w, int status, int events) {
+  napi_env env = w->env;
+  napi_value fn, recv, argv[2], result;
+  NV_CHECK_OR(env, napi_get_reference_value(env, w->callback, &fn), );
+  if (fn == NULL) return; /* the callback was collected: nobody to tell */
+  NV_CHECK_OR(env, napi_get_global(env, &recv), );
+  /* status is a negated errno (libuv on Unix); events are UV_READABLE / UV_WRITABLE bits. */
+  NV_CHECK_OR(env, napi_create_int32(env, status, &argv[0]), );
+  NV_CHECK_OR(env, napi_create_int32(env, events, &argv[1]), );
+  NV_CHECK_OR(env, napi_make_callback(env, w->context, recv, fn, 2, argv, &result), );
+}
+
 static void on_poll(uv_poll_t *handle, int status, int events) {
   nv_watcher *w = handle->data;
   if (w->closing) return;
   napi_env env = w->env;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
-  napi_value fn, recv, argv[2], result;
-  if (napi_get_reference_value(env, w->callback, &fn) == napi_ok && fn != NULL) {
-    napi_get_global(env, &recv);
-    /* status is a negated errno (libuv on Unix); events are UV_READABLE 1 / UV_WRITABLE 2. */
-    napi_create_int32(env, status, &argv[0]);
-    napi_create_int32(env, events, &argv[1]);
-    if (napi_make_callback(env, w->context, recv, fn, 2, argv, &result) ==
-        napi_pending_exception) {
-      napi_value error;
-      napi_get_and_clear_last_exception(env, &error);
-      napi_fatal_exception(env, error);
-    }
+  if (napi_open_handle_scope(env, &scope) != napi_ok) fatal("napi_open_handle_scope failed");
+  call_back(w, status, events);
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok) fatal("napi_is_exception_pending failed");
+  if (pending) {
+    napi_value error;
+    if (napi_get_and_clear_last_exception(env, &error) != napi_ok ||
+        napi_fatal_exception(env, error) != napi_ok)
+      fatal("an exception in a watcher callback could not be raised");
   }
-  napi_close_handle_scope(env, scope);
+  if (napi_close_handle_scope(env, scope) != napi_ok) fatal("napi_close_handle_scope failed");
+}
+
+/* Stops for good: releases the callback and the async context and closes the handle (always,
+ * whatever N-API says: the first failure is returned). */
+static napi_status stop(nv_watcher *w) {
+  w->closing = true;
+  napi_status deleted = napi_delete_reference(w->env, w->callback);
+  napi_status destroyed = napi_async_destroy(w->env, w->context);
+  uv_close((uv_handle_t *)&w->handle, on_close);
+  return deleted != napi_ok ? deleted : destroyed;
 }
 
 static bool unwrap(napi_env env, napi_value value, nv_watcher **out) {
-  if (napi_unwrap(env, value, (void **)out) != napi_ok || *out == NULL) {
-    nv_throw_type(env, "watcher must be a value returned by watchFd");
-    return false;
-  }
-  return true;
+  return nv_unwrap_tagged(env, value, &NV_TAG_WATCHER, "watcher", "a value returned by watchFd",
+                          (void **)out);
 }
 
 /* watchFd(fd, events, callback(status, events)): starts watching; events 1 readable, 2 writable. */
@@ -76,31 +102,55 @@ static napi_value watch_fd(napi_env env, napi_callback_info info) {
   if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
   if (!nv_arg_uint32(env, argv[1], "events", &events)) return NULL;
   napi_valuetype type;
-  napi_typeof(env, argv[2], &type);
+  NV_CHECK(env, napi_typeof(env, argv[2], &type));
   if (type != napi_function) return nv_throw_type(env, "callback must be a function");
   struct uv_loop_s *loop;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
+  NV_CHECK(env, napi_get_uv_event_loop(env, &loop));
+  /* Every JS value first, so that a failure leaves no half-made watcher behind. */
+  napi_value obj, name;
+  NV_CHECK(env, napi_create_object(env, &obj));
+  NV_CHECK(env, napi_create_string_utf8(env, "vfio-nvlink2:watchFd", NAPI_AUTO_LENGTH, &name));
   nv_watcher *w = calloc(1, sizeof *w);
-  if (w == NULL) return nv_throw_errno(env, "calloc", 12);
+  if (w == NULL) return nv_throw_errno(env, "calloc", ENOMEM);
+  w->env = env;
+  napi_status s = napi_create_reference(env, argv[2], 1, &w->callback);
+  if (s != napi_ok) {
+    free(w);
+    nv_throw_status(env, s, "napi_create_reference");
+    return NULL;
+  }
+  s = napi_async_init(env, obj, name, &w->context);
+  if (s != napi_ok) {
+    napi_delete_reference(env, w->callback);
+    free(w);
+    nv_throw_status(env, s, "napi_async_init");
+    return NULL;
+  }
   int r = uv_poll_init(loop, &w->handle, fd);
-  if (r < 0) {
+  if (r < 0) { /* cleanup on a path that throws already: its own statuses cannot add to that */
+    napi_delete_reference(env, w->callback);
+    napi_async_destroy(env, w->context);
     free(w);
     return nv_throw_errno(env, "uv_poll_init", -r);
   }
   w->handle.data = w;
-  w->env = env;
-  napi_value obj, name;
-  napi_create_object(env, &obj);
-  napi_create_string_utf8(env, "vfio-nvlink2:watchFd", NAPI_AUTO_LENGTH, &name);
-  napi_create_reference(env, argv[2], 1, &w->callback);
-  napi_async_init(env, obj, name, &w->context);
-  napi_wrap(env, obj, w, on_js_finalize, NULL, NULL);
+  /* From here the handle is live: only uv_close (then on_close) may free w. */
+  s = napi_wrap(env, obj, w, on_js_finalize, NULL, NULL);
+  if (s != napi_ok) {
+    w->js_gone = true; /* not wrapped: no JS finalizer will ever run for it */
+    stop(w);
+    nv_throw_status(env, s, "napi_wrap");
+    return NULL;
+  }
+  s = napi_type_tag_object(env, obj, &NV_TAG_WATCHER);
+  if (s != napi_ok) {
+    stop(w);
+    nv_throw_status(env, s, "napi_type_tag_object");
+    return NULL;
+  }
   r = events ? uv_poll_start(&w->handle, (int)(events & (UV_READABLE | UV_WRITABLE)), on_poll) : 0;
   if (r < 0) {
-    w->closing = true;
-    napi_delete_reference(env, w->callback);
-    napi_async_destroy(env, w->context);
-    uv_close((uv_handle_t *)&w->handle, on_close);
+    stop(w);
     return nv_throw_errno(env, "uv_poll_start", -r);
   }
   return obj;
@@ -113,7 +163,7 @@ static napi_value watcher_set(napi_env env, napi_callback_info info) {
   uint32_t events;
   if (!unwrap(env, argv[0], &w)) return NULL;
   if (!nv_arg_uint32(env, argv[1], "events", &events)) return NULL;
-  if (w->closing) return nv_throw_errno(env, "uv_poll_start", 9 /* EBADF */);
+  if (w->closing) return nv_throw_errno(env, "uv_poll_start", EBADF);
   int r = events ? uv_poll_start(&w->handle, (int)(events & (UV_READABLE | UV_WRITABLE)), on_poll)
                  : uv_poll_stop(&w->handle);
   if (r < 0) return nv_throw_errno(env, "uv_poll_start", -r);
@@ -126,7 +176,7 @@ static napi_value watcher_ref(napi_env env, napi_callback_info info) {
   nv_watcher *w;
   bool on;
   if (!unwrap(env, argv[0], &w)) return NULL;
-  if (napi_get_value_bool(env, argv[1], &on) != napi_ok) return nv_throw_type(env, "on must be a boolean");
+  if (!nv_arg_bool(env, argv[1], "on", &on)) return NULL;
   if (w->closing) return nv_undefined(env);
   if (on) uv_ref((uv_handle_t *)&w->handle);
   else uv_unref((uv_handle_t *)&w->handle);
@@ -139,10 +189,7 @@ static napi_value watcher_close(napi_env env, napi_callback_info info) {
   nv_watcher *w;
   if (!unwrap(env, argv[0], &w)) return NULL;
   if (w->closing) return nv_undefined(env);
-  w->closing = true;
-  napi_delete_reference(env, w->callback);
-  napi_async_destroy(env, w->context);
-  uv_close((uv_handle_t *)&w->handle, on_close);
+  NV_CHECK(env, stop(w));
   return nv_undefined(env);
 }
 

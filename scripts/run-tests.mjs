@@ -1,9 +1,24 @@
 #!/usr/bin/env node
-// Runs every *.test.ts under src/ and test/ with Node's own runner. Node 20 expands no globs,
-// so the files are listed here explicitly; finding none is a failure, not a green run.
-import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+// Runs every *.test.ts under src/ and test/ with Node's own runner, streaming results as they
+// come: the spec reporter for people, then TAP-style summary lines (`# tests N`, `# pass N`,
+// `# fail N`...) a CI job can parse; `--tap FILE` also writes the full TAP stream to FILE.
+// Node 20 expands no globs, so the files are listed here explicitly; finding none, or a run
+// that executed no test, is a failure, not a green run.
+//
+// Before the tests, dist/ is brought up to date when a source is newer than its last build
+// (an incremental `tsc -p tsconfig.build.json`; nothing when dist is fresh): CLI tests spawn the compiled `dist/src/cli/main.js`,
+// not the TypeScript source under tsx (a third of the start-up cost).
+//
+// Usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build]
+//          [FILE.test.ts ...]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureDist } from './dist.mjs';
+
+const ROOT = new URL('../', import.meta.url).pathname;
 
 function collect(dir, out) {
   let names;
@@ -20,21 +35,113 @@ function collect(dir, out) {
   return out;
 }
 
-const only = process.argv.slice(2);
-const files = only.length > 0 ? only : collect('test', collect('src', []));
-if (files.length === 0) {
-  console.error('run-tests: no *.test.ts files found under src/ or test/');
-  process.exit(1);
+function usage(message) {
+  console.error(`run-tests: ${message}`);
+  console.error(
+    'usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build] [FILE ...]',
+  );
+  process.exit(2);
 }
-const result = spawnSync(
-  process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', ...files],
-  { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 },
+
+let parsed;
+try {
+  parsed = parseArgs({
+    allowPositionals: true,
+    options: {
+      tap: { type: 'string' },
+      timeout: { type: 'string' },
+      concurrency: { type: 'string' },
+      'no-build': { type: 'boolean' },
+    },
+  });
+} catch (e) {
+  usage(e.message);
+}
+const { values, positionals } = parsed;
+function positive(name, text, fallback) {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n <= 0)
+    usage(`--${name} must be a positive integer, got ${text}`);
+  return n;
+}
+// Node 20 bounds each test *file* by --test-timeout (Node 22 also each test in it); the slowest
+// file takes a few minutes on a loaded 2-CPU machine, so the bound catches hangs, not slowness.
+const timeout = positive('timeout', values.timeout, 600_000);
+// The suite mostly waits on child processes and sockets: one file per CPU keeps both busy.
+const concurrency = positive(
+  'concurrency',
+  values.concurrency,
+  Math.max(2, availableParallelism()),
 );
-process.stdout.write(result.stdout ?? '');
-const tests = /^# tests (\d+)/m.exec(result.stdout ?? '');
-if (!tests || Number(tests[1]) === 0) {
-  console.error('run-tests: the runner executed no test');
-  process.exit(1);
+
+const files = positionals.length > 0 ? positionals : collect('test', collect('src', []));
+if (files.length === 0) usage('no *.test.ts files found under src/ or test/');
+
+if (!values['no-build']) {
+  try {
+    ensureDist();
+  } catch (e) {
+    console.error(`run-tests: ${e.message}; the CLI tests spawn dist/src/cli/main.js`);
+    process.exit(1);
+  }
 }
-process.exit(result.status ?? 1);
+
+const work = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-run-tests-'));
+const summaryFile = join(work, 'summary.json');
+const reporters = [
+  '--test-reporter=spec',
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${join(ROOT, 'scripts', 'test-summary-reporter.mjs')}`,
+  '--test-reporter-destination=stdout',
+];
+if (values.tap) reporters.push('--test-reporter=tap', `--test-reporter-destination=${values.tap}`);
+
+// NODE_TEST_CONTEXT would make a runner started from inside a test talk the runner protocol
+// instead of reporting (node:internal/test_runner/harness).
+const { NODE_TEST_CONTEXT: _, ...inherited } = process.env;
+const childEnv = { ...inherited, VFIO_NVLINK2_TEST_SUMMARY: summaryFile };
+// The child writes straight to our stdout (no buffering here, nothing lost to a slow reader);
+// this process only sets its exit code and lets Node flush and exit on its own.
+const child = spawn(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    `--test-timeout=${timeout}`,
+    ...reporters,
+    ...files,
+  ],
+  {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: childEnv,
+  },
+);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => child.kill(signal));
+}
+child.on('exit', (code, signal) => {
+  let counts = null;
+  let summary = { empty: [] };
+  try {
+    summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
+    counts = summary.counts;
+  } catch {
+    // no summary: the runner died before its reporters finished
+  }
+  rmSync(work, { recursive: true, force: true });
+  if (signal !== null) {
+    console.error(`run-tests: the test runner was killed by ${signal}`);
+    process.exitCode = 1;
+  } else if (!counts || !(counts.tests > 0)) {
+    console.error('run-tests: the runner executed no test');
+    process.exitCode = 1;
+  } else if (summary.empty.length > 0) {
+    for (const file of summary.empty) console.error(`run-tests: ${file} declares no test`);
+    process.exitCode = 1;
+  } else {
+    process.exitCode = code ?? 1;
+  }
+});

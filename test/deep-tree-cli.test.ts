@@ -7,7 +7,6 @@
  * dtc's parser allows is one line of error, and so is a VERSION whose JSON nests as deep.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,12 +19,11 @@ import { probeHost } from '../src/machine/function-status.ts';
 import { formatDoctorReport, runDoctorOnHost } from '../src/nvlink2/doctor.ts';
 import { defaultPlatformTree } from '../src/platform/default-platform.ts';
 import { buildHost } from '../src/platform/host.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
+import { Command, VfioUserClient } from '../src/vfio-user/index.ts';
+import { runCli } from './support/cli.ts';
 import { FLAG_ERROR, FLAG_REPLY, frame, versionPayload } from './support/frames.ts';
 import { connectWhenFree, GPU, startServe } from './support/serve-process.ts';
 
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const DEPTH = 100_000;
 const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-deep-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,11 +40,7 @@ const WARNING = new RegExp(
 );
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-    encoding: 'utf8',
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, signal: r.signal };
+  return runCli(args);
 }
 
 /** The built-in platform's functions in devices.json's / doctor's vocabulary. */

@@ -5,15 +5,14 @@
  * device for a missing or busy socket, and every connection released afterwards.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hasDtc, runDtc } from '../src/fdt/testing/dtc.ts';
+import { runCli } from './support/cli.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const GPUS = [
   '0002:01:00.0',
   '0003:02:00.0',
@@ -44,9 +43,7 @@ interface GuestJson {
 }
 
 function guest(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'guest', ...args], {
-    encoding: 'utf8',
-  });
+  return runCli(['guest', ...args]);
 }
 
 let serve: ServeProcess;

@@ -14,8 +14,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connectGpu } from '../src/bench/gpu-target.ts';
 import { readRemoteFacts } from '../src/guest/remote-facts.ts';
-import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../src/vfio-user/client.ts';
-import { DeviceSocketError, describeRemote } from '../src/vfio-user/describe-remote.ts';
+import { deviceNameForSocket } from '../src/serve-dir/index.ts';
+import {
+  DeviceSocketError,
+  describeRemote,
+  QEMU_MSG_TIMEOUT_MS,
+  VfioUserClient,
+} from '../src/vfio-user/index.ts';
 import {
   type CliRun,
   type ConnectionStats,
@@ -193,7 +198,9 @@ async function against(
   }
   let line: string | null = null;
   try {
-    await (command === 'inspect' ? describeRemote(socket) : guestFacts(socket));
+    await (command === 'inspect'
+      ? describeRemote(socket, deviceNameForSocket(socket))
+      : guestFacts(socket));
   } catch (e) {
     assert.ok(e instanceof Error, String(e));
     line = e.message;
@@ -308,7 +315,7 @@ describe('the library against a hostile server: mappings and writes', () => {
 });
 
 describe('a devices.json beside the sockets is validated before use', () => {
-  // Every kind of bad list is in src/vfio-user/devices-list.test.ts; here, the commands.
+  // Every kind of bad list is in src/serve-dir/devices-list.test.ts; here, the commands.
   const bad: [string, string, RegExp][] = [
     ['a number for an address', '[{"address":5,"socket":"x.sock"}]', /entry 0: "address"/],
     [

@@ -4,12 +4,10 @@
  * failed query shows only its errno both ways, as a VMM sees it.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { DeviceDescription } from '../src/vfio/describe.ts';
+import { runCli } from './support/cli.ts';
 import { BRIDGE, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
-
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 
 let serve: ServeProcess;
 before(async () => {
@@ -20,9 +18,7 @@ after(async () => {
 });
 
 function inspect(...args: string[]): string {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'inspect', ...args], {
-    encoding: 'utf8',
-  });
+  const r = runCli(['inspect', ...args]);
   assert.equal(r.status, 0, r.stderr);
   return r.stdout;
 }

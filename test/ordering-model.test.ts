@@ -19,6 +19,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, it } from 'node:test';
+import { Random } from '../src/fuzz/random.ts';
 import { frame, pack, QEMU_VERSION_JSON, versionPayload } from './support/frames.ts';
 import { type RawMessage, RawPeer } from './support/raw-peer.ts';
 import { GPU, type ServeProcess, startServe } from './support/serve-process.ts';
@@ -48,33 +49,21 @@ const DMA_SLOT_BYTES = 1n << 20n;
 const SEED = Number(process.env.ORDERING_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const BURSTS = Number(process.env.ORDERING_BURSTS ?? 2000);
 
-/** sfc32: a small, fast, seedable PRNG. */
+/** The fuzzer's seeded sfc32 (src/fuzz/random.ts) with this model's draws. */
 class Rng {
-  #a: number;
-  #b: number;
-  #c: number;
-  #d = 1;
+  readonly #random: Random;
   constructor(seed: number) {
-    this.#a = 0x9e3779b9;
-    this.#b = 0x243f6a88;
-    this.#c = seed >>> 0;
-    for (let i = 0; i < 15; i++) this.u32();
+    this.#random = new Random(seed);
   }
   u32(): number {
-    const t = (((this.#a + this.#b) | 0) + this.#d) | 0;
-    this.#d = (this.#d + 1) | 0;
-    this.#a = this.#b ^ (this.#b >>> 9);
-    this.#b = (this.#c + (this.#c << 3)) | 0;
-    this.#c = (this.#c << 21) | (this.#c >>> 11);
-    this.#c = (this.#c + t) | 0;
-    return t >>> 0;
+    return this.#random.u32();
   }
   /** 0 ≤ n < max. */
   int(max: number): number {
-    return Math.floor((this.u32() / 2 ** 32) * max);
+    return this.#random.below(max);
   }
   chance(p: number): boolean {
-    return this.u32() / 2 ** 32 < p;
+    return this.#random.chance(p);
   }
   /** Log-uniform in [lo, hi]. */
   logSize(lo: number, hi: number): number {

@@ -18,8 +18,7 @@ import {
   receiveInto,
   sendMessage,
 } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
+import { Command, VfioUserClient } from '../src/vfio-user/index.ts';
 import { frame, pack, QEMU_VERSION_JSON, versionPayload } from './support/frames.ts';
 import {
   connectWhenFree,

@@ -5,17 +5,16 @@
  * convention --device ADDRESS --socket-path[=]PATH.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { closeFd, listenUnix } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { ReplyError } from '../src/vfio-user/wire-errors.ts';
+import { ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import { cliArgs, runCli } from './support/cli.ts';
 import { BRIDGE, GPU, startServe, waitFor } from './support/serve-process.ts';
-
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
+import { within } from './support/wait.ts';
 
 describe('serve', () => {
   it('lists every PCI function in devices.json; GPUs and bridges have sockets', async () => {
@@ -66,7 +65,7 @@ describe('serve', () => {
 
   it('a SIGTERM as soon as the first socket exists (before the table) still closes all, exit 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-sig-early-'));
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'serve', '--socket-dir', dir], {
+    const child = spawn(process.execPath, cliArgs('serve', '--socket-dir', dir), {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -84,7 +83,7 @@ describe('serve', () => {
       }
     });
     try {
-      const [code, signal] = await exited;
+      const [code, signal] = await within('serve to exit on the early SIGTERM', exited);
       assert.deepEqual([code, signal], [0, null], `stdout so far: ${out.slice(-200)}`);
       assert.deepEqual(readdirSync(dir), [], 'every socket and JSON file removed');
     } finally {
@@ -100,14 +99,7 @@ describe('serve', () => {
     try {
       const c = await VfioUserClient.connect(serve.socket(GPU));
       c.close();
-      const second = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', MAIN, 'serve', '--socket-dir', dir],
-        {
-          encoding: 'utf8',
-          timeout: 60_000,
-        },
-      );
+      const second = runCli(['serve', '--socket-dir', dir]);
       assert.notEqual(second.status, 0);
       assert.match(second.stderr, /is in use by another running server/);
       assert.ok(existsSync(serve.socket(BRIDGE)), "the first server's sockets are untouched");
@@ -140,19 +132,13 @@ describe('serve', () => {
 
   it('rejects bad usage with exit status 2', () => {
     for (const args of [['--lpid', '0'], ['--lpid', '4095'], ['--device', GPU], ['extra']]) {
-      const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'serve', ...args], {
-        encoding: 'utf8',
-      });
+      const r = runCli(['serve', ...args]);
       assert.equal(r.status, 2, args.join(' '));
     }
   });
 
   it('fails at once, naming the directory, when the socket dir cannot be created', () => {
-    const r = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', MAIN, 'serve', '--socket-dir', '/proc/no-such-dir/sockets'],
-      { encoding: 'utf8', timeout: 60_000 },
-    );
+    const r = runCli(['serve', '--socket-dir', '/proc/no-such-dir/sockets']);
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /cannot create \/proc\/no-such-dir\/sockets \(ENOENT\)/);
   });
@@ -186,21 +172,7 @@ describe('serve a faulty tree', () => {
   it('lists the failing bridge as an error and fails its VERSION with the hook errno', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-faulty-'));
     const dtb = join(dir, 'faulty.dtb');
-    const gen = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        MAIN,
-        'dt',
-        'generate',
-        '--omit',
-        `ibm,nvlink-speed@${BRIDGE}`,
-        '-o',
-        dtb,
-      ],
-      { encoding: 'utf8' },
-    );
+    const gen = runCli(['dt', 'generate', '--omit', `ibm,nvlink-speed@${BRIDGE}`, '-o', dtb]);
     assert.equal(gen.status, 0, gen.stderr);
     const serve = await startServe(['--dt', dtb]);
     try {

@@ -18,10 +18,12 @@ import {
   memfdCreate,
 } from '../src/native/index.ts';
 import { DmaEngineCommand, DmaEngineReg } from '../src/vfio/dma-engine.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
-import { MAX_WINDOWS_PER_SESSION } from '../src/vfio-user/dma-limits.ts';
-import { ReplyError } from '../src/vfio-user/wire-errors.ts';
+import {
+  Command,
+  MAX_WINDOWS_PER_SESSION,
+  ReplyError,
+  VfioUserClient,
+} from '../src/vfio-user/index.ts';
 import { FLAG_ERROR, frame, pack } from './support/frames.ts';
 import { GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 

@@ -11,8 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { closeFd, memfdCreate } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
+import { Command, VfioUserClient } from '../src/vfio-user/index.ts';
 import { FLAG_ERROR, frame, pack } from './support/frames.ts';
 import { GPU, startServe, waitFor } from './support/serve-process.ts';
 

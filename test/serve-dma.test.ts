@@ -3,13 +3,14 @@
  * "VFIO_USER_DMA_UNMAP"): with and without an fd, a map over an existing region EEXIST (the
  * spec; libvfio-user says EINVAL), an unknown range ENOENT (libvfio-user), unmap-all, bad
  * arguments, and the server's descriptors: an fd'd map holds exactly one fd until unmapped.
+ * An fd must be memory (memfd, tmpfs, hugetlbfs): a file elsewhere could make the server wait
+ * on its file system (FUSE, NFS) at every DMA access.
  */
 import assert from 'node:assert/strict';
+import { openSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, memfdCreate } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
-import { ReplyError } from '../src/vfio-user/wire-errors.ts';
+import { Command, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
 import { FLAG_ERROR, frame, pack } from './support/frames.ts';
 import { GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
@@ -107,6 +108,13 @@ describe('DMA_MAP and DMA_UNMAP', () => {
       assert.equal(await rawMap(0x7403, [32, 3, 0n, 0x8000_0000n, 0n]), 22, 'size 0');
       assert.equal(await rawMap(0x7404, [32, 3, 0n, 0xffff_ffff_ffff_f000n, 0x2000n]), 22, 'wraps');
       assert.equal(await rawMap(0x7405, [32, 3, 0n, 0x8000_0000n, MiB], [a, b]), 22, 'two fds');
+      // A regular file, but of procfs: not memory.
+      const proc = openSync('/proc/self/stat', 'r');
+      try {
+        assert.equal(await rawMap(0x7407, [32, 1, 0n, 0x8000_0000n, 4096n], [proc]), 22, 'procfs');
+      } finally {
+        closeFd(proc);
+      }
       assert.equal(await rawMap(0x7406, [32, 3, 0n, 0x8000_0000n, MiB], [a]), 0, 'one fd');
       assert.equal(serve.fdCount(), before + 1);
       await client.dmaUnmap({ all: true });

@@ -3,14 +3,14 @@
  * send are EINVAL (libvfio-user), malformed payloads get the errno of their first problem,
  * fds on a message that does not use them are closed, and framing errors (size under 16, size
  * over the limit, more fds than max_msg_fds) close only that connection, with a log line,
- * while other clients go on.
+ * while other clients go on; every whole message before the bad one, even in the same read,
+ * is handled first.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, eventfdCreate } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
-import { FLAG_ERROR, FLAG_REPLY, frame, pack } from './support/frames.ts';
+import { Command, VfioUserClient } from '../src/vfio-user/index.ts';
+import { FLAG_ERROR, FLAG_NO_REPLY, FLAG_REPLY, frame, pack } from './support/frames.ts';
 import { BRIDGE, GPU, type ServeProcess, startServe, waitFor } from './support/serve-process.ts';
 
 let serve: ServeProcess;
@@ -168,6 +168,57 @@ describe('framing errors close only that connection', () => {
       } finally {
         victim.close();
         other.close();
+      }
+    });
+  }
+});
+
+describe('a framing error ends the connection after what came before it', () => {
+  const GPU_RAM = 9;
+  const bad: [string, Uint8Array, () => number[]][] = [
+    [
+      'size under 16',
+      frame(0x7901, Command.DEVICE_GET_INFO, new Uint8Array(0), { size: 8 }),
+      () => [],
+    ],
+    [
+      'size over the limit',
+      frame(0x7902, Command.REGION_WRITE, new Uint8Array(0), { size: 64 << 20 }),
+      () => [],
+    ],
+    [
+      'more fds than max_msg_fds (MSG_CTRUNC on the read that holds both)',
+      frame(0x7903, Command.DEVICE_GET_INFO, pack(16, 0, 0, 0)),
+      () => Array.from({ length: 17 }, () => eventfdCreate()),
+    ],
+  ];
+  for (const [i, [name, badFrame, makeFds]] of bad.entries()) {
+    it(`${name}: a posted write sent ahead of it in the same sendmsg is applied`, async () => {
+      const offset = 0x7000n + BigInt(i) * 0x100n;
+      const value = new Uint8Array(8).fill(0xc0 + i);
+      const write = frame(
+        0,
+        Command.REGION_WRITE,
+        new Uint8Array([...pack(offset, GPU_RAM, 8), ...value]),
+        { flags: FLAG_NO_REPLY },
+      );
+      const both = new Uint8Array(write.length + badFrame.length);
+      both.set(write);
+      both.set(badFrame, write.length);
+      const victim = await connect(GPU);
+      const fds = makeFds();
+      try {
+        victim.sendRaw(both, fds); // one sendmsg: the server reads both with one recvmsg
+        for (const fd of fds) closeFd(fd);
+        assert.equal((await victim.channel.closed).kind, 'eof', 'the server hung up');
+      } finally {
+        victim.close();
+      }
+      const reader = await connect(GPU);
+      try {
+        assert.deepEqual(await reader.regionRead(GPU_RAM, offset, 8), value);
+      } finally {
+        reader.close();
       }
     });
   }

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, it } from 'node:test';
 import { closeFd, connectUnix } from '../src/native/index.ts';
-import type { VfioUserClient } from '../src/vfio-user/client.ts';
+import type { VfioUserClient } from '../src/vfio-user/index.ts';
 import {
   connectWhenFree,
   GPU,

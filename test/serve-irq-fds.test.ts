@@ -4,7 +4,9 @@
  * for anything else), and only with DATA_EVENTFD — fds sent with DATA_NONE or DATA_BOOL are
  * closed, not kept. Both found by the fuzzer (src/fuzz): a directory as "eventfd" made the next
  * interrupt an internal error (EIO), a socket or memfd received the interrupt's 8 bytes, and
- * fds beside DATA_BOOL stayed open in the server for good.
+ * fds beside DATA_BOOL stayed open in the server for good. And an interrupt never waits for
+ * the client (fs/eventfd.c eventfd_signal): a blocking eventfd left full hung every device at
+ * the next interrupt (found by the fuzzer too).
  */
 import assert from 'node:assert/strict';
 import { openSync } from 'node:fs';
@@ -14,13 +16,18 @@ import {
   closeFd,
   eventfdCreate,
   eventfdRead,
+  eventfdWrite,
   memfdCreate,
   socketPair,
 } from '../src/native/index.ts';
-import type { VfioUserClient } from '../src/vfio-user/client.ts';
-import { IrqSetFlag } from '../src/vfio-user/constants.ts';
-import { ReplyError } from '../src/vfio-user/wire-errors.ts';
-import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
+import { IrqSetFlag, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import {
+  BRIDGE,
+  connectWhenFree,
+  GPU,
+  type ServeProcess,
+  startServe,
+} from './support/serve-process.ts';
 
 let serve: ServeProcess;
 let gpu: VfioUserClient;
@@ -99,6 +106,41 @@ describe('SET_IRQS descriptors', () => {
       await gpu.setIrqs({ index: REQ, count: 1, flags: none, eventfds: [efd] });
       assert.equal(serve.fdCount(), before);
     } finally {
+      closeFd(efd);
+    }
+  });
+
+  it('an eventfd the client left full and blocking: the interrupt saturates, nothing waits', async () => {
+    // The largest counter write(2) allows; one more would wait for the client to read.
+    const FULL = 0xffff_ffff_ffff_fffen;
+    const MSIX = 2;
+    const none = IrqSetFlag.DATA_NONE | IrqSetFlag.ACTION_TRIGGER;
+    const efd = eventfdCreate(0); // blocking, as a client may leave it
+    // A hung server answers nothing: each wait for a reply ends (ETIMEDOUT) instead.
+    const client = await VfioUserClient.connect(serve.socket(BRIDGE), { replyTimeoutMs: 20_000 });
+    try {
+      eventfdWrite(efd, FULL);
+      await gpu.setIrqs({ index: ERR, count: 1, flags: TRIGGER_EVENTFD, eventfds: [efd] });
+      const trigger = gpu.setIrqs({ index: ERR, count: 1, flags: none });
+      // Another device is served meanwhile (a server blocked in write(2) serves none).
+      await client.getDeviceInfo();
+      await trigger;
+      assert.equal(eventfdRead(efd), FULL, 'the counter saturated: nothing added, nothing lost');
+      await gpu.setIrqs({ index: ERR, count: 1, flags: none });
+      assert.equal(eventfdRead(efd), 1n, 'once read, the next interrupt counts again');
+      await gpu.setIrqs({ index: ERR, count: 0, flags: none });
+
+      // The device's own interrupt (the doorbell raises an MSI-X vector) saturates the same way.
+      const doorbell = (await gpu.getRegionInfo(0)).info.size - 0x1000n;
+      await gpu.setIrqs({ index: MSIX, count: 1, flags: TRIGGER_EVENTFD, eventfds: [efd] });
+      eventfdWrite(efd, FULL);
+      await gpu.regionWrite(0, doorbell, new Uint8Array(4)); // ring vector 0
+      await client.getDeviceInfo();
+      assert.equal(eventfdRead(efd), FULL);
+      await gpu.setIrqs({ index: MSIX, count: 0, flags: none });
+    } finally {
+      eventfdRead(efd); // a server stuck in write(2) (the fault) is released by this read
+      client.close();
       closeFd(efd);
     }
   });

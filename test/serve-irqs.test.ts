@@ -7,9 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, eventfdCreate, eventfdRead } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { IrqSetFlag } from '../src/vfio-user/constants.ts';
-import { ReplyError } from '../src/vfio-user/wire-errors.ts';
+import { IrqSetFlag, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
 import { GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 let serve: ServeProcess;

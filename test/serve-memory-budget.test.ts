@@ -8,15 +8,14 @@
  * state.json and `inspect --socket-dir`.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, dataRanges } from '../src/native/index.ts';
-import type { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
-import { ReplyError } from '../src/vfio-user/wire-errors.ts';
+import type { VfioUserClient } from '../src/vfio-user/index.ts';
+import { Command, ReplyError } from '../src/vfio-user/index.ts';
+import { runCli } from './support/cli.ts';
 import { frame, pack } from './support/frames.ts';
 import {
   connectWhenFree,
@@ -25,7 +24,6 @@ import {
   waitFor,
 } from './support/serve-process.ts';
 
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const KiB = 1024;
 const CHUNK = 64 * KiB;
 const BUDGET = 1024 * KiB;
@@ -175,11 +173,7 @@ describe('serve --memory-budget', () => {
   });
   it('inspect --socket-dir ends with each GPU`s usage against the budget (as state.json)', async () => {
     // inspect reads every BAR's region info, which creates the BARs (their preset registers).
-    const r = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', MAIN, 'inspect', '--socket-dir', serve.dir],
-      { encoding: 'utf8' },
-    );
+    const r = runCli(['inspect', '--socket-dir', serve.dir]);
     assert.equal(r.status, 0, r.stderr);
     const m = await usageWhen((u) => u.gpus.every((g) => g.bars > 0));
     const tail = r.stdout.trimEnd().split('\n').slice(-7);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
+import { VfioUserClient } from '../src/vfio-user/index.ts';
 import { GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 const SCRIPT = new URL('./support/vfio_user_client.py', import.meta.url).pathname;

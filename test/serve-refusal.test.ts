@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, connectUnix, receiveMessage, sendMessage } from '../src/native/index.ts';
-import { Command } from '../src/vfio-user/constants.ts';
+import { Command } from '../src/vfio-user/index.ts';
 import { FLAG_ERROR, FLAG_REPLY, frame } from './support/frames.ts';
 import {
   connectWhenFree,

@@ -9,9 +9,7 @@ import assert from 'node:assert/strict';
 import { fstatSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { closeFd } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
-import { ReplyError } from '../src/vfio-user/wire-errors.ts';
+import { Command, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
 import { FLAG_NO_REPLY, frame, pack } from './support/frames.ts';
 import { BRIDGE, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 

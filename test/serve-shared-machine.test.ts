@@ -8,7 +8,7 @@
  * cases switch a python child to uid 65534 and so need root (CI runs as root).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -27,11 +27,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { closeFd, listenUnix } from '../src/native/index.ts';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
+import { VfioUserClient } from '../src/vfio-user/index.ts';
+import { cliArgs, ROOT, runCli } from './support/cli.ts';
 import { GPU, waitFor } from './support/serve-process.ts';
+import { within } from './support/wait.ts';
 
-const ROOT = new URL('../', import.meta.url).pathname;
-const MAIN = join(ROOT, 'src/cli/main.ts');
 const NOBODY = 65534;
 const notRoot = process.getuid?.() !== 0 ? 'needs root to give a file or a child uid 65534' : false;
 
@@ -60,17 +60,7 @@ interface Running {
 async function startServeAfter(prelude: string, args: string[]): Promise<Running> {
   const child = spawn(
     'sh',
-    [
-      '-c',
-      `${prelude}\nexec "$@"`,
-      'sh',
-      process.execPath,
-      '--import',
-      'tsx',
-      MAIN,
-      'serve',
-      ...args,
-    ],
+    ['-c', `${prelude}\nexec "$@"`, 'sh', process.execPath, ...cliArgs('serve', ...args)],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
@@ -95,18 +85,14 @@ async function startServeAfter(prelude: string, args: string[]): Promise<Running
     stderr: () => err,
     async stop() {
       if (!dead) child.kill('SIGTERM');
-      return exited;
+      return within('serve to exit on SIGTERM', exited);
     },
   };
 }
 
 /** A serve that must refuse to start: its exit status and its stderr lines. */
 function serveRefusal(args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'serve', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  const r = runCli(['serve', ...args]);
   return { status: r.status, lines: r.stderr.trim().split('\n') };
 }
 
@@ -320,7 +306,13 @@ print('reply' if head else 'closed')
   child.stderr.on('data', (d: Buffer) => {
     err += d.toString();
   });
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const code = await within(
+    'the python client of another uid to exit',
+    new Promise<number | null>((resolve) => child.once('exit', resolve)),
+  ).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
   assert.equal(code, 0, err);
   return out.trim();
 }

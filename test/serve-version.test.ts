@@ -6,8 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { VfioUserClient } from '../src/vfio-user/client.ts';
-import { Command } from '../src/vfio-user/constants.ts';
+import { Command, VfioUserClient } from '../src/vfio-user/index.ts';
 import {
   FLAG_ERROR,
   FLAG_REPLY,

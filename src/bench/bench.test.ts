@@ -1,20 +1,17 @@
 /**
- * `vfio-nvlink2 bench --quick` end to end, in a child process exactly as a user runs it (from
- * source here): the peer, the vfio-user GPU, the echo floor, the mapping and `serve` start-up
+ * `vfio-nvlink2 bench --quick` end to end, in a child process exactly as a user runs it (the
+ * compiled build, which spawns its peers compiled too): the peer, the vfio-user GPU, the echo floor, the mapping and `serve` start-up
  * all run, and the JSON has every figure with finite numbers. No timing is asserted: this
  * machine is shared and noisy, and the figures are the bench's report, not the test's.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runCli } from '../../test/support/cli.ts';
 import type { Figure } from './figures.ts';
 import type { BenchResult } from './run-bench.ts';
-
-const MAIN = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
 
 const EXPECTED_FIGURES = [
   'region-read-8b-p50',
@@ -44,11 +41,7 @@ test('bench --quick measures every figure and writes them as JSON', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-test-'));
   try {
     const json = join(dir, 'results.json');
-    const r = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', MAIN, 'bench', '--quick', '--json', json],
-      { encoding: 'utf8', timeout: 240_000 },
-    );
+    const r = runCli(['bench', '--quick', '--json', json], { guardMs: 240_000 });
     assert.equal(r.status, 0, `bench failed (${r.status ?? r.signal}):\n${r.stderr}`);
     const result = JSON.parse(readFileSync(json, 'utf8')) as BenchResult;
     assert.equal(result.schema, 'vfio-nvlink2-bench/1');
@@ -68,9 +61,7 @@ test('bench --quick measures every figure and writes them as JSON', () => {
 });
 
 test('bench rejects an unknown option with usage and exit code 2', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'bench', '--fast'], {
-    encoding: 'utf8',
-  });
+  const r = runCli(['bench', '--fast']);
   assert.equal(r.status, 2);
   assert.match(r.stderr, /unknown option '--fast'/);
   assert.match(r.stderr, /usage: vfio-nvlink2 bench/);

@@ -3,6 +3,7 @@
  * same run, their ratio and the target from issue 4 item 7, judged once here. Rendered as a
  * table for people and as JSON for tools (`bench-results.json`).
  */
+import { layoutTable } from '../text/index.ts';
 
 /** How a figure meets its target: a ratio to the floor (at most / at least), or an absolute cap. */
 export type Target =
@@ -77,7 +78,13 @@ function formatNumber(v: number): string {
 
 /** The figures as an aligned text table (one row each, then the floors' descriptions). */
 export function renderTable(figures: readonly Figure[]): string {
-  const header = ['figure', 'value', 'floor', 'ratio', 'target', 'result'];
+  const header = [
+    'figure',
+    ...['value', 'floor', 'ratio', 'target', 'result'].map((title) => ({
+      title,
+      align: 'right' as const,
+    })),
+  ];
   const rows = figures.map((f) => [
     f.label,
     `${formatNumber(f.value)} ${f.unit}`,
@@ -86,10 +93,7 @@ export function renderTable(figures: readonly Figure[]): string {
     describeTarget(f.target, f.unit),
     f.pass ? 'pass' : 'MISS',
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: readonly string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)];
+  const out = layoutTable(header, rows, { rule: true }).lines;
   const floors = figures
     .filter((f) => f.floorLabel !== null)
     .map((f) => `${f.id}: floor = ${f.floorLabel}`);

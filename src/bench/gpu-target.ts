@@ -6,15 +6,19 @@
  */
 
 import { closeFd } from '../native/index.ts';
-import { PCI_VENDOR_ID_NVIDIA, VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM } from '../nvlink2/index.ts';
-import { PCI_VENDOR_TYPE } from '../vfio/region.ts';
-import { VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_NUM_REGIONS } from '../vfio/region-info.ts';
-import { type RegionInfoResult, VfioUserClient } from '../vfio-user/client.ts';
-import { checkMappable } from '../vfio-user/client-bounds.ts';
-import { MappedRegion } from '../vfio-user/mapped-region.ts';
+import {
+  NVLINK2_RAM_REGION_TYPE,
+  VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
+} from '../nvlink2/index.ts';
+import { VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_NUM_REGIONS } from '../vfio/index.ts';
+import {
+  checkMappable,
+  MappedRegion,
+  type RegionInfoResult,
+  VfioUserClient,
+} from '../vfio-user/index.ts';
 
 export const BAR0 = VFIO_PCI_BAR0_REGION_INDEX;
-const GPU_RAM_TYPE = (PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA) >>> 0;
 
 export interface GpuTarget {
   readonly client: VfioUserClient;
@@ -32,7 +36,7 @@ function isGpuRam(r: RegionInfoResult): boolean {
   return r.decoded.caps.some(
     (c) =>
       c.value.kind === 'type' &&
-      c.value.type === GPU_RAM_TYPE &&
+      c.value.type === NVLINK2_RAM_REGION_TYPE &&
       c.value.subtype === VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
   );
 }

@@ -10,7 +10,7 @@
  * slows a copy down, so the best is the steadiest estimate of what the memory can do (the
  * medians are kept alongside).
  */
-import { median, mibPerSecond, nowNs } from './stats.ts';
+import { maxOf, median, mibPerSecond, nowNs } from './stats.ts';
 
 export interface MappingCopyPlan {
   /** Bytes copied per repetition (the mapped range used, from offset 0). */
@@ -36,7 +36,7 @@ export interface MappingCopyResult {
 }
 
 function rate(samples: readonly number[]): CopyRate {
-  return { best: Math.max(...samples), median: median(samples) };
+  return { best: maxOf(samples), median: median(samples) };
 }
 
 function copyChunked(from: Buffer, to: Buffer, chunk: number): void {

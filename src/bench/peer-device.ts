@@ -3,10 +3,9 @@
  * a socket by the project's server module (VfioUserServer, one device per socket, partitions
  * over the machine's LPID allocator), as `serve` serves each of its devices.
  */
-import { createMachine } from '../machine/index.ts';
-import { defaultPlatformTree } from '../platform/default-platform.ts';
-import { PartitionRegistry } from '../vfio-user/partition.ts';
-import { VfioUserServer } from '../vfio-user/server.ts';
+import { createMachine, PartitionRegistry } from '../machine/index.ts';
+import { defaultPlatformTree } from '../platform/index.ts';
+import { VfioUserServer } from '../vfio-user/index.ts';
 
 export interface ServedGpu {
   readonly path: string;

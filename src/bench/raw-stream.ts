@@ -14,7 +14,7 @@ import {
   sendMessage,
   shutdownFd,
 } from '../native/index.ts';
-import { skipBytes } from '../vfio-user/byte-parts.ts';
+import { skipBytes } from '../vfio-user/index.ts';
 
 /** sizeof(struct vfio_user_header); the message size is the u32 at offset 4. */
 export const FRAME_HEADER_BYTES = 16;
@@ -43,8 +43,12 @@ export class RawStream {
     this.#in = new Uint8Array(maxFrame);
     this.#view = new DataView(this.#in.buffer);
     this.#watcher = new FdWatcher(fd, FdEvent.READABLE, (status, events) => {
-      if (status < 0) this.close(new Error(`poll failed: errno ${-status}`));
-      else this.#onReady(events);
+      // A poll error (EPOLLERR, libuv's UV_EBADF) is the peer closing with bytes of ours
+      // unread: what it sent before is still queued, so read it first (transport.ts).
+      if (status < 0) {
+        this.#drain();
+        this.close();
+      } else this.#onReady(events);
     });
   }
 
@@ -110,8 +114,12 @@ export class RawStream {
         if (r === null) return;
         got = r.bytes;
       } catch (e) {
-        this.close(e as Error);
-        return;
+        // ECONNRESET comes once everything the peer sent has been read: the end of the stream.
+        if ((e as { code?: unknown }).code !== 'ECONNRESET') {
+          this.close(e as Error);
+          return;
+        }
+        got = 0;
       }
       if (got === 0) {
         this.close(this.#fill > 0 ? new Error('peer closed inside a message') : null);

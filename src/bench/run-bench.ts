@@ -14,7 +14,7 @@ import { pairedLatencies, pairedThroughputs } from './paired-timing.ts';
 import { type PeerProcess, startPeer } from './peer-process.ts';
 import type { BenchPlan } from './plan.ts';
 import { measureServeStartup, type StartupRun } from './serve-startup.ts';
-import { type LatencySummary, median, summarizeLatency } from './stats.ts';
+import { type LatencySummary, maxOf, median, summarizeLatency } from './stats.ts';
 
 const MiB = 1024 * 1024;
 
@@ -106,16 +106,16 @@ async function throughputFigures(gpu: GpuTarget, echo: EchoClient, plan: BenchPl
       ...common,
       id: 'region-read-1m',
       label: '1 MiB REGION_READ',
-      value: Math.max(...reads.server),
-      floor: Math.max(...reads.floor),
+      value: maxOf(reads.server),
+      floor: maxOf(reads.floor),
       floorLabel: 'raw echo, 32-byte request / 1 MiB + 32 reply',
     }),
     ratioFigure({
       ...common,
       id: 'region-write-1m',
       label: '1 MiB REGION_WRITE',
-      value: Math.max(...writes.server),
-      floor: Math.max(...writes.floor),
+      value: maxOf(writes.server),
+      floor: maxOf(writes.floor),
       floorLabel: 'raw echo, 1 MiB + 32 request / 32-byte reply',
     }),
   ];

@@ -9,10 +9,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd, connectUnix } from '../native/index.ts';
-import { readDevicesList } from '../vfio-user/devices-list.ts';
+import { servedDevices } from '../serve-dir/index.ts';
 import { nodeEntry, stopChild } from './node-entry.ts';
 import { nowNs } from './stats.ts';
 
@@ -37,18 +37,12 @@ export interface StartupPlan {
 const POLL_MS = 2;
 
 /**
- * Socket paths listed in `dir`/devices.json (serve's array of PCI functions, `socket` present
- * on the served ones), or null while it does not exist yet.
- * @throws VfioError EINVAL for a list that is not serve's (devices-list.ts).
+ * Socket paths listed in `dir`/devices.json, or null while it does not exist yet.
+ * @throws VfioError EINVAL for a list that is not serve's (serve-dir/devices-list.ts).
  */
 function listedSockets(dir: string): string[] | null {
-  const file = join(dir, 'devices.json');
-  if (!existsSync(file)) return null;
-  const sockets: string[] = [];
-  for (const e of readDevicesList(file)) {
-    if (e.socket !== undefined) sockets.push(isAbsolute(e.socket) ? e.socket : join(dir, e.socket));
-  }
-  return sockets;
+  if (!existsSync(join(dir, 'devices.json'))) return null;
+  return servedDevices(dir).map((d) => d.socket);
 }
 
 function accepts(path: string): boolean {

@@ -29,6 +29,17 @@ export function median(values: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
+/**
+ * The largest of `values`, by a loop: `Math.max(...values)` overflows the stack past ~125,000.
+ * @throws RangeError for an empty series.
+ */
+export function maxOf(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError('maximum of an empty series');
+  let max = -Infinity;
+  for (const v of values) if (v > max) max = v;
+  return max;
+}
+
 /** Percentiles of latency samples given in nanoseconds. */
 export function summarizeLatency(samplesNs: readonly number[]): LatencySummary {
   const sorted = [...samplesNs].sort((a, b) => a - b);

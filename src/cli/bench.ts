@@ -5,10 +5,7 @@
  * the targets are met; 1 when something could not be measured, 2 for bad usage.
  */
 import { writeFileSync } from 'node:fs';
-import { describePlacement } from '../bench/cpu-placement.ts';
-import { renderTable } from '../bench/figures.ts';
-import { FULL_PLAN, QUICK_PLAN } from '../bench/plan.ts';
-import { runBench } from '../bench/run-bench.ts';
+import { describePlacement, FULL_PLAN, QUICK_PLAN, renderTable, runBench } from '../bench/index.ts';
 import { CliError } from './cli-error.ts';
 
 const USAGE = `usage: vfio-nvlink2 bench [--json FILE] [--quick] [--no-pin]

@@ -6,9 +6,9 @@
  */
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { diffTrees, formatDiff } from '../fdt/diff.ts';
-import type { Fdt } from '../fdt/tree.ts';
-import { PHANDLE_PROPERTIES } from '../nvlink2/lint/tree-view.ts';
+import type { Fdt } from '../fdt/index.ts';
+import { diffTrees, formatDiff } from '../fdt/index.ts';
+import { PHANDLE_PROPERTIES } from '../nvlink2/index.ts';
 import { CliError, usageError } from './cli-error.ts';
 import { readLiveTree, readTreeInput } from './dt-input.ts';
 

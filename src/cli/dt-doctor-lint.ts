@@ -6,20 +6,21 @@
  * read or Linux could not model its PCI functions (after writing the report); 2 for usage.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { formatDoctorReport } from '../nvlink2/doctor.ts';
-import type { KernelVersion } from '../nvlink2/kernel-version.ts';
-import { explainRule, ruleTable } from '../nvlink2/lint/explain.ts';
-import { failsAt, lintTree } from '../nvlink2/lint/lint.ts';
-import { attachLocations } from '../nvlink2/lint/locate.ts';
+import type { KernelVersion, Level } from '../nvlink2/index.ts';
 import {
+  attachLocations,
   combinedOverlay,
   combinedScript,
+  explainRule,
+  failsAt,
+  findRule,
+  formatDoctorReport,
   formatFindingsText,
+  lintTree,
   reportJson,
-} from '../nvlink2/lint/report-format.ts';
-import { findRule } from '../nvlink2/lint/rules.ts';
-import { toSarif } from '../nvlink2/lint/sarif.ts';
-import type { Level } from '../nvlink2/lint/types.ts';
+  ruleTable,
+  toSarif,
+} from '../nvlink2/index.ts';
 import { CliError } from './cli-error.ts';
 import { PROC_DEVICE_TREE, readLiveTree, readTreeInput } from './dt-input.ts';
 

@@ -1,19 +1,14 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runCli } from '../../test/support/cli.ts';
 import { serializeFdt } from '../fdt/index.ts';
-import { generateWitherspoon } from '../platform/witherspoon/index.ts';
-
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+import { generateWitherspoon } from '../platform/index.ts';
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'dt', 'doctor', ...args], {
-    encoding: 'utf8',
-  });
+  return runCli(['dt', 'doctor', ...args]);
 }
 
 describe('vfio-nvlink2 dt doctor', () => {

@@ -5,8 +5,7 @@
  * Exit status 0 even when devices fail, unless --fail-on asks otherwise (then 3).
  */
 import { parseArgs } from 'node:util';
-import { KERNEL_VERSIONS, type KernelVersion } from '../nvlink2/kernel-version.ts';
-import type { Level } from '../nvlink2/lint/types.ts';
+import { KERNEL_VERSIONS, type KernelVersion, type Level } from '../nvlink2/index.ts';
 import { CliError, usageError } from './cli-error.ts';
 import { runExplain, runLint } from './dt-doctor-lint.ts';
 

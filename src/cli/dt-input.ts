@@ -6,18 +6,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import type { Fdt } from '../fdt/index.ts';
 import { FdtError, parseFdt } from '../fdt/index.ts';
-import type { Fdt } from '../fdt/tree.ts';
-import { shellWord } from '../nvlink2/lint/fix-render.ts';
 import {
   blobLocator,
   dtsLocator,
   type Locator,
   liveLocator,
   nameLocator,
-} from '../nvlink2/lint/locate.ts';
+  shellWord,
+} from '../nvlink2/index.ts';
 import { CliError } from './cli-error.ts';
-import { readPlatformArg } from './dt.ts';
+import { readPlatformArg } from './platform-arg.ts';
 
 /** Where a host's firmware device tree is. */
 export const PROC_DEVICE_TREE = '/proc/device-tree';

@@ -1,24 +1,18 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runCliBytes } from '../../test/support/cli.ts';
 import { parseFdt, readString, toDts } from '../fdt/index.ts';
 import { runDtc } from '../fdt/testing/dtc.ts';
-import { defaultPlatformTree } from '../platform/default-platform.ts';
-import { generateWitherspoon } from '../platform/witherspoon/index.ts';
+import { defaultPlatformTree, generateWitherspoon } from '../platform/index.ts';
 
-const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-dt-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function cli(...args: string[]): { status: number | null; stdout: Buffer; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'dt', ...args], {
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
+  return runCliBytes(['dt', ...args]);
 }
 
 test('dt generate: default DTB to a file and to stdout, accepted by dtc', () => {

@@ -2,20 +2,19 @@
  * `vfio-nvlink2 dt generate | show | doctor | diff`: write a Witherspoon device tree (DTB, or DTS
  * with --dts), print a tree or one node as DTS, and (dt-doctor.ts) say what the NVLink2
  * subdriver would do with every PCI function. The trees come from platform/witherspoon and
- * platform/default-platform; `readPlatformArg` is the one way other commands load a tree.
+ * platform/default-platform, loaded by platform-arg.ts as every command loads a tree.
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { FdtError, nodeToDts, serializeFdt, toDts } from '../fdt/index.ts';
-import type { Fdt } from '../fdt/tree.ts';
-import { loadPlatformTree, PlatformTreeError } from '../platform/default-platform.ts';
+import { type Fdt, nodeToDts, serializeFdt, toDts } from '../fdt/index.ts';
 import {
   generateWitherspoon,
   WITHERSPOON_FLAG_SPEC,
   WitherspoonOptionError,
   witherspoonOptionsFromFlags,
-} from '../platform/witherspoon/index.ts';
+} from '../platform/index.ts';
 import { CliError, usageError } from './cli-error.ts';
+import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
 
@@ -32,21 +31,6 @@ const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
       the NVLink2 rules (dt doctor --help).
   diff A B [--json]
       What changed from tree A to tree B (DTB, DTS or a /proc/device-tree-like directory).`;
-
-/**
- * Loads the tree a command was given (a DTB, or DTS compiled by dtc), or the built-in default
- * platform when `file` is undefined.
- * @throws CliError with a one-line reason when the file cannot be read or is malformed.
- */
-export function readPlatformArg(file?: string): Fdt {
-  try {
-    return loadPlatformTree(file);
-  } catch (err) {
-    if (err instanceof PlatformTreeError || err instanceof FdtError)
-      throw new CliError(err.message, 1);
-    throw err;
-  }
-}
 
 async function writeOutput(data: Uint8Array | string, file: string | undefined): Promise<void> {
   if (file !== undefined && file !== '-') {

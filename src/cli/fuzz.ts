@@ -9,16 +9,18 @@
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
-import { isKnownFault, KNOWN_FAULTS, type KnownFault } from '../fuzz/known-faults.ts';
-import type { PlannedConnection } from '../fuzz/plan.ts';
+import type { PlannedConnection } from '../fuzz/index.ts';
 import {
   DEFAULT_LANES,
   DEFAULT_STALL_MS,
   type FuzzOptions,
   type FuzzReport,
+  isKnownFault,
+  KNOWN_FAULTS,
+  type KnownFault,
+  renderSummary,
   runFuzz,
-} from '../fuzz/run-fuzz.ts';
-import { renderSummary } from '../fuzz/summary.ts';
+} from '../fuzz/index.ts';
 import { CliError, usageError } from './cli-error.ts';
 
 const USAGE = `usage: vfio-nvlink2 fuzz [--messages N] [--seed S] [--lanes L] [--json]

@@ -9,17 +9,21 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { serializeFdt, toDts } from '../fdt/index.ts';
-import { classifyDevice, type DeviceFacts } from '../guest/device-facts.ts';
-import { formatPlacement, placementToJson } from '../guest/guest-report.ts';
-import { buildGuestTree } from '../guest/guest-tree.ts';
-import { GuestPlacementError, placeGuest, type VphbRequest } from '../guest/placement.ts';
-import { readRemoteFacts } from '../guest/remote-facts.ts';
+import {
+  buildGuestTree,
+  classifyDevice,
+  type DeviceFacts,
+  formatPlacement,
+  GuestPlacementError,
+  placeGuest,
+  placementToJson,
+  readRemoteFacts,
+  type VphbRequest,
+} from '../guest/index.ts';
 import { isSystemCallError } from '../native/index.ts';
-import { VfioError } from '../vfio/errors.ts';
-import { QEMU_MSG_TIMEOUT_MS, VfioUserClient } from '../vfio-user/client.ts';
-import { deviceNameForSocket } from '../vfio-user/describe-remote.ts';
-import { type DevicesListEntry, readDevicesList } from '../vfio-user/devices-list.ts';
-import { ReplyError } from '../vfio-user/wire-errors.ts';
+import { deviceNameForSocket, readDevicesList, servedDevices } from '../serve-dir/index.ts';
+import { VfioError } from '../vfio/index.ts';
+import { QEMU_MSG_TIMEOUT_MS, ReplyError, VfioUserClient } from '../vfio-user/index.ts';
 import { CliError, usageError } from './cli-error.ts';
 
 const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-nodes N] [--phb N]
@@ -106,9 +110,10 @@ interface Target {
   readonly iommuGroup: number | null;
 }
 
-function readDevicesJson(path: string): DevicesListEntry[] {
+/** `read()` of the devices.json at `path`, its failures as one line of guest's. */
+function readDevicesJson<T>(path: string, read: () => T): T {
   try {
-    return readDevicesList(path);
+    return read();
   } catch (e) {
     if (e instanceof VfioError) throw new CliError(`guest: ${e.reason}`);
     throw new CliError(`guest: cannot read ${path}: ${e instanceof Error ? e.message : e}`);
@@ -122,18 +127,15 @@ function targetsOf(args: GuestArgs): Target[] {
       throw new CliError(
         `guest: no ${list} (is \`serve --socket-dir ${args.socketDir}\` running?)`,
       );
-    const targets = readDevicesJson(list).flatMap((e) =>
-      e.socket && e.address
-        ? [{ socket: e.socket, address: e.address, iommuGroup: e.iommuGroup ?? null }]
-        : [],
-    );
+    const dir = args.socketDir;
+    const targets = readDevicesJson(list, () => servedDevices(dir));
     if (targets.length === 0) throw new CliError(`guest: ${list} lists no served device`);
     return targets;
   }
   return args.sockets.map((socket) => {
     const address = nameOf(socket);
     const list = join(dirname(socket), 'devices.json');
-    const entries = existsSync(list) ? readDevicesJson(list) : [];
+    const entries = existsSync(list) ? readDevicesJson(list, () => readDevicesList(list)) : [];
     const hit = entries.find((e) => e.socket === socket || e.address === address);
     return { socket, address, iommuGroup: hit?.iommuGroup ?? null };
   });

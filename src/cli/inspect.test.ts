@@ -4,12 +4,14 @@
  * the command in a child process (--json, exit codes).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { DeviceDescription } from '../vfio/describe.ts';
+import { runCli } from '../../test/support/cli.ts';
+import { within } from '../../test/support/wait.ts';
+import type { DeviceDescription } from '../vfio/index.ts';
 import { CliError } from './cli-error.ts';
 import {
   inspectInProcess,
@@ -22,10 +24,7 @@ import {
 const quiet = () => {};
 
 function cli(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'inspect', ...args], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  return runCli(['inspect', ...args]);
 }
 
 describe('inspect arguments', () => {
@@ -162,7 +161,7 @@ describe('inspect --socket-dir: state.json once serve released our sessions', ()
       const exited = new Promise((resolve) => writer.once('exit', resolve));
       const text = await settledState(path, process.pid, 60_000);
       assert.deepEqual(memoryLines(text).slice(1), ['  0007:03:00.0  GPU RAM 0 bytes  BARs 8 KiB']);
-      await exited;
+      await within('the state.json writer to exit', exited);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -15,22 +15,24 @@ import { parseArgs } from 'node:util';
 import { createMachine, type Machine } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
-import { HostError } from '../platform/host.ts';
-import type { Host, PciFunction } from '../platform/types.ts';
-import { type DeviceDescription, describeDevice } from '../vfio/describe.ts';
-import { describeAsText } from '../vfio/describe-text.ts';
-import { VfioError } from '../vfio/errors.ts';
-import { formatBytes } from '../vfio/memory-budget.ts';
-import { QEMU_MSG_TIMEOUT_MS } from '../vfio-user/client.ts';
+import type { Host, PciFunction } from '../platform/index.ts';
+import { HostError } from '../platform/index.ts';
 import {
-  DeviceSocketError,
+  type DeviceDescription,
+  describeAsText,
+  describeDevice,
+  formatBytes,
+  VfioError,
+} from '../vfio/index.ts';
+import { DeviceSocketError, QEMU_MSG_TIMEOUT_MS } from '../vfio-user/index.ts';
+import { CliError, usageError } from './cli-error.ts';
+import {
   inspectOverWire,
   parseRemoteInspectArgs,
   type RemoteInspectArgs,
   RemoteInspectUsageError,
-} from '../vfio-user/describe-remote.ts';
-import { CliError, usageError } from './cli-error.ts';
-import { readPlatformArg } from './dt.ts';
+} from './inspect-remote.ts';
+import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json]
        vfio-nvlink2 inspect SOCKET | --socket-dir DIR [--hex] [--json]

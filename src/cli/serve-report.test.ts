@@ -4,10 +4,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type DeviceEntry, formatDeviceTable } from './serve-report.ts';
+import type { DevicesListEntry } from '../serve-dir/index.ts';
+import { formatDeviceTable } from './serve-report.ts';
 
 test('200,000 functions: one row each, columns as wide as their widest cell', () => {
-  const entries: DeviceEntry[] = Array.from({ length: 200_000 }, (_, i) => ({
+  const entries: DevicesListEntry[] = Array.from({ length: 200_000 }, (_, i) => ({
     address: `${(i >> 16).toString(16).padStart(4, '0')}:${((i >> 8) & 0xff).toString(16).padStart(2, '0')}:00.${i & 7}`,
     vendor: '0x1234',
     device: '0x0001',

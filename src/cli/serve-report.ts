@@ -16,27 +16,20 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import type { FunctionStatus, Machine } from '../machine/index.ts';
-import type { PartitionRegistry } from '../vfio-user/partition.ts';
+import type { Machine, PartitionRegistry } from '../machine/index.ts';
+import { type DevicesListEntry, devicesListEntry } from '../serve-dir/index.ts';
+import { hex, layoutTable } from '../text/index.ts';
 
-export interface DeviceEntry extends FunctionStatus {
-  readonly socket?: string;
-}
-
-/** devices.json entries: the status with `socket` after `iommuGroup` when served. */
+/** devices.json entries: every function's status, with its socket when served. */
 export function deviceEntries(
   machine: Machine,
   sockets: ReadonlyMap<string, string>,
-): DeviceEntry[] {
-  return machine.statuses().map((s) => {
-    const { address, vendor, device, role, iommuGroup, ...rest } = s;
-    const socket = sockets.get(address);
-    return { address, vendor, device, role, iommuGroup, ...(socket ? { socket } : {}), ...rest };
-  });
+): DevicesListEntry[] {
+  return machine.statuses().map((s) => devicesListEntry(s, sockets.get(s.address)));
 }
 
 /** The readable table. */
-export function formatDeviceTable(entries: readonly DeviceEntry[]): string {
+export function formatDeviceTable(entries: readonly DevicesListEntry[]): string {
   const rows = entries.map((e) => [
     e.address,
     `${e.vendor.slice(2)}:${e.device.slice(2)}`,
@@ -46,23 +39,11 @@ export function formatDeviceTable(entries: readonly DeviceEntry[]): string {
     e.socket ?? '-',
   ]);
   const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'SOCKET'];
-  // A loop, not Math.max(...rows): spreading 125,000+ rows (a tree's worth) overflows the stack.
-  const widths = head.map((h) => h.length);
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(head), ...rows.map(line)].join('\n');
+  return layoutTable(head, rows).lines.join('\n');
 }
 
 function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2);
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? hex(v) : v), 2);
 }
 
 /**

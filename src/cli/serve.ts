@@ -1,6 +1,6 @@
 /**
  * `vfio-nvlink2 serve`: every GPU and NVLink bridge of the platform over vfio-user, one socket
- * per device (src/vfio-user/server.ts), built from one Machine (src/machine). Start-up does only
+ * per device (src/vfio-user/server/server.ts), built from one Machine (src/machine). Start-up does only
  * cheap work (devices are created lazily, memory is sparse) and prints the table — the
  * readiness signal — only once every socket listens. Stays in the foreground; SIGTERM/SIGINT
  * close the clients (releasing what they held), remove the sockets and the JSON files, exit 0.
@@ -8,22 +8,22 @@
  * logged at start); state.json shows what each GPU holds, read again every second.
  */
 import { mkdirSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { createMachine, type Machine } from '../machine/index.ts';
+import { dirname, resolve } from 'node:path';
+import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
-import { buildHost, HostError } from '../platform/host.ts';
-import { TextSink } from '../trace/text-sink.ts';
-import { Tracer } from '../trace/tracer.ts';
-import { VfioError } from '../vfio/errors.ts';
-import { formatBytes } from '../vfio/memory-budget.ts';
-import { dmaLimitsWarning, setDmaSessionCount } from '../vfio-user/dma-limits.ts';
-import { PartitionRegistry } from '../vfio-user/partition.ts';
-import { VfioUserServer } from '../vfio-user/server.ts';
-import { SocketPathError } from '../vfio-user/server-socket-path.ts';
+import { buildHost, HostError } from '../platform/index.ts';
+import { TextSink, Tracer } from '../trace/index.ts';
+import { formatBytes, VfioError } from '../vfio/index.ts';
+import {
+  dmaLimitsWarning,
+  SocketPathError,
+  setDmaSessionCount,
+  VfioUserServer,
+} from '../vfio-user/index.ts';
 import { CliError } from './cli-error.ts';
-import { readPlatformArg } from './dt.ts';
 import { defaultMemoryBudget } from './memory-size.ts';
+import { readPlatformArg } from './platform-arg.ts';
 import { parseServeArgs, SERVE_USAGE, type ServeArgs } from './serve-args.ts';
 import {
   deviceEntries,
@@ -97,7 +97,8 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
   for (const warning of checkSocketDir(args.socketDir, args.allowUids.length > 0))
     log(`warning: ${warning}`);
   return new Map(
-    machine.servedFunctions().map((fn) => [fn.name, `${args.socketDir}/${fn.name}.sock`]),
+    // Absolute, so that devices.json leads a reader in any directory to the socket.
+    machine.servedFunctions().map((fn) => [fn.name, `${resolve(args.socketDir)}/${fn.name}.sock`]),
   );
 }
 

@@ -7,7 +7,7 @@
  */
 import { lstatSync, type Stats, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { octalMode, ourUid, unsafeDirectoryReason } from '../vfio-user/server-socket-path.ts';
+import { octalMode, ourUid, unsafeDirectoryReason } from '../vfio-user/index.ts';
 import { CliError } from './cli-error.ts';
 
 /**

@@ -7,6 +7,8 @@
  * about 3,300 levels for dtc 1.6, whose bison stack runs out). Any depth is written, without
  * recursion and in linear space (DTS_MAX_INDENT).
  */
+
+import { hex, hexDigits } from '../text/index.ts';
 import { FdtError } from './errors.ts';
 import type { Fdt, FdtNode } from './tree.ts';
 
@@ -98,12 +100,12 @@ function formatStrings(v: Uint8Array): string {
 function formatCells(v: Uint8Array): string {
   const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
   const cells: string[] = [];
-  for (let i = 0; i < v.length; i += 4) cells.push(`0x${view.getUint32(i).toString(16)}`);
+  for (let i = 0; i < v.length; i += 4) cells.push(`${hex(view.getUint32(i))}`);
   return `<${cells.join(' ')}>`;
 }
 
 function formatBytes(v: Uint8Array): string {
-  return `[${Array.from(v, (b) => b.toString(16).padStart(2, '0')).join(' ')}]`;
+  return `[${Array.from(v, (b) => hexDigits(b, 2)).join(' ')}]`;
 }
 
 /** A property value as dtc would decompile it; '' for an empty property. */
@@ -161,8 +163,7 @@ export function toDts(fdt: Fdt): string {
   const lines = ['/dts-v1/;', ''];
   for (const r of fdt.memoryReservations) {
     if (r.address === 0n && r.size === 0n) continue; // would end the list, as in serializeFdt
-    const hex64 = (n: bigint): string =>
-      `0x${BigInt.asUintN(64, n).toString(16).padStart(16, '0')}`;
+    const hex64 = (n: bigint): string => hex(BigInt.asUintN(64, n), 16);
     lines.push(`/memreserve/\t${hex64(r.address)} ${hex64(r.size)};`);
   }
   emitNode(fdt.root, lines, 0);

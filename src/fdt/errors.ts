@@ -2,6 +2,7 @@
  * Errors of the flattened-device-tree layer. Every failure names where it happened (a byte
  * offset in a blob, or a node path and property) and what was expected there.
  */
+import { hex } from '../text/index.ts';
 
 /** Stable codes that tests and callers match on. */
 export type FdtErrorCode =
@@ -28,7 +29,7 @@ export class FdtError extends Error {
     readonly expected: string,
     readonly source = 'blob',
   ) {
-    super(`${source}: offset 0x${offset.toString(16)}: ${code}: expected ${expected}`);
+    super(`${source}: offset ${hex(offset)}: ${code}: expected ${expected}`);
   }
 }
 
@@ -44,6 +45,8 @@ export class FdtPropertyError extends Error {
     readonly nodePath: string,
     readonly property: string,
     readonly detail: string,
+    /** Bytes in the property's value; undefined when the property is missing. */
+    readonly size?: number,
   ) {
     super(`${errno}: ${nodePath}: ${property}: ${detail}`);
   }

@@ -6,6 +6,7 @@
  * offset (for header fields: the offset of the field) and what was expected there.
  */
 import { Buffer } from 'node:buffer';
+import { hex } from '../text/index.ts';
 import { FdtError, type FdtErrorCode } from './errors.ts';
 import {
   alignUp,
@@ -65,16 +66,12 @@ class BlobReader {
   cString(start: number, end: number, what: string): string {
     const nul = this.bytes.indexOf(0, start);
     if (nul < 0 || nul >= end) {
-      this.fail('UNTERMINATED_STRING', start, `a NUL-terminated ${what} before 0x${hex(end)}`);
+      this.fail('UNTERMINATED_STRING', start, `a NUL-terminated ${what} before ${hex(end)}`);
     }
     return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, nul - start).toString(
       'latin1',
     );
   }
-}
-
-function hex(n: number): string {
-  return n.toString(16);
 }
 
 /**
@@ -96,7 +93,7 @@ function readHeader(r: BlobReader): FdtHeader {
   const length = r.bytes.length;
   if (length < 4) r.fail('TRUNCATED', length, 'a 4-byte magic 0xd00dfeed');
   const magic = r.u32(HEADER.magic);
-  if (magic !== FDT_MAGIC) r.fail('BAD_MAGIC', 0, `magic 0xd00dfeed, found 0x${hex(magic)}`);
+  if (magic !== FDT_MAGIC) r.fail('BAD_MAGIC', 0, `magic 0xd00dfeed, found ${hex(magic)}`);
   if (length < HEADER.lastCompVersion + 4) {
     r.fail('TRUNCATED', length, 'a header with version and last_comp_version');
   }
@@ -120,18 +117,18 @@ function readHeader(r: BlobReader): FdtHeader {
   }
   const block = (field: number, what: string, size: number, sizeField?: number): number => {
     const offset = r.u32(field);
-    const bounds = `between the header's end 0x${hex(hsize)} and totalsize 0x${hex(totalsize)}`;
+    const bounds = `between the header's end ${hex(hsize)} and totalsize ${hex(totalsize)}`;
     if (offset < hsize || offset > totalsize) {
-      r.fail('OUT_OF_BOUNDS', field, `${what} offset ${bounds}, found 0x${hex(offset)}`);
+      r.fail('OUT_OF_BOUNDS', field, `${what} offset ${bounds}, found ${hex(offset)}`);
     }
     if (sizeField !== undefined && size > totalsize - offset) {
-      r.fail('OUT_OF_BOUNDS', sizeField, `${what} of ${size} bytes at 0x${hex(offset)} ${bounds}`);
+      r.fail('OUT_OF_BOUNDS', sizeField, `${what} of ${size} bytes at ${hex(offset)} ${bounds}`);
     }
     return offset;
   };
   const memRsvOffset = block(HEADER.offMemRsvmap, 'memory reservation block', 0);
   if (memRsvOffset % 8 !== 0) {
-    r.fail('MISALIGNED', HEADER.offMemRsvmap, `off_mem_rsvmap 0x${hex(memRsvOffset)} 8-aligned`);
+    r.fail('MISALIGNED', HEADER.offMemRsvmap, `off_mem_rsvmap ${hex(memRsvOffset)} 8-aligned`);
   }
   const structSize = version >= 17 ? r.u32(HEADER.sizeDtStruct) : undefined;
   const structOffset = block(
@@ -141,7 +138,7 @@ function readHeader(r: BlobReader): FdtHeader {
     structSize === undefined ? undefined : HEADER.sizeDtStruct,
   );
   if (structOffset % 4 !== 0) {
-    r.fail('MISALIGNED', HEADER.offDtStruct, `off_dt_struct 0x${hex(structOffset)} 4-aligned`);
+    r.fail('MISALIGNED', HEADER.offDtStruct, `off_dt_struct ${hex(structOffset)} 4-aligned`);
   }
   const stringsSize = r.u32(HEADER.sizeDtStrings);
   const stringsOffset = block(
@@ -198,7 +195,7 @@ class StructureWalker {
     const h = this.h;
     for (;;) {
       if (this.at + 4 > h.structEnd) {
-        r.fail('TRUNCATED', this.at, `a token before 0x${hex(h.structEnd)}: ${this.want()}`);
+        r.fail('TRUNCATED', this.at, `a token before ${hex(h.structEnd)}: ${this.want()}`);
       }
       const tokenAt = this.at;
       const token = r.u32(tokenAt);
@@ -219,11 +216,7 @@ class StructureWalker {
         case FDT_END:
           return this.end(tokenAt);
         default:
-          r.fail(
-            'BAD_TOKEN',
-            tokenAt,
-            `a structure token (1, 2, 3, 4 or 9), found 0x${hex(token)}`,
-          );
+          r.fail('BAD_TOKEN', tokenAt, `a structure token (1, 2, 3, 4 or 9), found ${hex(token)}`);
       }
     }
   }
@@ -257,7 +250,7 @@ class StructureWalker {
     const nameoff = r.u32(this.at + 4);
     this.at += 8;
     if (len > h.structEnd - this.at) {
-      r.fail('OUT_OF_BOUNDS', tokenAt + 4, `a ${len}-byte value ending by 0x${hex(h.structEnd)}`);
+      r.fail('OUT_OF_BOUNDS', tokenAt + 4, `a ${len}-byte value ending by ${hex(h.structEnd)}`);
     }
     const name = propertyName(r, h, this.names, nameoff, tokenAt + 8);
     // A copy: the tree must not alias (or keep alive) the caller's buffer.
@@ -275,7 +268,7 @@ class StructureWalker {
       r.fail(
         'UNBALANCED',
         this.at,
-        `the structure block to end after FDT_END (0x${hex(h.structEnd)})`,
+        `the structure block to end after FDT_END (${hex(h.structEnd)})`,
       );
     }
     return this.root;

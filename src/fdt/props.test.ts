@@ -10,6 +10,7 @@ import {
   countPhandles,
   findPropertyValueOfSize,
   isCompatible,
+  isDeviceType,
   parsePhandle,
   readAllU32,
   readAllU64,
@@ -21,7 +22,9 @@ import {
   readU64,
   readU64Array,
   readU64Index,
+  readVariableU32Array,
   readVariableU64Array,
+  tryRead,
 } from './props.ts';
 import { cells, Fdt, type FdtNode } from './tree.ts';
 
@@ -116,4 +119,37 @@ test('phandles: parsePhandle, readPhandleValue, countPhandles; display readers',
   assert.deepEqual(readAllU32(gpu, 'ibm,npu'), [9, 10]);
   assert.deepEqual(readAllU64(gpu, 'ibm,npu'), [0x90000000an]);
   assert.deepEqual(readAllU64(gpu, 'missing'), []);
+});
+
+test("readVariableU32Array(node, 'bus-range', 2, 2): exactly two cells; the error carries the size", () => {
+  const n = node();
+  n.setProperty('bus-range', cells.u32(1, 0xff));
+  assert.deepEqual(readVariableU32Array(n, 'bus-range', 2, 2), [1, 0xff]);
+  n.setProperty('bus-range', cells.u32(1, 2, 3));
+  errno(() => readVariableU32Array(n, 'bus-range', 2, 2), 'EOVERFLOW', 'bus-range');
+  const short = tryRead(() => readVariableU32Array(node(), 'one', 2, 2));
+  assert.ok(!short.ok);
+  assert.equal(short.error.size, 4);
+  const missing = tryRead(() => readU32(node(), 'missing'));
+  assert.ok(!missing.ok);
+  assert.equal(missing.error.errno, 'EINVAL');
+  assert.equal(missing.error.size, undefined);
+  assert.deepEqual(
+    tryRead(() => readU32(node(), 'one')),
+    { ok: true, value: 8 },
+  );
+  assert.deepEqual(readVariableU32Array(node(), 'reg3', 1), [0]);
+  assert.throws(() => tryRead(() => JSON.parse('{')), SyntaxError, 'other errors pass through');
+});
+
+test('isDeviceType: the first string of device_type (of_node_is_type)', () => {
+  const n = node();
+  assert.equal(isDeviceType(n, 'pciex'), false);
+  n.setProperty('device_type', cells.string('pciex'));
+  assert.ok(isDeviceType(n, 'pciex'));
+  assert.ok(!isDeviceType(n, 'pci'));
+  n.setProperty('device_type', cells.bytes(0x70, 0x63, 0x69)); // "pci" without its NUL
+  assert.ok(isDeviceType(n, 'pci'));
+  n.setProperty('device_type', cells.empty());
+  assert.ok(!isDeviceType(n, 'pci'));
 });

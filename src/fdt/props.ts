@@ -30,6 +30,7 @@ export function findPropertyValueOfSize(
       node.path,
       name,
       `value is ${prop.value.length} bytes, expected ${want}`,
+      prop.value.length,
     );
   }
   return prop.value;
@@ -43,6 +44,18 @@ export function readU32(node: FdtNode, name: string): number {
 /** `of_property_read_u32_index`. @throws FdtPropertyError */
 export function readU32Index(node: FdtNode, name: string, index: number): number {
   return view(findPropertyValueOfSize(node, name, (index + 1) * 4)).getUint32(index * 4);
+}
+
+/**
+ * `of_property_read_variable_u32_array(np, name, out, min, max)`: between `min` and `max`
+ * u32 values (max 0: exactly `min` values are read and any longer value is accepted).
+ * @throws FdtPropertyError
+ */
+export function readVariableU32Array(node: FdtNode, name: string, min: number, max = 0): number[] {
+  const value = findPropertyValueOfSize(node, name, min * 4, max * 4);
+  const count = max === 0 ? min : Math.floor(value.length / 4);
+  const v = view(value);
+  return Array.from({ length: count }, (_, i) => v.getUint32(i * 4));
 }
 
 /** `of_property_read_u64`: the first two cells as one number. @throws FdtPropertyError */
@@ -100,9 +113,10 @@ export function readString(node: FdtNode, name: string): string {
 export function readStringList(node: FdtNode, name: string): string[] {
   const prop = node.getProperty(name);
   if (!prop) throw new FdtPropertyError('EINVAL', node.path, name, 'no such property');
-  if (prop.value.length === 0) throw new FdtPropertyError('ENODATA', node.path, name, 'empty');
+  if (prop.value.length === 0) throw new FdtPropertyError('ENODATA', node.path, name, 'empty', 0);
   if (prop.value[prop.value.length - 1] !== 0) {
-    throw new FdtPropertyError('EILSEQ', node.path, name, 'string is not NUL-terminated');
+    const size = prop.value.length;
+    throw new FdtPropertyError('EILSEQ', node.path, name, 'string is not NUL-terminated', size);
   }
   return new TextDecoder().decode(prop.value.subarray(0, -1)).split('\0');
 }
@@ -115,6 +129,35 @@ export function isCompatible(node: FdtNode, compatible: string): boolean {
     .decode(prop.value)
     .split('\0')
     .some((s) => s === compatible);
+}
+
+/**
+ * `of_node_is_type(np, type)`: the first string of `device_type` is `type` (a value without
+ * a NUL counts as one string, as strcmp would read it up to the padding).
+ */
+export function isDeviceType(node: FdtNode, type: string): boolean {
+  const prop = node.getProperty('device_type');
+  if (!prop || prop.value.length === 0) return false;
+  return new TextDecoder().decode(prop.value).split('\0')[0] === type;
+}
+
+/** A read as the kernel's `of_*` readers return it: the value, or the error instead of a throw. */
+export type PropertyRead<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly error: FdtPropertyError };
+
+/**
+ * Run one of the readers above, turning its FdtPropertyError into a result (the kernel's
+ * negative return), e.g. `tryRead(() => readU32(node, 'memory-region'))`.
+ * @throws whatever else `read` throws
+ */
+export function tryRead<T>(read: () => T): PropertyRead<T> {
+  try {
+    return { ok: true, value: read() };
+  } catch (error) {
+    if (error instanceof FdtPropertyError) return { ok: false, error };
+    throw error;
+  }
 }
 
 /** The phandle value at `index` of a phandle-list property. @throws FdtPropertyError */

@@ -6,7 +6,7 @@
  * head; for a frame whose size field is shorter than its bytes, the rest as the next frame)
  * and moves any REGION_WRITE or REGION_WRITE_MULTI entry that would touch the canary span.
  */
-import { Command } from '../vfio-user/constants.ts';
+import { Command } from '../vfio-user/index.ts';
 import type { Canary } from './plan.ts';
 import { Random } from './random.ts';
 import { getU32, getU64, HEADER_BYTES, readHeader, setU64, TYPE_COMMAND } from './wire.ts';

@@ -4,7 +4,9 @@
  * from the device's real regions and IRQs, so that messages reach deep into the handlers
  * before the mutator (mutate.ts) bends them.
  */
-import { Command } from '../vfio-user/constants.ts';
+
+import { hex } from '../text/index.ts';
+import { Command } from '../vfio-user/index.ts';
 import type { FdKind, FuzzDevice } from './plan.ts';
 import type { Random } from './random.ts';
 import { accessCount, edgeU32, edgeU64, regionOffset } from './values.ts';
@@ -257,7 +259,7 @@ export function draftSetIrqs(rng: Random, ctx: DraftContext): Draft {
   const argsz = rng.chance(0.9) ? 20 + payloadData.length : edgeU32(rng);
   return draft(
     Command.DEVICE_SET_IRQS,
-    `${label} i${index} ${start}+${count} f0x${flags.toString(16)}`,
+    `${label} i${index} ${start}+${count} f${hex(flags)}`,
     [u32(argsz), u32(flags), u32(index), u32(start), u32(count), payloadData],
     fds,
   );

@@ -6,7 +6,9 @@
  * past or short of the bytes, a message type that does not exist, more fds than allowed, a
  * disconnect inside the message). `expectationOf` says what the server must do with each.
  */
-import { Command } from '../vfio-user/constants.ts';
+
+import { hex } from '../text/index.ts';
+import { Command } from '../vfio-user/index.ts';
 import type { Draft } from './commands.ts';
 import { type Expectation, FD_KINDS, type FdKind, type PlannedFrame } from './plan.ts';
 import type { Random } from './random.ts';
@@ -114,7 +116,7 @@ export function frameFor(
       TYPE_COMMAND | FLAG_ERROR,
       TYPE_COMMAND | (rng.u32() & ~0xf & ~FLAG_NO_REPLY),
     ]);
-    how = `flags 0x${flags.toString(16)}`;
+    how = `flags ${hex(flags)}`;
   }
   // Posted writes are what VMMs send: NO_REPLY on a share of region writes, rarely elsewhere.
   const posted = d.command === Command.REGION_WRITE ? 0.3 : 0.03;

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { Command } from '../vfio-user/constants.ts';
+import { Command } from '../vfio-user/index.ts';
 import { CANARY_END, CANARY_START, GPU_RAM_REGION, guardFrame } from './canary.ts';
 import { expectationOf, type FramingLimits } from './mutate.ts';
 import type { FuzzDevice } from './plan.ts';

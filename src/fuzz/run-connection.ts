@@ -7,9 +7,11 @@
  * may stop and the server must close if the framing was fatal. A connection refused with
  * EBUSY (the server still releasing an earlier one of ours) is played again from the start.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connectUnix, isSystemCallError } from '../native/index.ts';
-import { Command } from '../vfio-user/constants.ts';
+import { hex } from '../text/index.ts';
+import { Command } from '../vfio-user/index.ts';
 import { closeAll, makeFds } from './fd-factory.ts';
 import { FuzzSocket } from './fuzz-socket.ts';
 import type { FuzzDevice, PlannedConnection, PlannedFrame } from './plan.ts';
@@ -101,7 +103,7 @@ async function play(
     if ((h.flags & 0xf) !== TYPE_REPLY) {
       ctx.anomaly({
         kind: 'malformed-reply',
-        detail: `message of type ${h.flags & 0xf} (flags 0x${h.flags.toString(16)}) from the server`,
+        detail: `message of type ${h.flags & 0xf} (flags ${hex(h.flags)}) from the server`,
       });
     }
     const next = owed[0];

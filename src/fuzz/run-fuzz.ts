@@ -7,7 +7,7 @@
  * back to its baseline (fds, LPIDs, partitions, firmware tables) once every client has gone.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { messageSizeLimit } from '../vfio-user/framer.ts';
+import { messageSizeLimit } from '../vfio-user/index.ts';
 import type { KnownFault } from './known-faults.ts';
 import type { FramingLimits } from './mutate.ts';
 import type { FuzzDevice, PlannedConnection } from './plan.ts';

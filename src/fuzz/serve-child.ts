@@ -17,19 +17,15 @@ import {
   writeSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { nodeEntry, stopChild } from '../bench/node-entry.ts';
+import { nodeEntry, stopChild } from '../bench/index.ts';
+import { type ServedDevice, servedDevices } from '../serve-dir/index.ts';
 
 const KEEP_INTERNAL = 20;
 const KEEP_TAIL = 40;
 const READY_TIMEOUT_MS = 60_000;
-
-export interface ServedDevice {
-  readonly address: string;
-  readonly socket: string;
-}
 
 /** The parts of state.json a run compares before and after. */
 export interface ServerTables {
@@ -127,16 +123,7 @@ export class ServeChild {
 
   /** Every served device (devices.json entries with a socket). */
   devices(): ServedDevice[] {
-    const entries = JSON.parse(readFileSync(join(this.dir, 'devices.json'), 'utf8')) as {
-      address: string;
-      socket?: string;
-    }[];
-    return entries
-      .filter((e) => typeof e.socket === 'string')
-      .map((e) => ({
-        address: e.address,
-        socket: isAbsolute(e.socket!) ? e.socket! : join(this.dir, e.socket!),
-      }));
+    return servedDevices(this.dir);
   }
 
   tables(): ServerTables {

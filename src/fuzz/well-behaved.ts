@@ -6,18 +6,19 @@
  * served right — VERSION, DEVICE_GET_INFO the same as before, a REGION_WRITE read back by a
  * REGION_READ — and that every canary reads back unchanged. Every wait is bounded.
  */
+
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd } from '../native/index.ts';
-import { VfioUserClient } from '../vfio-user/client.ts';
+import { NVLINK2_RAM_REGION_TYPE } from '../nvlink2/index.ts';
+import type { ServedDevice } from '../serve-dir/index.ts';
+import { hex } from '../text/index.ts';
+import { VfioUserClient } from '../vfio-user/index.ts';
 import { CANARY_END, canariesFor, GPU_RAM_REGION } from './canary.ts';
 import type { FuzzDevice } from './plan.ts';
 import { Random } from './random.ts';
-import type { ServedDevice } from './serve-child.ts';
 
 const OP_TIMEOUT_MS = 60_000;
 const CONNECT_ATTEMPTS = 1500;
-/** GPU RAM region type (PCI_VENDOR_TYPE | NVIDIA), as its TYPE capability states it. */
-const GPU_RAM_TYPE = 0x800010de;
 /** Where the round trip writes: GPU RAM past the canaries, else BAR2 (a bridge's). */
 const GPU_CHECK_OFFSET = CANARY_END + (1n << 30n);
 const BRIDGE_CHECK_REGION = 2;
@@ -59,7 +60,9 @@ export interface DeviceFacts {
 }
 
 function isGpuRam(raw: { decoded: { caps: { value: { kind: string; type?: number } }[] } }) {
-  return raw.decoded.caps.some((c) => c.value.kind === 'type' && c.value.type === GPU_RAM_TYPE);
+  return raw.decoded.caps.some(
+    (c) => c.value.kind === 'type' && c.value.type === NVLINK2_RAM_REGION_TYPE,
+  );
 }
 
 /**
@@ -149,7 +152,7 @@ export async function checkDevice(
     if (written !== data.length || !Buffer.from(back).equals(Buffer.from(data))) {
       failures.push(
         fail(
-          `region ${region} at 0x${offset.toString(16)}: wrote ${written} bytes, read back different data`,
+          `region ${region} at ${hex(offset)}: wrote ${written} bytes, read back different data`,
         ),
       );
     }
@@ -161,9 +164,7 @@ export async function checkDevice(
         );
         if (!Buffer.from(now).equals(Buffer.from(k.bytes))) {
           const at = firstDifference(now, k.bytes);
-          failures.push(
-            fail(`GPU RAM canary at 0x${(k.offset + BigInt(at)).toString(16)} changed`),
-          );
+          failures.push(fail(`GPU RAM canary at ${hex(k.offset + BigInt(at))} changed`));
         }
       }
     }

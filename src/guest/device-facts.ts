@@ -8,13 +8,14 @@
  * quirks answer ENODEV, which vfio_realize does not report). Pure: no I/O here.
  */
 
-/** PCI_VENDOR_ID_NVIDIA, PCI_VENDOR_ID_IBM (include/hw/pci/pci_ids.h). */
-export const PCI_VENDOR_ID_NVIDIA = 0x10de;
-export const PCI_VENDOR_ID_IBM = 0x1014;
-/** VFIO_REGION_TYPE_PCI_VENDOR_TYPE (include/uapi/linux/vfio.h). */
-export const VFIO_REGION_TYPE_PCI_VENDOR_TYPE = 0x80000000;
-/** VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM and VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD. */
-export const VFIO_REGION_SUBTYPE_NVLINK2 = 1;
+import {
+  NVLINK2_ATSD_REGION_TYPE,
+  NVLINK2_RAM_REGION_TYPE,
+  VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD,
+  VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
+} from '../nvlink2/index.ts';
+import { PCI_VENDOR_ID_IBM, PCI_VENDOR_ID_NVIDIA } from '../platform/index.ts';
+import { hex } from '../text/index.ts';
 
 /** A device-specific region: its TYPE capability and the NVLink2 capabilities it carries. */
 export interface TypedRegionFacts {
@@ -55,20 +56,23 @@ export type DeviceRole =
     }
   | { readonly role: 'plain'; readonly reason: string };
 
-function findRegion(facts: DeviceFacts, vendor: number): TypedRegionFacts | undefined {
+function findRegion(
+  facts: DeviceFacts,
+  type: number,
+  subtype: number,
+): TypedRegionFacts | undefined {
   // vfio_get_dev_region_info: the first region whose TYPE cap matches type and subtype.
-  const type = (VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor) >>> 0;
-  return facts.regions.find((r) => r.type === type && r.subtype === VFIO_REGION_SUBTYPE_NVLINK2);
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
+  return facts.regions.find((r) => r.type === type && r.subtype === subtype);
 }
 
 /** The role QEMU's quirks give `facts` (vfio_realize: NVIDIA first, then IBM). */
 export function classifyDevice(facts: DeviceFacts): DeviceRole {
   if (facts.vendor === PCI_VENDOR_ID_NVIDIA) {
-    const region = findRegion(facts, PCI_VENDOR_ID_NVIDIA);
+    const region = findRegion(
+      facts,
+      NVLINK2_RAM_REGION_TYPE,
+      VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
+    );
     if (!region) return { role: 'plain', reason: 'no NVLink2 RAM region (0x800010de/1)' };
     // pci-quirks.c: no SSATGT cap -> -ENODEV, a plain GPU.
     if (region.tgt === null) return { role: 'plain', reason: 'RAM region without SSATGT' };
@@ -77,7 +81,11 @@ export function classifyDevice(facts: DeviceFacts): DeviceRole {
     return { role: 'gpu', tgt: region.tgt, size: region.size };
   }
   if (facts.vendor === PCI_VENDOR_ID_IBM) {
-    const region = findRegion(facts, PCI_VENDOR_ID_IBM);
+    const region = findRegion(
+      facts,
+      NVLINK2_ATSD_REGION_TYPE,
+      VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD,
+    );
     if (!region) return { role: 'plain', reason: 'no NVLink2 ATSD region (0x80001014/1)' };
     if (region.tgt === null) return { role: 'plain', reason: 'ATSD region without SSATGT' };
     if (region.linkSpeed === null) return { role: 'plain', reason: 'ATSD region without LNKSPD' };

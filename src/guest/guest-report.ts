@@ -3,14 +3,11 @@
  * devfn, role, tgt, guest address of its RAM or ATSD window, NUMA node, link speed), or JSON
  * with every number as text (bigints as 0x… hex) and QEMU's errors per vPHB.
  */
+import { hex, hexDigits, layoutTable } from '../text/index.ts';
 import type { GuestPlacement, PlacedDevice, VphbPlacement } from './placement.ts';
 
-function hex(n: bigint | number): string {
-  return `0x${n.toString(16)}`;
-}
-
 function devfnName(devfn: number): string {
-  return `${(devfn >> 3).toString(16).padStart(2, '0')}.${devfn & 7}`;
+  return `${hexDigits(devfn >> 3, 2)}.${devfn & 7}`;
 }
 
 function sizeName(n: bigint): string {
@@ -85,14 +82,8 @@ function table(rows: Row[]): string[] {
     speed: 'LINK SPEED',
   };
   const keys = Object.keys(head) as (keyof Row)[];
-  const all = [head, ...rows];
-  const widths = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
-  return all.map((r) =>
-    keys
-      .map((k, i) => r[k].padEnd(widths[i] ?? 0))
-      .join('  ')
-      .trimEnd(),
-  );
+  const cells = (r: Row) => keys.map((k) => r[k]);
+  return layoutTable(cells(head), rows.map(cells)).lines;
 }
 
 function vphbText(v: VphbPlacement): string[] {
@@ -100,7 +91,7 @@ function vphbText(v: VphbPlacement): string[] {
     `vPHB ${v.index} (pci@${v.buid.toString(16)}): GPU RAM window ${hex(v.ramWindow)}, ATSD window ${hex(v.atsdWindow)}`,
     ...table(v.devices.map((d) => rowOf(v, d))).map((l) => `  ${l}`),
   ];
-  if (v.mmioAtsd) lines.push(`  ibm,mmio-atsd: ${v.mmioAtsd.map(hex).join(' ')}`);
+  if (v.mmioAtsd) lines.push(`  ibm,mmio-atsd: ${v.mmioAtsd.map((a) => hex(a)).join(' ')}`);
   else if (v.slots.length > 0) lines.push('  ibm,mmio-atsd: left out');
   for (const e of v.errors) lines.push(`  QEMU error: ${e}`);
   for (const n of v.notes) lines.push(`  note: ${n}`);
@@ -121,7 +112,7 @@ export function placementToJson(p: GuestPlacement): unknown {
       node: `pci@${v.buid.toString(16)}`,
       ramWindow: hex(v.ramWindow),
       atsdWindow: hex(v.atsdWindow),
-      mmioAtsd: v.mmioAtsd?.map(hex) ?? null,
+      mmioAtsd: v.mmioAtsd?.map((a) => hex(a)) ?? null,
       errors: v.errors,
       notes: v.notes,
       gpus: v.slots.flatMap((s) =>

@@ -11,6 +11,7 @@
  *
  * Guest devfns: given per device, or slot k -> devfn k<<3 in the order the devices are listed.
  */
+import { hex } from '../text/index.ts';
 import { classifyDevice, type DeviceFacts, type DeviceRole } from './device-facts.ts';
 
 /** SPAPR_PCI_NV2RAM64_WIN_BASE = SPAPR_PCI_LIMIT (include/hw/pci-host/spapr.h): 64 TiB. */
@@ -143,7 +144,7 @@ function assignDevfns(request: VphbRequest): PlacedDevice[] {
     const other = used.get(devfn);
     if (other !== undefined)
       throw new GuestPlacementError(
-        `${d.facts.address}: guest devfn 0x${devfn.toString(16)} already taken by ${other} on vPHB ${request.index}`,
+        `${d.facts.address}: guest devfn ${hex(devfn)} already taken by ${other} on vPHB ${request.index}`,
       );
     used.set(devfn, d.facts.address);
     const { address, iommuGroup, classCode, vendor, device } = d.facts;
@@ -194,7 +195,7 @@ function collect(phb: number, devices: readonly PlacedDevice[], numa: { next: nu
         continue;
       }
       if (slot.gpu) {
-        error ??= `${d.address}: a second GPU with tgt 0x${r.tgt.toString(16)} (QEMU asserts !nvslot->gpdev)`;
+        error ??= `${d.address}: a second GPU with tgt ${hex(r.tgt)} (QEMU asserts !nvslot->gpdev)`;
         continue;
       }
       slot.gpu = {
@@ -283,7 +284,7 @@ function placeVphb(request: VphbRequest, numa: { next: number }): VphbPlacement 
   if (error !== null) return { ...base, slots: [], mmioAtsd: null, errors: [error], notes };
   for (const s of built.filter((x) => x.gpu === null))
     notes.push(
-      `${s.links.map((l) => l.address).join(', ')}: no GPU with tgt 0x${s.tgt.toString(16)} on vPHB ${phb}, left out (QEMU 4.1–8.1 dereferences the missing GPU)`,
+      `${s.links.map((l) => l.address).join(', ')}: no GPU with tgt ${hex(s.tgt)} on vPHB ${phb}, left out (QEMU 4.1–8.1 dereferences the missing GPU)`,
     );
   let linkIndex = 0;
   const slots: GpuSlot[] = built

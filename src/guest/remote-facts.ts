@@ -7,9 +7,9 @@
  * wire: it comes from serve's devices.json when the caller has it.
  */
 import { closeFd } from '../native/index.ts';
-import { VFIO_PCI_CONFIG_REGION_INDEX } from '../vfio/region-info.ts';
-import type { VfioUserClient } from '../vfio-user/client.ts';
-import { ReplyError } from '../vfio-user/wire-errors.ts';
+import { VFIO_PCI_CONFIG_REGION_INDEX } from '../vfio/index.ts';
+import type { VfioUserClient } from '../vfio-user/index.ts';
+import { ReplyError } from '../vfio-user/index.ts';
 import type { DeviceFacts, TypedRegionFacts } from './device-facts.ts';
 
 async function typedRegion(

@@ -5,8 +5,8 @@
  * touches neither the machine's firmware tables nor its device memory), cut to the fields
  * `devices.json` lists.
  */
-import { type DoctorEntry, type DoctorOptions, runDoctorOnHost } from '../nvlink2/doctor.ts';
-import type { Host } from '../platform/types.ts';
+import { type DoctorEntry, type DoctorOptions, runDoctorOnHost } from '../nvlink2/index.ts';
+import type { Host } from '../platform/index.ts';
 
 export type ProbeResult = DoctorEntry['result'];
 

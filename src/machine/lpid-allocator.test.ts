@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { VfioError } from '../vfio/errors.ts';
+import { VfioError } from '../vfio/index.ts';
 import { HOST_LPID, LPID_RSVD, LpidAllocator } from './lpid-allocator.ts';
 
 describe('LpidAllocator (kvmppc_alloc_lpid)', () => {

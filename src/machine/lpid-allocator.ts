@@ -11,7 +11,7 @@
  * kvmppc_alloc_lpid() takes find_first_zero_bit(lpid_inuse), so a freed LPID is reused before
  * a higher one; none free → -ENOMEM ("No LPIDs free").
  */
-import { VfioError } from '../vfio/errors.ts';
+import { VfioError } from '../vfio/index.ts';
 
 /** LPID_RSVD (arch/powerpc/include/asm/reg.h): the last 12-bit LPID. */
 export const LPID_RSVD = 0xfff;

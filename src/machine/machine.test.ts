@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defaultPlatformTree } from '../platform/default-platform.ts';
-import { VfioError } from '../vfio/errors.ts';
+import { defaultPlatformTree } from '../platform/index.ts';
+import { VfioError } from '../vfio/index.ts';
 import { createMachine } from './machine.ts';
 
 describe('createMachine', () => {

@@ -1,7 +1,7 @@
 /**
  * The emulated POWER9 host as one object: what `serve`, `inspect` and `dt doctor` all build
  * from a device tree. It holds the host model (platform/host.ts), the NVLink2 context (NPU2
- * firmware, GPU RAM and ATSD memory, tracer), the variant hooks, one vfio-pci device per PCI
+ * firmware, GPU RAM and ATSD memory, tracer), its variant drivers, one vfio-pci device per PCI
  * function (created on first use, so start-up stays cheap), KVM's LPID allocator, and the
  * doctor-style status of every function. At creation the platform "boots": every GPU is mapped
  * to the host partition (LPID 0), as pci-ioda.c pnv_pci_ioda_setup_nvlink() did.
@@ -9,7 +9,7 @@
  * (vfio/memory-budget.ts): with a limit, region writes that would populate pages past it fail
  * with ENOMEM and the nvlink2_memory_budget tracepoint.
  */
-import type { Fdt } from '../fdt/tree.ts';
+import type { Fdt } from '../fdt/index.ts';
 import {
   createNvlink2Context,
   DeviceMemoryStore,
@@ -17,19 +17,22 @@ import {
   type KernelLogLine,
   type KernelVersion,
   type Nvlink2Context,
-  nvlink2Hooks,
+  nvlink2Variant,
   pnvNpu2MapHost,
 } from '../nvlink2/index.ts';
-import type { Npu2Snapshot } from '../platform/firmware.ts';
-import { buildHost } from '../platform/host.ts';
-import type { Host, PciFunction } from '../platform/types.ts';
-import type { Tracer } from '../trace/tracer.ts';
-import { VfioPciDevice } from '../vfio/device.ts';
-import { VfioError } from '../vfio/errors.ts';
-import { MemoryBudget } from '../vfio/memory-budget.ts';
-import { budgetedMemfdMemory, type SharedMemoryFactory } from '../vfio/shared-memory.ts';
-import type { VfioTracer } from '../vfio/tracer.ts';
-import type { VariantHook } from '../vfio/variant.ts';
+import type { Host, Npu2Snapshot, PciFunction } from '../platform/index.ts';
+import { buildHost } from '../platform/index.ts';
+import type { Tracer } from '../trace/index.ts';
+import type { VfioTracer } from '../vfio/index.ts';
+import {
+  budgetedMemfdMemory,
+  MemoryBudget,
+  type SharedMemoryFactory,
+  VfioError,
+  VfioPciDevice,
+  type VfioPciVariant,
+  variantFor,
+} from '../vfio/index.ts';
 import { type FunctionStatus, probeHost } from './function-status.ts';
 import { LpidAllocator } from './lpid-allocator.ts';
 
@@ -60,7 +63,8 @@ export interface MemoryUsage {
 }
 
 export class Machine {
-  readonly hooks: readonly VariantHook[];
+  /** The variant drivers of this machine (one: NVLink2), bound to each function that matches. */
+  readonly variants: readonly VfioPciVariant[];
   readonly lpids = new LpidAllocator();
   readonly #devices = new Map<string, VfioPciDevice>();
   readonly #memoryFactory: SharedMemoryFactory;
@@ -74,7 +78,7 @@ export class Machine {
     /** Counts (and caps) the memory behind every device; ctx.memory should draw on it too. */
     readonly memory: MemoryBudget = new MemoryBudget(undefined),
   ) {
-    this.hooks = nvlink2Hooks(ctx);
+    this.variants = [nvlink2Variant(ctx)];
     this.#memoryFactory = budgetedMemfdMemory(memory);
   }
 
@@ -100,7 +104,7 @@ export class Machine {
     let device = this.#devices.get(address);
     if (!device) {
       const fn = this.function(address);
-      device = new VfioPciDevice(fn, this.host, this.hooks, {
+      device = new VfioPciDevice(fn, this.host, variantFor(this.variants, fn), {
         memory: this.#memoryFactory,
         ...(this.vfioTracer ? { tracer: this.vfioTracer } : {}),
       });

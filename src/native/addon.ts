@@ -2,6 +2,9 @@
  * Loads the C addon `vfio_nvlink2_native` (native/*.c, built by node-gyp from binding.gyp at
  * `npm install`) and states the exact shape of its exports. Only this folder touches the raw
  * object; everything else imports the typed functions from `./index.ts`.
+ *
+ * `VFIO_NVLINK2_ADDON=/path/to/vfio_nvlink2_native.node` loads another build of it instead
+ * (`npm run test:asan` runs the tests against a sanitizer build this way).
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -20,8 +23,75 @@ export interface RawWatcher {
   readonly __brand: 'vfio-nvlink2-watcher';
 }
 
+/** The errno names the addon exports with their values (native/constants.c NV_ERRNOS). */
+export const ERRNO_NAMES = [
+  'EPERM',
+  'ENOENT',
+  'EINTR',
+  'EIO',
+  'ENXIO',
+  'E2BIG',
+  'EBADF',
+  'EAGAIN',
+  'ENOMEM',
+  'EACCES',
+  'EFAULT',
+  'EBUSY',
+  'EEXIST',
+  'ENODEV',
+  'ENOTDIR',
+  'EINVAL',
+  'ENFILE',
+  'EMFILE',
+  'ENOTTY',
+  'EFBIG',
+  'ENOSPC',
+  'EPIPE',
+  'ENAMETOOLONG',
+  'ENOSYS',
+  'ENODATA',
+  'EPROTO',
+  'EOVERFLOW',
+  'EILSEQ',
+  'ENOTSOCK',
+  'EMSGSIZE',
+  'EOPNOTSUPP',
+  'EADDRINUSE',
+  'ECONNABORTED',
+  'ECONNRESET',
+  'ENOTCONN',
+  'ETIMEDOUT',
+  'ECONNREFUSED',
+] as const;
+
+/** An errno name the addon exports. */
+export type ErrnoName = (typeof ERRNO_NAMES)[number];
+
+/** The numbers native/constants.c takes from the C headers. */
+export interface NativeConstants {
+  readonly EFD_NONBLOCK: number;
+  readonly EFD_SEMAPHORE: number;
+  readonly F_SEAL_SEAL: number;
+  readonly F_SEAL_SHRINK: number;
+  readonly F_SEAL_GROW: number;
+  readonly F_SEAL_WRITE: number;
+  readonly F_SEAL_FUTURE_WRITE: number;
+  readonly O_NONBLOCK: number;
+  readonly UV_READABLE: number;
+  readonly UV_WRITABLE: number;
+  /** Most fds one SCM_RIGHTS message carries (include/net/scm.h SCM_MAX_FD). */
+  readonly SCM_MAX_FD: number;
+  /** Most parts one sendMessage gathers. */
+  readonly MAX_IOV: number;
+  /** Largest single mmap window (bytes): Node 20's ArrayBuffer cap. */
+  readonly MAX_WINDOW: number;
+}
+
 /** The raw exports of native/addon.c, argument for argument. */
 export interface NativeAddon {
+  readonly errno: Readonly<Record<ErrnoName, number>>;
+  readonly constants: NativeConstants;
+  errnoName(errno: number): string;
   closeFd(fd: number): void;
   dupFd(fd: number): number;
   fdFlags(fd: number): { cloexec: boolean; nonBlocking: boolean };
@@ -34,6 +104,7 @@ export interface NativeAddon {
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   eventfdCreate(initial: number, flags: number): number;
   eventfdWrite(fd: number, value: bigint): void;
+  eventfdSignal(fd: number, value: bigint): boolean;
   eventfdRead(fd: number): bigint | null;
   sendMessage(fd: number, data: Uint8Array | readonly Uint8Array[], fds: readonly number[]): number;
   receiveInto(fd: number, buf: Uint8Array, maxFds: number): RawReceived<number> | null;
@@ -51,6 +122,7 @@ export interface NativeAddon {
   dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][];
   pageSize(): number;
   fileSeals(fd: number): number;
+  isMemoryFile(fd: number): boolean;
   addFileSeals(fd: number, seals: number): void;
   watchFd(
     fd: number,
@@ -74,15 +146,30 @@ function findAddon(): string {
   throw new Error('vfio-nvlink2: binding.gyp not found above src/native; cannot locate the addon');
 }
 
-function loadAddon(): NativeAddon {
-  const path = findAddon();
+/** Another build of the addon to load instead of the npm-built one (e.g. a sanitizer build). */
+const OVERRIDE = process.env.VFIO_NVLINK2_ADDON || undefined;
+
+function loadAddon(path: string): NativeAddon {
   if (!existsSync(path)) {
     throw new Error(
-      `vfio-nvlink2: native addon missing at ${path}; run \`npm install\` to build it`,
+      OVERRIDE !== undefined
+        ? `vfio-nvlink2: VFIO_NVLINK2_ADDON names ${path}, which does not exist`
+        : `vfio-nvlink2: native addon missing at ${path}; run \`npm install\` to build it`,
     );
   }
-  return createRequire(import.meta.url)(path) as NativeAddon;
+  const loaded = createRequire(import.meta.url)(path) as NativeAddon;
+  // An addon built from other sources than this file describes fails here, not at first use.
+  const missing = ERRNO_NAMES.filter((name) => !Number.isInteger(loaded.errno?.[name]));
+  if (missing.length > 0 || typeof loaded.constants?.SCM_MAX_FD !== 'number') {
+    throw new Error(
+      `vfio-nvlink2: the native addon at ${path} is out of date (no ${missing[0] ?? 'constants'}); run \`npm install\` to rebuild it`,
+    );
+  }
+  return loaded;
 }
 
+/** The loaded addon file: VFIO_NVLINK2_ADDON when set, else the npm-built one. */
+export const ADDON_PATH: string = OVERRIDE ?? findAddon();
+
 /** The loaded addon (loaded once, at import: a missing build fails loudly and early). */
-export const addon: NativeAddon = loadAddon();
+export const addon: NativeAddon = loadAddon(ADDON_PATH);

@@ -5,8 +5,11 @@
  */
 import { addon, type RawWatcher } from './addon.ts';
 
-/** Readiness bits (libuv UV_READABLE, UV_WRITABLE). */
-export const FdEvent = { READABLE: 1, WRITABLE: 2 } as const;
+/** Readiness bits (libuv UV_READABLE, UV_WRITABLE, from uv.h via native/constants.c). */
+export const FdEvent = {
+  READABLE: addon.constants.UV_READABLE,
+  WRITABLE: addon.constants.UV_WRITABLE,
+} as const;
 
 /** Called with `status` (0, or a negated errno when polling failed) and the ready FdEvent bits. */
 export type FdWatcherCallback = (status: number, events: number) => void;

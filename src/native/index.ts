@@ -9,8 +9,9 @@
  * readability; the caller then drains with `receiveInto` until it returns null. libuv's stream
  * reader never sees these fds (it would consume bytes and drop their ancillary fds).
  */
-import { addon, type RawReceived } from './addon.ts';
+import { addon, type ErrnoName, type RawReceived } from './addon.ts';
 
+export type { ErrnoName } from './addon.ts';
 export { FdEvent, FdWatcher, type FdWatcherCallback } from './fd-watcher.ts';
 export {
   DEFAULT_WINDOW_BYTES,
@@ -21,8 +22,22 @@ export {
 export { socketFd, takeOverSocket } from './socket-fd.ts';
 export { isSystemCallError, type SystemCallError } from './system-error.ts';
 
+/**
+ * Errno values by name, from the C library's errno.h (native/constants.c): compare a
+ * `SystemCallError`'s `errno`, or a watcher's negated status, with these, never with numbers.
+ */
+export const Errno: Readonly<Record<ErrnoName, number>> = addon.errno;
+
+/** The errno name of `errno` ("EAGAIN" for 11, strerrorname_np); "E<n>" when unknown. */
+export function errnoName(errno: number): string {
+  return addon.errnoName(errno);
+}
+
+/** O_NONBLOCK (fcntl.h): the flag `setNonBlocking` sets, as /proc/PID/fdinfo shows it. */
+export const O_NONBLOCK: number = addon.constants.O_NONBLOCK;
+
 /** The kernel's cap on fds in one SCM_RIGHTS message (include/net/scm.h SCM_MAX_FD). */
-export const SCM_MAX_FD = 253;
+export const SCM_MAX_FD: number = addon.constants.SCM_MAX_FD;
 
 /** A received message: its bytes, the fds that came with them, and whether some were dropped. */
 export type Received<B> = RawReceived<B>;
@@ -123,13 +138,13 @@ export function peerCredentials(fd: number): { pid: number; uid: number; gid: nu
   return addon.peerCredentials(fd);
 }
 
-/** F_SEAL_* (include/uapi/linux/fcntl.h): what a sealed file refuses from then on. */
+/** F_SEAL_* (fcntl.h, via native/constants.c): what a sealed file refuses from then on. */
 export const FileSeal = {
-  SEAL: 0x1,
-  SHRINK: 0x2,
-  GROW: 0x4,
-  WRITE: 0x8,
-  FUTURE_WRITE: 0x10,
+  SEAL: addon.constants.F_SEAL_SEAL,
+  SHRINK: addon.constants.F_SEAL_SHRINK,
+  GROW: addon.constants.F_SEAL_GROW,
+  WRITE: addon.constants.F_SEAL_WRITE,
+  FUTURE_WRITE: addon.constants.F_SEAL_FUTURE_WRITE,
 } as const;
 
 /**
@@ -138,6 +153,16 @@ export const FileSeal = {
  */
 export function fileSeals(fd: number): number {
   return addon.fileSeals(fd);
+}
+
+/**
+ * Whether `fd` is a file of memory: shmem (memfd, tmpfs) or hugetlbfs, the files F_GET_SEALS
+ * answers for (mm/memfd.c). Nothing is asked of the file system, so a FUSE or NFS file (whose
+ * every read may wait on another process or host) cannot make this wait.
+ * @throws SystemCallError EBADF.
+ */
+export function isMemoryFile(fd: number): boolean {
+  return addon.isMemoryFile(fd);
 }
 
 /**
@@ -239,9 +264,10 @@ export interface EventfdOptions {
   semaphore?: boolean;
 }
 
-/** eventfd(2) with EFD_CLOEXEC (plus EFD_NONBLOCK 0o4000 / EFD_SEMAPHORE 1 on request). */
+/** eventfd(2) with EFD_CLOEXEC (plus EFD_NONBLOCK / EFD_SEMAPHORE on request). */
 export function eventfdCreate(initial = 0, options: EventfdOptions = {}): number {
-  const flags = (options.nonBlocking ? 0o4000 : 0) | (options.semaphore ? 1 : 0);
+  const { EFD_NONBLOCK, EFD_SEMAPHORE } = addon.constants;
+  const flags = (options.nonBlocking ? EFD_NONBLOCK : 0) | (options.semaphore ? EFD_SEMAPHORE : 0);
   return addon.eventfdCreate(initial, flags);
 }
 
@@ -250,7 +276,23 @@ export function eventfdWrite(fd: number, value: bigint = 1n): void {
   addon.eventfdWrite(fd, value);
 }
 
-/** Reads and resets an eventfd's counter; null when it is 0. Never blocks. */
+/**
+ * fs/eventfd.c eventfd_signal() for an eventfd a client handed over: adds `value` to its counter
+ * when it fits, and never waits, whatever the client does to the shared file description
+ * (O_NONBLOCK cleared, reads and writes racing ours: a write that would wait is cut short
+ * within 200 µs). Returns false when the counter was too full: the signal saturates, as the
+ * kernel's does (the counter stays readable, its reader wakes).
+ * `fd` must be an eventfd (the server checks at SET_IRQS, server-device.ts checkEventfds).
+ * @throws SystemCallError EBADF (not open)
+ */
+export function eventfdSignal(fd: number, value: bigint = 1n): boolean {
+  return addon.eventfdSignal(fd, value);
+}
+
+/**
+ * Reads and resets an eventfd's counter; null when it is 0. Never waits, even on a blocking
+ * eventfd another process reads too.
+ */
 export function eventfdRead(fd: number): bigint | null {
   return addon.eventfdRead(fd);
 }

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import {
   closeFd,
+  Errno,
   eventfdCreate,
   eventfdRead,
   FdEvent,
@@ -26,7 +27,7 @@ import {
   receiveOne,
   spawnPythonPeer,
   whenReadable,
-} from './test-helpers.ts';
+} from './testing/helpers.ts';
 
 test('a memfd written by python is read back through mmap here; peer credentials name the child', async () => {
   const peer = await spawnPythonPeer(`
@@ -176,7 +177,7 @@ test('a full socket buffer makes sendMessage return 0, and the watcher reports w
 test('system call failures carry code, errno and syscall', () => {
   const [a, b] = socketPair();
   closeFd(b);
-  assert.throws(() => closeFd(b), { code: 'EBADF', errno: 9, syscall: 'close' });
+  assert.throws(() => closeFd(b), { code: 'EBADF', errno: Errno.EBADF, syscall: 'close' });
   assert.throws(() => sendMessage(a, Buffer.from('x')), { code: 'EPIPE', syscall: 'sendmsg' });
   assert.throws(() => sendMessage(a, new Uint8Array(0), [a]), { code: 'EINVAL' });
   closeFd(a);

@@ -8,8 +8,8 @@
  */
 import { addon } from './addon.ts';
 
-/** Largest single window (bytes): Node 20's buffer.constants.MAX_LENGTH. */
-export const MAX_WINDOW_BYTES = 2n ** 32n;
+/** Largest single window (bytes): Node 20's buffer.constants.MAX_LENGTH (native NV_MAX_WINDOW). */
+export const MAX_WINDOW_BYTES = BigInt(addon.constants.MAX_WINDOW);
 /** Default window: 1 GiB keeps each external buffer well under the cap. */
 export const DEFAULT_WINDOW_BYTES = 2n ** 30n;
 

@@ -10,10 +10,12 @@
  * 4. `ibm,device-tgt-addr` (u64) and `ibm,nvlink-speed` (u32) on the bridge; either missing →
  *    warning "No … found", EFAULT.
  */
-import type { PciFunction } from '../platform/types.ts';
-import { VfioError } from '../vfio/errors.ts';
-import type { Nvlink2Context } from './context.ts';
+import { readPhandleValue, tryRead } from '../fdt/index.ts';
+import type { PciFunction } from '../platform/index.ts';
+import { hex } from '../text/index.ts';
+import { VfioError } from '../vfio/index.ts';
 import { readU32Prop, readU64IndexProp, readU64Prop } from './dt-read.ts';
+import type { Nvlink2Context } from './types.ts';
 
 export interface AtsdConfig {
   readonly bridge: PciFunction;
@@ -30,18 +32,16 @@ export interface AtsdConfig {
 type ProbeContext = Pick<Nvlink2Context, 'host' | 'kernel' | 'log'>;
 
 function whyNoGpu(bridge: PciFunction, ctx: ProbeContext): string {
-  const prop = bridge.node.getProperty('ibm,gpu');
-  if (!prop) {
+  const read = tryRead(() => readPhandleValue(bridge.node, 'ibm,gpu', 0));
+  if (!read.ok && read.error.errno === 'EINVAL') {
     return bridge.role === 'bridge'
       ? `bridge ${bridge.name} has no ibm,gpu`
       : `device ${bridge.name} has no ibm,gpu (not an NVLink bridge)`;
   }
-  if (prop.value.length < 4)
-    return `bridge ${bridge.name} ibm,gpu is ${prop.value.length} bytes, no phandle`;
-  const phandle = new DataView(prop.value.buffer, prop.value.byteOffset, 4).getUint32(0);
+  if (!read.ok) return `bridge ${bridge.name} ibm,gpu is ${read.error.size} bytes, no phandle`;
+  const phandle = read.value;
   const node = ctx.host.fdt.findByPhandle(phandle);
-  if (!node)
-    return `bridge ${bridge.name} ibm,gpu phandle 0x${phandle.toString(16)} points to no node`;
+  if (!node) return `bridge ${bridge.name} ibm,gpu phandle ${hex(phandle)} points to no node`;
   return `bridge ${bridge.name} ibm,gpu ${node.path} is not a PCI function`;
 }
 

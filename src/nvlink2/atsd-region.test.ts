@@ -1,24 +1,33 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises';
-import type { AtsCache } from '../platform/ats-cache.ts';
+import type { AtsCache } from '../platform/index.ts';
 import {
   type AtsdLaunchFields,
   encodeLaunch,
   getAtsdLaunchVal,
   kernelInvalidateSteps,
-} from '../platform/ats-cache-launch.ts';
-import type { VfioPciDevice } from '../vfio/device.ts';
-import { VfioError } from '../vfio/errors.ts';
+} from '../platform/index.ts';
+import type { VfioPciDevice } from '../vfio/index.ts';
+import { VfioError } from '../vfio/index.ts';
 import type { AtsdRegion } from './atsd-region.ts';
 import { ATSD_STAT_PENDING } from './atsd-register.ts';
 import { pnvNpu2MapHost } from './npu-lpar.ts';
-import { fixture } from './test-support/fixture.ts';
-import { inSecondProcess } from './test-support/second-process.ts';
+import { fixture } from './testing/fixture.ts';
+import { inSecondProcess } from './testing/second-process.ts';
 
 const GPU = '0002:01:00.0';
 const BRIDGE = '0000:00:00.0'; // link 0: ATSD register 0, bound by MAP_LPAR of the GPU
 const LPID = 5;
+
+/** Waits (`pause` between looks) until `done` holds; fails naming `what` after 60 s. */
+async function until(what: string, done: () => boolean, pause: () => Promise<unknown>) {
+  const deadline = Date.now() + 60_000;
+  while (!done()) {
+    assert.ok(Date.now() < deadline, `timed out after 60 s waiting for ${what}`);
+    await pause();
+  }
+}
 
 function u64be(v: bigint): Uint8Array {
   const b = new Uint8Array(8);
@@ -189,10 +198,14 @@ describe('ATSD region: the kernel’s protocol and the mapping watcher', () => {
     for (const step of kernelInvalidateSteps(5, 0x10200000n, 0x1000n)) {
       if (step.ava !== undefined) bridge.write(9, 0x08, u64be(step.ava));
       bridge.write(9, 0x00, u64be(step.launch));
-      while (readU64(bridge, 0x10) !== 0n) {
-        polls++;
-        await tick();
-      }
+      await until(
+        'ATSD STAT to read 0',
+        () => readU64(bridge, 0x10) === 0n,
+        () => {
+          polls++;
+          return tick();
+        },
+      );
     }
     assert.ok(polls >= 3);
     assert.equal(left(cache), 'abcefghi'); // the 2M page of PID 5
@@ -206,8 +219,17 @@ describe('ATSD region: the kernel’s protocol and the mapping watcher', () => {
       '0',
       String(encodeLaunch({ prs: true, is: 1, pid: 6 })),
     ]);
-    while (left(cache) !== 'abcdeghi') await sleep(1);
-    while (readU64(bridge, 0x00) !== 0n || readU64(bridge, 0x10) !== 0n) await tick();
+    await until(
+      'the launch to invalidate the pages of PID 6',
+      () => left(cache) === 'abcdeghi',
+      () => sleep(1),
+    );
+    await until(
+      'LAUNCH and STAT to read 0 once done',
+      () => readU64(bridge, 0x00) === 0n && readU64(bridge, 0x10) === 0n,
+      tick,
+    );
+    assert.equal(left(cache), 'abcdeghi', 'only the pages of PID 6 went');
   });
 });
 
@@ -235,7 +257,7 @@ describe('ATSD region bounds', () => {
 
 describe('ATSD region without an ATSD register', () => {
   it('size 0: every access and every mmap is EINVAL, the capabilities are still there', async () => {
-    const { generateWitherspoon } = await import('../platform/witherspoon/index.ts');
+    const { generateWitherspoon } = await import('../platform/index.ts');
     const f = fixture({}, generateWitherspoon({ atsdEntries: 0 }));
     try {
       const bridge = f.open(BRIDGE);

@@ -10,14 +10,15 @@
  * - release: stops the mapping watcher for the mappings of this open.
  * - capabilities: NVLINK2_SSATGT (tgt) then NVLINK2_LNKSPD (link speed), both v1.
  */
-import { VfioError } from '../vfio/errors.ts';
-import { encodeLnkspdCap, encodeSsatgtCap } from '../vfio/info-caps.ts';
-import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
+
+import { hex } from '../text/index.ts';
+import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/index.ts';
+import { VfioError } from '../vfio/index.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
 import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
-import { type Nvlink2Context, traceRegionAccess } from './context.ts';
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
+import { traceRegionAccess } from './context.ts';
+import { encodeLnkspdCap, encodeSsatgtCap } from './region-caps.ts';
+import type { LiveAtsdRegion, Nvlink2Context } from './types.ts';
 
 /** The launch executor of the register at `address`: the bound LPID, every GPU behind that NPU. */
 function executorFor(ctx: Nvlink2Context, config: AtsdConfig) {
@@ -44,15 +45,16 @@ function executorFor(ctx: Nvlink2Context, config: AtsdConfig) {
   };
 }
 
-export class AtsdRegion implements RegionOps {
-  index = -1;
+export class AtsdRegion implements RegionOps, LiveAtsdRegion {
   /** The register page; undefined when the bridge has no ATSD. */
   readonly page: AtsdRegisterPage | undefined;
   private mappings = 0;
 
+  /** `index` is the region index the core gave it (registerDeviceRegion). */
   constructor(
     private readonly ctx: Nvlink2Context,
     readonly config: AtsdConfig,
+    readonly index: number,
   ) {
     const address = config.mmioAtsd;
     this.page =

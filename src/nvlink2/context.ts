@@ -4,37 +4,21 @@
  * tracer and the kernel log. One context per emulated host; the vfio-user server builds it once
  * and passes it to `nvlink2Hooks` (no module-level state anywhere).
  */
-import type { AtsCacheSet } from '../platform/ats-cache.ts';
-import { AtsCacheSet as Caches } from '../platform/ats-cache.ts';
-import { Npu2Firmware } from '../platform/firmware.ts';
-import type { Host, PciFunction } from '../platform/types.ts';
-import { Tracer } from '../trace/tracer.ts';
+
+import type { Host, PciFunction } from '../platform/index.ts';
+import {
+  AtsCacheSet,
+  Npu2Firmware,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB,
+} from '../platform/index.ts';
+import { Tracer } from '../trace/index.ts';
 import { AtsdRegisterSet } from './atsd-register.ts';
 import { DeviceMemoryStore } from './device-memory.ts';
-import { type KernelBehaviour, type KernelVersion, kernelBehaviour } from './kernel-version.ts';
+import { type KernelVersion, kernelBehaviour } from './kernel-version.ts';
 import { LiveRegions } from './live-regions.ts';
+import type { KernelLogLine, Nvlink2Context } from './types.ts';
 
-/** A kernel log line: dev_warn / dev_err / dev_dbg / dev_info of `device`. */
-export interface KernelLogLine {
-  readonly level: 'err' | 'warn' | 'info' | 'dbg';
-  readonly device: string;
-  readonly message: string;
-}
-
-export interface Nvlink2Context {
-  readonly host: Host;
-  readonly firmware: Npu2Firmware;
-  readonly tracer: Tracer;
-  readonly memory: DeviceMemoryStore;
-  readonly atsCaches: AtsCacheSet;
-  readonly atsd: AtsdRegisterSet;
-  readonly kernel: KernelBehaviour;
-  /** NVLink2 regions of open devices (fault scanning, ATSD polling). */
-  readonly live: LiveRegions;
-  log(line: KernelLogLine): void;
-  /** Bytes of real RAM on `gpu` (16 or 32 GiB); accesses beyond it hit the fence. */
-  gpuRamSize(gpu: PciFunction): bigint;
-}
+export type { KernelLogLine, Nvlink2Context } from './types.ts';
 
 export interface Nvlink2ContextOptions {
   readonly firmware?: Npu2Firmware;
@@ -51,7 +35,7 @@ const GiB = 1n << 30n;
 
 /** Real RAM by device ID: 10de:1db5 V100 SXM2 32GB, else 16 GiB (10de:1db1 V100 SXM2 16GB). */
 export function defaultGpuRamSize(gpu: PciFunction): bigint {
-  return gpu.device === 0x1db5 ? 32n * GiB : 16n * GiB;
+  return gpu.device === PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB ? 32n * GiB : 16n * GiB;
 }
 
 export function createNvlink2Context(
@@ -66,7 +50,7 @@ export function createNvlink2Context(
       Npu2Firmware.fromHost(host, (level, message) => log({ level, device: 'skiboot', message })),
     tracer: options.tracer ?? new Tracer(),
     memory: options.memory ?? new DeviceMemoryStore(),
-    atsCaches: options.atsCaches ?? new Caches(),
+    atsCaches: options.atsCaches ?? new AtsCacheSet(),
     atsd: new AtsdRegisterSet(),
     kernel: kernelBehaviour(options.kernel),
     live: new LiveRegions(),

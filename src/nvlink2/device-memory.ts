@@ -4,11 +4,7 @@
  * register page. The store keeps them for the life of the process, so device state survives a
  * client closing the device and opening it again, as GPU RAM and registers do on the host.
  */
-import {
-  createMemfdMemory,
-  type SharedMemory,
-  type SharedMemoryFactory,
-} from '../vfio/shared-memory.ts';
+import { createMemfdMemory, type SharedMemory, type SharedMemoryFactory } from '../vfio/index.ts';
 
 /** GPU RAM or an ATSD page: the core's shared memory (a sparse memfd). */
 export type DeviceMemory = SharedMemory;

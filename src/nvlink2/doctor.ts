@@ -7,14 +7,21 @@
  * vfio-pci device and why. The hooks are only wrapped to record an ENODEV's reason, which the
  * core swallows; kernel warnings (dev_warn) of the init are collected too.
  */
-import type { Host, PciFunction } from '../platform/types.ts';
-import { VfioPciDevice } from '../vfio/device.ts';
-import { VfioError } from '../vfio/errors.ts';
-import { decodeRegionInfo } from '../vfio/region-info.ts';
-import type { VariantHook } from '../vfio/variant.ts';
+import type { Host, PciFunction } from '../platform/index.ts';
+import { hex, layoutTable } from '../text/index.ts';
+import {
+  decodeRegionInfo,
+  type VariantDevice,
+  VfioError,
+  VfioPciDevice,
+  type VfioPciVariant,
+  variantFor,
+} from '../vfio/index.ts';
 import { createNvlink2Context, type KernelLogLine } from './context.ts';
-import { nvlink2Hooks } from './hooks.ts';
+import { NVLINK2_ATSD_REGION_TYPE, NVLINK2_RAM_REGION_TYPE } from './hooks.ts';
 import type { KernelVersion } from './kernel-version.ts';
+import type { Nvlink2CapabilityValue } from './region-caps.ts';
+import { nvlink2Variant } from './variant.ts';
 
 export interface DoctorRegion {
   readonly index: number;
@@ -43,35 +50,36 @@ export interface DoctorEntry {
   readonly warnings: string[];
 }
 
-const hex = (v: number, width = 4) => `0x${v.toString(16).padStart(width, '0')}`;
-
-/** One function: open it with the hooks, report, close and discard the device. */
+/** One function: open it with the variant (if it drives it), report, close, discard. */
 function examine(
   host: Host,
   fn: PciFunction,
-  hooks: VariantHook[],
+  variant: VfioPciVariant<Nvlink2CapabilityValue>,
   warnings: string[],
 ): DoctorEntry {
   const declined: VfioError[] = [];
-  const observed = hooks.map((h) => ({
-    ...h,
-    init: (device: Parameters<VariantHook['init']>[0]) => {
-      try {
-        h.init(device);
-      } catch (err) {
-        if (err instanceof VfioError) declined.push(err);
-        throw err;
-      }
-    },
-  }));
+  const observed: VfioPciVariant<Nvlink2CapabilityValue> = {
+    ...variant,
+    hooks: variant.hooks.map((h) => ({
+      ...h,
+      init: (device: VariantDevice) => {
+        try {
+          h.init(device);
+        } catch (err) {
+          if (err instanceof VfioError) declined.push(err);
+          throw err;
+        }
+      },
+    })),
+  };
   const base = {
     address: fn.name,
-    vendor: hex(fn.vendor),
-    device: hex(fn.device),
+    vendor: hex(fn.vendor, 4),
+    device: hex(fn.device, 4),
     role: fn.role,
     iommuGroup: fn.iommuGroup,
   };
-  const device = new VfioPciDevice(fn, host, observed);
+  const device = new VfioPciDevice(fn, host, variantFor([observed], fn));
   try {
     device.open();
   } catch (err) {
@@ -89,10 +97,10 @@ function examine(
   }
   try {
     const regions = device.regions.map((r): DoctorRegion => {
-      const info = decodeRegionInfo(device.regionInfo(r.index).bytes);
+      const info = decodeRegionInfo(device.regionInfo(r.index).bytes, variant.regionCapabilities);
       const caps: { tgt?: string; linkSpeed?: number } = {};
       for (const c of info.caps) {
-        if (c.value.kind === 'nvlink2-ssatgt') caps.tgt = `0x${c.value.tgt.toString(16)}`;
+        if (c.value.kind === 'nvlink2-ssatgt') caps.tgt = hex(c.value.tgt);
         if (c.value.kind === 'nvlink2-lnkspd') caps.linkSpeed = c.value.linkSpeed;
       }
       return {
@@ -113,7 +121,7 @@ function examine(
       ...base,
       result: 'plain',
       errno: null,
-      reason: `no NVLink2 hook for vendor ${hex(fn.vendor)}`,
+      reason: `no NVLink2 hook for vendor ${hex(fn.vendor, 4)}`,
       regions,
       warnings,
     };
@@ -138,13 +146,13 @@ export function runDoctorOnHost(host: Host, options: DoctorOptions = {}): Doctor
     log,
     ...(options.kernel ? { kernel: options.kernel } : {}),
   });
-  const hooks = nvlink2Hooks(ctx);
+  const variant = nvlink2Variant(ctx);
   const entries: DoctorEntry[] = [];
   try {
     for (const fn of host.functions) {
       current = [];
       currentFn = fn;
-      entries.push(examine(host, fn, hooks, current));
+      entries.push(examine(host, fn, variant, current));
       currentFn = undefined;
     }
   } finally {
@@ -167,8 +175,13 @@ function describeRegion(r: DoctorRegion): string {
     r.caps.tgt !== undefined ? `tgt ${r.caps.tgt}` : '',
     r.caps.linkSpeed !== undefined ? `link-speed ${hex(r.caps.linkSpeed, 1)}` : '',
   ].filter((s) => s.length > 0);
-  const what = r.type === 0x800010de ? 'GPU RAM' : r.type === 0x80001014 ? 'ATSD' : 'region';
-  return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size 0x${r.size.toString(16)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
+  const what =
+    r.type === NVLINK2_RAM_REGION_TYPE
+      ? 'GPU RAM'
+      : r.type === NVLINK2_ATSD_REGION_TYPE
+        ? 'ATSD'
+        : 'region';
+  return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size ${hex(r.size)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
 }
 
 /** The doctor's report as a table for people. */
@@ -188,22 +201,13 @@ export function formatDoctorReport(entries: readonly DoctorEntry[]): string {
       what,
     ];
   });
-  // A loop, not Math.max(...rows): spreading 125,000+ rows (a tree's worth) overflows the stack.
-  const widths = head.map((h) => h.length);
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  const line = (cols: string[]) =>
-    cols
-      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const out = [line(head)];
+  const table = layoutTable(head, rows);
+  // Warnings under their function, indented to the ID column.
+  const indent = ' '.repeat((table.widths[0] ?? 0) + 2);
+  const out = [table.lines[0] ?? ''];
   entries.forEach((e, i) => {
-    out.push(line(rows[i] ?? []));
-    for (const w of e.warnings) out.push(`${' '.repeat((widths[0] ?? 0) + 2)}warning: ${w}`);
+    out.push(table.lines[i + 1] ?? '');
+    for (const w of e.warnings) out.push(`${indent}warning: ${w}`);
   });
   const count = (r: DoctorEntry['result']) => entries.filter((e) => e.result === r).length;
   out.push(

@@ -8,11 +8,12 @@
  * 3. memory node `reg`: exactly two u64 (hpa, size), else EINVAL.
  * 4. bridge `ibm,device-tgt-addr` (u64): missing → warning "No ibm,device-tgt-addr found", EFAULT.
  */
-import type { FdtNode } from '../fdt/tree.ts';
-import type { PciFunction } from '../platform/types.ts';
-import { VfioError } from '../vfio/errors.ts';
-import type { Nvlink2Context } from './context.ts';
+import { type FdtNode, readPhandleValue, tryRead } from '../fdt/index.ts';
+import type { PciFunction } from '../platform/index.ts';
+import { hex } from '../text/index.ts';
+import { VfioError } from '../vfio/index.ts';
 import { readExactU64s, readU32Prop, readU64Prop } from './dt-read.ts';
+import type { Nvlink2Context } from './types.ts';
 
 export interface GpuRamConfig {
   readonly gpu: PciFunction;
@@ -31,14 +32,15 @@ type ProbeContext = Pick<Nvlink2Context, 'host' | 'kernel' | 'log'>;
 
 /** Why pnv_pci_get_npu_dev(gpu, 0) found nothing. */
 function whyNoBridge(ctx: ProbeContext, gpu: PciFunction): string {
-  const prop = gpu.node.getProperty('ibm,npu');
-  if (!prop) return `GPU ${gpu.name} has no ibm,npu`;
-  if (prop.value.length < 4)
-    return `GPU ${gpu.name} ibm,npu is ${prop.value.length} bytes, no phandle`;
-  const phandle = new DataView(prop.value.buffer, prop.value.byteOffset, 4).getUint32(0);
+  const read = tryRead(() => readPhandleValue(gpu.node, 'ibm,npu', 0));
+  if (!read.ok) {
+    return read.error.errno === 'EINVAL'
+      ? `GPU ${gpu.name} has no ibm,npu`
+      : `GPU ${gpu.name} ibm,npu is ${read.error.size} bytes, no phandle`;
+  }
+  const phandle = read.value;
   const node = ctx.host.fdt.findByPhandle(phandle);
-  if (!node)
-    return `GPU ${gpu.name} ibm,npu[0] phandle 0x${phandle.toString(16)} points to no node`;
+  if (!node) return `GPU ${gpu.name} ibm,npu[0] phandle ${hex(phandle)} points to no node`;
   return `GPU ${gpu.name} ibm,npu[0] ${node.path} is not a PCI function`;
 }
 
@@ -56,7 +58,7 @@ export function probeGpuRam(ctx: ProbeContext, gpu: PciFunction): GpuRamConfig {
   if (!memoryNode) {
     throw new VfioError(
       'EINVAL',
-      `bridge ${bridge.name} memory-region phandle 0x${phandle.value.toString(16)} points to no node`,
+      `bridge ${bridge.name} memory-region phandle ${hex(phandle.value)} points to no node`,
     );
   }
   const reg = readExactU64s(memoryNode, 'reg', 2);

@@ -23,13 +23,18 @@
  *   (ours) the memory budget a write received in place but never committed held.
  * - capability: NVLINK2_SSATGT v1 with the bridge's ibm,device-tgt-addr.
  */
-import { VfioError } from '../vfio/errors.ts';
-import { encodeSsatgtCap } from '../vfio/info-caps.ts';
-import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/region.ts';
-import { type Nvlink2Context, traceRegionAccess } from './context.ts';
+
+import { hex } from '../text/index.ts';
+import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/index.ts';
+import { VfioError } from '../vfio/index.ts';
+import { traceRegionAccess } from './context.ts';
 import { type DeviceMemory, gpuRamKey } from './device-memory.ts';
 import type { GpuRamConfig } from './gpu-ram-probe.ts';
 import { pnvNpu2UnmapLparDev } from './npu-lpar.ts';
+import { encodeSsatgtCap } from './region-caps.ts';
+import type { FaultRecord, LiveGpuRamRegion, Nvlink2Context } from './types.ts';
+
+export type { FaultRecord } from './types.ts';
 
 /** PAGE_SIZE of the emulated POWER host. */
 export const POWER_PAGE_SIZE = 0x10000n;
@@ -50,19 +55,7 @@ export interface GpuRamMapping {
   readonly userAddress: bigint;
 }
 
-export interface FaultRecord {
-  readonly hpa: bigint;
-  readonly userAddress: bigint;
-  /** Region offset of the page. */
-  readonly offset: bigint;
-  readonly fenced: boolean;
-}
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
-
-export class GpuRamRegion implements RegionOps {
-  /** Region index, set once registered. */
-  index = -1;
+export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
   readonly memory: DeviceMemory;
   readonly realRam: bigint;
   private mapping: GpuRamMapping | undefined;
@@ -70,12 +63,16 @@ export class GpuRamRegion implements RegionOps {
   private readonly reported = new Set<bigint>();
   private readonly writtenByRw = new Set<bigint>();
   private released = false;
-  /** Removes the KVM listener (set by the hook). */
-  stopKvm: () => void = () => {};
 
+  /**
+   * `index` is the region index the core gave it (registerDeviceRegion); `stopKvm` removes
+   * the KVM listener the hook registered for the GPU (run at release).
+   */
   constructor(
     private readonly ctx: Nvlink2Context,
     readonly config: GpuRamConfig,
+    readonly index: number,
+    private readonly stopKvm: () => void,
   ) {
     this.memory = ctx.memory.get(gpuRamKey(config.gpu.name), config.size);
     this.realRam = ctx.gpuRamSize(config.gpu);

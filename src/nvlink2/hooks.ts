@@ -10,23 +10,27 @@
  * caught a KVM set before the device was opened, QEMU's order). We keep listening until the
  * device is released, so attaching an LPID after opening maps the GPU too.
  */
-import { Msr, opalRcName } from '../platform/firmware-opal.ts';
-import type { PciFunction } from '../platform/types.ts';
-import { PCI_VENDOR_TYPE, RegionFlag } from '../vfio/region.ts';
-import type { VariantDevice, VariantHook } from '../vfio/variant.ts';
+
+import type { PciFunction } from '../platform/index.ts';
+import { Msr, opalRcName, PCI_VENDOR_ID_IBM, PCI_VENDOR_ID_NVIDIA } from '../platform/index.ts';
+import type { VariantDevice, VariantHook } from '../vfio/index.ts';
+import { PCI_VENDOR_TYPE, RegionFlag } from '../vfio/index.ts';
 import { probeAtsd } from './atsd-probe.ts';
 import { AtsdRegion } from './atsd-region.ts';
-import type { Nvlink2Context } from './context.ts';
+import { ATSD_PAGE_SIZE } from './atsd-register.ts';
 import { probeGpuRam } from './gpu-ram-probe.ts';
 import { GpuRamRegion } from './gpu-ram-region.ts';
 import { pnvNpu2MapLparDev, pnvNpu2UnmapLparDev } from './npu-lpar.ts';
+import type { Nvlink2Context } from './types.ts';
 
-export const PCI_VENDOR_ID_NVIDIA = 0x10de;
-export const PCI_VENDOR_ID_IBM = 0x1014;
 /** VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM (include/uapi/linux/vfio.h). */
 export const VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM = 1;
 /** VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD (include/uapi/linux/vfio.h). */
 export const VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD = 1;
+/** The GPU RAM region's type: VFIO_REGION_TYPE_PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA. */
+export const NVLINK2_RAM_REGION_TYPE = (PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA) >>> 0;
+/** The ATSD region's type: VFIO_REGION_TYPE_PCI_VENDOR_TYPE | PCI_VENDOR_ID_IBM. */
+export const NVLINK2_ATSD_REGION_TYPE = (PCI_VENDOR_TYPE | PCI_VENDOR_ID_IBM) >>> 0;
 
 const RW_MMAP = RegionFlag.READ | RegionFlag.WRITE | RegionFlag.MMAP;
 
@@ -51,37 +55,49 @@ export function detachLpid(ctx: Nvlink2Context, gpu: PciFunction): number {
   return pnvNpu2UnmapLparDev(ctx, gpu);
 }
 
-/** vfio_pci_nvidia_v100_nvlink2_init. @throws VfioError (see gpu-ram-probe.ts) */
+/**
+ * vfio_pci_nvidia_v100_nvlink2_init: the KVM notifier, then the region.
+ * @throws VfioError (see gpu-ram-probe.ts)
+ */
 export function initGpuRam(ctx: Nvlink2Context, device: VariantDevice): GpuRamRegion {
   const config = probeGpuRam(ctx, device.fn);
-  const ops = new GpuRamRegion(ctx, config);
-  ops.stopKvm = device.onKvmSet((lpid) => {
+  const stopKvm = device.onKvmSet((lpid) => {
     attachLpid(ctx, device.fn, lpid);
   });
-  const region = device.registerDeviceRegion(
-    (PCI_VENDOR_TYPE | PCI_VENDOR_ID_NVIDIA) >>> 0,
+  let ops: GpuRamRegion | undefined;
+  device.registerDeviceRegion(
+    NVLINK2_RAM_REGION_TYPE,
     VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
-    ops,
     config.size,
     RW_MMAP,
+    (index) => {
+      ops = new GpuRamRegion(ctx, config, index, stopKvm);
+      return ops;
+    },
   );
-  ops.index = region.index;
-  ctx.live.add(ops);
-  return ops;
+  return live(ctx, ops);
 }
 
 /** vfio_pci_ibm_npu2_init. @throws VfioError (see atsd-probe.ts) */
 export function initAtsd(ctx: Nvlink2Context, device: VariantDevice): AtsdRegion {
   const config = probeAtsd(ctx, device.fn);
-  const ops = new AtsdRegion(ctx, config);
-  const region = device.registerDeviceRegion(
-    (PCI_VENDOR_TYPE | PCI_VENDOR_ID_IBM) >>> 0,
+  let ops: AtsdRegion | undefined;
+  device.registerDeviceRegion(
+    NVLINK2_ATSD_REGION_TYPE,
     VFIO_REGION_SUBTYPE_IBM_NVLINK2_ATSD,
-    ops,
-    ops.size,
+    config.mmioAtsd === 0n ? 0n : ATSD_PAGE_SIZE,
     RW_MMAP,
+    (index) => {
+      ops = new AtsdRegion(ctx, config, index);
+      return ops;
+    },
   );
-  ops.index = region.index;
+  return live(ctx, ops);
+}
+
+/** A registered region joins the periodic duties. @throws Error when it was never built */
+function live<T extends GpuRamRegion | AtsdRegion>(ctx: Nvlink2Context, ops: T | undefined): T {
+  if (!ops) throw new Error('internal: registerDeviceRegion did not build the region');
   ctx.live.add(ops);
   return ops;
 }

@@ -5,10 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cells, type Fdt } from '../fdt/tree.ts';
-import { buildHost } from '../platform/host.ts';
-import { generateWitherspoon } from '../platform/witherspoon/index.ts';
-import type { WitherspoonOptions } from '../platform/witherspoon/options.ts';
+import { cells, type Fdt } from '../fdt/index.ts';
+import type { WitherspoonOptions } from '../platform/index.ts';
+import { buildHost, generateWitherspoon } from '../platform/index.ts';
 import { type DoctorEntry, type DoctorOptions, runDoctorOnHost } from './doctor.ts';
 
 function doctor(

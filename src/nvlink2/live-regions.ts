@@ -3,28 +3,27 @@
  * emulation's two periodic duties without knowing devices: scanning GPU RAM mappings for
  * faulted pages (vfio_pci_nvgpu_mmap_fault) and polling mapped ATSD pages for launches.
  */
-import type { AtsdRegion } from './atsd-region.ts';
-import type { FaultRecord, GpuRamRegion } from './gpu-ram-region.ts';
+import type { FaultRecord, LiveAtsdRegion, LiveGpuRamRegion, LiveRegionSet } from './types.ts';
 
-export class LiveRegions {
-  private readonly gpuRam = new Set<GpuRamRegion>();
-  private readonly atsd = new Set<AtsdRegion>();
+export class LiveRegions implements LiveRegionSet {
+  private readonly gpuRam = new Set<LiveGpuRamRegion>();
+  private readonly atsd = new Set<LiveAtsdRegion>();
 
-  add(region: GpuRamRegion | AtsdRegion): void {
+  add(region: LiveGpuRamRegion | LiveAtsdRegion): void {
     if ('scanFaults' in region) this.gpuRam.add(region);
     else this.atsd.add(region);
   }
 
-  remove(region: GpuRamRegion | AtsdRegion): void {
+  remove(region: LiveGpuRamRegion | LiveAtsdRegion): void {
     if ('scanFaults' in region) this.gpuRam.delete(region);
     else this.atsd.delete(region);
   }
 
-  gpuRamRegions(): GpuRamRegion[] {
+  gpuRamRegions(): LiveGpuRamRegion[] {
     return [...this.gpuRam];
   }
 
-  atsdRegions(): AtsdRegion[] {
+  atsdRegions(): LiveAtsdRegion[] {
     return [...this.atsd];
   }
 

@@ -4,13 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { defaultPlatformTree } from '../platform/default-platform.ts';
-import { describeNpus, Npu2Firmware, type Npu2Snapshot } from '../platform/firmware.ts';
-import { OpalRc } from '../platform/firmware-opal.ts';
-import { buildHost } from '../platform/host.ts';
+import {
+  buildHost,
+  defaultPlatformTree,
+  describeNpus,
+  Npu2Firmware,
+  type Npu2Snapshot,
+  OpalRc,
+} from '../platform/index.ts';
 import { attachLpid } from './hooks.ts';
 import { pnvNpu2MapHost } from './npu-lpar.ts';
-import { fixture } from './test-support/fixture.ts';
+import { fixture } from './testing/fixture.ts';
 
 /** The built-in platform's GPUs: a socket's GPUs sit on buses 1, 2, 3 (distinct BDFs). */
 const GPUS = [

@@ -10,11 +10,10 @@
  * Only "no NVLink bridge" is an errno (-ENODEV).
  */
 
-import { bdfOf, opalPhbId } from '../platform/firmware.ts';
-import { Msr, opalRcName } from '../platform/firmware-opal.ts';
-import type { PciFunction } from '../platform/types.ts';
-import { Errno } from '../vfio/errors.ts';
-import type { Nvlink2Context } from './context.ts';
+import type { PciFunction } from '../platform/index.ts';
+import { bdfOf, Msr, opalPhbId, opalRcName } from '../platform/index.ts';
+import { Errno } from '../vfio/index.ts';
+import type { Nvlink2Context } from './types.ts';
 
 type LparContext = Pick<Nvlink2Context, 'host' | 'firmware' | 'tracer' | 'log'>;
 

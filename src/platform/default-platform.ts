@@ -5,8 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { Fdt } from '../fdt/index.ts';
 import { parseFdt } from '../fdt/index.ts';
-import type { Fdt } from '../fdt/tree.ts';
 import { generateWitherspoon } from './witherspoon/index.ts';
 
 /** A tree that could not be loaded: the file, and why. */

@@ -1,15 +1,12 @@
 /** A readable rendering of the NPU2 firmware tables (firmware.ts), for the server and tests. */
+import { hex, hexDigits } from '../text/index.ts';
 import type { Npu2Snapshot } from './firmware.ts';
-
-const hex = (v: number | bigint, width = 0) => `0x${v.toString(16).padStart(width, '0')}`;
 
 /** One block per NPU: its BDF→LPID entries, PID-map entries with reference counts, ATSD bindings. */
 export function formatFirmwareSnapshot(npus: readonly Npu2Snapshot[]): string {
   const out: string[] = [];
   for (const n of npus) {
-    out.push(
-      `NPU PHB ${hex(n.phbId)} (domain ${n.domain.toString(16).padStart(4, '0')}, ${n.path})`,
-    );
+    out.push(`NPU PHB ${hex(n.phbId)} (domain ${hexDigits(n.domain, 4)}, ${n.path})`);
     out.push(`  XTS_BDF_MAP (${n.bdfMap.length}/16 used)`);
     for (const e of n.bdfMap) {
       out.push(

@@ -14,7 +14,7 @@
  * - A non-zero LPCR is OPAL_UNSUPPORTED; MSR bits outside DR|HV|PR|SF are OPAL_UNSUPPORTED.
  * - init_context returns the entry index (LPARSHORT, ≥ 0) on success, not OPAL_SUCCESS.
  */
-import { readU64 } from '../fdt/props.ts';
+import { readU64 } from '../fdt/index.ts';
 import {
   Msr,
   NPU2_ATSD_REGISTERS,

@@ -2,21 +2,12 @@
  * The host as Linux sees a tree of any depth: drivers/of/fdt.c (v5.x) `unflatten_dt_nodes`
  * skips nodes 64 or more levels deep (FDT_MAX_DEPTH) with one warning and boots, so the host
  * lists exactly the functions of the tree without them; bridge hierarchies are walked without
- * recursion, and phandles that point back (ibm,npu, ibm,gpu, memory-region, ibm,nvlink) end.
+ * recursion (phandles that point back: src/nvlink2/phandle-rings.test.ts).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  cells,
-  FDT_MAX_DEPTH,
-  Fdt,
-  type FdtNode,
-  parseFdt,
-  readU32,
-  serializeFdt,
-} from '../fdt/index.ts';
+import { cells, FDT_MAX_DEPTH, Fdt, type FdtNode, parseFdt, serializeFdt } from '../fdt/index.ts';
 import { withDeepChain } from '../fdt/testing/deep.ts';
-import { runDoctorOnHost } from '../nvlink2/doctor.ts';
 import { defaultPlatformTree } from './default-platform.ts';
 import { buildHost } from './host.ts';
 import { generateWitherspoon } from './witherspoon/index.ts';
@@ -101,32 +92,6 @@ test('bridges behind bridges, 62 levels: every function in tree order with its b
     expected,
   );
   assert.equal(host.functionByName('0000:3d:00.1')?.device, FDT_MAX_DEPTH - 2);
-});
-
-test('phandles that point back: ibm,npu to itself, ibm,gpu to itself, memory-region in a ring', () => {
-  const fdt = generateWitherspoon();
-  const before = buildHost(fdt);
-  const gpu = before.functionByName('0002:01:00.0')!;
-  const [b1, b2] = [before.npuBridgeOfGpu(gpu, 0)!, before.npuBridgeOfGpu(gpu, 1)!];
-  const phandle = (n: FdtNode) => readU32(n, 'phandle');
-  gpu.node.setProperty('ibm,npu', cells.u32(phandle(gpu.node), phandle(b1.node)));
-  b1.node
-    .setProperty('ibm,gpu', cells.u32(phandle(b1.node)))
-    .setProperty('ibm,nvlink', cells.u32(phandle(b1.node)))
-    .setProperty('memory-region', cells.u32(phandle(b2.node)));
-  b2.node.setProperty('memory-region', cells.u32(phandle(b1.node)));
-  fdt.invalidatePhandles();
-  const host = buildHost(fdt);
-  assert.equal(host.npuBridgeOfGpu(host.functionByName(gpu.name)!, 0)?.name, gpu.name);
-  const entries = runDoctorOnHost(host);
-  assert.equal(entries.length, 24);
-  const byName = new Map(entries.map((e) => [e.address, e]));
-  assert.deepEqual(
-    [byName.get(gpu.name)?.result, byName.get(gpu.name)?.reason],
-    ['plain', `bridge ${gpu.name} has no memory-region`],
-  );
-  assert.equal(byName.get(b1.name)?.result, 'plain');
-  assert.match(byName.get(b1.name)?.reason ?? '', /has no ibm,npu-link-index/);
 });
 
 test('a tree built in memory (no blob offsets): the warning names the first skipped node', () => {

@@ -7,9 +7,25 @@
  * pnv_pci_get_gpu_dev, get_pci_dev, pnv_npu_compound_attach), arch/powerpc/kernel/pci_dn.c,
  * drivers/vfio/pci/vfio_pci_nvlink2.c (link index via ibm,nvlink); Open Firmware PCI binding.
  */
-import { isCompatible, parsePhandle, readAllU64 } from '../fdt/props.ts';
-import type { Fdt, FdtNode } from '../fdt/tree.ts';
-import { FDT_MAX_DEPTH, type UnflattenedTree, unflattenLikeLinux } from '../fdt/unflatten.ts';
+
+import type { Fdt, FdtNode } from '../fdt/index.ts';
+import {
+  countPhandles,
+  FDT_MAX_DEPTH,
+  type FdtPropertyError,
+  isCompatible,
+  isDeviceType,
+  parsePhandle,
+  readAllU64,
+  readU32,
+  readVariableU32Array,
+  tryRead,
+  type UnflattenedTree,
+  unflattenLikeLinux,
+} from '../fdt/index.ts';
+import { hex } from '../text/index.ts';
+import { PCI_BASE_CLASS_DISPLAY, PCI_CLASS_BRIDGE_PCI, PCI_VENDOR_ID_NVIDIA } from './pci-ids.ts';
+import { pciName } from './pci-name.ts';
 import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
 
 /** A tree the host model cannot be built from; names the node and, where one is at fault, the property. */
@@ -24,21 +40,20 @@ export class HostError extends Error {
   }
 }
 
-export const NVIDIA_VENDOR = 0x10de;
 /** Compatible of an NPU2 PHB (skiboot hw/npu2.c npu2_nvlink_init_npu). */
 export const NPU2_PHB_COMPATIBLE = 'ibm,ioda2-npu2-phb';
 
-function view(v: Uint8Array): DataView {
-  return new DataView(v.buffer, v.byteOffset, v.byteLength);
+/** The HostError of a property read that failed with the wrong size. */
+function sizeError(e: FdtPropertyError, expected: string): HostError {
+  return new HostError(e.nodePath, e.property, `is ${e.size} bytes, expected ${expected}`);
 }
 
 /** A u32 property that must be exactly one cell when present. @throws HostError */
 function optionalU32(node: FdtNode, name: string): number | undefined {
-  const p = node.getProperty(name);
-  if (!p) return undefined;
-  if (p.value.length !== 4)
-    throw new HostError(node.path, name, `is ${p.value.length} bytes, expected one u32 cell`);
-  return view(p.value).getUint32(0);
+  if (!node.hasProperty(name)) return undefined;
+  const r = tryRead(() => readVariableU32Array(node, name, 1, 1));
+  if (!r.ok) throw sizeError(r.error, 'one u32 cell');
+  return r.value[0];
 }
 
 function requiredU32(node: FdtNode, name: string): number {
@@ -48,32 +63,18 @@ function requiredU32(node: FdtNode, name: string): number {
   return v;
 }
 
-function deviceType(node: FdtNode): string | undefined {
-  const p = node.getProperty('device_type');
-  if (!p || p.value.length === 0) return undefined;
-  return new TextDecoder().decode(p.value).split('\0')[0];
-}
-
 function isPciBusNode(node: FdtNode): boolean {
-  const t = deviceType(node);
-  return t === 'pci' || t === 'pciex';
+  return isDeviceType(node, 'pci') || isDeviceType(node, 'pciex');
 }
 
 /** The first cell of `bus-range`, or undefined. @throws HostError when malformed */
 function secondaryBus(node: FdtNode): number | undefined {
-  const p = node.getProperty('bus-range');
-  if (!p) return undefined;
-  if (p.value.length !== 8)
-    throw new HostError(node.path, 'bus-range', `is ${p.value.length} bytes, expected 2 cells`);
-  const first = view(p.value).getUint32(0);
+  if (!node.hasProperty('bus-range')) return undefined;
+  const r = tryRead(() => readVariableU32Array(node, 'bus-range', 2, 2));
+  if (!r.ok) throw sizeError(r.error, '2 cells');
+  const first = r.value[0]!;
   if (first > 0xff) throw new HostError(node.path, 'bus-range', `bus ${first} is above 255`);
   return first;
-}
-
-/** "DDDD:BB:DD.F", the kernel's pci_name(). */
-export function pciName(a: PciAddress): string {
-  const h = (v: number, w: number) => v.toString(16).padStart(w, '0');
-  return `${h(a.domain, 4)}:${h(a.bus, 2)}:${h(a.device, 2)}.${a.fn}`;
 }
 
 interface RawFunction {
@@ -117,15 +118,17 @@ function collectFunctions(
       buses.pop();
       continue;
     }
-    const reg = child.getProperty('reg');
-    if (!reg) continue; // not a PCI function (e.g. an interrupt controller)
-    if (reg.value.length < 4)
-      throw new HostError(child.path, 'reg', 'is shorter than one cell (phys.hi)');
-    const physHi = view(reg.value).getUint32(0);
+    if (!child.hasProperty('reg')) continue; // not a PCI function (e.g. an interrupt controller)
+    const reg = tryRead(() => readU32(child, 'reg'));
+    if (!reg.ok) throw new HostError(child.path, 'reg', 'is shorter than one cell (phys.hi)');
+    const physHi = reg.value;
     const number = bus.number ?? (physHi >> 16) & 0xff;
     out.push({ node: child, phbIndex, bus: number, devfn: (physHi >> 8) & 0xff });
     const classCode = optionalU32(child, 'class-code');
-    if (isPciBusNode(child) || (classCode !== undefined && classCode >> 8 === 0x0604)) {
+    if (
+      isPciBusNode(child) ||
+      (classCode !== undefined && classCode >> 8 === PCI_CLASS_BRIDGE_PCI)
+    ) {
       buses.push({ node: child, number: secondaryBus(child), next: 0 });
     }
   }
@@ -172,8 +175,7 @@ function makeGroups(count: number): { union(a: number, b: number): void; find(a:
 function skippedNodesWarning(tree: UnflattenedTree): string[] {
   const first = tree.firstSkipped;
   if (!first) return [];
-  const where =
-    first.offset !== undefined ? `offset 0x${first.offset.toString(16)}` : first.shortPath;
+  const where = first.offset !== undefined ? `offset ${hex(first.offset)}` : first.shortPath;
   return [
     `${tree.fdt.source}: skipped ${tree.skipped} nodes nested ${FDT_MAX_DEPTH} or more levels deep (the first at ${where}), as Linux's unflatten_dt_nodes does`,
   ];
@@ -214,7 +216,7 @@ export function buildHost(input: Fdt): Host {
   const groups = makeGroups(raw.length);
   for (const [i, r] of raw.entries()) {
     for (const name of ['ibm,npu', 'ibm,gpu']) {
-      const count = Math.floor((r.node.getProperty(name)?.value.length ?? 0) / 4);
+      const count = countPhandles(r.node, name);
       for (let k = 0; k < count; k++) {
         const other = parsePhandle(fdt, r.node, name, k);
         const j = other ? byNode.get(other) : undefined;
@@ -244,7 +246,7 @@ function makeFunction(r: RawFunction, phb: Phb, iommuGroup: number): PciFunction
   const classCode = optionalU32(r.node, 'class-code') ?? 0;
   const role: PciRole = phb.isNpu
     ? 'bridge'
-    : vendor === NVIDIA_VENDOR && classCode >> 16 === 0x03
+    : vendor === PCI_VENDOR_ID_NVIDIA && classCode >> 16 === PCI_BASE_CLASS_DISPLAY
       ? 'gpu'
       : 'other';
   return {
@@ -340,9 +342,9 @@ export function nvlinkOfBridge(fdt: Fdt, bridge: PciFunction): NvlinkLookup {
       problem: `bridge ${bridge.name} ibm,nvlink ${why}`,
     };
   }
-  const p = link.getProperty('ibm,npu-link-index');
-  if (!p || p.value.length < 4) {
+  const index = tryRead(() => readU32(link, 'ibm,npu-link-index'));
+  if (!index.ok) {
     return { link, linkIndex: undefined, problem: `link ${link.path} has no ibm,npu-link-index` };
   }
-  return { link, linkIndex: view(p.value).getUint32(0), problem: undefined };
+  return { link, linkIndex: index.value, problem: undefined };
 }

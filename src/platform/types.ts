@@ -4,7 +4,7 @@
  * Everything here is derived from the tree; mutable runtime state (NPU firmware tables, the
  * GPU's address-translation cache) lives in firmware.ts and ats-cache.ts.
  */
-import type { Fdt, FdtNode } from '../fdt/tree.ts';
+import type { Fdt, FdtNode } from '../fdt/index.ts';
 
 export interface PciAddress {
   readonly domain: number;

@@ -1,36 +1,13 @@
 /**
- * The vfio-user wire layer's public face (QEMU docs/interop/vfio-user.rst): numbers, message
- * types and codecs, framing, the socket transport and the client. The server (server.ts,
- * session.ts, dispatch.ts) builds on these and is imported from its own files.
+ * The vfio-user layer's public face (QEMU docs/interop/vfio-user.rst), in three rooms:
+ * - `wire/`: numbers, the header, message types and their codecs, the framer, the
+ *   little-endian cursors, and the socket transport (`Connection`: framed messages with fds
+ *   over a UNIX socket), which server and client share;
+ * - `server/`: the listener, one `Session` per client (over a `MessageTransport`), the
+ *   dispatch switch and its handlers, the DMA table; partition policy is given from outside;
+ * - `client/`: what a VMM or a test uses to talk to a server.
+ * Other layers import from here only.
  */
-
-export {
-  CLIENT_CAPABILITIES,
-  type ConnectOptions,
-  type RegionInfoResult,
-  type SetIrqsArgs,
-  VfioUserClient,
-} from './client.ts';
-export { ClientChannel, type ReplyWithFds } from './client-channel.ts';
-export type { DmaBacking } from './client-dma.ts';
-export {
-  decodeReply,
-  decodeRequest,
-  encodeReply,
-  encodeReplyParts,
-  encodeRequest,
-  encodeRequestParts,
-} from './codec.ts';
-export * from './constants.ts';
-export {
-  type FramedMessage,
-  type FramerOptions,
-  MessageFramer,
-  messageSizeLimit,
-} from './framer.ts';
-export * from './header.ts';
-export { type MappedArea, MappedRegion } from './mapped-region.ts';
-export type * from './messages.ts';
-export { type CloseReason, Connection, type ConnectionHandlers } from './transport.ts';
-export * from './version-capabilities.ts';
-export { FramingError, type FramingErrorKind, ReplyError } from './wire-errors.ts';
+export * from './client/index.ts';
+export * from './server/index.ts';
+export * from './wire/index.ts';

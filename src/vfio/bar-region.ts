@@ -9,6 +9,7 @@
  * vdev->msix_offset/msix_size, region reads of the MSI-X table return 0xff and writes to it
  * are dropped (the VMM emulates the table); a mapping still sees it.
  */
+import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
 import type { MmapGrant, MmapRequest, RegionOps } from './region.ts';
 import type { SharedMemory, SharedMemoryFactory } from './shared-memory.ts';
@@ -49,7 +50,7 @@ export class BarMemory implements RegionOps {
     if (offset < 0n || offset >= this.size) {
       throw new VfioError(
         'EINVAL',
-        `${this.name} offset 0x${offset.toString(16)} is past its end (size 0x${this.size.toString(16)})`,
+        `${this.name} offset ${hex(offset)} is past its end (size ${hex(this.size)})`,
       );
     }
     const left = Number(this.size - offset);
@@ -118,7 +119,7 @@ export class BarMemory implements RegionOps {
     ) {
       throw new VfioError(
         'EINVAL',
-        `${this.name} mapping 0x${request.offset.toString(16)}+0x${request.length.toString(16)} exceeds its size 0x${this.size.toString(16)}`,
+        `${this.name} mapping ${hex(request.offset)}+${hex(request.length)} exceeds its size ${hex(this.size)}`,
       );
     }
     return { fd: this.backing().fd, fdOffset: request.offset, length: request.length };

@@ -4,7 +4,7 @@
  * init_pci_cap_basic_perm(): ids read-only, command writable in the bits the function
  * implements, status error bits RW1C, BARs virtualised, interrupt line writable, pin read-only.
  */
-import type { PciFunction } from '../platform/types.ts';
+import type { PciFunction } from '../platform/index.ts';
 import {
   addExpCapability,
   addMsiCapability,

@@ -7,6 +7,7 @@
  * back yields the size mask. Bytes nobody owns are read-only; extended space (≥ 0x100) of a
  * 4 KiB space reads zero, a terminated extended-capability list.
  */
+import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
 import {
   PCI_BASE_ADDRESS_0,
@@ -126,7 +127,7 @@ export class ConfigSpace {
     if (offset < 0 || offset >= this.size || offset + length > this.size) {
       throw new VfioError(
         'EFAULT',
-        `config space access at 0x${offset.toString(16)} length ${length} is outside its ${this.size} bytes`,
+        `config space access at ${hex(offset)} length ${length} is outside its ${this.size} bytes`,
       );
     }
   }

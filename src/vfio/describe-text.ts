@@ -3,6 +3,8 @@
  * decoded (with `hex`, the raw GET_REGION_INFO reply as a hexdump), IRQ info and a config-space
  * summary. Pure: description in, lines out.
  */
+
+import { hex, hexDigits } from '../text/index.ts';
 import type { CapabilityDescription, DeviceDescription, RegionDescriptionOut } from './describe.ts';
 
 export interface TextOptions {
@@ -15,7 +17,7 @@ export function hexdump(hexBytes: string, indent = ''): string[] {
   const lines: string[] = [];
   for (let at = 0; at < hexBytes.length; at += 32) {
     const chunk = hexBytes.slice(at, at + 32).match(/../g) ?? [];
-    lines.push(`${indent}${(at / 2).toString(16).padStart(4, '0')}: ${chunk.join(' ')}`);
+    lines.push(`${indent}${hexDigits(at / 2, 4)}: ${chunk.join(' ')}`);
   }
   return lines;
 }
@@ -51,17 +53,13 @@ function regionLines(r: RegionDescriptionOut, options: TextOptions): string[] {
   return lines;
 }
 
-function hex4(v: number): string {
-  return v.toString(16).padStart(4, '0');
-}
-
 function configLines(d: DeviceDescription): string[] {
   const c = d.config;
   const pin = c.interruptPin ? `INT${String.fromCharCode(0x40 + c.interruptPin)}` : 'none';
   const lines = [
     `config space (${c.size} bytes):`,
-    `  ${hex4(c.vendor)}:${hex4(c.device)} class ${c.classCode.toString(16).padStart(6, '0')} rev ${c.revision.toString(16).padStart(2, '0')} subsystem ${hex4(c.subsystemVendor)}:${hex4(c.subsystemDevice)} header 0x${c.headerType.toString(16).padStart(2, '0')} pin ${pin}`,
-    `  command 0x${hex4(c.command)} status 0x${hex4(c.status)}`,
+    `  ${hexDigits(c.vendor, 4)}:${hexDigits(c.device, 4)} class ${hexDigits(c.classCode, 6)} rev ${hexDigits(c.revision, 2)} subsystem ${hexDigits(c.subsystemVendor, 4)}:${hexDigits(c.subsystemDevice, 4)} header ${hex(c.headerType, 2)} pin ${pin}`,
+    `  command ${hex(c.command, 4)} status ${hex(c.status, 4)}`,
   ];
   for (const b of c.bars) {
     const kind =

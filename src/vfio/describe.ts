@@ -6,13 +6,16 @@
  * replies so that the in-process device and a vfio-user client produce the same description.
  * JSON-safe: 64-bit values are hex strings.
  */
+import { PCI_VENDOR_ID_INTEL } from '../platform/index.ts';
+import { hex, hexDigits } from '../text/index.ts';
 import type { DeviceInfo, VfioPciDevice } from './device.ts';
 import { errnoName, VfioError } from './errors.ts';
-import { type CapabilityValue, decodeCapabilityValue } from './info-caps.ts';
+import { type DecodedCapability, decodeCapabilityValue } from './info-caps.ts';
 import { IRQ_INDEX_NAMES, type IrqInfo, IrqInfoFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
 import { PCI_VENDOR_TYPE, RegionCapId } from './region.ts';
 import { decodeRegionInfo, regionFlagNames, VFIO_REGION_INFO_SIZE } from './region-info.ts';
 import { STANDARD_REGION_NAMES } from './standard-regions.ts';
+import { regionTypeName, type VariantVocabulary } from './variant.ts';
 
 /** A failed query as a VMM sees it: only an errno comes back (an ioctl's -1, or an error reply). */
 export interface QueryError {
@@ -103,19 +106,25 @@ export interface DeviceDescription {
   readonly config: ConfigSummary;
 }
 
+/** The core's region capabilities (include/uapi/linux/vfio.h VFIO_REGION_INFO_CAP_*). */
 const CAP_NAMES: Record<number, string> = {
   [RegionCapId.SPARSE_MMAP]: 'SPARSE_MMAP',
   [RegionCapId.TYPE]: 'TYPE',
   [RegionCapId.MSIX_MAPPABLE]: 'MSIX_MAPPABLE',
-  [RegionCapId.NVLINK2_SSATGT]: 'NVLINK2_SSATGT',
-  [RegionCapId.NVLINK2_LNKSPD]: 'NVLINK2_LNKSPD',
 };
 
-/** include/uapi/linux/vfio.h region types and subtypes with names. */
-const REGION_TYPE_NAMES: Record<string, string> = {
-  [`${(PCI_VENDOR_TYPE | 0x10de) >>> 0}:1`]: 'NVLINK2 RAM',
-  [`${(PCI_VENDOR_TYPE | 0x1014) >>> 0}:1`]: 'NVLINK2 ATSD',
-  [`${(PCI_VENDOR_TYPE | 0x8086) >>> 0}:1`]: 'IGD OPREGION',
+/** The core's own device-specific region (vfio_pci_igd.c), named as the variants name theirs. */
+const CORE_VOCABULARY: VariantVocabulary = {
+  name: 'vfio-pci',
+  regions: [
+    {
+      type: (PCI_VENDOR_TYPE | PCI_VENDOR_ID_INTEL) >>> 0,
+      subtype: 1, // VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION
+      name: 'IGD OPREGION',
+    },
+  ],
+  regionCapabilities: [],
+  modelName: () => undefined,
 };
 
 const PCI_CAP_NAMES: Record<number, string> = {
@@ -126,61 +135,52 @@ const PCI_CAP_NAMES: Record<number, string> = {
   17: 'MSI-X',
 };
 
-/** pci.ids names of the devices this project emulates. */
-const MODEL_NAMES: Record<string, string> = {
-  '10de:1db1': 'Tesla V100 SXM2 16GB',
-  '10de:1db5': 'Tesla V100 SXM2 32GB',
-  '10de:15f9': 'Tesla P100 SXM2 16GB',
-  '1014:04ea': 'NPU2 NVLink bridge',
-};
-
-export function hex(v: bigint | number, pad = 0): string {
-  return `0x${v.toString(16).padStart(pad, '0')}`;
-}
-
-function capValue(value: CapabilityValue): CapabilityDescription['value'] {
-  switch (value.kind) {
-    case 'type':
-      return { type: hex(value.type, 8), subtype: value.subtype };
-    case 'sparse-mmap':
-      return { areas: value.areas.map((a) => ({ offset: hex(a.offset), size: hex(a.size) })) };
-    case 'nvlink2-ssatgt':
-      return { tgt: hex(value.tgt, 16) };
-    case 'nvlink2-lnkspd':
-      return { linkSpeed: hex(value.linkSpeed) };
-    default:
-      return {};
+/** A capability's name and value: the core's three, else the kind of a variant that has it. */
+function describeCap(
+  cap: DecodedCapability,
+  vocabularies: readonly VariantVocabulary[],
+): CapabilityDescription {
+  const base = { id: cap.id, version: cap.version, offset: cap.offset, next: cap.next };
+  const core = decodeCapabilityValue(cap.id, cap.body);
+  if (core.kind === 'type') {
+    return { ...base, name: 'TYPE', value: { type: hex(core.type, 8), subtype: core.subtype } };
   }
+  if (core.kind === 'sparse-mmap') {
+    const areas = core.areas.map((a) => ({ offset: hex(a.offset), size: hex(a.size) }));
+    return { ...base, name: 'SPARSE_MMAP', value: { areas } };
+  }
+  const kind = vocabularies.flatMap((v) => v.regionCapabilities).find((k) => k.id === cap.id);
+  const value = kind?.decode(cap.body);
+  const name = CAP_NAMES[cap.id] ?? kind?.name ?? `cap ${cap.id}`;
+  return { ...base, name, value: kind && value ? kind.describe(value) : {} };
 }
 
-function regionName(index: number, caps: CapabilityDescription[]): string {
+function regionName(
+  index: number,
+  caps: CapabilityDescription[],
+  vocabularies: readonly VariantVocabulary[],
+): string {
   const standard = STANDARD_REGION_NAMES[index];
   if (standard) return standard;
   const type = caps.find((c) => c.id === RegionCapId.TYPE)?.value;
-  if (!type || typeof type.type !== 'string') return `region ${index}`;
-  return (
-    REGION_TYPE_NAMES[`${Number(type.type)}:${type.subtype}`] ?? `type ${type.type}/${type.subtype}`
-  );
+  if (!type || typeof type.type !== 'string' || typeof type.subtype !== 'number')
+    return `region ${index}`;
+  const named = regionTypeName([CORE_VOCABULARY, ...vocabularies], Number(type.type), type.subtype);
+  return named ?? `type ${type.type}/${type.subtype}`;
 }
 
 function describeRegion(
   index: number,
   entry: DeviceSnapshot['regions'][number],
+  vocabularies: readonly VariantVocabulary[],
 ): RegionDescriptionOut {
   if ('error' in entry)
     return { index, name: STANDARD_REGION_NAMES[index] ?? `region ${index}`, error: entry.error };
   const d = decodeRegionInfo(entry.reply);
-  const caps = d.caps.map((c) => ({
-    id: c.id,
-    name: CAP_NAMES[c.id] ?? `cap ${c.id}`,
-    version: c.version,
-    offset: c.offset,
-    next: c.next,
-    value: capValue(decodeCapabilityValue(c.id, c.body)),
-  }));
+  const caps = d.caps.map((c) => describeCap(c, vocabularies));
   return {
     index,
-    name: regionName(index, caps),
+    name: regionName(index, caps, vocabularies),
     argsz: d.argsz,
     flags: d.flags,
     flagNames: regionFlagNames(d.flags),
@@ -240,7 +240,7 @@ function walkCapabilities(cfg: DataView): ConfigSummary['capabilities'] {
   while (at >= 0x40 && at + 2 <= Math.min(cfg.byteLength, 0x100) && !seen.has(at)) {
     seen.add(at);
     const id = cfg.getUint8(at);
-    caps.push({ id, name: PCI_CAP_NAMES[id] ?? `cap 0x${id.toString(16)}`, offset: at });
+    caps.push({ id, name: PCI_CAP_NAMES[id] ?? `cap ${hex(id)}`, offset: at });
     at = cfg.getUint8(at + 1) & 0xfc;
   }
   return caps;
@@ -272,14 +272,25 @@ function deviceFlagNames(flags: number): string {
   return names.length > 0 ? names.join('|') : '0';
 }
 
-/** The description of a snapshot (pure). */
-export function describeSnapshot(snapshot: DeviceSnapshot): DeviceDescription {
-  const regions = snapshot.regions.map((entry, index) => describeRegion(index, entry));
+/**
+ * The description of a snapshot (pure), naming what the core and `vocabularies` (the variants
+ * the reader knows) name: device-specific regions, their capabilities, the model.
+ */
+export function describeSnapshot(
+  snapshot: DeviceSnapshot,
+  vocabularies: readonly VariantVocabulary[] = [],
+): DeviceDescription {
+  const regions = snapshot.regions.map((entry, index) =>
+    describeRegion(index, entry, vocabularies),
+  );
   const config = summarizeConfig(snapshot.config, regions);
-  const ids = `${config.vendor.toString(16).padStart(4, '0')}:${config.device.toString(16).padStart(4, '0')}`;
+  const ids = `${hexDigits(config.vendor, 4)}:${hexDigits(config.device, 4)}`;
+  const model = vocabularies
+    .map((v) => v.modelName(config.vendor, config.device))
+    .find((m) => m !== undefined);
   return {
     name: snapshot.name,
-    model: MODEL_NAMES[ids] ?? `PCI device ${ids}`,
+    model: model ?? `PCI device ${ids}`,
     info: { ...snapshot.info, flagNames: deviceFlagNames(snapshot.info.flags) },
     regions,
     irqs: snapshot.irqs.map((entry, index) => describeIrq(index, entry)),
@@ -320,7 +331,7 @@ export function snapshotDevice(device: VfioPciDevice): DeviceSnapshot {
   return { name: device.name, info, regions, irqs, config };
 }
 
-/** describeSnapshot(snapshotDevice(device)). The device must be open. */
+/** describeSnapshot(snapshotDevice(device)) in the device's variant's words. Open it first. */
 export function describeDevice(device: VfioPciDevice): DeviceDescription {
-  return describeSnapshot(snapshotDevice(device));
+  return describeSnapshot(snapshotDevice(device), device.variant ? [device.variant] : []);
 }

@@ -8,15 +8,17 @@
  * survives a close, so a VMM can reconnect. The group's KVM notifier is `attachKvm` /
  * `onKvmSet`.
  */
-import type { Host, PciFunction } from '../platform/types.ts';
+
+import type { Host, PciFunction } from '../platform/index.ts';
+import { PCI_CLASS_DISPLAY_VGA } from '../platform/index.ts';
 import type { BarMemory } from './bar-region.ts';
 import { createBars, doorbellOffset } from './bar-setup.ts';
 import { buildConfigSpace } from './config-builder.ts';
 import type { ConfigSpace } from './config-space.ts';
-import { type DeviceProfile, profileFor } from './device-profile.ts';
+import { type DeviceProfile, genericProfile } from './device-profile.ts';
 import { type DmaPort, runDmaCommand } from './dma-engine.ts';
 import { VfioError } from './errors.ts';
-import { toRegistry, type VariantHookRegistry } from './hooks.ts';
+import { VariantHookRegistry } from './hooks.ts';
 import { encodeTypeCap } from './info-caps.ts';
 import { IrqIndex, type IrqInfo, VfioIrqs } from './irqs.ts';
 import { type KvmListener, KvmNotifier } from './kvm-notifier.ts';
@@ -42,7 +44,7 @@ import {
   standardRegionRw,
 } from './standard-regions.ts';
 import type { VfioTracer } from './tracer.ts';
-import type { VariantDevice, VariantHook } from './variant.ts';
+import type { VariantDevice, VfioPciVariant } from './variant.ts';
 
 export type { KvmListener } from './kvm-notifier.ts';
 
@@ -77,21 +79,22 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private intxDisabled = false;
   private dmaPort: DmaPort | undefined;
 
+  /**
+   * `variant` is the variant driver bound to `fn` (variantFor), if any: its profile replaces
+   * the generic one and its hooks run at enable; without one the device is plain vfio-pci.
+   */
   constructor(
     readonly fn: PciFunction,
     readonly host: Host,
-    hooks: VariantHookRegistry | Iterable<VariantHook> = [],
+    readonly variant: VfioPciVariant | undefined = undefined,
     options: VfioPciDeviceOptions = {},
   ) {
-    this.hooks = toRegistry(hooks);
+    this.hooks = new VariantHookRegistry(variant?.hooks ?? []);
     this.kvmNotifier = new KvmNotifier(fn.name);
     this.tracer = options.tracer;
-    this.profile = profileFor(
-      fn,
-      fn.vendor === 0x1014 ? (host.nvlinkOfBridge(fn).linkIndex ?? 0) : 0,
-    );
+    this.profile = variant?.profile(fn) ?? genericProfile(fn);
     this.config = buildConfigSpace(fn, this.profile);
-    this.hasVga = fn.classCode >> 8 === 0x0300;
+    this.hasVga = fn.classCode >> 8 === PCI_CLASS_DISPLAY_VGA;
     this.bars = createBars(
       fn.name,
       this.profile,
@@ -137,7 +140,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     this.tracer?.deviceClose?.(this.name);
   }
 
-  /** vfio_pci_enable(): the NVLink2 inits ran here, by vendor, in 5.0–5.12. */
+  /** vfio_pci_enable(): the variant's hooks for the device's vendor run here, in order. */
   private enable(): void {
     this.deviceRegions = [];
     this.kvmNotifier.clearListeners();
@@ -174,22 +177,16 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     };
   }
 
-  /** vfio_pci_register_dev_region(). */
+  /** vfio_pci_register_dev_region(): the next index; `makeOps` builds the ops for it. */
   registerDeviceRegion(
     type: number,
     subtype: number,
-    ops: RegionOps,
     size: bigint,
     flags: number,
+    makeOps: (index: number) => RegionOps,
   ): VfioRegion {
-    const region: VfioRegion = {
-      index: VFIO_PCI_NUM_REGIONS + this.deviceRegions.length,
-      type,
-      subtype,
-      ops,
-      size,
-      flags,
-    };
+    const index = VFIO_PCI_NUM_REGIONS + this.deviceRegions.length;
+    const region: VfioRegion = { index, type, subtype, ops: makeOps(index), size, flags };
     this.deviceRegions.push(region);
     return region;
   }

@@ -1,16 +1,31 @@
 /**
- * The DMA engine in BAR0's doorbell page (dma-engine.ts) on a device of the fake host, with a
+ * The DMA engine in BAR0's doorbell page (dma-engine.ts) on a plain endpoint, with a
  * plain byte array as the guest memory its port reaches: READ fills DATA, WRITE copies DATA
  * out, every fault sets STATUS to its errno and fails the region write that started it.
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { cells, Fdt } from '../fdt/index.ts';
+import type { Host } from '../platform/index.ts';
+import { buildHost } from '../platform/index.ts';
 import { VfioPciDevice } from './device.ts';
 import { DMA_ENGINE_MAX, DmaEngineCommand, DmaEngineReg, type DmaPort } from './dma-engine.ts';
 import { VfioError } from './errors.ts';
-import { buildFakeHost, fakeFunction } from './fake-host.ts';
 
-const host = buildFakeHost();
+/** QEMU's PCI test device (pci.ids 1b36:0005), the only function under one PHB. */
+function plainHost(): Host {
+  const fdt = new Fdt();
+  const phb = fdt.root.addChild('pciex@0').setProperty('device_type', cells.string('pciex'));
+  phb
+    .addChild('test@0')
+    .setProperty('reg', cells.u32(0, 0, 0, 0, 0))
+    .setProperty('vendor-id', cells.u32(0x1b36))
+    .setProperty('device-id', cells.u32(0x0005))
+    .setProperty('class-code', cells.u32(0x00ff00));
+  return buildHost(fdt);
+}
+
+const host = plainHost();
 const devices: VfioPciDevice[] = [];
 after(() => {
   for (const d of devices) d.dispose();
@@ -41,7 +56,7 @@ function u32(v: number): Uint8Array {
 }
 
 function setup() {
-  const d = new VfioPciDevice(fakeFunction(host, 0x1db1), host);
+  const d = new VfioPciDevice(host.functions[0]!, host);
   d.open();
   devices.push(d);
   const page = d.doorbell ?? 0n;

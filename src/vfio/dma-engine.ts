@@ -14,6 +14,7 @@
  * A fault (nothing mapped there, read-only, the client's file shrank) sets STATUS and fails the
  * region write that issued the command with the same errno, which the server logs.
  */
+import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
 
 /** The guest memory a device reaches (DMA_READ/DMA_WRITE semantics). */
@@ -65,7 +66,7 @@ export function runDmaCommand(
   const v = new DataView(head.buffer, head.byteOffset, head.length);
   const address = v.getBigUint64(0, true);
   const length = v.getUint32(8, true);
-  const what = `${device} DMA engine ${command === DmaEngineCommand.WRITE ? 'write' : 'read'} of 0x${address.toString(16)}+${length}`;
+  const what = `${device} DMA engine ${command === DmaEngineCommand.WRITE ? 'write' : 'read'} of ${hex(address)}+${length}`;
   try {
     if (command !== DmaEngineCommand.READ && command !== DmaEngineCommand.WRITE)
       throw new VfioError('EINVAL', `${device} DMA engine: unknown command ${command}`);

@@ -27,11 +27,3 @@ export class VariantHookRegistry {
     return [...this.hooks];
   }
 }
-
-/** Accept either a registry or a plain list. */
-export function toRegistry(
-  hooks: VariantHookRegistry | Iterable<VariantHook> | undefined,
-): VariantHookRegistry {
-  if (hooks instanceof VariantHookRegistry) return hooks;
-  return new VariantHookRegistry(hooks ?? []);
-}

@@ -1,7 +1,7 @@
 /**
  * VFIO info capability chains (drivers/vfio/vfio.c vfio_info_cap_add / vfio_info_cap_shift /
- * vfio_info_add_capability, v5.12) and the region capability bodies of
- * include/uapi/linux/vfio.h. A chain is a run of capabilities, each an 8-byte header
+ * vfio_info_add_capability, v5.12) and the core's region capability bodies of
+ * include/uapi/linux/vfio.h (a variant's own capabilities come with its vocabulary). A chain is a run of capabilities, each an 8-byte header
  * {id u16, version u16, next u32} and a body, packed back to back with no padding; `next` is
  * the offset of the following header from the start of the info struct (0 ends the chain).
  * Host-endian: little-endian, as userspace on x86 (and ppc64le) reads it.
@@ -11,11 +11,13 @@ import { type RegionCapability, RegionCapId } from './region.ts';
 /** sizeof(struct vfio_info_cap_header). */
 export const VFIO_INFO_CAP_HEADER_SIZE = 8;
 
-function capability(id: number, body: Uint8Array, version = 1): RegionCapability {
+/** A capability of `id` with `body` (version 1 unless given). */
+export function capability(id: number, body: Uint8Array, version = 1): RegionCapability {
   return { id, version, body };
 }
 
-function bodyOf(size: number, fill: (view: DataView) => void): Uint8Array {
+/** A `size`-byte body filled through a DataView (little-endian writes are the caller's). */
+export function bodyOf(size: number, fill: (view: DataView) => void): Uint8Array {
   const body = new Uint8Array(size);
   fill(new DataView(body.buffer));
   return body;
@@ -54,22 +56,6 @@ export function encodeSparseMmapCap(areas: readonly SparseMmapArea[]): RegionCap
 /** VFIO_REGION_INFO_CAP_MSIX_MAPPABLE: a header with no body. */
 export function encodeMsixMappableCap(): RegionCapability {
   return capability(RegionCapId.MSIX_MAPPABLE, new Uint8Array(0));
-}
-
-/** struct vfio_region_info_cap_nvlink2_ssatgt: tgt u64. */
-export function encodeSsatgtCap(tgt: bigint): RegionCapability {
-  return capability(
-    RegionCapId.NVLINK2_SSATGT,
-    bodyOf(8, (v) => v.setBigUint64(0, tgt, true)),
-  );
-}
-
-/** struct vfio_region_info_cap_nvlink2_lnkspd: link_speed u32, __pad u32. */
-export function encodeLnkspdCap(linkSpeed: number): RegionCapability {
-  return capability(
-    RegionCapId.NVLINK2_LNKSPD,
-    bodyOf(8, (v) => v.setUint32(0, linkSpeed >>> 0, true)),
-  );
 }
 
 /** Bytes a chain takes (the kernel's caps.size). */
@@ -142,16 +128,46 @@ export function decodeCapChain(
   return { caps };
 }
 
-/** A capability's body as named values, for inspect and tests. */
-export type CapabilityValue =
+/** A core capability's body as named values, for inspect and tests. */
+export type CoreCapabilityValue =
   | { readonly kind: 'type'; readonly type: number; readonly subtype: number }
   | { readonly kind: 'sparse-mmap'; readonly areas: SparseMmapArea[] }
   | { readonly kind: 'msix-mappable' }
-  | { readonly kind: 'nvlink2-ssatgt'; readonly tgt: bigint }
-  | { readonly kind: 'nvlink2-lnkspd'; readonly linkSpeed: number }
   | { readonly kind: 'unknown'; readonly id: number };
 
-export function decodeCapabilityValue(id: number, body: Uint8Array): CapabilityValue {
+/** A variant's capability value: a kind of its own ("<variant>-<name>") and its fields. */
+export interface VariantCapabilityValue {
+  readonly kind: string;
+}
+
+/**
+ * A region capability a variant driver adds (its include/uapi/linux/vfio.h struct): how a
+ * reader of region info decodes and names it. Method syntax, so that a list may mix the kinds
+ * of several variants.
+ */
+export interface RegionCapabilityKind<V extends VariantCapabilityValue = VariantCapabilityValue> {
+  /** VFIO_REGION_INFO_CAP_* id. */
+  readonly id: number;
+  /** The id's name without its prefix, e.g. "SPARSE_MMAP". */
+  readonly name: string;
+  /** The body as named values; undefined when it is too short for the struct. */
+  decode(body: Uint8Array): V | undefined;
+  /** The value's fields as inspect shows them (64-bit values as hex strings). */
+  describe(value: V): Record<string, string | number>;
+}
+
+/** A capability's value: the core's kinds, or one of the given variants' kinds. */
+export type CapabilityValue<V extends VariantCapabilityValue = never> = CoreCapabilityValue | V;
+
+/**
+ * The value of capability `id` with `body`: the core's three, then the first of `kinds` with
+ * that id, else `unknown` (also when the body is too short for its struct).
+ */
+export function decodeCapabilityValue<V extends VariantCapabilityValue = never>(
+  id: number,
+  body: Uint8Array,
+  kinds: readonly RegionCapabilityKind<V>[] = [],
+): CapabilityValue<V> {
   const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
   const has = (n: number): boolean => body.length >= n;
   if (id === RegionCapId.TYPE && has(8)) {
@@ -169,10 +185,5 @@ export function decodeCapabilityValue(id: number, body: Uint8Array): CapabilityV
     return { kind: 'sparse-mmap', areas };
   }
   if (id === RegionCapId.MSIX_MAPPABLE) return { kind: 'msix-mappable' };
-  if (id === RegionCapId.NVLINK2_SSATGT && has(8))
-    return { kind: 'nvlink2-ssatgt', tgt: v.getBigUint64(0, true) };
-  if (id === RegionCapId.NVLINK2_LNKSPD && has(4)) {
-    return { kind: 'nvlink2-lnkspd', linkSpeed: v.getUint32(0, true) };
-  }
-  return { kind: 'unknown', id };
+  return kinds.find((k) => k.id === id)?.decode(body) ?? { kind: 'unknown', id };
 }

@@ -3,12 +3,15 @@
  * VFIO_DEVICE_GET_IRQ_INFO / vfio_pci_get_irq_count, drivers/vfio/pci/vfio_pci_intrs.c
  * vfio_pci_set_irqs_ioctl and its helpers, drivers/vfio/vfio.c
  * vfio_set_irqs_validate_and_prepare, v5.12). Eventfds are stored per vector; raising an
- * interrupt writes the u64 value 1 to the eventfd. INTx is auto-masked when it fires and
+ * interrupt adds 1 to the eventfd's counter as eventfd_signal() does: never waiting for the
+ * client, saturating when its counter is full. INTx is auto-masked when it fires and
  * stays pending while masked, delivered on unmask. The device owns every descriptor handed
  * to a successful setIrqs from then on: it closes one it does not keep at once, the others when
  * they are replaced, de-assigned or disabled (a failed call leaves them to the caller).
  */
-import { closeSync, writeSync } from 'node:fs';
+import { closeSync } from 'node:fs';
+import { eventfdSignal } from '../native/index.ts';
+import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
 
 /** VFIO_PCI_*_IRQ_INDEX. */
@@ -112,7 +115,7 @@ export class VfioIrqs {
     const handler = this.handlerFor(index, action);
     if (!handler) {
       const name = IRQ_INDEX_NAMES[index] ?? String(index);
-      throw new VfioError('ENOTTY', `action 0x${action.toString(16)} is not supported for ${name}`);
+      throw new VfioError('ENOTTY', `action ${hex(action)} is not supported for ${name}`);
     }
     const eventfds = flags & IrqSetFlag.DATA_EVENTFD ? this.eventfds(count, data, fds) : [];
     handler(start, count, flags, data, eventfds);
@@ -151,7 +154,7 @@ export class VfioIrqs {
   ): void {
     if (index < 0 || index >= VFIO_PCI_NUM_IRQS) throw einval(`no IRQ index ${index}`);
     if ((flags & ~(DATA_TYPE_MASK | ACTION_TYPE_MASK)) !== 0)
-      throw einval(`unknown flags 0x${flags.toString(16)}`);
+      throw einval(`unknown flags ${hex(flags)}`);
     const max = this.source.irqCount(index);
     if (start >= max || start + count > max) {
       throw einval(`vectors ${start}+${count} exceed the ${max} of ${IRQ_INDEX_NAMES[index]}`);
@@ -167,9 +170,7 @@ export class VfioIrqs {
       dataType !== IrqSetFlag.DATA_BOOL &&
       dataType !== IrqSetFlag.DATA_EVENTFD
     ) {
-      throw einval(
-        `data type 0x${dataType.toString(16)} is not exactly one of NONE, BOOL, EVENTFD`,
-      );
+      throw einval(`data type ${hex(dataType)} is not exactly one of NONE, BOOL, EVENTFD`);
     }
   }
 
@@ -376,12 +377,15 @@ export class VfioIrqs {
     return this.signal(this.triggerFor(index, vector));
   }
 
-  /** eventfd_signal(ctx, 1): an eventfd takes an 8-byte host-endian counter increment. */
+  /**
+   * fs/eventfd.c eventfd_signal(ctx, 1). The client shares the eventfd's file description and
+   * may have left its counter full with O_NONBLOCK cleared: a plain write(2) would wait for
+   * the client, and every device with it. The kernel's signal never sleeps and saturates a full
+   * counter; so does this one (the counter stays readable).
+   */
   private signal(fd: number | undefined): boolean {
     if (fd === undefined) return false;
-    const one = new Uint8Array(8);
-    one[0] = 1;
-    writeSync(fd, one);
+    eventfdSignal(fd, 1n);
     return true;
   }
 

@@ -22,7 +22,9 @@
  *   each memory holds at most one reservation, which ends with its next write or write target,
  *   so a client that disconnects inside a message holds nothing.
  */
+
 import { fstatSync } from 'node:fs';
+import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
 
 /** A refused write, for the caller's tracepoint. */
@@ -111,7 +113,7 @@ export class MemoryAccount {
     this.budget.refuse(refusal);
     throw new VfioError(
       'ENOMEM',
-      `${this.name}: writing ${count} bytes at 0x${offset.toString(16)} would populate ${formatBytes(need)} more, past the memory budget of ${formatBytes(refusal.budget)} (${formatBytes(refusal.inUse)} in use)`,
+      `${this.name}: writing ${count} bytes at ${hex(offset)} would populate ${formatBytes(need)} more, past the memory budget of ${formatBytes(refusal.budget)} (${formatBytes(refusal.inUse)} in use)`,
     );
   }
 

@@ -15,16 +15,12 @@ import {
   decodeCapabilityValue,
   decodeCapChain,
   encodeCapChain,
+  type RegionCapabilityKind,
+  type VariantCapabilityValue,
 } from './info-caps.ts';
 import { type MmapGrant, type MmapRequest, type RegionCapability, RegionFlag } from './region.ts';
 
-export {
-  encodeLnkspdCap,
-  encodeMsixMappableCap,
-  encodeSparseMmapCap,
-  encodeSsatgtCap,
-  encodeTypeCap,
-} from './info-caps.ts';
+export { encodeMsixMappableCap, encodeSparseMmapCap, encodeTypeCap } from './info-caps.ts';
 
 /** sizeof(struct vfio_region_info) = offsetofend(struct vfio_region_info, offset). */
 export const VFIO_REGION_INFO_SIZE = 32;
@@ -68,17 +64,71 @@ export interface RegionInfoReply {
   /** The reply bytes: 32, or 32 + the chain when argsz was large enough. */
   readonly bytes: Uint8Array;
   readonly info: RegionInfoFields;
+  /** The capability chain the reply carries after the 32 bytes (empty when it carries none). */
+  readonly chain: Uint8Array;
   /** Present when the region is mmap-able and argsz sufficed: the server attaches its fd. */
   readonly mmap?: (request: MmapRequest) => MmapGrant;
 }
 
-function writeFixed(view: DataView, f: RegionInfoFields): void {
-  view.setUint32(0, f.argsz >>> 0, true);
-  view.setUint32(4, f.flags >>> 0, true);
-  view.setUint32(8, f.index >>> 0, true);
-  view.setUint32(12, f.capOffset >>> 0, true);
-  view.setBigUint64(16, f.size, true);
-  view.setBigUint64(24, f.offset, true);
+/** struct vfio_region_info's members: name, byte offset, width (include/uapi/linux/vfio.h). */
+const MEMBERS = [
+  ['argsz', 0, 4],
+  ['flags', 4, 4],
+  ['index', 8, 4],
+  ['cap_offset', 12, 4],
+  ['size', 16, 8],
+  ['offset', 24, 8],
+] as const;
+
+const NO_CHAIN = new Uint8Array(0);
+
+/**
+ * struct vfio_region_info (32 bytes, little-endian) followed by `chain`: the one encoder of
+ * the layout, for the kernel's answer here and for the vfio-user wire's (vfio-user.rst
+ * "VFIO_USER_DEVICE_GET_REGION_INFO" carries the same struct).
+ */
+export function encodeRegionInfoStruct(
+  fields: RegionInfoFields,
+  chain: Uint8Array = NO_CHAIN,
+): Uint8Array {
+  const bytes = new Uint8Array(VFIO_REGION_INFO_SIZE + chain.length);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, fields.argsz >>> 0, true);
+  view.setUint32(4, fields.flags >>> 0, true);
+  view.setUint32(8, fields.index >>> 0, true);
+  view.setUint32(12, fields.capOffset >>> 0, true);
+  view.setBigUint64(16, fields.size, true);
+  view.setBigUint64(24, fields.offset, true);
+  bytes.set(chain, VFIO_REGION_INFO_SIZE);
+  return bytes;
+}
+
+/**
+ * The members of the struct vfio_region_info that `bytes` starts with, and the bytes after
+ * it (a view: the capability chain, or a request's nothing). The one decoder of the layout.
+ * @throws VfioError EINVAL when `bytes` ends inside the struct, naming the member and `what`.
+ */
+export function decodeRegionInfoStruct(
+  bytes: Uint8Array,
+  what = 'region info reply',
+): { fields: RegionInfoFields; chain: Uint8Array } {
+  if (bytes.length < VFIO_REGION_INFO_SIZE) {
+    const [name, at, width] = MEMBERS.find(([, at, w]) => at + w > bytes.length) ?? MEMBERS[0];
+    throw new VfioError(
+      'EINVAL',
+      `${what}: ${name} needs ${width} bytes at offset ${at}, payload has ${bytes.length}`,
+    );
+  }
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fields: RegionInfoFields = {
+    argsz: v.getUint32(0, true),
+    flags: v.getUint32(4, true),
+    index: v.getUint32(8, true),
+    capOffset: v.getUint32(12, true),
+    size: v.getBigUint64(16, true),
+    offset: v.getBigUint64(24, true),
+  };
+  return { fields, chain: bytes.subarray(VFIO_REGION_INFO_SIZE) };
 }
 
 /**
@@ -106,50 +156,44 @@ export function encodeRegionInfo(
     size: region.size,
     offset: regionOffset(region.index),
   };
-  const withCaps = capsSize > 0 && fits;
-  const bytes = new Uint8Array(VFIO_REGION_INFO_SIZE + (withCaps ? capsSize : 0));
-  writeFixed(new DataView(bytes.buffer), info);
-  if (withCaps)
-    bytes.set(encodeCapChain(region.caps, VFIO_REGION_INFO_SIZE), VFIO_REGION_INFO_SIZE);
+  const chain =
+    capsSize > 0 && fits ? encodeCapChain(region.caps, VFIO_REGION_INFO_SIZE) : NO_CHAIN;
+  const bytes = encodeRegionInfoStruct(info, chain);
   const mmapable = (region.flags & RegionFlag.MMAP) !== 0 && region.mmap !== undefined;
   return mmapable && (capsSize === 0 || fits) && region.mmap
-    ? { bytes, info, mmap: region.mmap }
-    : { bytes, info };
+    ? { bytes, info, chain, mmap: region.mmap }
+    : { bytes, info, chain };
 }
 
-/** A decoded capability with its named value. */
-export interface DecodedRegionCapability extends DecodedCapability {
-  readonly value: CapabilityValue;
+/** A decoded capability with its named value (a core kind or one of the variants' `V`). */
+export interface DecodedRegionCapability<V extends VariantCapabilityValue = never>
+  extends DecodedCapability {
+  readonly value: CapabilityValue<V>;
 }
 
-export interface DecodedRegionInfo extends RegionInfoFields {
-  readonly caps: DecodedRegionCapability[];
+export interface DecodedRegionInfo<V extends VariantCapabilityValue = never>
+  extends RegionInfoFields {
+  readonly caps: DecodedRegionCapability<V>[];
   /** Why the chain could not be walked to its end, if it could not. */
   readonly capError?: string;
 }
 
 /**
- * Decode a region-info reply (32 bytes or more). Capabilities are walked only when the CAPS
- * flag is set and cap_offset is non-zero.
+/**
+ * Decode a region-info reply (32 bytes or more) with its capabilities. Capabilities are walked
+ * only when the CAPS flag is set and cap_offset is non-zero; values are the core's kinds and
+ * those of `kinds` (the variants' capabilities the reader knows), else `unknown`.
  * @throws VfioError EINVAL when fewer than 32 bytes are given
  */
-export function decodeRegionInfo(bytes: Uint8Array): DecodedRegionInfo {
-  if (bytes.length < VFIO_REGION_INFO_SIZE) {
-    throw new VfioError('EINVAL', `region info reply of ${bytes.length} bytes is shorter than 32`);
-  }
-  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const fields: RegionInfoFields = {
-    argsz: v.getUint32(0, true),
-    flags: v.getUint32(4, true),
-    index: v.getUint32(8, true),
-    capOffset: v.getUint32(12, true),
-    size: v.getBigUint64(16, true),
-    offset: v.getBigUint64(24, true),
-  };
+export function decodeRegionInfo<V extends VariantCapabilityValue = never>(
+  bytes: Uint8Array,
+  kinds: readonly RegionCapabilityKind<V>[] = [],
+): DecodedRegionInfo<V> {
+  const { fields } = decodeRegionInfoStruct(bytes);
   if ((fields.flags & RegionFlag.CAPS) === 0 || fields.capOffset === 0)
     return { ...fields, caps: [] };
   const { caps, error } = decodeCapChain(bytes, fields.capOffset);
-  const decoded = caps.map((c) => ({ ...c, value: decodeCapabilityValue(c.id, c.body) }));
+  const decoded = caps.map((c) => ({ ...c, value: decodeCapabilityValue(c.id, c.body, kinds) }));
   return error === undefined
     ? { ...fields, caps: decoded }
     : { ...fields, caps: decoded, capError: error };

@@ -7,13 +7,14 @@
 /** VFIO_REGION_INFO_FLAG_* (include/uapi/linux/vfio.h). */
 export const RegionFlag = { READ: 0x1, WRITE: 0x2, MMAP: 0x4, CAPS: 0x8 } as const;
 
-/** VFIO_REGION_INFO_CAP_* ids and VFIO_DEVICE_INFO_CAP_* for NVLink2 (include/uapi/linux/vfio.h). */
+/**
+ * The core's VFIO_REGION_INFO_CAP_* ids (include/uapi/linux/vfio.h); ids a variant driver adds
+ * to its own regions' chains are the variant's (VariantVocabulary.regionCapabilities).
+ */
 export const RegionCapId = {
   SPARSE_MMAP: 1,
   TYPE: 2,
   MSIX_MAPPABLE: 3,
-  NVLINK2_SSATGT: 4,
-  NVLINK2_LNKSPD: 5,
 } as const;
 
 /** VFIO_REGION_TYPE_PCI_VENDOR_TYPE: device-specific region types are this | vendor. */

@@ -6,7 +6,13 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { it } from 'node:test';
-import { fdFlags, fileSeals, MEMFD_SIZE_SEALS, setNonBlocking } from '../native/index.ts';
+import {
+  fdFlags,
+  fileSeals,
+  MEMFD_SIZE_SEALS,
+  O_NONBLOCK,
+  setNonBlocking,
+} from '../native/index.ts';
 import { createMemfdMemory } from './shared-memory.ts';
 
 /** fdinfo `flags:` (octal) of `fd` in this process. */
@@ -32,7 +38,6 @@ it('peers get their own description of the sealed memfd, close-on-exec', () => {
     const own = ours[0] as number;
     assert.equal(fdFlags(m.fd).cloexec, true);
     assert.equal(fileSeals(m.fd), MEMFD_SIZE_SEALS);
-    const O_NONBLOCK = 0o4000;
     setNonBlocking(m.fd, true); // what a peer may do to its descriptor
     assert.ok(fdinfoFlags(m.fd) & O_NONBLOCK);
     assert.equal(fdinfoFlags(own) & O_NONBLOCK, 0, 'ours is untouched');

@@ -6,6 +6,7 @@
  * the MSI-X table also carries MSIX_MAPPABLE (msix_mmappable_cap). The expansion ROM is not
  * implemented (size 0, flags 0); VGA exists only for a VGA-class function.
  */
+import { hex } from '../text/index.ts';
 import type { BarMemory } from './bar-region.ts';
 import type { ConfigSpace } from './config-space.ts';
 import { VfioError } from './errors.ts';
@@ -86,7 +87,7 @@ export function standardRegionRw(
 ): number {
   if (index === VFIO_PCI_CONFIG_REGION_INDEX) {
     if (buf.length > 0 && offset >= BigInt(regions.config.size)) {
-      throw new VfioError('EFAULT', `config space offset 0x${offset.toString(16)} is past its end`);
+      throw new VfioError('EFAULT', `config space offset ${hex(offset)} is past its end`);
     }
     if (write) regions.config.write(Number(offset), buf);
     else regions.config.read(Number(offset), buf);
@@ -102,7 +103,7 @@ export function standardRegionRw(
     if (!regions.hasVga)
       throw new VfioError('EINVAL', 'region 8 (VGA): the function is not a VGA device');
     if (offset >= VGA_REGION_SIZE)
-      throw new VfioError('EINVAL', `VGA offset 0x${offset.toString(16)} is past its end`);
+      throw new VfioError('EINVAL', `VGA offset ${hex(offset)} is past its end`);
     if (!write) buf.fill(0);
     return buf.length;
   }

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""A client whose connection the server closes while messages of it are still queued
-(vfio-user.rst "Connection Initiation"; server.ts holds the messages of a connection accepted
-while another session is active until it decides). argv[1] is a device socket. The first
-connection holds the device; the second connects, stops reading (shutdown SHUT_RD: the
-server's replies fail with EPIPE, while its reads still see the bytes), sends a REGION_WRITE
-then a VERSION, and the first connection closes at once, so the server makes the second the
-session and handles its queued messages: the first reply fails and closes the connection.
-Nothing after that may be handled: no VERSION, no device open, no LPID. Waits until stdin
-closes, then disconnects; prints "sent" once everything went out."""
+"""A client whose replies fail while messages of it are still queued (vfio-user.rst
+"Connection Initiation"; server.ts holds the messages of a connection accepted while another
+session is active until it decides). argv[1] is a device socket. The first connection holds
+the device; the second connects, stops reading (shutdown SHUT_RD: the server's replies fail
+with EPIPE, while its reads still see the bytes), sends a REGION_WRITE then a VERSION, and the
+first connection closes at once, so the server makes the second the session and handles its
+queued messages: the first reply fails, and the VERSION behind it is still handled (the
+device opens for this pid). Waits until stdin closes, then disconnects (the server releases
+everything); prints "sent" once everything went out."""
 import socket, struct, sys, time
 
 HDR = struct.Struct('<HHIII')

@@ -8,11 +8,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { waitFor } from './serve-process.ts';
+import { cliArgs, ROOT } from './cli.ts';
+import { waitFor, within } from './wait.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const SCRIPT = join(ROOT, 'test/support/hostile_server.py');
-const MAIN = join(ROOT, 'src/cli/main.ts');
 
 /** What the server saw of one connection. */
 export interface ConnectionStats {
@@ -77,7 +76,10 @@ async function stopChild(child: ChildProcess, exited: boolean): Promise<void> {
   if (exited) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  await gone;
+  await within('hostile_server.py to exit on SIGTERM', gone).catch((e) => {
+    child.kill('SIGKILL');
+    throw e;
+  });
 }
 
 export interface CliRun {
@@ -91,7 +93,7 @@ export interface CliRun {
  * (a hang guard for the old code, not a timing assertion: the result then says so).
  */
 export function runCli(args: readonly string[], guardMs = 120_000): Promise<CliRun> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  const child = spawn(process.execPath, cliArgs(...args), {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

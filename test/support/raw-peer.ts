@@ -41,7 +41,13 @@ export class RawPeer {
   ) {
     this.fd = connectUnix(path);
     this.#watcher = new FdWatcher(this.fd, FdEvent.READABLE, (status, events) => {
-      if (status < 0) this.#fail(new Error(`poll failed: errno ${-status}`));
+      // EPOLLERR (libuv's UV_EBADF): the server closed with bytes of ours unread; what it sent
+      // before is still queued here, so read it first.
+      if (status < 0) {
+        this.#read();
+        this.#fail(new Error('the server closed the connection with bytes of ours unread'));
+        return;
+      }
       if (events & FdEvent.WRITABLE) this.#flush();
       if (events & FdEvent.READABLE) this.#read();
     });

@@ -8,9 +8,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-
-const ROOT = new URL('../../', import.meta.url).pathname;
-const MAIN = join(ROOT, 'src/cli/main.ts');
+import { type DevicesListEntry, parseDevicesList } from '../../src/serve-dir/index.ts';
+import { cliArgs, ROOT } from './cli.ts';
+import { waitFor, within } from './wait.ts';
 
 export interface ServeProcess {
   readonly dir: string;
@@ -20,24 +20,13 @@ export interface ServeProcess {
   stderr(): string;
   stdout(): string;
   socket(address: string): string;
-  devices(): DevicesEntry[];
+  /** devices.json as written (extra members kept), checked by the readers' validator. */
+  devices(): DevicesListEntry[];
   state(): ServerState;
   /** Open descriptors of the server process (/proc/<pid>/fd). */
   fdCount(): number;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-export interface DevicesEntry {
-  address: string;
-  vendor: string;
-  device: string;
-  role: string;
-  iommuGroup: number;
-  socket?: string;
-  result: string;
-  errno: string | null;
-  reason: string | null;
 }
 
 export interface ServerState {
@@ -59,22 +48,10 @@ export interface ServerState {
   };
 }
 
-export async function waitFor<T>(
-  what: string,
-  probe: () => T | undefined | false,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+export { waitFor } from './wait.ts';
 
 /**
- * Spawns `node --import tsx src/cli/main.ts serve ...args` and waits for readiness; with
+ * Spawns `vfio-nvlink2 serve ...args` (the compiled build, see ./cli.ts) and waits for readiness; with
  * `nofile`, under that RLIMIT_NOFILE (soft and hard, through the shell's `ulimit -n` and exec,
  * so the pid is the server's).
  */
@@ -83,7 +60,7 @@ export async function startServe(
   options: { dir?: string; readyFile?: string; nofile?: number } = {},
 ): Promise<ServeProcess> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vfio-nvlink2-serve-'));
-  const argv = [process.execPath, '--import', 'tsx', MAIN, 'serve', '--socket-dir', dir, ...args];
+  const argv = [process.execPath, ...cliArgs('serve', '--socket-dir', dir, ...args)];
   const [command, ...rest] =
     options.nofile === undefined
       ? argv
@@ -119,12 +96,20 @@ export async function startServe(
     stderr: () => err,
     stdout: () => out,
     socket: (address) => join(dir, `${address}.sock`),
-    devices: () => JSON.parse(readFileSync(join(dir, 'devices.json'), 'utf8')) as DevicesEntry[],
+    devices: () => {
+      const path = join(dir, 'devices.json');
+      const text = readFileSync(path, 'utf8');
+      parseDevicesList(path, text);
+      return JSON.parse(text) as DevicesListEntry[];
+    },
     state: () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ServerState,
     fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (!dead) child.kill(signal);
-      const code = await exited;
+      const code = await within(`serve (pid ${pid}) to exit on ${signal}`, exited).catch((e) => {
+        child.kill('SIGKILL');
+        throw e;
+      });
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
       return code;
     },
@@ -142,8 +127,8 @@ export const BRIDGE = '0000:00:00.0';
 export async function connectWhenFree(
   serve: ServeProcess,
   address: string,
-): Promise<import('../../src/vfio-user/client.ts').VfioUserClient> {
-  const { VfioUserClient } = await import('../../src/vfio-user/client.ts');
+): Promise<import('../../src/vfio-user/index.ts').VfioUserClient> {
+  const { VfioUserClient } = await import('../../src/vfio-user/index.ts');
   for (let attempt = 0; ; attempt++) {
     try {
       return await VfioUserClient.connect(serve.socket(address));

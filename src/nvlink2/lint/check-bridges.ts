@@ -4,8 +4,8 @@
  * ibm,device-tgt-addr, ibm,nvlink present), NV005 (tgt = compressed memory base), NV009 (link
  * speed codes), NV010 (ibm,mmio-atsd entries for every link index).
  */
-import type { FdtNode } from '../../fdt/tree.ts';
-import { tgtFromSystemAddress } from '../../platform/witherspoon/index.ts';
+import type { FdtNode } from '../../fdt/index.ts';
+import { tgtFromSystemAddress } from '../../platform/index.ts';
 import { type Draft, FixBuilder, hex, type PhandleAllocator } from './draft.ts';
 import { LINK_SPEEDS, type NvTree, u32At, u32s, u64At } from './tree-view.ts';
 

@@ -3,7 +3,7 @@
  * two-u64 reg, linux,usable-memory <base 0>), NV007 (a NUMA id of their own), NV008 (no overlap
  * with each other or with system RAM).
  */
-import type { FdtNode } from '../../fdt/tree.ts';
+import type { FdtNode } from '../../fdt/index.ts';
 import { type Draft, FixBuilder, hex, type PhandleAllocator } from './draft.ts';
 import {
   COHERENT_MEMORY,

@@ -5,7 +5,7 @@
  * Sources: skiboot hw/npu2.c npu2_dn_fixup, npu2_append_phandle; Linux npu-dma.c
  * pnv_pci_get_npu_dev / pnv_pci_get_gpu_dev, pci_dn.c.
  */
-import type { FdtNode } from '../../fdt/tree.ts';
+import type { FdtNode } from '../../fdt/index.ts';
 import { type Draft, FixBuilder, hex, type PhandleAllocator } from './draft.ts';
 import {
   devfnOf,

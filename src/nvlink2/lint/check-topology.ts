@@ -5,9 +5,8 @@
  * hdata/spira.c add_npu; platforms/astbmc/witherspoon.c npu2_phb_nvlink_dt; core/pci.c;
  * QEMU hw/ppc/spapr_pci_nvlink2.c spapr_phb_pci_collect_nvgpu, spapr_phb_nvgpu_populate_dt.
  */
-import type { FdtNode } from '../../fdt/tree.ts';
-import { socketTopology } from '../../platform/witherspoon/index.ts';
-import { NPU_REGS_SIZE } from '../../platform/witherspoon/phys-map.ts';
+import type { FdtNode } from '../../fdt/index.ts';
+import { NPU_REGS_SIZE, socketTopology } from '../../platform/index.ts';
 import { type Draft, FixBuilder, hex, type PhandleAllocator } from './draft.ts';
 import {
   devfnOf,

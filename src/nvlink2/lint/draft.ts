@@ -2,7 +2,7 @@
  * Building findings and fixes: a check names the rule, the node and property, says what is
  * wrong, and (when the value can be derived from the rest of the tree) the edits that fix it.
  */
-import type { FdtNode } from '../../fdt/tree.ts';
+import type { FdtNode } from '../../fdt/index.ts';
 import { rule } from './rules.ts';
 import { type NvTree, phandleOf, u64Cells } from './tree-view.ts';
 import type { Finding, Fix, FixCell, FixEdit, Level } from './types.ts';

@@ -3,9 +3,8 @@
  * its example run for real (the example tree generated, linted and the finding printed as the
  * doctor prints it, with its fix).
  */
-import { parseFdt } from '../../fdt/parse.ts';
-import { serializeFdt } from '../../fdt/serialize.ts';
-import { generateWitherspoon } from '../../platform/witherspoon/index.ts';
+import { parseFdt, serializeFdt } from '../../fdt/index.ts';
+import { generateWitherspoon } from '../../platform/index.ts';
 import { fdtputCommands } from './fix-render.ts';
 import { lintTree } from './lint.ts';
 import { attachLocations, blobLocator } from './locate.ts';

@@ -8,9 +8,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { cells } from '../../fdt/tree.ts';
-import { generateWitherspoon } from '../../platform/witherspoon/index.ts';
-import { cleanWitherspoonVariants } from '../../platform/witherspoon/variants.ts';
+import { cells } from '../../fdt/index.ts';
+import { cleanWitherspoonVariants, generateWitherspoon } from '../../platform/index.ts';
 import { formatKernelRanges } from './kernels.ts';
 import { lintTree } from './lint.ts';
 import { attributeReplays, replayAllKernels } from './replay.ts';

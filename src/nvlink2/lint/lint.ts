@@ -4,8 +4,8 @@
  * derived, plus the per-function table of the chosen kernel as the doctor always printed it.
  * Pure: no files, no processes (locate.ts and the CLI add where findings are).
  */
-import type { Fdt } from '../../fdt/tree.ts';
-import { unflattenLikeLinux } from '../../fdt/unflatten.ts';
+import type { Fdt } from '../../fdt/index.ts';
+import { unflattenLikeLinux } from '../../fdt/index.ts';
 import type { DoctorEntry } from '../doctor.ts';
 import type { KernelVersion } from '../kernel-version.ts';
 import {

@@ -12,12 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { diffTrees } from '../../fdt/diff.ts';
-import { toDts } from '../../fdt/dts.ts';
-import { parseFdt } from '../../fdt/parse.ts';
-import { serializeFdt } from '../../fdt/serialize.ts';
+import { diffTrees, Fdt, type FdtNode, parseFdt, serializeFdt, toDts } from '../../fdt/index.ts';
 import { hasDtc } from '../../fdt/testing/dtc.ts';
-import { Fdt, type FdtNode } from '../../fdt/tree.ts';
 import { blobLocator, dtsLocator, parseDtcAnnotations } from './locate.ts';
 
 interface Spec {

@@ -7,7 +7,7 @@
  * /include/ and cpp line markers); for a live tree read through `dtc -I fs`, the file under
  * the directory (/proc/device-tree/<node>/<property>). Pure: the caller runs dtc.
  */
-import type { Fdt } from '../../fdt/tree.ts';
+import type { Fdt } from '../../fdt/index.ts';
 import type { Finding, Location } from './types.ts';
 
 export interface Locator {

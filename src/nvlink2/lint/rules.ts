@@ -4,8 +4,8 @@
  * they concern, what goes wrong, the sources, and an example `--explain` runs for real.
  * IDs are never reused or renumbered: CI configurations and SARIF baselines key on them.
  */
-import { cells, type Fdt } from '../../fdt/tree.ts';
-import type { WitherspoonOptions } from '../../platform/witherspoon/index.ts';
+import { cells, type Fdt } from '../../fdt/index.ts';
+import type { WitherspoonOptions } from '../../platform/index.ts';
 import { ALL_KERNELS } from './kernels.ts';
 import type { Level } from './types.ts';
 

@@ -7,16 +7,23 @@
  * Sources: skiboot hdata/spira.c add_npu, hw/npu2.c (npu_allocate_bdfn, npu2_dn_fixup,
  * npu2_dn_fixup_gmb, npu2_create_memory_dn, MMIO_ATSD_ADDR), platforms/astbmc/witherspoon.c.
  */
-import { isCompatible } from '../../fdt/props.ts';
-import type { Fdt, FdtNode } from '../../fdt/tree.ts';
-import { buildHost, HostError } from '../../platform/host.ts';
-import type { Host } from '../../platform/types.ts';
+
+import type { Fdt, FdtNode } from '../../fdt/index.ts';
+import { isCompatible } from '../../fdt/index.ts';
+import type { Host } from '../../platform/index.ts';
 import {
+  ATSD_COUNT,
+  ATSD_OFFSET,
+  ATSD_STRIDE,
+  buildHost,
   GPU_APERTURE_SIZE,
-  PCI_IDS,
+  HostError,
+  PCI_DEVICE_ID_IBM_NPU2_NVLINK,
+  PCI_DEVICE_ID_NVIDIA_P100_SXM2,
+  PCI_VENDOR_ID_IBM,
+  PCI_VENDOR_ID_NVIDIA,
   tgtFromSystemAddress,
-} from '../../platform/witherspoon/index.ts';
-import { ATSD_COUNT, ATSD_OFFSET, ATSD_STRIDE } from '../../platform/witherspoon/phys-map.ts';
+} from '../../platform/index.ts';
 
 /** `nvidia,link-speed` / `ibm,nvlink-speed` codes skiboot writes, with `ibm,link-speed` (bps) (hdata/spira.c add_npu). */
 export const LINK_SPEEDS: ReadonlyMap<number, bigint> = new Map([
@@ -168,11 +175,14 @@ export class NvTree {
       const vendor = u32At(node, 'vendor-id');
       const device = u32At(node, 'device-id');
       if (node.hasProperty('ibm,npu')) this.gpus.push(node);
-      if (vendor === PCI_IDS.nvidia && isDisplay(node)) {
+      if (vendor === PCI_VENDOR_ID_NVIDIA && isDisplay(node)) {
         const loc = stringsOf(node, 'ibm,loc-code')?.[0];
         if (loc !== undefined && !this.gpuBySlot.has(loc)) this.gpuBySlot.set(loc, node);
       }
-      if ((vendor === PCI_IDS.ibm && device === PCI_IDS.npu2Bridge) || node.hasProperty('ibm,gpu'))
+      if (
+        (vendor === PCI_VENDOR_ID_IBM && device === PCI_DEVICE_ID_IBM_NPU2_NVLINK) ||
+        node.hasProperty('ibm,gpu')
+      )
         this.bridges.push(node);
       if (isCompatible(node, NPU2_PHB)) this.npuPhbs.push(node);
       if (isCompatible(node, NPU_COMPATIBLE)) this.npus.push(node);
@@ -252,7 +262,7 @@ export class NvTree {
   }
 
   isP100(gpu: FdtNode): boolean {
-    return u32At(gpu, 'device-id') === PCI_IDS.p100Sxm2;
+    return u32At(gpu, 'device-id') === PCI_DEVICE_ID_NVIDIA_P100_SXM2;
   }
 
   /** A bridge's GPU: its `ibm,gpu`, else the GPU whose `ibm,npu` lists it, else its slot's GPU. */

@@ -5,8 +5,16 @@
  * `reg` of the wrong size on GPU memory nodes, fewer `ibm,mmio-atsd` entries, and omitted
  * properties on nodes named by PCI name, path or GPU slot.
  */
-import { readU32 } from '../../fdt/props.ts';
-import { cells, type Fdt, type FdtNode } from '../../fdt/tree.ts';
+import {
+  cells,
+  type Fdt,
+  type FdtNode,
+  isCompatible,
+  readString,
+  readU32,
+  readU64Array,
+} from '../../fdt/index.ts';
+import { PCI_DEVICE_ID_IBM_NPU2_NVLINK, PCI_VENDOR_ID_NVIDIA } from '../pci-ids.ts';
 import { type OmitFault, WitherspoonOptionError, type WitherspoonOptions } from './options.ts';
 
 /** A PCI function the generator made, with its name once domains are known. */
@@ -42,14 +50,14 @@ export function applyWitherspoonFaults(
 
 function gpuNodes(fdt: Fdt): FdtNode[] {
   return [...fdt.root.walk()].filter(
-    (n) => n.hasProperty('vendor-id') && readU32(n, 'vendor-id') === 0x10de,
+    (n) => n.hasProperty('vendor-id') && readU32(n, 'vendor-id') === PCI_VENDOR_ID_NVIDIA,
   );
 }
 
 /** NVLink bridge nodes: functions that carry `ibm,gpu` or sit on an NPU PHB. */
 function bridgeNodes(fdt: Fdt): FdtNode[] {
   return [...fdt.root.walk()].filter(
-    (n) => n.hasProperty('vendor-id') && readU32(n, 'device-id') === 0x04ea,
+    (n) => n.hasProperty('vendor-id') && readU32(n, 'device-id') === PCI_DEVICE_ID_IBM_NPU2_NVLINK,
   );
 }
 
@@ -71,20 +79,13 @@ function applyP100(fdt: Fdt, style: 'plain' | 'nvlink1'): void {
 }
 
 function isGpuMemoryNode(node: FdtNode): boolean {
-  const c = node.getProperty('compatible');
-  return (
-    node.baseName === 'memory' &&
-    c !== undefined &&
-    new TextDecoder().decode(c.value).includes('ibm,coherent-device-memory')
-  );
+  return node.baseName === 'memory' && isCompatible(node, 'ibm,coherent-device-memory');
 }
 
 /** Each GPU memory node's `reg` as `count` u64: the first two are addr and size, then zeros. */
 function resizeMemoryRegs(fdt: Fdt, count: number): void {
   for (const mem of fdt.root.children.filter(isGpuMemoryNode)) {
-    const reg = mem.getProperty('reg')!.value;
-    const view = new DataView(reg.buffer, reg.byteOffset, reg.byteLength);
-    const values = [view.getBigUint64(0), view.getBigUint64(8)];
+    const values = readU64Array(mem, 'reg', 2);
     mem.setProperty('reg', cells.u64(...Array.from({ length: count }, (_, i) => values[i] ?? 0n)));
   }
 }
@@ -113,8 +114,7 @@ export function resolveFaultTarget(
   if (byName) return [byName.node];
   if (/^GPU\d+$/.test(target)) {
     return gpuNodes(fdt).filter((n) => {
-      const loc = n.getProperty('ibm,loc-code');
-      return loc !== undefined && new TextDecoder().decode(loc.value) === `${target}\0`;
+      return n.hasProperty('ibm,loc-code') && readString(n, 'ibm,loc-code') === target;
     });
   }
   return [];

@@ -8,7 +8,24 @@
  * `ibm,nvlink-peers` (witherspoon.c npu2_phb_nvlink_dt). Faults are applied afterwards
  * (faults.ts).
  */
-import { cells, Fdt, type FdtNode } from '../../fdt/tree.ts';
+import { cells, Fdt, type FdtNode, readU32 } from '../../fdt/index.ts';
+import { hexDigits } from '../../text/index.ts';
+import {
+  CLASS_CODE_3D_CONTROLLER,
+  CLASS_CODE_NPU2_BRIDGE,
+  CLASS_CODE_PCI_BRIDGE,
+  PCI_DEVICE_ID_IBM_NPU2_NVLINK,
+  PCI_DEVICE_ID_IBM_PHB4_ROOT_PORT,
+  PCI_DEVICE_ID_NVIDIA_P100_SXM2,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB,
+  PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB,
+  PCI_SUBSYSTEM_ID_NVIDIA_P100_SXM2,
+  PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_16GB,
+  PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB,
+  PCI_VENDOR_ID_IBM,
+  PCI_VENDOR_ID_NVIDIA,
+} from '../pci-ids.ts';
+import { pciName } from '../pci-name.ts';
 import { applyWitherspoonFaults, type GeneratedPci } from './faults.ts';
 import { resolveWitherspoonOptions, type WitherspoonOptions } from './options.ts';
 import { addPciFunctionNode, makeBridgeNode, phbRanges } from './pci-node.ts';
@@ -33,20 +50,6 @@ import {
 } from './phys-map.ts';
 import { type SocketTopology, slotLabel, socketTopology, WITHERSPOON_CHIPS } from './topology.ts';
 
-/** PCI IDs (reference nvlink2.md section 2; pci.ids). */
-export const PCI_IDS = {
-  nvidia: 0x10de,
-  ibm: 0x1014,
-  v100Sxm2_16g: 0x1db1,
-  v100Sxm2_32g: 0x1db5,
-  p100Sxm2: 0x15f9,
-  npu2Bridge: 0x04ea,
-  phb4RootPort: 0x04c1,
-  npuBridgeClass: 0x068001,
-  gpuClass: 0x030200,
-  rootPortClass: 0x060400,
-} as const;
-
 /** skiboot hw/npu2.c NPU2_PHB_INDEX_BASE: the NPU PHB's `ibm,phb-index` on POWER9. */
 const NPU_PHB_INDEX = 7;
 /** PHB4s per chip: the OPAL PHB id is chip * 6 + index (hw/phb4.c phb4_get_opal_id). */
@@ -57,10 +60,6 @@ const LINK_SPEED_BPS: Record<number, bigint> = {
   8: 25_781_250_000n,
   9: 25_000_000_000n,
 };
-
-function hex(v: bigint | number): string {
-  return v.toString(16);
-}
 
 interface Builder {
   readonly fdt: Fdt;
@@ -124,7 +123,7 @@ interface NpuNodes {
  */
 function addXscomAndNpu(b: Builder, chip: number, topo: SocketTopology): NpuNodes {
   const xscomBase = onChip(XSCOM_BASE, chip);
-  const xscom = b.fdt.root.addChild(`xscom@${hex(xscomBase)}`);
+  const xscom = b.fdt.root.addChild(`xscom@${hexDigits(xscomBase)}`);
   xscom.setProperty('ibm,chip-id', cells.u32(chip));
   xscom.setProperty('compatible', cells.strings('ibm,xscom', 'ibm,power9-xscom'));
   xscom.setProperty('#address-cells', cells.u32(1));
@@ -171,7 +170,7 @@ interface NpuPhb {
 /** The NPU PHB and its emulated bridges (hw/npu2.c npu2_nvlink_init_npu, npu2_nvlink_create_phb). */
 function addNpuPhb(b: Builder, chip: number, npu: NpuNodes, topo: SocketTopology): NpuPhb {
   const regs = npuRegsBase(chip);
-  const node = b.fdt.root.addChild(`pciex@${hex(regs)}`);
+  const node = b.fdt.root.addChild(`pciex@${hexDigits(regs)}`);
   node.setProperty('compatible', cells.strings('ibm,power9-npu-pciex', 'ibm,ioda2-npu2-phb'));
   node.setProperty('device_type', cells.string('pciex'));
   node.setProperty('reg', cells.u64(regs, NPU_REGS_SIZE));
@@ -205,9 +204,9 @@ function addNpuPhb(b: Builder, chip: number, npu: NpuNodes, topo: SocketTopology
     perGroup.set(group, n + 1);
     const devfn = (group << 3) + n;
     const bridge = addPciFunctionNode(node, 0, devfn, {
-      vendor: PCI_IDS.ibm,
-      device: PCI_IDS.npu2Bridge,
-      classCode: PCI_IDS.npuBridgeClass,
+      vendor: PCI_VENDOR_ID_IBM,
+      device: PCI_DEVICE_ID_IBM_NPU2_NVLINK,
+      classCode: CLASS_CODE_NPU2_BRIDGE,
       revision: 0,
     });
     assignPhandle(b, bridge);
@@ -225,7 +224,7 @@ function addNpuPhb(b: Builder, chip: number, npu: NpuNodes, topo: SocketTopology
 function addGpuPhb(b: Builder, chip: number, socket: number, group: number): FdtNode {
   const { options } = b;
   const regs = onChip(PHB4_REG_BASE + BigInt(group) * PHB4_REG_SIZE, chip);
-  const phb = b.fdt.root.addChild(`pciex@${hex(regs)}`);
+  const phb = b.fdt.root.addChild(`pciex@${hexDigits(regs)}`);
   phb.setProperty('compatible', cells.strings('ibm,power9-pciex', 'ibm,ioda3-phb'));
   phb.setProperty('device_type', cells.string('pciex'));
   phb.setProperty('reg', cells.u64(regs, PHB4_REG_SIZE));
@@ -248,9 +247,9 @@ function addGpuPhb(b: Builder, chip: number, socket: number, group: number): Fdt
   assignPhandle(b, phb);
   const label = slotLabel(socket, group);
   const port = addPciFunctionNode(phb, 0, 0, {
-    vendor: PCI_IDS.ibm,
-    device: PCI_IDS.phb4RootPort,
-    classCode: PCI_IDS.rootPortClass,
+    vendor: PCI_VENDOR_ID_IBM,
+    device: PCI_DEVICE_ID_IBM_PHB4_ROOT_PORT,
+    classCode: CLASS_CODE_PCI_BRIDGE,
     revision: 0,
   });
   const gpuBus = 1 + group;
@@ -261,16 +260,20 @@ function addGpuPhb(b: Builder, chip: number, socket: number, group: number): Fdt
   b.pci.push({ phb, node: port, bus: 0, devfn: 0, name: '' });
   const p100 = options.p100 !== false;
   const gpu = addPciFunctionNode(port, gpuBus, 0, {
-    vendor: PCI_IDS.nvidia,
+    vendor: PCI_VENDOR_ID_NVIDIA,
     device: p100
-      ? PCI_IDS.p100Sxm2
+      ? PCI_DEVICE_ID_NVIDIA_P100_SXM2
       : options.gpuRamGiB === 32
-        ? PCI_IDS.v100Sxm2_32g
-        : PCI_IDS.v100Sxm2_16g,
-    classCode: PCI_IDS.gpuClass,
+        ? PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB
+        : PCI_DEVICE_ID_NVIDIA_V100_SXM2_16GB,
+    classCode: CLASS_CODE_3D_CONTROLLER,
     revision: 0xa1,
-    subsystemVendor: PCI_IDS.nvidia,
-    subsystemDevice: p100 ? 0x116b : options.gpuRamGiB === 32 ? 0x124a : 0x1212,
+    subsystemVendor: PCI_VENDOR_ID_NVIDIA,
+    subsystemDevice: p100
+      ? PCI_SUBSYSTEM_ID_NVIDIA_P100_SXM2
+      : options.gpuRamGiB === 32
+        ? PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB
+        : PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_16GB,
   });
   gpu.setProperty('ibm,loc-code', cells.string(label));
   assignPhandle(b, gpu);
@@ -278,15 +281,14 @@ function addGpuPhb(b: Builder, chip: number, socket: number, group: number): Fdt
   return gpu;
 }
 
+/** The phandle the builder gave `node`. @throws FdtPropertyError when it has none (a bug here) */
 function readPhandle(node: FdtNode): number {
-  const p = node.getProperty('phandle');
-  if (!p) throw new Error(`internal: ${node.path} has no phandle`);
-  return new DataView(p.value.buffer, p.value.byteOffset, 4).getUint32(0);
+  return readU32(node, 'phandle');
 }
 
 /** `memory@…` for a GPU aperture, reused by every bridge of that GPU (hw/npu2.c npu2_create_memory_dn). */
 function memoryNode(b: Builder, base: bigint): FdtNode {
-  const name = `memory@${hex(base)}`;
+  const name = `memory@${hexDigits(base)}`;
   const existing = b.fdt.root.getChild(name);
   if (existing) return existing;
   const mem = b.fdt.root.addChild(name);
@@ -332,8 +334,8 @@ function fixupBridges(
 }
 
 function devfnOf(node: FdtNode): number {
-  const reg = node.getProperty('reg');
-  return reg ? reg.value[2]! : 0;
+  // Open Firmware PCI binding: phys.hi = bus << 16 | devfn << 8
+  return node.hasProperty('reg') ? (readU32(node, 'reg') >> 8) & 0xff : 0;
 }
 
 /** witherspoon.c npu2_phb_nvlink_dt: each GPU's six link peers as phandles. */
@@ -354,9 +356,8 @@ function addNvlinkPeers(
 function nameFunctions(b: Builder): void {
   const phbs = b.fdt.root.children.filter((c) => c.baseName === 'pciex');
   for (const f of b.pci) {
-    const domainProp = f.phb.getProperty('linux,pci-domain');
-    const domain = domainProp
-      ? new DataView(domainProp.value.buffer, domainProp.value.byteOffset, 4).getUint32(0)
+    const domain = f.phb.hasProperty('linux,pci-domain')
+      ? readU32(f.phb, 'linux,pci-domain')
       : phbs.indexOf(f.phb);
     f.name = formatPciName(domain, f.bus, f.devfn);
   }
@@ -364,6 +365,5 @@ function nameFunctions(b: Builder): void {
 
 /** "DDDD:BB:DD.F", the kernel's pci_name(). */
 export function formatPciName(domain: number, bus: number, devfn: number): string {
-  const h = (v: number, w: number) => v.toString(16).padStart(w, '0');
-  return `${h(domain, 4)}:${h(bus, 2)}:${h(devfn >> 3, 2)}.${devfn & 7}`;
+  return pciName({ domain, bus, device: devfn >> 3, fn: devfn & 7 });
 }

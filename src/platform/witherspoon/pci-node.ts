@@ -4,7 +4,7 @@
  * 1275 PCI supplement), and the standard identification properties.
  * Source: skiboot core/pci.c (pci_add_one_device_node, pci_class_name).
  */
-import { cells, type FdtNode } from '../../fdt/tree.ts';
+import { cells, type FdtNode } from '../../fdt/index.ts';
 
 export interface PciIdentity {
   readonly vendor: number;

@@ -5,11 +5,9 @@
  * back the clean tree. `npm run doctor-coverage` prints it, lint.test.ts holds
  * the same fault by fault, and README's coverage table is `coverageMarkdown` of the built-in tree.
  */
-import { diffTrees } from '../../../fdt/diff.ts';
-import { parseFdt, serializeFdt } from '../../../fdt/index.ts';
-import { cells, type Fdt } from '../../../fdt/tree.ts';
-import type { WitherspoonOptions } from '../../../platform/witherspoon/index.ts';
-import { generateWitherspoon } from '../../../platform/witherspoon/index.ts';
+import { cells, diffTrees, type Fdt, parseFdt, serializeFdt } from '../../../fdt/index.ts';
+import type { WitherspoonOptions } from '../../../platform/index.ts';
+import { generateWitherspoon } from '../../../platform/index.ts';
 import { lintTree } from '../lint.ts';
 import { RULES } from '../rules.ts';
 import { PHANDLE_PROPERTIES } from '../tree-view.ts';

@@ -1,0 +1,4 @@
+/** Whether dist/ may be older than the sources (src/, tsconfig files, package.json). */
+export declare function distStale(): boolean;
+/** Rebuilds dist/ if it may be stale. @throws Error when tsc fails. */
+export declare function ensureDist(stdio?: 'inherit' | 'pipe'): void;

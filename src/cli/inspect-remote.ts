@@ -1,0 +1,82 @@
+/**
+ * The wire forms of `inspect` (`inspect SOCKET`, `inspect --socket-dir DIR`): their arguments,
+ * and the descriptions of the named sockets' devices through a vfio-user client
+ * (src/vfio-user/client/describe-remote.ts), one connection at a time.
+ */
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { deviceNameForSocket, socketsInDir } from '../serve-dir/index.ts';
+import { type DeviceDescription, VfioError } from '../vfio/index.ts';
+import { atSocket, describeRemote } from '../vfio-user/index.ts';
+
+/** `inspect SOCKET` / `inspect --socket-dir DIR` arguments. */
+export interface RemoteInspectArgs {
+  readonly sockets: readonly string[];
+  /** The device name when one socket was named (prints like `inspect --dt ADDRESS`). */
+  readonly address: string | undefined;
+  readonly hex: boolean;
+  readonly json: boolean;
+}
+
+export class RemoteInspectUsageError extends Error {
+  override readonly name = 'RemoteInspectUsageError';
+}
+
+/**
+ * Arguments of the wire forms of inspect, or null when argv is the in-process form (--dt) or
+ * names no socket.
+ * @throws RemoteInspectUsageError for bad usage, VfioError ENOENT for a missing directory.
+ */
+export function parseRemoteInspectArgs(argv: string[]): RemoteInspectArgs | null {
+  if (argv.includes('--dt') || argv.includes('--help') || argv.includes('-h')) return null;
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw new RemoteInspectUsageError(
+      err instanceof Error ? (err.message.split(/\.\s/)[0] ?? err.message) : String(err),
+    );
+  }
+  const { values, positionals } = parsed;
+  const dir = values['socket-dir'];
+  if (dir === undefined && positionals.length === 0) return null;
+  if (dir !== undefined && positionals.length > 0)
+    throw new RemoteInspectUsageError('give SOCKET or --socket-dir DIR, not both');
+  if (positionals.length > 1)
+    throw new RemoteInspectUsageError(`one SOCKET at a time (got ${positionals.length})`);
+  const options = { hex: values.hex ?? false, json: values.json ?? false };
+  if (dir !== undefined) {
+    if (!existsSync(dir)) throw new VfioError('ENOENT', `no socket directory ${dir}`);
+    return { sockets: socketsInDir(dir), address: undefined, ...options };
+  }
+  const socket = positionals[0] as string;
+  return { sockets: [socket], address: deviceNameForSocket(socket), ...options };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      'socket-dir': { type: 'string' },
+      hex: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+  });
+}
+
+/** The descriptions for parsed wire arguments, one connection at a time. */
+export async function inspectOverWire(args: RemoteInspectArgs): Promise<DeviceDescription[]> {
+  const out: DeviceDescription[] = [];
+  for (const socket of args.sockets) {
+    let name: string;
+    try {
+      name = args.address ?? deviceNameForSocket(socket);
+    } catch (e) {
+      throw atSocket(socket, e);
+    }
+    out.push(await describeRemote(socket, name));
+  }
+  return out;
+}

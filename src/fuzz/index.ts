@@ -1,0 +1,11 @@
+/** The wire fuzzer (`vfio-nvlink2 fuzz`): its run, plan, known faults and summary. */
+export { isKnownFault, KNOWN_FAULTS, type KnownFault } from './known-faults.ts';
+export type { PlannedConnection } from './plan.ts';
+export {
+  DEFAULT_LANES,
+  DEFAULT_STALL_MS,
+  type FuzzOptions,
+  type FuzzReport,
+  runFuzz,
+} from './run-fuzz.ts';
+export { renderSummary } from './summary.ts';

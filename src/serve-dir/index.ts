@@ -1,0 +1,17 @@
+/**
+ * What `serve` publishes in its socket directory for other processes: devices.json, one
+ * entry type for its writer (cli/serve) and its readers (inspect, guest, bench, fuzz, tests),
+ * validated where it is read, and the device sockets' names. Sits above machine and
+ * vfio-user, below cli, guest and bench.
+ */
+export {
+  DEVICES_LIST_MAX_BYTES,
+  DEVICES_LIST_MAX_ENTRIES,
+  type DevicesListEntry,
+  devicesListEntry,
+  parseDevicesList,
+  readDevicesList,
+  type ServedDevice,
+  servedDevices,
+} from './devices-list.ts';
+export { deviceNameForSocket, socketsInDir } from './socket-names.ts';

@@ -1,0 +1,18 @@
+/**
+ * The vfio-user server room (vfio-user.rst "Server"; libvfio-user's vfu_ctx): the listener
+ * (one device per socket, one client at a time), one `Session` per client over a
+ * `MessageTransport`, the dispatch switch with one handler per command, the DMA table and its
+ * limits, and the socket path's safety checks. Partition policy comes from the owner.
+ */
+export { dmaLimitsWarning, MAX_WINDOWS_PER_SESSION, setDmaSessionCount } from './dma-limits.ts';
+export type { MessageReceiver, MessageTransport } from './message-transport.ts';
+export type { PartitionPolicy } from './partition-policy.ts';
+export {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_QUEUED_BYTES,
+  DEFAULT_STALL_TIMEOUT_MS,
+  VfioUserServer,
+  type VfioUserServerOptions,
+} from './server.ts';
+export { octalMode, ourUid, SocketPathError, unsafeDirectoryReason } from './server-socket-path.ts';
+export { SERVER_FRAMER_LIMITS, Session, type SessionOptions } from './session.ts';

@@ -1,0 +1,257 @@
+/**
+ * One client connected to one device (vfio-user.rst "Connection Initiation"; libvfio-user's
+ * vfu_ctx attached to one socket): receives framed messages from its MessageTransport (never a
+ * socket: message-transport.ts), dispatches them in order, sends the reply (none with NO_REPLY, not even on error) and turns every VfioError into an error reply
+ * with its errno in this one place. Framing errors end only this connection, with one log
+ * line. On disconnect everything the client held is released: DMA maps (unmapped, fds closed),
+ * the device (closing it drops its eventfds, mappings and pre-registration, and unmaps the GPU
+ * from its LPID), and the partition membership (given back to the PartitionPolicy). Device state
+ * lives in the device model and survives.
+ */
+
+import { isSystemCallError } from '../../native/index.ts';
+import type { MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
+import { Errno, VfioError } from '../../vfio/index.ts';
+import type { BodyPlacement, CloseReason, FramedMessage } from '../wire/index.ts';
+import {
+  Command,
+  commandName,
+  decodeRegionAccessHead,
+  effectiveCapabilities,
+  errorReplyHeader,
+  HEADER_SIZE,
+  isReply,
+  type MessageHeader,
+  MessageType,
+  messageSizeLimit,
+  messageType,
+  REGION_ACCESS_HEAD_SIZE,
+  replyHeader,
+  wantsReply,
+} from '../wire/index.ts';
+import { dispatch } from './dispatch.ts';
+import type { MessageReceiver, MessageTransport } from './message-transport.ts';
+import type { PartitionPolicy } from './partition-policy.ts';
+import { DmaTable } from './server-dma.ts';
+import { SERVER_LIMITS } from './server-version.ts';
+import { FdBag, type HandlerReply, type SessionState } from './session-state.ts';
+
+export interface SessionOptions {
+  readonly device: VfioPciDevice;
+  /** Which LPID the device joins when this client opens it (the server owner's policy). */
+  readonly partitions: PartitionPolicy;
+  /** The peer process (SO_PEERCRED): its connections form one partition. */
+  readonly peerPid: number;
+  readonly log: (line: string) => void;
+  /** Called once the session has released everything. */
+  readonly onClosed: (session: Session) => void;
+  /** Called when the device was opened or released (partition tables changed). */
+  readonly onChange?: () => void;
+}
+
+/**
+ * REGION_WRITE data from this size on is placed (in the region, or the session's reused
+ * buffer); SharedMemory writes data received in place without a copy from this size on too.
+ */
+const PLACED_WRITE_MIN_BYTES = 16 * 1024;
+
+/** The framer limits the server enforces from the first byte: what VERSION announces. */
+export const SERVER_FRAMER_LIMITS = {
+  maxMessageSize: messageSizeLimit(SERVER_LIMITS.maxDataXferSize),
+  maxFds: SERVER_LIMITS.maxMsgFds,
+};
+
+export class Session implements SessionState, MessageReceiver {
+  /** The session's only way out: replies go here, never to a socket directly. */
+  readonly transport: MessageTransport;
+  readonly dma = new DmaTable();
+  readonly grants = new Map<number, MmapGrant>();
+  readonly limits = SERVER_LIMITS;
+  negotiated = false;
+  client = effectiveCapabilities(null);
+  readonly #options: SessionOptions;
+  #open = false;
+  #closeAfterReply = false;
+  /** Where large REGION_WRITE data is received; grown on demand, free again once handled. */
+  #writeData = new Uint8Array(0);
+
+  /**
+   * Serves `transport`, which must deliver to this session's MessageReceiver methods
+   * (`handleMessage`, `placeBody`, `handleClose`): the server creates connections before it
+   * knows whether they become sessions.
+   */
+  constructor(transport: MessageTransport, options: SessionOptions) {
+    this.#options = options;
+    this.transport = transport;
+  }
+
+  get device(): VfioPciDevice {
+    return this.#options.device;
+  }
+
+  get peerPid(): number {
+    return this.#options.peerPid;
+  }
+
+  log(message: string): void {
+    this.#options.log(message);
+  }
+
+  /** Partition LPID, device open, then "KVM set" (the GPU joins the partition). */
+  openDevice(): void {
+    const { partitions, peerPid, device } = this.#options;
+    const lpid = partitions.acquire(peerPid, device.name);
+    try {
+      device.open();
+    } catch (err) {
+      partitions.release(peerPid, device.name);
+      this.#closeAfterReply = true;
+      throw err;
+    }
+    this.#open = true;
+    device.attachDma(this.dma); // the device's DMA reaches what this client mapped
+    try {
+      device.attachKvm(lpid);
+    } catch (err) {
+      // The kernel's notifier returned NOTIFY_BAD and the open went on.
+      this.log(
+        `${device.name}: KVM set (LPID ${lpid}) failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    this.#options.onChange?.();
+  }
+
+  /** Ends the session (its release runs from the connection's close). */
+  close(): void {
+    this.transport.close();
+  }
+
+  /**
+   * Where a large REGION_WRITE's data goes (the connection's placer), decided once its 16-byte
+   * head is in: straight into the region's memory when the region lends it for this write (GPU
+   * RAM), else one reused buffer; never a fresh zero-filled body per request. The transport
+   * asks only once every earlier message of the connection has been handled (commands are
+   * processed in the order received), so the region holds what they left and the buffer is
+   * free again. Data received in place is in the region before the handler commits it
+   * (tracepoints, page bookkeeping): a connection lost inside such a message leaves the bytes
+   * that arrived, as a DMA cut short would.
+   */
+  placeBody(header: MessageHeader): BodyPlacement | null {
+    if (
+      header.command !== Command.REGION_WRITE ||
+      messageType(header.flags) !== MessageType.COMMAND
+    )
+      return null;
+    const bytes = header.size - HEADER_SIZE - REGION_ACCESS_HEAD_SIZE;
+    if (bytes < PLACED_WRITE_MIN_BYTES || bytes > this.limits.maxDataXferSize) return null;
+    return { head: REGION_ACCESS_HEAD_SIZE, data: (head) => this.#writeTarget(head, bytes) };
+  }
+
+  #writeTarget(head: Uint8Array, bytes: number): Uint8Array {
+    const { offset, region, count } = decodeRegionAccessHead(head, 'REGION_WRITE request');
+    // Only once the device is open (VERSION done): earlier writes must fail without effect.
+    if (this.#open && count === bytes) {
+      const inPlace = this.device.writeTarget(region, offset, count);
+      if (inPlace !== null) return inPlace;
+    }
+    if (this.#writeData.length < bytes) this.#writeData = new Uint8Array(bytes);
+    return this.#writeData;
+  }
+
+  /** One framed message from the client; its fds are the session's. */
+  handleMessage(message: FramedMessage): void {
+    const fds = new FdBag(message.fds);
+    try {
+      // Released already (a reply failed and closed the connection while later messages of
+      // it waited): handling them would act for a client that is gone, e.g. reopen the device.
+      if (this.transport.closed) return;
+      if (isReply(message.header)) {
+        this.log(
+          `${this.device.name}: ignoring a reply (msg ${message.header.msgId}): the server sends no requests`,
+        );
+        return;
+      }
+      const result = this.#run(message, fds);
+      fds.closeRest(); // before the reply: a client that counts our fds sees them gone
+      this.#answer(message.header, result);
+    } catch (err) {
+      this.log(
+        `${this.device.name}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+    } finally {
+      fds.closeRest();
+    }
+    if (this.#closeAfterReply) this.close();
+  }
+
+  /** The handler's reply, or the errno of its failure. */
+  #run(message: FramedMessage, fds: FdBag): HandlerReply | number {
+    try {
+      return dispatch(this, message, fds);
+    } catch (err) {
+      const what = `${this.device.name}: ${commandName(message.header.command)} (msg ${message.header.msgId})`;
+      if (err instanceof VfioError) {
+        this.log(`${what}: ${err.message}`);
+        return err.errno;
+      }
+      this.log(
+        `${what}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+      return Errno.EIO;
+    }
+  }
+
+  #answer(request: MessageHeader, result: HandlerReply | number): void {
+    if (!wantsReply(request) || this.transport.closed) return;
+    if (typeof result === 'number') {
+      this.transport.send(errorReplyHeader(request, result));
+      return;
+    }
+    try {
+      this.transport.send(
+        replyHeader(request, 0),
+        result.parts,
+        result.fds ?? [],
+        result.borrowed === true,
+      );
+    } catch (err) {
+      // A reply with fds that must wait is queued with duplicates; out of fds (EMFILE), the
+      // client still gets a reply, in its place, so later replies keep their order.
+      if (!isSystemCallError(err) || this.transport.closed) throw err;
+      this.log(
+        `${this.device.name}: ${commandName(request.command)} (msg ${request.msgId}): cannot queue the reply: ${err.message}`,
+      );
+      this.transport.send(errorReplyHeader(request, Errno.ENOMEM));
+    }
+  }
+
+  /** The connection closed: release everything the client held. */
+  handleClose(reason: CloseReason): void {
+    if (reason.kind === 'error') {
+      this.log(
+        `${this.device.name}: closing the connection of pid ${this.peerPid}: ${reason.error.message}`,
+      );
+    }
+    try {
+      this.#release();
+    } catch (err) {
+      this.log(
+        `${this.device.name}: release failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+      );
+    }
+    this.#options.onClosed(this);
+  }
+
+  #release(): void {
+    this.dma.clear();
+    this.grants.clear();
+    if (!this.#open) return;
+    this.#open = false;
+    const { device, partitions, peerPid } = this.#options;
+    device.attachDma(undefined);
+    device.detachKvm();
+    device.close();
+    partitions.release(peerPid, device.name);
+    this.#options.onChange?.();
+  }
+}

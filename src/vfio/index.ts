@@ -1,0 +1,69 @@
+/**
+ * The vfio-pci core (Linux drivers/vfio/pci/vfio_pci*.c, include/uapi/linux/vfio.h): the
+ * device with its config space, BARs, IRQs and regions, region info and capability chains
+ * encoded byte for byte, errno as a typed error, the variant hook table, device memory and its
+ * budget. Names no variant. Other layers import from here only.
+ */
+
+export {
+  type DeviceDescription,
+  type DeviceSnapshot,
+  describeDevice,
+  describeSnapshot,
+  type QueryError,
+  queryErrorOf,
+} from './describe.ts';
+export { describeAsText, hexdump } from './describe-text.ts';
+export { VfioPciDevice } from './device.ts';
+export { type DeviceProfile, ENDPOINT_COMMAND_BITS } from './device-profile.ts';
+export { Errno, type ErrnoName, errnoName, VfioError } from './errors.ts';
+export { VariantHookRegistry } from './hooks.ts';
+export {
+  bodyOf,
+  capability,
+  decodeCapChain,
+  type RegionCapabilityKind,
+  type SparseMmapArea,
+  type VariantCapabilityValue,
+  VFIO_INFO_CAP_HEADER_SIZE,
+} from './info-caps.ts';
+export { IrqIndex, IrqInfoFlag, IrqSetFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
+export { formatBytes, MemoryBudget } from './memory-budget.ts';
+export { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE } from './pci-regs.ts';
+export {
+  type MmapGrant,
+  type MmapRequest,
+  PCI_VENDOR_TYPE,
+  type RegionCapability,
+  RegionFlag,
+  type RegionOps,
+} from './region.ts';
+export {
+  type DecodedRegionInfo,
+  decodeRegionInfo,
+  decodeRegionInfoStruct,
+  encodeRegionInfo,
+  encodeRegionInfoStruct,
+  type RegionInfoFields,
+  type RegionInfoReply,
+  regionFlagNames,
+  regionOffset,
+  VFIO_PCI_BAR0_REGION_INDEX,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_NUM_REGIONS,
+  VFIO_REGION_INFO_SIZE,
+} from './region-info.ts';
+export {
+  budgetedMemfdMemory,
+  createMemfdMemory,
+  type SharedMemory,
+  type SharedMemoryFactory,
+} from './shared-memory.ts';
+export type { VfioTracer } from './tracer.ts';
+export {
+  type VariantDevice,
+  type VariantHook,
+  type VariantVocabulary,
+  type VfioPciVariant,
+  variantFor,
+} from './variant.ts';

@@ -1,0 +1,62 @@
+/**
+ * scripts/run-tests.mjs itself: its output reaches a reader slower than the tests in full
+ * (summary lines last), its exit code is the runner's, and a run of no test fails. Through a
+ * real shell pipeline, as `npm test | (sleep 5; cat) | tail` would run it.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+
+const ROOT = new URL('../', import.meta.url).pathname;
+const RUNNER = join(ROOT, 'scripts/run-tests.mjs');
+const MANY = join(ROOT, 'test/support/many-tests.fixture.ts');
+const NONE = join(ROOT, 'test/support/no-tests.fixture.ts');
+
+// As from a terminal: without the variable that tells a runner it runs under another one.
+const { NODE_TEST_CONTEXT: _, ...outside } = process.env;
+
+/** Runs the runner on `file` into `| (sleep 2; cat)`; the runner's exit code comes on stderr. */
+function throughSlowReader(file: string, env: Record<string, string> = {}) {
+  const script = `{ "$0" "$1" --no-build "$2"; echo "runner exit $?" >&2; } | (sleep 2; cat)`;
+  const r = spawnSync('/bin/sh', ['-c', script, process.execPath, RUNNER, file], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...outside, ...env },
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 240_000,
+  });
+  assert.equal(r.error, undefined, `the pipeline did not finish: ${r.error}`);
+  const exit = /runner exit (\d+)/.exec(r.stderr);
+  assert.ok(exit, `no exit status on stderr:\n${r.stderr}`);
+  return { stdout: r.stdout, stderr: r.stderr, exit: Number(exit[1]) };
+}
+
+describe('scripts/run-tests.mjs', () => {
+  test('piped into a slow reader: every line arrives and the summary comes last', () => {
+    const r = throughSlowReader(MANY);
+    assert.ok(r.stdout.length > 256 * 1024, `only ${r.stdout.length} bytes arrived`);
+    for (const i of ['0000', '0500', '0999']) {
+      assert.match(r.stdout, new RegExp(`output line ${i} of many`));
+    }
+    const tail = r.stdout.slice(r.stdout.lastIndexOf('# summary'));
+    assert.match(tail, /^# tests 1000$/m);
+    assert.match(tail, /^# pass 1000$/m);
+    assert.match(tail, /^# fail 0$/m);
+    assert.equal(r.exit, 0);
+  });
+
+  test('a failing test: counted in the summary, and the exit code is not 0', () => {
+    const r = throughSlowReader(MANY, { RUN_TESTS_FIXTURE_FAIL: '1' });
+    const tail = r.stdout.slice(r.stdout.lastIndexOf('# summary'));
+    assert.match(tail, /^# pass 999$/m);
+    assert.match(tail, /^# fail 1$/m);
+    assert.notEqual(r.exit, 0);
+  });
+
+  test('a file that declares no test fails the run and is named', () => {
+    const r = throughSlowReader(NONE);
+    assert.match(r.stderr, /run-tests: test\/support\/no-tests.fixture.ts declares no test/);
+    assert.equal(r.exit, 1);
+  });
+});
