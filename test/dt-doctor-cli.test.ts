@@ -279,7 +279,10 @@ describe('dt doctor as a linter', { skip }, () => {
     assert.equal(readFileSync(atsd.location!.file).length, 4 * 8);
     const missing = cli('doctor', '--live', join(dir, 'nope'));
     assert.equal(missing.status, 1);
-    assert.match(missing.stderr, /nope: dtc rejected it: .*Couldn't opendir/);
+    assert.match(missing.stderr, /--live: \S+\/nope: no such directory\n$/);
+    const file = cli('doctor', '--live', join(dir, 'faulty.dtb'));
+    assert.equal(file.status, 1);
+    assert.match(file.stderr, /--live: \S+\/faulty\.dtb: no such directory\n$/);
   });
 });
 

@@ -5,7 +5,7 @@
  * or the built-in platform.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Fdt } from '../fdt/index.ts';
 import { FdtError, parseFdt } from '../fdt/index.ts';
 import {
@@ -48,6 +48,16 @@ function runDtc(args: string[], what: string): Buffer {
 
 /** A live tree directory through `dtc -I fs -O dtb`. @throws CliError */
 export function readLiveTree(dir: string): TreeInput {
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    // Missing or unreadable: said below.
+  }
+  if (!isDir) {
+    const why = dir === PROC_DEVICE_TREE ? ' (this host has no Open Firmware device tree)' : '';
+    throw new CliError(`dt doctor --live: ${dir}: no such directory${why}`, 1);
+  }
   const bytes = runDtc(['-q', '-I', 'fs', '-O', 'dtb', dir], dir);
   try {
     const fdt = parseFdt(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), dir);
