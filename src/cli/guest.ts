@@ -24,12 +24,7 @@ import {
 } from '../guest/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import { graceGpuModel } from '../nvgrace/index.ts';
-import {
-  type DevicesListEntry,
-  deviceNameForSocket,
-  readDevicesList,
-  servedDevices,
-} from '../serve-dir/index.ts';
+import { deviceNameForSocket, readDevicesList, servedDevices } from '../serve-dir/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { QEMU_MSG_TIMEOUT_MS, ReplyError, VfioUserClient } from '../vfio-user/index.ts';
 import { CliError, usageError } from './cli-error.ts';
