@@ -15,6 +15,7 @@ import {
   runDoctorOnHost,
 } from '../nvlink2/index.ts';
 import { buildHost, type Host } from '../platform/index.ts';
+import { layoutTable } from '../text/index.ts';
 
 export type HostDoctorEntry = DoctorEntry | NvgraceDoctorEntry;
 
@@ -36,26 +37,17 @@ export function formatHostDoctorReport(entries: readonly HostDoctorEntry[]): str
     e.address,
     `${e.vendor.slice(2)}:${e.device.slice(2)}`,
     e.role,
-    String(e.iommuGroup),
+    e.iommuGroup === null ? '-' : String(e.iommuGroup),
     e.result,
     what(e),
   ]);
-  // A loop, not Math.max(...rows): spreading 125,000+ rows overflows the stack.
-  const widths = head.map((h) => h.length);
-  for (const r of rows) {
-    r.forEach((c, i) => {
-      widths[i] = Math.max(widths[i] ?? 0, c.length);
-    });
-  }
-  const line = (cols: string[]) =>
-    cols
-      .map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  const out = [line(head)];
+  const table = layoutTable(head, rows);
+  // Warnings under their function, indented to the ID column.
+  const indent = ' '.repeat((table.widths[0] ?? 0) + 2);
+  const out = [table.lines[0] ?? ''];
   entries.forEach((e, i) => {
-    out.push(line(rows[i] ?? []));
-    for (const w of e.warnings) out.push(`${' '.repeat((widths[0] ?? 0) + 2)}warning: ${w}`);
+    out.push(table.lines[i + 1] ?? '');
+    for (const w of e.warnings) out.push(`${indent}warning: ${w}`);
   });
   const count = (r: HostDoctorEntry['result']) => entries.filter((e) => e.result === r).length;
   const grace = count('nvgrace');
