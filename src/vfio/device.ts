@@ -375,9 +375,13 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     return this.config.capabilities().find((c) => c.id === id)?.offset;
   }
 
-  /** VFIO_DEVICE_RESET: config space back to its defaults; BAR memory and BAR sizes stay. */
+  /**
+   * VFIO_DEVICE_RESET: config space and the BARs' register pages back to their defaults; the
+   * rest of BAR memory and BAR sizes stay.
+   */
   reset(): void {
     this.config.reset();
+    for (const bar of this.bars) bar?.reset();
     this.intxDisabled = false;
   }
 
