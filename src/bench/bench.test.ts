@@ -14,10 +14,14 @@ import type { Figure } from './figures.ts';
 import type { BenchResult } from './run-bench.ts';
 
 const EXPECTED_FIGURES = [
-  'region-read-8b-p50',
-  'region-read-8b-p99',
+  'config-read-4b-p50',
+  'config-read-4b-p99',
+  'config-read-4b-p50-node',
+  'config-read-4b-p99-node',
   'region-read-1m',
+  'region-read-1m-node',
   'region-write-1m',
+  'region-write-1m-node',
   'gpu-ram-map-in',
   'gpu-ram-map-out',
   'serve-startup',
@@ -44,7 +48,7 @@ test('bench --quick measures every figure and writes them as JSON', () => {
     const r = runCli(['bench', '--quick', '--json', json], { guardMs: 240_000 });
     assert.equal(r.status, 0, `bench failed (${r.status ?? r.signal}):\n${r.stderr}`);
     const result = JSON.parse(readFileSync(json, 'utf8')) as BenchResult;
-    assert.equal(result.schema, 'vfio-nvlink2-bench/1');
+    assert.equal(result.schema, 'vfio-nvlink2-bench/2');
     assert.equal(result.quick, true);
     assert.deepEqual(
       result.figures.map((f) => f.id),

@@ -10,9 +10,11 @@ import { CliError } from './cli-error.ts';
 
 const USAGE = `usage: vfio-nvlink2 bench [--json FILE] [--quick] [--no-pin]
 
-Measures, in one run, against floors taken between the same two processes:
-  8-byte REGION_READ round trip (p50, p99), 1 MiB REGION_READ/REGION_WRITE throughput,
-  GPU RAM copies through the client's mapping, \`serve\` start-up and RSS (6 GPUs).
+Measures, in one run, against floors taken on the same CPU: 4-byte config-space REGION_READ
+round trip (p50, p99) and 1 MiB REGION_READ/REGION_WRITE throughput against a C echo (and a
+Node echo), GPU RAM copies through the client's mapping, \`serve\` start-up and RSS (6 GPUs).
+With LVU_GPIO=PATH (a built libvfio-user samples/gpio-pci-idio-16), that server is measured
+too, interleaved, with the same client.
 
   --json FILE   where to write the results (default bench-results.json)
   --quick       few samples: checks that every figure can be measured, nothing more
@@ -52,6 +54,7 @@ export async function run(argv: string[]): Promise<number> {
     args.quick ? QUICK_PLAN : FULL_PLAN,
     (m) => process.stderr.write(`bench: ${m}\n`),
     args.pin,
+    process.env.LVU_GPIO || null,
   );
   console.log(renderTable(result.figures));
   const load = (l: readonly number[]) => l.map((v) => v.toFixed(2)).join(' ');
