@@ -16,6 +16,12 @@
       "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"],
       "defines": ["NAPI_VERSION=8"],
       "libraries": ["-lrt"]
+    },
+    {
+      "target_name": "vfio_nvlink2_echo_floor",
+      "type": "executable",
+      "sources": ["native/echo-floor.c"],
+      "cflags_c": ["-std=gnu11", "-Wall", "-Wextra", "-O2"]
     }
   ]
 }

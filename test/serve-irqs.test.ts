@@ -17,7 +17,8 @@ before(async () => {
   serve = await startServe();
   gpu = await VfioUserClient.connect(serve.socket(GPU));
   doorbell = (await gpu.getRegionInfo(0)).info.size - 0x1000n;
-  await gpu.regionRead(0, 0n, 4); // BAR0's memory is created on first use: before any fd count
+  // BAR0's memory is created on first use (past page 0, which holds registers): before any fd count
+  await gpu.regionRead(0, 0x1000n, 4);
 });
 after(async () => {
   gpu.close();

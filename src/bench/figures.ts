@@ -100,3 +100,27 @@ export function renderTable(figures: readonly Figure[]): string {
   const details = figures.map((f) => `${f.id}: ${f.detail}`);
   return [...out, '', ...floors, '', ...details].join('\n');
 }
+
+/** What a run's figures mean for the command: its exit status and its last line. */
+export interface Verdict {
+  /** 0, or BENCH_MISSED_EXIT when a target was missed and failing was not turned off. */
+  readonly exitCode: number;
+  readonly missed: readonly string[];
+  readonly summary: string;
+}
+
+/** `bench`'s exit status when a target is missed (1 is "could not measure", 2 bad usage). */
+export const BENCH_MISSED_EXIT = 3;
+
+/**
+ * The verdict on `figures`: exit BENCH_MISSED_EXIT when any target is missed, unless `noFail`
+ * (`--no-fail`, for exploring), which reports the misses and exits 0.
+ */
+export function benchVerdict(figures: readonly Figure[], noFail: boolean): Verdict {
+  const missed = figures.filter((f) => !f.pass).map((f) => f.id);
+  if (missed.length === 0) return { exitCode: 0, missed, summary: 'every target met' };
+  const list = `${missed.length} target(s) missed: ${missed.join(', ')}`;
+  return noFail
+    ? { exitCode: 0, missed, summary: `${list} (--no-fail: exit 0)` }
+    : { exitCode: BENCH_MISSED_EXIT, missed, summary: `${list} (exit ${BENCH_MISSED_EXIT})` };
+}

@@ -1,6 +1,6 @@
 /**
  * The served GPU as the bench drives it: a vfio-user client connected and negotiated like a
- * VMM, BAR0 for trapped 8-byte reads (the MMIO path a VMM takes for every register access),
+ * VMM, config space for trapped 4-byte reads (a VMM never maps it: every access is a round trip),
  * and the NVLink2 GPU RAM region (type 0x800010de, subtype 1) for bulk reads and writes and for
  * the mapping, found by its TYPE capability among the device-specific regions (index ≥ 9).
  */
@@ -10,7 +10,7 @@ import {
   NVLINK2_RAM_REGION_TYPE,
   VFIO_REGION_SUBTYPE_NVIDIA_NVLINK2_RAM,
 } from '../nvlink2/index.ts';
-import { VFIO_PCI_BAR0_REGION_INDEX, VFIO_PCI_NUM_REGIONS } from '../vfio/index.ts';
+import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_NUM_REGIONS } from '../vfio/index.ts';
 import {
   checkMappable,
   MappedRegion,
@@ -18,7 +18,7 @@ import {
   VfioUserClient,
 } from '../vfio-user/index.ts';
 
-export const BAR0 = VFIO_PCI_BAR0_REGION_INDEX;
+export const CONFIG = VFIO_PCI_CONFIG_REGION_INDEX;
 
 export interface GpuTarget {
   readonly client: VfioUserClient;

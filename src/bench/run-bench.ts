@@ -10,7 +10,8 @@ import { VfioUserClient } from '../vfio-user/index.ts';
 import { type Placement, pinThisProcess } from './cpu-placement.ts';
 import { EchoClient } from './echo-client.ts';
 import { absoluteFigure, type Figure, ratioFigure } from './figures.ts';
-import { BAR0, connectGpu, type GpuTarget } from './gpu-target.ts';
+import { type FloorProcess, startEchoFloor, startLvuGpio } from './floor-processes.ts';
+import { CONFIG, connectGpu, type GpuTarget } from './gpu-target.ts';
 import { type MappingCopyResult, measureMappingCopy } from './mapping-copy.ts';
 import { pairedLatencies, pairedThroughputs } from './paired-timing.ts';
 import { type PeerProcess, startPeer } from './peer-process.ts';
@@ -22,7 +23,7 @@ import { measureTraceIdle, READS_PER_OP, type TraceIdleResult } from './trace-id
 const MiB = 1024 * 1024;
 
 export interface BenchResult {
-  readonly schema: 'vfio-nvlink2-bench/1';
+  readonly schema: 'vfio-nvlink2-bench/2';
   readonly startedAt: string;
   readonly quick: boolean;
   readonly node: string;
@@ -31,11 +32,25 @@ export interface BenchResult {
   readonly load: { readonly start: number[]; readonly end: number[] };
   /** Where the bench and the peer ran during the wire and mapping figures. */
   readonly placement: Placement;
+  /** The libvfio-user sample measured beside ours (LVU_GPIO), if any. */
+  readonly lvuGpio: string | null;
   readonly figures: Figure[];
   /** The measurements behind the figures. */
   readonly raw: {
-    roundTrip: { floor: LatencySummary; server: LatencySummary };
-    throughput: { readFloor: number[]; read: number[]; writeFloor: number[]; write: number[] };
+    roundTrip: {
+      cFloor: LatencySummary;
+      nodeFloor: LatencySummary;
+      server: LatencySummary;
+      lvu: LatencySummary | null;
+    };
+    throughput: {
+      readCFloor: number[];
+      readNodeFloor: number[];
+      read: number[];
+      writeCFloor: number[];
+      writeNodeFloor: number[];
+      write: number[];
+    };
     mapping: MappingCopyResult;
     usemem: MappingCopyResult;
     startup: StartupRun[];
@@ -45,91 +60,160 @@ export interface BenchResult {
 
 export type Progress = (message: string) => void;
 
-async function roundTripFigures(
-  gpu: GpuTarget,
-  echo: EchoClient,
-  plan: BenchPlan,
-): Promise<{ figures: Figure[]; floor: LatencySummary; server: LatencySummary }> {
-  const samples = await pairedLatencies(
-    { floor: () => echo.read(8), server: () => gpu.client.regionRead(BAR0, 0n, 8) },
-    plan.roundTrip,
-  );
-  const floor = summarizeLatency(samples.floor);
-  const server = summarizeLatency(samples.server);
-  const common = {
-    unit: 'µs',
-    floorLabel: 'raw echo, 32-byte request / 40-byte reply, same processes and socket primitives',
-    target: { kind: 'ratio-at-most', limit: 1.3 } as const,
-    detail: `REGION_READ of 8 bytes at BAR0+0, ${server.samples} samples per side after ${plan.roundTrip.warmup} warm-up, ${plan.roundTrip.rounds} alternating rounds`,
-  };
-  return {
-    floor,
-    server,
-    figures: [
-      ratioFigure({
-        ...common,
-        id: 'region-read-8b-p50',
-        label: '8-byte REGION_READ p50',
-        value: server.p50Us,
-        floor: floor.p50Us,
-      }),
-      ratioFigure({
-        ...common,
-        id: 'region-read-8b-p99',
-        label: '8-byte REGION_READ p99',
-        value: server.p99Us,
-        floor: floor.p99Us,
-      }),
-    ],
-  };
+/** What the wire figures talk to: the two echo floors, our GPU, maybe libvfio-user's sample. */
+interface WireEnds {
+  readonly gpu: GpuTarget;
+  readonly cEcho: EchoClient;
+  readonly nodeEcho: EchoClient;
+  readonly lvu: VfioUserClient | null;
 }
 
-async function throughputFigures(gpu: GpuTarget, echo: EchoClient, plan: BenchPlan) {
+const C_FLOOR =
+  'the C echo (native/echo-floor.c), 32-byte request / 36-byte reply, own process on the same CPU';
+const NODE_FLOOR =
+  "the Node echo in the server's process, same socket primitives, 32-byte request / 36-byte reply";
+
+async function roundTripFigures(ends: WireEnds, plan: BenchPlan) {
+  const { gpu, cEcho, nodeEcho, lvu } = ends;
+  const ops = {
+    cFloor: () => cEcho.read(4),
+    nodeFloor: () => nodeEcho.read(4),
+    server: () => gpu.client.regionRead(CONFIG, 0n, 4),
+  };
+  const samples =
+    lvu === null
+      ? await pairedLatencies(ops, plan.roundTrip)
+      : await pairedLatencies({ ...ops, lvu: () => lvu.regionRead(CONFIG, 0n, 4) }, plan.roundTrip);
+  const cFloor = summarizeLatency(samples.cFloor);
+  const nodeFloor = summarizeLatency(samples.nodeFloor);
+  const server = summarizeLatency(samples.server);
+  const lvuSamples = 'lvu' in samples ? (samples.lvu as number[]) : null;
+  const lvuSummary = lvuSamples === null ? null : summarizeLatency(lvuSamples);
+  const sides = lvu === null ? 3 : 4;
+  const common = {
+    unit: 'µs',
+    detail: `REGION_READ of 4 bytes of config space (region 7, offset 0), ${server.samples} samples per side after ${plan.roundTrip.warmup} warm-up, ${plan.roundTrip.rounds} interleaved rounds over ${sides} sides`,
+  };
+  const p50 = { ...common, label: '4-byte config REGION_READ p50', value: server.p50Us };
+  const p99 = { ...common, label: '4-byte config REGION_READ p99', value: server.p99Us };
+  const figures = [
+    ratioFigure({
+      ...p50,
+      id: 'config-read-4b-p50',
+      floor: cFloor.p50Us,
+      floorLabel: C_FLOOR,
+      target: { kind: 'ratio-at-most', limit: 1.1 },
+    }),
+    ratioFigure({
+      ...p99,
+      id: 'config-read-4b-p99',
+      floor: cFloor.p99Us,
+      floorLabel: C_FLOOR,
+      target: { kind: 'ratio-at-most', limit: 1.3 },
+    }),
+    ratioFigure({
+      ...p50,
+      id: 'config-read-4b-p50-node',
+      label: `${p50.label} (Node floor)`,
+      floor: nodeFloor.p50Us,
+      floorLabel: NODE_FLOOR,
+      target: { kind: 'ratio-at-most', limit: 1.3 },
+    }),
+    ratioFigure({
+      ...p99,
+      id: 'config-read-4b-p99-node',
+      label: `${p99.label} (Node floor)`,
+      floor: nodeFloor.p99Us,
+      floorLabel: NODE_FLOOR,
+      target: { kind: 'ratio-at-most', limit: 1.3 },
+    }),
+  ];
+  if (lvuSummary !== null) {
+    figures.push(
+      ratioFigure({
+        ...p50,
+        id: 'config-read-4b-p50-lvu',
+        label: `${p50.label} (libvfio-user)`,
+        floor: lvuSummary.p50Us,
+        floorLabel: `libvfio-user's gpio-pci-idio-16 sample (LVU_GPIO), the same client and CPU, REGION_READ of its config space`,
+        target: { kind: 'ratio-at-most', limit: 1.0 },
+      }),
+    );
+  }
+  return { figures, cFloor, nodeFloor, server, lvu: lvuSummary };
+}
+
+async function throughputFigures(ends: WireEnds, plan: BenchPlan) {
+  const { gpu, cEcho, nodeEcho } = ends;
   const data = new Uint8Array(MiB).fill(0x77);
-  // Both sides receive into a buffer of their own, reused: the echo client into its stream's.
+  // Every side receives into a buffer of its own, reused: the echo clients into their stream's.
   const into = new Uint8Array(MiB);
   const reads = await pairedThroughputs(
     {
-      floor: () => echo.read(MiB),
+      cFloor: () => cEcho.read(MiB),
+      nodeFloor: () => nodeEcho.read(MiB),
       server: () => gpu.client.regionRead(gpu.gpuRam, 0n, MiB, into),
     },
     plan.throughput,
     MiB,
   );
   const writes = await pairedThroughputs(
-    { floor: () => echo.write(data), server: () => gpu.client.regionWrite(gpu.gpuRam, 0n, data) },
+    {
+      cFloor: () => cEcho.write(data),
+      nodeFloor: () => nodeEcho.write(data),
+      server: () => gpu.client.regionWrite(gpu.gpuRam, 0n, data),
+    },
     plan.throughput,
     MiB,
   );
   const common = {
     unit: 'MiB/s',
-    target: { kind: 'ratio-at-least', limit: 0.7 } as const,
-    detail: `1 MiB at GPU RAM offset 0, one request at a time, best of ${plan.throughput.rounds} alternating rounds of ${plan.throughput.perRound}`,
+    detail: `1 MiB at GPU RAM offset 0, one request at a time, best of ${plan.throughput.rounds} interleaved rounds of ${plan.throughput.perRound}`,
   };
+  const read = { ...common, label: '1 MiB REGION_READ', value: maxOf(reads.server) };
+  const write = { ...common, label: '1 MiB REGION_WRITE', value: maxOf(writes.server) };
+  const readShape = '32-byte request / 1 MiB + 32 reply';
+  const writeShape = '1 MiB + 32 request / 32-byte reply';
   const figures = [
     ratioFigure({
-      ...common,
+      ...read,
       id: 'region-read-1m',
-      label: '1 MiB REGION_READ',
-      value: maxOf(reads.server),
-      floor: maxOf(reads.floor),
-      floorLabel: 'raw echo, 32-byte request / 1 MiB + 32 reply',
+      floor: maxOf(reads.cFloor),
+      floorLabel: `the C echo, ${readShape}`,
+      target: { kind: 'ratio-at-least', limit: 0.9 },
     }),
     ratioFigure({
-      ...common,
+      ...read,
+      id: 'region-read-1m-node',
+      label: `${read.label} (Node floor)`,
+      floor: maxOf(reads.nodeFloor),
+      floorLabel: `the Node echo, ${readShape}`,
+      target: { kind: 'ratio-at-least', limit: 0.7 },
+    }),
+    ratioFigure({
+      ...write,
       id: 'region-write-1m',
-      label: '1 MiB REGION_WRITE',
-      value: maxOf(writes.server),
-      floor: maxOf(writes.floor),
-      floorLabel: 'raw echo, 1 MiB + 32 request / 32-byte reply',
+      floor: maxOf(writes.cFloor),
+      floorLabel: `the C echo, ${writeShape}`,
+      target: { kind: 'ratio-at-least', limit: 0.9 },
+    }),
+    ratioFigure({
+      ...write,
+      id: 'region-write-1m-node',
+      label: `${write.label} (Node floor)`,
+      floor: maxOf(writes.nodeFloor),
+      floorLabel: `the Node echo, ${writeShape}`,
+      target: { kind: 'ratio-at-least', limit: 0.7 },
     }),
   ];
   return {
     figures,
     raw: {
-      readFloor: reads.floor,
+      readCFloor: reads.cFloor,
+      readNodeFloor: reads.nodeFloor,
       read: reads.server,
-      writeFloor: writes.floor,
+      writeCFloor: writes.cFloor,
+      writeNodeFloor: writes.nodeFloor,
       write: writes.server,
     },
   };
@@ -220,17 +304,21 @@ async function usememFigures(
   }
 }
 
+/** `serve` start-up over a bare `node` start; at most this many times it (issue 14 item 4). */
+export const STARTUP_RATIO_LIMIT = 4;
+
 function startupFigures(runs: readonly StartupRun[]): Figure[] {
-  const bareNodeMs = median(runs.map((r) => r.bareNodeMs));
   const sockets = runs[0]?.sockets ?? 0;
   return [
-    absoluteFigure({
+    ratioFigure({
       id: 'serve-startup',
       label: '`serve` start-up (6 GPUs)',
       unit: 'ms',
       value: median(runs.map((r) => r.ms)),
-      target: { kind: 'value-at-most', limit: 300 },
-      detail: `spawn to all ${sockets} sockets accepting, median of ${runs.length} runs (a bare node start to exit, measured before each: ${bareNodeMs.toFixed(0)} ms)`,
+      floor: median(runs.map((r) => r.bareNodeMs)),
+      floorLabel: 'a bare `node` running an empty module, spawn to exit, measured before each run',
+      target: { kind: 'ratio-at-most', limit: STARTUP_RATIO_LIMIT },
+      detail: `spawn to all ${sockets} sockets accepting, median of ${runs.length} runs, over the median bare node start of the same runs`,
     }),
     absoluteFigure({
       id: 'serve-rss',
@@ -257,15 +345,25 @@ function traceIdleFigure(r: TraceIdleResult, plan: BenchPlan): Figure {
 }
 
 /** The figures that need the peer: round trips, 1 MiB transfers, the GPU RAM mapping. */
-async function measureWithPeer(peer: PeerProcess, plan: BenchPlan, progress: Progress) {
-  const echo = EchoClient.connect(peer.echo);
+async function measureWithPeer(
+  peer: PeerProcess,
+  cFloor: FloorProcess,
+  lvuServer: FloorProcess | null,
+  plan: BenchPlan,
+  progress: Progress,
+) {
+  const nodeEcho = EchoClient.connect(peer.echo);
+  const cEcho = EchoClient.connect(cFloor.path);
+  let lvu: VfioUserClient | null = null;
   try {
+    if (lvuServer !== null) lvu = await VfioUserClient.connect(lvuServer.path);
     const gpu = await connectGpu(peer.device);
     try {
-      progress(`8-byte round trips against ${peer.address}`);
-      const wire = await roundTripFigures(gpu, echo, plan);
+      const ends = { gpu, cEcho, nodeEcho, lvu };
+      progress(`4-byte config reads against ${peer.address}${lvu ? ' and LVU_GPIO' : ''}`);
+      const wire = await roundTripFigures(ends, plan);
       progress('1 MiB REGION_READ / REGION_WRITE');
-      const bulk = await throughputFigures(gpu, echo, plan);
+      const bulk = await throughputFigures(ends, plan);
       progress(`GPU RAM mapping copies (${plan.mapping.bytes / MiB} MiB)`);
       const mapping = mappingFigures(gpu, plan);
       progress(`usemem mapping copies (${plan.mapping.bytes / MiB} MiB)`);
@@ -275,29 +373,41 @@ async function measureWithPeer(peer: PeerProcess, plan: BenchPlan, progress: Pro
       gpu.close();
     }
   } finally {
-    echo.close();
+    lvu?.close();
+    cEcho.close();
+    nodeEcho.close();
   }
 }
 
 /**
  * Runs every measurement of `plan`; `pin` puts the bench and its peer on one CPU for the wire
- * and mapping figures (cpu-placement.ts). @throws Error when a figure cannot be measured.
+ * and mapping figures (cpu-placement.ts); `lvuGpio`, a built libvfio-user gpio-pci-idio-16
+ * sample, is measured beside ours. @throws Error when a figure cannot be measured.
  */
 export async function runBench(
   plan: BenchPlan,
   progress: Progress,
   pin = true,
+  lvuGpio: string | null = null,
 ): Promise<BenchResult> {
   const startedAt = new Date().toISOString();
   const loadAtStart = loadavg();
   const pinning = pinThisProcess(pin);
   let peerFigures: Awaited<ReturnType<typeof measureWithPeer>>;
   try {
-    progress('starting the peer (vfio-user GPU + raw echo)');
+    progress('starting the peer (vfio-user GPU + Node echo) and the C echo');
     const peer = await startPeer(pinning.placement);
+    const cFloor = await startEchoFloor(pinning.placement).catch(async (e: unknown) => {
+      await peer.stop();
+      throw e;
+    });
+    let lvu: FloorProcess | null = null;
     try {
-      peerFigures = await measureWithPeer(peer, plan, progress);
+      if (lvuGpio !== null) lvu = await startLvuGpio(lvuGpio, pinning.placement);
+      peerFigures = await measureWithPeer(peer, cFloor, lvu, plan, progress);
     } finally {
+      await lvu?.stop();
+      await cFloor.stop();
       await peer.stop();
     }
   } finally {
@@ -311,13 +421,14 @@ export async function runBench(
   progress('region reads with the tracer detached after a trace client');
   const traceIdle = await measureTraceIdle(plan.traceIdle);
   return {
-    schema: 'vfio-nvlink2-bench/1',
+    schema: 'vfio-nvlink2-bench/2',
     startedAt,
     quick: plan.quick,
     node: process.version,
     cpus: cpus().length,
     load: { start: loadAtStart, end: loadavg() },
     placement: pinning.placement,
+    lvuGpio,
     figures: [
       ...wire.figures,
       ...bulk.figures,
@@ -327,7 +438,12 @@ export async function runBench(
       traceIdleFigure(traceIdle, plan),
     ],
     raw: {
-      roundTrip: { floor: wire.floor, server: wire.server },
+      roundTrip: {
+        cFloor: wire.cFloor,
+        nodeFloor: wire.nodeFloor,
+        server: wire.server,
+        lvu: wire.lvu,
+      },
       throughput: bulk.raw,
       mapping: mapping.raw,
       usemem: usemem.raw,

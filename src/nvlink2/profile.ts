@@ -79,7 +79,7 @@ export function nvlink2ModelName(vendor: number, device: number): string | undef
 function gpuProfile(m: GpuModel): DeviceProfile {
   return {
     model: m.model,
-    registers: [{ bar: 0, offset: NV_PMC_BOOT_0, value: m.boot0 }],
+    registers: [{ bar: 0, offset: NV_PMC_BOOT_0, value: m.boot0, readOnly: true }],
     configSize: PCI_CFG_SPACE_EXP_SIZE,
     headerType: 0x00,
     interruptPin: 1,

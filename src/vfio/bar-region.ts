@@ -1,30 +1,48 @@
 /**
  * A memory BAR's contents behind regions 0–5 (drivers/vfio/pci/vfio_pci_rdwr.c
  * vfio_pci_bar_rw: offset ≥ BAR length is -EINVAL, counts are clipped to the end; vfio_pci.c
- * vfio_pci_mmap: the request must lie within the page-aligned BAR). The emulation keeps it
- * simple: the BAR is zero-filled shared memory, created on first use, with a few registers
- * preset (e.g. NV_PMC_BOOT_0 of a GPU) and an optional write hook for emulated registers such
- * as the interrupt doorbell. Only accesses through region read/write reach the hook; a VMM's
- * mapping of the BAR writes the memory directly. As vfio_pci_bar_rw() does with
- * vdev->msix_offset/msix_size, region reads of the MSI-X table return 0xff and writes to it
- * are dropped (the VMM emulates the table); a mapping still sees it.
+ * vfio_pci_mmap: the request must lie within the page-aligned BAR). The BAR is zero-filled
+ * shared memory, created on first use, except its register pages (NV_PMC_BOOT_0's page, the
+ * doorbell page): those live in the server's own memory, so that a VMM mapping the BAR — which
+ * the sparse-mmap capability tells to leave them out, and which reaches the memfd's pages at
+ * those offsets if it maps them anyway — never reaches a register; only region read/write
+ * does, and only it reaches the write hook (the interrupt doorbell, the DMA engine). Read-only
+ * registers (IDs) keep their value across writes; reset() restores every register page. As
+ * vfio_pci_bar_rw() does with vdev->msix_offset/msix_size, region reads of the MSI-X table
+ * return 0xff and writes to it are dropped (the VMM emulates the table); a mapping still sees it.
  */
 import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
 import type { MmapGrant, MmapRequest, RegionOps } from './region.ts';
 import type { SharedMemory, SharedMemoryFactory } from './shared-memory.ts';
 
-/** A register preset in a BAR's memory at creation (and never reset). */
+/** A register preset in a BAR's memory at creation (and, in a register page, at every reset). */
 export interface BarPreset {
   readonly offset: number;
   readonly bytes: Uint8Array;
+  /** An ID register: writes leave it as preset (only meaningful in a register page). */
+  readonly readOnly?: boolean;
+}
+
+/** A byte range of a BAR, [start, end). */
+export interface BarRange {
+  readonly start: bigint;
+  readonly end: bigint;
 }
 
 /** Called after a region write to a BAR, with the bytes written. */
 export type BarWriteHook = (offset: bigint, data: Uint8Array) => void;
 
+/** A register page: its bytes in the server's memory and the bytes a write leaves alone. */
+interface RegisterPage extends BarRange {
+  readonly bytes: Uint8Array;
+  /** 1 for each byte of a read-only register. */
+  readonly readOnly: Uint8Array;
+}
+
 export class BarMemory implements RegionOps {
   private memory: SharedMemory | undefined;
+  private readonly pages: readonly RegisterPage[];
 
   constructor(
     readonly name: string,
@@ -33,16 +51,91 @@ export class BarMemory implements RegionOps {
     private readonly presets: readonly BarPreset[] = [],
     private readonly onWrite?: BarWriteHook,
     /** The MSI-X table, which vfio_pci_bar_rw() keeps from region accesses. */
-    private readonly excluded?: { readonly start: bigint; readonly end: bigint },
-  ) {}
+    private readonly excluded?: BarRange,
+    /** Register pages, sorted, page-aligned, not overlapping, inside the BAR. */
+    registerPages: readonly BarRange[] = [],
+  ) {
+    this.pages = registerPages.map((r) => {
+      const length = Number(r.end - r.start);
+      return { ...r, bytes: new Uint8Array(length), readOnly: new Uint8Array(length) };
+    });
+    for (const p of this.presets) {
+      const page = this.pageAt(BigInt(p.offset));
+      if (page && p.readOnly) {
+        const at = Number(BigInt(p.offset) - page.start);
+        page.readOnly.fill(1, at, at + p.bytes.length);
+      }
+    }
+    this.reset();
+  }
+
+  /**
+   * The areas a VMM may map (the BAR less its register pages), as the sparse-mmap capability
+   * lists them; the whole BAR when it has no register page.
+   */
+  mappableAreas(): BarRange[] {
+    const areas: BarRange[] = [];
+    let at = 0n;
+    for (const p of this.pages) {
+      if (p.start > at) areas.push({ start: at, end: p.start });
+      at = p.end;
+    }
+    if (at < this.size) areas.push({ start: at, end: this.size });
+    return areas;
+  }
+
+  /** The BAR's register pages. */
+  get registerPages(): BarRange[] {
+    return this.pages.map((p) => ({ start: p.start, end: p.end }));
+  }
+
+  /** The device's reset: every register page back to zeros and its presets. */
+  reset(): void {
+    for (const page of this.pages) page.bytes.fill(0);
+    for (const p of this.presets) {
+      const page = this.pageAt(BigInt(p.offset));
+      if (page) page.bytes.set(p.bytes, Number(BigInt(p.offset) - page.start));
+    }
+  }
+
+  private pageAt(offset: bigint): RegisterPage | undefined {
+    return this.pages.find((p) => offset >= p.start && offset < p.end);
+  }
 
   private backing(): SharedMemory {
     if (!this.memory) {
       const memory = this.factory(this.name, this.size);
-      for (const p of this.presets) memory.writeOwn(BigInt(p.offset), p.bytes);
+      for (const p of this.presets) {
+        if (!this.pageAt(BigInt(p.offset))) memory.writeOwn(BigInt(p.offset), p.bytes);
+      }
       this.memory = memory;
     }
     return this.memory;
+  }
+
+  /**
+   * Calls `each` for the pieces of [offset, offset + length): in a register page (with it) or
+   * in shared memory (page undefined); `at` is the piece's index into the access.
+   */
+  private pieces(
+    offset: bigint,
+    length: number,
+    each: (offset: bigint, at: number, length: number, page: RegisterPage | undefined) => void,
+  ): void {
+    const end = offset + BigInt(length);
+    let from = offset;
+    while (from < end) {
+      const page = this.pageAt(from);
+      let to = end;
+      if (page) {
+        if (page.end < to) to = page.end;
+      } else {
+        const next = this.pages.find((p) => p.start > from);
+        if (next && next.start < to) to = next.start;
+      }
+      each(from, Number(from - offset), Number(to - from), page);
+      from = to;
+    }
   }
 
   /** `length` clipped at the BAR's end. @throws VfioError EINVAL for an offset past it. */
@@ -60,24 +153,54 @@ export class BarMemory implements RegionOps {
   rw(offset: bigint, buf: Uint8Array, write: boolean): number {
     const count = this.clip(offset, buf.length);
     const span = buf.subarray(0, count);
+    if (this.pages.length === 0) {
+      this.memoryRw(offset, span, write);
+    } else {
+      this.pieces(offset, count, (from, at, length, page) => {
+        const piece = span.subarray(at, at + length);
+        if (!page) this.memoryRw(from, piece, write);
+        else this.registerRw(page, Number(from - page.start), piece, write);
+      });
+    }
+    if (write) this.onWrite?.(offset, span);
+    return count;
+  }
+
+  /** A piece of an access inside one register page, at index `i` of it. */
+  private registerRw(page: RegisterPage, i: number, piece: Uint8Array, write: boolean): void {
+    if (!write) {
+      piece.set(page.bytes.subarray(i, i + piece.length));
+      return;
+    }
+    for (let k = 0; k < piece.length; k++) {
+      if (page.readOnly[i + k] === 0) page.bytes[i + k] = piece[k] as number;
+    }
+  }
+
+  private memoryRw(offset: bigint, span: Uint8Array, write: boolean): void {
     if (write) {
       this.writeOutside(offset, span);
-      this.onWrite?.(offset, span);
     } else {
       this.backing().read(offset, span);
       this.padExcluded(offset, span);
     }
-    return count;
+  }
+
+  /** Whether [offset, offset + length) touches a register page. */
+  private touchesRegisters(offset: bigint, length: number): boolean {
+    const end = offset + BigInt(length);
+    return this.pages.some((p) => p.start < end && offset < p.end);
   }
 
   /**
-   * A region read lending the BAR's memory (the mapping a VMM would see), so a trapped register
-   * read costs no pread; a copy when the read touches the MSI-X table (padded with 0xff) or
-   * memory never written (a view would populate it).
+   * A region read lending the BAR's memory (the mapping a VMM would see), so a trapped read
+   * costs no pread; a copy when the read touches the MSI-X table (padded with 0xff), a register
+   * page, or memory never written (a view would populate it).
    */
   readView(offset: bigint, count: number): Uint8Array {
     const n = this.clip(offset, count);
-    const view = this.overlap(offset, n) ? null : this.backing().view(offset, n);
+    const plain = !this.overlap(offset, n) && !this.touchesRegisters(offset, n);
+    const view = plain ? this.backing().view(offset, n) : null;
     if (view !== null) return view;
     const copy = new Uint8Array(n);
     this.rw(offset, copy, false);

@@ -4,9 +4,12 @@
  * interrupt doorbell — a 32-bit register at the start of BAR0's last 4 KiB page; a region
  * write there raises an interrupt (vector = the value written, on the active MSI/MSI-X
  * index, or INTx); in the same page, the DMA engine's registers (dma-engine.ts), whose COMMAND
- * register starts a transfer when a region write covers it.
+ * register starts a transfer when a region write covers it. The pages holding the profile's
+ * registers and the doorbell page are register pages: kept from the mappable areas (the
+ * sparse-mmap capability) and in the server's memory, so only region accesses reach them.
  */
-import { BarMemory, type BarPreset } from './bar-region.ts';
+import { pageSize } from '../native/index.ts';
+import { BarMemory, type BarPreset, type BarRange } from './bar-region.ts';
 import type { ConfigSpace } from './config-space.ts';
 import type { DeviceProfile } from './device-profile.ts';
 import { DmaEngineReg } from './dma-engine.ts';
@@ -36,7 +39,7 @@ function u32le(value: number): Uint8Array {
 function presetsFor(bar: number, profile: DeviceProfile, config: ConfigSpace): BarPreset[] {
   const presets: BarPreset[] = profile.registers
     .filter((r) => r.bar === bar)
-    .map((r) => ({ offset: r.offset, bytes: u32le(r.value) }));
+    .map((r) => ({ offset: r.offset, bytes: u32le(r.value), readOnly: r.readOnly === true }));
   const msix = config.capabilities().find((c) => c.id === PCI_CAP_ID_MSIX);
   if (msix) {
     const table = config.u32(msix.offset + PCI_MSIX_TABLE);
@@ -63,6 +66,26 @@ function msixTable(bar: number, config: ConfigSpace): { start: bigint; end: bigi
   const entries = (config.u16(msix.offset + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_QSIZE) + 1;
   const start = BigInt(table & ~7);
   return { start, end: start + BigInt(entries * MSIX_ENTRY_SIZE) };
+}
+
+/**
+ * The register pages of BAR `bar` of `size` bytes: the host pages (at least 4 KiB, the
+ * doorbell page's size) holding a profile register, and BAR0's doorbell page; sorted, merged.
+ */
+export function registerPagesOf(bar: number, size: bigint, profile: DeviceProfile): BarRange[] {
+  const page = BigInt(Math.max(pageSize(), 0x1000));
+  const starts = profile.registers
+    .filter((r) => r.bar === bar)
+    .map((r) => (BigInt(r.offset) / page) * page);
+  if (bar === 0) starts.push((doorbellOffset(size) / page) * page);
+  const ranges: BarRange[] = [];
+  for (const start of [...new Set(starts)].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const end = start + page < size ? start + page : size;
+    const last = ranges.at(-1);
+    if (last && last.end >= start) ranges[ranges.length - 1] = { start: last.start, end };
+    else ranges.push({ start, end });
+  }
+  return ranges;
 }
 
 /** One BarMemory per implemented memory BAR, indexed by BAR number. */
@@ -101,6 +124,7 @@ export function createBars(
       presets,
       hook,
       msixTable(layout.index, config),
+      registerPagesOf(layout.index, layout.size, profile),
     );
   }
   return bars;

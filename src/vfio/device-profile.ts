@@ -43,11 +43,16 @@ export interface DeviceProfile {
   readonly capabilities: readonly CapabilitySpec[];
   /** Extended capabilities in chain order (none when absent). */
   readonly extendedCapabilities?: readonly ExtendedCapabilitySpec[];
-  /** 32-bit little-endian registers preset in BAR memory (e.g. NV_PMC_BOOT_0 at BAR0 + 0). */
+  /**
+   * 32-bit little-endian registers preset in BAR memory (e.g. NV_PMC_BOOT_0 at BAR0 + 0), set
+   * again at reset; their pages are register pages (never mapped by a VMM). `readOnly`: an ID
+   * register, which writes leave alone.
+   */
   readonly registers: readonly {
     readonly bar: number;
     readonly offset: number;
     readonly value: number;
+    readonly readOnly?: boolean;
   }[];
 }
 

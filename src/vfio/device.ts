@@ -422,7 +422,8 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
 
   /**
    * VFIO_DEVICE_RESET: the variant's reset first (its ioctl falls through to the core's), then
-   * config space back to its defaults; BAR memory and BAR sizes stay.
+   * config space and the BARs' register pages back to their defaults; the rest of BAR memory and
+   * BAR sizes stay.
    */
   reset(): void {
     this.variantOps?.reset?.();
@@ -432,6 +433,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   /** The function's own reset (also an FLR through config space, which no variant sees). */
   private resetFunction(): void {
     this.config.reset();
+    for (const bar of this.bars) bar?.reset();
     this.intxDisabled = false;
   }
 

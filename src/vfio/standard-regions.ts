@@ -2,15 +2,16 @@
  * Regions 0–8 of a vfio-pci device: BAR0–5, ROM, CONFIG, VGA — what vfio_pci_ioctl's
  * VFIO_DEVICE_GET_REGION_INFO switch reports for them and how vfio_pci_rw / vfio_pci_mmap
  * dispatch to them (drivers/vfio/pci/vfio_pci.c, vfio_pci_rdwr.c, v5.12). Every memory BAR is
- * mmap-able (bar_mmap_supported: page-aligned and ≥ a page, or padded to one); the BAR holding
- * the MSI-X table also carries MSIX_MAPPABLE (msix_mmappable_cap). The expansion ROM is not
+ * mmap-able (bar_mmap_supported: page-aligned and ≥ a page, or padded to one); a BAR with
+ * register pages (bar-setup.ts) carries SPARSE_MMAP listing the rest; the BAR holding the
+ * MSI-X table also carries MSIX_MAPPABLE (msix_mmappable_cap). The expansion ROM is not
  * implemented (size 0, flags 0); VGA exists only for a VGA-class function.
  */
 import { hex } from '../text/index.ts';
 import type { BarMemory } from './bar-region.ts';
 import type { ConfigSpace } from './config-space.ts';
 import { VfioError } from './errors.ts';
-import { encodeMsixMappableCap } from './info-caps.ts';
+import { encodeMsixMappableCap, encodeSparseMmapCap } from './info-caps.ts';
 import { PCI_CAP_ID_MSIX, PCI_MSIX_TABLE, PCI_MSIX_TABLE_BIR } from './pci-regs.ts';
 import { RegionFlag } from './region.ts';
 import {
@@ -68,11 +69,22 @@ export function describeStandardRegion(regions: StandardRegions, index: number):
   }
   const bar = regions.bars[index];
   if (!bar) return { index, flags: 0, size: 0n, caps: [] };
+  // A BAR with register pages offers only the rest to map (as the kernel's sparse areas left
+  // the MSI-X table out before 4.16: vfio_pci.c msix_sparse_mmap_cap()).
+  const sparse =
+    bar.registerPages.length > 0
+      ? [
+          encodeSparseMmapCap(
+            bar.mappableAreas().map((a) => ({ offset: a.start, size: a.end - a.start })),
+          ),
+        ]
+      : [];
+  const msix = index === msixBar(regions.config) ? [encodeMsixMappableCap()] : [];
   return {
     index,
     flags: RegionFlag.READ | RegionFlag.WRITE | RegionFlag.MMAP,
     size: bar.size,
-    caps: index === msixBar(regions.config) ? [encodeMsixMappableCap()] : [],
+    caps: [...sparse, ...msix],
     mmap: (request) => bar.mmap(request),
   };
 }

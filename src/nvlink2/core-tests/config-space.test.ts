@@ -220,16 +220,21 @@ describe('capability lists', () => {
 });
 
 describe('reset', () => {
-  it('restores defaults but keeps BAR sizes and BAR memory', () => {
+  it('restores defaults and register pages but keeps BAR sizes and the rest of BAR memory', () => {
     const d = device(0x1db1);
     w16(d, 0x04, 0x0006);
     w32(d, 0x10, 0xff000000);
-    d.write(0, 0x100, Uint8Array.of(1, 2, 3, 4));
+    d.write(0, 0x100, Uint8Array.of(1, 2, 3, 4)); // NV_PMC_BOOT_0's page
+    d.write(0, 0x2000, Uint8Array.of(5, 6, 7, 8));
+    d.write(0, 0xfff010, Uint8Array.of(9, 9)); // the DMA engine's ADDRESS
     d.reset();
     assert.equal(u16(d, 0x04), 0);
     assert.equal(u32(d, 0x10), 0);
     assert.equal(sizeBar(d, 0).lo, 0xff000000);
-    assert.deepEqual(d.read(0, 0x100, 4), Uint8Array.of(1, 2, 3, 4));
+    assert.deepEqual(d.read(0, 0x100, 4), new Uint8Array(4));
+    assert.deepEqual(d.read(0, 0xfff010, 2), new Uint8Array(2));
+    assert.deepEqual(d.read(0, 0, 4), Uint8Array.of(0xa1, 0x00, 0x00, 0x14));
+    assert.deepEqual(d.read(0, 0x2000, 4), Uint8Array.of(5, 6, 7, 8));
   });
 
   it('a function-level reset through DEVCTL resets config space', () => {

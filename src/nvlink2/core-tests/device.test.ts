@@ -5,7 +5,7 @@
  * (vfio_pci_rdwr.c), mmap grants, the KVM-set notifier, and state surviving a close.
  */
 import assert from 'node:assert/strict';
-import { readSync } from 'node:fs';
+import { readSync, writeSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import type { VariantDevice, VariantHook } from '../../vfio/index.ts';
 import {
@@ -133,6 +133,31 @@ describe('regions', () => {
     assert.deepEqual(d.read(1, 30n << 30n, 4), new Uint8Array(4));
     d.write(1, 30n << 30n, Uint8Array.of(9, 8, 7));
     assert.deepEqual(d.read(1, 30n << 30n, 3), Uint8Array.of(9, 8, 7));
+  });
+
+  it('NV_PMC_BOOT_0 is read-only: a write leaves it, other bytes of the write land', () => {
+    const d = device(0x1db1);
+    d.open();
+    assert.equal(d.write(0, 0, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)), 8);
+    assert.deepEqual(d.read(0, 0, 8), Uint8Array.of(0xa1, 0, 0, 0x14, 5, 6, 7, 8));
+    // Across the register page's end: both sides take their bytes.
+    d.write(0, 0xffe, Uint8Array.of(1, 2, 3, 4));
+    assert.deepEqual(d.read(0, 0xffe, 4), Uint8Array.of(1, 2, 3, 4));
+    assert.deepEqual(d.readView(0, 0xffen, 4), Uint8Array.of(1, 2, 3, 4));
+  });
+
+  it('register pages are not the memfd a VMM maps: writes there reach no register', () => {
+    const d = device(0x1db1);
+    d.open();
+    const grant = d.mmap(0, { offset: 0n, length: 16n << 20n, userAddress: 0n });
+    writeSync(grant.fd, Uint8Array.of(0xef, 0xbe, 0xad, 0xde), 0, 4, Number(grant.fdOffset));
+    writeSync(grant.fd, Uint8Array.of(0xaa), 0, 1, Number(grant.fdOffset) + 0x1000);
+    assert.deepEqual(d.read(0, 0, 4), Uint8Array.of(0xa1, 0x00, 0x00, 0x14));
+    assert.deepEqual(d.read(0, 0x1000, 1), Uint8Array.of(0xaa), 'the next page is memory');
+    const got = Buffer.alloc(4);
+    d.write(0, 0xfff010, Uint8Array.of(1, 2, 3, 4));
+    readSync(grant.fd, got, 0, 4, Number(grant.fdOffset) + 0xfff010);
+    assert.deepEqual([...got], [0, 0, 0, 0], 'the DMA engine register is not in the memfd');
   });
 
   it('an mmap grant is a descriptor that sees region writes', () => {

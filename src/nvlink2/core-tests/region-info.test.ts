@@ -160,14 +160,31 @@ describe('ATSD region info (TYPE + SSATGT + LNKSPD)', () => {
 });
 
 describe('standard regions', () => {
-  it('BAR0 of a V100 carries MSIX_MAPPABLE (8 bytes, argsz 40)', () => {
-    const v = fixed(40, RWM | RegionFlag.CAPS, 0, 32, 16n << 20n, 8);
-    header(v, 32, 3, 1, 0);
-    assert.deepEqual(gpu.regionInfo(0, 40).bytes, bytesOf(v));
+  it('BAR0 of a V100 carries SPARSE_MMAP without its two register pages, then MSIX_MAPPABLE (argsz 72)', () => {
+    const v = fixed(72, RWM | RegionFlag.CAPS, 0, 32, 16n << 20n, 40);
+    // struct vfio_region_info_cap_sparse_mmap: nr_areas 1, reserved, {offset, size}: the
+    // pages of NV_PMC_BOOT_0 (0) and of the doorbell (0xfff000) are left out.
+    header(v, 32, 1, 1, 64);
+    v.setUint32(40, 1, true);
+    v.setUint32(44, 0, true);
+    v.setBigUint64(48, 0x1000n, true);
+    v.setBigUint64(56, 0xffe000n, true);
+    header(v, 64, 3, 1, 0);
+    assert.deepEqual(gpu.regionInfo(0, 72).bytes, bytesOf(v));
     assert.deepEqual(
-      gpu.regionInfo(0, 32).bytes,
-      bytesOf(fixed(40, RWM | RegionFlag.CAPS, 0, 0, 16n << 20n)),
+      gpu.regionInfo(0, 71).bytes,
+      bytesOf(fixed(72, RWM | RegionFlag.CAPS, 0, 0, 16n << 20n)),
     );
+  });
+
+  it('BAR0 of a bridge leaves out its doorbell page only; its BAR2 has no caps', () => {
+    const v = fixed(64, RWM | RegionFlag.CAPS, 0, 32, 128n << 10n, 32);
+    header(v, 32, 1, 1, 0);
+    v.setUint32(40, 1, true);
+    v.setBigUint64(48, 0n, true);
+    v.setBigUint64(56, 0x1f000n, true);
+    assert.deepEqual(bridge.regionInfo(0, 64).bytes, bytesOf(v));
+    assert.equal(bridge.regionInfo(2, 64).chain.length, 0);
   });
 
   it('BAR1 has no caps: argsz and cap_offset come back as sent', () => {

@@ -214,23 +214,42 @@ describe('Session in process over a socketpair', { timeout: 120_000 }, () => {
       assert.deepEqual(headerOf(config), [2, Command.DEVICE_GET_REGION_INFO, 48, FLAG_REPLY, 0]);
       assert.deepEqual(payloadOf(config), pack(32, RW, CONFIG, 0, 4096n, 7n << 40n));
       assert.deepEqual(config.fds, []);
-      // BAR0 asked with argsz 32: its MSIX_MAPPABLE cap does not fit; argsz names what does,
-      // CAPS is cleared (nothing follows), and no fd comes without the caps.
+      // BAR0 asked with argsz 32: its SPARSE_MMAP and MSIX_MAPPABLE caps do not fit; argsz
+      // names what does, CAPS is cleared (nothing follows), and no fd comes without the caps.
       const short = await p.ask(
         frame(3, Command.DEVICE_GET_REGION_INFO, pack(32, 0, 0, 0, 0n, 0n)),
       );
-      assert.deepEqual(payloadOf(short), pack(40, RW | MMAP, 0, 0, 16n << 20n, 0n));
+      assert.deepEqual(payloadOf(short), pack(72, RW | MMAP, 0, 0, 16n << 20n, 0n));
       assert.deepEqual(short.fds, []);
       // BAR0 with room: argsz is the reply's size (not the caller's 1024), the chain follows at
-      // 32 (MSIX_MAPPABLE: id 3, version 1, next 0), and the fd comes with its mmap offset.
+      // 32 (SPARSE_MMAP: id 1, version 1, next 64, one area past NV_PMC_BOOT_0's page and
+      // short of the doorbell page; MSIX_MAPPABLE: id 3, version 1, next 0), and the fd comes
+      // with its mmap offset.
       const full = await p.ask(
         frame(4, Command.DEVICE_GET_REGION_INFO, pack(1024, 0, 0, 0, 0n, 0n)),
       );
       fds.push(...full.fds);
-      assert.deepEqual(headerOf(full), [4, Command.DEVICE_GET_REGION_INFO, 56, FLAG_REPLY, 0]);
+      assert.deepEqual(headerOf(full), [4, Command.DEVICE_GET_REGION_INFO, 88, FLAG_REPLY, 0]);
       assert.deepEqual(
         payloadOf(full),
-        pack(40, RW | MMAP | CAPS, 0, 32, 16n << 20n, 0n, ['u16', 3], ['u16', 1], 0),
+        pack(
+          72,
+          RW | MMAP | CAPS,
+          0,
+          32,
+          16n << 20n,
+          0n,
+          ['u16', 1],
+          ['u16', 1],
+          64,
+          1,
+          0,
+          0x1000n,
+          0xffe000n,
+          ['u16', 3],
+          ['u16', 1],
+          0,
+        ),
       );
       assert.equal(full.fds.length, 1, 'the BAR memory fd');
       assert.equal(fstatSync(full.fds[0] as number).size, 16 << 20);
