@@ -73,6 +73,11 @@ describe('devices.json', () => {
     assert.equal(JSON.stringify(devicesListEntry(OTHER)), JSON.stringify(OTHER));
   });
 
+  it('a function in no IOMMU group (a root port: Linux 5.x builds none for it) reads back as null', () => {
+    const rootPort = { ...OTHER, iommuGroup: null };
+    assert.deepEqual(parseDevicesList(PATH, JSON.stringify([rootPort])), [rootPort]);
+  });
+
   const bad: [string, string, RegExp][] = [
     ['{', 'not JSON', /^\/run\/x\/devices\.json: not JSON/],
     ['{"a":1}', 'an object', /must be an array of PCI functions, got an object/],
@@ -89,11 +94,12 @@ describe('devices.json', () => {
     [withMember('role', 'toString'), 'a prototype role', /"role" must be one of/],
     [withMember('socket', ''), 'an empty socket', /entry 0: "socket" must be a path/],
     [withMember('iommuGroup', 1.5), 'a fractional group', /"iommuGroup" .* got 1\.5/],
-    [withMember('iommuGroup', null), 'a null group', /"iommuGroup" .* got null/],
+    [withMember('iommuGroup', -1), 'a negative group', /"iommuGroup" .* got -1/],
+    [withMember('iommuGroup', 'none'), 'a text group', /"iommuGroup" .* got "none"/],
     [
       withMember('result', 'ok'),
       'an unknown result',
-      /"result" must be one of nvlink2, plain, error/,
+      /"result" must be one of nvlink2, nvgrace, plain, error/,
     ],
     [withMember('errno', 19), 'a number errno', /"errno" must be an errno name or null, got 19/],
     [withMember('errno', 'enodev'), 'a lowercase errno', /"errno" must be an errno name or null/],
