@@ -143,7 +143,7 @@ describe('guest errors name the device', () => {
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
-      /guest: 0002:01:00\.0: cannot connect to .*0002:01:00\.0\.sock: .*ENOENT/,
+      /^vfio-nvlink2: guest: ENOENT: 0002:01:00\.0: cannot connect to .*0002:01:00\.0\.sock: .*ENOENT/,
     );
   });
 
@@ -154,7 +154,7 @@ describe('guest errors name the device', () => {
       assert.equal(r.status, 1);
       assert.match(
         r.stderr,
-        /guest: 0002:01:00\.0: cannot connect to .*: EBUSY: another client holds it/,
+        /^vfio-nvlink2: guest: EBUSY: 0002:01:00\.0: cannot connect to .*: another client holds it$/m,
       );
     } finally {
       holder.close();

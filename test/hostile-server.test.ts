@@ -214,7 +214,8 @@ function oneLine(run: CliRun, command: string): string {
   assert.equal(run.status, 1, `exit status (stderr: ${run.stderr})`);
   const lines = run.stderr.split('\n').filter((l) => l !== '');
   assert.equal(lines.length, 1, `one line on stderr, got:\n${run.stderr}`);
-  assert.ok(lines[0]!.startsWith(`vfio-nvlink2: ${command}: `), lines[0]);
+  // The vocabulary's shape: `vfio-nvlink2: <command>: <errno or CODE>: <message>`.
+  assert.match(lines[0]!, new RegExp(`^vfio-nvlink2: ${command}: [A-Z][A-Z0-9_]+: `));
   assert.equal(run.stdout, '');
   return lines[0]!;
 }

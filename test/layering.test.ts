@@ -30,7 +30,7 @@ import ts from 'typescript';
  * | 8 | guest, bench | clients of the wire: what a VMM builds; the benchmark |
  * | 9 | fuzz | the fuzzer (starts its children as the bench does) |
  * | 10 | cli | thin commands over everything |
- * | leaf | trace, native, text | importable from anywhere; import no other folder |
+ * | leaf | trace, native, text, errors | importable from anywhere; import no other folder |
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['fdt'],
@@ -45,7 +45,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['fuzz'],
   ['cli'],
 ];
-const LEAVES: readonly string[] = ['trace', 'native', 'text'];
+const LEAVES: readonly string[] = ['trace', 'native', 'text', 'errors'];
 
 /**
  * Test-only helpers live in folders named `testing/` (the build leaves them out of dist). They

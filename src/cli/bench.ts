@@ -34,10 +34,11 @@ function parseArgs(argv: readonly string[]): BenchArgs | null {
     else if (a === '--no-pin') args.pin = false;
     else if (a === '--json') {
       const file = argv[++i];
-      if (file === undefined) throw new CliError(`bench: --json needs a file\n\n${USAGE}`, 2);
+      if (file === undefined)
+        throw new CliError('bench', 'USAGE', `--json needs a file\n\n${USAGE}`);
       args.json = file;
     } else if (a.startsWith('--json=')) args.json = a.slice('--json='.length);
-    else throw new CliError(`bench: unknown option '${a}'\n\n${USAGE}`, 2);
+    else throw new CliError('bench', 'USAGE', `unknown option '${a}'\n\n${USAGE}`);
   }
   return args;
 }

@@ -11,7 +11,7 @@ import {
   runDoctorOnHost,
 } from '../nvlink2/index.ts';
 import { buildHost, HostError } from '../platform/index.ts';
-import { CliError, usageError } from './cli-error.ts';
+import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt doctor [FILE] [--json] [--kernel ${KERNEL_VERSIONS.join('|')}]
@@ -31,20 +31,21 @@ export async function runDoctor(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1)
-    throw new CliError(`dt doctor: one FILE at most (got ${positionals.length})`, 2);
+    throw new CliError('dt doctor', 'USAGE', `one FILE at most (got ${positionals.length})`);
   const kernel = values.kernel;
   if (kernel !== undefined && !(KERNEL_VERSIONS as readonly string[]).includes(kernel)) {
     throw new CliError(
-      `dt doctor: --kernel must be one of ${KERNEL_VERSIONS.join(', ')}, not '${kernel}'`,
-      2,
+      'dt doctor',
+      'USAGE',
+      `--kernel must be one of ${KERNEL_VERSIONS.join(', ')}, not '${kernel}'`,
     );
   }
-  const fdt = readPlatformArg(positionals[0]);
+  const fdt = readPlatformArg('dt doctor', positionals[0]);
   let host: ReturnType<typeof buildHost>;
   try {
     host = buildHost(fdt);
   } catch (err) {
-    if (err instanceof HostError) throw new CliError(`dt doctor: ${fdt.source}: ${err.message}`, 1);
+    if (err instanceof HostError) throw cliErrorOf('dt doctor', err, `${fdt.source}: `);
     throw err;
   }
   for (const w of host.warnings) process.stderr.write(`dt doctor: warning: ${w}\n`);

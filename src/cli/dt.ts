@@ -13,7 +13,7 @@ import {
   WitherspoonOptionError,
   witherspoonOptionsFromFlags,
 } from '../platform/index.ts';
-import { CliError, usageError } from './cli-error.ts';
+import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
@@ -34,7 +34,9 @@ async function writeOutput(data: Uint8Array | string, file: string | undefined):
       writeFileSync(file, data);
     } catch (err) {
       throw new CliError(
-        `dt generate: cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        'dt generate',
+        'FILE',
+        `cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
       );
     }
     return;
@@ -60,8 +62,7 @@ async function runGenerate(argv: string[]): Promise<number> {
   try {
     fdt = generateWitherspoon(witherspoonOptionsFromFlags(values));
   } catch (err) {
-    if (err instanceof WitherspoonOptionError)
-      throw new CliError(`dt generate: --${err.message}`, 2);
+    if (err instanceof WitherspoonOptionError) throw cliErrorOf('dt generate', err, '--', 2);
     throw err;
   }
   if (values.dts) {
@@ -70,8 +71,9 @@ async function runGenerate(argv: string[]): Promise<number> {
   }
   if ((values.output === undefined || values.output === '-') && process.stdout.isTTY) {
     throw new CliError(
-      'dt generate: refusing to write a binary DTB to a terminal; use -o FILE or --dts',
-      2,
+      'dt generate',
+      'USAGE',
+      'refusing to write a binary DTB to a terminal; use -o FILE or --dts',
     );
   }
   await writeOutput(serializeFdt(fdt), values.output);
@@ -105,14 +107,19 @@ async function runShow(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1)
-    throw new CliError(`dt show: one FILE at most, got ${positionals.length}`, 2);
-  const fdt = readPlatformArg(positionals[0]);
+    throw new CliError('dt show', 'USAGE', `one FILE at most, got ${positionals.length}`);
+  const fdt = readPlatformArg('dt show', positionals[0]);
   if (values.node === undefined) {
     await writeOutput(toDts(fdt), undefined);
     return 0;
   }
   const node = fdt.findNode(values.node);
-  if (!node) throw new CliError(`dt show: --node ${values.node}: no such node in ${fdt.source}`, 1);
+  if (!node)
+    throw new CliError(
+      'dt show',
+      'NOT_FOUND',
+      `--node ${values.node}: no such node in ${fdt.source}`,
+    );
   await writeOutput(nodeToDts(node), undefined);
   return 0;
 }
@@ -148,6 +155,6 @@ export async function run(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     default:
-      throw new CliError(`dt: unknown subcommand '${sub}' (generate, show or doctor)`, 2);
+      throw new CliError('dt', 'USAGE', `unknown subcommand '${sub}' (generate, show or doctor)`);
   }
 }

@@ -59,8 +59,9 @@ function parseLpid(text: string | undefined): number | undefined {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 0xffe) {
     throw new CliError(
-      `serve: --lpid must be an integer from 1 to 4094 (0 is the host, 4095 reserved), not '${text}'`,
-      2,
+      'serve',
+      'USAGE',
+      `--lpid must be an integer from 1 to 4094 (0 is the host, 4095 reserved), not '${text}'`,
     );
   }
   return n;
@@ -73,8 +74,9 @@ function parseUids(texts: readonly string[]): number[] {
       const n = /^\d{1,10}$/.test(item) ? Number(item) : Number.NaN;
       if (!(n <= 0xffff_fffe)) {
         throw new CliError(
-          `serve: --allow-uid takes uids from 0 to 4294967294 separated by commas, not '${text}'`,
-          2,
+          'serve',
+          'USAGE',
+          `--allow-uid takes uids from 0 to 4294967294 separated by commas, not '${text}'`,
         );
       }
       return n;
@@ -87,8 +89,9 @@ function parseBudget(text: string | undefined): bigint | undefined {
   const bytes = parseSize(text);
   if (bytes === undefined || bytes === 0n) {
     throw new CliError(
-      `serve: --memory-budget must be a positive size like 8G, 512M or 1048576 (bytes), not '${text}'`,
-      2,
+      'serve',
+      'USAGE',
+      `--memory-budget must be a positive size like 8G, 512M or 1048576 (bytes), not '${text}'`,
     );
   }
   return bytes;
@@ -99,7 +102,7 @@ function parseSeconds(flag: string, text: string | undefined): number | undefine
   if (text === undefined) return undefined;
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86_400) {
-    throw new CliError(`serve: ${flag} takes seconds from 0 to 86400, not '${text}'`, 2);
+    throw new CliError('serve', 'USAGE', `${flag} takes seconds from 0 to 86400, not '${text}'`);
   }
   return Math.round(n * 1000);
 }
@@ -115,9 +118,13 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   }
   if (values.help) return 'help';
   if (positionals.length > 0)
-    throw new CliError(`serve: unexpected argument '${positionals[0]}'\n\n${SERVE_USAGE}`, 2);
+    throw new CliError(
+      'serve',
+      'USAGE',
+      `unexpected argument '${positionals[0]}'\n\n${SERVE_USAGE}`,
+    );
   if ((values.device === undefined) !== (values['socket-path'] === undefined)) {
-    throw new CliError('serve: --device and --socket-path go together', 2);
+    throw new CliError('serve', 'USAGE', '--device and --socket-path go together');
   }
   return {
     dt: values.dt,

@@ -9,7 +9,9 @@ export function openTraceOutput(target: string): (line: string) => void {
     fd = openSync(target, 'a', 0o600); // a new file is ours alone whatever the umask (at most 0600)
   } catch (err) {
     throw new CliError(
-      `serve: cannot open trace file ${target} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'serve',
+      'FILE',
+      `cannot open trace file ${target} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
   process.once('exit', () => closeSync(fd));

@@ -21,7 +21,7 @@ import {
   setDmaSessionCount,
   VfioUserServer,
 } from '../vfio-user/index.ts';
-import { CliError } from './cli-error.ts';
+import { CliError, cliErrorOf } from './cli-error.ts';
 import { defaultMemoryBudget } from './memory-size.ts';
 import { readPlatformArg } from './platform-arg.ts';
 import { parseServeArgs, SERVE_USAGE, type ServeArgs } from './serve-args.ts';
@@ -59,11 +59,11 @@ function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
 }
 
 function buildMachine(args: ServeArgs, budget: bigint): Machine {
-  const fdt = readPlatformArg(args.dt);
+  const fdt = readPlatformArg('serve', args.dt);
   try {
     buildHost(fdt);
   } catch (err) {
-    if (err instanceof HostError) throw new CliError(`serve: ${err.message}`);
+    if (err instanceof HostError) throw cliErrorOf('serve', err);
     throw err;
   }
   const tracer = args.trace === undefined ? undefined : new Tracer();
@@ -82,7 +82,7 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
     try {
       machine.function(address);
     } catch (err) {
-      if (err instanceof VfioError) throw new CliError(`serve: ${err.reason}`);
+      if (err instanceof VfioError) throw cliErrorOf('serve', err);
       throw err;
     }
     return new Map([[address, args.socketPath]]);
@@ -91,7 +91,9 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
     makeDirectories(args.socketDir, args.allowUids.length > 0 ? 0o711 : 0o700);
   } catch (err) {
     throw new CliError(
-      `serve: cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'serve',
+      'SOCKET_DIR',
+      `cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
   for (const warning of checkSocketDir(args.socketDir, args.allowUids.length > 0))
@@ -127,8 +129,8 @@ function startServers(
     }
   } catch (err) {
     for (const s of servers) s.close();
-    if (err instanceof SocketPathError) throw new CliError(`serve: ${err.message}`);
-    if (isSystemCallError(err)) throw new CliError(`serve: cannot listen: ${err.message}`);
+    if (err instanceof SocketPathError) throw cliErrorOf('serve', err);
+    if (isSystemCallError(err)) throw cliErrorOf('serve', err, 'cannot listen: ');
     throw err;
   }
   return servers;

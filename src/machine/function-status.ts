@@ -8,6 +8,10 @@
 import { type DoctorEntry, type DoctorOptions, runDoctorOnHost } from '../nvlink2/index.ts';
 import type { Host } from '../platform/index.ts';
 
+/**
+ * What the subdriver's init made of a function: its regions, or the errno and reason (a
+ * `DoctorEntry`'s result).
+ */
 export type ProbeResult = DoctorEntry['result'];
 
 /** One PCI function as `dt doctor --json` and `devices.json` list it. */

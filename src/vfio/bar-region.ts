@@ -23,6 +23,10 @@ export interface BarPreset {
 /** Called after a region write to a BAR, with the bytes written. */
 export type BarWriteHook = (offset: bigint, data: Uint8Array) => void;
 
+/**
+ * The contents of one memory BAR as the module header describes: rw (VfioError EINVAL past the
+ * end), mmap within the page-aligned BAR, an optional write hook.
+ */
 export class BarMemory implements RegionOps {
   private memory: SharedMemory | undefined;
 

@@ -36,6 +36,10 @@ export interface VariantDevice {
   onKvmSet(listener: (lpid: number) => void): () => void;
 }
 
+/**
+ * A variant's init for functions of one PCI vendor (vfio_pci_enable's vendor checks): ENODEV leaves
+ * a plain device, any other errno fails the open.
+ */
 export interface VariantHook {
   /** PCI vendor the hook is tried for (the kernel matched on vendor only). */
   readonly vendor: number;
