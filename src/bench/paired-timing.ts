@@ -12,6 +12,10 @@ export interface OperationPair {
   readonly server: () => Promise<unknown>;
 }
 
+/**
+ * How a paired timing runs: warm-up operations per side, alternating rounds, operations per side
+ * per round.
+ */
 export interface PairedPlan {
   /** Operations per side before anything is recorded. */
   readonly warmup: number;
@@ -20,6 +24,7 @@ export interface PairedPlan {
   readonly perRound: number;
 }
 
+/** Per-operation times (ns) of the floor and of the server, one sample per operation recorded. */
 export interface PairedSamples {
   readonly floor: number[];
   readonly server: number[];

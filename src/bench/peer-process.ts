@@ -19,6 +19,7 @@ export interface PeerAnnouncement {
   readonly address: string;
 }
 
+/** The bench's other process, running: its announcement, and `stop`. */
 export interface PeerProcess extends PeerAnnouncement {
   stop(): Promise<void>;
 }

@@ -18,6 +18,10 @@ import { type LatencySummary, maxOf, median, summarizeLatency } from './stats.ts
 
 const MiB = 1024 * 1024;
 
+/**
+ * What `bench --json` writes (schema vfio-nvlink2-bench/1): when, where (node, CPUs) and every
+ * figure.
+ */
 export interface BenchResult {
   readonly schema: 'vfio-nvlink2-bench/1';
   readonly startedAt: string;
@@ -38,6 +42,7 @@ export interface BenchResult {
   };
 }
 
+/** Receives one progress message per step of the bench. */
 export type Progress = (message: string) => void;
 
 async function roundTripFigures(

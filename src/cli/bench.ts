@@ -43,6 +43,10 @@ function parseArgs(argv: readonly string[]): BenchArgs | null {
   return args;
 }
 
+/**
+ * `vfio-nvlink2 bench [--quick] [--no-pin] [--json FILE]`: returns the exit status.
+ * @throws CliError USAGE for an unknown option or --json without a file.
+ */
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args === null) {

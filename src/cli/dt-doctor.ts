@@ -18,6 +18,11 @@ const USAGE = `usage: vfio-nvlink2 dt doctor [FILE] [--json] [--kernel ${KERNEL_
   For every PCI function of FILE (a DTB or DTS; default: the built-in 6-GPU Witherspoon),
   the regions the NVLink2 subdriver registers, or its errno and reason.`;
 
+/**
+ * `vfio-nvlink2 dt doctor`: prints the report; returns the exit status.
+ * @throws CliError USAGE for bad usage; DT_PARSE or PLATFORM when the tree cannot be read or is not
+ * a host.
+ */
 export async function runDoctor(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {

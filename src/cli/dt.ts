@@ -133,7 +133,10 @@ function parseShow(argv: string[]) {
   });
 }
 
-/** `vfio-nvlink2 dt …`. */
+/**
+ * `vfio-nvlink2 dt generate | show | doctor`: returns the exit status.
+ * @throws CliError USAGE, DT_OPTION, DT_PARSE, NOT_FOUND, FILE (README.md "Errors").
+ */
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {

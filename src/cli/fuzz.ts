@@ -135,6 +135,10 @@ function printPlan(lane: number, connection: number, plan: PlannedConnection): v
   for (const f of plan.intruder) err(`  intruder ${f.expect} ${f.label}`);
 }
 
+/**
+ * `vfio-nvlink2 fuzz`: returns the exit status (non-zero when the server failed a check).
+ * @throws CliError USAGE for bad usage.
+ */
 export async function run(argv: string[]): Promise<number> {
   const options = parse(argv);
   if (options === 'help') {

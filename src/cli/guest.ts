@@ -206,6 +206,10 @@ function vphbsOf(facts: readonly DeviceFacts[], args: GuestArgs): VphbRequest[] 
   }));
 }
 
+/**
+ * `vfio-nvlink2 guest`: prints the guest's view of the served GPUs; returns the exit status.
+ * @throws CliError USAGE, NOT_FOUND, FILE, PLACEMENT, or the errno of a device that cannot be read.
+ */
 export async function run(argv: string[]): Promise<number> {
   const args = parseGuestArgs(argv);
   if (args === 'help') {

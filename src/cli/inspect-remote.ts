@@ -71,7 +71,10 @@ function parse(argv: string[]) {
   });
 }
 
-/** The descriptions for parsed wire arguments, one connection at a time. */
+/**
+ * The descriptions for parsed wire arguments, one connection at a time.
+ * @throws DeviceSocketError naming the socket, with its cause's errno.
+ */
 export async function inspectOverWire(args: RemoteInspectArgs): Promise<DeviceDescription[]> {
   const out: DeviceDescription[] = [];
   for (const socket of args.sockets) {

@@ -49,6 +49,10 @@ const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json
 
 const PCI_NAME = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
+/**
+ * The in-process form of inspect: the tree file (default: built-in), one PCI address or all, --hex,
+ * --json.
+ */
 export interface InspectArgs {
   readonly file: string | undefined;
   readonly address: string | undefined;
@@ -125,7 +129,10 @@ function inspectFunction(machine: Machine, fn: PciFunction): DeviceDescription {
   }
 }
 
-/** The descriptions for parsed arguments; kernel log lines go to `log`. */
+/**
+ * The descriptions for parsed arguments; kernel log lines go to `log`.
+ * @throws CliError DT_PARSE, PLATFORM, NOT_FOUND, or the errno of a device that fails to open.
+ */
 export function inspectInProcess(
   args: InspectArgs,
   log: (line: KernelLogLine) => void,
@@ -256,6 +263,10 @@ function remoteArgs(argv: string[]): RemoteInspectArgs | null {
   }
 }
 
+/**
+ * `vfio-nvlink2 inspect`: in process with --dt, else over the wire; returns the exit status.
+ * @throws CliError USAGE, DT_PARSE, PLATFORM, NOT_FOUND, or a device's errno.
+ */
 export async function run(argv: string[]): Promise<number> {
   const remote = remoteArgs(argv);
   const args = remote ?? parseInspectArgs(argv);

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { CliError, usageError } from './cli-error.ts';
 import { parseSize } from './memory-size.ts';
 
+/** `serve --help`. */
 export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE]
                           [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-] [--json]
        vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]]
@@ -30,6 +31,7 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
                           (default 60, 0 never)
   Runs in the foreground; SIGTERM or SIGINT closes the clients, removes the sockets, exits 0.`;
 
+/** `serve`'s parsed command line (times in ms, the budget in bytes). */
 export interface ServeArgs {
   readonly dt: string | undefined;
   readonly socketDir: string;

@@ -2,6 +2,10 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { CliError } from './cli-error.ts';
 
+/**
+ * Where `serve --trace` lines go: stderr for '-', else appended to the file (created 0600).
+ * @throws CliError FILE when the file cannot be opened.
+ */
 export function openTraceOutput(target: string): (line: string) => void {
   if (target === '-') return (line) => process.stderr.write(`${line}\n`);
   let fd: number;

@@ -215,6 +215,11 @@ function stateWriter(args: ServeArgs, machine: Machine, partitions: PartitionReg
   };
 }
 
+/**
+ * `vfio-nvlink2 serve`: serves until SIGINT/SIGTERM; returns the exit status.
+ * @throws CliError USAGE, DT_PARSE, PLATFORM, SOCKET_DIR, SOCKET_PATH, FILE, or an errno (an
+ * unknown --device, a socket that cannot listen).
+ */
 export async function run(argv: string[]): Promise<number> {
   const args = parseServeArgs(argv);
   if (args === 'help') {
