@@ -17,6 +17,7 @@ import {
 import { FdtError } from '../src/fdt/index.ts';
 import { HostError } from '../src/platform/index.ts';
 import { VfioError } from '../src/vfio/index.ts';
+import { DeviceSocketError } from '../src/vfio-user/index.ts';
 import { ROOT, runCli } from './support/cli.ts';
 import { tsFiles } from './support/source-tokens.ts';
 
@@ -83,6 +84,10 @@ describe('one error vocabulary', () => {
     assert.equal(errorCode(fdt), 'DT_PARSE');
     assert.equal(messageWithoutCode(fdt), 'x.dtb: offset 0x0: BAD_MAGIC: expected magic');
     assert.equal(errorCode(new HostError('/pciex@1', 'reg', 'short')), 'PLATFORM');
+    const atSocket = new DeviceSocketError('/s/gpu.sock', new VfioError('ETIMEDOUT', 'no reply'));
+    assert.equal(errorCode(atSocket), 'ETIMEDOUT');
+    assert.equal(atSocket.message, '/s/gpu.sock: ETIMEDOUT: no reply');
+    assert.equal(messageWithoutCode(atSocket), '/s/gpu.sock: no reply');
     const sys = Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' });
     assert.equal(errorCode(sys), 'EADDRINUSE');
     assert.equal(errorCode(new Error('plain')), undefined);
@@ -131,6 +136,14 @@ describe('the CLI prints `vfio-nvlink2: <command>: <code>: <message>`', () => {
       /^guest: USAGE: --phb wants an integer 0\.\.30, not '31'$/,
     ],
   ];
+  it('an unknown command: its USAGE line, then the usage', () => {
+    const r = runCli(['frobnicate']);
+    assert.equal(r.status, 2, r.stderr);
+    const [first, blank, usage] = r.stderr.split('\n');
+    assert.equal(first, "vfio-nvlink2: frobnicate: USAGE: unknown command 'frobnicate'");
+    assert.equal(blank, '');
+    assert.match(usage ?? '', /^usage: vfio-nvlink2 <command>/);
+  });
   for (const [args, status, line] of cases) {
     it(args.join(' '), () => {
       const r = runCli(args);

@@ -94,7 +94,10 @@ describe('guest --socket-dir over the real server', () => {
   it('one vPHB (default): six GPUs back to back, and QEMU’s IOMMU-group error (exit 1)', () => {
     const r = guest('--socket-dir', serve.dir, '--json');
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /vPHB 0: ATSD requires separate vPHB per GPU IOMMU group/);
+    assert.match(
+      r.stderr,
+      /^vfio-nvlink2: guest: PLACEMENT: vPHB 0: ATSD requires separate vPHB per GPU IOMMU group/m,
+    );
     const v = (JSON.parse(r.stdout) as GuestJson).vphbs[0]!;
     assert.deepEqual(
       v.gpus.map((g) => [g.address, g.gpa, g.numaId]),

@@ -232,6 +232,7 @@ export async function run(argv: string[]): Promise<number> {
   else if (args.format === 'dts') process.stdout.write(toDts(tree));
   else process.stdout.write(formatPlacement(placement));
   const errors = placement.vphbs.flatMap((v) => v.errors.map((e) => `vPHB ${v.index}: ${e}`));
-  for (const e of errors) console.error(`vfio-nvlink2: guest: ${e}`);
+  // QEMU's own errors for the placement asked for (it would refuse to start): PLACEMENT lines.
+  for (const e of errors) console.error(`vfio-nvlink2: guest: PLACEMENT: ${e}`);
   return errors.length > 0 ? 1 : 0;
 }

@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) {
-    console.error(`vfio-nvlink2: unknown command '${name}'\n\n${usage()}`);
+    console.error(`vfio-nvlink2: ${name}: USAGE: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
   return (await command.load())(rest);

@@ -56,16 +56,18 @@ export class CodedError<C extends ErrorCode = ErrorCode> extends Error {
 }
 
 /**
- * An error's message without a leading `CODE: ` of its own code (VfioError's messages start
- * with it): what a line that prints the code itself shows.
+ * An error's message without its own code, for a line that prints the code before it: a
+ * leading `CODE: ` (VfioError's `EINVAL: reason`) or the first `: CODE: ` after a place
+ * (DeviceSocketError's `SOCKET: ETIMEDOUT: reason` → `SOCKET: reason`).
  */
 export function messageWithoutCode(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = errorCode(err);
-  const prefix = `${code}: `;
-  return code !== undefined && err.message.startsWith(prefix)
-    ? err.message.slice(prefix.length)
-    : err.message;
+  const { message } = err;
+  if (code === undefined) return message;
+  if (message.startsWith(`${code}: `)) return message.slice(code.length + 2);
+  const at = message.indexOf(`: ${code}: `);
+  return at < 0 ? message : message.slice(0, at) + message.slice(at + code.length + 2);
 }
 
 /**
