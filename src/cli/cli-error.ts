@@ -16,7 +16,7 @@ export class CliError extends CodedError {
   constructor(
     readonly command: string,
     code: ErrorCode,
-    detail: string,
+    readonly detail: string,
     readonly exitCode = code === 'USAGE' ? 2 : 1,
   ) {
     super(code, `${command}: ${code}: ${detail}`);

@@ -1,22 +1,27 @@
 /**
- * `vfio-nvlink2 dt doctor [FILE] [--json] [--kernel VERSION]`: for every PCI function of the
+ * `vfio-nvlink2 dt doctor [FILE] [--json] [--kernel VERSION] …`: for every PCI function of the
  * tree (default: the built-in platform), what the NVLink2 subdriver's init does (see
- * src/nvlink2/doctor.ts). Exit status 0 even when devices fail: the report is the answer.
+ * src/nvlink2/doctor.ts), then the linter's findings (src/nvlink2/lint, dt-doctor-lint.ts).
+ * Exit status 0 even when devices fail, unless --fail-on asks otherwise (then 3).
  */
 import { parseArgs } from 'node:util';
-import {
-  formatDoctorReport,
-  KERNEL_VERSIONS,
-  type KernelVersion,
-  runDoctorOnHost,
-} from '../nvlink2/index.ts';
-import { buildHost, HostError } from '../platform/index.ts';
-import { CliError, cliErrorOf, usageError } from './cli-error.ts';
-import { readPlatformArg } from './platform-arg.ts';
+import { KERNEL_VERSIONS, type KernelVersion, type Level } from '../nvlink2/index.ts';
+import { CliError, usageError } from './cli-error.ts';
+import { runExplain, runLint } from './dt-doctor-lint.ts';
 
-const USAGE = `usage: vfio-nvlink2 dt doctor [FILE] [--json] [--kernel ${KERNEL_VERSIONS.join('|')}]
-  For every PCI function of FILE (a DTB or DTS; default: the built-in 6-GPU Witherspoon),
-  the regions the NVLink2 subdriver registers, or its errno and reason.`;
+const USAGE = `usage: vfio-nvlink2 dt doctor [FILE | --live [DIR]] [--kernel ${KERNEL_VERSIONS.join('|')}]
+                             [--json | --format text|json|sarif] [--sarif FILE]
+                             [--fail-on error|warning|note] [--fix-dtso FILE] [--fix-script FILE]
+       vfio-nvlink2 dt doctor --explain RULE
+  For every PCI function of FILE (a DTB or DTS; default: the built-in 6-GPU Witherspoon; --live:
+  a host's tree, DIR default /proc/device-tree, read with dtc -I fs), the regions the NVLink2
+  subdriver registers, or its errno and reason; then the findings of the rules NV001-NV102
+  (where, which kernels 5.0-5.12, the fix). --json: the per-function array only; --format
+  json|sarif: everything for programs; --sarif FILE: SARIF 2.1.0 as well. Exit status 3 when a
+  finding is at or above --fail-on (default: never), 1 when the tree cannot be read.`;
+
+const FORMATS = ['text', 'json', 'sarif'] as const;
+const LEVELS = ['error', 'warning', 'note'] as const;
 
 /**
  * `vfio-nvlink2 dt doctor`: prints the report; returns the exit status.
@@ -35,6 +40,7 @@ export async function runDoctor(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (values.explain !== undefined) return runExplain(values.explain);
   if (positionals.length > 1)
     throw new CliError('dt doctor', 'USAGE', `one FILE at most (got ${positionals.length})`);
   const kernel = values.kernel;
@@ -45,21 +51,29 @@ export async function runDoctor(argv: string[]): Promise<number> {
       `--kernel must be one of ${KERNEL_VERSIONS.join(', ')}, not '${kernel}'`,
     );
   }
-  const fdt = readPlatformArg('dt doctor', positionals[0]);
-  let host: ReturnType<typeof buildHost>;
-  try {
-    host = buildHost(fdt);
-  } catch (err) {
-    if (err instanceof HostError) throw cliErrorOf('dt doctor', err, `${fdt.source}: `);
-    throw err;
-  }
-  for (const w of host.warnings) process.stderr.write(`dt doctor: warning: ${w}\n`);
-  const entries = runDoctorOnHost(host, kernel ? { kernel: kernel as KernelVersion } : {});
-  const text = values.json ? JSON.stringify(entries, null, 2) : formatDoctorReport(entries);
-  await new Promise<void>((resolve, reject) => {
-    process.stdout.write(`${text}\n`, (err) => (err ? reject(err) : resolve()));
+  const oneOf = <T extends string>(flag: string, v: string | undefined, allowed: readonly T[]) => {
+    if (v !== undefined && !(allowed as readonly string[]).includes(v))
+      throw new CliError(
+        'dt doctor',
+        'USAGE',
+        `--${flag} must be ${allowed.join(', ')}, not '${v}'`,
+      );
+    return v as T | undefined;
+  };
+  const format = oneOf('format', values.format, FORMATS) ?? 'text';
+  if (values.json && values.format !== undefined)
+    throw new CliError('dt doctor', 'USAGE', '--json and --format exclude each other');
+  return runLint({
+    file: positionals[0],
+    kernel: kernel as KernelVersion | undefined,
+    json: values.json ?? false,
+    format,
+    sarif: values.sarif,
+    failOn: oneOf<Level>('fail-on', values['fail-on'], LEVELS),
+    live: values.live ?? false,
+    fixDtso: values['fix-dtso'],
+    fixScript: values['fix-script'],
   });
-  return 0;
 }
 
 function parse(argv: string[]) {
@@ -70,6 +84,13 @@ function parse(argv: string[]) {
     options: {
       json: { type: 'boolean' },
       kernel: { type: 'string' },
+      format: { type: 'string' },
+      sarif: { type: 'string' },
+      'fail-on': { type: 'string' },
+      explain: { type: 'string' },
+      live: { type: 'boolean' },
+      'fix-dtso': { type: 'string' },
+      'fix-script': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -1,5 +1,5 @@
 /**
- * `vfio-nvlink2 dt generate | show | doctor`: write a Witherspoon device tree (DTB, or DTS
+ * `vfio-nvlink2 dt generate | show | doctor | diff`: write a Witherspoon device tree (DTB, or DTS
  * with --dts), print a tree or one node as DTS, and (dt-doctor.ts) say what the NVLink2
  * subdriver would do with every PCI function. The trees come from platform/witherspoon and
  * platform/default-platform, loaded by platform-arg.ts as every command loads a tree.
@@ -25,8 +25,12 @@ const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
       NODE is a PCI name (0001:00:01.1), a node path (/memory@3e000000000), GPU<n> or *.
   show [FILE] [--node PATH]
       Print a tree (default: the built-in 6-GPU Witherspoon) or one node as DTS.
-  doctor [FILE] [--json]
-      For every PCI function, what the NVLink2 subdriver's init would do.`;
+  doctor [FILE | --live [DIR]] [--json | --format text|json|sarif] [--sarif FILE] [--fail-on LEVEL]
+         [--kernel VERSION] [--fix-dtso FILE] [--fix-script FILE] | --explain RULE
+      For every PCI function, what the NVLink2 subdriver's init would do; then the findings of
+      the NVLink2 rules (dt doctor --help).
+  diff A B [--json]
+      What changed from tree A to tree B (DTB, DTS or a /proc/device-tree-like directory).`;
 
 async function writeOutput(data: Uint8Array | string, file: string | undefined): Promise<void> {
   if (file !== undefined && file !== '-') {
@@ -147,6 +151,8 @@ export async function run(argv: string[]): Promise<number> {
     // ---- dt doctor: implemented in ./dt-doctor.ts (another engineer's module) ----
     case 'doctor':
       return (await import('./dt-doctor.ts')).runDoctor(rest);
+    case 'diff':
+      return (await import('./dt-diff.ts')).runDiff(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -158,6 +164,10 @@ export async function run(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     default:
-      throw new CliError('dt', 'USAGE', `unknown subcommand '${sub}' (generate, show or doctor)`);
+      throw new CliError(
+        'dt',
+        'USAGE',
+        `unknown subcommand '${sub}' (generate, show, doctor or diff)`,
+      );
   }
 }

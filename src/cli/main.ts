@@ -9,7 +9,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   dt: {
-    summary: 'device trees: generate | show | doctor',
+    summary: 'device trees: generate | show | doctor | diff',
     load: async () => (await import('./dt.ts')).run,
   },
   inspect: {

@@ -3,12 +3,15 @@
  * Specification v0.3, chapter 5; dtc's libfdt), DTS text, the tree model, the kernel-semantics
  * property readers and the errors. Other layers import from here only.
  */
+
+export { diffTrees, formatDiff } from './diff.ts';
 export { DTS_MAX_INDENT, formatPropertyValue, nodeToDts, toDts } from './dts.ts';
 export { FdtError, type FdtErrorCode, FdtPropertyError } from './errors.ts';
 export { FDT_MAGIC, FDT_WRITE_VERSION } from './format.ts';
 export { parseFdt } from './parse.ts';
 export { followPhandleChain, type PhandleChainOptions } from './phandle-chain.ts';
 export * from './props.ts';
+export { isCompatible } from './props.ts';
 export { serializeFdt } from './serialize.ts';
 export {
   cells,

@@ -66,6 +66,27 @@ export {
   type KernelVersion,
   kernelBehaviour,
 } from './kernel-version.ts';
+export type { Level } from './lint/index.ts';
+export {
+  attachLocations,
+  blobLocator,
+  combinedOverlay,
+  combinedScript,
+  dtsLocator,
+  explainRule,
+  failsAt,
+  findRule,
+  formatFindingsText,
+  type Locator,
+  lintTree,
+  liveLocator,
+  nameLocator,
+  PHANDLE_PROPERTIES,
+  reportJson,
+  ruleTable,
+  shellWord,
+  toSarif,
+} from './lint/index.ts';
 export { LiveRegions } from './live-regions.ts';
 export { pnvNpu2MapHost, pnvNpu2MapLparDev, pnvNpu2UnmapLparDev } from './npu-lpar.ts';
 export { NV_PMC_BOOT_0, nvlink2ModelName, nvlink2Profile } from './profile.ts';

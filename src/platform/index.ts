@@ -37,7 +37,16 @@ export {
 export { pciName } from './pci-name.ts';
 export type { Host, PciFunction, PciRole, Phb } from './types.ts';
 export {
+  ATSD_COUNT,
+  ATSD_OFFSET,
+  ATSD_STRIDE,
+  cleanWitherspoonVariants,
+  GPU_APERTURE_SIZE,
   generateWitherspoon,
+  NPU_REGS_SIZE,
+  resolveFaultTarget,
+  socketTopology,
+  tgtFromSystemAddress,
   WITHERSPOON_FLAG_SPEC,
   WitherspoonOptionError,
   type WitherspoonOptions,

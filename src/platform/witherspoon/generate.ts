@@ -116,7 +116,11 @@ interface NpuNodes {
   readonly links: FdtNode[];
 }
 
-/** `/xscom@…` with its `npu@5011000` and `link@N` children (hw/npu2-common.c, HDAT). */
+/**
+ * `/xscom@…` with its `npu@5011000` and `link@N` children (hdata/spira.c add_npu: the npu node
+ * has #address-cells 1, #size-cells 0, each link a `reg` of its index, so dtc's
+ * unit_address_vs_reg check passes).
+ */
 function addXscomAndNpu(b: Builder, chip: number, topo: SocketTopology): NpuNodes {
   const xscomBase = onChip(XSCOM_BASE, chip);
   const xscom = b.fdt.root.addChild(`xscom@${hexDigits(xscomBase)}`);
@@ -130,10 +134,13 @@ function addXscomAndNpu(b: Builder, chip: number, topo: SocketTopology): NpuNode
   npu.setProperty('reg', cells.u32(0x5011000, 0x2c));
   npu.setProperty('ibm,npu-index', cells.u32(0));
   npu.setProperty('ibm,npu-links', cells.u32(6));
+  npu.setProperty('#address-cells', cells.u32(1));
+  npu.setProperty('#size-cells', cells.u32(0));
   assignPhandle(b, npu);
   const links = topo.brickGroup.map((group, index) => {
     const link = npu.addChild(`link@${index}`);
     link.setProperty('compatible', cells.string('ibm,npu-link'));
+    link.setProperty('reg', cells.u32(index));
     link.setProperty('ibm,npu-link-index', cells.u32(index));
     link.setProperty('ibm,npu-group-id', cells.u32(group));
     link.setProperty('ibm,slot-label', cells.string(slotLabel(chip === 0 ? 0 : 1, group)));

@@ -18,10 +18,14 @@ export {
   witherspoonOptionsFromFlags,
 } from './options.ts';
 export {
+  ATSD_COUNT,
+  ATSD_OFFSET,
+  ATSD_STRIDE,
   atsdAddress,
   GPU_APERTURE_SIZE,
   gpuMemoryBase,
   type MemoryMap,
+  NPU_REGS_SIZE,
   npuRegsBase,
   tgtFromSystemAddress,
 } from './phys-map.ts';
@@ -32,3 +36,4 @@ export {
   socketTopology,
   WITHERSPOON_CHIPS,
 } from './topology.ts';
+export { cleanWitherspoonVariants } from './variants.ts';

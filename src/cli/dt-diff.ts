@@ -1,0 +1,78 @@
+/**
+ * `vfio-nvlink2 dt diff A B [--json]`: what changed from tree A to tree B (DTB, DTS, or a live
+ * tree directory such as /proc/device-tree, read with dtc -I fs), semantically (src/fdt/diff.ts):
+ * nodes and properties, phandles compared by the paths they resolve to. Exit status as diff(1):
+ * 0 the same, 1 different, 2 trouble.
+ */
+import { statSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Fdt } from '../fdt/index.ts';
+import { diffTrees, formatDiff } from '../fdt/index.ts';
+import { PHANDLE_PROPERTIES } from '../nvlink2/index.ts';
+import { CliError, usageError } from './cli-error.ts';
+import { readLiveTree, readTreeInput } from './dt-input.ts';
+
+const USAGE = `usage: vfio-nvlink2 dt diff A B [--json]
+  What changed from A to B (each a DTB, a DTS, or a tree directory like /proc/device-tree):
+  nodes and properties, phandles compared by the nodes they name. Exit 0 same, 1 different.`;
+
+/** Phandle-valued properties: the NVLink2 ones and the generic ones of the Devicetree spec. */
+const PHANDLE_PROPS = new Set([
+  ...PHANDLE_PROPERTIES.map((p) => p.name),
+  'interrupt-parent',
+  'ibm,pcie-slot',
+  'msi-parent',
+]);
+
+function load(file: string): Fdt {
+  try {
+    return statSync(file).isDirectory()
+      ? readLiveTree('dt diff', file).fdt
+      : readTreeInput('dt diff', file).fdt;
+  } catch (err) {
+    if (err instanceof CliError) throw new CliError(err.command, err.code, err.detail, 2);
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code) throw new CliError('dt diff', 'FILE', `${file}: cannot read (${code})`, 2);
+    throw err;
+  }
+}
+
+/**
+ * `vfio-nvlink2 dt diff A B`: the differences of two trees (DTB, DTS or directory), phandles
+ * compared by target; returns the exit status.
+ * @throws CliError USAGE (exit 2) for bad usage; DT_PARSE or FILE (exit 2) when a tree cannot be
+ * read.
+ */
+export async function runDiff(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw usageError('dt diff', err);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (positionals.length !== 2)
+    throw new CliError('dt diff', 'USAGE', `two trees, A and B (got ${positionals.length})`);
+  const [a, b] = positionals.map(load) as [Fdt, Fdt];
+  const entries = diffTrees(a, b, { phandleProperties: PHANDLE_PROPS });
+  const text = values.json ? JSON.stringify(entries, null, 2) : formatDiff(entries);
+  if (text) {
+    await new Promise<void>((resolve, reject) => {
+      process.stdout.write(`${text}\n`, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+  return entries.length === 0 ? 0 : 1;
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+}

@@ -1,0 +1,140 @@
+/**
+ * `dt doctor` as a linter: the per-function table (or the legacy `--json` array) and the
+ * findings, as text, `--format json` or SARIF (`--format sarif`, `--sarif FILE`), the exit status
+ * `--fail-on` asks for, `--explain RULE`, fixes written as one overlay or script.
+ * Exit status: 0, or 3 when a finding is at or above `--fail-on`; 1 when the tree cannot be
+ * read or Linux could not model its PCI functions (after writing the report); 2 for usage.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import type { KernelVersion, Level } from '../nvlink2/index.ts';
+import {
+  attachLocations,
+  combinedOverlay,
+  combinedScript,
+  explainRule,
+  failsAt,
+  findRule,
+  formatDoctorReport,
+  formatFindingsText,
+  lintTree,
+  reportJson,
+  ruleTable,
+  toSarif,
+} from '../nvlink2/index.ts';
+import { CliError } from './cli-error.ts';
+import { PROC_DEVICE_TREE, readLiveTree, readTreeInput } from './dt-input.ts';
+
+/** Exit status when a finding is at or above `--fail-on`. */
+export const EXIT_FINDINGS = 3;
+
+/**
+ * `dt doctor`'s parsed flags: the tree, kernel, output format and files (SARIF, fixes), --fail-on
+ * and --live.
+ */
+export interface LintFlags {
+  readonly file: string | undefined;
+  readonly kernel: KernelVersion | undefined;
+  /** The legacy per-function JSON array (unchanged). */
+  readonly json: boolean;
+  readonly format: 'text' | 'json' | 'sarif';
+  readonly sarif: string | undefined;
+  readonly failOn: Level | undefined;
+  readonly live: boolean;
+  readonly fixDtso: string | undefined;
+  readonly fixScript: string | undefined;
+}
+
+async function print(text: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+function write(file: string, text: string, what: string): void {
+  try {
+    writeFileSync(file, text);
+  } catch (err) {
+    throw new CliError(
+      'dt doctor',
+      'FILE',
+      `cannot write ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+}
+
+/** The tool's version, from package.json (for SARIF's driver.version). */
+function toolVersion(): string {
+  try {
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as { version?: string };
+    if (typeof pkg.version === 'string') return pkg.version;
+  } catch {
+    // dist/ layout: one level deeper.
+  }
+  try {
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
+    ) as { version?: string };
+    return pkg.version ?? '0.0.0';
+  } catch {
+    return '0.0.0';
+  }
+}
+
+/**
+ * `dt doctor --explain RULE`: the rule, its source and an example; returns the exit status.
+ * @throws CliError USAGE for an unknown rule (listing the rules).
+ */
+export async function runExplain(id: string): Promise<number> {
+  const rule = findRule(id);
+  if (!rule) {
+    throw new CliError(
+      'dt doctor',
+      'USAGE',
+      `--explain: no rule '${id}'; the rules are:\n${ruleTable()}`,
+    );
+  }
+  await print(`${explainRule(rule)}\n`);
+  return 0;
+}
+
+/**
+ * `dt doctor` as a linter: the report in the chosen format, fixes written if asked; returns 0, or
+ * EXIT_FINDINGS when --fail-on is reached.
+ * @throws CliError DT_PARSE (the tree), FILE (an output file), PLATFORM (a tree the host model
+ * cannot be built from).
+ */
+export async function runLint(flags: LintFlags): Promise<number> {
+  const input = flags.live
+    ? readLiveTree('dt doctor', flags.file ?? PROC_DEVICE_TREE)
+    : readTreeInput('dt doctor', flags.file);
+  const report = lintTree(input.fdt, flags.kernel ? { kernel: flags.kernel } : {});
+  attachLocations(report.findings, input.locator);
+  for (const w of report.hostWarnings) process.stderr.write(`dt doctor: warning: ${w}\n`);
+  if (flags.sarif !== undefined) {
+    const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });
+    write(flags.sarif, `${JSON.stringify(log, null, 2)}\n`, 'SARIF');
+  }
+  const overlay = combinedOverlay(report);
+  if (flags.fixDtso !== undefined)
+    write(flags.fixDtso, overlay ?? '/dts-v1/;\n/plugin/;\n', 'overlay');
+  const script = combinedScript(report, input.dtb, input.makeDtb);
+  if (flags.fixScript !== undefined) write(flags.fixScript, script ?? '#!/bin/sh\n', 'script');
+  if (flags.format === 'sarif') {
+    const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });
+    await print(`${JSON.stringify(log, null, 2)}\n`);
+  } else if (flags.format === 'json') {
+    await print(`${JSON.stringify(reportJson(report, input.dtb), null, 2)}\n`);
+  } else if (flags.json) {
+    if (report.functions) await print(`${JSON.stringify(report.functions, null, 2)}\n`);
+  } else {
+    const table = report.functions ? formatDoctorReport(report.functions) : '';
+    const findings = formatFindingsText(report, input.dtb);
+    const text = [table, findings].filter((s) => s.length > 0).join('\n');
+    if (text) await print(`${text}\n`);
+  }
+  if (report.hostError !== null)
+    throw new CliError('dt doctor', 'PLATFORM', `${input.fdt.source}: ${report.hostError}`);
+  return flags.failOn !== undefined && failsAt(report.findings, flags.failOn) ? EXIT_FINDINGS : 0;
+}
