@@ -99,7 +99,10 @@ describe('guest --socket-dir over the real server', () => {
   it('one vPHB (default): six GPUs back to back, and QEMU’s IOMMU-group error (exit 1)', () => {
     const r = guest('--socket-dir', serve.dir, '--json');
     assert.equal(r.status, 1);
-    assert.match(r.stderr, /vPHB 0: ATSD requires separate vPHB per GPU IOMMU group/);
+    assert.match(
+      r.stderr,
+      /^vfio-nvlink2: guest: PLACEMENT: vPHB 0: ATSD requires separate vPHB per GPU IOMMU group/m,
+    );
     // 2 links per GPU: QEMU's loop stops at 8 before reaching its "Only 8" line.
     assert.doesNotMatch(r.stderr, /Only 8 ATSD registers supported/);
     const v = (JSON.parse(r.stdout) as GuestJson).vphbs[0]!;
@@ -158,7 +161,7 @@ describe('guest errors name the device', () => {
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
-      /guest: 0002:01:00\.0: cannot connect to .*0002:01:00\.0\.sock: .*ENOENT/,
+      /^vfio-nvlink2: guest: ENOENT: 0002:01:00\.0: cannot connect to .*0002:01:00\.0\.sock: .*ENOENT/,
     );
   });
 
@@ -169,7 +172,7 @@ describe('guest errors name the device', () => {
       assert.equal(r.status, 1);
       assert.match(
         r.stderr,
-        /guest: 0002:01:00\.0: cannot connect to .*: EBUSY: another client holds it/,
+        /^vfio-nvlink2: guest: EBUSY: 0002:01:00\.0: cannot connect to .*: another client holds it$/m,
       );
     } finally {
       holder.close();

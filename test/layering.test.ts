@@ -30,7 +30,7 @@ import ts from 'typescript';
  * | 8 | guest, bench, topology | clients of the wire: what a VMM builds; the benchmark; the machine as a picture |
  * | 9 | fuzz, live | the fuzzer (starts its children as the bench does); serve's live page |
  * | 10 | cli | thin commands over everything |
- * | leaf | trace, native, text | importable from anywhere; import no other folder |
+ * | leaf | trace, native, text, errors | importable from anywhere; import no other folder |
  */
 const LAYERS: readonly (readonly string[])[] = [
   ['fdt'],
@@ -45,7 +45,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['fuzz', 'live'],
   ['cli'],
 ];
-const LEAVES: readonly string[] = ['trace', 'native', 'text'];
+const LEAVES: readonly string[] = ['trace', 'native', 'text', 'errors'];
 
 /**
  * Test-only helpers live in folders named `testing/` (the build leaves them out of dist). They

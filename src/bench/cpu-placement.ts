@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
+/** Where the bench's other process runs: pinned to a CPU, or not, and why not. */
 export type Placement =
   | { readonly pinned: true; readonly cpu: number }
   | { readonly pinned: false; readonly reason: string };

@@ -13,6 +13,10 @@ import {
 } from './echo-server.ts';
 import { FRAME_HEADER_BYTES, RawStream } from './raw-stream.ts';
 
+/**
+ * The floor's near end, as the module header describes: one REGION_READ/REGION_WRITE-shaped request
+ * at a time over a `RawStream`.
+ */
 export class EchoClient {
   readonly #stream: RawStream;
   readonly #head = new Uint8Array(FRAME_HEADER_BYTES + ACCESS_HEAD_BYTES);

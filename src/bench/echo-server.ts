@@ -11,6 +11,7 @@ import { FRAME_HEADER_BYTES, RawStream } from './raw-stream.ts';
 
 /** vfio-user command numbers the responder tells apart (vfio-user.rst "Commands"). */
 export const ECHO_REGION_READ = 9;
+/** VFIO_USER_REGION_WRITE's command number (vfio-user.rst "Commands"). */
 export const ECHO_REGION_WRITE = 10;
 /** Bytes of the region-access head after the header: offset u64, region u32, count u32. */
 export const ACCESS_HEAD_BYTES = 16;
@@ -19,6 +20,7 @@ export const ECHO_MAX_DATA = 1024 * 1024;
 const MAX_FRAME = FRAME_HEADER_BYTES + ACCESS_HEAD_BYTES + ECHO_MAX_DATA;
 const REPLY_FLAG = 1;
 
+/** A listening echo responder: its socket path, and `close` to stop it. */
 export interface EchoServer {
   readonly path: string;
   close(): void;

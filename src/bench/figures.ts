@@ -11,6 +11,7 @@ export type Target =
   | { readonly kind: 'ratio-at-least'; readonly limit: number }
   | { readonly kind: 'value-at-most'; readonly limit: number };
 
+/** One measured figure of `bench --json`: a stable id, a label, its unit and value. */
 export interface Figure {
   /** Stable key, e.g. 'region-read-8b-p50'. */
   readonly id: string;

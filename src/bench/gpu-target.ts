@@ -18,8 +18,13 @@ import {
   VfioUserClient,
 } from '../vfio-user/index.ts';
 
+/** The region index of config space, which the round-trip figures read (a VMM never maps it). */
 export const CONFIG = VFIO_PCI_CONFIG_REGION_INDEX;
 
+/**
+ * The served GPU the bench measures: its client, the GPU RAM region index, and its mapping on
+ * demand.
+ */
 export interface GpuTarget {
   readonly client: VfioUserClient;
   /** Index of the GPU RAM region. */

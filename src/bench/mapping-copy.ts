@@ -12,6 +12,10 @@
  */
 import { maxOf, median, mibPerSecond, nowNs } from './stats.ts';
 
+/**
+ * How much the mapping-copy figure copies: bytes per repetition, bytes per Buffer.copy call,
+ * repetitions.
+ */
 export interface MappingCopyPlan {
   /** Bytes copied per repetition (the mapped range used, from offset 0). */
   readonly bytes: number;
@@ -26,6 +30,10 @@ export interface CopyRate {
   readonly median: number;
 }
 
+/**
+ * Copy rates into and out of a mapped GPU RAM region, against private-to-private memcpy (the
+ * floor).
+ */
 export interface MappingCopyResult {
   /** Private to private (the floor). */
   readonly memcpy: CopyRate;

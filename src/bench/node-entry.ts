@@ -8,6 +8,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
+/** A node command line: the entry file and its arguments. */
 export interface NodeCommand {
   readonly file: string;
   readonly args: readonly string[];

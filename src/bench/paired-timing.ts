@@ -10,6 +10,10 @@ import { mibPerSecond, nowNs } from './stats.ts';
 /** One asynchronous operation (a round trip) per side, by name. */
 export type Operations<K extends string> = Readonly<Record<K, () => Promise<unknown>>>;
 
+/**
+ * How a paired timing runs: warm-up operations per side, alternating rounds, operations per side
+ * per round.
+ */
 export interface PairedPlan {
   /** Operations per side before anything is recorded. */
   readonly warmup: number;

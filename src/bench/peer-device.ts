@@ -8,6 +8,7 @@ import { createMachine, PartitionRegistry } from '../machine/index.ts';
 import { defaultPlatformTree, generateGrace } from '../platform/index.ts';
 import { VfioUserServer } from '../vfio-user/index.ts';
 
+/** A GPU served in the peer process: its socket path and PCI address, and `close`. */
 export interface ServedGpu {
   readonly path: string;
   /** PCI address of the GPU ("DDDD:BB:DD.F"). */

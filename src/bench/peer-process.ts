@@ -21,6 +21,7 @@ export interface PeerAnnouncement {
   readonly grace: string;
 }
 
+/** The bench's other process, running: its announcement, and `stop`. */
 export interface PeerProcess extends PeerAnnouncement {
   stop(): Promise<void>;
 }

@@ -8,6 +8,7 @@ import type { MappingCopyPlan } from './mapping-copy.ts';
 import type { PairedPlan } from './paired-timing.ts';
 import type { StartupPlan } from './serve-startup.ts';
 
+/** How long each measurement of `bench` runs (quick or full). */
 export interface BenchPlan {
   readonly quick: boolean;
   /** 8-byte REGION_READ against the 40-byte echo. */
@@ -22,6 +23,7 @@ export interface BenchPlan {
 
 const MiB = 1024 * 1024;
 
+/** `bench`: enough repetitions for stable medians. */
 export const FULL_PLAN: BenchPlan = {
   quick: false,
   roundTrip: { warmup: 5000, rounds: 20, perRound: 2500 },
@@ -31,6 +33,7 @@ export const FULL_PLAN: BenchPlan = {
   traceIdle: { warmup: 20, rounds: 10, perRound: 40 },
 };
 
+/** `bench --quick`: a few repetitions of each, to check the bench runs (its figures are rough). */
 export const QUICK_PLAN: BenchPlan = {
   quick: true,
   roundTrip: { warmup: 100, rounds: 2, perRound: 200 },

@@ -19,6 +19,7 @@ import { skipBytes } from '../vfio-user/index.ts';
 /** sizeof(struct vfio_user_header); the message size is the u32 at offset 4. */
 export const FRAME_HEADER_BYTES = 16;
 
+/** What a `RawStream` calls: each whole frame, and the end of the stream. */
 export interface RawStreamHandlers {
   /** One whole message, header included; the view is valid only during the call. */
   onFrame(frame: Uint8Array): void;
@@ -26,6 +27,9 @@ export interface RawStreamHandlers {
   onClose(error: Error | null): void;
 }
 
+/**
+ * The floor's transport, as the module header describes: whole frames in, one `sendMessage` out.
+ */
 export class RawStream {
   readonly #fd: number;
   readonly #handlers: RawStreamHandlers;

@@ -22,6 +22,10 @@ import { measureTraceIdle, READS_PER_OP, type TraceIdleResult } from './trace-id
 
 const MiB = 1024 * 1024;
 
+/**
+ * What `bench --json` writes (schema vfio-nvlink2-bench/1): when, where (node, CPUs) and every
+ * figure.
+ */
 export interface BenchResult {
   readonly schema: 'vfio-nvlink2-bench/2';
   readonly startedAt: string;
@@ -58,6 +62,7 @@ export interface BenchResult {
   };
 }
 
+/** Receives one progress message per step of the bench. */
 export type Progress = (message: string) => void;
 
 /** What the wire figures talk to: the two echo floors, our GPU, maybe libvfio-user's sample. */

@@ -16,6 +16,10 @@ import { servedDevices } from '../serve-dir/index.ts';
 import { nodeEntry, stopChild } from './node-entry.ts';
 import { nowNs } from './stats.ts';
 
+/**
+ * One start of `serve`: milliseconds to every socket accepting, sockets, and VmRSS after the settle
+ * (MB).
+ */
 export interface StartupRun {
   /** Spawn to every socket accepting, in milliseconds. */
   readonly ms: number;
@@ -26,6 +30,10 @@ export interface StartupRun {
   readonly bareNodeMs: number;
 }
 
+/**
+ * How `serve`'s start is measured: runs, settle before reading VmRSS (ms), and a per-run timeout
+ * (ms).
+ */
 export interface StartupPlan {
   readonly runs: number;
   /** Wait between the last accept and reading VmRSS. */

@@ -21,7 +21,10 @@ export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
 }
 
-/** The median of `values` (mean of the two middle ones for an even count). */
+/**
+ * The median of `values` (mean of the two middle ones for an even count).
+ * @throws RangeError for an empty series.
+ */
 export function median(values: readonly number[]): number {
   if (values.length === 0) throw new RangeError('median of an empty series');
   const s = [...values].sort((a, b) => a - b);

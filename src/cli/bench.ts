@@ -51,10 +51,11 @@ function parseArgs(argv: readonly string[]): BenchArgs | null {
     else if (a === '--no-fail') args.fail = false;
     else if (a === '--json') {
       const file = argv[++i];
-      if (file === undefined) throw new CliError(`bench: --json needs a file\n\n${USAGE}`, 2);
+      if (file === undefined)
+        throw new CliError('bench', 'USAGE', `--json needs a file\n\n${USAGE}`);
       args.json = file;
     } else if (a.startsWith('--json=')) args.json = a.slice('--json='.length);
-    else throw new CliError(`bench: unknown option '${a}'\n\n${USAGE}`, 2);
+    else throw new CliError('bench', 'USAGE', `unknown option '${a}'\n\n${USAGE}`);
   }
   return args;
 }
@@ -64,6 +65,10 @@ function benchSteps(plan: BenchPlan): number {
   return 6 + plan.startup.runs;
 }
 
+/**
+ * `vfio-nvlink2 bench [--quick] [--no-pin] [--json FILE]`: returns the exit status.
+ * @throws CliError USAGE for an unknown option or --json without a file.
+ */
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args === null) {

@@ -26,15 +26,23 @@ const PHANDLE_PROPS = new Set([
 
 function load(file: string): Fdt {
   try {
-    return statSync(file).isDirectory() ? readLiveTree(file).fdt : readTreeInput(file).fdt;
+    return statSync(file).isDirectory()
+      ? readLiveTree('dt diff', file).fdt
+      : readTreeInput('dt diff', file).fdt;
   } catch (err) {
-    if (err instanceof CliError) throw new CliError(err.message, 2);
+    if (err instanceof CliError) throw new CliError(err.command, err.code, err.detail, 2);
     const code = (err as NodeJS.ErrnoException).code;
-    if (code) throw new CliError(`dt diff: ${file}: cannot read (${code})`, 2);
+    if (code) throw new CliError('dt diff', 'FILE', `${file}: cannot read (${code})`, 2);
     throw err;
   }
 }
 
+/**
+ * `vfio-nvlink2 dt diff A B`: the differences of two trees (DTB, DTS or directory), phandles
+ * compared by target; returns the exit status.
+ * @throws CliError USAGE (exit 2) for bad usage; DT_PARSE or FILE (exit 2) when a tree cannot be
+ * read.
+ */
 export async function runDiff(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
@@ -48,7 +56,7 @@ export async function runDiff(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 2)
-    throw new CliError(`dt diff: two trees, A and B (got ${positionals.length})`, 2);
+    throw new CliError('dt diff', 'USAGE', `two trees, A and B (got ${positionals.length})`);
   const [a, b] = positionals.map(load) as [Fdt, Fdt];
   const entries = diffTrees(a, b, { phandleProperties: PHANDLE_PROPS });
   const text = values.json ? JSON.stringify(entries, null, 2) : formatDiff(entries);

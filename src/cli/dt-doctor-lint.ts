@@ -27,6 +27,10 @@ import { PROC_DEVICE_TREE, readLiveTree, readTreeInput } from './dt-input.ts';
 /** Exit status when a finding is at or above `--fail-on`. */
 export const EXIT_FINDINGS = 3;
 
+/**
+ * `dt doctor`'s parsed flags: the tree, kernel, output format and files (SARIF, fixes), --fail-on
+ * and --live.
+ */
 export interface LintFlags {
   readonly file: string | undefined;
   readonly kernel: KernelVersion | undefined;
@@ -51,7 +55,9 @@ function write(file: string, text: string, what: string): void {
     writeFileSync(file, text);
   } catch (err) {
     throw new CliError(
-      `dt doctor: cannot write ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'dt doctor',
+      'FILE',
+      `cannot write ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
 }
@@ -76,20 +82,33 @@ function toolVersion(): string {
   }
 }
 
-/** `--explain RULE`. */
+/**
+ * `dt doctor --explain RULE`: the rule, its source and an example; returns the exit status.
+ * @throws CliError USAGE for an unknown rule (listing the rules).
+ */
 export async function runExplain(id: string): Promise<number> {
   const rule = findRule(id);
   if (!rule) {
-    throw new CliError(`dt doctor: --explain: no rule '${id}'; the rules are:\n${ruleTable()}`, 2);
+    throw new CliError(
+      'dt doctor',
+      'USAGE',
+      `--explain: no rule '${id}'; the rules are:\n${ruleTable()}`,
+    );
   }
   await print(`${explainRule(rule)}\n`);
   return 0;
 }
 
+/**
+ * `dt doctor` as a linter: the report in the chosen format, fixes written if asked; returns 0, or
+ * EXIT_FINDINGS when --fail-on is reached.
+ * @throws CliError DT_PARSE (the tree), FILE (an output file), PLATFORM (a tree the host model
+ * cannot be built from).
+ */
 export async function runLint(flags: LintFlags): Promise<number> {
   const input = flags.live
-    ? readLiveTree(flags.file ?? PROC_DEVICE_TREE)
-    : readTreeInput(flags.file);
+    ? readLiveTree('dt doctor', flags.file ?? PROC_DEVICE_TREE)
+    : readTreeInput('dt doctor', flags.file);
   const report = lintTree(input.fdt, flags.kernel ? { kernel: flags.kernel } : {});
   attachLocations(report.findings, input.locator);
   for (const w of report.hostWarnings) process.stderr.write(`dt doctor: warning: ${w}\n`);
@@ -118,6 +137,6 @@ export async function runLint(flags: LintFlags): Promise<number> {
     if (text) await print(`${text}\n`);
   }
   if (report.hostError !== null)
-    throw new CliError(`dt doctor: ${input.fdt.source}: ${report.hostError}`, 1);
+    throw new CliError('dt doctor', 'PLATFORM', `${input.fdt.source}: ${report.hostError}`);
   return flags.failOn !== undefined && failsAt(report.findings, flags.failOn) ? EXIT_FINDINGS : 0;
 }

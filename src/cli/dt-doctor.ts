@@ -24,6 +24,11 @@ const USAGE = `usage: vfio-nvlink2 dt doctor [FILE | --live [DIR]] [--kernel ${K
 const FORMATS = ['text', 'json', 'sarif'] as const;
 const LEVELS = ['error', 'warning', 'note'] as const;
 
+/**
+ * `vfio-nvlink2 dt doctor`: prints the report; returns the exit status.
+ * @throws CliError USAGE for bad usage; DT_PARSE or PLATFORM when the tree cannot be read or is not
+ * a host.
+ */
 export async function runDoctor(argv: string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
@@ -38,22 +43,27 @@ export async function runDoctor(argv: string[]): Promise<number> {
   }
   if (values.explain !== undefined) return runExplain(values.explain);
   if (positionals.length > 1)
-    throw new CliError(`dt doctor: one FILE at most (got ${positionals.length})`, 2);
+    throw new CliError('dt doctor', 'USAGE', `one FILE at most (got ${positionals.length})`);
   const kernel = values.kernel;
   if (kernel !== undefined && !(KERNEL_VERSIONS as readonly string[]).includes(kernel)) {
     throw new CliError(
-      `dt doctor: --kernel must be one of ${KERNEL_VERSIONS.join(', ')}, not '${kernel}'`,
-      2,
+      'dt doctor',
+      'USAGE',
+      `--kernel must be one of ${KERNEL_VERSIONS.join(', ')}, not '${kernel}'`,
     );
   }
   const oneOf = <T extends string>(flag: string, v: string | undefined, allowed: readonly T[]) => {
     if (v !== undefined && !(allowed as readonly string[]).includes(v))
-      throw new CliError(`dt doctor: --${flag} must be ${allowed.join(', ')}, not '${v}'`, 2);
+      throw new CliError(
+        'dt doctor',
+        'USAGE',
+        `--${flag} must be ${allowed.join(', ')}, not '${v}'`,
+      );
     return v as T | undefined;
   };
   const format = oneOf('format', values.format, FORMATS) ?? 'text';
   if (values.json && values.format !== undefined)
-    throw new CliError('dt doctor: --json and --format exclude each other', 2);
+    throw new CliError('dt doctor', 'USAGE', '--json and --format exclude each other');
   return runLint({
     file: positionals[0],
     kernel: kernel as KernelVersion | undefined,

@@ -16,12 +16,16 @@ import {
   nameLocator,
   shellWord,
 } from '../nvlink2/index.ts';
-import { CliError } from './cli-error.ts';
+import { CliError, cliErrorOf } from './cli-error.ts';
 import { readPlatformArg } from './platform-arg.ts';
 
 /** Where a host's firmware device tree is. */
 export const PROC_DEVICE_TREE = '/proc/device-tree';
 
+/**
+ * A tree as `dt doctor`/`dt diff` read it: the tree, where its nodes are in the input, and the blob
+ * fix scripts edit.
+ */
 export interface TreeInput {
   readonly fdt: Fdt;
   readonly locator: Locator;
@@ -31,23 +35,27 @@ export interface TreeInput {
   readonly makeDtb?: string;
 }
 
-function runDtc(args: string[], what: string): Buffer {
+function runDtc(command: string, args: string[], what: string): Buffer {
   const r = spawnSync('dtc', args, { maxBuffer: 256 * 1024 * 1024 });
   if (r.error) {
     throw new CliError(
+      command,
+      'DT_PARSE',
       `${what}: cannot run dtc (${r.error.message}); install device-tree-compiler`,
-      1,
     );
   }
   if (r.status !== 0) {
     const why = r.stderr.toString().trim().split('\n')[0] ?? `exit ${r.status}`;
-    throw new CliError(`${what}: dtc rejected it: ${why}`, 1);
+    throw new CliError(command, 'DT_PARSE', `${what}: dtc rejected it: ${why}`);
   }
   return r.stdout;
 }
 
-/** A live tree directory through `dtc -I fs -O dtb`. @throws CliError */
-export function readLiveTree(dir: string): TreeInput {
+/**
+ * A live tree directory through `dtc -I fs -O dtb`, for `command`.
+ * @throws CliError FILE when `dir` is not a directory; DT_PARSE when dtc cannot run or rejects it, or the blob is malformed.
+ */
+export function readLiveTree(command: string, dir: string): TreeInput {
   let isDir = false;
   try {
     isDir = statSync(dir).isDirectory();
@@ -56,9 +64,9 @@ export function readLiveTree(dir: string): TreeInput {
   }
   if (!isDir) {
     const why = dir === PROC_DEVICE_TREE ? ' (this host has no Open Firmware device tree)' : '';
-    throw new CliError(`dt doctor --live: ${dir}: no such directory${why}`, 1);
+    throw new CliError(command, 'FILE', `--live: ${dir}: no such directory${why}`, 1);
   }
-  const bytes = runDtc(['-q', '-I', 'fs', '-O', 'dtb', dir], dir);
+  const bytes = runDtc(command, ['-q', '-I', 'fs', '-O', 'dtb', dir], dir);
   try {
     const fdt = parseFdt(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), dir);
     return {
@@ -68,14 +76,17 @@ export function readLiveTree(dir: string): TreeInput {
       makeDtb: `dtc -q -I fs -O dtb -o tree.dtb ${shellWord(dir)}`,
     };
   } catch (err) {
-    if (err instanceof FdtError) throw new CliError(err.message, 1);
+    if (err instanceof FdtError) throw cliErrorOf(command, err);
     throw err;
   }
 }
 
-/** A file (DTB or .dts) or the built-in platform. @throws CliError */
-export function readTreeInput(file: string | undefined): TreeInput {
-  const fdt = readPlatformArg(file);
+/**
+ * A file (DTB or .dts) or the built-in platform, for `command`.
+ * @throws CliError DT_PARSE when the file cannot be read, compiled or parsed.
+ */
+export function readTreeInput(command: string, file: string | undefined): TreeInput {
+  const fdt = readPlatformArg(command, file);
   if (file === undefined) {
     return {
       fdt,
@@ -85,7 +96,11 @@ export function readTreeInput(file: string | undefined): TreeInput {
     };
   }
   if (file.endsWith('.dts')) {
-    const annotated = runDtc(['-q', '-I', 'dts', '-O', 'dts', '-T', '-T', file], file).toString();
+    const annotated = runDtc(
+      command,
+      ['-q', '-I', 'dts', '-O', 'dts', '-T', '-T', file],
+      file,
+    ).toString();
     const lines = new Map<string, string[] | undefined>();
     const sourceLine = (f: string, line: number) => {
       if (!lines.has(f)) {

@@ -18,7 +18,7 @@ import {
   WitherspoonOptionError,
   witherspoonOptionsFromFlags,
 } from '../platform/index.ts';
-import { CliError, usageError } from './cli-error.ts';
+import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
@@ -48,7 +48,9 @@ async function writeOutput(data: Uint8Array | string, file: string | undefined):
       writeFileSync(file, data);
     } catch (err) {
       throw new CliError(
-        `dt generate: cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        'dt generate',
+        'FILE',
+        `cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
       );
     }
     return;
@@ -75,7 +77,7 @@ async function runGenerate(argv: string[]): Promise<number> {
     fdt = generateMachine(values);
   } catch (err) {
     if (err instanceof WitherspoonOptionError || err instanceof GraceOptionError)
-      throw new CliError(`dt generate: --${err.message}`, 2);
+      throw cliErrorOf('dt generate', err, '--', 2);
     throw err;
   }
   if (values.dts) {
@@ -84,8 +86,9 @@ async function runGenerate(argv: string[]): Promise<number> {
   }
   if ((values.output === undefined || values.output === '-') && process.stdout.isTTY) {
     throw new CliError(
-      'dt generate: refusing to write a binary DTB to a terminal; use -o FILE or --dts',
-      2,
+      'dt generate',
+      'USAGE',
+      'refusing to write a binary DTB to a terminal; use -o FILE or --dts',
     );
   }
   await writeOutput(serializeFdt(fdt), values.output);
@@ -99,8 +102,9 @@ function generateMachine(values: ReturnType<typeof parseGenerate>['values']): Fd
   const machine = values.machine ?? 'witherspoon';
   if (!(MACHINES as readonly string[]).includes(machine))
     throw new CliError(
-      `dt generate: --machine must be ${MACHINES.join(', ')}, not '${machine}'`,
-      2,
+      'dt generate',
+      'USAGE',
+      `--machine must be ${MACHINES.join(', ')}, not '${machine}'`,
     );
   const grace = machine !== 'witherspoon';
   const foreign = Object.keys(grace ? WITHERSPOON_FLAG_SPEC : GRACE_FLAG_SPEC).filter(
@@ -108,7 +112,11 @@ function generateMachine(values: ReturnType<typeof parseGenerate>['values']): Fd
       flag !== 'gpus' && flag !== 'omit' && values[flag as keyof typeof values] !== undefined,
   );
   if (foreign.length > 0)
-    throw new CliError(`dt generate: --${foreign[0]} is not an option of --machine ${machine}`, 2);
+    throw new CliError(
+      'dt generate',
+      'USAGE',
+      `--${foreign[0]} is not an option of --machine ${machine}`,
+    );
   if (grace) return generateGrace(graceOptionsFromFlags(machine as GraceMachine, values));
   return generateWitherspoon(witherspoonOptionsFromFlags(values));
 }
@@ -142,14 +150,19 @@ async function runShow(argv: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length > 1)
-    throw new CliError(`dt show: one FILE at most, got ${positionals.length}`, 2);
-  const fdt = readPlatformArg(positionals[0]);
+    throw new CliError('dt show', 'USAGE', `one FILE at most, got ${positionals.length}`);
+  const fdt = readPlatformArg('dt show', positionals[0]);
   if (values.node === undefined) {
     await writeOutput(toDts(fdt), undefined);
     return 0;
   }
   const node = fdt.findNode(values.node);
-  if (!node) throw new CliError(`dt show: --node ${values.node}: no such node in ${fdt.source}`, 1);
+  if (!node)
+    throw new CliError(
+      'dt show',
+      'NOT_FOUND',
+      `--node ${values.node}: no such node in ${fdt.source}`,
+    );
   await writeOutput(nodeToDts(node), undefined);
   return 0;
 }
@@ -163,7 +176,10 @@ function parseShow(argv: string[]) {
   });
 }
 
-/** `vfio-nvlink2 dt …`. */
+/**
+ * `vfio-nvlink2 dt generate | show | doctor`: returns the exit status.
+ * @throws CliError USAGE, DT_OPTION, DT_PARSE, NOT_FOUND, FILE (README.md "Errors").
+ */
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
   switch (sub) {
@@ -187,6 +203,10 @@ export async function run(argv: string[]): Promise<number> {
       console.log(USAGE);
       return 0;
     default:
-      throw new CliError(`dt: unknown subcommand '${sub}' (generate, show, doctor or diff)`, 2);
+      throw new CliError(
+        'dt',
+        'USAGE',
+        `unknown subcommand '${sub}' (generate, show, doctor or diff)`,
+      );
   }
 }

@@ -52,7 +52,11 @@ function positiveInt(
   if (text === undefined) return fallback;
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > max) {
-    throw new CliError(`fuzz: --${name} must be an integer from 0 to ${max}, not '${text}'`, 2);
+    throw new CliError(
+      'fuzz',
+      'USAGE',
+      `--${name} must be an integer from 0 to ${max}, not '${text}'`,
+    );
   }
   return n;
 }
@@ -85,8 +89,9 @@ function parse(argv: string[]): (FuzzOptions & { json: boolean }) | 'help' {
   for (const name of values.avoid ?? []) {
     if (!isKnownFault(name)) {
       throw new CliError(
-        `fuzz: --avoid '${name}' is not a known fault (${Object.keys(KNOWN_FAULTS).join(', ')})`,
-        2,
+        'fuzz',
+        'USAGE',
+        `--avoid '${name}' is not a known fault (${Object.keys(KNOWN_FAULTS).join(', ')})`,
       );
     }
     avoid.add(name);
@@ -94,7 +99,8 @@ function parse(argv: string[]): (FuzzOptions & { json: boolean }) | 'help' {
   let only: FuzzOptions['only'];
   if (values.replay !== undefined) {
     const m = /^(\d+):(\d+)$/.exec(values.replay);
-    if (!m) throw new CliError(`fuzz: --replay takes LANE:CONNECTION, not '${values.replay}'`, 2);
+    if (!m)
+      throw new CliError('fuzz', 'USAGE', `--replay takes LANE:CONNECTION, not '${values.replay}'`);
     only = { lane: Number(m[1]), connection: Number(m[2]) };
   }
   return {
@@ -129,6 +135,10 @@ function printPlan(lane: number, connection: number, plan: PlannedConnection): v
   for (const f of plan.intruder) err(`  intruder ${f.expect} ${f.label}`);
 }
 
+/**
+ * `vfio-nvlink2 fuzz`: returns the exit status (non-zero when the server failed a check).
+ * @throws CliError USAGE for bad usage.
+ */
 export async function run(argv: string[]): Promise<number> {
   const options = parse(argv);
   if (options === 'help') {

@@ -22,12 +22,11 @@ import {
   readRemoteFacts,
   type VphbRequest,
 } from '../guest/index.ts';
-import { isSystemCallError } from '../native/index.ts';
 import { graceGpuModel } from '../nvgrace/index.ts';
 import { deviceNameForSocket, readDevicesList, servedDevices } from '../serve-dir/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { QEMU_MSG_TIMEOUT_MS, ReplyError, VfioUserClient } from '../vfio-user/index.ts';
-import { CliError, usageError } from './cli-error.ts';
+import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 
 const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-nodes N] [--phb N]
                           [--phb-per-group] [--dts | --json] [-o FILE.dtb]
@@ -79,7 +78,7 @@ function intArg(name: string, text: string | undefined, fallback: number, max: n
   if (text === undefined) return fallback;
   const n = Number(text);
   if (!/^\d+$/.test(text) || n > max)
-    throw new CliError(`guest: --${name} wants an integer 0..${max}, not '${text}'`, 2);
+    throw new CliError('guest', 'USAGE', `--${name} wants an integer 0..${max}, not '${text}'`);
   return n;
 }
 
@@ -95,10 +94,10 @@ export function parseGuestArgs(argv: string[]): GuestArgs | 'help' {
   if (values.help) return 'help';
   const socketDir = values['socket-dir'];
   if (socketDir === undefined && positionals.length === 0)
-    throw new CliError(`guest: give --socket-dir DIR or SOCKET...\n\n${USAGE}`, 2);
+    throw new CliError('guest', 'USAGE', `give --socket-dir DIR or SOCKET...\n\n${USAGE}`);
   if (socketDir !== undefined && positionals.length > 0)
-    throw new CliError('guest: give SOCKET... or --socket-dir DIR, not both', 2);
-  if (values.dts && values.json) throw new CliError('guest: --dts or --json, not both', 2);
+    throw new CliError('guest', 'USAGE', 'give SOCKET... or --socket-dir DIR, not both');
+  if (values.dts && values.json) throw new CliError('guest', 'USAGE', '--dts or --json, not both');
   return {
     socketDir,
     sockets: positionals,
@@ -121,8 +120,12 @@ function readDevicesJson<T>(path: string, read: () => T): T {
   try {
     return read();
   } catch (e) {
-    if (e instanceof VfioError) throw new CliError(`guest: ${e.reason}`);
-    throw new CliError(`guest: cannot read ${path}: ${e instanceof Error ? e.message : e}`);
+    if (e instanceof VfioError) throw cliErrorOf('guest', e);
+    throw new CliError(
+      'guest',
+      'FILE',
+      `cannot read ${path}: ${e instanceof Error ? e.message : e}`,
+    );
   }
 }
 
@@ -131,11 +134,14 @@ function targetsOf(args: GuestArgs): Target[] {
     const list = join(args.socketDir, 'devices.json');
     if (!existsSync(list))
       throw new CliError(
-        `guest: no ${list} (is \`serve --socket-dir ${args.socketDir}\` running?)`,
+        'guest',
+        'NOT_FOUND',
+        `no ${list} (is \`serve --socket-dir ${args.socketDir}\` running?)`,
       );
     const dir = args.socketDir;
     const targets = readDevicesJson(list, () => servedDevices(dir));
-    if (targets.length === 0) throw new CliError(`guest: ${list} lists no served device`);
+    if (targets.length === 0)
+      throw new CliError('guest', 'NOT_FOUND', `${list} lists no served device`);
     return targets;
   }
   return args.sockets.map((socket) => {
@@ -151,15 +157,16 @@ function nameOf(socket: string): string {
   try {
     return deviceNameForSocket(socket);
   } catch (e) {
-    if (e instanceof VfioError) throw new CliError(`guest: ${e.reason}`);
+    if (e instanceof VfioError) throw cliErrorOf('guest', e);
     throw e;
   }
 }
 
-function describeFailure(e: unknown): string {
-  if (e instanceof ReplyError && e.code === 'EBUSY') return 'EBUSY: another client holds it';
-  if (isSystemCallError(e)) return e.message;
-  return e instanceof Error ? e.message : String(e);
+/** A failed conversation with a device as guest's line: the error's code, then `where: why`. */
+function failure(where: string, e: unknown): CliError {
+  if (e instanceof ReplyError && e.code === 'EBUSY')
+    return new CliError('guest', 'EBUSY', `${where}another client holds it`);
+  return cliErrorOf('guest', e, where);
 }
 
 async function readTarget(t: Target): Promise<DeviceFacts> {
@@ -167,12 +174,12 @@ async function readTarget(t: Target): Promise<DeviceFacts> {
   try {
     client = await VfioUserClient.connect(t.socket, { replyTimeoutMs: QEMU_MSG_TIMEOUT_MS });
   } catch (e) {
-    throw new CliError(`guest: ${t.address}: cannot connect to ${t.socket}: ${describeFailure(e)}`);
+    throw failure(`${t.address}: cannot connect to ${t.socket}: `, e);
   }
   try {
     return await readRemoteFacts(client, t.address, t.iommuGroup);
   } catch (e) {
-    throw new CliError(`guest: ${t.address} (${t.socket}): ${describeFailure(e)}`);
+    throw failure(`${t.address} (${t.socket}): `, e);
   } finally {
     client.close();
   }
@@ -194,13 +201,21 @@ function vphbsOf(facts: readonly DeviceFacts[], args: GuestArgs): VphbRequest[] 
   }
   const list = [...groups.values()];
   if (args.phb + list.length - 1 > 30)
-    throw new CliError(`guest: ${list.length} IOMMU groups do not fit vPHBs ${args.phb}..30`);
+    throw new CliError(
+      'guest',
+      'PLACEMENT',
+      `${list.length} IOMMU groups do not fit vPHBs ${args.phb}..30`,
+    );
   return list.map((devices, i) => ({
     index: args.phb + i,
     devices: devices.map((f) => ({ facts: f })),
   }));
 }
 
+/**
+ * `vfio-nvlink2 guest`: prints the guest's view of the served GPUs; returns the exit status.
+ * @throws CliError USAGE, NOT_FOUND, FILE, PLACEMENT, or the errno of a device that cannot be read.
+ */
 export async function run(argv: string[]): Promise<number> {
   const args = parseGuestArgs(argv);
   if (args === 'help') {
@@ -216,7 +231,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     placement = placeGuest(vphbsOf(facts, args), { numaNodes: args.numaNodes });
   } catch (e) {
-    if (e instanceof GuestPlacementError) throw new CliError(`guest: ${e.message}`);
+    if (e instanceof GuestPlacementError) throw cliErrorOf('guest', e);
     throw e;
   }
   const tree = buildGuestTree(placement);
@@ -226,7 +241,8 @@ export async function run(argv: string[]): Promise<number> {
   else if (args.format === 'dts') process.stdout.write(toDts(tree));
   else process.stdout.write(formatPlacement(placement));
   const errors = placement.vphbs.flatMap((v) => v.errors.map((e) => `vPHB ${v.index}: ${e}`));
-  for (const e of errors) console.error(`vfio-nvlink2: guest: ${e}`);
+  // QEMU's own errors for the placement asked for (it would refuse to start): PLACEMENT lines.
+  for (const e of errors) console.error(`vfio-nvlink2: guest: PLACEMENT: ${e}`);
   return errors.length > 0 ? 1 : 0;
 }
 

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { CodedError } from '../errors/index.ts';
 import { deviceNameForSocket, socketsInDir } from '../serve-dir/index.ts';
 import { type DeviceDescription, VfioError } from '../vfio/index.ts';
 import { atSocket, describeRemote } from '../vfio-user/index.ts';
@@ -18,8 +19,12 @@ export interface RemoteInspectArgs {
   readonly json: boolean;
 }
 
-export class RemoteInspectUsageError extends Error {
-  override readonly name = 'RemoteInspectUsageError';
+/** A wrong command line for the wire forms of inspect (code USAGE); the message names the argument. */
+export class RemoteInspectUsageError extends CodedError<'USAGE'> {
+  override readonly name: string = 'RemoteInspectUsageError';
+  constructor(message: string) {
+    super('USAGE', message);
+  }
 }
 
 /**
@@ -66,7 +71,10 @@ function parse(argv: string[]) {
   });
 }
 
-/** The descriptions for parsed wire arguments, one connection at a time. */
+/**
+ * The descriptions for parsed wire arguments, one connection at a time.
+ * @throws DeviceSocketError naming the socket, with its cause's errno.
+ */
 export async function inspectOverWire(args: RemoteInspectArgs): Promise<DeviceDescription[]> {
   const out: DeviceDescription[] = [];
   for (const socket of args.sockets) {

@@ -25,7 +25,7 @@ import {
   VfioError,
 } from '../vfio/index.ts';
 import { DeviceSocketError, QEMU_MSG_TIMEOUT_MS } from '../vfio-user/index.ts';
-import { CliError, usageError } from './cli-error.ts';
+import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import {
   inspectOverWire,
   parseRemoteInspectArgs,
@@ -49,6 +49,10 @@ const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json
 
 const PCI_NAME = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
+/**
+ * The in-process form of inspect: the tree file (default: built-in), one PCI address or all, --hex,
+ * --json.
+ */
 export interface InspectArgs {
   readonly file: string | undefined;
   readonly address: string | undefined;
@@ -66,16 +70,16 @@ export function parseInspectArgs(argv: string[]): InspectArgs | 'help' {
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
-  if (!values.dt) throw new CliError(`inspect: only --dt is available yet\n\n${USAGE}`, 2);
+  if (!values.dt) throw new CliError('inspect', 'USAGE', `only --dt is available yet\n\n${USAGE}`);
   let file: string | undefined;
   let address: string | undefined;
   for (const arg of positionals) {
     if (PCI_NAME.test(arg) && !existsSync(arg)) {
       if (address !== undefined)
-        throw new CliError(`inspect: two addresses (${address}, ${arg})`, 2);
+        throw new CliError('inspect', 'USAGE', `two addresses (${address}, ${arg})`);
       address = arg.length === 7 ? `0000:${arg}` : arg.toLowerCase();
     } else if (file === undefined) file = arg;
-    else throw new CliError(`inspect: unexpected argument '${arg}'`, 2);
+    else throw new CliError('inspect', 'USAGE', `unexpected argument '${arg}'`);
   }
   return { file, address, hex: values.hex ?? false, json: values.json ?? false };
 }
@@ -101,7 +105,7 @@ function pickFunctions(host: Host, address: string | undefined): PciFunction[] {
     const known = host.functions.filter((f) => f.role !== 'other').map((f) => f.name);
     const hint =
       known.length > 0 ? `GPUs and bridges: ${known.join(', ')}` : 'it has no GPU or bridge';
-    throw new CliError(`inspect: no PCI function ${address} in this tree (${hint})`);
+    throw new CliError('inspect', 'NOT_FOUND', `no PCI function ${address} in this tree (${hint})`);
   }
   return [fn];
 }
@@ -115,8 +119,7 @@ function inspectFunction(machine: Machine, fn: PciFunction): DeviceDescription {
   try {
     device.open();
   } catch (err) {
-    if (err instanceof VfioError)
-      throw new CliError(`inspect: ${fn.name}: open failed: ${err.message}`);
+    if (err instanceof VfioError) throw cliErrorOf('inspect', err, `${fn.name}: open failed: `);
     throw err;
   }
   try {
@@ -126,17 +129,20 @@ function inspectFunction(machine: Machine, fn: PciFunction): DeviceDescription {
   }
 }
 
-/** The descriptions for parsed arguments; kernel log lines go to `log`. */
+/**
+ * The descriptions for parsed arguments; kernel log lines go to `log`.
+ * @throws CliError DT_PARSE, PLATFORM, NOT_FOUND, or the errno of a device that fails to open.
+ */
 export function inspectInProcess(
   args: InspectArgs,
   log: (line: KernelLogLine) => void,
 ): DeviceDescription[] {
-  const fdt = readPlatformArg(args.file);
+  const fdt = readPlatformArg('inspect', args.file);
   let machine: Machine;
   try {
     machine = createMachine(fdt, { log });
   } catch (err) {
-    if (err instanceof HostError) throw new CliError(`inspect: ${err.message}`);
+    if (err instanceof HostError) throw cliErrorOf('inspect', err);
     throw err;
   }
   try {
@@ -156,7 +162,7 @@ async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription
     return await inspectOverWire(args);
   } catch (err) {
     if (err instanceof DeviceSocketError || err instanceof VfioError || isSystemCallError(err))
-      throw new CliError(`inspect: ${err.message}`);
+      throw cliErrorOf('inspect', err);
     throw err;
   }
 }
@@ -251,12 +257,16 @@ function remoteArgs(argv: string[]): RemoteInspectArgs | null {
     return parseRemoteInspectArgs(argv);
   } catch (err) {
     if (err instanceof RemoteInspectUsageError)
-      throw new CliError(`inspect: ${err.message}\n\n${USAGE}`, 2);
-    if (err instanceof VfioError) throw new CliError(`inspect: ${err.reason}`);
+      throw new CliError('inspect', 'USAGE', `${err.message}\n\n${USAGE}`);
+    if (err instanceof VfioError) throw cliErrorOf('inspect', err);
     throw err;
   }
 }
 
+/**
+ * `vfio-nvlink2 inspect`: in process with --dt, else over the wire; returns the exit status.
+ * @throws CliError USAGE, DT_PARSE, PLATFORM, NOT_FOUND, or a device's errno.
+ */
 export async function run(argv: string[]): Promise<number> {
   const remote = remoteArgs(argv);
   const args = remote ?? parseInspectArgs(argv);

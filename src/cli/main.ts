@@ -3,7 +3,7 @@
  * `vfio-nvlink2`: the command-line entry. Each subcommand lives in its own module exporting
  * `run(argv)`, which returns the process exit code; this file only dispatches.
  */
-import { CliError } from './cli-error.ts';
+import { CliError, cliErrorOf } from './cli-error.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -55,23 +55,24 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = commands[name];
   if (!command) {
-    console.error(`vfio-nvlink2: unknown command '${name}'\n\n${usage()}`);
+    console.error(`vfio-nvlink2: ${name}: USAGE: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
   return (await command.load())(rest);
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+main(argv).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof CliError) {
-      console.error(`vfio-nvlink2: ${err.message}`);
-      process.exitCode = err.exitCode;
-    } else {
-      console.error(err);
-      process.exitCode = 1;
-    }
+    // Every error prints as `vfio-nvlink2: <command>: <code>: <message>` (README.md "Errors"):
+    // a CliError as its command made it; any other error of ours with its own code; anything
+    // else is a bug, INTERNAL, with its stack for the report.
+    const line = err instanceof CliError ? err : cliErrorOf(argv[0] ?? '', err);
+    console.error(`vfio-nvlink2: ${line.message}`);
+    if (line.code === 'INTERNAL' && err instanceof Error && err.stack) console.error(err.stack);
+    process.exitCode = line.exitCode;
   },
 );

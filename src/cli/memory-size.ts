@@ -19,6 +19,10 @@ export function parseSize(text: string): bigint | undefined {
   return BigInt(m[1] as string) << (UNIT_SHIFT[(m[2] ?? '').toUpperCase()] ?? 0n);
 }
 
+/**
+ * serve's default memory budget: half of the host's available memory (bytes), and where that figure
+ * came from.
+ */
 export interface DefaultBudget {
   readonly bytes: bigint;
   /** What it is half of. */

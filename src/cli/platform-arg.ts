@@ -6,19 +6,19 @@
  */
 import { type Fdt, FdtError } from '../fdt/index.ts';
 import { loadPlatformTree, PlatformTreeError } from '../platform/index.ts';
-import { CliError } from './cli-error.ts';
+import { cliErrorOf } from './cli-error.ts';
 
 /**
  * Loads the tree a command was given (a DTB, or DTS compiled by dtc), or the built-in default
  * platform when `file` is undefined.
- * @throws CliError with a one-line reason when the file cannot be read or is malformed.
+ * @throws CliError DT_PARSE for `command`, naming the file and why, when it cannot be read,
+ *   compiled or parsed.
  */
-export function readPlatformArg(file?: string): Fdt {
+export function readPlatformArg(command: string, file?: string): Fdt {
   try {
     return loadPlatformTree(file);
   } catch (err) {
-    if (err instanceof PlatformTreeError || err instanceof FdtError)
-      throw new CliError(err.message, 1);
+    if (err instanceof PlatformTreeError || err instanceof FdtError) throw cliErrorOf(command, err);
     throw err;
   }
 }

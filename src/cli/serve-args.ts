@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { CliError, usageError } from './cli-error.ts';
 import { parseSize } from './memory-size.ts';
 
+/** `serve --help`. */
 export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE]
                           [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-] [--json]
                           [--http PORT]
@@ -34,6 +35,7 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
                           (default 60, 0 never)
   Runs in the foreground; SIGTERM or SIGINT closes the clients, removes the sockets, exits 0.`;
 
+/** `serve`'s parsed command line (times in ms, the budget in bytes). */
 export interface ServeArgs {
   readonly dt: string | undefined;
   readonly socketDir: string;
@@ -65,8 +67,9 @@ function parseLpid(text: string | undefined): number | undefined {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 1 || n > 0xffe) {
     throw new CliError(
-      `serve: --lpid must be an integer from 1 to 4094 (0 is the host, 4095 reserved), not '${text}'`,
-      2,
+      'serve',
+      'USAGE',
+      `--lpid must be an integer from 1 to 4094 (0 is the host, 4095 reserved), not '${text}'`,
     );
   }
   return n;
@@ -79,8 +82,9 @@ function parseUids(texts: readonly string[]): number[] {
       const n = /^\d{1,10}$/.test(item) ? Number(item) : Number.NaN;
       if (!(n <= 0xffff_fffe)) {
         throw new CliError(
-          `serve: --allow-uid takes uids from 0 to 4294967294 separated by commas, not '${text}'`,
-          2,
+          'serve',
+          'USAGE',
+          `--allow-uid takes uids from 0 to 4294967294 separated by commas, not '${text}'`,
         );
       }
       return n;
@@ -93,8 +97,9 @@ function parseBudget(text: string | undefined): bigint | undefined {
   const bytes = parseSize(text);
   if (bytes === undefined || bytes === 0n) {
     throw new CliError(
-      `serve: --memory-budget must be a positive size like 8G, 512M or 1048576 (bytes), not '${text}'`,
-      2,
+      'serve',
+      'USAGE',
+      `--memory-budget must be a positive size like 8G, 512M or 1048576 (bytes), not '${text}'`,
     );
   }
   return bytes;
@@ -105,7 +110,7 @@ function parseSeconds(flag: string, text: string | undefined): number | undefine
   if (text === undefined) return undefined;
   const n = Number(text);
   if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 86_400) {
-    throw new CliError(`serve: ${flag} takes seconds from 0 to 86400, not '${text}'`, 2);
+    throw new CliError('serve', 'USAGE', `${flag} takes seconds from 0 to 86400, not '${text}'`);
   }
   return Math.round(n * 1000);
 }
@@ -114,7 +119,7 @@ function parsePort(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const n = /^\d{1,5}$/.test(text) ? Number(text) : Number.NaN;
   if (!(n <= 65535))
-    throw new CliError(`serve: --http takes a port from 0 to 65535, not '${text}'`, 2);
+    throw new CliError('serve', 'USAGE', `--http takes a port from 0 to 65535, not '${text}'`);
   return n;
 }
 
@@ -129,9 +134,13 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   }
   if (values.help) return 'help';
   if (positionals.length > 0)
-    throw new CliError(`serve: unexpected argument '${positionals[0]}'\n\n${SERVE_USAGE}`, 2);
+    throw new CliError(
+      'serve',
+      'USAGE',
+      `unexpected argument '${positionals[0]}'\n\n${SERVE_USAGE}`,
+    );
   if ((values.device === undefined) !== (values['socket-path'] === undefined)) {
-    throw new CliError('serve: --device and --socket-path go together', 2);
+    throw new CliError('serve', 'USAGE', '--device and --socket-path go together');
   }
   return {
     dt: values.dt,

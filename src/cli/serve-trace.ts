@@ -2,6 +2,10 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { CliError } from './cli-error.ts';
 
+/**
+ * Where `serve --trace` lines go: stderr for '-', else appended to the file (created 0600).
+ * @throws CliError FILE when the file cannot be opened.
+ */
 export function openTraceOutput(target: string): (line: string) => void {
   if (target === '-') return (line) => process.stderr.write(`${line}\n`);
   let fd: number;
@@ -9,7 +13,9 @@ export function openTraceOutput(target: string): (line: string) => void {
     fd = openSync(target, 'a', 0o600); // a new file is ours alone whatever the umask (at most 0600)
   } catch (err) {
     throw new CliError(
-      `serve: cannot open trace file ${target} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'serve',
+      'FILE',
+      `cannot open trace file ${target} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
   process.once('exit', () => closeSync(fd));

@@ -23,7 +23,7 @@ import {
   setDmaSessionCount,
   VfioUserServer,
 } from '../vfio-user/index.ts';
-import { CliError } from './cli-error.ts';
+import { CliError, cliErrorOf } from './cli-error.ts';
 import { defaultMemoryBudget } from './memory-size.ts';
 import { readPlatformArg } from './platform-arg.ts';
 import { parseServeArgs, SERVE_USAGE, type ServeArgs } from './serve-args.ts';
@@ -62,11 +62,11 @@ function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
 }
 
 function buildMachine(args: ServeArgs, budget: bigint, counters?: LiveCounters): Machine {
-  const fdt = readPlatformArg(args.dt);
+  const fdt = readPlatformArg('serve', args.dt);
   try {
     buildHost(fdt);
   } catch (err) {
-    if (err instanceof HostError) throw new CliError(`serve: ${err.message}`);
+    if (err instanceof HostError) throw cliErrorOf('serve', err);
     throw err;
   }
   const tracer = args.trace === undefined ? undefined : new Tracer();
@@ -86,20 +86,26 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
     try {
       machine.function(address);
     } catch (err) {
-      if (err instanceof VfioError) throw new CliError(`serve: ${err.reason}`);
+      if (err instanceof VfioError) throw cliErrorOf('serve', err);
       throw err;
     }
     // a function whose variant's probe failed is no vfio device (nothing to serve)
     const failed = machine.device(address).probeError;
     if (failed)
-      throw new CliError(`serve: ${address} is no vfio device: probe failed: ${failed.message}`);
+      throw new CliError(
+        'serve',
+        'PLATFORM',
+        `${address} is no vfio device: probe failed: ${failed.message}`,
+      );
     return new Map([[address, args.socketPath]]);
   }
   try {
     makeDirectories(args.socketDir, args.allowUids.length > 0 ? 0o711 : 0o700);
   } catch (err) {
     throw new CliError(
-      `serve: cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'serve',
+      'SOCKET_DIR',
+      `cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
   for (const warning of checkSocketDir(args.socketDir, args.allowUids.length > 0))
@@ -135,8 +141,8 @@ function startServers(
     }
   } catch (err) {
     for (const s of servers) s.close();
-    if (err instanceof SocketPathError) throw new CliError(`serve: ${err.message}`);
-    if (isSystemCallError(err)) throw new CliError(`serve: cannot listen: ${err.message}`);
+    if (err instanceof SocketPathError) throw cliErrorOf('serve', err);
+    if (isSystemCallError(err)) throw cliErrorOf('serve', err, 'cannot listen: ');
     throw err;
   }
   return servers;
@@ -221,6 +227,11 @@ function stateWriter(args: ServeArgs, machine: Machine, partitions: PartitionReg
   };
 }
 
+/**
+ * `vfio-nvlink2 serve`: serves until SIGINT/SIGTERM; returns the exit status.
+ * @throws CliError USAGE, DT_PARSE, PLATFORM, SOCKET_DIR, SOCKET_PATH, FILE, or an errno (an
+ * unknown --device, a socket that cannot listen).
+ */
 export async function run(argv: string[]): Promise<number> {
   const args = parseServeArgs(argv);
   if (args === 'help') {
@@ -277,7 +288,7 @@ export async function run(argv: string[]): Promise<number> {
       });
     } catch (err) {
       stop('error');
-      throw new CliError(`serve: --http ${args.http}: ${(err as Error).message}`);
+      throw new CliError('serve', 'USAGE', `--http ${args.http}: ${(err as Error).message}`, 1);
     }
     if (stopping) {
       page.close(); // a signal came while the page started: nothing more is created
@@ -301,7 +312,7 @@ export async function run(argv: string[]): Promise<number> {
       );
     } catch (err) {
       stop('error');
-      throw new CliError(`serve: trace control socket: ${(err as Error).message}`);
+      throw new CliError('serve', 'SOCKET_PATH', `trace control socket: ${(err as Error).message}`);
     }
   }
   const entries = deviceEntries(machine, sockets);

@@ -19,7 +19,7 @@ import { CliError } from './cli-error.ts';
 export function checkSocketDir(dir: string, othersAllowed: boolean): string[] {
   const st = statOf(dir, lstatSync);
   const fail = (what: string, todo: string) => {
-    throw new CliError(`serve: socket dir ${dir} ${what}; ${todo}`);
+    throw new CliError('serve', 'SOCKET_DIR', `socket dir ${dir} ${what}; ${todo}`);
   };
   if (st.isSymbolicLink())
     fail('is a symbolic link', 'pass the real directory with --socket-dir, or remove the link');
@@ -58,6 +58,6 @@ function statOf(path: string, stat: (p: string) => Stats): Stats {
     return stat(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new CliError(`serve: cannot inspect socket dir ${path} (${code})`);
+    throw new CliError('serve', 'SOCKET_DIR', `cannot inspect socket dir ${path} (${code})`);
   }
 }

@@ -67,9 +67,9 @@ export function parseTopologyArgs(argv: string[]): TopologyArgs | 'help' {
   const v = parsed.values;
   if (v.help) return 'help';
   if (v.dt !== undefined && v['socket-dir'] !== undefined)
-    throw new CliError('topology: --dt FILE or --socket-dir DIR, not both', 2);
+    throw new CliError('topology', 'USAGE', '--dt FILE or --socket-dir DIR, not both');
   if (v.svg === undefined && v.html === undefined && !v.dot)
-    throw new CliError(`topology: give --svg FILE, --html FILE or --dot\n\n${USAGE}`, 2);
+    throw new CliError('topology', 'USAGE', `give --svg FILE, --html FILE or --dot\n\n${USAGE}`);
   return {
     dt: v.dt,
     socketDir: v['socket-dir'],
@@ -84,7 +84,9 @@ function write(path: string, text: string): void {
     writeFileSync(path, text);
   } catch (err) {
     throw new CliError(
-      `topology: cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      'topology',
+      'FILE',
+      `cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
   }
 }
@@ -101,17 +103,18 @@ export async function run(argv: string[]): Promise<number> {
     try {
       ({ fdt, live } = readLive(args.socketDir));
     } catch (e) {
-      if (e instanceof LiveStateError) throw new CliError(`topology: ${e.message}`);
+      if (e instanceof LiveStateError) throw new CliError('topology', 'SOCKET_DIR', e.message);
       throw e;
     }
   } else {
-    fdt = readPlatformArg(args.dt);
+    fdt = readPlatformArg('topology', args.dt);
   }
   let model: ReturnType<typeof buildTopology>;
   try {
     model = buildTopology(buildHost(fdt));
   } catch (e) {
-    if (e instanceof HostError) throw new CliError(`topology: ${fdt.source}: ${e.message}`);
+    if (e instanceof HostError)
+      throw new CliError('topology', 'PLATFORM', `${fdt.source}: ${e.message}`);
     throw e;
   }
   const dot = topologyDot(model, live);

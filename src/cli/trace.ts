@@ -39,7 +39,7 @@ function parse(argv: string[]): TraceArgs | 'help' {
       },
     }));
   } catch (err) {
-    throw new CliError(`trace: ${(err as Error).message}\n\n${USAGE}`, 2);
+    throw new CliError('trace', 'USAGE', `${(err as Error).message}\n\n${USAGE}`);
   }
   if (values.help) return 'help';
   let events: string[] | null = null;
@@ -47,7 +47,7 @@ function parse(argv: string[]): TraceArgs | 'help' {
     try {
       events = parseEventList(values.events);
     } catch (err) {
-      throw new CliError(`trace: --events: ${(err as Error).message}`, 2);
+      throw new CliError('trace', 'USAGE', `--events: ${(err as Error).message}`);
     }
   }
   return {
@@ -70,7 +70,9 @@ export async function run(argv: string[]): Promise<number> {
     socket.once('error', (err: NodeJS.ErrnoException) =>
       reject(
         new CliError(
-          `trace: cannot attach to serve at ${path} (${err.code ?? err.message}): is \`serve --socket-dir ${args.socketDir}\` running?`,
+          'trace',
+          'SOCKET_PATH',
+          `cannot attach to serve at ${path} (${err.code ?? err.message}): is \`serve --socket-dir ${args.socketDir}\` running?`,
         ),
       ),
     );
@@ -128,7 +130,8 @@ export async function run(argv: string[]): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       finish();
-      if (failure !== undefined) reject(new CliError(`trace: serve refused: ${failure}`, 2));
+      if (failure !== undefined)
+        reject(new CliError('trace', 'USAGE', `serve refused: ${failure}`));
       else resolve(0);
     });
   });

@@ -91,7 +91,7 @@ test('a deep blob cut short: one short UNBALANCED line naming the open node', ()
     () => parseFdt(cut, 'cut.dtb'),
     (e: unknown) =>
       e instanceof FdtError &&
-      e.code === 'UNBALANCED' &&
+      e.kind === 'UNBALANCED' &&
       e.message.length < 300 &&
       e.message.endsWith(
         `expected FDT_END_NODE for ${'/c'.repeat(30)}…${'/c'.repeat(30)} (depth ${DEPTH / 2}), found FDT_END`,
@@ -127,7 +127,7 @@ test('a phandle chain of 100,000 nodes is followed to its end; closed into a loo
     () => followPhandleChain(fdt, first, 'next'),
     (e: unknown) =>
       e instanceof FdtError &&
-      e.code === 'PHANDLE_LOOP' &&
+      e.kind === 'PHANDLE_LOOP' &&
       e.message.length < 300 &&
       e.message.endsWith(
         `next chain to end, but /n0 -> … (${DEPTH - 2} more) -> /n${DEPTH - 1} -> /n${DEPTH / 2 - 1} loops`,

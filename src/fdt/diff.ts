@@ -9,6 +9,10 @@
 import { formatPropertyValue } from './dts.ts';
 import type { Fdt, FdtNode, MemoryReservation } from './tree.ts';
 
+/**
+ * One difference between two trees: a node added or removed (with its descendants), or a property
+ * added, removed or changed (old and new values).
+ */
 export type DiffEntry =
   | {
       readonly kind: 'node-added' | 'node-removed';
@@ -30,6 +34,10 @@ export type DiffEntry =
     }
   | { readonly kind: 'memreserve-changed'; readonly from: string; readonly to: string };
 
+/**
+ * Options of `diffTrees`: which properties hold phandles (compared by the node they point at, not
+ * by number).
+ */
 export interface DiffOptions {
   /** Properties whose every cell is a phandle (e.g. `interrupt-parent`, `ibm,npu`). */
   readonly phandleProperties: ReadonlySet<string>;

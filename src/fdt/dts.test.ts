@@ -88,14 +88,14 @@ test('names dtc cannot read back are BAD_NAME', () => {
     node.root.addChild(bad);
     assert.throws(
       () => toDts(node),
-      (e: unknown) => e instanceof FdtError && e.code === 'BAD_NAME',
+      (e: unknown) => e instanceof FdtError && e.kind === 'BAD_NAME',
       JSON.stringify(bad),
     );
     const property = new Fdt();
     property.root.setProperty(bad, cells.empty());
     assert.throws(
       () => toDts(property),
-      (e: unknown) => e instanceof FdtError && e.code === 'BAD_NAME',
+      (e: unknown) => e instanceof FdtError && e.kind === 'BAD_NAME',
       JSON.stringify(bad),
     );
   }
@@ -113,7 +113,7 @@ test('repeated property or sibling names are BAD_NAME (dtc would refuse them)', 
   for (const fdt of [props, nodes]) {
     assert.throws(
       () => toDts(fdt),
-      (e: unknown) => e instanceof FdtError && e.code === 'BAD_NAME' && /twice/.test(e.message),
+      (e: unknown) => e instanceof FdtError && e.kind === 'BAD_NAME' && /twice/.test(e.message),
     );
   }
 });

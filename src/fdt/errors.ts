@@ -2,9 +2,10 @@
  * Errors of the flattened-device-tree layer. Every failure names where it happened (a byte
  * offset in a blob, or a node path and property) and what was expected there.
  */
+import { CodedError } from '../errors/index.ts';
 import { hex } from '../text/index.ts';
 
-/** Stable codes that tests and callers match on. */
+/** Which way a blob or tree is malformed: the stable `kind` of an FdtError (code DT_PARSE). */
 export type FdtErrorCode =
   | 'BAD_MAGIC'
   | 'TRUNCATED'
@@ -20,16 +21,19 @@ export type FdtErrorCode =
   /** A root node not named '', or a name that cannot be written (NUL, or not DTS syntax). */
   | 'BAD_NAME';
 
-/** A malformed blob: `offset` is the byte offset in the blob where the problem was found. */
-export class FdtError extends Error {
-  override readonly name = 'FdtError';
+/**
+ * A malformed blob (code DT_PARSE): `kind` says how, `offset` is the byte offset in the blob
+ * where it was found; the message is `SOURCE: offset 0xOFF: KIND: expected WHAT`.
+ */
+export class FdtError extends CodedError<'DT_PARSE'> {
+  override readonly name: string = 'FdtError';
   constructor(
-    readonly code: FdtErrorCode,
+    readonly kind: FdtErrorCode,
     readonly offset: number,
     readonly expected: string,
     readonly source = 'blob',
   ) {
-    super(`${source}: offset ${hex(offset)}: ${code}: expected ${expected}`);
+    super('DT_PARSE', `${source}: offset ${hex(offset)}: ${kind}: expected ${expected}`);
   }
 }
 
@@ -38,9 +42,10 @@ export class FdtError extends Error {
  * returns in that case (drivers/of/property.c): EINVAL missing, ENODATA no value,
  * EOVERFLOW size, EILSEQ an unterminated string.
  */
-export class FdtPropertyError extends Error {
-  override readonly name = 'FdtPropertyError';
+export class FdtPropertyError extends CodedError<'EINVAL' | 'ENODATA' | 'EOVERFLOW' | 'EILSEQ'> {
+  override readonly name: string = 'FdtPropertyError';
   constructor(
+    /** The errno name (the same as `code`). */
     readonly errno: 'EINVAL' | 'ENODATA' | 'EOVERFLOW' | 'EILSEQ',
     readonly nodePath: string,
     readonly property: string,
@@ -48,6 +53,6 @@ export class FdtPropertyError extends Error {
     /** Bytes in the property's value; undefined when the property is missing. */
     readonly size?: number,
   ) {
-    super(`${errno}: ${nodePath}: ${property}: ${detail}`);
+    super(errno, `${errno}: ${nodePath}: ${property}: ${detail}`);
   }
 }

@@ -172,7 +172,7 @@ test('a real blob truncated at every length throws FdtError', { skip }, () => {
   for (let length = 0; length < REAL.length; length++) {
     assert.throws(
       () => parseFdt(REAL.subarray(0, length)),
-      (e: unknown) => e instanceof FdtError && e.code === 'TRUNCATED',
+      (e: unknown) => e instanceof FdtError && e.kind === 'TRUNCATED',
     );
     // Same cut with totalsize claiming it: the block checks and the walkers must catch it.
     const cut = REAL.slice(0, length);

@@ -235,7 +235,8 @@ for (const c of MALFORMED) {
       () => parseFdt(c.blob, 'bad.dtb'),
       (e: unknown) => {
         assert.ok(e instanceof FdtError, `not an FdtError: ${String(e)}`);
-        assert.equal(e.code, c.code, e.message);
+        assert.equal(e.code, 'DT_PARSE', e.message);
+        assert.equal(e.kind, c.code, e.message);
         assert.equal(e.offset, c.offset, e.message);
         assert.ok(e.expected.length > 0);
         assert.match(e.message, new RegExp(`^bad\\.dtb: offset 0x${c.offset.toString(16)}: `));
@@ -283,7 +284,7 @@ test('followPhandleChain: a loop is PHANDLE_LOOP at the revisited node, with its
     () => followPhandleChain(fdt, a, 'interrupt-parent'),
     (e: unknown) =>
       e instanceof FdtError &&
-      e.code === 'PHANDLE_LOOP' &&
+      e.kind === 'PHANDLE_LOOP' &&
       e.offset === 64 &&
       e.message.startsWith('loop.dtb: offset 0x40: PHANDLE_LOOP') &&
       /\/a -> \/b -> \/a/.test(e.message),
@@ -291,7 +292,7 @@ test('followPhandleChain: a loop is PHANDLE_LOOP at the revisited node, with its
   a.setProperty('interrupt-parent', cells.u32(1)); // points at itself
   assert.throws(
     () => followPhandleChain(fdt, a, 'interrupt-parent'),
-    (e: unknown) => e instanceof FdtError && e.code === 'PHANDLE_LOOP' && e.offset === 64,
+    (e: unknown) => e instanceof FdtError && e.kind === 'PHANDLE_LOOP' && e.offset === 64,
   );
 });
 
@@ -314,7 +315,7 @@ test('followPhandleChain: ends at a node without the property, a dangling phandl
 test('requireNode: a missing path is BAD_PATH', () => {
   assert.throws(
     () => requireNode(loopTree(), '/nowhere'),
-    (e: unknown) => e instanceof FdtError && e.code === 'BAD_PATH' && e.offset === 0,
+    (e: unknown) => e instanceof FdtError && e.kind === 'BAD_PATH' && e.offset === 0,
   );
 });
 

@@ -6,6 +6,7 @@
 import { FdtError } from './errors.ts';
 import type { Fdt, FdtNode } from './tree.ts';
 
+/** Options of `phandleChain`. */
 export interface PhandleChainOptions {
   /** Stop at the first node (after the start) for which this holds, e.g. one with `#interrupt-cells`. */
   readonly stopAt?: (node: FdtNode) => boolean;

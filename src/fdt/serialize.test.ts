@@ -81,13 +81,13 @@ test('a name with a NUL or a character above 0xff is BAD_NAME', () => {
     node.root.addChild(bad);
     assert.throws(
       () => serializeFdt(node),
-      (e: unknown) => e instanceof FdtError && e.code === 'BAD_NAME',
+      (e: unknown) => e instanceof FdtError && e.kind === 'BAD_NAME',
     );
     const property = new Fdt();
     property.root.setProperty(bad, cells.empty());
     assert.throws(
       () => serializeFdt(property),
-      (e: unknown) => e instanceof FdtError && e.code === 'BAD_NAME',
+      (e: unknown) => e instanceof FdtError && e.kind === 'BAD_NAME',
     );
   }
 });

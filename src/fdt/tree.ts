@@ -5,11 +5,18 @@
  */
 import { FdtError } from './errors.ts';
 
+/**
+ * A property: its name and raw value bytes (big-endian cells, NUL-terminated strings; spec 2.2.4).
+ */
 export interface FdtProperty {
   readonly name: string;
   value: Uint8Array;
 }
 
+/**
+ * A node of a device tree: its name (`name@unit`), properties in order, children in order, and its
+ * parent; `path` is its full path.
+ */
 export class FdtNode {
   readonly properties: FdtProperty[] = [];
   readonly children: FdtNode[] = [];
@@ -105,6 +112,7 @@ export class FdtNode {
   }
 }
 
+/** One entry of the memory reservation block (spec 5.3): address and size in bytes. */
 export interface MemoryReservation {
   readonly address: bigint;
   readonly size: bigint;
@@ -217,7 +225,10 @@ export const cells = {
   },
 };
 
-/** Throws the path error used by lookups that must succeed. */
+/**
+ * The node at `path`, for lookups that must succeed.
+ * @throws FdtError DT_PARSE, kind BAD_PATH, naming the path and the tree's source.
+ */
 export function requireNode(fdt: Fdt, path: string): FdtNode {
   const node = fdt.findNode(path);
   if (!node) throw new FdtError('BAD_PATH', 0, `a node at ${path}`, fdt.source);

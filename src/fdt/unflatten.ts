@@ -11,6 +11,7 @@ import { Fdt, FdtNode } from './tree.ts';
 /** FDT_MAX_DEPTH of drivers/of/fdt.c: nodes at this depth and deeper are skipped. */
 export const FDT_MAX_DEPTH = 64;
 
+/** A tree as Linux keeps it after unflattening, and what was skipped. */
 export interface UnflattenedTree {
   /** The tree Linux keeps: `fdt` itself when nothing is skipped, else a copy without those nodes. */
   readonly fdt: Fdt;

@@ -15,6 +15,7 @@ import { getU32, getU64, HEADER_BYTES, readHeader, setU64, TYPE_COMMAND } from '
 export const GPU_RAM_REGION = 9;
 /** The span the canaries live in, and that no fuzz write may touch: [1 GiB, 1 GiB + 1 MiB). */
 export const CANARY_START = 1n << 30n;
+/** The end (exclusive) of the canary span: 1 MiB after CANARY_START. */
 export const CANARY_END = CANARY_START + (1n << 20n);
 const CANARY_SPANS = 4;
 const CANARY_BYTES = 4096;

@@ -80,6 +80,10 @@ function versionJson(rng: Random, maxBytes: number): Uint8Array {
   return rng.bytes(rng.int(1, 512)); // not JSON, maybe no NUL
 }
 
+/**
+ * A VERSION payload: major 0, a minor (usually 0), and capabilities JSON from well-formed to
+ * broken.
+ */
 export function draftVersion(rng: Random, ctx: DraftContext): Draft {
   const json = versionJson(rng, ctx.maxDataXferSize);
   return draft(Command.VERSION, 'VERSION', [u16(0), u16(rng.pick([0, 0, 1, 2, 0xffff])), json]);
@@ -104,6 +108,7 @@ function sizeOf(device: FuzzDevice, region: number): bigint {
   return device.regionSizes[region] ?? 0n;
 }
 
+/** A REGION_READ of one of the device's regions, mostly within it. */
 export function draftRegionRead(rng: Random, ctx: DraftContext): Draft {
   const region = regionIndex(rng, ctx.device);
   const count = accessCount(rng, ctx.maxDataXferSize);
@@ -115,6 +120,10 @@ export function draftRegionRead(rng: Random, ctx: DraftContext): Draft {
   ]);
 }
 
+/**
+ * A REGION_WRITE of one of the device's regions, mostly within it; its count is sometimes a lie the
+ * server must catch.
+ */
 export function draftRegionWrite(rng: Random, ctx: DraftContext): Draft {
   const region = regionIndex(rng, ctx.device);
   const length = accessCount(rng, ctx.maxDataXferSize);
@@ -129,6 +138,10 @@ export function draftRegionWrite(rng: Random, ctx: DraftContext): Draft {
   ]);
 }
 
+/**
+ * A REGION_WRITE_MULTI of 0 to 400 entries (QEMU sends at most 200), its entry count sometimes a
+ * lie.
+ */
 export function draftWriteMulti(rng: Random, ctx: DraftContext): Draft {
   const entries = rng.weighted<number>([
     [50, rng.int(1, 8)],
@@ -150,6 +163,10 @@ export function draftWriteMulti(rng: Random, ctx: DraftContext): Draft {
   return draft(Command.REGION_WRITE_MULTI, `REGION_WRITE_MULTI x${entries}`, fields);
 }
 
+/**
+ * A DMA_MAP, with a memfd 40% of the time, mostly page-sized, sometimes with edge sizes, offsets or
+ * flags.
+ */
 export function draftDmaMap(rng: Random, ctx: DraftContext): Draft {
   const withFd = rng.chance(0.4);
   const address = BigInt(rng.below(64)) * 0x10000n;
@@ -166,6 +183,7 @@ export function draftDmaMap(rng: Random, ctx: DraftContext): Draft {
   );
 }
 
+/** A DMA_UNMAP of a range, or (10%) of everything. */
 export function draftDmaUnmap(rng: Random, ctx: DraftContext): Draft {
   if (rng.chance(0.1)) {
     return draft(Command.DMA_UNMAP, 'DMA_UNMAP all', [u32(24), u32(2), u64(0n), u64(0n)]);
@@ -176,11 +194,13 @@ export function draftDmaUnmap(rng: Random, ctx: DraftContext): Draft {
   return draft(Command.DMA_UNMAP, 'DMA_UNMAP', [u32(24), u32(0), u64(address), u64(size)]);
 }
 
+/** A DEVICE_GET_INFO, its argsz 16 or an edge value. */
 export function draftDeviceGetInfo(rng: Random): Draft {
   const argsz = rng.chance(0.9) ? 16 : edgeU32(rng);
   return draft(Command.DEVICE_GET_INFO, 'DEVICE_GET_INFO', [u32(argsz), u32(0), u32(0), u32(0)]);
 }
 
+/** A DEVICE_GET_REGION_INFO of one of the device's regions, argsz a real size or an edge value. */
 export function draftRegionInfo(rng: Random, ctx: DraftContext): Draft {
   const argsz = rng.chance(0.8) ? rng.pick([32, 40, 64, 80, 256]) : edgeU32(rng);
   const index = regionIndex(rng, ctx.device);
@@ -194,6 +214,7 @@ export function draftRegionInfo(rng: Random, ctx: DraftContext): Draft {
   ]);
 }
 
+/** A DEVICE_GET_REGION_IO_FDS, argsz 16 or an edge value. */
 export function draftRegionIoFds(rng: Random, ctx: DraftContext): Draft {
   const argsz = rng.chance(0.8) ? 16 : edgeU32(rng);
   return draft(Command.DEVICE_GET_REGION_IO_FDS, 'GET_REGION_IO_FDS', [
@@ -204,6 +225,7 @@ export function draftRegionIoFds(rng: Random, ctx: DraftContext): Draft {
   ]);
 }
 
+/** A DEVICE_GET_IRQ_INFO of one of the device's IRQ indexes, argsz 16 or an edge value. */
 export function draftIrqInfo(rng: Random, ctx: DraftContext): Draft {
   const argsz = rng.chance(0.9) ? 16 : edgeU32(rng);
   return draft(Command.DEVICE_GET_IRQ_INFO, 'GET_IRQ_INFO', [
@@ -228,6 +250,10 @@ function eventfdKind(rng: Random): FdKind {
   ]);
 }
 
+/**
+ * A DEVICE_SET_IRQS of one IRQ index: trigger, mask or unmask, with no data, bools or eventfds (as
+ * fds, as -1, or as fd numbers in data the server must refuse).
+ */
 export function draftSetIrqs(rng: Random, ctx: DraftContext): Draft {
   const index = irqIndex(rng, ctx.device);
   const vectors = ctx.device.irqCounts[index] ?? 1;
@@ -265,12 +291,17 @@ export function draftSetIrqs(rng: Random, ctx: DraftContext): Draft {
   );
 }
 
+/** A DEVICE_RESET, rarely with a payload it should not have. */
 export function draftReset(rng: Random): Draft {
   return rng.chance(0.9)
     ? draft(Command.DEVICE_RESET, 'DEVICE_RESET', [])
     : draft(Command.DEVICE_RESET, 'DEVICE_RESET with payload', [rng.bytes(rng.int(1, 32))]);
 }
 
+/**
+ * A DEVICE_FEATURE (GET, SET or PROBE of a small feature number), sometimes with edge argsz or
+ * flags.
+ */
 export function draftFeature(rng: Random): Draft {
   const flags = (rng.pick([1, 2, 4]) << 16) | rng.below(8);
   return draft(Command.DEVICE_FEATURE, 'DEVICE_FEATURE', [

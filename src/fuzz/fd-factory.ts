@@ -20,6 +20,7 @@ import type { FdKind } from './plan.ts';
 const EVENTFD_MAX = 0xffff_ffff_ffff_fffen;
 const DMA_MEMFD_BYTES = 256n * 1024n;
 
+/** The fds made for one frame: those to send, and those to keep open until the connection ends. */
 export interface MadeFds {
   /** The fds to send. */
   readonly send: number[];
@@ -72,6 +73,7 @@ export function makeFds(kinds: readonly FdKind[]): MadeFds {
   return { send, held };
 }
 
+/** Closes every fd, ignoring any already closed. */
 export function closeAll(fds: readonly number[]): void {
   for (const fd of fds) {
     try {

@@ -19,6 +19,7 @@ import { HEADER_BYTES, type HeaderFields, readHeader } from './wire.ts';
 export const MAX_REPLY_BYTES = (1 << 20) + 4096;
 const MAX_PARTS = 64;
 
+/** What a `FuzzSocket` reports: replies, progress and the end of the connection. */
 export interface FuzzSocketEvents {
   /** A whole reply; `fds` came with it (the callee closes them). */
   reply(header: Required<HeaderFields>, fds: number[]): void;
@@ -33,6 +34,7 @@ interface Outgoing {
   fds: number[];
 }
 
+/** The fuzzer's end of one connection, as the module header describes. */
 export class FuzzSocket {
   readonly #fd: number;
   readonly #events: FuzzSocketEvents;

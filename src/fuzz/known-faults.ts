@@ -15,6 +15,10 @@ interface FrameView {
   readonly fds: readonly FdKind[];
 }
 
+/**
+ * Faults the fuzzer once found, by name, with what they were: `--avoid NAME` keeps a run from
+ * drawing them.
+ */
 export const KNOWN_FAULTS = {
   /**
    * Issue 7 item 5: a DMA_MAP with an fd maps its whole size at once, in 1 GiB windows, so a
@@ -37,8 +41,10 @@ export const KNOWN_FAULTS = {
     d.command === Command.DEVICE_SET_IRQS && d.fds.includes('eventfd-full'),
 } as const;
 
+/** A name of `KNOWN_FAULTS`. */
 export type KnownFault = keyof typeof KNOWN_FAULTS;
 
+/** Whether `name` is one of `KNOWN_FAULTS`. */
 export function isKnownFault(name: string): name is KnownFault {
   return Object.hasOwn(KNOWN_FAULTS, name);
 }

@@ -23,6 +23,7 @@ export type FdKind =
   /** The temporary directory, opened read-only. */
   | 'directory';
 
+/** Every kind of fd the fuzzer may attach to a frame. */
 export const FD_KINDS: readonly FdKind[] = [
   'eventfd',
   'eventfd-full',
@@ -45,6 +46,7 @@ export type Expectation =
   /** The size field disagrees with the bytes sent: anything may follow. */
   | 'misframed';
 
+/** One frame as planned: its exact bytes, the fds to attach, a label, and what reply to expect. */
 export interface PlannedFrame {
   /** Exactly the bytes sent (for a cut frame, only the first `cutAt` go out). */
   readonly bytes: Uint8Array;
@@ -67,6 +69,10 @@ export type ConnectionEnd =
   /** The last frame's size field is wrong; closes right after. */
   | 'misframed';
 
+/**
+ * One connection as planned: its device, its frames, how it ends (and where a cut frame is cut),
+ * frames from an intruder, and how many frames are guarded.
+ */
 export interface PlannedConnection {
   /** Index into the device list. */
   readonly device: number;

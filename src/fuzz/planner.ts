@@ -17,6 +17,10 @@ import { type BrokenFraming, brokenFrame, type FramingLimits, frameFor } from '.
 import type { ConnectionEnd, FuzzDevice, PlannedConnection, PlannedFrame } from './plan.ts';
 import { Random } from './random.ts';
 
+/**
+ * What a lane plans from: seed, devices, framing limits, max_data_xfer_size and the faults to
+ * avoid.
+ */
 export interface PlannerOptions {
   readonly seed: number;
   readonly devices: readonly FuzzDevice[];
@@ -28,6 +32,10 @@ export interface PlannerOptions {
 
 const MAX_DRAFT_TRIES = 20;
 
+/**
+ * Plans the connections of one lane from its own random stream (the same seed gives the same
+ * frames).
+ */
 export class LanePlanner {
   readonly #rng: Random;
   readonly #options: PlannerOptions;

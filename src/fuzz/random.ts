@@ -14,6 +14,7 @@ function splitmix32(state: { s: number }): number {
   return (z ^ (z >>> 16)) >>> 0;
 }
 
+/** A seeded sfc32 stream, as the module header describes: integers, picks, chances, bytes. */
 export class Random {
   #a: number;
   #b: number;

@@ -23,6 +23,10 @@ const BUSY_RETRIES = 500;
 const BUSY_PAUSE_MS = 10;
 const CONNECT_RETRIES = 500;
 
+/**
+ * Where a connection runs: its lane and index, its device, the run's counts, the stall timeout
+ * (ms), and how to report an anomaly or see the run aborted.
+ */
 export interface ConnectionContext {
   readonly lane: number;
   /** The lane's connection number (for reports). */

@@ -17,6 +17,10 @@ import { ServeChild, type ServerTables } from './serve-child.ts';
 import { type Anomaly, emptyCounts, type FuzzCounts } from './stats.ts';
 import { type CheckFailure, checkDevice, type DeviceFacts, prepareDevice } from './well-behaved.ts';
 
+/**
+ * Options of `runFuzz`: messages, seed, lanes, stall timeout (ms), faults to avoid, serve's
+ * arguments, and replay and logging.
+ */
 export interface FuzzOptions {
   readonly messages: number;
   readonly seed: number;
@@ -37,11 +41,16 @@ export interface FuzzOptions {
 
 /** One lane per device of the built-in platform: the most concurrency without collisions. */
 export const DEFAULT_LANES = 18;
+/** How long (ms) a connection may make no progress before the run reports it as stalled. */
 export const DEFAULT_STALL_MS = 60_000;
 const ANOMALIES_KEPT = 50;
 /** How long the server gets to release everything after the last client left. */
 const SETTLE_MS = 30_000;
 
+/**
+ * What a fuzz run found: its seed and plan, counts, anomalies, the server's state after (alive,
+ * fds, RSS in KiB, internal errors, checks), seconds taken and failures.
+ */
 export interface FuzzReport {
   readonly seed: number;
   readonly messagesPlanned: number;

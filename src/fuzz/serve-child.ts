@@ -34,6 +34,7 @@ export interface ServerTables {
   readonly firmware: unknown[];
 }
 
+/** The server under fuzz, as the module header describes. */
 export class ServeChild {
   readonly dir: string;
   readonly child: ChildProcess;

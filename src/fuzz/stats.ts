@@ -6,6 +6,10 @@
  */
 import { constants } from 'node:os';
 
+/**
+ * Something a server should not do (a reply out of order, unexpected, malformed…), with where it
+ * happened.
+ */
 export interface Anomaly {
   readonly kind:
     | 'reply-out-of-order'
@@ -25,6 +29,10 @@ export interface Anomaly {
   readonly frame?: { readonly index: number; readonly label: string };
 }
 
+/**
+ * What a run sent and got back: messages, bytes, connections, refusals and retries, replies ok and
+ * by errno name, fds in replies, guarded and unsent frames.
+ */
 export interface FuzzCounts {
   messages: number;
   bytes: number;
@@ -50,6 +58,7 @@ export interface FuzzCounts {
   unsent: number;
 }
 
+/** Counts at zero. */
 export function emptyCounts(): FuzzCounts {
   return {
     messages: 0,
@@ -77,6 +86,7 @@ export function errnoLabel(errno: number): string {
   return ERRNO_NAMES.get(errno) ?? `E${errno}`;
 }
 
+/** Counts one error reply under its errno's name. */
 export function countError(c: FuzzCounts, errno: number): void {
   const name = errnoLabel(errno);
   c.errors[name] = (c.errors[name] ?? 0) + 1;

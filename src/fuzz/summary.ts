@@ -17,6 +17,7 @@ function errnoList(errors: Record<string, number>): string {
     .join(', ');
 }
 
+/** The report of a fuzz run as text for people. */
 export function renderSummary(r: FuzzReport): string {
   const c = r.counts;
   const errorReplies = Object.values(c.errors).reduce((a, b) => a + b, 0);

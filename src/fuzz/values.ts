@@ -8,6 +8,10 @@ import type { Random } from './random.ts';
 
 const MiB = 1 << 20;
 
+/**
+ * u32 values at the edges (0, 1, powers of two and their neighbours, the maximum) that fields are
+ * drawn from.
+ */
 export const U32_EDGES: readonly number[] = [
   0,
   1,
@@ -52,6 +56,7 @@ export const U32_EDGES: readonly number[] = [
   0xffffffff,
 ];
 
+/** u64 values at the edges (0, page and power-of-two neighbours, off_t's limit, the maximum). */
 export const U64_EDGES: readonly bigint[] = [
   0n,
   1n,

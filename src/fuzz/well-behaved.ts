@@ -41,7 +41,10 @@ async function bounded<T>(what: string, p: Promise<T>): Promise<T> {
   }
 }
 
-/** Connects and negotiates, retrying while the server still releases an earlier client (EBUSY). */
+/**
+ * Connects and negotiates, retrying while the server still releases an earlier client (EBUSY).
+ * @throws the last attempt's error (ReplyError EBUSY, a SystemCallError) after CONNECT_ATTEMPTS.
+ */
 export async function connectWhenFree(socket: string): Promise<VfioUserClient> {
   for (let attempt = 0; ; attempt++) {
     try {
@@ -53,6 +56,7 @@ export async function connectWhenFree(socket: string): Promise<VfioUserClient> {
   }
 }
 
+/** A device as read before the run (DEVICE_GET_INFO, regions, IRQs), to compare with after it. */
 export interface DeviceFacts {
   readonly device: FuzzDevice;
   /** DEVICE_GET_INFO before the run: flags, regions, IRQ indexes. */

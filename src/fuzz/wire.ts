@@ -8,8 +8,11 @@
 export const HEADER_BYTES = 16;
 /** Header flags: type in bits 0–3 (0 command, 1 reply), NO_REPLY, ERROR. */
 export const TYPE_COMMAND = 0;
+/** The header's type of a reply (vfio-user.rst "Header" flags bits 0–3). */
 export const TYPE_REPLY = 1;
+/** The header's No_reply flag (bit 4). */
 export const FLAG_NO_REPLY = 0x10;
+/** The header's Error flag (bit 5). */
 export const FLAG_ERROR = 0x20;
 
 /** A field of a payload: u8/u16/u32 as numbers, u64 as bigints, raw bytes as they are. */
@@ -46,11 +49,16 @@ export function pack(fields: readonly Field[]): Uint8Array {
   return out;
 }
 
+/** A u8 field. */
 export const u8 = (v: number): Field => ({ u8: v });
+/** A u16 field (little-endian). */
 export const u16 = (v: number): Field => ({ u16: v });
+/** A u32 field (little-endian). */
 export const u32 = (v: number): Field => ({ u32: v });
+/** A u64 field (little-endian). */
 export const u64 = (v: bigint): Field => ({ u64: v });
 
+/** The fields of a header as the fuzzer writes them (the size as sent, true or not). */
 export interface HeaderFields {
   readonly msgId: number;
   readonly command: number;
@@ -85,18 +93,22 @@ export function readHeader(b: Uint8Array, at = 0): Required<HeaderFields> {
   };
 }
 
+/** The little-endian u32 at byte `at` of `b`. */
 export function getU32(b: Uint8Array, at: number): number {
   return new DataView(b.buffer, b.byteOffset, b.length).getUint32(at, true);
 }
 
+/** The little-endian u64 at byte `at` of `b`. */
 export function getU64(b: Uint8Array, at: number): bigint {
   return new DataView(b.buffer, b.byteOffset, b.length).getBigUint64(at, true);
 }
 
+/** Writes `v` (mod 2^64) as a little-endian u64 at byte `at` of `b`. */
 export function setU64(b: Uint8Array, at: number, v: bigint): void {
   new DataView(b.buffer, b.byteOffset, b.length).setBigUint64(at, BigInt.asUintN(64, v), true);
 }
 
+/** Writes `v` (mod 2^32) as a little-endian u32 at byte `at` of `b`. */
 export function setU32(b: Uint8Array, at: number, v: number): void {
   new DataView(b.buffer, b.byteOffset, b.length).setUint32(at, v >>> 0, true);
 }

@@ -11,6 +11,7 @@
  *
  * Guest devfns: given per device, or slot k -> devfn k<<3 in the order the devices are listed.
  */
+import { CodedError } from '../errors/index.ts';
 import { hex } from '../text/index.ts';
 import {
   type BarFacts,
@@ -27,6 +28,7 @@ export const NV2RAM64_WIN_SIZE = 2n << 40n;
 export const NV2ATSD_WIN_BASE = 128n << 40n;
 /** NVGPU_MAX_NUM (include/hw/ppc/spapr.h) and NVGPU_MAX_LINKS (include/hw/pci-host/spapr.h). */
 export const NVGPU_MAX_NUM = 6;
+/** NVGPU_MAX_LINKS (include/hw/pci-host/spapr.h): links per GPU QEMU keeps. */
 export const NVGPU_MAX_LINKS = 3;
 /** SPAPR_PCI_NV2ATSD_WIN_SIZE = NVGPU_MAX_NUM * NVGPU_MAX_LINKS * 64 KiB. */
 export const NV2ATSD_WIN_SIZE = BigInt(NVGPU_MAX_NUM * NVGPU_MAX_LINKS * 64 * 1024);
@@ -50,22 +52,32 @@ export function phandleNvlink(phb: number, gpu: number, link: number): number {
   return (0x00130000 | (phb << 8) | (gpu << 4) | link) >>> 0;
 }
 
-export class GuestPlacementError extends Error {
-  override readonly name = 'GuestPlacementError';
+/** Devices that cannot be placed in the guest as asked (code PLACEMENT): names the vPHB or device. */
+export class GuestPlacementError extends CodedError<'PLACEMENT'> {
+  override readonly name: string = 'GuestPlacementError';
+  constructor(message: string) {
+    super('PLACEMENT', message);
+  }
 }
 
+/** A device to put on a vPHB: what its socket reported, and its guest devfn. */
 export interface GuestDeviceRequest {
   readonly facts: DeviceFacts;
   /** Guest devfn on the vPHB's root bus; default slot k -> k << 3 by list position. */
   readonly devfn?: number;
 }
 
+/** A vPHB to build: its index and its devices, in slot order. */
 export interface VphbRequest {
   /** The spapr-pci-host-bridge index (0 is the default PHB). */
   readonly index: number;
   readonly devices: readonly GuestDeviceRequest[];
 }
 
+/**
+ * An NVLink bridge on a vPHB: address, devfn, its link position j, `ibm,npu-link-index`, tgt, its
+ * ATSD window (guest physical, or null), link speed and phandles.
+ */
 export interface PlacedLink {
   readonly address: string;
   readonly devfn: number;
@@ -82,6 +94,10 @@ export interface PlacedLink {
   readonly nvlinkPhandle: number;
 }
 
+/**
+ * A GPU on a vPHB: address, devfn, tgt, the guest physical address and size (bytes) of its RAM, its
+ * NUMA id and phandles.
+ */
 export interface PlacedGpu {
   readonly address: string;
   readonly devfn: number;
@@ -101,6 +117,10 @@ export interface GpuSlot {
   readonly links: readonly PlacedLink[];
 }
 
+/**
+ * A device on a vPHB as QEMU placed it: address, guest devfn, IOMMU group, IDs and its NVLink2
+ * role.
+ */
 export interface PlacedDevice {
   readonly address: string;
   readonly devfn: number;
@@ -113,6 +133,11 @@ export interface PlacedDevice {
   readonly role: DeviceRole;
 }
 
+/**
+ * One vPHB as QEMU's spapr_phb_placement and spapr_phb_nvgpu_setup built it: index, BUID, GPU RAM
+ * and ATSD windows (guest physical), devices, GPU slots, `ibm,mmio-atsd`, QEMU's errors and our
+ * notes.
+ */
 export interface VphbPlacement {
   readonly index: number;
   readonly buid: bigint;
@@ -130,6 +155,7 @@ export interface VphbPlacement {
   readonly notes: readonly string[];
 }
 
+/** The whole guest: NUMA nodes and every vPHB. */
 export interface GuestPlacement {
   readonly numaNodes: number;
   readonly vphbs: readonly VphbPlacement[];

@@ -9,6 +9,10 @@ import type { DoctorOptions } from '../nvlink2/index.ts';
 import type { Host } from '../platform/index.ts';
 import { type HostDoctorEntry, runHostDoctor } from './host-doctor.ts';
 
+/**
+ * What the variant that binds a function made of it: its regions, or the errno and reason (a
+ * `HostDoctorEntry`'s result).
+ */
 export type ProbeResult = HostDoctorEntry['result'];
 
 /** One PCI function as `dt doctor --json` and `devices.json` list it. */

@@ -18,6 +18,10 @@ export const LPID_RSVD = 0xfff;
 /** The host's LPID (SPRN_LPID of a hypervisor-mode host). */
 export const HOST_LPID = 0;
 
+/**
+ * KVM's LPID allocator (arch/powerpc/kvm/powerpc.c kvmppc_alloc_lpid / kvmppc_free_lpid): the
+ * lowest free LPID; 0 (the host) and the last (LPID_RSVD) are never given out.
+ */
 export class LpidAllocator {
   readonly #inUse: Uint8Array;
 

@@ -37,6 +37,10 @@ import {
 import { type FunctionStatus, probeHost } from './function-status.ts';
 import { LpidAllocator } from './lpid-allocator.ts';
 
+/**
+ * Options of `createMachine`: tracers, kernel-log sink, kernel version, memory budget (bytes), and
+ * whether to skip the boot-time probe.
+ */
 export interface MachineOptions {
   /** Tracepoint sink of the NVLink2 subdriver (default: a tracer nobody listens to). */
   readonly tracer?: Tracer;
@@ -63,6 +67,10 @@ export interface MemoryUsage {
   readonly gpus: readonly { address: string; gpuRam: bigint; bars: bigint }[];
 }
 
+/**
+ * One emulated host for serve, inspect and doctor: the host model, the NVLink2 context, one
+ * `VfioPciDevice` per function (made on first use), the LPID allocator and the partition registry.
+ */
 export class Machine {
   /**
    * The variant drivers of this machine, bound to each function that matches: nvgrace-gpu

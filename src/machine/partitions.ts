@@ -13,6 +13,10 @@
 import type { PartitionPolicy } from '../vfio-user/index.ts';
 import type { LpidAllocator } from './lpid-allocator.ts';
 
+/**
+ * One guest partition as `state.json` shows it: the client's pid, its LPID and the devices it has
+ * open.
+ */
 export interface PartitionView {
   readonly pid: number;
   readonly lpid: number;

@@ -14,6 +14,10 @@ export const FdEvent = {
 /** Called with `status` (0, or a negated errno when polling failed) and the ready FdEvent bits. */
 export type FdWatcherCallback = (status: number, events: number) => void;
 
+/**
+ * A uv_poll_t on Node's loop watching one fd for readability/writability (FdEvent bits); `close`
+ * stops it. The fd stays the caller's.
+ */
 export class FdWatcher {
   readonly #raw: RawWatcher;
   #events: number;

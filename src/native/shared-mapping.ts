@@ -13,6 +13,10 @@ export const MAX_WINDOW_BYTES = BigInt(addon.constants.MAX_WINDOW);
 /** Default window: 1 GiB keeps each external buffer well under the cap. */
 export const DEFAULT_WINDOW_BYTES = 2n ** 30n;
 
+/**
+ * One mmap(2) window of a `SharedMapping`: where it starts in the mapping (bytes), its bytes and
+ * its address.
+ */
 export interface MappingWindow {
   /** Offset of the window from the start of the mapping (not of the file). */
   readonly start: bigint;
@@ -21,6 +25,10 @@ export interface MappingWindow {
   readonly address: bigint;
 }
 
+/**
+ * A MAP_SHARED mapping of a file range of any size, as windows of at most MAX_WINDOW_BYTES (see the
+ * module header); reads and writes take byte offsets (bigint) into the range.
+ */
 export class SharedMapping {
   /** By index (start / windowBytes); undefined until mapped. */
   #windows: (MappingWindow | undefined)[];

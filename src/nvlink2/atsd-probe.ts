@@ -17,6 +17,10 @@ import { VfioError } from '../vfio/index.ts';
 import { readU32Prop, readU64IndexProp, readU64Prop } from './dt-read.ts';
 import type { Nvlink2Context } from './types.ts';
 
+/**
+ * What the ATSD init found for a bridge (vfio_pci_nvlink2.c vfio_pci_ibm_npu2_init): the bridge,
+ * its GPU, the link index, the ATSD register address and entry, tgt and link speed.
+ */
 export interface AtsdConfig {
   readonly bridge: PciFunction;
   readonly gpu: PciFunction;

@@ -45,6 +45,10 @@ function executorFor(ctx: Nvlink2Context, config: AtsdConfig) {
   };
 }
 
+/**
+ * The ATSD region of one open NVLink bridge: rw, mmap, release and capabilities as the module
+ * header describes; errors are VfioError (EINVAL, …).
+ */
 export class AtsdRegion implements RegionOps, LiveAtsdRegion {
   /** The register page; undefined when the bridge has no ATSD. */
   readonly page: AtsdRegisterPage | undefined;

@@ -51,6 +51,10 @@ interface PendingLaunch {
 
 const POLL_INTERVAL_MS = 1;
 
+/**
+ * One emulated ATSD register block (LAUNCH, AVA, STAT) in a 64 KiB memfd page; runs launches as the
+ * module header describes.
+ */
 export class AtsdRegisterPage {
   private readonly queue: PendingLaunch[] = [];
   private scheduled: NodeJS.Immediate | undefined;

@@ -20,6 +20,10 @@ import type { KernelLogLine, Nvlink2Context } from './types.ts';
 
 export type { KernelLogLine, Nvlink2Context } from './types.ts';
 
+/**
+ * What an NVLink2 context is built from besides the host: firmware, tracer, GPU memory store, ATS
+ * caches, kernel version, kernel-log sink and real GPU RAM sizes (each a default when not given).
+ */
 export interface Nvlink2ContextOptions {
   readonly firmware?: Npu2Firmware;
   readonly tracer?: Tracer;
@@ -38,6 +42,10 @@ export function defaultGpuRamSize(gpu: PciFunction): bigint {
   return gpu.device === PCI_DEVICE_ID_NVIDIA_V100_SXM2_32GB ? 32n * GiB : 16n * GiB;
 }
 
+/**
+ * The NVLink2 subdriver's shared state for `host`: firmware, ATS caches, GPU memory, live regions,
+ * tracer and kernel log.
+ */
 export function createNvlink2Context(
   host: Host,
   options: Nvlink2ContextOptions = {},

@@ -8,6 +8,7 @@ import { createMemfdMemory, type SharedMemory, type SharedMemoryFactory } from '
 
 /** GPU RAM or an ATSD page: the core's shared memory (a sparse memfd). */
 export type DeviceMemory = SharedMemory;
+/** Makes the memory of a GPU RAM region or ATSD page: the core's `SharedMemoryFactory`. */
 export type DeviceMemoryFactory = SharedMemoryFactory;
 export { createMemfdMemory };
 

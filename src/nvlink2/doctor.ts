@@ -23,6 +23,7 @@ import type { KernelVersion } from './kernel-version.ts';
 import type { Nvlink2CapabilityValue } from './region-caps.ts';
 import { nvlink2Variant } from './variant.ts';
 
+/** One region the init registered: index, type, subtype, size in bytes and its capabilities. */
 export interface DoctorRegion {
   readonly index: number;
   readonly type: number;
@@ -33,6 +34,10 @@ export interface DoctorRegion {
   readonly caps: { readonly tgt?: string; readonly linkSpeed?: number };
 }
 
+/**
+ * One PCI function in `dt doctor`'s report: address, IDs, role, IOMMU group and what the init did
+ * (regions, or errno and reason), with warnings.
+ */
 export interface DoctorEntry {
   /** "DDDD:BB:DD.F". */
   readonly address: string;
@@ -131,6 +136,7 @@ function examine(
   }
 }
 
+/** Options of `runDoctorOnHost`: the kernel version whose behaviour to follow (default 5.12). */
 export interface DoctorOptions {
   readonly kernel?: KernelVersion;
 }

@@ -14,6 +14,7 @@ import {
   tryRead,
 } from '../fdt/index.ts';
 
+/** A device-tree read that may fail: the value, or why not (a phrase after the owner's name). */
 export type Read<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly why: string };

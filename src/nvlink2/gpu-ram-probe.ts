@@ -15,6 +15,10 @@ import { VfioError } from '../vfio/index.ts';
 import { readExactU64s, readU32Prop, readU64Prop } from './dt-read.ts';
 import type { Nvlink2Context } from './types.ts';
 
+/**
+ * What the GPU RAM init found (vfio_pci_nvlink2.c vfio_pci_nvdia_v100_nvlink2_init): the GPU, its
+ * bridge 0, its memory node, the aperture's host physical address and size (bytes), and tgt.
+ */
 export interface GpuRamConfig {
   readonly gpu: PciFunction;
   /** NVLink bridge 0 of the GPU. */

@@ -49,12 +49,17 @@ export interface DmaPreregistration {
   readonly deviceHpa: bigint;
 }
 
+/** The one mmap of a GPU RAM region per open: offset, length (bytes) and user address. */
 export interface GpuRamMapping {
   readonly offset: bigint;
   readonly length: bigint;
   readonly userAddress: bigint;
 }
 
+/**
+ * The GPU RAM region of one open GPU: rw, mmap, release and capabilities as the module header
+ * describes; errors are VfioError (EINVAL, EPERM, EIO at the fence).
+ */
 export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
   readonly memory: DeviceMemory;
   readonly realRam: bigint;

@@ -14,9 +14,15 @@ export interface KernelBehaviour {
   readonly atsdFallbackToEntry0: boolean;
 }
 
+/** The kernel versions whose NVLink2 behaviour differs and can be chosen (`dt doctor --kernel`). */
 export const KERNEL_VERSIONS = ['5.0', '5.1', '5.2', '5.7', '5.12'] as const;
+/** One of `KERNEL_VERSIONS`. */
 export type KernelVersion = (typeof KERNEL_VERSIONS)[number];
 
+/**
+ * How vfio_pci_nvlink2.c of `version` behaves where versions differ (e.g. a GPU without
+ * memory-region: EINVAL before 5.2, ENODEV after).
+ */
 export function kernelBehaviour(version: KernelVersion = '5.12'): KernelBehaviour {
   const minor = Number(version.split('.')[1]);
   return {

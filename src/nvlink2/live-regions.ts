@@ -5,6 +5,10 @@
  */
 import type { FaultRecord, LiveAtsdRegion, LiveGpuRamRegion, LiveRegionSet } from './types.ts';
 
+/**
+ * The GPU RAM and ATSD regions of open devices, for the periodic fault scan and ATSD poll (see the
+ * module header).
+ */
 export class LiveRegions implements LiveRegionSet {
   private readonly gpuRam = new Set<LiveGpuRamRegion>();
   private readonly atsd = new Set<LiveAtsdRegion>();

@@ -101,6 +101,7 @@ export function encodeLaunch(fields: Partial<AtsdLaunchFields>): bigint {
   );
 }
 
+/** An ATS page size (the AP field of an ATSD launch; POWER9 radix page sizes). */
 export type AtsPageSize = '4K' | '64K' | '2M' | '1G';
 
 /** Bytes of each page size. */

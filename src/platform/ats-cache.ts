@@ -25,10 +25,15 @@ import {
   pageSizeOfAp,
 } from './ats-cache-launch.ts';
 
+/** Whose translation an entry is: a process's (PRS=1) or the partition's (PRS=0). */
 export type AtsScope = 'process' | 'partition';
 /** A translation (TLB) or a page-walk-cache entry. */
 export type AtsKind = 'tlb' | 'pwc';
 
+/**
+ * One cached translation: LPID, PID, page (effective address `ea` aligned to `pageSize`), scope and
+ * kind.
+ */
 export interface AtsEntry {
   readonly lpid: number;
   /** PID of a process-scoped entry; ignored (0) for partition scope. */
@@ -45,6 +50,7 @@ export interface CachedAtsEntry extends AtsEntry {
   readonly stale: boolean;
 }
 
+/** What one ATSD launch did: its decoded fields and the entries it dropped. */
 export interface AtsInvalidation {
   readonly fields: AtsdLaunchFields;
   /** Entries dropped by this launch (including stale ones a flushing launch cleared). */
@@ -53,6 +59,10 @@ export interface AtsInvalidation {
   readonly staled: readonly AtsEntry[];
 }
 
+/**
+ * Entries for `AtsCache.populate`: `count` (default 1) consecutive pages of `pageSize` from `ea`,
+ * for `lpid`/`pid`, process scope and TLB kind unless given.
+ */
 export interface PopulateRequest {
   readonly lpid: number;
   readonly pid?: number;
@@ -95,6 +105,10 @@ export function launchSelects(
   }
 }
 
+/**
+ * The address-translation cache of one GPU: entries inserted by tests or the emulation, dropped by
+ * ATSD launches (`invalidate`) as the module header describes.
+ */
 export class AtsCache {
   private readonly map = new Map<string, CachedAtsEntry>();
 

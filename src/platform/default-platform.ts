@@ -5,18 +5,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { CodedError } from '../errors/index.ts';
 import type { Fdt } from '../fdt/index.ts';
 import { parseFdt } from '../fdt/index.ts';
 import { generateWitherspoon } from './witherspoon/index.ts';
 
 /** A tree that could not be loaded: the file, and why. */
-export class PlatformTreeError extends Error {
-  override readonly name = 'PlatformTreeError';
+export class PlatformTreeError extends CodedError<'DT_PARSE'> {
+  override readonly name: string = 'PlatformTreeError';
   constructor(
     readonly file: string,
     detail: string,
   ) {
-    super(`${file}: ${detail}`);
+    super('DT_PARSE', `${file}: ${detail}`);
   }
 }
 

@@ -24,6 +24,7 @@ export const OpalRc = {
   EMPTY: -16,
 } as const;
 
+/** A name of `OpalRc` (without the `OPAL_` prefix). */
 export type OpalRcName = keyof typeof OpalRc;
 
 /** "OPAL_RESOURCE" for -10; a number's decimal text for codes skiboot does not name. */

@@ -35,6 +35,9 @@ export interface Npu2Link {
   readonly bridgeName: string;
 }
 
+/**
+ * What the firmware knows of one NPU PHB from the tree: its OPAL PHB id, domain, path, chip, links and ATSD register addresses.
+ */
 export interface Npu2Description {
   /** OPAL PHB id of the NPU PHB (`ibm,opal-phbid`, else the PCI domain). */
   readonly phbId: bigint;
@@ -86,6 +89,10 @@ export interface AtsdBinding {
   readonly msrHv: boolean;
 }
 
+/**
+ * The state of one NPU's firmware tables, for tests and `inspect`: the XTS BDF and PID maps and the
+ * ATSD LPID bindings.
+ */
 export interface Npu2Snapshot {
   readonly phbId: bigint;
   readonly domain: number;
@@ -119,6 +126,10 @@ class Npu2State {
 /** Firmware messages (skiboot's NPU2ERR / NPU2DBG / prlog), for logs and tests. */
 export type FirmwareLog = (level: 'err' | 'info' | 'dbg', message: string) => void;
 
+/**
+ * The NPU2 firmware (skiboot hw/npu2.c) of every NPU PHB of a host: MAP_LPAR, INIT_CONTEXT and
+ * DESTROY_CONTEXT with their OPAL return codes, as the module header describes.
+ */
 export class Npu2Firmware {
   private readonly npus = new Map<bigint, Npu2State>();
 

@@ -9,6 +9,7 @@
  * drivers/vfio/pci/vfio_pci_nvlink2.c (link index via ibm,nvlink); Open Firmware PCI binding.
  */
 
+import { CodedError } from '../errors/index.ts';
 import type { Fdt, FdtNode } from '../fdt/index.ts';
 import {
   countPhandles,
@@ -31,14 +32,14 @@ import { pciName } from './pci-name.ts';
 import type { Host, NvlinkLookup, PciAddress, PciFunction, PciRole, Phb } from './types.ts';
 
 /** A tree the host model cannot be built from; names the node and, where one is at fault, the property. */
-export class HostError extends Error {
-  override readonly name = 'HostError';
+export class HostError extends CodedError<'PLATFORM'> {
+  override readonly name: string = 'HostError';
   constructor(
     readonly nodePath: string,
     readonly property: string | undefined,
     detail: string,
   ) {
-    super(`${nodePath}${property ? `: ${property}` : ''}: ${detail}`);
+    super('PLATFORM', `${nodePath}${property ? `: ${property}` : ''}: ${detail}`);
   }
 }
 

@@ -25,7 +25,9 @@ export const PCI_DEVICE_ID_IBM_PHB4_ROOT_PORT = 0x04c1;
 
 /** Subsystem IDs (vendor NVIDIA) of the SXM2 boards of a Witherspoon: pci.ids, lspci of real boards. */
 export const PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_16GB = 0x1212;
+/** Subsystem ID of the Tesla V100 SXM2 32GB (pci.ids 10de:1db1 10de:124a). */
 export const PCI_SUBSYSTEM_ID_NVIDIA_V100_SXM2_32GB = 0x124a;
+/** Subsystem ID of the Tesla P100 SXM2 (pci.ids 10de:15f9 10de:116b). */
 export const PCI_SUBSYSTEM_ID_NVIDIA_P100_SXM2 = 0x116b;
 
 /** PCI_BASE_CLASS_DISPLAY (include/linux/pci_ids.h): class code bits 23:16. */
@@ -39,6 +41,7 @@ export const PCI_CLASS_BRIDGE_PCI = 0x0604;
 export const CLASS_CODE_3D_CONTROLLER = 0x030200;
 /** skiboot hw/npu2.c npu2_populate_cfg: PCI_CFG_REV_ID 0x06800101, class 0x068001 ("other bridge"). */
 export const CLASS_CODE_NPU2_BRIDGE = 0x068001;
+/** Class code of a PCI-to-PCI bridge (0x0604, prog-if 0), the PHB4 root port's. */
 export const CLASS_CODE_PCI_BRIDGE = 0x060400;
 
 /**

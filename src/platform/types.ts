@@ -6,6 +6,7 @@
  */
 import type { Fdt, FdtNode } from '../fdt/index.ts';
 
+/** A PCI function's address: domain (16 bits), bus (8), device (5) and function (3). */
 export interface PciAddress {
   readonly domain: number;
   readonly bus: number;
@@ -16,6 +17,7 @@ export interface PciAddress {
 /** What a PCI function is to the NVLink2 subdriver. */
 export type PciRole = 'gpu' | 'bridge' | 'other';
 
+/** A PCI host bridge of the host (a PHB4, or an NPU2 PHB when `isNpu`): its node, domain, chip and functions. */
 export interface Phb {
   /** The `pciex@…` node. */
   readonly node: FdtNode;
@@ -28,6 +30,10 @@ export interface Phb {
   readonly functions: readonly PciFunction[];
 }
 
+/**
+ * One PCI function found under a PHB: name, address, node, IDs and its role (GPU, NVLink bridge,
+ * other).
+ */
 export interface PciFunction {
   /** "DDDD:BB:DD.F", the kernel's pci_name(). */
   readonly name: string;
@@ -52,6 +58,10 @@ export interface PciFunction {
   readonly iommuGroup: number | null;
 }
 
+/**
+ * The PowerNV host read from a tree (platform/host.ts buildHost): PHBs, functions, NVLink lookups
+ * and boot warnings.
+ */
 export interface Host {
   /** The tree as Linux keeps it (fdt/unflatten.ts): the input, or a copy without too-deep nodes. */
   readonly fdt: Fdt;

@@ -8,6 +8,7 @@
 /** One column: its title and how its cells line up; a bare title is a left-aligned column. */
 export type TableColumn = string | TitledColumn;
 
+/** A table column: its title and alignment. */
 export interface TitledColumn {
   readonly title: string;
   /** Default 'left'. */

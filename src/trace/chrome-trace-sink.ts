@@ -8,6 +8,10 @@ import { TRACE_EVENTS } from './events.ts';
 import { formatTraceMessage } from './format.ts';
 import type { TraceRecord, TraceSink } from './tracer.ts';
 
+/**
+ * One instant event of the Trace Event Format (Chrome's trace viewer, Perfetto): `ts` in
+ * microseconds.
+ */
 export interface ChromeTraceEvent {
   readonly name: string;
   readonly cat: string;
@@ -20,11 +24,13 @@ export interface ChromeTraceEvent {
   readonly args: Readonly<Record<string, string | number>>;
 }
 
+/** A whole Trace Event Format file: the events, displayed in ns. */
 export interface ChromeTrace {
   readonly traceEvents: ChromeTraceEvent[];
   readonly displayTimeUnit: 'ns';
 }
 
+/** A trace record as a Trace Event Format instant event (bigint arguments as hex strings). */
 export function toChromeTraceEvent(record: TraceRecord): ChromeTraceEvent {
   const args: Record<string, string | number> = {};
   for (const [key, value] of Object.entries(record.args as Record<string, unknown>)) {
@@ -43,6 +49,7 @@ export function toChromeTraceEvent(record: TraceRecord): ChromeTraceEvent {
   };
 }
 
+/** A sink that keeps every record as a Trace Event Format event (`toJSON` gives the file). */
 export class ChromeTraceSink implements TraceSink {
   readonly events: ChromeTraceEvent[] = [];
 

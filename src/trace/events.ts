@@ -54,8 +54,10 @@ export interface TraceEventArgs {
   };
 }
 
+/** The name of a tracepoint (a key of `TraceEventArgs`). */
 export type TraceEventName = keyof TraceEventArgs;
 
+/** One tracepoint: name, system, the kernel's TP_printk format and how its arguments fill it. */
 export interface TraceEventDefinition<E extends TraceEventName> {
   readonly name: E;
   readonly system: 'vfio_pci' | 'vfio_nvlink2';
@@ -71,6 +73,7 @@ const MMAP_FIELDS = ['name', 'hpa', 'ua', 'size', 'ret'] as const;
 const RW_FIELDS = ['name', 'index', 'offset', 'count'] as const;
 const RW_FORMAT = '%s: region %u offset %llx count %u';
 
+/** Every tracepoint, with the format of drivers/vfio/pci/trace.h where the kernel has one. */
 export const TRACE_EVENTS: Definitions = {
   // drivers/vfio/pci/trace.h (v5.0–v5.12): TP_printk("%s: %lx -> %lx ret=%d", ...)
   vfio_pci_nvgpu_mmap_fault: {

@@ -7,6 +7,7 @@ import type { TraceEventName } from './events.ts';
 import { formatFtraceLine } from './format.ts';
 import type { TraceRecord, TraceSink } from './tracer.ts';
 
+/** A sink keeping the last `capacity` records (oldest dropped first, counted in `overwritten`). */
 export class RingBufferSink implements TraceSink {
   private readonly slots: (TraceRecord | undefined)[];
   private head = 0;

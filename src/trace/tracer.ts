@@ -23,6 +23,7 @@ export interface TraceSink {
   write(record: TraceRecord): void;
 }
 
+/** Options of `Tracer`: clock (ns), and the task, pid and cpu shown in text output. */
 export interface TracerOptions {
   /** Nanosecond clock; default process.hrtime.bigint. */
   readonly clock?: () => bigint;
@@ -42,6 +43,9 @@ interface Subscription {
   readonly events: ReadonlySet<TraceEventName> | undefined;
 }
 
+/**
+ * Named tracepoints and their sinks: `emit` formats nothing when nobody subscribed to the event.
+ */
 export class Tracer {
   private readonly subscriptions: Subscription[] = [];
   /** How many subscriptions want each event; `all` counts those that want every event. */

@@ -40,6 +40,10 @@ interface RegisterPage extends BarRange {
   readonly readOnly: Uint8Array;
 }
 
+/**
+ * The contents of one memory BAR as the module header describes: rw (VfioError EINVAL past the
+ * end), mmap within the page-aligned BAR, an optional write hook.
+ */
 export class BarMemory implements RegionOps {
   private memory: SharedMemory | undefined;
   private readonly pages: readonly RegisterPage[];

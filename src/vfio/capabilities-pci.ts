@@ -30,6 +30,7 @@ export function addPmCapability(cs: ConfigSpace, at: number): void {
   );
 }
 
+/** The shape of an MSI capability: vectors, 64-bit addresses, per-vector masking. */
 export interface MsiLayout {
   /** Vectors the function asks for (a power of two, 1–32): Multiple Message Capable. */
   readonly vectors: number;
@@ -45,6 +46,10 @@ export function msiCapabilityLength(layout: MsiLayout): number {
   return len;
 }
 
+/**
+ * Writes an MSI capability of `layout` at config offset `at` and makes its control, address and
+ * data bytes writable (vfio_pci_config.c vfio_msi_cap_len / init_pci_cap_msi_perm).
+ */
 export function addMsiCapability(cs: ConfigSpace, at: number, layout: MsiLayout): void {
   const mmc = Math.log2(layout.vectors);
   let flags = mmc << 1;
@@ -64,6 +69,7 @@ export function addMsiCapability(cs: ConfigSpace, at: number, layout: MsiLayout)
     cs.define(next + 4, 4, 0, layout.vectors === 32 ? 0xffffffff : (1 << layout.vectors) - 1);
 }
 
+/** The shape of a PCI Express capability: link speed and width, FLR support. */
 export interface ExpLayout {
   /** Max link speed (1 = 2.5 GT/s … 3 = 8 GT/s) and width. */
   readonly linkSpeed: number;
@@ -90,6 +96,10 @@ export function addExpCapability(cs: ConfigSpace, at: number, layout: ExpLayout)
   cs.define(at + R.PCI_EXP_LNKCTL2, 2, layout.linkSpeed, 0xffff);
 }
 
+/**
+ * The shape of an MSI-X capability: table size (vectors), and the BAR and byte offset of the table
+ * and of the PBA.
+ */
 export interface MsixLayout {
   readonly tableSize: number;
   readonly tableBar: number;

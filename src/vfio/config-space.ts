@@ -18,6 +18,7 @@ import {
   PCI_ROM_ADDRESS,
 } from './pci-regs.ts';
 
+/** A BAR's type: 32-bit memory, 64-bit memory (two BAR slots) or I/O. */
 export type BarKind = 'mem32' | 'mem64' | 'io';
 
 /** One implemented BAR: its index (0–5), size (a power of two) and type. */
@@ -50,6 +51,10 @@ function isPowerOfTwo(v: bigint): boolean {
   return v > 0n && (v & (v - 1n)) === 0n;
 }
 
+/**
+ * A function's config space (256 or 4096 bytes) with its ownership map, write and RW1C masks and
+ * virtualised BARs, as the module header describes.
+ */
 export class ConfigSpace {
   readonly size: number;
   private readonly bytes: Uint8Array;

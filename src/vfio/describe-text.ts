@@ -7,6 +7,7 @@
 import { hex, hexDigits } from '../text/index.ts';
 import type { CapabilityDescription, DeviceDescription, RegionDescriptionOut } from './describe.ts';
 
+/** Options of `describeText`. */
 export interface TextOptions {
   /** Add the raw region-info reply bytes under each region. */
   readonly hex?: boolean;

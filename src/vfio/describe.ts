@@ -41,6 +41,7 @@ export interface DeviceSnapshot {
   readonly config: Uint8Array;
 }
 
+/** One region-info capability: its id, name and version, and its decoded fields. */
 export interface CapabilityDescription {
   readonly id: number;
   readonly name: string;
@@ -50,6 +51,10 @@ export interface CapabilityDescription {
   readonly value: Record<string, string | number | { offset: string; size: string }[]>;
 }
 
+/**
+ * One region as described: index, name, the region info or the errno of its query, and its
+ * capabilities.
+ */
 export interface RegionDescriptionOut {
   readonly index: number;
   readonly name: string;
@@ -65,6 +70,7 @@ export interface RegionDescriptionOut {
   readonly hex?: string;
 }
 
+/** One IRQ index as described: index, name, the IRQ info or the errno of its query. */
 export interface IrqDescription {
   readonly index: number;
   readonly name: string;
@@ -74,6 +80,7 @@ export interface IrqDescription {
   readonly count?: number;
 }
 
+/** One implemented BAR from config space: index, type, prefetchable, size in bytes. */
 export interface BarSummary {
   readonly index: number;
   readonly type: 'mem32' | 'mem64' | 'io';
@@ -82,6 +89,7 @@ export interface BarSummary {
   readonly register: string;
 }
 
+/** The config-space header as read back: size in bytes, IDs, command/status, class, interrupt pin, BARs and the capability list. */
 export interface ConfigSummary {
   readonly size: number;
   readonly vendor: number;
@@ -98,6 +106,10 @@ export interface ConfigSummary {
   readonly capabilities: { readonly id: number; readonly name: string; readonly offset: number }[];
 }
 
+/**
+ * A device as `inspect` shows it: device info, every region with its capabilities, every IRQ index,
+ * and a config-space summary.
+ */
 export interface DeviceDescription {
   readonly name: string;
   readonly model: string;

@@ -10,6 +10,7 @@ import type { ExpLayout, MsiLayout, MsixLayout } from './capabilities-pci.ts';
 import type { BarLayout } from './config-space.ts';
 import { PCI_CFG_SPACE_EXP_SIZE } from './pci-regs.ts';
 
+/** One PCI capability of a profile and its config-space offset. */
 export type CapabilitySpec =
   | { readonly kind: 'pm'; readonly at: number }
   | { readonly kind: 'msi'; readonly at: number; readonly layout: MsiLayout }
@@ -30,6 +31,10 @@ export interface ExtendedCapabilitySpec {
   readonly body: readonly number[];
 }
 
+/**
+ * What a device is before any variant runs: model name, IDs, config-space size, BARs, capabilities
+ * and IRQ counts.
+ */
 export interface DeviceProfile {
   /** A human name, e.g. "Tesla V100 SXM2 16GB". */
   readonly model: string;

@@ -63,12 +63,18 @@ export interface DeviceInfo {
   readonly numIrqs: number;
 }
 
+/** Options of `VfioPciDevice`: its tracer and where its memory comes from. */
 export interface VfioPciDeviceOptions {
   readonly tracer?: VfioTracer;
   /** Where BAR memory lives; defaults to sparse tmpfs files another process can map. */
   readonly memory?: SharedMemoryFactory;
 }
 
+/**
+ * One PCI function as vfio-pci presents it: open/close, region info/read/write/mmap, IRQs, reset
+ * and the KVM notifier, as the module header describes. Errors are VfioError with the kernel's
+ * errno.
+ */
 export class VfioPciDevice implements VariantDevice, StandardRegions {
   readonly profile: DeviceProfile;
   readonly config: ConfigSpace;

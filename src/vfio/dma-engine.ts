@@ -25,6 +25,10 @@ export interface DmaPort {
   write(address: bigint, data: Uint8Array): void;
 }
 
+/**
+ * Register offsets of the DMA engine from the doorbell page (bytes; the module header has the
+ * layout).
+ */
 export const DmaEngineReg = {
   ADDRESS: 0x10,
   LENGTH: 0x18,
@@ -33,6 +37,7 @@ export const DmaEngineReg = {
   DATA: 0x800,
 } as const;
 
+/** Values of the COMMAND register: READ guest memory into DATA, WRITE DATA to guest memory. */
 export const DmaEngineCommand = { READ: 1, WRITE: 2 } as const;
 
 /** Largest transfer: the DATA window. */

@@ -5,6 +5,7 @@
  */
 import type { VariantHook } from './variant.ts';
 
+/** The hooks of every registered variant, looked up by PCI vendor. */
 export class VariantHookRegistry {
   private readonly hooks: VariantHook[] = [];
 

@@ -34,6 +34,7 @@ export function encodeTypeCap(type: number, subtype: number): RegionCapability {
   );
 }
 
+/** One mmap-able area of a region (VFIO_REGION_INFO_CAP_SPARSE_MMAP): offset and size in bytes. */
 export interface SparseMmapArea {
   readonly offset: bigint;
   readonly size: bigint;

@@ -16,7 +16,12 @@ import { VfioError } from './errors.ts';
 
 /** VFIO_PCI_*_IRQ_INDEX. */
 export const IrqIndex = { INTX: 0, MSI: 1, MSIX: 2, ERR: 3, REQ: 4 } as const;
+/**
+ * IRQ indexes of a vfio-pci device: INTx, MSI, MSI-X, ERR, REQ (include/uapi/linux/vfio.h
+ * VFIO_PCI_NUM_IRQS).
+ */
 export const VFIO_PCI_NUM_IRQS = 5;
+/** The names of IRQ indexes 0–4 (VFIO_PCI_INTX_IRQ_INDEX … VFIO_PCI_REQ_IRQ_INDEX). */
 export const IRQ_INDEX_NAMES = ['INTx', 'MSI', 'MSI-X', 'ERR', 'REQ'] as const;
 
 /** VFIO_IRQ_INFO_* (include/uapi/linux/vfio.h). */
@@ -34,6 +39,7 @@ export const IrqSetFlag = {
 const DATA_TYPE_MASK = 0x7;
 const ACTION_TYPE_MASK = 0x38;
 
+/** struct vfio_irq_info (include/uapi/linux/vfio.h): argsz, flags, index and count. */
 export interface IrqInfo {
   readonly argsz: number;
   readonly flags: number;
@@ -63,6 +69,10 @@ function einval(reason: string): VfioError {
   return new VfioError('EINVAL', reason);
 }
 
+/**
+ * The interrupts of one device: IRQ info, SET_IRQS (trigger, mask, unmask) and raising, as the
+ * module header describes.
+ */
 export class VfioIrqs {
   /** vdev->irq_type: NONE, INTX, MSI or MSIX. */
   private irqType = NONE;

@@ -6,8 +6,10 @@
  */
 import { VfioError } from './errors.ts';
 
+/** Called with the LPID of the guest partition attached to the group. */
 export type KvmListener = (lpid: number) => void;
 
+/** The group's KVM notifier: the attached LPID, and the listeners of the current open. */
 export class KvmNotifier {
   private lpid: number | undefined;
   private listeners: KvmListener[] = [];

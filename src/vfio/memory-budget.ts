@@ -149,6 +149,10 @@ export class MemoryAccount {
   }
 }
 
+/**
+ * The memory budget of every device of a server, as the module header describes: accounts,
+ * populated bytes, refusals with ENOMEM.
+ */
 export class MemoryBudget {
   readonly #accounts = new Set<MemoryAccount>();
   #touched = 0n;

@@ -28,10 +28,15 @@ export const VFIO_REGION_INFO_SIZE = 32;
 export const VFIO_PCI_OFFSET_SHIFT = 40n;
 /** VFIO_PCI_NUM_REGIONS: BAR0–5, ROM, CONFIG, VGA. */
 export const VFIO_PCI_NUM_REGIONS = 9;
+/** Region index of BAR0 (include/uapi/linux/vfio.h VFIO_PCI_BAR0_REGION_INDEX). */
 export const VFIO_PCI_BAR0_REGION_INDEX = 0;
+/** Region index of BAR5 (VFIO_PCI_BAR5_REGION_INDEX). */
 export const VFIO_PCI_BAR5_REGION_INDEX = 5;
+/** Region index of the expansion ROM (VFIO_PCI_ROM_REGION_INDEX). */
 export const VFIO_PCI_ROM_REGION_INDEX = 6;
+/** Region index of config space (VFIO_PCI_CONFIG_REGION_INDEX). */
 export const VFIO_PCI_CONFIG_REGION_INDEX = 7;
+/** Region index of the legacy VGA ranges (VFIO_PCI_VGA_REGION_INDEX). */
 export const VFIO_PCI_VGA_REGION_INDEX = 8;
 
 /** VFIO_PCI_INDEX_TO_OFFSET(). */
@@ -60,6 +65,7 @@ export interface RegionDescription {
   readonly mmap?: (request: MmapRequest) => MmapGrant;
 }
 
+/** A GET_REGION_INFO reply: its bytes as the kernel writes them, and the decoded fields. */
 export interface RegionInfoReply {
   /** The reply bytes: 32, or 32 + the chain when argsz was large enough. */
   readonly bytes: Uint8Array;
@@ -171,6 +177,10 @@ export interface DecodedRegionCapability<V extends VariantCapabilityValue = neve
   readonly value: CapabilityValue<V>;
 }
 
+/**
+ * A region-info reply decoded: its fields, its capability chain, and where the walk stopped if it
+ * did.
+ */
 export interface DecodedRegionInfo<V extends VariantCapabilityValue = never>
   extends RegionInfoFields {
   readonly caps: DecodedRegionCapability<V>[];

@@ -36,6 +36,9 @@ export interface MmapGrant {
   readonly length: bigint;
 }
 
+/**
+ * An mmap of a region: offset inside the region and length in bytes, and the user address it lands at.
+ */
 export interface MmapRequest {
   /** Offset inside the region (the kernel's vm_pgoff minus the region's index << 40). */
   readonly offset: bigint;
@@ -67,6 +70,10 @@ export interface RegionOps {
   capabilities?(): RegionCapability[];
 }
 
+/**
+ * A registered region: index, type/subtype (device-specific regions), size in bytes, flags and its
+ * ops (vfio_pci_region).
+ */
 export interface VfioRegion {
   readonly index: number;
   /** For device-specific regions (index ≥ 9): VFIO_REGION_TYPE_PCI_VENDOR_TYPE | vendor. */

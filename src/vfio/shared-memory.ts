@@ -31,6 +31,10 @@ import {
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
 
+/**
+ * Device memory in a sparse memfd: an fd a peer can map, byte reads and writes, its size in bytes
+ * and populated pages, counted by the memory budget.
+ */
 export interface SharedMemory {
   /** For diagnostics (the memfd's name in /proc/<pid>/fd). */
   readonly name: string;

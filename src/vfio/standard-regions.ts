@@ -37,6 +37,7 @@ export const STANDARD_REGION_NAMES = [
 /** VGA legacy range size (vfio_pci.c: 0xc0000 covering 0xa0000–0xbffff and I/O). */
 export const VGA_REGION_SIZE = 0xc0000n;
 
+/** What regions 0–8 need of a device: config space, BAR memory and whether it is a VGA function. */
 export interface StandardRegions {
   readonly config: ConfigSpace;
   /** BarMemory by BAR index; undefined for unimplemented BARs and upper halves. */
@@ -89,7 +90,11 @@ export function describeStandardRegion(regions: StandardRegions, index: number):
   };
 }
 
-/** vfio_pci_rw() for indexes 0–8: returns the bytes done. */
+/**
+ * vfio_pci_rw() for indexes 0–8: returns the bytes done.
+ * @throws VfioError EFAULT past config space; EINVAL for the ROM (size 0), VGA on a non-VGA
+ *   function or past its end, an unimplemented BAR, or (BarMemory) past the BAR's end.
+ */
 export function standardRegionRw(
   regions: StandardRegions,
   index: number,

@@ -11,6 +11,7 @@ export interface RegionAccessEvent {
   readonly write: boolean;
 }
 
+/** An interrupt raised: device, IRQ index, vector, and whether an eventfd was signalled. */
 export interface InterruptEvent {
   readonly device: string;
   readonly index: number;
@@ -19,6 +20,9 @@ export interface InterruptEvent {
   readonly delivered: boolean;
 }
 
+/**
+ * Hooks the vfio-pci core calls for region accesses, interrupts, opens and closes (all optional).
+ */
 export interface VfioTracer {
   regionAccess?(event: RegionAccessEvent): void;
   interrupt?(event: InterruptEvent): void;

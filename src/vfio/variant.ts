@@ -69,6 +69,10 @@ export interface VariantDeviceOps {
   configWrite?(offset: number, data: Uint8Array): number | undefined;
 }
 
+/**
+ * A variant's init for functions of one PCI vendor (vfio_pci_enable's vendor checks): ENODEV leaves
+ * a plain device, any other errno fails the open.
+ */
 export interface VariantHook {
   /** PCI vendor the hook is tried for (the kernel matched on vendor only). */
   readonly vendor: number;

@@ -7,6 +7,10 @@ import { rule } from './rules.ts';
 import { type NvTree, phandleOf, u64Cells } from './tree-view.ts';
 import type { Finding, Fix, FixCell, FixEdit, Level } from './types.ts';
 
+/**
+ * A finding as a rule drafts it: rule, node, property, message, fix and level; `makeFinding`
+ * completes it.
+ */
 export interface Draft {
   readonly ruleId: string;
   readonly node: FdtNode;
@@ -19,6 +23,10 @@ export interface Draft {
   readonly functions?: readonly string[];
 }
 
+/**
+ * A rule's draft as a finding: the rule's level unless overridden, the node's path, the PCI
+ * functions the node concerns; kernels and effects are filled in later (the replay).
+ */
 export function makeFinding(tree: NvTree, d: Draft): Finding {
   return {
     ruleId: d.ruleId,

@@ -24,11 +24,16 @@ import { rule } from './rules.ts';
 import { NvTree } from './tree-view.ts';
 import { type Finding, LEVEL_RANK, type Level } from './types.ts';
 
+/** Options of `lintTree`. */
 export interface LintOptions {
   /** The kernel of the per-function table (findings cover them all). Default 5.12. */
   readonly kernel?: KernelVersion;
 }
 
+/**
+ * What `dt doctor` found in a tree: findings, the per-function verdicts for one kernel, boot
+ * warnings, and why the host could not be modelled if it could not.
+ */
 export interface LintReport {
   /** The tree's source (file name). */
   readonly source: string;

@@ -10,6 +10,10 @@
 import type { Fdt } from '../../fdt/index.ts';
 import type { Finding, Location } from './types.ts';
 
+/**
+ * Finds where a node or property is in the user's input (DTB offset, DTS line:column, live-tree
+ * file).
+ */
 export interface Locator {
   locate(node: string, property?: string): Location;
 }
@@ -64,6 +68,7 @@ export function blobLocator(bytes: Uint8Array, file: string, fdt: Fdt): Locator 
   };
 }
 
+/** A span of DTS text: file, start and end line and column (1-based). */
 export interface SourcePosition {
   readonly file: string;
   readonly line: number;
@@ -186,6 +191,7 @@ export function nameLocator(file: string): Locator {
   return { locate: () => ({ file }) };
 }
 
+/** Sets each finding's `location` from `locator`. */
 export function attachLocations(findings: readonly Finding[], locator: Locator): void {
   for (const f of findings) f.location = locator.locate(f.node, f.property);
 }

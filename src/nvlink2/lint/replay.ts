@@ -12,6 +12,7 @@ import { rule } from './rules.ts';
 import type { NvTree } from './tree-view.ts';
 import type { Finding, KernelEffect, Level } from './types.ts';
 
+/** The doctor's per-function verdicts by kernel version. */
 export type Replays = ReadonlyMap<KernelVersion, readonly DoctorEntry[]>;
 
 /** The doctor's verdicts on every function, for every kernel representative. */

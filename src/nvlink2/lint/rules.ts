@@ -9,6 +9,7 @@ import type { WitherspoonOptions } from '../../platform/index.ts';
 import { ALL_KERNELS } from './kernels.ts';
 import type { Level } from './types.ts';
 
+/** A tree that shows a rule's fault, for `--explain` and its tests. */
 export interface RuleExample {
   /** What the example tree is, as `dt generate` flags or in words. */
   readonly description: string;
@@ -18,6 +19,10 @@ export interface RuleExample {
   readonly edit?: (fdt: Fdt) => void;
 }
 
+/**
+ * One lint rule: id (NVnnn), name, default level, what it checks, what happens when it does not
+ * hold, the kernels affected, its sources, whether it is fixable, and an example.
+ */
 export interface Rule {
   readonly id: string;
   /** Short kebab-case name (SARIF reportingDescriptor.name). */
@@ -45,6 +50,7 @@ const set = (fdt: Fdt, path: string, name: string, value: Uint8Array) => {
 const BRIDGE_0_1 = '/pciex@6030200000000/unknown-bridge@0,1';
 const BRIDGE_1_0_0 = '/pciex@6230200000000/unknown-bridge@0';
 
+/** Every rule of `dt doctor`, in id order. */
 export const RULES: readonly Rule[] = [
   {
     id: 'NV001',

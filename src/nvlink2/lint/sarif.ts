@@ -14,6 +14,7 @@ import type { LintReport } from './lint.ts';
 import { RULES } from './rules.ts';
 import type { Finding, Location } from './types.ts';
 
+/** The JSON schema of SARIF 2.1.0 (OASIS, errata 01) that `$schema` names. */
 export const SARIF_SCHEMA_URI =
   'https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json';
 
@@ -43,6 +44,7 @@ function fingerprint(f: Finding): string {
     .slice(0, 32);
 }
 
+/** Options of `toSarif`: the tool's version and the blob fix commands edit. */
 export interface SarifOptions {
   readonly toolVersion: string;
   /** The blob name fdtput commands edit. */

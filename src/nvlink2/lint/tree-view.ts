@@ -32,9 +32,13 @@ export const LINK_SPEEDS: ReadonlyMap<number, bigint> = new Map([
   [0x9, 25_000_000_000n],
 ]);
 
+/** `compatible` of a GPU RAM node (skiboot hw/npu2.c npu2_dn_fixup_gmb). */
 export const COHERENT_MEMORY = 'ibm,coherent-device-memory';
+/** `compatible` of an NPU2 PHB (skiboot hw/npu2.c npu2_nvlink_init_npu). */
 export const NPU2_PHB = 'ibm,ioda2-npu2-phb';
+/** `compatible` of the NPU node whose links the NPU2 PHB is made of. */
 export const NPU_COMPATIBLE = 'ibm,power9-npu';
+/** `compatible` of a link node under the NPU node. */
 export const LINK_COMPATIBLE = 'ibm,npu-link';
 
 function view(v: Uint8Array): DataView {

@@ -7,6 +7,7 @@
 /** SARIF's levels (SARIF 2.1.0 §3.27.10), which `--fail-on` compares. */
 export type Level = 'error' | 'warning' | 'note';
 
+/** Levels in order of severity (note < warning < error), for --fail-on. */
 export const LEVEL_RANK: Record<Level, number> = { note: 0, warning: 1, error: 2 };
 
 /**
@@ -15,6 +16,7 @@ export const LEVEL_RANK: Record<Level, number> = { note: 0, warning: 1, error: 2
  */
 export type FixCell = number | { readonly ref: string; readonly phandle: number };
 
+/** The value a fix sets: u32 cells (numbers or phandles of nodes) or strings. */
 export type FixValue =
   | { readonly kind: 'cells'; readonly cells: readonly FixCell[] }
   | { readonly kind: 'strings'; readonly strings: readonly string[] };
@@ -57,6 +59,10 @@ export interface KernelEffect {
   readonly lines: readonly string[];
 }
 
+/**
+ * One finding: rule, level, message, node and property at fault, the PCI functions it concerns, the
+ * kernels and their effects, the fix if there is one, and its location in the input.
+ */
 export interface Finding {
   readonly ruleId: string;
   readonly level: Level;

@@ -4,6 +4,7 @@
  * path of the NVLink2 subdriver (Linux drivers/vfio/pci/vfio_pci_nvlink2.c, v5.0–v5.12) can be
  * produced from a tree. Also the parser for the CLI's spellings of the same options.
  */
+import { CodedError } from '../../errors/index.ts';
 import type { MemoryMap } from './phys-map.ts';
 import type { GpuCount } from './topology.ts';
 
@@ -24,6 +25,7 @@ export type P100Style =
   /** As on POWER8 NVLink1: `ibm,npu` ↔ `ibm,gpu` present, but the bridges carry no `memory-region`, `ibm,device-tgt-addr` or `ibm,nvlink-speed`. */
   | 'nvlink1';
 
+/** What `generateWitherspoon` builds: the machine variant and the faults to put in its tree. */
 export interface WitherspoonOptions {
   /** 4 (Redbud) or 6 (Sequoia) GPUs, over two sockets. */
   readonly gpus: GpuCount;
@@ -44,6 +46,10 @@ export interface WitherspoonOptions {
   readonly p100: false | P100Style;
 }
 
+/**
+ * The options `resolveWitherspoonOptions` fills in: 6 GPUs of 16 GiB, link speed 0x8, "4T down", no
+ * faults.
+ */
 export const DEFAULT_WITHERSPOON_OPTIONS: WitherspoonOptions = {
   gpus: 6,
   gpuRamGiB: 16,
@@ -56,14 +62,14 @@ export const DEFAULT_WITHERSPOON_OPTIONS: WitherspoonOptions = {
   p100: false,
 };
 
-/** An option value the generator cannot build; the message names the option. */
-export class WitherspoonOptionError extends Error {
-  override readonly name = 'WitherspoonOptionError';
+/** An option value the generator cannot build (code DT_OPTION); the message names the option. */
+export class WitherspoonOptionError extends CodedError<'DT_OPTION'> {
+  override readonly name: string = 'WitherspoonOptionError';
   constructor(
     readonly option: string,
     detail: string,
   ) {
-    super(`${option}: ${detail}`);
+    super('DT_OPTION', `${option}: ${detail}`);
   }
 }
 

@@ -6,6 +6,10 @@
  */
 import { cells, type FdtNode } from '../../fdt/index.ts';
 
+/**
+ * The IDs a generated PCI node carries (`vendor-id`, `device-id`, `class-code`, `revision-id`,
+ * subsystem IDs).
+ */
 export interface PciIdentity {
   readonly vendor: number;
   readonly device: number;

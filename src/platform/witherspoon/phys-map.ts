@@ -12,25 +12,34 @@ export const CHIP_SELECT_SHIFT = 42n;
 export const GPU_APERTURE_SIZE = 0x20_0000_0000n;
 /** NPU2 global MMIO registers of chip 0 (hw/phys-map.c NPU_REGS). */
 export const NPU_REGS_BASE = 0x0006_0302_0000_0000n;
+/** Size of the NPU2 global MMIO register space: 16 MiB (hw/phys-map.c NPU_REGS). */
 export const NPU_REGS_SIZE = 0x100_0000n;
 /** The NPU PHB's MMIO window: NTL and GENID BARs (hw/phys-map.c NPU_NTL 0 .. NPU_GENID 2). */
 export const NPU_MMIO_WINDOW = { base: 0x0006_0302_0160_0000n, size: 0x12_0000n } as const;
 /** ATSD register block n of an NPU: regs + 0x800000 + n * 0x10000 (hw/npu2.c MMIO_ATSD_ADDR). */
 export const ATSD_OFFSET = 0x80_0000n;
+/** Bytes between ATSD register blocks: 64 KiB (hw/npu2.c MMIO_ATSD_ADDR). */
 export const ATSD_STRIDE = 0x1_0000n;
+/** ATSD register blocks per NPU: 8 (hw/npu2.c npu2_dn_fixup: `ibm,mmio-atsd` entries). */
 export const ATSD_COUNT = 8;
 /** XSCOM of chip 0 (hw/phys-map.c XSCOM). */
 export const XSCOM_BASE = 0x0006_03fc_0000_0000n;
+/** Size of chip 0's XSCOM window: 16 GiB (hw/phys-map.c XSCOM). */
 export const XSCOM_SIZE = 0x4_0000_0000n;
 /** PHB4 register space of chip 0, PHB 0; one MiB per PHB (hw/phys-map.c PHB4_REG_SPC). */
 export const PHB4_REG_BASE = 0x0006_00c3_c000_0000n;
+/** Size of one PHB4's register space: 1 MiB (hw/phys-map.c PHB4_REG_SPC). */
 export const PHB4_REG_SIZE = 0x10_0000n;
 /** PHB4 32-bit and 64-bit MMIO windows of chip 0 (hw/phys-map.c PHB4_32BIT_MMIO/64BIT_MMIO). */
 export const PHB4_MMIO32_BASE = 0x0006_00c0_0000_0000n;
+/** Size of a PHB4's 32-bit MMIO window: 2 GiB (hw/phys-map.c PHB4_32BIT_MMIO). */
 export const PHB4_MMIO32_SIZE = 0x8000_0000n;
+/** Base of chip 0's PHB4 64-bit MMIO windows (hw/phys-map.c PHB4_64BIT_MMIO). */
 export const PHB4_MMIO64_BASE = 0x0006_0000_0000_0000n;
+/** Size of a PHB4's 64-bit MMIO window: 256 GiB (hw/phys-map.c PHB4_64BIT_MMIO). */
 export const PHB4_MMIO64_SIZE = 0x40_0000_0000n;
 
+/** Where GPU RAM apertures sit: "4T down" (skiboot's default) or "4T up" (nvlink2.md section 2). */
 export type MemoryMap = '4t-down' | '4t-up';
 
 /** GPU RAM aperture bases on chip 0 by group index (hw/phys-map.c). 4T up has four entries. */

@@ -12,6 +12,10 @@ export type PeerLink =
   | { readonly kind: 'gpu'; readonly gpu: number }
   | { readonly kind: 'npu'; readonly brick: number };
 
+/**
+ * The NVLink wiring of one socket: GPUs, links per GPU, which NPU bricks reach which GPU, and each
+ * GPU's peers.
+ */
 export interface SocketTopology {
   /** GPUs per socket. */
   readonly gpusPerSocket: number;
@@ -49,6 +53,7 @@ const SEQUOIA: SocketTopology = {
   ],
 };
 
+/** The wiring of a socket of a 4-GPU (Redbud) or 6-GPU (Sequoia) Witherspoon. */
 export function socketTopology(gpus: GpuCount): SocketTopology {
   return gpus === 4 ? REDBUD : SEQUOIA;
 }

@@ -20,6 +20,7 @@ import { QEMU_MAX_DATA_XFER_SIZE, QEMU_MAX_MSG_FDS, RegionFlag } from '../wire/i
 
 /** hw/vfio-user/device.c: "defend against a malign server trying to force us to run out of memory". */
 export const VFIO_USER_MAX_REGIONS = 100;
+/** hw/vfio-user/device.c: most IRQ indexes QEMU accepts from a server. */
 export const VFIO_USER_MAX_IRQS = 50;
 /** hw/vfio-user/protocol.h VFIO_USER_DEF_MAP_MAX: a server may only lower it. */
 export const VFIO_USER_DEF_MAP_MAX = 65535;

@@ -49,6 +49,11 @@ export interface ReplyWithFds<R> {
   fds: number[];
 }
 
+/**
+ * A client's connection: sends requests with fresh msg_ids, matches replies (bounded by
+ * client-reply-limits.ts), serves the server's DMA_READ/DMA_WRITE from its DMA regions, and reports
+ * the close.
+ */
 export class ClientChannel {
   readonly connection: Connection;
   readonly dma = new ClientDmaRegions();

@@ -20,6 +20,10 @@ interface DmaRegion {
   fd: number | null;
 }
 
+/**
+ * The DMA regions a client has mapped (address, size in bytes, writable, backing fd or bytes),
+ * which answer the server's DMA_READ/DMA_WRITE.
+ */
 export class ClientDmaRegions {
   #regions: DmaRegion[] = [];
 

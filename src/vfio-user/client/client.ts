@@ -59,6 +59,10 @@ export const CLIENT_CAPABILITIES: VersionCapabilities = {
   writeMultiple: true,
 };
 
+/**
+ * Options of `VfioUserClient.connect`: the version and capabilities to propose, whether to
+ * negotiate at all, and the reply timeout (ms).
+ */
 export interface ConnectOptions {
   /** Version to propose; QEMU proposes 0.0. */
   major?: number;
@@ -77,6 +81,10 @@ export interface ConnectOptions {
 /** QEMU's wait for a reply (hw/vfio-user/pci.c, property x-msg-timeout, default 5000 ms). */
 export const QEMU_MSG_TIMEOUT_MS = 5000;
 
+/**
+ * A DEVICE_GET_REGION_INFO reply: raw payload, fixed fields, decoded capability chain, and the fd
+ * that came with it (the caller's).
+ */
 export interface RegionInfoResult {
   /** The reply payload exactly as received. */
   raw: Uint8Array;
@@ -90,6 +98,9 @@ export interface RegionInfoResult {
   fd: number | null;
 }
 
+/**
+ * Arguments of `setIrqs` (struct vfio_irq_set): index, start, count, flags, and eventfds or data.
+ */
 export interface SetIrqsArgs {
   index: number;
   start?: number;
@@ -102,6 +113,11 @@ export interface SetIrqsArgs {
   data?: Uint8Array;
 }
 
+/**
+ * A vfio-user client (what QEMU's hw/vfio-user does): VERSION negotiation, then one method per
+ * command; errors are ReplyError (the server's errno) or VfioError (a malformed reply,
+ * EPROTO/EINVAL).
+ */
 export class VfioUserClient {
   readonly channel: ClientChannel;
   #version: VersionPayload | null = null;

@@ -12,6 +12,7 @@
  * - an error reply carries only an errno: the server's sentence stays in its log, so a failed
  *   query reads `EINVAL (errno 22)` both ways (describe.ts queryErrorOf).
  */
+import { CodedError, errorCode } from '../../errors/index.ts';
 import { closeFd, isSystemCallError } from '../../native/index.ts';
 import { VARIANT_VOCABULARIES } from '../../variants/index.ts';
 import {
@@ -98,13 +99,14 @@ export async function snapshotRemote(
 }
 
 /** A failed conversation with a device socket, as one line that names it: `SOCKET: reason`. */
-export class DeviceSocketError extends Error {
-  override readonly name = 'DeviceSocketError';
+export class DeviceSocketError extends CodedError {
+  override readonly name: string = 'DeviceSocketError';
   constructor(
     readonly socket: string,
     override readonly cause: Error,
   ) {
-    super(`${socket}: ${cause.message}`);
+    // The cause's code: its errno name (a device's refusal, or the host's socket call).
+    super(errorCode(cause) ?? 'EIO', `${socket}: ${cause.message}`);
   }
 }
 

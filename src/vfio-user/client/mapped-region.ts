@@ -9,6 +9,10 @@ import { hex } from '../../text/index.ts';
 import type { SparseMmapArea } from '../../vfio/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 
+/**
+ * One mmap-able area of a region as mapped by the client: its offset and size (bytes) in the region
+ * and the mapping behind it.
+ */
 export interface MappedArea {
   /** Offset of the area inside the region. */
   readonly regionOffset: bigint;
@@ -18,6 +22,10 @@ export interface MappedArea {
   readonly skew: bigint;
 }
 
+/**
+ * A region the client has mmap'ed from the fd of GET_REGION_INFO (its sparse areas); reads and
+ * writes by region offset, not over the socket.
+ */
 export class MappedRegion {
   #areas: MappedArea[];
   #fd: number | null;

@@ -17,6 +17,10 @@ interface Waiter {
   reject(error: Error): void;
 }
 
+/**
+ * The requests of one connection still waiting for a reply, by msg_id: the next id, the reply's
+ * destination and limit, and rejection of all on close.
+ */
 export class PendingRequests {
   readonly #waiting = new Map<number, Waiter>();
   #next = 0;

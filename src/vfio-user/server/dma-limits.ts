@@ -37,6 +37,7 @@ export const MAX_WINDOWS_PER_SESSION = 32;
 /** Sessions assumed until `setDmaSessionCount` (the 18 devices of a Witherspoon `serve`). */
 export const DEFAULT_DMA_SESSIONS = 18;
 
+/** The host's limits the DMA limits are derived from: RLIMIT_NOFILE (soft) and vm.max_map_count. */
 export interface HostLimits {
   /** RLIMIT_NOFILE in force (soft). */
   readonly openFiles: number;
@@ -44,6 +45,10 @@ export interface HostLimits {
   readonly maxMapCount: number;
 }
 
+/**
+ * How many DMA maps per session, client fds in all and mmap windows per session a server allows,
+ * derived from the host's limits.
+ */
 export interface DmaLimits {
   /** `max_dma_maps` per session: maps with or without an fd, any mix. */
   readonly mapsPerSession: number;

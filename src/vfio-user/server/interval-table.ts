@@ -13,11 +13,16 @@ import { hex } from '../../text/index.ts';
 /** Items per leaf before it splits in two. */
 const LEAF_MAX = 256;
 
+/** A half-open interval [address, address + size) of DMA space (bytes). */
 export interface Interval {
   readonly address: bigint;
   readonly size: bigint;
 }
 
+/**
+ * Disjoint intervals in address order, as the module header describes: insert (refusing overlaps),
+ * exact remove, lookup of the interval holding an address.
+ */
 export class IntervalTable<T extends Interval> {
   /** Non-empty leaves, each sorted by address, in address order; disjoint, so also by end. */
   #leaves: T[][] = [];

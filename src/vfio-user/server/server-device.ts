@@ -33,6 +33,10 @@ import { EMPTY_REPLY, type FdBag, type HandlerReply, type SessionState } from '.
 const DEVICE_INFO_SIZE = 16;
 const IRQ_SET_HEAD = 20;
 
+/**
+ * DEVICE_GET_INFO: the device's struct vfio_device_info (flags, num_regions, num_irqs).
+ * @throws VfioError EINVAL when argsz is under 16.
+ */
 export function handleDeviceGetInfo(
   s: SessionState,
   r: RequestOf<Command.DEVICE_GET_INFO>,
@@ -66,6 +70,10 @@ function grantFor(s: SessionState, index: number, reply: RegionInfoReply): MmapG
   }
 }
 
+/**
+ * DEVICE_GET_REGION_INFO: the kernel's region info with the protocol's changes (module header), and
+ * the region's fd when it is mmap-able.
+ */
 export function handleDeviceGetRegionInfo(
   s: SessionState,
   r: RequestOf<Command.DEVICE_GET_REGION_INFO>,
@@ -87,7 +95,11 @@ export function handleDeviceGetRegionInfo(
   return grant ? { parts, fds: [grant.fd] } : { parts };
 }
 
-/** No ioeventfds are offered: a valid region answers with zero sub-regions. */
+/**
+ * DEVICE_GET_REGION_IO_FDS: no ioeventfds are offered, so a valid region answers with zero
+ * sub-regions.
+ * @throws VfioError EINVAL for argsz under 16, non-zero flags, or an unknown region.
+ */
 export function handleDeviceGetRegionIoFds(
   s: SessionState,
   r: RequestOf<Command.DEVICE_GET_REGION_IO_FDS>,
@@ -109,6 +121,10 @@ export function handleDeviceGetRegionIoFds(
   };
 }
 
+/**
+ * DEVICE_GET_IRQ_INFO: the device's struct vfio_irq_info for the index (vfio_pci_ioctl
+ * VFIO_DEVICE_GET_IRQ_INFO).
+ */
 export function handleDeviceGetIrqInfo(
   s: SessionState,
   r: RequestOf<Command.DEVICE_GET_IRQ_INFO>,
@@ -149,8 +165,11 @@ function checkEventfds(fds: readonly number[]): void {
 }
 
 /**
- * The device owns the eventfds once SET_IRQS succeeds; on failure they are closed by dispatch,
- * and so are fds that came without DATA_EVENTFD (nothing takes them).
+ * DEVICE_SET_IRQS (vfio_pci_set_irqs_ioctl). The device owns the eventfds once SET_IRQS
+ * succeeds; on failure they are closed by dispatch, and so are fds that came without
+ * DATA_EVENTFD (nothing takes them).
+ * @throws VfioError EINVAL for argsz under 20, fds not one per vector, or an fd that is not an
+ *   eventfd; EBADF for an fd that is not open; the device's errno (EINVAL…) from setIrqs.
  */
 export function handleDeviceSetIrqs(
   s: SessionState,
@@ -169,12 +188,16 @@ export function handleDeviceSetIrqs(
   return EMPTY_REPLY;
 }
 
+/** DEVICE_RESET: the device's function-level reset (vfio_pci_ioctl VFIO_DEVICE_RESET). */
 export function handleDeviceReset(s: SessionState): HandlerReply {
   s.device.reset();
   return EMPTY_REPLY;
 }
 
-/** No feature is implemented (no migration, no low-power states): the kernel's -ENOTTY. */
+/**
+ * DEVICE_FEATURE: no feature is implemented (no migration, no low-power states).
+ * @throws VfioError ENOTTY always (the kernel's answer to a feature it does not know).
+ */
 export function handleDeviceFeature(
   _s: SessionState,
   r: RequestOf<Command.DEVICE_FEATURE>,

@@ -54,6 +54,10 @@ const PAGE = 4096n;
 /** One window of a sealed client file: 64 MiB, aligned to its own size in the file. */
 export const DMA_WINDOW_BYTES = 64n << 20n;
 
+/**
+ * One DMA_MAP region: guest address, size (bytes), flags (READ/WRITE), file offset and the client's
+ * fd, if any.
+ */
 export interface DmaRegion {
   readonly address: bigint;
   readonly size: bigint;
@@ -90,6 +94,7 @@ class Region implements DmaRegion {
   ) {}
 }
 
+/** Limits of a `DmaTable`: regions, live windows, and the fd counter shared by all tables. */
 export interface DmaTableOptions {
   /** `max_dma_maps`: regions at most (default: the process's per-session limit). */
   readonly maxRegions?: number;
@@ -112,6 +117,10 @@ function systemError(err: unknown, what: string, fallback: ErrnoName): VfioError
   return new VfioError(fallback, `${what}: ${err instanceof Error ? err.message : String(err)}`);
 }
 
+/**
+ * The DMA regions one client mapped (DMA_MAP/DMA_UNMAP) and the device's reads and writes through
+ * them, over windows of the client's sealed files; bounded by `DmaTableOptions`.
+ */
 export class DmaTable {
   readonly #table = new IntervalTable<Region>();
   /** Live windows, least recently used first (Map keeps insertion order). */

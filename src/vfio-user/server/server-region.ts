@@ -18,6 +18,10 @@ function checkCount(s: SessionState, count: number, what: string): void {
   }
 }
 
+/**
+ * REGION_READ: `count` bytes of a region from `offset` (vfio_pci_rw), bounded by
+ * max_data_xfer_size.
+ */
 export function handleRegionRead(s: SessionState, r: RequestOf<Command.REGION_READ>): HandlerReply {
   checkCount(s, r.count, 'REGION_READ');
   // The region's memory itself where it can lend it (no pread into a fresh buffer); the
@@ -34,6 +38,10 @@ export function handleRegionRead(s: SessionState, r: RequestOf<Command.REGION_RE
   };
 }
 
+/**
+ * REGION_WRITE: the data written to a region at `offset` (vfio_pci_rw); the reply's count is the
+ * bytes done.
+ */
 export function handleRegionWrite(
   s: SessionState,
   r: RequestOf<Command.REGION_WRITE>,

@@ -7,10 +7,15 @@
  */
 import { lstatSync, type Stats, statSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { CodedError } from '../../errors/index.ts';
 import { closeFd, connectUnix, isSystemCallError } from '../../native/index.ts';
 
-export class SocketPathError extends Error {
-  override readonly name = 'SocketPathError';
+/** A socket path that is in use, too long or unsafe to replace (code SOCKET_PATH); names the path. */
+export class SocketPathError extends CodedError<'SOCKET_PATH'> {
+  override readonly name: string = 'SocketPathError';
+  constructor(message: string) {
+    super('SOCKET_PATH', message);
+  }
 }
 
 /** Our effective uid (the owner of every socket and file we create). */

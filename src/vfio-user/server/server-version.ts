@@ -20,6 +20,7 @@ import {
 import { processDmaLimits } from './dma-limits.ts';
 import type { HandlerReply, SessionState } from './session-state.ts';
 
+/** The protocol major version the server speaks (vfio-user.rst "Version": 0). */
 export const SERVER_MAJOR = 0;
 /** libvfio-user's LIB_VFIO_USER_MINOR; replies never exceed the client's minor. */
 export const SERVER_MINOR = 2;
@@ -39,6 +40,10 @@ export const SERVER_CAPABILITIES: VersionCapabilities = {
   writeMultiple: true,
 };
 
+/**
+ * The server's limits as peers see them after VERSION (max_dma_maps: the process's per-session
+ * limit).
+ */
 export const SERVER_LIMITS: EffectiveCapabilities = {
   ...effectiveCapabilities(SERVER_CAPABILITIES),
   get maxDmaMaps(): number {

@@ -31,6 +31,10 @@ import type { PartitionPolicy } from './partition-policy.ts';
 import { claimSocketPath, ourUid } from './server-socket-path.ts';
 import { SERVER_FRAMER_LIMITS, Session } from './session.ts';
 
+/**
+ * Options of `VfioUserServer`: the device, socket path, partition policy, log, allowed uids, idle
+ * and stall timeouts (ms) and the unsent-bytes bound.
+ */
 export interface VfioUserServerOptions {
   readonly device: VfioPciDevice;
   readonly socketPath: string;
@@ -68,6 +72,10 @@ export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 const ACCEPT_RETRY_FIRST_MS = 10;
 const ACCEPT_RETRY_MAX_MS = 1000;
 
+/**
+ * One device on one UNIX socket (0600, or open to the uids of `allowUids`): serves one client at a
+ * time with a `Session` (others wait) and refuses peers whose uid is not allowed.
+ */
 export class VfioUserServer {
   readonly #options: VfioUserServerOptions;
   #listenFd = -1;

@@ -8,6 +8,7 @@ import type { MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
 import type { EffectiveCapabilities } from '../wire/index.ts';
 import type { DmaTable } from './server-dma.ts';
 
+/** What a handler may use of its session: the device, DMA table, region grants and limits. */
 export interface SessionState {
   readonly device: VfioPciDevice;
   readonly dma: DmaTable;
@@ -32,6 +33,7 @@ export interface HandlerReply {
   readonly borrowed?: boolean;
 }
 
+/** A reply with no payload. */
 export const EMPTY_REPLY: HandlerReply = { parts: [] };
 
 /** The fds that came with a message: a handler takes what it uses; the rest are closed. */

@@ -36,6 +36,10 @@ import { DmaTable } from './server-dma.ts';
 import { SERVER_LIMITS } from './server-version.ts';
 import { FdBag, type HandlerReply, type SessionState } from './session-state.ts';
 
+/**
+ * Options of `Session`: device, partition policy, the peer's pid, log, and the close and change
+ * callbacks.
+ */
 export interface SessionOptions {
   readonly device: VfioPciDevice;
   /** Which LPID the device joins when this client opens it (the server owner's policy). */
@@ -61,6 +65,11 @@ export const SERVER_FRAMER_LIMITS = {
   maxFds: SERVER_LIMITS.maxMsgFds,
 };
 
+/**
+ * One client's conversation: VERSION first, then one handler per command over a `MessageTransport`;
+ * a handler's VfioError becomes an error reply with its errno; closing releases everything the
+ * client held.
+ */
 export class Session implements SessionState, MessageReceiver {
   /** The session's only way out: replies go here, never to a socket directly. */
   readonly transport: MessageTransport;

@@ -16,7 +16,9 @@ import type { RegionIoFdsHead } from './messages.ts';
 import { ByteReader } from './reader.ts';
 import { ByteWriter } from './writer.ts';
 
+/** Bytes of the {argsz, flags, a, b} head: 16. */
 export const FOUR_U32_SIZE = 16;
+/** Bytes of struct vfio_irq_set before its data: 20. */
 export const IRQ_SET_HEAD_SIZE = 20;
 
 /** The 16-byte {argsz, flags, a, b} shape of vfio_device_info, vfio_irq_info, io_fds head. */
@@ -27,6 +29,7 @@ export interface FourU32 {
   b: number;
 }
 
+/** The 16-byte {argsz, flags, a, b} payload, little-endian. */
 export function encodeFourU32(argsz: number, flags: number, a: number, b: number): Uint8Array {
   return new ByteWriter(FOUR_U32_SIZE).u32(argsz).u32(flags).u32(a).u32(b).finish();
 }
@@ -53,6 +56,10 @@ export function decodeRegionInfo(
   return { info: fields, capabilities: chain };
 }
 
+/**
+ * A DEVICE_GET_REGION_IO_FDS reply (vfio-user.rst): its head and the sub-region bytes.
+ * @throws VfioError EINVAL when the payload is too short (ByteReader).
+ */
 export function decodeRegionIoFdsReply(
   payload: Uint8Array,
   what: string,
@@ -67,6 +74,7 @@ export function decodeRegionIoFdsReply(
   return { ...head, subRegions: r.rest() };
 }
 
+/** struct vfio_irq_set (include/uapi/linux/vfio.h): argsz, flags, index, start, count, data. */
 export interface IrqSetPayload {
   argsz: number;
   flags: number;
@@ -76,6 +84,7 @@ export interface IrqSetPayload {
   data: Uint8Array;
 }
 
+/** A DEVICE_SET_IRQS payload: the 20-byte head, then `data`. */
 export function encodeIrqSet(s: IrqSetPayload): Uint8Array {
   return new ByteWriter(IRQ_SET_HEAD_SIZE + s.data.length)
     .u32(s.argsz)

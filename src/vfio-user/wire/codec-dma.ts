@@ -9,10 +9,14 @@ import type { DmaMapPayload, DmaUnmapPayload } from './messages.ts';
 import { ByteReader } from './reader.ts';
 import { ByteWriter } from './writer.ts';
 
+/** Bytes of a DMA_MAP request (vfio-user.rst "VFIO_USER_DMA_MAP"): 32. */
 export const DMA_MAP_SIZE = 32;
+/** Bytes of a DMA_UNMAP request or reply without bitmap: 24. */
 export const DMA_UNMAP_SIZE = 24;
+/** Bytes of the DMA_READ/DMA_WRITE head (address u64, count u64): 16. */
 export const DMA_ACCESS_HEAD_SIZE = 16;
 
+/** A DMA_MAP request payload: argsz, flags, offset, address, size. */
 export function encodeDmaMap(m: DmaMapPayload): Uint8Array {
   return new ByteWriter(DMA_MAP_SIZE)
     .u32(m.argsz)
@@ -37,6 +41,7 @@ export function decodeDmaMap(payload: Uint8Array, what: string): DmaMapPayload {
   return m;
 }
 
+/** A DMA_UNMAP payload: argsz, flags, address, size. */
 export function encodeDmaUnmap(m: DmaUnmapPayload): Uint8Array {
   return new ByteWriter(DMA_UNMAP_SIZE)
     .u32(m.argsz)
@@ -64,6 +69,10 @@ export function encodeDmaAccess(address: bigint, count: bigint): Uint8Array {
   return new ByteWriter(DMA_ACCESS_HEAD_SIZE).u64(address).u64(count).finish();
 }
 
+/**
+ * The head of a DMA_READ/DMA_WRITE message: address and count (bytes).
+ * @throws VfioError EINVAL when the payload is too short (ByteReader).
+ */
 export function decodeDmaAccess(
   payload: Uint8Array,
   what: string,

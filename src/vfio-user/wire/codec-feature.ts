@@ -12,6 +12,10 @@ export function encodeArgszWordData(argsz: number, word: number, data: Uint8Arra
   return new ByteWriter(8 + data.length).u32(argsz).u32(word).raw(data).finish();
 }
 
+/**
+ * A payload of argsz, one u32 `word`, then data (DEVICE_FEATURE).
+ * @throws VfioError EINVAL when the payload is too short (ByteReader).
+ */
 export function decodeArgszWordData(
   payload: Uint8Array,
   what: string,
@@ -42,6 +46,10 @@ export function encodeArgszSize(argsz: number, size: number): Uint8Array {
   return new ByteWriter(8).u32(argsz).u32(size).finish();
 }
 
+/**
+ * A payload of argsz and size, both u32, and nothing after.
+ * @throws VfioError EINVAL when the payload is not exactly 8 bytes (ByteReader).
+ */
 export function decodeArgszSize(
   payload: Uint8Array,
   what: string,

@@ -9,14 +9,17 @@ import type { WriteMultiEntry } from './messages.ts';
 import { ByteReader } from './reader.ts';
 import { ByteWriter } from './writer.ts';
 
+/** Bytes of the REGION_READ/REGION_WRITE head (offset u64, region u32, count u32): 16. */
 export const REGION_ACCESS_HEAD_SIZE = 16;
 
+/** The REGION_READ/REGION_WRITE head: offset (bytes), region index, count (bytes). */
 export interface RegionAccessHead {
   offset: bigint;
   region: number;
   count: number;
 }
 
+/** The 16-byte REGION_READ/REGION_WRITE head. */
 export function encodeRegionAccessHead(offset: bigint, region: number, count: number): Uint8Array {
   return new ByteWriter(REGION_ACCESS_HEAD_SIZE).u64(offset).u32(region).u32(count).finish();
 }
@@ -106,10 +109,15 @@ export function decodeWriteMulti(payload: Uint8Array, what: string): WriteMultiE
   return writes;
 }
 
+/** A REGION_WRITE_MULTI reply: the count of writes done (u64). */
 export function encodeWriteMultiReply(count: bigint): Uint8Array {
   return new ByteWriter(8).u64(count).finish();
 }
 
+/**
+ * The count of a REGION_WRITE_MULTI reply.
+ * @throws VfioError EINVAL unless exactly 8 bytes (ByteReader).
+ */
 export function decodeWriteMultiReply(payload: Uint8Array, what: string): bigint {
   const r = new ByteReader(payload, what);
   const count = r.u64('wr_cnt');

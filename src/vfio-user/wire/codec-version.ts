@@ -10,6 +10,9 @@ import { ByteWriter } from './writer.ts';
 
 const utf8 = new TextEncoder();
 
+/**
+ * A VERSION payload: major, minor (u16 each), then the capabilities JSON, NUL-terminated, if any.
+ */
 export function encodeVersion(v: VersionPayload): Uint8Array {
   const json = serializeVersionJson(v.capabilities);
   const text = json.length > 0 ? utf8.encode(json) : new Uint8Array(0);

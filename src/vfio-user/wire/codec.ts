@@ -293,10 +293,12 @@ export function joinParts(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** A request's payload bytes (one buffer; `encodeRequestParts` avoids the copy). */
 export function encodeRequest(r: Request): Uint8Array {
   return parts0(encodeRequestParts(r));
 }
 
+/** A reply's payload bytes (one buffer; `encodeReplyParts` avoids the copy). */
 export function encodeReply(r: Reply): Uint8Array {
   return parts0(encodeReplyParts(r));
 }

@@ -76,15 +76,21 @@ export const DeviceFeatureFlag = {
  * is assumed to accept. The server announces its own max_dma_maps (dma-limits.ts).
  */
 export const DEFAULT_MAX_MSG_FDS = 1;
+/** max_data_xfer_size when not stated: 1 MiB (vfio-user.rst "Version"). */
 export const DEFAULT_MAX_DATA_XFER_SIZE = 1024 * 1024;
+/** max_dma_maps when not stated: 65535 (vfio-user.rst "Version"). */
 export const DEFAULT_MAX_DMA_MAPS = 65535;
+/** pgsizes when not stated: 4 KiB pages (vfio-user.rst "Version"). */
 export const DEFAULT_PGSIZES = 4096;
 
 /** QEMU's bounds on what a server may announce (hw/vfio-user/protocol.h VFIO_USER_MAX_MAX_*). */
 export const QEMU_MAX_MSG_FDS = 16;
+/** Largest max_data_xfer_size QEMU accepts: 64 MiB (VFIO_USER_MAX_MAX_XFER). */
 export const QEMU_MAX_DATA_XFER_SIZE = 64 * 1024 * 1024;
 
 /** REGION_WRITE_MULTI: bytes of data per entry and QEMU's entries per message. */
 export const WRITE_MULTI_DATA_SIZE = 8;
+/** Bytes of one REGION_WRITE_MULTI entry: offset u64, region u32, count u32, 8 data bytes. */
 export const WRITE_MULTI_ENTRY_SIZE = 24;
+/** Most entries QEMU puts in one REGION_WRITE_MULTI message (VFIO_USER_MULTI_MAX). */
 export const WRITE_MULTI_MAX_ENTRIES = 200;

@@ -38,6 +38,10 @@ import { FramingError } from './wire-errors.ts';
 /** No fds: one shared empty list rather than a new one per call. */
 const NO_FDS: readonly number[] = Object.freeze([]);
 
+/**
+ * One whole message off the stream: header, payload bytes (or its head and the placed rest), and
+ * the fds that came with it.
+ */
 export interface FramedMessage {
   header: MessageHeader;
   /**
@@ -51,6 +55,7 @@ export interface FramedMessage {
   fds: number[];
 }
 
+/** The framer's limits: the largest message (bytes, header included) and most fds per message. */
 export interface FramerOptions {
   /** Largest whole message accepted (header included). */
   maxMessageSize: number;
@@ -95,6 +100,10 @@ export type MessageSink = (message: FramedMessage) => boolean;
 /** Own bodies up to this size are allocated at once; larger ones grow as their bytes arrive. */
 const BODY_GROW_BYTES = 64 * 1024;
 
+/**
+ * Cuts a byte stream (with its SCM_RIGHTS fds) into messages: checks each header's size and fd
+ * count before allocating; a FramingError ends the connection.
+ */
 export class MessageFramer {
   #options: FramerOptions;
   readonly #head = new Uint8Array(HEADER_SIZE);

@@ -5,6 +5,10 @@
  */
 import { HEADER_SIZE, HeaderFlag, MessageType } from './constants.ts';
 
+/**
+ * The vfio-user header (vfio-user.rst "Header"): msg_id, command, size (bytes, header included),
+ * flags, and the errno of an error reply.
+ */
 export interface MessageHeader {
   readonly msgId: number;
   /** A Command, or any number a peer sent (unknown ones get an EINVAL reply). */
@@ -16,18 +20,22 @@ export interface MessageHeader {
   readonly errno: number;
 }
 
+/** The type bits of a header's flags (COMMAND or REPLY). */
 export function messageType(flags: number): number {
   return flags & HeaderFlag.TYPE_MASK;
 }
 
+/** Whether the header is a reply's. */
 export function isReply(h: MessageHeader): boolean {
   return messageType(h.flags) === MessageType.REPLY;
 }
 
+/** Whether the header is an error reply's (REPLY with the ERROR flag; `errno` holds the errno). */
 export function isErrorReply(h: MessageHeader): boolean {
   return isReply(h) && (h.flags & HeaderFlag.ERROR) !== 0;
 }
 
+/** Whether the sender wants a reply (NO_REPLY clear). */
 export function wantsReply(h: MessageHeader): boolean {
   return (h.flags & HeaderFlag.NO_REPLY) === 0;
 }
@@ -57,6 +65,7 @@ function getU32(from: Uint8Array, at: number): number {
   return (from[at]! | (from[at + 1]! << 8) | (from[at + 2]! << 16) | (from[at + 3]! << 24)) >>> 0;
 }
 
+/** The 16-byte header of `h` (little-endian, vfio-user.rst "Header"). */
 export function encodeHeader(h: MessageHeader): Uint8Array {
   const out = new Uint8Array(HEADER_SIZE);
   writeHeader(out, h);

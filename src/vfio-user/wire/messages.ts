@@ -71,6 +71,7 @@ export interface WriteMultiEntry {
   data: Uint8Array;
 }
 
+/** Every request by command, decoded (a discriminated union on `command`). */
 export type Request =
   | ({ command: Command.VERSION } & VersionPayload)
   | ({ command: Command.DMA_MAP } & DmaMapPayload)
@@ -99,6 +100,7 @@ export type Request =
   | { command: Command.MIG_DATA_READ; argsz: number; size: number }
   | { command: Command.MIG_DATA_WRITE; argsz: number; data: Uint8Array };
 
+/** Every reply by command, decoded (a discriminated union on `command`). */
 export type Reply =
   | ({ command: Command.VERSION } & VersionPayload)
   | { command: Command.DMA_MAP }

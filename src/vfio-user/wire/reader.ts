@@ -8,6 +8,7 @@
  */
 import { VfioError } from '../../vfio/index.ts';
 
+/** A little-endian read cursor over one payload, as the module header describes. */
 export class ByteReader {
   readonly #bytes: Uint8Array;
   #at = 0;

@@ -48,6 +48,7 @@ import { FramingError } from './wire-errors.ts';
 /** Why a connection ended: 'eof' (peer closed at a message boundary), 'local', or an error. */
 export type CloseReason = { kind: 'eof' } | { kind: 'local' } | { kind: 'error'; error: Error };
 
+/** What a `Connection` calls: each whole message, the close, and where message bodies go. */
 export interface ConnectionHandlers {
   /** A whole message; its fds are now the handler's. */
   onMessage(message: FramedMessage): void;
@@ -65,6 +66,7 @@ const DIRECT_MIN_BYTES = 16 * 1024;
 /** Reads per readiness callback before yielding to other connections (epoll is level-triggered). */
 const READS_PER_WAKEUP = 64;
 
+/** Options of `Connection`: the unsent-bytes bound for back-pressure and the stall timeout (ms). */
 export interface ConnectionOptions {
   /**
    * Unsent bytes past which, checked after each message handled, reading stops until the
@@ -94,6 +96,10 @@ interface Outgoing {
   spill: boolean;
 }
 
+/**
+ * One vfio-user socket (the native addon's fd, watched outside libuv): framed messages in, queued
+ * parts and fds out, and one close reason.
+ */
 export class Connection {
   readonly fd: number;
   readonly #handlers: ConnectionHandlers;

@@ -13,11 +13,15 @@ import {
   DEFAULT_PGSIZES,
 } from './constants.ts';
 
+/** The "twin_socket" capability (vfio-user.rst "Version"): whether supported, and the fd index. */
 export interface TwinSocketCapability {
   supported?: boolean;
   fdIndex?: number;
 }
 
+/**
+ * The "migration" capability (vfio-user.rst "Version"): page size and largest dirty bitmap (bytes).
+ */
 export interface MigrationCapability {
   pgsize?: number;
   maxBitmapSize?: number;
@@ -46,6 +50,7 @@ export interface EffectiveCapabilities {
   twinSocket: boolean;
 }
 
+/** A peer's limits: what it stated in VERSION, the protocol's defaults for the rest. */
 export function effectiveCapabilities(c: VersionCapabilities | null): EffectiveCapabilities {
   return {
     maxMsgFds: c?.maxMsgFds ?? DEFAULT_MAX_MSG_FDS,

@@ -17,6 +17,10 @@ export type FramingErrorKind =
   | 'fds-truncated'
   | 'fds-without-bytes';
 
+/**
+ * A byte stream that can no longer be trusted (`kind` says why, `code` the errno): the connection
+ * is closed.
+ */
 export class FramingError extends VfioError {
   constructor(
     readonly kind: FramingErrorKind,
