@@ -13,6 +13,7 @@ import { type PairedPlan, pairedThroughputs } from './paired-timing.ts';
 export const READS_PER_OP = 1000;
 const GPU_RAM = 9;
 
+/** The throughputs of measureTraceIdle, MiB/s per paired round, in round order. */
 export interface TraceIdleResult {
   /** MiB/s per round: never traced, and after an attach and a detach. */
   readonly neverTraced: number[];
@@ -27,6 +28,12 @@ function openGpu(machine: Machine) {
   return device;
 }
 
+/**
+ * Times `READS_PER_OP` 8-byte GPU RAM (region 9) reads on a machine whose tracer never had a
+ * sink against the same on one whose tracer had a RingBufferSink attached and detached, in
+ * the paired rounds of `plan`; both machines are disposed after.
+ * @throws Error when the built-in platform has no GPU.
+ */
 export async function measureTraceIdle(plan: PairedPlan): Promise<TraceIdleResult> {
   const fresh = createMachine(defaultPlatformTree());
   const visited = createMachine(defaultPlatformTree());

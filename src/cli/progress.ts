@@ -5,6 +5,7 @@
  */
 import { SingleBar } from 'cli-progress';
 
+/** A progress bar handle: a cli-progress SingleBar on stderr, or a no-op. */
 export interface Progress {
   /** Sets the bar to `value` of its total, with `step` as its text. */
   update(value: number, step?: string): void;

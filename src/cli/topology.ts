@@ -91,6 +91,10 @@ function write(path: string, text: string): void {
   }
 }
 
+/**
+ * `vfio-nvlink2 topology`: writes the SVG, HTML or DOT picture; returns the exit status.
+ * @throws CliError USAGE, DT_PARSE, SOCKET_DIR (an unreadable `--socket-dir`), PLATFORM, FILE (README.md "Errors").
+ */
 export async function run(argv: string[]): Promise<number> {
   const args = parseTopologyArgs(argv);
   if (args === 'help') {

@@ -41,10 +41,12 @@ const MAX_REQUEST = 4096;
 /** Bytes queued for a slow reader before records are dropped (and counted as lost). */
 const MAX_QUEUED = 4 * 1024 * 1024;
 
+/** A client's request line: the events to stream, or null for every event. */
 export interface TraceRequest {
   readonly events: readonly TraceEventName[] | null;
 }
 
+/** A line serve sends a trace client: attached, one record (ftrace line and Chrome event), lost records, or an error. */
 export type TraceMessage =
   | { readonly attached: { readonly pid: number; readonly events: readonly string[] } }
   | { readonly line: string; readonly event: ChromeTraceEvent }
@@ -87,6 +89,7 @@ function parseRequest(line: string): TraceRequest {
   return { events: parseEventList(events.join(',')) };
 }
 
+/** A listening trace control socket: its path, the clients attached now, and close(). */
 export interface TraceControl {
   readonly path: string;
   /** Clients attached now. */

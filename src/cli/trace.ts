@@ -57,6 +57,11 @@ function parse(argv: string[]): TraceArgs | 'help' {
   };
 }
 
+/**
+ * `vfio-nvlink2 trace`: streams serve's tracepoints until interrupted or serve goes; returns
+ * the exit status (0).
+ * @throws CliError USAGE (bad arguments or `--events`), SOCKET_PATH (no serve at `DIR/trace.ctl`).
+ */
 export async function run(argv: string[]): Promise<number> {
   const args = parse(argv);
   if (args === 'help') {

@@ -18,6 +18,7 @@ export interface GraceGpuFacts {
   readonly barSizes: readonly bigint[];
 }
 
+/** What graceQemuPlan needs besides the GPUs: guest RAM and the memory-less NUMA nodes per GPU. */
 export interface GraceQemuOptions {
   /** Guest RAM (bytes) on node 0. */
   readonly ramBytes: bigint;
@@ -25,6 +26,7 @@ export interface GraceQemuOptions {
   readonly nodesPerGpu?: number;
 }
 
+/** One GPU's part of the plan: its `pcie-root-port` id, `vfio-user-pci` device id, NUMA node ids and QEMU arguments. */
 export interface GraceGpuPlan {
   readonly address: string;
   readonly model: string;
@@ -37,6 +39,7 @@ export interface GraceGpuPlan {
   readonly args: readonly string[];
 }
 
+/** The QEMU command line for a set of Grace GPUs: every argument, and each GPU's part. */
 export interface GraceQemuPlan {
   /** Guest RAM and node 0, then each GPU's arguments. */
   readonly args: readonly string[];

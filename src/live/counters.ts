@@ -6,6 +6,7 @@
 import type { TraceRecord, TraceSink } from '../trace/index.ts';
 import type { InterruptEvent, VfioTracer } from '../vfio/index.ts';
 
+/** The live page's counters: a VfioTracer counting interrupts per device and a TraceSink counting nvlink2_atsd_launch per ATSD register. */
 export class LiveCounters implements VfioTracer, TraceSink {
   /** Interrupts raised per device; `delivered` those that reached an eventfd. */
   readonly interrupts = new Map<string, { raised: number; delivered: number }>();

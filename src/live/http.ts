@@ -19,6 +19,7 @@ import { liveSnapshot } from './snapshot.ts';
 const POLL_MS = 250;
 const KEEPALIVE_MS = 15_000;
 
+/** What startLivePage serves: the machine, its client partitions and sessions, the counters, and the port. */
 export interface LivePageOptions {
   readonly machine: Machine;
   readonly partitions: PartitionRegistry;
@@ -32,6 +33,7 @@ export interface LivePageOptions {
   readonly port: number;
 }
 
+/** A listening live page: its URL and port on 127.0.0.1, and close(). */
 export interface LivePage {
   /** http://127.0.0.1:PORT/ */
   readonly url: string;

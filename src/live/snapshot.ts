@@ -17,6 +17,10 @@ export const HEAT_BUCKETS = 64;
 /** Trace lines the page keeps. */
 export const TRACE_TAIL = 40;
 
+/**
+ * The live page's JSON: serve's pid and LPIDs in use, the memory budget and touched/refused
+ * bytes, and per device, GPU and NPU what the page draws (byte counts in bytes).
+ */
 export interface LiveSnapshot {
   readonly pid: number;
   readonly lpidsInUse: readonly number[];
@@ -93,6 +97,7 @@ export function heatStrip(
   return strip;
 }
 
+/** What liveSnapshot reads: the machine, its topology and partitions, the served addresses, and optionally sessions, counters and a trace ring. */
 export interface LiveSources {
   readonly machine: Machine;
   readonly topology: TopologyModel;

@@ -17,6 +17,7 @@ import {
 import { buildHost, type Host } from '../platform/index.ts';
 import { layoutTable } from '../text/index.ts';
 
+/** A `dt doctor` row: the NVLink2 doctor's or, for a function nvgrace-gpu binds, the nvgrace doctor's. */
 export type HostDoctorEntry = DoctorEntry | NvgraceDoctorEntry;
 
 /** Every function of `host`, reported by the variant that binds it. */

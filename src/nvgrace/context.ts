@@ -21,6 +21,10 @@ export type NvgraceProbeOutcome =
   /** The probe failed: no vfio device. */
   | { readonly result: 'error'; readonly errno: string; readonly reason: string };
 
+/**
+ * The nvgrace-gpu variant's per-host state: each GPU's device memory (a SharedMemory from
+ * `factory`, a memfd by default) and each function's probe outcome, by PCI address.
+ */
 export class NvgraceContext {
   readonly #memories = new Map<string, SharedMemory>();
   readonly #outcomes = new Map<string, NvgraceProbeOutcome>();

@@ -10,6 +10,7 @@ import { NvgraceContext } from './context.ts';
 import { graceGpuModel } from './profile.ts';
 import { nvgraceVariant } from './variant.ts';
 
+/** A fake BAR in the doctor's report: region index (4 usemem, 2 resmem) and struct mem_region's fields as hex strings. */
 export interface NvgraceDoctorRegion {
   readonly index: number;
   readonly name: 'usemem' | 'resmem';
@@ -20,6 +21,7 @@ export interface NvgraceDoctorRegion {
   readonly memphys: string;
 }
 
+/** A `dt doctor --json` row for a function nvgrace-gpu binds: ids as hex, the probe's result, errno and reason, and its fake BARs. */
 export interface NvgraceDoctorEntry {
   readonly address: string;
   readonly vendor: string;

@@ -16,7 +16,9 @@ import {
 } from '../vfio/index.ts';
 import type { GraceMemRegion } from './mem-region.ts';
 
+/** Config-space offset of BAR2 (0x18): the low half of resmem's fake 64-bit BAR. */
 export const PCI_BASE_ADDRESS_2 = PCI_BASE_ADDRESS_0 + 8;
+/** Config-space offset of BAR4 (0x20): the low half of usemem's fake 64-bit BAR. */
 export const PCI_BASE_ADDRESS_4 = PCI_BASE_ADDRESS_0 + 16;
 
 /**
@@ -42,6 +44,10 @@ interface FakeBar {
   barVal: bigint;
 }
 
+/**
+ * The emulated BAR2/3 (resmem, if any) and BAR4/5 (usemem) registers with their bar_val, as
+ * nvgrace_gpu_read_config_emu/nvgrace_gpu_write_config_emu (drivers/vfio/pci/nvgrace-gpu/main.c) serve them.
+ */
 export class FakeBarRegisters {
   private readonly resmem: FakeBar | undefined;
   private readonly usemem: FakeBar;

@@ -26,6 +26,7 @@ import type { MemRegion } from './memory-layout.ts';
 const U64_MAX = (1n << 64n) - 1n;
 const hex = (v: bigint) => `0x${v.toString(16)}`;
 
+/** A fake BAR (usemem or resmem) as region ops over the GPU's device memory, per drivers/vfio/pci/nvgrace-gpu/main.c. */
 export class GraceMemRegion implements RegionOps {
   /**
    * `region` at byte `base` of `memory` (the GPU's whole device memory); `name` is e.g.

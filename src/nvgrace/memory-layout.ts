@@ -28,6 +28,7 @@ export interface MemRegion {
   readonly barSize: bigint;
 }
 
+/** nvgrace_gpu_init_nvdev_struct()'s split: usemem (BAR4/5) and, with the MIG hardware bug, resmem (BAR2/3). */
 export interface GraceMemoryLayout {
   readonly usemem: MemRegion;
   /** Only with the MIG hardware bug; undefined leaves region 2 to the core (nvgrace_gpu_memregion). */

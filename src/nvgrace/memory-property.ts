@@ -15,6 +15,7 @@ import { VfioError } from '../vfio/index.ts';
 
 export { GPU_MEM_BASE_PA, GPU_MEM_SIZE };
 
+/** The GPU's coherent memory: `nvidia,gpu-mem-base-pa` (memphys) and `nvidia,gpu-mem-size` (memlength), in bytes. */
 export interface DeviceMemoryProperty {
   readonly memphys: bigint;
   readonly memlength: bigint;

@@ -14,8 +14,11 @@ import {
   PCI_EXT_CAP_ID_DVSEC,
 } from '../vfio/index.ts';
 
+/** GPU_CAP_DVSEC_REGISTER: the DVSEC id (header 2) of NVIDIA's GPU-capability DVSEC. */
 export const GPU_CAP_DVSEC_REGISTER = 3;
+/** DVSEC_BITMAP_OFFSET: byte offset of the 16-bit capability bitmap from the DVSEC's start. */
 export const DVSEC_BITMAP_OFFSET = 0xa;
+/** MIG_SUPPORTED_WITH_CACHED_RESMEM: bitmap bit 0, set when the MIG hardware bug is fixed. */
 export const MIG_SUPPORTED_WITH_CACHED_RESMEM = 1 << 0;
 /** The DVSEC's length in header 1: headers, the bitmap and a reserved dword. */
 export const GPU_CAP_DVSEC_LENGTH = 0x10;

@@ -22,6 +22,7 @@ import { waitDeviceReady } from './readiness.ts';
 
 /** RESMEM_REGION_INDEX (VFIO_PCI_BAR2_REGION_INDEX) and USEMEM_REGION_INDEX (BAR4). */
 export const RESMEM_REGION_INDEX = 2;
+/** USEMEM_REGION_INDEX: VFIO_PCI_BAR4_REGION_INDEX, usemem's fake BAR. */
 export const USEMEM_REGION_INDEX = 4;
 
 function read32(device: VariantDevice, offset: number): number {

@@ -38,8 +38,10 @@ import { C2C_LINK_BAR0_OFFSET, HBM_TRAINING_BAR0_OFFSET, STATUS_READY } from './
 
 const MiB = 1n << 20n;
 
+/** The GPU generation of a Grace superchip: Hopper (GH200) or Blackwell (GB200, GB300). */
 export type GraceGeneration = 'hopper' | 'blackwell';
 
+/** An entry of nvgrace_gpu_vfio_pci_table: PCI device id, model name and generation. */
 export interface GraceGpuModel {
   readonly device: number;
   readonly model: string;
@@ -62,6 +64,7 @@ export function graceGpuModel(vendor: number, device: number): GraceGpuModel | u
     : undefined;
 }
 
+/** The model name ("GH200 480GB", …) of `vendor:device`, or undefined when nvgrace-gpu does not list it. */
 export function nvgraceModelName(vendor: number, device: number): string | undefined {
   return graceGpuModel(vendor, device)?.model;
 }

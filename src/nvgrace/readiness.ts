@@ -9,10 +9,15 @@
  */
 import { VfioError } from '../vfio/index.ts';
 
+/** C2C_LINK_BAR0_OFFSET: the C2C link status register's offset in BAR0. */
 export const C2C_LINK_BAR0_OFFSET = 0x1498;
+/** HBM_TRAINING_BAR0_OFFSET: the HBM training status register's offset in BAR0. */
 export const HBM_TRAINING_BAR0_OFFSET = 0x200bc;
+/** STATUS_READY: what both status registers read once the device is ready. */
 export const STATUS_READY = 0xff;
+/** POLL_QUANTUM_MS: milliseconds between polls. */
 export const POLL_QUANTUM_MS = 1000;
+/** POLL_TIMEOUT_MS: milliseconds of polling before the probe fails with ETIME. */
 export const POLL_TIMEOUT_MS = 30 * 1000;
 
 /** What the probe saw: how many polls and the virtual milliseconds they took. */

@@ -9,6 +9,7 @@ import type { NvgraceContext } from './context.ts';
 import { probeNvgrace } from './probe.ts';
 import { graceGpuModel, nvgraceModelName, nvgraceProfile } from './profile.ts';
 
+/** nvgrace-gpu's name and vocabulary: no device-specific regions or region capabilities, and its model names. */
 export const NVGRACE_VOCABULARY: VariantVocabulary = {
   name: 'nvgrace-gpu-vfio-pci',
   regions: [],
@@ -16,6 +17,7 @@ export const NVGRACE_VOCABULARY: VariantVocabulary = {
   modelName: nvgraceModelName,
 };
 
+/** The nvgrace-gpu variant over `ctx`: matches nvgrace_gpu_vfio_pci_table's GPUs, gives their profiles and probes them. */
 export function nvgraceVariant(ctx: NvgraceContext): VfioPciVariant {
   return {
     ...NVGRACE_VOCABULARY,

@@ -35,6 +35,7 @@ export interface GroupingPhb {
   readonly rootBus: number;
 }
 
+/** A PCI function as the grouping sees it: its PHB, bus, devfn, whether it is a bridge, and its NVLink partners. */
 export interface GroupingFunction {
   /** Index into the PHB list (tree order). */
   readonly phb: number;

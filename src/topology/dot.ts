@@ -15,6 +15,7 @@ const NO_GROUP = '#f3f3f3';
 const NVLINK = '#1f6fb2';
 const PEER = '#2e8b57';
 
+/** `n` as lower-case hex with 0x. */
 export function hex(n: bigint | number): string {
   return `0x${n.toString(16)}`;
 }
@@ -27,6 +28,7 @@ export function gbps(bps: bigint | undefined): string {
   return `${whole}${frac ? `.${frac}` : ''} Gb/s`;
 }
 
+/** `n` bytes in the largest binary unit that divides it ("16 GiB"), else "N B". */
 export function sizeText(n: bigint): string {
   for (const [unit, name] of [
     [1n << 40n, 'TiB'],

@@ -6,17 +6,24 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CodedError } from '../errors/index.ts';
 import { type Fdt, parseFdt } from '../fdt/index.ts';
 
-export class LiveStateError extends Error {
-  override readonly name = 'LiveStateError';
+/** A socket directory whose serve state cannot be read (code SOCKET_DIR): names the file and what is wrong. */
+export class LiveStateError extends CodedError<'SOCKET_DIR'> {
+  override readonly name: string = 'LiveStateError';
+  constructor(message: string) {
+    super('SOCKET_DIR', message);
+  }
 }
 
+/** A function in devices.json: its socket path and probe result, if given. */
 export interface LiveDevice {
   readonly socket: string | undefined;
   readonly result: string | undefined;
 }
 
+/** What readLive found in a socket directory: devices, client partitions and LPIDs, ATSD bindings, populated bytes, memory budget and touched bytes. */
 export interface LiveState {
   readonly dir: string;
   readonly devices: ReadonlyMap<string, LiveDevice>;

@@ -40,6 +40,7 @@ export interface TopologyBridge {
   readonly iommuGroup: number | null;
 }
 
+/** A GPU in the picture: its chip, label, model, RAM and coherent memory window (bytes), tgt, IOMMU group and PHB4. */
 export interface TopologyGpu {
   readonly address: string;
   readonly chip: number | undefined;
@@ -71,6 +72,7 @@ export interface TopologyPeerLinks {
   readonly speedBps: bigint | undefined;
 }
 
+/** An NPU PHB: its chip, domain and node path, `ibm,mmio-atsd` register addresses and bridges. */
 export interface TopologyNpu {
   readonly chip: number | undefined;
   /** The NPU PHB's PCI domain and node path. */
@@ -81,12 +83,14 @@ export interface TopologyNpu {
   readonly bridges: readonly string[];
 }
 
+/** A chip: its id (undefined when the tree gives none), its NPUs and its GPU addresses. */
 export interface TopologyChip {
   readonly id: number | undefined;
   readonly npus: readonly TopologyNpu[];
   readonly gpus: readonly string[];
 }
 
+/** The whole picture of a host: machine, source, chips, GPUs, bridges, GPU↔GPU links and other functions. */
 export interface TopologyModel {
   /** The root `model` (8335-GTW is the 6-GPU, 8335-GTH the 4-GPU Witherspoon). */
   readonly machine: string;

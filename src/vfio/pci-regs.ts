@@ -161,4 +161,5 @@ export const PCI_EXP_TYPE_ENDPOINT = 0x0;
 export const PCI_EXT_CAP_ID_DVSEC = 0x23;
 /** DVSEC header 1 (vendor 15:0, revision 19:16, length 31:20) and header 2 (DVSEC id 15:0). */
 export const PCI_DVSEC_HEADER1 = 0x4;
+/** PCI_DVSEC_HEADER2: offset of DVSEC header 2 (DVSEC id 15:0). */
 export const PCI_DVSEC_HEADER2 = 0x8;

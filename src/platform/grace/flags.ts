@@ -21,6 +21,7 @@ export const GRACE_FLAG_SPEC = {
   'mig-dvsec': { type: 'string' },
 } as const;
 
+/** The Grace flags of `dt generate` as parseArgs returns them (strings, unchecked). */
 export interface GraceFlags {
   gpus?: string;
   omit?: string[];

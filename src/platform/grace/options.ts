@@ -5,7 +5,11 @@
  * (C2C link down), too small to split, or placed so it overflows, a readiness register that
  * never reads ready, the MIG DVSEC changed. Also the CLI's spellings of the same options.
  */
+import { CodedError } from '../../errors/index.ts';
+
+/** The Grace machine to generate: Grace Hopper (GH200) or Grace Blackwell (GB200). */
 export type GraceMachine = 'grace-hopper' | 'grace-blackwell';
+/** The MIG DVSEC a GPU gets: one saying the bug is there, one saying it is fixed, or none. */
 export type MigDvsecMode = 'bug' | 'fixed' | 'absent';
 
 /** Leave `property` out of the GPU(s) `target` names ("GPU0", a PCI name, or "*"). */
@@ -14,6 +18,7 @@ export interface GraceOmitFault {
   readonly target: string;
 }
 
+/** Everything generateGrace needs, checked by resolveGraceOptions. */
 export interface GraceOptions {
   readonly machine: GraceMachine;
   /** 1..4 (one superchip per GPU). */
@@ -42,13 +47,14 @@ export const DEFAULT_BLACKWELL_GPU_MEM = 186n * GiB;
 /** Where GH200 maps the GPU's memory in the system address space (4 TiB × 16, an emulation choice). */
 export const DEFAULT_GPU_MEM_BASE = 0x4000_0000_0000n;
 
-export class GraceOptionError extends Error {
-  override readonly name = 'GraceOptionError';
+/** An option value the Grace generator cannot build (code DT_OPTION); the message names the option. */
+export class GraceOptionError extends CodedError<'DT_OPTION'> {
+  override readonly name: string = 'GraceOptionError';
   constructor(
     readonly option: string,
     detail: string,
   ) {
-    super(`${option}: ${detail}`);
+    super('DT_OPTION', `${option}: ${detail}`);
   }
 }
 
