@@ -7,7 +7,7 @@
  * Device memory is capped by the memory budget (--memory-budget, default half of MemAvailable,
  * logged at start); state.json shows what each GPU holds, read again every second.
  */
-import { mkdirSync, unlinkSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
@@ -17,8 +17,10 @@ import { TextSink, Tracer } from '../trace/index.ts';
 import { formatBytes, VfioError } from '../vfio/index.ts';
 import {
   dmaLimitsWarning,
+  type FileIdentity,
   SocketPathError,
   setDmaSessionCount,
+  unlinkIfOurs,
   VfioUserServer,
 } from '../vfio-user/index.ts';
 import { CliError } from './cli-error.ts';
@@ -175,12 +177,10 @@ function startMemoryWatch(machine: Machine, writeState: () => void): NodeJS.Time
 
 const MEMORY_WATCH_MS = 1000;
 
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // not there
-  }
+/** Removes the file serve wrote at `path` if it is still that file; one line when it is not. */
+function removeIfOurs(path: string, written: FileIdentity | undefined): void {
+  if (unlinkIfOurs(path, written) === 'replaced')
+    log(`not removing ${path}: it is no longer the file serve wrote`);
 }
 
 /** Resolves with 0 after the first SIGTERM or SIGINT has run `cleanup`. */
@@ -203,14 +203,18 @@ const STATE_MODE = 0o600;
 /** Writes state.json (directory mode only); a failure is logged, never fatal. */
 function stateWriter(args: ServeArgs, machine: Machine, partitions: PartitionRegistry) {
   const path = `${args.socketDir}/state.json`;
-  return () => {
+  let written: FileIdentity | undefined;
+  const write = () => {
     if (args.device !== undefined) return;
     try {
-      writeJsonAtomically(path, serverState(machine, partitions), STATE_MODE);
+      written = writeJsonAtomically(path, serverState(machine, partitions), STATE_MODE);
     } catch (err) {
       log(`cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
+  /** At exit: removes the last state.json written, if it is still there. */
+  const remove = () => removeIfOurs(path, written);
+  return { write, remove };
 }
 
 export async function run(argv: string[]): Promise<number> {
@@ -227,7 +231,9 @@ export async function run(argv: string[]): Promise<number> {
   const few = dmaLimitsWarning();
   if (few) log(few);
   const dirMode = args.device === undefined;
-  const writeState = stateWriter(args, machine, partitions);
+  const state = stateWriter(args, machine, partitions);
+  const writeState = state.write;
+  let devicesWritten: FileIdentity | undefined;
   // Signals are handled from before the first socket listens: whoever sees a socket, or the
   // table (its write can wake the reader before our next instruction runs), may stop us then.
   let stop = (_signal: string): void => {};
@@ -242,15 +248,15 @@ export async function run(argv: string[]): Promise<number> {
     if (memoryWatch) clearInterval(memoryWatch);
     for (const s of servers) s.close();
     if (dirMode) {
-      removeQuietly(`${args.socketDir}/devices.json`);
-      removeQuietly(`${args.socketDir}/state.json`);
+      removeIfOurs(`${args.socketDir}/devices.json`, devicesWritten);
+      state.remove();
     }
     machine.dispose();
   };
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
     writeState();
-    writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
+    devicesWritten = writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
   process.stdout.write(
     args.json

@@ -14,5 +14,15 @@ export {
   VfioUserServer,
   type VfioUserServerOptions,
 } from './server.ts';
-export { octalMode, ourUid, SocketPathError, unsafeDirectoryReason } from './server-socket-path.ts';
+export {
+  type FileIdentity,
+  fileIdentity,
+  octalMode,
+  ourUid,
+  SocketPathError,
+  type UnsafeAncestor,
+  unlinkIfOurs,
+  unsafeAncestor,
+  unsafeDirectoryReason,
+} from './server-socket-path.ts';
 export { SERVER_FRAMER_LIMITS, Session, type SessionOptions } from './session.ts';

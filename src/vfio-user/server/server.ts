@@ -13,7 +13,6 @@
  * accept fails (EMFILE/ENFILE: out of fds), the server stops watching the listening socket,
  * logs once, and retries with a backoff, or at once when one of its connections closes.
  */
-import { unlinkSync } from 'node:fs';
 import {
   acceptConnection,
   closeFd,
@@ -28,7 +27,13 @@ import { Errno } from '../../vfio/index.ts';
 import type { FramedMessage } from '../wire/index.ts';
 import { Connection, errorReplyHeader, isReply, wantsReply } from '../wire/index.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
-import { claimSocketPath, ourUid } from './server-socket-path.ts';
+import {
+  claimSocketPath,
+  type FileIdentity,
+  fileIdentity,
+  ourUid,
+  unlinkIfOurs,
+} from './server-socket-path.ts';
 import { SERVER_FRAMER_LIMITS, Session } from './session.ts';
 
 export interface VfioUserServerOptions {
@@ -71,6 +76,8 @@ const ACCEPT_RETRY_MAX_MS = 1000;
 export class VfioUserServer {
   readonly #options: VfioUserServerOptions;
   #listenFd = -1;
+  /** The socket file bind(2) made: removed at close only while it is still this inode. */
+  #bound: FileIdentity | undefined;
   #watcher: FdWatcher | undefined;
   #session: Session | undefined;
   readonly #waiting = new Set<Connection>();
@@ -104,10 +111,14 @@ export class VfioUserServer {
   listen(): void {
     claimSocketPath(this.socketPath);
     this.#listenFd = listenUnix(this.socketPath, undefined, socketMode(this.#options.allowUids));
+    this.#bound = fileIdentity(this.socketPath);
     this.#watcher = new FdWatcher(this.#listenFd, FdEvent.READABLE, () => this.#acceptAll());
   }
 
-  /** Stops listening, ends every connection (releasing what they held), removes the socket. */
+  /**
+   * Stops listening, ends every connection (releasing what they held), removes the socket if it
+   * is still the one bind made (another put in its place is left, and logged).
+   */
   close(): void {
     this.#watcher?.close();
     this.#watcher = undefined;
@@ -116,11 +127,12 @@ export class VfioUserServer {
     if (this.#listenFd >= 0) {
       closeFd(this.#listenFd);
       this.#listenFd = -1;
-      try {
-        unlinkSync(this.socketPath);
-      } catch {
-        // already gone
+      if (unlinkIfOurs(this.socketPath, this.#bound) === 'replaced') {
+        this.#log(
+          `${this.socketPath}: not removing it: it is no longer the socket this server bound`,
+        );
       }
+      this.#bound = undefined;
     }
     for (const c of [...this.#waiting]) c.close();
     this.#session?.close();
