@@ -18,6 +18,7 @@ import { formatBytes, VfioError } from '../vfio/index.ts';
 import {
   dmaLimitsWarning,
   type FileIdentity,
+  RateLimitedLog,
   SocketPathError,
   setDmaSessionCount,
   unlinkIfOurs,
@@ -38,9 +39,12 @@ import { checkSocketDir } from './socket-dir.ts';
 
 const log = (line: string) => process.stderr.write(`vfio-nvlink2 serve: ${line}\n`);
 
+/** Kernel lines a client's requests can cause, rate-limited as the server's own. */
+const kernelLog = new RateLimitedLog(log, 'kernel');
+
 function logKernel(line: KernelLogLine): void {
   if (line.level === 'err' || line.level === 'warn')
-    log(`kernel: ${line.level}: ${line.device}: ${line.message}`);
+    kernelLog.line(`kernel: ${line.level}: ${line.device}: ${line.message}`);
 }
 
 /**
@@ -247,6 +251,7 @@ export async function run(argv: string[]): Promise<number> {
     if (duties) clearInterval(duties);
     if (memoryWatch) clearInterval(memoryWatch);
     for (const s of servers) s.close();
+    kernelLog.flush();
     if (dirMode) {
       removeIfOurs(`${args.socketDir}/devices.json`, devicesWritten);
       state.remove();

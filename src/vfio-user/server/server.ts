@@ -26,6 +26,7 @@ import type { VfioPciDevice } from '../../vfio/index.ts';
 import { Errno } from '../../vfio/index.ts';
 import type { FramedMessage } from '../wire/index.ts';
 import { Connection, errorReplyHeader, isReply, wantsReply } from '../wire/index.ts';
+import { RateLimitedLog } from './log-rate-limit.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import {
   claimSocketPath,
@@ -45,7 +46,10 @@ export interface VfioUserServerOptions {
    * process.
    */
   readonly partitions: PartitionPolicy;
-  /** One line per event worth a log (errors, refusals, framing failures). */
+  /**
+   * One line per event worth a log (errors, refusals, framing failures); what clients cause is
+   * rate-limited per server (log-rate-limit.ts: 10 lines per 5 s, then a count).
+   */
   readonly log?: (line: string) => void;
   /** Called after a session opened or released the device. */
   readonly onChange?: () => void;
@@ -87,8 +91,19 @@ export class VfioUserServer {
   #acceptFailures = 0;
   #acceptFailingSince = 0;
 
+  /**
+   * Every line a client can cause, its session's and its connections', through one limiter:
+   * one client at a time per socket, and reconnecting gives no fresh budget.
+   */
+  readonly #limited: RateLimitedLog | undefined;
+
   constructor(options: VfioUserServerOptions) {
     this.#options = options;
+    const sink = options.log;
+    this.#limited =
+      sink === undefined
+        ? undefined
+        : new RateLimitedLog(sink, `${options.device.name} (${options.socketPath})`);
   }
 
   get socketPath(): string {
@@ -136,10 +151,11 @@ export class VfioUserServer {
     }
     for (const c of [...this.#waiting]) c.close();
     this.#session?.close();
+    this.#limited?.flush();
   }
 
   #log(line: string): void {
-    this.#options.log?.(line);
+    this.#limited?.line(line);
   }
 
   #acceptAll(): void {
@@ -282,6 +298,7 @@ export class VfioUserServer {
       log: (line) => this.#log(line),
       onClosed: (s) => {
         if (this.#session === s) this.#session = undefined;
+        this.#limited?.flush(); // what this client's lines added up to, now
       },
       ...(this.#options.onChange ? { onChange: this.#options.onChange } : {}),
     });
