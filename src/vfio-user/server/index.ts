@@ -5,7 +5,12 @@
  * limits, and the socket path's safety checks. Partition policy comes from the owner.
  */
 export { dmaLimitsWarning, MAX_WINDOWS_PER_SESSION, setDmaSessionCount } from './dma-limits.ts';
-export { LOG_RATE_BURST, LOG_RATE_INTERVAL_MS, RateLimitedLog } from './log-rate-limit.ts';
+export {
+  LOG_RATE_BURST,
+  LOG_RATE_INTERVAL_MS,
+  LOG_RATE_SOCKET_BURST,
+  RateLimitedLog,
+} from './log-rate-limit.ts';
 export type { MessageReceiver, MessageTransport } from './message-transport.ts';
 export type { PartitionPolicy } from './partition-policy.ts';
 export {

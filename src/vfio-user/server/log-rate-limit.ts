@@ -9,6 +9,11 @@
 
 /** Lines at most per interval (the kernel's DEFAULT_RATELIMIT_BURST). */
 export const LOG_RATE_BURST = 10;
+/**
+ * Lines at most per interval from all connections of one socket together: a client that
+ * reconnects gets a fresh burst per connection, but not past this.
+ */
+export const LOG_RATE_SOCKET_BURST = 10 * LOG_RATE_BURST;
 /** The interval (the kernel's DEFAULT_RATELIMIT_INTERVAL, 5 s). */
 export const LOG_RATE_INTERVAL_MS = 5000;
 

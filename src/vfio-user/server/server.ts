@@ -26,7 +26,7 @@ import type { VfioPciDevice } from '../../vfio/index.ts';
 import { Errno } from '../../vfio/index.ts';
 import type { FramedMessage } from '../wire/index.ts';
 import { Connection, errorReplyHeader, isReply, wantsReply } from '../wire/index.ts';
-import { RateLimitedLog } from './log-rate-limit.ts';
+import { LOG_RATE_SOCKET_BURST, RateLimitedLog } from './log-rate-limit.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import {
   claimSocketPath,
@@ -92,8 +92,9 @@ export class VfioUserServer {
   #acceptFailingSince = 0;
 
   /**
-   * Every line a client can cause, its session's and its connections', through one limiter:
-   * one client at a time per socket, and reconnecting gives no fresh budget.
+   * Every line clients of this socket can cause goes through this limiter (a larger burst);
+   * each session's lines first through its own (log-rate-limit.ts), so one connection's flood
+   * does not silence the next, and reconnecting cannot pass the socket's bound.
    */
   readonly #limited: RateLimitedLog | undefined;
 
@@ -103,7 +104,11 @@ export class VfioUserServer {
     this.#limited =
       sink === undefined
         ? undefined
-        : new RateLimitedLog(sink, `${options.device.name} (${options.socketPath})`);
+        : new RateLimitedLog(
+            sink,
+            `${options.device.name} (${options.socketPath})`,
+            LOG_RATE_SOCKET_BURST,
+          );
   }
 
   get socketPath(): string {
@@ -291,14 +296,19 @@ export class VfioUserServer {
   }
 
   #startSession(connection: Connection, slot: Slot): Session {
+    const own = new RateLimitedLog(
+      (line) => this.#log(line),
+      `${this.device.name}: pid ${slot.pid}`,
+    );
     const session = new Session(connection, {
       device: this.device,
       partitions: this.#options.partitions,
       peerPid: slot.pid,
-      log: (line) => this.#log(line),
+      log: (line) => own.line(line),
       onClosed: (s) => {
         if (this.#session === s) this.#session = undefined;
-        this.#limited?.flush(); // what this client's lines added up to, now
+        own.flush(); // what this client's lines added up to, now
+        this.#limited?.flush();
       },
       ...(this.#options.onChange ? { onChange: this.#options.onChange } : {}),
     });
