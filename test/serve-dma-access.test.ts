@@ -26,12 +26,14 @@ import {
 } from '../src/vfio-user/index.ts';
 import { FLAG_ERROR, frame, pack } from './support/frames.ts';
 import { GPU, type ServeProcess, startServe } from './support/serve-process.ts';
+import { waitFor } from './support/wait.ts';
 
 const MiB = 1n << 20n;
 const GiB = 1n << 30n;
 const TiB = 1n << 40n;
 const EFAULT = 14;
 const EPERM = 1;
+const EINVAL = 22;
 /** A file as a client makes it: unsealed, so each test seals or shrinks it as a VMM could. */
 const CLIENT_FILE = { seals: 0 };
 
@@ -166,6 +168,51 @@ describe('device DMA into client memory', () => {
       assert.ok(alive(), 'the server is alive');
       ftruncate(fd, 2n * MiB);
       assert.deepEqual(await dmaRead(base + MiB - 8n, 8), new Uint8Array(8), 'zeros again');
+      await client.dmaUnmap({ address: base, size: 2n * MiB });
+    } finally {
+      closeFd(fd);
+    }
+  });
+
+  it('a range past the end of a file sealed against growing is refused at DMA_MAP (EINVAL)', async () => {
+    const fd = memfdCreate('guest-fixed', MiB, CLIENT_FILE);
+    addFileSeals(fd, FileSeal.SHRINK | FileSeal.GROW);
+    const base = 0x5400_0000n;
+    try {
+      assert.equal(await rawMap(base, 2n * MiB, fd), EINVAL);
+      assert.equal(await rawMap(base, MiB, fd, 0x1000n), EINVAL, 'the offset counts');
+      const refused =
+        /DMA_MAP 0x54000000-0x54100000: file offset 0x1000\+0x100000 is past the end of the client's file \(0x100000 bytes, sealed against growing\)/;
+      await waitFor('the refusal', () => refused.test(serve.stderr()));
+      assert.equal(await rawMap(base, MiB - 0x1000n, fd, 0x1000n), 0, 'up to its end is fine');
+      await dmaWrite(base + MiB - 0x1008n, pattern(8, 7));
+      assert.deepEqual(pread(fd, MiB - 8n, 8), pattern(8, 7));
+      await client.dmaUnmap({ address: base, size: MiB - 0x1000n });
+    } finally {
+      closeFd(fd);
+    }
+  });
+
+  it('an unsealed file shorter than its map faults past its end, without claiming it shrank', async () => {
+    const fd = memfdCreate('guest-short', MiB, CLIENT_FILE);
+    const base = 0x5600_0000n;
+    try {
+      assert.equal(await rawMap(base, 2n * MiB, fd), 0, 'it may grow: accepted');
+      const from = serve.stderr().length;
+      assert.equal(await engine(base + MiB, 8, DmaEngineCommand.READ), EFAULT);
+      assert.equal(await engine(base + MiB, 8, DmaEngineCommand.WRITE), EFAULT);
+      const said = await waitFor('both faults logged', () => {
+        const text = serve.stderr().slice(from);
+        return text.match(/past the end of the client's file|the client's file ends/g)?.length === 2
+          ? text
+          : undefined;
+      });
+      assert.doesNotMatch(said, /shrank/);
+      ftruncate(fd, MiB / 2n);
+      assert.equal(await engine(base + MiB - 8n, 8, DmaEngineCommand.WRITE), EFAULT);
+      await waitFor('the shrink named', () =>
+        /it shrank from 0x100000 bytes/.test(serve.stderr().slice(from)),
+      );
       await client.dmaUnmap({ address: base, size: 2n * MiB });
     } finally {
       closeFd(fd);

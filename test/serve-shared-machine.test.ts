@@ -19,6 +19,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -206,6 +207,75 @@ describe('the socket dir', () => {
     assert.ok(r.lines[0]?.includes(`socket dir ${dir} is in ${parent}, which is writable`));
   });
 
+  it('a dir under an ancestor of another uid is refused, naming that ancestor (socket dir and socket path)', {
+    skip: notRoot,
+  }, () => {
+    // The reviewer's reproduction: g is theirs (0755), mine is ours (0700) inside it; they could
+    // rename mine away and plant their own listener in a new one.
+    const base = tempDir();
+    const g = join(base, 'g');
+    mkdirSync(g, { mode: 0o755 });
+    chownSync(g, NOBODY, NOBODY);
+    const mine = join(g, 'mine');
+    mkdirSync(mine, { mode: 0o700 });
+    const dir = join(mine, 'sock');
+    const r = serveRefusal(['--socket-dir', dir]);
+    assert.equal(r.status, 1, r.lines.join('\n'));
+    assert.deepEqual(r.lines, [
+      `vfio-nvlink2: serve: socket dir ${dir} is under ${g}, which is owned by uid ${NOBODY}, not by us (uid 0); another user could rename it away: choose a --socket-dir elsewhere`,
+    ]);
+    const m = serveRefusal(['--socket-dir', mine]);
+    assert.equal(m.status, 1, m.lines.join('\n'));
+    assert.match(
+      m.lines[0] ?? '',
+      new RegExp(`socket dir ${mine} is in ${g}, which is owned by uid ${NOBODY}`),
+    );
+    const path = join(mine, 'gpu.sock');
+    const p = serveRefusal(['--device', GPU, '--socket-path', path]);
+    assert.equal(p.status, 1, p.lines.join('\n'));
+    assert.equal(p.lines.length, 1, p.lines.join('\n'));
+    assert.ok(
+      p.lines[0]?.includes(
+        `${path}: its directory ${mine} is under ${g}, which is owned by uid ${NOBODY}`,
+      ),
+      p.lines[0],
+    );
+    assert.equal(existsSync(path), false);
+  });
+
+  it('a dir two levels under a directory others can write (not sticky) is refused, naming it', () => {
+    const open = join(tempDir(), 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const dir = join(open, 'ours', 'sockets');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const r = serveRefusal(['--socket-dir', dir]);
+    assert.equal(r.status, 1, r.lines.join('\n'));
+    assert.equal(r.lines.length, 1, r.lines.join('\n'));
+    assert.ok(
+      r.lines[0]?.includes(
+        `socket dir ${dir} is under ${open}, which is writable by group or others and not sticky (mode 0777)`,
+      ),
+      r.lines[0],
+    );
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('a symlink on the way to a dir under an unsafe ancestor does not hide it', () => {
+    const base = tempDir();
+    const open = join(base, 'open');
+    mkdirSync(join(open, 'ours'), { recursive: true, mode: 0o700 });
+    chmodSync(open, 0o777);
+    symlinkSync(join(open, 'ours'), join(base, 'link'));
+    const r = serveRefusal(['--socket-dir', join(base, 'link', 'sockets')]);
+    assert.equal(r.status, 1, r.lines.join('\n'));
+    assert.equal(r.lines.length, 1, r.lines.join('\n'));
+    assert.ok(
+      r.lines[0]?.includes(`under ${open}, which is writable by group or others`),
+      r.lines[0],
+    );
+  });
+
   it('--socket-path in a directory others can write (not sticky) is refused', () => {
     const dir = tempDir();
     chmodSync(dir, 0o777);
@@ -246,6 +316,41 @@ describe('nothing is written, replaced or unlinked through a link or for another
       assert.equal(await serve.stop(), 0);
     }
     for (const t of targets) assert.equal(readFileSync(t, 'utf8'), `victim ${t}\n`, t);
+  });
+
+  it('at exit, a socket or JSON file put in place of ours is left alone (st_dev/st_ino)', async () => {
+    const dir = join(tempDir(), 'sockets');
+    const serve = await startServeAfter('', ['--socket-dir', dir]);
+    const gpu = join(dir, `${GPU}.sock`);
+    const planted = join(dir, 'planted');
+    let theirs = -1;
+    try {
+      // As someone who could write the directory would: move ours away, put theirs there.
+      renameSync(gpu, `${gpu}.moved`);
+      theirs = listenUnix(gpu);
+      for (const name of ['devices.json', 'state.json']) {
+        writeFileSync(planted, `theirs ${name}\n`);
+        renameSync(planted, join(dir, name));
+      }
+    } finally {
+      assert.equal(await serve.stop(), 0);
+    }
+    try {
+      assert.ok(lstatSync(gpu).isSocket(), 'the planted socket is still there');
+      for (const name of ['devices.json', 'state.json'])
+        assert.equal(readFileSync(join(dir, name), 'utf8'), `theirs ${name}\n`, name);
+      const left = readdirSync(dir).filter((n) => n.endsWith('.sock'));
+      assert.deepEqual(left, [`${GPU}.sock`], 'every other socket of ours was removed');
+      for (const what of [gpu, join(dir, 'devices.json'), join(dir, 'state.json')]) {
+        await waitFor(`the log line for ${what}`, () =>
+          [`${what}: not removing it`, `not removing ${what}:`].some((l) =>
+            serve.stderr().includes(l),
+          ),
+        );
+      }
+    } finally {
+      closeFd(theirs);
+    }
   });
 
   it('a symlink at --socket-path is refused and its target (a stale socket) kept', () => {

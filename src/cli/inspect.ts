@@ -9,7 +9,7 @@
  * ends with the device memory each GPU holds against the server's budget (DIR/state.json, read
  * once serve has released inspect's own sessions, so what they created is counted).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMachine, type Machine } from '../machine/index.ts';
@@ -17,6 +17,7 @@ import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
 import type { Host, PciFunction } from '../platform/index.ts';
 import { HostError } from '../platform/index.ts';
+import { readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
 import {
   type DeviceDescription,
   describeAsText,
@@ -223,14 +224,16 @@ export function listsPartitionOf(stateJson: string, pid: number): boolean {
  * that what our own requests created (a BAR's memory and preset registers, made by its region
  * info) is in: serve writes the file when the release runs, which may be after our close
  * returns. Reads again every STATE_POLL_MS, for at most `waitMs`, then gives the last text.
- * @throws NodeJS.ErrnoException when the file cannot be read.
+ * The file is the server's: only a regular file is read, at most STATE_JSON_MAX_BYTES.
+ * @throws VfioError EINVAL naming the file (a symlink, a FIFO or other non-regular file, too
+ *   long); NodeJS.ErrnoException when it cannot be opened.
  */
 export async function settledState(path: string, pid: number, waitMs: number): Promise<string> {
   const deadline = Date.now() + waitMs;
-  let text = readFileSync(path, 'utf8');
+  let text = readUntrustedFile(path, STATE_JSON_MAX_BYTES);
   while (listsPartitionOf(text, pid) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, STATE_POLL_MS));
-    text = readFileSync(path, 'utf8');
+    text = readUntrustedFile(path, STATE_JSON_MAX_BYTES);
   }
   return text;
 }
@@ -240,6 +243,7 @@ const STATE_POLL_MS = 10;
 /**
  * The memory block of `--socket-dir DIR` (its sockets' directory), if serve left state.json;
  * waited for as long as QEMU waits for a reply (serve answers within it when it lives).
+ * @throws CliError naming state.json when it is there but not a regular file of bounded size.
  */
 async function memoryBlock(remote: RemoteInspectArgs): Promise<string[]> {
   const first = remote.sockets[0];
@@ -247,8 +251,9 @@ async function memoryBlock(remote: RemoteInspectArgs): Promise<string[]> {
   try {
     const path = join(dirname(first), 'state.json');
     return memoryLines(await settledState(path, process.pid, QEMU_MSG_TIMEOUT_MS));
-  } catch {
-    return [];
+  } catch (err) {
+    if (err instanceof VfioError) throw new CliError('inspect', 'FILE', err.reason);
+    return []; // none (serve --device), or unreadable: no memory block
   }
 }
 

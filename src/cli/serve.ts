@@ -7,7 +7,7 @@
  * Device memory is capped by the memory budget (--memory-budget, default half of MemAvailable,
  * logged at start); state.json shows what each GPU holds, read again every second.
  */
-import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { serializeFdt } from '../fdt/index.ts';
 import { LiveCounters, type LivePage, startLivePage } from '../live/index.ts';
@@ -19,8 +19,11 @@ import { TextSink, Tracer } from '../trace/index.ts';
 import { formatBytes, VfioError } from '../vfio/index.ts';
 import {
   dmaLimitsWarning,
+  type FileIdentity,
+  RateLimitedLog,
   SocketPathError,
   setDmaSessionCount,
+  unlinkIfOurs,
   VfioUserServer,
 } from '../vfio-user/index.ts';
 import { CliError, cliErrorOf } from './cli-error.ts';
@@ -31,6 +34,7 @@ import {
   deviceEntries,
   formatDeviceTable,
   serverState,
+  writeFileAtomically,
   writeJsonAtomically,
 } from './serve-report.ts';
 import { openTraceOutput } from './serve-trace.ts';
@@ -39,9 +43,12 @@ import { CONTROL_SOCKET, startTraceControl, type TraceControl } from './trace-co
 
 const log = (line: string) => process.stderr.write(`vfio-nvlink2 serve: ${line}\n`);
 
+/** Kernel lines a client's requests can cause, rate-limited as the server's own. */
+const kernelLog = new RateLimitedLog(log, 'kernel');
+
 function logKernel(line: KernelLogLine): void {
   if (line.level === 'err' || line.level === 'warn')
-    log(`kernel: ${line.level}: ${line.device}: ${line.message}`);
+    kernelLog.line(`kernel: ${line.level}: ${line.device}: ${line.message}`);
 }
 
 /**
@@ -189,12 +196,10 @@ function startMemoryWatch(machine: Machine, writeState: () => void): NodeJS.Time
 
 const MEMORY_WATCH_MS = 1000;
 
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // not there
-  }
+/** Removes the file serve wrote at `path` if it is still that file; one line when it is not. */
+function removeIfOurs(path: string, written: FileIdentity | undefined): void {
+  if (unlinkIfOurs(path, written) === 'replaced')
+    log(`not removing ${path}: it is no longer the file serve wrote`);
 }
 
 /** Resolves with 0 after the first SIGTERM or SIGINT has run `cleanup`. */
@@ -217,14 +222,18 @@ const STATE_MODE = 0o600;
 /** Writes state.json (directory mode only); a failure is logged, never fatal. */
 function stateWriter(args: ServeArgs, machine: Machine, partitions: PartitionRegistry) {
   const path = `${args.socketDir}/state.json`;
-  return () => {
+  let written: FileIdentity | undefined;
+  const write = () => {
     if (args.device !== undefined) return;
     try {
-      writeJsonAtomically(path, serverState(machine, partitions), STATE_MODE);
+      written = writeJsonAtomically(path, serverState(machine, partitions), STATE_MODE);
     } catch (err) {
       log(`cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`);
     }
   };
+  /** At exit: removes the last state.json written, if it is still there. */
+  const remove = () => removeIfOurs(path, written);
+  return { write, remove };
 }
 
 /**
@@ -247,7 +256,10 @@ export async function run(argv: string[]): Promise<number> {
   const few = dmaLimitsWarning();
   if (few) log(few);
   const dirMode = args.device === undefined;
-  const writeState = stateWriter(args, machine, partitions);
+  const state = stateWriter(args, machine, partitions);
+  const writeState = state.write;
+  let devicesWritten: FileIdentity | undefined;
+  let platformWritten: FileIdentity | undefined;
   // Signals are handled from before the first socket listens: whoever sees a socket, or the
   // table (its write can wake the reader before our next instruction runs), may stop us then.
   let stop = (_signal: string): void => {};
@@ -269,10 +281,11 @@ export async function run(argv: string[]): Promise<number> {
     if (duties) clearInterval(duties);
     if (memoryWatch) clearInterval(memoryWatch);
     for (const s of servers) s.close();
+    kernelLog.flush();
     if (dirMode) {
-      removeQuietly(`${args.socketDir}/devices.json`);
-      removeQuietly(`${args.socketDir}/state.json`);
-      removeQuietly(`${args.socketDir}/platform.dtb`);
+      removeIfOurs(`${args.socketDir}/devices.json`, devicesWritten);
+      state.remove();
+      removeIfOurs(`${args.socketDir}/platform.dtb`, platformWritten);
     }
     machine.dispose();
   };
@@ -319,10 +332,12 @@ export async function run(argv: string[]): Promise<number> {
   if (dirMode) {
     writeState();
     // The tree served, for `topology --socket-dir` (public like devices.json).
-    writeFileSync(`${args.socketDir}/platform.dtb`, serializeFdt(machine.host.fdt), {
-      mode: DEVICES_MODE,
-    });
-    writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
+    platformWritten = writeFileAtomically(
+      `${args.socketDir}/platform.dtb`,
+      serializeFdt(machine.host.fdt),
+      DEVICES_MODE,
+    );
+    devicesWritten = writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
   process.stdout.write(
     args.json

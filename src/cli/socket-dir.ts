@@ -2,13 +2,14 @@
  * `serve`'s socket directory on a shared machine. Whoever can write to it can replace a GPU's
  * socket with their own (and so see a VMM's guest memory), and the default under /tmp may have
  * been created by another user before us. So the directory must be a real directory (not a
- * symlink), owned by us, writable by nobody else; its parent must not let another user rename
- * it away (owned by us or root, writable by others only if sticky, as /tmp).
+ * symlink), owned by us, writable by nobody else; no directory above it, up to /, may let
+ * another user rename it away (each owned by us or root, writable by others only if sticky,
+ * as /tmp: OpenSSH's safe_path).
  */
-import { lstatSync, type Stats, statSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { octalMode, ourUid, unsafeDirectoryReason } from '../vfio-user/index.ts';
-import { CliError } from './cli-error.ts';
+import { lstatSync, type Stats } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { octalMode, ourUid, SocketPathError, unsafeAncestor } from '../vfio-user/index.ts';
+import { CliError, cliErrorOf } from './cli-error.ts';
 
 /**
  * @param othersAllowed serve --allow-uid: a directory others cannot search is then only warned
@@ -37,11 +38,16 @@ export function checkSocketDir(dir: string, othersAllowed: boolean): string[] {
       `run chmod go-w ${dir}, or choose another --socket-dir`,
     );
   }
-  const parent = dirname(dir);
-  const reason = unsafeDirectoryReason(statOf(parent, statSync));
-  if (reason !== undefined) {
+  let above: ReturnType<typeof unsafeAncestor>;
+  try {
+    above = unsafeAncestor(dir);
+  } catch (err) {
+    if (err instanceof SocketPathError) throw cliErrorOf('serve', err);
+    throw err;
+  }
+  if (above !== undefined) {
     fail(
-      `is in ${parent}, which ${reason}`,
+      `is ${above.path === dirname(resolve(dir)) ? 'in' : 'under'} ${above.path}, which ${above.reason}`,
       'another user could rename it away: choose a --socket-dir elsewhere',
     );
   }

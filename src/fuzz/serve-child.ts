@@ -21,7 +21,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nodeEntry, stopChild } from '../bench/index.ts';
-import { type ServedDevice, servedDevices } from '../serve-dir/index.ts';
+import {
+  readUntrustedFile,
+  type ServedDevice,
+  STATE_JSON_MAX_BYTES,
+  servedDevices,
+} from '../serve-dir/index.ts';
 
 const KEEP_INTERNAL = 20;
 const KEEP_TAIL = 40;
@@ -128,7 +133,9 @@ export class ServeChild {
   }
 
   tables(): ServerTables {
-    const s = JSON.parse(readFileSync(join(this.dir, 'state.json'), 'utf8')) as ServerTables;
+    const s = JSON.parse(
+      readUntrustedFile(join(this.dir, 'state.json'), STATE_JSON_MAX_BYTES),
+    ) as ServerTables;
     return { partitions: s.partitions, lpidsInUse: s.lpidsInUse, firmware: s.firmware };
   }
 

@@ -6,10 +6,10 @@
  * walked and every member of every entry is checked; one line names the file, the entry and
  * the member. Members the vocabulary does not know are ignored (and not returned).
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import type { FunctionStatus } from '../machine/index.ts';
 import { VfioError } from '../vfio/index.ts';
+import { readUntrustedFile } from './bounded-file.ts';
 
 /** Most bytes read: serve lists every PCI function of a host in ~300 bytes each. */
 export const DEVICES_LIST_MAX_BYTES = 4 * 1024 * 1024;
@@ -121,27 +121,14 @@ export function parseDevicesList(path: string, text: string): DevicesListEntry[]
 }
 
 /**
- * Reads and checks the devices.json at `path`, reading no more than DEVICES_LIST_MAX_BYTES.
- * @throws VfioError EINVAL as `parseDevicesList`, or for a file over the size bound;
+ * Reads and checks the devices.json at `path`, reading no more than DEVICES_LIST_MAX_BYTES, and
+ * only from a regular file (a FIFO or a symlink planted there is refused: readUntrustedFile).
+ * @throws VfioError EINVAL as `parseDevicesList`, or for a file over the size bound, a symlink,
+ *   anything but a regular file;
  *   SystemCallError-like Node errors (ENOENT, EACCES) when it cannot be opened.
  */
 export function readDevicesList(path: string): DevicesListEntry[] {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (size > DEVICES_LIST_MAX_BYTES)
-      throw invalid(path, `${size} bytes, at most ${DEVICES_LIST_MAX_BYTES}`);
-    const buf = Buffer.alloc(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, buf, got, size - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    return parseDevicesList(path, buf.toString('utf8', 0, got));
-  } finally {
-    closeSync(fd);
-  }
+  return parseDevicesList(path, readUntrustedFile(path, DEVICES_LIST_MAX_BYTES));
 }
 
 /** A served function as a client reaches it. */

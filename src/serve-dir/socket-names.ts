@@ -5,6 +5,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { VfioError } from '../vfio/index.ts';
 import { readDevicesList } from './devices-list.ts';
 
 const PCI_NAME = /^[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
@@ -25,10 +26,24 @@ export function deviceNameForSocket(socket: string): string {
   return base;
 }
 
-/** The device sockets of a serve directory, in address order (what `inspect --dt` shows). */
+/**
+ * The device sockets of a serve directory, in address order (what `inspect --dt` shows).
+ * @throws VfioError ENOENT naming `dir` when it cannot be listed or holds no `*.sock`.
+ */
 export function socketsInDir(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.sock'))
-    .sort()
-    .map((f) => join(dir, f));
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new VfioError('ENOENT', `cannot list socket directory ${dir} (${code})`);
+  }
+  const sockets = names.filter((f) => f.endsWith('.sock'));
+  if (sockets.length === 0) {
+    throw new VfioError(
+      'ENOENT',
+      `no device sockets (*.sock) in ${dir}: is \`serve --socket-dir ${dir}\` running?`,
+    );
+  }
+  return sockets.sort().map((f) => join(dir, f));
 }

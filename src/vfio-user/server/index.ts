@@ -5,6 +5,12 @@
  * limits, and the socket path's safety checks. Partition policy comes from the owner.
  */
 export { dmaLimitsWarning, MAX_WINDOWS_PER_SESSION, setDmaSessionCount } from './dma-limits.ts';
+export {
+  LOG_RATE_BURST,
+  LOG_RATE_INTERVAL_MS,
+  LOG_RATE_SOCKET_BURST,
+  RateLimitedLog,
+} from './log-rate-limit.ts';
 export type { MessageReceiver, MessageTransport } from './message-transport.ts';
 export type { PartitionPolicy } from './partition-policy.ts';
 export {
@@ -16,9 +22,14 @@ export {
 } from './server.ts';
 export {
   claimSocketPath,
+  type FileIdentity,
+  fileIdentity,
   octalMode,
   ourUid,
   SocketPathError,
+  type UnsafeAncestor,
+  unlinkIfOurs,
+  unsafeAncestor,
   unsafeDirectoryReason,
 } from './server-socket-path.ts';
 export { SERVER_FRAMER_LIMITS, Session, type SessionOptions } from './session.ts';

@@ -24,6 +24,9 @@
  * - any other file with pread/pwrite on the fd (libvfio-user's REGION_ACCESS_MODE_FILE_IO),
  *   which return short instead of faulting: a range past the file's end is EFAULT, and a write
  *   never extends the file.
+ * A file sealed against growing (F_SEAL_GROW) must hold the whole range at DMA_MAP, else EINVAL:
+ * its size can never reach it, so every access would fault. An unsealed file may be shorter
+ * (it may grow); an access past its end says whether it shrank since the map.
  * The file must be memory (memfd, tmpfs, hugetlbfs; QEMU's shared memory backends): every
  * access runs on the one thread serving all devices, and a read of a file elsewhere can wait
  * without end on whoever serves that file system (a FUSE daemon the client runs, an NFS
@@ -81,6 +84,8 @@ interface Window {
 class Region implements DmaRegion {
   /** File size known to hold (sealed files only grow). */
   knownSize = 0n;
+  /** The file's size when it was mapped: an error says the file shrank only when it did. */
+  sizeAtMap = 0n;
   /** Live windows by index, made on first use. */
   windows: Map<bigint, Window> | undefined;
 
@@ -115,6 +120,11 @@ function systemError(err: unknown, what: string, fallback: ErrnoName): VfioError
     return new VfioError(code in Errno ? (code as ErrnoName) : fallback, `${what} (${code})`);
   }
   return new VfioError(fallback, `${what}: ${err instanceof Error ? err.message : String(err)}`);
+}
+
+/** `; it shrank from N bytes` when the file is smaller than when it was mapped, else nothing. */
+function shrankText(region: Region, size: bigint): string {
+  return size < region.sizeAtMap ? `; it shrank from ${hex(region.sizeAtMap)} bytes` : '';
 }
 
 /**
@@ -222,24 +232,34 @@ export class DmaTable {
         `DMA_MAP ${rangeText(m.address, m.size)}: its fd is not memory (memfd, tmpfs, hugetlbfs): reading another file system's file could stall every device`,
       );
     }
-    let regular: boolean;
+    let st: { isFile(): boolean; size: bigint };
     try {
-      regular = fstatSync(fd).isFile();
+      st = fstatSync(fd, { bigint: true });
     } catch (err) {
       throw systemError(err, `DMA_MAP ${rangeText(m.address, m.size)}: fstat of its fd`, 'EINVAL');
     }
-    if (!regular) {
+    if (!st.isFile()) {
       throw new VfioError(
         'EINVAL',
         `DMA_MAP ${rangeText(m.address, m.size)}: its fd is not a regular file (memfd, tmpfs, hugetlbfs)`,
       );
     }
+    // A file sealed against growing never holds more than now: a range past its end could
+    // only ever fault, so it is refused here rather than at every later access.
+    if ((fileSeals(fd) & FileSeal.GROW) !== 0 && m.offset + m.size > st.size) {
+      throw new VfioError(
+        'EINVAL',
+        `DMA_MAP ${rangeText(m.address, m.size)}: file offset ${hex(m.offset)}+${hex(m.size)} is past the end of the client's file (${hex(st.size)} bytes, sealed against growing)`,
+      );
+    }
   }
 
   #create(m: DmaMapPayload, fd: number | undefined): Region {
-    const access =
-      fd === undefined ? 'none' : (fileSeals(fd) & FileSeal.SHRINK) !== 0 ? 'mapped' : 'file';
-    return new Region(m.address, m.size, m.flags, m.offset, fd, access);
+    if (fd === undefined) return new Region(m.address, m.size, m.flags, m.offset, fd, 'none');
+    const access = (fileSeals(fd) & FileSeal.SHRINK) !== 0 ? 'mapped' : 'file';
+    const r = new Region(m.address, m.size, m.flags, m.offset, fd, access);
+    r.sizeAtMap = fstatSync(fd, { bigint: true }).size;
+    return r;
   }
 
   /**
@@ -348,7 +368,7 @@ export class DmaTable {
     if (end > size) {
       throw new VfioError(
         'EFAULT',
-        `${what}: file offset ${hex(at)}+${length} is past the end of the client's file (${hex(size)} bytes; it shrank)`,
+        `${what}: file offset ${hex(at)}+${length} is past the end of the client's file (${hex(size)} bytes${shrankText(region, size)})`,
       );
     }
   }
@@ -368,7 +388,7 @@ export class DmaTable {
     if (done < out.length) {
       throw new VfioError(
         'EFAULT',
-        `${what}: the client's file ends ${done} bytes in (${out.length} asked; it shrank)`,
+        `${what}: the client's file ends ${done} bytes in (${out.length} asked${shrankText(region, at + BigInt(done))})`,
       );
     }
   }

@@ -3,10 +3,12 @@
  * no other user can write to (else that user could replace the socket with their own); a stale
  * socket left by a server of ours that died is replaced; a socket someone still listens on is
  * refused (two servers must not share a path); a symlink, anything that is not a socket, or a
- * socket of another uid is never deleted or followed.
+ * socket of another uid is never deleted or followed. Every directory above the socket's, up to
+ * /, must be as safe (`unsafeAncestor`). What a server created it removes only while it is
+ * still the same inode (`unlinkIfOurs`).
  */
-import { lstatSync, type Stats, statSync, unlinkSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { lstatSync, realpathSync, type Stats, statSync, unlinkSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { CodedError } from '../../errors/index.ts';
 import { closeFd, connectUnix, isSystemCallError } from '../../native/index.ts';
 
@@ -39,6 +41,92 @@ export function unsafeDirectoryReason(st: Stats): string | undefined {
   if ((st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0)
     return `is writable by group or others and not sticky (mode ${octalMode(st.mode)})`;
   return undefined;
+}
+
+/** An ancestor directory another user could rename our directory out of, and why. */
+export interface UnsafeAncestor {
+  readonly path: string;
+  readonly reason: string;
+}
+
+/**
+ * The first directory above `dir`, up to /, through which another user could replace `dir`
+ * (rename it away and put their own in its place), or undefined when there is none. Every
+ * ancestor must pass `unsafeDirectoryReason` (ours or root's; group/other-writable only when
+ * sticky), as OpenSSH's safe_path (misc.c) walks a path up to / and libvfio-user's socket
+ * advice expects of a private directory. Both the path as given and its real path (after
+ * symlinks) are walked: a symlink on the way is safe only where it lives and where it leads are.
+ * @throws SocketPathError when an ancestor cannot be inspected.
+ */
+export function unsafeAncestor(dir: string): UnsafeAncestor | undefined {
+  const seen = new Set<string>();
+  const walk = (from: string): UnsafeAncestor | undefined => {
+    for (let at = dirname(from); ; at = dirname(at)) {
+      if (!seen.has(at)) {
+        seen.add(at);
+        let st: Stats;
+        try {
+          st = statSync(at);
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code ?? 'error';
+          throw new SocketPathError(`${dir}: cannot inspect its ancestor ${at} (${code})`);
+        }
+        const reason = unsafeDirectoryReason(st);
+        if (reason !== undefined) return { path: at, reason };
+      }
+      if (dirname(at) === at) return undefined;
+    }
+  };
+  const given = resolve(dir);
+  const lexical = walk(given);
+  if (lexical !== undefined) return lexical;
+  let real: string;
+  try {
+    real = realpathSync(given);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new SocketPathError(`${dir}: cannot resolve it (${code})`);
+  }
+  return real === given ? undefined : walk(real);
+}
+
+/**
+ * The file `path` names now, as (st_dev, st_ino), or undefined when nothing is there: what a
+ * server records after creating a socket or file, so that it removes only what is still its own
+ * (another may have been put in its place).
+ */
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+}
+
+export function fileIdentity(path: string): FileIdentity | undefined {
+  const st = lstatOrUndefined(path);
+  return st === undefined ? undefined : { dev: st.dev, ino: st.ino };
+}
+
+/**
+ * Unlinks `path` only if it is still the file `was` (same st_dev and st_ino); never follows a
+ * link. @returns 'removed'; 'gone' when nothing is there; 'replaced' when another file is
+ * there now (left alone).
+ */
+export function unlinkIfOurs(
+  path: string,
+  was: FileIdentity | undefined,
+): 'removed' | 'gone' | 'replaced' {
+  let now: Stats;
+  try {
+    now = lstatSync(path);
+  } catch {
+    return 'gone'; // or not reachable: nothing we may remove
+  }
+  if (was === undefined || now.dev !== was.dev || now.ino !== was.ino) return 'replaced';
+  try {
+    unlinkSync(path);
+    return 'removed';
+  } catch {
+    return 'gone';
+  }
 }
 
 /**
@@ -85,6 +173,12 @@ function checkDirectory(dir: string, path: string): void {
   if (reason !== undefined) {
     throw new SocketPathError(
       `${path}: its directory ${dir} ${reason}; another user could replace the socket: use a directory only you can write to`,
+    );
+  }
+  const above = unsafeAncestor(dir);
+  if (above !== undefined) {
+    throw new SocketPathError(
+      `${path}: its directory ${dir} is under ${above.path}, which ${above.reason}; another user could rename the directory away and replace the socket: use a directory only you can write to`,
     );
   }
 }

@@ -13,7 +13,6 @@
  * accept fails (EMFILE/ENFILE: out of fds), the server stops watching the listening socket,
  * logs once, and retries with a backoff, or at once when one of its connections closes.
  */
-import { unlinkSync } from 'node:fs';
 import {
   acceptConnection,
   closeFd,
@@ -27,8 +26,15 @@ import type { VfioPciDevice } from '../../vfio/index.ts';
 import { Errno } from '../../vfio/index.ts';
 import type { FramedMessage } from '../wire/index.ts';
 import { Connection, errorReplyHeader, isReply, wantsReply } from '../wire/index.ts';
+import { LOG_RATE_SOCKET_BURST, RateLimitedLog } from './log-rate-limit.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
-import { claimSocketPath, ourUid } from './server-socket-path.ts';
+import {
+  claimSocketPath,
+  type FileIdentity,
+  fileIdentity,
+  ourUid,
+  unlinkIfOurs,
+} from './server-socket-path.ts';
 import { SERVER_FRAMER_LIMITS, Session } from './session.ts';
 
 /**
@@ -44,7 +50,10 @@ export interface VfioUserServerOptions {
    * process.
    */
   readonly partitions: PartitionPolicy;
-  /** One line per event worth a log (errors, refusals, framing failures). */
+  /**
+   * One line per event worth a log (errors, refusals, framing failures); what clients cause is
+   * rate-limited per server (log-rate-limit.ts: 10 lines per 5 s, then a count).
+   */
   readonly log?: (line: string) => void;
   /** Called after a session opened or released the device. */
   readonly onChange?: () => void;
@@ -79,6 +88,8 @@ const ACCEPT_RETRY_MAX_MS = 1000;
 export class VfioUserServer {
   readonly #options: VfioUserServerOptions;
   #listenFd = -1;
+  /** The socket file bind(2) made: removed at close only while it is still this inode. */
+  #bound: FileIdentity | undefined;
   #watcher: FdWatcher | undefined;
   #session: Session | undefined;
   readonly #waiting = new Set<Connection>();
@@ -88,8 +99,24 @@ export class VfioUserServer {
   #acceptFailures = 0;
   #acceptFailingSince = 0;
 
+  /**
+   * Every line clients of this socket can cause goes through this limiter (a larger burst);
+   * each session's lines first through its own (log-rate-limit.ts), so one connection's flood
+   * does not silence the next, and reconnecting cannot pass the socket's bound.
+   */
+  readonly #limited: RateLimitedLog | undefined;
+
   constructor(options: VfioUserServerOptions) {
     this.#options = options;
+    const sink = options.log;
+    this.#limited =
+      sink === undefined
+        ? undefined
+        : new RateLimitedLog(
+            sink,
+            `${options.device.name} (${options.socketPath})`,
+            LOG_RATE_SOCKET_BURST,
+          );
   }
 
   get socketPath(): string {
@@ -112,10 +139,14 @@ export class VfioUserServer {
   listen(): void {
     claimSocketPath(this.socketPath);
     this.#listenFd = listenUnix(this.socketPath, undefined, socketMode(this.#options.allowUids));
+    this.#bound = fileIdentity(this.socketPath);
     this.#watcher = new FdWatcher(this.#listenFd, FdEvent.READABLE, () => this.#acceptAll());
   }
 
-  /** Stops listening, ends every connection (releasing what they held), removes the socket. */
+  /**
+   * Stops listening, ends every connection (releasing what they held), removes the socket if it
+   * is still the one bind made (another put in its place is left, and logged).
+   */
   close(): void {
     this.#watcher?.close();
     this.#watcher = undefined;
@@ -124,18 +155,20 @@ export class VfioUserServer {
     if (this.#listenFd >= 0) {
       closeFd(this.#listenFd);
       this.#listenFd = -1;
-      try {
-        unlinkSync(this.socketPath);
-      } catch {
-        // already gone
+      if (unlinkIfOurs(this.socketPath, this.#bound) === 'replaced') {
+        this.#log(
+          `${this.socketPath}: not removing it: it is no longer the socket this server bound`,
+        );
       }
+      this.#bound = undefined;
     }
     for (const c of [...this.#waiting]) c.close();
     this.#session?.close();
+    this.#limited?.flush();
   }
 
   #log(line: string): void {
-    this.#options.log?.(line);
+    this.#limited?.line(line);
   }
 
   #acceptAll(): void {
@@ -271,13 +304,19 @@ export class VfioUserServer {
   }
 
   #startSession(connection: Connection, slot: Slot): Session {
+    const own = new RateLimitedLog(
+      (line) => this.#log(line),
+      `${this.device.name}: pid ${slot.pid}`,
+    );
     const session = new Session(connection, {
       device: this.device,
       partitions: this.#options.partitions,
       peerPid: slot.pid,
-      log: (line) => this.#log(line),
+      log: (line) => own.line(line),
       onClosed: (s) => {
         if (this.#session === s) this.#session = undefined;
+        own.flush(); // what this client's lines added up to, now
+        this.#limited?.flush();
       },
       ...(this.#options.onChange ? { onChange: this.#options.onChange } : {}),
     });
