@@ -17,6 +17,10 @@ export const LOG_RATE_SOCKET_BURST = 10 * LOG_RATE_BURST;
 /** The interval (the kernel's DEFAULT_RATELIMIT_INTERVAL, 5 s). */
 export const LOG_RATE_INTERVAL_MS = 5000;
 
+/**
+ * One rate-limited log (per connection, optionally under a per-socket parent): lines past the
+ * burst within an interval are counted and reported as one 'suppressed K similar log lines' line.
+ */
 export class RateLimitedLog {
   readonly #sink: (line: string) => void;
   readonly #who: string;

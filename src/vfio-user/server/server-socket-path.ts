@@ -100,6 +100,7 @@ export interface FileIdentity {
   readonly ino: number;
 }
 
+/** The identity (st_dev, st_ino) of what `path` names itself (lstat), or undefined when nothing is there. */
 export function fileIdentity(path: string): FileIdentity | undefined {
   const st = lstatOrUndefined(path);
   return st === undefined ? undefined : { dev: st.dev, ino: st.ino };
