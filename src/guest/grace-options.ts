@@ -77,7 +77,10 @@ export function graceQemuPlan(
     const reserve = (g.barSizes[2] ?? 0n) + (g.barSizes[4] ?? 0n);
     const rootPort = `rp${i}`;
     const device = `gpu${i}`;
-    const nodes = Array.from({ length: perGpu }, () => nextNode++);
+    // No fake BARs (nvgrace-gpu's probe failed: a plain vfio-pci device) → no coherent memory:
+    // no window to reserve and no generic-initiator NUMA nodes.
+    const coherent = reserve > 0n;
+    const nodes = coherent ? Array.from({ length: perGpu }, () => nextNode++) : [];
     const spec = JSON.stringify({
       driver: 'vfio-user-pci',
       id: device,
@@ -85,7 +88,7 @@ export function graceQemuPlan(
       socket: { path: g.socket, type: 'unix' },
     });
     const args = [
-      `-device pcie-root-port,id=${rootPort},bus=pcie.0,chassis=${i + 1},slot=${i + 1},pref64-reserve=${qemuSize(reserve)}`,
+      `-device pcie-root-port,id=${rootPort},bus=pcie.0,chassis=${i + 1},slot=${i + 1}${coherent ? `,pref64-reserve=${qemuSize(reserve)}` : ''}`,
       `-device '${spec}'`,
       ...nodes.map((n) => `-numa node,nodeid=${n}`),
       ...nodes.map((n) => `-object acpi-generic-initiator,id=gi${n},pci-dev=${device},node=${n}`),
@@ -108,7 +111,9 @@ export function formatGraceQemuPlan(plan: GraceQemuPlan): string {
   const lines: string[] = [];
   for (const g of plan.gpus) {
     lines.push(
-      `# ${g.address} ${g.model}: root port ${g.rootPort} with ${qemuSize(g.pref64Reserve)} of 64-bit prefetchable window (BAR2 + BAR4), NUMA nodes ${g.nodes[0]}-${g.nodes.at(-1)} (acpi-generic-initiator, QEMU 9.0+)`,
+      g.nodes.length === 0
+        ? `# ${g.address} ${g.model}: no coherent memory (nvgrace-gpu did not bind: a plain vfio-pci device), root port ${g.rootPort}, no NUMA nodes`
+        : `# ${g.address} ${g.model}: root port ${g.rootPort} with ${qemuSize(g.pref64Reserve)} of 64-bit prefetchable window (BAR2 + BAR4), NUMA nodes ${g.nodes[0]}-${g.nodes.at(-1)} (acpi-generic-initiator, QEMU 9.0+)`,
     );
   }
   lines.push('qemu-system-x86_64 \\');

@@ -40,6 +40,11 @@ export function graceGpuName(i: number): string {
 const GPU_MEM_STRIDE = 1n << 40n;
 const ECAM_BASE = 0x4000_0000_0000n - (1n << 36n);
 const ECAM_SIZE = 0x1000_0000n;
+/** Each host bridge's 64-bit prefetchable MMIO window (1 TiB, below the ECAM space), 1:1. */
+const MMIO64_BASE = 0x3000_0000_0000n;
+const MMIO64_SIZE = 0x100_0000_0000n;
+/** PCI bus address space code of 64-bit prefetchable memory (IEEE 1275 PCI binding: p=1, ss=11). */
+const PCI_SPACE_MEM64_PREFETCH = 0x4300_0000;
 
 function u64Cells(v: bigint, count: number): Uint8Array {
   return count === 2 ? cells.u64(v) : cells.u32(Number(v & 0xffffffffn));
@@ -81,6 +86,22 @@ function addHostBridge(root: FdtNode, o: GraceOptions, i: number): FdtNode {
   phb.setProperty('#address-cells', cells.u32(3));
   phb.setProperty('#size-cells', cells.u32(2));
   phb.setProperty('reg', cells.u64(ecam, ECAM_SIZE));
+  // A host bridge with no ranges is no bridge to dtc (checks.c check_pci_bridge).
+  const mmio = MMIO64_BASE + BigInt(i) * MMIO64_SIZE;
+  const hi = (v: bigint) => Number(v >> 32n);
+  const lo = (v: bigint) => Number(v & 0xffff_ffffn);
+  phb.setProperty(
+    'ranges',
+    cells.u32(
+      PCI_SPACE_MEM64_PREFETCH,
+      hi(mmio),
+      lo(mmio),
+      hi(mmio),
+      lo(mmio),
+      hi(MMIO64_SIZE),
+      lo(MMIO64_SIZE),
+    ),
+  );
   addGpu(phb, o, i);
   return phb;
 }
