@@ -191,7 +191,7 @@ describe('a probe that fails', () => {
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
-      /^vfio-nvlink2: serve: 0009:01:00\.0 is no vfio device: probe failed: ETIME: device not ready after 30 s/,
+      /^vfio-nvlink2: serve: PLATFORM: 0009:01:00\.0 is no vfio device: probe failed: ETIME: device not ready after 30 s/,
     );
   });
 });

@@ -222,7 +222,7 @@ describe('the socket dir', () => {
     const r = serveRefusal(['--socket-dir', dir]);
     assert.equal(r.status, 1, r.lines.join('\n'));
     assert.deepEqual(r.lines, [
-      `vfio-nvlink2: serve: socket dir ${dir} is under ${g}, which is owned by uid ${NOBODY}, not by us (uid 0); another user could rename it away: choose a --socket-dir elsewhere`,
+      `vfio-nvlink2: serve: SOCKET_DIR: socket dir ${dir} is under ${g}, which is owned by uid ${NOBODY}, not by us (uid 0); another user could rename it away: choose a --socket-dir elsewhere`,
     ]);
     const m = serveRefusal(['--socket-dir', mine]);
     assert.equal(m.status, 1, m.lines.join('\n'));
