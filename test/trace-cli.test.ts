@@ -178,7 +178,7 @@ describe('trace --socket-dir', () => {
       { encoding: 'utf8' },
     );
     assert.equal(bad.status, 2);
-    assert.match(bad.stderr, /^vfio-nvlink2: trace: --events: unknown event 'nvlink2_x'/);
+    assert.match(bad.stderr, /^vfio-nvlink2: trace: USAGE: --events: unknown event 'nvlink2_x'/);
     const empty = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-trace-'));
     try {
       const none = spawnSync(
@@ -189,7 +189,7 @@ describe('trace --socket-dir', () => {
       assert.equal(none.status, 1);
       assert.equal(
         none.stderr,
-        `vfio-nvlink2: trace: cannot attach to serve at ${empty}/trace.ctl (ENOENT): is \`serve --socket-dir ${empty}\` running?\n`,
+        `vfio-nvlink2: trace: SOCKET_PATH: cannot attach to serve at ${empty}/trace.ctl (ENOENT): is \`serve --socket-dir ${empty}\` running?\n`,
       );
     } finally {
       rmSync(empty, { recursive: true, force: true });
