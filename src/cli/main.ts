@@ -21,7 +21,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     load: async () => (await import('./serve.ts')).run,
   },
   guest: {
-    summary: "the guest's view of served GPUs: NVLink2 as QEMU 4.1-8.1 built it, Grace as QEMU 9.0+ takes it",
+    summary:
+      "the guest's view of served GPUs: NVLink2 as QEMU 4.1-8.1 built it, Grace as QEMU 9.0+ takes it",
     load: async () => (await import('./guest.ts')).run,
   },
   topology: {
