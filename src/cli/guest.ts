@@ -24,6 +24,7 @@ import {
 } from '../guest/index.ts';
 import { graceGpuModel } from '../nvgrace/index.ts';
 import { deviceNameForSocket, readDevicesList, servedDevices } from '../serve-dir/index.ts';
+import { hex } from '../text/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { QEMU_MSG_TIMEOUT_MS, ReplyError, VfioUserClient } from '../vfio-user/index.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
@@ -266,7 +267,7 @@ function printGracePlan(
   if (args.format === 'json') {
     const json = JSON.stringify(
       plan,
-      (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v),
+      (_k: string, v: unknown) => (typeof v === 'bigint' ? hex(v) : v),
       2,
     );
     process.stdout.write(`${json}\n`);

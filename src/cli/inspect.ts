@@ -215,7 +215,7 @@ export function listsPartitionOf(stateJson: string, pid: number): boolean {
   }
   return (
     Array.isArray(partitions) &&
-    partitions.slice(0, 4096).some((p) => (p as { pid?: unknown } | null)?.pid === pid)
+    partitions.slice(0, 4096).some((p: unknown) => (p as { pid?: unknown } | null)?.pid === pid)
   );
 }
 

@@ -45,7 +45,7 @@ export function formatDeviceTable(entries: readonly DevicesListEntry[]): string 
 }
 
 function toJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? hex(v) : v), 2);
+  return JSON.stringify(value, (_k: string, v: unknown) => (typeof v === 'bigint' ? hex(v) : v), 2);
 }
 
 /**

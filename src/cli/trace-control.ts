@@ -84,7 +84,7 @@ function parseRequest(line: string): TraceRequest {
   }
   const events = (value as { events?: unknown } | null)?.events;
   if (events === null) return { events: null };
-  if (!Array.isArray(events) || !events.every((e) => typeof e === 'string'))
+  if (!Array.isArray(events) || !events.every((e: unknown) => typeof e === 'string'))
     throw new Error('"events" must be null or a list of event names');
   return { events: parseEventList(events.join(',')) };
 }

@@ -117,7 +117,8 @@ export function parseDevicesList(path: string, text: string): DevicesListEntry[]
     throw invalid(path, `must be an array of PCI functions, got ${shown(data)}`);
   if (data.length > DEVICES_LIST_MAX_ENTRIES)
     throw invalid(path, `lists ${data.length} entries, at most ${DEVICES_LIST_MAX_ENTRIES}`);
-  return data.map((e, i) => entryOf(path, i, e));
+  const entries: readonly unknown[] = data;
+  return entries.map((e, i) => entryOf(path, i, e));
 }
 
 /**
