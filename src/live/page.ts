@@ -6,8 +6,9 @@
  * with one <i> per bucket (data-bytes), gpu-<address> totals, npu-tables-<domain>, trace.
  */
 
+import { hex } from '../text/index.ts';
 import type { TopologyModel } from '../topology/index.ts';
-import { hex, sizeText } from '../topology/index.ts';
+import { sizeText } from '../topology/index.ts';
 import { HEAT_BUCKETS } from './snapshot.ts';
 
 function esc(s: string): string {

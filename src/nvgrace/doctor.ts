@@ -5,6 +5,7 @@
  * properties failed: the driver's core ops) or `error` (the probe failed: no vfio device).
  */
 import type { Host, PciFunction } from '../platform/index.ts';
+import { hex } from '../text/index.ts';
 import { VfioPciDevice } from '../vfio/index.ts';
 import { NvgraceContext } from './context.ts';
 import { graceGpuModel } from './profile.ts';
@@ -35,13 +36,11 @@ export interface NvgraceDoctorEntry {
   readonly warnings: string[];
 }
 
-const hex = (v: number | bigint, width = 4) => `0x${v.toString(16).padStart(width, '0')}`;
-
 function examine(host: Host, fn: PciFunction, ctx: NvgraceContext): NvgraceDoctorEntry {
   const base = {
     address: fn.name,
-    vendor: hex(fn.vendor),
-    device: hex(fn.device),
+    vendor: hex(fn.vendor, 4),
+    device: hex(fn.device, 4),
     role: fn.role,
     iommuGroup: fn.iommuGroup,
     warnings: [],
@@ -55,9 +54,9 @@ function examine(host: Host, fn: PciFunction, ctx: NvgraceContext): NvgraceDocto
   const region = (index: number, name: 'usemem' | 'resmem', r: typeof usemem) => ({
     index,
     name,
-    memlength: hex(r.memlength, 1),
-    barSize: hex(r.barSize, 1),
-    memphys: hex(r.memphys, 1),
+    memlength: hex(r.memlength),
+    barSize: hex(r.barSize),
+    memphys: hex(r.memphys),
   });
   const regions = [region(4, 'usemem', usemem), ...(resmem ? [region(2, 'resmem', resmem)] : [])];
   const reason = `${outcome.hasMigHwBug ? 'MIG hardware bug: resmem carved out' : 'no MIG bug: all memory is usemem'}; ready after ${outcome.polls} poll${outcome.polls === 1 ? '' : 's'}`;

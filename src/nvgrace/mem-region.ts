@@ -12,6 +12,7 @@
  * The memory is one sparse memfd per GPU holding both regions at their offsets from the base.
  */
 
+import { hex } from '../text/index.ts';
 import type { RegionDescription, SharedMemory } from '../vfio/index.ts';
 import {
   encodeSparseMmapCap,
@@ -24,8 +25,6 @@ import {
 import type { MemRegion } from './memory-layout.ts';
 
 const U64_MAX = (1n << 64n) - 1n;
-const hex = (v: bigint) => `0x${v.toString(16)}`;
-
 /** A fake BAR (usemem or resmem) as region ops over the GPU's device memory, per drivers/vfio/pci/nvgrace-gpu/main.c. */
 export class GraceMemRegion implements RegionOps {
   /**

@@ -11,6 +11,8 @@
  * before that round-down. (6.9–6.13 carved a fixed 1 GiB RESMEM_SIZE and rounded after.)
  * Without the bug (Grace Blackwell) all of the memory is usemem.
  */
+
+import { hex } from '../text/index.ts';
 import { VfioError } from '../vfio/index.ts';
 
 /** SZ_1G: the carve-out the MIG bug needs, before usemem's round-down. */
@@ -46,8 +48,6 @@ export function roundupPowerOfTwo(n: bigint): bigint {
   while (p < n) p <<= 1n;
   return p;
 }
-
-const hex = (v: bigint) => `0x${v.toString(16)}`;
 
 /**
  * nvgrace_gpu_init_nvdev_struct(): usemem and resmem of `memlength` bytes at `memphys`.

@@ -6,6 +6,8 @@
  * IOMMU group. Every node and edge carries an `id` (dev-…, nvlink-…, peer-…, pcie-…) that
  * Graphviz copies into the SVG, so tests and the live page find them. Pure.
  */
+
+import { hex } from '../text/index.ts';
 import { atsdLpid, type LiveState } from './live.ts';
 import type { TopologyBridge, TopologyGpu, TopologyModel } from './model.ts';
 
@@ -14,11 +16,6 @@ const GROUP_COLOURS = ['#cfe2f3', '#fde9c9', '#d9ead3', '#ead1dc', '#fff2cc', '#
 const NO_GROUP = '#f3f3f3';
 const NVLINK = '#1f6fb2';
 const PEER = '#2e8b57';
-
-/** `n` as lower-case hex with 0x. */
-export function hex(n: bigint | number): string {
-  return `0x${n.toString(16)}`;
-}
 
 /** "25.78125 Gb/s" from bits per second. */
 export function gbps(bps: bigint | undefined): string {

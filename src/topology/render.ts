@@ -4,7 +4,8 @@
  * and the tables behind it (IOMMU groups, ATSD registers, GPU memory windows).
  */
 import { Graphviz } from '@hpcc-js/wasm-graphviz';
-import { gbps, hex, sizeText } from './dot.ts';
+import { hex } from '../text/index.ts';
+import { gbps, sizeText } from './dot.ts';
 import type { LiveState } from './live.ts';
 import type { TopologyModel } from './model.ts';
 

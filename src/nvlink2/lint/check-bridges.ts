@@ -6,7 +6,8 @@
  */
 import type { FdtNode } from '../../fdt/index.ts';
 import { tgtFromSystemAddress } from '../../platform/index.ts';
-import { type Draft, FixBuilder, hex, type PhandleAllocator } from './draft.ts';
+import { hex } from '../../text/index.ts';
+import { type Draft, FixBuilder, type PhandleAllocator } from './draft.ts';
 import { LINK_SPEEDS, type NvTree, u32At, u32s, u64At } from './tree-view.ts';
 
 const dangles = (tree: NvTree, node: FdtNode, property: string) =>

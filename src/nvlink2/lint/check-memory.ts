@@ -4,7 +4,8 @@
  * with each other or with system RAM).
  */
 import type { FdtNode } from '../../fdt/index.ts';
-import { type Draft, FixBuilder, hex, type PhandleAllocator } from './draft.ts';
+import { hex } from '../../text/index.ts';
+import { type Draft, FixBuilder, type PhandleAllocator } from './draft.ts';
 import {
   COHERENT_MEMORY,
   exactRegion,

@@ -6,7 +6,8 @@
  * pnv_pci_get_npu_dev / pnv_pci_get_gpu_dev, pci_dn.c.
  */
 import type { FdtNode } from '../../fdt/index.ts';
-import { type Draft, FixBuilder, hex, type PhandleAllocator } from './draft.ts';
+import { hex } from '../../text/index.ts';
+import { type Draft, FixBuilder, type PhandleAllocator } from './draft.ts';
 import {
   devfnOf,
   type NvTree,

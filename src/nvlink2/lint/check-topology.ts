@@ -7,7 +7,8 @@
  */
 import type { FdtNode } from '../../fdt/index.ts';
 import { NPU_REGS_SIZE, socketTopology } from '../../platform/index.ts';
-import { type Draft, FixBuilder, hex, type PhandleAllocator } from './draft.ts';
+import { hex } from '../../text/index.ts';
+import { type Draft, FixBuilder, type PhandleAllocator } from './draft.ts';
 import {
   devfnOf,
   LINK_COMPATIBLE,

@@ -101,8 +101,3 @@ export class FixBuilder {
     return { description: this.description, phandles: this.phandles, edits: this.edits };
   }
 }
-
-/** `0x…` in lower case. */
-export function hex(v: number | bigint): string {
-  return `0x${v.toString(16)}`;
-}

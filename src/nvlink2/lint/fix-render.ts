@@ -8,6 +8,8 @@
  * (libfdt fdt_overlay_apply, which shifts the overlay's phandles past the base's) keeps them
  * consistent. fdtput writes the numbers the doctor chose. Edits to one node share a fragment.
  */
+
+import { hex } from '../../text/index.ts';
 import type { Fix, FixCell, FixValue } from './types.ts';
 
 /** A word for a POSIX shell: as is when plain, else in single quotes. */
@@ -15,7 +17,8 @@ export function shellWord(s: string): string {
   return /^[A-Za-z0-9_/.,@:=+%-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
-const hex = (v: number) => `0x${(v >>> 0).toString(16)}`;
+/** A cell as fdtput -t x writes it: unsigned 32-bit hex. */
+const cellHex = (v: number) => hex(v >>> 0);
 
 function cellNumber(c: FixCell): number {
   return typeof c === 'number' ? c : c.phandle;
@@ -25,13 +28,13 @@ function cellNumber(c: FixCell): number {
 export function fdtputCommands(fix: Fix, dtb: string): string[] {
   const file = shellWord(dtb);
   const out = fix.phandles.map(
-    (p) => `fdtput -t x ${file} ${shellWord(p.node)} phandle ${hex(p.value)}`,
+    (p) => `fdtput -t x ${file} ${shellWord(p.node)} phandle ${cellHex(p.value)}`,
   );
   for (const e of fix.edits) {
     const head = `fdtput -t ${e.value.kind === 'cells' ? 'x' : 's'} ${file} ${shellWord(e.node)} ${shellWord(e.property)}`;
     const values =
       e.value.kind === 'cells'
-        ? e.value.cells.map((c) => hex(cellNumber(c)))
+        ? e.value.cells.map((c) => cellHex(cellNumber(c)))
         : e.value.strings.map(shellWord);
     out.push(`${head} ${values.join(' ')}`);
   }
@@ -77,7 +80,7 @@ export function overlayText(
           .map((c) =>
             typeof c !== 'number' && labelled.has(c.ref)
               ? `&${labels.label(c.ref)}`
-              : hex(cellNumber(c)),
+              : cellHex(cellNumber(c)),
           )
           .join(' ')}>`;
   const lines = [
