@@ -12,10 +12,10 @@ import {
   type DoctorEntry,
   type DoctorOptions,
   doctorWhat,
+  formatDoctorReport,
   runDoctorOnHost,
 } from '../nvlink2/index.ts';
 import { buildHost, type Host } from '../platform/index.ts';
-import { layoutTable } from '../text/index.ts';
 
 /** A `dt doctor` row: the NVLink2 doctor's or, for a function nvgrace-gpu binds, the nvgrace doctor's. */
 export type HostDoctorEntry = DoctorEntry | NvgraceDoctorEntry;
@@ -31,32 +31,9 @@ function what(e: HostDoctorEntry): string {
   return e.result === 'nvgrace' ? nvgraceDoctorWhat(e) : doctorWhat(e as DoctorEntry);
 }
 
-/** The report as a table for people (the NVLink2 doctor's layout). */
+/** The report as a table for people (the NVLink2 doctor's, with an nvgrace count when any). */
 export function formatHostDoctorReport(entries: readonly HostDoctorEntry[]): string {
-  const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'WHAT'];
-  const rows = entries.map((e) => [
-    e.address,
-    `${e.vendor.slice(2)}:${e.device.slice(2)}`,
-    e.role,
-    e.iommuGroup === null ? '-' : String(e.iommuGroup),
-    e.result,
-    what(e),
-  ]);
-  const table = layoutTable(head, rows);
-  // Warnings under their function, indented to the ID column.
-  const indent = ' '.repeat((table.widths[0] ?? 0) + 2);
-  const out = [table.lines[0] ?? ''];
-  entries.forEach((e, i) => {
-    out.push(table.lines[i + 1] ?? '');
-    for (const w of e.warnings) out.push(`${indent}warning: ${w}`);
-  });
-  const count = (r: HostDoctorEntry['result']) => entries.filter((e) => e.result === r).length;
-  const grace = count('nvgrace');
-  out.push(
-    '',
-    `${entries.length} functions: ${count('nvlink2')} nvlink2, ${grace > 0 ? `${grace} nvgrace, ` : ''}${count('plain')} plain, ${count('error')} error`,
-  );
-  return out.join('\n');
+  return formatDoctorReport(entries, what, ['nvlink2', 'nvgrace?', 'plain', 'error']);
 }
 
 /**

@@ -198,20 +198,36 @@ export function doctorWhat(e: DoctorEntry): string {
     : `${e.errno ? `${e.errno}: ` : ''}${e.reason ?? ''}`;
 }
 
-/** The doctor's report as a table for people. */
-export function formatDoctorReport(entries: readonly DoctorEntry[]): string {
+/** What a doctor table row needs of an entry (the NVLink2 doctor's, or another variant's). */
+export interface DoctorRow {
+  readonly address: string;
+  readonly vendor: string;
+  readonly device: string;
+  readonly role: string;
+  readonly iommuGroup: number | null;
+  readonly result: string;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * The doctor's report as a table for people: one row per function (WHAT from `what`), its
+ * warnings under it, then a count of each result in `results` (a result listed with `?` is
+ * counted only when some entry has it, e.g. `nvgrace?`).
+ */
+export function formatDoctorReport<E extends DoctorRow>(
+  entries: readonly E[],
+  what: (e: E) => string = (e) => doctorWhat(e as unknown as DoctorEntry),
+  results: readonly string[] = ['nvlink2', 'plain', 'error'],
+): string {
   const head = ['ADDRESS', 'ID', 'ROLE', 'GROUP', 'RESULT', 'WHAT'];
-  const rows = entries.map((e) => {
-    const what = doctorWhat(e);
-    return [
-      e.address,
-      `${e.vendor.slice(2)}:${e.device.slice(2)}`,
-      e.role,
-      e.iommuGroup === null ? '-' : String(e.iommuGroup),
-      e.result,
-      what,
-    ];
-  });
+  const rows = entries.map((e) => [
+    e.address,
+    `${e.vendor.slice(2)}:${e.device.slice(2)}`,
+    e.role,
+    e.iommuGroup === null ? '-' : String(e.iommuGroup),
+    e.result,
+    what(e),
+  ]);
   const table = layoutTable(head, rows);
   // Warnings under their function, indented to the ID column.
   const indent = ' '.repeat((table.widths[0] ?? 0) + 2);
@@ -220,10 +236,11 @@ export function formatDoctorReport(entries: readonly DoctorEntry[]): string {
     out.push(table.lines[i + 1] ?? '');
     for (const w of e.warnings) out.push(`${indent}warning: ${w}`);
   });
-  const count = (r: DoctorEntry['result']) => entries.filter((e) => e.result === r).length;
-  out.push(
-    '',
-    `${entries.length} functions: ${count('nvlink2')} nvlink2, ${count('plain')} plain, ${count('error')} error`,
-  );
+  const counts = results.flatMap((listed) => {
+    const result = listed.replace(/\?$/, '');
+    const n = entries.filter((e) => e.result === result).length;
+    return n === 0 && listed.endsWith('?') ? [] : [`${n} ${result}`];
+  });
+  out.push('', `${entries.length} functions: ${counts.join(', ')}`);
   return out.join('\n');
 }
