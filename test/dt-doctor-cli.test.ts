@@ -17,16 +17,13 @@ import { cells, type Fdt, type FdtNode, serializeFdt, toDts } from '../src/fdt/i
 import { hasDtc } from '../src/fdt/testing/dtc.ts';
 import { RULES } from '../src/nvlink2/lint/rules.ts';
 import { generateWitherspoon, type WitherspoonOptions } from '../src/platform/witherspoon/index.ts';
+import { runCli } from './support/cli.ts';
 
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const SCHEMA = new URL('./fixtures/sarif-schema-2.1.0.json', import.meta.url);
 const skip = hasDtc() ? false : 'dtc (device-tree-compiler) is not installed';
 
 function cli(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'dt', ...args], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
-  });
+  const r = runCli(['dt', ...args]);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

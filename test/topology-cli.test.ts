@@ -4,11 +4,11 @@
  * LPID, the ATSD register bound to it, GPU RAM the client wrote) the picture shows.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { runCli } from './support/cli.ts';
 import {
   BRIDGE,
   connectWhenFree,
@@ -18,12 +18,8 @@ import {
   waitFor,
 } from './support/serve-process.ts';
 
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
-
 function topology(...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'topology', ...args], {
-    encoding: 'utf8',
-  });
+  return runCli(['topology', ...args]);
 }
 
 let tmp: string;

@@ -7,13 +7,14 @@
  * errors for an unknown event and a directory without serve.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { closeFd } from '../src/native/index.ts';
+import { cliArgs, runCli } from './support/cli.ts';
 import {
   connectWhenFree,
   GPU,
@@ -22,7 +23,6 @@ import {
   waitFor,
 } from './support/serve-process.ts';
 
-const MAIN = new URL('../src/cli/main.ts', import.meta.url).pathname;
 const GIB = 1n << 30n;
 
 interface Tracing {
@@ -33,7 +33,7 @@ interface Tracing {
 }
 
 function startTrace(...args: string[]): Tracing {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'trace', ...args], {
+  const child = spawn(process.execPath, cliArgs('trace', ...args), {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -172,20 +172,12 @@ describe('trace --socket-dir', () => {
   });
 
   it('an unknown --events name and a directory without serve are one clear line each', () => {
-    const bad = spawnSync(
-      process.execPath,
-      ['--import', 'tsx', MAIN, 'trace', '--socket-dir', serve.dir, '--events', 'nvlink2_x'],
-      { encoding: 'utf8' },
-    );
+    const bad = runCli(['trace', '--socket-dir', serve.dir, '--events', 'nvlink2_x']);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /^vfio-nvlink2: trace: USAGE: --events: unknown event 'nvlink2_x'/);
     const empty = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-trace-'));
     try {
-      const none = spawnSync(
-        process.execPath,
-        ['--import', 'tsx', MAIN, 'trace', '--socket-dir', empty],
-        { encoding: 'utf8' },
-      );
+      const none = runCli(['trace', '--socket-dir', empty]);
       assert.equal(none.status, 1);
       assert.equal(
         none.stderr,
