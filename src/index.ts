@@ -13,6 +13,7 @@
 
 export { CodedError, Errno, type ErrnoName, type ErrorCode, errnoName } from './errors/index.ts';
 export {
+  cells,
   diffTrees,
   Fdt,
   FdtError,
@@ -21,6 +22,11 @@ export {
   FdtPropertyError,
   nodeToDts,
   parseFdt,
+  readAllU32,
+  readString,
+  readStringList,
+  readU32,
+  readU64,
   serializeFdt,
   toDts,
 } from './fdt/index.ts';
@@ -31,6 +37,7 @@ export {
   type MachineOptions,
   PartitionRegistry,
 } from './machine/index.ts';
+export { closeFd } from './native/index.ts';
 export {
   buildHost,
   defaultPlatformTree,
