@@ -329,7 +329,7 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TESTING_DIR above)', () 
     assert.equal(layerViolation({ from: 'src/index.ts', to: 'src/cli/index.ts' }), undefined);
     assert.match(
       layerViolation({ from: 'src/cli/x.ts', to: 'src/index.ts' }) ?? '',
-      /layer cli → layer \(src\): upward/,
+      /\(layer cli → layer \(src\)\): upward/,
     );
     assert.match(
       indexViolation({ from: 'src/cli/x.ts', to: 'src/vfio/errors.ts' }) ?? '',
