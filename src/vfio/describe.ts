@@ -12,6 +12,7 @@ import type { DeviceInfo, VfioPciDevice } from './device.ts';
 import { errnoName, VfioError } from './errors.ts';
 import { type DecodedCapability, decodeCapabilityValue } from './info-caps.ts';
 import { IRQ_INDEX_NAMES, type IrqInfo, IrqInfoFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
+import { decodePciCapabilities, type PciCapabilitySummary } from './pci-capabilities.ts';
 import { PCI_BASE_ADDRESS_0 } from './pci-regs.ts';
 import { PCI_VENDOR_TYPE, RegionCapId } from './region.ts';
 import { decodeRegionInfo, regionFlagNames, VFIO_REGION_INFO_SIZE } from './region-info.ts';
@@ -103,7 +104,10 @@ export interface ConfigSummary {
   readonly subsystemDevice: number;
   readonly interruptPin: number;
   readonly bars: BarSummary[];
-  readonly capabilities: { readonly id: number; readonly name: string; readonly offset: number }[];
+  /** The capability list, each with its registers (pci-capabilities.ts: as lspci -vvv reads them). */
+  readonly capabilities: Omit<PciCapabilitySummary, 'lines'>[];
+  /** The whole config space as read (region 7), as hex: what `inspect --hex` dumps as lspci -xxx. */
+  readonly hex: string;
 }
 
 /**
@@ -138,14 +142,6 @@ const CORE_VOCABULARY: VariantVocabulary = {
   ],
   regionCapabilities: [],
   modelName: () => undefined,
-};
-
-const PCI_CAP_NAMES: Record<number, string> = {
-  1: 'Power Management',
-  5: 'MSI',
-  9: 'Vendor Specific',
-  16: 'PCI Express',
-  17: 'MSI-X',
 };
 
 /** A capability's name and value: the core's three, else the kind of a variant that has it. */
@@ -245,20 +241,6 @@ function summarizeBars(cfg: DataView, regions: RegionDescriptionOut[]): BarSumma
   return bars;
 }
 
-function walkCapabilities(cfg: DataView): ConfigSummary['capabilities'] {
-  const caps: ConfigSummary['capabilities'][number][] = [];
-  if ((cfg.getUint16(0x06, true) & 0x10) === 0) return caps;
-  const seen = new Set<number>();
-  let at = cfg.getUint8(0x34) & 0xfc;
-  while (at >= 0x40 && at + 2 <= Math.min(cfg.byteLength, 0x100) && !seen.has(at)) {
-    seen.add(at);
-    const id = cfg.getUint8(at);
-    caps.push({ id, name: PCI_CAP_NAMES[id] ?? `cap ${hex(id)}`, offset: at });
-    at = cfg.getUint8(at + 1) & 0xfc;
-  }
-  return caps;
-}
-
 function summarizeConfig(config: Uint8Array, regions: RegionDescriptionOut[]): ConfigSummary {
   const full = new Uint8Array(Math.max(config.length, 0x40));
   full.set(config);
@@ -276,7 +258,13 @@ function summarizeConfig(config: Uint8Array, regions: RegionDescriptionOut[]): C
     subsystemDevice: cfg.getUint16(0x2e, true),
     interruptPin: cfg.getUint8(0x3d),
     bars: summarizeBars(cfg, regions),
-    capabilities: walkCapabilities(cfg),
+    capabilities: decodePciCapabilities(config).map(({ id, name, offset, registers }) => ({
+      id,
+      name,
+      offset,
+      registers,
+    })),
+    hex: Buffer.from(config).toString('hex'),
   };
 }
 
