@@ -60,8 +60,8 @@ function configLines(d: DeviceDescription, options: TextOptions): string[] {
   const pin = c.interruptPin ? `INT${String.fromCharCode(0x40 + c.interruptPin)}` : 'none';
   const lines = [
     `config space (${c.size} bytes):`,
-    `  ${hexDigits(c.vendor, 4)}:${hexDigits(c.device, 4)} class ${hexDigits(c.classCode, 6)} rev ${hexDigits(c.revision, 2)} subsystem ${hexDigits(c.subsystemVendor, 4)}:${hexDigits(c.subsystemDevice, 4)} header ${hex(c.headerType, 2)} pin ${pin}`,
-    `  command ${hex(c.command, 4)} status ${hex(c.status, 4)}`,
+    `  ${c.vendor.slice(2)}:${c.device.slice(2)} class ${c.classCode.slice(2)} rev ${c.revision.slice(2)} subsystem ${c.subsystemVendor.slice(2)}:${c.subsystemDevice.slice(2)} header ${c.headerType} pin ${pin}`,
+    `  command ${c.command} status ${c.status}`,
   ];
   for (const b of c.bars) {
     const kind =
@@ -74,7 +74,7 @@ function configLines(d: DeviceDescription, options: TextOptions): string[] {
   }
   const bytes = Buffer.from(c.hex, 'hex');
   lines.push('  as lspci -vvv decodes it (pciutils 3.9.0):');
-  lines.push(...commandStatusLines(c.command, c.status));
+  lines.push(...commandStatusLines(Number(c.command), Number(c.status)));
   for (const cap of decodePciCapabilities(bytes)) lines.push(...cap.lines);
   if (options.hex) {
     // lspci -F reads this block back: a `DDDD:BB:DD.F ` line, then `xx: ` byte lines.
