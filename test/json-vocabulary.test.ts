@@ -144,7 +144,7 @@ function violations(output: string, json: unknown): string[] {
   const bad: string[] = [];
   const visit = (v: unknown, path: string, parent: string, key: string): void => {
     if (Array.isArray(v)) {
-      v.forEach((x, i) => visit(x, `${path}[${i}]`, parent, key));
+      for (const [i, x] of v.entries()) visit(x, `${path}[${i}]`, parent, key);
       return;
     }
     if (typeof v === 'object' && v !== null) {
