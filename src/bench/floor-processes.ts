@@ -8,9 +8,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../native/index.ts';
 import { type Placement, pinnedCommand } from './cpu-placement.ts';
 import { stopChild } from './node-entry.ts';
 
@@ -25,22 +25,15 @@ export interface FloorProcess {
 }
 
 /**
- * The C echo floor's executable, found above this file beside binding.gyp.
+ * The C echo floor's executable, built by node-gyp at install beside the addon.
  * @throws Error when it was not built (run `npm install`).
  */
 export function echoFloorExecutable(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'binding.gyp'))) {
-      const file = join(dir, ECHO_FLOOR_FILE);
-      if (!existsSync(file)) {
-        throw new Error(`bench: the C echo floor is missing at ${file}; run \`npm install\``);
-      }
-      return file;
-    }
-    dir = dirname(dir);
+  const file = join(PACKAGE_ROOT, ECHO_FLOOR_FILE);
+  if (!existsSync(file)) {
+    throw new Error(`bench: the C echo floor is missing at ${file}; run \`npm install\``);
   }
-  throw new Error('bench: binding.gyp not found above src/bench; cannot locate the C echo floor');
+  return file;
 }
 
 function started(child: ChildProcess, path: string, dir: string): FloorProcess {

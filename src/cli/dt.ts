@@ -6,7 +6,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type Fdt, nodeToDts, serializeFdt, toDts } from '../fdt/index.ts';
+import { type Fdt, serializeFdt, toDts } from '../fdt/index.ts';
 import {
   GRACE_FLAG_SPEC,
   type GraceMachine,
@@ -19,7 +19,6 @@ import {
   witherspoonOptionsFromFlags,
 } from '../platform/index.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
-import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
 
@@ -33,8 +32,9 @@ const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
            [--hbm-training done|pending] [--mig-dvsec bug|fixed|absent] [--omit PROP@GPU]...
       A Grace Hopper (GH200, 96G) or Grace Blackwell (GB200, 186G) tree for nvgrace-gpu; the
       faults reach each failing step of its probe. GPU is GPU<n>, a PCI name or *.
-  show [FILE] [--node PATH]
-      Print a tree (default: the built-in 6-GPU Witherspoon) or one node as DTS.
+  show [FILE] [--node PATH] | [FILE] NODE PROPERTY... [-t TYPE] | NODE... -p|-l  [--json]
+      Print a tree (default: the built-in 6-GPU Witherspoon) or one node as DTS, or property
+      values as fdtget does (dt show --help).
   doctor [FILE | --live [DIR]] [--json | --format text|json|sarif] [--sarif FILE] [--fail-on LEVEL]
          [--kernel VERSION] [--fix-dtso FILE] [--fix-script FILE] | --explain RULE
       For every PCI function, what the NVLink2 subdriver's init would do; then the findings of
@@ -137,45 +137,6 @@ function parseGenerate(argv: string[]) {
   });
 }
 
-async function runShow(argv: string[]): Promise<number> {
-  let parsed: ReturnType<typeof parseShow>;
-  try {
-    parsed = parseShow(argv);
-  } catch (err) {
-    throw usageError('dt show', err);
-  }
-  const { values, positionals } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (positionals.length > 1)
-    throw new CliError('dt show', 'USAGE', `one FILE at most, got ${positionals.length}`);
-  const fdt = readPlatformArg('dt show', positionals[0]);
-  if (values.node === undefined) {
-    await writeOutput(toDts(fdt), undefined);
-    return 0;
-  }
-  const node = fdt.findNode(values.node);
-  if (!node)
-    throw new CliError(
-      'dt show',
-      'NOT_FOUND',
-      `--node ${values.node}: no such node in ${fdt.source}`,
-    );
-  await writeOutput(nodeToDts(node), undefined);
-  return 0;
-}
-
-function parseShow(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    options: { node: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    allowPositionals: true,
-    strict: true,
-  });
-}
-
 /**
  * `vfio-nvlink2 dt generate | show | doctor`: returns the exit status.
  * @throws CliError USAGE, DT_OPTION, DT_PARSE, NOT_FOUND, FILE (README.md "Errors").
@@ -186,7 +147,7 @@ export async function run(argv: string[]): Promise<number> {
     case 'generate':
       return runGenerate(rest);
     case 'show':
-      return runShow(rest);
+      return (await import('./dt-show.ts')).runShow(rest);
     // ---- dt doctor: implemented in ./dt-doctor.ts (another engineer's module) ----
     case 'doctor':
       return (await import('./dt-doctor.ts')).runDoctor(rest);

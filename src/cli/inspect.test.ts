@@ -86,7 +86,7 @@ describe('inspect --dt in process (built-in platform)', () => {
     const atsd = bridge.regions[9];
     assert.equal(atsd?.name, 'NVLINK2 ATSD');
     assert.equal(atsd?.argsz, 80);
-    assert.deepEqual(atsd?.caps?.[2]?.value, { linkSpeed: '0x8' });
+    assert.deepEqual(atsd?.caps?.[2]?.value, { linkSpeed: 8 });
     assert.equal(bridge.config.size, 256);
     assert.deepEqual(
       bridge.irqs.map((i) => i.count),

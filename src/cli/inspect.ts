@@ -42,7 +42,7 @@ const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json
   IRQ info and a config-space summary, in process over the platform in FILE (a DTB, or DTS
   compiled with dtc; default: the built-in 6-GPU Witherspoon).
   ADDRESS   a PCI name like 0004:04:00.0 (default: every GPU and NVLink bridge)
-  --hex     add the raw region-info reply bytes
+  --hex     add the raw region-info reply bytes, and config space as lspci -xxx dumps it
   --json    print the description as JSON (an array when several devices are shown)
   SOCKET    a vfio-user socket of \`serve\`: the same view through the wire
   --socket-dir DIR  every device socket of a \`serve\` directory, then the device memory each

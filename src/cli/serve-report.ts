@@ -18,8 +18,9 @@ import {
   writeFileSync,
 } from 'node:fs';
 import type { Machine, PartitionRegistry } from '../machine/index.ts';
+import type { Npu2Snapshot } from '../platform/index.ts';
 import { type DevicesListEntry, devicesListEntry } from '../serve-dir/index.ts';
-import { hex, layoutTable } from '../text/index.ts';
+import { hex, hexDigits, layoutTable } from '../text/index.ts';
 import type { FileIdentity } from '../vfio-user/index.ts';
 
 /** devices.json entries: every function's status, with its socket when served. */
@@ -98,9 +99,33 @@ export function serverState(machine: Machine, partitions: PartitionRegistry): un
     pid: process.pid,
     partitions: partitions.list(),
     lpidsInUse: machine.lpids.inUse(),
-    firmware: machine.firmwareSnapshot(),
+    firmware: machine.firmwareSnapshot().map(firmwareState),
     memory: memoryState(machine),
   };
+}
+
+/**
+ * state.json `firmware`: each NPU's tables in the vocabulary of every JSON of ours: a BDF map
+ * entry's `bdf` as "BB:DD.F" (the register holds bus and devfn, no domain), an ATSD register's
+ * MMIO address as `mmio` ("address" is a PCI address everywhere), 64-bit values as hex strings.
+ */
+function firmwareState(npu: Npu2Snapshot) {
+  return {
+    ...npu,
+    phbId: hex(npu.phbId),
+    bdfMap: npu.bdfMap.map((e) => ({ ...e, bdf: shortBdf(e.bdf) })),
+    atsd: npu.atsd.map(({ address, ...rest }) => ({
+      index: rest.index,
+      mmio: address === undefined ? null : hex(address),
+      lpid: rest.lpid,
+      msrHv: rest.msrHv,
+    })),
+  };
+}
+
+/** A 16-bit bus/devfn as lspci prints it without a domain: "01:00.0". */
+function shortBdf(bdf: number): string {
+  return `${hexDigits(bdf >> 8, 2)}:${hexDigits((bdf >> 3) & 0x1f, 2)}.${bdf & 7}`;
 }
 
 /** state.json `memory`: bytes as numbers (exact below 2^53). */

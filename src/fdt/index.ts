@@ -7,6 +7,17 @@
 export { diffTrees, formatDiff } from './diff.ts';
 export { DTS_MAX_INDENT, formatPropertyValue, nodeToDts, toDts } from './dts.ts';
 export { FdtError, type FdtErrorCode, FdtPropertyError } from './errors.ts';
+export {
+  decodeFdtgetValue,
+  FDTGET_GUESS,
+  type FdtgetType,
+  type FdtgetValue,
+  fdtgetJson,
+  fdtgetText,
+  isPrintableStrings,
+  nodeToJson,
+  parseFdtgetType,
+} from './fdtget.ts';
 export { FDT_MAGIC, FDT_WRITE_VERSION } from './format.ts';
 export { parseFdt } from './parse.ts';
 export { followPhandleChain, type PhandleChainOptions } from './phandle-chain.ts';

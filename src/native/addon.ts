@@ -6,7 +6,7 @@
  * `VFIO_NVLINK2_ADDON=/path/to/vfio_nvlink2_native.node` loads another build of it instead
  * (`npm run test:asan` runs the tests against a sanitizer build this way).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,14 +136,31 @@ export interface NativeAddon {
 
 const ADDON_FILE = join('build', 'Release', 'vfio_nvlink2_native.node');
 
-/** Walks up from this file to the package root (the folder holding binding.gyp). */
-function findAddon(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, 'binding.gyp'))) return join(dir, ADDON_FILE);
-    dir = dirname(dir);
+/** Whether `dir` is this package's root: its package.json names vfio-nvlink2 and binding.gyp is beside it. */
+function isPackageRoot(dir: string): boolean {
+  if (!existsSync(join(dir, 'binding.gyp'))) return false;
+  try {
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+    return pkg.name === 'vfio-nvlink2';
+  } catch {
+    return false;
   }
-  throw new Error('vfio-nvlink2: binding.gyp not found above src/native; cannot locate the addon');
+}
+
+/**
+ * Walks up from this file (src/native/ under tsx, dist/src/native/ when compiled, in a
+ * checkout or in a consumer's node_modules/vfio-nvlink2) to the package root, where node-gyp
+ * built the addon at install; never into a consumer's own folders.
+ */
+function findPackageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 3; i++) {
+    dir = dirname(dir);
+    if (isPackageRoot(dir)) return dir;
+  }
+  throw new Error(
+    `vfio-nvlink2: no package root (package.json of vfio-nvlink2 beside binding.gyp) above ${fileURLToPath(import.meta.url)}; cannot locate the native addon`,
+  );
 }
 
 /** Another build of the addon to load instead of the npm-built one (e.g. a sanitizer build). */
@@ -168,8 +185,14 @@ function loadAddon(path: string): NativeAddon {
   return loaded;
 }
 
+/**
+ * The package's root folder (package.json, binding.gyp, and build/Release where node-gyp put
+ * what it built at install: the addon, the bench's C echo floor).
+ */
+export const PACKAGE_ROOT: string = findPackageRoot();
+
 /** The loaded addon file: VFIO_NVLINK2_ADDON when set, else the npm-built one. */
-export const ADDON_PATH: string = OVERRIDE ?? findAddon();
+export const ADDON_PATH: string = OVERRIDE ?? join(PACKAGE_ROOT, ADDON_FILE);
 
 /** The loaded addon (loaded once, at import: a missing build fails loudly and early). */
 export const addon: NativeAddon = loadAddon(ADDON_PATH);

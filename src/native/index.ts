@@ -12,6 +12,7 @@
 import { addon, type ErrnoName, type RawReceived } from './addon.ts';
 
 export type { ErrnoName } from './addon.ts';
+export { PACKAGE_ROOT } from './addon.ts';
 export { FdEvent, FdWatcher, type FdWatcherCallback } from './fd-watcher.ts';
 export {
   DEFAULT_WINDOW_BYTES,

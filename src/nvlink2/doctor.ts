@@ -23,12 +23,15 @@ import type { KernelVersion } from './kernel-version.ts';
 import type { Nvlink2CapabilityValue } from './region-caps.ts';
 import { nvlink2Variant } from './variant.ts';
 
-/** One region the init registered: index, type, subtype, size in bytes and its capabilities. */
+/**
+ * One region the init registered: index, type ("0x800010de", as inspect's TYPE capability),
+ * subtype, size in bytes as a hex string (as inspect's region size) and its capabilities.
+ */
 export interface DoctorRegion {
   readonly index: number;
-  readonly type: number;
+  readonly type: string;
   readonly subtype: number;
-  readonly size: number;
+  readonly size: string;
   /** The flags the subdriver registered (READ 1 | WRITE 2 | MMAP 4). */
   readonly flags: number;
   readonly caps: { readonly tgt?: string; readonly linkSpeed?: number };
@@ -111,9 +114,9 @@ function examine(
       }
       return {
         index: r.index,
-        type: r.type ?? 0,
+        type: hex(r.type ?? 0, 8),
         subtype: r.subtype ?? 0,
-        size: Number(r.size),
+        size: hex(r.size),
         flags: r.flags,
         caps,
       };
@@ -182,13 +185,14 @@ function describeRegion(r: DoctorRegion): string {
     r.caps.tgt !== undefined ? `tgt ${r.caps.tgt}` : '',
     r.caps.linkSpeed !== undefined ? `link-speed ${hex(r.caps.linkSpeed, 1)}` : '',
   ].filter((s) => s.length > 0);
+  const type = Number(r.type);
   const what =
-    r.type === NVLINK2_RAM_REGION_TYPE
+    type === NVLINK2_RAM_REGION_TYPE
       ? 'GPU RAM'
-      : r.type === NVLINK2_ATSD_REGION_TYPE
+      : type === NVLINK2_ATSD_REGION_TYPE
         ? 'ATSD'
         : 'region';
-  return `region ${r.index} ${what} type ${hex(r.type, 8)}/${r.subtype} size ${hex(r.size)} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
+  return `region ${r.index} ${what} type ${r.type}/${r.subtype} size ${r.size} ${flags}${caps.length ? ` ${caps.join(' ')}` : ''}`;
 }
 
 /** The WHAT column of an entry: its regions, or its errno and reason. */

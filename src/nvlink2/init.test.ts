@@ -195,13 +195,13 @@ describe('NPU2 ATSD init', () => {
     const e = entry(r, '0000:00:02.1'); // link index 5
     assert.deepEqual(
       [e.result, e.regions[0]?.size, e.warnings],
-      ['nvlink2', 0x10000, ['Using fallback ibm,mmio-atsd[0] for ATSD.']],
+      ['nvlink2', '0x10000', ['Using fallback ibm,mmio-atsd[0] for ATSD.']],
     );
     assert.deepEqual(entry(r, '0000:00:01.1').warnings, []);
     const old = entry(doctor({ atsdEntries: 4 }, { kernel: '5.2' }), '0000:00:02.1');
     assert.deepEqual(
       [old.result, old.regions[0]?.size, old.warnings],
-      ['nvlink2', 0, ['No available ATSD found']],
+      ['nvlink2', '0x0', ['No available ATSD found']],
     );
   });
   it('no ATSD at all: a zero-size region that still has both capabilities', () => {
@@ -209,9 +209,9 @@ describe('NPU2 ATSD init', () => {
     assert.deepEqual(e.regions, [
       {
         index: 9,
-        type: 0x80001014,
+        type: '0x80001014',
         subtype: 1,
-        size: 0,
+        size: '0x0',
         flags: 7,
         caps: { tgt: '0x3e000000000', linkSpeed: 8 },
       },

@@ -50,7 +50,7 @@ export const NVLINK2_REGION_CAPABILITIES: readonly RegionCapabilityKind<Nvlink2C
           ? { kind: 'nvlink2-ssatgt', tgt: view(body).getBigUint64(0, true) }
           : undefined,
       describe: (value): Record<string, string> =>
-        value.kind === 'nvlink2-ssatgt' ? { tgt: hex(value.tgt, 16) } : {},
+        value.kind === 'nvlink2-ssatgt' ? { tgt: hex(value.tgt) } : {},
     },
     {
       id: Nvlink2CapId.LNKSPD,
@@ -59,7 +59,7 @@ export const NVLINK2_REGION_CAPABILITIES: readonly RegionCapabilityKind<Nvlink2C
         body.length >= 4
           ? { kind: 'nvlink2-lnkspd', linkSpeed: view(body).getUint32(0, true) }
           : undefined,
-      describe: (value): Record<string, string> =>
-        value.kind === 'nvlink2-lnkspd' ? { linkSpeed: hex(value.linkSpeed) } : {},
+      describe: (value): Record<string, number> =>
+        value.kind === 'nvlink2-lnkspd' ? { linkSpeed: value.linkSpeed } : {},
     },
   ];

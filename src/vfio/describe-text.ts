@@ -6,10 +6,11 @@
 
 import { hex, hexDigits } from '../text/index.ts';
 import type { CapabilityDescription, DeviceDescription, RegionDescriptionOut } from './describe.ts';
+import { commandStatusLines, decodePciCapabilities, lspciHexLines } from './pci-capabilities.ts';
 
 /** Options of `describeText`. */
 export interface TextOptions {
-  /** Add the raw region-info reply bytes under each region. */
+  /** Add the raw region-info reply bytes under each region, and config space as `lspci -xxx` dumps it. */
   readonly hex?: boolean;
 }
 
@@ -54,13 +55,13 @@ function regionLines(r: RegionDescriptionOut, options: TextOptions): string[] {
   return lines;
 }
 
-function configLines(d: DeviceDescription): string[] {
+function configLines(d: DeviceDescription, options: TextOptions): string[] {
   const c = d.config;
   const pin = c.interruptPin ? `INT${String.fromCharCode(0x40 + c.interruptPin)}` : 'none';
   const lines = [
     `config space (${c.size} bytes):`,
-    `  ${hexDigits(c.vendor, 4)}:${hexDigits(c.device, 4)} class ${hexDigits(c.classCode, 6)} rev ${hexDigits(c.revision, 2)} subsystem ${hexDigits(c.subsystemVendor, 4)}:${hexDigits(c.subsystemDevice, 4)} header ${hex(c.headerType, 2)} pin ${pin}`,
-    `  command ${hex(c.command, 4)} status ${hex(c.status, 4)}`,
+    `  ${c.vendor.slice(2)}:${c.device.slice(2)} class ${c.classCode.slice(2)} rev ${c.revision.slice(2)} subsystem ${c.subsystemVendor.slice(2)}:${c.subsystemDevice.slice(2)} header ${c.headerType} pin ${pin}`,
+    `  command ${c.command} status ${c.status}`,
   ];
   for (const b of c.bars) {
     const kind =
@@ -71,8 +72,14 @@ function configLines(d: DeviceDescription): string[] {
       `  BAR${b.index} ${kind.padEnd(24)} size ${b.size} (${humanSize(b.size)})  register ${b.register}`,
     );
   }
-  const caps = c.capabilities.map((cap) => `[${cap.offset.toString(16)}] ${cap.name}`);
-  lines.push(`  capabilities: ${caps.length > 0 ? caps.join(', ') : 'none'}`);
+  const bytes = Buffer.from(c.hex, 'hex');
+  lines.push('  as lspci -vvv decodes it (pciutils 3.9.0):');
+  lines.push(...commandStatusLines(Number(c.command), Number(c.status)));
+  for (const cap of decodePciCapabilities(bytes)) lines.push(...cap.lines);
+  if (options.hex) {
+    // lspci -F reads this block back: a `DDDD:BB:DD.F ` line, then `xx: ` byte lines.
+    lines.push(`  as lspci -xxx dumps it:`, `${d.name} ${d.model}`, ...lspciHexLines(bytes, false));
+  }
   return lines;
 }
 
@@ -89,6 +96,6 @@ export function describeAsText(d: DeviceDescription, options: TextOptions = {}):
     const body = i.error ? i.error.message : `count ${i.count}  flags ${i.flagNames}`;
     lines.push(`  ${i.index} ${i.name.padEnd(6)} ${body}`);
   }
-  lines.push(...configLines(d));
+  lines.push(...configLines(d, options));
   return lines;
 }

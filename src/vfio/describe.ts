@@ -12,6 +12,7 @@ import type { DeviceInfo, VfioPciDevice } from './device.ts';
 import { errnoName, VfioError } from './errors.ts';
 import { type DecodedCapability, decodeCapabilityValue } from './info-caps.ts';
 import { IRQ_INDEX_NAMES, type IrqInfo, IrqInfoFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
+import { decodePciCapabilities } from './pci-capabilities.ts';
 import { PCI_BASE_ADDRESS_0 } from './pci-regs.ts';
 import { PCI_VENDOR_TYPE, RegionCapId } from './region.ts';
 import { decodeRegionInfo, regionFlagNames, VFIO_REGION_INFO_SIZE } from './region-info.ts';
@@ -20,14 +21,15 @@ import { regionTypeName, type VariantVocabulary } from './variant.ts';
 
 /** A failed query as a VMM sees it: only an errno comes back (an ioctl's -1, or an error reply). */
 export interface QueryError {
-  readonly errno: number;
+  /** The errno's name ("EINVAL"), as devices.json and `dt doctor --json` name errnos. */
+  readonly errno: string;
   /** `EINVAL (errno 22)`: the same text in process and over the wire. */
   readonly message: string;
 }
 
 /** The QueryError of `errno`: one format, so `inspect --dt` and `inspect SOCKET` agree. */
 export function queryErrorOf(errno: number): QueryError {
-  return { errno, message: `${errnoName(errno)} (errno ${errno})` };
+  return { errno: errnoName(errno), message: `${errnoName(errno)} (errno ${errno})` };
 }
 
 /** The raw replies a description is built from. */
@@ -89,21 +91,33 @@ export interface BarSummary {
   readonly register: string;
 }
 
-/** The config-space header as read back: size in bytes, IDs, command/status, class, interrupt pin, BARs and the capability list. */
+/**
+ * The config-space header as read back, in the JSON vocabulary of every command: IDs and
+ * registers as hex strings of their width ("0x10de", class "0x030200"), size in bytes, the
+ * interrupt pin (1 = INTA), BARs and the capability list (offsets as hex strings).
+ */
 export interface ConfigSummary {
   readonly size: number;
-  readonly vendor: number;
-  readonly device: number;
-  readonly command: number;
-  readonly status: number;
-  readonly revision: number;
-  readonly classCode: number;
-  readonly headerType: number;
-  readonly subsystemVendor: number;
-  readonly subsystemDevice: number;
+  readonly vendor: string;
+  readonly device: string;
+  readonly command: string;
+  readonly status: string;
+  readonly revision: string;
+  readonly classCode: string;
+  readonly headerType: string;
+  readonly subsystemVendor: string;
+  readonly subsystemDevice: string;
   readonly interruptPin: number;
   readonly bars: BarSummary[];
-  readonly capabilities: { readonly id: number; readonly name: string; readonly offset: number }[];
+  /** The capability list, each with its registers (pci-capabilities.ts: as lspci -vvv reads them). */
+  readonly capabilities: {
+    readonly id: number;
+    readonly name: string;
+    readonly offset: string;
+    readonly registers: Readonly<Record<string, string>>;
+  }[];
+  /** The whole config space as read (region 7), as hex: what `inspect --hex` dumps as lspci -xxx. */
+  readonly hex: string;
 }
 
 /**
@@ -138,14 +152,6 @@ const CORE_VOCABULARY: VariantVocabulary = {
   ],
   regionCapabilities: [],
   modelName: () => undefined,
-};
-
-const PCI_CAP_NAMES: Record<number, string> = {
-  1: 'Power Management',
-  5: 'MSI',
-  9: 'Vendor Specific',
-  16: 'PCI Express',
-  17: 'MSI-X',
 };
 
 /** A capability's name and value: the core's three, else the kind of a variant that has it. */
@@ -245,38 +251,30 @@ function summarizeBars(cfg: DataView, regions: RegionDescriptionOut[]): BarSumma
   return bars;
 }
 
-function walkCapabilities(cfg: DataView): ConfigSummary['capabilities'] {
-  const caps: ConfigSummary['capabilities'][number][] = [];
-  if ((cfg.getUint16(0x06, true) & 0x10) === 0) return caps;
-  const seen = new Set<number>();
-  let at = cfg.getUint8(0x34) & 0xfc;
-  while (at >= 0x40 && at + 2 <= Math.min(cfg.byteLength, 0x100) && !seen.has(at)) {
-    seen.add(at);
-    const id = cfg.getUint8(at);
-    caps.push({ id, name: PCI_CAP_NAMES[id] ?? `cap ${hex(id)}`, offset: at });
-    at = cfg.getUint8(at + 1) & 0xfc;
-  }
-  return caps;
-}
-
 function summarizeConfig(config: Uint8Array, regions: RegionDescriptionOut[]): ConfigSummary {
   const full = new Uint8Array(Math.max(config.length, 0x40));
   full.set(config);
   const cfg = new DataView(full.buffer);
   return {
     size: config.length,
-    vendor: cfg.getUint16(0x00, true),
-    device: cfg.getUint16(0x02, true),
-    command: cfg.getUint16(0x04, true),
-    status: cfg.getUint16(0x06, true),
-    revision: cfg.getUint8(0x08),
-    classCode: cfg.getUint32(0x08, true) >>> 8,
-    headerType: cfg.getUint8(0x0e),
-    subsystemVendor: cfg.getUint16(0x2c, true),
-    subsystemDevice: cfg.getUint16(0x2e, true),
+    vendor: hex(cfg.getUint16(0x00, true), 4),
+    device: hex(cfg.getUint16(0x02, true), 4),
+    command: hex(cfg.getUint16(0x04, true), 4),
+    status: hex(cfg.getUint16(0x06, true), 4),
+    revision: hex(cfg.getUint8(0x08), 2),
+    classCode: hex(cfg.getUint32(0x08, true) >>> 8, 6),
+    headerType: hex(cfg.getUint8(0x0e), 2),
+    subsystemVendor: hex(cfg.getUint16(0x2c, true), 4),
+    subsystemDevice: hex(cfg.getUint16(0x2e, true), 4),
     interruptPin: cfg.getUint8(0x3d),
     bars: summarizeBars(cfg, regions),
-    capabilities: walkCapabilities(cfg),
+    capabilities: decodePciCapabilities(config).map(({ id, name, offset, registers }) => ({
+      id,
+      name,
+      offset: hex(offset, 2),
+      registers,
+    })),
+    hex: Buffer.from(config).toString('hex'),
   };
 }
 
@@ -297,10 +295,10 @@ export function describeSnapshot(
     describeRegion(index, entry, vocabularies),
   );
   const config = summarizeConfig(snapshot.config, regions);
-  const ids = `${hexDigits(config.vendor, 4)}:${hexDigits(config.device, 4)}`;
-  const model = vocabularies
-    .map((v) => v.modelName(config.vendor, config.device))
-    .find((m) => m !== undefined);
+  const vendor = Number(config.vendor);
+  const device = Number(config.device);
+  const ids = `${hexDigits(vendor, 4)}:${hexDigits(device, 4)}`;
+  const model = vocabularies.map((v) => v.modelName(vendor, device)).find((m) => m !== undefined);
   return {
     name: snapshot.name,
     model: model ?? `PCI device ${ids}`,

@@ -35,7 +35,7 @@ export interface ServerState {
   lpidsInUse: number[];
   firmware: {
     phbId: string;
-    bdfMap: { index: number; bdf: number; lpid: number; valid: boolean }[];
+    bdfMap: { index: number; bdf: string; lpid: number; valid: boolean }[];
     pidMap: { index: number; refs: number }[];
     atsd: { index: number; lpid: number }[];
   }[];
