@@ -270,8 +270,9 @@ export async function run(argv: string[]): Promise<number> {
   const counters = args.http === undefined ? undefined : new LiveCounters();
   const { machine, stateDir } = buildMachine(args, budget.bytes, counters);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
+  let stateLine: string | undefined;
   try {
-    stateDir?.attach(machine, partitions);
+    stateLine = stateDir?.attach(machine, partitions);
   } catch (err) {
     stateDir?.close();
     if (err instanceof StateDirError) throw cliErrorOf('serve', err);
@@ -295,6 +296,7 @@ export async function run(argv: string[]): Promise<number> {
   const stopped = untilSignal((signal) => stop(signal));
   const servers = startServers(machine, sockets, partitions, writeState, args);
   log(budget.line);
+  if (stateLine) log(stateLine);
   // The fault scan runs while anyone can see what it finds: --trace, --http, an attached trace.
   const alwaysScan = args.trace !== undefined || args.http !== undefined;
   let duties = alwaysScan ? startFaultScan(machine) : undefined;

@@ -250,9 +250,10 @@ export class StateDir {
    * Restores `machine` from the directory (config space and register pages of every device,
    * LPIDs, firmware tables), releases what the last server's clients held, and from now on
    * writes each change. Call once, before any socket listens.
+   * @returns one line for serve's log: new, or restored and what was released
    * @throws StateDirError naming the file whose contents do not fit the machine.
    */
-  attach(machine: Machine, partitions: PartitionRegistry): void {
+  attach(machine: Machine, partitions: PartitionRegistry): string {
     this.#machine = machine;
     this.#partitions = partitions;
     for (const fn of machine.servedFunctions()) {
@@ -274,6 +275,10 @@ export class StateDir {
       this.#flusher = setInterval(() => this.flush(), SYNC_MAPPED_MS);
       this.#flusher.unref();
     }
+    const sync = this.options.sync ? ', --sync' : '';
+    if (!this.loaded) return `state directory ${this.dir}: new${sync}`;
+    const held = this.loaded.partitions.map((p) => `pid ${p.pid} LPID ${p.lpid}`);
+    return `state directory ${this.dir}: restored ${this.#devices.size} device state(s), ${this.#memories.size} memory file(s)${sync}; released what the last server's clients held${held.length ? ` (${held.join(', ')})` : ' (none)'}`;
   }
 
   #restoreMachine(machine: Machine, body: MachineBody): void {
