@@ -108,7 +108,8 @@ before(async () => {
   atsd.unmap();
   gpu.close();
   bridge.close();
-  second = await serve(join(root, 'sock-1')); // the same socket directory, as a restart would
+  // The same socket directory, as a restart would; --sync: fdatasync on each write from now on.
+  second = await serve(join(root, 'sock-1'), ['--sync']);
 });
 
 after(async () => {
