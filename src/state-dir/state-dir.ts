@@ -16,7 +16,7 @@
  * write, a reset, a partition opening or releasing a device (LPID, firmware tables), a new
  * memory file. With `sync`, each write is also flushed to disk (fdatasync, fsync of the file and
  * the directory), and the memory files every second (writes through a client's mapping reach us
- * with no message).
+ * with no message). Every second, too, a memory file a client cut with ftruncate is grown back.
  *
  * At start the whole directory is checked before any socket listens: each `.state` file
  * (format, checksum, size), the tree it was written for, and every listed memory file (present,
@@ -271,10 +271,8 @@ export class StateDir {
     }
     if (this.loaded) this.#restoreMachine(machine, this.loaded);
     this.saveMachine();
-    if (this.options.sync) {
-      this.#flusher = setInterval(() => this.flush(), SYNC_MAPPED_MS);
-      this.#flusher.unref();
-    }
+    this.#flusher = setInterval(() => this.#watch(), WATCH_MS);
+    this.#flusher.unref();
     const sync = this.options.sync ? ', --sync' : '';
     if (!this.loaded) return `state directory ${this.dir}: new${sync}`;
     const held = this.loaded.partitions.map((p) => `pid ${p.pid} LPID ${p.lpid}`);
@@ -343,6 +341,18 @@ export class StateDir {
     for (const f of this.#files) f.sync();
   }
 
+  /** Every second: files a client cut are grown back; with --sync, every file flushed. */
+  #watch(): void {
+    try {
+      for (const f of this.#files) f.checkSize();
+      if (this.options.sync) this.flush();
+    } catch (err) {
+      this.options.log?.(
+        `state directory ${this.dir}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  }
+
   /** Stops the flusher and gives up the lock (memory files are closed with the machine). */
   close(): void {
     if (this.#flusher) clearInterval(this.#flusher);
@@ -350,5 +360,8 @@ export class StateDir {
   }
 }
 
-/** --sync: how often memory written through clients' mappings is flushed (ms). */
-const SYNC_MAPPED_MS = 1000;
+/**
+ * How often memory files are checked for a client's cut and, with --sync, flushed (what clients
+ * store through their mappings never reaches us as a message) (ms).
+ */
+const WATCH_MS = 1000;

@@ -9,7 +9,7 @@
  * never maps the file itself: every access of ours is pread/pwrite, which read a cut-off range as
  * zeros (short read) and re-grow the file on write, where a load or store through a mapping would
  * raise SIGBUS and kill the server. `view` and `writeTarget` lend nothing (their callers read and
- * write instead); `touched`, which serve calls every second, puts a cut file back to its size.
+ * write instead); `checkSize` (and `touched`) put a cut file back to its size.
  * Peers get their own open file description (`fd`), as with memfds, so no fcntl of theirs
  * (O_APPEND, O_DIRECT) reaches ours.
  */
@@ -34,6 +34,8 @@ export interface FileMemory extends SharedMemory {
   readonly path: string;
   /** fdatasync(2): every write so far, a client's through its mapping included, is on disk. */
   sync(): void;
+  /** Grows the file back to `size` when a peer cut it (one fstat when it did not). */
+  checkSize(): void;
 }
 
 /** Options of `openFileMemory`: the budget it counts against, fdatasync after each write. */
@@ -145,6 +147,9 @@ export function openFileMemory(
     },
     sync() {
       if (open) fdatasyncSync(fd);
+    },
+    checkSize() {
+      if (open) regrow();
     },
     close() {
       account?.close();
