@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -209,10 +210,25 @@ static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   return obj;
 }
 
+/* lockExclusive(fd): flock(fd, LOCK_EX | LOCK_NB); false when another open file description
+ * holds it (EWOULDBLOCK). The lock goes with the description: a process killed loses it. */
+static napi_value lock_exclusive(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  int r;
+  do r = flock(fd, LOCK_EX | LOCK_NB);
+  while (r < 0 && errno == EINTR);
+  if (r < 0 && errno == EWOULDBLOCK) return nv_bool(env, false);
+  if (r < 0) return nv_throw_errno(env, "flock", errno);
+  return nv_bool(env, true);
+}
+
 napi_status nv_init_fds(napi_env env, napi_value exports) {
   napi_status s;
   if ((s = nv_export(env, exports, "closeFd", close_fd)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "dupFd", dup_fd)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "lockExclusive", lock_exclusive)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "fdFlags", fd_flags)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "setNonBlocking", set_non_blocking)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "socketPair", socket_pair)) != napi_ok) return s;

@@ -26,7 +26,7 @@ import ts from 'typescript';
  * | 4 | variants | every variant in one list (their vocabularies), for readers of any device |
  * | 5 | vfio-user | the wire, the server (adds a transport, never behaviour), the client |
  * | 6 | machine | assembly of one host for serve/inspect/doctor (LPIDs, partitions) |
- * | 7 | serve-dir | serve's socket directory as other processes read it (devices.json entries are machine's function statuses, socket names) |
+ * | 7 | serve-dir, state-dir | serve's socket directory as other processes read it (devices.json entries are machine's function statuses, socket names); serve's state directory (device state kept across restarts) |
  * | 8 | guest, bench, topology | clients of the wire: what a VMM builds; the benchmark; the machine as a picture |
  * | 9 | fuzz, live | the fuzzer (starts its children as the bench does); serve's live page |
  * | 10 | cli | thin commands over everything |
@@ -40,7 +40,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['variants'],
   ['vfio-user'],
   ['machine'],
-  ['serve-dir'],
+  ['serve-dir', 'state-dir'],
   ['guest', 'bench', 'topology'],
   ['fuzz', 'live'],
   ['cli'],

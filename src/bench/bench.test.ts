@@ -28,6 +28,9 @@ const EXPECTED_FIGURES = [
   'usemem-map-out',
   'serve-startup',
   'serve-rss',
+  'serve-restart',
+  'serve-restart-ms',
+  'state-dir-sync-write',
   'trace-detached-region-read',
 ];
 

@@ -16,6 +16,7 @@ import { type MappingCopyResult, measureMappingCopy } from './mapping-copy.ts';
 import { pairedLatencies, pairedThroughputs } from './paired-timing.ts';
 import { type PeerProcess, startPeer } from './peer-process.ts';
 import type { BenchPlan } from './plan.ts';
+import { measureServeRestart, type RestartResult } from './serve-restart.ts';
 import { measureServeStartup, type StartupRun } from './serve-startup.ts';
 import { type LatencySummary, maxOf, median, summarizeLatency } from './stats.ts';
 import { measureTraceIdle, READS_PER_OP, type TraceIdleResult } from './trace-idle.ts';
@@ -58,6 +59,7 @@ export interface BenchResult {
     mapping: MappingCopyResult;
     usemem: MappingCopyResult;
     startup: StartupRun[];
+    restart: RestartResult;
     traceIdle: TraceIdleResult;
   };
 }
@@ -336,6 +338,45 @@ function startupFigures(runs: readonly StartupRun[]): Figure[] {
   ];
 }
 
+/** `serve --state-dir` restart after kill -9: every socket accepting within this (issue 8). */
+export const RESTART_MS_LIMIT = 300;
+/** --sync's fdatasync per write over the same write without it; at most this many times. */
+export const SYNC_WRITE_RATIO_LIMIT = 200;
+
+function restartFigures(r: RestartResult): Figure[] {
+  const what = `spawn to all ${r.sockets} sockets accepting on a state directory left by kill -9 (16 MiB of GPU RAM written), median of ${r.restartMs.length} runs`;
+  return [
+    ratioFigure({
+      id: 'serve-restart',
+      label: '`serve --state-dir` restart after kill -9',
+      unit: 'ms',
+      value: median(r.restartMs),
+      floor: median(r.bareNodeMs),
+      floorLabel: 'a bare `node` running an empty module, spawn to exit, measured before each run',
+      target: { kind: 'ratio-at-most', limit: STARTUP_RATIO_LIMIT },
+      detail: `${what}, over the median bare node start of the same runs (as \`serve\` start-up)`,
+    }),
+    absoluteFigure({
+      id: 'serve-restart-ms',
+      label: '`serve --state-dir` restart, absolute',
+      unit: 'ms',
+      value: median(r.restartMs),
+      target: { kind: 'value-at-most', limit: RESTART_MS_LIMIT },
+      detail: `${what} (issue 8's target; node's own start-up included)`,
+    }),
+    ratioFigure({
+      id: 'state-dir-sync-write',
+      label: '4 KiB REGION_WRITE with --sync',
+      unit: 'µs',
+      value: median(r.syncWriteUs),
+      floor: median(r.writeUs),
+      floorLabel: 'the same writes to a --state-dir server without --sync',
+      target: { kind: 'ratio-at-most', limit: SYNC_WRITE_RATIO_LIMIT },
+      detail: `round trip of one 4 KiB REGION_WRITE to GPU RAM (fdatasync of its file before the reply), median of ${r.syncWriteUs.length}`,
+    }),
+  ];
+}
+
 function traceIdleFigure(r: TraceIdleResult, plan: BenchPlan): Figure {
   return ratioFigure({
     id: 'trace-detached-region-read',
@@ -423,6 +464,8 @@ export async function runBench(
   const startup = await measureServeStartup(plan.startup, (n) =>
     progress(`serve start-up run ${n}/${plan.startup.runs} done`),
   );
+  progress(`serve --state-dir restart after kill -9, ${plan.startup.runs} run(s)`);
+  const restart = await measureServeRestart(plan.startup, plan.quick ? 20 : 500, progress);
   progress('region reads with the tracer detached after a trace client');
   const traceIdle = await measureTraceIdle(plan.traceIdle);
   return {
@@ -440,6 +483,7 @@ export async function runBench(
       ...mapping.figures,
       ...usemem.figures,
       ...startupFigures(startup),
+      ...restartFigures(restart),
       traceIdleFigure(traceIdle, plan),
     ],
     raw: {
@@ -453,6 +497,7 @@ export async function runBench(
       mapping: mapping.raw,
       usemem: usemem.raw,
       startup,
+      restart,
       traceIdle,
     },
   };

@@ -6,7 +6,7 @@
  * message, so nothing in the server is touched; the server's VmRSS (/proc/<pid>/status) is then
  * read after a short settle, with every GPU RAM aperture and ATSD page present and untouched.
  */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,6 +70,37 @@ export function residentMb(pid: number): number {
   return (Number(m[1]) * 1024) / 1e6;
 }
 
+/**
+ * Waits until every socket `dir`/devices.json lists accepts a connect(2), polling every 2 ms.
+ * @returns milliseconds from `t0` (nowNs) and the number of sockets
+ * @throws Error when `child` exits first or `timeoutMs` passes (with `output()`).
+ */
+export async function untilAccepting(
+  dir: string,
+  child: ChildProcess,
+  t0: number,
+  timeoutMs: number,
+  output: () => string,
+): Promise<{ ms: number; sockets: number }> {
+  const ready = new Set<string>();
+  for (;;) {
+    const sockets = listedSockets(dir);
+    if (sockets !== null && sockets.length > 0) {
+      for (const s of sockets) if (!ready.has(s) && accepts(s)) ready.add(s);
+      if (ready.size === sockets.length) return { ms: (nowNs() - t0) / 1e6, sockets: ready.size };
+    }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(
+        `serve exited (${child.exitCode ?? child.signalCode}) before listening:\n${output()}`,
+      );
+    }
+    if ((nowNs() - t0) / 1e6 > timeoutMs) {
+      throw new Error(`serve: not every socket accepted within ${timeoutMs} ms:\n${output()}`);
+    }
+    await sleep(POLL_MS);
+  }
+}
+
 async function oneRun(plan: StartupPlan): Promise<StartupRun> {
   const bare = await bareNodeMs();
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-'));
@@ -80,28 +111,11 @@ async function oneRun(plan: StartupPlan): Promise<StartupRun> {
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   try {
-    const ready = new Set<string>();
-    for (;;) {
-      const sockets = listedSockets(dir);
-      if (sockets !== null && sockets.length > 0) {
-        for (const s of sockets) if (!ready.has(s) && accepts(s)) ready.add(s);
-        if (ready.size === sockets.length) break;
-      }
-      if (child.exitCode !== null || child.signalCode !== null) {
-        throw new Error(
-          `serve exited (${child.exitCode ?? child.signalCode}) before listening:\n${output}`,
-        );
-      }
-      if ((nowNs() - t0) / 1e6 > plan.timeoutMs) {
-        throw new Error(`serve: not every socket accepted within ${plan.timeoutMs} ms:\n${output}`);
-      }
-      await sleep(POLL_MS);
-    }
-    const ms = (nowNs() - t0) / 1e6;
+    const { ms, sockets } = await untilAccepting(dir, child, t0, plan.timeoutMs, () => output);
     await sleep(plan.settleMs);
     const pid = child.pid;
     if (pid === undefined) throw new Error('serve has no pid');
-    return { ms, sockets: ready.size, rssMb: residentMb(pid), bareNodeMs: bare };
+    return { ms, sockets, rssMb: residentMb(pid), bareNodeMs: bare };
   } finally {
     await stopChild(child);
     rmSync(dir, { recursive: true, force: true });
@@ -109,10 +123,10 @@ async function oneRun(plan: StartupPlan): Promise<StartupRun> {
 }
 
 /**
- * Spawn to exit of a node running an empty ES module: the part of every start-up that no code
+ * Spawn to exit (ms) of a node running an empty ES module: the part of every start-up that no code
  * of ours can shorten, measured next to each `serve` run as context.
  */
-async function bareNodeMs(): Promise<number> {
+export async function bareNodeMs(): Promise<number> {
   const t0 = nowNs();
   const child = spawn(process.execPath, ['--input-type=module', '-e', ''], { stdio: 'ignore' });
   await new Promise<void>((resolve, reject) => {

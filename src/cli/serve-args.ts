@@ -10,9 +10,10 @@ import { parseSize } from './memory-size.ts';
 /** `serve --help`. */
 export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE]
                           [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-] [--json]
-                          [--http PORT]
+                          [--http PORT] [--state-dir DIR [--sync]]
        vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]]
                           [--memory-budget SIZE] [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-]
+                          [--state-dir DIR [--sync]]
 
   Serve every GPU and NVLink bridge of the platform (FILE, a DTB or DTS; default: the built-in
   6-GPU Witherspoon) over vfio-user, one socket each: DIR/<DDDD:BB:DD.F>.sock, with
@@ -30,6 +31,11 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
   --json                  print devices.json to stdout instead of the table
   --http PORT             a read-only live page on http://127.0.0.1:PORT/ (0: any free port):
                           topology, clients and LPIDs, GPU RAM heat strips, NPU tables, trace
+  --state-dir DIR         keep every device in DIR (GPU RAM, BARs, ATSD pages as sparse files;
+                          config space, NPU tables, LPIDs): a server restarted on DIR after a
+                          crash or kill -9 serves every device as it was (one server per DIR)
+  --sync                  with --state-dir, also flush each acknowledged write to disk
+                          (fdatasync: power loss safe, slower)
   --idle-timeout SECONDS  close a connection without VERSION after this long (default 60, 0 never)
   --stall-timeout SECONDS close a client that stops sending inside a message for this long
                           (default 60, 0 never)
@@ -53,6 +59,10 @@ export interface ServeArgs {
   readonly stallTimeoutMs: number | undefined;
   /** The live page's port on 127.0.0.1 (0: any free port); undefined: no page. */
   readonly http: number | undefined;
+  /** serve --state-dir: where device state survives restarts; undefined: memory only. */
+  readonly stateDir: string | undefined;
+  /** --sync: fdatasync each acknowledged write (with --state-dir). */
+  readonly sync: boolean;
 }
 
 /** $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>. */
@@ -142,6 +152,8 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   if ((values.device === undefined) !== (values['socket-path'] === undefined)) {
     throw new CliError('serve', 'USAGE', '--device and --socket-path go together');
   }
+  if (values.sync && values['state-dir'] === undefined)
+    throw new CliError('serve', 'USAGE', '--sync goes with --state-dir DIR');
   return {
     dt: values.dt,
     socketDir: values['socket-dir'] ?? defaultSocketDir(),
@@ -155,6 +167,8 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     idleTimeoutMs: parseSeconds('--idle-timeout', values['idle-timeout']),
     stallTimeoutMs: parseSeconds('--stall-timeout', values['stall-timeout']),
     http: parsePort(values.http),
+    stateDir: values['state-dir'],
+    sync: values.sync ?? false,
   };
 }
 
@@ -176,6 +190,8 @@ function parse(argv: string[]) {
       'idle-timeout': { type: 'string' },
       'stall-timeout': { type: 'string' },
       http: { type: 'string' },
+      'state-dir': { type: 'string' },
+      sync: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

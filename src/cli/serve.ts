@@ -9,14 +9,15 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { serializeFdt } from '../fdt/index.ts';
+import { type Fdt, serializeFdt } from '../fdt/index.ts';
 import { LiveCounters, type LivePage, startLivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
 import { buildHost, HostError } from '../platform/index.ts';
+import { StateDir, StateDirError } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
-import { formatBytes, VfioError } from '../vfio/index.ts';
+import { formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
 import {
   dmaLimitsWarning,
   type FileIdentity,
@@ -68,7 +69,11 @@ function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
   };
 }
 
-function buildMachine(args: ServeArgs, budget: bigint, counters?: LiveCounters): Machine {
+function buildMachine(
+  args: ServeArgs,
+  budget: bigint,
+  counters?: LiveCounters,
+): { machine: Machine; stateDir: StateDir | undefined } {
   const fdt = readPlatformArg('serve', args.dt);
   try {
     buildHost(fdt);
@@ -76,14 +81,28 @@ function buildMachine(args: ServeArgs, budget: bigint, counters?: LiveCounters):
     if (err instanceof HostError) throw cliErrorOf('serve', err);
     throw err;
   }
+  const stateDir = openStateDir(args, fdt);
   const tracer = args.trace === undefined ? undefined : new Tracer();
   if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
-  return createMachine(fdt, {
+  const machine = createMachine(fdt, {
     log: logKernel,
     memoryBudget: budget,
     ...(tracer ? { tracer } : {}),
     ...(counters ? { vfioTracer: counters } : {}),
+    ...(stateDir ? { memory: (b: MemoryBudget) => stateDir.memoryFactory(b) } : {}),
   });
+  return { machine, stateDir };
+}
+
+/** --state-dir: the directory locked and checked. @throws CliError STATE_DIR naming the file */
+function openStateDir(args: ServeArgs, fdt: Fdt): StateDir | undefined {
+  if (args.stateDir === undefined) return undefined;
+  try {
+    return StateDir.open(args.stateDir, serializeFdt(fdt), { sync: args.sync, log });
+  } catch (err) {
+    if (err instanceof StateDirError) throw cliErrorOf('serve', err);
+    throw err;
+  }
 }
 
 /** Which devices go on which socket. @throws CliError for an unknown or unservable --device */
@@ -249,15 +268,26 @@ export async function run(argv: string[]): Promise<number> {
   }
   const budget = memoryBudget(args);
   const counters = args.http === undefined ? undefined : new LiveCounters();
-  const machine = buildMachine(args, budget.bytes, counters);
+  const { machine, stateDir } = buildMachine(args, budget.bytes, counters);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
+  let stateLine: string | undefined;
+  try {
+    stateLine = stateDir?.attach(machine, partitions);
+  } catch (err) {
+    stateDir?.close();
+    if (err instanceof StateDirError) throw cliErrorOf('serve', err);
+    throw err;
+  }
   const sockets = plan(machine, args);
   setDmaSessionCount(sockets.size); // each device's share of the fds DMA maps may hold
   const few = dmaLimitsWarning();
   if (few) log(few);
   const dirMode = args.device === undefined;
   const state = stateWriter(args, machine, partitions);
-  const writeState = state.write;
+  const writeState = () => {
+    stateDir?.saveMachine(); // a partition opened or released a device: LPIDs, NPU tables
+    state.write();
+  };
   let devicesWritten: FileIdentity | undefined;
   let platformWritten: FileIdentity | undefined;
   // Signals are handled from before the first socket listens: whoever sees a socket, or the
@@ -266,10 +296,11 @@ export async function run(argv: string[]): Promise<number> {
   const stopped = untilSignal((signal) => stop(signal));
   const servers = startServers(machine, sockets, partitions, writeState, args);
   log(budget.line);
+  if (stateLine) log(stateLine);
   // The fault scan runs while anyone can see what it finds: --trace, --http, an attached trace.
   const alwaysScan = args.trace !== undefined || args.http !== undefined;
   let duties = alwaysScan ? startFaultScan(machine) : undefined;
-  const memoryWatch = dirMode ? startMemoryWatch(machine, writeState) : undefined;
+  const memoryWatch = dirMode ? startMemoryWatch(machine, state.write) : undefined;
   let page: LivePage | undefined;
   let control: TraceControl | undefined;
   let stopping = false;
@@ -288,6 +319,7 @@ export async function run(argv: string[]): Promise<number> {
       removeIfOurs(`${args.socketDir}/platform.dtb`, platformWritten);
     }
     machine.dispose();
+    stateDir?.close();
   };
   if (args.http !== undefined) {
     try {

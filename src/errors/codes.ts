@@ -16,6 +16,8 @@ export const STABLE_CODES = {
   NOT_FOUND: 'a named thing is not there: a PCI function, a device-tree node, a served device',
   SOCKET_DIR: "serve's socket directory cannot be used: names the directory and what to do",
   SOCKET_PATH: 'a socket path that is in use, too long or unsafe to replace',
+  STATE_DIR:
+    "serve's --state-dir cannot be used: a state file damaged or of another format (named), or another server holds it (its pid)",
   PLACEMENT: "the guest's vPHBs and slots cannot be built from the devices given",
   FILE: 'a file could not be read or written (the message carries the system errno)',
   INTERNAL: 'a bug: something no input should cause (the stack follows; please report it)',

@@ -53,6 +53,11 @@ export interface MachineOptions {
   readonly noBoot?: boolean;
   /** Bytes all device memory may populate together (default: counted, never refused). */
   readonly memoryBudget?: bigint;
+  /**
+   * Where device memory lives, given the machine's budget (default: sparse memfds;
+   * serve --state-dir: files of its state directory).
+   */
+  readonly memory?: (budget: MemoryBudget) => SharedMemoryFactory;
 }
 
 /** What the device memory holds (populated bytes), as `state.json` shows it. */
@@ -92,8 +97,9 @@ export class Machine {
     private readonly kernel?: KernelVersion,
     /** Counts (and caps) the memory behind every device; ctx.memory should draw on it too. */
     readonly memory: MemoryBudget = new MemoryBudget(undefined),
+    memoryFactory: SharedMemoryFactory = budgetedMemfdMemory(memory),
   ) {
-    this.#memoryFactory = budgetedMemfdMemory(memory);
+    this.#memoryFactory = memoryFactory;
     this.grace = new NvgraceContext(this.#memoryFactory);
     this.variants = [nvgraceVariant(this.grace), nvlink2Variant(ctx)];
   }
@@ -210,12 +216,13 @@ export function createMachine(fdt: Fdt, options: MachineOptions = {}): Machine {
       budget: r.budget,
     })),
   );
+  const factory = (options.memory ?? budgetedMemfdMemory)(budget);
   const ctx = createNvlink2Context(host, {
-    memory: new DeviceMemoryStore(budgetedMemfdMemory(budget)),
+    memory: new DeviceMemoryStore(factory),
     ...(options.tracer ? { tracer: options.tracer } : {}),
     ...(options.log ? { log: options.log } : {}),
     ...(options.kernel ? { kernel: options.kernel } : {}),
   });
   if (!options.noBoot) pnvNpu2MapHost(ctx);
-  return new Machine(host, ctx, options.vfioTracer, options.kernel, budget);
+  return new Machine(host, ctx, options.vfioTracer, options.kernel, budget, factory);
 }

@@ -94,6 +94,7 @@ export interface NativeAddon {
   errnoName(errno: number): string;
   closeFd(fd: number): void;
   dupFd(fd: number): number;
+  lockExclusive(fd: number): boolean;
   fdFlags(fd: number): { cloexec: boolean; nonBlocking: boolean };
   setNonBlocking(fd: number, on: boolean): void;
   socketPair(): [number, number];

@@ -91,6 +91,15 @@ export function dupFd(fd: number): number {
   return addon.dupFd(fd);
 }
 
+/**
+ * flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file description holds
+ * it. The lock lives as long as the description (a killed process loses it).
+ * @throws SystemCallError EBADF, ENOLCK.
+ */
+export function lockExclusive(fd: number): boolean {
+  return addon.lockExclusive(fd);
+}
+
 /** FD_CLOEXEC and O_NONBLOCK of `fd`. @throws SystemCallError EBADF. */
 export function fdFlags(fd: number): { cloexec: boolean; nonBlocking: boolean } {
   return addon.fdFlags(fd);

@@ -280,6 +280,36 @@ export class Npu2Firmware {
     return undefined;
   }
 
+  /**
+   * Puts back tables taken by `snapshot` of the same host (serve --state-dir).
+   * @throws Error naming the PHB or entry that does not fit this host's NPUs.
+   */
+  restore(snapshots: readonly Npu2Snapshot[]): void {
+    for (const s of snapshots) {
+      const p = this.npus.get(s.phbId);
+      if (!p) throw new Error(`no NPU PHB with OPAL id ${s.phbId}`);
+      const index = (i: number, what: string) => {
+        if (!Number.isInteger(i) || i < 0 || i >= NPU2_XTS_BDF_MAP_SIZE)
+          throw new Error(`NPU PHB ${s.phbId}: ${what} entry ${i} out of range`);
+        return i;
+      };
+      p.bdfMap.fill(undefined);
+      p.pidMap.fill(undefined);
+      p.ctxRef.fill(0);
+      for (const e of s.bdfMap) p.bdfMap[index(e.index, 'XTS_BDF_MAP')] = { ...e };
+      for (const { index: i, refs, ...word } of s.pidMap) {
+        p.pidMap[index(i, 'XTS_PID_MAP')] = { ...word, msr: { ...word.msr } };
+        p.ctxRef[i] = refs;
+      }
+      for (const a of s.atsd) {
+        const reg = p.atsd[a.index];
+        if (!reg) throw new Error(`NPU PHB ${s.phbId}: no ATSD register ${a.index}`);
+        reg.lpid = a.lpid;
+        reg.msrHv = a.msrHv;
+      }
+    }
+  }
+
   /** A copy of every NPU's tables (only used entries of the BDF and PID maps). */
   snapshot(): Npu2Snapshot[] {
     return [...this.npus.values()].map((p) => ({

@@ -47,6 +47,7 @@ interface RegisterPage extends BarRange {
 export class BarMemory implements RegionOps {
   private memory: SharedMemory | undefined;
   private readonly pages: readonly RegisterPage[];
+  private readonly registerListeners: (() => void)[] = [];
 
   constructor(
     readonly name: string,
@@ -102,6 +103,40 @@ export class BarMemory implements RegionOps {
     }
   }
 
+  /** Calls `listener` after each write that reached a register page (the device's own state). */
+  onRegisterWrite(listener: () => void): void {
+    this.registerListeners.push(listener);
+  }
+
+  /** A copy of every register page's bytes, in page order (what a state directory keeps). */
+  registerSnapshot(): Uint8Array {
+    const out = new Uint8Array(this.pages.reduce((n, p) => n + p.bytes.length, 0));
+    let at = 0;
+    for (const p of this.pages) {
+      out.set(p.bytes, at);
+      at += p.bytes.length;
+    }
+    return out;
+  }
+
+  /**
+   * Puts back bytes taken by `registerSnapshot` of a BAR built the same way.
+   * @throws VfioError EINVAL when `bytes` is not the register pages' size.
+   */
+  restoreRegisters(bytes: Uint8Array): void {
+    const size = this.pages.reduce((n, p) => n + p.bytes.length, 0);
+    if (bytes.length !== size)
+      throw new VfioError(
+        'EINVAL',
+        `${this.name}: ${bytes.length} bytes of register pages, expected ${size}`,
+      );
+    let at = 0;
+    for (const p of this.pages) {
+      p.bytes.set(bytes.subarray(at, at + p.bytes.length));
+      at += p.bytes.length;
+    }
+  }
+
   private pageAt(offset: bigint): RegisterPage | undefined {
     return this.pages.find((p) => offset >= p.start && offset < p.end);
   }
@@ -109,7 +144,8 @@ export class BarMemory implements RegionOps {
   private backing(): SharedMemory {
     if (!this.memory) {
       const memory = this.factory(this.name, this.size);
-      for (const p of this.presets) {
+      // A memory restored from a state directory holds whatever was written over the presets.
+      for (const p of memory.restored ? [] : this.presets) {
         if (!this.pageAt(BigInt(p.offset))) memory.writeOwn(BigInt(p.offset), p.bytes);
       }
       this.memory = memory;
@@ -157,15 +193,20 @@ export class BarMemory implements RegionOps {
   rw(offset: bigint, buf: Uint8Array, write: boolean): number {
     const count = this.clip(offset, buf.length);
     const span = buf.subarray(0, count);
+    let registers = false;
     if (this.pages.length === 0) {
       this.memoryRw(offset, span, write);
     } else {
       this.pieces(offset, count, (from, at, length, page) => {
         const piece = span.subarray(at, at + length);
         if (!page) this.memoryRw(from, piece, write);
-        else this.registerRw(page, Number(from - page.start), piece, write);
+        else {
+          this.registerRw(page, Number(from - page.start), piece, write);
+          registers = write;
+        }
       });
     }
+    if (registers) for (const listener of this.registerListeners) listener();
     if (write) this.onWrite?.(offset, span);
     return count;
   }

@@ -121,6 +121,22 @@ export class ConfigSpace {
     this.listeners.push(listener);
   }
 
+  /** A copy of the bytes as they are now (what a state directory keeps). */
+  snapshot(): Uint8Array {
+    return this.bytes.slice();
+  }
+
+  /**
+   * Puts back bytes taken by `snapshot` of a space built the same way (masks, capabilities and
+   * defaults come from the device model, not from them); no write listener runs.
+   * @throws VfioError EINVAL when `bytes` is not this space's size.
+   */
+  restore(bytes: Uint8Array): void {
+    if (bytes.length !== this.size)
+      throw new VfioError('EINVAL', `config space of ${bytes.length} bytes, expected ${this.size}`);
+    this.bytes.set(bytes);
+  }
+
   /** Restore the reset defaults (the device's reset; BAR sizes are unchanged). */
   reset(): void {
     this.bytes.set(this.defaults);

@@ -63,6 +63,13 @@ export interface DeviceInfo {
   readonly numIrqs: number;
 }
 
+/** What `VfioPciDevice.snapshotState` returns: config space, each BAR's register pages. */
+export interface DeviceStateBytes {
+  readonly config: Uint8Array;
+  /** By BAR index; undefined where the slot has no BAR memory. */
+  readonly registers: readonly (Uint8Array | undefined)[];
+}
+
 /** Options of `VfioPciDevice`: its tracer and where its memory comes from. */
 export interface VfioPciDeviceOptions {
   readonly tracer?: VfioTracer;
@@ -88,6 +95,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private readonly kvmNotifier: KvmNotifier;
   private intxDisabled = false;
   private dmaPort: DmaPort | undefined;
+  private readonly stateListeners: (() => void)[] = [];
   /** What the variant's probe put in place of the core's ops (undefined: the core's alone). */
   private readonly variantOps: VariantDeviceOps | undefined;
   /** The variant's probe failed: the function is no vfio device and every open fails so. */
@@ -122,9 +130,11 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       irqCount: (index) => this.irqCount(index),
       isPcie: () => this.capabilityOffset(R.PCI_CAP_ID_EXP) !== undefined,
     });
+    for (const bar of this.bars) bar?.onRegisterWrite(() => this.stateChanged());
     this.config.onWrite((offset, length) => {
       this.checkIntxDisable(offset, length);
       this.checkFlr(offset, length);
+      this.stateChanged();
     });
     let ops: VariantDeviceOps | undefined;
     let probeError: VfioError | undefined;
@@ -434,6 +444,46 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   reset(): void {
     this.variantOps?.reset?.();
     this.resetFunction();
+    this.stateChanged();
+  }
+
+  /**
+   * Calls `listener` after every change of the state the device keeps outside its memory
+   * (config space: a write, an FLR, VFIO_DEVICE_RESET), e.g. to persist it (serve --state-dir).
+   */
+  onStateChange(listener: () => void): void {
+    this.stateListeners.push(listener);
+  }
+
+  /**
+   * The state the device keeps outside its memory: config space and each BAR's register pages
+   * (undefined for a BAR slot without memory), as `restoreState` takes them back.
+   */
+  snapshotState(): DeviceStateBytes {
+    return {
+      config: this.config.snapshot(),
+      registers: this.bars.map((bar) => bar?.registerSnapshot()),
+    };
+  }
+
+  /**
+   * Puts back a `snapshotState` of a device built the same way, with what derives from it
+   * (INTx masked by PCI_COMMAND_INTX_DISABLE); no listener runs.
+   * @throws VfioError EINVAL for config space or register pages of another size or BAR.
+   */
+  restoreState(state: DeviceStateBytes): void {
+    this.config.restore(state.config);
+    state.registers.forEach((bytes, i) => {
+      const bar = this.bars[i];
+      if ((bytes === undefined) !== (bar === undefined))
+        throw new VfioError('EINVAL', `${this.name}: BAR${i} ${bar ? 'has' : 'has no'} memory`);
+      if (bar && bytes) bar.restoreRegisters(bytes);
+    });
+    this.intxDisabled = (this.config.u16(R.PCI_COMMAND) & R.PCI_COMMAND_INTX_DISABLE) !== 0;
+  }
+
+  private stateChanged(): void {
+    for (const listener of this.stateListeners) listener();
   }
 
   /** The function's own reset (also an FLR through config space, which no variant sees). */

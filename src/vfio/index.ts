@@ -15,13 +15,14 @@ export {
   queryErrorOf,
 } from './describe.ts';
 export { describeAsText, hexdump } from './describe-text.ts';
-export { VfioPciDevice } from './device.ts';
+export { type DeviceStateBytes, VfioPciDevice } from './device.ts';
 export {
   type DeviceProfile,
   ENDPOINT_COMMAND_BITS,
   type ExtendedCapabilitySpec,
 } from './device-profile.ts';
 export { Errno, type ErrnoName, errnoName, VfioError } from './errors.ts';
+export { type FileMemory, type FileMemoryOptions, openFileMemory } from './file-memory.ts';
 export { VariantHookRegistry } from './hooks.ts';
 export {
   bodyOf,

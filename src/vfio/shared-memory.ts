@@ -44,6 +44,11 @@ export interface SharedMemory {
    */
   readonly fd: number;
   readonly size: bigint;
+  /**
+   * True when the memory came back with its contents (a state directory's file after a
+   * restart): nothing of the device's own is to be written over them.
+   */
+  readonly restored?: boolean;
   /** pread: fills `buf` from `offset` (bytes past the end read as zero). */
   read(offset: bigint, buf: Uint8Array): void;
   /**
@@ -87,7 +92,7 @@ export interface SharedMemory {
  * allocates it again (reading a hole through a shared mapping does), and a write there is not
  * charged to the budget; both only give back what that peer itself freed.
  */
-class PopulatedPages {
+export class PopulatedPages {
   readonly #ranges: [bigint, bigint][] = [];
   readonly #page: bigint;
 

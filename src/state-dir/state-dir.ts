@@ -1,0 +1,367 @@
+/**
+ * serve's state directory (`serve --state-dir DIR`): everything a device is, kept so that a
+ * server killed at any instant (kill -9 included) and started again on DIR serves every device
+ * as it was. Layout:
+ *
+ *   DIR/lock                       flock'd by the one server using DIR; holds its pid
+ *   DIR/machine.state              the tree's digest, every memory file and its size, KVM's
+ *                                  LPID allocator, the NPU firmware tables, the partitions
+ *   DIR/devices/<DDDD:BB:DD.F>.state  config space and BAR register pages of one function
+ *   DIR/memory/<name>.mem          GPU RAM, BAR memory, ATSD pages: sparse files, mapped by
+ *                                  clients (MAP_SHARED) and read/written by us with pread/pwrite
+ *
+ * Memory is never copied to persist it: it lives in the files (vfio/file-memory.ts), so every
+ * acknowledged write is in the page cache when the process dies. The `.state` files are written
+ * atomically (state-file.ts) on every change that matters: a config-space or register-page
+ * write, a reset, a partition opening or releasing a device (LPID, firmware tables), a new
+ * memory file. With `sync`, each write is also flushed to disk (fdatasync, fsync of the file and
+ * the directory), and the memory files every second (writes through a client's mapping reach us
+ * with no message). Every second, too, a memory file a client cut with ftruncate is grown back.
+ *
+ * At start the whole directory is checked before any socket listens: each `.state` file
+ * (format, checksum, size), the tree it was written for, and every listed memory file (present,
+ * regular, of its size); anything wrong is one StateDirError naming the file. What clients held
+ * (DMA maps, eventfds, LPIDs and the GPUs' firmware mappings) is released as on a disconnect:
+ * each recorded partition's GPUs are unmapped (pnv_npu2_unmap_lpar_dev) and its LPID freed.
+ */
+import { createHash } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import type { Machine, PartitionRegistry, PartitionView } from '../machine/index.ts';
+import { pnvNpu2UnmapLparDev } from '../nvlink2/index.ts';
+import type { Npu2Snapshot } from '../platform/index.ts';
+import {
+  type DeviceStateBytes,
+  type FileMemory,
+  type MemoryBudget,
+  openFileMemory,
+  type SharedMemoryFactory,
+  type VfioPciDevice,
+} from '../vfio/index.ts';
+import { lockStateDir, type StateDirLock } from './lock.ts';
+import { readStateFile, StateDirError, writeStateFile } from './state-file.ts';
+
+/** Options of `openStateDir`: flush to disk on each write, where to log one-line notes. */
+export interface StateDirOptions {
+  /** serve --sync: fdatasync/fsync each acknowledged write. */
+  readonly sync?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+interface MachineBody {
+  readonly platform: string;
+  readonly memories: Record<string, string>;
+  readonly lpids: number[];
+  readonly firmware: unknown[];
+  readonly partitions: PartitionView[];
+}
+
+interface DeviceBody {
+  readonly config: string;
+  readonly registers: (string | null)[];
+}
+
+const MACHINE_KIND = 'machine';
+const DEVICE_KIND = 'device';
+
+/** The file name of the memory `name` ("vfio-nvlink2:gpu-ram:0004:04:00.0" → "gpu-ram_0004_04_00.0.mem"). */
+export function memoryFileName(name: string): string {
+  return `${name.replace(/^vfio-nvlink2:/, '').replace(/[^A-Za-z0-9.-]/g, '_')}.mem`;
+}
+
+/** The sha256 of a device tree blob: which platform a state directory was written for. */
+export function platformDigest(dtb: Uint8Array): string {
+  return createHash('sha256').update(dtb).digest('hex');
+}
+
+function fail(path: string, what: string): never {
+  throw new StateDirError(`${path}: ${what}`);
+}
+
+/** Checks the shape of a machine body read from `path`. */
+function machineBody(path: string, raw: unknown): MachineBody {
+  const b = raw as Partial<MachineBody> | null;
+  if (
+    typeof b !== 'object' ||
+    b === null ||
+    typeof b.platform !== 'string' ||
+    typeof b.memories !== 'object' ||
+    b.memories === null ||
+    !Array.isArray(b.lpids) ||
+    !b.lpids.every((l) => Number.isInteger(l)) ||
+    !Array.isArray(b.firmware) ||
+    !Array.isArray(b.partitions)
+  )
+    fail(path, 'not a machine state (fields missing or of the wrong type)');
+  for (const [name, size] of Object.entries(b.memories))
+    if (typeof size !== 'string' || !/^\d{1,20}$/.test(size))
+      fail(path, `memory ${name}: size '${String(size)}' is not a byte count`);
+  return b as MachineBody;
+}
+
+function deviceBody(path: string, raw: unknown): DeviceBody {
+  const b = raw as Partial<DeviceBody> | null;
+  if (
+    typeof b !== 'object' ||
+    b === null ||
+    typeof b.config !== 'string' ||
+    !Array.isArray(b.registers) ||
+    !b.registers.every((r) => r === null || typeof r === 'string')
+  )
+    fail(path, 'not a device state (fields missing or of the wrong type)');
+  return b as DeviceBody;
+}
+
+function firmwareToJson(s: Npu2Snapshot): unknown {
+  return { ...s, phbId: s.phbId.toString(), atsd: s.atsd.map(({ address: _a, ...r }) => r) };
+}
+
+function firmwareFromJson(raw: unknown): Npu2Snapshot {
+  const s = raw as Npu2Snapshot & { phbId: string };
+  return { ...s, phbId: BigInt(s.phbId) };
+}
+
+function encodeDevice(state: DeviceStateBytes): DeviceBody {
+  const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length).toString('base64');
+  return { config: b64(state.config), registers: state.registers.map((r) => (r ? b64(r) : null)) };
+}
+
+function decodeDevice(body: DeviceBody): DeviceStateBytes {
+  const bytes = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
+  return {
+    config: bytes(body.config),
+    registers: body.registers.map((r) => (r === null ? undefined : bytes(r))),
+  };
+}
+
+/**
+ * An open, locked, checked state directory (see the module header): the memory factory to
+ * build the machine with, then `attach` to restore and keep the machine's state.
+ */
+export class StateDir {
+  readonly #memories = new Map<string, bigint>();
+  readonly #files: FileMemory[] = [];
+  readonly #devices = new Map<string, DeviceStateBytes>();
+  readonly #saved = new Map<string, string>();
+  #machine: Machine | undefined;
+  #partitions: PartitionRegistry | undefined;
+  #flusher: NodeJS.Timeout | undefined;
+
+  private constructor(
+    readonly dir: string,
+    private readonly lock: StateDirLock,
+    private readonly options: StateDirOptions,
+    /** platformDigest of the tree served. */
+    private readonly platform: string,
+    /** What the directory held at start; undefined for a new one. */
+    private readonly loaded: MachineBody | undefined,
+  ) {
+    for (const [name, size] of Object.entries(loaded?.memories ?? {}))
+      this.#memories.set(name, BigInt(size));
+  }
+
+  /** Whether the directory held a server's state when opened (a restart). */
+  get restarted(): boolean {
+    return this.loaded !== undefined;
+  }
+
+  /**
+   * Creates DIR if needed, takes its lock and checks everything in it against the tree
+   * `dtb` (see the module header).
+   * @throws StateDirError naming the file or directory at fault (one line).
+   */
+  static open(dir: string, dtb: Uint8Array, options: StateDirOptions = {}): StateDir {
+    for (const d of [dir, `${dir}/devices`, `${dir}/memory`]) {
+      try {
+        mkdirSync(d, { recursive: true, mode: 0o700 });
+      } catch (err) {
+        fail(d, `cannot create (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
+    }
+    const lock = lockStateDir(dir);
+    try {
+      const path = `${dir}/machine.state`;
+      const raw = readStateFile(path, MACHINE_KIND);
+      const loaded = raw === undefined ? undefined : machineBody(path, raw);
+      const platform = platformDigest(dtb);
+      if (loaded && loaded.platform !== platform)
+        fail(path, 'written for another device tree (its sha256 differs from the one served)');
+      const stateDir = new StateDir(dir, lock, options, platform, loaded);
+      stateDir.#checkMemories();
+      stateDir.#readDevices();
+      return stateDir;
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  #checkMemories(): void {
+    for (const [name, size] of this.#memories) {
+      const path = `${this.dir}/memory/${memoryFileName(name)}`;
+      let st: ReturnType<typeof lstatSync>;
+      try {
+        st = lstatSync(path, { bigint: true });
+      } catch {
+        fail(path, `missing (memory ${name} of ${size} bytes)`);
+      }
+      if (!st.isFile()) fail(path, 'not a regular file');
+      if (st.size < size) fail(path, `truncated: ${st.size} of ${size} bytes`);
+      if (st.size !== size) fail(path, `wrong size: ${st.size} bytes, expected ${size}`);
+    }
+  }
+
+  #readDevices(): void {
+    const dir = `${this.dir}/devices`;
+    for (const name of readdirSync(dir).sort()) {
+      if (!name.endsWith('.state')) continue;
+      const path = `${dir}/${name}`;
+      const body = deviceBody(path, readStateFile(path, DEVICE_KIND));
+      this.#devices.set(name.slice(0, -'.state'.length), decodeDevice(body));
+    }
+  }
+
+  /**
+   * Device memory in DIR/memory, counted against `budget`: a memory the directory lists comes
+   * back with its contents; a new one starts as holes and is listed at once.
+   */
+  memoryFactory(budget: MemoryBudget): SharedMemoryFactory {
+    return (name, size) => {
+      const path = `${this.dir}/memory/${memoryFileName(name)}`;
+      const known = this.#memories.get(name);
+      if (known !== undefined && known !== size)
+        fail(path, `memory ${name} is ${known} bytes here, the device wants ${size}`);
+      const memory = openFileMemory(path, name, size, {
+        budget,
+        fresh: known === undefined,
+        ...(this.options.sync ? { sync: true } : {}),
+        onRegrown: (p, found) =>
+          this.options.log?.(`${p}: a client cut it to ${found} bytes; grown back to ${size}`),
+      });
+      this.#files.push(memory);
+      if (known === undefined) {
+        this.#memories.set(name, size);
+        this.saveMachine();
+      }
+      return memory;
+    };
+  }
+
+  /**
+   * Restores `machine` from the directory (config space and register pages of every device,
+   * LPIDs, firmware tables), releases what the last server's clients held, and from now on
+   * writes each change. Call once, before any socket listens.
+   * @returns one line for serve's log: new, or restored and what was released
+   * @throws StateDirError naming the file whose contents do not fit the machine.
+   */
+  attach(machine: Machine, partitions: PartitionRegistry): string {
+    this.#machine = machine;
+    this.#partitions = partitions;
+    for (const fn of machine.servedFunctions()) {
+      const device = machine.device(fn.name);
+      const saved = this.#devices.get(fn.name);
+      if (saved) {
+        try {
+          device.restoreState(saved);
+        } catch (err) {
+          fail(`${this.dir}/devices/${fn.name}.state`, (err as Error).message);
+        }
+      }
+      this.#saved.set(fn.name, JSON.stringify(encodeDevice(device.snapshotState())));
+      device.onStateChange(() => this.#saveDevice(device));
+    }
+    if (this.loaded) this.#restoreMachine(machine, this.loaded);
+    this.saveMachine();
+    this.#flusher = setInterval(() => this.#watch(), WATCH_MS);
+    this.#flusher.unref();
+    const sync = this.options.sync ? ', --sync' : '';
+    if (!this.loaded) return `state directory ${this.dir}: new${sync}`;
+    const held = this.loaded.partitions.map((p) => `pid ${p.pid} LPID ${p.lpid}`);
+    return `state directory ${this.dir}: restored ${this.#devices.size} device state(s), ${this.#memories.size} memory file(s)${sync}; released what the last server's clients held${held.length ? ` (${held.join(', ')})` : ' (none)'}`;
+  }
+
+  #restoreMachine(machine: Machine, body: MachineBody): void {
+    const path = `${this.dir}/machine.state`;
+    try {
+      machine.ctx.firmware.restore(body.firmware.map(firmwareFromJson));
+    } catch (err) {
+      fail(path, `NPU firmware tables do not fit the tree: ${(err as Error).message}`);
+    }
+    for (let l = 0; l < machine.lpids.nrLpids; l++) machine.lpids.free(l);
+    for (const l of body.lpids) machine.lpids.claim(l);
+    // The last server's clients are gone: release what they held, as their disconnect would
+    // (session.ts #release: the device's close unmaps its GPU, the partition frees its LPID).
+    for (const p of body.partitions) {
+      for (const address of p.devices) {
+        const fn = machine.host.functionByName(address);
+        if (fn?.role === 'gpu') pnvNpu2UnmapLparDev(machine.ctx, fn);
+      }
+      machine.lpids.free(p.lpid);
+    }
+  }
+
+  /**
+   * Writes the machine's state (LPIDs, firmware tables, partitions, memory files); a failure
+   * (disk full) is logged, never thrown: the device goes on, as it would without --state-dir.
+   */
+  saveMachine(): void {
+    const machine = this.#machine;
+    if (!machine) return; // before attach: attach writes it
+    const body: MachineBody = {
+      platform: this.platform,
+      memories: Object.fromEntries([...this.#memories].map(([n, s]) => [n, s.toString()])),
+      lpids: machine.lpids.inUse(),
+      firmware: machine.firmwareSnapshot().map(firmwareToJson),
+      partitions: this.#partitions?.list() ?? [],
+    };
+    this.#write(`${this.dir}/machine.state`, MACHINE_KIND, body);
+  }
+
+  #write(path: string, kind: string, body: unknown): boolean {
+    try {
+      writeStateFile(path, kind, body, this.options.sync ?? false);
+      return true;
+    } catch (err) {
+      this.options.log?.(
+        `cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      return false;
+    }
+  }
+
+  #saveDevice(device: VfioPciDevice): void {
+    const body = encodeDevice(device.snapshotState());
+    const text = JSON.stringify(body);
+    if (this.#saved.get(device.name) === text) return;
+    if (this.#write(`${this.dir}/devices/${device.name}.state`, DEVICE_KIND, body))
+      this.#saved.set(device.name, text);
+  }
+
+  /** fdatasync of every memory file (writes through clients' mappings included). */
+  flush(): void {
+    for (const f of this.#files) f.sync();
+  }
+
+  /** Every second: files a client cut are grown back; with --sync, every file flushed. */
+  #watch(): void {
+    try {
+      for (const f of this.#files) f.checkSize();
+      if (this.options.sync) this.flush();
+    } catch (err) {
+      this.options.log?.(
+        `state directory ${this.dir}: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  }
+
+  /** Stops the flusher and gives up the lock (memory files are closed with the machine). */
+  close(): void {
+    if (this.#flusher) clearInterval(this.#flusher);
+    this.lock.release();
+  }
+}
+
+/**
+ * How often memory files are checked for a client's cut and, with --sync, flushed (what clients
+ * store through their mappings never reaches us as a message) (ms).
+ */
+const WATCH_MS = 1000;

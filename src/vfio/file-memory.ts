@@ -1,0 +1,163 @@
+/**
+ * Device memory kept in a sparse file of a state directory (`serve --state-dir`), so that it
+ * outlives the process: every write, ours by pwrite and a client's through its MAP_SHARED
+ * mapping of the same file, lands in the page cache, which the kernel keeps when the process is
+ * killed. Nothing is copied to persist it. `sync` adds fdatasync(2) after each write (power loss).
+ *
+ * A file on disk cannot be sealed the way a memfd is (F_ADD_SEALS works on shmem only), and a
+ * client given a descriptor it can map read-write may also ftruncate(2) it. The server therefore
+ * never maps the file itself: every access of ours is pread/pwrite, which read a cut-off range as
+ * zeros (short read) and re-grow the file on write, where a load or store through a mapping would
+ * raise SIGBUS and kill the server. `view` and `writeTarget` lend nothing (their callers read and
+ * write instead); `checkSize` (and `touched`) put a cut file back to its size.
+ * Peers get their own open file description (`fd`), as with memfds, so no fcntl of theirs
+ * (O_APPEND, O_DIRECT) reaches ours.
+ */
+import {
+  closeSync,
+  constants,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
+import { dataRanges } from '../native/index.ts';
+import { VfioError } from './errors.ts';
+import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
+import { PopulatedPages, type SharedMemory } from './shared-memory.ts';
+
+/** A SharedMemory in a file: its path, and a flush to disk (fdatasync). */
+export interface FileMemory extends SharedMemory {
+  /** The file (in the state directory). */
+  readonly path: string;
+  /** fdatasync(2): every write so far, a client's through its mapping included, is on disk. */
+  sync(): void;
+  /** Grows the file back to `size` when a peer cut it (one fstat when it did not). */
+  checkSize(): void;
+}
+
+/** Options of `openFileMemory`: the budget it counts against, fdatasync after each write. */
+export interface FileMemoryOptions {
+  readonly budget?: MemoryBudget;
+  /** fdatasync after each write (serve --sync). */
+  readonly sync?: boolean;
+  /**
+   * Start from zeros (O_TRUNC) rather than from what the file holds: a file the state
+   * directory does not list was never acknowledged. Otherwise the memory is `restored`.
+   */
+  readonly fresh?: boolean;
+  /** Told when a file found shorter than `size` (a peer cut it) was grown back. */
+  readonly onRegrown?: (path: string, found: bigint) => void;
+}
+
+/**
+ * The memory `name` of `size` bytes in the file `path`: created sparse (all holes) when absent
+ * or `fresh`, else used as it is (the caller has checked its size).
+ * @throws VfioError ENOMEM when the file cannot be opened, sized or reopened for peers.
+ */
+export function openFileMemory(
+  path: string,
+  name: string,
+  size: bigint,
+  options: FileMemoryOptions = {},
+): FileMemory {
+  let fd: number;
+  try {
+    const { O_RDWR, O_CREAT, O_NOFOLLOW, O_TRUNC } = constants;
+    fd = openSync(path, O_RDWR | O_CREAT | O_NOFOLLOW | (options.fresh ? O_TRUNC : 0), 0o600);
+  } catch (err) {
+    throw new VfioError('ENOMEM', `cannot open memory file ${path}: ${err}`);
+  }
+  let peerFd: number;
+  try {
+    if (fstatSync(fd, { bigint: true }).size < size) ftruncateSync(fd, Number(size));
+    // The same inode whatever happens to the path meanwhile; a description of the peers' own.
+    peerFd = openSync(`/proc/self/fd/${fd}`, 'r+');
+  } catch (err) {
+    closeSync(fd);
+    throw new VfioError('ENOMEM', `cannot size memory file ${path} to ${size} bytes: ${err}`);
+  }
+  let open = true;
+  const populated = new PopulatedPages(fd);
+  const account: MemoryAccount | undefined = options.budget?.open(name, fd);
+
+  const place = (offset: bigint, data: Uint8Array): void => {
+    let done = 0;
+    while (done < data.length) {
+      done += writeSync(fd, data, done, data.length - done, Number(offset) + done);
+    }
+    if (options.sync) fdatasyncSync(fd);
+  };
+
+  const write = (offset: bigint, data: Uint8Array, charged: boolean): void => {
+    if (account === undefined) {
+      place(offset, data);
+      return;
+    }
+    const end = offset + BigInt(data.length);
+    account.release();
+    const need = populated.holes(offset, end);
+    if (charged) account.charge(offset, data.length, need);
+    place(offset, data);
+    if (need === 0n) return;
+    populated.add(...populated.pages(offset, end));
+    account.refresh();
+  };
+
+  /** A peer may have cut the file: grow it back (the cut range reads as zeros, as it did). */
+  const regrow = (): void => {
+    const found = fstatSync(fd, { bigint: true }).size;
+    if (found >= size) return;
+    ftruncateSync(fd, Number(size));
+    options.onRegrown?.(path, found);
+  };
+
+  return {
+    name,
+    path,
+    fd: peerFd,
+    size,
+    restored: !options.fresh,
+    read(offset, buf) {
+      let done = 0;
+      while (done < buf.length) {
+        const n = readSync(fd, buf, done, buf.length - done, offset + BigInt(done));
+        if (n === 0) break;
+        done += n;
+      }
+      buf.fill(0, done);
+    },
+    write: (offset, data) => write(offset, data, true),
+    writeOwn: (offset, data) => write(offset, data, false),
+    // Lending the bytes needs a mapping of ours, which a peer's ftruncate could make SIGBUS.
+    view: () => null,
+    writeTarget: () => null,
+    dropWriteTarget() {
+      account?.release();
+    },
+    dataRanges: (start, end) => dataRanges(fd, start, end),
+    touched() {
+      if (!open) return 0n;
+      regrow();
+      return account !== undefined
+        ? account.refresh()
+        : fstatSync(fd, { bigint: true }).blocks * 512n;
+    },
+    sync() {
+      if (open) fdatasyncSync(fd);
+    },
+    checkSize() {
+      if (open) regrow();
+    },
+    close() {
+      account?.close();
+      if (open) {
+        closeSync(fd);
+        closeSync(peerFd);
+      }
+      open = false;
+    },
+  };
+}
