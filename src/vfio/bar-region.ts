@@ -13,7 +13,7 @@
  */
 import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
-import type { MmapGrant, MmapRequest, RegionOps } from './region.ts';
+import type { MmapGrant, MmapRequest, RegionContents, RegionOps } from './region.ts';
 import type { SharedMemory, SharedMemoryFactory } from './shared-memory.ts';
 
 /** A register preset in a BAR's memory at creation (and, in a register page, at every reset). */
@@ -250,6 +250,43 @@ export class BarMemory implements RegionOps {
       );
     }
     return { fd: this.backing().fd, fdOffset: request.offset, length: request.length };
+  }
+
+  /**
+   * The BAR's memory for migration: its populated pages, read and written as they are (the
+   * MSI-X table included, no write hook); register pages are `registerState`.
+   */
+  contents(): RegionContents {
+    return {
+      dataRanges: () => this.memory?.dataRanges(0n, this.size) ?? [],
+      read: (offset, buf) => {
+        if (this.memory) this.memory.read(offset, buf);
+        else buf.fill(0);
+      },
+      write: (offset, data) => this.backing().write(offset, data),
+      clear: () => this.memory?.clear(),
+    };
+  }
+
+  /** Each register page's start and a copy of its bytes (what a saved device carries). */
+  registerState(): { start: bigint; bytes: Uint8Array }[] {
+    return this.pages.map((p) => ({ start: p.start, bytes: p.bytes.slice() }));
+  }
+
+  /**
+   * Restores the register page at `start` byte for byte (read-only registers too: the source
+   * had the same presets).
+   * @throws VfioError EINVAL when no register page starts there or the length differs.
+   */
+  restoreRegisters(start: bigint, bytes: Uint8Array): void {
+    const page = this.pages.find((p) => p.start === start);
+    if (!page || page.bytes.length !== bytes.length) {
+      throw new VfioError(
+        'EINVAL',
+        `${this.name} has no ${bytes.length}-byte register page at ${hex(start)}`,
+      );
+    }
+    page.bytes.set(bytes);
   }
 
   /** Bytes of the BAR's memory populated so far (0 before its first use). */

@@ -121,6 +121,25 @@ export class ConfigSpace {
     this.listeners.push(listener);
   }
 
+  /** A copy of every byte as it is now (a saved device's config space). */
+  snapshot(): Uint8Array {
+    return this.bytes.slice();
+  }
+
+  /**
+   * Every byte as saved by `snapshot` on a device of the same profile (no write masks: the
+   * source's registers as they were).
+   * @throws VfioError EINVAL when the size differs.
+   */
+  restore(bytes: Uint8Array): void {
+    if (bytes.length !== this.size)
+      throw new VfioError(
+        'EINVAL',
+        `config space of ${bytes.length} bytes does not fit this function's ${this.size}`,
+      );
+    this.bytes.set(bytes);
+  }
+
   /** Restore the reset defaults (the device's reset; BAR sizes are unchanged). */
   reset(): void {
     this.bytes.set(this.defaults);

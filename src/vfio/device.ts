@@ -88,6 +88,8 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private readonly kvmNotifier: KvmNotifier;
   private intxDisabled = false;
   private dmaPort: DmaPort | undefined;
+  /** Stopped for migration (STOP, STOP_COPY, RESUMING…): no DMA, no interrupt. */
+  private stopped = false;
   /** What the variant's probe put in place of the core's ops (undefined: the core's alone). */
   private readonly variantOps: VariantDeviceOps | undefined;
   /** The variant's probe failed: the function is no vfio device and every open fails so. */
@@ -362,8 +364,23 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     this.irqs.set(index, start, count, flags, data, fds);
   }
 
+  /**
+   * Whether the device runs (a migration state with RUNNING in it). A stopped device neither
+   * initiates DMA nor raises interrupts (vfio.h vfio_device_mig_state "STOP"): doorbell and DMA
+   * commands written meanwhile land in their registers and are not run.
+   */
+  get running(): boolean {
+    return !this.stopped;
+  }
+
+  /** Stops (false) or resumes (true) the device; see `running`. */
+  setRunning(running: boolean): void {
+    this.stopped = !running;
+  }
+
   /** Raise vector `vector` of IRQ `index` (write 1 to its eventfd); false if nothing listened. */
   raiseInterrupt(index: number, vector: number): boolean {
+    if (this.stopped) return false;
     const delivered = this.irqs.raise(index, vector);
     this.tracer?.interrupt?.({ device: this.name, index, vector, delivered });
     return delivered;
@@ -390,7 +407,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
 
   private runDma(command: number): void {
     const bar0 = this.bars[0];
-    if (!bar0) return;
+    if (!bar0 || this.stopped) return;
     const regs = {
       read: (offset: bigint, length: number) => {
         const buf = new Uint8Array(length);

@@ -9,8 +9,9 @@
  * lives in the device model and survives.
  */
 
+import { DeviceMigration } from '../../migration/index.ts';
 import { isSystemCallError } from '../../native/index.ts';
-import type { MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
+import type { DmaPort, MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
 import { Errno, VfioError } from '../../vfio/index.ts';
 import type { BodyPlacement, CloseReason, FramedMessage } from '../wire/index.ts';
 import {
@@ -78,6 +79,7 @@ export class Session implements SessionState, MessageReceiver {
   readonly limits = SERVER_LIMITS;
   negotiated = false;
   client = effectiveCapabilities(null);
+  readonly migration: DeviceMigration;
   readonly #options: SessionOptions;
   #open = false;
   #closeAfterReply = false;
@@ -92,6 +94,18 @@ export class Session implements SessionState, MessageReceiver {
   constructor(transport: MessageTransport, options: SessionOptions) {
     this.#options = options;
     this.transport = transport;
+    this.migration = new DeviceMigration(options.device);
+  }
+
+  /** The client's DMA as the device reaches it, its writes logged while DMA logging runs. */
+  #loggedDma(): DmaPort {
+    return {
+      read: (address, length) => this.dma.read(address, length),
+      write: (address, data) => {
+        this.dma.write(address, data);
+        this.migration.dmaLog.record(address, data.length);
+      },
+    };
   }
 
   get device(): VfioPciDevice {
@@ -118,7 +132,7 @@ export class Session implements SessionState, MessageReceiver {
       throw err;
     }
     this.#open = true;
-    device.attachDma(this.dma); // the device's DMA reaches what this client mapped
+    device.attachDma(this.#loggedDma()); // the device's DMA reaches what this client mapped
     try {
       device.attachKvm(lpid);
     } catch (err) {
@@ -254,6 +268,7 @@ export class Session implements SessionState, MessageReceiver {
   #release(): void {
     this.dma.clear();
     this.grants.clear();
+    this.migration.close(); // the device runs again; a saving or loading session is dropped
     if (!this.#open) return;
     this.#open = false;
     const { device, partitions, peerPid } = this.#options;

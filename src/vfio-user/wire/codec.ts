@@ -220,7 +220,7 @@ export function encodeReplyParts(r: Reply): Uint8Array[] {
     case Command.MIG_DATA_READ:
       return [encodeSizedData(r.argsz, r.data)];
     case Command.MIG_DATA_WRITE:
-      return [encodeArgszSize(r.argsz, r.size)];
+      return []; // vfio-user.rst "VFIO_USER_MIG_DATA_WRITE": no reply payload
   }
 }
 
@@ -273,7 +273,8 @@ export function decodeReply(command: number, payload: Uint8Array): Reply {
     case Command.MIG_DATA_READ:
       return { command, ...decodeSizedData(payload, what) };
     case Command.MIG_DATA_WRITE:
-      return { command, ...decodeArgszSize(payload, what) };
+      noPayload(payload, what);
+      return { command };
     default:
       throw new VfioError('EINVAL', `unknown command ${command}`);
   }
