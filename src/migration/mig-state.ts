@@ -99,7 +99,8 @@ export function nextMigState(
 ): MigState | undefined {
   if (!supported(current, flags) || !supported(target, flags)) return undefined;
   let next = FSM[current]?.[target] as MigState;
-  while (!supported(next, flags)) next = FSM[next]?.[target] as MigState;
+  // ERROR in the table is a blocked way (STOP_COPY → PRE_COPY): it ends the walk.
+  while (next !== ERROR && !supported(next, flags)) next = FSM[next]?.[target] as MigState;
   return next === ERROR ? undefined : next;
 }
 
@@ -108,6 +109,8 @@ export function nextMigState(
  * `current` is the target, undefined when the kernel refuses it (EINVAL).
  */
 export function migPath(current: MigState, target: number, flags: number): MigState[] | undefined {
+  // The driver's loop (while new != current) does nothing for the current state, ERROR included.
+  if (current === target) return current === ERROR || supported(target, flags) ? [] : undefined;
   const path: MigState[] = [];
   for (let at = current; at !== target; ) {
     const next = nextMigState(at, target, flags);
