@@ -10,7 +10,7 @@
  */
 import type { VfioPciDevice } from '../vfio/index.ts';
 import { describeForStream, type MemorySource, memorySources } from './device-image.ts';
-import { pageDigest, sameDigest, TRACK_PAGE } from './page-digest.ts';
+import { pageDigest, TRACK_PAGE } from './page-digest.ts';
 import {
   allocPages,
   encodeConfig,
@@ -43,7 +43,7 @@ export class StreamSaver {
   readonly #device: VfioPciDevice;
   readonly #sources: MemorySource[];
   /** Per region: the digest of every page sent, as sent. */
-  readonly #digests = new Map<number, Map<number, Buffer>>();
+  readonly #digests = new Map<number, Map<number, bigint>>();
   readonly #queue: Uint8Array[] = [];
   #queued = 0;
   #seq = 0;
@@ -99,7 +99,7 @@ export class StreamSaver {
   pendingEstimate(): bigint {
     let bytes = BigInt(this.#queued);
     for (const s of this.#sources) {
-      const sent = this.#digests.get(s.region) as Map<number, Buffer>;
+      const sent = this.#digests.get(s.region) as Map<number, bigint>;
       for (const [from, to] of s.contents.dataRanges()) {
         for (let p = Number(from / BigInt(TRACK_PAGE)); BigInt(p * TRACK_PAGE) < to; p++)
           if (!sent.has(p)) bytes += BigInt(TRACK_PAGE);
@@ -112,7 +112,7 @@ export class StreamSaver {
     this.#rounds++;
     this.#roundBytes = 0;
     this.#round = this.#sources.map((source) => {
-      const sent = this.#digests.get(source.region) as Map<number, Buffer>;
+      const sent = this.#digests.get(source.region) as Map<number, bigint>;
       const pages = new Set<number>(sent.keys());
       for (const [from, to] of source.contents.dataRanges()) {
         const last = Number((to - 1n) / BigInt(TRACK_PAGE));
@@ -148,43 +148,52 @@ export class StreamSaver {
     const start = BigInt(first) * BigInt(TRACK_PAGE);
     const end = bigMin(start + BigInt(n * TRACK_PAGE), r.source.size);
     const length = Number(end - start);
-    const buf = this.#scratch.subarray(0, length);
-    r.source.contents.read(start, buf);
-    const sent = this.#digests.get(r.source.region) as Map<number, Buffer>;
+    // The live memory when it can be lent (no copy of pages that did not change), else a copy.
+    let buf = r.source.contents.view?.(start, length) ?? null;
+    const live = buf !== null;
+    if (buf === null) {
+      buf = this.#scratch.subarray(0, length);
+      r.source.contents.read(start, buf);
+    }
+    const sent = this.#digests.get(r.source.region) as Map<number, bigint>;
+    // In the last round, pages never sent need no digest: nothing compares them again.
+    const fresh = this.#final && [...Array(n).keys()].every((i) => !sent.has(first + i));
+    const digests = fresh ? [] : pageDigest(buf);
     let runFrom = -1;
     for (let i = 0; i <= n; i++) {
-      let changed = false;
-      if (i < n) {
-        const bytes = buf.subarray(i * TRACK_PAGE, Math.min((i + 1) * TRACK_PAGE, length));
-        const old = sent.get(first + i);
-        // Unsent pages in the last round need no digest: nothing compares them again.
-        if (this.#final && old === undefined) changed = true;
-        else {
-          const digest = pageDigest(bytes);
-          changed = !sameDigest(old, digest);
-          if (changed) sent.set(first + i, digest);
-        }
-      }
+      const changed = i < n && (digests[i] === undefined || sent.get(first + i) !== digests[i]);
       if (changed && runFrom < 0) runFrom = i;
       if (!changed && runFrom >= 0) {
-        this.#queuePages(r.source.region, start, buf, runFrom, i, length);
+        this.#queuePages(r, start, buf, runFrom, i, length, live ? undefined : digests);
         runFrom = -1;
       }
     }
   }
 
+  /**
+   * Queues pages [from, to) of a run as one PAGES record and records their digests: of the
+   * very bytes copied into the record (a writer may change live memory between the digest
+   * that found the page changed and the copy; the stored digest must be of what was sent).
+   */
   #queuePages(
-    region: number,
+    r: RegionRound,
     start: bigint,
     buf: Uint8Array,
     from: number,
     to: number,
     length: number,
+    digestsOfCopy: bigint[] | undefined,
   ): void {
     const a = from * TRACK_PAGE;
     const b = Math.min(to * TRACK_PAGE, length);
-    const { record, data } = allocPages(this.#seq++, region, start + BigInt(a), b - a);
+    const { record, data } = allocPages(this.#seq++, r.source.region, start + BigInt(a), b - a);
     data.set(buf.subarray(a, b));
+    const first = Number(start / BigInt(TRACK_PAGE));
+    const sent = this.#digests.get(r.source.region) as Map<number, bigint>;
+    if (!this.#final) {
+      const digests = digestsOfCopy?.slice(from, to) ?? pageDigest(data);
+      for (let i = from; i < to; i++) sent.set(first + i, digests[i - from] as bigint);
+    }
     this.#pages += to - from;
     this.#enqueue(sealRecord(record));
   }

@@ -186,6 +186,7 @@ export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
     return {
       dataRanges: () => this.memory.dataRanges(0n, this.size),
       read: (offset, buf) => this.memory.read(offset, buf),
+      view: (offset, length) => this.memory.view(offset, length),
       write: (offset, data) => this.memory.write(offset, data),
       clear: () => this.memory.clear(),
     };

@@ -263,6 +263,7 @@ export class BarMemory implements RegionOps {
         if (this.memory) this.memory.read(offset, buf);
         else buf.fill(0);
       },
+      view: (offset, length) => this.memory?.view(offset, length) ?? null,
       write: (offset, data) => this.backing().write(offset, data),
       clear: () => this.memory?.clear(),
     };

@@ -84,6 +84,11 @@ export interface RegionContents {
   dataRanges(): [bigint, bigint][];
   /** Fills `buf` from `offset` (holes read as zeros). */
   read(offset: bigint, buf: Uint8Array): void;
+  /**
+   * The live bytes of [offset, offset + length) without a copy (SharedMemory.view), or null
+   * when they cannot be lent (then `read`). Optional.
+   */
+  view?(offset: bigint, length: number): Uint8Array | null;
   /** Stores `data` at `offset`. @throws VfioError ENOMEM past the memory budget */
   write(offset: bigint, data: Uint8Array): void;
   /** Back to all holes (the destination before a stream is loaded). */
