@@ -29,6 +29,8 @@ const EXPECTED_FIGURES = [
   'serve-startup',
   'serve-rss',
   'trace-detached-region-read',
+  'migration-downtime',
+  'migration-stop-copy',
 ];
 
 function assertFigure(f: Figure): void {

@@ -13,6 +13,7 @@ import { absoluteFigure, type Figure, ratioFigure } from './figures.ts';
 import { type FloorProcess, startEchoFloor, startLvuGpio } from './floor-processes.ts';
 import { CONFIG, connectGpu, type GpuTarget } from './gpu-target.ts';
 import { type MappingCopyResult, measureMappingCopy } from './mapping-copy.ts';
+import { type MigrationResult, measureMigration, migrationFigures } from './migration-figures.ts';
 import { pairedLatencies, pairedThroughputs } from './paired-timing.ts';
 import { type PeerProcess, startPeer } from './peer-process.ts';
 import type { BenchPlan } from './plan.ts';
@@ -59,6 +60,7 @@ export interface BenchResult {
     usemem: MappingCopyResult;
     startup: StartupRun[];
     traceIdle: TraceIdleResult;
+    migration: MigrationResult;
   };
 }
 
@@ -425,6 +427,7 @@ export async function runBench(
   );
   progress('region reads with the tracer detached after a trace client');
   const traceIdle = await measureTraceIdle(plan.traceIdle);
+  const migration = await measureMigration(plan.migration, progress);
   return {
     schema: 'vfio-nvlink2-bench/2',
     startedAt,
@@ -441,6 +444,7 @@ export async function runBench(
       ...usemem.figures,
       ...startupFigures(startup),
       traceIdleFigure(traceIdle, plan),
+      ...migrationFigures(migration, plan.migration),
     ],
     raw: {
       roundTrip: {
@@ -454,6 +458,7 @@ export async function runBench(
       usemem: usemem.raw,
       startup,
       traceIdle,
+      migration,
     },
   };
 }

@@ -8,8 +8,8 @@
  * guest now runs on the destination). Prints rounds, bytes per round, downtime (source stopped
  * → destination running) and total time; a progress bar on a terminal.
  */
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { pauseProcesses } from '../bench/index.ts';
 import { layoutTable } from '../text/index.ts';
 import { formatBytes } from '../vfio/index.ts';
 import { type MigrateReport, migrateDevice, VfioUserClient } from '../vfio-user/index.ts';
@@ -108,37 +108,11 @@ export function formatMigrateReport(r: MigrateReport): string {
   ].join('\n');
 }
 
-/** Longest wait for a paused process to be seen stopped (ms). */
-const PAUSE_WAIT_MS = 2000;
-
-/** Whether /proc says `pid` is stopped (state T or t). */
-function isStopped(pid: number): boolean {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-  return state === 'T' || state === 't';
-}
-
-/**
- * SIGSTOP to each pid, then waits until each is stopped: kill() returns before a process
- * running on another CPU has stopped, and a store it makes meanwhile must not follow the
- * source's last read.
- */
 function pause(pids: readonly number[]): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGSTOP');
-    } catch (err) {
-      throw cliErrorOf('migrate', err, `--pause-pid ${pid}: `);
-    }
-  }
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  for (const pid of pids) {
-    const deadline = performance.now() + PAUSE_WAIT_MS;
-    while (!isStopped(pid)) {
-      if (performance.now() > deadline)
-        throw new CliError('migrate', 'ETIMEDOUT', `--pause-pid ${pid}: not stopped after SIGSTOP`);
-      Atomics.wait(sleeper, 0, 0, 0.2);
-    }
+  try {
+    pauseProcesses(pids);
+  } catch (err) {
+    throw cliErrorOf('migrate', err, '--pause-pid: ');
   }
 }
 

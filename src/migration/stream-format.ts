@@ -82,8 +82,11 @@ export function allocRecord(
   type: RecordType,
   seq: number,
   payloadLength: number,
+  reuse?: Uint8Array,
 ): { record: Uint8Array; payload: Uint8Array } {
-  const record = new Uint8Array(RECORD_HEAD + payloadLength + RECORD_TAIL);
+  const size = RECORD_HEAD + payloadLength + RECORD_TAIL;
+  const record =
+    reuse !== undefined && reuse.length >= size ? reuse.subarray(0, size) : new Uint8Array(size);
   const v = view(record);
   v.setUint16(0, type, true);
   v.setUint16(2, 0, true);
@@ -115,14 +118,18 @@ export function encodeHeader(seq: number, description: StreamDescription): Uint8
   return build(RecordType.HEADER, seq, p);
 }
 
-/** A PAGES record for `dataLength` bytes at `offset` of `region`: fill `data`, then seal. */
+/**
+ * A PAGES record for `dataLength` bytes at `offset` of `region` (in `reuse` when it is large
+ * enough): fill `data`, then seal.
+ */
 export function allocPages(
   seq: number,
   region: number,
   offset: bigint,
   dataLength: number,
+  reuse?: Uint8Array,
 ): { record: Uint8Array; data: Uint8Array } {
-  const { record, payload } = allocRecord(RecordType.PAGES, seq, PAGES_HEAD + dataLength);
+  const { record, payload } = allocRecord(RecordType.PAGES, seq, PAGES_HEAD + dataLength, reuse);
   const v = view(payload);
   v.setUint32(0, region, true);
   v.setUint32(4, 0, true);

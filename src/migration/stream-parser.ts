@@ -3,7 +3,8 @@
  * it: bytes arrive in pieces of any size; complete records come out checked (CRC-32, sequence,
  * HEADER first, END last with the right count and byte total, nothing after END), a partial
  * record waits for the rest (an explicit state, as ws's receiver keeps one). The first fault
- * poisons the parser: every later push fails with the same reason.
+ * poisons the parser: every later push fails with the same reason. A record handed out is a
+ * view of the parser's reused buffer, valid until the next record: keep a copy of what you keep.
  */
 import {
   decodeRecord,
@@ -19,7 +20,10 @@ import {
 /** Incremental, checking reader of one stream (see the module header). */
 export class StreamParser {
   /** Bytes of the record being assembled (head first), and how many are in. */
-  #record: Uint8Array = new Uint8Array(RECORD_HEAD);
+  readonly #head = new Uint8Array(RECORD_HEAD);
+  #record: Uint8Array = this.#head;
+  /** Where records are assembled, grown to the largest so far and reused. */
+  #buffer: Uint8Array = new Uint8Array(0);
   #have = 0;
   #headDone = false;
   #seq = 0;
@@ -68,14 +72,19 @@ export class StreamParser {
     }
   }
 
-  /** The head is in: size the record buffer for its payload and CRC. */
+  /**
+   * The head is in: the record continues in the reused buffer, sized for its payload and CRC
+   * (records are handed to `each` as views of it, valid until the next push).
+   */
   #startPayload(): void {
     const { seq, length } = decodeRecordHead(this.#record);
     if (seq !== this.#seq)
       throw streamError(
         `record ${this.#seq} expected, record ${seq} found (stream byte ${this.#bytes})`,
       );
-    const full = new Uint8Array(RECORD_HEAD + length + RECORD_TAIL);
+    const size = RECORD_HEAD + length + RECORD_TAIL;
+    if (this.#buffer.length < size) this.#buffer = new Uint8Array(size);
+    const full = this.#buffer.subarray(0, size);
     full.set(this.#record);
     this.#record = full;
     this.#headDone = true;
@@ -100,7 +109,7 @@ export class StreamParser {
     }
     this.#bytes += BigInt(record.length);
     this.#seq++;
-    this.#record = new Uint8Array(RECORD_HEAD);
+    this.#record = this.#head;
     this.#have = 0;
     this.#headDone = false;
     return decoded;

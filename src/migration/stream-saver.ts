@@ -8,6 +8,7 @@
  * a page's digest is taken from the very bytes sent, so a writer racing a read can only make
  * the next round send the page again.
  */
+import { crc32 } from 'node:zlib';
 import type { VfioPciDevice } from '../vfio/index.ts';
 import { describeForStream, type MemorySource, memorySources } from './device-image.ts';
 import { pageDigest, TRACK_PAGE } from './page-digest.ts';
@@ -18,11 +19,16 @@ import {
   encodeHeader,
   encodeIrqs,
   encodeRegisters,
+  PAGES_HEAD,
+  RECORD_HEAD,
+  RECORD_TAIL,
   sealRecord,
 } from './stream-format.ts';
 
 /** Pages read (and sent, when all changed) at a time: 1 MiB, a PAGES record's most. */
 const PAGES_PER_READ = 16;
+/** Bytes of the largest PAGES record (head, 1 MiB of pages, CRC). */
+const RECORD_BYTES = RECORD_HEAD + PAGES_HEAD + PAGES_PER_READ * TRACK_PAGE + RECORD_TAIL;
 
 /** What a round (or the stream so far) sent: records, bytes, pages. */
 export interface SaverCounts {
@@ -55,6 +61,15 @@ export class StreamSaver {
   #pages = 0;
   #roundBytes = 0;
   readonly #scratch = new Uint8Array(PAGES_PER_READ * TRACK_PAGE);
+  /**
+   * PAGES record buffers to reuse: a record read out entirely goes to #retired, and is free
+   * again at the next read (its reply has been sent or copied by then: MIG_DATA_READ replies
+   * are borrowed). Fresh 1 MiB buffers cost a page fault per 4 KiB each time.
+   */
+  readonly #free: Uint8Array[] = [];
+  #retired: Uint8Array[] = [];
+  /** The full buffers behind queued PAGES records (to retire them), by queued view. */
+  readonly #owner = new Map<Uint8Array, Uint8Array>();
 
   constructor(device: VfioPciDevice) {
     this.#device = device;
@@ -87,6 +102,8 @@ export class StreamSaver {
    * bytes end the round (PRE_COPY) or the stream (STOP_COPY).
    */
   read(size: number): Uint8Array[] {
+    this.#free.push(...this.#retired);
+    this.#retired = [];
     if (this.#round === undefined && !this.#ended) this.#beginRound();
     while (this.#queued < size && this.#produce()) {}
     return this.#take(size);
@@ -148,6 +165,24 @@ export class StreamSaver {
     const start = BigInt(first) * BigInt(TRACK_PAGE);
     const end = bigMin(start + BigInt(n * TRACK_PAGE), r.source.size);
     const length = Number(end - start);
+    const sent = this.#digests.get(r.source.region) as Map<number, bigint>;
+    if (this.#final && [...Array(n).keys()].every((i) => !sent.has(first + i))) {
+      // The last round's pages never sent: lent from the memory itself when it can (the device
+      // is stopped and its writers paused: a store now would fail the record's CRC at the
+      // destination, never pass unseen), else read straight into their record (one copy).
+      const view = r.source.contents.view?.(start, length) ?? null;
+      if (view !== null) {
+        this.#enqueueLent(r.source.region, start, view, n);
+        return;
+      }
+      const buffer = this.#free.pop() ?? new Uint8Array(RECORD_BYTES);
+      const { record, data } = allocPages(this.#seq++, r.source.region, start, length, buffer);
+      r.source.contents.read(start, data);
+      this.#pages += n;
+      this.#owner.set(record, buffer);
+      this.#enqueue(sealRecord(record));
+      return;
+    }
     // The live memory when it can be lent (no copy of pages that did not change), else a copy.
     let buf = r.source.contents.view?.(start, length) ?? null;
     const live = buf !== null;
@@ -155,13 +190,10 @@ export class StreamSaver {
       buf = this.#scratch.subarray(0, length);
       r.source.contents.read(start, buf);
     }
-    const sent = this.#digests.get(r.source.region) as Map<number, bigint>;
-    // In the last round, pages never sent need no digest: nothing compares them again.
-    const fresh = this.#final && [...Array(n).keys()].every((i) => !sent.has(first + i));
-    const digests = fresh ? [] : pageDigest(buf);
+    const digests = pageDigest(buf);
     let runFrom = -1;
     for (let i = 0; i <= n; i++) {
-      const changed = i < n && (digests[i] === undefined || sent.get(first + i) !== digests[i]);
+      const changed = i < n && sent.get(first + i) !== digests[i];
       if (changed && runFrom < 0) runFrom = i;
       if (!changed && runFrom >= 0) {
         this.#queuePages(r, start, buf, runFrom, i, length, live ? undefined : digests);
@@ -186,7 +218,15 @@ export class StreamSaver {
   ): void {
     const a = from * TRACK_PAGE;
     const b = Math.min(to * TRACK_PAGE, length);
-    const { record, data } = allocPages(this.#seq++, r.source.region, start + BigInt(a), b - a);
+    const buffer = this.#free.pop() ?? new Uint8Array(RECORD_BYTES);
+    const { record, data } = allocPages(
+      this.#seq++,
+      r.source.region,
+      start + BigInt(a),
+      b - a,
+      buffer,
+    );
+    this.#owner.set(record, buffer);
     data.set(buf.subarray(a, b));
     const first = Number(start / BigInt(TRACK_PAGE));
     const sent = this.#digests.get(r.source.region) as Map<number, bigint>;
@@ -211,6 +251,25 @@ export class StreamSaver {
     this.#ended = true;
   }
 
+  /** A PAGES record as three parts: its head, the lent pages, its CRC-32 over both. */
+  #enqueueLent(region: number, start: bigint, view: Uint8Array, pages: number): void {
+    const { record } = allocPages(this.#seq++, region, start, 0);
+    const head = record.subarray(0, RECORD_HEAD + PAGES_HEAD);
+    new DataView(head.buffer, head.byteOffset).setUint32(8, PAGES_HEAD + view.length, true);
+    const tail = new Uint8Array(RECORD_TAIL);
+    new DataView(tail.buffer).setUint32(0, crc32(view, crc32(head)) >>> 0, true);
+    this.#pages += pages;
+    this.#enqueue(head);
+    this.#enqueue(view);
+    this.#enqueue(tail);
+  }
+
+  #ownerOf(view: Uint8Array): Uint8Array | undefined {
+    const buffer = this.#owner.get(view);
+    this.#owner.delete(view);
+    return buffer;
+  }
+
   #enqueue(record: Uint8Array): void {
     this.#queue.push(record);
     this.#queued += record.length;
@@ -225,9 +284,17 @@ export class StreamSaver {
         parts.push(head);
         this.#queue.shift();
         left -= head.length;
+        const buffer = this.#ownerOf(head);
+        if (buffer !== undefined) this.#retired.push(buffer);
       } else {
         parts.push(head.subarray(0, left));
-        this.#queue[0] = head.subarray(left);
+        const rest = head.subarray(left);
+        const buffer = this.#owner.get(head);
+        if (buffer !== undefined) {
+          this.#owner.delete(head);
+          this.#owner.set(rest, buffer);
+        }
+        this.#queue[0] = rest;
         left = 0;
       }
     }

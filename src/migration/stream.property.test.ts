@@ -107,7 +107,7 @@ function parse(bytes: Uint8Array, cuts: readonly number[]): StreamRecord[] | Vfi
   let from = 0;
   try {
     for (const to of [...points, bytes.length]) {
-      p.push(bytes.subarray(from, to), (r) => out.push(r));
+      p.push(bytes.subarray(from, to), (r) => out.push(structuredClone(r))); // views of a reused buffer
       from = to;
     }
     p.finish();

@@ -21,6 +21,8 @@ import {
 
 /** A round this small (bytes) ends pre-copy: what is left fits the downtime. */
 export const CONVERGED_BYTES = 1024 * 1024;
+/** Reads from the source in flight at once during STOP_COPY. */
+const STOP_COPY_READ_AHEAD = 4;
 /** Writes to the destination in flight at once (commands are handled in order). */
 const WRITES_IN_FLIGHT = 4;
 
@@ -52,24 +54,32 @@ export interface MigrateReport {
   readonly totalMs: number;
 }
 
-/** Copies the stream until a read comes back short (end of round or of stream). */
+/**
+ * Copies the stream until a read comes back short (end of round or of stream). With
+ * `readAhead` > 1 (STOP_COPY only: a read past END returns nothing, where in PRE_COPY it would
+ * start the next round) that many reads are in flight at once; replies come in order.
+ */
 async function pump(
   from: VfioUserClient,
   to: VfioUserClient,
   chunk: number,
+  readAhead: number,
   progress: (bytes: number) => void,
 ): Promise<number> {
   let total = 0;
   const writes: Promise<void>[] = [];
-  for (;;) {
-    const data = await readMigrationData(from, chunk);
+  const reads: Promise<Uint8Array>[] = [];
+  let ended = false;
+  while (!ended || reads.length > 0) {
+    while (!ended && reads.length < readAhead) reads.push(readMigrationData(from, chunk));
+    const data = await (reads.shift() as Promise<Uint8Array>);
+    if (data.length < chunk) ended = true;
     if (data.length > 0) {
-      writes.push(writeMigrationData(to, data.slice()));
+      writes.push(writeMigrationData(to, data)); // each reply has a body of its own
       if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
       total += data.length;
       progress(total);
     }
-    if (data.length < chunk) break;
   }
   await Promise.all(writes);
   return total;
@@ -100,7 +110,7 @@ export async function migrateDevice(
   if (precopy) {
     await setMigrationState(source, MigState.PRE_COPY);
     for (let round = 1; round <= options.maxRounds; round++) {
-      const bytes = await pump(source, destination, chunk, report('pre-copy', round, total));
+      const bytes = await pump(source, destination, chunk, 1, report('pre-copy', round, total));
       rounds.push(bytes);
       total += bytes;
       const before = rounds[rounds.length - 2];
@@ -114,6 +124,7 @@ export async function migrateDevice(
     source,
     destination,
     chunk,
+    STOP_COPY_READ_AHEAD,
     report('stop-copy', rounds.length + 1, total),
   );
   total += stopCopyBytes;

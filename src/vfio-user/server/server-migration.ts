@@ -191,7 +191,8 @@ export function handleMigDataRead(
   const head = new Uint8Array(8);
   dataView(head).setUint32(0, 8 + n, true);
   dataView(head).setUint32(4, n, true);
-  return { parts: [head, ...parts] };
+  // Borrowed: the saver reuses its record buffers once a reply is sent (queued ones are copied).
+  return { parts: [head, ...parts], borrowed: true };
 }
 
 /**

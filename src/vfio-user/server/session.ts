@@ -59,6 +59,8 @@ export interface SessionOptions {
  * buffer); SharedMemory writes data received in place without a copy from this size on too.
  */
 const PLACED_WRITE_MIN_BYTES = 16 * 1024;
+/** MIG_DATA_WRITE's argsz and size before its data. */
+const MIG_DATA_HEAD_SIZE = 8;
 
 /** The framer limits the server enforces from the first byte: what VERSION announces. */
 export const SERVER_FRAMER_LIMITS = {
@@ -160,11 +162,14 @@ export class Session implements SessionState, MessageReceiver {
    * that arrived, as a DMA cut short would.
    */
   placeBody(header: MessageHeader): BodyPlacement | null {
-    if (
-      header.command !== Command.REGION_WRITE ||
-      messageType(header.flags) !== MessageType.COMMAND
-    )
-      return null;
+    if (messageType(header.flags) !== MessageType.COMMAND) return null;
+    if (header.command === Command.MIG_DATA_WRITE) {
+      // Migration data: into the reused buffer (the loader copies what it keeps).
+      const bytes = header.size - HEADER_SIZE - MIG_DATA_HEAD_SIZE;
+      if (bytes < PLACED_WRITE_MIN_BYTES || bytes > this.limits.maxDataXferSize) return null;
+      return { head: MIG_DATA_HEAD_SIZE, data: () => this.#reusedBuffer(bytes) };
+    }
+    if (header.command !== Command.REGION_WRITE) return null;
     const bytes = header.size - HEADER_SIZE - REGION_ACCESS_HEAD_SIZE;
     if (bytes < PLACED_WRITE_MIN_BYTES || bytes > this.limits.maxDataXferSize) return null;
     return { head: REGION_ACCESS_HEAD_SIZE, data: (head) => this.#writeTarget(head, bytes) };
@@ -177,8 +182,12 @@ export class Session implements SessionState, MessageReceiver {
       const inPlace = this.device.writeTarget(region, offset, count);
       if (inPlace !== null) return inPlace;
     }
+    return this.#reusedBuffer(bytes);
+  }
+
+  #reusedBuffer(bytes: number): Uint8Array {
     if (this.#writeData.length < bytes) this.#writeData = new Uint8Array(bytes);
-    return this.#writeData;
+    return this.#writeData.subarray(0, bytes);
   }
 
   /** One framed message from the client; its fds are the session's. */

@@ -105,7 +105,7 @@ export function encodeRequestParts(r: Request): Uint8Array[] {
     case Command.MIG_DATA_READ:
       return [encodeArgszSize(r.argsz, r.size)];
     case Command.MIG_DATA_WRITE:
-      return [encodeSizedData(r.argsz, r.data)];
+      return [encodeArgszSize(r.argsz, r.data.length), r.data]; // the data is sent, not copied
   }
 }
 
@@ -181,6 +181,12 @@ export function decodePlacedRequest(
   placed: Uint8Array,
 ): Request {
   const what = `${commandName(command)} request`;
+  if (command === Command.MIG_DATA_WRITE) {
+    const { argsz, size } = decodeArgszSize(head, what);
+    if (size !== placed.length)
+      throw new VfioError('EINVAL', `${what}: size ${size} but ${placed.length} data bytes follow`);
+    return { command, argsz, data: placed };
+  }
   if (command !== Command.REGION_WRITE) throw new VfioError('EINVAL', `${what} cannot be placed`);
   const r = decodeRegionDataPlaced(head, placed, what);
   return { command, offset: r.offset, region: r.region, data: r.data };
