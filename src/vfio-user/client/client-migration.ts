@@ -67,9 +67,21 @@ export async function migrationDataSize(c: VfioUserClient): Promise<bigint> {
   return dataView(data).getBigUint64(0, true);
 }
 
-/** MIG_DATA_READ of up to `size` bytes (fewer: the round or the stream ended). */
-export async function readMigrationData(c: VfioUserClient, size: number): Promise<Uint8Array> {
-  const { reply } = await c.channel.request({ command: Command.MIG_DATA_READ, argsz: 8, size });
+/**
+ * MIG_DATA_READ of up to `size` bytes (fewer: the round or the stream ended); with `into` (at
+ * least `size` bytes, left alone until the promise settles) the data is received straight into
+ * it and the result is a view of it.
+ */
+export async function readMigrationData(
+  c: VfioUserClient,
+  size: number,
+  into?: Uint8Array,
+): Promise<Uint8Array> {
+  const { reply } = await c.channel.request(
+    { command: Command.MIG_DATA_READ, argsz: 8, size },
+    [],
+    into === undefined ? {} : { into },
+  );
   return reply.data;
 }
 

@@ -67,19 +67,28 @@ async function pump(
   progress: (bytes: number) => void,
 ): Promise<number> {
   let total = 0;
+  // Each read is received into a buffer of the pool, which it leaves once its write is done.
+  const pool: Uint8Array[] = [];
+  const take = () => pool.pop() ?? new Uint8Array(chunk);
   const writes: Promise<void>[] = [];
-  const reads: Promise<Uint8Array>[] = [];
+  const reads: { buffer: Uint8Array; data: Promise<Uint8Array> }[] = [];
   let ended = false;
   while (!ended || reads.length > 0) {
-    while (!ended && reads.length < readAhead) reads.push(readMigrationData(from, chunk));
-    const data = await (reads.shift() as Promise<Uint8Array>);
-    if (data.length < chunk) ended = true;
-    if (data.length > 0) {
-      writes.push(writeMigrationData(to, data)); // each reply has a body of its own
-      if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
-      total += data.length;
-      progress(total);
+    while (!ended && reads.length < readAhead) {
+      const buffer = take();
+      reads.push({ buffer, data: readMigrationData(from, chunk, buffer) });
     }
+    const next = reads.shift() as { buffer: Uint8Array; data: Promise<Uint8Array> };
+    const data = await next.data;
+    if (data.length < chunk) ended = true;
+    if (data.length === 0) {
+      pool.push(next.buffer);
+      continue;
+    }
+    writes.push(writeMigrationData(to, data).then(() => void pool.push(next.buffer)));
+    if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
+    total += data.length;
+    progress(total);
   }
   await Promise.all(writes);
   return total;
