@@ -23,7 +23,7 @@ import ts from 'typescript';
  * | 1 | platform | the PowerNV host from a tree; the Witherspoon generator |
  * | 2 | vfio | the vfio-pci core; names no variant |
  * | 3 | nvlink2 (later nvgrace) | variant drivers over the core |
- * | 4 | variants | every variant in one list (their vocabularies), for readers of any device |
+ * | 4 | variants, migration | every variant in one list (their vocabularies), for readers of any device; live migration of a device (state machine, stream, dirty tracking) |
  * | 5 | vfio-user | the wire, the server (adds a transport, never behaviour), the client |
  * | 6 | machine | assembly of one host for serve/inspect/doctor (LPIDs, partitions) |
  * | 7 | serve-dir, state-dir | serve's socket directory as other processes read it (devices.json entries are machine's function statuses, socket names); serve's state directory (device state kept across restarts) |
@@ -37,7 +37,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['platform'],
   ['vfio'],
   ['nvlink2', 'nvgrace'],
-  ['variants'],
+  ['variants', 'migration'],
   ['vfio-user'],
   ['machine'],
   ['serve-dir', 'state-dir'],

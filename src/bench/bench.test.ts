@@ -32,6 +32,8 @@ const EXPECTED_FIGURES = [
   'serve-restart-ms',
   'state-dir-sync-write',
   'trace-detached-region-read',
+  'migration-downtime',
+  'migration-stop-copy',
 ];
 
 function assertFigure(f: Figure): void {

@@ -5,11 +5,12 @@
  */
 import { layoutTable } from '../text/index.ts';
 
-/** How a figure meets its target: a ratio to the floor (at most / at least), or an absolute cap. */
+/** How a figure meets its target: a ratio to the floor or an absolute bound (at most / at least). */
 export type Target =
   | { readonly kind: 'ratio-at-most'; readonly limit: number }
   | { readonly kind: 'ratio-at-least'; readonly limit: number }
-  | { readonly kind: 'value-at-most'; readonly limit: number };
+  | { readonly kind: 'value-at-most'; readonly limit: number }
+  | { readonly kind: 'value-at-least'; readonly limit: number };
 
 /** One measured figure of `bench --json`: a stable id, a label, its unit and value. */
 export interface Figure {
@@ -57,6 +58,8 @@ function meets(target: Target, ratio: number | null, value: number): boolean {
       return ratio !== null && ratio >= target.limit;
     case 'value-at-most':
       return value <= target.limit;
+    case 'value-at-least':
+      return value >= target.limit;
   }
 }
 
@@ -68,6 +71,8 @@ function describeTarget(t: Target, unit: string): string {
       return `≥ ${t.limit}×`;
     case 'value-at-most':
       return `≤ ${t.limit} ${unit}`;
+    case 'value-at-least':
+      return `≥ ${t.limit} ${unit}`;
   }
 }
 

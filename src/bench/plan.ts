@@ -5,6 +5,7 @@
  */
 
 import type { MappingCopyPlan } from './mapping-copy.ts';
+import type { MigrationPlan } from './migration-figures.ts';
 import type { PairedPlan } from './paired-timing.ts';
 import type { StartupPlan } from './serve-startup.ts';
 
@@ -19,6 +20,8 @@ export interface BenchPlan {
   readonly startup: StartupPlan;
   /** 8-byte GPU RAM reads, tracer detached after a trace client vs never traced. */
   readonly traceIdle: PairedPlan;
+  /** Live migration between two serve processes: downtime with a writer, stop-copy throughput. */
+  readonly migration: MigrationPlan;
 }
 
 const MiB = 1024 * 1024;
@@ -31,6 +34,14 @@ export const FULL_PLAN: BenchPlan = {
   mapping: { bytes: 256 * MiB, chunkBytes: 16 * MiB, repetitions: 15 },
   startup: { runs: 5, settleMs: 250, timeoutMs: 30_000 },
   traceIdle: { warmup: 20, rounds: 10, perRound: 40 },
+  migration: {
+    downtimePopulate: 64 * MiB,
+    hotPages: 16,
+    downtimeRuns: 3,
+    throughputPopulate: 1024 * MiB,
+    throughputRuns: 2,
+    memoryBudget: '4G',
+  },
 };
 
 /** `bench --quick`: a few repetitions of each, to check the bench runs (its figures are rough). */
@@ -41,4 +52,12 @@ export const QUICK_PLAN: BenchPlan = {
   mapping: { bytes: 16 * MiB, chunkBytes: 4 * MiB, repetitions: 2 },
   startup: { runs: 1, settleMs: 50, timeoutMs: 60_000 },
   traceIdle: { warmup: 2, rounds: 2, perRound: 2 },
+  migration: {
+    downtimePopulate: 8 * MiB,
+    hotPages: 4,
+    downtimeRuns: 1,
+    throughputPopulate: 32 * MiB,
+    throughputRuns: 1,
+    memoryBudget: '1G',
+  },
 };

@@ -13,6 +13,7 @@ import { absoluteFigure, type Figure, ratioFigure } from './figures.ts';
 import { type FloorProcess, startEchoFloor, startLvuGpio } from './floor-processes.ts';
 import { CONFIG, connectGpu, type GpuTarget } from './gpu-target.ts';
 import { type MappingCopyResult, measureMappingCopy } from './mapping-copy.ts';
+import { type MigrationResult, measureMigration, migrationFigures } from './migration-figures.ts';
 import { pairedLatencies, pairedThroughputs } from './paired-timing.ts';
 import { type PeerProcess, startPeer } from './peer-process.ts';
 import type { BenchPlan } from './plan.ts';
@@ -61,6 +62,7 @@ export interface BenchResult {
     startup: StartupRun[];
     restart: RestartResult;
     traceIdle: TraceIdleResult;
+    migration: MigrationResult;
   };
 }
 
@@ -468,6 +470,7 @@ export async function runBench(
   const restart = await measureServeRestart(plan.startup, plan.quick ? 20 : 500, progress);
   progress('region reads with the tracer detached after a trace client');
   const traceIdle = await measureTraceIdle(plan.traceIdle);
+  const migration = await measureMigration(plan.migration, progress);
   return {
     schema: 'vfio-nvlink2-bench/2',
     startedAt,
@@ -485,6 +488,7 @@ export async function runBench(
       ...startupFigures(startup),
       ...restartFigures(restart),
       traceIdleFigure(traceIdle, plan),
+      ...migrationFigures(migration, plan.migration),
     ],
     raw: {
       roundTrip: {
@@ -499,6 +503,7 @@ export async function runBench(
       startup,
       restart,
       traceIdle,
+      migration,
     },
   };
 }

@@ -33,6 +33,10 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
     summary: "stream a running serve's tracepoints live (ftrace text, or Chrome JSON for Perfetto)",
     load: async () => (await import('./trace.ts')).run,
   },
+  migrate: {
+    summary: 'live-migrate a device from one serve socket to another (vfio-user migration v2)',
+    load: async () => (await import('./migrate.ts')).run,
+  },
   bench: {
     summary: 'measure the server against a raw socket floor',
     load: async () => (await import('./bench.ts')).run,

@@ -122,6 +122,7 @@ export interface NativeAddon {
   munmap(buffer: ArrayBuffer): void;
   dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][];
   pageSize(): number;
+  pageDigests(bytes: Uint8Array, pageSize: number, out: Uint8Array): void;
   fileSeals(fd: number): number;
   isMemoryFile(fd: number): boolean;
   addFileSeals(fd: number, seals: number): void;

@@ -235,6 +235,15 @@ export function punchHole(fd: number, offset: bigint, length: bigint): void {
 }
 
 /**
+ * XXH64 (seed 0) of each `pageSize` piece of `bytes` (the last may be shorter), as
+ * little-endian u64s in `out` (8 bytes per piece): migration's page digests (native/digest.c).
+ * @throws TypeError when `out` is too small or pageSize is 0.
+ */
+export function pageDigests(bytes: Uint8Array, pageSize: number, out: Uint8Array): void {
+  addon.pageDigests(bytes, pageSize, out);
+}
+
+/**
  * One MAP_SHARED window of `length` (≤ 4 GiB) bytes of `fd` at page-aligned `offset`, as an
  * external ArrayBuffer. Release it with `munmap(buffer)` (otherwise when it is collected). For
  * larger ranges use `SharedMapping.map`.

@@ -12,7 +12,13 @@
  */
 
 import { hex } from '../text/index.ts';
-import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/index.ts';
+import type {
+  MmapGrant,
+  MmapRequest,
+  RegionCapability,
+  RegionContents,
+  RegionOps,
+} from '../vfio/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
 import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
@@ -99,6 +105,25 @@ export class AtsdRegion implements RegionOps, LiveAtsdRegion {
     } else this.page.memory.read(offset, span);
     traceRegionAccess(this.ctx, this, offset, count, write);
     return count;
+  }
+
+  /**
+   * The ATSD page for migration (LAUNCH, AVA, STAT as they are: pending launches are settled
+   * first, so STAT is idle and LAUNCH zero), written without starting a launch; undefined
+   * without an ATSD.
+   */
+  contents(): RegionContents | undefined {
+    const page = this.page;
+    if (!page) return undefined;
+    return {
+      dataRanges: () => {
+        page.settle();
+        return page.memory.dataRanges(0n, ATSD_PAGE_SIZE);
+      },
+      read: (offset, buf) => page.memory.read(offset, buf),
+      write: (offset, data) => page.memory.writeOwn(offset, data),
+      clear: () => page.memory.clear(),
+    };
   }
 
   mmap(request: MmapRequest): MmapGrant {

@@ -25,7 +25,13 @@
  */
 
 import { hex } from '../text/index.ts';
-import type { MmapGrant, MmapRequest, RegionCapability, RegionOps } from '../vfio/index.ts';
+import type {
+  MmapGrant,
+  MmapRequest,
+  RegionCapability,
+  RegionContents,
+  RegionOps,
+} from '../vfio/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { traceRegionAccess } from './context.ts';
 import { type DeviceMemory, gpuRamKey } from './device-memory.ts';
@@ -170,6 +176,20 @@ export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
     if (count === 0 || offset < 0n || offset + BigInt(count) > this.realRam) return null;
     if (offset + BigInt(count) > this.size) return null;
     return this.memory.writeTarget(offset, count);
+  }
+
+  /**
+   * GPU RAM for migration: the memfd's populated pages, whoever wrote them (our rw, a client's
+   * mapping); written as a client's data (counted by the memory budget).
+   */
+  contents(): RegionContents {
+    return {
+      dataRanges: () => this.memory.dataRanges(0n, this.size),
+      read: (offset, buf) => this.memory.read(offset, buf),
+      view: (offset, length) => this.memory.view(offset, length),
+      write: (offset, data) => this.memory.write(offset, data),
+      clear: () => this.memory.clear(),
+    };
   }
 
   mmap(request: MmapRequest): MmapGrant {

@@ -13,7 +13,7 @@
  */
 import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
-import type { MmapGrant, MmapRequest, RegionOps } from './region.ts';
+import type { MmapGrant, MmapRequest, RegionContents, RegionOps } from './region.ts';
 import type { SharedMemory, SharedMemoryFactory } from './shared-memory.ts';
 
 /** A register preset in a BAR's memory at creation (and, in a register page, at every reset). */
@@ -108,11 +108,15 @@ export class BarMemory implements RegionOps {
     this.registerListeners.push(listener);
   }
 
-  /** A copy of every register page's bytes, in page order (what a state directory keeps). */
+  /**
+   * Every register page's bytes, concatenated in page order (what a state directory keeps; the
+   * pages of a BAR built the same way say where each begins).
+   */
   registerSnapshot(): Uint8Array {
-    const out = new Uint8Array(this.pages.reduce((n, p) => n + p.bytes.length, 0));
+    const pages = this.registerState();
+    const out = new Uint8Array(pages.reduce((n, p) => n + p.bytes.length, 0));
     let at = 0;
-    for (const p of this.pages) {
+    for (const p of pages) {
       out.set(p.bytes, at);
       at += p.bytes.length;
     }
@@ -123,7 +127,7 @@ export class BarMemory implements RegionOps {
    * Puts back bytes taken by `registerSnapshot` of a BAR built the same way.
    * @throws VfioError EINVAL when `bytes` is not the register pages' size.
    */
-  restoreRegisters(bytes: Uint8Array): void {
+  restoreRegisterSnapshot(bytes: Uint8Array): void {
     const size = this.pages.reduce((n, p) => n + p.bytes.length, 0);
     if (bytes.length !== size)
       throw new VfioError(
@@ -132,7 +136,7 @@ export class BarMemory implements RegionOps {
       );
     let at = 0;
     for (const p of this.pages) {
-      p.bytes.set(bytes.subarray(at, at + p.bytes.length));
+      this.restoreRegisters(p.start, bytes.subarray(at, at + p.bytes.length));
       at += p.bytes.length;
     }
   }
@@ -291,6 +295,44 @@ export class BarMemory implements RegionOps {
       );
     }
     return { fd: this.backing().fd, fdOffset: request.offset, length: request.length };
+  }
+
+  /**
+   * The BAR's memory for migration: its populated pages, read and written as they are (the
+   * MSI-X table included, no write hook); register pages are `registerState`.
+   */
+  contents(): RegionContents {
+    return {
+      dataRanges: () => this.memory?.dataRanges(0n, this.size) ?? [],
+      read: (offset, buf) => {
+        if (this.memory) this.memory.read(offset, buf);
+        else buf.fill(0);
+      },
+      view: (offset, length) => this.memory?.view(offset, length) ?? null,
+      write: (offset, data) => this.backing().write(offset, data),
+      clear: () => this.memory?.clear(),
+    };
+  }
+
+  /** Each register page's start and a copy of its bytes (what a saved device carries). */
+  registerState(): { start: bigint; bytes: Uint8Array }[] {
+    return this.pages.map((p) => ({ start: p.start, bytes: p.bytes.slice() }));
+  }
+
+  /**
+   * Restores the register page at `start` byte for byte (read-only registers too: the source
+   * had the same presets).
+   * @throws VfioError EINVAL when no register page starts there or the length differs.
+   */
+  restoreRegisters(start: bigint, bytes: Uint8Array): void {
+    const page = this.pages.find((p) => p.start === start);
+    if (!page || page.bytes.length !== bytes.length) {
+      throw new VfioError(
+        'EINVAL',
+        `${this.name} has no ${bytes.length}-byte register page at ${hex(start)}`,
+      );
+    }
+    page.bytes.set(bytes);
   }
 
   /** Bytes of the BAR's memory populated so far (0 before its first use). */

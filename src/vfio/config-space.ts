@@ -121,19 +121,22 @@ export class ConfigSpace {
     this.listeners.push(listener);
   }
 
-  /** A copy of the bytes as they are now (what a state directory keeps). */
+  /** A copy of every byte as it is now (a saved device's config space). */
   snapshot(): Uint8Array {
     return this.bytes.slice();
   }
 
   /**
-   * Puts back bytes taken by `snapshot` of a space built the same way (masks, capabilities and
-   * defaults come from the device model, not from them); no write listener runs.
-   * @throws VfioError EINVAL when `bytes` is not this space's size.
+   * Every byte as saved by `snapshot` on a device of the same profile (no write masks: the
+   * source's registers as they were).
+   * @throws VfioError EINVAL when the size differs.
    */
   restore(bytes: Uint8Array): void {
     if (bytes.length !== this.size)
-      throw new VfioError('EINVAL', `config space of ${bytes.length} bytes, expected ${this.size}`);
+      throw new VfioError(
+        'EINVAL',
+        `config space of ${bytes.length} bytes does not fit this function's ${this.size}`,
+      );
     this.bytes.set(bytes);
   }
 

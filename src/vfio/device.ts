@@ -96,6 +96,8 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private intxDisabled = false;
   private dmaPort: DmaPort | undefined;
   private readonly stateListeners: (() => void)[] = [];
+  /** Stopped for migration (STOP, STOP_COPY, RESUMING…): no DMA, no interrupt. */
+  private stopped = false;
   /** What the variant's probe put in place of the core's ops (undefined: the core's alone). */
   private readonly variantOps: VariantDeviceOps | undefined;
   /** The variant's probe failed: the function is no vfio device and every open fails so. */
@@ -372,8 +374,23 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     this.irqs.set(index, start, count, flags, data, fds);
   }
 
+  /**
+   * Whether the device runs (a migration state with RUNNING in it). A stopped device neither
+   * initiates DMA nor raises interrupts (vfio.h vfio_device_mig_state "STOP"): doorbell and DMA
+   * commands written meanwhile land in their registers and are not run.
+   */
+  get running(): boolean {
+    return !this.stopped;
+  }
+
+  /** Stops (false) or resumes (true) the device; see `running`. */
+  setRunning(running: boolean): void {
+    this.stopped = !running;
+  }
+
   /** Raise vector `vector` of IRQ `index` (write 1 to its eventfd); false if nothing listened. */
   raiseInterrupt(index: number, vector: number): boolean {
+    if (this.stopped) return false;
     const delivered = this.irqs.raise(index, vector);
     this.tracer?.interrupt?.({ device: this.name, index, vector, delivered });
     return delivered;
@@ -400,7 +417,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
 
   private runDma(command: number): void {
     const bar0 = this.bars[0];
-    if (!bar0) return;
+    if (!bar0 || this.stopped) return;
     const regs = {
       read: (offset: bigint, length: number) => {
         const buf = new Uint8Array(length);
@@ -477,9 +494,29 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       const bar = this.bars[i];
       if ((bytes === undefined) !== (bar === undefined))
         throw new VfioError('EINVAL', `${this.name}: BAR${i} ${bar ? 'has' : 'has no'} memory`);
-      if (bar && bytes) bar.restoreRegisters(bytes);
+      if (bar && bytes) bar.restoreRegisterSnapshot(bytes);
     });
     this.intxDisabled = (this.config.u16(R.PCI_COMMAND) & R.PCI_COMMAND_INTX_DISABLE) !== 0;
+  }
+
+  /**
+   * Puts back a migrated device's config space and register pages (records of a migration
+   * stream, each page by its BAR and start), with what derives from them (INTx masked by
+   * PCI_COMMAND_INTX_DISABLE), then tells the state listeners (a state directory keeps it).
+   * @throws VfioError EINVAL for config space of another size or a page this device has not.
+   */
+  restoreMigrated(
+    config: Uint8Array,
+    pages: readonly { bar: number; start: bigint; bytes: Uint8Array }[],
+  ): void {
+    this.config.restore(config);
+    for (const p of pages) {
+      const bar = this.bars[p.bar];
+      if (!bar) throw new VfioError('EINVAL', `${this.name}: BAR${p.bar} has no memory`);
+      bar.restoreRegisters(p.start, p.bytes);
+    }
+    this.intxDisabled = (this.config.u16(R.PCI_COMMAND) & R.PCI_COMMAND_INTX_DISABLE) !== 0;
+    this.stateChanged();
   }
 
   private stateChanged(): void {

@@ -23,7 +23,7 @@ import {
   readSync,
   writeSync,
 } from 'node:fs';
-import { dataRanges } from '../native/index.ts';
+import { dataRanges, punchHole } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
 import { PopulatedPages, type SharedMemory } from './shared-memory.ts';
@@ -144,6 +144,12 @@ export function openFileMemory(
       return account !== undefined
         ? account.refresh()
         : fstatSync(fd, { bigint: true }).blocks * 512n;
+    },
+    clear() {
+      if (!open) return;
+      punchHole(fd, 0n, size);
+      populated.forget();
+      account?.refresh();
     },
     sync() {
       if (open) fdatasyncSync(fd);

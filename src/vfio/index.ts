@@ -21,6 +21,7 @@ export {
   ENDPOINT_COMMAND_BITS,
   type ExtendedCapabilitySpec,
 } from './device-profile.ts';
+export type { DmaPort } from './dma-engine.ts';
 export { Errno, type ErrnoName, errnoName, VfioError } from './errors.ts';
 export { type FileMemory, type FileMemoryOptions, openFileMemory } from './file-memory.ts';
 export { VariantHookRegistry } from './hooks.ts';
@@ -34,7 +35,13 @@ export {
   type VariantCapabilityValue,
   VFIO_INFO_CAP_HEADER_SIZE,
 } from './info-caps.ts';
-export { IrqIndex, IrqInfoFlag, IrqSetFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
+export {
+  IrqIndex,
+  IrqInfoFlag,
+  IrqSetFlag,
+  type SavedIrqState,
+  VFIO_PCI_NUM_IRQS,
+} from './irqs.ts';
 export { formatBytes, MemoryBudget } from './memory-budget.ts';
 export {
   PCI_BASE_ADDRESS_0,
@@ -51,6 +58,7 @@ export {
   type MmapRequest,
   PCI_VENDOR_TYPE,
   type RegionCapability,
+  type RegionContents,
   RegionFlag,
   type RegionOps,
 } from './region.ts';

@@ -69,6 +69,15 @@ function einval(reason: string): VfioError {
   return new VfioError('EINVAL', reason);
 }
 
+/** A device's interrupt state as a migration stream carries it (VfioIrqs.savedState). */
+export interface SavedIrqState {
+  /** The enabled IRQ index (INTx, MSI, MSI-X), or undefined when none is. */
+  readonly index: number | undefined;
+  readonly vectors: number;
+  readonly intxMasked: boolean;
+  readonly intxPending: boolean;
+}
+
 /**
  * The interrupts of one device: IRQ info, SET_IRQS (trigger, mask, unmask) and raising, as the
  * module header describes.
@@ -397,6 +406,28 @@ export class VfioIrqs {
     if (fd === undefined) return false;
     eventfdSignal(fd, 1n);
     return true;
+  }
+
+  /**
+   * What a saved device carries of its interrupts: the enabled index (undefined: none), its
+   * vectors, and INTx's mask and pending bits. The eventfds are the VMM's and stay with it.
+   */
+  get savedState(): SavedIrqState {
+    return {
+      index: this.activeIndex,
+      vectors: this.irqType === IrqIndex.INTX ? 1 : this.ctx.length,
+      intxMasked: this.intxMasked,
+      intxPending: this.intxPending,
+    };
+  }
+
+  /**
+   * A migrated device's INTx mask and pending bits (the VMM enables the index with its own
+   * eventfds on the destination; a pending INTx fires at its unmask, as on the source).
+   */
+  restoreIntx(masked: boolean, pending: boolean): void {
+    this.intxMasked = masked;
+    this.intxPending = pending;
   }
 
   get intxState(): { masked: boolean; pending: boolean } {

@@ -68,6 +68,31 @@ export interface RegionOps {
   release?(): void;
   /** Capabilities after the TYPE capability the core adds for device-specific regions. */
   capabilities?(): RegionCapability[];
+  /**
+   * The region's memory for migration (what a saved stream carries), or undefined when the
+   * region keeps no state of its own.
+   */
+  contents?(): RegionContents | undefined;
+}
+
+/**
+ * A region's memory as migration reads and restores it: the populated ranges (holes read as
+ * zeros and are never sent), reads, and writes that have no side effect (no hook, no launch).
+ */
+export interface RegionContents {
+  /** Populated [from, to) byte ranges, sorted (lseek SEEK_DATA/SEEK_HOLE). */
+  dataRanges(): [bigint, bigint][];
+  /** Fills `buf` from `offset` (holes read as zeros). */
+  read(offset: bigint, buf: Uint8Array): void;
+  /**
+   * The live bytes of [offset, offset + length) without a copy (SharedMemory.view), or null
+   * when they cannot be lent (then `read`). Optional.
+   */
+  view?(offset: bigint, length: number): Uint8Array | null;
+  /** Stores `data` at `offset`. @throws VfioError ENOMEM past the memory budget */
+  write(offset: bigint, data: Uint8Array): void;
+  /** Back to all holes (the destination before a stream is loaded). */
+  clear(): void;
 }
 
 /**

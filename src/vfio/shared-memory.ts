@@ -26,6 +26,7 @@ import {
   MEMFD_SIZE_SEALS,
   memfdCreate,
   pageSize,
+  punchHole,
   SharedMapping,
 } from '../native/index.ts';
 import { VfioError } from './errors.ts';
@@ -81,14 +82,16 @@ export interface SharedMemory {
   dataRanges(start: bigint, end: bigint): [bigint, bigint][];
   /** Bytes populated now (by anyone: our writes and every peer's mapping). */
   touched(): bigint;
+  /** Punches every page (all zeros again, nothing populated): a migration destination's start. */
+  clear(): void;
   close(): void;
 }
 
 /**
  * Which pages of a memfd are known to be populated, as sorted disjoint [from, to) pairs (page
  * multiples), found with lseek(SEEK_DATA) and kept so that a write to or a view of pages known
- * populated costs no system call. Nothing of ours punches holes, so a range found populated
- * stays so. A peer may punch one through its own descriptor: a later view of that page then
+ * populated costs no system call. Only `clear` (a migration destination) punches holes, and it
+ * forgets every range. A peer may punch one through its own descriptor: a later view of that page then
  * allocates it again (reading a hole through a shared mapping does), and a write there is not
  * charged to the budget; both only give back what that peer itself freed.
  */
@@ -141,6 +144,11 @@ export class PopulatedPages {
     for (const [a, b] of dataRanges(this.fd, from, to)) data += b - a;
     if (data === to - from) this.add(from, to);
     return to - from - data;
+  }
+
+  /** Forgets every range (the memory was punched). */
+  forget(): void {
+    this.#ranges.length = 0;
   }
 
   /** Records [from, to) (whole pages) as populated, merging with the ranges it meets. */
@@ -279,6 +287,12 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
       account?.release();
     },
     dataRanges: (start, end) => dataRanges(fd, start, end),
+    clear() {
+      if (!open) return;
+      punchHole(fd, 0n, size);
+      populated.forget();
+      account?.refresh();
+    },
     touched: () => (account !== undefined && open ? account.refresh() : populatedBytes(fd, open)),
     close() {
       mapping?.unmap();

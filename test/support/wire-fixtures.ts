@@ -329,7 +329,7 @@ export const REPLY_FIXTURES: ReplyFixture[] = [
   },
   {
     name: 'MIG_DATA_WRITE reply',
-    value: { command: Command.MIG_DATA_WRITE, argsz: 8, size: 3 },
-    payload: pack(['u32', 8], ['u32', 3]),
+    value: { command: Command.MIG_DATA_WRITE },
+    payload: new Uint8Array(0),
   },
 ];

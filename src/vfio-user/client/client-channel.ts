@@ -132,7 +132,9 @@ export class ClientChannel {
     fds: readonly number[] = [],
     options: { keepFds?: boolean; into?: Uint8Array } = {},
   ): Promise<ReplyWithFds<ReplyOf<R['command']>>> {
-    const into = request.command === Command.REGION_READ ? options.into : undefined;
+    const placeable =
+      request.command === Command.REGION_READ || request.command === Command.MIG_DATA_READ;
+    const into = placeable ? options.into : undefined;
     const { msgId, reply } = this.#pending.open(request.command, into, replyPayloadLimit(request));
     try {
       this.connection.send(
@@ -217,9 +219,12 @@ export class ClientChannel {
       this.#pending.cancel(h.msgId, e);
       throw e;
     }
-    if (isErrorReply(h) || h.command !== Command.REGION_READ) return null;
+    if (isErrorReply(h)) return null;
+    if (h.command !== Command.REGION_READ && h.command !== Command.MIG_DATA_READ) return null;
     const into = this.#pending.target(h.msgId, h.command);
-    return into === undefined ? null : { head: REGION_ACCESS_HEAD_SIZE, data: into };
+    if (into === undefined) return null;
+    const head = h.command === Command.REGION_READ ? REGION_ACCESS_HEAD_SIZE : MIG_DATA_HEAD_SIZE;
+    return { head, data: into };
   }
 
   #onMessage(m: FramedMessage): void {
@@ -272,6 +277,25 @@ export class ClientChannel {
   }
 }
 
+/** argsz and size before MIG_DATA_READ reply data. */
+const MIG_DATA_HEAD_SIZE = 8;
+
+/**
+ * A reply whose data was received into the request's buffer: REGION_READ or MIG_DATA_READ.
+ * @throws VfioError EINVAL when the head does not describe the data placed.
+ */
+function decodePlacedReply(command: number, head: Uint8Array, placed: Uint8Array): Reply {
+  if (command === Command.REGION_READ)
+    return { command, ...decodeRegionDataPlaced(head, placed, 'REGION_READ reply') };
+  const v = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (head.length !== MIG_DATA_HEAD_SIZE || v.getUint32(4, true) !== placed.length)
+    throw new VfioError(
+      'EINVAL',
+      `MIG_DATA_READ reply: size does not match the ${placed.length} data bytes`,
+    );
+  return { command: Command.MIG_DATA_READ, argsz: v.getUint32(0, true), data: placed };
+}
+
 function decodeWithFds(m: FramedMessage): ReplyWithFds<Reply> {
   if (isErrorReply(m.header)) {
     for (const fd of m.fds) closeFd(fd);
@@ -281,10 +305,7 @@ function decodeWithFds(m: FramedMessage): ReplyWithFds<Reply> {
     const reply: Reply =
       m.placed === undefined
         ? decodeReply(m.header.command, m.payload)
-        : {
-            command: Command.REGION_READ,
-            ...decodeRegionDataPlaced(m.payload, m.placed, 'REGION_READ reply'),
-          };
+        : decodePlacedReply(m.header.command, m.payload, m.placed);
     return {
       reply,
       header: m.header,

@@ -60,6 +60,6 @@ export function replyPayloadLimit(request: Request): number {
     case Command.MIG_DATA_READ:
       return ARGSZ_WORD_SIZE + request.size;
     case Command.MIG_DATA_WRITE:
-      return ARGSZ_WORD_SIZE;
+      return 0;
   }
 }

@@ -16,5 +16,22 @@ export {
 export { checkMappable } from './client-bounds.ts';
 export { ClientChannel, type ReplyWithFds } from './client-channel.ts';
 export type { DmaBacking } from './client-dma.ts';
+export {
+  dmaLoggingReport,
+  migrationDataSize,
+  migrationFlags,
+  migrationState,
+  readMigrationData,
+  setMigrationState,
+  startDmaLogging,
+  stopDmaLogging,
+  writeMigrationData,
+} from './client-migration.ts';
 export { atSocket, DeviceSocketError, describeRemote, snapshotRemote } from './describe-remote.ts';
 export { type MappedArea, MappedRegion } from './mapped-region.ts';
+export {
+  CONVERGED_BYTES,
+  type MigrateOptions,
+  type MigrateReport,
+  migrateDevice,
+} from './migrate-device.ts';

@@ -2,7 +2,7 @@
  * The server's one dispatch switch (libvfio-user lib/libvfio-user.c exec_command): decode the
  * payload, make sure VERSION came first, call the command's handler. Handlers throw VfioError;
  * the session turns it into the error reply. Commands a client may not send (DMA_READ and
- * DMA_WRITE go server → client; migration is not offered) and unknown numbers are EINVAL,
+ * DMA_WRITE go server → client) and unknown numbers are EINVAL,
  * as libvfio-user answers them.
  */
 import { VfioError } from '../../vfio/index.ts';
@@ -15,7 +15,6 @@ import {
   encodeReplyParts,
 } from '../wire/index.ts';
 import {
-  handleDeviceFeature,
   handleDeviceGetInfo,
   handleDeviceGetIrqInfo,
   handleDeviceGetRegionInfo,
@@ -23,6 +22,7 @@ import {
   handleDeviceReset,
   handleDeviceSetIrqs,
 } from './server-device.ts';
+import { handleDeviceFeature, handleMigDataRead, handleMigDataWrite } from './server-migration.ts';
 import { handleRegionRead, handleRegionWrite, handleRegionWriteMulti } from './server-region.ts';
 import { handleVersion } from './server-version.ts';
 import { EMPTY_REPLY, type FdBag, type HandlerReply, type SessionState } from './session-state.ts';
@@ -92,7 +92,8 @@ export function dispatch(s: SessionState, message: FramedMessage, fds: FdBag): H
     case Command.DMA_WRITE:
       throw new VfioError('EINVAL', `${commandName(command)} goes from server to client only`);
     case Command.MIG_DATA_READ:
+      return handleMigDataRead(s, request);
     case Command.MIG_DATA_WRITE:
-      throw new VfioError('EINVAL', `${commandName(command)}: migration is not supported`);
+      return handleMigDataWrite(s, request);
   }
 }

@@ -188,19 +188,12 @@ export function handleDeviceSetIrqs(
   return EMPTY_REPLY;
 }
 
-/** DEVICE_RESET: the device's function-level reset (vfio_pci_ioctl VFIO_DEVICE_RESET). */
+/**
+ * DEVICE_RESET: the device's function-level reset (vfio_pci_ioctl VFIO_DEVICE_RESET); the
+ * migration state returns to RUNNING (the only way out of ERROR, vfio.h).
+ */
 export function handleDeviceReset(s: SessionState): HandlerReply {
   s.device.reset();
+  s.migration.reset();
   return EMPTY_REPLY;
-}
-
-/**
- * DEVICE_FEATURE: no feature is implemented (no migration, no low-power states).
- * @throws VfioError ENOTTY always (the kernel's answer to a feature it does not know).
- */
-export function handleDeviceFeature(
-  _s: SessionState,
-  r: RequestOf<Command.DEVICE_FEATURE>,
-): HandlerReply {
-  throw new VfioError('ENOTTY', `DEVICE_FEATURE ${r.flags & 0xffff} is not supported`);
 }

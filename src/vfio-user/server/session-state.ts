@@ -3,6 +3,8 @@
  * returns: reply payload parts plus the fds to attach. Handlers never touch the socket
  * (libvfio-user's split between tran_sock.c and the handlers of libvfio-user.c).
  */
+
+import type { DeviceMigration } from '../../migration/index.ts';
 import { closeFd } from '../../native/index.ts';
 import type { MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
 import type { EffectiveCapabilities } from '../wire/index.ts';
@@ -16,6 +18,8 @@ export interface SessionState {
   readonly grants: Map<number, MmapGrant>;
   /** The server's own limits (what VERSION announces). */
   readonly limits: EffectiveCapabilities;
+  /** The device's migration state machine for this session (src/migration). */
+  readonly migration: DeviceMigration;
   /** Whether VERSION has been negotiated. */
   negotiated: boolean;
   /** The client's capabilities from its VERSION (defaults before). */

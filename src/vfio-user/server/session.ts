@@ -9,8 +9,9 @@
  * lives in the device model and survives.
  */
 
+import { DeviceMigration } from '../../migration/index.ts';
 import { isSystemCallError } from '../../native/index.ts';
-import type { MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
+import type { DmaPort, MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
 import { Errno, VfioError } from '../../vfio/index.ts';
 import type { BodyPlacement, CloseReason, FramedMessage } from '../wire/index.ts';
 import {
@@ -58,6 +59,8 @@ export interface SessionOptions {
  * buffer); SharedMemory writes data received in place without a copy from this size on too.
  */
 const PLACED_WRITE_MIN_BYTES = 16 * 1024;
+/** MIG_DATA_WRITE's argsz and size before its data. */
+const MIG_DATA_HEAD_SIZE = 8;
 
 /** The framer limits the server enforces from the first byte: what VERSION announces. */
 export const SERVER_FRAMER_LIMITS = {
@@ -78,6 +81,7 @@ export class Session implements SessionState, MessageReceiver {
   readonly limits = SERVER_LIMITS;
   negotiated = false;
   client = effectiveCapabilities(null);
+  readonly migration: DeviceMigration;
   readonly #options: SessionOptions;
   #open = false;
   #closeAfterReply = false;
@@ -92,6 +96,18 @@ export class Session implements SessionState, MessageReceiver {
   constructor(transport: MessageTransport, options: SessionOptions) {
     this.#options = options;
     this.transport = transport;
+    this.migration = new DeviceMigration(options.device);
+  }
+
+  /** The client's DMA as the device reaches it, its writes logged while DMA logging runs. */
+  #loggedDma(): DmaPort {
+    return {
+      read: (address, length) => this.dma.read(address, length),
+      write: (address, data) => {
+        this.dma.write(address, data);
+        this.migration.dmaLog.record(address, data.length);
+      },
+    };
   }
 
   get device(): VfioPciDevice {
@@ -118,7 +134,7 @@ export class Session implements SessionState, MessageReceiver {
       throw err;
     }
     this.#open = true;
-    device.attachDma(this.dma); // the device's DMA reaches what this client mapped
+    device.attachDma(this.#loggedDma()); // the device's DMA reaches what this client mapped
     try {
       device.attachKvm(lpid);
     } catch (err) {
@@ -146,11 +162,14 @@ export class Session implements SessionState, MessageReceiver {
    * that arrived, as a DMA cut short would.
    */
   placeBody(header: MessageHeader): BodyPlacement | null {
-    if (
-      header.command !== Command.REGION_WRITE ||
-      messageType(header.flags) !== MessageType.COMMAND
-    )
-      return null;
+    if (messageType(header.flags) !== MessageType.COMMAND) return null;
+    if (header.command === Command.MIG_DATA_WRITE) {
+      // Migration data: into the reused buffer (the loader copies what it keeps).
+      const bytes = header.size - HEADER_SIZE - MIG_DATA_HEAD_SIZE;
+      if (bytes < PLACED_WRITE_MIN_BYTES || bytes > this.limits.maxDataXferSize) return null;
+      return { head: MIG_DATA_HEAD_SIZE, data: () => this.#reusedBuffer(bytes) };
+    }
+    if (header.command !== Command.REGION_WRITE) return null;
     const bytes = header.size - HEADER_SIZE - REGION_ACCESS_HEAD_SIZE;
     if (bytes < PLACED_WRITE_MIN_BYTES || bytes > this.limits.maxDataXferSize) return null;
     return { head: REGION_ACCESS_HEAD_SIZE, data: (head) => this.#writeTarget(head, bytes) };
@@ -163,8 +182,12 @@ export class Session implements SessionState, MessageReceiver {
       const inPlace = this.device.writeTarget(region, offset, count);
       if (inPlace !== null) return inPlace;
     }
+    return this.#reusedBuffer(bytes);
+  }
+
+  #reusedBuffer(bytes: number): Uint8Array {
     if (this.#writeData.length < bytes) this.#writeData = new Uint8Array(bytes);
-    return this.#writeData;
+    return this.#writeData.subarray(0, bytes);
   }
 
   /** One framed message from the client; its fds are the session's. */
@@ -254,6 +277,7 @@ export class Session implements SessionState, MessageReceiver {
   #release(): void {
     this.dma.clear();
     this.grants.clear();
+    this.migration.close(); // the device runs again; a saving or loading session is dropped
     if (!this.#open) return;
     this.#open = false;
     const { device, partitions, peerPid } = this.#options;

@@ -41,7 +41,7 @@ export function decodeSizedData(
   return { argsz, data };
 }
 
-/** Exactly argsz u32, size u32 (MIG_DATA_READ request, MIG_DATA_WRITE reply). */
+/** Exactly argsz u32, size u32 (MIG_DATA_READ request). */
 export function encodeArgszSize(argsz: number, size: number): Uint8Array {
   return new ByteWriter(8).u32(argsz).u32(size).finish();
 }

@@ -105,7 +105,7 @@ export function encodeRequestParts(r: Request): Uint8Array[] {
     case Command.MIG_DATA_READ:
       return [encodeArgszSize(r.argsz, r.size)];
     case Command.MIG_DATA_WRITE:
-      return [encodeSizedData(r.argsz, r.data)];
+      return [encodeArgszSize(r.argsz, r.data.length), r.data]; // the data is sent, not copied
   }
 }
 
@@ -181,6 +181,12 @@ export function decodePlacedRequest(
   placed: Uint8Array,
 ): Request {
   const what = `${commandName(command)} request`;
+  if (command === Command.MIG_DATA_WRITE) {
+    const { argsz, size } = decodeArgszSize(head, what);
+    if (size !== placed.length)
+      throw new VfioError('EINVAL', `${what}: size ${size} but ${placed.length} data bytes follow`);
+    return { command, argsz, data: placed };
+  }
   if (command !== Command.REGION_WRITE) throw new VfioError('EINVAL', `${what} cannot be placed`);
   const r = decodeRegionDataPlaced(head, placed, what);
   return { command, offset: r.offset, region: r.region, data: r.data };
@@ -220,7 +226,7 @@ export function encodeReplyParts(r: Reply): Uint8Array[] {
     case Command.MIG_DATA_READ:
       return [encodeSizedData(r.argsz, r.data)];
     case Command.MIG_DATA_WRITE:
-      return [encodeArgszSize(r.argsz, r.size)];
+      return []; // vfio-user.rst "VFIO_USER_MIG_DATA_WRITE": no reply payload
   }
 }
 
@@ -273,7 +279,8 @@ export function decodeReply(command: number, payload: Uint8Array): Reply {
     case Command.MIG_DATA_READ:
       return { command, ...decodeSizedData(payload, what) };
     case Command.MIG_DATA_WRITE:
-      return { command, ...decodeArgszSize(payload, what) };
+      noPayload(payload, what);
+      return { command };
     default:
       throw new VfioError('EINVAL', `unknown command ${command}`);
   }

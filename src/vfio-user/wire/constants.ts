@@ -72,6 +72,19 @@ export const DeviceFeatureFlag = {
 } as const;
 
 /**
+ * VFIO_DEVICE_FEATURE_* indexes (include/uapi/linux/vfio.h) the server knows: migration v2
+ * (1, 2, 9) and DMA dirty logging (6, 7, 8).
+ */
+export const DeviceFeature = {
+  MIGRATION: 1,
+  MIG_DEVICE_STATE: 2,
+  DMA_LOGGING_START: 6,
+  DMA_LOGGING_STOP: 7,
+  DMA_LOGGING_REPORT: 8,
+  MIG_DATA_SIZE: 9,
+} as const;
+
+/**
  * Capability defaults ("VFIO_USER_VERSION" capabilities table): what a peer that states nothing
  * is assumed to accept. The server announces its own max_dma_maps (dma-limits.ts).
  */

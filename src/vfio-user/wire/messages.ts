@@ -123,7 +123,7 @@ export type Reply =
   | { command: Command.REGION_WRITE_MULTI; count: bigint }
   | { command: Command.DEVICE_FEATURE; argsz: number; flags: number; data: Uint8Array }
   | { command: Command.MIG_DATA_READ; argsz: number; data: Uint8Array }
-  | { command: Command.MIG_DATA_WRITE; argsz: number; size: number };
+  | { command: Command.MIG_DATA_WRITE };
 
 /** The request variant for command `C`. */
 export type RequestOf<C extends Command> = Extract<Request, { command: C }>;

@@ -1,0 +1,199 @@
+/**
+ * Live migration figures (issue 8 item 5), against two fresh `serve` processes of the built-in
+ * platform: the downtime of a GPU with `downtimePopulate` bytes of GPU RAM while a third
+ * process keeps writing it through its mapping (bench/mapping-writer.ts, paused when the
+ * source stops, as `migrate --pause-pid` does), from the source stopped to the destination
+ * running; and the stop-copy throughput of a GPU with `throughputPopulate` bytes of GPU RAM and
+ * no pre-copy, stream bytes over the time from STOP_COPY to the destination's STOP. Absolute
+ * targets (the issue's): downtime ≤ 100 ms, stop-copy ≥ 1 GB/s.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeFd, connectUnix } from '../native/index.ts';
+import { servedDevices } from '../serve-dir/index.ts';
+import { type MigrateReport, migrateDevice, VfioUserClient } from '../vfio-user/index.ts';
+import { absoluteFigure, type Figure } from './figures.ts';
+import { nodeEntry, stopChild } from './node-entry.ts';
+import { pauseProcesses } from './pause-processes.ts';
+import { median } from './stats.ts';
+
+/** How the migration figures are measured. */
+export interface MigrationPlan {
+  /** GPU RAM populated before the downtime runs (bytes). */
+  readonly downtimePopulate: number;
+  /** 64 KiB pages the writer keeps rewriting during the downtime runs. */
+  readonly hotPages: number;
+  readonly downtimeRuns: number;
+  /** GPU RAM populated before the stop-copy runs (bytes). */
+  readonly throughputPopulate: number;
+  readonly throughputRuns: number;
+  /** serve's --memory-budget for each of the two servers. */
+  readonly memoryBudget: string;
+}
+
+/** What the migration figures were measured from. */
+export interface MigrationResult {
+  readonly downtime: MigrateReport[];
+  readonly stopCopy: MigrateReport[];
+}
+
+const MiB = 1024 * 1024;
+const GPU_RAM_REGION = 9;
+/** Two GPUs of the built-in platform: one for the downtime runs, one for the throughput runs. */
+const DOWNTIME_GPU = '0004:03:00.0';
+const THROUGHPUT_GPU = '0005:01:00.0';
+
+interface Serve {
+  readonly child: ChildProcess;
+  readonly dir: string;
+  socket(address: string): string;
+}
+
+async function startServe(budget: string): Promise<Serve> {
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-mig-'));
+  const cmd = nodeEntry('cli/main', ['serve', '--socket-dir', dir, '--memory-budget', budget]);
+  const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const socket = (address: string) => join(dir, `${address}.sock`);
+  for (const t0 = performance.now(); ; await sleep(20)) {
+    if (child.exitCode !== null) throw new Error(`serve exited before listening: ${err}`);
+    if (performance.now() - t0 > 60_000) throw new Error(`serve did not listen in 60 s: ${err}`);
+    try {
+      if (servedDevices(dir).length === 0) continue;
+      closeFd(connectUnix(socket(DOWNTIME_GPU)));
+      return { child, dir, socket };
+    } catch {}
+  }
+}
+
+async function stopServe(s: Serve): Promise<void> {
+  await stopChild(s.child);
+  rmSync(s.dir, { recursive: true, force: true });
+}
+
+/** A client of `path`, retried while the server still holds the previous client (EBUSY). */
+async function connect(path: string): Promise<VfioUserClient> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await VfioUserClient.connect(path);
+    } catch (err) {
+      if (attempt > 500) throw err;
+      await sleep(20);
+    }
+  }
+}
+
+async function migrate(from: string, to: string, maxRounds: number, pause: number[]) {
+  const source = await connect(from);
+  const destination = await connect(to);
+  try {
+    return await migrateDevice(source, destination, {
+      maxRounds,
+      beforeStop: () => pauseProcesses(pause),
+    });
+  } finally {
+    source.close();
+    destination.close();
+  }
+}
+
+function startWriter(socket: string, plan: MigrationPlan): Promise<ChildProcess> {
+  const args = [socket, String(plan.downtimePopulate), String(plan.hotPages)];
+  const cmd = nodeEntry('bench/mapping-writer', args);
+  const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return new Promise((resolve, reject) => {
+    const check = setInterval(() => {
+      if (out.includes('"ready":true')) {
+        clearInterval(check);
+        resolve(child);
+      } else if (child.exitCode !== null) {
+        clearInterval(check);
+        reject(new Error(`mapping writer exited: ${err}`));
+      }
+    }, 20);
+  });
+}
+
+/** Fills [0, bytes) of the GPU's RAM through a mapping of the bench process (a pattern per page). */
+async function populate(socket: string, bytes: number): Promise<void> {
+  const c = await connect(socket);
+  try {
+    const ram = await c.mapRegion(GPU_RAM_REGION);
+    const chunk = new Uint8Array(16 * MiB);
+    const v = new DataView(chunk.buffer);
+    for (let at = 0; at < bytes; at += chunk.length) {
+      for (let i = 0; i < chunk.length; i += 4096) v.setUint32(i, at + i, true);
+      ram.write(BigInt(at), chunk.subarray(0, Math.min(chunk.length, bytes - at)));
+    }
+    ram.unmap();
+  } finally {
+    c.close();
+  }
+}
+
+/**
+ * The downtime and stop-copy runs of `plan` (see the module header).
+ * @throws Error when a server, the writer or a migration fails.
+ */
+export async function measureMigration(
+  plan: MigrationPlan,
+  progress: (message: string) => void,
+): Promise<MigrationResult> {
+  const [a, b] = await Promise.all([startServe(plan.memoryBudget), startServe(plan.memoryBudget)]);
+  try {
+    const downtime: MigrateReport[] = [];
+    for (let run = 1; run <= plan.downtimeRuns; run++) {
+      progress(`migration downtime run ${run}/${plan.downtimeRuns}`);
+      const writer = await startWriter(a.socket(DOWNTIME_GPU), plan);
+      try {
+        const pid = writer.pid as number;
+        downtime.push(await migrate(a.socket(DOWNTIME_GPU), b.socket(DOWNTIME_GPU), 8, [pid]));
+      } finally {
+        writer.kill('SIGKILL');
+      }
+    }
+    progress(`populating ${plan.throughputPopulate / MiB} MiB of GPU RAM`);
+    await populate(a.socket(THROUGHPUT_GPU), plan.throughputPopulate);
+    const stopCopy: MigrateReport[] = [];
+    for (let run = 1; run <= plan.throughputRuns; run++) {
+      progress(`migration stop-copy run ${run}/${plan.throughputRuns}`);
+      stopCopy.push(await migrate(a.socket(THROUGHPUT_GPU), b.socket(THROUGHPUT_GPU), 0, []));
+    }
+    return { downtime, stopCopy };
+  } finally {
+    await Promise.all([stopServe(a), stopServe(b)]);
+  }
+}
+
+/** The two figures of `r` measured with `plan`. */
+export function migrationFigures(r: MigrationResult, plan: MigrationPlan): Figure[] {
+  const mib = (n: number) => `${n / MiB} MiB`;
+  const rates = r.stopCopy.map((s) => s.stopCopyBytes / 1e6 / (s.stopCopyMs / 1000));
+  const rounds = r.downtime.map((d) => d.precopyRounds).join(', ');
+  return [
+    absoluteFigure({
+      id: 'migration-downtime',
+      label: `migration downtime, ${mib(plan.downtimePopulate)} GPU RAM + writer`,
+      unit: 'ms',
+      value: median(r.downtime.map((d) => d.downtimeMs)),
+      target: { kind: 'value-at-most', limit: 100 },
+      detail: `source stopped (writer paused) to destination running, median of ${r.downtime.length} migrations between two serve processes; a third process rewrites ${plan.hotPages} pages of 64 KiB through its mapping 64 times per ms; pre-copy rounds ${rounds}`,
+    }),
+    absoluteFigure({
+      id: 'migration-stop-copy',
+      label: `migration stop-copy, ${mib(plan.throughputPopulate)} GPU RAM`,
+      unit: 'MB/s',
+      value: Math.max(...rates),
+      target: { kind: 'value-at-least', limit: 1000 },
+      detail: `stream bytes (${r.stopCopy[0]?.stopCopyBytes ?? 0}) over STOP_COPY to the destination's STOP, no pre-copy, best of ${r.stopCopy.length} migrations; MB = 10^6 bytes`,
+    }),
+  ];
+}

@@ -1,0 +1,161 @@
+/**
+ * `vfio-nvlink2 migrate` between two real `serve` processes while a third process keeps
+ * writing the source GPU's RAM through its own mapping (src/bench/mapping-writer.ts, paused by
+ * --pause-pid when the source stops, as a VMM pauses its vCPUs): the destination's GPU RAM,
+ * config space, BARs and (after migrating the GPU's NVLink bridge) ATSD page equal the
+ * source's byte for byte (SHA-256 of each, read back over each server's socket), and pre-copy
+ * converged before its round limit.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { nodeEntry } from '../src/bench/index.ts';
+import type { MigrateReport, VfioUserClient } from '../src/vfio-user/index.ts';
+import { runCli } from './support/cli.ts';
+import {
+  BRIDGE,
+  connectWhenFree,
+  GPU,
+  type ServeProcess,
+  startServe,
+  waitFor,
+} from './support/serve-process.ts';
+
+const MiB = 1024 * 1024;
+/** What each device's regions are compared over: [region, bytes from offset 0]. */
+const GPU_REGIONS: [number, number][] = [
+  [0, 16 * MiB],
+  [1, 16 * MiB],
+  [3, 32 * MiB],
+  [7, 4096],
+  [9, 16 * MiB],
+];
+const BRIDGE_REGIONS: [number, number][] = [
+  [7, 256],
+  [9, 0x10000],
+];
+
+let source: ServeProcess;
+let destination: ServeProcess;
+let writer: ChildProcess | undefined;
+
+before(async () => {
+  [source, destination] = await Promise.all([startServe(), startServe()]);
+});
+after(async () => {
+  writer?.kill('SIGKILL');
+  await Promise.all([source.stop(), destination.stop()]);
+});
+
+/** SHA-256 of [0, bytes) of each region, read 1 MiB at a time over the socket. */
+async function digests(c: VfioUserClient, regions: [number, number][]): Promise<string[]> {
+  const out: string[] = [];
+  for (const [region, bytes] of regions) {
+    const h = createHash('sha256');
+    for (let at = 0; at < bytes; at += MiB)
+      h.update(await c.regionRead(region, BigInt(at), Math.min(MiB, bytes - at)));
+    out.push(`region ${region}: ${h.digest('hex')}`);
+  }
+  return out;
+}
+
+async function deviceDigests(serve: ServeProcess, address: string, regions: [number, number][]) {
+  const c = await connectWhenFree(serve, address);
+  try {
+    return await digests(c, regions);
+  } finally {
+    c.close();
+  }
+}
+
+/** Writes a few recognisable bytes into config space and BAR memory over REGION_WRITE. */
+async function seed(serve: ServeProcess, address: string, writes: [number, number][]) {
+  const c = await connectWhenFree(serve, address);
+  try {
+    for (const [region, offset] of writes) {
+      const data = createHash('sha256').update(`${region}:${offset}`).digest();
+      await c.regionWrite(region, BigInt(offset), region === 7 ? data.subarray(0, 2) : data);
+    }
+  } finally {
+    c.close();
+  }
+}
+
+function startWriter(socket: string, populate: number, hotPages: number): Promise<ChildProcess> {
+  const cmd = nodeEntry('bench/mapping-writer', [socket, String(populate), String(hotPages)]);
+  const child = spawn(cmd.file, [...cmd.args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  return waitFor('the mapping writer', () => {
+    if (child.exitCode !== null) throw new Error(`mapping writer exited: ${err}`);
+    return out.includes('"ready":true') ? child : undefined;
+  });
+}
+
+describe('migrate', () => {
+  it('moves a GPU whose RAM another process keeps writing, byte for byte', async () => {
+    await seed(source, GPU, [
+      [7, 0x04],
+      [0, 0x200000],
+      [1, 0x1000],
+      [3, 0x10000],
+      [9, 10 * MiB],
+    ]);
+    writer = await startWriter(source.socket(GPU), 8 * MiB, 16);
+    const r = runCli([
+      'migrate',
+      '--from',
+      source.socket(GPU),
+      '--to',
+      destination.socket(GPU),
+      '--pause-pid',
+      String(writer.pid),
+      '--json',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as MigrateReport;
+    assert.ok(report.precopyRounds >= 2, `pre-copy rounds ${report.precopyRounds}`);
+    assert.ok(report.precopyRounds < 8, `pre-copy did not converge: ${report.roundBytes}`);
+    assert.ok((report.roundBytes[0] ?? 0) >= 8 * MiB, 'the first round sends the populated RAM');
+    const [want, got] = await Promise.all([
+      deviceDigests(source, GPU, GPU_REGIONS),
+      deviceDigests(destination, GPU, GPU_REGIONS),
+    ]);
+    assert.deepEqual(got, want);
+    writer.kill('SIGKILL');
+  });
+
+  it("moves the GPU's NVLink bridge: config space and ATSD page", async () => {
+    await seed(source, BRIDGE, [
+      [7, 0x04],
+      [9, 0x08],
+    ]);
+    const r = runCli([
+      'migrate',
+      '--from',
+      source.socket(BRIDGE),
+      '--to',
+      destination.socket(BRIDGE),
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^migrated .* → .*\nround +bytes\n/);
+    assert.match(r.stdout, /downtime [\d.]+ ms/);
+    const [want, got] = await Promise.all([
+      deviceDigests(source, BRIDGE, BRIDGE_REGIONS),
+      deviceDigests(destination, BRIDGE, BRIDGE_REGIONS),
+    ]);
+    assert.deepEqual(got, want);
+  });
+
+  it('refuses bad usage and a socket nobody serves with one line', () => {
+    const same = runCli(['migrate', '--from', 'x.sock', '--to', 'x.sock']);
+    assert.equal(same.status, 2);
+    assert.match(same.stderr, /^vfio-nvlink2: migrate: USAGE: --from and --to are the same socket/);
+    const none = runCli(['migrate', '--from', `${source.dir}/none.sock`, '--to', 'y.sock']);
+    assert.equal(none.status, 1);
+    assert.match(none.stderr, /^vfio-nvlink2: migrate: ENOENT: source .*none\.sock: /);
+  });
+});
