@@ -4,7 +4,7 @@
  * summary. Pure: description in, lines out.
  */
 
-import { hex, hexDigits } from '../text/index.ts';
+import { hexDigits } from '../text/index.ts';
 import type { CapabilityDescription, DeviceDescription, RegionDescriptionOut } from './describe.ts';
 import { commandStatusLines, decodePciCapabilities, lspciHexLines } from './pci-capabilities.ts';
 
