@@ -36,6 +36,13 @@ export {
 export { IrqIndex, IrqInfoFlag, IrqSetFlag, VFIO_PCI_NUM_IRQS } from './irqs.ts';
 export { formatBytes, MemoryBudget } from './memory-budget.ts';
 export {
+  commandStatusLines,
+  decodePciCapabilities,
+  lspciHexLines,
+  type PciCapabilitySummary,
+  PciCapId,
+} from './pci-capabilities.ts';
+export {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
