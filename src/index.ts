@@ -14,14 +14,18 @@
 export { CodedError, Errno, type ErrnoName, type ErrorCode, errnoName } from './errors/index.ts';
 export {
   cells,
+  decodeFdtgetValue,
   diffTrees,
   Fdt,
   FdtError,
   FdtNode,
   type FdtProperty,
   FdtPropertyError,
+  fdtgetText,
   nodeToDts,
+  nodeToJson,
   parseFdt,
+  parseFdtgetType,
   readAllU32,
   readString,
   readStringList,
@@ -61,6 +65,7 @@ export {
 export {
   type DeviceDescription,
   type DeviceSnapshot,
+  decodePciCapabilities,
   describeAsText,
   describeDevice,
   describeSnapshot,

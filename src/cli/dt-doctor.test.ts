@@ -34,9 +34,9 @@ describe('vfio-nvlink2 dt doctor', () => {
       regions: [
         {
           index: 9,
-          type: 0x800010de,
+          type: '0x800010de',
           subtype: 1,
-          size: 0x2000000000,
+          size: '0x2000000000',
           flags: 7,
           caps: { tgt: '0x3e000000000' },
         },

@@ -45,9 +45,9 @@ describe('healthy 6-GPU Witherspoon', () => {
       regions: [
         {
           index: 9,
-          type: 0x800010de,
+          type: '0x800010de',
           subtype: 1,
-          size: 0x2000000000,
+          size: '0x2000000000',
           flags: 7,
           caps: { tgt: '0x3e000000000' },
         },
@@ -59,9 +59,9 @@ describe('healthy 6-GPU Witherspoon', () => {
     assert.deepEqual(entry(r, BRIDGE1).regions, [
       {
         index: 9,
-        type: 0x80001014,
+        type: '0x80001014',
         subtype: 1,
-        size: 0x10000,
+        size: '0x10000',
         flags: 7,
         caps: { tgt: '0x3e000000000', linkSpeed: 8 },
       },

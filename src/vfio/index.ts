@@ -44,6 +44,13 @@ export {
 } from './irqs.ts';
 export { formatBytes, MemoryBudget } from './memory-budget.ts';
 export {
+  commandStatusLines,
+  decodePciCapabilities,
+  lspciHexLines,
+  type PciCapabilitySummary,
+  PciCapId,
+} from './pci-capabilities.ts';
+export {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_PREFETCH,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
