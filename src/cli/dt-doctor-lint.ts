@@ -23,6 +23,7 @@ import {
 } from '../nvlink2/index.ts';
 import { CliError } from './cli-error.ts';
 import { PROC_DEVICE_TREE, readLiveTree, readTreeInput } from './dt-input.ts';
+import { writeStdout } from './output.ts';
 
 /** Exit status when a finding is at or above `--fail-on`. */
 export const EXIT_FINDINGS = 3;
@@ -44,11 +45,7 @@ export interface LintFlags {
   readonly fixScript: string | undefined;
 }
 
-async function print(text: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
-  });
-}
+const print = writeStdout;
 
 function write(file: string, text: string, what: string): void {
   try {

@@ -4,8 +4,7 @@
  * subdriver would do with every PCI function. The trees come from platform/witherspoon and
  * platform/default-platform, loaded by platform-arg.ts as every command loads a tree.
  */
-import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+
 import { type Fdt, nodeToDts, serializeFdt, toDts } from '../fdt/index.ts';
 import {
   GRACE_FLAG_SPEC,
@@ -18,7 +17,9 @@ import {
   WitherspoonOptionError,
   witherspoonOptionsFromFlags,
 } from '../platform/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
+import { logLine, printLine, writeOutputFile, writeStdout } from './output.ts';
 import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
@@ -44,20 +45,10 @@ const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
 
 async function writeOutput(data: Uint8Array | string, file: string | undefined): Promise<void> {
   if (file !== undefined && file !== '-') {
-    try {
-      writeFileSync(file, data);
-    } catch (err) {
-      throw new CliError(
-        'dt generate',
-        'FILE',
-        `cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      );
-    }
+    writeOutputFile('dt generate', file, data);
     return;
   }
-  await new Promise<void>((resolve, reject) => {
-    process.stdout.write(data, (err) => (err ? reject(err) : resolve()));
-  });
+  await writeStdout(data);
 }
 
 async function runGenerate(argv: string[]): Promise<number> {
@@ -69,7 +60,7 @@ async function runGenerate(argv: string[]): Promise<number> {
   }
   const { values } = parsed;
   if (values.help) {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   let fdt: Fdt;
@@ -146,7 +137,7 @@ async function runShow(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   if (positionals.length > 1)
@@ -197,10 +188,10 @@ export async function run(argv: string[]): Promise<number> {
     case '--help':
     case '-h':
       if (sub === undefined) {
-        console.error(USAGE);
+        logLine(USAGE);
         return 2;
       }
-      console.log(USAGE);
+      await printLine(USAGE);
       return 0;
     default:
       throw new CliError(

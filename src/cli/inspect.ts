@@ -11,7 +11,6 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createMachine, type Machine } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
@@ -26,6 +25,7 @@ import {
   VfioError,
 } from '../vfio/index.ts';
 import { DeviceSocketError, QEMU_MSG_TIMEOUT_MS } from '../vfio-user/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import {
   inspectOverWire,
@@ -33,6 +33,7 @@ import {
   type RemoteInspectArgs,
   RemoteInspectUsageError,
 } from './inspect-remote.ts';
+import { logLine, printLine } from './output.ts';
 import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json]
@@ -276,23 +277,23 @@ export async function run(argv: string[]): Promise<number> {
   const remote = remoteArgs(argv);
   const args = remote ?? parseInspectArgs(argv);
   if (args === 'help') {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   const descriptions = remote
     ? await inspectRemote(remote)
     : inspectInProcess(args as InspectArgs, (line) => {
-        if (line.level === 'warn' || line.level === 'err') console.error(formatLog(line));
+        if (line.level === 'warn' || line.level === 'err') logLine(formatLog(line));
       });
   if (args.json) {
     const out =
       descriptions.length === 1 && args.address !== undefined ? descriptions[0] : descriptions;
-    console.log(JSON.stringify(out, null, 2));
+    await printLine(JSON.stringify(out, null, 2));
     return 0;
   }
   const blocks = descriptions.map((d) => describeAsText(d, { hex: args.hex }).join('\n'));
   const memory = remote ? await memoryBlock(remote) : [];
   if (memory.length > 0) blocks.push(memory.join('\n'));
-  console.log(blocks.join('\n\n'));
+  await printLine(blocks.join('\n\n'));
   return 0;
 }
