@@ -29,6 +29,7 @@ import { QEMU_MSG_TIMEOUT_MS, ReplyError, VfioUserClient } from '../vfio-user/in
 import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import { logLine, printLine, writeOutputFile, writeStdout } from './output.ts';
+import { socketFailure } from './socket-advice.ts';
 
 const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-nodes N] [--phb N]
                           [--phb-per-group] [--dts | --json] [-o FILE.dtb]
@@ -168,7 +169,7 @@ function nameOf(socket: string): string {
 function failure(where: string, e: unknown): CliError {
   if (e instanceof ReplyError && e.code === 'EBUSY')
     return new CliError('guest', 'EBUSY', `${where}another client holds it`);
-  return cliErrorOf('guest', e, where);
+  return socketFailure('guest', e, where);
 }
 
 async function readTarget(t: Target): Promise<DeviceFacts> {

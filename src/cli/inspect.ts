@@ -34,7 +34,9 @@ import {
   RemoteInspectUsageError,
 } from './inspect-remote.ts';
 import { logLine, printLine } from './output.ts';
-import { readPlatformArg } from './platform-arg.ts';
+import { looksLikePciAddress, parsePciAddress } from './pci-address.ts';
+import { readPlatformArg, requireServable } from './platform-arg.ts';
+import { socketFailure } from './socket-advice.ts';
 
 const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json]
        vfio-nvlink2 inspect SOCKET | --socket-dir DIR [--hex] [--json]
@@ -48,8 +50,6 @@ const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json
   SOCKET    a vfio-user socket of \`serve\`: the same view through the wire
   --socket-dir DIR  every device socket of a \`serve\` directory, then the device memory each
             GPU holds against the server's memory budget (DIR/state.json)`;
-
-const PCI_NAME = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
 /**
  * The in-process form of inspect: the tree file (default: built-in), one PCI address or all, --hex,
@@ -72,14 +72,19 @@ export function parseInspectArgs(argv: string[]): InspectArgs | 'help' {
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
-  if (!values.dt) throw new CliError('inspect', 'USAGE', `only --dt is available yet\n\n${USAGE}`);
+  if (!values.dt)
+    throw new CliError(
+      'inspect',
+      'USAGE',
+      `give --dt [FILE], SOCKET or --socket-dir DIR\n\n${USAGE}`,
+    );
   let file: string | undefined;
   let address: string | undefined;
   for (const arg of positionals) {
-    if (PCI_NAME.test(arg) && !existsSync(arg)) {
+    if (looksLikePciAddress(arg) && !existsSync(arg)) {
       if (address !== undefined)
         throw new CliError('inspect', 'USAGE', `two addresses (${address}, ${arg})`);
-      address = arg.length === 7 ? `0000:${arg}` : arg.toLowerCase();
+      address = parsePciAddress('inspect', arg, true);
     } else if (file === undefined) file = arg;
     else throw new CliError('inspect', 'USAGE', `unexpected argument '${arg}'`);
   }
@@ -148,6 +153,7 @@ export function inspectInProcess(
     throw err;
   }
   try {
+    if (args.address === undefined) requireServable('inspect', machine.host, fdt.source);
     return pickFunctions(machine.host, args.address).map((fn) => inspectFunction(machine, fn));
   } finally {
     machine.dispose();
@@ -164,7 +170,7 @@ async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription
     return await inspectOverWire(args);
   } catch (err) {
     if (err instanceof DeviceSocketError || err instanceof VfioError || isSystemCallError(err))
-      throw cliErrorOf('inspect', err);
+      throw socketFailure('inspect', err);
     throw err;
   }
 }

@@ -9,6 +9,7 @@
  */
 import { closeSync, fstatSync, mkdirSync, writeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
 import { serializeFdt } from '../fdt/index.ts';
 import { LiveCounters, type LivePage, startLivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
@@ -36,7 +37,8 @@ import {
   printLine,
   writeStdout,
 } from './output.ts';
-import { readPlatformArg } from './platform-arg.ts';
+import { parsePciAddress } from './pci-address.ts';
+import { readPlatformArg, requireServable } from './platform-arg.ts';
 import { parseServeArgs, SERVE_USAGE, type ServeArgs } from './serve-args.ts';
 import {
   deviceEntries,
@@ -93,7 +95,7 @@ function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
 function buildMachine(args: ServeArgs, budget: bigint, counters?: LiveCounters): Machine {
   const fdt = readPlatformArg('serve', args.dt);
   try {
-    buildHost(fdt);
+    requireServable('serve', buildHost(fdt), fdt.source);
   } catch (err) {
     if (err instanceof HostError) throw cliErrorOf('serve', err);
     throw err;
@@ -111,7 +113,7 @@ function buildMachine(args: ServeArgs, budget: bigint, counters?: LiveCounters):
 /** Which devices go on which socket. @throws CliError for an unknown or unservable --device */
 function plan(machine: Machine, args: ServeArgs): Map<string, string> {
   if (args.device !== undefined && args.socketPath !== undefined) {
-    const address = args.device.length === 7 ? `0000:${args.device}` : args.device.toLowerCase();
+    const address = parsePciAddress('serve', args.device);
     try {
       machine.function(address);
     } catch (err) {
@@ -134,7 +136,7 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
     throw new CliError(
       'serve',
       'SOCKET_DIR',
-      `cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      `cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'}); choose a --socket-dir whose parent you can write to`,
     );
   }
   for (const warning of checkSocketDir(args.socketDir, args.allowUids.length > 0))
@@ -153,8 +155,10 @@ function startServers(
   args: ServeArgs,
 ) {
   const servers: VfioUserServer[] = [];
+  let at = '';
   try {
     for (const [address, socketPath] of sockets) {
+      at = socketPath;
       const server = new VfioUserServer({
         device: machine.device(address),
         socketPath,
@@ -173,7 +177,12 @@ function startServers(
   } catch (err) {
     for (const s of servers) s.close();
     if (err instanceof SocketPathError) throw cliErrorOf('serve', err);
-    if (isSystemCallError(err)) throw cliErrorOf('serve', err, 'cannot listen: ');
+    if (isSystemCallError(err))
+      throw new CliError(
+        'serve',
+        err.code as SystemErrnoName,
+        `cannot listen on ${at}: ${messageWithoutCode(err)}; choose another --socket-dir (or --socket-path), or free the resource it names`,
+      );
     throw err;
   }
   return servers;
