@@ -44,7 +44,7 @@ const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-no
   --phb-per-group   one vPHB per IOMMU group (N, N+1, …), as ATSD needs
   --dts             print the guest tree fragment as DTS
   --json            print the placement as JSON
-  -o FILE.dtb       also write the fragment as a DTB
+  -o, --output FILE.dtb  also write the fragment as a DTB
   Exits 1 when QEMU would have reported an error (the output is still printed).
   Grace GPUs (nvgrace-gpu): the QEMU 9.0+ options they need instead — a pcie-root-port with
   pref64-reserve for BAR2 + BAR4, vfio-user-pci, 8 memory-less NUMA nodes per GPU tied to it

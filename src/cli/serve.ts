@@ -7,7 +7,16 @@
  * Device memory is capped by the memory budget (--memory-budget, default half of MemAvailable,
  * logged at start); state.json shows what each GPU holds, read again every second.
  */
-import { closeSync, fstatSync, mkdirSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
 import { serializeFdt } from '../fdt/index.ts';
@@ -258,20 +267,45 @@ function untilStopped(cleanup: (why: string) => void): Promise<number> {
 }
 
 /**
- * --ready-fd N: checks at start that N is open, so that a wrong N is one line before any
- * socket exists. @throws CliError USAGE naming the fd
+ * --ready-fd N: checks at start that N was given to us open for writing, so that a wrong N is
+ * one line before any socket exists. Node's own fds sit at 3 and up too (libuv's epoll and
+ * eventfds, its self-pipes: both ends ours), and writing to one would hang the loop: those are
+ * refused as not given (Linux /proc/self; elsewhere, fstat only). @throws CliError USAGE naming the fd
  */
 function checkReadyFd(fd: number | undefined): void {
   if (fd === undefined) return;
-  try {
-    fstatSync(fd);
-  } catch (err) {
-    throw new CliError(
+  const refuse = (why: string) =>
+    new CliError(
       'serve',
       'USAGE',
-      `--ready-fd ${fd}: not an open file descriptor (${(err as NodeJS.ErrnoException).code ?? 'error'}); open it for writing, e.g. ${fd}>FILE or ${fd}>&1`,
+      `--ready-fd ${fd}: ${why}; open it for writing in the command that starts serve, e.g. ${fd}>FILE`,
     );
+  try {
+    fstatSync(fd);
+  } catch {
+    throw refuse('not an open file descriptor (EBADF)');
   }
+  let target: string;
+  let info: string;
+  try {
+    target = readlinkSync(`/proc/self/fd/${fd}`);
+    info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  } catch {
+    return; // no /proc: fstat said it is open
+  }
+  const sameElsewhere = () =>
+    readdirSync('/proc/self/fd').some((other) => {
+      if (other === String(fd)) return false;
+      try {
+        return readlinkSync(`/proc/self/fd/${other}`) === target;
+      } catch {
+        return false;
+      }
+    });
+  if (target.startsWith('anon_inode:') || (target.startsWith('pipe:') && sameElsewhere()))
+    throw refuse('not an open file descriptor given to serve (EBADF)');
+  const flags = Number.parseInt(/^flags:\s*([0-7]+)/m.exec(info)?.[1] ?? '1', 8);
+  if ((flags & 3) === constants.O_RDONLY) throw refuse('open for reading only');
 }
 
 /** READY=1 to the --ready-fd (sd_notify's word), then closes it; a failure is logged. */
