@@ -123,7 +123,7 @@ describe('the CLI prints `vfio-nvlink2: <command>: <code>: <message>`', () => {
     [
       ['serve', '--socket-dir', '/proc/no-such-dir/sockets'],
       1,
-      /^serve: SOCKET_DIR: cannot create \/proc\/no-such-dir\/sockets \(ENOENT\)$/,
+      /^serve: SOCKET_DIR: cannot create \/proc\/no-such-dir\/sockets \(ENOENT\); choose a --socket-dir whose parent you can write to$/,
     ],
     [
       ['inspect', '/nonexistent/0000:00:00.0.sock'],

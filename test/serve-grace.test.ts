@@ -241,7 +241,10 @@ describe('dt generate --machine and dt doctor on Grace trees', () => {
       ],
       [['--gpu-mem', '8G'], /--gpu-mem is not an option of --machine witherspoon/],
       [['--machine', 'grace-blackwell', '--gpus', '5'], /--gpus: must be 1\.\.4, not 5/],
-      [['--machine', 'grace-hopper', '--gpu-mem', 'lots'], /--gpu-mem: 'lots' is not a size/],
+      [
+        ['--machine', 'grace-hopper', '--gpu-mem', 'lots'],
+        /--gpu-mem: must be a size from 0 to 1P \(e\.g\. 96G, 1536M, 0x40000000\), not 'lots'/,
+      ],
       [['--machine', 'grace-hopper', '--omit', 'x@GPU3'], /--omit: no GPU named GPU3 has x/],
     ];
     for (const [flags, message] of cases) {

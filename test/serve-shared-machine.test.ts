@@ -362,7 +362,7 @@ describe('nothing is written, replaced or unlinked through a link or for another
     const r = serveRefusal(['--device', GPU, '--socket-path', path]);
     assert.equal(r.status, 1, r.lines.join('\n'));
     assert.deepEqual(r.lines, [
-      `vfio-nvlink2: serve: SOCKET_PATH: ${path} is a symbolic link; not following or replacing it`,
+      `vfio-nvlink2: serve: SOCKET_PATH: ${path} is a symbolic link; not following or replacing it: remove the link, or choose another socket path`,
     ]);
     assert.ok(lstatSync(path).isSymbolicLink());
     assert.ok(lstatSync(target).isSocket());

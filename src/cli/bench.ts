@@ -16,6 +16,7 @@ import {
   runBench,
 } from '../bench/index.ts';
 import { CliError } from './cli-error.ts';
+import { printLine } from './output.ts';
 import { startProgress } from './progress.ts';
 
 const USAGE = `usage: vfio-nvlink2 bench [--json FILE] [--quick] [--no-pin] [--no-fail]
@@ -72,7 +73,7 @@ function benchSteps(plan: BenchPlan): number {
 export async function run(argv: string[]): Promise<number> {
   const args = parseArgs(argv);
   if (args === null) {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   const plan = args.quick ? QUICK_PLAN : FULL_PLAN;
@@ -91,13 +92,13 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     bar.stop();
   }
-  console.log(renderTable(result.figures));
+  await printLine(renderTable(result.figures));
   const load = (l: readonly number[]) => l.map((v) => v.toFixed(2)).join(' ');
-  console.log(
+  await printLine(
     `\n${result.cpus} CPUs, load average ${load(result.load.start)} at start, ${load(result.load.end)} at end; ${describePlacement(result.placement)}`,
   );
   writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
   const verdict = benchVerdict(result.figures, !args.fail);
-  console.log(`\n${verdict.summary}; results in ${args.json}`);
+  await printLine(`\n${verdict.summary}; results in ${args.json}`);
   return verdict.exitCode;
 }

@@ -5,12 +5,13 @@
  * 0 the same, 1 different, 2 trouble.
  */
 import { statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { Fdt } from '../fdt/index.ts';
 import { diffTrees, formatDiff } from '../fdt/index.ts';
 import { PHANDLE_PROPERTIES } from '../nvlink2/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, usageError } from './cli-error.ts';
 import { readLiveTree, readTreeInput } from './dt-input.ts';
+import { printLine } from './output.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt diff A B [--json]
   What changed from A to B (each a DTB, a DTS, or a tree directory like /proc/device-tree):
@@ -52,7 +53,7 @@ export async function runDiff(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   if (positionals.length !== 2)
@@ -61,9 +62,7 @@ export async function runDiff(argv: string[]): Promise<number> {
   const entries = diffTrees(a, b, { phandleProperties: PHANDLE_PROPS });
   const text = values.json ? JSON.stringify(entries, null, 2) : formatDiff(entries);
   if (text) {
-    await new Promise<void>((resolve, reject) => {
-      process.stdout.write(`${text}\n`, (err) => (err ? reject(err) : resolve()));
-    });
+    await printLine(text);
   }
   return entries.length === 0 ? 0 : 1;
 }

@@ -23,6 +23,7 @@ import {
 } from '../nvlink2/index.ts';
 import { CliError } from './cli-error.ts';
 import { PROC_DEVICE_TREE, readLiveTree, readTreeInput } from './dt-input.ts';
+import { logLine, writeStdout } from './output.ts';
 
 /** Exit status when a finding is at or above `--fail-on`. */
 export const EXIT_FINDINGS = 3;
@@ -44,11 +45,7 @@ export interface LintFlags {
   readonly fixScript: string | undefined;
 }
 
-async function print(text: string): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    process.stdout.write(text, (err) => (err ? reject(err) : resolve()));
-  });
-}
+const print = writeStdout;
 
 function write(file: string, text: string, what: string): void {
   try {
@@ -111,9 +108,15 @@ export async function runLint(flags: LintFlags): Promise<number> {
     : readTreeInput('dt doctor', flags.file);
   const report = lintTree(input.fdt, flags.kernel ? { kernel: flags.kernel } : {});
   attachLocations(report.findings, input.locator);
-  for (const w of report.hostWarnings) process.stderr.write(`dt doctor: warning: ${w}\n`);
+  for (const w of report.hostWarnings) logLine(`dt doctor: warning: ${w}`);
   // A function nvgrace-gpu binds is reported by its probe, as driver binding picks one driver.
   const functions = report.functions && withNvgraceEntries(input.fdt, report.functions);
+  if (functions?.length === 0 && report.hostError === null)
+    throw new CliError(
+      'dt doctor',
+      'PLATFORM',
+      `${input.fdt.source}: no PCI host bridge (no node of device_type "pciex" or "pci"): nothing to serve`,
+    );
   if (flags.sarif !== undefined) {
     const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });
     write(flags.sarif, `${JSON.stringify(log, null, 2)}\n`, 'SARIF');

@@ -4,10 +4,12 @@
  * src/nvlink2/doctor.ts), then the linter's findings (src/nvlink2/lint, dt-doctor-lint.ts).
  * Exit status 0 even when devices fail, unless --fail-on asks otherwise (then 3).
  */
-import { parseArgs } from 'node:util';
+
 import { KERNEL_VERSIONS, type KernelVersion, type Level } from '../nvlink2/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, usageError } from './cli-error.ts';
 import { runExplain, runLint } from './dt-doctor-lint.ts';
+import { printLine } from './output.ts';
 
 const USAGE = `usage: vfio-nvlink2 dt doctor [FILE | --live [DIR]] [--kernel ${KERNEL_VERSIONS.join('|')}]
                              [--json | --format text|json|sarif] [--sarif FILE]
@@ -38,7 +40,7 @@ export async function runDoctor(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   if (values.explain !== undefined) return runExplain(values.explain);

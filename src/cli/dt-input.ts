@@ -16,6 +16,7 @@ import {
   nameLocator,
   shellWord,
 } from '../nvlink2/index.ts';
+import { isDtsSource, readTreeBytes } from '../platform/index.ts';
 import { CliError, cliErrorOf } from './cli-error.ts';
 import { readPlatformArg } from './platform-arg.ts';
 
@@ -95,7 +96,19 @@ export function readTreeInput(command: string, file: string | undefined): TreeIn
       makeDtb: 'vfio-nvlink2 dt generate -o witherspoon.dtb',
     };
   }
-  if (file.endsWith('.dts')) {
+  const bytes = readTreeBytes(file); // read already by readPlatformArg (stdin: kept)
+  if (file === '-') {
+    // From stdin: no file to point into, and the blob fix scripts edit is one to write.
+    return isDtsSource(bytes)
+      ? {
+          fdt,
+          locator: nameLocator('stdin'),
+          dtb: 'stdin.dtb',
+          makeDtb: 'dtc -q -I dts -O dtb -o stdin.dtb -',
+        }
+      : { fdt, locator: blobLocator(bytes, 'stdin', fdt), dtb: 'stdin.dtb' };
+  }
+  if (isDtsSource(bytes)) {
     const annotated = runDtc(
       command,
       ['-q', '-I', 'dts', '-O', 'dts', '-T', '-T', file],
@@ -112,7 +125,7 @@ export function readTreeInput(command: string, file: string | undefined): TreeIn
       }
       return lines.get(f)?.[line - 1];
     };
-    const dtb = `${file.slice(0, -'.dts'.length)}.dtb`;
+    const dtb = `${file.endsWith('.dts') ? file.slice(0, -'.dts'.length) : file}.dtb`;
     return {
       fdt,
       locator: dtsLocator(annotated, file, sourceLine),
@@ -120,14 +133,5 @@ export function readTreeInput(command: string, file: string | undefined): TreeIn
       makeDtb: `dtc -q -I dts -O dtb -o ${shellWord(dtb)} ${shellWord(file)}`,
     };
   }
-  const bytes = readFileSync(file);
-  return {
-    fdt,
-    locator: blobLocator(
-      new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength),
-      file,
-      fdt,
-    ),
-    dtb: file,
-  };
+  return { fdt, locator: blobLocator(bytes, file, fdt), dtb: file };
 }

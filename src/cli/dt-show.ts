@@ -20,6 +20,7 @@ import {
 } from '../fdt/index.ts';
 import { defaultPlatformTree } from '../platform/index.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
+import { printLine, writeStdout } from './output.ts';
 import { readPlatformArg } from './platform-arg.ts';
 
 const COMMAND = 'dt show';
@@ -66,6 +67,7 @@ type Values = ReturnType<typeof parse>['values'];
  * of the built-in tree (so a missing FILE is reported as one, not taken for a node).
  */
 function isFile(arg: string): boolean {
+  if (arg === '-') return true; // stdin
   try {
     if (statSync(arg).isFile()) return true;
   } catch {
@@ -165,10 +167,9 @@ function wholeTree(fdt: Fdt, values: Values): string {
   return values.json ? `${nodeToJson(node)}\n` : nodeToDts(node);
 }
 
+// Through output.ts: a closed pipe or a full disk is one line (or a quiet exit), never a trace.
 async function write(text: string, encoding: BufferEncoding): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
-    process.stdout.write(text, encoding, (err) => (err ? reject(err) : resolve()));
-  });
+  await writeStdout(Buffer.from(text, encoding));
 }
 
 /** Text lines, each byte of a value as itself (latin1), as fdtget's printf writes it. */
@@ -189,7 +190,7 @@ export async function runShow(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   const first = positionals[0];

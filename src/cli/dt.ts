@@ -4,8 +4,7 @@
  * subdriver would do with every PCI function. The trees come from platform/witherspoon and
  * platform/default-platform, loaded by platform-arg.ts as every command loads a tree.
  */
-import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+
 import { type Fdt, serializeFdt, toDts } from '../fdt/index.ts';
 import {
   GRACE_FLAG_SPEC,
@@ -18,7 +17,50 @@ import {
   WitherspoonOptionError,
   witherspoonOptionsFromFlags,
 } from '../platform/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
+import { logLine, printLine, writeOutputFile, writeStdout } from './output.ts';
+import { readPlatformArg } from './platform-arg.ts';
+
+/** `dt generate --help`: every option with what it takes. */
+const GENERATE_USAGE = `usage: vfio-nvlink2 dt generate [--machine witherspoon] [--gpus 4|6] [--gpu-ram 16|32]
+           [--link-speed CODE|none] [--memory-map 4t-down|4t-up] [--pci-domains] [--omit PROP@NODE]...
+           [--atsd-entries 0..8] [--memory-reg-u64s 0..8] [--p100 plain|nvlink1] [--dts] [-o FILE]
+       vfio-nvlink2 dt generate --machine grace-hopper|grace-blackwell [--gpus 1..4] [--gpu-mem SIZE]
+           [--gpu-mem-base ADDR] [--gpu-mem-cells 1|2] [--c2c-link up|down]
+           [--hbm-training done|pending] [--mig-dvsec bug|fixed|absent] [--omit PROP@GPU]... [--dts] [-o FILE]
+
+  Write a device tree (a DTB, or DTS with --dts) to FILE or stdout (a DTB never to a terminal).
+  --machine M          witherspoon (default), grace-hopper (GH200, 96G) or grace-blackwell (GB200, 186G)
+  Witherspoon (IBM POWER9 AC922, V100 SXM2 GPUs on NVLink2, as skiboot builds it):
+  --gpus 4|6           GPUs (default 6: Sequoia; 4: Redbud)
+  --gpu-ram 16|32      GiB of RAM per GPU (default 16)
+  --link-speed CODE|none  ibm,nvlink-speed of every link, a u32 0..4294967295 (default 8); none omits it
+  --memory-map 4t-down|4t-up  GPU RAM placement (default 4t-down; 4t-up holds at most 4 GPUs)
+  --pci-domains        linux,pci-domain on every PHB
+  --omit PROP@NODE     leave a property out (repeatable); NODE is a PCI name (0002:01:00.0),
+                       a node path (/memory@3e000000000), GPU<n> or *
+  --atsd-entries 0..8  ATSD registers per NPU (default 8)
+  --memory-reg-u64s 0..8  u64s in each GPU memory node's reg (default 2)
+  --p100 plain|nvlink1 P100 GPUs instead of V100: plain PCIe, or NVLink1
+  Grace (nvgrace-gpu):
+  --gpus 1..4          GPUs (default 1)
+  --gpu-mem SIZE       device memory per GPU, 0..1P (e.g. 96G, 1536M, 0x40000000)
+  --gpu-mem-base ADDR  its host physical address, a u64
+  --gpu-mem-cells 1|2  cells of nvidia,gpu-mem-base-pa/size
+  --c2c-link up|down   the C2C link's state the probe reads (default up)
+  --hbm-training done|pending  HBM training state the probe waits for (default done)
+  --mig-dvsec bug|fixed|absent  the MIG DVSEC as the kernel's bug reads it, fixed, or absent
+  --omit PROP@GPU      leave a property out (repeatable); GPU is GPU<n>, a PCI name or *
+  --dts                write DTS source instead of a DTB
+  -o, --output FILE    write to FILE (replaced whole: through a temporary file and a rename)`;
+
+/** `dt show --help`. */
+const SHOW_USAGE = `usage: vfio-nvlink2 dt show [FILE | -] [--node PATH]
+
+  Print a tree as DTS: FILE is a DTB or DTS (told apart by content; DTS needs dtc), - reads it
+  from stdin; default: the built-in 6-GPU Witherspoon.
+  --node PATH          only this node and what is under it (e.g. /memory@3e000000000)`;
 
 const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
 
@@ -40,24 +82,16 @@ const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
       For every PCI function, what the NVLink2 subdriver's init would do; then the findings of
       the NVLink2 rules (dt doctor --help).
   diff A B [--json]
-      What changed from tree A to tree B (DTB, DTS or a /proc/device-tree-like directory).`;
+      What changed from tree A to tree B (DTB, DTS or a /proc/device-tree-like directory).
+
+  'vfio-nvlink2 dt <subcommand> --help' lists a subcommand's options.`;
 
 async function writeOutput(data: Uint8Array | string, file: string | undefined): Promise<void> {
   if (file !== undefined && file !== '-') {
-    try {
-      writeFileSync(file, data);
-    } catch (err) {
-      throw new CliError(
-        'dt generate',
-        'FILE',
-        `cannot write ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-      );
-    }
+    writeOutputFile('dt generate', file, data);
     return;
   }
-  await new Promise<void>((resolve, reject) => {
-    process.stdout.write(data, (err) => (err ? reject(err) : resolve()));
-  });
+  await writeStdout(data);
 }
 
 async function runGenerate(argv: string[]): Promise<number> {
@@ -69,7 +103,7 @@ async function runGenerate(argv: string[]): Promise<number> {
   }
   const { values } = parsed;
   if (values.help) {
-    console.log(USAGE);
+    await printLine(GENERATE_USAGE);
     return 0;
   }
   let fdt: Fdt;
@@ -158,10 +192,10 @@ export async function run(argv: string[]): Promise<number> {
     case '--help':
     case '-h':
       if (sub === undefined) {
-        console.error(USAGE);
+        logLine(USAGE);
         return 2;
       }
-      console.log(USAGE);
+      await printLine(USAGE);
       return 0;
     default:
       throw new CliError(

@@ -7,7 +7,6 @@
  * --json. Exit 0 when every check passed, 1 on any failure, 2 for bad usage.
  */
 import { randomInt } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
 import type { PlannedConnection } from '../fuzz/index.ts';
 import {
@@ -21,7 +20,9 @@ import {
   renderSummary,
   runFuzz,
 } from '../fuzz/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, usageError } from './cli-error.ts';
+import { printLine } from './output.ts';
 
 const USAGE = `usage: vfio-nvlink2 fuzz [--messages N] [--seed S] [--lanes L] [--json]
 
@@ -142,7 +143,7 @@ function printPlan(lane: number, connection: number, plan: PlannedConnection): v
 export async function run(argv: string[]): Promise<number> {
   const options = parse(argv);
   if (options === 'help') {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   const bar =
@@ -170,6 +171,6 @@ export async function run(argv: string[]): Promise<number> {
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
   }
-  console.log(options.json ? JSON.stringify(report, null, 2) : renderSummary(report));
+  await printLine(options.json ? JSON.stringify(report, null, 2) : renderSummary(report));
   return report.failures.length === 0 ? 0 : 1;
 }

@@ -5,9 +5,8 @@
  * space and region info over vfio-user, closes the connection (serve allows one client per
  * device), then computes the guest placement and the guest device-tree fragment.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { serializeFdt, toDts } from '../fdt/index.ts';
 import {
   buildGuestTree,
@@ -27,7 +26,10 @@ import { deviceNameForSocket, readDevicesList, servedDevices } from '../serve-di
 import { hex } from '../text/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { QEMU_MSG_TIMEOUT_MS, ReplyError, VfioUserClient } from '../vfio-user/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
+import { logLine, printLine, writeOutputFile, writeStdout } from './output.ts';
+import { socketFailure } from './socket-advice.ts';
 
 const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-nodes N] [--phb N]
                           [--phb-per-group] [--dts | --json] [-o FILE.dtb]
@@ -42,7 +44,7 @@ const USAGE = `usage: vfio-nvlink2 guest --socket-dir DIR | SOCKET... [--numa-no
   --phb-per-group   one vPHB per IOMMU group (N, N+1, …), as ATSD needs
   --dts             print the guest tree fragment as DTS
   --json            print the placement as JSON
-  -o FILE.dtb       also write the fragment as a DTB
+  -o, --output FILE.dtb  also write the fragment as a DTB
   Exits 1 when QEMU would have reported an error (the output is still printed).
   Grace GPUs (nvgrace-gpu): the QEMU 9.0+ options they need instead — a pcie-root-port with
   pref64-reserve for BAR2 + BAR4, vfio-user-pci, 8 memory-less NUMA nodes per GPU tied to it
@@ -167,7 +169,7 @@ function nameOf(socket: string): string {
 function failure(where: string, e: unknown): CliError {
   if (e instanceof ReplyError && e.code === 'EBUSY')
     return new CliError('guest', 'EBUSY', `${where}another client holds it`);
-  return cliErrorOf('guest', e, where);
+  return socketFailure('guest', e, where);
 }
 
 async function readTarget(t: Target): Promise<DeviceFacts> {
@@ -220,7 +222,7 @@ function vphbsOf(facts: readonly DeviceFacts[], args: GuestArgs): VphbRequest[] 
 export async function run(argv: string[]): Promise<number> {
   const args = parseGuestArgs(argv);
   if (args === 'help') {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   const targets = targetsOf(args);
@@ -236,25 +238,24 @@ export async function run(argv: string[]): Promise<number> {
     throw e;
   }
   const tree = buildGuestTree(placement);
-  if (args.output !== undefined) writeFileSync(args.output, serializeFdt(tree));
-  if (args.format === 'json')
-    process.stdout.write(`${JSON.stringify(placementToJson(placement), null, 2)}\n`);
-  else if (args.format === 'dts') process.stdout.write(toDts(tree));
-  else process.stdout.write(formatPlacement(placement));
+  if (args.output !== undefined) writeOutputFile('guest', args.output, serializeFdt(tree));
+  if (args.format === 'json') await printLine(JSON.stringify(placementToJson(placement), null, 2));
+  else if (args.format === 'dts') await writeStdout(toDts(tree));
+  else await writeStdout(formatPlacement(placement));
   const errors = placement.vphbs.flatMap((v) => v.errors.map((e) => `vPHB ${v.index}: ${e}`));
   // QEMU's own errors for the placement asked for (it would refuse to start): PLACEMENT lines.
-  for (const e of errors) console.error(`vfio-nvlink2: guest: PLACEMENT: ${e}`);
+  for (const e of errors) logLine(`vfio-nvlink2: guest: PLACEMENT: ${e}`);
   return errors.length > 0 ? 1 : 0;
 }
 
 const GRACE_GUEST_RAM = 512n << 20n;
 
 /** The QEMU options for the Grace GPUs among the targets (nvgrace-gpu: no pseries placement). */
-function printGracePlan(
+async function printGracePlan(
   facts: readonly DeviceFacts[],
   targets: readonly Target[],
   args: GuestArgs,
-) {
+): Promise<number> {
   const plan = graceQemuPlan(
     facts.map((f) => ({
       address: f.address,
@@ -270,7 +271,7 @@ function printGracePlan(
       (_k: string, v: unknown) => (typeof v === 'bigint' ? hex(v) : v),
       2,
     );
-    process.stdout.write(`${json}\n`);
-  } else process.stdout.write(formatGraceQemuPlan(plan));
+    await printLine(json);
+  } else await writeStdout(formatGraceQemuPlan(plan));
   return 0;
 }

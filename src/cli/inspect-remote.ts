@@ -4,11 +4,11 @@
  * (src/vfio-user/client/describe-remote.ts), one connection at a time.
  */
 import { existsSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { CodedError } from '../errors/index.ts';
 import { deviceNameForSocket, socketsInDir } from '../serve-dir/index.ts';
 import { type DeviceDescription, VfioError } from '../vfio/index.ts';
 import { atSocket, describeRemote } from '../vfio-user/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 
 /** `inspect SOCKET` / `inspect --socket-dir DIR` arguments. */
 export interface RemoteInspectArgs {

@@ -11,7 +11,6 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { createMachine, type Machine } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
@@ -26,6 +25,7 @@ import {
   VfioError,
 } from '../vfio/index.ts';
 import { DeviceSocketError, QEMU_MSG_TIMEOUT_MS } from '../vfio-user/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import {
   inspectOverWire,
@@ -33,7 +33,10 @@ import {
   type RemoteInspectArgs,
   RemoteInspectUsageError,
 } from './inspect-remote.ts';
-import { readPlatformArg } from './platform-arg.ts';
+import { logLine, printLine } from './output.ts';
+import { looksLikePciAddress, parsePciAddress } from './pci-address.ts';
+import { readPlatformArg, requireServable } from './platform-arg.ts';
+import { socketFailure } from './socket-advice.ts';
 
 const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json]
        vfio-nvlink2 inspect SOCKET | --socket-dir DIR [--hex] [--json]
@@ -47,8 +50,6 @@ const USAGE = `usage: vfio-nvlink2 inspect --dt [FILE] [ADDRESS] [--hex] [--json
   SOCKET    a vfio-user socket of \`serve\`: the same view through the wire
   --socket-dir DIR  every device socket of a \`serve\` directory, then the device memory each
             GPU holds against the server's memory budget (DIR/state.json)`;
-
-const PCI_NAME = /^([0-9a-f]{4}:)?[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/i;
 
 /**
  * The in-process form of inspect: the tree file (default: built-in), one PCI address or all, --hex,
@@ -71,14 +72,19 @@ export function parseInspectArgs(argv: string[]): InspectArgs | 'help' {
   }
   const { values, positionals } = parsed;
   if (values.help) return 'help';
-  if (!values.dt) throw new CliError('inspect', 'USAGE', `only --dt is available yet\n\n${USAGE}`);
+  if (!values.dt)
+    throw new CliError(
+      'inspect',
+      'USAGE',
+      `give --dt [FILE], SOCKET or --socket-dir DIR\n\n${USAGE}`,
+    );
   let file: string | undefined;
   let address: string | undefined;
   for (const arg of positionals) {
-    if (PCI_NAME.test(arg) && !existsSync(arg)) {
+    if (looksLikePciAddress(arg) && !existsSync(arg)) {
       if (address !== undefined)
         throw new CliError('inspect', 'USAGE', `two addresses (${address}, ${arg})`);
-      address = arg.length === 7 ? `0000:${arg}` : arg.toLowerCase();
+      address = parsePciAddress('inspect', arg, true);
     } else if (file === undefined) file = arg;
     else throw new CliError('inspect', 'USAGE', `unexpected argument '${arg}'`);
   }
@@ -147,6 +153,7 @@ export function inspectInProcess(
     throw err;
   }
   try {
+    if (args.address === undefined) requireServable('inspect', machine.host, fdt.source);
     return pickFunctions(machine.host, args.address).map((fn) => inspectFunction(machine, fn));
   } finally {
     machine.dispose();
@@ -163,7 +170,7 @@ async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription
     return await inspectOverWire(args);
   } catch (err) {
     if (err instanceof DeviceSocketError || err instanceof VfioError || isSystemCallError(err))
-      throw cliErrorOf('inspect', err);
+      throw socketFailure('inspect', err);
     throw err;
   }
 }
@@ -276,23 +283,23 @@ export async function run(argv: string[]): Promise<number> {
   const remote = remoteArgs(argv);
   const args = remote ?? parseInspectArgs(argv);
   if (args === 'help') {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   const descriptions = remote
     ? await inspectRemote(remote)
     : inspectInProcess(args as InspectArgs, (line) => {
-        if (line.level === 'warn' || line.level === 'err') console.error(formatLog(line));
+        if (line.level === 'warn' || line.level === 'err') logLine(formatLog(line));
       });
   if (args.json) {
     const out =
       descriptions.length === 1 && args.address !== undefined ? descriptions[0] : descriptions;
-    console.log(JSON.stringify(out, null, 2));
+    await printLine(JSON.stringify(out, null, 2));
     return 0;
   }
   const blocks = descriptions.map((d) => describeAsText(d, { hex: args.hex }).join('\n'));
   const memory = remote ? await memoryBlock(remote) : [];
   if (memory.length > 0) blocks.push(memory.join('\n'));
-  console.log(blocks.join('\n\n'));
+  await printLine(blocks.join('\n\n'));
   return 0;
 }

@@ -3,7 +3,16 @@
  * `vfio-nvlink2`: the command-line entry. Each subcommand lives in its own module exporting
  * `run(argv)`, which returns the process exit code; this file only dispatches.
  */
+import { readFileSync } from 'node:fs';
 import { CliError, cliErrorOf } from './cli-error.ts';
+import {
+  EXIT_CLOSED_PIPE,
+  guardOutput,
+  logLine,
+  OutputError,
+  outputFailure,
+  printLine,
+} from './output.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -49,35 +58,89 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`);
-  return `usage: vfio-nvlink2 <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nRun 'vfio-nvlink2 <command> --help' for a command's options.`;
+  return `usage: vfio-nvlink2 <command> [options]
+       vfio-nvlink2 help [COMMAND [SUBCOMMAND]] | --help | --version
+
+commands:
+${lines.join('\n')}
+
+Run 'vfio-nvlink2 help <command>' or 'vfio-nvlink2 <command> --help' for a command's options.`;
+}
+
+/** The package's version (package.json beside src/ or dist/). */
+function version(): string {
+  for (const up of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (pkg.name === 'vfio-nvlink2' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      // not this one
+    }
+  }
+  return 'unknown';
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h' || name === 'help') {
-    console.log(usage());
-    return name ? 0 : 2;
-  }
-  const command = commands[name];
-  if (!command) {
-    console.error(`vfio-nvlink2: ${name}: USAGE: unknown command '${name}'\n\n${usage()}`);
+  if (name === undefined) {
+    logLine(usage());
     return 2;
   }
-  return (await command.load())(rest);
+  if (name === '--version' || name === '-V') {
+    await printLine(`vfio-nvlink2 ${version()}`);
+    return 0;
+  }
+  if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+    await printLine(usage());
+    return 0;
+  }
+  // `help serve`, `help dt generate`: the command's own --help.
+  const [target, args] =
+    name === 'help' ? [rest[0] as string, [...rest.slice(1), '--help']] : [name, rest];
+  const command = commands[target];
+  if (!command) throw new CliError(target, 'USAGE', `unknown command '${target}'\n\n${usage()}`);
+  return (await command.load())(args);
 }
 
+/** The command as a user typed it, for the error line ('dt show', 'serve'). */
+function commandOf(argv: readonly string[]): string {
+  const [name = '', sub] = argv;
+  if (name.startsWith('-')) return name.replace(/^-+/, ''); // --help, --version
+  return name === 'dt' && sub !== undefined && /^[a-z]+$/.test(sub) ? `dt ${sub}` : name;
+}
+
+/**
+ * The exit status after stdout or stderr failed: a closed pipe ends quietly (141, as SIGPIPE
+ * would); anything else is one line on stderr, if stderr still works, and status 1.
+ */
+function outputFailed(failure: OutputError, command: string): number {
+  if (failure.closedPipe) return EXIT_CLOSED_PIPE;
+  if (failure.stream === 'stdout')
+    logLine(`vfio-nvlink2: ${command}: ${failure.code}: ${failure.message}`);
+  return 1;
+}
+
+guardOutput();
 const argv = process.argv.slice(2);
 main(argv).then(
   (code) => {
-    process.exitCode = code;
+    const failed = outputFailure();
+    process.exitCode = failed ? outputFailed(failed, commandOf(argv)) : code;
   },
   (err: unknown) => {
+    if (err instanceof OutputError) {
+      process.exitCode = outputFailed(err, commandOf(argv));
+      return;
+    }
     // Every error prints as `vfio-nvlink2: <command>: <code>: <message>` (README.md "Errors"):
     // a CliError as its command made it; any other error of ours with its own code; anything
     // else is a bug, INTERNAL, with its stack for the report.
-    const line = err instanceof CliError ? err : cliErrorOf(argv[0] ?? '', err);
-    console.error(`vfio-nvlink2: ${line.message}`);
-    if (line.code === 'INTERNAL' && err instanceof Error && err.stack) console.error(err.stack);
+    const line = err instanceof CliError ? err : cliErrorOf(commandOf(argv), err);
+    logLine(`vfio-nvlink2: ${line.message}`);
+    if (line.code === 'INTERNAL' && err instanceof Error && err.stack) logLine(err.stack);
     process.exitCode = line.exitCode;
   },
 );

@@ -3,17 +3,17 @@
  * vfio-user backend convention (vfio-user.rst "Server": take --socket-path, do not daemonize,
  * exit on SIGTERM).
  */
-import { parseArgs } from 'node:util';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, usageError } from './cli-error.ts';
 import { parseSize } from './memory-size.ts';
 
 /** `serve --help`. */
 export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir DIR] [--lpid N] [--allow-uid UID[,UID]] [--memory-budget SIZE]
                           [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-] [--json]
-                          [--http PORT] [--state-dir DIR [--sync]]
+                          [--http PORT] [--ready-fd N] [--quiet | --verbose] [--state-dir DIR [--sync]]
        vfio-nvlink2 serve [--dt FILE] --device ADDRESS --socket-path PATH [--lpid N] [--allow-uid UID[,UID]]
                           [--memory-budget SIZE] [--idle-timeout SECONDS] [--stall-timeout SECONDS] [--trace FILE|-]
-                          [--state-dir DIR [--sync]]
+                          [--ready-fd N] [--quiet | --verbose] [--state-dir DIR [--sync]]
 
   Serve every GPU and NVLink bridge of the platform (FILE, a DTB or DTS; default: the built-in
   6-GPU Witherspoon) over vfio-user, one socket each: DIR/<DDDD:BB:DD.F>.sock, with
@@ -21,7 +21,11 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
   DIR/trace.ctl (0600) is where \`vfio-nvlink2 trace\` attaches to stream the tracepoints live.
   DIR defaults to $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>; it must be ours,
   not a symlink, writable by nobody else. Sockets are 0600 whatever the umask.
-  --device/--socket-path  serve one device on PATH (the backend convention)
+  --dt FILE               the platform: a DTB, or a DTS (recognised by its content, compiled with
+                          dtc); - reads it from stdin
+  --socket-dir DIR        where the sockets and JSON files go
+  --device/--socket-path  serve one device on PATH (the backend convention); ADDRESS is a PCI
+                          name like 0002:01:00.0 (\`dt doctor\` lists them)
   --lpid N                every partition gets LPID N (1..4094) instead of KVM's allocator
   --allow-uid UID[,UID]   also serve clients of these uids (by default only our own, and root)
   --memory-budget SIZE    device memory (GPU RAM, BARs) all clients may populate together, e.g.
@@ -39,7 +43,16 @@ export const SERVE_USAGE = `usage: vfio-nvlink2 serve [--dt FILE] [--socket-dir 
   --idle-timeout SECONDS  close a connection without VERSION after this long (default 60, 0 never)
   --stall-timeout SECONDS close a client that stops sending inside a message for this long
                           (default 60, 0 never)
-  Runs in the foreground; SIGTERM or SIGINT closes the clients, removes the sockets, exits 0.`;
+  --ready-fd N            once every socket accepts, write READY=1 and a newline to fd N
+                          (3..1023, open for writing; sd_notify's word) and close it
+  --quiet                 log warnings and errors only
+  --verbose               also log what a VMM merely probes (a region or IRQ the device lacks,
+                          e.g. region 8, VGA) and connections before VERSION
+  Log lines go to stderr with an ISO 8601 UTC timestamp: start, each client's connect and
+  disconnect (device, pid, partition, LPID), warnings.
+  Runs in the foreground; SIGTERM, SIGINT or SIGHUP closes the clients, removes the sockets and
+  the JSON files, exits 0. A closed stdout or stderr (a reader that exits) stops it the same
+  way, quietly (status 141); a full one (ENOSPC) with one line (status 1).`;
 
 /** `serve`'s parsed command line (times in ms, the budget in bytes). */
 export interface ServeArgs {
@@ -63,6 +76,10 @@ export interface ServeArgs {
   readonly stateDir: string | undefined;
   /** --sync: fdatasync each acknowledged write (with --state-dir). */
   readonly sync: boolean;
+  /** The fd that gets READY=1 once every socket accepts; undefined: none. */
+  readonly readyFd: number | undefined;
+  /** 0 --quiet (warnings), 1 default (+ start, connect, disconnect), 2 --verbose (+ probes). */
+  readonly verbosity: 0 | 1 | 2;
 }
 
 /** $XDG_RUNTIME_DIR/vfio-nvlink2, else /tmp/vfio-nvlink2-<uid>. */
@@ -133,6 +150,18 @@ function parsePort(text: string | undefined): number | undefined {
   return n;
 }
 
+function parseReadyFd(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^\d{1,4}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= 3 && n <= 1023))
+    throw new CliError(
+      'serve',
+      'USAGE',
+      `--ready-fd must be a file descriptor from 3 to 1023 (0-2 are stdin, stdout, stderr), not '${text}'`,
+    );
+  return n;
+}
+
 /** @throws CliError (exit 2) for bad usage. */
 export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
   let values: ReturnType<typeof parse>['values'];
@@ -149,6 +178,8 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
       'USAGE',
       `unexpected argument '${positionals[0]}'\n\n${SERVE_USAGE}`,
     );
+  if (values.quiet && values.verbose)
+    throw new CliError('serve', 'USAGE', '--quiet or --verbose, not both');
   if ((values.device === undefined) !== (values['socket-path'] === undefined)) {
     throw new CliError('serve', 'USAGE', '--device and --socket-path go together');
   }
@@ -169,6 +200,8 @@ export function parseServeArgs(argv: string[]): ServeArgs | 'help' {
     http: parsePort(values.http),
     stateDir: values['state-dir'],
     sync: values.sync ?? false,
+    readyFd: parseReadyFd(values['ready-fd']),
+    verbosity: values.quiet ? 0 : values.verbose ? 2 : 1,
   };
 }
 
@@ -192,6 +225,9 @@ function parse(argv: string[]) {
       http: { type: 'string' },
       'state-dir': { type: 'string' },
       sync: { type: 'boolean' },
+      'ready-fd': { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+      verbose: { type: 'boolean', short: 'v' },
       help: { type: 'boolean', short: 'h' },
     },
   });

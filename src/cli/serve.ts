@@ -7,8 +7,18 @@
  * Device memory is capped by the memory budget (--memory-budget, default half of MemAvailable,
  * logged at start); state.json shows what each GPU holds, read again every second.
  */
-import { mkdirSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
 import { type Fdt, serializeFdt } from '../fdt/index.ts';
 import { LiveCounters, type LivePage, startLivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
@@ -29,7 +39,16 @@ import {
 } from '../vfio-user/index.ts';
 import { CliError, cliErrorOf } from './cli-error.ts';
 import { defaultMemoryBudget } from './memory-size.ts';
-import { readPlatformArg } from './platform-arg.ts';
+import {
+  EXIT_CLOSED_PIPE,
+  logLine,
+  OutputError,
+  onOutputFailure,
+  printLine,
+  writeStdout,
+} from './output.ts';
+import { parsePciAddress } from './pci-address.ts';
+import { readPlatformArg, requireServable } from './platform-arg.ts';
 import { parseServeArgs, SERVE_USAGE, type ServeArgs } from './serve-args.ts';
 import {
   deviceEntries,
@@ -42,7 +61,21 @@ import { openTraceOutput } from './serve-trace.ts';
 import { checkSocketDir } from './socket-dir.ts';
 import { CONTROL_SOCKET, startTraceControl, type TraceControl } from './trace-control.ts';
 
-const log = (line: string) => process.stderr.write(`vfio-nvlink2 serve: ${line}\n`);
+/** 0: warnings only (--quiet), 1: + start, connect, disconnect, 2: + probes (--verbose). */
+let verbosity: 0 | 1 | 2 = 1;
+
+/** A log line: ISO 8601 UTC time, then the line; never fatal (output.ts). */
+const emit = (line: string) => logLine(`${new Date().toISOString()} vfio-nvlink2 serve: ${line}`);
+/** Warnings and errors: always. */
+const log = emit;
+/** What happens (start, a client's connect and disconnect): unless --quiet. */
+const info = (line: string) => {
+  if (verbosity >= 1) emit(line);
+};
+/** What a VMM merely probes (a region it does not have), connections before VERSION: --verbose. */
+const debug = (line: string) => {
+  if (verbosity >= 2) emit(line);
+};
 
 /** Kernel lines a client's requests can cause, rate-limited as the server's own. */
 const kernelLog = new RateLimitedLog(log, 'kernel');
@@ -76,7 +109,7 @@ function buildMachine(
 ): { machine: Machine; stateDir: StateDir | undefined } {
   const fdt = readPlatformArg('serve', args.dt);
   try {
-    buildHost(fdt);
+    requireServable('serve', buildHost(fdt), fdt.source);
   } catch (err) {
     if (err instanceof HostError) throw cliErrorOf('serve', err);
     throw err;
@@ -108,7 +141,7 @@ function openStateDir(args: ServeArgs, fdt: Fdt): StateDir | undefined {
 /** Which devices go on which socket. @throws CliError for an unknown or unservable --device */
 function plan(machine: Machine, args: ServeArgs): Map<string, string> {
   if (args.device !== undefined && args.socketPath !== undefined) {
-    const address = args.device.length === 7 ? `0000:${args.device}` : args.device.toLowerCase();
+    const address = parsePciAddress('serve', args.device);
     try {
       machine.function(address);
     } catch (err) {
@@ -131,7 +164,7 @@ function plan(machine: Machine, args: ServeArgs): Map<string, string> {
     throw new CliError(
       'serve',
       'SOCKET_DIR',
-      `cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      `cannot create ${args.socketDir} (${(err as NodeJS.ErrnoException).code ?? 'error'}); choose a --socket-dir whose parent you can write to`,
     );
   }
   for (const warning of checkSocketDir(args.socketDir, args.allowUids.length > 0))
@@ -150,13 +183,17 @@ function startServers(
   args: ServeArgs,
 ) {
   const servers: VfioUserServer[] = [];
+  let at = '';
   try {
     for (const [address, socketPath] of sockets) {
+      at = socketPath;
       const server = new VfioUserServer({
         device: machine.device(address),
         socketPath,
         partitions,
         log,
+        info,
+        ...(verbosity >= 2 ? { debug } : {}),
         onChange,
         allowUids: args.allowUids,
         ...(args.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: args.idleTimeoutMs }),
@@ -168,7 +205,12 @@ function startServers(
   } catch (err) {
     for (const s of servers) s.close();
     if (err instanceof SocketPathError) throw cliErrorOf('serve', err);
-    if (isSystemCallError(err)) throw cliErrorOf('serve', err, 'cannot listen: ');
+    if (isSystemCallError(err))
+      throw new CliError(
+        'serve',
+        err.code as SystemErrnoName,
+        `cannot listen on ${at}: ${messageWithoutCode(err)}; choose another --socket-dir (or --socket-path), or free the resource it names`,
+      );
     throw err;
   }
   return servers;
@@ -221,17 +263,85 @@ function removeIfOurs(path: string, written: FileIdentity | undefined): void {
     log(`not removing ${path}: it is no longer the file serve wrote`);
 }
 
-/** Resolves with 0 after the first SIGTERM or SIGINT has run `cleanup`. */
-function untilSignal(cleanup: (signal: string) => void): Promise<number> {
+/**
+ * Resolves with the exit status after the first SIGTERM, SIGINT or SIGHUP (0), or the first
+ * failure of stdout or stderr (a closed pipe 141, else 1), has run `cleanup`.
+ */
+function untilStopped(cleanup: (why: string) => void): Promise<number> {
   return new Promise<number>((resolve) => {
-    const shutdown = (signal: string) => {
-      cleanup(signal);
-      setTimeout(() => process.exit(0), 2000).unref(); // should anything still hold the loop
-      resolve(0);
+    let done = false;
+    const shutdown = (why: string, status: number) => {
+      if (done) return;
+      done = true;
+      cleanup(why);
+      setTimeout(() => process.exit(status), 2000).unref(); // should anything still hold the loop
+      resolve(status);
     };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
+    for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const)
+      process.once(signal, () => shutdown(signal, 0));
+    onOutputFailure((f) =>
+      shutdown(`${f.stream} failed (${f.code})`, f.closedPipe ? EXIT_CLOSED_PIPE : 1),
+    );
   });
+}
+
+/**
+ * --ready-fd N: checks at start that N was given to us open for writing, so that a wrong N is
+ * one line before any socket exists. Node's own fds sit at 3 and up too (libuv's epoll and
+ * eventfds, its self-pipes: both ends ours), and writing to one would hang the loop: those are
+ * refused as not given (Linux /proc/self; elsewhere, fstat only). @throws CliError USAGE naming the fd
+ */
+function checkReadyFd(fd: number | undefined): void {
+  if (fd === undefined) return;
+  const refuse = (why: string) =>
+    new CliError(
+      'serve',
+      'USAGE',
+      `--ready-fd ${fd}: ${why}; open it for writing in the command that starts serve, e.g. ${fd}>FILE`,
+    );
+  try {
+    fstatSync(fd);
+  } catch {
+    throw refuse('not an open file descriptor (EBADF)');
+  }
+  let target: string;
+  let info: string;
+  try {
+    target = readlinkSync(`/proc/self/fd/${fd}`);
+    info = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  } catch {
+    return; // no /proc: fstat said it is open
+  }
+  const sameElsewhere = () =>
+    readdirSync('/proc/self/fd').some((other) => {
+      if (other === String(fd)) return false;
+      try {
+        return readlinkSync(`/proc/self/fd/${other}`) === target;
+      } catch {
+        return false;
+      }
+    });
+  if (target.startsWith('anon_inode:') || (target.startsWith('pipe:') && sameElsewhere()))
+    throw refuse('not an open file descriptor given to serve (EBADF)');
+  const flags = Number.parseInt(/^flags:\s*([0-7]+)/m.exec(info)?.[1] ?? '1', 8);
+  if ((flags & 3) === constants.O_RDONLY) throw refuse('open for reading only');
+}
+
+/** READY=1 to the --ready-fd (sd_notify's word), then closes it; a failure is logged. */
+function notifyReady(fd: number | undefined): void {
+  if (fd === undefined) return;
+  try {
+    writeSync(fd, 'READY=1\n');
+  } catch (err) {
+    log(
+      `--ready-fd ${fd}: cannot write READY=1 (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  try {
+    closeSync(fd);
+  } catch {
+    // closed already: nothing to release
+  }
 }
 
 /** devices.json is a public listing; state.json names client pids and partitions: ours only. */
@@ -263,9 +373,11 @@ function stateWriter(args: ServeArgs, machine: Machine, partitions: PartitionReg
 export async function run(argv: string[]): Promise<number> {
   const args = parseServeArgs(argv);
   if (args === 'help') {
-    console.log(SERVE_USAGE);
+    await printLine(SERVE_USAGE);
     return 0;
   }
+  verbosity = args.verbosity;
+  checkReadyFd(args.readyFd);
   const budget = memoryBudget(args);
   const counters = args.http === undefined ? undefined : new LiveCounters();
   const { machine, stateDir } = buildMachine(args, budget.bytes, counters);
@@ -293,10 +405,10 @@ export async function run(argv: string[]): Promise<number> {
   // Signals are handled from before the first socket listens: whoever sees a socket, or the
   // table (its write can wake the reader before our next instruction runs), may stop us then.
   let stop = (_signal: string): void => {};
-  const stopped = untilSignal((signal) => stop(signal));
+  const stopped = untilStopped((why) => stop(why));
   const servers = startServers(machine, sockets, partitions, writeState, args);
-  log(budget.line);
-  if (stateLine) log(stateLine);
+  info(budget.line);
+  if (stateLine) info(stateLine);
   // The fault scan runs while anyone can see what it finds: --trace, --http, an attached trace.
   const alwaysScan = args.trace !== undefined || args.http !== undefined;
   let duties = alwaysScan ? startFaultScan(machine) : undefined;
@@ -304,9 +416,10 @@ export async function run(argv: string[]): Promise<number> {
   let page: LivePage | undefined;
   let control: TraceControl | undefined;
   let stopping = false;
-  stop = (signal) => {
+  stop = (why) => {
+    if (stopping) return;
     stopping = true;
-    log(`${signal}: closing ${servers.length} sockets`);
+    info(`${why}: closing ${servers.length} sockets`);
     page?.close();
     control?.close();
     if (duties) clearInterval(duties);
@@ -339,7 +452,7 @@ export async function run(argv: string[]): Promise<number> {
       page.close(); // a signal came while the page started: nothing more is created
       return stopped;
     }
-    log(`live page on ${page.url}`);
+    info(`live page on ${page.url}`);
   }
   if (dirMode) {
     try {
@@ -371,11 +484,17 @@ export async function run(argv: string[]): Promise<number> {
     );
     devicesWritten = writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
-  process.stdout.write(
-    args.json
-      ? `${JSON.stringify(entries, null, 2)}\n`
-      : `${formatDeviceTable(entries)}\nready: ${servers.length} sockets\n`,
-  );
+  try {
+    await writeStdout(
+      args.json
+        ? `${JSON.stringify(entries, null, 2)}\n`
+        : `${formatDeviceTable(entries)}\nready: ${servers.length} sockets\n`,
+    );
+  } catch (err) {
+    if (!(err instanceof OutputError)) throw err;
+    return stopped; // stopped already (untilStopped): sockets and files removed
+  }
+  if (!stopping) notifyReady(args.readyFd);
   return stopped;
 }
 

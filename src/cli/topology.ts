@@ -5,8 +5,7 @@
  * With --socket-dir, the tree a running serve serves (DIR/platform.dtb) and its live state
  * (DIR/devices.json, DIR/state.json): clients, LPIDs, ATSD bindings, touched GPU RAM.
  */
-import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+
 import type { Fdt } from '../fdt/index.ts';
 import { buildHost, HostError } from '../platform/index.ts';
 import {
@@ -18,7 +17,9 @@ import {
   topologyDot,
   topologyHtml,
 } from '../topology/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, usageError } from './cli-error.ts';
+import { printLine, writeOutputFile, writeStdout } from './output.ts';
 import { readPlatformArg } from './platform-arg.ts';
 
 const USAGE = `usage: vfio-nvlink2 topology [--dt FILE | --socket-dir DIR] [--svg FILE] [--html FILE] [--dot]
@@ -80,15 +81,7 @@ export function parseTopologyArgs(argv: string[]): TopologyArgs | 'help' {
 }
 
 function write(path: string, text: string): void {
-  try {
-    writeFileSync(path, text);
-  } catch (err) {
-    throw new CliError(
-      'topology',
-      'FILE',
-      `cannot write ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
-    );
-  }
+  writeOutputFile('topology', path, text);
 }
 
 /**
@@ -98,7 +91,7 @@ function write(path: string, text: string): void {
 export async function run(argv: string[]): Promise<number> {
   const args = parseTopologyArgs(argv);
   if (args === 'help') {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   let fdt: Fdt;
@@ -127,9 +120,6 @@ export async function run(argv: string[]): Promise<number> {
     if (args.svg !== undefined) write(args.svg, svg);
     if (args.html !== undefined) write(args.html, topologyHtml(model, svg, live));
   }
-  if (args.dot)
-    await new Promise<void>((resolve, reject) => {
-      process.stdout.write(dot, (err) => (err ? reject(err) : resolve()));
-    });
+  if (args.dot) await writeStdout(dot);
   return 0;
 }

@@ -7,8 +7,9 @@
  * open. Runs until interrupted or serve exits; detaching leaves serve as it was.
  */
 import { createConnection } from 'node:net';
-import { parseArgs } from 'node:util';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError } from './cli-error.ts';
+import { printLine } from './output.ts';
 import { defaultSocketDir } from './serve-args.ts';
 import { CONTROL_SOCKET, parseEventList, type TraceMessage } from './trace-control.ts';
 
@@ -65,7 +66,7 @@ function parse(argv: string[]): TraceArgs | 'help' {
 export async function run(argv: string[]): Promise<number> {
   const args = parse(argv);
   if (args === 'help') {
-    console.log(USAGE);
+    await printLine(USAGE);
     return 0;
   }
   const path = `${args.socketDir}/${CONTROL_SOCKET}`;

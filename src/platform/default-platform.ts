@@ -1,7 +1,9 @@
 /**
  * The platform every command uses when no tree is given: a 6-GPU (Sequoia) Witherspoon with
  * 16 GiB V100s, link speed 0x8 and the "4T down" GPU memory map, as skiboot builds it
- * (witherspoon/generate.ts). Also loads a user's tree: a DTB, or a DTS compiled with dtc.
+ * (witherspoon/generate.ts). Also loads a user's tree: a DTB, or a DTS compiled with dtc, told
+ * apart by content (the FDT magic, or `/dts-v1/` first), whatever the file is called; `-` is
+ * stdin.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -28,15 +30,19 @@ export function defaultPlatformTree(): Fdt {
   return fdt;
 }
 
-/** Compiles DTS text with dtc. @throws PlatformTreeError when dtc is missing or rejects it. */
-function compileDts(file: string): Uint8Array {
+/**
+ * Compiles DTS with dtc: the file itself (so that /include/ finds its neighbours), or `text`
+ * on dtc's stdin for `-`. @throws PlatformTreeError when dtc is missing or rejects it.
+ */
+function compileDts(file: string, text: Uint8Array): Uint8Array {
   const r = spawnSync('dtc', ['-q', '-I', 'dts', '-O', 'dtb', file], {
     maxBuffer: 64 * 1024 * 1024,
+    ...(file === '-' ? { input: text } : {}),
   });
   if (r.error) {
     throw new PlatformTreeError(
       file,
-      `cannot run dtc to compile DTS (${r.error.message}); install device-tree-compiler or pass a DTB`,
+      `is DTS source, and dtc, which compiles it, cannot run (${r.error.message}); install it (Debian: apt-get install device-tree-compiler) or pass a DTB (dtc -O dtb -o FILE.dtb ${file})`,
     );
   }
   if (r.status !== 0) {
@@ -53,16 +59,38 @@ function compileDts(file: string): Uint8Array {
  */
 export function loadPlatformTree(file?: string): Fdt {
   if (file === undefined) return defaultPlatformTree();
-  let bytes: Uint8Array;
-  if (file.endsWith('.dts')) {
-    bytes = compileDts(file);
-  } else {
-    try {
-      bytes = readFileSync(file);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? 'error';
-      throw new PlatformTreeError(file, `cannot read (${code})`);
-    }
+  const bytes = readTreeBytes(file);
+  return parseFdt(isDtsSource(bytes) ? compileDts(file, bytes) : bytes, file);
+}
+
+let stdinBytes: Uint8Array | undefined;
+
+/**
+ * The bytes of a tree file; `-` is stdin, read once (later calls get the same bytes).
+ * @throws PlatformTreeError naming the file when it cannot be read.
+ */
+export function readTreeBytes(file: string): Uint8Array {
+  try {
+    if (file !== '-') return readFileSync(file);
+    stdinBytes ??= readFileSync(0);
+    return stdinBytes;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    throw new PlatformTreeError(file, `cannot read (${code})`);
   }
-  return parseFdt(bytes, file);
+}
+
+/**
+ * Whether `bytes` are DTS source rather than a DTB: no FDT magic (0xd00dfeed), and `/dts-v1/`
+ * (dtc's required first token) after blanks, comments and `#include`/`/include/` lines.
+ */
+export function isDtsSource(bytes: Uint8Array): boolean {
+  if (bytes[0] === 0xd0 && bytes[1] === 0x0d && bytes[2] === 0xfe && bytes[3] === 0xed)
+    return false;
+  const head = Buffer.from(bytes.subarray(0, 64 * 1024)).toString('latin1');
+  const rest = head.replace(
+    /^(?:\s+|\/\/[^\n]*\n|\/\*[\s\S]*?\*\/|#include[^\n]*\n|\/include\/[^\n]*\n)*/,
+    '',
+  );
+  return rest.startsWith('/dts-v1/');
 }

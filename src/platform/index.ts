@@ -11,7 +11,13 @@ export {
   getAtsdLaunchVal,
   kernelInvalidateSteps,
 } from './ats-cache-launch.ts';
-export { defaultPlatformTree, loadPlatformTree, PlatformTreeError } from './default-platform.ts';
+export {
+  defaultPlatformTree,
+  isDtsSource,
+  loadPlatformTree,
+  PlatformTreeError,
+  readTreeBytes,
+} from './default-platform.ts';
 export { bdfOf, describeNpus, Npu2Firmware, type Npu2Snapshot, opalPhbId } from './firmware.ts';
 export { Msr, OpalRc, opalRcName } from './firmware-opal.ts';
 export * from './grace/index.ts';

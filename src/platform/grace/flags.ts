@@ -35,12 +35,27 @@ export interface GraceFlags {
 
 const SHIFT: Readonly<Record<string, bigint>> = { '': 0n, K: 10n, M: 20n, G: 30n, T: 40n, P: 50n };
 
-/** "96G", "1536M", "0x1800000000", "0". @throws GraceOptionError */
+/** What each size flag takes, for its "must be" line. */
+const SIZE_RANGE: Readonly<Record<string, string>> = {
+  'gpu-mem': 'a size from 0 to 1P',
+  'gpu-mem-base': 'an address from 0 to 0xffffffffffffffff',
+};
+
+/** "96G", "1536M", "0x1800000000", "0"; negative or past its range: "must be". @throws GraceOptionError */
 function parseBytes(flag: string, text: string): bigint {
-  if (/^0x[0-9a-f]+$/i.test(text)) return BigInt(text);
-  const m = /^(\d+)([KMGTP])?(?:i?B)?$/i.exec(text);
-  if (!m) throw new GraceOptionError(flag, `'${text}' is not a size (e.g. 96G, 1536M, 0x40000000)`);
-  return BigInt(m[1] as string) << (SHIFT[(m[2] ?? '').toUpperCase()] ?? 0n);
+  const m = /^(?:0x([0-9a-f]+)|(\d+)([KMGTP])?(?:i?B)?)$/i.exec(text);
+  const bytes = m
+    ? m[1] !== undefined
+      ? BigInt(`0x${m[1]}`)
+      : BigInt(m[2] as string) << (SHIFT[(m[3] ?? '').toUpperCase()] ?? 0n)
+    : undefined;
+  const max = flag === 'gpu-mem' ? 1n << 50n : (1n << 64n) - 1n;
+  if (bytes === undefined || bytes > max)
+    throw new GraceOptionError(
+      flag,
+      `must be ${SIZE_RANGE[flag] ?? 'a size'} (e.g. 96G, 1536M, 0x40000000), not '${text}'`,
+    );
+  return bytes;
 }
 
 function choose<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
@@ -61,7 +76,7 @@ export function graceOptionsFromFlags(machine: GraceMachine, flags: GraceFlags):
   const o: { -readonly [K in keyof GraceOptions]?: GraceOptions[K] } = { machine };
   if (flags.gpus !== undefined) {
     if (!/^\d+$/.test(flags.gpus))
-      throw new GraceOptionError('gpus', `'${flags.gpus}' is not a number`);
+      throw new GraceOptionError('gpus', `must be 1..4, not '${flags.gpus}'`);
     o.gpus = Number(flags.gpus);
   }
   if (flags['gpu-mem'] !== undefined) o.gpuMem = parseBytes('gpu-mem', flags['gpu-mem']);

@@ -156,6 +156,15 @@ export const WITHERSPOON_FLAG_SPEC = {
   p100: { type: 'string' },
 } as const;
 
+/** What each integer flag takes, for its "must be" line. */
+const INTEGER_RANGE: Readonly<Record<string, string>> = {
+  gpus: '4 or 6',
+  'gpu-ram': '16 or 32',
+  'link-speed': 'a u32 (0..4294967295) or none',
+  'atsd-entries': '0..8',
+  'memory-reg-u64s': '0..8',
+};
+
 function parseInteger(flag: string, text: string): number {
   const value = /^0x[0-9a-f]+$/i.test(text)
     ? Number.parseInt(text, 16)
@@ -163,7 +172,10 @@ function parseInteger(flag: string, text: string): number {
       ? Number(text)
       : Number.NaN;
   if (!Number.isSafeInteger(value))
-    throw new WitherspoonOptionError(flag, `'${text}' is not a number`);
+    throw new WitherspoonOptionError(
+      flag,
+      `must be ${INTEGER_RANGE[flag] ?? 'an integer'}, not '${text}'`,
+    );
   return value;
 }
 

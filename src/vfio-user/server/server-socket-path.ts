@@ -69,7 +69,9 @@ export function unsafeAncestor(dir: string): UnsafeAncestor | undefined {
           st = statSync(at);
         } catch (err) {
           const code = (err as NodeJS.ErrnoException).code ?? 'error';
-          throw new SocketPathError(`${dir}: cannot inspect its ancestor ${at} (${code})`);
+          throw new SocketPathError(
+            `${dir}: cannot inspect its ancestor ${at} (${code}); check that path, or choose another socket path`,
+          );
         }
         const reason = unsafeDirectoryReason(st);
         if (reason !== undefined) return { path: at, reason };
@@ -85,7 +87,9 @@ export function unsafeAncestor(dir: string): UnsafeAncestor | undefined {
     real = realpathSync(given);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new SocketPathError(`${dir}: cannot resolve it (${code})`);
+    throw new SocketPathError(
+      `${dir}: cannot resolve it (${code}); check that path, or choose another socket path`,
+    );
   }
   return real === given ? undefined : walk(real);
 }
@@ -140,9 +144,13 @@ export function claimSocketPath(path: string): void {
   const st = lstatOrUndefined(path);
   if (st === undefined) return; // nothing there
   if (st.isSymbolicLink())
-    throw new SocketPathError(`${path} is a symbolic link; not following or replacing it`);
+    throw new SocketPathError(
+      `${path} is a symbolic link; not following or replacing it: remove the link, or choose another socket path`,
+    );
   if (!st.isSocket())
-    throw new SocketPathError(`${path} exists and is not a socket; not replacing it`);
+    throw new SocketPathError(
+      `${path} exists and is not a socket; not replacing it: move that file away, or choose another socket path`,
+    );
   if (st.uid !== ourUid()) {
     throw new SocketPathError(
       `${path} is a socket of uid ${st.uid}, not ours (uid ${ourUid()}); not replacing it (its owner may remove it)`,
@@ -159,7 +167,9 @@ export function claimSocketPath(path: string): void {
     throw err;
   }
   closeFd(fd);
-  throw new SocketPathError(`${path} is in use by another running server`);
+  throw new SocketPathError(
+    `${path} is in use by another running server: stop it, or choose another socket path`,
+  );
 }
 
 function checkDirectory(dir: string, path: string): void {
@@ -168,7 +178,9 @@ function checkDirectory(dir: string, path: string): void {
     st = statSync(dir);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new SocketPathError(`${path}: cannot inspect its directory ${dir} (${code})`);
+    throw new SocketPathError(
+      `${path}: cannot inspect its directory ${dir} (${code}); create the directory, or choose another socket path`,
+    );
   }
   const reason = unsafeDirectoryReason(st);
   if (reason !== undefined) {
@@ -190,7 +202,9 @@ function lstatOrUndefined(path: string): Stats | undefined {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    throw new SocketPathError(`${path}: cannot inspect it (${code})`);
+    throw new SocketPathError(
+      `${path}: cannot inspect it (${code}); check its permissions, or choose another socket path`,
+    );
   }
 }
 
@@ -199,7 +213,9 @@ function unlinkIfSame(path: string, was: Stats): void {
   const now = lstatOrUndefined(path);
   if (now === undefined) return; // gone meanwhile
   if (now.dev !== was.dev || now.ino !== was.ino)
-    throw new SocketPathError(`${path} changed while being claimed; not replacing it`);
+    throw new SocketPathError(
+      `${path} changed while being claimed; not replacing it: is another server starting on it? Try again, or choose another socket path`,
+    );
   try {
     unlinkSync(path);
   } catch {

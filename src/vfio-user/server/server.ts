@@ -55,6 +55,17 @@ export interface VfioUserServerOptions {
    * rate-limited per server (log-rate-limit.ts: 10 lines per 5 s, then a count).
    */
   readonly log?: (line: string) => void;
+  /**
+   * A client's connect (device opened: pid, partition, LPID) and disconnect, one line each,
+   * rate-limited per socket as `log`; undefined: not logged.
+   */
+  readonly info?: (line: string) => void;
+  /**
+   * What a VMM merely probes and the device refuses as the kernel would (GET_REGION_INFO or
+   * GET_IRQ_INFO of an index it lacks, e.g. region 8, VGA), and connections accepted before
+   * VERSION; rate-limited as `log`; undefined: not logged (they are no error).
+   */
+  readonly debug?: (line: string) => void;
   /** Called after a session opened or released the device. */
   readonly onChange?: () => void;
   /**
@@ -105,11 +116,14 @@ export class VfioUserServer {
    * does not silence the next, and reconnecting cannot pass the socket's bound.
    */
   readonly #limited: RateLimitedLog | undefined;
+  /** Connect and disconnect lines, bounded per socket as the log. */
+  readonly #info: RateLimitedLog | undefined;
+  /** Probes and early connections (--verbose), bounded per socket as the log. */
+  readonly #debug: RateLimitedLog | undefined;
 
   constructor(options: VfioUserServerOptions) {
     this.#options = options;
-    const sink = options.log;
-    this.#limited =
+    const limited = (sink: ((line: string) => void) | undefined) =>
       sink === undefined
         ? undefined
         : new RateLimitedLog(
@@ -117,6 +131,9 @@ export class VfioUserServer {
             `${options.device.name} (${options.socketPath})`,
             LOG_RATE_SOCKET_BURST,
           );
+    this.#limited = limited(options.log);
+    this.#info = limited(options.info);
+    this.#debug = limited(options.debug);
   }
 
   get socketPath(): string {
@@ -165,6 +182,8 @@ export class VfioUserServer {
     for (const c of [...this.#waiting]) c.close();
     this.#session?.close();
     this.#limited?.flush();
+    this.#info?.flush();
+    this.#debug?.flush();
   }
 
   #log(line: string): void {
@@ -241,6 +260,7 @@ export class VfioUserServer {
       return;
     }
     if (pid === undefined) return;
+    this.#debug?.line(`${this.device.name}: accepted a connection of pid ${pid}`);
     const slot: Slot = { pid, session: undefined, queued: undefined, idleTimer: undefined };
     let connection: Connection;
     try {
@@ -313,6 +333,8 @@ export class VfioUserServer {
       partitions: this.#options.partitions,
       peerPid: slot.pid,
       log: (line) => own.line(line),
+      ...(this.#info ? { info: (line: string) => this.#info?.line(line) } : {}),
+      ...(this.#debug ? { debug: (line: string) => this.#debug?.line(line) } : {}),
       onClosed: (s) => {
         if (this.#session === s) this.#session = undefined;
         own.flush(); // what this client's lines added up to, now

@@ -48,6 +48,10 @@ export interface SessionOptions {
   /** The peer process (SO_PEERCRED): its connections form one partition. */
   readonly peerPid: number;
   readonly log: (line: string) => void;
+  /** The client's connect (device opened) and disconnect lines (server.ts `info`). */
+  readonly info?: (line: string) => void;
+  /** Refusals a VMM expects when it probes (server.ts `debug`); not warnings. */
+  readonly debug?: (line: string) => void;
   /** Called once the session has released everything. */
   readonly onClosed: (session: Session) => void;
   /** Called when the device was opened or released (partition tables changed). */
@@ -84,6 +88,8 @@ export class Session implements SessionState, MessageReceiver {
   readonly migration: DeviceMigration;
   readonly #options: SessionOptions;
   #open = false;
+  /** The partition LPID the device joined at open (for the disconnect line). */
+  #lpid = 0;
   #closeAfterReply = false;
   /** Where large REGION_WRITE data is received; grown on demand, free again once handled. */
   #writeData = new Uint8Array(0);
@@ -134,6 +140,10 @@ export class Session implements SessionState, MessageReceiver {
       throw err;
     }
     this.#open = true;
+    this.#lpid = lpid;
+    this.#options.info?.(
+      `${device.name}: connected: pid ${peerPid}, partition of pid ${peerPid}, LPID ${lpid}`,
+    );
     device.attachDma(this.#loggedDma()); // the device's DMA reaches what this client mapped
     try {
       device.attachKvm(lpid);
@@ -223,7 +233,14 @@ export class Session implements SessionState, MessageReceiver {
     } catch (err) {
       const what = `${this.device.name}: ${commandName(message.header.command)} (msg ${message.header.msgId})`;
       if (err instanceof VfioError) {
-        this.log(`${what}: ${err.message}`);
+        // A VMM asks for every region and IRQ index it knows (QEMU: region 8, VGA, of any
+        // device); the kernel answers EINVAL without a word: a probe, not a warning.
+        const probe =
+          err.code === 'EINVAL' &&
+          (message.header.command === Command.DEVICE_GET_REGION_INFO ||
+            message.header.command === Command.DEVICE_GET_IRQ_INFO);
+        if (probe) this.#options.debug?.(`${what}: ${err.message}`);
+        else this.log(`${what}: ${err.message}`);
         return err.errno;
       }
       this.log(
@@ -259,6 +276,12 @@ export class Session implements SessionState, MessageReceiver {
 
   /** The connection closed: release everything the client held. */
   handleClose(reason: CloseReason): void {
+    if (this.#open) {
+      const why = reason.kind === 'error' ? reason.error.message : 'connection closed';
+      this.#options.info?.(
+        `${this.device.name}: disconnected: pid ${this.peerPid}, partition of pid ${this.peerPid}, LPID ${this.#lpid} (${why}); device released`,
+      );
+    }
     if (reason.kind === 'error') {
       this.log(
         `${this.device.name}: closing the connection of pid ${this.peerPid}: ${reason.error.message}`,
