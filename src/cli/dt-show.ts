@@ -29,7 +29,8 @@ const USAGE = `usage: vfio-nvlink2 dt show [FILE] [--node PATH] [--json]
        vfio-nvlink2 dt show [FILE] NODE PROPERTY [NODE PROPERTY]... [-t TYPE] [-d VALUE] [--json]
        vfio-nvlink2 dt show [FILE] NODE... (-p | -l) [--json]
 
-  Print a tree (FILE: a DTB, or DTS compiled with dtc; default: the built-in 6-GPU Witherspoon)
+  Print a tree (FILE: a DTB or DTS, told apart by content, DTS compiled with dtc; - reads stdin;
+  default: the built-in 6-GPU Witherspoon)
   or one node as DTS; or, as dtc's fdtget does, one line per NODE PROPERTY pair with its value.
   FILE may be left out when NODE is a node of the built-in tree.
   --node PATH         print that node and its subnodes as DTS

@@ -20,7 +20,6 @@ import {
 import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import { logLine, printLine, writeOutputFile, writeStdout } from './output.ts';
-import { readPlatformArg } from './platform-arg.ts';
 
 /** `dt generate --help`: every option with what it takes. */
 const GENERATE_USAGE = `usage: vfio-nvlink2 dt generate [--machine witherspoon] [--gpus 4|6] [--gpu-ram 16|32]
@@ -54,13 +53,6 @@ const GENERATE_USAGE = `usage: vfio-nvlink2 dt generate [--machine witherspoon] 
   --omit PROP@GPU      leave a property out (repeatable); GPU is GPU<n>, a PCI name or *
   --dts                write DTS source instead of a DTB
   -o, --output FILE    write to FILE (replaced whole: through a temporary file and a rename)`;
-
-/** `dt show --help`. */
-const SHOW_USAGE = `usage: vfio-nvlink2 dt show [FILE | -] [--node PATH]
-
-  Print a tree as DTS: FILE is a DTB or DTS (told apart by content; DTS needs dtc), - reads it
-  from stdin; default: the built-in 6-GPU Witherspoon.
-  --node PATH          only this node and what is under it (e.g. /memory@3e000000000)`;
 
 const USAGE = `usage: vfio-nvlink2 dt <subcommand> [options]
 
