@@ -7,6 +7,7 @@
         "native/common.c",
         "native/constants.c",
         "native/eventfd.c",
+        "native/fastpath.c",
         "native/fds.c",
         "native/memory.c",
         "native/scm.c",
