@@ -13,7 +13,7 @@ import { serializeFdt } from '../fdt/index.ts';
 import { LiveCounters, type LivePage, startLivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
-import type { KernelLogLine } from '../nvlink2/index.ts';
+import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, HostError } from '../platform/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { formatBytes, VfioError } from '../vfio/index.ts';
@@ -131,6 +131,8 @@ function startServers(
   args: ServeArgs,
 ) {
   const servers: VfioUserServer[] = [];
+  // The native fast path is off while a sink listens to what a region access reports.
+  const traceActivity = machine.ctx.tracer.listening(REGION_ACCESS_TRACEPOINTS);
   try {
     for (const [address, socketPath] of sockets) {
       const server = new VfioUserServer({
@@ -140,6 +142,7 @@ function startServers(
         log,
         onChange,
         allowUids: args.allowUids,
+        traceActivity,
         ...(args.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: args.idleTimeoutMs }),
         ...(args.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: args.stallTimeoutMs }),
       });

@@ -12,6 +12,13 @@
 import { addon, type ErrnoName, type RawReceived } from './addon.ts';
 
 export type { ErrnoName } from './addon.ts';
+export {
+  FAST_CONTROL_SLOTS,
+  type FastHandoff,
+  FastPathTable,
+  FastSlot,
+  type PlainRange,
+} from './fast-path.ts';
 export { FdEvent, FdWatcher, type FdWatcherCallback } from './fd-watcher.ts';
 export {
   DEFAULT_WINDOW_BYTES,

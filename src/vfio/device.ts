@@ -12,6 +12,7 @@
  * `onKvmSet`.
  */
 
+import type { PlainRange } from '../native/index.ts';
 import type { Host, PciFunction } from '../platform/index.ts';
 import { PCI_CLASS_DISPLAY_VGA } from '../platform/index.ts';
 import type { BarMemory } from './bar-region.ts';
@@ -322,6 +323,30 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   writeTarget(index: number, offset: bigint, count: number): Uint8Array | null {
     const region = this.deviceRegions[index - VFIO_PCI_NUM_REGIONS];
     return region?.ops.writeTarget?.(offset, count) ?? null;
+  }
+
+  /**
+   * The ranges the native fast path may serve (src/native/fast-path.ts): config space for
+   * reads (writes change state), each BAR's mappable memory less the MSI-X table, and what
+   * device-specific regions declare (GPU RAM below its fence). Nothing a variant fakes or
+   * watches (afterConfigRead, regionOps), and nothing at all while a VfioTracer wants region
+   * accesses.
+   */
+  plainRanges(): PlainRange[] {
+    if (this.tracer?.regionAccess !== undefined) return [];
+    const ops = this.variantOps;
+    const ranges: PlainRange[] = [];
+    if (ops?.afterConfigRead === undefined && !ops?.regionOps?.(VFIO_PCI_CONFIG_REGION_INDEX)) {
+      const bytes = this.config.plainBytes;
+      const region = VFIO_PCI_CONFIG_REGION_INDEX;
+      ranges.push({ region, start: 0n, end: BigInt(this.config.size), writable: false, bytes });
+    }
+    for (const [index, bar] of this.bars.entries()) {
+      if (bar && !ops?.regionOps?.(index)) ranges.push(...bar.plainRanges(index));
+    }
+    for (const region of this.deviceRegions)
+      ranges.push(...(region.ops.plainRanges?.(region.index) ?? []));
+    return ranges;
   }
 
   /** Read up to `length` bytes; the result is shorter when clipped at the region's end. */

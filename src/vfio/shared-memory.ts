@@ -43,6 +43,11 @@ export interface SharedMemory {
    * so nothing a peer does to it (fcntl F_SETFL) changes ours. Owned by this object.
    */
   readonly fd: number;
+  /**
+   * Our own descriptor of the memory, never handed out, for the native fast path's
+   * pread/pwrite (a peer's F_SETFL on `fd` cannot reach it); absent when there is none.
+   */
+  readonly ownFd?: number;
   readonly size: bigint;
   /** pread: fills `buf` from `offset` (bytes past the end read as zero). */
   read(offset: bigint, buf: Uint8Array): void;
@@ -237,6 +242,7 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
   return {
     name,
     fd: peerFd,
+    ownFd: fd,
     size,
     read(offset, buf) {
       let done = 0;

@@ -68,6 +68,8 @@ export interface VfioUserServerOptions {
   readonly stallTimeoutMs?: number;
   /** Unsent reply bytes past which a connection is not read until they drain (back-pressure). */
   readonly maxQueuedBytes?: number;
+  /** Sinks listening to region-access tracepoints (SessionOptions.traceActivity). */
+  readonly traceActivity?: Int32Array;
 }
 
 /** Default idle timeout before VERSION: QEMU sends VERSION as soon as it connects. */
@@ -316,9 +318,17 @@ export class VfioUserServer {
       onClosed: (s) => {
         if (this.#session === s) this.#session = undefined;
         own.flush(); // what this client's lines added up to, now
+        const served = connection.fastPathServed;
+        if (served.reads + served.writes > 0) {
+          // Not the client's to flood: one line per session, under the socket's bound.
+          this.#log(
+            `${this.device.name}: pid ${slot.pid}: the native fast path served ${served.reads} REGION_READs and ${served.writes} REGION_WRITEs`,
+          );
+        }
         this.#limited?.flush();
       },
       ...(this.#options.onChange ? { onChange: this.#options.onChange } : {}),
+      ...(this.#options.traceActivity ? { traceActivity: this.#options.traceActivity } : {}),
     });
     slot.session = session;
     this.#session = session;

@@ -9,7 +9,7 @@
  * lives in the device model and survives.
  */
 
-import { isSystemCallError } from '../../native/index.ts';
+import { FastPathTable, isSystemCallError } from '../../native/index.ts';
 import type { MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
 import { Errno, VfioError } from '../../vfio/index.ts';
 import type { BodyPlacement, CloseReason, FramedMessage } from '../wire/index.ts';
@@ -51,6 +51,11 @@ export interface SessionOptions {
   readonly onClosed: (session: Session) => void;
   /** Called when the device was opened or released (partition tables changed). */
   readonly onChange?: () => void;
+  /**
+   * Sinks listening to the tracepoints a region access reports (Tracer.listening): the native
+   * fast path is off while slot 0 is not 0. Absent: no tracer can listen.
+   */
+  readonly traceActivity?: Int32Array;
 }
 
 /**
@@ -127,7 +132,29 @@ export class Session implements SessionState, MessageReceiver {
         `${device.name}: KVM set (LPID ${lpid}) failed: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
+    this.#attachFastPath();
     this.#options.onChange?.();
+  }
+
+  /**
+   * Hands the device's plain ranges to the transport's native fast path (once the device is
+   * open: its regions exist and VERSION is done). Without it every access still works.
+   */
+  #attachFastPath(): void {
+    if (this.transport.attachFastPath === undefined) return;
+    const ranges = this.device.plainRanges();
+    if (ranges.length === 0) return;
+    try {
+      const table = new FastPathTable(
+        ranges,
+        this.limits.maxDataXferSize,
+        this.#options.traceActivity ?? null,
+      );
+      this.transport.attachFastPath(table);
+    } catch (err) {
+      if (!isSystemCallError(err)) throw err;
+      this.log(`${this.device.name}: no native fast path: ${err.message}`);
+    }
   }
 
   /** Ends the session (its release runs from the connection's close). */
@@ -252,6 +279,7 @@ export class Session implements SessionState, MessageReceiver {
   }
 
   #release(): void {
+    this.transport.attachFastPath?.(null);
     this.dma.clear();
     this.grants.clear();
     if (!this.#open) return;
