@@ -169,7 +169,8 @@ export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
   /** GPU RAM below the fence, in its memfd: plain memory for the native fast path. */
   plainRanges(index: number): PlainRange[] {
     const fd = this.memory.ownFd;
-    const end = this.realRam < this.size ? this.realRam : this.size;
+    let end = this.size;
+    if (this.realRam < end) end = this.realRam; // the fence: past it, EIO and a tracepoint
     if (fd === undefined || this.released || end <= 0n) return [];
     return [{ region: index, start: 0n, end, writable: true, fd }];
   }

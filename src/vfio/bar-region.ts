@@ -99,11 +99,12 @@ export class BarMemory implements RegionOps {
     const x = this.excluded;
     const ranges: PlainRange[] = [];
     for (const a of this.mappableAreas()) {
+      // An area the MSI-X table overlaps keeps what lies before and after it.
       const pieces =
         x && x.start < a.end && a.start < x.end
           ? [
-              { start: a.start, end: x.start < a.start ? a.start : x.start },
-              { start: x.end > a.end ? a.end : x.end, end: a.end },
+              { start: a.start, end: x.start },
+              { start: x.end, end: a.end },
             ]
           : [a];
       for (const p of pieces) {
