@@ -67,13 +67,18 @@ static const nv_fast_range *find(const nv_fast_table *t, uint32_t region, uint64
   return NULL;
 }
 
-/* Whether every page of [offset, offset + count) of fd holds data (a shmem hole is not read
- * through a mapping, which would allocate it, nor written here, which would charge it). */
-static bool populated(int fd, uint64_t offset, uint64_t count) {
+typedef enum { HOLE, MIXED, POPULATED } nv_pages;
+
+/* What the pages of [offset, offset + count) of fd hold (lseek SEEK_DATA/SEEK_HOLE): a shmem
+ * hole is not read through a mapping, which would allocate it, nor written here, which would
+ * charge nothing to the memory budget. */
+static nv_pages pages_of(int fd, uint64_t offset, uint64_t count) {
   off_t data = lseek(fd, (off_t)offset, SEEK_DATA);
-  if (data < 0 || (uint64_t)data != offset) return false;
+  if (data < 0) return errno == ENXIO ? HOLE : MIXED; /* ENXIO: no data from offset on */
+  if ((uint64_t)data >= offset + count) return HOLE;
+  if ((uint64_t)data != offset) return MIXED;
   off_t hole = lseek(fd, (off_t)offset, SEEK_HOLE);
-  return hole >= 0 && (uint64_t)hole >= offset + count;
+  return hole >= 0 && (uint64_t)hole >= offset + count ? POPULATED : MIXED;
 }
 
 static bool grow(nv_fast_buffer *buf, size_t need) {
@@ -180,17 +185,26 @@ nv_fast_result nv_fast_serve(const nv_fast_table *t, int fd, const uint8_t *p, s
   memcpy(head + 16, p + 16, 16); /* offset, region, count: all of it is done */
 
   if (write) {
-    if (!populated(r->fd, offset, count)) return NV_FAST_NOT; /* JS charges the budget */
+    if (pages_of(r->fd, offset, count) != POPULATED) return NV_FAST_NOT; /* JS charges it */
     if (!pwrite_all(r->fd, p + HEAD_BYTES, count, offset)) return NV_FAST_NOT;
     *size = msg_size;
     __atomic_add_fetch(&control[NV_FAST_WRITES], 1, __ATOMIC_RELAXED);
     return reply ? send_reply(fd, head, NULL, 0, out, send_errno) : NV_FAST_DONE;
   }
   const uint8_t *data;
+  nv_pages pages = MIXED;
   if (r->bytes != NULL) {
     data = r->bytes + (offset - r->start);
-  } else if (r->map != NULL && count >= MAPPED_READ_MIN && populated(r->fd, offset, count)) {
-    data = r->map + (offset - r->map_base);
+  } else if (count >= MAPPED_READ_MIN && (pages = pages_of(r->fd, offset, count)) != MIXED &&
+             (pages == HOLE || r->map != NULL)) {
+    /* never written: zeros, from memory nobody writes (calloc: the zero page, no RSS) */
+    if (pages == HOLE && buf->zeros_cap < count) {
+      free(buf->zeros);
+      buf->zeros_cap = 0;
+      if ((buf->zeros = calloc(1, t->max_xfer)) == NULL) return NV_FAST_NOT;
+      buf->zeros_cap = t->max_xfer;
+    }
+    data = pages == HOLE ? buf->zeros : r->map + (offset - r->map_base);
   } else {
     if (!grow(buf, count) || !pread_all(r->fd, buf->data, count, offset)) return NV_FAST_NOT;
     data = buf->data;

@@ -62,6 +62,8 @@ typedef enum {
 typedef struct {
   uint8_t *data;
   size_t cap;
+  uint8_t *zeros; /* zero bytes, never written: large reads of holes */
+  size_t zeros_cap;
 } nv_fast_buffer;
 
 /* Whether tracing forbids the fast path now. */

@@ -54,6 +54,7 @@ static void drop_ref(napi_env env, napi_ref *ref) {
 static void free_if_done(nv_watcher *w) {
   if (!w->closed || !w->js_gone) return;
   free(w->buf.data);
+  free(w->buf.zeros);
   free(w);
 }
 

@@ -126,6 +126,7 @@ export interface NativeAddon {
   acceptConnection(fd: number): number | null;
   connectUnix(path: string): number;
   shutdownFd(fd: number): void;
+  sendBuffer(fd: number, bytes: number): number;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   eventfdCreate(initial: number, flags: number): number;
   eventfdWrite(fd: number, value: bigint): void;

@@ -140,6 +140,16 @@ export function shutdownFd(fd: number): void {
   addon.shutdownFd(fd);
 }
 
+/**
+ * Asks for a send buffer of `bytes` on socket `fd` (SO_SNDBUFFORCE when privileged, else
+ * SO_SNDBUF up to net.core.wmem_max); returns the kernel's SO_SNDBUF after it (about twice
+ * what it granted, its bookkeeping included).
+ * @throws SystemCallError (ENOTSOCK, EBADF).
+ */
+export function sendBuffer(fd: number, bytes: number): number {
+  return addon.sendBuffer(fd, bytes);
+}
+
 /** The pid/uid/gid of the process at the other end of a UNIX socket (SO_PEERCRED). */
 export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
   return addon.peerCredentials(fd);

@@ -21,6 +21,7 @@ import {
   isSystemCallError,
   listenUnix,
   peerCredentials,
+  sendBuffer,
 } from '../../native/index.ts';
 import type { VfioPciDevice } from '../../vfio/index.ts';
 import { Errno } from '../../vfio/index.ts';
@@ -78,6 +79,9 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 60_000;
 export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 /** Default bound on a connection's unsent replies: a few 1 MiB REGION_READ replies. */
 export const DEFAULT_MAX_QUEUED_BYTES = 4 * 1024 * 1024;
+
+/** Send-buffer bytes asked beyond the largest message (the skb bookkeeping's share). */
+const SEND_BUFFER_SLACK = 64 * 1024;
 
 /** First and longest wait before accept is tried again after a failure. */
 const ACCEPT_RETRY_FIRST_MS = 10;
@@ -243,6 +247,14 @@ export class VfioUserServer {
       return;
     }
     if (pid === undefined) return;
+    try {
+      // Room for a whole largest reply (1 MiB REGION_READ): it goes in one sendmsg instead of
+      // five rounds of waiting for the client to drain a 208 KiB buffer. Where the kernel
+      // grants less (net.core.wmem_max), the rest waits for the socket as before.
+      sendBuffer(fd, SERVER_FRAMER_LIMITS.maxMessageSize + SEND_BUFFER_SLACK);
+    } catch {
+      // not a socket option this kernel takes: the default buffer works, only slower
+    }
     const slot: Slot = { pid, session: undefined, queued: undefined, idleTimer: undefined };
     let connection: Connection;
     try {
