@@ -23,10 +23,10 @@
  * a failure names the seed, the burst and the command.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { Random } from '../src/fuzz/random.ts';
 import { frame, pack, QEMU_VERSION_JSON, versionPayload } from './support/frames.ts';
 import { type RawMessage, RawPeer } from './support/raw-peer.ts';
@@ -437,9 +437,9 @@ describe('ordering across the native fast path and JavaScript', () => {
 });
 
 describe('ordering with a tracepoint listened to (native fast path off)', () => {
-  before(() =>
-    start(['--trace', join(mkdtempSync(join(tmpdir(), 'vfio-nvlink2-order-')), 'trace.txt')]),
-  );
+  const traceDir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-order-'));
+  before(() => start(['--trace', join(traceDir, 'trace.txt')]));
+  after(() => rmSync(traceDir, { recursive: true, force: true }));
 
   it(`${Math.ceil(BURSTS / 10)} random pipelined bursts, every one through JavaScript`, async (t) => {
     await runModel(t, Math.ceil(BURSTS / 10));
