@@ -33,6 +33,8 @@
 #define HEAD_BYTES 32u
 /* Reads from this size on are sent straight from the mapping when its pages are populated. */
 #define MAPPED_READ_MIN (64u * 1024u)
+/* Writes from this size on whose data has not all arrived are received straight into place. */
+#define PLACED_WRITE_MIN (64u * 1024u)
 
 const napi_type_tag NV_TAG_FAST_TABLE = {0x51e0c7a2d94b3f18ULL, 0x0c6db2f98e17a4e3ULL};
 
@@ -157,7 +159,7 @@ static nv_fast_result send_reply(int fd, const uint8_t *head, const uint8_t *dat
 
 nv_fast_result nv_fast_serve(const nv_fast_table *t, int fd, const uint8_t *p, size_t avail,
                              size_t *size, nv_fast_buffer *buf, nv_fast_out *out, int *send_errno,
-                             int32_t *control) {
+                             int32_t *control, nv_fast_body *body) {
   if (avail < HEAD_BYTES) return NV_FAST_NOT;
   uint32_t command = (uint32_t)p[2] | (uint32_t)p[3] << 8;
   uint32_t msg_size = get_u32(p + 4);
@@ -167,12 +169,15 @@ nv_fast_result nv_fast_serve(const nv_fast_table *t, int fd, const uint8_t *p, s
   uint32_t region = get_u32(p + 24);
   uint32_t count = get_u32(p + 28);
   if (count == 0 || count > t->max_xfer) return NV_FAST_NOT;
-  bool write;
+  bool write, placed = false;
   if (command == CMD_REGION_READ && msg_size == HEAD_BYTES) write = false;
-  else if (command == CMD_REGION_WRITE && msg_size == HEAD_BYTES + (uint64_t)count &&
-           msg_size <= avail)
+  else if (command == CMD_REGION_WRITE && msg_size == HEAD_BYTES + (uint64_t)count) {
     write = true;
-  else return NV_FAST_NOT;
+    if (msg_size > avail) {
+      if (count < PLACED_WRITE_MIN) return NV_FAST_NOT;
+      placed = true;
+    }
+  } else return NV_FAST_NOT;
   const nv_fast_range *r = find(t, region, offset, count, write);
   if (r == NULL) return NV_FAST_NOT;
 
@@ -184,6 +189,20 @@ nv_fast_result nv_fast_serve(const nv_fast_table *t, int fd, const uint8_t *p, s
   put_u32(head + 12, 0);
   memcpy(head + 16, p + 16, 16); /* offset, region, count: all of it is done */
 
+  if (placed) {
+    /* the data that came with the head now, the rest as it arrives: straight into place */
+    if (r->map == NULL || !r->map_writable || pages_of(r->fd, offset, count) != POPULATED)
+      return NV_FAST_NOT;
+    size_t got = avail - HEAD_BYTES;
+    uint8_t *dst = r->map + (offset - r->map_base);
+    memcpy(dst, p + HEAD_BYTES, got);
+    body->dst = dst + got;
+    body->left = count - got;
+    memcpy(body->head, head, HEAD_BYTES);
+    body->reply = reply;
+    *size = avail;
+    return NV_FAST_BODY;
+  }
   if (write) {
     if (pages_of(r->fd, offset, count) != POPULATED) return NV_FAST_NOT; /* JS charges it */
     if (!pwrite_all(r->fd, p + HEAD_BYTES, count, offset)) return NV_FAST_NOT;
@@ -212,6 +231,12 @@ nv_fast_result nv_fast_serve(const nv_fast_table *t, int fd, const uint8_t *p, s
   *size = msg_size;
   __atomic_add_fetch(&control[NV_FAST_READS], 1, __ATOMIC_RELAXED);
   return reply ? send_reply(fd, head, data, count, out, send_errno) : NV_FAST_DONE;
+}
+
+nv_fast_result nv_fast_body_done(int fd, nv_fast_body *body, nv_fast_out *out, int *send_errno,
+                                 int32_t *control) {
+  __atomic_add_fetch(&control[NV_FAST_WRITES], 1, __ATOMIC_RELAXED);
+  return body->reply ? send_reply(fd, body->head, NULL, 0, out, send_errno) : NV_FAST_DONE;
 }
 
 static void release_table(napi_env env, nv_fast_table *t) {
@@ -282,8 +307,10 @@ static bool read_range(napi_env env, napi_value item, nv_fast_range *r) {
   uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
   r->map_base = r->start - r->start % page;
   r->map_len = (size_t)(r->end - r->map_base);
-  void *m = mmap(NULL, r->map_len, PROT_READ, MAP_SHARED, r->fd, (off_t)r->map_base);
-  r->map = m == MAP_FAILED ? NULL : m; /* without it, large reads are pread */
+  int prot = PROT_READ | (r->writable ? PROT_WRITE : 0);
+  void *m = mmap(NULL, r->map_len, prot, MAP_SHARED, r->fd, (off_t)r->map_base);
+  r->map = m == MAP_FAILED ? NULL : m; /* without it, large reads are pread, writes JS's */
+  r->map_writable = r->map != NULL && r->writable;
   return true;
 }
 

@@ -18,7 +18,9 @@ enum {
   NV_FAST_READS = 1,   /* native: REGION_READs served */
   NV_FAST_WRITES = 2,  /* native: REGION_WRITEs served */
   NV_FAST_PENDING = 3, /* native: 1 while a fast reply waits for the socket */
-  NV_FAST_SLOTS = 4,
+  NV_FAST_RECEIVING = 4, /* native: 1 while a REGION_WRITE's data is received into place */
+  NV_FAST_PROGRESS = 5,  /* native: receives that brought data meanwhile (a stall check) */
+  NV_FAST_SLOTS = 6,
 };
 
 /* One plain range of one region: [start, end) in region offsets (= memfd offsets). */
@@ -30,6 +32,7 @@ typedef struct {
   napi_ref bytes_ref;
   int fd;               /* our own duplicate of the memfd; -1 for bytes */
   uint8_t *map;         /* MAP_SHARED of the memfd from map_base (large reads); NULL when unmapped */
+  bool map_writable;    /* large writes are received into it */
   uint64_t map_base;
   size_t map_len;
 } nv_fast_range;
@@ -56,7 +59,16 @@ typedef enum {
   NV_FAST_DONE,      /* served, the reply (if any) sent whole */
   NV_FAST_WAIT,      /* served, the reply's rest in *out (wait for WRITABLE) */
   NV_FAST_SEND_FAIL, /* served, the reply could not be sent: errno in *send_errno */
+  NV_FAST_BODY,      /* a large REGION_WRITE begun: the rest of its data goes to *body */
 } nv_fast_result;
+
+/* A REGION_WRITE whose data is received straight into the range's mapping. */
+typedef struct {
+  uint8_t *dst;      /* where the next byte goes */
+  size_t left;       /* bytes still to come */
+  uint8_t head[32];  /* its reply */
+  bool reply;
+} nv_fast_body;
 
 /* The per-connection buffer reads are copied into (pread) when not sent from a mapping. */
 typedef struct {
@@ -75,7 +87,11 @@ bool nv_fast_tracing(const nv_fast_table *t);
  */
 nv_fast_result nv_fast_serve(const nv_fast_table *t, int fd, const uint8_t *p, size_t avail,
                              size_t *size, nv_fast_buffer *buf, nv_fast_out *out, int *send_errno,
-                             int32_t *control);
+                             int32_t *control, nv_fast_body *body);
+
+/* Sends a REGION_WRITE's reply once its data is all in (counted); as nv_fast_serve. */
+nv_fast_result nv_fast_body_done(int fd, nv_fast_body *body, nv_fast_out *out, int *send_errno,
+                                 int32_t *control);
 
 /* Sends what waits in out; 1 when all went, 0 when the socket is full, -errno on failure. */
 int nv_fast_flush(int fd, nv_fast_out *out);

@@ -42,6 +42,8 @@ typedef struct {
   nv_fast_buffer buf;
   nv_fast_out out;      /* a fast reply the socket did not take whole */
   bool waiting;         /* out holds a reply: reading stops until it went */
+  bool receiving;       /* body: a REGION_WRITE's data comes straight into place */
+  nv_fast_body body;
   size_t held_from, held_end; /* scratch bytes read after it, JS's once it went */
 } nv_watcher;
 
@@ -102,10 +104,13 @@ static void call_back(nv_watcher *w, int status, int events, napi_value handoff)
  * What the fast path hands to JS with the callback's third argument: JS's receive buffer holds
  * bytes read in [0, end), of which [from, end) are not handled (JS frames them first, with
  * `fds`, as if it had read them); `recvErrno` a failed recvmsg (nothing read), `sendErrno` a
- * fast reply that could not be sent. NULL after throwing (the fds are closed then).
+ * fast reply that could not be sent, `bodyError` a REGION_WRITE whose data stopped coming in
+ * (-1 the end of the stream, -2 fds truncated, else the errno). NULL after throwing (the fds are
+ * closed then).
  */
 static napi_value make_handoff(napi_env env, size_t from, size_t end, const int *fds,
-                               size_t fd_count, bool truncated, int recv_errno, int send_errno) {
+                               size_t fd_count, bool truncated, int recv_errno, int send_errno,
+                               int body_error) {
   napi_value obj;
   napi_value fd_array = NULL;
   if (napi_create_object(env, &obj) != napi_ok ||
@@ -117,7 +122,8 @@ static napi_value make_handoff(napi_env env, size_t from, size_t end, const int 
       !nv_set(env, obj, "end", nv_double(env, (double)end)) || !nv_set(env, obj, "fds", fd_array) ||
       !nv_set(env, obj, "truncatedControl", nv_bool(env, truncated)) ||
       !nv_set(env, obj, "recvErrno", nv_int32(env, recv_errno)) ||
-      !nv_set(env, obj, "sendErrno", nv_int32(env, send_errno))) {
+      !nv_set(env, obj, "sendErrno", nv_int32(env, send_errno)) ||
+      !nv_set(env, obj, "bodyError", nv_int32(env, body_error))) {
     for (size_t i = 0; i < fd_count; i++) close(fds[i]);
     return NULL;
   }
@@ -134,13 +140,14 @@ static int apply_events(nv_watcher *w) {
 static void hand_off(nv_watcher *w, int status, int events, size_t from, size_t end,
                      const int *fds, size_t fd_count, bool truncated, int recv_errno,
                      int send_errno) {
-  napi_value h = make_handoff(w->env, from, end, fds, fd_count, truncated, recv_errno, send_errno);
+  napi_value h =
+      make_handoff(w->env, from, end, fds, fd_count, truncated, recv_errno, send_errno, 0);
   if (h != NULL) call_back(w, status, events, h);
 }
 
 /* Whether the fast path may run now: a table, JS's gate open, no tracepoint listened to. */
 static bool fast_open(const nv_watcher *w) {
-  return w->fast != NULL && !w->waiting &&
+  return w->fast != NULL && !w->waiting && !w->receiving &&
          __atomic_load_n(&w->control[NV_FAST_GATE], __ATOMIC_RELAXED) == 1 &&
          !nv_fast_tracing(w->fast);
 }
@@ -159,6 +166,77 @@ static bool start_waiting(nv_watcher *w, size_t held_from, size_t held_end) {
   __atomic_store_n(&w->control[NV_FAST_PENDING], 0, __ATOMIC_RELAXED);
   hand_off(w, 0, UV_READABLE, held_from, held_end, NULL, 0, false, 0, -r);
   return false;
+}
+
+/* The body's receive ended: the stream is dead inside a message (JS closes it). */
+static void body_failed(nv_watcher *w, int status, int events, int body_error) {
+  w->receiving = false;
+  __atomic_store_n(&w->control[NV_FAST_RECEIVING], 0, __ATOMIC_RELAXED);
+  drop_ref(w->env, &w->retired_ref);
+  napi_value h = make_handoff(w->env, 0, 0, NULL, 0, false, 0, 0, body_error);
+  if (h != NULL) call_back(w, status, events, h);
+}
+
+/*
+ * Receives a REGION_WRITE's data straight into place until it is all in (then replies, and
+ * the fast path goes on at the next readiness) or the socket is empty (the next READABLE goes
+ * on). fds that come with it are closed, as JS closes those of a REGION_WRITE.
+ */
+static void receive_body(nv_watcher *w, int events) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * NV_SCM_MAX_FD)];
+    struct cmsghdr align;
+  } control;
+  nv_fast_body *b = &w->body;
+  while (b->left > 0) {
+    struct iovec iov = {.iov_base = b->dst, .iov_len = b->left};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof control.buf;
+    ssize_t r = recvmsg(w->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      body_failed(w, 0, events, errno);
+      return;
+    }
+    if (msg.msg_controllen > 0) {
+      for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t j = 0; j < k; j++) {
+          int fd;
+          memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof fd);
+          close(fd);
+        }
+      }
+    }
+    if (r == 0) {
+      body_failed(w, 0, events, -1);
+      return;
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {
+      body_failed(w, 0, events, -2);
+      return;
+    }
+    size_t asked = b->left;
+    b->dst += r;
+    b->left -= (size_t)r;
+    __atomic_add_fetch(&w->control[NV_FAST_PROGRESS], 1, __ATOMIC_RELAXED);
+    /* short: the socket is most likely empty; epoll (level-triggered) says when it is not,
+     * which spares the EAGAIN read */
+    if ((size_t)r < asked && b->left > 0) return;
+  }
+  w->receiving = false;
+  __atomic_store_n(&w->control[NV_FAST_RECEIVING], 0, __ATOMIC_RELAXED);
+  int send_errno = 0;
+  nv_fast_result res = nv_fast_body_done(w->fd, b, &w->out, &send_errno, w->control);
+  if (res == NV_FAST_WAIT) {
+    start_waiting(w, 0, 0);
+    return;
+  }
+  drop_ref(w->env, &w->retired_ref);
+  if (res == NV_FAST_SEND_FAIL) hand_off(w, 0, events, 0, 0, NULL, 0, false, 0, send_errno);
 }
 
 /*
@@ -212,9 +290,16 @@ static void fast_drain(nv_watcher *w, int events) {
       size_t size = 0;
       int send_errno = 0;
       nv_fast_result res = nv_fast_serve(w->fast, w->fd, w->scratch + at, (size_t)r - at, &size,
-                                         &w->buf, &w->out, &send_errno, w->control);
+                                         &w->buf, &w->out, &send_errno, w->control, &w->body);
       if (res == NV_FAST_NOT) break;
       at += size;
+      if (res == NV_FAST_BODY) { /* the chunk ended inside it: the rest comes into place */
+        w->receiving = true;
+        __atomic_store_n(&w->control[NV_FAST_RECEIVING], 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&w->control[NV_FAST_PROGRESS], 1, __ATOMIC_RELAXED);
+        receive_body(w, events);
+        return;
+      }
       if (res == NV_FAST_WAIT) {
         start_waiting(w, at, (size_t)r);
         return;
@@ -265,7 +350,15 @@ static void on_poll_cb(uv_poll_t *handle, int status, int events) {
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) fatal("napi_open_handle_scope failed");
   if (w->waiting) on_waiting(w, status, events);
-  else if (status == 0 && events == UV_READABLE && fast_open(w)) fast_drain(w, events);
+  else if (w->receiving) {
+    if (status >= 0) {
+      if (events & UV_READABLE) receive_body(w, events);
+    } else { /* the peer left: what it sent is still here, read it; JS reads on after it */
+      receive_body(w, UV_READABLE);
+      if (w->receiving) body_failed(w, status, events, -1);
+      else if (!w->waiting) call_back(w, status, events, NULL);
+    }
+  } else if (status == 0 && events == UV_READABLE && fast_open(w)) fast_drain(w, events);
   else call_back(w, status, events, NULL);
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) != napi_ok) fatal("napi_is_exception_pending failed");
@@ -284,6 +377,7 @@ static napi_status stop(nv_watcher *w) {
   w->closing = true;
   w->fast = NULL;
   w->waiting = false;
+  w->receiving = false;
   drop_ref(w->env, &w->fast_ref);
   drop_ref(w->env, &w->retired_ref);
   drop_ref(w->env, &w->scratch_ref);
@@ -416,7 +510,7 @@ static napi_value watcher_fast(napi_env env, napi_callback_info info) {
   uint32_t max_fds;
   if (!nv_arg_bytes(env, argv[2], "scratch", &scratch, &scratch_len)) return NULL;
   if (scratch_len == 0) return nv_throw_type(env, "scratch must not be empty");
-  if (!arg_int32_array(env, argv[3], "control must be an Int32Array of 4 or more", NV_FAST_SLOTS,
+  if (!arg_int32_array(env, argv[3], "control must be an Int32Array of 6 or more", NV_FAST_SLOTS,
                        &control))
     return NULL;
   if (!nv_arg_uint32(env, argv[4], "maxFds", &max_fds)) return NULL;
@@ -434,11 +528,12 @@ static napi_value watcher_fast(napi_env env, napi_callback_info info) {
     return NULL;
   }
   /* A waiting reply may point into the current table (its mapping, its config bytes). */
-  if (w->waiting && w->retired_ref == NULL) w->retired_ref = w->fast_ref;
+  bool busy = w->waiting || w->receiving;
+  if (busy && w->retired_ref == NULL) w->retired_ref = w->fast_ref;
   else drop_ref(env, &w->fast_ref);
   w->fast_ref = table_ref;
   w->fast = t;
-  if (!w->waiting) { /* the waiting reply's control slot and scratch stay until it went */
+  if (!busy) { /* a waiting reply's or a body's control slot and scratch stay until done */
     drop_ref(env, &w->scratch_ref);
     drop_ref(env, &w->control_ref);
     w->scratch_ref = scratch_ref;

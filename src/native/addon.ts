@@ -46,6 +46,8 @@ export interface RawHandoff {
   readonly truncatedControl: boolean;
   readonly recvErrno: number;
   readonly sendErrno: number;
+  /** A REGION_WRITE's data stopped: -1 end of stream, -2 fds truncated, else an errno. */
+  readonly bodyError: number;
 }
 
 /** The errno names the addon exports with their values (native/constants.c NV_ERRNOS). */

@@ -19,10 +19,14 @@ export const FastSlot = {
   WRITES: 2,
   /** Written natively: 1 while a fast reply waits for the socket (JS must queue its own). */
   PENDING: 3,
+  /** Written natively: 1 while a large REGION_WRITE's data is received straight into place. */
+  RECEIVING: 4,
+  /** Written natively: receives that brought such data (JS's stall check compares it). */
+  PROGRESS: 5,
 } as const;
 
 /** Length of a control array. */
-export const FAST_CONTROL_SLOTS = 4;
+export const FAST_CONTROL_SLOTS = 6;
 
 /**
  * One plain range of a region, [start, end) in region offsets: reads (and, when `writable`,

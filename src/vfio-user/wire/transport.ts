@@ -146,6 +146,9 @@ export class Connection {
   #fast: FastPathTable | null = null;
   /** Shared with the native fast path: FastSlot GATE (ours), counters and PENDING (its). */
   readonly #control = new Int32Array(FAST_CONTROL_SLOTS);
+  /** The stall check of data the fast path receives into place (it never enters JS). */
+  #fastStallTimer: NodeJS.Timeout | null = null;
+  #fastProgress = -1;
   /** Hands a framed message to the handler; false stops framing (see #readable). */
   readonly #deliver: MessageSink = (m) => {
     if (this.#closed) {
@@ -186,6 +189,30 @@ export class Connection {
     this.#fast = table;
     this.#watcher.fast(table, this.#scratch, this.#control, this.#maxFds);
     this.#syncGate();
+    if (table !== null && this.#stallTimeoutMs > 0 && this.#fastStallTimer === null) {
+      this.#fastStallTimer = setInterval(() => this.#checkFastStall(), this.#stallTimeoutMs);
+      this.#fastStallTimer.unref();
+    }
+  }
+
+  /**
+   * Every stall timeout: a REGION_WRITE whose data the fast path receives into place, and that
+   * got none since the last check, is a peer stalled inside a message (closed as #checkStall
+   * closes one; after one to two timeouts).
+   */
+  #checkFastStall(): void {
+    const progress = this.#control[FastSlot.PROGRESS]!;
+    const receiving = this.#control[FastSlot.RECEIVING] === 1;
+    if (receiving && progress === this.#fastProgress) {
+      this.close({
+        kind: 'error',
+        error: new Error(
+          `peer sent nothing for ${this.#stallTimeoutMs / 1000} s inside a message (a REGION_WRITE received into place)`,
+        ),
+      });
+      return;
+    }
+    this.#fastProgress = receiving ? progress : -1;
   }
 
   /** Requests served on the native fast path so far (REGION_READ, REGION_WRITE). */
@@ -398,6 +425,8 @@ export class Connection {
     this.#spillBusy = false;
     this.#fast = null;
     this.#syncGate();
+    if (this.#fastStallTimer !== null) clearInterval(this.#fastStallTimer);
+    this.#fastStallTimer = null;
     try {
       shutdownFd(this.fd);
     } catch {
@@ -578,6 +607,21 @@ export class Connection {
    * did not handle, [from, end), framed here as #readOnce frames what it reads.
    */
   #takeHandoff(h: FastHandoff): void {
+    if (h.bodyError !== 0) {
+      // A REGION_WRITE the fast path received into place stopped inside its data.
+      const error =
+        h.bodyError === -2
+          ? new FramingError(
+              'fds-truncated',
+              'EINVAL',
+              `peer sent more than ${this.#maxFds} fds with one message, or this process is out of fds (MSG_CTRUNC)`,
+            )
+          : h.bodyError === -1 || isPeerReset(errnoError('recvmsg', h.bodyError))
+            ? new FramingError('message-too-short', 'EINVAL', 'peer closed inside a message')
+            : errnoError('recvmsg', h.bodyError);
+      this.close({ kind: 'error', error });
+      return;
+    }
     if (h.sendErrno !== 0) {
       const error = errnoError('sendmsg', h.sendErrno);
       if (isPeerReset(error)) this.#lostPeer();
