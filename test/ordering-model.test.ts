@@ -390,6 +390,8 @@ async function stop(): Promise<{ reads: number; writes: number } | null> {
   // The session's release (its partition given back) logs what the fast path served.
   await waitFor('the session to release the GPU', () => serve.state().partitions.length === 0);
   await serve.stop();
+  // Its last line (stderr is read asynchronously): every line before it is in.
+  await waitFor('the SIGTERM log line', () => /SIGTERM: closing/.test(serve.stderr()));
   const m = /native fast path served (\d+) REGION_READs and (\d+) REGION_WRITEs/.exec(
     serve.stderr(),
   );

@@ -141,11 +141,12 @@ describe('the native fast path over the wire', () => {
 
   it("the server's log names what the fast path served when the client leaves", async () => {
     peer.close();
-    await waitFor('the session to release the GPU', () => serve.state().partitions.length === 0);
-    const m = /native fast path served (\d+) REGION_READs and (\d+) REGION_WRITEs/.exec(
-      serve.stderr(),
+    const m = await waitFor(
+      'the fast path line at the session release',
+      () =>
+        /native fast path served (\d+) REGION_READs and (\d+) REGION_WRITEs/.exec(serve.stderr()) ??
+        undefined,
     );
-    assert.ok(m !== null, serve.stderr());
     // At least the second write and its read back (requests that arrive while replies pile
     // up are JavaScript's: they queue behind what waits).
     assert.ok(Number(m[1]) >= 1 && Number(m[2]) >= 1, m[0]);
