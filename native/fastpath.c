@@ -239,16 +239,32 @@ nv_fast_result nv_fast_body_done(int fd, nv_fast_body *body, nv_fast_out *out, i
   return body->reply ? send_reply(fd, body->head, NULL, 0, out, send_errno) : NV_FAST_DONE;
 }
 
-static void release_table(napi_env env, nv_fast_table *t) {
+/* Gives back every range's fd, mapping and buffer; the table serves nothing after. */
+static void close_ranges(napi_env env, nv_fast_table *t) {
   for (size_t i = 0; i < t->count; i++) {
     nv_fast_range *r = &t->ranges[i];
     if (r->map != NULL) munmap(r->map, r->map_len);
     if (r->fd >= 0) close(r->fd);
     if (r->bytes_ref != NULL) napi_delete_reference(env, r->bytes_ref);
   }
+  t->count = 0;
+}
+
+static void release_table(napi_env env, nv_fast_table *t) {
+  close_ranges(env, t);
   if (t->tracing_ref != NULL) napi_delete_reference(env, t->tracing_ref);
   free(t->ranges);
   free(t);
+}
+
+/* fastTableClose(table): gives back its fds and mappings now, not when it is collected (a
+ * client's leaving must not leave fds open until a GC); it serves nothing after. Idempotent. */
+static napi_value fast_table_close(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  nv_fast_table *t;
+  if (!nv_fast_unwrap(env, argv[0], &t)) return NULL;
+  close_ranges(env, t);
+  return nv_undefined(env);
 }
 
 static void on_table_finalize(napi_env env, void *data, void *hint) {
@@ -384,5 +400,7 @@ static napi_value fast_table(napi_env env, napi_callback_info info) {
 }
 
 napi_status nv_init_fastpath(napi_env env, napi_value exports) {
-  return nv_export(env, exports, "fastTable", fast_table);
+  napi_status s = nv_export(env, exports, "fastTable", fast_table);
+  if (s != napi_ok) return s;
+  return nv_export(env, exports, "fastTableClose", fast_table_close);
 }

@@ -164,6 +164,7 @@ export interface NativeAddon {
     control: Int32Array,
     maxFds: number,
   ): void;
+  fastTableClose(table: RawFastTable): void;
   fastTable(
     ranges: readonly RawPlainRange[],
     maxXfer: number,

@@ -60,4 +60,12 @@ export class FastPathTable {
   ) {
     this.raw = addon.fastTable(ranges, maxXfer, tracing);
   }
+
+  /**
+   * Gives back the table's fds and mappings now (not at garbage collection); it serves nothing
+   * from then on. Only once no watcher serves it (its connection closed). Idempotent.
+   */
+  close(): void {
+    addon.fastTableClose(this.raw);
+  }
 }

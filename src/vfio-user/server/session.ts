@@ -86,6 +86,8 @@ export class Session implements SessionState, MessageReceiver {
   readonly #options: SessionOptions;
   #open = false;
   #closeAfterReply = false;
+  /** The native fast path's table while the device is open. */
+  #fastTable: FastPathTable | undefined;
   /** Where large REGION_WRITE data is received; grown on demand, free again once handled. */
   #writeData = new Uint8Array(0);
 
@@ -151,6 +153,7 @@ export class Session implements SessionState, MessageReceiver {
         this.#options.traceActivity ?? null,
       );
       this.transport.attachFastPath(table);
+      this.#fastTable = table;
     } catch (err) {
       if (!isSystemCallError(err)) throw err;
       this.log(`${this.device.name}: no native fast path: ${err.message}`);
@@ -280,6 +283,8 @@ export class Session implements SessionState, MessageReceiver {
 
   #release(): void {
     this.transport.attachFastPath?.(null);
+    this.#fastTable?.close(); // its fds now, not at the next garbage collection
+    this.#fastTable = undefined;
     this.dma.clear();
     this.grants.clear();
     if (!this.#open) return;
