@@ -87,6 +87,8 @@ static void fatal(const char *message) {
  * uncaught exception (napi_fatal_exception), as Node does for any I/O callback that throws.
  */
 static void call_back(nv_watcher *w, int status, int events, napi_value handoff) {
+  /* Closed by an earlier callback of this same wakeup: its references are gone. */
+  if (w->closing) return;
   napi_env env = w->env;
   napi_value fn, recv, argv[3], result;
   NV_CHECK_OR(env, napi_get_reference_value(env, w->callback, &fn), );
@@ -140,6 +142,10 @@ static int apply_events(nv_watcher *w) {
 static void hand_off(nv_watcher *w, int status, int events, size_t from, size_t end,
                      const int *fds, size_t fd_count, bool truncated, int recv_errno,
                      int send_errno) {
+  if (w->closing) { /* nobody to take them */
+    for (size_t i = 0; i < fd_count; i++) close(fds[i]);
+    return;
+  }
   napi_value h =
       make_handoff(w->env, from, end, fds, fd_count, truncated, recv_errno, send_errno, 0);
   if (h != NULL) call_back(w, status, events, h);

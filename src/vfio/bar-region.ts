@@ -91,10 +91,11 @@ export class BarMemory implements RegionOps {
 
   /**
    * The mappable areas less the MSI-X table, in the BAR's memfd: plain memory for the native
-   * fast path (the write hook reacts only inside register pages). None without an own fd.
+   * fast path (the write hook reacts only inside register pages). None before the memory
+   * exists (made at the BAR's first use: never for the fast path's sake) or without an own fd.
    */
   plainRanges(index: number): PlainRange[] {
-    const fd = this.backing().ownFd;
+    const fd = this.memory?.ownFd;
     if (fd === undefined) return [];
     const x = this.excluded;
     const ranges: PlainRange[] = [];

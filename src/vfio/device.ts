@@ -91,6 +91,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private dmaPort: DmaPort | undefined;
   /** What the variant's probe put in place of the core's ops (undefined: the core's alone). */
   private readonly variantOps: VariantDeviceOps | undefined;
+  #memoryCreated = 0;
   /** The variant's probe failed: the function is no vfio device and every open fails so. */
   readonly probeError: VfioError | undefined;
 
@@ -114,7 +115,10 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       fn.name,
       this.profile,
       this.config,
-      options.memory ?? createMemfdMemory,
+      (name, size) => {
+        this.#memoryCreated++; // a BAR's memory, made at its first use: new plain ranges
+        return (options.memory ?? createMemfdMemory)(name, size);
+      },
       (v) => this.ringDoorbell(v),
       (command) => this.runDma(command),
     );
@@ -323,6 +327,11 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   writeTarget(index: number, offset: bigint, count: number): Uint8Array | null {
     const region = this.deviceRegions[index - VFIO_PCI_NUM_REGIONS];
     return region?.ops.writeTarget?.(offset, count) ?? null;
+  }
+
+  /** Counts BAR memories created: when it changes, `plainRanges` has more to say. */
+  get plainGeneration(): number {
+    return this.#memoryCreated;
   }
 
   /**

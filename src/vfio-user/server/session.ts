@@ -88,6 +88,8 @@ export class Session implements SessionState, MessageReceiver {
   #closeAfterReply = false;
   /** The native fast path's table while the device is open. */
   #fastTable: FastPathTable | undefined;
+  /** device.plainGeneration when the table was made: a BAR's memory made since adds ranges. */
+  #fastGeneration = -1;
   /** Where large REGION_WRITE data is received; grown on demand, free again once handled. */
   #writeData = new Uint8Array(0);
 
@@ -144,20 +146,25 @@ export class Session implements SessionState, MessageReceiver {
    */
   #attachFastPath(): void {
     if (this.transport.attachFastPath === undefined) return;
+    this.#fastGeneration = this.device.plainGeneration;
     const ranges = this.device.plainRanges();
     if (ranges.length === 0) return;
+    let table: FastPathTable;
     try {
-      const table = new FastPathTable(
+      table = new FastPathTable(
         ranges,
         this.limits.maxDataXferSize,
         this.#options.traceActivity ?? null,
       );
-      this.transport.attachFastPath(table);
-      this.#fastTable = table;
     } catch (err) {
+      // Out of fds (EMFILE duplicating one): every access still works, in JavaScript.
       if (!isSystemCallError(err)) throw err;
       this.log(`${this.device.name}: no native fast path: ${err.message}`);
+      return;
     }
+    this.transport.attachFastPath(table);
+    this.#fastTable?.close(); // its replacement serves from now on (the watcher is idle now)
+    this.#fastTable = table;
   }
 
   /** Ends the session (its release runs from the connection's close). */
@@ -213,6 +220,8 @@ export class Session implements SessionState, MessageReceiver {
       const result = this.#run(message, fds);
       fds.closeRest(); // before the reply: a client that counts our fds sees them gone
       this.#answer(message.header, result);
+      if (this.#open && this.device.plainGeneration !== this.#fastGeneration)
+        this.#attachFastPath();
     } catch (err) {
       this.log(
         `${this.device.name}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
