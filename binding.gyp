@@ -8,6 +8,7 @@
         "native/constants.c",
         "native/digest.c",
         "native/eventfd.c",
+        "native/fastpath.c",
         "native/fds.c",
         "native/memory.c",
         "native/scm.c",

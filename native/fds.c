@@ -193,6 +193,28 @@ static napi_value shutdown_fd(napi_env env, napi_callback_info info) {
   return nv_undefined(env);
 }
 
+/*
+ * sendBuffer(fd, bytes): asks for a socket send buffer of `bytes` (SO_SNDBUFFORCE when allowed,
+ * else SO_SNDBUF, which net.core.wmem_max caps); returns what the kernel set (SO_SNDBUF, which
+ * counts its own overhead: about twice what was asked).
+ */
+static napi_value send_buffer(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 2, argv);
+  int fd;
+  uint32_t bytes;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  if (!nv_arg_uint32(env, argv[1], "bytes", &bytes)) return NULL;
+  int value = bytes > INT32_MAX ? INT32_MAX : (int)bytes;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &value, sizeof value) < 0 &&
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, sizeof value) < 0)
+    return nv_throw_errno(env, "setsockopt(SO_SNDBUF)", errno);
+  int set = 0;
+  socklen_t len = sizeof set;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &set, &len) < 0)
+    return nv_throw_errno(env, "getsockopt(SO_SNDBUF)", errno);
+  return nv_int32(env, set);
+}
+
 /* peerCredentials(fd): { pid, uid, gid } of the process that connected (SO_PEERCRED). */
 static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 1, argv);
@@ -236,5 +258,6 @@ napi_status nv_init_fds(napi_env env, napi_value exports) {
   if ((s = nv_export(env, exports, "acceptConnection", accept_connection)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "connectUnix", connect_unix)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "shutdownFd", shutdown_fd)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "sendBuffer", send_buffer)) != napi_ok) return s;
   return nv_export(env, exports, "peerCredentials", peer_credentials);
 }

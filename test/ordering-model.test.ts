@@ -14,15 +14,23 @@
  * an unmapped one ENOENT (vfio-user.rst "VFIO_USER_DMA_MAP"/"_UNMAP"). Windows avoid BAR0's
  * preset register, MSI-X table and doorbell.
  *
+ * The same bursts run twice: against a plain `serve`, where the native fast path answers the
+ * plain accesses (config reads, BAR and GPU RAM memory: issue 14) interleaved with what
+ * JavaScript answers, and the server's log must show it served some; then (a tenth of them)
+ * against `serve --trace`, where a tracepoint is listened to and it must serve none.
+ *
  * Seeded: ORDERING_SEED=<n> replays a run, ORDERING_BURSTS=<n> sets the count (default 2,000);
  * a failure names the seed, the burst and the command.
  */
 import assert from 'node:assert/strict';
-import { after, before, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { Random } from '../src/fuzz/random.ts';
 import { frame, pack, QEMU_VERSION_JSON, versionPayload } from './support/frames.ts';
 import { type RawMessage, RawPeer } from './support/raw-peer.ts';
-import { GPU, type ServeProcess, startServe } from './support/serve-process.ts';
+import { GPU, type ServeProcess, startServe, waitFor } from './support/serve-process.ts';
 
 /** vfio-user.rst "Commands". */
 const VERSION = 1;
@@ -363,27 +371,42 @@ async function snapshot(rng: Rng): Promise<void> {
   config.set(configDefaults);
 }
 
-before(async () => {
-  serve = await startServe();
+/** Starts `serve` with `args` and negotiates VERSION; the model starts over. */
+async function start(args: string[]): Promise<void> {
+  serve = await startServe(args);
   peer = new RawPeer(serve.socket(GPU), onReply);
+  dmaMapped.fill(false);
+  due.length = 0;
+  failures.length = 0;
   due.push({ msgId: 0, what: 'VERSION', check: (m) => errnoCheck(m, 0) });
   nextId = 1;
   peer.send(frame(0, VERSION, versionPayload(0, 0, QEMU_VERSION_JSON)));
   await settle('VERSION');
-});
-after(async () => {
-  peer.close();
-  await serve.stop();
-});
+}
 
-it(`${BURSTS} random pipelined bursts match a sequential model reply by reply`, async (t) => {
+/** Ends the client and the server; what the server logged about its native fast path. */
+async function stop(): Promise<{ reads: number; writes: number } | null> {
+  peer.close();
+  // The session's release (its partition given back) logs what the fast path served.
+  await waitFor('the session to release the GPU', () => serve.state().partitions.length === 0);
+  await serve.stop();
+  // Its last line (stderr is read asynchronously): every line before it is in.
+  await waitFor('the SIGTERM log line', () => /SIGTERM: closing/.test(serve.stderr()));
+  const m = /native fast path served (\d+) REGION_READs and (\d+) REGION_WRITEs/.exec(
+    serve.stderr(),
+  );
+  return m === null ? null : { reads: Number(m[1]), writes: Number(m[2]) };
+}
+
+/** `bursts` random bursts checked against the model, then everything read back whole. */
+async function runModel(t: { diagnostic(message: string): void }, bursts: number): Promise<void> {
   const rng = new Rng(SEED);
-  const how = `ORDERING_SEED=${SEED} ORDERING_BURSTS=${BURSTS}`;
+  const how = `ORDERING_SEED=${SEED} ORDERING_BURSTS=${bursts}`;
   t.diagnostic(how);
   pool = new Uint8Array(2 * MiB);
   for (let i = 0; i < pool.length; i += 4) new DataView(pool.buffer).setUint32(i, rng.u32(), true);
   await snapshot(rng);
-  for (let burst = 0; burst < BURSTS; burst++) {
+  for (let burst = 0; burst < bursts; burst++) {
     const b = new Burst(rng);
     for (let n = 1 + rng.int(8); n > 0; n--) randomOp(b);
     sendCut(b);
@@ -400,4 +423,28 @@ it(`${BURSTS} random pipelined bursts match a sequential model reply by reply`, 
   sendCut(last);
   await settle('final check');
   assert.deepEqual(failures, [], `${how}: final check`);
+}
+
+describe('ordering across the native fast path and JavaScript', () => {
+  before(() => start([]));
+
+  it(`${BURSTS} random pipelined bursts match a sequential model reply by reply`, async (t) => {
+    await runModel(t, BURSTS);
+    // Plain accesses (config reads, BAR and GPU RAM memory) were answered natively, the rest
+    // (config writes, WRITE_MULTI, DMA, reset, writes to unpopulated pages) in JavaScript.
+    const served = await stop();
+    t.diagnostic(`fast path: ${served?.reads ?? 0} reads, ${served?.writes ?? 0} writes`);
+    assert.ok(served !== null && served.reads > 0 && served.writes > 0, serve.stderr());
+  });
+});
+
+describe('ordering with a tracepoint listened to (native fast path off)', () => {
+  const traceDir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-order-'));
+  before(() => start(['--trace', join(traceDir, 'trace.txt')]));
+  after(() => rmSync(traceDir, { recursive: true, force: true }));
+
+  it(`${Math.ceil(BURSTS / 10)} random pipelined bursts, every one through JavaScript`, async (t) => {
+    await runModel(t, Math.ceil(BURSTS / 10));
+    assert.equal(await stop(), null, 'the fast path served requests while traced');
+  });
 });

@@ -23,7 +23,7 @@ import { type Fdt, serializeFdt } from '../fdt/index.ts';
 import { LiveCounters, type LivePage, startLivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
-import type { KernelLogLine } from '../nvlink2/index.ts';
+import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, HostError } from '../platform/index.ts';
 import { StateDir, StateDirError } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
@@ -184,6 +184,8 @@ function startServers(
 ) {
   const servers: VfioUserServer[] = [];
   let at = '';
+  // The native fast path is off while a sink listens to what a region access reports.
+  const traceActivity = machine.ctx.tracer.listening(REGION_ACCESS_TRACEPOINTS);
   try {
     for (const [address, socketPath] of sockets) {
       at = socketPath;
@@ -196,6 +198,7 @@ function startServers(
         ...(verbosity >= 2 ? { debug } : {}),
         onChange,
         allowUids: args.allowUids,
+        traceActivity,
         ...(args.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: args.idleTimeoutMs }),
         ...(args.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: args.stallTimeoutMs }),
       });

@@ -1,6 +1,7 @@
 /**
  * The addon against JS that misuses it: an object of one kind where another is expected (a
- * mapping where a watcher goes, a watcher where a mapping goes, plain objects, numbers) is a
+ * mapping where a watcher goes, a watcher where a mapping goes, a fast-path table where either
+ * goes, plain objects, numbers) is a
  * TypeError (type tags, napi_check_object_type_tag), and an exception thrown while the addon
  * reads an argument (a getter on an array element) reaches the caller as that exception (every
  * N-API status checked). The misuse runs in a second process, plain node loading the same addon
@@ -35,6 +36,9 @@ const fd = a.memfdCreate('misuse', 4096n);
 const m = a.mmap(fd, 0n, 4096n, true);
 const [s0, s1] = a.socketPair();
 const w = a.watchFd(s0, 0, () => {});
+const scratch = new Uint8Array(64);
+const control = new Int32Array(6);
+const t = a.fastTable([{ region: 0, start: 0n, end: 4096n, writable: true, fd }], 64, null);
 const throwingAt = (value) => {
   const arr = [value];
   Object.defineProperty(arr, 0, { get() { throw new RangeError('getter says no'); } });
@@ -53,6 +57,16 @@ const cases = {
   'munmap("buffer")': () => a.munmap('buffer'),
   'sendMessage(data[0] getter throws)': () => a.sendMessage(s0, throwingAt(new Uint8Array(1)), []),
   'sendMessage(fds[0] getter throws)': () => a.sendMessage(s0, new Uint8Array(1), throwingAt(fd)),
+  'watcherFast(mapping, ...)': () => a.watcherFast(m.buffer, null, scratch, control, 0),
+  'watcherFast(w, mapping, ...)': () => a.watcherFast(w, m.buffer, scratch, control, 0),
+  'watcherFast(w, {}, ...)': () => a.watcherFast(w, {}, scratch, control, 0),
+  'watcherFast(w, table, scratch, Uint8Array)': () => a.watcherFast(w, t, scratch, scratch, 0),
+  'watcherClose(table)': () => a.watcherClose(t),
+  'munmap(table)': () => a.munmap(t),
+  'fastTable(fd and bytes)': () => a.fastTable([{ region: 7, start: 0n, end: 4n, writable: false, fd, bytes: scratch }], 64, null),
+  'fastTable(writable bytes)': () => a.fastTable([{ region: 7, start: 0n, end: 4n, writable: true, bytes: scratch }], 64, null),
+  'fastTable(ranges[0] getter throws)': () => a.fastTable(throwingAt({}), 64, null),
+  'fastTable(tracing Uint8Array)': () => a.fastTable([], 64, scratch),
 };
 const out = {};
 for (const [name, f] of Object.entries(cases)) {
@@ -75,6 +89,7 @@ console.log(JSON.stringify(out));
 
 const WATCHER = 'TypeError: watcher must be a value returned by watchFd';
 const MAPPING = 'TypeError: buffer must be an ArrayBuffer returned by mmap';
+const TABLE = 'TypeError: table must be a value returned by fastTable';
 
 describe('the addon refuses what it did not make, and checks every N-API status', () => {
   it('a mapping where a watcher goes (and the reverse, and plain values) is a TypeError', () => {
@@ -99,6 +114,17 @@ describe('the addon refuses what it did not make, and checks every N-API status'
       'munmap("buffer")': MAPPING,
       'sendMessage(data[0] getter throws)': 'RangeError: getter says no',
       'sendMessage(fds[0] getter throws)': 'RangeError: getter says no',
+      'watcherFast(mapping, ...)': WATCHER,
+      'watcherFast(w, mapping, ...)': TABLE,
+      'watcherFast(w, {}, ...)': TABLE,
+      'watcherFast(w, table, scratch, Uint8Array)':
+        'TypeError: control must be an Int32Array of 6 or more',
+      'watcherClose(table)': WATCHER,
+      'munmap(table)': MAPPING,
+      'fastTable(fd and bytes)': 'TypeError: a range needs exactly one of fd and bytes',
+      'fastTable(writable bytes)': 'TypeError: a bytes range must not be writable',
+      'fastTable(ranges[0] getter throws)': 'RangeError: getter says no',
+      'fastTable(tracing Uint8Array)': 'TypeError: tracing must be an Int32Array or null',
       mappingStillWorks: true,
       unmapped: true,
     });

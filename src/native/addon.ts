@@ -23,6 +23,33 @@ export interface RawWatcher {
   readonly __brand: 'vfio-nvlink2-watcher';
 }
 
+/** Opaque handle of a fast-path table (native/fastpath.c). */
+export interface RawFastTable {
+  readonly __brand: 'vfio-nvlink2-fast-table';
+}
+
+/** One plain range as native/fastpath.c reads it: exactly one of `fd` and `bytes`. */
+export interface RawPlainRange {
+  readonly region: number;
+  readonly start: bigint;
+  readonly end: bigint;
+  readonly writable: boolean;
+  readonly fd?: number;
+  readonly bytes?: Uint8Array;
+}
+
+/** What the fast path hands JS with a readiness callback (native/watcher.c make_handoff). */
+export interface RawHandoff {
+  readonly from: number;
+  readonly end: number;
+  readonly fds: number[];
+  readonly truncatedControl: boolean;
+  readonly recvErrno: number;
+  readonly sendErrno: number;
+  /** A REGION_WRITE's data stopped: -1 end of stream, -2 fds truncated, else an errno. */
+  readonly bodyError: number;
+}
+
 /** The errno names the addon exports with their values (native/constants.c NV_ERRNOS). */
 export const ERRNO_NAMES = [
   'EPERM',
@@ -102,6 +129,7 @@ export interface NativeAddon {
   acceptConnection(fd: number): number | null;
   connectUnix(path: string): number;
   shutdownFd(fd: number): void;
+  sendBuffer(fd: number, bytes: number): number;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   eventfdCreate(initial: number, flags: number): number;
   eventfdWrite(fd: number, value: bigint): void;
@@ -129,8 +157,21 @@ export interface NativeAddon {
   watchFd(
     fd: number,
     events: number,
-    callback: (status: number, events: number) => void,
+    callback: (status: number, events: number, handoff?: RawHandoff) => void,
   ): RawWatcher;
+  watcherFast(
+    watcher: RawWatcher,
+    table: RawFastTable | null,
+    scratch: Uint8Array,
+    control: Int32Array,
+    maxFds: number,
+  ): void;
+  fastTableClose(table: RawFastTable): void;
+  fastTable(
+    ranges: readonly RawPlainRange[],
+    maxXfer: number,
+    tracing: Int32Array | null,
+  ): RawFastTable;
   watcherSet(watcher: RawWatcher, events: number): void;
   watcherRef(watcher: RawWatcher, on: boolean): void;
   watcherClose(watcher: RawWatcher): void;

@@ -4,6 +4,7 @@
  * them, so no byte is ever consumed without its SCM_RIGHTS ancillary data.
  */
 import { addon, type RawWatcher } from './addon.ts';
+import type { FastHandoff, FastPathTable } from './fast-path.ts';
 
 /** Readiness bits (libuv UV_READABLE, UV_WRITABLE, from uv.h via native/constants.c). */
 export const FdEvent = {
@@ -11,8 +12,11 @@ export const FdEvent = {
   WRITABLE: addon.constants.UV_WRITABLE,
 } as const;
 
-/** Called with `status` (0, or a negated errno when polling failed) and the ready FdEvent bits. */
-export type FdWatcherCallback = (status: number, events: number) => void;
+/**
+ * Called with `status` (0, or a negated errno when polling failed) and the ready FdEvent bits;
+ * with the fast path on, `handoff` says what it read and left to the caller (fast-path.ts).
+ */
+export type FdWatcherCallback = (status: number, events: number, handoff?: FastHandoff) => void;
 
 /**
  * A uv_poll_t on Node's loop watching one fd for readability/writability (FdEvent bits); `close`
@@ -46,6 +50,21 @@ export class FdWatcher {
     if (this.#closed || events === this.#events) return;
     addon.watcherSet(this.#raw, events);
     this.#events = events;
+  }
+
+  /**
+   * Serves `table`'s plain ranges natively from now on (null: stops), receiving into `scratch`
+   * and gated by `control` (FastSlot; at least FAST_CONTROL_SLOTS long), with up to `maxFds`
+   * fds per message.
+   * @throws TypeError for a wrong argument; SystemCallError EBADF once closed.
+   */
+  fast(
+    table: FastPathTable | null,
+    scratch: Uint8Array,
+    control: Int32Array,
+    maxFds: number,
+  ): void {
+    addon.watcherFast(this.#raw, table?.raw ?? null, scratch, control, maxFds);
   }
 
   /** Whether this watcher keeps the process alive (like `socket.ref()/unref()`). */

@@ -13,6 +13,13 @@ import { addon, type ErrnoName, type RawReceived } from './addon.ts';
 
 export type { ErrnoName } from './addon.ts';
 export { PACKAGE_ROOT } from './addon.ts';
+export {
+  FAST_CONTROL_SLOTS,
+  type FastHandoff,
+  FastPathTable,
+  FastSlot,
+  type PlainRange,
+} from './fast-path.ts';
 export { FdEvent, FdWatcher, type FdWatcherCallback } from './fd-watcher.ts';
 export {
   DEFAULT_WINDOW_BYTES,
@@ -141,6 +148,16 @@ export function connectUnix(path: string): number {
 /** shutdown(SHUT_RDWR): the peer sees end of stream at once. ENOTCONN is ignored. */
 export function shutdownFd(fd: number): void {
   addon.shutdownFd(fd);
+}
+
+/**
+ * Asks for a send buffer of `bytes` on socket `fd` (SO_SNDBUFFORCE when privileged, else
+ * SO_SNDBUF up to net.core.wmem_max); returns the kernel's SO_SNDBUF after it (about twice
+ * what it granted, its bookkeeping included).
+ * @throws SystemCallError (ENOTSOCK, EBADF).
+ */
+export function sendBuffer(fd: number, bytes: number): number {
+  return addon.sendBuffer(fd, bytes);
 }
 
 /** The pid/uid/gid of the process at the other end of a UNIX socket (SO_PEERCRED). */

@@ -67,6 +67,9 @@ export function createNvlink2Context(
   };
 }
 
+/** The tracepoints a region read or write reports (the native fast path is off while listened). */
+export const REGION_ACCESS_TRACEPOINTS = ['nvlink2_region_read', 'nvlink2_region_write'] as const;
+
 /** The region read/write tracepoint of an NVLink2 region access (argument built only if traced). */
 export function traceRegionAccess(
   ctx: Nvlink2Context,

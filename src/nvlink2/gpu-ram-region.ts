@@ -24,6 +24,7 @@
  * - capability: NVLINK2_SSATGT v1 with the bridge's ibm,device-tgt-addr.
  */
 
+import type { PlainRange } from '../native/index.ts';
 import { hex } from '../text/index.ts';
 import type {
   MmapGrant,
@@ -169,6 +170,15 @@ export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
     }
     traceRegionAccess(this.ctx, this, offset, n, false);
     return view;
+  }
+
+  /** GPU RAM below the fence, in its memfd: plain memory for the native fast path. */
+  plainRanges(index: number): PlainRange[] {
+    const fd = this.memory.ownFd;
+    let end = this.size;
+    if (this.realRam < end) end = this.realRam; // the fence: past it, EIO and a tracepoint
+    if (fd === undefined || this.released || end <= 0n) return [];
+    return [{ region: index, start: 0n, end, writable: true, fd }];
   }
 
   /** GPU RAM itself for a write that is neither clipped nor fenced (see RegionOps). */

@@ -26,6 +26,7 @@ export {
   type KernelLogLine,
   type Nvlink2Context,
   type Nvlink2ContextOptions,
+  REGION_ACCESS_TRACEPOINTS,
 } from './context.ts';
 export {
   createMemfdMemory,

@@ -51,6 +51,8 @@ export class Tracer {
   /** How many subscriptions want each event; `all` counts those that want every event. */
   private readonly listeners = new Map<TraceEventName, number>();
   private all = 0;
+  /** Counters handed out by `listening`, kept up to date by attach and detach. */
+  private readonly watches: { events: readonly TraceEventName[]; counter: Int32Array }[] = [];
   private readonly clock: () => bigint;
   private readonly task: string;
   private readonly pid: number;
@@ -66,6 +68,24 @@ export class Tracer {
   /** True when at least one sink listens to `event`. */
   enabled(event: TraceEventName): boolean {
     return this.all > 0 || (this.listeners.get(event) ?? 0) > 0;
+  }
+
+  /**
+   * A counter of the sinks listening to any of `events` (slot 0), kept up to date as sinks
+   * attach and detach: read without a call, by the native fast path, which must not serve an
+   * access a listened tracepoint would report.
+   */
+  listening(events: readonly TraceEventName[]): Int32Array {
+    const watch = { events: [...events], counter: new Int32Array(1) };
+    this.watches.push(watch);
+    this.refresh(watch);
+    return watch.counter;
+  }
+
+  private refresh(watch: { events: readonly TraceEventName[]; counter: Int32Array }): void {
+    let n = this.all;
+    for (const e of watch.events) n += this.listeners.get(e) ?? 0;
+    watch.counter[0] = n;
   }
 
   /**
@@ -105,10 +125,8 @@ export class Tracer {
   }
 
   private count(sub: Subscription, delta: 1 | -1): void {
-    if (!sub.events) {
-      this.all += delta;
-      return;
-    }
-    for (const e of sub.events) this.listeners.set(e, (this.listeners.get(e) ?? 0) + delta);
+    if (!sub.events) this.all += delta;
+    else for (const e of sub.events) this.listeners.set(e, (this.listeners.get(e) ?? 0) + delta);
+    for (const w of this.watches) this.refresh(w);
   }
 }

@@ -11,6 +11,7 @@
  * vfio_pci_bar_rw() does with vdev->msix_offset/msix_size, region reads of the MSI-X table
  * return 0xff and writes to it are dropped (the VMM emulates the table); a mapping still sees it.
  */
+import type { PlainRange } from '../native/index.ts';
 import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
 import type { MmapGrant, MmapRequest, RegionContents, RegionOps } from './region.ts';
@@ -87,6 +88,33 @@ export class BarMemory implements RegionOps {
     }
     if (at < this.size) areas.push({ start: at, end: this.size });
     return areas;
+  }
+
+  /**
+   * The mappable areas less the MSI-X table, in the BAR's memfd: plain memory for the native
+   * fast path (the write hook reacts only inside register pages). None before the memory
+   * exists (made at the BAR's first use: never for the fast path's sake) or without an own fd.
+   */
+  plainRanges(index: number): PlainRange[] {
+    const fd = this.memory?.ownFd;
+    if (fd === undefined) return [];
+    const x = this.excluded;
+    const ranges: PlainRange[] = [];
+    for (const a of this.mappableAreas()) {
+      // An area the MSI-X table overlaps keeps what lies before and after it.
+      const pieces =
+        x && x.start < a.end && a.start < x.end
+          ? [
+              { start: a.start, end: x.start },
+              { start: x.end, end: a.end },
+            ]
+          : [a];
+      for (const p of pieces) {
+        if (p.start < p.end)
+          ranges.push({ region: index, start: p.start, end: p.end, writable: true, fd });
+      }
+    }
+    return ranges;
   }
 
   /** The BAR's register pages. */

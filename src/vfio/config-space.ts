@@ -156,6 +156,14 @@ export class ConfigSpace {
     }
   }
 
+  /**
+   * The config space bytes themselves, for the native fast path, which answers reads from
+   * them (reads have no side effect: BARs are virtualised at write time); never to be written.
+   */
+  get plainBytes(): Uint8Array {
+    return this.bytes;
+  }
+
   read(offset: number, buf: Uint8Array): void {
     this.checkRange(offset, buf.length);
     buf.set(this.bytes.subarray(offset, offset + buf.length));

@@ -12,6 +12,7 @@
  * `onKvmSet`.
  */
 
+import type { PlainRange } from '../native/index.ts';
 import type { Host, PciFunction } from '../platform/index.ts';
 import { PCI_CLASS_DISPLAY_VGA } from '../platform/index.ts';
 import type { BarMemory } from './bar-region.ts';
@@ -100,6 +101,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private stopped = false;
   /** What the variant's probe put in place of the core's ops (undefined: the core's alone). */
   private readonly variantOps: VariantDeviceOps | undefined;
+  #memoryCreated = 0;
   /** The variant's probe failed: the function is no vfio device and every open fails so. */
   readonly probeError: VfioError | undefined;
 
@@ -123,7 +125,10 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       fn.name,
       this.profile,
       this.config,
-      options.memory ?? createMemfdMemory,
+      (name, size) => {
+        this.#memoryCreated++; // a BAR's memory, made at its first use: new plain ranges
+        return (options.memory ?? createMemfdMemory)(name, size);
+      },
       (v) => this.ringDoorbell(v),
       (command) => this.runDma(command),
     );
@@ -334,6 +339,35 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   writeTarget(index: number, offset: bigint, count: number): Uint8Array | null {
     const region = this.deviceRegions[index - VFIO_PCI_NUM_REGIONS];
     return region?.ops.writeTarget?.(offset, count) ?? null;
+  }
+
+  /** Counts BAR memories created: when it changes, `plainRanges` has more to say. */
+  get plainGeneration(): number {
+    return this.#memoryCreated;
+  }
+
+  /**
+   * The ranges the native fast path may serve (src/native/fast-path.ts): config space for
+   * reads (writes change state), each BAR's mappable memory less the MSI-X table, and what
+   * device-specific regions declare (GPU RAM below its fence). Nothing a variant fakes or
+   * watches (afterConfigRead, regionOps), and nothing at all while a VfioTracer wants region
+   * accesses.
+   */
+  plainRanges(): PlainRange[] {
+    if (this.tracer?.regionAccess !== undefined) return [];
+    const ops = this.variantOps;
+    const ranges: PlainRange[] = [];
+    if (ops?.afterConfigRead === undefined && !ops?.regionOps?.(VFIO_PCI_CONFIG_REGION_INDEX)) {
+      const bytes = this.config.plainBytes;
+      const region = VFIO_PCI_CONFIG_REGION_INDEX;
+      ranges.push({ region, start: 0n, end: BigInt(this.config.size), writable: false, bytes });
+    }
+    for (const [index, bar] of this.bars.entries()) {
+      if (bar && !ops?.regionOps?.(index)) ranges.push(...bar.plainRanges(index));
+    }
+    for (const region of this.deviceRegions)
+      ranges.push(...(region.ops.plainRanges?.(region.index) ?? []));
+    return ranges;
   }
 
   /** Read up to `length` bytes; the result is shorter when clipped at the region's end. */

@@ -4,6 +4,8 @@
  * Device-specific regions take indexes from 9 (VFIO_PCI_NUM_REGIONS).
  */
 
+import type { PlainRange } from '../native/index.ts';
+
 /** VFIO_REGION_INFO_FLAG_* (include/uapi/linux/vfio.h). */
 export const RegionFlag = { READ: 0x1, WRITE: 0x2, MMAP: 0x4, CAPS: 0x8 } as const;
 
@@ -65,6 +67,11 @@ export interface RegionOps {
    */
   writeTarget?(offset: bigint, count: number): Uint8Array | null;
   mmap?(request: MmapRequest): MmapGrant;
+  /**
+   * The ranges of the region (its index given) whose reads and writes have no side effect
+   * beyond the bytes, for the native fast path (src/native/fast-path.ts). Optional: none.
+   */
+  plainRanges?(index: number): PlainRange[];
   release?(): void;
   /** Capabilities after the TYPE capability the core adds for device-specific regions. */
   capabilities?(): RegionCapability[];

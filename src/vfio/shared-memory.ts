@@ -44,6 +44,11 @@ export interface SharedMemory {
    * so nothing a peer does to it (fcntl F_SETFL) changes ours. Owned by this object.
    */
   readonly fd: number;
+  /**
+   * Our own descriptor of the memory, never handed out, for the native fast path's
+   * pread/pwrite (a peer's F_SETFL on `fd` cannot reach it); absent when there is none.
+   */
+  readonly ownFd?: number;
   readonly size: bigint;
   /**
    * True when the memory came back with its contents (a state directory's file after a
@@ -250,6 +255,7 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
   return {
     name,
     fd: peerFd,
+    ownFd: fd,
     size,
     read(offset, buf) {
       let done = 0;

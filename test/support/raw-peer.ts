@@ -32,6 +32,7 @@ export class RawPeer {
   #rxFill = 0;
   readonly #tx: Uint8Array[] = [];
   #closed = false;
+  #paused = false;
   /** Set when the peer closed or the socket failed. */
   failure: Error | null = null;
 
@@ -60,6 +61,21 @@ export class RawPeer {
     if (this.#tx.length === 1) this.#flush();
   }
 
+  /**
+   * Stops reading replies (they pile up in the server's socket buffer, then in the server)
+   * until `resume`.
+   */
+  pause(): void {
+    this.#paused = true;
+    this.#watcher.set(this.#tx.length > 0 ? FdEvent.WRITABLE : 0);
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#watcher.set(FdEvent.READABLE | (this.#tx.length > 0 ? FdEvent.WRITABLE : 0));
+    this.#read();
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -79,12 +95,12 @@ export class RawPeer {
         const n = sendMessage(this.fd, chunk);
         if (n < chunk.length) {
           this.#tx[0] = chunk.subarray(n);
-          this.#watcher.set(FdEvent.READABLE | FdEvent.WRITABLE);
+          this.#watcher.set((this.#paused ? 0 : FdEvent.READABLE) | FdEvent.WRITABLE);
           return;
         }
         this.#tx.shift();
       }
-      this.#watcher.set(FdEvent.READABLE);
+      this.#watcher.set(this.#paused ? 0 : FdEvent.READABLE);
     } catch (e) {
       this.#fail(e as Error);
     }
@@ -93,7 +109,7 @@ export class RawPeer {
   #read(): void {
     try {
       for (;;) {
-        if (this.#closed) return;
+        if (this.#closed || this.#paused) return;
         const r = receiveInto(this.fd, this.#rx.subarray(this.#rxFill), 0);
         if (r === null) return;
         if (r.bytes === 0) {

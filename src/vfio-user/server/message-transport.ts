@@ -6,6 +6,7 @@
  * SCM_RIGHTS) is the transport `VfioUserServer` gives its sessions; a test may give a
  * `Connection` over one end of a socketpair(2), and drive the handlers in process.
  */
+import type { FastPathTable } from '../../native/index.ts';
 import type { BodyPlacement, CloseReason, FramedMessage, MessageHeader } from '../wire/index.ts';
 
 /** What a session needs of its transport: send a message, close, know it is closed. */
@@ -27,6 +28,11 @@ export interface MessageTransport {
   ): void;
   /** Closes (idempotent); the receiver's `handleClose` follows. */
   close(): void;
+  /**
+   * Serves `table`'s plain ranges natively from now on (null: stops); optional, a transport
+   * without a native fast path leaves every message to the receiver.
+   */
+  attachFastPath?(table: FastPathTable | null): void;
 }
 
 /** What a transport delivers to its session (the inbound path). */

@@ -10,7 +10,7 @@
  */
 
 import { DeviceMigration } from '../../migration/index.ts';
-import { isSystemCallError } from '../../native/index.ts';
+import { FastPathTable, isSystemCallError } from '../../native/index.ts';
 import type { DmaPort, MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
 import { Errno, VfioError } from '../../vfio/index.ts';
 import type { BodyPlacement, CloseReason, FramedMessage } from '../wire/index.ts';
@@ -56,6 +56,11 @@ export interface SessionOptions {
   readonly onClosed: (session: Session) => void;
   /** Called when the device was opened or released (partition tables changed). */
   readonly onChange?: () => void;
+  /**
+   * Sinks listening to the tracepoints a region access reports (Tracer.listening): the native
+   * fast path is off while slot 0 is not 0. Absent: no tracer can listen.
+   */
+  readonly traceActivity?: Int32Array;
 }
 
 /**
@@ -91,6 +96,10 @@ export class Session implements SessionState, MessageReceiver {
   /** The partition LPID the device joined at open (for the disconnect line). */
   #lpid = 0;
   #closeAfterReply = false;
+  /** The native fast path's table while the device is open. */
+  #fastTable: FastPathTable | undefined;
+  /** device.plainGeneration when the table was made: a BAR's memory made since adds ranges. */
+  #fastGeneration = -1;
   /** Where large REGION_WRITE data is received; grown on demand, free again once handled. */
   #writeData = new Uint8Array(0);
 
@@ -153,7 +162,35 @@ export class Session implements SessionState, MessageReceiver {
         `${device.name}: KVM set (LPID ${lpid}) failed: ${err instanceof Error ? err.message : String(err)}`,
       );
     }
+    this.#attachFastPath();
     this.#options.onChange?.();
+  }
+
+  /**
+   * Hands the device's plain ranges to the transport's native fast path (once the device is
+   * open: its regions exist and VERSION is done). Without it every access still works.
+   */
+  #attachFastPath(): void {
+    if (this.transport.attachFastPath === undefined) return;
+    this.#fastGeneration = this.device.plainGeneration;
+    const ranges = this.device.plainRanges();
+    if (ranges.length === 0) return;
+    let table: FastPathTable;
+    try {
+      table = new FastPathTable(
+        ranges,
+        this.limits.maxDataXferSize,
+        this.#options.traceActivity ?? null,
+      );
+    } catch (err) {
+      // Out of fds (EMFILE duplicating one): every access still works, in JavaScript.
+      if (!isSystemCallError(err)) throw err;
+      this.log(`${this.device.name}: no native fast path: ${err.message}`);
+      return;
+    }
+    this.transport.attachFastPath(table);
+    this.#fastTable?.close(); // its replacement serves from now on (the watcher is idle now)
+    this.#fastTable = table;
   }
 
   /** Ends the session (its release runs from the connection's close). */
@@ -216,6 +253,8 @@ export class Session implements SessionState, MessageReceiver {
       const result = this.#run(message, fds);
       fds.closeRest(); // before the reply: a client that counts our fds sees them gone
       this.#answer(message.header, result);
+      if (this.#open && this.device.plainGeneration !== this.#fastGeneration)
+        this.#attachFastPath();
     } catch (err) {
       this.log(
         `${this.device.name}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
@@ -298,6 +337,9 @@ export class Session implements SessionState, MessageReceiver {
   }
 
   #release(): void {
+    this.transport.attachFastPath?.(null);
+    this.#fastTable?.close(); // its fds now, not at the next garbage collection
+    this.#fastTable = undefined;
     this.dma.clear();
     this.grants.clear();
     this.migration.close(); // the device runs again; a saving or loading session is dropped

@@ -26,6 +26,11 @@
 import {
   closeFd,
   dupFd,
+  errnoName,
+  FAST_CONTROL_SLOTS,
+  type FastHandoff,
+  type FastPathTable,
+  FastSlot,
   FdEvent,
   FdWatcher,
   peerCredentials,
@@ -137,6 +142,13 @@ export class Connection {
   #stallTimer: NodeJS.Timeout | null = null;
   /** performance.now() of the last read that returned bytes. */
   #lastReadAt = 0;
+  /** The native fast path's table (attachFastPath), or null. */
+  #fast: FastPathTable | null = null;
+  /** Shared with the native fast path: FastSlot GATE (ours), counters and PENDING (its). */
+  readonly #control = new Int32Array(FAST_CONTROL_SLOTS);
+  /** The stall check of data the fast path receives into place (it never enters JS). */
+  #fastStallTimer: NodeJS.Timeout | null = null;
+  #fastProgress = -1;
   /** Hands a framed message to the handler; false stops framing (see #readable). */
   readonly #deliver: MessageSink = (m) => {
     if (this.#closed) {
@@ -162,9 +174,71 @@ export class Connection {
     this.#maxFds = limits.maxFds;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? Number.POSITIVE_INFINITY;
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 0;
-    this.#watcher = new FdWatcher(fd, FdEvent.READABLE, (status, events) =>
-      this.#onReady(status, events),
+    this.#watcher = new FdWatcher(fd, FdEvent.READABLE, (status, events, handoff) =>
+      this.#onReady(status, events, handoff),
     );
+  }
+
+  /**
+   * Serves `table`'s plain ranges natively (native/fastpath.c) whenever this connection is at a
+   * message boundary with nothing queued: REGION_READ/REGION_WRITE inside them are answered in
+   * the readiness callback, in order with everything else; null stops it. No-op once closed.
+   */
+  attachFastPath(table: FastPathTable | null): void {
+    if (this.#closed) return;
+    this.#fast = table;
+    this.#watcher.fast(table, this.#scratch, this.#control, this.#maxFds);
+    this.#syncGate();
+    if (table !== null && this.#stallTimeoutMs > 0 && this.#fastStallTimer === null) {
+      this.#fastStallTimer = setInterval(() => this.#checkFastStall(), this.#stallTimeoutMs);
+      this.#fastStallTimer.unref();
+    }
+  }
+
+  /**
+   * Every stall timeout: a REGION_WRITE whose data the fast path receives into place, and that
+   * got none since the last check, is a peer stalled inside a message (closed as #checkStall
+   * closes one; after one to two timeouts).
+   */
+  #checkFastStall(): void {
+    const progress = this.#control[FastSlot.PROGRESS]!;
+    const receiving = this.#control[FastSlot.RECEIVING] === 1;
+    if (receiving && progress === this.#fastProgress) {
+      this.close({
+        kind: 'error',
+        error: new Error(
+          `peer sent nothing for ${this.#stallTimeoutMs / 1000} s inside a message (a REGION_WRITE received into place)`,
+        ),
+      });
+      return;
+    }
+    this.#fastProgress = receiving ? progress : -1;
+  }
+
+  /** Requests served on the native fast path so far (REGION_READ, REGION_WRITE). */
+  get fastPathServed(): { reads: number; writes: number } {
+    return { reads: this.#control[FastSlot.READS]!, writes: this.#control[FastSlot.WRITES]! };
+  }
+
+  /**
+   * Opens the native fast path's gate only at a message boundary with nothing queued, read
+   * ahead or paused: then whatever the socket holds next is the next message, and a reply sent
+   * at once is in order. Called whenever that state may have changed (JS runs to completion
+   * before the next readiness callback, so the native side never sees a stale gate).
+   */
+  #syncGate(): void {
+    const open =
+      this.#fast !== null &&
+      !this.#closed &&
+      !this.#paused &&
+      !this.#backedUp &&
+      !this.#peerGone &&
+      !this.#readToEnd &&
+      this.#unframed === null &&
+      this.#failAfterUnframed === null &&
+      this.#framer.buffered === 0 &&
+      this.#queue.length === 0;
+    this.#control[FastSlot.GATE] = open ? 1 : 0;
   }
 
   /** Bytes queued for the peer and not sent yet. */
@@ -179,6 +253,7 @@ export class Connection {
   pause(): void {
     this.#paused = true;
     this.#updateWatch();
+    this.#syncGate();
   }
 
   /** Undoes `pause`: messages already read are handed out now, then reading goes on. */
@@ -245,9 +320,11 @@ export class Connection {
    * the per-connection header buffers always, payload parts when `borrowed`).
    */
   #enqueue(parts: Uint8Array[], size: number, fds: readonly number[], borrowed: boolean): void {
-    if (this.#queue.length > 0) {
+    // Behind a fast reply still waiting natively too: it goes first.
+    if (this.#queue.length > 0 || this.#control[FastSlot.PENDING] !== 0) {
       this.#queue.push(this.#hold(parts, size, 0, fds, borrowed));
       this.#queuedBytes += size;
+      this.#updateWatch();
       return;
     }
     const sent = this.#writeAll(parts, size, fds);
@@ -346,6 +423,10 @@ export class Connection {
     this.#queuedBytes = 0;
     this.#backedUp = false;
     this.#spillBusy = false;
+    this.#fast = null;
+    this.#syncGate();
+    if (this.#fastStallTimer !== null) clearInterval(this.#fastStallTimer);
+    this.#fastStallTimer = null;
     try {
       shutdownFd(this.fd);
     } catch {
@@ -426,6 +507,7 @@ export class Connection {
   }
 
   #updateWatch(): void {
+    this.#syncGate();
     if (this.#closed) return;
     const want = this.#wanted();
     if (want === this.#watching) return;
@@ -483,8 +565,28 @@ export class Connection {
     throw e;
   }
 
-  #onReady(status: number, events: number): void {
-    if (this.#closed) return;
+  #onReady(status: number, events: number, handoff?: FastHandoff): void {
+    try {
+      this.#ready(status, events, handoff);
+    } finally {
+      this.#syncGate();
+    }
+  }
+
+  #ready(status: number, events: number, handoff?: FastHandoff): void {
+    if (this.#closed) {
+      for (const fd of handoff?.fds ?? []) closeFd(fd);
+      return;
+    }
+    if (handoff !== undefined) {
+      try {
+        this.#takeHandoff(handoff);
+      } catch (e) {
+        this.#fail(e);
+        return;
+      }
+      if (this.#closed) return;
+    }
     if (status < 0) {
       // EPOLLERR: the peer closed with bytes of ours unread (libuv says UV_EBADF and stops
       // the watcher). What it sent before is still queued here: read it all.
@@ -497,6 +599,58 @@ export class Connection {
     }
     if (events & FdEvent.WRITABLE) this.#flush();
     if (events & FdEvent.READABLE) this.#drain();
+  }
+
+  /**
+   * What the native fast path left us: a reply it could not send (the peer gone, or another
+   * failure that ends the connection), a failed receive, and bytes it read into #scratch but
+   * did not handle, [from, end), framed here as #readOnce frames what it reads.
+   */
+  #takeHandoff(h: FastHandoff): void {
+    if (h.bodyError !== 0) {
+      // A REGION_WRITE the fast path received into place stopped inside its data.
+      const error =
+        h.bodyError === -2
+          ? new FramingError(
+              'fds-truncated',
+              'EINVAL',
+              `peer sent more than ${this.#maxFds} fds with one message, or this process is out of fds (MSG_CTRUNC)`,
+            )
+          : h.bodyError === -1 || isPeerReset(errnoError('recvmsg', h.bodyError))
+            ? new FramingError('message-too-short', 'EINVAL', 'peer closed inside a message')
+            : errnoError('recvmsg', h.bodyError);
+      this.close({ kind: 'error', error });
+      return;
+    }
+    if (h.sendErrno !== 0) {
+      const error = errnoError('sendmsg', h.sendErrno);
+      if (isPeerReset(error)) this.#lostPeer();
+      else {
+        for (const fd of h.fds) closeFd(fd);
+        this.close({ kind: 'error', error });
+        return;
+      }
+    }
+    if (h.recvErrno !== 0) {
+      const error = errnoError('recvmsg', h.recvErrno);
+      if (!isPeerReset(error)) throw error;
+      this.#lostPeer();
+    }
+    if (h.end === h.from) return;
+    if (this.#stallTimer !== null) this.#lastReadAt = performance.now();
+    if (h.truncatedControl) {
+      const error = new FramingError(
+        'fds-truncated',
+        'EINVAL',
+        `peer sent more than ${this.#maxFds} fds with one message, or this process is out of fds (MSG_CTRUNC)`,
+      );
+      if (h.end - h.from <= 1) throw error;
+      this.#failAfterUnframed = error;
+      this.#frameScratch(h.from, h.end - 1, []);
+      this.#failIfFramed();
+      return;
+    }
+    this.#frameScratch(h.from, h.end, h.fds);
   }
 
   /**
@@ -631,6 +785,7 @@ export class Connection {
   setLimits(limits: FramerOptions): void {
     this.#framer.setLimits(limits);
     this.#maxFds = limits.maxFds;
+    if (this.#fast !== null) this.attachFastPath(this.#fast);
   }
 }
 
@@ -647,6 +802,12 @@ function dupAll(fds: readonly number[]): number[] {
     throw e;
   }
   return dups;
+}
+
+/** A SystemCallError-shaped error for `errno` raised by `syscall` in native code. */
+function errnoError(syscall: string, errno: number): Error {
+  const code = errnoName(errno);
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno, syscall });
 }
 
 /** EPIPE or ECONNRESET from a send or receive: the peer has gone (or stopped reading). */
