@@ -30,9 +30,15 @@ export function readmeExamples(readme: string): Example[] {
   for (const [, lang, body = ''] of blocks) {
     const lines = body.split('\n');
     let skippedServe: string | undefined;
-    lines.forEach((text, i) => {
+    lines.forEach((first, i) => {
       const shell = lang === 'sh';
-      if (!shell && !text.startsWith('$ ')) return;
+      if (!shell && !first.startsWith('$ ')) return;
+      // A line ending in a backslash goes on in the next, as the shell reads it.
+      let text = first;
+      while (text.endsWith('\\') && i + 1 < lines.length) {
+        i += 1;
+        text = `${text.slice(0, -1)} ${(lines[i] ?? '').trim()}`;
+      }
       const line = shell ? text : text.slice(2);
       // The CLI's lines, and the file commands between them that make their inputs.
       const setup = !shell && /^(cp|fdtput|dtc|mkdir) /.test(line);
@@ -64,6 +70,8 @@ function skipReason(e: Example): string | undefined {
     return 'needs a tree the README made outside its examples';
   if (/vfio-nvlink2 bench\b/.test(line)) return 'measures for minutes: npm run bench';
   if (/vfio-nvlink2 trace\b/.test(line)) return 'streams until Ctrl-C';
+  if (/vfio-nvlink2 migrate\b/.test(line))
+    return 'needs the two serve processes and the writer the README starts (test/migrate-cli.test.ts runs it)';
   if (/\| *dot\b/.test(line) && !has('dot')) return 'needs Graphviz dot';
   if (/\| *jq\b/.test(line) && !has('jq')) return 'needs jq';
   for (const tool of ['dtc', 'fdtput', 'fdtget', 'fdtoverlay'])
