@@ -6,16 +6,17 @@
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
-  decodeFdtgetValue,
   FDTGET_GUESS,
   type Fdt,
   type FdtgetType,
+  type FdtgetValue,
   FdtPropertyError,
   fdtgetJson,
   fdtgetText,
   nodeToDts,
   nodeToJson,
   parseFdtgetType,
+  readFdtgetValue,
   toDts,
 } from '../fdt/index.ts';
 import { defaultPlatformTree } from '../platform/index.ts';
@@ -89,8 +90,14 @@ function nodeAt(fdt: Fdt, path: string, values: Values): ReturnType<Fdt['findNod
 
 function showProperty(fdt: Fdt, path: string, name: string, t: FdtgetType, values: Values): Shown {
   const node = nodeAt(fdt, path, values);
-  const property = node?.getProperty(name);
-  if (!property) {
+  let v: FdtgetValue | undefined;
+  try {
+    v = node ? readFdtgetValue(node, path, name, t) : undefined;
+  } catch (err) {
+    if (err instanceof FdtPropertyError) throw cliErrorOf(COMMAND, err, `${fdt.source}: `);
+    throw err;
+  }
+  if (v === undefined) {
     if (values.default !== undefined)
       return {
         lines: [values.default],
@@ -98,16 +105,10 @@ function showProperty(fdt: Fdt, path: string, name: string, t: FdtgetType, value
       };
     throw new CliError(COMMAND, 'NOT_FOUND', `${path}: no property ${name} in ${fdt.source}`);
   }
-  try {
-    const v = decodeFdtgetValue(path, name, property.value, t);
-    return {
-      lines: [fdtgetText(v, t)],
-      json: { node: path, property: name, value: fdtgetJson(v, t) },
-    };
-  } catch (err) {
-    if (err instanceof FdtPropertyError) throw cliErrorOf(COMMAND, err, `${fdt.source}: `);
-    throw err;
-  }
+  return {
+    lines: [fdtgetText(v, t)],
+    json: { node: path, property: name, value: fdtgetJson(v, t) },
+  };
 }
 
 function showNames(fdt: Fdt, path: string, values: Values): Shown {

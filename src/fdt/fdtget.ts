@@ -89,6 +89,21 @@ export function decodeFdtgetValue(
   return { kind: 'numbers', size, numbers };
 }
 
+/**
+ * The value of `name` of `node` (at `nodePath`) as fdtget reads it for `t`; undefined when the
+ * node has no such property.
+ * @throws FdtPropertyError as `decodeFdtgetValue`.
+ */
+export function readFdtgetValue(
+  node: FdtNode,
+  nodePath: string,
+  name: string,
+  t: FdtgetType,
+): FdtgetValue | undefined {
+  const property = node.getProperty(name);
+  return property && decodeFdtgetValue(nodePath, name, property.value, t);
+}
+
 /** One number as printf's %d/%i (C int: 32-bit cells past 2^31 are negative), %u or %x. */
 function printNumber(n: number, type: FdtgetType['type']): string {
   if (type === 'x') return n.toString(16);

@@ -17,6 +17,7 @@ export {
   isPrintableStrings,
   nodeToJson,
   parseFdtgetType,
+  readFdtgetValue,
 } from './fdtget.ts';
 export { FDT_MAGIC, FDT_WRITE_VERSION } from './format.ts';
 export { parseFdt } from './parse.ts';

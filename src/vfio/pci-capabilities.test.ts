@@ -20,8 +20,8 @@ function put(config: Uint8Array, at: number, value: number, bytes: number): void
   for (let i = 0; i < bytes; i++) config[at + i] = (value >>> (8 * i)) & 0xff;
 }
 
-/** The emulated V100's first 256 config bytes (`inspect --dt 0002:01:00.0 --hex`). */
-const V100 = Buffer.from(
+/** The emulated GPU's first 256 config bytes (`inspect --dt 0002:01:00.0 --hex`). */
+const GPU_CONFIG = Buffer.from(
   [
     'de10b11d00001000a100020300000000',
     '000000000c000000000000000c000000',
@@ -44,8 +44,8 @@ const V100 = Buffer.from(
 );
 
 describe('decodePciCapabilities', () => {
-  it("prints the emulated V100's capabilities as lspci 3.9.0 does", () => {
-    const lines = decodePciCapabilities(V100).flatMap((c) => c.lines);
+  it("prints an emulated GPU's capabilities as lspci 3.9.0 does", () => {
+    const lines = decodePciCapabilities(GPU_CONFIG).flatMap((c) => c.lines);
     assert.deepEqual(lines, [
       '\tCapabilities: [60] Power Management version 3',
       '\t\tFlags: PMEClk- DSI- D1- D2- AuxCurrent=0mA PME(D0-,D1-,D2-,D3hot-,D3cold-)',
@@ -70,7 +70,7 @@ describe('decodePciCapabilities', () => {
       '\t\tVector table: BAR=0 offset=00b90000',
       '\t\tPBA: BAR=0 offset=00ba0000',
     ]);
-    const pcie = decodePciCapabilities(V100).find((c) => c.id === 0x10);
+    const pcie = decodePciCapabilities(GPU_CONFIG).find((c) => c.id === 0x10);
     assert.deepEqual(pcie?.registers, {
       flags: '0x0002',
       devCap: '0x10008021',
@@ -96,7 +96,7 @@ describe('decodePciCapabilities', () => {
   });
 
   it('dumps as lspci -xxx: 16 bytes a line, 256 bytes', () => {
-    const lines = lspciHexLines(V100, false);
+    const lines = lspciHexLines(GPU_CONFIG, false);
     assert.equal(lines.length, 16);
     assert.equal(lines[0], '00: de 10 b1 1d 00 00 10 00 a1 00 02 03 00 00 00 00');
     assert.equal(lines[15]?.slice(0, 4), 'f0: ');
