@@ -154,20 +154,26 @@ describe('output that fails: one line or a quiet exit, nothing left behind', () 
     const dir = tempDir();
     writeFileSync(join(dir, 'notes.txt'), 'mine\n');
     const serve = await startServe([], { dir });
-    // guest against it: stdout full, then a closed pipe.
-    const fd = openSync('/dev/full', 'w');
+    let stopped = false;
     try {
-      const r = runWithStdout(['guest', '--socket-dir', dir], fd);
-      assert.equal(r.status, 1, r.stderr);
-      assert.equal(r.stderr, `${ENOSPC_LINE('guest')}\n`);
+      // guest against it: stdout full, then a closed pipe.
+      const fd = openSync('/dev/full', 'w');
+      try {
+        const r = runWithStdout(['guest', '--socket-dir', dir], fd);
+        assert.equal(r.status, 1, r.stderr);
+        assert.equal(r.stderr, `${ENOSPC_LINE('guest')}\n`);
+      } finally {
+        closeSync(fd);
+      }
+      const run = spawnCli(['guest', '--socket-dir', dir]);
+      run.child.stdout?.destroy();
+      assert.equal(await exitOf('guest', run.child, run.exited), 141, run.stderr());
+      assert.equal(run.stderr(), '');
+      stopped = true;
+      assert.equal(await serve.stop('SIGHUP'), 0, serve.stderr());
     } finally {
-      closeSync(fd);
+      if (!stopped) await serve.stop(); // a failed assertion leaves no serve behind
     }
-    const run = spawnCli(['guest', '--socket-dir', dir]);
-    run.child.stdout?.destroy();
-    assert.equal(await exitOf('guest', run.child, run.exited), 141, run.stderr());
-    assert.equal(run.stderr(), '');
-    assert.equal(await serve.stop('SIGHUP'), 0, serve.stderr());
     assert.match(serve.stderr(), /SIGHUP: closing 18 sockets/);
     assert.deepEqual(readdirSync(dir), ['notes.txt']);
   });

@@ -78,11 +78,6 @@ export function outputFailure(): OutputError | undefined {
   return failures.stdout ?? failures.stderr;
 }
 
-/** Whether stderr still takes lines (a log need not write to a stream that failed). */
-export function stderrWorks(): boolean {
-  return failures.stderr === undefined;
-}
-
 /**
  * Calls `watch` once, at the first failure of stdout or stderr (at once if one failed already).
  * @returns a function that stops watching.

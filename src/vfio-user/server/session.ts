@@ -316,7 +316,8 @@ export class Session implements SessionState, MessageReceiver {
   /** The connection closed: release everything the client held. */
   handleClose(reason: CloseReason): void {
     if (this.#open) {
-      const why = reason.kind === 'error' ? reason.error.message : 'connection closed';
+      // An error close has its own line (below): this one does not repeat its reason.
+      const why = reason.kind === 'error' ? 'closed by the server' : 'connection closed';
       this.#options.info?.(
         `${this.device.name}: disconnected: pid ${this.peerPid}, partition of pid ${this.peerPid}, LPID ${this.#lpid} (${why}); device released`,
       );
