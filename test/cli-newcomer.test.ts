@@ -210,6 +210,54 @@ const EMPTY_DTS = `/dts-v1/;
 };
 `;
 
+describe("serve's files: what a killed serve left is replaced, a file of the user's never", () => {
+  it('a devices.json, state.json or platform.dtb serve did not write stops serve before it listens', () => {
+    const user: [string, string][] = [
+      ['devices.json', '{"mine": 1}\n'],
+      ['state.json', '[1, 2, 3]\n'],
+      ['platform.dtb', 'my notes\n'],
+    ];
+    for (const [name, text] of user) {
+      const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-own-'));
+      try {
+        writeFileSync(join(dir, name), text);
+        const r = runCli(['serve', '--socket-dir', dir]);
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(
+          r.stderr,
+          new RegExp(
+            `^vfio-nvlink2: serve: SOCKET_DIR: ${dir}/${name.replace('.', '\\.')} is there and is not a file serve wrote \\(.+\\); move it away or choose another --socket-dir\n$`,
+          ),
+        );
+        assert.equal(readFileSync(join(dir, name), 'utf8'), text, `${name} untouched`);
+        assert.deepEqual(readdirSync(dir), [name], 'no socket made');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  });
+
+  it('after kill -9, a new serve on the same directory replaces what the first one left', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-own-'));
+    try {
+      const first = await startServe([], { dir });
+      const left = readFileSync(join(dir, 'devices.json'), 'utf8');
+      await first.stop('SIGKILL');
+      assert.ok(readdirSync(dir).includes('devices.json'), 'a killed serve leaves its files');
+      const second = await startServe([], { dir });
+      try {
+        assert.equal(readFileSync(join(dir, 'devices.json'), 'utf8'), left);
+        assert.notEqual(second.state().pid, first.pid);
+      } finally {
+        await second.stop();
+      }
+      assert.ok(!readdirSync(dir).includes('devices.json'), 'removed at a clean exit');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('bad input is never accepted silently', () => {
   const nothing =
     /: no PCI host bridge \(no node of device_type "pciex" or "pci"\): nothing to serve$/;

@@ -11,10 +11,13 @@ import {
   closeSync,
   constants,
   fstatSync,
+  lstatSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
+  readSync,
   writeSync,
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -25,6 +28,7 @@ import { createMachine, type Machine, PartitionRegistry } from '../machine/index
 import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, HostError } from '../platform/index.ts';
+import { readDevicesList, readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
 import { StateDir, StateDirError } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
@@ -347,6 +351,63 @@ function notifyReady(fd: number | undefined): void {
   }
 }
 
+/** How each file serve writes in its socket directory is recognised as an earlier serve's. */
+const OWN_FILES: readonly [name: string, recognise: (path: string) => void][] = [
+  ['devices.json', (path) => void readDevicesList(path)],
+  [
+    'state.json',
+    (path) => {
+      const state: unknown = JSON.parse(readUntrustedFile(path, STATE_JSON_MAX_BYTES));
+      if (typeof state !== 'object' || state === null || !('pid' in state && 'partitions' in state))
+        throw new Error('not a state.json of serve');
+    },
+  ],
+  [
+    'platform.dtb',
+    (path) => {
+      // Its magic alone, from a regular file (a FIFO or a link planted there is not a DTB).
+      const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        const head = Buffer.alloc(4);
+        const isDtb =
+          fstatSync(fd).isFile() &&
+          readSync(fd, head, 0, 4, 0) === 4 &&
+          head.readUInt32BE(0) === 0xd00dfeed;
+        if (!isDtb) throw new Error('not a DTB');
+      } finally {
+        closeSync(fd);
+      }
+    },
+  ],
+];
+
+/**
+ * serve replaces DIR/devices.json, state.json and platform.dtb, and removes them at exit: only
+ * what an earlier serve left there (killed before it could clean up) may be replaced, never a
+ * file of the user's of the same name (issue 13.3). Checked before the first socket listens.
+ * @throws CliError SOCKET_DIR naming the file that serve did not write.
+ */
+function checkOwnFiles(dir: string): void {
+  for (const [name, recognise] of OWN_FILES) {
+    const path = `${dir}/${name}`;
+    try {
+      lstatSync(path);
+    } catch {
+      continue; // not there (or not reachable: writing it will say so)
+    }
+    try {
+      recognise(path);
+    } catch (err) {
+      const why = messageWithoutCode(err).replace(`${path}: `, '');
+      throw new CliError(
+        'serve',
+        'SOCKET_DIR',
+        `${path} is there and is not a file serve wrote (${why}); move it away or choose another --socket-dir`,
+      );
+    }
+  }
+}
+
 /** devices.json is a public listing; state.json names client pids and partitions: ours only. */
 const DEVICES_MODE = 0o644;
 const STATE_MODE = 0o600;
@@ -394,6 +455,7 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const sockets = plan(machine, args);
+  if (args.device === undefined) checkOwnFiles(args.socketDir);
   setDmaSessionCount(sockets.size); // each device's share of the fds DMA maps may hold
   const few = dmaLimitsWarning();
   if (few) log(few);
