@@ -193,6 +193,23 @@ static napi_value shutdown_fd(napi_env env, napi_callback_info info) {
   return nv_undefined(env);
 }
 
+/* setSendBuffer(fd, bytes): SO_SNDBUF (the kernel doubles it, capped by net.core.wmem_max);
+ * returns the size it took. On a UNIX stream socket this bounds the bytes in flight to the peer. */
+static napi_value set_send_buffer(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 2, argv);
+  int fd;
+  uint32_t bytes;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  NV_CHECK(env, napi_get_value_uint32(env, argv[1], &bytes));
+  int v = bytes > INT32_MAX ? INT32_MAX : (int)bytes;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof v) < 0)
+    return nv_throw_errno(env, "setsockopt", errno);
+  socklen_t len = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len) < 0)
+    return nv_throw_errno(env, "getsockopt", errno);
+  return nv_int32(env, v);
+}
+
 /* peerCredentials(fd): { pid, uid, gid } of the process that connected (SO_PEERCRED). */
 static napi_value peer_credentials(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 1, argv);
@@ -236,5 +253,6 @@ napi_status nv_init_fds(napi_env env, napi_value exports) {
   if ((s = nv_export(env, exports, "acceptConnection", accept_connection)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "connectUnix", connect_unix)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "shutdownFd", shutdown_fd)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "setSendBuffer", set_send_buffer)) != napi_ok) return s;
   return nv_export(env, exports, "peerCredentials", peer_credentials);
 }

@@ -102,6 +102,7 @@ export interface NativeAddon {
   acceptConnection(fd: number): number | null;
   connectUnix(path: string): number;
   shutdownFd(fd: number): void;
+  setSendBuffer(fd: number, bytes: number): number;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
   eventfdCreate(initial: number, flags: number): number;
   eventfdWrite(fd: number, value: bigint): void;

@@ -143,6 +143,14 @@ export function shutdownFd(fd: number): void {
   addon.shutdownFd(fd);
 }
 
+/**
+ * SO_SNDBUF of socket `fd` to `bytes` (the kernel doubles it, capped by net.core.wmem_max);
+ * the size it took. @throws SystemCallError (ENOTSOCK…)
+ */
+export function setSendBuffer(fd: number, bytes: number): number {
+  return addon.setSendBuffer(fd, bytes);
+}
+
 /** The pid/uid/gid of the process at the other end of a UNIX socket (SO_PEERCRED). */
 export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
   return addon.peerCredentials(fd);
