@@ -80,7 +80,7 @@ export function openFileMemory(
     throw new VfioError('ENOMEM', `cannot size memory file ${path} to ${size} bytes: ${err}`);
   }
   let open = true;
-  const populated = new PopulatedPages(fd);
+  const populated = new PopulatedPages(fd, size);
   const account: MemoryAccount | undefined = options.budget?.open(name, fd);
 
   const place = (offset: bigint, data: Uint8Array): void => {

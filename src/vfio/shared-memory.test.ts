@@ -4,16 +4,19 @@
  * /proc/self/fdinfo, a second path).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { it } from 'node:test';
 import {
+  closeFd,
   fdFlags,
   fileSeals,
   MEMFD_SIZE_SEALS,
+  memfdCreate,
   O_NONBLOCK,
+  SharedMapping,
   setNonBlocking,
 } from '../native/index.ts';
-import { createMemfdMemory } from './shared-memory.ts';
+import { createMemfdMemory, PopulatedPages } from './shared-memory.ts';
 
 /** fdinfo `flags:` (octal) of `fd` in this process. */
 function fdinfoFlags(fd: number): number {
@@ -46,6 +49,45 @@ it('peers get their own description of the sealed memfd, close-on-exec', () => {
     m.read(0n, back);
     assert.deepEqual(back, Uint8Array.of(1, 2));
   } finally {
+    m.close();
+  }
+});
+
+const MiB = 1 << 20;
+
+it('classify learns the populated ranges lseek walks past (one walk, not one per MiB)', () => {
+  const fd = memfdCreate('populated-learn-test', BigInt(16 * MiB));
+  try {
+    writeSync(fd, new Uint8Array(4 * MiB).fill(1), 0, 4 * MiB, 0);
+    writeSync(fd, new Uint8Array(MiB).fill(2), 0, MiB, 8 * MiB);
+    const p = new PopulatedPages(fd, BigInt(16 * MiB));
+    assert.equal(p.classify(0n, BigInt(MiB)), 'populated');
+    // Known from that one look: the rest of the first range and the range after the hole.
+    assert.equal(p.known(BigInt(MiB), BigInt(4 * MiB)), true);
+    assert.equal(p.known(BigInt(8 * MiB), BigInt(9 * MiB)), true);
+    assert.equal(p.known(BigInt(4 * MiB), BigInt(5 * MiB)), false);
+    assert.equal(p.classify(BigInt(5 * MiB), BigInt(6 * MiB)), 'hole');
+    assert.equal(p.classify(BigInt(3 * MiB), BigInt(5 * MiB)), 'mixed');
+  } finally {
+    closeFd(fd);
+  }
+});
+
+it('writes into holes (pwrite) and over populated pages (the mapping) read back through the fd and a mapping', () => {
+  const m = createMemfdMemory('place-test', BigInt(4 * MiB));
+  const map = SharedMapping.map(m.fd, 0n, BigInt(4 * MiB), 'r');
+  try {
+    const a = new Uint8Array(MiB).map((_, i) => i * 7);
+    const b = new Uint8Array(MiB).map((_, i) => i * 13 + 1);
+    m.write(BigInt(MiB), a); // a hole: pwrite
+    assert.deepEqual(map.read(BigInt(MiB), MiB), a);
+    m.write(BigInt(MiB), b); // known populated now: through the mapping
+    const back = new Uint8Array(MiB);
+    readSync(m.fd, back, 0, MiB, MiB);
+    assert.deepEqual(back, b);
+    assert.deepEqual(map.read(0n, MiB), new Uint8Array(MiB));
+  } finally {
+    map.unmap();
     m.close();
   }
 });

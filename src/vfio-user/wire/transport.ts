@@ -35,6 +35,7 @@ import {
   FdWatcher,
   peerCredentials,
   receiveInto,
+  sendBuffer,
   sendMessage,
   shutdownFd,
 } from '../../native/index.ts';
@@ -100,6 +101,9 @@ interface Outgoing {
   /** Whether `parts` hold the connection's spill buffer (freed once sent or dropped). */
   spill: boolean;
 }
+
+/** SO_SNDBUF asked for each connection (bytes; the kernel doubles it, capped by wmem_max). */
+const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /**
  * One vfio-user socket (the native addon's fd, watched outside libuv): framed messages in, queued
@@ -174,6 +178,13 @@ export class Connection {
     this.#maxFds = limits.maxFds;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? Number.POSITIVE_INFINITY;
     this.#stallTimeoutMs = options.stallTimeoutMs ?? 0;
+    try {
+      // Room for a few max_data_xfer_size messages in the socket: a 1 MiB reply or request
+      // then goes in one sendmsg instead of waiting (and being copied) in our queue.
+      sendBuffer(fd, SEND_BUFFER_BYTES);
+    } catch {
+      // Not a socket (a test's pipe): its default buffer serves.
+    }
     this.#watcher = new FdWatcher(fd, FdEvent.READABLE, (status, events, handoff) =>
       this.#onReady(status, events, handoff),
     );
