@@ -289,25 +289,39 @@ describe('the socket dir', () => {
 });
 
 describe('nothing is written, replaced or unlinked through a link or for another uid', () => {
-  it('symlinks at devices.json, state.json and their old temp names leave the targets untouched', async () => {
+  it('symlinks at devices.json or state.json: serve refuses to start, the links and their targets untouched', () => {
+    for (const name of ['devices.json', 'state.json']) {
+      const base = tempDir();
+      const dir = join(base, 'sockets');
+      mkdirSync(dir, { mode: 0o700 });
+      const target = join(base, 'victim');
+      writeFileSync(target, 'victim\n');
+      symlinkSync(target, join(dir, name));
+      const r = runCli(['serve', '--socket-dir', dir]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(
+        r.stderr,
+        `vfio-nvlink2: serve: SOCKET_DIR: ${dir}/${name} is there and is not a file serve wrote (is a symbolic link; not following it); move it away or choose another --socket-dir\n`,
+      );
+      assert.ok(lstatSync(join(dir, name)).isSymbolicLink(), 'the link left as it was');
+      assert.equal(readFileSync(target, 'utf8'), 'victim\n');
+    }
+  });
+
+  it('symlinks at the old temp names of devices.json and state.json are left alone', async () => {
     const base = tempDir();
     const dir = join(base, 'sockets');
     mkdirSync(dir, { mode: 0o700 });
-    const targets = ['a', 'b', 'c', 'd'].map((n) => join(base, `victim-${n}`));
+    const targets = ['a', 'b'].map((n) => join(base, `victim-${n}`));
     for (const t of targets) writeFileSync(t, `victim ${t}\n`);
-    const [a, b, c, d] = targets as [string, string, string, string];
-    symlinkSync(c, join(dir, 'devices.json'));
-    symlinkSync(d, join(dir, 'state.json'));
+    const [a, b] = targets as [string, string];
     // The temp names the server used to write through: <name>.<pid>.tmp ($$ is its pid).
     const prelude = `ln -s ${a} ${dir}/devices.json.$$.tmp && ln -s ${b} ${dir}/state.json.$$.tmp`;
     const serve = await startServeAfter(prelude, ['--socket-dir', dir]);
     const pid = serve.child.pid;
     try {
       for (const t of targets) assert.equal(readFileSync(t, 'utf8'), `victim ${t}\n`, t);
-      assert.ok(
-        lstatSync(join(dir, 'devices.json')).isFile(),
-        'the link was replaced, not followed',
-      );
+      assert.ok(lstatSync(join(dir, 'devices.json')).isFile());
       assert.equal(JSON.parse(readFileSync(join(dir, 'devices.json'), 'utf8')).length, 24);
       assert.ok(lstatSync(join(dir, 'state.json')).isFile());
       assert.ok(lstatSync(join(dir, `devices.json.${pid}.tmp`)).isSymbolicLink(), 'left alone');

@@ -201,7 +201,10 @@ describe('serve --state-dir: after kill -9 and a restart', () => {
       assert.deepEqual(await gpu.regionRead(GPU_RAM, w.offset, w.data.length), w.data);
       const path = join(stateDir, 'memory', memoryFileName(`vfio-nvlink2:gpu-ram:${GPU}`));
       await waitFor('the file grown back to its size', () => statSync(path).size === 128 * 2 ** 30);
-      assert.match(second.stderr(), /a client cut it to \d+ bytes; grown back/);
+      // The server logs it right after its ftruncate: wait for the line, not only the size.
+      await waitFor('the log line', () =>
+        /a client cut it to \d+ bytes; grown back/.test(second.stderr()),
+      );
     } finally {
       gpu.close();
     }
