@@ -27,6 +27,7 @@ import {
   GPU,
   type ServeProcess,
   startServe,
+  waitFor,
 } from './support/serve-process.ts';
 
 let serve: ServeProcess;
@@ -65,7 +66,8 @@ describe('SET_IRQS descriptors', () => {
           what,
         );
       }
-      assert.equal(serve.fdCount(), before, 'every refused descriptor was closed');
+      // Bounded wait, not one look: a timer of serve may hold a descriptor for an instant.
+      await waitFor('every refused descriptor closed', () => serve.fdCount() === before);
       // An eventfd is still taken, and the loopback trigger reaches it.
       const efd = eventfdCreate(0, { nonBlocking: true });
       try {
@@ -81,7 +83,7 @@ describe('SET_IRQS descriptors', () => {
           count: 0,
           flags: IrqSetFlag.DATA_NONE | IrqSetFlag.ACTION_TRIGGER,
         });
-        assert.equal(serve.fdCount(), before, 'the eventfd was given back');
+        await waitFor('the eventfd given back', () => serve.fdCount() === before);
       } finally {
         closeFd(efd);
       }
@@ -105,7 +107,7 @@ describe('SET_IRQS descriptors', () => {
       });
       const none = IrqSetFlag.DATA_NONE | IrqSetFlag.ACTION_TRIGGER;
       await gpu.setIrqs({ index: REQ, count: 1, flags: none, eventfds: [efd] });
-      assert.equal(serve.fdCount(), before);
+      await waitFor('the descriptors given back', () => serve.fdCount() === before);
     } finally {
       closeFd(efd);
     }
