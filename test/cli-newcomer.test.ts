@@ -283,6 +283,61 @@ describe('bad input is never accepted silently', () => {
     }
   });
 
+  it('a host bridge with no function, or with only an Ethernet function: the same PLATFORM line from all three', {
+    skip: !hasDtc && NO_DTC,
+  }, () => {
+    const dir = tempDir();
+    const phb = (inner: string) =>
+      `/dts-v1/;\n/ { #address-cells = <2>; #size-cells = <2>; pciex@600c3c0000000 { compatible = "ibm,power9-pciex", "ibm,ioda3-phb"; device_type = "pciex"; reg = <0x600c3 0xc0000000 0x0 0x100000>; #address-cells = <3>; #size-cells = <2>; ibm,phb-index = <0>; ibm,chip-id = <0>; bus-range = <0 0xff>; ${inner} }; };\n`;
+    const trees: [string, string, number][] = [
+      ['empty-phb.dts', phb(''), 0],
+      [
+        'eth.dts',
+        phb(
+          'eth@0 { reg = <0x10000 0 0 0 0>; vendor-id = <0x14e4>; device-id = <0x1657>; class-code = <0x20000>; };',
+        ),
+        1,
+      ],
+    ];
+    for (const [name, text, count] of trees) {
+      const tree = join(dir, name);
+      writeFileSync(tree, text);
+      for (const [args, command] of [
+        [['dt', 'doctor', tree], 'dt doctor'],
+        [['inspect', '--dt', tree], 'inspect'],
+        [['serve', '--dt', tree, '--socket-dir', join(dir, 'sockets')], 'serve'],
+      ] as const) {
+        const r = runCli(args);
+        assert.equal(r.status, 1, `${command} ${name}: ${r.stderr}`);
+        assert.equal(
+          r.stderr
+            .split('\n')
+            .filter((l) => l !== '' && !l.includes('warning'))
+            .at(-1),
+          `vfio-nvlink2: ${command}: PLATFORM: ${tree}: no GPU or NVLink bridge among its ${count} PCI functions: nothing to serve`,
+        );
+      }
+    }
+  });
+
+  it('inspect of a regular file (a tree given without --dt): not a socket, and what to run', () => {
+    const dir = tempDir();
+    const file = join(dir, 'w4.dts');
+    writeFileSync(file, EMPTY_DTS);
+    const r = runCli(['inspect', file]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(
+      r.stderr,
+      `vfio-nvlink2: inspect: ENOTSOCK: ${file}: a regular file, not a socket: for a device tree use \`inspect --dt ${file}\`\n`,
+    );
+  });
+
+  it("help of an unknown command is help's usage error", () => {
+    const r = runCli(['help', 'nosuch']);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /^vfio-nvlink2: help: USAGE: unknown command 'nosuch'/);
+  });
+
   it('the same tree as a DTB on stdin (-)', { skip: !hasDtc && NO_DTC }, () => {
     const dtb = spawnSync('dtc', ['-q', '-I', 'dts', '-O', 'dtb', '-'], { input: EMPTY_DTS });
     const r = runCli(['dt', 'doctor', '-'], { input: dtb.stdout });

@@ -6,6 +6,7 @@
  * read or Linux could not model its PCI functions (after writing the report); 2 for usage.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { type Fdt, isDeviceType } from '../fdt/index.ts';
 import { formatHostDoctorReport, withNvgraceEntries } from '../machine/index.ts';
 import type { KernelVersion, Level } from '../nvlink2/index.ts';
 import {
@@ -102,6 +103,16 @@ export async function runExplain(id: string): Promise<number> {
  * @throws CliError DT_PARSE (the tree), FILE (an output file), PLATFORM (a tree the host model
  * cannot be built from).
  */
+/** Whether the tree has a PCI host bridge (a node of device_type "pciex" or "pci"), at any depth. */
+function hasHostBridge(fdt: Fdt): boolean {
+  const stack = [fdt.root];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    if (isDeviceType(node, 'pciex') || isDeviceType(node, 'pci')) return true;
+    stack.push(...node.children);
+  }
+  return false;
+}
+
 export async function runLint(flags: LintFlags): Promise<number> {
   const input = flags.live
     ? readLiveTree('dt doctor', flags.file ?? PROC_DEVICE_TREE)
@@ -111,12 +122,23 @@ export async function runLint(flags: LintFlags): Promise<number> {
   for (const w of report.hostWarnings) logLine(`dt doctor: warning: ${w}`);
   // A function nvgrace-gpu binds is reported by its probe, as driver binding picks one driver.
   const functions = report.functions && withNvgraceEntries(input.fdt, report.functions);
-  if (functions?.length === 0 && report.hostError === null)
-    throw new CliError(
-      'dt doctor',
-      'PLATFORM',
-      `${input.fdt.source}: no PCI host bridge (no node of device_type "pciex" or "pci"): nothing to serve`,
-    );
+  // What serve and inspect --dt refuse (requireServable), dt doctor refuses with the same line;
+  // the report still prints first when there are functions to report on.
+  const nothing =
+    functions == null || report.hostError !== null
+      ? undefined
+      : functions.length === 0
+        ? hasHostBridge(input.fdt)
+          ? 'no GPU or NVLink bridge among its 0 PCI functions'
+          : 'no PCI host bridge (no node of device_type "pciex" or "pci")'
+        : functions.some((f) => f.role === 'gpu' || f.role === 'bridge')
+          ? undefined
+          : `no GPU or NVLink bridge among its ${functions.length} PCI functions`;
+  const nothingToServe =
+    nothing === undefined
+      ? undefined
+      : new CliError('dt doctor', 'PLATFORM', `${input.fdt.source}: ${nothing}: nothing to serve`);
+  if (nothingToServe && functions?.length === 0) throw nothingToServe;
   if (flags.sarif !== undefined) {
     const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });
     write(flags.sarif, `${JSON.stringify(log, null, 2)}\n`, 'SARIF');
@@ -141,5 +163,6 @@ export async function runLint(flags: LintFlags): Promise<number> {
   }
   if (report.hostError !== null)
     throw new CliError('dt doctor', 'PLATFORM', `${input.fdt.source}: ${report.hostError}`);
+  if (nothingToServe) throw nothingToServe;
   return flags.failOn !== undefined && failsAt(report.findings, flags.failOn) ? EXIT_FINDINGS : 0;
 }

@@ -9,7 +9,7 @@
  * ends with the device memory each GPU holds against the server's budget (DIR/state.json, read
  * once serve has released inspect's own sessions, so what they created is counted).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, type Stats, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createMachine, type Machine } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
@@ -160,6 +160,14 @@ export function inspectInProcess(
   }
 }
 
+function statOrNull(path: string): Stats | null {
+  try {
+    return statSync(path);
+  } catch {
+    return null;
+  }
+}
+
 function formatLog(line: KernelLogLine): string {
   return `kernel: ${line.level}: ${line.device}: ${line.message}`;
 }
@@ -169,6 +177,14 @@ async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription
   try {
     return await inspectOverWire(args);
   } catch (err) {
+    // connect(2) to a regular file is ECONNREFUSED, as to a dead socket: say which it is.
+    const notSocket = args.sockets.find((s) => statOrNull(s)?.isFile() === true);
+    if (notSocket !== undefined)
+      throw new CliError(
+        'inspect',
+        'ENOTSOCK',
+        `${notSocket}: a regular file, not a socket: for a device tree use \`inspect --dt ${notSocket}\``,
+      );
     if (err instanceof DeviceSocketError || err instanceof VfioError || isSystemCallError(err))
       throw socketFailure('inspect', err);
     throw err;

@@ -101,7 +101,12 @@ async function main(argv: string[]): Promise<number> {
   const [target, args] =
     name === 'help' ? [rest[0] as string, [...rest.slice(1), '--help']] : [name, rest];
   const command = commands[target];
-  if (!command) throw new CliError(target, 'USAGE', `unknown command '${target}'\n\n${usage()}`);
+  if (!command)
+    throw new CliError(
+      name === 'help' ? 'help' : target,
+      'USAGE',
+      `unknown command '${target}'\n\n${usage()}`,
+    );
   return (await command.load())(args);
 }
 

@@ -484,7 +484,8 @@ export async function run(argv: string[]): Promise<number> {
   stop = (why) => {
     if (stopping) return;
     stopping = true;
-    info(`${why}: closing ${servers.length} sockets`);
+    // A failed stdout or stderr is the one line run's caller prints; a signal is logged here.
+    if (!why.includes('failed')) info(`${why}: closing ${servers.length} sockets`);
     page?.close();
     control?.close();
     if (duties) clearInterval(duties);
