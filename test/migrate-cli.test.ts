@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nodeEntry } from '../src/bench/index.ts';
 import type { MigrateReport, VfioUserClient } from '../src/vfio-user/index.ts';
-import { runCli } from './support/cli.ts';
+import { cliArgs, runCli } from './support/cli.ts';
 import {
   BRIDGE,
   connectWhenFree,
@@ -24,6 +24,7 @@ import {
   startServe,
   waitFor,
 } from './support/serve-process.ts';
+import { within } from './support/wait.ts';
 
 const MiB = 1024 * 1024;
 /** What each device's regions are compared over: [region, bytes from offset 0]. */
@@ -223,5 +224,33 @@ describe('migrate', () => {
       );
     }
     rmSync(dirname(link), { recursive: true, force: true });
+  });
+
+  it('interrupted (SIGINT) after pausing: the paused pids run again, one line, exit 130', async () => {
+    // The paused pid is the destination server itself: the stop-copy writes then wait for
+    // replies that never come, so the migration is certainly under way when SIGINT arrives.
+    const state = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0];
+    };
+    const args = ['migrate', '--from', source.socket(GPU), '--to', destination.socket(GPU)];
+    const child = spawn(
+      process.execPath,
+      cliArgs(...args, '--precopy-rounds', '0', '--pause-pid', String(destination.pid)),
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    try {
+      await waitFor('the destination server paused', () => state(destination.pid) === 'T');
+      child.kill('SIGINT');
+      assert.equal(await within('migrate to exit', exited), 130, err);
+      assert.equal(err, 'vfio-nvlink2: migrate: interrupted (SIGINT); paused pids resumed\n');
+      assert.notEqual(state(destination.pid), 'T');
+    } finally {
+      child.kill('SIGKILL');
+      process.kill(destination.pid, 'SIGCONT');
+    }
   });
 });
