@@ -9,10 +9,13 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nodeEntry } from '../src/bench/index.ts';
 import type { MigrateReport, VfioUserClient } from '../src/vfio-user/index.ts';
-import { runCli } from './support/cli.ts';
+import { cliArgs, runCli } from './support/cli.ts';
 import {
   BRIDGE,
   connectWhenFree,
@@ -21,6 +24,7 @@ import {
   startServe,
   waitFor,
 } from './support/serve-process.ts';
+import { within } from './support/wait.ts';
 
 const MiB = 1024 * 1024;
 /** What each device's regions are compared over: [region, bytes from offset 0]. */
@@ -157,5 +161,96 @@ describe('migrate', () => {
     const none = runCli(['migrate', '--from', `${source.dir}/none.sock`, '--to', 'y.sock']);
     assert.equal(none.status, 1);
     assert.match(none.stderr, /^vfio-nvlink2: migrate: ENOENT: source .*none\.sock: /);
+  });
+
+  it('a GPU stream into a bridge: one line naming the destination, its memory intact, paused pids resumed', async () => {
+    await seed(destination, BRIDGE, [[9, 0x10]]);
+    const before = await deviceDigests(destination, BRIDGE, BRIDGE_REGIONS);
+    const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
+    try {
+      const to = destination.socket(BRIDGE);
+      const r = runCli([
+        'migrate',
+        '--from',
+        source.socket(GPU),
+        '--to',
+        to,
+        '--precopy-rounds',
+        '0',
+        '--pause-pid',
+        String(sleeper.pid),
+      ]);
+      assert.equal(r.status, 1, r.stderr);
+      // One line: no stack trace of the other in-flight MIG_DATA_WRITEs' rejections.
+      assert.equal(
+        r.stderr,
+        `vfio-nvlink2: migrate: EINVAL: destination ${to} refused the stream (EINVAL): a device of another kind? see its log\n`,
+      );
+      // The sleeper was stopped when the source stopped, and runs again (SIGCONT).
+      const stat = readFileSync(`/proc/${sleeper.pid}/stat`, 'utf8');
+      assert.equal(stat.slice(stat.lastIndexOf(')') + 2)[0], 'S', stat);
+      // Refused at its HEADER: the bridge's ATSD page and config space are as they were.
+      assert.deepEqual(await deviceDigests(destination, BRIDGE, BRIDGE_REGIONS), before);
+    } finally {
+      sleeper.kill('SIGKILL');
+    }
+  });
+
+  it('refuses --to the same socket by another path, and a --to that is not a socket', () => {
+    const from = source.socket(GPU);
+    const link = join(mkdtempSync(join(tmpdir(), 'vfio-nvlink2-mig-')), 'link');
+    symlinkSync(dirname(from), link);
+    for (const to of [`${dirname(from)}/./${basename(from)}`, `${link}/${basename(from)}`]) {
+      const r = runCli(['migrate', '--from', from, '--to', to]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(
+        r.stderr,
+        `vfio-nvlink2: migrate: USAGE: --from and --to are the same socket ${from} (${to} is another path to it)\n`,
+      );
+    }
+    const file = join(dirname(link), 'file');
+    writeFileSync(file, '');
+    for (const [to, kind] of [
+      [dirname(from), 'directory'],
+      [file, 'file'],
+    ] as const) {
+      const r = runCli(['migrate', '--from', from, '--to', to]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(
+        r.stderr,
+        new RegExp(
+          `^vfio-nvlink2: migrate: USAGE: --to ${to} is not a socket but a ${kind}; give a device's socket [^\n]*\n$`,
+        ),
+      );
+    }
+    rmSync(dirname(link), { recursive: true, force: true });
+  });
+
+  it('interrupted (SIGINT) after pausing: the paused pids run again, one line, exit 130', async () => {
+    // The paused pid is the destination server itself: the stop-copy writes then wait for
+    // replies that never come, so the migration is certainly under way when SIGINT arrives.
+    const state = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return stat.slice(stat.lastIndexOf(')') + 2)[0];
+    };
+    const args = ['migrate', '--from', source.socket(GPU), '--to', destination.socket(GPU)];
+    const child = spawn(
+      process.execPath,
+      cliArgs(...args, '--precopy-rounds', '0', '--pause-pid', String(destination.pid)),
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    try {
+      await waitFor('the destination server paused', () => state(destination.pid) === 'T');
+      child.kill('SIGINT');
+      assert.equal(await within('migrate to exit', exited), 130, err);
+      assert.equal(err, 'vfio-nvlink2: migrate: interrupted (SIGINT); paused pids resumed\n');
+      assert.notEqual(state(destination.pid), 'T');
+    } finally {
+      child.kill('SIGKILL');
+      process.kill(destination.pid, 'SIGCONT');
+    }
   });
 });

@@ -12,9 +12,12 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
+  closeSync,
   ftruncateSync,
   mkdtempSync,
+  openSync,
   readFileSync,
+  readSync,
   rmSync,
   statSync,
   truncateSync,
@@ -324,6 +327,34 @@ describe('serve --state-dir refuses', () => {
       rmSync(path);
     });
     assert.match(missing, new RegExp(`^vfio-nvlink2: serve: STATE_DIR: ${path}: missing`));
+  });
+
+  it('machine.state missing beside device states and GPU RAM: refused, GPU RAM untouched', () => {
+    const name = memoryFileName(`vfio-nvlink2:gpu-ram:${GPU}`);
+    const dir = copyStateDir();
+    const path = join(dir, 'machine.state');
+    const ram = join(dir, 'memory', name);
+    rmSync(path);
+    const sizeBefore = statSync(ram).size;
+    const r = runCli(['serve', '--socket-dir', join(dir, 'sock'), '--state-dir', dir]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr.trim(),
+      new RegExp(
+        `^vfio-nvlink2: serve: STATE_DIR: ${path}: missing, but ${dir} holds \\d+ device state or memory file\\(s\\) \\([^)]+\\); restore machine\\.state, or move them away to start anew \\(nothing was touched\\)$`,
+      ),
+    );
+    // The saved GPU RAM reads back through the file, byte for byte.
+    assert.equal(statSync(ram).size, sizeBefore);
+    const fd = openSync(ram, 'r');
+    try {
+      const w = writes.ramByRegion;
+      const got = Buffer.alloc(w.data.length);
+      readSync(fd, got, 0, got.length, Number(w.offset));
+      assert.deepEqual(new Uint8Array(got), w.data);
+    } finally {
+      closeSync(fd);
+    }
   });
 
   it('a directory written for another device tree', () => {

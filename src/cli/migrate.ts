@@ -5,9 +5,11 @@
  * dirty set converges, stop-copy, the destination checks the stream and runs. `--pause-pid`
  * names processes that write through the source's mappings in the guest's place: they are
  * stopped (SIGSTOP) when the source stops, as a VMM pauses its vCPUs, and left stopped (the
- * guest now runs on the destination). Prints rounds, bytes per round, downtime (source stopped
+ * guest now runs on the destination); resumed (SIGCONT) when the migration fails or is
+ * interrupted (SIGINT, SIGTERM), as a VMM resumes its vCPUs. Prints rounds, bytes per round, downtime (source stopped
  * → destination running) and total time; a progress bar on a terminal.
  */
+import { type Stats, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pauseProcesses } from '../bench/index.ts';
 import { layoutTable } from '../text/index.ts';
@@ -22,7 +24,8 @@ Live-migrates the device served on --from into the device served on --to (vfio-u
 migration v2): pre-copy rounds while the source runs, until the dirty set converges or N
 rounds (default 8; 0: stop at once), then stop-copy; the destination checks the stream and runs.
   --pause-pid PID  a process writing through the source's mappings for the guest: stopped
-                   (SIGSTOP) when the source stops, as a VMM pauses its vCPUs (repeatable)
+                   (SIGSTOP) when the source stops, as a VMM pauses its vCPUs (repeatable);
+                   resumed (SIGCONT) if the migration fails or is interrupted
   --json           the report as JSON`;
 
 /** Default most pre-copy rounds. */
@@ -67,8 +70,7 @@ function parse(argv: string[]): MigrateArgs | 'help' {
       'USAGE',
       `--from SOCKET and --to SOCKET are required\n\n${USAGE}`,
     );
-  if (values.from === values.to)
-    throw new CliError('migrate', 'USAGE', `--from and --to are the same socket ${values.from}`);
+  checkSockets(values.from, values.to);
   const rounds = values['precopy-rounds'] ?? String(DEFAULT_ROUNDS);
   if (!/^\d{1,4}$/.test(rounds))
     throw new CliError('migrate', 'USAGE', `--precopy-rounds ${rounds}: a whole number (0–9999)`);
@@ -84,6 +86,44 @@ function parse(argv: string[]): MigrateArgs | 'help' {
     pausePids,
     json: values.json ?? false,
   };
+}
+
+/** A path's file, or undefined when there is none (connect names that error). */
+function statOf(path: string): Stats | undefined {
+  try {
+    return statSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * --from and --to must be two sockets: the same one by another path (`dir/./x.sock`, a
+ * symlinked directory: same st_dev and st_ino) is a usage error, as is a --to that is a
+ * directory or a regular file.
+ */
+function checkSockets(from: string, to: string): void {
+  const a = statOf(from);
+  const b = statOf(to);
+  if (from === to || (a && b && a.dev === b.dev && a.ino === b.ino))
+    throw new CliError(
+      'migrate',
+      'USAGE',
+      from === to
+        ? `--from and --to are the same socket ${from}`
+        : `--from and --to are the same socket ${from} (${to} is another path to it)`,
+    );
+  for (const [flag, path, st] of [
+    ['--from', from, a],
+    ['--to', to, b],
+  ] as const) {
+    if (st && !st.isSocket())
+      throw new CliError(
+        'migrate',
+        'USAGE',
+        `${flag} ${path} is not a socket but a ${st.isDirectory() ? 'directory' : 'file'}; give a device's socket (serve prints them, e.g. ${st.isDirectory() ? `${path}/` : ''}<BDF>.sock)`,
+      );
+  }
 }
 
 async function connect(socket: string, role: string): Promise<VfioUserClient> {
@@ -108,7 +148,23 @@ export function formatMigrateReport(r: MigrateReport): string {
   ].join('\n');
 }
 
+/** The pids stopped so far: sent SIGCONT when the migration fails or is interrupted. */
+const paused = new Set<number>();
+
+/** SIGCONT to every pid we stopped (as a VMM resumes its vCPUs when migration fails). */
+function resumePaused(): void {
+  for (const pid of paused) {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      // gone meanwhile: nothing to resume
+    }
+  }
+  paused.clear();
+}
+
 function pause(pids: readonly number[]): void {
+  for (const pid of pids) paused.add(pid); // before SIGSTOP: a half-done pause is undone too
   try {
     pauseProcesses(pids);
   } catch (err) {
@@ -127,6 +183,27 @@ export async function run(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  // Interrupted (^C, kill): the paused writers run again before we exit, as the guest would.
+  const onSignal = (signal: NodeJS.Signals) => {
+    resumePaused();
+    process.stderr.write(`vfio-nvlink2: migrate: interrupted (${signal}); paused pids resumed\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await migrate(args);
+  } catch (err) {
+    resumePaused();
+    throw err;
+  } finally {
+    paused.clear(); // success: the guest runs on the destination, the writers stay stopped
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+async function migrate(args: MigrateArgs): Promise<number> {
   const source = await connect(args.from, 'source');
   let destination: VfioUserClient | undefined;
   const bar = startProgress('migrate', Math.max(args.rounds, 0) + 2, {
@@ -137,6 +214,7 @@ export async function run(argv: string[]): Promise<number> {
     destination = await connect(args.to, 'destination');
     const report = await migrateDevice(source, destination, {
       maxRounds: args.rounds,
+      destinationName: `destination ${args.to}`,
       beforeStop: () => pause(args.pausePids),
       onProgress: (phase, round, bytes) =>
         bar.update(phase === 'resume' ? args.rounds + 2 : round, `${phase} ${formatBytes(bytes)}`),

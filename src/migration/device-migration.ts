@@ -7,7 +7,8 @@
  *   STOP → RUNNING resumes it;
  * - RUNNING → PRE_COPY starts a saving session (StreamSaver), PRE_COPY → RUNNING drops it;
  *   STOP → STOP_COPY starts one that goes straight to its last round; STOP_COPY → STOP ends it;
- * - STOP → RESUMING starts a loading session (StreamLoader: the device's memory is cleared);
+ * - STOP → RESUMING starts a loading session (StreamLoader: the device's memory is cleared
+ *   once the stream's HEADER is accepted);
  *   RESUMING → STOP checks the stream is whole and applies the saved device state.
  *
  * A transition takes the kernel's path arc by arc (mig-state.ts); an arc that fails leaves the

@@ -1,6 +1,8 @@
 /**
- * The destination's side of a migration (RESUMING): the device's memory is cleared first (a
- * destination starts from nothing, so a page the source never had reads as zeros here too);
+ * The destination's side of a migration (RESUMING): the device's memory is cleared once the
+ * stream's HEADER is accepted (a destination starts from nothing, so a page the source never
+ * had reads as zeros here too; a stream of another device, refused at its HEADER, leaves the
+ * memory as it was);
  * PAGES records are stored as they arrive (each checked: a known region, inside it); config
  * space, register pages and interrupt state are held and applied only at RESUMING → STOP, once
  * the stream has proved whole (StreamParser.finish).
@@ -20,14 +22,19 @@ export class StreamLoader {
   readonly #registers: { bar: number; start: bigint; bytes: Uint8Array }[] = [];
   #irqs: SavedIrqState | undefined;
   #pages = 0n;
+  #cleared = false;
 
-  /** Clears the device's memory (see the module header). */
+  /** The device's memory is cleared at the accepted HEADER (see the module header). */
   constructor(device: VfioPciDevice) {
     this.#device = device;
-    for (const s of memorySources(device)) {
-      this.#sources.set(s.region, s);
-      s.contents.clear();
-    }
+    for (const s of memorySources(device)) this.#sources.set(s.region, s);
+  }
+
+  /** Clears the device's memory, once, before the first record that changes it. */
+  #clear(): void {
+    if (this.#cleared) return;
+    this.#cleared = true;
+    for (const s of this.#sources.values()) s.contents.clear();
   }
 
   /** Stream bytes taken. */
@@ -51,6 +58,7 @@ export class StreamLoader {
           throw streamError(
             `${r.description.device} cannot load into ${this.#device.name}: ${why}`,
           );
+        this.#clear();
         return;
       }
       case RecordType.PAGES: {
@@ -61,6 +69,7 @@ export class StreamLoader {
           throw streamError(
             `PAGES at ${hex(r.offset)}+${hex(r.data.length)} run past region ${r.region} (size ${hex(s.size)})`,
           );
+        this.#clear();
         s.contents.write(r.offset, r.data);
         this.#pages += BigInt(r.data.length);
         return;

@@ -77,6 +77,22 @@ function fail(path: string, what: string): never {
   throw new StateDirError(`${path}: ${what}`);
 }
 
+/**
+ * A directory without machine.state is new only when it holds nothing of ours: device states
+ * or memory files (GPU RAM) without it are a server's state that lost its machine.state, and
+ * starting anew would wipe them.
+ */
+function refuseOrphans(dir: string, machinePath: string): void {
+  const found = ['devices', 'memory'].flatMap((sub) =>
+    readdirSync(`${dir}/${sub}`).map((name) => `${sub}/${name}`),
+  );
+  if (found.length > 0)
+    fail(
+      machinePath,
+      `missing, but ${dir} holds ${found.length} device state or memory file(s) (${found[0]}${found.length > 1 ? ', …' : ''}); restore machine.state, or move them away to start anew (nothing was touched)`,
+    );
+}
+
 /** Checks the shape of a machine body read from `path`. */
 function machineBody(path: string, raw: unknown): MachineBody {
   const b = raw as Partial<MachineBody> | null;
@@ -181,6 +197,7 @@ export class StateDir {
     try {
       const path = `${dir}/machine.state`;
       const raw = readStateFile(path, MACHINE_KIND);
+      if (raw === undefined) refuseOrphans(dir, path);
       const loaded = raw === undefined ? undefined : machineBody(path, raw);
       const platform = platformDigest(dtb);
       if (loaded && loaded.platform !== platform)

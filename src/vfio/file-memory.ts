@@ -44,8 +44,8 @@ export interface FileMemoryOptions {
   /** fdatasync after each write (serve --sync). */
   readonly sync?: boolean;
   /**
-   * Start from zeros (O_TRUNC) rather than from what the file holds: a file the state
-   * directory does not list was never acknowledged. Otherwise the memory is `restored`.
+   * A new file (O_EXCL: an existing one is refused, never truncated, as it may hold a saved
+   * GPU RAM) rather than what the file holds. Otherwise the memory is `restored`.
    */
   readonly fresh?: boolean;
   /** Told when a file found shorter than `size` (a peer cut it) was grown back. */
@@ -53,8 +53,8 @@ export interface FileMemoryOptions {
 }
 
 /**
- * The memory `name` of `size` bytes in the file `path`: created sparse (all holes) when absent
- * or `fresh`, else used as it is (the caller has checked its size).
+ * The memory `name` of `size` bytes in the file `path`: created sparse (all holes) when
+ * `fresh` (refused if it exists) or absent, else used as it is (the caller has checked its size).
  * @throws VfioError ENOMEM when the file cannot be opened, sized or reopened for peers.
  */
 export function openFileMemory(
@@ -65,8 +65,8 @@ export function openFileMemory(
 ): FileMemory {
   let fd: number;
   try {
-    const { O_RDWR, O_CREAT, O_NOFOLLOW, O_TRUNC } = constants;
-    fd = openSync(path, O_RDWR | O_CREAT | O_NOFOLLOW | (options.fresh ? O_TRUNC : 0), 0o600);
+    const { O_RDWR, O_CREAT, O_NOFOLLOW, O_EXCL } = constants;
+    fd = openSync(path, O_RDWR | O_CREAT | O_NOFOLLOW | (options.fresh ? O_EXCL : 0), 0o600);
   } catch (err) {
     throw new VfioError('ENOMEM', `cannot open memory file ${path}: ${err}`);
   }

@@ -30,6 +30,8 @@ const WRITES_IN_FLIGHT = 4;
 export interface MigrateOptions {
   /** Pre-copy rounds at most; 0 goes straight to STOP_COPY. */
   readonly maxRounds: number;
+  /** How errors name the destination (its socket); default "the destination". */
+  readonly destinationName?: string;
   /** Called when the source is about to stop (pause what writes through its mappings). */
   readonly beforeStop?: () => void;
   /** Progress: phase, round, stream bytes so far. */
@@ -59,9 +61,28 @@ export interface MigrateReport {
  * `readAhead` > 1 (STOP_COPY only: a read past END returns nothing, where in PRE_COPY it would
  * start the next round) that many reads are in flight at once; replies come in order.
  */
+/**
+ * A promise whose rejection counts as handled now (it is awaited later, or never when an
+ * earlier request failed first): no in-flight request's error escapes as unhandled.
+ */
+function handled<T>(p: Promise<T>): Promise<T> {
+  p.catch(() => {});
+  return p;
+}
+
+/** The destination's refusal of a MIG_DATA_WRITE, naming it: the stream is not for it. */
+function refused(err: unknown, destination: string): never {
+  if (!(err instanceof VfioError)) throw err;
+  throw new VfioError(
+    err.code,
+    `${destination} refused the stream (${err.code}): a device of another kind? see its log`,
+  );
+}
+
 async function pump(
   from: VfioUserClient,
   to: VfioUserClient,
+  destination: string,
   chunk: number,
   readAhead: number,
   progress: (bytes: number) => void,
@@ -76,7 +97,7 @@ async function pump(
   while (!ended || reads.length > 0) {
     while (!ended && reads.length < readAhead) {
       const buffer = take();
-      reads.push({ buffer, data: readMigrationData(from, chunk, buffer) });
+      reads.push({ buffer, data: handled(readMigrationData(from, chunk, buffer)) });
     }
     const next = reads.shift() as { buffer: Uint8Array; data: Promise<Uint8Array> };
     const data = await next.data;
@@ -85,7 +106,14 @@ async function pump(
       pool.push(next.buffer);
       continue;
     }
-    writes.push(writeMigrationData(to, data).then(() => void pool.push(next.buffer)));
+    writes.push(
+      handled(
+        writeMigrationData(to, data).then(
+          () => void pool.push(next.buffer),
+          (err: unknown) => refused(err, destination),
+        ),
+      ),
+    );
     if (writes.length >= WRITES_IN_FLIGHT) await writes.shift();
     total += data.length;
     progress(total);
@@ -109,6 +137,7 @@ export async function migrateDevice(
   if (!(sf & MigrationFlag.STOP_COPY) || !(df & MigrationFlag.STOP_COPY))
     throw new VfioError('ENOTTY', 'a server does not offer migration (VFIO_MIGRATION_STOP_COPY)');
   const chunk = Math.min(source.maxReadSize, destination.maxReadSize);
+  const to = options.destinationName ?? 'the destination';
   const report =
     (phase: 'pre-copy' | 'stop-copy' | 'resume', round: number, base: number) => (n: number) =>
       options.onProgress?.(phase, round, base + n);
@@ -119,7 +148,7 @@ export async function migrateDevice(
   if (precopy) {
     await setMigrationState(source, MigState.PRE_COPY);
     for (let round = 1; round <= options.maxRounds; round++) {
-      const bytes = await pump(source, destination, chunk, 1, report('pre-copy', round, total));
+      const bytes = await pump(source, destination, to, chunk, 1, report('pre-copy', round, total));
       rounds.push(bytes);
       total += bytes;
       const before = rounds[rounds.length - 2];
@@ -132,6 +161,7 @@ export async function migrateDevice(
   const stopCopyBytes = await pump(
     source,
     destination,
+    to,
     chunk,
     STOP_COPY_READ_AHEAD,
     report('stop-copy', rounds.length + 1, total),
