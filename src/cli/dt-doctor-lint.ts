@@ -97,12 +97,6 @@ export async function runExplain(id: string): Promise<number> {
   return 0;
 }
 
-/**
- * `dt doctor` as a linter: the report in the chosen format, fixes written if asked; returns 0, or
- * EXIT_FINDINGS when --fail-on is reached.
- * @throws CliError DT_PARSE (the tree), FILE (an output file), PLATFORM (a tree the host model
- * cannot be built from).
- */
 /** Whether the tree has a PCI host bridge (a node of device_type "pciex" or "pci"), at any depth. */
 function hasHostBridge(fdt: Fdt): boolean {
   const stack = [fdt.root];
@@ -113,6 +107,12 @@ function hasHostBridge(fdt: Fdt): boolean {
   return false;
 }
 
+/**
+ * `dt doctor` as a linter: the report in the chosen format, fixes written if asked; returns 0, or
+ * EXIT_FINDINGS when --fail-on is reached.
+ * @throws CliError DT_PARSE (the tree), FILE (an output file), PLATFORM (a tree the host model
+ * cannot be built from, or with nothing to serve: no GPU or NVLink bridge).
+ */
 export async function runLint(flags: LintFlags): Promise<number> {
   const input = flags.live
     ? readLiveTree('dt doctor', flags.file ?? PROC_DEVICE_TREE)
