@@ -69,8 +69,8 @@ function record(stream: 'stdout' | 'stderr', err: unknown): OutputError {
 export function guardOutput(): void {
   if (guarded) return;
   guarded = true;
-  process.stdout.on('error', (err) => record('stdout', err));
-  process.stderr.on('error', (err) => record('stderr', err));
+  process.stdout.on('error', (err: Error) => record('stdout', err));
+  process.stderr.on('error', (err: Error) => record('stderr', err));
 }
 
 /** The first failure of stdout, else of stderr; undefined while both work. */

@@ -200,7 +200,10 @@ function decodeDescription(json: Uint8Array): StreamDescription {
     typeof o.deviceId !== 'number' ||
     typeof o.configSize !== 'number' ||
     !Array.isArray(o.regions) ||
-    !o.regions.every((r) => typeof r?.index === 'number' && /^\d+$/.test(String(r?.size)))
+    !o.regions.every((r: unknown) => {
+      const region = r as { index?: unknown; size?: unknown } | null;
+      return typeof region?.index === 'number' && /^\d+$/.test(String(region?.size));
+    })
   )
     throw streamError('HEADER description lacks device, ids, config size or regions');
   return {
