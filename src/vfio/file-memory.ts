@@ -20,13 +20,12 @@ import {
   fstatSync,
   ftruncateSync,
   openSync,
-  readSync,
   writeSync,
 } from 'node:fs';
 import { dataRanges, punchHole } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
-import { PopulatedPages, type SharedMemory } from './shared-memory.ts';
+import { PopulatedPages, preadFully, type SharedMemory } from './shared-memory.ts';
 
 /** A SharedMemory in a file: its path, and a flush to disk (fdatasync). */
 export interface FileMemory extends SharedMemory {
@@ -120,15 +119,7 @@ export function openFileMemory(
     fd: peerFd,
     size,
     restored: !options.fresh,
-    read(offset, buf) {
-      let done = 0;
-      while (done < buf.length) {
-        const n = readSync(fd, buf, done, buf.length - done, offset + BigInt(done));
-        if (n === 0) break;
-        done += n;
-      }
-      buf.fill(0, done);
-    },
+    read: (offset, buf) => preadFully(fd, offset, buf),
     write: (offset, data) => write(offset, data, true),
     writeOwn: (offset, data) => write(offset, data, false),
     // Lending the bytes needs a mapping of ours, which a peer's ftruncate could make SIGBUS.

@@ -208,6 +208,21 @@ export class PopulatedPages {
  */
 const MAPPED_WRITE_MIN_BYTES = 16 * 1024;
 
+/**
+ * pread(2) of `buf.length` bytes of `fd` from `offset` until full or the end of the file, the
+ * bytes past the end as zeros (a file a peer cut reads as zeros, never SIGBUS).
+ * @throws SystemError as readSync (EBADF, EIO).
+ */
+export function preadFully(fd: number, offset: bigint, buf: Uint8Array): void {
+  let done = 0;
+  while (done < buf.length) {
+    const n = readSync(fd, buf, done, buf.length - done, offset + BigInt(done));
+    if (n === 0) break;
+    done += n;
+  }
+  buf.fill(0, done);
+}
+
 /** Creates a zero-filled SharedMemory of `size` bytes. */
 export type SharedMemoryFactory = (name: string, size: bigint) => SharedMemory;
 
@@ -291,15 +306,7 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
     fd: peerFd,
     ownFd: fd,
     size,
-    read(offset, buf) {
-      let done = 0;
-      while (done < buf.length) {
-        const n = readSync(fd, buf, done, buf.length - done, offset + BigInt(done));
-        if (n === 0) break;
-        done += n;
-      }
-      buf.fill(0, done);
-    },
+    read: (offset, buf) => preadFully(fd, offset, buf),
     write: (offset, data) => write(offset, data, true),
     writeOwn: (offset, data) => write(offset, data, false),
     view(offset, length) {
