@@ -14,11 +14,3 @@ export {
   resolveGraceOptions,
 } from './options.ts';
 export * from './properties.ts';
-export {
-  C2C_LINK_STATUS_PROP,
-  GPU_MEM_BASE_PA,
-  GPU_MEM_SIZE,
-  HBM_TRAINING_STATUS_PROP,
-  MIG_DVSEC_PROP,
-  MigDvsec,
-} from './properties.ts';
