@@ -21,6 +21,10 @@ interface Example {
   readonly errorCode: string | undefined;
   /** Another example of its block that it needs (a `serve --dt X` this test does not run). */
   readonly after: string | undefined;
+  /** The lines README shows under a console block's `$ ` line (none for an sh block). */
+  readonly output: readonly string[] | undefined;
+  /** A `serve` with options earlier in its block, whose state the example shows. */
+  readonly servedBy: string | undefined;
 }
 
 /** The `vfio-nvlink2` command lines of README.md's fenced blocks, in order. */
@@ -30,6 +34,7 @@ export function readmeExamples(readme: string): Example[] {
   for (const [, lang, body = ''] of blocks) {
     const lines = body.split('\n');
     let skippedServe: string | undefined;
+    let servedBy: string | undefined;
     lines.forEach((first, i) => {
       const shell = lang === 'sh';
       if (!shell && !first.startsWith('$ ')) return;
@@ -48,12 +53,72 @@ export function readmeExamples(readme: string): Example[] {
         const next = lines[i + 1] ?? '';
         errorCode = /^vfio-nvlink2: [^:]+: ([A-Z_0-9]+): /.exec(next)?.[1];
       }
-      out.push({ line, errorCode, after: skippedServe });
+      let output: string[] | undefined;
+      if (!shell) {
+        output = [];
+        for (let j = i + 1; j < lines.length && !(lines[j] ?? '').startsWith('$ '); j++)
+          output.push(lines[j] ?? '');
+        while (output.length > 0 && output[output.length - 1] === '') output.pop();
+      }
+      out.push({ line, errorCode, after: skippedServe, output, servedBy });
+      const serve = /vfio-nvlink2 (serve(?: +[^ #>&|]+)*)/.exec(line)?.[1];
+      // Options that change what later examples show (not where serve listens, its log or readiness).
+      const plain = / --(socket-dir|ready-fd) \S+| --(verbose|quiet)| \d+$/g;
+      if (serve !== undefined && serve.replace(plain, '') !== 'serve') servedBy = serve;
       const dt = /vfio-nvlink2 serve --dt (\S+)/.exec(line);
       if (dt) skippedServe = `serve --dt ${dt[1]}`;
     });
   }
   return out;
+}
+
+/** ISO 8601 UTC timestamps of log lines: the README's are another day's. */
+const TIMESTAMP = /\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\b/g;
+
+/** A README line standing for lines left out: `...` or `…`, maybe with a `# comment`. */
+const ELISION = /^\s*(\.\.\.|…)\s*(#.*)?$/;
+
+/**
+ * Whether `actual` is what README shows: line for line, where a line that is only `...` (or `…`)
+ * (and a `# comment` after it) stands for any number of lines and a `…` inside a line for any text; timestamps and trailing
+ * blanks are not compared.
+ */
+export function outputMatches(expected: readonly string[], actual: readonly string[]): boolean {
+  const norm = (l: string) => l.replace(TIMESTAMP, '<time>').trimEnd();
+  const want = expected.map(norm);
+  const got = actual.map(norm);
+  const lineMatches = (w: string, g: string) => {
+    if (!w.includes('…')) return w === g;
+    const parts = w.split('…').map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+    return new RegExp(`^${parts.join('.*')}$`).test(g);
+  };
+  // memo[i][j]: want[i..] matches got[j..]; filled from the ends (at most a few hundred lines).
+  const memo = new Map<number, boolean>();
+  const match = (i: number, j: number): boolean => {
+    const key = i * (got.length + 1) + j;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    let r: boolean;
+    const w = want[i];
+    if (w === undefined) r = j === got.length;
+    else if (ELISION.test(w)) {
+      r = false;
+      for (let k = j; k <= got.length && !r; k++) r = match(i + 1, k);
+    } else {
+      const g = got[j];
+      r = g !== undefined && lineMatches(w, g) && match(i + 1, j + 1);
+    }
+    memo.set(key, r);
+    return r;
+  };
+  return match(0, 0);
+}
+
+/** Why an example's printed output cannot be compared with README's; undefined when it can. */
+function outputSkipReason(e: Example): string | undefined {
+  if (e.servedBy !== undefined)
+    return `shows the state of the \`${e.servedBy}\` README starts before it`;
+  return undefined;
 }
 
 const has = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
@@ -112,9 +177,21 @@ describe('every README example runs', () => {
     assert.ok(examples.length >= 40, `only ${examples.length} examples found`);
   });
 
+  it("prints serve's table as README shows it", () => {
+    const first = examples.find((e) => /^vfio-nvlink2 serve --socket-dir \/tmp\/vn$/.test(e.line));
+    assert.ok(first?.output, 'README shows a plain serve of the built-in platform');
+    const dir = join(scratch, 'sockets');
+    const printed = (serve?.stdout() ?? '').split(dir).join('/tmp/vn');
+    const actual = printed.replace(/\n$/, '').split('\n');
+    assert.ok(
+      outputMatches(first.output, actual),
+      `--- README\n${first.output.join('\n')}\n--- printed\n${actual.join('\n')}`,
+    );
+  });
+
   for (const e of examples) {
     const reason = skipReason(e);
-    it(e.line, { skip: reason ?? false }, () => {
+    it(e.line, { skip: reason ?? false }, (t) => {
       const dir = join(scratch, 'sockets');
       const line = e.line.replace(/\/tmp\/(vn|nv)\b/g, dir);
       const r = spawnSync('bash', ['-c', line], {
@@ -137,6 +214,35 @@ describe('every README example runs', () => {
         assert.notEqual(r.status, 0, `${line}: the README shows it failing`);
         assert.match(stderr, new RegExp(`: ${e.errorCode}: `), stderr);
       }
+      const unchecked = outputSkipReason(e);
+      if (unchecked !== undefined) t.diagnostic(`output not compared: ${unchecked}`);
+      else if (e.output !== undefined) {
+        const token = /\/tmp\/(vn|nv)\b/.exec(e.line)?.[0] ?? '/tmp/vn';
+        const printed = `${r.stdout.toString()}${stderr}`.split(dir).join(token);
+        const actual = printed === '' ? [] : printed.replace(/\n$/, '').split('\n');
+        assert.ok(
+          outputMatches(e.output, actual),
+          `${line}: prints other than README shows\n--- README\n${e.output.join('\n')}\n--- printed\n${actual.join('\n')}`,
+        );
+      }
     });
   }
+});
+
+describe('README output matching', () => {
+  it('compares line for line; `...` lines and inline `…` stand for what is left out', () => {
+    assert.ok(outputMatches(['a', 'b'], ['a', 'b']));
+    assert.ok(!outputMatches(['a', 'b'], ['a', 'c']));
+    assert.ok(!outputMatches(['a'], ['a', 'b']), 'lines README does not show');
+    assert.ok(!outputMatches(['a', 'b'], ['a']), 'lines README shows that are not printed');
+    assert.ok(outputMatches(['a', '...', 'z'], ['a', 'z']));
+    assert.ok(outputMatches(['a', '...   # a comment', 'z'], ['a', 'b', 'c', 'z']));
+    assert.ok(!outputMatches(['a', '...', 'z'], ['a', 'b', 'y']));
+    assert.ok(outputMatches(['x: …'], ['x: anything (a.b*c)']));
+    assert.ok(!outputMatches(['x: …'], ['y: anything']));
+    assert.ok(
+      outputMatches(['2026-11-30T08:33:40.293Z started'], ['2027-01-01T00:00:00.000Z started']),
+    );
+    assert.ok(outputMatches([], []));
+  });
 });
