@@ -198,7 +198,7 @@ export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
       read: (offset, buf) => this.memory.read(offset, buf),
       view: (offset, length) => this.memory.view(offset, length),
       write: (offset, data) => this.memory.write(offset, data),
-      clear: () => this.memory.clear(),
+      clear: (kept) => this.memory.clear(kept),
     };
   }
 

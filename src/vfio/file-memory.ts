@@ -22,10 +22,10 @@ import {
   openSync,
   writeSync,
 } from 'node:fs';
-import { dataRanges, punchHole } from '../native/index.ts';
+import { dataRanges } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
-import { PopulatedPages, preadFully, type SharedMemory } from './shared-memory.ts';
+import { PopulatedPages, preadFully, punchOutside, type SharedMemory } from './shared-memory.ts';
 
 /** A SharedMemory in a file: its path, and a flush to disk (fdatasync). */
 export interface FileMemory extends SharedMemory {
@@ -136,9 +136,9 @@ export function openFileMemory(
         ? account.refresh()
         : fstatSync(fd, { bigint: true }).blocks * 512n;
     },
-    clear() {
+    clear(kept) {
       if (!open) return;
-      punchHole(fd, 0n, size);
+      punchOutside(fd, size, kept);
       populated.forget();
       account?.refresh();
     },

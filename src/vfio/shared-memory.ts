@@ -87,8 +87,11 @@ export interface SharedMemory {
   dataRanges(start: bigint, end: bigint): [bigint, bigint][];
   /** Bytes populated now (by anyone: our writes and every peer's mapping). */
   touched(): bigint;
-  /** Punches every page (all zeros again, nothing populated): a migration destination's start. */
-  clear(): void;
+  /**
+   * Punches every byte outside `kept` (sorted, disjoint [from, to) ranges; none: every page):
+   * zeros there again, nothing populated (a migration destination once its stream loaded).
+   */
+  clear(kept?: readonly (readonly [bigint, bigint])[]): void;
   close(): void;
 }
 
@@ -223,6 +226,30 @@ export function preadFully(fd: number, offset: bigint, buf: Uint8Array): void {
   buf.fill(0, done);
 }
 
+/**
+ * Punches every populated byte of `fd`'s [0, size) outside `kept` (sorted, disjoint [from, to)
+ * ranges): only where data is, so a GiB already holes costs no call.
+ * @throws SystemCallError from lseek or fallocate.
+ */
+export function punchOutside(
+  fd: number,
+  size: bigint,
+  kept: readonly (readonly [bigint, bigint])[] = [],
+): void {
+  let k = 0;
+  for (const [from, to] of dataRanges(fd, 0n, size)) {
+    let at = from;
+    while (k < kept.length && (kept[k] as readonly [bigint, bigint])[1] <= at) k++;
+    for (let i = k; i < kept.length && at < to; i++) {
+      const [a, b] = kept[i] as readonly [bigint, bigint];
+      if (a >= to) break;
+      if (a > at) punchHole(fd, at, a - at);
+      if (b > at) at = b;
+    }
+    if (at < to) punchHole(fd, at, to - at);
+  }
+}
+
 /** Creates a zero-filled SharedMemory of `size` bytes. */
 export type SharedMemoryFactory = (name: string, size: bigint) => SharedMemory;
 
@@ -334,9 +361,9 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
       account?.release();
     },
     dataRanges: (start, end) => dataRanges(fd, start, end),
-    clear() {
+    clear(kept) {
       if (!open) return;
-      punchHole(fd, 0n, size);
+      punchOutside(fd, size, kept);
       populated.forget();
       account?.refresh();
     },
