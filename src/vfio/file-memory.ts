@@ -121,6 +121,7 @@ export function openFileMemory(
     restored: !options.fresh,
     read: (offset, buf) => preadFully(fd, offset, buf),
     write: (offset, data) => write(offset, data, true),
+    writeThrough: (offset, data) => write(offset, data, true),
     writeOwn: (offset, data) => write(offset, data, false),
     // Lending the bytes needs a mapping of ours, which a peer's ftruncate could make SIGBUS.
     view: () => null,
