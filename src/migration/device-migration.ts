@@ -119,17 +119,17 @@ export class DeviceMigration {
   }
 
   /**
-   * MIG_DATA_WRITE of `data`.
+   * MIG_DATA_WRITE of `data` (`stable`: untouched until the next write returns, StreamLoader).
    * @throws VfioError EINVAL outside RESUMING, or for a damaged stream.
    */
-  write(data: Uint8Array): void {
+  write(data: Uint8Array, stable = false): void {
     const loader = this.#loader;
     if (this.#state !== MigState.RESUMING || !loader)
       throw new VfioError(
         'EINVAL',
         `MIG_DATA_WRITE in state ${migStateName(this.#state)} (RESUMING only)`,
       );
-    loader.write(data);
+    loader.write(data, stable);
   }
 
   /** MIG_DATA_SIZE: bytes a STOP_COPY would still send (an estimate when none runs yet). */

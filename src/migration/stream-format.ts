@@ -59,7 +59,14 @@ export interface StreamDescription {
 /** A record as decoded. */
 export type StreamRecord =
   | { type: RecordType.HEADER; version: number; description: StreamDescription }
-  | { type: RecordType.PAGES; region: number; offset: bigint; data: Uint8Array }
+  | {
+      type: RecordType.PAGES;
+      region: number;
+      offset: bigint;
+      data: Uint8Array;
+      /** The data's rest, right after `data`, when it arrived in two parts (StreamParser). */
+      more?: Uint8Array;
+    }
   | { type: RecordType.CONFIG; bytes: Uint8Array }
   | { type: RecordType.REGISTERS; bar: number; start: bigint; bytes: Uint8Array }
   | {

@@ -16,6 +16,8 @@ import { incompatibility, type MemorySource, memorySources } from './device-imag
 import { RecordType, type StreamRecord, streamError } from './stream-format.ts';
 import { StreamParser } from './stream-parser.ts';
 
+const EMPTY = new Uint8Array(0);
+
 /** One loading session of one device (see the module header). */
 export class StreamLoader {
   readonly #device: VfioPciDevice;
@@ -53,11 +55,12 @@ export class StreamLoader {
   }
 
   /**
-   * MIG_DATA_WRITE's data.
+   * MIG_DATA_WRITE's data; `stable`: left untouched until the next write returns, so that a
+   * record spanning two writes is stored from where it arrived (StreamParser.push).
    * @throws VfioError EINVAL for a damaged stream or one of another device (then always).
    */
-  write(data: Uint8Array): void {
-    this.#parser.push(data, (r) => this.#apply(r));
+  write(data: Uint8Array, stable = false): void {
+    this.#parser.push(data, (r) => this.#apply(r), stable);
   }
 
   #apply(r: StreamRecord): void {
@@ -72,15 +75,17 @@ export class StreamLoader {
       }
       case RecordType.PAGES: {
         const s = this.#sources.get(r.region);
-        const end = r.offset + BigInt(r.data.length);
+        const more = r.more ?? EMPTY;
+        const end = r.offset + BigInt(r.data.length + more.length);
         if (!s) throw streamError(`PAGES for region ${r.region}, which holds no memory here`);
         if (end > s.size)
           throw streamError(
-            `PAGES at ${hex(r.offset)}+${hex(r.data.length)} run past region ${r.region} (size ${hex(s.size)})`,
+            `PAGES at ${hex(r.offset)}+${hex(r.data.length + more.length)} run past region ${r.region} (size ${hex(s.size)})`,
           );
-        s.contents.write(r.offset, r.data);
+        if (r.data.length > 0) s.contents.write(r.offset, r.data);
+        if (more.length > 0) s.contents.write(r.offset + BigInt(r.data.length), more);
         this.#wrote(r.region, r.offset, end);
-        this.#pages += BigInt(r.data.length);
+        this.#pages += BigInt(r.data.length + more.length);
         return;
       }
       case RecordType.CONFIG:

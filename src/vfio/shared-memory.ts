@@ -195,9 +195,11 @@ export class PopulatedPages {
     if (from === to || this.#known(from, to)) return 0n;
     let data = 0n;
     for (const [a, b] of this.#learn(from, to)) {
-      const lo = a < from ? from : a;
-      const hi = b > to ? to : b;
-      if (hi > lo) data += hi - lo;
+      // Only what lies inside [from, to) (bigints: no Math.min).
+      let inside = b - a;
+      if (a < from) inside -= from - a;
+      if (b > to) inside -= b - to;
+      if (inside > 0n) data += inside;
     }
     return to - from - data;
   }
