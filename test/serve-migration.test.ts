@@ -42,6 +42,7 @@ const EINVAL = 22;
 const ENOTTY = 25;
 const MiB = 1024 * 1024;
 const OTHER_BRIDGE = '0000:00:00.1';
+const OTHER_GPU = '0004:03:00.0';
 const { GET, SET, PROBE } = DeviceFeatureFlag;
 
 let serve: ServeProcess;
@@ -263,6 +264,34 @@ describe('a saved stream', () => {
     await rejectsWith(writeMigrationData(gpu, saved), EINVAL);
     await rejectsWith(setMigrationState(gpu, MigState.STOP), EINVAL);
     await gpu.reset();
+  });
+});
+
+describe('a GPU stream', () => {
+  it("zeros the destination's memory it did not write once loaded; what it wrote is the source's", async () => {
+    const PAGE = 0x10000n;
+    const sent = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    await gpu.reset();
+    await gpu.regionWrite(9, 2n * PAGE + 5n, sent);
+    const stream = await saveStream(gpu);
+    const to = await connectWhenFree(serve, OTHER_GPU);
+    try {
+      await to.reset();
+      // Bytes of the destination's own: in a page the stream rewrites, and in one it lacks.
+      await to.regionWrite(9, 2n * PAGE, new Uint8Array(16).fill(0xee));
+      await to.regionWrite(9, 7n * PAGE + 3n, new Uint8Array([0xdd, 0xdd]));
+      await setMigrationState(to, MigState.RESUMING);
+      const step = Math.ceil(stream.length / 3);
+      for (let at = 0; at < stream.length; at += step)
+        await writeMigrationData(to, stream.subarray(at, at + step));
+      await setMigrationState(to, MigState.RUNNING);
+      const page2 = [0, 0, 0, 0, 0, ...sent, 0, 0, 0];
+      assert.deepEqual([...(await to.regionRead(9, 2n * PAGE, 16))], page2, "the source's page");
+      assert.deepEqual([...(await to.regionRead(9, 7n * PAGE, 8))], [0, 0, 0, 0, 0, 0, 0, 0]);
+    } finally {
+      await to.reset();
+      to.close();
+    }
   });
 });
 

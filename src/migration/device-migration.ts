@@ -7,9 +7,9 @@
  *   STOP → RUNNING resumes it;
  * - RUNNING → PRE_COPY starts a saving session (StreamSaver), PRE_COPY → RUNNING drops it;
  *   STOP → STOP_COPY starts one that goes straight to its last round; STOP_COPY → STOP ends it;
- * - STOP → RESUMING starts a loading session (StreamLoader: the device's memory is cleared
- *   once the stream's HEADER is accepted);
- *   RESUMING → STOP checks the stream is whole and applies the saved device state.
+ * - STOP → RESUMING starts a loading session (StreamLoader: pages are stored as they arrive);
+ *   RESUMING → STOP checks the stream is whole, punches the memory it did not write and
+ *   applies the saved device state.
  *
  * A transition takes the kernel's path arc by arc (mig-state.ts); an arc that fails leaves the
  * device in ERROR and the request fails with its errno. ERROR is left only by DEVICE_RESET
@@ -119,17 +119,17 @@ export class DeviceMigration {
   }
 
   /**
-   * MIG_DATA_WRITE of `data`.
+   * MIG_DATA_WRITE of `data` (`stable`: untouched until the next write returns, StreamLoader).
    * @throws VfioError EINVAL outside RESUMING, or for a damaged stream.
    */
-  write(data: Uint8Array): void {
+  write(data: Uint8Array, stable = false): void {
     const loader = this.#loader;
     if (this.#state !== MigState.RESUMING || !loader)
       throw new VfioError(
         'EINVAL',
         `MIG_DATA_WRITE in state ${migStateName(this.#state)} (RESUMING only)`,
       );
-    loader.write(data);
+    loader.write(data, stable);
   }
 
   /** MIG_DATA_SIZE: bytes a STOP_COPY would still send (an estimate when none runs yet). */

@@ -4,14 +4,15 @@
  *
  *   type u16 | flags u16 (0) | seq u32 | length u32 | payload (length bytes) | crc32 u32
  *
- * little-endian, the CRC-32 (zlib's, IEEE) over the record from `type` to the payload's end,
+ * little-endian, the CRC-32 (zlib's, IEEE; native/digest.c computes it at the stream's rate)
+ * over the record from `type` to the payload's end,
  * `seq` counting records from 0 so that a lost, repeated or reordered record is seen. The first
  * record is HEADER (magic, format version, a JSON description of the device), the last END
  * (record count and stream bytes before it). Records in between: PAGES of a region's memory
  * (only pages holding data: holes are never sent), CONFIG space, a BAR's REGISTERS page, IRQS.
  * Pure: bytes in, bytes out.
  */
-import { crc32 } from 'node:zlib';
+import { crc32 } from '../native/index.ts';
 import { VfioError } from '../vfio/index.ts';
 
 /** A stream that cannot be loaded: EINVAL, as the kernel's drivers answer a bad stream. */
@@ -58,7 +59,14 @@ export interface StreamDescription {
 /** A record as decoded. */
 export type StreamRecord =
   | { type: RecordType.HEADER; version: number; description: StreamDescription }
-  | { type: RecordType.PAGES; region: number; offset: bigint; data: Uint8Array }
+  | {
+      type: RecordType.PAGES;
+      region: number;
+      offset: bigint;
+      data: Uint8Array;
+      /** The data's rest, right after `data`, when it arrived in two parts (StreamParser). */
+      more?: Uint8Array;
+    }
   | { type: RecordType.CONFIG; bytes: Uint8Array }
   | { type: RecordType.REGISTERS; bar: number; start: bigint; bytes: Uint8Array }
   | {

@@ -99,15 +99,38 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** Feeds `bytes` cut at `cuts`; the records, or the EINVAL thrown. */
-function parse(bytes: Uint8Array, cuts: readonly number[]): StreamRecord[] | VfioError {
+/** A PAGES record's data in one piece (a stable push may hand it out in two). */
+function whole(r: StreamRecord): StreamRecord {
+  if (r.type !== RecordType.PAGES || r.more === undefined) return structuredClone(r);
+  const { more, ...rest } = r;
+  return structuredClone({ ...rest, data: concat([r.data, more]) });
+}
+
+/**
+ * Feeds `bytes` cut at `cuts`; the records, or the EINVAL thrown. `stable`: each piece is
+ * copied into one of two buffers in turn (as the server receives MIG_DATA_WRITE), the other
+ * one's old bytes scribbled over, and pushed as stable: a view kept past its turn reads junk.
+ */
+function parse(
+  bytes: Uint8Array,
+  cuts: readonly number[],
+  stable = false,
+): StreamRecord[] | VfioError {
   const p = new StreamParser();
   const out: StreamRecord[] = [];
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const turns = [new Uint8Array(bytes.length), new Uint8Array(bytes.length)];
   let from = 0;
   try {
-    for (const to of [...points, bytes.length]) {
-      p.push(bytes.subarray(from, to), (r) => out.push(structuredClone(r))); // views of a reused buffer
+    for (const [i, to] of [...points, bytes.length].entries()) {
+      let piece = bytes.subarray(from, to);
+      if (stable) {
+        const buffer = turns[i % 2] as Uint8Array;
+        buffer.fill(0xa5);
+        buffer.set(piece);
+        piece = buffer.subarray(0, piece.length);
+      }
+      p.push(piece, (r) => out.push(whole(r)), stable); // views of a reused buffer
       from = to;
     }
     p.finish();
@@ -133,13 +156,14 @@ describe('migration stream', () => {
     assert.equal(r.length, 18);
   });
 
-  it('any records survive encode → split anywhere → parse', () => {
+  it('any records survive encode → split anywhere → parse (copied, or stable pushes)', () => {
     fc.assert(
       fc.property(
         fc.array(body, { maxLength: 12 }),
         fc.array(fc.nat(), { maxLength: 8 }),
-        (bodies, cuts) => {
-          const got = parse(concat(stream(bodies)), cuts);
+        fc.boolean(),
+        (bodies, cuts, stable) => {
+          const got = parse(concat(stream(bodies)), cuts, stable);
           assert.ok(!(got instanceof VfioError), String(got));
           assert.equal(got.length, bodies.length + 2);
           assert.equal(got[0]?.type, RecordType.HEADER);
@@ -167,17 +191,19 @@ describe('migration stream', () => {
     );
   });
 
-  it('every single-byte change is refused (EINVAL)', () => {
+  it('every single-byte change is refused (EINVAL), split anywhere, stable or not', () => {
     fc.assert(
       fc.property(
         fc.array(body, { maxLength: 4 }),
         fc.nat(),
         fc.integer({ min: 1, max: 255 }),
-        (bodies, at, xor) => {
+        fc.array(fc.nat(), { maxLength: 4 }),
+        fc.boolean(),
+        (bodies, at, xor, cuts, stable) => {
           const bytes = concat(stream(bodies));
           const i = at % bytes.length;
           bytes[i] = (bytes[i] as number) ^ xor;
-          assert.ok(isEinval(parse(bytes, [])), `byte ${i} ^ ${xor} went unnoticed`);
+          assert.ok(isEinval(parse(bytes, cuts, stable)), `byte ${i} ^ ${xor} went unnoticed`);
         },
       ),
     );

@@ -261,6 +261,16 @@ export function pageDigests(bytes: Uint8Array, pageSize: number, out: Uint8Array
 }
 
 /**
+ * zlib's CRC-32 (IEEE, as node:zlib `crc32(bytes, crc)`) of `bytes`, continuing `crc` (the
+ * CRC-32 of the bytes before them; 0 to start), as a uint32: the migration stream's record
+ * checksum (native/digest.c, PCLMULQDQ where the CPU has it).
+ * @throws TypeError when `bytes` is not a Uint8Array or `crc` not a uint32.
+ */
+export function crc32(bytes: Uint8Array, crc = 0): number {
+  return addon.crc32(bytes, crc);
+}
+
+/**
  * One MAP_SHARED window of `length` (≤ 4 GiB) bytes of `fd` at page-aligned `offset`, as an
  * external ArrayBuffer. Release it with `munmap(buffer)` (otherwise when it is collected). For
  * larger ranges use `SharedMapping.map`.

@@ -122,7 +122,7 @@ export class AtsdRegion implements RegionOps, LiveAtsdRegion {
       },
       read: (offset, buf) => page.memory.read(offset, buf),
       write: (offset, data) => page.memory.writeOwn(offset, data),
-      clear: () => page.memory.clear(),
+      clear: (kept) => page.memory.clear(kept),
     };
   }
 

@@ -197,8 +197,8 @@ export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
       dataRanges: () => this.memory.dataRanges(0n, this.size),
       read: (offset, buf) => this.memory.read(offset, buf),
       view: (offset, length) => this.memory.view(offset, length),
-      write: (offset, data) => this.memory.write(offset, data),
-      clear: () => this.memory.clear(),
+      write: (offset, data) => this.memory.writeThrough(offset, data),
+      clear: (kept) => this.memory.clear(kept),
     };
   }
 

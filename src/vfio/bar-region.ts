@@ -338,7 +338,7 @@ export class BarMemory implements RegionOps {
       },
       view: (offset, length) => this.memory?.view(offset, length) ?? null,
       write: (offset, data) => this.backing().write(offset, data),
-      clear: () => this.memory?.clear(),
+      clear: (kept) => this.memory?.clear(kept),
     };
   }
 

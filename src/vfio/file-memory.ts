@@ -22,10 +22,10 @@ import {
   openSync,
   writeSync,
 } from 'node:fs';
-import { dataRanges, punchHole } from '../native/index.ts';
+import { dataRanges } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
-import { PopulatedPages, preadFully, type SharedMemory } from './shared-memory.ts';
+import { PopulatedPages, preadFully, punchOutside, type SharedMemory } from './shared-memory.ts';
 
 /** A SharedMemory in a file: its path, and a flush to disk (fdatasync). */
 export interface FileMemory extends SharedMemory {
@@ -121,6 +121,7 @@ export function openFileMemory(
     restored: !options.fresh,
     read: (offset, buf) => preadFully(fd, offset, buf),
     write: (offset, data) => write(offset, data, true),
+    writeThrough: (offset, data) => write(offset, data, true),
     writeOwn: (offset, data) => write(offset, data, false),
     // Lending the bytes needs a mapping of ours, which a peer's ftruncate could make SIGBUS.
     view: () => null,
@@ -136,9 +137,9 @@ export function openFileMemory(
         ? account.refresh()
         : fstatSync(fd, { bigint: true }).blocks * 512n;
     },
-    clear() {
+    clear(kept) {
       if (!open) return;
-      punchHole(fd, 0n, size);
+      punchOutside(fd, size, kept);
       populated.forget();
       account?.refresh();
     },

@@ -98,8 +98,11 @@ export interface RegionContents {
   view?(offset: bigint, length: number): Uint8Array | null;
   /** Stores `data` at `offset`. @throws VfioError ENOMEM past the memory budget */
   write(offset: bigint, data: Uint8Array): void;
-  /** Back to all holes (the destination before a stream is loaded). */
-  clear(): void;
+  /**
+   * Back to all holes but `kept` (sorted, disjoint [from, to) byte ranges; none: all holes):
+   * a migration destination once its stream has loaded, which keeps what the stream wrote.
+   */
+  clear(kept?: readonly (readonly [bigint, bigint])[]): void;
 }
 
 /**

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { it } from 'node:test';
+import fc from 'fast-check';
 import {
   closeFd,
   fdFlags,
@@ -90,4 +91,46 @@ it('writes into holes (pwrite) and over populated pages (the mapping) read back 
     map.unmap();
     m.close();
   }
+});
+
+it('clear(kept) zeros every byte outside kept (partial pages too), keeps the rest, read through the fd', () => {
+  const size = 64n * 4096n;
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.nat(Number(size) - 1), fc.integer({ min: 1, max: 3 * 4096 })), {
+        maxLength: 6,
+      }),
+      fc.array(fc.tuple(fc.nat(Number(size)), fc.nat(3 * 4096)), { maxLength: 6 }),
+      (writes, keeps) => {
+        const m = createMemfdMemory('clear-kept-test', size);
+        try {
+          const want = new Uint8Array(Number(size));
+          for (const [at, n] of writes) {
+            const len = Math.min(n, Number(size) - at);
+            const bytes = new Uint8Array(len).map((_, i) => 1 + ((at + i) % 251));
+            m.write(BigInt(at), bytes);
+            want.set(bytes, at);
+          }
+          // Sorted, disjoint: each range starts at or past the end of the one before.
+          const kept: [bigint, bigint][] = [];
+          let from = 0;
+          for (const [gap, len] of keeps) {
+            const a = Math.min(from + (gap % 40000), Number(size));
+            const b = Math.min(a + len, Number(size));
+            kept.push([BigInt(a), BigInt(b)]);
+            from = b;
+          }
+          for (let i = 0; i < want.length; i++)
+            if (!kept.some(([a, b]) => BigInt(i) >= a && BigInt(i) < b)) want[i] = 0;
+          m.clear(kept);
+          const got = new Uint8Array(Number(size));
+          readSync(m.fd, got, 0, got.length, 0);
+          assert.ok(Buffer.compare(got, want) === 0, 'bytes after clear(kept)');
+        } finally {
+          m.close();
+        }
+      },
+    ),
+    { numRuns: 60 },
+  );
 });

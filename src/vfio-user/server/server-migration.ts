@@ -205,6 +205,7 @@ export function handleMigDataWrite(
 ): HandlerReply {
   if (r.argsz < 8 + r.data.length)
     throw new VfioError('EINVAL', `MIG_DATA_WRITE argsz ${r.argsz} is under 8 + ${r.data.length}`);
-  s.migration.write(r.data);
+  // Stable: a body of its own, or one of the two buffers placement alternates (session.ts).
+  s.migration.write(r.data, true);
   return EMPTY_REPLY;
 }

@@ -102,6 +102,9 @@ export class Session implements SessionState, MessageReceiver {
   #fastGeneration = -1;
   /** Where large REGION_WRITE data is received; grown on demand, free again once handled. */
   #writeData = new Uint8Array(0);
+  /** MIG_DATA_WRITE's two placement buffers, used in turn (see placeBody). */
+  readonly #migrationData = [new Uint8Array(0), new Uint8Array(0)];
+  #migrationTurn = 0;
 
   /**
    * Serves `transport`, which must deliver to this session's MessageReceiver methods
@@ -211,10 +214,12 @@ export class Session implements SessionState, MessageReceiver {
   placeBody(header: MessageHeader): BodyPlacement | null {
     if (messageType(header.flags) !== MessageType.COMMAND) return null;
     if (header.command === Command.MIG_DATA_WRITE) {
-      // Migration data: into the reused buffer (the loader copies what it keeps).
+      // Migration data: into one of two reused buffers, in turn, so that each write's data stays
+      // as it is until the next write has been handled (the loader stores a record spanning
+      // two writes from both, without a copy).
       const bytes = header.size - HEADER_SIZE - MIG_DATA_HEAD_SIZE;
       if (bytes < PLACED_WRITE_MIN_BYTES || bytes > this.limits.maxDataXferSize) return null;
-      return { head: MIG_DATA_HEAD_SIZE, data: () => this.#reusedBuffer(bytes) };
+      return { head: MIG_DATA_HEAD_SIZE, data: () => this.#migrationBuffer(bytes) };
     }
     if (header.command !== Command.REGION_WRITE) return null;
     const bytes = header.size - HEADER_SIZE - REGION_ACCESS_HEAD_SIZE;
@@ -230,6 +235,14 @@ export class Session implements SessionState, MessageReceiver {
       if (inPlace !== null) return inPlace;
     }
     return this.#reusedBuffer(bytes);
+  }
+
+  #migrationBuffer(bytes: number): Uint8Array {
+    this.#migrationTurn ^= 1;
+    const i = this.#migrationTurn;
+    if ((this.#migrationData[i] as Uint8Array).length < bytes)
+      this.#migrationData[i] = new Uint8Array(bytes);
+    return (this.#migrationData[i] as Uint8Array).subarray(0, bytes);
   }
 
   #reusedBuffer(bytes: number): Uint8Array {
