@@ -23,13 +23,13 @@ import {
 import { dirname, resolve } from 'node:path';
 import { messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
 import { type Fdt, serializeFdt } from '../fdt/index.ts';
-import { LiveCounters, type LivePage, startLivePage } from '../live/index.ts';
+import type { LiveCounters, LivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, HostError } from '../platform/index.ts';
 import { readDevicesList, readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
-import { StateDir, StateDirError } from '../state-dir/index.ts';
+import type { StateDir } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
 import {
@@ -106,8 +106,26 @@ function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
   };
 }
 
+/**
+ * What only some serves need, imported when asked for: start-up loads no module it does not run
+ * (the live page brings the topology renderer and its Graphviz wasm).
+ */
+interface Optional {
+  readonly live: typeof import('../live/index.ts') | undefined;
+  readonly stateDir: typeof import('../state-dir/index.ts') | undefined;
+}
+
+async function importOptional(args: ServeArgs): Promise<Optional> {
+  const [live, stateDir] = await Promise.all([
+    args.http === undefined ? undefined : import('../live/index.ts'),
+    args.stateDir === undefined ? undefined : import('../state-dir/index.ts'),
+  ]);
+  return { live, stateDir };
+}
+
 function buildMachine(
   args: ServeArgs,
+  optional: Optional,
   budget: bigint,
   counters?: LiveCounters,
 ): { machine: Machine; stateDir: StateDir | undefined } {
@@ -118,7 +136,7 @@ function buildMachine(
     if (err instanceof HostError) throw cliErrorOf('serve', err);
     throw err;
   }
-  const stateDir = openStateDir(args, fdt);
+  const stateDir = openStateDir(args, optional, fdt);
   const tracer = args.trace === undefined ? undefined : new Tracer();
   if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
   const machine = createMachine(fdt, {
@@ -132,12 +150,13 @@ function buildMachine(
 }
 
 /** --state-dir: the directory locked and checked. @throws CliError STATE_DIR naming the file */
-function openStateDir(args: ServeArgs, fdt: Fdt): StateDir | undefined {
-  if (args.stateDir === undefined) return undefined;
+function openStateDir(args: ServeArgs, optional: Optional, fdt: Fdt): StateDir | undefined {
+  const module = optional.stateDir;
+  if (args.stateDir === undefined || module === undefined) return undefined;
   try {
-    return StateDir.open(args.stateDir, serializeFdt(fdt), { sync: args.sync, log });
+    return module.StateDir.open(args.stateDir, serializeFdt(fdt), { sync: args.sync, log });
   } catch (err) {
-    if (err instanceof StateDirError) throw cliErrorOf('serve', err);
+    if (err instanceof module.StateDirError) throw cliErrorOf('serve', err);
     throw err;
   }
 }
@@ -443,15 +462,17 @@ export async function run(argv: string[]): Promise<number> {
   verbosity = args.verbosity;
   checkReadyFd(args.readyFd);
   const budget = memoryBudget(args);
-  const counters = args.http === undefined ? undefined : new LiveCounters();
-  const { machine, stateDir } = buildMachine(args, budget.bytes, counters);
+  const optional = await importOptional(args);
+  const counters = optional.live ? new optional.live.LiveCounters() : undefined;
+  const { machine, stateDir } = buildMachine(args, optional, budget.bytes, counters);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   let stateLine: string | undefined;
   try {
     stateLine = stateDir?.attach(machine, partitions);
   } catch (err) {
     stateDir?.close();
-    if (err instanceof StateDirError) throw cliErrorOf('serve', err);
+    if (optional.stateDir && err instanceof optional.stateDir.StateDirError)
+      throw cliErrorOf('serve', err);
     throw err;
   }
   const sockets = plan(machine, args);
@@ -500,9 +521,9 @@ export async function run(argv: string[]): Promise<number> {
     machine.dispose();
     stateDir?.close();
   };
-  if (args.http !== undefined) {
+  if (args.http !== undefined && optional.live) {
     try {
-      page = await startLivePage({
+      page = await optional.live.startLivePage({
         machine,
         partitions,
         served: new Set(sockets.keys()),
