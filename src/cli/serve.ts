@@ -22,12 +22,12 @@ import {
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
-import { type Fdt, serializeFdt } from '../fdt/index.ts';
+import { serializeFdt } from '../fdt/index.ts';
 import type { LiveCounters, LivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
-import { buildHost, HostError } from '../platform/index.ts';
+import { buildHost, type Host, HostError } from '../platform/index.ts';
 import { readDevicesList, readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
 import type { StateDir } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
@@ -128,33 +128,40 @@ function buildMachine(
   optional: Optional,
   budget: bigint,
   counters?: LiveCounters,
-): { machine: Machine; stateDir: StateDir | undefined } {
+): { machine: Machine; stateDir: StateDir | undefined; dtb: Uint8Array } {
   const fdt = readPlatformArg('serve', args.dt);
+  let host: Host;
   try {
-    requireServable('serve', buildHost(fdt), fdt.source);
+    host = buildHost(fdt);
+    requireServable('serve', host, fdt.source);
   } catch (err) {
     if (err instanceof HostError) throw cliErrorOf('serve', err);
     throw err;
   }
-  const stateDir = openStateDir(args, optional, fdt);
+  // The tree's DTB, serialized once: the state directory's digest and platform.dtb (the host's
+  // tree is a copy only when Linux would have left deep nodes out, see buildHost).
+  const given = serializeFdt(fdt);
+  const dtb = host.fdt === fdt ? given : serializeFdt(host.fdt);
+  const stateDir = openStateDir(args, optional, given);
   const tracer = args.trace === undefined ? undefined : new Tracer();
   if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
   const machine = createMachine(fdt, {
+    host,
     log: logKernel,
     memoryBudget: budget,
     ...(tracer ? { tracer } : {}),
     ...(counters ? { vfioTracer: counters } : {}),
     ...(stateDir ? { memory: (b: MemoryBudget) => stateDir.memoryFactory(b) } : {}),
   });
-  return { machine, stateDir };
+  return { machine, stateDir, dtb };
 }
 
 /** --state-dir: the directory locked and checked. @throws CliError STATE_DIR naming the file */
-function openStateDir(args: ServeArgs, optional: Optional, fdt: Fdt): StateDir | undefined {
+function openStateDir(args: ServeArgs, optional: Optional, dtb: Uint8Array): StateDir | undefined {
   const module = optional.stateDir;
   if (args.stateDir === undefined || module === undefined) return undefined;
   try {
-    return module.StateDir.open(args.stateDir, serializeFdt(fdt), { sync: args.sync, log });
+    return module.StateDir.open(args.stateDir, dtb, { sync: args.sync, log });
   } catch (err) {
     if (err instanceof module.StateDirError) throw cliErrorOf('serve', err);
     throw err;
@@ -464,7 +471,7 @@ export async function run(argv: string[]): Promise<number> {
   const budget = memoryBudget(args);
   const optional = await importOptional(args);
   const counters = optional.live ? new optional.live.LiveCounters() : undefined;
-  const { machine, stateDir } = buildMachine(args, optional, budget.bytes, counters);
+  const { machine, stateDir, dtb } = buildMachine(args, optional, budget.bytes, counters);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   let stateLine: string | undefined;
   try {
@@ -562,13 +569,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
-    writeState();
+    // attach wrote machine.state a moment ago, and nothing has changed since: state.json only.
+    state.write();
     // The tree served, for `topology --socket-dir` (public like devices.json).
-    platformWritten = writeFileAtomically(
-      `${args.socketDir}/platform.dtb`,
-      serializeFdt(machine.host.fdt),
-      DEVICES_MODE,
-    );
+    platformWritten = writeFileAtomically(`${args.socketDir}/platform.dtb`, dtb, DEVICES_MODE);
     devicesWritten = writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
   try {
