@@ -1,6 +1,7 @@
 // Keeps dist/ (the compiled build the CLI tests spawn) no older than its sources: an
-// incremental `tsc -p tsconfig.build.json` (tsconfig.build.json keeps dist/.tsbuildinfo), run
-// only when a source is newer than the last build, so a fresh dist costs a few stat calls.
+// incremental `tsc -p tsconfig.build.json` (tsconfig.build.json keeps dist/.tsbuildinfo), then
+// the CLI bundle (scripts/bundle-cli.mjs), as `npm run build` does, run only when a source is
+// newer than the last build, so a fresh dist costs a few stat calls.
 // Used by scripts/run-tests.mjs before the tests and by test/support/cli.ts when a test file
 // runs on its own.
 import { spawnSync } from 'node:child_process';
@@ -58,6 +59,14 @@ export function ensureDist(stdio = 'inherit') {
       `\`tsc -p tsconfig.build.json\` failed (exit ${r.status}); dist/ is stale${output}`,
     );
   }
+  const bundle = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle-cli.mjs')], {
+    stdio,
+    encoding: 'utf8',
+  });
+  if (bundle.status !== 0)
+    throw new Error(
+      `\`node scripts/bundle-cli.mjs\` failed (exit ${bundle.status}); dist/src/cli is stale${typeof bundle.stderr === 'string' ? `\n${bundle.stderr}` : ''}`,
+    );
   // tsc leaves the build info alone when no output changed: mark dist as checked now.
   const now = new Date();
   utimesSync(BUILD_INFO, now, now);

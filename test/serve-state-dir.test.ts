@@ -372,3 +372,51 @@ describe('serve --state-dir refuses', () => {
     );
   });
 });
+
+describe('serve --state-dir: a device first used after a restart', () => {
+  // A device with no state file in DIR starts fresh on a restart, with no copy of that state
+  // kept: what its first client changes must reach DIR as for the restored devices.
+  const OTHER_GPU = '0003:02:00.0';
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-state-lazy-'));
+  const state = join(dir, 'state');
+  const start = () => startServe(['--state-dir', state], { dir: join(dir, 'sock') });
+  let servers: ServeProcess[] = [];
+
+  after(async () => {
+    for (const s of servers) await s.stop('SIGKILL').catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps its config space and GPU RAM across the next kill -9', async () => {
+    const a = await start();
+    servers = [a];
+    const gpu = await VfioUserClient.connect(a.socket(GPU));
+    await gpu.regionWrite(CONFIG, 0x04n, new Uint8Array([0x06, 0x00]));
+    const gpuConfig = await gpu.regionRead(CONFIG, 0n, 256);
+    assert.equal(await a.stop('SIGKILL'), null);
+    gpu.close();
+    // Only GPU's device state is in DIR.
+    const b = await start();
+    servers = [b];
+    const other = await VfioUserClient.connect(b.socket(OTHER_GPU));
+    await other.regionWrite(CONFIG, 0x04n, new Uint8Array([0x02, 0x00]));
+    await other.regionWrite(CONFIG, 0x10n, new Uint8Array([0x00, 0x00, 0xbe, 0xba]));
+    const ram = pattern(8, 5000);
+    await other.regionWrite(GPU_RAM, 0x3000n, ram);
+    const otherConfig = await other.regionRead(CONFIG, 0n, 256);
+    assert.equal(await b.stop('SIGKILL'), null);
+    other.close();
+    const c = await start();
+    servers = [c];
+    const again = await VfioUserClient.connect(c.socket(OTHER_GPU));
+    const first = await VfioUserClient.connect(c.socket(GPU));
+    try {
+      assert.deepEqual(await again.regionRead(CONFIG, 0n, 256), otherConfig);
+      assert.deepEqual(await again.regionRead(GPU_RAM, 0x3000n, ram.length), ram);
+      assert.deepEqual(await first.regionRead(CONFIG, 0n, 256), gpuConfig);
+    } finally {
+      again.close();
+      first.close();
+    }
+  });
+});

@@ -22,14 +22,14 @@ import {
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
-import { type Fdt, serializeFdt } from '../fdt/index.ts';
-import { LiveCounters, type LivePage, startLivePage } from '../live/index.ts';
+import { serializeFdt } from '../fdt/index.ts';
+import type { LiveCounters, LivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
-import { buildHost, HostError } from '../platform/index.ts';
+import { buildHost, type Host, HostError } from '../platform/index.ts';
 import { readDevicesList, readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
-import { StateDir, StateDirError } from '../state-dir/index.ts';
+import type { StateDir } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
 import {
@@ -106,38 +106,64 @@ function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
   };
 }
 
+/**
+ * What only some serves need, imported when asked for: start-up loads no module it does not run
+ * (the live page brings the topology renderer and its Graphviz wasm).
+ */
+interface Optional {
+  readonly live: typeof import('../live/index.ts') | undefined;
+  readonly stateDir: typeof import('../state-dir/index.ts') | undefined;
+}
+
+async function importOptional(args: ServeArgs): Promise<Optional> {
+  const [live, stateDir] = await Promise.all([
+    args.http === undefined ? undefined : import('../live/index.ts'),
+    args.stateDir === undefined ? undefined : import('../state-dir/index.ts'),
+  ]);
+  return { live, stateDir };
+}
+
 function buildMachine(
   args: ServeArgs,
+  optional: Optional,
   budget: bigint,
   counters?: LiveCounters,
-): { machine: Machine; stateDir: StateDir | undefined } {
+): { machine: Machine; stateDir: StateDir | undefined; dtb: Uint8Array } {
   const fdt = readPlatformArg('serve', args.dt);
+  let host: Host;
   try {
-    requireServable('serve', buildHost(fdt), fdt.source);
+    host = buildHost(fdt);
+    requireServable('serve', host, fdt.source);
   } catch (err) {
     if (err instanceof HostError) throw cliErrorOf('serve', err);
     throw err;
   }
-  const stateDir = openStateDir(args, fdt);
+  // The tree's DTB, serialized once: the state directory's digest and platform.dtb (the host's
+  // tree is a copy only when Linux would have left deep nodes out, see buildHost).
+  const given = serializeFdt(fdt);
+  const dtb = host.fdt === fdt ? given : serializeFdt(host.fdt);
+  const stateDir = openStateDir(args, optional, given);
   const tracer = args.trace === undefined ? undefined : new Tracer();
   if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
   const machine = createMachine(fdt, {
+    host,
     log: logKernel,
     memoryBudget: budget,
     ...(tracer ? { tracer } : {}),
     ...(counters ? { vfioTracer: counters } : {}),
     ...(stateDir ? { memory: (b: MemoryBudget) => stateDir.memoryFactory(b) } : {}),
   });
-  return { machine, stateDir };
+  return { machine, stateDir, dtb };
 }
 
 /** --state-dir: the directory locked and checked. @throws CliError STATE_DIR naming the file */
-function openStateDir(args: ServeArgs, fdt: Fdt): StateDir | undefined {
-  if (args.stateDir === undefined) return undefined;
+function openStateDir(args: ServeArgs, optional: Optional, dtb: Uint8Array): StateDir | undefined {
+  const module = optional.stateDir;
+  if (args.stateDir === undefined || module === undefined) return undefined;
   try {
-    return StateDir.open(args.stateDir, serializeFdt(fdt), { sync: args.sync, log });
+    return module.StateDir.open(args.stateDir, dtb, { sync: args.sync, log });
   } catch (err) {
-    if (err instanceof StateDirError) throw cliErrorOf('serve', err);
+    if (err instanceof module.StateDirError) throw cliErrorOf('serve', err);
     throw err;
   }
 }
@@ -443,15 +469,17 @@ export async function run(argv: string[]): Promise<number> {
   verbosity = args.verbosity;
   checkReadyFd(args.readyFd);
   const budget = memoryBudget(args);
-  const counters = args.http === undefined ? undefined : new LiveCounters();
-  const { machine, stateDir } = buildMachine(args, budget.bytes, counters);
+  const optional = await importOptional(args);
+  const counters = optional.live ? new optional.live.LiveCounters() : undefined;
+  const { machine, stateDir, dtb } = buildMachine(args, optional, budget.bytes, counters);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   let stateLine: string | undefined;
   try {
     stateLine = stateDir?.attach(machine, partitions);
   } catch (err) {
     stateDir?.close();
-    if (err instanceof StateDirError) throw cliErrorOf('serve', err);
+    if (optional.stateDir && err instanceof optional.stateDir.StateDirError)
+      throw cliErrorOf('serve', err);
     throw err;
   }
   const sockets = plan(machine, args);
@@ -500,9 +528,9 @@ export async function run(argv: string[]): Promise<number> {
     machine.dispose();
     stateDir?.close();
   };
-  if (args.http !== undefined) {
+  if (args.http !== undefined && optional.live) {
     try {
-      page = await startLivePage({
+      page = await optional.live.startLivePage({
         machine,
         partitions,
         served: new Set(sockets.keys()),
@@ -541,13 +569,10 @@ export async function run(argv: string[]): Promise<number> {
   }
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
-    writeState();
+    // attach wrote machine.state a moment ago, and nothing has changed since: state.json only.
+    state.write();
     // The tree served, for `topology --socket-dir` (public like devices.json).
-    platformWritten = writeFileAtomically(
-      `${args.socketDir}/platform.dtb`,
-      serializeFdt(machine.host.fdt),
-      DEVICES_MODE,
-    );
+    platformWritten = writeFileAtomically(`${args.socketDir}/platform.dtb`, dtb, DEVICES_MODE);
     devicesWritten = writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
   try {

@@ -58,6 +58,8 @@ export interface MachineOptions {
    * serve --state-dir: files of its state directory).
    */
   readonly memory?: (budget: MemoryBudget) => SharedMemoryFactory;
+  /** `buildHost(fdt)` when the caller has built it already (serve checks it first): not built again. */
+  readonly host?: Host;
 }
 
 /** What the device memory holds (populated bytes), as `state.json` shows it. */
@@ -203,7 +205,7 @@ export class Machine {
  * @throws HostError when the tree does not describe a usable host.
  */
 export function createMachine(fdt: Fdt, options: MachineOptions = {}): Machine {
-  const host = buildHost(fdt);
+  const host = options.host ?? buildHost(fdt);
   // The kernel's own warning at boot (drivers/of/fdt.c: pr_fmt "OF: fdt: ").
   for (const message of host.warnings) options.log?.({ level: 'warn', device: 'OF: fdt', message });
   const budget = new MemoryBudget(options.memoryBudget, (r) =>

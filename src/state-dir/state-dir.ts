@@ -283,7 +283,8 @@ export class StateDir {
           fail(`${this.dir}/devices/${fn.name}.state`, (err as Error).message);
         }
       }
-      this.#saved.set(fn.name, JSON.stringify(encodeDevice(device.snapshotState())));
+      // No copy of the state as it starts (18 encodings before any socket listens): a device's
+      // first change writes its file, later ones are compared with the last written.
       device.onStateChange(() => this.#saveDevice(device));
     }
     if (this.loaded) this.#restoreMachine(machine, this.loaded);
