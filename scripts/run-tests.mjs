@@ -6,17 +6,20 @@
 // that executed no test, is a failure, not a green run.
 //
 // Before the tests, dist/ is brought up to date when a source is newer than its last build
-// (an incremental `tsc -p tsconfig.build.json`; nothing when dist is fresh): CLI tests spawn the compiled `dist/src/cli/main.js`,
-// not the TypeScript source under tsx (a third of the start-up cost).
+// (an incremental `tsc -p tsconfig.test.json`, scripts/dist.mjs; nothing when dist is fresh).
+// The tests run compiled: each FILE.test.ts named (or found) runs as its dist/…/FILE.test.js
+// under plain node, so no file pays for loading a TypeScript compiler (tsx: ~1 s of CPU per
+// file), and CLI tests spawn the compiled `dist/src/cli/main.js`. `--tsx` runs the sources
+// under tsx instead (as does a .ts file outside src/, test/, bench/, scripts/).
 //
 // Usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build]
-//          [FILE.test.ts ...]
+//          [--tsx] [FILE.test.ts ...]
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureDist } from './dist.mjs';
+import { compiledPath, ensureDist } from './dist.mjs';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 
@@ -38,7 +41,7 @@ function collect(dir, out) {
 function usage(message) {
   console.error(`run-tests: ${message}`);
   console.error(
-    'usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build] [FILE ...]',
+    'usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build] [--tsx] [FILE ...]',
   );
   process.exit(2);
 }
@@ -52,6 +55,7 @@ try {
       timeout: { type: 'string' },
       concurrency: { type: 'string' },
       'no-build': { type: 'boolean' },
+      tsx: { type: 'boolean' },
     },
   });
 } catch (e) {
@@ -75,14 +79,16 @@ const concurrency = positive(
   Math.max(2, availableParallelism()),
 );
 
-const files = positionals.length > 0 ? positionals : collect('test', collect('src', []));
-if (files.length === 0) usage('no *.test.ts files found under src/ or test/');
+const sources = positionals.length > 0 ? positionals : collect('test', collect('src', []));
+if (sources.length === 0) usage('no *.test.ts files found under src/ or test/');
+const files = values.tsx ? sources : sources.map(compiledPath);
+const underTsx = files.some((f) => f.endsWith('.ts'));
 
 if (!values['no-build']) {
   try {
     ensureDist();
   } catch (e) {
-    console.error(`run-tests: ${e.message}; the CLI tests spawn dist/src/cli/main.js`);
+    console.error(`run-tests: ${e.message}; the tests run from dist/`);
     process.exit(1);
   }
 }
@@ -106,8 +112,7 @@ const childEnv = { ...inherited, VFIO_NVLINK2_TEST_SUMMARY: summaryFile };
 const child = spawn(
   process.execPath,
   [
-    '--import',
-    'tsx',
+    ...(underTsx ? ['--import', 'tsx'] : ['--enable-source-maps']),
     '--test',
     `--test-concurrency=${concurrency}`,
     `--test-timeout=${timeout}`,

@@ -13,9 +13,9 @@ import {
 } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureDist } from '../../scripts/dist.mjs';
+import { ROOT } from './root.ts';
 
-/** The repository root (where package.json is). */
-export const ROOT = new URL('../../', import.meta.url).pathname;
+export { ROOT };
 /** The compiled entry point. */
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
 /** How long a CLI run may take before it is killed as hung (generous: the machine is shared). */
