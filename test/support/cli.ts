@@ -12,6 +12,7 @@ import {
   spawnSync,
 } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ensureDist } from '../../scripts/dist.mjs';
 import { ROOT } from './root.ts';
 
@@ -21,11 +22,18 @@ export const CLI = join(ROOT, 'dist/src/cli/main.js');
 /** How long a CLI run may take before it is killed as hung (generous: the machine is shared). */
 export const HANG_GUARD_MS = 180_000;
 
+/**
+ * The preload that kills a CLI process when the test process that started it exits
+ * (./die-with-parent.ts, compiled: the CLI runs under plain node).
+ */
+const DIE_WITH_PARENT = pathToFileURL(join(ROOT, 'dist/test/support/die-with-parent.js')).href;
+
 let fresh = false;
 
 /**
  * The node arguments that run `vfio-nvlink2 ...args` (for spawn/spawnSync with
- * `process.execPath`), after making sure dist/ is built and current.
+ * `process.execPath`, or a shell that execs it: the process dies with this one), after making
+ * sure dist/ is built and current.
  * @throws Error when dist/ cannot be built.
  */
 export function cliArgs(...args: string[]): string[] {
@@ -33,7 +41,7 @@ export function cliArgs(...args: string[]): string[] {
     ensureDist('pipe');
     fresh = true;
   }
-  return [CLI, ...args];
+  return ['--import', `${DIE_WITH_PARENT}?parent=${process.pid}`, CLI, ...args];
 }
 
 export interface CliResult<T> {
