@@ -15,9 +15,9 @@
 // Usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build]
 //          [--tsx] [FILE.test.ts ...]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { compiledPath, ensureDist } from './dist.mjs';
 
@@ -72,16 +72,32 @@ function positive(name, text, fallback) {
 // Node 20 bounds each test *file* by --test-timeout (Node 22 also each test in it); the slowest
 // file takes a few minutes on a loaded 2-CPU machine, so the bound catches hangs, not slowness.
 const timeout = positive('timeout', values.timeout, 600_000);
-// The suite mostly waits on child processes and sockets: one file per CPU keeps both busy.
+// One file per CPU and one more: files also wait (on child processes, sockets, python), and
+// the extra one runs then.
 const concurrency = positive(
   'concurrency',
   values.concurrency,
-  Math.max(2, availableParallelism()),
+  Math.max(2, availableParallelism()) + 1,
 );
 
 const sources = positionals.length > 0 ? positionals : collect('test', collect('src', []));
 if (sources.length === 0) usage('no *.test.ts files found under src/ or test/');
-const files = values.tsx ? sources : sources.map(compiledPath);
+// Longest first (each file's time in the last run, dist/.test-durations.json; a file not seen
+// yet counts as longest): the last files to start are then short ones, not a long one alone
+// while the other CPUs idle.
+const DURATIONS = join(ROOT, 'dist', '.test-durations.json');
+let durations = {};
+try {
+  durations = JSON.parse(readFileSync(DURATIONS, 'utf8'));
+} catch {
+  // no earlier run
+}
+const took = (source) => durations[relative(ROOT, resolve(source))] ?? Number.POSITIVE_INFINITY;
+const ordered = sources
+  .map((source, i) => ({ source, i, ms: took(source) }))
+  .sort((a, b) => b.ms - a.ms || a.i - b.i)
+  .map((f) => f.source);
+const files = values.tsx ? ordered : ordered.map(compiledPath);
 const underTsx = files.some((f) => f.endsWith('.ts'));
 
 if (!values['no-build']) {
@@ -137,6 +153,15 @@ child.on('exit', (code, signal) => {
     // no summary: the runner died before its reporters finished
   }
   rmSync(work, { recursive: true, force: true });
+  const measured = Object.entries(summary.files ?? {});
+  if (measured.length > 0) {
+    for (const [file, ms] of measured) durations[relative(ROOT, resolve(file))] = ms;
+    try {
+      writeFileSync(DURATIONS, JSON.stringify(durations));
+    } catch {
+      // no dist/ to keep them in: the next run keeps the given order
+    }
+  }
   if (signal !== null) {
     console.error(`run-tests: the test runner was killed by ${signal}`);
     process.exitCode = 1;
