@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -246,6 +247,18 @@ static napi_value lock_exclusive(napi_env env, napi_callback_info info) {
   return nv_bool(env, true);
 }
 
+/* parentDeathSignal(signal): prctl(PR_SET_PDEATHSIG, signal), prctl(2): `signal` reaches this
+ * process when the thread that forked it exits. Returns getppid() read after the call: when the
+ * parent was gone before, the caller sees another parent (a reaper) and acts itself. */
+static napi_value parent_death_signal(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  uint32_t sig;
+  if (!nv_arg_uint32(env, argv[0], "signal", &sig)) return NULL;
+  if (prctl(PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) < 0)
+    return nv_throw_errno(env, "prctl(PR_SET_PDEATHSIG)", errno);
+  return nv_int32(env, (int32_t)getppid());
+}
+
 napi_status nv_init_fds(napi_env env, napi_value exports) {
   napi_status s;
   if ((s = nv_export(env, exports, "closeFd", close_fd)) != napi_ok) return s;
@@ -259,5 +272,6 @@ napi_status nv_init_fds(napi_env env, napi_value exports) {
   if ((s = nv_export(env, exports, "connectUnix", connect_unix)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "shutdownFd", shutdown_fd)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "sendBuffer", send_buffer)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "parentDeathSignal", parent_death_signal)) != napi_ok) return s;
   return nv_export(env, exports, "peerCredentials", peer_credentials);
 }

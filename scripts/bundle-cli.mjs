@@ -1,9 +1,10 @@
 // The `vfio-nvlink2` command as it ships: src/cli/main.ts and what it imports bundled by esbuild
-// into dist/src/cli/main.js (replacing tsc's), one chunk per command, loaded when that command
+// into dist/src/cli/vfio-nvlink2.js (the package's bin; tsc's main.js beside it stays, so
+// neither build overwrites the other), one chunk per command, loaded when that command
 // runs, and shared chunks (bundle-*.js). Node 20's ES module loader spent more time finding,
 // reading and linking serve's ~200 files than serve spends starting (issue 8: restart to every
 // socket accepting within 300 ms): one chunk per command, no resolution. The chunks sit beside
-// main.js, in dist/src/cli/, so that every `import.meta.url`-relative path in them (package.json,
+// vfio-nvlink2.js, in dist/src/cli/, so that every `import.meta.url`-relative path in them (package.json,
 // the addon, the bench's entries) resolves as it does from tsc's cli/ files. tsc has
 // type-checked and emitted the rest of dist/ (the library, the bench's child entries) before.
 // Run by `npm run build` and by scripts/dist.mjs after tsc.
@@ -29,7 +30,7 @@ export async function bundleCli() {
   for (const name of old) rmSync(join(OUT, name), { force: true });
   await build({
     absWorkingDir: ROOT,
-    entryPoints: { main: 'src/cli/main.ts' },
+    entryPoints: { 'vfio-nvlink2': 'src/cli/main.ts' },
     outdir: OUT,
     bundle: true,
     splitting: true,

@@ -6,17 +6,20 @@
 // that executed no test, is a failure, not a green run.
 //
 // Before the tests, dist/ is brought up to date when a source is newer than its last build
-// (an incremental `tsc -p tsconfig.build.json`; nothing when dist is fresh): CLI tests spawn the compiled `dist/src/cli/main.js`,
-// not the TypeScript source under tsx (a third of the start-up cost).
+// (an incremental `tsc -p tsconfig.test.json`, scripts/dist.mjs; nothing when dist is fresh).
+// The tests run compiled: each FILE.test.ts named (or found) runs as its dist/…/FILE.test.js
+// under plain node, so no file pays for loading a TypeScript compiler (tsx: ~1 s of CPU per
+// file), and CLI tests spawn the bundled `dist/src/cli/vfio-nvlink2.js`. `--tsx` runs the sources
+// under tsx instead (as does a .ts file outside src/, test/, bench/, scripts/).
 //
 // Usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build]
-//          [FILE.test.ts ...]
+//          [--tsx] [FILE.test.ts ...]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ensureDist } from './dist.mjs';
+import { compiledPath, ensureDist } from './dist.mjs';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 
@@ -38,7 +41,7 @@ function collect(dir, out) {
 function usage(message) {
   console.error(`run-tests: ${message}`);
   console.error(
-    'usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build] [FILE ...]',
+    'usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build] [--tsx] [FILE ...]',
   );
   process.exit(2);
 }
@@ -52,6 +55,7 @@ try {
       timeout: { type: 'string' },
       concurrency: { type: 'string' },
       'no-build': { type: 'boolean' },
+      tsx: { type: 'boolean' },
     },
   });
 } catch (e) {
@@ -68,21 +72,39 @@ function positive(name, text, fallback) {
 // Node 20 bounds each test *file* by --test-timeout (Node 22 also each test in it); the slowest
 // file takes a few minutes on a loaded 2-CPU machine, so the bound catches hangs, not slowness.
 const timeout = positive('timeout', values.timeout, 600_000);
-// The suite mostly waits on child processes and sockets: one file per CPU keeps both busy.
+// One file per CPU and one more: files also wait (on child processes, sockets, python), and
+// the extra one runs then.
 const concurrency = positive(
   'concurrency',
   values.concurrency,
-  Math.max(2, availableParallelism()),
+  Math.max(2, availableParallelism()) + 1,
 );
 
-const files = positionals.length > 0 ? positionals : collect('test', collect('src', []));
-if (files.length === 0) usage('no *.test.ts files found under src/ or test/');
+const sources = positionals.length > 0 ? positionals : collect('test', collect('src', []));
+if (sources.length === 0) usage('no *.test.ts files found under src/ or test/');
+// Longest first (each file's time in the last run, dist/.test-durations.json; a file not seen
+// yet counts as longest): the last files to start are then short ones, not a long one alone
+// while the other CPUs idle.
+const DURATIONS = join(ROOT, 'dist', '.test-durations.json');
+let durations = {};
+try {
+  durations = JSON.parse(readFileSync(DURATIONS, 'utf8'));
+} catch {
+  // no earlier run
+}
+const took = (source) => durations[relative(ROOT, resolve(source))] ?? Number.POSITIVE_INFINITY;
+const ordered = sources
+  .map((source, i) => ({ source, i, ms: took(source) }))
+  .sort((a, b) => b.ms - a.ms || a.i - b.i)
+  .map((f) => f.source);
+const files = values.tsx ? ordered : ordered.map(compiledPath);
+const underTsx = files.some((f) => f.endsWith('.ts'));
 
 if (!values['no-build']) {
   try {
     ensureDist();
   } catch (e) {
-    console.error(`run-tests: ${e.message}; the CLI tests spawn dist/src/cli/main.js`);
+    console.error(`run-tests: ${e.message}; the tests run from dist/`);
     process.exit(1);
   }
 }
@@ -106,8 +128,7 @@ const childEnv = { ...inherited, VFIO_NVLINK2_TEST_SUMMARY: summaryFile };
 const child = spawn(
   process.execPath,
   [
-    '--import',
-    'tsx',
+    ...(underTsx ? ['--import', 'tsx'] : ['--enable-source-maps']),
     '--test',
     `--test-concurrency=${concurrency}`,
     `--test-timeout=${timeout}`,
@@ -132,6 +153,15 @@ child.on('exit', (code, signal) => {
     // no summary: the runner died before its reporters finished
   }
   rmSync(work, { recursive: true, force: true });
+  const measured = Object.entries(summary.files ?? {});
+  if (measured.length > 0) {
+    for (const [file, ms] of measured) durations[relative(ROOT, resolve(file))] = ms;
+    try {
+      writeFileSync(DURATIONS, JSON.stringify(durations));
+    } catch {
+      // no dist/ to keep them in: the next run keeps the given order
+    }
+  }
   if (signal !== null) {
     console.error(`run-tests: the test runner was killed by ${signal}`);
     process.exitCode = 1;

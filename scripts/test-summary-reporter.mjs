@@ -5,6 +5,7 @@
 // or a test file that declares none.
 import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
+import { sourcePath } from './dist.mjs';
 
 const COUNTS = ['tests', 'suites', 'pass', 'fail', 'cancelled', 'skipped', 'todo', 'duration_ms'];
 
@@ -17,7 +18,8 @@ export default async function* summary(source) {
   for await (const event of source) {
     const data = event.data ?? {};
     if ((event.type === 'test:pass' || event.type === 'test:fail') && data.nesting === 0) {
-      const file = data.file ? relative(process.cwd(), data.file) : '?';
+      // Named by their source (the runner runs dist/…/x.test.js for x.test.ts).
+      const file = data.file ? relative(process.cwd(), sourcePath(data.file)) : '?';
       if (event.type === 'test:pass' && data.file && data.name === data.file) empty.push(file);
       files.set(file, (files.get(file) ?? 0) + (data.details?.duration_ms ?? 0));
     } else if (event.type === 'test:diagnostic' && data.nesting === 0) {
@@ -27,7 +29,7 @@ export default async function* summary(source) {
   }
   const lines = ['', '# summary (scripts/run-tests.mjs)'];
   for (const key of COUNTS) if (key in counts) lines.push(`# ${key} ${counts[key]}`);
-  const slowest = [...files].sort((a, b) => b[1] - a[1]).slice(0, 8);
+  const slowest = [...files].sort((a, b) => b[1] - a[1]).slice(0, 10);
   if (slowest.length > 0) {
     lines.push('# slowest files (seconds, summed over their top-level tests):');
     for (const [file, ms] of slowest)

@@ -12,9 +12,9 @@ import { readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { it } from 'node:test';
 import ts from 'typescript';
+import { ROOT } from './support/root.ts';
 import { tokens, tsFiles } from './support/source-tokens.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const ALLOWED =
   /^src\/fdt\/|^src\/platform\/witherspoon\/|^src\/nvlink2\/lint\/|\.test\.ts$|\/testing\//;
 

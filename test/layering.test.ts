@@ -11,6 +11,7 @@ import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
+import { ROOT } from './support/root.ts';
 
 /**
  * The layers of src/, lowest first. A module may import its own folder, the leaves, and the
@@ -67,7 +68,6 @@ const TESTING_DIR = 'testing';
  */
 const KNOWN_CYCLES: readonly (readonly string[])[] = [];
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const SRC = join(ROOT, 'src');
 
 /** A module path relative to the repository root, with forward slashes. */

@@ -126,7 +126,7 @@ describe('the packed package installed into another project', () => {
       'native/common.h',
       'dist/src/index.js',
       'dist/src/index.d.ts',
-      'dist/src/cli/main.js',
+      'dist/src/cli/vfio-nvlink2.js',
     ])
       assert.ok(files.includes(needed), `${needed} is not in the tarball`);
     const unwanted = files.filter(

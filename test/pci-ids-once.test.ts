@@ -9,9 +9,9 @@ import { readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { it } from 'node:test';
 import ts from 'typescript';
+import { ROOT } from './support/root.ts';
 import { tokens, tsFiles } from './support/source-tokens.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const HOME = join(ROOT, 'src', 'platform', 'pci-ids.ts');
 /** The emulated functions' vendor and device IDs, and the NVLink2 region types. */
 const IDS =

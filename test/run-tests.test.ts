@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { ROOT } from './support/root.ts';
 
-const ROOT = new URL('../', import.meta.url).pathname;
 const RUNNER = join(ROOT, 'scripts/run-tests.mjs');
 const MANY = join(ROOT, 'test/support/many-tests.fixture.ts');
 const NONE = join(ROOT, 'test/support/no-tests.fixture.ts');

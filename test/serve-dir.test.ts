@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import { readDevicesList, servedDevices } from '../src/serve-dir/index.ts';
+import { ROOT } from './support/root.ts';
 import { startServe } from './support/serve-process.ts';
-
-const ROOT = new URL('../', import.meta.url).pathname;
 
 describe('devices.json', () => {
   it('a relative --socket-dir: every socket listed by its absolute path', async () => {

@@ -10,9 +10,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
+import { ROOT } from './support/root.ts';
 import { imports, tokens, tsFiles } from './support/source-tokens.ts';
 
-const ROOT = resolve(import.meta.dirname, '..');
 const SRC = join(ROOT, 'src');
 /** The variant driver folders (one per subdriver). */
 const VARIANTS = ['nvlink2', 'nvgrace'] as const;

@@ -16,7 +16,7 @@ import { closeFd, connectUnix } from '../native/index.ts';
 import { servedDevices } from '../serve-dir/index.ts';
 import { type MigrateReport, migrateDevice, VfioUserClient } from '../vfio-user/index.ts';
 import { absoluteFigure, type Figure } from './figures.ts';
-import { nodeEntry, stopChild } from './node-entry.ts';
+import { cliEntry, nodeEntry, stopChild } from './node-entry.ts';
 import { pauseProcesses } from './pause-processes.ts';
 import { median } from './stats.ts';
 
@@ -54,7 +54,7 @@ interface Serve {
 
 async function startServe(budget: string): Promise<Serve> {
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-mig-'));
-  const cmd = nodeEntry('cli/main', ['serve', '--socket-dir', dir, '--memory-budget', budget]);
+  const cmd = cliEntry(['serve', '--socket-dir', dir, '--memory-budget', budget]);
   const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));

@@ -32,6 +32,15 @@ export function nodeEntry(srcRelative: string, args: readonly string[] = []): No
   return { file: process.execPath, args: [...pre, file, ...args] };
 }
 
+/**
+ * The node command line of `vfio-nvlink2 ...args` as this package runs: the bundled bin
+ * (`dist/src/cli/vfio-nvlink2.js`, scripts/bundle-cli.mjs) when compiled, so that the bench times
+ * the command users start; `src/cli/main.ts` under tsx from source.
+ */
+export function cliEntry(args: readonly string[] = []): NodeCommand {
+  return runsFromSource() ? nodeEntry('cli/main', args) : nodeEntry('cli/vfio-nvlink2', args);
+}
+
 /** SIGTERM (stdin closed first), SIGKILL after 5 s; resolves once `child` has exited. */
 export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

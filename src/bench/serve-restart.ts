@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VfioUserClient } from '../vfio-user/index.ts';
-import { nodeEntry } from './node-entry.ts';
+import { cliEntry, nodeEntry } from './node-entry.ts';
 import { bareNodeMs, type StartupPlan, untilAccepting } from './serve-startup.ts';
 import { nowNs } from './stats.ts';
 
@@ -49,14 +49,7 @@ async function startServe(
   extra: readonly string[],
   timeoutMs: number,
 ): Promise<Started> {
-  const cmd = nodeEntry('cli/main', [
-    'serve',
-    '--socket-dir',
-    socketDir,
-    '--state-dir',
-    stateDir,
-    ...extra,
-  ]);
+  const cmd = cliEntry(['serve', '--socket-dir', socketDir, '--state-dir', stateDir, ...extra]);
   let output = '';
   const t0 = nowNs();
   const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'] });

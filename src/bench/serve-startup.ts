@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd, connectUnix } from '../native/index.ts';
 import { servedDevices } from '../serve-dir/index.ts';
-import { nodeEntry, stopChild } from './node-entry.ts';
+import { cliEntry, nodeEntry, stopChild } from './node-entry.ts';
 import { nowNs } from './stats.ts';
 
 /**
@@ -104,7 +104,7 @@ export async function untilAccepting(
 async function oneRun(plan: StartupPlan): Promise<StartupRun> {
   const bare = await bareNodeMs();
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-'));
-  const cmd = nodeEntry('cli/main', ['serve', '--socket-dir', dir]);
+  const cmd = cliEntry(['serve', '--socket-dir', dir]);
   let output = '';
   const t0 = nowNs();
   const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'] });

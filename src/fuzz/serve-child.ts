@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { nodeEntry, stopChild } from '../bench/index.ts';
+import { cliEntry, nodeEntry, stopChild } from '../bench/index.ts';
 import {
   readUntrustedFile,
   type ServedDevice,
@@ -73,7 +73,7 @@ export class ServeChild {
    */
   static async start(args: readonly string[] = [], logFile?: string): Promise<ServeChild> {
     const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-fuzz-'));
-    const cmd = nodeEntry('cli/main', ['serve', '--socket-dir', dir, ...args]);
+    const cmd = cliEntry(['serve', '--socket-dir', dir, ...args]);
     const child = spawn(cmd.file, cmd.args, { stdio: ['pipe', 'pipe', 'pipe'] });
     const serve = new ServeChild(dir, child, logFile);
     // Whatever ends this process (an error, ^C through the CLI's handler) ends the server too.

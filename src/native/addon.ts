@@ -131,6 +131,7 @@ export interface NativeAddon {
   shutdownFd(fd: number): void;
   sendBuffer(fd: number, bytes: number): number;
   peerCredentials(fd: number): { pid: number; uid: number; gid: number };
+  parentDeathSignal(signal: number): number;
   eventfdCreate(initial: number, flags: number): number;
   eventfdWrite(fd: number, value: bigint): void;
   eventfdSignal(fd: number, value: bigint): boolean;

@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 
-const INDEX = new URL('./index.ts', import.meta.url).pathname;
+// Compiled (dist/, plain node) or from source (tsx), as this file runs.
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const INDEX = new URL(`./index.${FROM_SOURCE ? 'ts' : 'js'}`, import.meta.url).pathname;
 
 const CHILD = `
 import { spawnSync } from 'node:child_process';
@@ -43,10 +45,14 @@ console.log(JSON.stringify(out));
 `;
 
 test('eventfdSignal saturates a full counter and never waits, on a description the client made blocking', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], {
-    encoding: 'utf8',
-    timeout: 60_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    [...(FROM_SOURCE ? ['--import', 'tsx'] : []), '--input-type=module', '-e', CHILD],
+    {
+      encoding: 'utf8',
+      timeout: 60_000,
+    },
+  );
   assert.equal(r.signal, null, `the child was still waiting at the bound: ${r.stderr}`);
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), {

@@ -165,6 +165,16 @@ export function peerCredentials(fd: number): { pid: number; uid: number; gid: nu
   return addon.peerCredentials(fd);
 }
 
+/**
+ * Has the kernel send `signal` (a number: `os.constants.signals.SIGKILL`) to this process when
+ * its parent exits (prctl(2) PR_SET_PDEATHSIG). Returns the parent's pid read after asking: a
+ * process whose parent was gone already sees another one (its reaper) and must act itself.
+ * @throws SystemCallError EINVAL for a number that is no signal.
+ */
+export function parentDeathSignal(signal: number): number {
+  return addon.parentDeathSignal(signal);
+}
+
 /** F_SEAL_* (fcntl.h, via native/constants.c): what a sealed file refuses from then on. */
 export const FileSeal = {
   SEAL: addon.constants.F_SEAL_SEAL,

@@ -10,7 +10,9 @@
 import type { Host, PciFunction } from '../platform/index.ts';
 import { hex, layoutTable } from '../text/index.ts';
 import {
+  createProbeMemory,
   decodeRegionInfo,
+  type SharedMemoryFactory,
   type VariantDevice,
   VfioError,
   VfioPciDevice,
@@ -18,6 +20,7 @@ import {
   variantFor,
 } from '../vfio/index.ts';
 import { createNvlink2Context, type KernelLogLine } from './context.ts';
+import { DeviceMemoryStore } from './device-memory.ts';
 import { NVLINK2_ATSD_REGION_TYPE, NVLINK2_RAM_REGION_TYPE } from './hooks.ts';
 import type { KernelVersion } from './kernel-version.ts';
 import type { Nvlink2CapabilityValue } from './region-caps.ts';
@@ -65,6 +68,7 @@ function examine(
   fn: PciFunction,
   variant: VfioPciVariant<Nvlink2CapabilityValue>,
   warnings: string[],
+  memory: SharedMemoryFactory,
 ): DoctorEntry {
   const declined: VfioError[] = [];
   const observed: VfioPciVariant<Nvlink2CapabilityValue> = {
@@ -88,7 +92,7 @@ function examine(
     role: fn.role,
     iommuGroup: fn.iommuGroup,
   };
-  const device = new VfioPciDevice(fn, host, variantFor([observed], fn));
+  const device = new VfioPciDevice(fn, host, variantFor([observed], fn), { memory });
   try {
     device.open();
   } catch (err) {
@@ -139,13 +143,20 @@ function examine(
   }
 }
 
-/** Options of `runDoctorOnHost`: the kernel version whose behaviour to follow (default 5.12). */
+/**
+ * Options of `runDoctorOnHost`: the kernel version whose behaviour to follow (default 5.12), and
+ * where the device memory of the probes lives (default `createProbeMemory`: in this process, no
+ * memfd; the verdicts do not depend on it).
+ */
 export interface DoctorOptions {
   readonly kernel?: KernelVersion;
+  readonly memory?: SharedMemoryFactory;
 }
 
 /** What the subdriver's init does to every PCI function of `host`, in address order. */
 export function runDoctorOnHost(host: Host, options: DoctorOptions = {}): DoctorEntry[] {
+  // Memory in this process by default, no memfds: the init registers the same regions either way.
+  const memory = options.memory ?? createProbeMemory;
   let current: string[] = [];
   let currentFn: PciFunction | undefined;
   const log = (line: KernelLogLine) => {
@@ -154,6 +165,7 @@ export function runDoctorOnHost(host: Host, options: DoctorOptions = {}): Doctor
   };
   const ctx = createNvlink2Context(host, {
     log,
+    memory: new DeviceMemoryStore(memory),
     ...(options.kernel ? { kernel: options.kernel } : {}),
   });
   const variant = nvlink2Variant(ctx);
@@ -162,7 +174,7 @@ export function runDoctorOnHost(host: Host, options: DoctorOptions = {}): Doctor
     for (const fn of host.functions) {
       current = [];
       currentFn = fn;
-      entries.push(examine(host, fn, variant, current));
+      entries.push(examine(host, fn, variant, current, memory));
       currentFn = undefined;
     }
   } finally {

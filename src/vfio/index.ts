@@ -60,6 +60,7 @@ export {
   PCI_DVSEC_HEADER2,
   PCI_EXT_CAP_ID_DVSEC,
 } from './pci-regs.ts';
+export { createProbeMemory } from './probe-memory.ts';
 export {
   type MmapGrant,
   type MmapRequest,

@@ -1,6 +1,6 @@
 /**
- * The `vfio-nvlink2` command as tests run it: the compiled build (`dist/src/cli/main.js`) under
- * plain node, which starts in a third of the time of the TypeScript source under tsx. dist/ is
+ * The `vfio-nvlink2` command as tests run it: the command as it ships (`dist/src/cli/vfio-nvlink2.js`,
+ * the esbuild bundle of the compiled CLI) under plain node, which starts in a third of the time of the TypeScript source under tsx. dist/ is
  * rebuilt first if a source is newer (scripts/dist.mjs; scripts/run-tests.mjs has done it
  * already, so inside the runner this is a few stat calls). Every run is bounded by a hang
  * guard: a run still going after it is killed and the test fails saying so (a guard against a
@@ -12,20 +12,28 @@ import {
   spawnSync,
 } from 'node:child_process';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ensureDist } from '../../scripts/dist.mjs';
+import { ROOT } from './root.ts';
 
-/** The repository root (where package.json is). */
-export const ROOT = new URL('../../', import.meta.url).pathname;
-/** The compiled entry point. */
-export const CLI = join(ROOT, 'dist/src/cli/main.js');
+export { ROOT };
+/** The bundled entry point, the package's bin. */
+export const CLI = join(ROOT, 'dist/src/cli/vfio-nvlink2.js');
 /** How long a CLI run may take before it is killed as hung (generous: the machine is shared). */
 export const HANG_GUARD_MS = 180_000;
+
+/**
+ * The preload that kills a CLI process when the test process that started it exits
+ * (./die-with-parent.ts, compiled: the CLI runs under plain node).
+ */
+const DIE_WITH_PARENT = pathToFileURL(join(ROOT, 'dist/test/support/die-with-parent.js')).href;
 
 let fresh = false;
 
 /**
  * The node arguments that run `vfio-nvlink2 ...args` (for spawn/spawnSync with
- * `process.execPath`), after making sure dist/ is built and current.
+ * `process.execPath`, or a shell that execs it: the process dies with this one), after making
+ * sure dist/ is built and current.
  * @throws Error when dist/ cannot be built.
  */
 export function cliArgs(...args: string[]): string[] {
@@ -33,7 +41,7 @@ export function cliArgs(...args: string[]): string[] {
     ensureDist('pipe');
     fresh = true;
   }
-  return [CLI, ...args];
+  return ['--import', `${DIE_WITH_PARENT}?parent=${process.pid}`, CLI, ...args];
 }
 
 export interface CliResult<T> {

@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { ROOT } from '../../../test/support/root.ts';
 import { cells } from '../../fdt/index.ts';
 import { cleanWitherspoonVariants, generateWitherspoon } from '../../platform/index.ts';
 import { formatKernelRanges } from './kernels.ts';
@@ -84,7 +86,7 @@ for (const base of BASES) {
 describe('coverage', () => {
   it("README's coverage table is the one measured on the built-in tree", () => {
     const table = coverageMarkdown(measureCoverage([{ label: 'built-in', options: {} }], []));
-    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
     assert.ok(
       readme.includes(table),
       `README.md lacks the table (npm run doctor-coverage):\n${table}`,
