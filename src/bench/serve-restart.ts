@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { VfioUserClient } from '../vfio-user/index.ts';
-import { cliEntry, nodeEntry } from './node-entry.ts';
+import { cliEntry } from './node-entry.ts';
 import { bareNodeMs, type StartupPlan, untilAccepting } from './serve-startup.ts';
 import { nowNs } from './stats.ts';
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { closeFd, connectUnix } from '../native/index.ts';
 import { servedDevices } from '../serve-dir/index.ts';
-import { cliEntry, nodeEntry, stopChild } from './node-entry.ts';
+import { cliEntry, stopChild } from './node-entry.ts';
 import { nowNs } from './stats.ts';
 
 /**

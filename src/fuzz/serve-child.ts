@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cliEntry, nodeEntry, stopChild } from '../bench/index.ts';
+import { cliEntry, stopChild } from '../bench/index.ts';
 import {
   readUntrustedFile,
   type ServedDevice,
