@@ -44,7 +44,7 @@ describe('a serve started by a test process does not outlive it', () => {
       });
       const { pid, dir } = JSON.parse(line) as { pid: number; dir: string };
       try {
-        assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /main\.js\0serve\0/);
+        assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /vfio-nvlink2\.js\0serve\0/);
         assert.ok(alive(pid), `serve (pid ${pid}) runs`);
         child.kill(signal);
         await within('the test process to exit', exited);
