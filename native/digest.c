@@ -15,6 +15,7 @@
  */
 #include "common.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -313,40 +314,86 @@ __attribute__((target("avx512f,vpclmulqdq,pclmul,sse4.1"))) static uint32_t crc_
 }
 #endif
 
-/* zlib's crc32(crc, p, len): the CRC-32 of the bytes after those `crc` was the CRC of. */
-static uint32_t crc32_bytes(uint32_t crc, const uint8_t *p, size_t len) {
+/* The ways crc32_bytes can take; CRC_AUTO is the fastest the CPU has. */
+enum crc_path { CRC_AUTO = 0, CRC_SLICE8 = 1, CRC_CLMUL = 2, CRC_VPCLMUL = 3 };
+
+/* Whether this CPU (and OS) can take `path`. */
+static bool crc_path_ok(uint32_t path) {
+  switch (path) {
+  case CRC_AUTO:
+  case CRC_SLICE8:
+    return true;
+  case CRC_CLMUL:
+    return crc_clmul;
+  case CRC_VPCLMUL:
+    return crc_vpclmul_ok;
+  default:
+    return false;
+  }
+}
+
+/*
+ * zlib's crc32(crc, p, len): the CRC-32 of the bytes after those `crc` was the CRC of, by
+ * `path` (one crc_path_ok allows; the tests take each in turn, the stream CRC_AUTO).
+ */
+static uint32_t crc32_bytes(uint32_t crc, const uint8_t *p, size_t len, uint32_t path) {
   uint32_t c = ~crc;
 #if defined(__x86_64__)
-  if (crc_clmul && len >= 64) {
+  bool clmul = path == CRC_AUTO ? crc_clmul : path >= CRC_CLMUL;
+  bool wide = path == CRC_AUTO ? crc_vpclmul_ok : path == CRC_VPCLMUL;
+  if (clmul && len >= 64) {
     size_t bulk = len & ~(size_t)15;
-    c = crc_vpclmul_ok && bulk >= 256 ? crc_vpclmul(c, p, bulk) : crc_clmul64(c, p, bulk);
+    c = wide && bulk >= 256 ? crc_vpclmul(c, p, bulk) : crc_clmul64(c, p, bulk);
     p += bulk;
     len -= bulk;
   }
+#else
+  (void)path;
 #endif
   return ~crc_slice8(c, p, len);
 }
 
 /*
- * crc32(bytes, crc): zlib's crc32(crc, bytes, length) (node:zlib crc32(bytes, crc)): the
- * CRC-32 of `bytes` continuing one of earlier bytes (`crc`, 0 to start), as a uint32.
+ * crc32(bytes, crc, path): zlib's crc32(crc, bytes, length) (node:zlib crc32(bytes, crc)): the
+ * CRC-32 of `bytes` continuing one of earlier bytes (`crc`, 0 to start), as a uint32, by
+ * `path` (enum crc_path); ENOTSUP when this CPU cannot take it.
  */
 static napi_value crc32_fn(napi_env env, napi_callback_info info) {
-  NV_ARGS(env, info, 2, argv);
+  NV_ARGS(env, info, 3, argv);
   void *data;
   size_t len;
-  uint32_t crc;
+  uint32_t crc, path;
   if (!nv_arg_bytes(env, argv[0], "bytes", &data, &len)) return NULL;
   if (!nv_arg_uint32(env, argv[1], "crc", &crc)) return NULL;
+  if (!nv_arg_uint32(env, argv[2], "path", &path)) return NULL;
   int err = pthread_once(&crc_table_once, crc_init);
   if (err != 0) return nv_throw_errno(env, "pthread_once", err);
+  if (!crc_path_ok(path)) return nv_throw_errno(env, "crc32 path", ENOTSUP);
   napi_value out;
-  NV_CHECK(env, napi_create_uint32(env, crc32_bytes(crc, data, len), &out));
+  NV_CHECK(env, napi_create_uint32(env, crc32_bytes(crc, data, len, path), &out));
+  return out;
+}
+
+/* crc32Paths(): the crc_path numbers this CPU can take, CRC_AUTO first. */
+static napi_value crc32_paths_fn(napi_env env, napi_callback_info info) {
+  (void)info;
+  int err = pthread_once(&crc_table_once, crc_init);
+  if (err != 0) return nv_throw_errno(env, "pthread_once", err);
+  napi_value out, v;
+  NV_CHECK(env, napi_create_array(env, &out));
+  uint32_t n = 0;
+  for (uint32_t path = CRC_AUTO; path <= CRC_VPCLMUL; path++) {
+    if (!crc_path_ok(path)) continue;
+    NV_CHECK(env, napi_create_uint32(env, path, &v));
+    NV_CHECK(env, napi_set_element(env, out, n++, v));
+  }
   return out;
 }
 
 napi_status nv_init_digest(napi_env env, napi_value exports) {
   napi_status s = nv_export(env, exports, "pageDigests", page_digests);
+  if (s != napi_ok) return s;
+  s = nv_export(env, exports, "crc32Paths", crc32_paths_fn);
   if (s != napi_ok) return s;
   return nv_export(env, exports, "crc32", crc32_fn);
 }

@@ -152,7 +152,8 @@ export interface NativeAddon {
   dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][];
   pageSize(): number;
   pageDigests(bytes: Uint8Array, pageSize: number, out: Uint8Array): void;
-  crc32(bytes: Uint8Array, crc: number): number;
+  crc32(bytes: Uint8Array, crc: number, path: number): number;
+  crc32Paths(): number[];
   fileSeals(fd: number): number;
   isMemoryFile(fd: number): boolean;
   addFileSeals(fd: number, seals: number): void;

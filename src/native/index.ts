@@ -271,13 +271,27 @@ export function pageDigests(bytes: Uint8Array, pageSize: number, out: Uint8Array
 }
 
 /**
+ * How native/digest.c computes a CRC-32: `auto` (the fastest this CPU has: `vpclmul`, AVX-512
+ * VPCLMULQDQ folding 256 bytes a step; `clmul`, PCLMULQDQ folding 64; `slice8`, tables 8 bytes
+ * a step, everywhere). All give the same value; the tests take each in turn.
+ */
+export type Crc32Path = 'auto' | 'slice8' | 'clmul' | 'vpclmul';
+const CRC32_PATHS: readonly Crc32Path[] = ['auto', 'slice8', 'clmul', 'vpclmul'];
+
+/**
  * zlib's CRC-32 (IEEE, as node:zlib `crc32(bytes, crc)`) of `bytes`, continuing `crc` (the
  * CRC-32 of the bytes before them; 0 to start), as a uint32: the migration stream's record
- * checksum (native/digest.c, PCLMULQDQ where the CPU has it).
+ * checksum (native/digest.c), by `path` (default `auto`).
  * @throws TypeError when `bytes` is not a Uint8Array or `crc` not a uint32.
+ * @throws SystemCallError ENOTSUP when this CPU cannot take `path` (see `crc32Paths`).
  */
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  return addon.crc32(bytes, crc);
+export function crc32(bytes: Uint8Array, crc = 0, path: Crc32Path = 'auto'): number {
+  return addon.crc32(bytes, crc, CRC32_PATHS.indexOf(path));
+}
+
+/** The CRC-32 paths this CPU (and OS) can take, `auto` first. */
+export function crc32Paths(): Crc32Path[] {
+  return addon.crc32Paths().map((n) => CRC32_PATHS[n] as Crc32Path);
 }
 
 /**
