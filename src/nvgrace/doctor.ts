@@ -6,7 +6,7 @@
  */
 import type { Host, PciFunction } from '../platform/index.ts';
 import { hex } from '../text/index.ts';
-import { VfioPciDevice } from '../vfio/index.ts';
+import { type DoctorRow, doctorRowIdentity, VfioPciDevice } from '../vfio/index.ts';
 import { NvgraceContext } from './context.ts';
 import { graceGpuModel } from './profile.ts';
 import { nvgraceVariant } from './variant.ts';
@@ -23,28 +23,10 @@ export interface NvgraceDoctorRegion {
 }
 
 /** A `dt doctor --json` row for a function nvgrace-gpu binds: ids as hex, the probe's result, errno and reason, and its fake BARs. */
-export interface NvgraceDoctorEntry {
-  readonly address: string;
-  readonly vendor: string;
-  readonly device: string;
-  readonly role: 'gpu' | 'bridge' | 'other';
-  readonly iommuGroup: number | null;
-  readonly result: 'nvgrace' | 'plain' | 'error';
-  readonly errno: string | null;
-  readonly reason: string | null;
-  readonly regions: NvgraceDoctorRegion[];
-  readonly warnings: string[];
-}
+export type NvgraceDoctorEntry = DoctorRow<'nvgrace', NvgraceDoctorRegion>;
 
 function examine(host: Host, fn: PciFunction, ctx: NvgraceContext): NvgraceDoctorEntry {
-  const base = {
-    address: fn.name,
-    vendor: hex(fn.vendor, 4),
-    device: hex(fn.device, 4),
-    role: fn.role,
-    iommuGroup: fn.iommuGroup,
-    warnings: [],
-  };
+  const base = { ...doctorRowIdentity(fn), warnings: [] };
   const device = new VfioPciDevice(fn, host, nvgraceVariant(ctx));
   device.dispose();
   const outcome = ctx.outcome(fn.name);

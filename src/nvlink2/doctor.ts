@@ -11,7 +11,9 @@ import type { Host, PciFunction } from '../platform/index.ts';
 import { hex, layoutTable } from '../text/index.ts';
 import {
   createProbeMemory,
+  type DoctorRow,
   decodeRegionInfo,
+  doctorRowIdentity,
   type SharedMemoryFactory,
   type VariantDevice,
   VfioError,
@@ -44,23 +46,7 @@ export interface DoctorRegion {
  * One PCI function in `dt doctor`'s report: address, IDs, role, IOMMU group and what the init did
  * (regions, or errno and reason), with warnings.
  */
-export interface DoctorEntry {
-  /** "DDDD:BB:DD.F". */
-  readonly address: string;
-  /** "0x10de". */
-  readonly vendor: string;
-  readonly device: string;
-  readonly role: 'gpu' | 'bridge' | 'other';
-  /** The kernel's IOMMU group; null when it gave the function none (a root port). */
-  readonly iommuGroup: number | null;
-  readonly result: 'nvlink2' | 'plain' | 'error';
-  /** "ENODEV" for plain devices whose hook declined, the failure's errno for errors; else null. */
-  readonly errno: string | null;
-  readonly reason: string | null;
-  readonly regions: DoctorRegion[];
-  /** Kernel warnings the init logged (e.g. "Using fallback ibm,mmio-atsd[0] for ATSD."). */
-  readonly warnings: string[];
-}
+export type DoctorEntry = DoctorRow<'nvlink2', DoctorRegion>;
 
 /** One function: open it with the variant (if it drives it), report, close, discard. */
 function examine(
@@ -85,13 +71,7 @@ function examine(
       },
     })),
   };
-  const base = {
-    address: fn.name,
-    vendor: hex(fn.vendor, 4),
-    device: hex(fn.device, 4),
-    role: fn.role,
-    iommuGroup: fn.iommuGroup,
-  };
+  const base = doctorRowIdentity(fn);
   const device = new VfioPciDevice(fn, host, variantFor([observed], fn), { memory });
   try {
     device.open();
@@ -214,23 +194,12 @@ export function doctorWhat(e: DoctorEntry): string {
     : `${e.errno ? `${e.errno}: ` : ''}${e.reason ?? ''}`;
 }
 
-/** What a doctor table row needs of an entry (the NVLink2 doctor's, or another variant's). */
-export interface DoctorRow {
-  readonly address: string;
-  readonly vendor: string;
-  readonly device: string;
-  readonly role: string;
-  readonly iommuGroup: number | null;
-  readonly result: string;
-  readonly warnings: readonly string[];
-}
-
 /**
  * The doctor's report as a table for people: one row per function (WHAT from `what`), its
  * warnings under it, then a count of each result in `results` (a result listed with `?` is
  * counted only when some entry has it, e.g. `nvgrace?`).
  */
-export function formatDoctorReport<E extends DoctorRow>(
+export function formatDoctorReport<E extends DoctorRow<string, unknown>>(
   entries: readonly E[],
   what: (e: E) => string = (e) => doctorWhat(e as unknown as DoctorEntry),
   results: readonly string[] = ['nvlink2', 'plain', 'error'],

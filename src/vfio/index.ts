@@ -22,6 +22,7 @@ export {
   type ExtendedCapabilitySpec,
 } from './device-profile.ts';
 export type { DmaPort } from './dma-engine.ts';
+export { type DoctorRow, doctorRowIdentity } from './doctor-row.ts';
 export { Errno, type ErrnoName, errnoName, VfioError } from './errors.ts';
 export { type FileMemory, type FileMemoryOptions, openFileMemory } from './file-memory.ts';
 export { VariantHookRegistry } from './hooks.ts';
