@@ -21,7 +21,7 @@ export function runsFromSource(): boolean {
 
 /**
  * The node command line for `srcRelative` (a path under src/ without extension, e.g.
- * 'cli/main') with `args`.
+ * 'cli/main') with `args`; the child dies with this process (./die-with-parent.ts).
  */
 export function nodeEntry(srcRelative: string, args: readonly string[] = []): NodeCommand {
   const fromSource = runsFromSource();
@@ -29,7 +29,12 @@ export function nodeEntry(srcRelative: string, args: readonly string[] = []): No
     new URL(`../${srcRelative}${fromSource ? '.ts' : '.js'}`, import.meta.url),
   );
   const pre = fromSource ? ['--import', 'tsx'] : [];
-  return { file: process.execPath, args: [...pre, file, ...args] };
+  // `../bench/` (not `./`): this code also runs from the CLI bundle in dist/src/cli/.
+  const preload = new URL(`../bench/die-with-parent.${fromSource ? 'ts' : 'js'}`, import.meta.url);
+  return {
+    file: process.execPath,
+    args: [...pre, '--import', `${preload.href}?parent=${process.pid}`, file, ...args],
+  };
 }
 
 /**

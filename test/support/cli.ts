@@ -24,9 +24,9 @@ export const HANG_GUARD_MS = 180_000;
 
 /**
  * The preload that kills a CLI process when the test process that started it exits
- * (./die-with-parent.ts, compiled: the CLI runs under plain node).
+ * (src/bench/die-with-parent.ts, compiled: the CLI runs under plain node).
  */
-const DIE_WITH_PARENT = pathToFileURL(join(ROOT, 'dist/test/support/die-with-parent.js')).href;
+const DIE_WITH_PARENT = pathToFileURL(join(ROOT, 'dist/src/bench/die-with-parent.js')).href;
 
 let fresh = false;
 
