@@ -19,22 +19,39 @@ export function runsFromSource(): boolean {
   return import.meta.url.endsWith('.ts');
 }
 
+/** Options of `nodeEntry` and `cliEntry`. */
+export interface EntryOptions {
+  /**
+   * Whether the child dies with this process (./die-with-parent.ts preloaded; default true).
+   * False for a start the bench times: the preload loads the addon before the child's first
+   * line, which a user's `serve` never pays.
+   */
+  readonly dieWithParent?: boolean;
+}
+
 /**
  * The node command line for `srcRelative` (a path under src/ without extension, e.g.
- * 'cli/main') with `args`; the child dies with this process (./die-with-parent.ts).
+ * 'cli/main') with `args`; the child dies with this process unless `options` say not.
  */
-export function nodeEntry(srcRelative: string, args: readonly string[] = []): NodeCommand {
+export function nodeEntry(
+  srcRelative: string,
+  args: readonly string[] = [],
+  options: EntryOptions = {},
+): NodeCommand {
   const fromSource = runsFromSource();
   const file = fileURLToPath(
     new URL(`../${srcRelative}${fromSource ? '.ts' : '.js'}`, import.meta.url),
   );
   const pre = fromSource ? ['--import', 'tsx'] : [];
-  // `../bench/` (not `./`): this code also runs from the CLI bundle in dist/src/cli/.
-  const preload = new URL(`../bench/die-with-parent.${fromSource ? 'ts' : 'js'}`, import.meta.url);
-  return {
-    file: process.execPath,
-    args: [...pre, '--import', `${preload.href}?parent=${process.pid}`, file, ...args],
-  };
+  if (options.dieWithParent !== false) {
+    // `../bench/` (not `./`): this code also runs from the CLI bundle in dist/src/cli/.
+    const preload = new URL(
+      `../bench/die-with-parent.${fromSource ? 'ts' : 'js'}`,
+      import.meta.url,
+    );
+    pre.push('--import', `${preload.href}?parent=${process.pid}`);
+  }
+  return { file: process.execPath, args: [...pre, file, ...args] };
 }
 
 /**
@@ -42,8 +59,9 @@ export function nodeEntry(srcRelative: string, args: readonly string[] = []): No
  * (`dist/src/cli/vfio-nvlink2.js`, scripts/bundle-cli.mjs) when compiled, so that the bench times
  * the command users start; `src/cli/main.ts` under tsx from source.
  */
-export function cliEntry(args: readonly string[] = []): NodeCommand {
-  return runsFromSource() ? nodeEntry('cli/main', args) : nodeEntry('cli/vfio-nvlink2', args);
+export function cliEntry(args: readonly string[] = [], options: EntryOptions = {}): NodeCommand {
+  const entry = runsFromSource() ? 'cli/main' : 'cli/vfio-nvlink2';
+  return nodeEntry(entry, args, options);
 }
 
 /** SIGTERM (stdin closed first), SIGKILL after 5 s; resolves once `child` has exited. */

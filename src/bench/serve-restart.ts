@@ -49,7 +49,10 @@ async function startServe(
   extra: readonly string[],
   timeoutMs: number,
 ): Promise<Started> {
-  const cmd = cliEntry(['serve', '--socket-dir', socketDir, '--state-dir', stateDir, ...extra]);
+  // Timed: started as a user starts it (no die-with-parent preload; stopped after each run).
+  const cmd = cliEntry(['serve', '--socket-dir', socketDir, '--state-dir', stateDir, ...extra], {
+    dieWithParent: false,
+  });
   let output = '';
   const t0 = nowNs();
   const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'] });

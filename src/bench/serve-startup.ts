@@ -104,7 +104,8 @@ export async function untilAccepting(
 async function oneRun(plan: StartupPlan): Promise<StartupRun> {
   const bare = await bareNodeMs();
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-'));
-  const cmd = cliEntry(['serve', '--socket-dir', dir]);
+  // Timed: started as a user starts it (no die-with-parent preload; stopped after each run).
+  const cmd = cliEntry(['serve', '--socket-dir', dir], { dieWithParent: false });
   let output = '';
   const t0 = nowNs();
   const child = spawn(cmd.file, cmd.args, { stdio: ['ignore', 'pipe', 'pipe'] });
