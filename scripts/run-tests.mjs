@@ -15,9 +15,18 @@
 // Usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build]
 //          [--tsx] [FILE.test.ts ...]
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { compiledPath, ensureDist } from './dist.mjs';
 
@@ -125,9 +134,18 @@ const { NODE_TEST_CONTEXT: _, ...inherited } = process.env;
 const childEnv = { ...inherited, VFIO_NVLINK2_TEST_SUMMARY: summaryFile };
 // The child writes straight to our stdout (no buffering here, nothing lost to a slow reader);
 // this process only sets its exit code and lets Node flush and exit on its own.
+// Test files end with this process, also when this one is SIGKILLed (a CI job's
+// `timeout -s KILL`): no orphaned suite runs on with its servers (src/bench/die-with-parent.ts,
+// compiled; `node --test` passes it on to each file, which watches this pid, and the files'
+// servers die with them). Without a build (--no-build on a fresh tree) it cannot.
+const preload = join(ROOT, 'dist', 'src', 'bench', 'die-with-parent.js');
+const dieWithParent = existsSync(preload)
+  ? ['--import', `${pathToFileURL(preload).href}?parent=${process.pid}`]
+  : [];
 const child = spawn(
   process.execPath,
   [
+    ...dieWithParent,
     ...(underTsx ? ['--import', 'tsx'] : ['--enable-source-maps']),
     '--test',
     `--test-concurrency=${concurrency}`,

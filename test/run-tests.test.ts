@@ -4,14 +4,27 @@
  * real shell pipeline, as `npm test | (sleep 5; cat) | tail` would run it.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ROOT } from './support/root.ts';
+import { waitFor, within } from './support/wait.ts';
+
+/** Whether `pid` runs (not gone, not a zombie waiting for its reaper). */
+function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
 
 const RUNNER = join(ROOT, 'scripts/run-tests.mjs');
 const MANY = join(ROOT, 'test/support/many-tests.fixture.ts');
 const NONE = join(ROOT, 'test/support/no-tests.fixture.ts');
+const WAITS = join(ROOT, 'test/support/waits.fixture.ts');
 
 // As from a terminal: without the variable that tells a runner it runs under another one.
 const { NODE_TEST_CONTEXT: _, ...outside } = process.env;
@@ -58,5 +71,29 @@ describe('scripts/run-tests.mjs', () => {
     const r = throughSlowReader(NONE);
     assert.match(r.stderr, /run-tests: test\/support\/no-tests.fixture.ts declares no test/);
     assert.equal(r.exit, 1);
+  });
+
+  test('SIGKILLed, it takes its test files with it (no orphaned suite)', async () => {
+    const runner = spawn(process.execPath, [RUNNER, WAITS], {
+      cwd: ROOT,
+      env: outside,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    runner.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const exited = new Promise((resolve) => runner.once('exit', resolve));
+    const pid = await waitFor('the test file to start', () => {
+      const m = /waiting pid (\d+)/.exec(out);
+      return m ? Number(m[1]) : false;
+    });
+    try {
+      runner.kill('SIGKILL');
+      await within('the runner to exit', exited);
+      await waitFor(`the test file (pid ${pid}) to end with the runner`, () => !alive(pid));
+    } finally {
+      if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
   });
 });
