@@ -83,8 +83,10 @@ class NamedError extends VfioError {
  * client's timeout says it did not answer, a connection gone says it closed, and a server's
  * errno reply keeps its wording (for MIG_DATA_WRITE, `refusal`: the stream is not for it).
  */
-function named(err: unknown, end: string, refusal = false): unknown {
-  if (!(err instanceof VfioError) || err instanceof NamedError) return err;
+function named(err: unknown, end: string, closed: boolean, refusal = false): unknown {
+  if (err instanceof NamedError) return err;
+  // A request sent after the connection closed fails with a plain Error (transport.ts send).
+  if (!(err instanceof VfioError) && !closed) return err;
   if (err instanceof ReplyError)
     return new NamedError(
       err.code,
@@ -92,7 +94,7 @@ function named(err: unknown, end: string, refusal = false): unknown {
         ? `${end} refused the stream (${err.code}): a device of another kind? see its log`
         : `${end}: ${err.reason}`,
     );
-  if (err.code === 'ETIMEDOUT') {
+  if (err instanceof VfioError && err.code === 'ETIMEDOUT') {
     const [, command, ms] = /^no reply to (\S+) .* within (\d+) ms/.exec(err.reason) ?? [];
     return new NamedError(
       'ETIMEDOUT',
@@ -101,19 +103,27 @@ function named(err: unknown, end: string, refusal = false): unknown {
         : `${end} did not answer within ${ms} ms (no reply to ${command})`,
     );
   }
-  // The connection closed under a request (EIO), or a send found it gone (EPIPE…).
+  // A malformed reply (EINVAL, E2BIG…): the end's fault, in its own words.
+  if (err instanceof VfioError && err.code !== 'EIO')
+    return new NamedError(err.code, `${end}: ${err.reason}`);
+  // The connection closed under a request (EIO), or a send found it closed.
   return new NamedError(
-    err.code,
+    err instanceof VfioError ? err.code : 'EIO',
     `${end} closed the connection mid-migration (its server exited? see its log)`,
   );
 }
 
-/** `request`, its failure named after `end` (see `named`). */
-async function at<T>(end: string, request: Promise<T>, refusal = false): Promise<T> {
+/** `request` to `c`, its failure named after `end` (see `named`). */
+async function at<T>(
+  c: VfioUserClient,
+  end: string,
+  request: Promise<T>,
+  refusal = false,
+): Promise<T> {
   try {
     return await request;
   } catch (err) {
-    throw named(err, end, refusal);
+    throw named(err, end, c.channel.connection.closed, refusal);
   }
 }
 
@@ -135,7 +145,7 @@ async function pump(
   while (!ended || reads.length > 0) {
     while (!ended && reads.length < readAhead) {
       const buffer = take();
-      const data = at(ends.source, readMigrationData(from, chunk, buffer));
+      const data = at(from, ends.source, readMigrationData(from, chunk, buffer));
       reads.push({ buffer, data: handled(data) });
     }
     const next = reads.shift() as { buffer: Uint8Array; data: Promise<Uint8Array> };
@@ -147,7 +157,7 @@ async function pump(
     }
     writes.push(
       handled(
-        at(ends.destination, writeMigrationData(to, data), true).then(
+        at(to, ends.destination, writeMigrationData(to, data), true).then(
           () => void pool.push(next.buffer),
         ),
       ),
@@ -178,13 +188,17 @@ export async function migrateDevice(
     destination: options.destinationName ?? 'the destination',
   };
   const state = (c: VfioUserClient, s: MigState) =>
-    at(c === source ? ends.source : ends.destination, setMigrationState(c, s));
+    at(c, c === source ? ends.source : ends.destination, setMigrationState(c, s));
   const [sf, df] = await Promise.all([
-    at(ends.source, migrationFlags(source)),
-    at(ends.destination, migrationFlags(destination)),
+    at(source, ends.source, migrationFlags(source)),
+    at(destination, ends.destination, migrationFlags(destination)),
   ]);
-  if (!(sf & MigrationFlag.STOP_COPY) || !(df & MigrationFlag.STOP_COPY))
-    throw new VfioError('ENOTTY', 'a server does not offer migration (VFIO_MIGRATION_STOP_COPY)');
+  for (const [flags, end] of [
+    [sf, ends.source],
+    [df, ends.destination],
+  ] as const)
+    if (!(flags & MigrationFlag.STOP_COPY))
+      throw new VfioError('ENOTTY', `${end} does not offer migration (VFIO_MIGRATION_STOP_COPY)`);
   const chunk = Math.min(source.maxReadSize, destination.maxReadSize);
   const report =
     (phase: 'pre-copy' | 'stop-copy' | 'resume', round: number, base: number) => (n: number) =>
