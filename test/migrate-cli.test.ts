@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { nodeEntry } from '../src/bench/index.ts';
+import { formatMigrateReport } from '../src/cli/migrate.ts';
 import type { MigrateReport, VfioUserClient } from '../src/vfio-user/index.ts';
 import { cliArgs, runCli } from './support/cli.ts';
 import {
@@ -99,6 +100,12 @@ function startWriter(socket: string, populate: number, hotPages: number): Promis
   });
 }
 
+/** The state letter of /proc/PID/stat (T: stopped). */
+function procState(pid: number): string | undefined {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2)[0];
+}
+
 describe('migrate', () => {
   it('moves a GPU whose RAM another process keeps writing, byte for byte', async () => {
     await seed(source, GPU, [
@@ -163,6 +170,22 @@ describe('migrate', () => {
     assert.match(none.stderr, /^vfio-nvlink2: migrate: ENOENT: source .*none\.sock: /);
   });
 
+  it('refuses a negative --precopy-rounds or --pause-pid with what it must be, exit 2', () => {
+    const sockets = ['--from', source.socket(GPU), '--to', destination.socket(GPU)];
+    for (const [flag, value, must] of [
+      ['--precopy-rounds', '-1', 'a whole number from 0 to 9999'],
+      ['--pause-pid', '-3', 'a process id (a whole number from 1)'],
+      ['--pause-pid', 'x', 'a process id (a whole number from 1)'],
+    ] as const) {
+      const r = runCli(['migrate', ...sockets, flag, value]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(
+        r.stderr,
+        `vfio-nvlink2: migrate: USAGE: ${flag} must be ${must}, not '${value}'\n`,
+      );
+    }
+  });
+
   it('a GPU stream into a bridge: one line naming the destination, its memory intact, paused pids resumed', async () => {
     await seed(destination, BRIDGE, [[9, 0x10]]);
     const before = await deviceDigests(destination, BRIDGE, BRIDGE_REGIONS);
@@ -189,6 +212,10 @@ describe('migrate', () => {
       // The sleeper was stopped when the source stopped, and runs again (SIGCONT).
       const stat = readFileSync(`/proc/${sleeper.pid}/stat`, 'utf8');
       assert.equal(stat.slice(stat.lastIndexOf(')') + 2)[0], 'S', stat);
+      // The destination's log names both IDs as every message does: four hex digits each.
+      await waitFor('the refusal in the log', () =>
+        destination.stderr().includes('saved from a 10de:1db1, this is 1014:04ea'),
+      );
       // Refused at its HEADER: the bridge's ATSD page and config space are as they were.
       assert.deepEqual(await deviceDigests(destination, BRIDGE, BRIDGE_REGIONS), before);
     } finally {
@@ -226,31 +253,104 @@ describe('migrate', () => {
     rmSync(dirname(link), { recursive: true, force: true });
   });
 
-  it('interrupted (SIGINT) after pausing: the paused pids run again, one line, exit 130', async () => {
-    // The paused pid is the destination server itself: the stop-copy writes then wait for
-    // replies that never come, so the migration is certainly under way when SIGINT arrives.
-    const state = (pid: number) => {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2)[0];
-    };
-    const args = ['migrate', '--from', source.socket(GPU), '--to', destination.socket(GPU)];
+  for (const [signal, status] of [
+    ['SIGINT', 130],
+    ['SIGHUP', 129],
+  ] as const)
+    it(`interrupted (${signal}) after pausing: the paused pids run again, one line, exit ${status}`, async () => {
+      // The paused pid is the destination server itself: the stop-copy writes then wait for
+      // replies that never come, so the migration is certainly under way when SIGINT arrives.
+      const state = (pid: number) => {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2)[0];
+      };
+      const args = ['migrate', '--from', source.socket(GPU), '--to', destination.socket(GPU)];
+      const child = spawn(
+        process.execPath,
+        cliArgs(...args, '--precopy-rounds', '0', '--pause-pid', String(destination.pid)),
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      try {
+        await waitFor('the destination server paused', () => state(destination.pid) === 'T');
+        child.kill(signal);
+        assert.equal(await within('migrate to exit', exited), status, err);
+        assert.equal(err, `vfio-nvlink2: migrate: interrupted (${signal}); paused pids resumed\n`);
+        assert.notEqual(state(destination.pid), 'T');
+      } finally {
+        child.kill('SIGKILL');
+        process.kill(destination.pid, 'SIGCONT');
+      }
+    });
+
+  it('a source that stops answering: one line naming it after one reply timeout, paused pids resumed', async () => {
+    // The paused pid is the source server itself: stopped before STOP_COPY, it never answers.
+    const from = source.socket(GPU);
+    const args = ['migrate', '--from', from, '--to', destination.socket(GPU)];
     const child = spawn(
       process.execPath,
-      cliArgs(...args, '--precopy-rounds', '0', '--pause-pid', String(destination.pid)),
+      cliArgs(...args, '--precopy-rounds', '0', '--pause-pid', String(source.pid)),
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     try {
-      await waitFor('the destination server paused', () => state(destination.pid) === 'T');
-      child.kill('SIGINT');
-      assert.equal(await within('migrate to exit', exited), 130, err);
-      assert.equal(err, 'vfio-nvlink2: migrate: interrupted (SIGINT); paused pids resumed\n');
-      assert.notEqual(state(destination.pid), 'T');
+      assert.equal(await within('migrate to exit', exited), 1, err);
+      assert.match(
+        err,
+        new RegExp(
+          `^vfio-nvlink2: migrate: ETIMEDOUT: source ${from} did not answer within 5000 ms \\(no reply to [A-Z_]+\\)\n$`,
+        ),
+      );
+      assert.notEqual(procState(source.pid), 'T', 'the source server runs again');
     } finally {
       child.kill('SIGKILL');
-      process.kill(destination.pid, 'SIGCONT');
+      process.kill(source.pid, 'SIGCONT');
     }
+  });
+
+  it('a destination that goes away mid-migration: one line saying it closed, not that it refused', async () => {
+    const other = await startServe();
+    const to = other.socket(GPU);
+    const args = ['migrate', '--from', source.socket(GPU), '--to', to];
+    // Paused (stopped) when the source stops, then killed: its socket closes mid-stream.
+    const child = spawn(
+      process.execPath,
+      cliArgs(...args, '--precopy-rounds', '0', '--pause-pid', String(other.pid)),
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    try {
+      await waitFor('the destination server paused', () => procState(other.pid) === 'T');
+      process.kill(other.pid, 'SIGKILL');
+      assert.equal(await within('migrate to exit', exited), 1, err);
+      assert.equal(
+        err,
+        `vfio-nvlink2: migrate: EIO: destination ${to} closed the connection mid-migration (its server exited? see its log)\n`,
+      );
+    } finally {
+      child.kill('SIGKILL');
+      await other.stop().catch(() => {});
+    }
+  });
+});
+
+describe('migrate report', () => {
+  it('gives a small stop-copy a rate that is not 0', () => {
+    const text = formatMigrateReport({
+      roundBytes: [300],
+      precopyRounds: 0,
+      stopCopyBytes: 300,
+      totalBytes: 300,
+      downtimeMs: 1.5,
+      stopCopyMs: 1,
+      totalMs: 2,
+    });
+    assert.match(text, /stop-copy 300 bytes in 1\.0 ms, 292\.97 KiB\/s\)/);
   });
 });

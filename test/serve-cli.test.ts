@@ -124,6 +124,7 @@ describe('serve', () => {
         assert.deepEqual(await c.regionRead(7, 0n, 2), new Uint8Array([0xde, 0x10]));
         c.close();
         assert.deepEqual(readdirSync(dir), ['gpu.sock'], 'one socket, no devices.json');
+        assert.match(serve.stdout(), /\nready: 1 socket\n$/);
       } finally {
         assert.equal(await serve.stop(), 0);
       }

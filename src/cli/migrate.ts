@@ -6,15 +6,21 @@
  * names processes that write through the source's mappings in the guest's place: they are
  * stopped (SIGSTOP) when the source stops, as a VMM pauses its vCPUs, and left stopped (the
  * guest now runs on the destination); resumed (SIGCONT) when the migration fails or is
- * interrupted (SIGINT, SIGTERM), as a VMM resumes its vCPUs. Prints rounds, bytes per round, downtime (source stopped
+ * interrupted (SIGHUP, SIGINT, SIGTERM), as a VMM resumes its vCPUs. Prints rounds, bytes per round, downtime (source stopped
  * → destination running) and total time; a progress bar on a terminal.
  */
 import { type Stats, statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { constants } from 'node:os';
 import { pauseProcesses } from '../bench/index.ts';
 import { layoutTable } from '../text/index.ts';
 import { formatBytes } from '../vfio/index.ts';
-import { type MigrateReport, migrateDevice, VfioUserClient } from '../vfio-user/index.ts';
+import {
+  type MigrateReport,
+  migrateDevice,
+  QEMU_MSG_TIMEOUT_MS,
+  VfioUserClient,
+} from '../vfio-user/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import { startProgress } from './progress.ts';
 
@@ -73,10 +79,18 @@ function parse(argv: string[]): MigrateArgs | 'help' {
   checkSockets(values.from, values.to);
   const rounds = values['precopy-rounds'] ?? String(DEFAULT_ROUNDS);
   if (!/^\d{1,4}$/.test(rounds))
-    throw new CliError('migrate', 'USAGE', `--precopy-rounds ${rounds}: a whole number (0–9999)`);
+    throw new CliError(
+      'migrate',
+      'USAGE',
+      `--precopy-rounds must be a whole number from 0 to 9999, not '${rounds}'`,
+    );
   const pausePids = (values['pause-pid'] ?? []).map((p) => {
     if (!/^[1-9]\d{0,9}$/.test(p))
-      throw new CliError('migrate', 'USAGE', `--pause-pid ${p}: not a pid`);
+      throw new CliError(
+        'migrate',
+        'USAGE',
+        `--pause-pid must be a process id (a whole number from 1), not '${p}'`,
+      );
     return Number(p);
   });
   return {
@@ -128,7 +142,8 @@ function checkSockets(from: string, to: string): void {
 
 async function connect(socket: string, role: string): Promise<VfioUserClient> {
   try {
-    return await VfioUserClient.connect(socket);
+    // QEMU's bound on each reply (not on the migration): a 1 MiB stream chunk fits it easily.
+    return await VfioUserClient.connect(socket, { replyTimeoutMs: QEMU_MSG_TIMEOUT_MS });
   } catch (err) {
     throw cliErrorOf('migrate', err, `${role} ${socket}: `);
   }
@@ -141,12 +156,19 @@ export function formatMigrateReport(r: MigrateReport): string {
     formatBytes(bytes),
   ]);
   const table = layoutTable(['round', { title: 'bytes', align: 'right' }], rows).lines;
-  const mbps = r.stopCopyMs > 0 ? r.stopCopyBytes / 1e6 / (r.stopCopyMs / 1000) : 0;
+  // Bytes per second in the unit that fits (a bridge's few KiB would read "0 MB/s").
+  const rate =
+    r.stopCopyMs > 0
+      ? `${formatBytes(Math.round((r.stopCopyBytes * 1000) / r.stopCopyMs))}/s`
+      : 'instant';
   return [
     ...table,
-    `pre-copy rounds ${r.precopyRounds}, sent ${formatBytes(r.totalBytes)}; downtime ${r.downtimeMs.toFixed(1)} ms (stop-copy ${formatBytes(r.stopCopyBytes)} in ${r.stopCopyMs.toFixed(1)} ms, ${mbps.toFixed(0)} MB/s); total ${r.totalMs.toFixed(1)} ms`,
+    `pre-copy rounds ${r.precopyRounds}, sent ${formatBytes(r.totalBytes)}; downtime ${r.downtimeMs.toFixed(1)} ms (stop-copy ${formatBytes(r.stopCopyBytes)} in ${r.stopCopyMs.toFixed(1)} ms, ${rate}); total ${r.totalMs.toFixed(1)} ms`,
   ].join('\n');
 }
+
+/** The signals that end migrate with the paused pids resumed (a closed terminal: SIGHUP). */
+const INTERRUPTS = ['SIGHUP', 'SIGINT', 'SIGTERM'] as const;
 
 /** The pids stopped so far: sent SIGCONT when the migration fails or is interrupted. */
 const paused = new Set<number>();
@@ -187,10 +209,9 @@ export async function run(argv: string[]): Promise<number> {
   const onSignal = (signal: NodeJS.Signals) => {
     resumePaused();
     process.stderr.write(`vfio-nvlink2: migrate: interrupted (${signal}); paused pids resumed\n`);
-    process.exit(signal === 'SIGINT' ? 130 : 143);
+    process.exit(128 + constants.signals[signal]); // as a shell reports a death by signal
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of INTERRUPTS) process.on(signal, onSignal);
   try {
     return await migrate(args);
   } catch (err) {
@@ -198,8 +219,7 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   } finally {
     paused.clear(); // success: the guest runs on the destination, the writers stay stopped
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of INTERRUPTS) process.off(signal, onSignal);
   }
 }
 
@@ -214,6 +234,7 @@ async function migrate(args: MigrateArgs): Promise<number> {
     destination = await connect(args.to, 'destination');
     const report = await migrateDevice(source, destination, {
       maxRounds: args.rounds,
+      sourceName: `source ${args.from}`,
       destinationName: `destination ${args.to}`,
       beforeStop: () => pause(args.pausePids),
       onProgress: (phase, round, bytes) =>

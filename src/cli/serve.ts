@@ -579,7 +579,7 @@ export async function run(argv: string[]): Promise<number> {
     await writeStdout(
       args.json
         ? `${JSON.stringify(entries, null, 2)}\n`
-        : `${formatDeviceTable(entries)}\nready: ${servers.length} sockets\n`,
+        : `${formatDeviceTable(entries)}\nready: ${servers.length} socket${servers.length === 1 ? '' : 's'}\n`,
     );
   } catch (err) {
     if (!(err instanceof OutputError)) throw err;

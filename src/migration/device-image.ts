@@ -7,6 +7,7 @@
  * ATS cache (translations of the source partition: a cache the destination starts empty, as
  * after an ATSD invalidate-all, and refills on use).
  */
+import { hexDigits } from '../text/index.ts';
 import type { RegionContents, VfioPciDevice } from '../vfio/index.ts';
 import type { StreamDescription } from './stream-format.ts';
 
@@ -42,6 +43,11 @@ export function describeForStream(device: VfioPciDevice): StreamDescription {
   };
 }
 
+/** `vvvv:dddd`, four hex digits each, as lspci and every table of ours write PCI IDs. */
+function pciId(vendor: number, deviceId: number): string {
+  return `${hexDigits(vendor, 4)}:${hexDigits(deviceId, 4)}`;
+}
+
 /**
  * Why a stream described as `d` cannot load into `device`, or undefined when it can: same PCI
  * ids, config space size and memory regions (index and size).
@@ -49,7 +55,7 @@ export function describeForStream(device: VfioPciDevice): StreamDescription {
 export function incompatibility(d: StreamDescription, device: VfioPciDevice): string | undefined {
   const here = describeForStream(device);
   if (d.vendor !== here.vendor || d.deviceId !== here.deviceId)
-    return `saved from a ${d.vendor.toString(16)}:${d.deviceId.toString(16)}, this is ${here.vendor.toString(16)}:${here.deviceId.toString(16)}`;
+    return `saved from a ${pciId(d.vendor, d.deviceId)}, this is ${pciId(here.vendor, here.deviceId)}`;
   if (d.configSize !== here.configSize)
     return `config space of ${d.configSize} bytes, this function has ${here.configSize}`;
   const mine = here.regions.map((r) => `${r.index}:${r.size}`).join(' ');

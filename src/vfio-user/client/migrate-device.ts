@@ -11,6 +11,7 @@
  */
 import { MigrationFlag, MigState } from '../../migration/index.ts';
 import { VfioError } from '../../vfio/index.ts';
+import { ReplyError } from '../wire/index.ts';
 import type { VfioUserClient } from './client.ts';
 import {
   migrationFlags,
@@ -30,6 +31,8 @@ const WRITES_IN_FLIGHT = 4;
 export interface MigrateOptions {
   /** Pre-copy rounds at most; 0 goes straight to STOP_COPY. */
   readonly maxRounds: number;
+  /** How errors name the source (its socket); default "the source". */
+  readonly sourceName?: string;
   /** How errors name the destination (its socket); default "the destination". */
   readonly destinationName?: string;
   /** Called when the source is about to stop (pause what writes through its mappings). */
@@ -70,19 +73,64 @@ function handled<T>(p: Promise<T>): Promise<T> {
   return p;
 }
 
-/** The destination's refusal of a MIG_DATA_WRITE, naming it: the stream is not for it. */
-function refused(err: unknown, destination: string): never {
-  if (!(err instanceof VfioError)) throw err;
-  throw new VfioError(
-    err.code,
-    `${destination} refused the stream (${err.code}): a device of another kind? see its log`,
+/** An error already naming the end it came from (not named twice). */
+class NamedError extends VfioError {
+  override readonly name: string = 'NamedError';
+}
+
+/**
+ * A failed request to `end` (a socket's name) as an error naming it: no reply within the
+ * client's timeout says it did not answer, a connection gone says it closed, and a server's
+ * errno reply keeps its wording (for MIG_DATA_WRITE, `refusal`: the stream is not for it).
+ */
+function named(err: unknown, end: string, closed: boolean, refusal = false): unknown {
+  if (err instanceof NamedError) return err;
+  // A request sent after the connection closed fails with a plain Error (transport.ts send).
+  if (!(err instanceof VfioError) && !closed) return err;
+  if (err instanceof ReplyError)
+    return new NamedError(
+      err.code,
+      refusal
+        ? `${end} refused the stream (${err.code}): a device of another kind? see its log`
+        : `${end}: ${err.reason}`,
+    );
+  if (err instanceof VfioError && err.code === 'ETIMEDOUT') {
+    const [, command, ms] = /^no reply to (\S+) .* within (\d+) ms/.exec(err.reason) ?? [];
+    return new NamedError(
+      'ETIMEDOUT',
+      ms === undefined
+        ? `${end} did not answer: ${err.reason}`
+        : `${end} did not answer within ${ms} ms (no reply to ${command})`,
+    );
+  }
+  // A malformed reply (EINVAL, E2BIG…): the end's fault, in its own words.
+  if (err instanceof VfioError && err.code !== 'EIO')
+    return new NamedError(err.code, `${end}: ${err.reason}`);
+  // The connection closed under a request (EIO), or a send found it closed.
+  return new NamedError(
+    err instanceof VfioError ? err.code : 'EIO',
+    `${end} closed the connection mid-migration (its server exited? see its log)`,
   );
+}
+
+/** `request` to `c`, its failure named after `end` (see `named`). */
+async function at<T>(
+  c: VfioUserClient,
+  end: string,
+  request: Promise<T>,
+  refusal = false,
+): Promise<T> {
+  try {
+    return await request;
+  } catch (err) {
+    throw named(err, end, c.channel.connection.closed, refusal);
+  }
 }
 
 async function pump(
   from: VfioUserClient,
   to: VfioUserClient,
-  destination: string,
+  ends: { readonly source: string; readonly destination: string },
   chunk: number,
   readAhead: number,
   progress: (bytes: number) => void,
@@ -97,7 +145,8 @@ async function pump(
   while (!ended || reads.length > 0) {
     while (!ended && reads.length < readAhead) {
       const buffer = take();
-      reads.push({ buffer, data: handled(readMigrationData(from, chunk, buffer)) });
+      const data = at(from, ends.source, readMigrationData(from, chunk, buffer));
+      reads.push({ buffer, data: handled(data) });
     }
     const next = reads.shift() as { buffer: Uint8Array; data: Promise<Uint8Array> };
     const data = await next.data;
@@ -108,9 +157,8 @@ async function pump(
     }
     writes.push(
       handled(
-        writeMigrationData(to, data).then(
+        at(to, ends.destination, writeMigrationData(to, data), true).then(
           () => void pool.push(next.buffer),
-          (err: unknown) => refused(err, destination),
         ),
       ),
     );
@@ -125,7 +173,9 @@ async function pump(
 /**
  * Migrates the device of `source` into the device of `destination` (see the module header).
  * Leaves the source in STOP and the destination RUNNING.
- * @throws VfioError ENOTTY when either end does not migrate; the servers' errors (ReplyError).
+ * @throws VfioError ENOTTY when either end does not migrate; the servers' errnos, ETIMEDOUT for
+ *   an end that does not answer within its client's reply timeout, EIO for one that closed:
+ *   each naming the end (`sourceName`, `destinationName`).
  */
 export async function migrateDevice(
   source: VfioUserClient,
@@ -133,22 +183,41 @@ export async function migrateDevice(
   options: MigrateOptions,
 ): Promise<MigrateReport> {
   const t0 = performance.now();
-  const [sf, df] = await Promise.all([migrationFlags(source), migrationFlags(destination)]);
-  if (!(sf & MigrationFlag.STOP_COPY) || !(df & MigrationFlag.STOP_COPY))
-    throw new VfioError('ENOTTY', 'a server does not offer migration (VFIO_MIGRATION_STOP_COPY)');
+  const ends = {
+    source: options.sourceName ?? 'the source',
+    destination: options.destinationName ?? 'the destination',
+  };
+  const state = (c: VfioUserClient, s: MigState) =>
+    at(c, c === source ? ends.source : ends.destination, setMigrationState(c, s));
+  const [sf, df] = await Promise.all([
+    at(source, ends.source, migrationFlags(source)),
+    at(destination, ends.destination, migrationFlags(destination)),
+  ]);
+  for (const [flags, end] of [
+    [sf, ends.source],
+    [df, ends.destination],
+  ] as const)
+    if (!(flags & MigrationFlag.STOP_COPY))
+      throw new VfioError('ENOTTY', `${end} does not offer migration (VFIO_MIGRATION_STOP_COPY)`);
   const chunk = Math.min(source.maxReadSize, destination.maxReadSize);
-  const to = options.destinationName ?? 'the destination';
   const report =
     (phase: 'pre-copy' | 'stop-copy' | 'resume', round: number, base: number) => (n: number) =>
       options.onProgress?.(phase, round, base + n);
-  await setMigrationState(destination, MigState.RESUMING);
+  await state(destination, MigState.RESUMING);
   const rounds: number[] = [];
   let total = 0;
   const precopy = options.maxRounds > 0 && (sf & MigrationFlag.PRE_COPY) !== 0;
   if (precopy) {
-    await setMigrationState(source, MigState.PRE_COPY);
+    await state(source, MigState.PRE_COPY);
     for (let round = 1; round <= options.maxRounds; round++) {
-      const bytes = await pump(source, destination, to, chunk, 1, report('pre-copy', round, total));
+      const bytes = await pump(
+        source,
+        destination,
+        ends,
+        chunk,
+        1,
+        report('pre-copy', round, total),
+      );
       rounds.push(bytes);
       total += bytes;
       const before = rounds[rounds.length - 2];
@@ -157,22 +226,22 @@ export async function migrateDevice(
   }
   options.beforeStop?.();
   const tStop = performance.now();
-  await setMigrationState(source, MigState.STOP_COPY);
+  await state(source, MigState.STOP_COPY);
   const stopCopyBytes = await pump(
     source,
     destination,
-    to,
+    ends,
     chunk,
     STOP_COPY_READ_AHEAD,
     report('stop-copy', rounds.length + 1, total),
   );
   total += stopCopyBytes;
   options.onProgress?.('resume', rounds.length + 1, total);
-  await setMigrationState(destination, MigState.STOP);
+  await state(destination, MigState.STOP);
   const tLoaded = performance.now();
-  await setMigrationState(destination, MigState.RUNNING);
+  await state(destination, MigState.RUNNING);
   const tRun = performance.now();
-  await setMigrationState(source, MigState.STOP);
+  await state(source, MigState.STOP);
   return {
     roundBytes: [...rounds, stopCopyBytes],
     precopyRounds: rounds.length,
