@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { closeFd } from '../src/native/index.ts';
-import { memoryFileName } from '../src/state-dir/index.ts';
+import { decodeStateFile, encodeStateFile, memoryFileName } from '../src/state-dir/index.ts';
 import { VfioUserClient } from '../src/vfio-user/index.ts';
 import { runCli } from './support/cli.ts';
 import { BRIDGE, GPU, type ServeProcess, startServe, waitFor } from './support/serve-process.ts';
@@ -327,6 +327,26 @@ describe('serve --state-dir refuses', () => {
       rmSync(path);
     });
     assert.match(missing, new RegExp(`^vfio-nvlink2: serve: STATE_DIR: ${path}: missing`));
+  });
+
+  it('a listed memory size the device does not want (valid checksum): refused at start', () => {
+    const memory = `vfio-nvlink2:gpu-ram:${GPU}`;
+    let path = '';
+    const line = refusal((dir) => {
+      const state = join(dir, 'machine.state');
+      const body = decodeStateFile(state, 'machine', readFileSync(state)) as {
+        memories: Record<string, string>;
+      };
+      assert.equal(body.memories[memory], String(128 * 2 ** 30));
+      body.memories[memory] = '4096';
+      writeFileSync(state, encodeStateFile('machine', body));
+      path = join(dir, 'memory', memoryFileName(memory));
+      truncateSync(path, 4096); // the file agrees with machine.state: only the device does not
+    });
+    assert.equal(
+      line,
+      `vfio-nvlink2: serve: STATE_DIR: ${path}: memory ${memory} is 4096 bytes in machine.state, the device wants ${128 * 2 ** 30}`,
+    );
   });
 
   it('machine.state missing beside device states and GPU RAM: refused, GPU RAM untouched', () => {
