@@ -12,10 +12,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
+  chmodSync,
+  chownSync,
   closeSync,
   ftruncateSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   rmSync,
@@ -24,7 +28,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { closeFd } from '../src/native/index.ts';
 import { decodeStateFile, encodeStateFile, memoryFileName } from '../src/state-dir/index.ts';
@@ -438,5 +442,52 @@ describe('serve --state-dir: a device first used after a restart', () => {
       again.close();
       first.close();
     }
+  });
+});
+
+describe("serve --state-dir keeps the socket directory's rules (GPU RAM in files others could swap)", () => {
+  const NOBODY = 65534;
+  const notRoot = process.getuid?.() !== 0 ? 'needs root to give a directory uid 65534' : false;
+
+  /** serve on `dir` (a new socket dir of its own): its one error line, after exit 1. */
+  function refusal(dir: string): string {
+    const r = runCli([
+      'serve',
+      '--socket-dir',
+      join(root, `sock-${basename(dir)}`),
+      '--state-dir',
+      dir,
+    ]);
+    assert.equal(r.status, 1, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    return lines[0] as string;
+  }
+
+  it('a state dir writable by others (not sticky), or in a parent that is: refused, nothing made', () => {
+    const open = join(root, 'open-state');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    assert.equal(
+      refusal(open),
+      `vfio-nvlink2: serve: STATE_DIR: state dir ${open} is writable by group or others (mode 0777); run chmod go-w ${open}, or choose another --state-dir`,
+    );
+    assert.deepEqual(readdirSync(open), []);
+    const inside = join(open, 'state');
+    assert.equal(
+      refusal(inside),
+      `vfio-nvlink2: serve: STATE_DIR: state dir ${inside} is in ${open}, which is writable by group or others and not sticky (mode 0777); another user could rename it away: choose a --state-dir elsewhere`,
+    );
+  });
+
+  it('a state dir owned by another uid: refused, nothing made', { skip: notRoot }, () => {
+    const theirs = join(root, 'theirs-state');
+    mkdirSync(theirs, { mode: 0o700 });
+    chownSync(theirs, NOBODY, NOBODY);
+    assert.equal(
+      refusal(theirs),
+      `vfio-nvlink2: serve: STATE_DIR: state dir ${theirs} is owned by uid ${NOBODY}, not by us (uid 0); another user may have planted it: remove it or choose another --state-dir`,
+    );
+    assert.deepEqual(readdirSync(theirs), []);
   });
 });

@@ -62,7 +62,7 @@ import {
   writeJsonAtomically,
 } from './serve-report.ts';
 import { openTraceOutput } from './serve-trace.ts';
-import { checkSocketDir } from './socket-dir.ts';
+import { checkPrivateDir, checkSocketDir, STATE_DIR } from './socket-dir.ts';
 import { CONTROL_SOCKET, startTraceControl, type TraceControl } from './trace-control.ts';
 
 /** 0: warnings only (--quiet), 1: + start, connect, disconnect, 2: + probes (--verbose). */
@@ -196,6 +196,14 @@ function checkStateDirSizes(stateDir: StateDir, fdt: Fdt, optional: Optional): v
 function openStateDir(args: ServeArgs, optional: Optional, dtb: Uint8Array): StateDir | undefined {
   const module = optional.stateDir;
   if (args.stateDir === undefined || module === undefined) return undefined;
+  // GPU RAM lives there in files clients map: the socket directory's rules, before any use.
+  let created = true;
+  try {
+    mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
+  } catch {
+    created = false; // StateDir.open names the failure
+  }
+  if (created) checkPrivateDir(args.stateDir, STATE_DIR);
   try {
     return module.StateDir.open(args.stateDir, dtb, { sync: args.sync, log });
   } catch (err) {
