@@ -12,9 +12,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import {
+  Command,
+  DeviceFeature,
+  DeviceFeatureFlag,
+  ReplyError,
+  VfioUserClient,
+} from '../src/vfio-user/index.ts';
 import { runCli } from './support/cli.ts';
-import { type ServeProcess, startServe, waitFor } from './support/serve-process.ts';
+import { FLAG_ERROR, frame, pack } from './support/frames.ts';
+import {
+  connectWhenFree,
+  type ServeProcess,
+  startServe,
+  waitFor,
+} from './support/serve-process.ts';
 
 const CONFIG = 7;
 const GPU = '0009:01:00.0';
@@ -123,6 +135,57 @@ describe('grace-hopper over vfio-user', () => {
     } finally {
       mapped.unmap();
     }
+  });
+});
+
+describe('a Grace GPU does not migrate (nvgrace-gpu sets no mig_ops)', () => {
+  const ENOTTY = 25;
+  const { GET, SET } = DeviceFeatureFlag;
+  let source: ServeProcess;
+  let destination: ServeProcess;
+  let gpu: VfioUserClient | undefined;
+  let msgId = 0x7100;
+  before(async () => {
+    const dt = generate('gh-mig.dtb', '--machine', 'grace-hopper', '--gpu-mem', '2304M');
+    source = await startServe(['--dt', dt]);
+    destination = await startServe(['--dt', dt]);
+  });
+  after(async () => {
+    gpu?.close();
+    await source.stop();
+    await destination.stop();
+  });
+
+  /** The errno (0: success) of a raw command's reply. */
+  async function errnoOf(command: Command, payload: Uint8Array): Promise<number> {
+    gpu ??= await connectWhenFree(source, GPU); // migrate's session may still be closing
+    const id = msgId++;
+    gpu.sendRaw(frame(id, command, payload));
+    const m = await gpu.expectReply(id, command);
+    return m.header.flags & FLAG_ERROR ? m.header.errno : 0;
+  }
+
+  it('migrate refuses in one ENOTTY line, exit 1, nothing migrated', () => {
+    const from = source.socket(GPU);
+    const r = runCli(['migrate', '--from', from, '--to', destination.socket(GPU)]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^vfio-nvlink2: migrate: ENOTTY: [^\n]*\n$/);
+  });
+
+  it('every migration and DMA-logging feature, MIG_DATA_READ and MIG_DATA_WRITE are ENOTTY', async () => {
+    const feature = (flags: number, data = new Uint8Array(24)) =>
+      errnoOf(Command.DEVICE_FEATURE, Buffer.concat([pack(8 + data.length, flags), data]));
+    assert.equal(await feature(GET | DeviceFeature.MIGRATION), ENOTTY, 'MIGRATION');
+    assert.equal(await feature(GET | DeviceFeature.MIG_DEVICE_STATE), ENOTTY, 'state GET');
+    assert.equal(await feature(SET | DeviceFeature.MIG_DEVICE_STATE), ENOTTY, 'state SET');
+    assert.equal(await feature(GET | DeviceFeature.MIG_DATA_SIZE), ENOTTY, 'MIG_DATA_SIZE');
+    assert.equal(await feature(SET | DeviceFeature.DMA_LOGGING_START), ENOTTY, 'logging');
+    assert.equal(await feature(SET | DeviceFeature.DMA_LOGGING_STOP), ENOTTY, 'logging stop');
+    assert.equal(await feature(GET | DeviceFeature.DMA_LOGGING_REPORT), ENOTTY, 'report');
+    assert.equal(await errnoOf(Command.MIG_DATA_READ, pack(8, 4096)), ENOTTY, 'MIG_DATA_READ');
+    const write = Buffer.concat([pack(12, 4), new Uint8Array(4)]);
+    assert.equal(await errnoOf(Command.MIG_DATA_WRITE, write), ENOTTY, 'MIG_DATA_WRITE');
   });
 });
 

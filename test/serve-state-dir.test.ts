@@ -12,10 +12,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
+  chmodSync,
+  chownSync,
   closeSync,
   ftruncateSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   readSync,
   rmSync,
@@ -24,10 +28,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { closeFd } from '../src/native/index.ts';
-import { memoryFileName } from '../src/state-dir/index.ts';
+import { decodeStateFile, encodeStateFile, memoryFileName } from '../src/state-dir/index.ts';
 import { VfioUserClient } from '../src/vfio-user/index.ts';
 import { runCli } from './support/cli.ts';
 import { BRIDGE, GPU, type ServeProcess, startServe, waitFor } from './support/serve-process.ts';
@@ -329,6 +333,26 @@ describe('serve --state-dir refuses', () => {
     assert.match(missing, new RegExp(`^vfio-nvlink2: serve: STATE_DIR: ${path}: missing`));
   });
 
+  it('a listed memory size the device does not want (valid checksum): refused at start', () => {
+    const memory = `vfio-nvlink2:gpu-ram:${GPU}`;
+    let path = '';
+    const line = refusal((dir) => {
+      const state = join(dir, 'machine.state');
+      const body = decodeStateFile(state, 'machine', readFileSync(state)) as {
+        memories: Record<string, string>;
+      };
+      assert.equal(body.memories[memory], String(128 * 2 ** 30));
+      body.memories[memory] = '4096';
+      writeFileSync(state, encodeStateFile('machine', body));
+      path = join(dir, 'memory', memoryFileName(memory));
+      truncateSync(path, 4096); // the file agrees with machine.state: only the device does not
+    });
+    assert.equal(
+      line,
+      `vfio-nvlink2: serve: STATE_DIR: ${path}: memory ${memory} is 4096 bytes in machine.state, the device wants ${128 * 2 ** 30}`,
+    );
+  });
+
   it('machine.state missing beside device states and GPU RAM: refused, GPU RAM untouched', () => {
     const name = memoryFileName(`vfio-nvlink2:gpu-ram:${GPU}`);
     const dir = copyStateDir();
@@ -418,5 +442,52 @@ describe('serve --state-dir: a device first used after a restart', () => {
       again.close();
       first.close();
     }
+  });
+});
+
+describe("serve --state-dir keeps the socket directory's rules (GPU RAM in files others could swap)", () => {
+  const NOBODY = 65534;
+  const notRoot = process.getuid?.() !== 0 ? 'needs root to give a directory uid 65534' : false;
+
+  /** serve on `dir` (a new socket dir of its own): its one error line, after exit 1. */
+  function refusal(dir: string): string {
+    const r = runCli([
+      'serve',
+      '--socket-dir',
+      join(root, `sock-${basename(dir)}`),
+      '--state-dir',
+      dir,
+    ]);
+    assert.equal(r.status, 1, r.stderr);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, r.stderr);
+    return lines[0] as string;
+  }
+
+  it('a state dir writable by others (not sticky), or in a parent that is: refused, nothing made', () => {
+    const open = join(root, 'open-state');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    assert.equal(
+      refusal(open),
+      `vfio-nvlink2: serve: STATE_DIR: state dir ${open} is writable by group or others (mode 0777); run chmod go-w ${open}, or choose another --state-dir`,
+    );
+    assert.deepEqual(readdirSync(open), []);
+    const inside = join(open, 'state');
+    assert.equal(
+      refusal(inside),
+      `vfio-nvlink2: serve: STATE_DIR: state dir ${inside} is in ${open}, which is writable by group or others and not sticky (mode 0777); another user could rename it away: choose a --state-dir elsewhere`,
+    );
+  });
+
+  it('a state dir owned by another uid: refused, nothing made', { skip: notRoot }, () => {
+    const theirs = join(root, 'theirs-state');
+    mkdirSync(theirs, { mode: 0o700 });
+    chownSync(theirs, NOBODY, NOBODY);
+    assert.equal(
+      refusal(theirs),
+      `vfio-nvlink2: serve: STATE_DIR: state dir ${theirs} is owned by uid ${NOBODY}, not by us (uid 0); another user may have planted it: remove it or choose another --state-dir`,
+    );
+    assert.deepEqual(readdirSync(theirs), []);
   });
 });

@@ -22,7 +22,7 @@ import {
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
-import { serializeFdt } from '../fdt/index.ts';
+import { type Fdt, serializeFdt } from '../fdt/index.ts';
 import type { LiveCounters, LivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
@@ -31,7 +31,7 @@ import { buildHost, type Host, HostError } from '../platform/index.ts';
 import { readDevicesList, readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
 import type { StateDir } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
-import { formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
+import { createProbeMemory, formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
 import {
   dmaLimitsWarning,
   type FileIdentity,
@@ -62,7 +62,7 @@ import {
   writeJsonAtomically,
 } from './serve-report.ts';
 import { openTraceOutput } from './serve-trace.ts';
-import { checkSocketDir } from './socket-dir.ts';
+import { checkPrivateDir, checkSocketDir, STATE_DIR } from './socket-dir.ts';
 import { CONTROL_SOCKET, startTraceControl, type TraceControl } from './trace-control.ts';
 
 /** 0: warnings only (--quiet), 1: + start, connect, disconnect, 2: + probes (--verbose). */
@@ -143,6 +143,7 @@ function buildMachine(
   const given = serializeFdt(fdt);
   const dtb = host.fdt === fdt ? given : serializeFdt(host.fdt);
   const stateDir = openStateDir(args, optional, given);
+  if (stateDir?.restarted) checkStateDirSizes(stateDir, fdt, optional);
   const tracer = args.trace === undefined ? undefined : new Tracer();
   if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
   const machine = createMachine(fdt, {
@@ -156,10 +157,53 @@ function buildMachine(
   return { machine, stateDir, dtb };
 }
 
+/**
+ * The memories every served device makes when opened (name → size), found by opening each on a
+ * scratch machine whose memory lives in this process (no file, no memfd), then compared with
+ * what the state directory lists: memory is made at a client's first open, too late to refuse.
+ * @throws CliError STATE_DIR naming the memory file (the directory's lock is released)
+ */
+function checkStateDirSizes(stateDir: StateDir, fdt: Fdt, optional: Optional): void {
+  const wanted = new Map<string, bigint>();
+  const scratch = createMachine(fdt, {
+    memory: () => (name, size) => {
+      wanted.set(name, size);
+      return createProbeMemory(name, size);
+    },
+  });
+  try {
+    for (const fn of scratch.servedFunctions()) {
+      const device = scratch.device(fn.name);
+      try {
+        device.open();
+        device.close();
+      } catch (err) {
+        if (!(err instanceof VfioError)) throw err; // a failed probe: the real open says so
+      }
+    }
+    stateDir.checkWantedSizes(wanted);
+  } catch (err) {
+    stateDir.close();
+    if (optional.stateDir && err instanceof optional.stateDir.StateDirError)
+      throw cliErrorOf('serve', err);
+    throw err;
+  } finally {
+    scratch.dispose();
+  }
+}
+
 /** --state-dir: the directory locked and checked. @throws CliError STATE_DIR naming the file */
 function openStateDir(args: ServeArgs, optional: Optional, dtb: Uint8Array): StateDir | undefined {
   const module = optional.stateDir;
   if (args.stateDir === undefined || module === undefined) return undefined;
+  // GPU RAM lives there in files clients map: the socket directory's rules, before any use.
+  let created = true;
+  try {
+    mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
+  } catch {
+    created = false; // StateDir.open names the failure
+  }
+  if (created) checkPrivateDir(args.stateDir, STATE_DIR);
   try {
     return module.StateDir.open(args.stateDir, dtb, { sync: args.sync, log });
   } catch (err) {

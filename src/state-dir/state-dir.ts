@@ -20,7 +20,7 @@
  *
  * At start the whole directory is checked before any socket listens: each `.state` file
  * (format, checksum, size), the tree it was written for, and every listed memory file (present,
- * regular, of its size); anything wrong is one StateDirError naming the file. What clients held
+ * regular, of its size, and the size its device wants: checkWantedSizes); anything wrong is one StateDirError naming the file. What clients held
  * (DMA maps, eventfds, LPIDs and the GPUs' firmware mappings) is released as on a disconnect:
  * each recorded partition's GPUs are unmapped (pnv_npu2_unmap_lpar_dev) and its LPID freed.
  */
@@ -224,6 +224,23 @@ export class StateDir {
       if (!st.isFile()) fail(path, 'not a regular file');
       if (st.size < size) fail(path, `truncated: ${st.size} of ${size} bytes`);
       if (st.size !== size) fail(path, `wrong size: ${st.size} bytes, expected ${size}`);
+    }
+  }
+
+  /**
+   * Every listed memory against the size the device makes it with (`wanted`, by memory name:
+   * see serve's dry run), so that a listed size the device does not want is refused at start
+   * rather than at a client's first open.
+   * @throws StateDirError naming the memory file.
+   */
+  checkWantedSizes(wanted: ReadonlyMap<string, bigint>): void {
+    for (const [name, size] of this.#memories) {
+      const want = wanted.get(name);
+      if (want !== undefined && want !== size)
+        fail(
+          `${this.dir}/memory/${memoryFileName(name)}`,
+          `memory ${name} is ${size} bytes in machine.state, the device wants ${want}`,
+        );
     }
   }
 

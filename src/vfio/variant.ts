@@ -117,6 +117,11 @@ export interface VfioPciVariant<V extends VariantCapabilityValue = VariantCapabi
   /** Run in order at enable, each for the functions of its vendor. */
   readonly hooks: readonly VariantHook[];
   /**
+   * false: the driver sets no mig_ops/log_ops (e.g. nvgrace-gpu main.c), so the migration and
+   * DMA-logging features are ENOTTY (vfio_main.c); undefined or true: the device migrates.
+   */
+  readonly migrates?: boolean;
+  /**
    * The driver's probe of one device (pci_driver.probe), once the core device exists: the ops
    * replacing the core's, or undefined to drive the device with the core's ops alone.
    * @throws VfioError when the probe fails: the function is then no vfio device (every open

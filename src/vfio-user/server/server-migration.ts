@@ -7,7 +7,8 @@
  * DEVICE_FEATURE: flags other than the index and GET/SET/PROBE, or GET with SET without PROBE,
  * are EINVAL; an operation the feature lacks is EINVAL; PROBE answers with the request; a
  * request whose argsz (or, for SET, data) is shorter than the feature's payload is EINVAL; an
- * unknown feature is ENOTTY. A GET replies with the request's argsz and flags followed by the
+ * unknown feature is ENOTTY, as is every migration and DMA-logging feature (and MIG_DATA_READ/WRITE)
+ * of a device whose variant does not migrate (no mig_ops). A GET replies with the request's argsz and flags followed by the
  * feature's data, argsz then being 8 + that data's size.
  */
 import { hex } from '../../text/index.ts';
@@ -20,6 +21,22 @@ import { EMPTY_REPLY, type HandlerReply, type SessionState } from './session-sta
 const FEATURE_HEAD = 8;
 /** vfio_device_feature_dma_logging_range: iova u64, length u64. */
 const LOGGING_RANGE_SIZE = 16;
+
+/** The features vfio_main.c answers ENOTTY for a device with no mig_ops (and no log_ops). */
+const MIGRATION_FEATURES: ReadonlySet<number> = new Set([
+  DeviceFeature.MIGRATION,
+  DeviceFeature.MIG_DEVICE_STATE,
+  DeviceFeature.DMA_LOGGING_START,
+  DeviceFeature.DMA_LOGGING_STOP,
+  DeviceFeature.DMA_LOGGING_REPORT,
+  DeviceFeature.MIG_DATA_SIZE,
+]);
+
+/** ENOTTY for a device whose variant does not migrate (no mig_ops: there is no data fd either). */
+function checkMigrates(s: SessionState, what: string): void {
+  const v = s.device.variant;
+  if (v?.migrates === false) throw new VfioError('ENOTTY', `${what}: ${v.name} does not migrate`);
+}
 
 const KNOWN_FLAGS =
   DeviceFeatureFlag.MASK | DeviceFeatureFlag.GET | DeviceFeatureFlag.SET | DeviceFeatureFlag.PROBE;
@@ -98,7 +115,9 @@ export function handleDeviceFeature(
     throw new VfioError('EINVAL', 'DEVICE_FEATURE: GET and SET together without PROBE');
   const m = s.migration;
   const { GET, SET } = DeviceFeatureFlag;
-  switch (r.flags & DeviceFeatureFlag.MASK) {
+  const feature = r.flags & DeviceFeatureFlag.MASK;
+  if (MIGRATION_FEATURES.has(feature)) checkMigrates(s, `DEVICE_FEATURE ${feature}`);
+  switch (feature) {
     case DeviceFeature.MIGRATION: {
       const op = checkFeature(r, 'MIGRATION', GET, 8);
       return op === 'probe' ? echo(r) : getReply(r, u64Data(BigInt(m.flags)));
@@ -179,6 +198,7 @@ export function handleMigDataRead(
   s: SessionState,
   r: RequestOf<Command.MIG_DATA_READ>,
 ): HandlerReply {
+  checkMigrates(s, 'MIG_DATA_READ');
   if (r.argsz < 8) throw new VfioError('EINVAL', `MIG_DATA_READ argsz ${r.argsz} is under 8`);
   const max = Math.min(s.limits.maxDataXferSize, s.client.maxDataXferSize);
   if (r.size > max)
@@ -203,6 +223,7 @@ export function handleMigDataWrite(
   s: SessionState,
   r: RequestOf<Command.MIG_DATA_WRITE>,
 ): HandlerReply {
+  checkMigrates(s, 'MIG_DATA_WRITE');
   if (r.argsz < 8 + r.data.length)
     throw new VfioError('EINVAL', `MIG_DATA_WRITE argsz ${r.argsz} is under 8 + ${r.data.length}`);
   // Stable: a body of its own, or one of the two buffers placement alternates (session.ts).
