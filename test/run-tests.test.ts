@@ -5,21 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { alive } from './support/proc.ts';
 import { ROOT } from './support/root.ts';
 import { waitFor, within } from './support/wait.ts';
-
-/** Whether `pid` runs (not gone, not a zombie waiting for its reaper). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 const RUNNER = join(ROOT, 'scripts/run-tests.mjs');
 const MANY = join(ROOT, 'test/support/many-tests.fixture.ts');

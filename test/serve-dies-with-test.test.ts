@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { alive } from './support/proc.ts';
 import { waitFor, within } from './support/wait.ts';
 
 // Compiled (dist/, plain node) or from source (tsx), as this file runs.
@@ -21,16 +22,6 @@ const STARTERS = [
   ['a test process', child('serve-in-child')],
   ['the bench or the fuzzer', child('entry-serve-in-child')],
 ] as const;
-
-/** Whether `pid` runs (not gone, not a zombie waiting for its reaper). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 describe('a serve does not outlive the process that started it', () => {
   for (const [starter, path] of STARTERS)
