@@ -8,4 +8,5 @@ export {
   type FuzzReport,
   runFuzz,
 } from './run-fuzz.ts';
+export { descriptorCount } from './serve-child.ts';
 export { renderSummary } from './summary.ts';

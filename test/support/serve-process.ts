@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { descriptorCount } from '../../src/fuzz/index.ts';
 import { type DevicesListEntry, parseDevicesList } from '../../src/serve-dir/index.ts';
 import { cliArgs, ROOT } from './cli.ts';
 import { waitFor, within } from './wait.ts';
@@ -23,7 +24,7 @@ export interface ServeProcess {
   /** devices.json as written (extra members kept), checked by the readers' validator. */
   devices(): DevicesListEntry[];
   state(): ServerState;
-  /** Open descriptors of the server process (/proc/<pid>/fd). */
+  /** Open descriptors of the server process (/proc/<pid>/fd), less the ones it holds for an instant (descriptorCount). */
   fdCount(): number;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -103,7 +104,7 @@ export async function startServe(
       return JSON.parse(text) as DevicesListEntry[];
     },
     state: () => JSON.parse(readFileSync(join(dir, 'state.json'), 'utf8')) as ServerState,
-    fdCount: () => readdirSync(`/proc/${pid}/fd`).length,
+    fdCount: () => descriptorCount(pid),
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (!dead) child.kill(signal);
       const code = await within(`serve (pid ${pid}) to exit on ${signal}`, exited).catch((e) => {
