@@ -341,6 +341,26 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     return region?.ops.writeTarget?.(offset, count) ?? null;
   }
 
+  /**
+   * The memory a mapping of this device's regions reaches, as it exists now: per region index,
+   * the descriptor its mmap grants are made from (RegionOps.mappedMemoryFd). A peer that kept
+   * such a mapping, or a descriptor of it, after its session ended still reaches the device:
+   * the kernel keeps a VFIO device open until its last mapping goes (vma->vm_file).
+   */
+  mappedMemory(): { readonly region: number; readonly fd: number }[] {
+    const found: { region: number; fd: number }[] = [];
+    for (let index = 0; index < VFIO_PCI_NUM_REGIONS; index++) {
+      const ops = this.variantOps?.regionOps?.(index) ?? this.bars[index];
+      const fd = ops?.mappedMemoryFd?.();
+      if (fd !== undefined) found.push({ region: index, fd });
+    }
+    for (const region of this.deviceRegions) {
+      const fd = region.ops.mappedMemoryFd?.();
+      if (fd !== undefined) found.push({ region: region.index, fd });
+    }
+    return found;
+  }
+
   /** Counts BAR memories created: when it changes, `plainRanges` has more to say. */
   get plainGeneration(): number {
     return this.#memoryCreated;

@@ -1,0 +1,210 @@
+/**
+ * A client that keeps a device's memory after it disconnects — a mapping, a descriptor, or
+ * either handed to another process — keeps the device: the next client of another process is
+ * refused with EBUSY, and the log names who holds what, until it lets go (the kernel keeps a
+ * VFIO device open while a mapping of it lives: vma->vm_file). The holder itself may open the
+ * device again. A Python process (test/support/memory_holder.py) is the holder; this process is
+ * the next client, over the real socket of a spawned `serve`.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import { alive } from './support/proc.ts';
+import {
+  BRIDGE,
+  connectWhenFree,
+  GPU,
+  type ServeProcess,
+  startServe,
+  waitFor,
+} from './support/serve-process.ts';
+import { within } from './support/wait.ts';
+
+const HOLDER = new URL('./support/memory_holder.py', import.meta.url).pathname;
+const EBUSY = 16;
+const MARKER = 0x1122334455667788n;
+
+/** The holder process: its pid and one line of answer per command. */
+interface Holder {
+  readonly pid: number;
+  readonly fd: number;
+  command(line: string): Promise<string>;
+  stop(): void;
+}
+
+async function hold(socket: string, region: number, map: boolean): Promise<Holder> {
+  const args = [HOLDER, socket, String(region), ...(map ? [String(MARKER)] : [])];
+  const py: ChildProcessWithoutNullStreams = spawn('python3', args, { stdio: 'pipe' });
+  let out = '';
+  let err = '';
+  py.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  py.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const nextLine = async (what: string): Promise<string> => {
+    const line = await waitFor(`the holder's answer to ${what}`, () => {
+      if (py.exitCode !== null) throw new Error(`the holder exited ${py.exitCode}: ${err}`);
+      const nl = out.indexOf('\n');
+      return nl < 0 ? undefined : out.slice(0, nl);
+    });
+    out = out.slice(line.length + 1);
+    return line;
+  };
+  const first = await nextLine('its start');
+  const m = /^held (\d+)$/.exec(first);
+  assert.ok(m, `the holder said ${first}`);
+  return {
+    pid: py.pid ?? -1,
+    fd: Number(m[1]),
+    command: (line) => {
+      py.stdin.write(`${line}\n`);
+      return nextLine(line);
+    },
+    stop: () => {
+      py.kill('SIGKILL');
+    },
+  };
+}
+
+/** Rejects with EBUSY: the next client of another process is refused. */
+async function refused(serve: ServeProcess, address: string): Promise<void> {
+  await assert.rejects(
+    within('the refused connect', VfioUserClient.connect(serve.socket(address))),
+    (e: unknown) => e instanceof ReplyError && e.remoteErrno === EBUSY,
+  );
+}
+
+let serve: ServeProcess;
+before(async () => {
+  serve = await startServe();
+});
+after(async () => {
+  await serve.stop();
+});
+
+describe('memory a client keeps after it disconnects', () => {
+  it('a mapping of GPU RAM keeps the device until it is unmapped; then the next client reads what it wrote', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      assert.equal(await h.command('close-fd'), 'closed'); // the mapping alone holds it now
+      await refused(serve, GPU);
+      assert.match(
+        serve.stderr(),
+        new RegExp(
+          `refusing pid ${process.pid}: region 9 of ${GPU} is still held by pid ${h.pid} \\(a mapping\\)`,
+        ),
+      );
+      assert.equal(await h.command('unmap'), 'unmapped');
+      const c = await VfioUserClient.connect(serve.socket(GPU));
+      try {
+        const got = await c.regionRead(9, 0x100n, 8);
+        assert.equal(Buffer.from(got).readBigUInt64LE(0), MARKER);
+      } finally {
+        c.close();
+      }
+    } finally {
+      h.stop();
+    }
+  });
+
+  for (const [what, address, region] of [
+    ['the ATSD page of a bridge', BRIDGE, 9],
+    ['BAR0 of a GPU', GPU, 0],
+  ] as const) {
+    it(`a descriptor of ${what} keeps the device until it is closed`, async () => {
+      const h = await hold(serve.socket(address), region, false);
+      try {
+        await refused(serve, address);
+        assert.match(
+          serve.stderr(),
+          new RegExp(
+            `refusing pid ${process.pid}: region ${region} of ${address} is still held by pid ${h.pid} \\(fd ${h.fd}\\)`,
+          ),
+        );
+        assert.equal(await h.command('close-fd'), 'closed');
+        (await connectWhenFree(serve, address)).close();
+      } finally {
+        h.stop();
+      }
+    });
+  }
+
+  it('a process it handed its mapping and descriptor to keeps the device until it is gone', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      const answer = await h.command('fork');
+      const child = Number(/^child (\d+)$/.exec(answer)?.[1]);
+      assert.ok(child > 0, answer);
+      await refused(serve, GPU);
+      assert.match(
+        serve.stderr(),
+        new RegExp(`still held by pid ${child} \\(fd ${h.fd}, a mapping\\)`),
+        'the child is named, and the holder (which let go) is not',
+      );
+      process.kill(child, 'SIGKILL');
+      await waitFor('the child gone', () => !alive(child));
+      (await connectWhenFree(serve, GPU)).close();
+    } finally {
+      h.stop();
+    }
+  });
+
+  it('the holder itself may open the device again; no other process may', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      assert.equal(await h.command('reconnect'), 'ok');
+      await refused(serve, GPU);
+    } finally {
+      h.stop();
+    }
+    (await connectWhenFree(serve, GPU)).close(); // a killed holder lets go of everything
+  });
+});
+
+describe('memory a client of the last server kept (--state-dir)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-held-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('keeps the device across kill -9 and restart, for another process; its holder gets it back', async () => {
+    const state = join(dir, 'state');
+    const first = await startServe(['--state-dir', state]);
+    const h = await hold(first.socket(GPU), 9, true);
+    let second: ServeProcess | undefined;
+    try {
+      await first.stop('SIGKILL');
+      second = await startServe(['--state-dir', state]);
+      await refused(second, GPU);
+      assert.match(
+        second.stderr(),
+        new RegExp(`still held by pid ${h.pid} \\(fd ${h.fd}, a mapping\\)`),
+      );
+      assert.equal(
+        await h.command(`reconnect ${second.socket(GPU)}`),
+        'ok',
+        'the holder reconnects',
+      );
+      assert.equal(await h.command('close-fd'), 'closed');
+      assert.equal(await h.command('unmap'), 'unmapped');
+      const c = await connectWhenFree(second, GPU);
+      try {
+        const got = await c.regionRead(9, 0x100n, 8);
+        assert.equal(
+          Buffer.from(got).readBigUInt64LE(0),
+          MARKER,
+          'written through the mapping before the kill',
+        );
+      } finally {
+        c.close();
+      }
+    } finally {
+      h.stop();
+      await second?.stop();
+    }
+  });
+});
