@@ -36,14 +36,15 @@ static napi_value is_memory_file(napi_env env, napi_callback_info info) {
   return nv_throw_errno(env, "fcntl", errno);
 }
 
-/* otherWriters(fd): whether an open file description for writing of fd's file exists besides
- * fd's own, anyone's, held by a descriptor or only by a mapping (fs/locks.c
- * check_conflicting_open: a write lease is refused while i_writecount counts another writer).
+/* heldElsewhere(fd): whether an open file description of fd's file exists besides fd's own,
+ * anyone's, for writing or reading, held by a descriptor or only by a mapping (fs/locks.c
+ * check_conflicting_open: a write lease is refused while i_writecount or i_readcount counts
+ * another).
  * Takes a write lease and lets it go at once; a lease the file cannot have (fs.leases-enable=0,
  * a file system without leases) throws, its errno EINVAL. A memfd's own description, made by
  * memfd_create, is not counted (alloc_file_pseudo takes no write access); one reopened through
  * /proc is. */
-static napi_value other_writers(napi_env env, napi_callback_info info) {
+static napi_value held_elsewhere(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 1, argv);
   int fd;
   if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
@@ -70,6 +71,6 @@ napi_status nv_init_seals(napi_env env, napi_value exports) {
   napi_status s;
   if ((s = nv_export(env, exports, "fileSeals", file_seals)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "isMemoryFile", is_memory_file)) != napi_ok) return s;
-  if ((s = nv_export(env, exports, "otherWriters", other_writers)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "heldElsewhere", held_elsewhere)) != napi_ok) return s;
   return nv_export(env, exports, "addFileSeals", add_file_seals);
 }

@@ -1,14 +1,15 @@
 /**
  * A client that keeps a device's memory after it disconnects — a mapping, a descriptor, or
- * either handed to another process — keeps the device: the next client of another process is
- * refused with EBUSY, and the log names who holds what, until it lets go (the kernel keeps a
- * VFIO device open while a mapping of it lives: vma->vm_file). The holder itself may open the
- * device again. A Python process (test/support/memory_holder.py) is the holder; this process is
- * the next client, over the real socket of a spawned `serve`.
+ * either handed to another process — keeps the device from clients of other uids: the next
+ * client is refused with EBUSY, and the log names who holds what, until it lets go (the kernel
+ * keeps a VFIO device open while a mapping of it lives: vma->vm_file). The holder itself may
+ * open the device again, and so may a process of its uid (one trust domain; the log says so).
+ * A Python process (test/support/memory_holder.py), as uid 65534 admitted by --allow-uid, is
+ * the holder; this process (root) is the next client, over the real socket of a spawned `serve`.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +27,8 @@ import { within } from './support/wait.ts';
 
 const HOLDER = new URL('./support/memory_holder.py', import.meta.url).pathname;
 const EBUSY = 16;
+const NOBODY = 65534;
+const notRoot = process.getuid?.() !== 0 ? 'needs root to run the holder as uid 65534' : false;
 const MARKER = 0x1122334455667788n;
 
 /** The holder process: its pid and one line of answer per command. */
@@ -36,8 +39,19 @@ interface Holder {
   stop(): void;
 }
 
-async function hold(socket: string, region: number, map: boolean): Promise<Holder> {
-  const args = [HOLDER, socket, String(region), ...(map ? [String(MARKER)] : [])];
+async function hold(
+  socket: string,
+  region: number,
+  map: boolean,
+  uid: number | null = NOBODY, // null: as this process (root)
+): Promise<Holder> {
+  const args = [
+    HOLDER,
+    ...(uid === null ? [] : ['--uid', String(uid)]),
+    socket,
+    String(region),
+    ...(map ? [String(MARKER)] : []),
+  ];
   const py: ChildProcessWithoutNullStreams = spawn('python3', args, { stdio: 'pipe' });
   let out = '';
   let err = '';
@@ -80,15 +94,19 @@ async function refused(serve: ServeProcess, address: string): Promise<void> {
   );
 }
 
+/** A directory uid 65534 may pass through (0711) for the servers' socket dirs. */
+const base = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-held-'));
+chmodSync(base, 0o711);
 let serve: ServeProcess;
 before(async () => {
-  serve = await startServe();
+  serve = await startServe(['--allow-uid', String(NOBODY)], { dir: join(base, 'sockets') });
 });
 after(async () => {
   await serve.stop();
+  rmSync(base, { recursive: true, force: true });
 });
 
-describe('memory a client keeps after it disconnects', () => {
+describe('memory a client of another uid keeps after it disconnects', { skip: notRoot }, () => {
   it('a mapping of GPU RAM keeps the device until it is unmapped; then the next client reads what it wrote', async () => {
     const h = await hold(serve.socket(GPU), 9, true);
     try {
@@ -97,7 +115,7 @@ describe('memory a client keeps after it disconnects', () => {
       assert.match(
         serve.stderr(),
         new RegExp(
-          `refusing pid ${process.pid}: region 9 of ${GPU} is still held by pid ${h.pid} \\(a mapping\\)`,
+          `refusing pid ${process.pid}: region 9 of ${GPU} is still held by pid ${h.pid} of uid ${NOBODY} \\(a mapping\\)`,
         ),
       );
       assert.equal(await h.command('unmap'), 'unmapped');
@@ -124,7 +142,7 @@ describe('memory a client keeps after it disconnects', () => {
         assert.match(
           serve.stderr(),
           new RegExp(
-            `refusing pid ${process.pid}: region ${region} of ${address} is still held by pid ${h.pid} \\(fd ${h.fd}\\)`,
+            `refusing pid ${process.pid}: region ${region} of ${address} is still held by pid ${h.pid} of uid ${NOBODY} \\(fd ${h.fd}\\)`,
           ),
         );
         assert.equal(await h.command('close-fd'), 'closed');
@@ -144,7 +162,7 @@ describe('memory a client keeps after it disconnects', () => {
       await refused(serve, GPU);
       assert.match(
         serve.stderr(),
-        new RegExp(`still held by pid ${child} \\(fd ${h.fd}, a mapping\\)`),
+        new RegExp(`still held by pid ${child} of uid ${NOBODY} \\(fd ${h.fd}, a mapping\\)`),
         'the child is named, and the holder (which let go) is not',
       );
       process.kill(child, 'SIGKILL');
@@ -167,22 +185,42 @@ describe('memory a client keeps after it disconnects', () => {
   });
 });
 
-describe('memory a client of the last server kept (--state-dir)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-held-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+describe("a holder of the client's own uid", () => {
+  it('is let in, and the log says who holds what', async () => {
+    const h = await hold(serve.socket(GPU), 9, true, null);
+    try {
+      const c = await connectWhenFree(serve, GPU);
+      try {
+        const got = await c.regionRead(9, 0x100n, 8);
+        assert.equal(Buffer.from(got).readBigUInt64LE(0), MARKER);
+      } finally {
+        c.close();
+      }
+      await waitFor('the line naming the holder', () =>
+        new RegExp(
+          `${GPU}: region 9 is also held by pid ${h.pid} \\(fd ${h.fd}, a mapping\\), of the client's uid: let in`,
+        ).test(serve.stderr()),
+      );
+    } finally {
+      h.stop();
+    }
+  });
+});
 
-  it('keeps the device across kill -9 and restart, for another process; its holder gets it back', async () => {
-    const state = join(dir, 'state');
-    const first = await startServe(['--state-dir', state]);
+describe('memory a client of the last server kept (--state-dir)', { skip: notRoot }, () => {
+  it('keeps the device across kill -9 and restart from another uid; its holder gets it back', async () => {
+    const state = join(base, 'state');
+    const args = ['--state-dir', state, '--allow-uid', String(NOBODY)];
+    const first = await startServe(args, { dir: join(base, 'first') });
     const h = await hold(first.socket(GPU), 9, true);
     let second: ServeProcess | undefined;
     try {
       await first.stop('SIGKILL');
-      second = await startServe(['--state-dir', state]);
+      second = await startServe(args, { dir: join(base, 'second') });
       await refused(second, GPU);
       assert.match(
         second.stderr(),
-        new RegExp(`still held by pid ${h.pid} \\(fd ${h.fd}, a mapping\\)`),
+        new RegExp(`still held by pid ${h.pid} of uid ${NOBODY} \\(fd ${h.fd}, a mapping\\)`),
       );
       assert.equal(
         await h.command(`reconnect ${second.socket(GPU)}`),

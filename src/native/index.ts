@@ -203,16 +203,15 @@ export function isMemoryFile(fd: number): boolean {
 }
 
 /**
- * Whether an open file description for writing of `fd`'s file exists besides `fd`'s own —
- * anyone's, held by a descriptor or only by a mapping (fcntl F_SETLEASE F_WRLCK, taken and
- * let go at once; fs/locks.c check_conflicting_open). A memfd's own description (made by
- * memfd_create) is not counted; one reopened through /proc is. Descriptions open read-only are
- * not counted either.
+ * Whether an open file description of `fd`'s file exists besides `fd`'s own — anyone's, open
+ * for writing or reading (i_writecount, i_readcount), held by a descriptor or only by a mapping
+ * (fcntl F_SETLEASE F_WRLCK, taken and let go at once; fs/locks.c check_conflicting_open). A
+ * memfd's own description (made by memfd_create) is not counted; one reopened through /proc is.
  * @throws SystemCallError EINVAL when the file cannot have a lease (fs.leases-enable=0, its
  *   file system has none), EACCES when it is not ours, EBADF.
  */
-export function otherWriters(fd: number): boolean {
-  return addon.otherWriters(fd);
+export function heldElsewhere(fd: number): boolean {
+  return addon.heldElsewhere(fd);
 }
 
 /**

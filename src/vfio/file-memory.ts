@@ -12,7 +12,7 @@
  * write instead); `checkSize` (and `touched`) put a cut file back to its size.
  * Peers get their own open file description (`reopenForPeer`), as with memfds, so no fcntl of
  * theirs (O_APPEND, O_DIRECT) reaches ours; `fd` is our only description of the file, so that
- * `otherWriters(fd)` counts every other.
+ * `heldElsewhere(fd)` counts every other.
  */
 import {
   closeSync,

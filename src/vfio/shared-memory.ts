@@ -15,9 +15,9 @@
  * peer gets an open file description of its own (`reopenForPeer`, per session), never ours, whose
  * status flags it could change: O_APPEND would send our pwrites to the end of the file,
  * O_DIRECT would fail our unaligned reads. A description of its own also tells when the peer has
- * let go of it (`otherWriters` on `fd`: the server refuses the device's next client while a
- * previous one still holds it). The memfd is mode 0600, so a peer of another uid cannot open a
- * description of its own through /proc (one open read-only would not be counted). With a MemoryBudget, writes that would populate pages
+ * let go of it (`heldElsewhere` on `fd`: the server refuses the device's next client while a
+ * previous one still holds it). The memfd is mode 0600, so a peer of another uid cannot open
+ * descriptions of its own through /proc. With a MemoryBudget, writes that would populate pages
  * past it fail with ENOMEM before any byte is placed (memory-budget.ts). A view lent for a reply
  * is the live memory: a peer writing it meanwhile changes what is sent, as a store racing a DMA
  * would; nothing of ours is derived from bytes a peer can write.
@@ -45,7 +45,7 @@ export interface SharedMemory {
   /**
    * The memory's one open file description for writing that counts as ours: never sent itself,
    * peers get a description of their own made from it (`reopenForPeer`, per session), and
-   * `otherWriters(fd)` (src/native) tells whether any other is still open, by a descriptor or
+   * `heldElsewhere(fd)` (src/native) tells whether any other is still open, by a descriptor or
    * a mapping. Owned by this object.
    */
   readonly fd: number;

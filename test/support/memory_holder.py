@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A client that keeps a device's memory after it disconnects (test/serve-held-memory.test.ts).
-Connects to argv[1] like a VMM (vfio-user.rst), VERSION, GET_REGION_INFO of region argv[2],
+With --uid N first (root only) it becomes uid N (and gid N). Connects to argv[1] like a VMM (vfio-user.rst), VERSION, GET_REGION_INFO of region argv[2],
 takes the fd of the reply; with argv[3] (a u64) maps the region's first 64 KiB through libc's
 mmap (Python's mmap module would keep a descriptor of its own) and stores argv[3] at 0x100.
 Then it closes the socket, prints "held <fd>" and follows stdin, one command per line, one line
@@ -53,6 +53,12 @@ def open_device(path):
 
 
 def main():
+    if sys.argv[1] == '--uid':
+        uid = int(sys.argv[2])
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        del sys.argv[1:3]
     path, region = sys.argv[1], int(sys.argv[2])
     sock = open_device(path)
     body, fds = request(sock, 2, GET_REGION_INFO, struct.pack('<IIIIQQ', 80, 0, region, 0, 0, 0))

@@ -4,25 +4,31 @@
  * that is still open cannot be opened by another VMM (vfio_group_fops_open: EBUSY). Here the
  * session ends when the socket closes, but the memory a client was given (a descriptor per
  * region, its own open file description: vfio/shared-memory.ts reopenForPeer) and any mapping
- * of it outlive the socket; so the next client is refused with EBUSY while another process
- * still holds any of it, and the log names who.
+ * of it outlive the socket. So the next client is refused with EBUSY while a process of
+ * another uid still holds any of it, and the log names who and how.
  *
- * Two looks: a write lease (otherWriters, fcntl F_SETLEASE) tells whether any open file
- * description for writing but ours exists, whoever holds it, by a descriptor or only by a
- * mapping; /proc/PID/fd and /proc/PID/maps then name the holders this process may inspect
- * (its own uid's; root's view is whole). The new client itself may hold its previous mapping
- * (one process may open its device again). Limits: a description opened read-only is not seen
- * by the lease (only by /proc, so only within our uid; the memfd is mode 0600 so no other uid
- * can open one), and where leases are off (fs.leases-enable=0) only /proc is looked at.
+ * One uid is one trust domain: a process of the client's own uid may hold the memory (it is let
+ * in, and the log says who holds it), as it could open the server's descriptors itself through
+ * /proc/<serve pid>/fd (ptrace read access, which every process of a uid has to the others);
+ * that is also how `migrate` drives a device whose VMM's guest keeps writing through its mapping.
+ * The client itself may always hold its earlier mapping (one process may open its device again).
+ *
+ * Two looks: a write lease (heldElsewhere, fcntl F_SETLEASE) tells whether any open file
+ * description but ours exists, whoever holds it, read-write or read-only, by a descriptor or
+ * only by a mapping; /proc/PID/fd and /proc/PID/maps then name the holders this process may
+ * inspect (its own uid's; root's view is whole). One the lease sees and /proc does not is a
+ * process of another uid. Where leases are off (fs.leases-enable=0) only /proc is looked at.
  */
 import { fstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { isSystemCallError, otherWriters } from '../../native/index.ts';
+import { heldElsewhere, isSystemCallError } from '../../native/index.ts';
 import type { VfioPciDevice } from '../../vfio/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 
-/** A process holding a device's memory: its pid and how (`fd 7`, `a mapping`). */
+/** A process holding a device's memory: its pid, its uid and how (`fd 7`, `a mapping`). */
 export interface MemoryHolder {
   readonly pid: number;
+  /** Its effective uid (the owner of /proc/PID). */
+  readonly uid: number;
   /** How it holds it, e.g. "fd 7" or "a mapping", in /proc's order. */
   readonly ways: readonly string[];
 }
@@ -61,9 +67,19 @@ export function memoryHolders(fd: number, except: ReadonlySet<number>): MemoryHo
     if (except.has(pid)) continue;
     const ways = [...descriptorsOf(pid, id)];
     if (mapsOf(pid, id)) ways.push('a mapping');
-    if (ways.length > 0) holders.push({ pid, ways });
+    const uid = ways.length > 0 ? uidOf(pid) : undefined;
+    if (uid !== undefined) holders.push({ pid, uid, ways });
   }
   return holders.sort((a, b) => a.pid - b.pid);
+}
+
+/** The effective uid of `pid` (the owner of /proc/PID); undefined once it is gone. */
+function uidOf(pid: number): number | undefined {
+  try {
+    return statSync(`/proc/${pid}`).uid;
+  } catch {
+    return undefined;
+  }
 }
 
 /** "fd N" for each descriptor of `pid` open on the file (nothing when it cannot be read). */
@@ -108,9 +124,9 @@ function mapsOf(pid: number, id: FileIdentity): boolean {
 }
 
 /** Whether another open file description for writing of `fd`'s file exists; undefined: unknown. */
-function othersWrite(fd: number): boolean | undefined {
+function leaseSaysHeld(fd: number): boolean | undefined {
   try {
-    return otherWriters(fd);
+    return heldElsewhere(fd);
   } catch (err) {
     if (isSystemCallError(err)) return undefined; // no leases here (EINVAL): /proc decides
     throw err;
@@ -118,31 +134,45 @@ function othersWrite(fd: number): boolean | undefined {
 }
 
 /**
- * Refuses the open of `device` by `peerPid` while a process other than this one and the peer
+ * Refuses the open of `device` by `peerPid` while a process of another uid (than the peer's)
  * still holds memory a mapping of one of its regions reaches (device.mappedMemory()): a
  * previous client that kept its mapping or its descriptor, or one it handed them to.
- * @throws VfioError EBUSY naming the region and the holders (pid and how), or saying the holder
- *   is a process this server cannot inspect.
+ * @returns the holders let in (the peer's own uid's, the peer itself left out), for the log
+ * @throws VfioError EBUSY naming the region and the holders (pid, uid and how), or saying the
+ *   holder is a process this server cannot inspect (another uid's).
  */
-export function refuseWhileMemoryHeld(device: VfioPciDevice, peerPid: number): void {
+export function refuseWhileMemoryHeld(
+  device: VfioPciDevice,
+  peerPid: number,
+): { readonly region: number; readonly holders: readonly MemoryHolder[] }[] {
+  const peerUid = uidOf(peerPid);
+  const tolerated: { region: number; holders: MemoryHolder[] }[] = [];
   for (const { region, fd } of device.mappedMemory()) {
-    const leased = othersWrite(fd);
+    const leased = leaseSaysHeld(fd);
     if (leased === false) continue;
-    const holders = memoryHolders(fd, new Set([process.pid]));
-    const others = holders.filter((h) => h.pid !== peerPid);
+    const holders = memoryHolders(fd, new Set([process.pid, peerPid]));
+    const others = holders.filter((h) => h.uid !== peerUid);
     if (others.length > 0) {
-      const who = others.map((h) => `pid ${h.pid} (${h.ways.join(', ')})`).join(', ');
+      const who = others.map((h) => `pid ${h.pid} of uid ${h.uid} (${h.ways.join(', ')})`);
       throw new VfioError(
         'EBUSY',
-        `region ${region} of ${device.name} is still held by ${who}; the device stays in use until that lets go of it`,
+        `region ${region} of ${device.name} is still held by ${who.join(', ')}; the device stays in use until that lets go of it`,
       );
     }
-    // The new client's own earlier mapping, or nobody we can see: the lease asks again, as a
-    // holder may have gone between the two looks. Without leases, /proc is all there is.
-    if (holders.length > 0 || leased === undefined || othersWrite(fd) !== true) continue;
+    if (holders.length > 0) tolerated.push({ region, holders });
+    // Nobody we can see but the peer, or nobody at all: the lease asks again (a holder may have
+    // gone between the two looks). The peer's own description would count: it is let in.
+    if (holders.length > 0 || leased === undefined || leaseSaysHeld(fd) !== true) continue;
+    if (peerHolds(fd, peerPid)) continue;
     throw new VfioError(
       'EBUSY',
       `region ${region} of ${device.name} is still held by a process this server cannot inspect (another uid's); the device stays in use until that lets go of it`,
     );
   }
+  return tolerated;
+}
+
+/** Whether the peer itself holds the memory (its earlier mapping or descriptor). */
+function peerHolds(fd: number, peerPid: number): boolean {
+  return memoryHolders(fd, new Set([process.pid])).some((h) => h.pid === peerPid);
 }

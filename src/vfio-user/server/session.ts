@@ -143,16 +143,17 @@ export class Session implements SessionState, MessageReceiver {
 
   /**
    * Partition LPID, device open, then "KVM set" (the GPU joins the partition). Refused (EBUSY)
-   * while another process still holds the device's memory (memory-holders.ts).
+   * while a process of another uid still holds the device's memory (memory-holders.ts).
    */
   openDevice(): void {
     const { partitions, peerPid, device } = this.#options;
     const lpid = partitions.acquire(peerPid, device.name);
     let opened = false;
+    let held: ReturnType<typeof refuseWhileMemoryHeld>;
     try {
       device.open();
       opened = true;
-      refuseWhileMemoryHeld(device, peerPid);
+      held = refuseWhileMemoryHeld(device, peerPid);
     } catch (err) {
       if (opened) device.close();
       partitions.release(peerPid, device.name);
@@ -166,6 +167,12 @@ export class Session implements SessionState, MessageReceiver {
     this.#options.info?.(
       `${device.name}: connected: pid ${peerPid}, partition of pid ${peerPid}, LPID ${lpid}`,
     );
+    for (const { region, holders } of held) {
+      const who = holders.map((h) => `pid ${h.pid} (${h.ways.join(', ')})`).join(', ');
+      this.#options.info?.(
+        `${device.name}: region ${region} is also held by ${who}, of the client's uid: let in`,
+      );
+    }
     device.attachDma(this.#loggedDma()); // the device's DMA reaches what this client mapped
     try {
       device.attachKvm(lpid);
