@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -182,6 +182,36 @@ describe('memory a client of another uid keeps after it disconnects', { skip: no
       h.stop();
     }
     (await connectWhenFree(serve, GPU)).close(); // a killed holder lets go of everything
+  });
+});
+
+describe('a server that cannot see the holder (serve not root)', { skip: notRoot }, () => {
+  it('refuses the next client while a process it cannot inspect holds the memory', async () => {
+    const SERVER = 65533; // neither the holder's uid nor ours: it cannot read the holder's /proc
+    const dir = join(base, 'unprivileged');
+    mkdirSync(dir);
+    chmodSync(dir, 0o711); // as serve makes it with --allow-uid: the holder reaches the socket
+    chownSync(dir, SERVER, SERVER);
+    const plain = await startServe(['--allow-uid', String(NOBODY)], { dir, uid: SERVER });
+    try {
+      const h = await hold(plain.socket(GPU), 9, true);
+      try {
+        assert.equal(await h.command('close-fd'), 'closed');
+        await refused(plain, GPU);
+        assert.match(
+          plain.stderr(),
+          new RegExp(
+            `refusing pid ${process.pid}: region 9 of ${GPU} is still held by a process this server cannot inspect \\(another uid's\\)`,
+          ),
+        );
+        assert.equal(await h.command('unmap'), 'unmapped');
+        (await connectWhenFree(plain, GPU)).close();
+      } finally {
+        h.stop();
+      }
+    } finally {
+      await plain.stop();
+    }
   });
 });
 
