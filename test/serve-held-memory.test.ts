@@ -118,6 +118,7 @@ describe('memory a client of another uid keeps after it disconnects', { skip: no
           `refusing pid ${process.pid}: region 9 of ${GPU} is still held by pid ${h.pid} of uid ${NOBODY} \\(a mapping\\)`,
         ),
       );
+      assert.doesNotMatch(serve.stderr(), /destroy context/, 'refused before the device opens');
       assert.equal(await h.command('unmap'), 'unmapped');
       const c = await VfioUserClient.connect(serve.socket(GPU));
       try {

@@ -174,6 +174,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     }
     if (this.openCount === 0) this.enable();
     this.openCount++;
+    this.#everOpened = true;
     this.tracer?.deviceOpen?.(this.name);
   }
 
@@ -208,6 +209,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private disable(): void {
     this.irqs.releaseAll();
     const regions = this.deviceRegions;
+    this.#closedRegionMemory = mappedMemoryOf(regions);
     this.deviceRegions = [];
     this.kvmNotifier.clearListeners();
     for (const region of regions) region.ops.release?.();
@@ -354,12 +356,19 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       const fd = ops?.mappedMemoryFd?.();
       if (fd !== undefined) found.push({ region: index, fd });
     }
-    for (const region of this.deviceRegions) {
-      const fd = region.ops.mappedMemoryFd?.();
-      if (fd !== undefined) found.push({ region: region.index, fd });
-    }
-    return found;
+    // Closed, the device-specific regions are gone, not their memory (kept by its store).
+    const regions = this.isOpen ? mappedMemoryOf(this.deviceRegions) : this.#closedRegionMemory;
+    return [...found, ...regions];
   }
+
+  /** Whether the device was ever opened (before that, `mappedMemory` knows only the BARs'). */
+  get everOpened(): boolean {
+    return this.#everOpened;
+  }
+
+  /** The device-specific regions' mapped memory when it was last closed (see mappedMemory). */
+  #closedRegionMemory: { region: number; fd: number }[] = [];
+  #everOpened = false;
 
   /** Counts BAR memories created: when it changes, `plainRanges` has more to say. */
   get plainGeneration(): number {
@@ -646,4 +655,14 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     }
     for (const bar of this.bars) bar?.dispose();
   }
+}
+
+/** Per device-specific region, the descriptor of the memory its mappings reach. */
+function mappedMemoryOf(regions: readonly VfioRegion[]): { region: number; fd: number }[] {
+  const found: { region: number; fd: number }[] = [];
+  for (const region of regions) {
+    const fd = region.ops.mappedMemoryFd?.();
+    if (fd !== undefined) found.push({ region: region.index, fd });
+  }
+  return found;
 }

@@ -147,20 +147,31 @@ export class Session implements SessionState, MessageReceiver {
    */
   openDevice(): void {
     const { partitions, peerPid, device } = this.#options;
-    const lpid = partitions.acquire(peerPid, device.name);
-    let opened = false;
-    let held: ReturnType<typeof refuseWhileMemoryHeld>;
-    try {
-      device.open();
-      opened = true;
-      held = refuseWhileMemoryHeld(device, peerPid);
-    } catch (err) {
-      if (opened) device.close();
-      partitions.release(peerPid, device.name);
+    const refuse = (err: unknown): never => {
       this.#closeAfterReply = true;
       if (err instanceof VfioError && err.code === 'EBUSY')
         throw new VfioError('EBUSY', `refusing pid ${peerPid}: ${err.reason}`);
       throw err;
+    };
+    // Before the open where its memory is known (as the kernel refuses the group's open),
+    // after it the first time (a restarted server's regions make their memory at open).
+    const firstOpen = !device.everOpened;
+    let held: ReturnType<typeof refuseWhileMemoryHeld> = [];
+    try {
+      if (!firstOpen) held = refuseWhileMemoryHeld(device, peerPid);
+    } catch (err) {
+      refuse(err);
+    }
+    const lpid = partitions.acquire(peerPid, device.name);
+    let opened = false;
+    try {
+      device.open();
+      opened = true;
+      if (firstOpen) held = refuseWhileMemoryHeld(device, peerPid);
+    } catch (err) {
+      if (opened) device.close();
+      partitions.release(peerPid, device.name);
+      refuse(err);
     }
     this.#open = true;
     this.#lpid = lpid;
