@@ -1,7 +1,8 @@
 /*
  * File seals (memfd_create(2), fcntl(2) F_GET_SEALS / F_ADD_SEALS): whether a file a client
  * shared can still shrink under a mapping of it (a shrunk file raises SIGBUS on access), and
- * sealing one. Kept apart from memory.c: only these two calls.
+ * sealing one; and whether anyone else holds a file open for writing (a write lease). Kept apart
+ * from memory.c: only these fcntl calls.
  */
 #define _GNU_SOURCE
 #include "common.h"
@@ -35,6 +36,26 @@ static napi_value is_memory_file(napi_env env, napi_callback_info info) {
   return nv_throw_errno(env, "fcntl", errno);
 }
 
+/* heldElsewhere(fd): whether an open file description of fd's file exists besides fd's own,
+ * anyone's, for writing or reading, held by a descriptor or only by a mapping (fs/locks.c
+ * check_conflicting_open: a write lease is refused while i_writecount or i_readcount counts
+ * another).
+ * Takes a write lease and lets it go at once; a lease the file cannot have (fs.leases-enable=0,
+ * a file system without leases) throws, its errno EINVAL. A memfd's own description, made by
+ * memfd_create, is not counted (alloc_file_pseudo takes no write access); one reopened through
+ * /proc is. */
+static napi_value held_elsewhere(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 1, argv);
+  int fd;
+  if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0) {
+    if (errno == EAGAIN) return nv_bool(env, true);
+    return nv_throw_errno(env, "fcntl(F_SETLEASE)", errno);
+  }
+  if (fcntl(fd, F_SETLEASE, F_UNLCK) < 0) return nv_throw_errno(env, "fcntl(F_SETLEASE)", errno);
+  return nv_bool(env, false);
+}
+
 /* addFileSeals(fd, seals): F_ADD_SEALS (EPERM once F_SEAL_SEAL is set, EINVAL unsealable). */
 static napi_value add_file_seals(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 2, argv);
@@ -50,5 +71,6 @@ napi_status nv_init_seals(napi_env env, napi_value exports) {
   napi_status s;
   if ((s = nv_export(env, exports, "fileSeals", file_seals)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "isMemoryFile", is_memory_file)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "heldElsewhere", held_elsewhere)) != napi_ok) return s;
   return nv_export(env, exports, "addFileSeals", add_file_seals);
 }

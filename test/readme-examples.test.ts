@@ -134,6 +134,8 @@ function skipReason(e: Example): string | undefined {
   if (/\bdeep\.dtb\b|host-dt\b/.test(line))
     return 'needs a tree the README made outside its examples';
   if (/vfio-nvlink2 bench\b/.test(line)) return 'measures for minutes: npm run bench';
+  if (/# while uid \d+ still maps/.test(line))
+    return 'needs a client of another uid that keeps its mapping (test/serve-held-memory.test.ts)';
   if (/vfio-nvlink2 trace\b/.test(line)) return 'streams until Ctrl-C';
   if (/vfio-nvlink2 migrate\b/.test(line))
     return 'needs the two serve processes and the writer the README starts (test/migrate-cli.test.ts runs it)';

@@ -19,7 +19,8 @@ const ADVICE: Readonly<Record<string, string>> = {
     'the server did not answer VERSION in time: is it `vfio-nvlink2 serve` (a vfio-user server), and not stopped?',
   ECONNRESET: 'the server closed the connection: see its log (stderr) for why',
   EPIPE: 'the server closed the connection: see its log (stderr) for why',
-  EBUSY: 'another client holds the device: serve allows one client per device; close it first',
+  EBUSY:
+    "the device is in use: another client is connected, or one of another uid still holds its memory (serve's log names it); close it first",
 };
 
 /** The advice for a connect or conversation failure with this code; undefined: none. */

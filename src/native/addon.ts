@@ -155,6 +155,7 @@ export interface NativeAddon {
   crc32(bytes: Uint8Array, crc: number, path: number): number;
   crc32Paths(): number[];
   fileSeals(fd: number): number;
+  heldElsewhere(fd: number): boolean;
   isMemoryFile(fd: number): boolean;
   addFileSeals(fd: number, seals: number): void;
   watchFd(

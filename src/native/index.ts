@@ -203,6 +203,18 @@ export function isMemoryFile(fd: number): boolean {
 }
 
 /**
+ * Whether an open file description of `fd`'s file exists besides `fd`'s own — anyone's, open
+ * for writing or reading (i_writecount, i_readcount), held by a descriptor or only by a mapping
+ * (fcntl F_SETLEASE F_WRLCK, taken and let go at once; fs/locks.c check_conflicting_open). A
+ * memfd's own description (made by memfd_create) is not counted; one reopened through /proc is.
+ * @throws SystemCallError EINVAL when the file cannot have a lease (fs.leases-enable=0, its
+ *   file system has none), EACCES when it is not ours, EBADF.
+ */
+export function heldElsewhere(fd: number): boolean {
+  return addon.heldElsewhere(fd);
+}
+
+/**
  * Adds seals (fcntl F_ADD_SEALS); seals are never removed.
  * @throws SystemCallError EPERM (F_SEAL_SEAL set, or SEAL_WRITE with a writable mapping),
  *   EINVAL (the file cannot be sealed), EBADF.

@@ -178,3 +178,32 @@ test('memfdCreate with seal bits the kernel does not know is EINVAL and leaves n
   assert.throws(() => memfdCreate('bad-seals', 4096n, { seals: 0x8000 }), { code: 'EINVAL' });
   assert.equal(open(), before);
 });
+
+test('heldElsewhere: any open file description but the one asked through, by a descriptor or only a mapping, read-only too', async () => {
+  const { openSync, closeSync } = await import('node:fs');
+  const { heldElsewhere } = await import('./index.ts');
+  const fd = memfdCreate('leased', 1n << 20n);
+  const reopen = (flags: string) => openSync(`/proc/self/fd/${fd}`, flags);
+  const ours = reopen('r+'); // memfd_create's own description is not counted; this one is
+  try {
+    assert.equal(heldElsewhere(ours), false, 'ours alone');
+    const peer = reopen('r+');
+    assert.equal(heldElsewhere(ours), true, 'a second description');
+    const m = mmap(peer, 0n, pageSize(), 'rw');
+    closeSync(peer);
+    assert.equal(heldElsewhere(ours), true, 'its descriptor closed, its mapping kept');
+    munmap(m.buffer);
+    assert.equal(heldElsewhere(ours), false, 'unmapped: gone');
+    const readOnly = reopen('r');
+    assert.equal(heldElsewhere(ours), true, 'one open read-only counts too (i_readcount)');
+    closeSync(readOnly);
+    assert.equal(heldElsewhere(ours), false);
+    const own = mmap(fd, 0n, pageSize(), 'rw');
+    assert.equal(heldElsewhere(ours), false, "a mapping of memfd_create's own description");
+    munmap(own.buffer);
+    assert.throws(() => heldElsewhere(1_000_000), /EBADF/);
+  } finally {
+    closeSync(ours);
+    closeFd(fd);
+  }
+});

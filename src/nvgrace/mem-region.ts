@@ -29,7 +29,8 @@ const U64_MAX = (1n << 64n) - 1n;
 export class GraceMemRegion implements RegionOps {
   /**
    * `region` at byte `base` of `memory` (the GPU's whole device memory); `name` is e.g.
-   * "0009:01:00.0 usemem".
+   * "0009:01:00.0 usemem"; `made` gives the memory only once it exists (nothing is created
+   * by asking).
    */
   constructor(
     readonly name: string,
@@ -37,7 +38,13 @@ export class GraceMemRegion implements RegionOps {
     readonly region: MemRegion,
     private readonly base: bigint,
     private readonly memory: () => SharedMemory,
+    private readonly made: () => SharedMemory | undefined = () => undefined,
   ) {}
+
+  /** The device memory's descriptor once it exists (RegionOps.mappedMemoryFd). */
+  mappedMemoryFd(): number | undefined {
+    return this.made()?.fd;
+  }
 
   /** [count clipped at bar_size, bytes of it inside memlength]. @throws VfioError EINVAL */
   private clip(offset: bigint, count: number): [number, number] {

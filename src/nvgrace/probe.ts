@@ -64,12 +64,14 @@ function probe(ctx: NvgraceContext, device: VariantDevice): VariantDeviceOps | u
   const bug = hasMigHwBug(device.config);
   const layout = initMemoryLayout(property.memphys, property.memlength, bug);
   const memory = () => ctx.deviceMemory(fn.name, property.memlength);
+  const made = () => ctx.peekMemory(fn.name);
   const usemem = new GraceMemRegion(
     `${fn.name} usemem`,
     USEMEM_REGION_INDEX,
     layout.usemem,
     0n,
     memory,
+    made,
   );
   const resmem = layout.resmem
     ? new GraceMemRegion(
@@ -78,6 +80,7 @@ function probe(ctx: NvgraceContext, device: VariantDevice): VariantDeviceOps | u
         layout.resmem,
         layout.usemem.memlength,
         memory,
+        made,
       )
     : undefined;
   ctx.record(fn.name, { result: 'nvgrace', layout, hasMigHwBug: bug, polls: ready.polls });

@@ -112,6 +112,11 @@ export class AtsdRegion implements RegionOps, LiveAtsdRegion {
    * first, so STAT is idle and LAUNCH zero), written without starting a launch; undefined
    * without an ATSD.
    */
+  /** The ATSD page's memory (RegionOps.mappedMemoryFd). */
+  mappedMemoryFd(): number | undefined {
+    return this.page?.memory.fd;
+  }
+
   contents(): RegionContents | undefined {
     const page = this.page;
     if (!page) return undefined;

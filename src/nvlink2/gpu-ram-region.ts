@@ -202,6 +202,11 @@ export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
     };
   }
 
+  /** GPU RAM's memory (RegionOps.mappedMemoryFd). */
+  mappedMemoryFd(): number | undefined {
+    return this.released ? undefined : this.memory.fd;
+  }
+
   mmap(request: MmapRequest): MmapGrant {
     if (this.mapping) {
       throw new VfioError(

@@ -329,6 +329,11 @@ export class BarMemory implements RegionOps {
    * The BAR's memory for migration: its populated pages, read and written as they are (the
    * MSI-X table included, no write hook); register pages are `registerState`.
    */
+  /** The BAR's memory's descriptor once it exists (RegionOps.mappedMemoryFd). */
+  mappedMemoryFd(): number | undefined {
+    return this.memory?.fd;
+  }
+
   contents(): RegionContents {
     return {
       dataRanges: () => this.memory?.dataRanges(0n, this.size) ?? [],

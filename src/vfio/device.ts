@@ -174,6 +174,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     }
     if (this.openCount === 0) this.enable();
     this.openCount++;
+    this.#everOpened = true;
     this.tracer?.deviceOpen?.(this.name);
   }
 
@@ -208,6 +209,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private disable(): void {
     this.irqs.releaseAll();
     const regions = this.deviceRegions;
+    this.#closedRegionMemory = mappedMemoryOf(regions);
     this.deviceRegions = [];
     this.kvmNotifier.clearListeners();
     for (const region of regions) region.ops.release?.();
@@ -340,6 +342,33 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     const region = this.deviceRegions[index - VFIO_PCI_NUM_REGIONS];
     return region?.ops.writeTarget?.(offset, count) ?? null;
   }
+
+  /**
+   * The memory a mapping of this device's regions reaches, as it exists now: per region index,
+   * the descriptor its mmap grants are made from (RegionOps.mappedMemoryFd). A peer that kept
+   * such a mapping, or a descriptor of it, after its session ended still reaches the device:
+   * the kernel keeps a VFIO device open until its last mapping goes (vma->vm_file).
+   */
+  mappedMemory(): { readonly region: number; readonly fd: number }[] {
+    const found: { region: number; fd: number }[] = [];
+    for (let index = 0; index < VFIO_PCI_NUM_REGIONS; index++) {
+      const ops = this.variantOps?.regionOps?.(index) ?? this.bars[index];
+      const fd = ops?.mappedMemoryFd?.();
+      if (fd !== undefined) found.push({ region: index, fd });
+    }
+    // Closed, the device-specific regions are gone, not their memory (kept by its store).
+    const regions = this.isOpen ? mappedMemoryOf(this.deviceRegions) : this.#closedRegionMemory;
+    return [...found, ...regions];
+  }
+
+  /** Whether the device was ever opened (before that, `mappedMemory` knows only the BARs'). */
+  get everOpened(): boolean {
+    return this.#everOpened;
+  }
+
+  /** The device-specific regions' mapped memory when it was last closed (see mappedMemory). */
+  #closedRegionMemory: { region: number; fd: number }[] = [];
+  #everOpened = false;
 
   /** Counts BAR memories created: when it changes, `plainRanges` has more to say. */
   get plainGeneration(): number {
@@ -626,4 +655,14 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     }
     for (const bar of this.bars) bar?.dispose();
   }
+}
+
+/** Per device-specific region, the descriptor of the memory its mappings reach. */
+function mappedMemoryOf(regions: readonly VfioRegion[]): { region: number; fd: number }[] {
+  const found: { region: number; fd: number }[] = [];
+  for (const region of regions) {
+    const fd = region.ops.mappedMemoryFd?.();
+    if (fd !== undefined) found.push({ region: region.index, fd });
+  }
+  return found;
 }

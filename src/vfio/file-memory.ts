@@ -10,8 +10,9 @@
  * zeros (short read) and re-grow the file on write, where a load or store through a mapping would
  * raise SIGBUS and kill the server. `view` and `writeTarget` lend nothing (their callers read and
  * write instead); `checkSize` (and `touched`) put a cut file back to its size.
- * Peers get their own open file description (`fd`), as with memfds, so no fcntl of theirs
- * (O_APPEND, O_DIRECT) reaches ours.
+ * Peers get their own open file description (`reopenForPeer`), as with memfds, so no fcntl of
+ * theirs (O_APPEND, O_DIRECT) reaches ours; `fd` is our only description of the file, so that
+ * `heldElsewhere(fd)` counts every other.
  */
 import {
   closeSync,
@@ -54,7 +55,7 @@ export interface FileMemoryOptions {
 /**
  * The memory `name` of `size` bytes in the file `path`: created sparse (all holes) when
  * `fresh` (refused if it exists) or absent, else used as it is (the caller has checked its size).
- * @throws VfioError ENOMEM when the file cannot be opened, sized or reopened for peers.
+ * @throws VfioError ENOMEM when the file cannot be opened or sized.
  */
 export function openFileMemory(
   path: string,
@@ -69,11 +70,8 @@ export function openFileMemory(
   } catch (err) {
     throw new VfioError('ENOMEM', `cannot open memory file ${path}: ${err}`);
   }
-  let peerFd: number;
   try {
     if (fstatSync(fd, { bigint: true }).size < size) ftruncateSync(fd, Number(size));
-    // The same inode whatever happens to the path meanwhile; a description of the peers' own.
-    peerFd = openSync(`/proc/self/fd/${fd}`, 'r+');
   } catch (err) {
     closeSync(fd);
     throw new VfioError('ENOMEM', `cannot size memory file ${path} to ${size} bytes: ${err}`);
@@ -116,7 +114,7 @@ export function openFileMemory(
   return {
     name,
     path,
-    fd: peerFd,
+    fd,
     size,
     restored: !options.fresh,
     read: (offset, buf) => preadFully(fd, offset, buf),
@@ -151,10 +149,7 @@ export function openFileMemory(
     },
     close() {
       account?.close();
-      if (open) {
-        closeSync(fd);
-        closeSync(peerFd);
-      }
+      if (open) closeSync(fd);
       open = false;
     },
   };

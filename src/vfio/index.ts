@@ -90,6 +90,7 @@ export {
 export {
   budgetedMemfdMemory,
   createMemfdMemory,
+  reopenForPeer,
   type SharedMemory,
   type SharedMemoryFactory,
 } from './shared-memory.ts';

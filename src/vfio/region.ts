@@ -68,6 +68,12 @@ export interface RegionOps {
   writeTarget?(offset: bigint, count: number): Uint8Array | null;
   mmap?(request: MmapRequest): MmapGrant;
   /**
+   * The descriptor this region's mmap grants are made from (`MmapGrant.fd`), once its memory
+   * exists: what a peer may still hold, by a descriptor or a mapping, after its session ended.
+   * Optional: none (the region cannot be mapped, or its memory was never made).
+   */
+  mappedMemoryFd?(): number | undefined;
+  /**
    * The ranges of the region (its index given) whose reads and writes have no side effect
    * beyond the bytes, for the native fast path (src/native/fast-path.ts). Optional: none.
    */

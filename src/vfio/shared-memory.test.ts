@@ -1,23 +1,25 @@
 /**
- * The descriptor a SharedMemory hands to peers: the same sealed memfd, close-on-exec, but an
- * open file description of its own (status flags set on it do not reach ours; read through
- * /proc/self/fdinfo, a second path).
+ * The descriptor a SharedMemory's peers get (reopenForPeer): the same sealed memfd, close-on-exec,
+ * but an open file description of its own (status flags set on it do not reach ours; read
+ * through /proc/self/fdinfo, a second path), whose going is seen (heldElsewhere).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fstatSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
 import { it } from 'node:test';
 import fc from 'fast-check';
 import {
   closeFd,
   fdFlags,
   fileSeals,
+  heldElsewhere,
   MEMFD_SIZE_SEALS,
   memfdCreate,
   O_NONBLOCK,
   SharedMapping,
   setNonBlocking,
 } from '../native/index.ts';
-import { createMemfdMemory, PopulatedPages } from './shared-memory.ts';
+import { createMemfdMemory, PopulatedPages, reopenForPeer } from './shared-memory.ts';
 
 /** fdinfo `flags:` (octal) of `fd` in this process. */
 function fdinfoFlags(fd: number): number {
@@ -27,29 +29,59 @@ function fdinfoFlags(fd: number): number {
 
 it('peers get their own description of the sealed memfd, close-on-exec', () => {
   const m = createMemfdMemory('peer-description-test', 1n << 20n);
+  const peer = reopenForPeer(m.fd, 'the test memory');
   try {
-    const ours = readdirSync('/proc/self/fd')
-      .map(Number)
-      .filter((fd) => fd !== m.fd)
-      .filter((fd) => {
-        try {
-          return readlinkSync(`/proc/self/fd/${fd}`) === readlinkSync(`/proc/self/fd/${m.fd}`);
-        } catch {
-          return false;
-        }
-      });
-    assert.equal(ours.length, 1, 'one descriptor of our own');
-    const own = ours[0] as number;
-    assert.equal(fdFlags(m.fd).cloexec, true);
-    assert.equal(fileSeals(m.fd), MEMFD_SIZE_SEALS);
-    setNonBlocking(m.fd, true); // what a peer may do to its descriptor
-    assert.ok(fdinfoFlags(m.fd) & O_NONBLOCK);
-    assert.equal(fdinfoFlags(own) & O_NONBLOCK, 0, 'ours is untouched');
+    assert.equal(readlinkSync(`/proc/self/fd/${peer}`), readlinkSync(`/proc/self/fd/${m.fd}`));
+    assert.equal(fdFlags(peer).cloexec, true);
+    assert.equal(fileSeals(peer), MEMFD_SIZE_SEALS);
+    setNonBlocking(peer, true); // what a peer may do to its descriptor
+    assert.ok(fdinfoFlags(peer) & O_NONBLOCK);
+    assert.equal(fdinfoFlags(m.fd) & O_NONBLOCK, 0, 'ours is untouched');
+    assert.equal(heldElsewhere(m.fd), true, "the peer's description is seen");
+    closeFd(peer);
+    assert.equal(heldElsewhere(m.fd), false, 'and when it is gone');
     m.write(0n, Uint8Array.of(1, 2));
     const back = new Uint8Array(2);
     m.read(0n, back);
     assert.deepEqual(back, Uint8Array.of(1, 2));
   } finally {
+    m.close();
+  }
+});
+
+const ROOT = process.getuid?.() === 0;
+
+it('the memfd is mode 0600: a peer of another uid maps its own description but cannot open another through /proc', {
+  skip: !ROOT && 'needs root, to run a peer as uid 65534',
+}, () => {
+  const m = createMemfdMemory('peer-uid-test', 1n << 20n);
+  const peer = reopenForPeer(m.fd, 'the test memory');
+  try {
+    assert.equal(fstatSync(m.fd).mode & 0o777, 0o600);
+    const code = [
+      'import mmap, os',
+      "m = mmap.mmap(3, 4096); m[0:2] = b'ok'; m.close()",
+      'try:',
+      "    os.open('/proc/self/fd/3', os.O_RDONLY); print('opened')",
+      'except PermissionError:',
+      "    print('EACCES')",
+    ].join('\n');
+    const child = spawnSync('python3', ['-c', code], {
+      uid: 65534,
+      gid: 65534,
+      stdio: ['ignore', 'pipe', 'inherit', peer],
+      timeout: 60_000, // bounded; nothing is measured
+      encoding: 'utf8',
+    });
+    const status = child.status;
+    const out = child.stdout;
+    assert.equal(status, 0);
+    assert.equal(out.trim(), 'EACCES');
+    const back = new Uint8Array(2);
+    m.read(0n, back);
+    assert.deepEqual(Buffer.from(back).toString(), 'ok', 'its mapping wrote the memory');
+  } finally {
+    closeFd(peer);
     m.close();
   }
 });

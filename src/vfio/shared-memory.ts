@@ -11,15 +11,18 @@
  * all hole is lent as zeros; a mix of both is not lent (read it).
  *
  * Shared safely (a client holding the fd can change nothing under our feet): the memfd is sealed
- * at its size (memfdCreate with MEMFD_SIZE_SEALS), so no ftruncate can make our next access a SIGBUS; and peers
- * get their own open file description of it (`fd`, reopened through /proc), never ours, whose
- * status flags they could change: O_APPEND would send our pwrites to the end of the file,
- * O_DIRECT would fail our unaligned reads. With a MemoryBudget, writes that would populate pages
+ * at its size (memfdCreate with MEMFD_SIZE_SEALS), so no ftruncate can make our next access a SIGBUS; and each
+ * peer gets an open file description of its own (`reopenForPeer`, per session), never ours, whose
+ * status flags it could change: O_APPEND would send our pwrites to the end of the file,
+ * O_DIRECT would fail our unaligned reads. A description of its own also tells when the peer has
+ * let go of it (`heldElsewhere` on `fd`: the server refuses the device's next client while a
+ * previous one still holds it). The memfd is mode 0600, so a peer of another uid cannot open
+ * descriptions of its own through /proc. With a MemoryBudget, writes that would populate pages
  * past it fail with ENOMEM before any byte is placed (memory-budget.ts). A view lent for a reply
  * is the live memory: a peer writing it meanwhile changes what is sent, as a store racing a DMA
  * would; nothing of ours is derived from bytes a peer can write.
  */
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import {
   closeFd,
   dataRanges,
@@ -40,8 +43,10 @@ export interface SharedMemory {
   /** For diagnostics (the memfd's name in /proc/<pid>/fd). */
   readonly name: string;
   /**
-   * The descriptor to hand to peers (mmap MAP_SHARED): an open file description of its own,
-   * so nothing a peer does to it (fcntl F_SETFL) changes ours. Owned by this object.
+   * The memory's one open file description for writing that counts as ours: never sent itself,
+   * peers get a description of their own made from it (`reopenForPeer`, per session), and
+   * `heldElsewhere(fd)` (src/native) tells whether any other is still open, by a descriptor or
+   * a mapping. Owned by this object.
    */
   readonly fd: number;
   /**
@@ -278,14 +283,17 @@ export function punchOutside(
 export type SharedMemoryFactory = (name: string, size: bigint) => SharedMemory;
 
 /**
- * A peer's own open file description of the memfd `fd` (the same memory, seals included).
- * @throws VfioError ENOMEM when /proc/self/fd cannot reopen it.
+ * A new open file description, read-write, of the file `fd` is open on (the same memory, seals
+ * included): a peer's own, so that nothing it does to it (fcntl F_SETFL) reaches ours, and so
+ * that when it lets go of it is seen (SharedMemory.fd). The caller owns the descriptor.
+ * `what` names the memory in the error.
+ * @throws VfioError ENOMEM when /proc/self/fd cannot reopen it (out of descriptors).
  */
-function reopenForPeers(fd: number, name: string): number {
+export function reopenForPeer(fd: number, what: string): number {
   try {
     return openSync(`/proc/self/fd/${fd}`, 'r+');
   } catch (err) {
-    throw new VfioError('ENOMEM', `cannot reopen shared memory ${name} for peers: ${err}`);
+    throw new VfioError('ENOMEM', `cannot reopen shared memory ${what} for a peer: ${err}`);
   }
 }
 
@@ -303,7 +311,9 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
   }
   let peerFd: number;
   try {
-    peerFd = reopenForPeers(fd, name);
+    fchmodSync(fd, 0o600); // memfd_create makes it 0777: no other uid reopens it (see above)
+    // memfd_create's own description is not counted as a writer (alloc_file_pseudo): this one is.
+    peerFd = reopenForPeer(fd, name);
   } catch (err) {
     closeFd(fd);
     throw err;

@@ -54,11 +54,11 @@ export { waitFor } from './wait.ts';
 /**
  * Spawns `vfio-nvlink2 serve ...args` (the compiled build, see ./cli.ts) and waits for readiness; with
  * `nofile`, under that RLIMIT_NOFILE (soft and hard, through the shell's `ulimit -n` and exec,
- * so the pid is the server's).
+ * so the pid is the server's); with `uid` (root only), as that user (`dir` must be its own).
  */
 export async function startServe(
   args: string[] = [],
-  options: { dir?: string; readyFile?: string; nofile?: number } = {},
+  options: { dir?: string; readyFile?: string; nofile?: number; uid?: number } = {},
 ): Promise<ServeProcess> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'vfio-nvlink2-serve-'));
   const argv = [process.execPath, ...cliArgs('serve', '--socket-dir', dir, ...args)];
@@ -69,6 +69,8 @@ export async function startServe(
   const child = spawn(command as string, rest, {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // As another user (root only): its uid and gid, no supplementary groups.
+    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
   let err = '';
   let out = '';

@@ -25,7 +25,7 @@
 import { readlinkSync } from 'node:fs';
 import { hex } from '../../text/index.ts';
 import type { MmapGrant, RegionInfoReply } from '../../vfio/index.ts';
-import { VFIO_REGION_INFO_SIZE, VfioError } from '../../vfio/index.ts';
+import { reopenForPeer, VFIO_REGION_INFO_SIZE, VfioError } from '../../vfio/index.ts';
 import type { RequestOf } from '../wire/index.ts';
 import { Command, encodeReplyParts, IrqSetFlag, RegionFlag } from '../wire/index.ts';
 import { EMPTY_REPLY, type FdBag, type HandlerReply, type SessionState } from './session-state.ts';
@@ -60,7 +60,9 @@ function grantFor(s: SessionState, index: number, reply: RegionInfoReply): MmapG
   const cached = s.grants.get(index);
   if (cached || !reply.mmap) return cached;
   try {
-    const grant = reply.mmap({ offset: 0n, length: reply.info.size, userAddress: 0n });
+    const made = reply.mmap({ offset: 0n, length: reply.info.size, userAddress: 0n });
+    // A description of the client's own (not the region's fd): when it lets go is seen.
+    const grant = { ...made, fd: reopenForPeer(made.fd, `region ${index} of ${s.device.name}`) };
     s.grants.set(index, grant);
     return grant;
   } catch (err) {

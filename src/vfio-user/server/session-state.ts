@@ -14,7 +14,10 @@ import type { DmaTable } from './server-dma.ts';
 export interface SessionState {
   readonly device: VfioPciDevice;
   readonly dma: DmaTable;
-  /** Per region index, the grant of the region's mmap op, taken once per session. */
+  /**
+   * Per region index, the grant of the region's mmap op, taken once per session, its `fd` the
+   * session's own open file description of the memory (reopenForPeer), closed when it ends.
+   */
   readonly grants: Map<number, MmapGrant>;
   /** The server's own limits (what VERSION announces). */
   readonly limits: EffectiveCapabilities;

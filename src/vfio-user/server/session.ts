@@ -10,7 +10,7 @@
  */
 
 import { DeviceMigration } from '../../migration/index.ts';
-import { FastPathTable, isSystemCallError } from '../../native/index.ts';
+import { closeFd, FastPathTable, isSystemCallError } from '../../native/index.ts';
 import type { DmaPort, MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
 import { Errno, VfioError } from '../../vfio/index.ts';
 import type { BodyPlacement, CloseReason, FramedMessage } from '../wire/index.ts';
@@ -31,6 +31,7 @@ import {
   wantsReply,
 } from '../wire/index.ts';
 import { dispatch } from './dispatch.ts';
+import { refuseWhileMemoryHeld } from './memory-holders.ts';
 import type { MessageReceiver, MessageTransport } from './message-transport.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import { DmaTable } from './server-dma.ts';
@@ -140,22 +141,49 @@ export class Session implements SessionState, MessageReceiver {
     this.#options.log(message);
   }
 
-  /** Partition LPID, device open, then "KVM set" (the GPU joins the partition). */
+  /**
+   * Partition LPID, device open, then "KVM set" (the GPU joins the partition). Refused (EBUSY)
+   * while a process of another uid still holds the device's memory (memory-holders.ts).
+   */
   openDevice(): void {
     const { partitions, peerPid, device } = this.#options;
+    const refuse = (err: unknown): never => {
+      this.#closeAfterReply = true;
+      if (err instanceof VfioError && err.code === 'EBUSY')
+        throw new VfioError('EBUSY', `refusing pid ${peerPid}: ${err.reason}`);
+      throw err;
+    };
+    // Before the open where its memory is known (as the kernel refuses the group's open),
+    // after it the first time (a restarted server's regions make their memory at open).
+    const firstOpen = !device.everOpened;
+    let held: ReturnType<typeof refuseWhileMemoryHeld> = [];
+    try {
+      if (!firstOpen) held = refuseWhileMemoryHeld(device, peerPid);
+    } catch (err) {
+      refuse(err);
+    }
     const lpid = partitions.acquire(peerPid, device.name);
+    let opened = false;
     try {
       device.open();
+      opened = true;
+      if (firstOpen) held = refuseWhileMemoryHeld(device, peerPid);
     } catch (err) {
+      if (opened) device.close();
       partitions.release(peerPid, device.name);
-      this.#closeAfterReply = true;
-      throw err;
+      refuse(err);
     }
     this.#open = true;
     this.#lpid = lpid;
     this.#options.info?.(
       `${device.name}: connected: pid ${peerPid}, partition of pid ${peerPid}, LPID ${lpid}`,
     );
+    for (const { region, holders } of held) {
+      const who = holders.map((h) => `pid ${h.pid} (${h.ways.join(', ')})`).join(', ');
+      this.#options.info?.(
+        `${device.name}: region ${region} is also held by ${who}, of the client's uid: let in`,
+      );
+    }
     device.attachDma(this.#loggedDma()); // the device's DMA reaches what this client mapped
     try {
       device.attachKvm(lpid);
@@ -355,6 +383,9 @@ export class Session implements SessionState, MessageReceiver {
     this.#fastTable?.close(); // its fds now, not at the next garbage collection
     this.#fastTable = undefined;
     this.dma.clear();
+    // The client's own descriptions (server-device.ts grantFor): ours go now; what the client
+    // still holds of them is what the next open looks for (memory-holders.ts).
+    for (const grant of this.grants.values()) closeFd(grant.fd);
     this.grants.clear();
     this.migration.close(); // the device runs again; a saving or loading session is dropped
     if (!this.#open) return;

@@ -1,0 +1,279 @@
+/**
+ * A client that keeps a device's memory after it disconnects — a mapping, a descriptor, or
+ * either handed to another process — keeps the device from clients of other uids: the next
+ * client is refused with EBUSY, and the log names who holds what, until it lets go (the kernel
+ * keeps a VFIO device open while a mapping of it lives: vma->vm_file). The holder itself may
+ * open the device again, and so may a process of its uid (one trust domain; the log says so).
+ * A Python process (test/support/memory_holder.py), as uid 65534 admitted by --allow-uid, is
+ * the holder; this process (root) is the next client, over the real socket of a spawned `serve`.
+ */
+import assert from 'node:assert/strict';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import { alive } from './support/proc.ts';
+import {
+  BRIDGE,
+  connectWhenFree,
+  GPU,
+  type ServeProcess,
+  startServe,
+  waitFor,
+} from './support/serve-process.ts';
+import { within } from './support/wait.ts';
+
+const HOLDER = new URL('./support/memory_holder.py', import.meta.url).pathname;
+const EBUSY = 16;
+const NOBODY = 65534;
+const notRoot = process.getuid?.() !== 0 ? 'needs root to run the holder as uid 65534' : false;
+const MARKER = 0x1122334455667788n;
+
+/** The holder process: its pid and one line of answer per command. */
+interface Holder {
+  readonly pid: number;
+  readonly fd: number;
+  command(line: string): Promise<string>;
+  stop(): void;
+}
+
+async function hold(
+  socket: string,
+  region: number,
+  map: boolean,
+  uid: number | null = NOBODY, // null: as this process (root)
+): Promise<Holder> {
+  const args = [
+    HOLDER,
+    ...(uid === null ? [] : ['--uid', String(uid)]),
+    socket,
+    String(region),
+    ...(map ? [String(MARKER)] : []),
+  ];
+  const py: ChildProcessWithoutNullStreams = spawn('python3', args, { stdio: 'pipe' });
+  let out = '';
+  let err = '';
+  py.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  py.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  const nextLine = async (what: string): Promise<string> => {
+    const line = await waitFor(`the holder's answer to ${what}`, () => {
+      if (py.exitCode !== null) throw new Error(`the holder exited ${py.exitCode}: ${err}`);
+      const nl = out.indexOf('\n');
+      return nl < 0 ? undefined : out.slice(0, nl);
+    });
+    out = out.slice(line.length + 1);
+    return line;
+  };
+  const first = await nextLine('its start');
+  const m = /^held (\d+)$/.exec(first);
+  assert.ok(m, `the holder said ${first}`);
+  return {
+    pid: py.pid ?? -1,
+    fd: Number(m[1]),
+    command: (line) => {
+      py.stdin.write(`${line}\n`);
+      return nextLine(line);
+    },
+    stop: () => {
+      py.kill('SIGKILL');
+    },
+  };
+}
+
+/** Rejects with EBUSY: the next client of another process is refused. */
+async function refused(serve: ServeProcess, address: string): Promise<void> {
+  await assert.rejects(
+    within('the refused connect', VfioUserClient.connect(serve.socket(address))),
+    (e: unknown) => e instanceof ReplyError && e.remoteErrno === EBUSY,
+  );
+}
+
+/** A directory uid 65534 may pass through (0711) for the servers' socket dirs. */
+const base = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-held-'));
+chmodSync(base, 0o711);
+let serve: ServeProcess;
+before(async () => {
+  serve = await startServe(['--allow-uid', String(NOBODY)], { dir: join(base, 'sockets') });
+});
+after(async () => {
+  await serve.stop();
+  rmSync(base, { recursive: true, force: true });
+});
+
+describe('memory a client of another uid keeps after it disconnects', { skip: notRoot }, () => {
+  it('a mapping of GPU RAM keeps the device until it is unmapped; then the next client reads what it wrote', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      assert.equal(await h.command('close-fd'), 'closed'); // the mapping alone holds it now
+      await refused(serve, GPU);
+      assert.match(
+        serve.stderr(),
+        new RegExp(
+          `refusing pid ${process.pid}: region 9 of ${GPU} is still held by pid ${h.pid} of uid ${NOBODY} \\(a mapping\\)`,
+        ),
+      );
+      assert.doesNotMatch(serve.stderr(), /destroy context/, 'refused before the device opens');
+      assert.equal(await h.command('unmap'), 'unmapped');
+      const c = await VfioUserClient.connect(serve.socket(GPU));
+      try {
+        const got = await c.regionRead(9, 0x100n, 8);
+        assert.equal(Buffer.from(got).readBigUInt64LE(0), MARKER);
+      } finally {
+        c.close();
+      }
+    } finally {
+      h.stop();
+    }
+  });
+
+  for (const [what, address, region] of [
+    ['the ATSD page of a bridge', BRIDGE, 9],
+    ['BAR0 of a GPU', GPU, 0],
+  ] as const) {
+    it(`a descriptor of ${what} keeps the device until it is closed`, async () => {
+      const h = await hold(serve.socket(address), region, false);
+      try {
+        await refused(serve, address);
+        assert.match(
+          serve.stderr(),
+          new RegExp(
+            `refusing pid ${process.pid}: region ${region} of ${address} is still held by pid ${h.pid} of uid ${NOBODY} \\(fd ${h.fd}\\)`,
+          ),
+        );
+        assert.equal(await h.command('close-fd'), 'closed');
+        (await connectWhenFree(serve, address)).close();
+      } finally {
+        h.stop();
+      }
+    });
+  }
+
+  it('a process it handed its mapping and descriptor to keeps the device until it is gone', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      const answer = await h.command('fork');
+      const child = Number(/^child (\d+)$/.exec(answer)?.[1]);
+      assert.ok(child > 0, answer);
+      await refused(serve, GPU);
+      assert.match(
+        serve.stderr(),
+        new RegExp(`still held by pid ${child} of uid ${NOBODY} \\(fd ${h.fd}, a mapping\\)`),
+        'the child is named, and the holder (which let go) is not',
+      );
+      process.kill(child, 'SIGKILL');
+      await waitFor('the child gone', () => !alive(child));
+      (await connectWhenFree(serve, GPU)).close();
+    } finally {
+      h.stop();
+    }
+  });
+
+  it('the holder itself may open the device again; no other process may', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      assert.equal(await h.command('reconnect'), 'ok');
+      await refused(serve, GPU);
+    } finally {
+      h.stop();
+    }
+    (await connectWhenFree(serve, GPU)).close(); // a killed holder lets go of everything
+  });
+});
+
+describe('a server that cannot see the holder (serve not root)', { skip: notRoot }, () => {
+  it('refuses the next client while a process it cannot inspect holds the memory', async () => {
+    const SERVER = 65533; // neither the holder's uid nor ours: it cannot read the holder's /proc
+    const dir = join(base, 'unprivileged');
+    mkdirSync(dir);
+    chmodSync(dir, 0o711); // as serve makes it with --allow-uid: the holder reaches the socket
+    chownSync(dir, SERVER, SERVER);
+    const plain = await startServe(['--allow-uid', String(NOBODY)], { dir, uid: SERVER });
+    try {
+      const h = await hold(plain.socket(GPU), 9, true);
+      try {
+        assert.equal(await h.command('close-fd'), 'closed');
+        await refused(plain, GPU);
+        assert.match(
+          plain.stderr(),
+          new RegExp(
+            `refusing pid ${process.pid}: region 9 of ${GPU} is still held by a process this server cannot inspect \\(another uid's\\)`,
+          ),
+        );
+        assert.equal(await h.command('unmap'), 'unmapped');
+        (await connectWhenFree(plain, GPU)).close();
+      } finally {
+        h.stop();
+      }
+    } finally {
+      await plain.stop();
+    }
+  });
+});
+
+describe("a holder of the client's own uid", () => {
+  it('is let in, and the log says who holds what', async () => {
+    const h = await hold(serve.socket(GPU), 9, true, null);
+    try {
+      const c = await connectWhenFree(serve, GPU);
+      try {
+        const got = await c.regionRead(9, 0x100n, 8);
+        assert.equal(Buffer.from(got).readBigUInt64LE(0), MARKER);
+      } finally {
+        c.close();
+      }
+      await waitFor('the line naming the holder', () =>
+        new RegExp(
+          `${GPU}: region 9 is also held by pid ${h.pid} \\(fd ${h.fd}, a mapping\\), of the client's uid: let in`,
+        ).test(serve.stderr()),
+      );
+    } finally {
+      h.stop();
+    }
+  });
+});
+
+describe('memory a client of the last server kept (--state-dir)', { skip: notRoot }, () => {
+  it('keeps the device across kill -9 and restart from another uid; its holder gets it back', async () => {
+    const state = join(base, 'state');
+    const args = ['--state-dir', state, '--allow-uid', String(NOBODY)];
+    const first = await startServe(args, { dir: join(base, 'first') });
+    const h = await hold(first.socket(GPU), 9, true);
+    let second: ServeProcess | undefined;
+    try {
+      await first.stop('SIGKILL');
+      second = await startServe(args, { dir: join(base, 'second') });
+      await refused(second, GPU);
+      assert.match(
+        second.stderr(),
+        new RegExp(`still held by pid ${h.pid} of uid ${NOBODY} \\(fd ${h.fd}, a mapping\\)`),
+      );
+      assert.equal(
+        await h.command(`reconnect ${second.socket(GPU)}`),
+        'ok',
+        'the holder reconnects',
+      );
+      assert.equal(await h.command('close-fd'), 'closed');
+      assert.equal(await h.command('unmap'), 'unmapped');
+      const c = await connectWhenFree(second, GPU);
+      try {
+        const got = await c.regionRead(9, 0x100n, 8);
+        assert.equal(
+          Buffer.from(got).readBigUInt64LE(0),
+          MARKER,
+          'written through the mapping before the kill',
+        );
+      } finally {
+        c.close();
+      }
+    } finally {
+      h.stop();
+      await second?.stop();
+    }
+  });
+});

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""A client that keeps a device's memory after it disconnects (test/serve-held-memory.test.ts).
+With --uid N first (root only) it becomes uid N (and gid N). Connects to argv[1] like a VMM (vfio-user.rst), VERSION, GET_REGION_INFO of region argv[2],
+takes the fd of the reply; with argv[3] (a u64) maps the region's first 64 KiB through libc's
+mmap (Python's mmap module would keep a descriptor of its own) and stores argv[3] at 0x100.
+Then it closes the socket, prints "held <fd>" and follows stdin, one command per line, one line
+of answer each:
+  close-fd   closes its descriptor of the region             -> "closed"
+  unmap      unmaps it                                       -> "unmapped"
+  fork       a child keeps the fd and mapping, this process lets go of both -> "child <pid>"
+  reconnect [PATH]  connects again (to PATH if given) and does VERSION -> "ok" or "errno <n>"
+A child made by fork dies with this process (PR_SET_PDEATHSIG)."""
+import ctypes, os, signal, socket, struct, sys
+
+HDR = struct.Struct('<HHIII')
+VERSION, GET_REGION_INFO = 1, 5
+CAPS = b'{"capabilities":{"max_msg_fds":16,"max_data_xfer_size":1048576}}\0'
+LENGTH = 0x10000
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                      ctypes.c_long]
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+PROT_RW, MAP_SHARED, PR_SET_PDEATHSIG = 3, 1, 1
+
+
+def recv_exact(sock, n, fds):
+    data = b''
+    while len(data) < n:
+        chunk, got, _flags, _addr = socket.recv_fds(sock, n - len(data), 4)
+        if not chunk:
+            raise EOFError('server closed the connection')
+        fds.extend(got)
+        data += chunk
+    return data
+
+
+def request(sock, msg_id, command, payload=b''):
+    sock.sendall(HDR.pack(msg_id, command, HDR.size + len(payload), 0, 0) + payload)
+    fds = []
+    _rid, _cmd, size, flags, errno = HDR.unpack(recv_exact(sock, HDR.size, fds))
+    body = recv_exact(sock, size - HDR.size, fds) if size > HDR.size else b''
+    if flags & 0x20:
+        raise OSError(errno, f'command {command} failed')
+    return body, fds
+
+
+def open_device(path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    request(sock, 1, VERSION, struct.pack('<HH', 0, 0) + CAPS)
+    return sock
+
+
+def main():
+    if sys.argv[1] == '--uid':
+        uid = int(sys.argv[2])
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        del sys.argv[1:3]
+    path, region = sys.argv[1], int(sys.argv[2])
+    sock = open_device(path)
+    body, fds = request(sock, 2, GET_REGION_INFO, struct.pack('<IIIIQQ', 80, 0, region, 0, 0, 0))
+    offset = struct.unpack_from('<IIIIQQ', body)[5]
+    fd = fds[0]
+    address = None
+    if len(sys.argv) > 3:
+        address = libc.mmap(None, LENGTH, PROT_RW, MAP_SHARED, fd, offset)
+        if address in (None, ctypes.c_void_p(-1).value):
+            raise OSError(ctypes.get_errno(), 'mmap')
+        ctypes.memmove(address + 0x100, struct.pack('<Q', int(sys.argv[3])), 8)
+    sock.close()
+    print(f'held {fd}', flush=True)
+    for line in sys.stdin:
+        command = line.strip()
+        if command == 'close-fd':
+            os.close(fd)
+            print('closed', flush=True)
+        elif command == 'unmap':
+            libc.munmap(address, LENGTH)
+            print('unmapped', flush=True)
+        elif command == 'fork':
+            child = os.fork()
+            if child == 0:
+                libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+                os.close(0)
+                while True:
+                    signal.pause()
+            os.close(fd)
+            if address is not None:
+                libc.munmap(address, LENGTH)
+            print(f'child {child}', flush=True)
+        elif command.startswith('reconnect'):
+            try:
+                open_device(command.split()[1] if ' ' in command else path).close()
+                print('ok', flush=True)
+            except OSError as e:
+                print(f'errno {e.errno}', flush=True)
+
+
+if __name__ == '__main__':
+    main()
