@@ -29,7 +29,7 @@ import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, type Host, HostError } from '../platform/index.ts';
 import { readDevicesList, readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
-import type { StateDir } from '../state-dir/index.ts';
+import { replaceFile, type StateDir } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { createProbeMemory, formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
 import {
@@ -58,7 +58,6 @@ import {
   deviceEntries,
   formatDeviceTable,
   serverState,
-  writeFileAtomically,
   writeJsonAtomically,
 } from './serve-report.ts';
 import { openTraceOutput } from './serve-trace.ts';
@@ -616,7 +615,7 @@ export async function run(argv: string[]): Promise<number> {
     // attach wrote machine.state a moment ago, and nothing has changed since: state.json only.
     state.write();
     // The tree served, for `topology --socket-dir` (public like devices.json).
-    platformWritten = writeFileAtomically(`${args.socketDir}/platform.dtb`, dtb, DEVICES_MODE);
+    platformWritten = replaceFile(`${args.socketDir}/platform.dtb`, dtb, { mode: DEVICES_MODE });
     devicesWritten = writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
   try {
