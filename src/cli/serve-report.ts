@@ -8,7 +8,7 @@
  */
 import type { Machine, PartitionRegistry } from '../machine/index.ts';
 import type { Npu2Snapshot } from '../platform/index.ts';
-import { type DevicesListEntry, devicesListEntry } from '../serve-dir/index.ts';
+import { type DevicesListEntry, devicesListEntry, type ServeState } from '../serve-dir/index.ts';
 import { replaceFile } from '../state-dir/index.ts';
 import { hex, hexDigits, layoutTable } from '../text/index.ts';
 import type { FileIdentity } from '../vfio-user/index.ts';
@@ -50,7 +50,7 @@ export function writeJsonAtomically(path: string, data: unknown, mode: number): 
 }
 
 /** The content of state.json. */
-export function serverState(machine: Machine, partitions: PartitionRegistry): unknown {
+export function serverState(machine: Machine, partitions: PartitionRegistry): ServeState {
   return {
     pid: process.pid,
     partitions: partitions.list(),

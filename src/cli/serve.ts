@@ -28,7 +28,7 @@ import { createMachine, type Machine, PartitionRegistry } from '../machine/index
 import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, type Host, HostError } from '../platform/index.ts';
-import { readDevicesList, readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
+import { readDevicesList, readServeState } from '../serve-dir/index.ts';
 import { replaceFile, type StateDir } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { createProbeMemory, formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
@@ -423,14 +423,7 @@ function notifyReady(fd: number | undefined): void {
 /** How each file serve writes in its socket directory is recognised as an earlier serve's. */
 const OWN_FILES: readonly [name: string, recognise: (path: string) => void][] = [
   ['devices.json', (path) => void readDevicesList(path)],
-  [
-    'state.json',
-    (path) => {
-      const state: unknown = JSON.parse(readUntrustedFile(path, STATE_JSON_MAX_BYTES));
-      if (typeof state !== 'object' || state === null || !('pid' in state && 'partitions' in state))
-        throw new Error('not a state.json of serve');
-    },
-  ],
+  ['state.json', (path) => void readServeState(path)],
   [
     'platform.dtb',
     (path) => {
