@@ -25,6 +25,7 @@ import {
 import { CliError } from './cli-error.ts';
 import { PROC_DEVICE_TREE, readLiveTree, readTreeInput } from './dt-input.ts';
 import { logLine, writeStdout } from './output.ts';
+import { packageVersion } from './package-version.ts';
 
 /** Exit status when a finding is at or above `--fail-on`. */
 export const EXIT_FINDINGS = 3;
@@ -57,26 +58,6 @@ function write(file: string, text: string, what: string): void {
       'FILE',
       `cannot write ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
-  }
-}
-
-/** The tool's version, from package.json (for SARIF's driver.version). */
-function toolVersion(): string {
-  try {
-    const pkg = JSON.parse(
-      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-    ) as { version?: string };
-    if (typeof pkg.version === 'string') return pkg.version;
-  } catch {
-    // dist/ layout: one level deeper.
-  }
-  try {
-    const pkg = JSON.parse(
-      readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
-    ) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
   }
 }
 
@@ -140,7 +121,7 @@ export async function runLint(flags: LintFlags): Promise<number> {
       : new CliError('dt doctor', 'PLATFORM', `${input.fdt.source}: ${nothing}: nothing to serve`);
   if (nothingToServe && functions?.length === 0) throw nothingToServe;
   if (flags.sarif !== undefined) {
-    const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });
+    const log = toSarif(report, { toolVersion: packageVersion() ?? '0.0.0', dtb: input.dtb });
     write(flags.sarif, `${JSON.stringify(log, null, 2)}\n`, 'SARIF');
   }
   const overlay = combinedOverlay(report);
@@ -149,7 +130,7 @@ export async function runLint(flags: LintFlags): Promise<number> {
   const script = combinedScript(report, input.dtb, input.makeDtb);
   if (flags.fixScript !== undefined) write(flags.fixScript, script ?? '#!/bin/sh\n', 'script');
   if (flags.format === 'sarif') {
-    const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });
+    const log = toSarif(report, { toolVersion: packageVersion() ?? '0.0.0', dtb: input.dtb });
     await print(`${JSON.stringify(log, null, 2)}\n`);
   } else if (flags.format === 'json') {
     await print(`${JSON.stringify(reportJson(report, input.dtb), null, 2)}\n`);
