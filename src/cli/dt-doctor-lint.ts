@@ -5,7 +5,6 @@
  * Exit status: 0, or 3 when a finding is at or above `--fail-on`; 1 when the tree cannot be
  * read or Linux could not model its PCI functions (after writing the report); 2 for usage.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { type Fdt, isDeviceType } from '../fdt/index.ts';
 import { formatHostDoctorReport, withNvgraceEntries } from '../machine/index.ts';
 import type { KernelVersion, Level } from '../nvlink2/index.ts';
@@ -22,6 +21,7 @@ import {
   ruleTable,
   toSarif,
 } from '../nvlink2/index.ts';
+import { replaceFile } from '../state-dir/index.ts';
 import { CliError } from './cli-error.ts';
 import { PROC_DEVICE_TREE, readLiveTree, readTreeInput } from './dt-input.ts';
 import { logLine, writeStdout } from './output.ts';
@@ -49,9 +49,10 @@ export interface LintFlags {
 
 const print = writeStdout;
 
+/** Writes a file the user named, whole or not at all (replaceFile). */
 function write(file: string, text: string, what: string): void {
   try {
-    writeFileSync(file, text);
+    replaceFile(file, text);
   } catch (err) {
     throw new CliError(
       'dt doctor',
