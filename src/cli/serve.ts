@@ -21,7 +21,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
+import { messageOf, messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
 import { type Fdt, serializeFdt } from '../fdt/index.ts';
 import type { LiveCounters, LivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
@@ -302,7 +302,7 @@ function startFaultScan(machine: Machine): NodeJS.Timeout {
     try {
       machine.ctx.live.scanFaults();
     } catch (err) {
-      log(`fault scan: ${err instanceof Error ? err.message : String(err)}`);
+      log(`fault scan: ${messageOf(err)}`);
     }
   }, FAULT_SCAN_MS);
   timer.unref();
@@ -324,7 +324,7 @@ function startMemoryWatch(machine: Machine, writeState: () => void): NodeJS.Time
       if (now !== last) writeState();
       last = now;
     } catch (err) {
-      log(`memory usage: ${err instanceof Error ? err.message : String(err)}`);
+      log(`memory usage: ${messageOf(err)}`);
     }
   }, MEMORY_WATCH_MS);
   timer.unref();
@@ -483,7 +483,7 @@ function stateWriter(args: ServeArgs, machine: Machine, partitions: PartitionReg
     try {
       written = writeJsonAtomically(path, serverState(machine, partitions), STATE_MODE);
     } catch (err) {
-      log(`cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`);
+      log(`cannot write ${path}: ${messageOf(err)}`);
     }
   };
   /** At exit: removes the last state.json written, if it is still there. */
@@ -576,7 +576,7 @@ export async function run(argv: string[]): Promise<number> {
       });
     } catch (err) {
       stop('error');
-      throw new CliError('serve', 'USAGE', `--http ${args.http}: ${(err as Error).message}`, 1);
+      throw new CliError('serve', 'USAGE', `--http ${args.http}: ${messageOf(err)}`, 1);
     }
     if (stopping) {
       page.close(); // a signal came while the page started: nothing more is created
@@ -600,7 +600,7 @@ export async function run(argv: string[]): Promise<number> {
       );
     } catch (err) {
       stop('error');
-      throw new CliError('serve', 'SOCKET_PATH', `trace control socket: ${(err as Error).message}`);
+      throw new CliError('serve', 'SOCKET_PATH', `trace control socket: ${messageOf(err)}`);
     }
   }
   const entries = deviceEntries(machine, sockets);

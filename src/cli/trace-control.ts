@@ -15,6 +15,7 @@
  */
 import { unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { messageOf } from '../errors/index.ts';
 import {
   acceptConnection,
   closeFd,
@@ -170,7 +171,7 @@ export function startTraceControl(
       ({ pid, uid } = peerCredentials(fd));
     } catch (err) {
       closeFd(fd);
-      log(`${path}: no peer credentials: ${err instanceof Error ? err.message : String(err)}`);
+      log(`${path}: no peer credentials: ${messageOf(err)}`);
       return;
     }
     if (uid !== ourUid() && uid !== 0) {
@@ -217,7 +218,7 @@ export function startTraceControl(
         });
         log(`trace: pid ${pid} attached (${r.events ? r.events.join(',') : 'every event'})`);
       } catch (err) {
-        send({ error: (err as Error).message });
+        send({ error: messageOf(err) });
         socket.end();
       }
     });
@@ -238,7 +239,7 @@ export function startTraceControl(
         adopt(fd);
     } catch (err) {
       // The connection stays pending (e.g. EMFILE): pause rather than spin, try again later.
-      log(`${path}: accept failed: ${err instanceof Error ? err.message : String(err)}`);
+      log(`${path}: accept failed: ${messageOf(err)}`);
       watcher.set(0);
       retry = setTimeout(() => watcher.set(FdEvent.READABLE), 1000);
     }

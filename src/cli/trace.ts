@@ -7,6 +7,7 @@
  * open. Runs until interrupted or serve exits; detaching leaves serve as it was.
  */
 import { createConnection } from 'node:net';
+import { messageOf } from '../errors/index.ts';
 import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError } from './cli-error.ts';
 import { printLine } from './output.ts';
@@ -45,7 +46,7 @@ function parse(argv: string[]): TraceArgs | 'help' {
       },
     }));
   } catch (err) {
-    throw new CliError('trace', 'USAGE', `${(err as Error).message}\n\n${USAGE}`);
+    throw new CliError('trace', 'USAGE', `${messageOf(err)}\n\n${USAGE}`);
   }
   if (values.help) return 'help';
   let events: string[] | null = null;
@@ -53,7 +54,7 @@ function parse(argv: string[]): TraceArgs | 'help' {
     try {
       events = parseEventList(values.events);
     } catch (err) {
-      throw new CliError('trace', 'USAGE', `--events: ${(err as Error).message}`);
+      throw new CliError('trace', 'USAGE', `--events: ${messageOf(err)}`);
     }
   }
   return {
@@ -119,7 +120,7 @@ export async function run(argv: string[]): Promise<number> {
           m = parseTraceMessage(path, buffered.slice(0, nl));
         } catch (err) {
           // Not serve's trace socket, or not this version's: say so, read nothing more.
-          garbled = err instanceof Error ? err.message : String(err);
+          garbled = messageOf(err);
           socket.destroy();
           return;
         }

@@ -12,6 +12,8 @@
  * (only pages holding data: holes are never sent), CONFIG space, a BAR's REGISTERS page, IRQS.
  * Pure: bytes in, bytes out.
  */
+
+import { messageOf } from '../errors/index.ts';
 import { crc32 } from '../native/index.ts';
 import { JsonReader } from '../text/index.ts';
 import { VfioError } from '../vfio/index.ts';
@@ -205,7 +207,7 @@ function decodeDescription(json: Uint8Array): StreamDescription {
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(json);
   } catch (err) {
-    throw r.invalid(`not UTF-8 (${(err as Error).message})`);
+    throw r.invalid(`not UTF-8 (${messageOf(err)})`);
   }
   const o = r.object('the description', r.parse(text));
   const regions = r.array('regions', o.regions, MAX_REGIONS).map((x, i) => {

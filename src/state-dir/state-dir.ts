@@ -26,6 +26,7 @@
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { messageOf } from '../errors/index.ts';
 import type { Machine, PartitionRegistry, PartitionView } from '../machine/index.ts';
 import { pnvNpu2UnmapLparDev } from '../nvlink2/index.ts';
 import type { Npu2Snapshot } from '../platform/index.ts';
@@ -364,7 +365,7 @@ export class StateDir {
         try {
           device.restoreState(saved);
         } catch (err) {
-          fail(`${this.dir}/devices/${fn.name}.state`, (err as Error).message);
+          fail(`${this.dir}/devices/${fn.name}.state`, messageOf(err));
         }
       }
       // No copy of the state as it starts (18 encodings before any socket listens): a device's
@@ -386,7 +387,7 @@ export class StateDir {
     try {
       machine.ctx.firmware.restore(body.firmware);
     } catch (err) {
-      fail(path, `NPU firmware tables do not fit the tree: ${(err as Error).message}`);
+      fail(path, `NPU firmware tables do not fit the tree: ${messageOf(err)}`);
     }
     for (let l = 0; l < machine.lpids.nrLpids; l++) machine.lpids.free(l);
     for (const l of body.lpids) machine.lpids.claim(l);
@@ -423,9 +424,7 @@ export class StateDir {
       writeStateFile(path, kind, body, this.options.sync ?? false);
       return true;
     } catch (err) {
-      this.options.log?.(
-        `cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      this.options.log?.(`cannot write ${path}: ${messageOf(err)}`);
       return false;
     }
   }
@@ -449,9 +448,7 @@ export class StateDir {
       for (const f of this.#files) f.checkSize();
       if (this.options.sync) this.flush();
     } catch (err) {
-      this.options.log?.(
-        `state directory ${this.dir}: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      this.options.log?.(`state directory ${this.dir}: ${messageOf(err)}`);
     }
   }
 
