@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* Random 128-bit tags, one per kind of wrapped struct (napi_type_tag). */
@@ -224,4 +225,19 @@ napi_status nv_export(napi_env env, napi_value exports, const char *name, napi_c
   NV_CHECK_STATUS(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f));
   NV_CHECK_STATUS(env, napi_set_named_property(env, exports, name, f));
   return napi_ok;
+}
+
+size_t nv_take_fds(struct msghdr *msg, int *out, size_t max) {
+  size_t n = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (n < max) out[n++] = fd;
+      else close(fd);
+    }
+  }
+  return n;
 }

@@ -15,9 +15,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 /* The kernel's per-message cap on SCM_RIGHTS fds (include/net/scm.h SCM_MAX_FD). */
 #define NV_SCM_MAX_FD 253
+/* A control buffer for the most SCM_RIGHTS fds of one message, aligned for cmsghdr. */
+typedef union {
+  char buf[CMSG_SPACE(sizeof(int) * NV_SCM_MAX_FD)];
+  struct cmsghdr align;
+} nv_scm_control;
 /* Most parts one sendMessage gathers (sendmsg iovecs). */
 #define NV_MAX_IOV 64
 /* Node 20's Buffer/ArrayBuffer cap (buffer.constants.MAX_LENGTH): larger regions go in windows. */
@@ -94,6 +100,12 @@ napi_value nv_null(napi_env env);
 napi_value nv_undefined(napi_env env);
 /* The number of a descriptor just created; if even that fails, closes it (no leak). */
 napi_value nv_new_fd(napi_env env, int fd);
+/*
+ * The fds of every SCM_RIGHTS message in `msg`'s control data (unix(7), cmsg(3)): the first
+ * `max` go into `out` and their count is returned, the rest are closed (all of them with
+ * `max` 0, `out` may then be NULL), so none is ever left open unseen.
+ */
+size_t nv_take_fds(struct msghdr *msg, int *out, size_t max);
 /* Builds a JS array of numbers from `fds`. */
 napi_value nv_fd_array(napi_env env, const int *fds, size_t count);
 /* Sets obj[name] = value; false after throwing (also when `value` is NULL: already thrown). */

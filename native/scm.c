@@ -79,10 +79,7 @@ static napi_value send_message(napi_env env, napi_callback_info info) {
   /* A stream socket drops ancillary data that comes with no bytes. */
   if (fd_count > 0 && total == 0) return nv_throw_errno(env, "sendmsg", EINVAL);
 
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * NV_SCM_MAX_FD)];
-    struct cmsghdr align;
-  } control;
+  nv_scm_control control;
   struct msghdr msg = {.msg_iov = iov, .msg_iovlen = iov_count};
   if (fd_count > 0) {
     memset(control.buf, 0, CMSG_SPACE(sizeof(int) * fd_count));
@@ -102,22 +99,6 @@ static napi_value send_message(napi_env env, napi_callback_info info) {
     return nv_throw_errno(env, "sendmsg", errno);
   }
   return nv_double(env, (double)r);
-}
-
-/* Closes every fd in a control buffer (used when it was truncated). */
-static size_t collect_fds(struct msghdr *msg, int *out, size_t max) {
-  size_t n = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c != NULL; c = CMSG_NXTHDR(msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      if (n < max) out[n++] = fd;
-      else close(fd);
-    }
-  }
-  return n;
 }
 
 /* The result object of a receive: { bytes: count or a Buffer copy, fds, truncatedControl }. */
@@ -141,10 +122,7 @@ static napi_value build_received(napi_env env, ssize_t r, const void *buf, bool 
 static napi_value receive(napi_env env, int fd, void *buf, size_t len, uint32_t max_fds,
                           bool copy) {
   if (max_fds > NV_SCM_MAX_FD) max_fds = NV_SCM_MAX_FD;
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * NV_SCM_MAX_FD)];
-    struct cmsghdr align;
-  } control;
+  nv_scm_control control;
   struct iovec iov = {.iov_base = buf, .iov_len = len};
   struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
   if (max_fds > 0) {
@@ -158,13 +136,10 @@ static napi_value receive(napi_env env, int fd, void *buf, size_t len, uint32_t 
     if (errno == EAGAIN || errno == EWOULDBLOCK) return nv_null(env);
     return nv_throw_errno(env, "recvmsg", errno);
   }
-  int fds[NV_SCM_MAX_FD];
-  size_t fd_count = max_fds > 0 ? collect_fds(&msg, fds, max_fds) : 0;
+  /* truncated control data: whatever fds did arrive are closed, none is handed out */
   bool truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
-  if (truncated) {
-    for (size_t i = 0; i < fd_count; i++) close(fds[i]);
-    fd_count = 0;
-  }
+  int fds[NV_SCM_MAX_FD];
+  size_t fd_count = nv_take_fds(&msg, fds, truncated ? 0 : max_fds);
   napi_value obj = build_received(env, r, buf, copy, fds, fd_count, truncated);
   if (obj == NULL) /* thrown: the fds never reached JS, so nobody else can close them */
     for (size_t i = 0; i < fd_count; i++) close(fds[i]);

@@ -189,10 +189,7 @@ static void body_failed(nv_watcher *w, int status, int events, int body_error) {
  * on). fds that come with it are closed, as JS closes those of a REGION_WRITE.
  */
 static void receive_body(nv_watcher *w, int events) {
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * NV_SCM_MAX_FD)];
-    struct cmsghdr align;
-  } control;
+  nv_scm_control control;
   nv_fast_body *b = &w->body;
   while (b->left > 0) {
     struct iovec iov = {.iov_base = b->dst, .iov_len = b->left};
@@ -206,17 +203,7 @@ static void receive_body(nv_watcher *w, int events) {
       body_failed(w, 0, events, errno);
       return;
     }
-    if (msg.msg_controllen > 0) {
-      for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t j = 0; j < k; j++) {
-          int fd;
-          memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof fd);
-          close(fd);
-        }
-      }
-    }
+    nv_take_fds(&msg, NULL, 0);
     if (r == 0) {
       body_failed(w, 0, events, -1);
       return;
@@ -250,10 +237,7 @@ static void receive_body(nv_watcher *w, int events) {
  * its chunk) goes to JS with the callback, as does anything unusual (fds, errors, the end).
  */
 static void fast_drain(nv_watcher *w, int events) {
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * NV_SCM_MAX_FD)];
-    struct cmsghdr align;
-  } control;
+  nv_scm_control control;
   for (int i = 0; i < FAST_READS_PER_WAKEUP; i++) {
     struct iovec iov = {.iov_base = w->scratch, .iov_len = w->scratch_len};
     struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
@@ -277,17 +261,7 @@ static void fast_drain(nv_watcher *w, int events) {
     if (msg.msg_controllen > 0 || truncated) {
       /* fds came: they belong to the chunk's last byte; JS frames it all as it always did */
       int fds[NV_SCM_MAX_FD];
-      size_t n = 0;
-      for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t j = 0; j < k; j++) {
-          int fd;
-          memcpy(&fd, CMSG_DATA(c) + j * sizeof(int), sizeof fd);
-          if (n < NV_SCM_MAX_FD && !truncated) fds[n++] = fd;
-          else close(fd);
-        }
-      }
+      size_t n = nv_take_fds(&msg, fds, truncated ? 0 : NV_SCM_MAX_FD);
       hand_off(w, 0, events, 0, (size_t)r, fds, n, truncated, 0, 0);
       return;
     }

@@ -1,7 +1,7 @@
 /**
  * `vfio-nvlink2 bench --quick` end to end, in a child process exactly as a user runs it (the
  * compiled build, which spawns its peers compiled too): the peer, the vfio-user GPU, the echo floor, the mapping and `serve` start-up
- * all run, and the JSON has every figure with finite numbers. No timing is asserted: this
+ * all run, and the JSON has every figure with finite numbers, in one run. No timing is asserted: this
  * machine is shared and noisy, and the figures are the bench's report, not the test's.
  */
 import assert from 'node:assert/strict';
@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli } from '../../test/support/cli.ts';
-import type { Figure } from './figures.ts';
+import { benchVerdict, type Figure } from './figures.ts';
 import type { BenchResult } from './run-bench.ts';
 
 const EXPECTED_FIGURES = [
@@ -52,19 +52,26 @@ function assertFigure(f: Figure): void {
   assert.equal(typeof f.pass, 'boolean');
 }
 
-test('bench --quick measures every figure and writes them as JSON', () => {
+// One run (the bench's quick run is most of this file's CPU): with --no-fail, so its exit is 0
+// whatever the figures, and its summary line is the verdict the figures give. That the exit
+// without --no-fail follows the figures (0, or 3 for a missed target) is benchVerdict's, in
+// figures.test.ts; this run shows the CLI hands it the flag.
+test('bench --quick --no-fail measures every figure, writes them as JSON, exits 0 whatever they are', () => {
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-test-'));
   try {
     const json = join(dir, 'results.json');
-    const r = runCli(['bench', '--quick', '--json', json], { guardMs: 240_000 });
-    assert.ok(
-      r.status === 0 || r.status === 3,
-      `bench failed (${r.status ?? r.signal}):\n${r.stderr}`,
-    );
+    const r = runCli(['bench', '--quick', '--no-fail', '--json', json], { guardMs: 240_000 });
+    assert.equal(r.status, 0, `bench failed (${r.status ?? r.signal}):\n${r.stderr}`);
     const result = JSON.parse(readFileSync(json, 'utf8')) as BenchResult;
-    // Exit 3 exactly when the JSON has a missed target (the quick figures are not meaningful;
-    // which way they fall is not this test's business, only that the status follows them).
-    assert.equal(r.status, result.figures.every((f) => f.pass) ? 0 : 3);
+    // The verdict the figures give, with --no-fail's exit: every target met, or the missed
+    // ones named and "--no-fail: exit 0" (the quick figures are not meaningful; which way they
+    // fall is not this test's business, only that the summary and status follow them).
+    const missed = result.figures.filter((f) => !f.pass).map((f) => f.id);
+    assert.match(r.stdout, missed.length === 0 ? /every target met/ : /--no-fail: exit 0/);
+    assert.ok(
+      r.stdout.includes(`\n${benchVerdict(result.figures, true).summary}; results in ${json}\n`),
+      r.stdout,
+    );
     assert.equal(result.schema, 'vfio-nvlink2-bench/2');
     assert.equal(result.quick, true);
     assert.deepEqual(
@@ -78,20 +85,6 @@ test('bench --quick measures every figure and writes them as JSON', () => {
     assert.ok(result.raw.startup.every((s) => s.sockets > 0));
     // stderr is a pipe here: no progress bar, no progress lines.
     assert.doesNotMatch(r.stderr, /bench \[|bench: /);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('bench --no-fail --quick exits 0 whatever the figures', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-bench-test-'));
-  try {
-    const json = join(dir, 'results.json');
-    const r = runCli(['bench', '--quick', '--no-fail', '--json', json], { guardMs: 240_000 });
-    assert.equal(r.status, 0, `bench failed (${r.status ?? r.signal}):\n${r.stderr}`);
-    const result = JSON.parse(readFileSync(json, 'utf8')) as BenchResult;
-    const missed = result.figures.filter((f) => !f.pass).length;
-    assert.match(r.stdout, missed === 0 ? /every target met/ : /--no-fail: exit 0/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -6,6 +6,8 @@
  * No codec, no allocation per message, no dispatch: what the server and client add on top of
  * this is exactly what the benchmark's ratios measure.
  */
+
+import { asError } from '../errors/index.ts';
 import {
   closeFd,
   FdEvent,
@@ -98,7 +100,7 @@ export class RawStream {
       try {
         sent = sendMessage(this.#fd, this.#pending.slice(0, 64));
       } catch (e) {
-        this.close(e as Error);
+        this.close(asError(e));
         return;
       }
       if (sent === 0) break;
@@ -120,7 +122,7 @@ export class RawStream {
       } catch (e) {
         // ECONNRESET comes once everything the peer sent has been read: the end of the stream.
         if ((e as { code?: unknown }).code !== 'ECONNRESET') {
-          this.close(e as Error);
+          this.close(asError(e));
           return;
         }
         got = 0;

@@ -5,7 +5,6 @@
  * is met, 3 when one is missed (0 with --no-fail); 1 when something could not be measured, 2
  * for bad usage.
  */
-import { writeFileSync } from 'node:fs';
 import {
   type BenchPlan,
   benchVerdict,
@@ -16,7 +15,7 @@ import {
   runBench,
 } from '../bench/index.ts';
 import { CliError } from './cli-error.ts';
-import { printLine } from './output.ts';
+import { printLine, writeOutputFile } from './output.ts';
 import { startProgress } from './progress.ts';
 
 const USAGE = `usage: vfio-nvlink2 bench [--json FILE] [--quick] [--no-pin] [--no-fail]
@@ -97,7 +96,7 @@ export async function run(argv: string[]): Promise<number> {
   await printLine(
     `\n${result.cpus} CPUs, load average ${load(result.load.start)} at start, ${load(result.load.end)} at end; ${describePlacement(result.placement)}`,
   );
-  writeFileSync(args.json, `${JSON.stringify(result, null, 2)}\n`);
+  writeOutputFile('bench', args.json, `${JSON.stringify(result, null, 2)}\n`);
   const verdict = benchVerdict(result.figures, !args.fail);
   await printLine(`\n${verdict.summary}; results in ${args.json}`);
   return verdict.exitCode;

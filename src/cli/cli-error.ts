@@ -3,7 +3,13 @@
  * `code` is from the errors leaf's vocabulary (an errno name for a device's refusal, a stable
  * code such as USAGE or SOCKET_DIR for the rest); README.md "Errors" lists the codes.
  */
-import { CodedError, type ErrorCode, errorCode, messageWithoutCode } from '../errors/index.ts';
+import {
+  CodedError,
+  type ErrorCode,
+  errorCode,
+  messageOf,
+  messageWithoutCode,
+} from '../errors/index.ts';
 
 /** An error the CLI reports as one readable line (no stack), with an exit code. */
 export class CliError extends CodedError {
@@ -25,7 +31,7 @@ export class CliError extends CodedError {
 
 /** A `node:util` parseArgs failure as one USAGE line naming the flag (exit status 2). */
 export function usageError(command: string, err: unknown): CliError {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = messageOf(err);
   const first = message.split(/\.\s/)[0] ?? message;
   return new CliError(command, 'USAGE', first.replace(/\.$/, ''));
 }

@@ -5,7 +5,6 @@
  * Exit status: 0, or 3 when a finding is at or above `--fail-on`; 1 when the tree cannot be
  * read or Linux could not model its PCI functions (after writing the report); 2 for usage.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
 import { type Fdt, isDeviceType } from '../fdt/index.ts';
 import { formatHostDoctorReport, withNvgraceEntries } from '../machine/index.ts';
 import type { KernelVersion, Level } from '../nvlink2/index.ts';
@@ -22,9 +21,11 @@ import {
   ruleTable,
   toSarif,
 } from '../nvlink2/index.ts';
+import { replaceFile } from '../state-dir/index.ts';
 import { CliError } from './cli-error.ts';
 import { PROC_DEVICE_TREE, readLiveTree, readTreeInput } from './dt-input.ts';
 import { logLine, writeStdout } from './output.ts';
+import { packageVersion } from './package-version.ts';
 
 /** Exit status when a finding is at or above `--fail-on`. */
 export const EXIT_FINDINGS = 3;
@@ -48,35 +49,16 @@ export interface LintFlags {
 
 const print = writeStdout;
 
+/** Writes a file the user named, whole or not at all (replaceFile). */
 function write(file: string, text: string, what: string): void {
   try {
-    writeFileSync(file, text);
+    replaceFile(file, text);
   } catch (err) {
     throw new CliError(
       'dt doctor',
       'FILE',
       `cannot write ${what} ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
-  }
-}
-
-/** The tool's version, from package.json (for SARIF's driver.version). */
-function toolVersion(): string {
-  try {
-    const pkg = JSON.parse(
-      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-    ) as { version?: string };
-    if (typeof pkg.version === 'string') return pkg.version;
-  } catch {
-    // dist/ layout: one level deeper.
-  }
-  try {
-    const pkg = JSON.parse(
-      readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'),
-    ) as { version?: string };
-    return pkg.version ?? '0.0.0';
-  } catch {
-    return '0.0.0';
   }
 }
 
@@ -140,7 +122,7 @@ export async function runLint(flags: LintFlags): Promise<number> {
       : new CliError('dt doctor', 'PLATFORM', `${input.fdt.source}: ${nothing}: nothing to serve`);
   if (nothingToServe && functions?.length === 0) throw nothingToServe;
   if (flags.sarif !== undefined) {
-    const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });
+    const log = toSarif(report, { toolVersion: packageVersion() ?? '0.0.0', dtb: input.dtb });
     write(flags.sarif, `${JSON.stringify(log, null, 2)}\n`, 'SARIF');
   }
   const overlay = combinedOverlay(report);
@@ -149,7 +131,7 @@ export async function runLint(flags: LintFlags): Promise<number> {
   const script = combinedScript(report, input.dtb, input.makeDtb);
   if (flags.fixScript !== undefined) write(flags.fixScript, script ?? '#!/bin/sh\n', 'script');
   if (flags.format === 'sarif') {
-    const log = toSarif(report, { toolVersion: toolVersion(), dtb: input.dtb });
+    const log = toSarif(report, { toolVersion: packageVersion() ?? '0.0.0', dtb: input.dtb });
     await print(`${JSON.stringify(log, null, 2)}\n`);
   } else if (flags.format === 'json') {
     await print(`${JSON.stringify(reportJson(report, input.dtb), null, 2)}\n`);

@@ -5,6 +5,7 @@
  */
 import { statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { messageOf } from '../errors/index.ts';
 import {
   FDTGET_GUESS,
   type Fdt,
@@ -149,7 +150,7 @@ function query(fdt: Fdt, args: string[], values: Values, shown: Shown[]): void {
     try {
       t = parseFdtgetType(values.type);
     } catch (err) {
-      throw new CliError(COMMAND, 'USAGE', (err as Error).message);
+      throw new CliError(COMMAND, 'USAGE', messageOf(err));
     }
   }
   for (let i = 0; i < args.length; i += 2)

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { runCli } from '../../test/support/cli.ts';
 import { within } from '../../test/support/wait.ts';
-import type { DeviceDescription } from '../vfio/index.ts';
+import { type DeviceDescription, VfioError } from '../vfio/index.ts';
 import { CliError } from './cli-error.ts';
 import {
   inspectInProcess,
@@ -127,6 +127,8 @@ describe('inspect --socket-dir: state.json once serve released our sessions', ()
     `${JSON.stringify({
       pid: 1,
       partitions: pids.map((pid) => ({ pid, lpid: 1, devices: ['0007:03:00.0'] })),
+      lpidsInUse: pids.length ? [1] : [],
+      firmware: [],
       memory: {
         budget: 1048576,
         touched: bars,
@@ -140,6 +142,38 @@ describe('inspect --socket-dir: state.json once serve released our sessions', ()
     assert.equal(listsPartitionOf(state([7], 0), process.pid), false);
     for (const text of ['', '{', 'null', '[]', '{"partitions":{}}', '{"partitions":[null,1]}'])
       assert.equal(listsPartitionOf(text, process.pid), false, text);
+  });
+
+  it('memory lines of a state.json that is not serve`s: one line naming the file and the member', () => {
+    const good = JSON.parse(state([], 0)) as { memory: { gpus: Record<string, unknown>[] } };
+    const bad = (change: (s: typeof good) => void) => {
+      const s = structuredClone(good);
+      change(s);
+      return JSON.stringify(s);
+    };
+    const cases: [string, string][] = [
+      ['{', 'DIR/state.json: not JSON ('],
+      ['[]', 'DIR/state.json: "the top level" must be an object, got an array'],
+      [
+        bad((s) => {
+          s.memory.gpus[0]!.bars = '8';
+        }),
+        'DIR/state.json: "memory.gpus[0].bars" must be a non-negative integer, got "8"',
+      ],
+      [
+        bad((s) => {
+          delete (s as Partial<typeof good>).memory;
+        }),
+        'DIR/state.json: "memory" must be an object, got undefined',
+      ],
+    ];
+    for (const [text, message] of cases)
+      assert.throws(
+        () => memoryLines(text, 'DIR/state.json'),
+        (err: VfioError) =>
+          err instanceof VfioError && err.reason.startsWith(message) && !err.reason.includes('\n'),
+        text,
+      );
   });
 
   it('waits for the rewrite that drops our pid (another process renames it in later)', async () => {

@@ -16,7 +16,12 @@ import { isSystemCallError } from '../native/index.ts';
 import type { KernelLogLine } from '../nvlink2/index.ts';
 import type { Host, PciFunction } from '../platform/index.ts';
 import { HostError } from '../platform/index.ts';
-import { readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
+import {
+  parseServeState,
+  readUntrustedFile,
+  type ServeState,
+  STATE_JSON_MAX_BYTES,
+} from '../serve-dir/index.ts';
 import {
   type DeviceDescription,
   describeAsText,
@@ -191,55 +196,35 @@ async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription
   }
 }
 
-const isCount = (v: unknown): v is number =>
-  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-
 /**
- * The memory block of `inspect --socket-dir DIR` from DIR/state.json (written by `serve`): the
- * total against the budget, then each GPU's GPU RAM and BAR bytes. Empty when the file is
- * missing or not what serve writes.
+ * The memory block of `inspect --socket-dir DIR` from DIR/state.json (written by `serve`, read
+ * from `path`): the total against the budget, then each GPU's GPU RAM and BAR bytes.
+ * @throws VfioError EINVAL naming `path` and the member when the text is not serve's state.
  */
-export function memoryLines(stateJson: string): string[] {
-  let memory: unknown;
-  try {
-    memory = (JSON.parse(stateJson) as { memory?: unknown }).memory;
-  } catch {
-    return [];
-  }
-  if (typeof memory !== 'object' || memory === null) return [];
-  const m = memory as { budget?: unknown; touched?: unknown; refused?: unknown; gpus?: unknown };
-  if (!isCount(m.touched) || !isCount(m.refused) || !Array.isArray(m.gpus)) return [];
-  const budget = isCount(m.budget) ? `budget ${formatBytes(m.budget)}` : 'no budget';
+export function memoryLines(stateJson: string, path = 'state.json'): string[] {
+  const m = parseServeState(path, stateJson).memory;
+  const budget = m.budget === null ? 'no budget' : `budget ${formatBytes(m.budget)}`;
   const lines = [
     `memory: ${formatBytes(m.touched)} touched of ${budget}, ${m.refused} write${m.refused === 1 ? '' : 's'} refused`,
   ];
-  for (const g of m.gpus.slice(0, 1024) as {
-    address?: unknown;
-    gpuRam?: unknown;
-    bars?: unknown;
-  }[]) {
-    if (typeof g?.address !== 'string' || !isCount(g.gpuRam) || !isCount(g.bars)) continue;
+  for (const g of m.gpus)
     lines.push(`  ${g.address}  GPU RAM ${formatBytes(g.gpuRam)}  BARs ${formatBytes(g.bars)}`);
-  }
   return lines;
 }
 
 /**
  * Whether the state.json text lists a partition of `pid`: serve lists a client from its
  * session's open until its release, and rewrites the file at both. False for text that is not
- * serve's.
+ * serve's (memoryLines then says what is wrong with it).
  */
 export function listsPartitionOf(stateJson: string, pid: number): boolean {
-  let partitions: unknown;
+  let state: ServeState;
   try {
-    partitions = (JSON.parse(stateJson) as { partitions?: unknown }).partitions;
+    state = parseServeState('state.json', stateJson);
   } catch {
     return false;
   }
-  return (
-    Array.isArray(partitions) &&
-    partitions.slice(0, 4096).some((p: unknown) => (p as { pid?: unknown } | null)?.pid === pid)
-  );
+  return state.partitions.some((p) => p.pid === pid);
 }
 
 /**
@@ -273,7 +258,7 @@ async function memoryBlock(remote: RemoteInspectArgs): Promise<string[]> {
   if (remote.address !== undefined || first === undefined) return [];
   try {
     const path = join(dirname(first), 'state.json');
-    return memoryLines(await settledState(path, process.pid, QEMU_MSG_TIMEOUT_MS));
+    return memoryLines(await settledState(path, process.pid, QEMU_MSG_TIMEOUT_MS), path);
   } catch (err) {
     if (err instanceof VfioError) throw new CliError('inspect', 'FILE', err.reason);
     return []; // none (serve --device), or unreadable: no memory block

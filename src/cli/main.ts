@@ -3,7 +3,6 @@
  * `vfio-nvlink2`: the command-line entry. Each subcommand lives in its own module exporting
  * `run(argv)`, which returns the process exit code; this file only dispatches.
  */
-import { readFileSync } from 'node:fs';
 import { CliError, cliErrorOf } from './cli-error.ts';
 import {
   EXIT_CLOSED_PIPE,
@@ -13,6 +12,7 @@ import {
   outputFailure,
   printLine,
 } from './output.ts';
+import { packageVersion } from './package-version.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -67,22 +67,6 @@ ${lines.join('\n')}
 Run 'vfio-nvlink2 help <command>' or 'vfio-nvlink2 <command> --help' for a command's options.`;
 }
 
-/** The package's version (package.json beside src/ or dist/). */
-function version(): string {
-  for (const up of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as {
-        name?: unknown;
-        version?: unknown;
-      };
-      if (pkg.name === 'vfio-nvlink2' && typeof pkg.version === 'string') return pkg.version;
-    } catch {
-      // not this one
-    }
-  }
-  return 'unknown';
-}
-
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined) {
@@ -90,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === '--version' || name === '-V') {
-    await printLine(`vfio-nvlink2 ${version()}`);
+    await printLine(`vfio-nvlink2 ${packageVersion() ?? 'unknown'}`);
     return 0;
   }
   if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {

@@ -7,9 +7,8 @@
  * `guardOutput` (main.ts) turns the events of writes nobody awaits (log lines) into the same
  * failure, which `serve` and `trace` watch with `onOutputFailure` to stop cleanly.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { CodedError, type SystemErrnoName } from '../errors/index.ts';
+import { replaceFile } from '../state-dir/index.ts';
 import { CliError } from './cli-error.ts';
 
 /** Exit status after a closed pipe: what a shell reports for a program killed by SIGPIPE. */
@@ -142,22 +141,14 @@ export function logLine(line: string): void {
 
 /**
  * Writes `data` to the file `path` a user named (`-o FILE`): through a temporary file beside it
- * (random name, created exclusively, mode 0666 less the umask) and a rename, so that a write
- * that fails (ENOSPC, a signal) leaves the file that was there untouched and no half file.
+ * and a rename (replaceFile, mode 0666 less the umask), so that a write that fails (ENOSPC, a
+ * signal) leaves the file that was there untouched and no half file.
  * @throws CliError FILE for `command`, naming the file and the errno.
  */
 export function writeOutputFile(command: string, path: string, data: string | Uint8Array): void {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o666);
-    try {
-      writeFileSync(fd, data);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
+    replaceFile(path, data);
   } catch (err) {
-    rmSync(tmp, { force: true });
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new CliError(command, 'FILE', `cannot write ${path} (${code})`);
   }

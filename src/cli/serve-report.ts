@@ -6,20 +6,10 @@
  * device or the memory held changes, so tests and operators can watch the LPID
  * tables without a side channel into the server. Files are replaced atomically (rename).
  */
-import { randomBytes } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fchmodSync,
-  fstatSync,
-  openSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
 import type { Machine, PartitionRegistry } from '../machine/index.ts';
 import type { Npu2Snapshot } from '../platform/index.ts';
-import { type DevicesListEntry, devicesListEntry } from '../serve-dir/index.ts';
+import { type DevicesListEntry, devicesListEntry, type ServeState } from '../serve-dir/index.ts';
+import { replaceFile } from '../state-dir/index.ts';
 import { hex, hexDigits, layoutTable } from '../text/index.ts';
 import type { FileIdentity } from '../vfio-user/index.ts';
 
@@ -50,51 +40,17 @@ function toJson(value: unknown): string {
 }
 
 /**
- * Writes `data` to `path` through a temporary file and a rename, the file's mode exactly
- * `mode` whatever the umask. The temporary name is random and created exclusively with
- * O_NOFOLLOW, so a file or symlink planted there is never written through; rename(2) replaces
- * a symlink at `path` itself, never its target.
+ * Writes `data` as JSON to `path` through a temporary file and a rename (replaceFile), the
+ * file's mode exactly `mode` whatever the umask.
  * @returns the file written (st_dev, st_ino): serve removes it at exit only while `path` is it.
  * @throws NodeJS.ErrnoException from open/write/rename (the temporary file is removed).
  */
 export function writeJsonAtomically(path: string, data: unknown, mode: number): FileIdentity {
-  return writeFileAtomically(path, `${toJson(data)}\n`, mode);
-}
-
-/**
- * Writes `bytes` to `path` as `writeJsonAtomically` writes JSON (random temporary name created
- * exclusively with O_NOFOLLOW, mode exactly `mode`, rename).
- * @returns the file written (st_dev, st_ino).
- * @throws NodeJS.ErrnoException from open/write/rename (the temporary file is removed).
- */
-export function writeFileAtomically(
-  path: string,
-  bytes: string | Uint8Array,
-  mode: number,
-): FileIdentity {
-  const tmp = `${path}.${randomBytes(8).toString('hex')}.tmp`;
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
-  const fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, mode);
-  try {
-    let written: FileIdentity;
-    try {
-      fchmodSync(fd, mode); // the umask may have narrowed it
-      writeFileSync(fd, bytes);
-      const st = fstatSync(fd);
-      written = { dev: st.dev, ino: st.ino };
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, path);
-    return written;
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  return replaceFile(path, `${toJson(data)}\n`, { mode });
 }
 
 /** The content of state.json. */
-export function serverState(machine: Machine, partitions: PartitionRegistry): unknown {
+export function serverState(machine: Machine, partitions: PartitionRegistry): ServeState {
   return {
     pid: process.pid,
     partitions: partitions.list(),

@@ -21,15 +21,15 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
+import { messageOf, messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
 import { type Fdt, serializeFdt } from '../fdt/index.ts';
 import type { LiveCounters, LivePage } from '../live/index.ts';
 import { createMachine, type Machine, PartitionRegistry } from '../machine/index.ts';
 import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, type Host, HostError } from '../platform/index.ts';
-import { readDevicesList, readUntrustedFile, STATE_JSON_MAX_BYTES } from '../serve-dir/index.ts';
-import type { StateDir } from '../state-dir/index.ts';
+import { readDevicesList, readServeState } from '../serve-dir/index.ts';
+import { replaceFile, type StateDir } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { createProbeMemory, formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
 import {
@@ -58,7 +58,6 @@ import {
   deviceEntries,
   formatDeviceTable,
   serverState,
-  writeFileAtomically,
   writeJsonAtomically,
 } from './serve-report.ts';
 import { openTraceOutput } from './serve-trace.ts';
@@ -303,7 +302,7 @@ function startFaultScan(machine: Machine): NodeJS.Timeout {
     try {
       machine.ctx.live.scanFaults();
     } catch (err) {
-      log(`fault scan: ${err instanceof Error ? err.message : String(err)}`);
+      log(`fault scan: ${messageOf(err)}`);
     }
   }, FAULT_SCAN_MS);
   timer.unref();
@@ -325,7 +324,7 @@ function startMemoryWatch(machine: Machine, writeState: () => void): NodeJS.Time
       if (now !== last) writeState();
       last = now;
     } catch (err) {
-      log(`memory usage: ${err instanceof Error ? err.message : String(err)}`);
+      log(`memory usage: ${messageOf(err)}`);
     }
   }, MEMORY_WATCH_MS);
   timer.unref();
@@ -424,14 +423,7 @@ function notifyReady(fd: number | undefined): void {
 /** How each file serve writes in its socket directory is recognised as an earlier serve's. */
 const OWN_FILES: readonly [name: string, recognise: (path: string) => void][] = [
   ['devices.json', (path) => void readDevicesList(path)],
-  [
-    'state.json',
-    (path) => {
-      const state: unknown = JSON.parse(readUntrustedFile(path, STATE_JSON_MAX_BYTES));
-      if (typeof state !== 'object' || state === null || !('pid' in state && 'partitions' in state))
-        throw new Error('not a state.json of serve');
-    },
-  ],
+  ['state.json', (path) => void readServeState(path)],
   [
     'platform.dtb',
     (path) => {
@@ -491,7 +483,7 @@ function stateWriter(args: ServeArgs, machine: Machine, partitions: PartitionReg
     try {
       written = writeJsonAtomically(path, serverState(machine, partitions), STATE_MODE);
     } catch (err) {
-      log(`cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`);
+      log(`cannot write ${path}: ${messageOf(err)}`);
     }
   };
   /** At exit: removes the last state.json written, if it is still there. */
@@ -584,7 +576,7 @@ export async function run(argv: string[]): Promise<number> {
       });
     } catch (err) {
       stop('error');
-      throw new CliError('serve', 'USAGE', `--http ${args.http}: ${(err as Error).message}`, 1);
+      throw new CliError('serve', 'USAGE', `--http ${args.http}: ${messageOf(err)}`, 1);
     }
     if (stopping) {
       page.close(); // a signal came while the page started: nothing more is created
@@ -608,7 +600,7 @@ export async function run(argv: string[]): Promise<number> {
       );
     } catch (err) {
       stop('error');
-      throw new CliError('serve', 'SOCKET_PATH', `trace control socket: ${(err as Error).message}`);
+      throw new CliError('serve', 'SOCKET_PATH', `trace control socket: ${messageOf(err)}`);
     }
   }
   const entries = deviceEntries(machine, sockets);
@@ -616,7 +608,7 @@ export async function run(argv: string[]): Promise<number> {
     // attach wrote machine.state a moment ago, and nothing has changed since: state.json only.
     state.write();
     // The tree served, for `topology --socket-dir` (public like devices.json).
-    platformWritten = writeFileAtomically(`${args.socketDir}/platform.dtb`, dtb, DEVICES_MODE);
+    platformWritten = replaceFile(`${args.socketDir}/platform.dtb`, dtb, { mode: DEVICES_MODE });
     devicesWritten = writeJsonAtomically(`${args.socketDir}/devices.json`, entries, DEVICES_MODE);
   }
   try {

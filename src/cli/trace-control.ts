@@ -15,6 +15,7 @@
  */
 import { unlinkSync } from 'node:fs';
 import { Socket } from 'node:net';
+import { messageOf } from '../errors/index.ts';
 import {
   acceptConnection,
   closeFd,
@@ -23,6 +24,7 @@ import {
   listenUnix,
   peerCredentials,
 } from '../native/index.ts';
+import { type JsonObject, JsonReader } from '../text/index.ts';
 import {
   type ChromeTraceEvent,
   formatFtraceLine,
@@ -53,6 +55,56 @@ export type TraceMessage =
   | { readonly lost: number }
   | { readonly error: string };
 
+const isObject = (v: unknown): v is JsonObject =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Most event names an `attached` message lists (there are fewer events than this). */
+const MAX_EVENTS = 1024;
+
+/**
+ * One line serve sent on the trace socket `path`, checked member by member.
+ * @throws Error, one line naming `path` and the member: not JSON, not one of the four
+ *   messages, a member missing or of another type.
+ */
+export function parseTraceMessage(path: string, line: string): TraceMessage {
+  const r = new JsonReader(path, (message) => new Error(message));
+  const o = r.object('the message', r.parse(line));
+  if ('error' in o) return { error: r.string('error', o.error) };
+  if ('lost' in o) return { lost: r.count('lost', o.lost) };
+  if ('attached' in o) {
+    const a = r.object('attached', o.attached);
+    const pid = r.count('attached.pid', a.pid);
+    const events = r.array('attached.events', a.events, MAX_EVENTS);
+    return {
+      attached: { pid, events: events.map((e, i) => r.string(`attached.events[${i}]`, e)) },
+    };
+  }
+  const e = r.object('event', o.event);
+  const args: Record<string, string | number> = {};
+  for (const [k, v] of Object.entries(r.object('event.args', e.args))) {
+    if (typeof v !== 'string' && typeof v !== 'number')
+      throw r.wrong(`event.args.${k}`, 'a string or a number', v);
+    args[k] = v;
+  }
+  if (e.ph !== 'i') throw r.wrong('event.ph', '"i"', e.ph);
+  if (e.s !== 't') throw r.wrong('event.s', '"t"', e.s);
+  if (typeof e.ts !== 'number' || !Number.isFinite(e.ts))
+    throw r.wrong('event.ts', 'a number', e.ts);
+  return {
+    line: r.string('line', o.line),
+    event: {
+      name: r.string('event.name', e.name),
+      cat: r.string('event.cat', e.cat),
+      ph: 'i',
+      s: 't',
+      ts: e.ts,
+      pid: r.count('event.pid', e.pid),
+      tid: r.count('event.tid', e.tid),
+      args,
+    },
+  };
+}
+
 /**
  * `--events` text: comma-separated event names or systems (`vfio_pci`, `vfio_nvlink2`).
  * @throws Error naming the first unknown name.
@@ -82,7 +134,7 @@ function parseRequest(line: string): TraceRequest {
   } catch {
     throw new Error('the request is not JSON');
   }
-  const events = (value as { events?: unknown } | null)?.events;
+  const events = isObject(value) ? value.events : undefined;
   if (events === null) return { events: null };
   if (!Array.isArray(events) || !events.every((e: unknown) => typeof e === 'string'))
     throw new Error('"events" must be null or a list of event names');
@@ -119,7 +171,7 @@ export function startTraceControl(
       ({ pid, uid } = peerCredentials(fd));
     } catch (err) {
       closeFd(fd);
-      log(`${path}: no peer credentials: ${err instanceof Error ? err.message : String(err)}`);
+      log(`${path}: no peer credentials: ${messageOf(err)}`);
       return;
     }
     if (uid !== ourUid() && uid !== 0) {
@@ -166,7 +218,7 @@ export function startTraceControl(
         });
         log(`trace: pid ${pid} attached (${r.events ? r.events.join(',') : 'every event'})`);
       } catch (err) {
-        send({ error: (err as Error).message });
+        send({ error: messageOf(err) });
         socket.end();
       }
     });
@@ -187,7 +239,7 @@ export function startTraceControl(
         adopt(fd);
     } catch (err) {
       // The connection stays pending (e.g. EMFILE): pause rather than spin, try again later.
-      log(`${path}: accept failed: ${err instanceof Error ? err.message : String(err)}`);
+      log(`${path}: accept failed: ${messageOf(err)}`);
       watcher.set(0);
       retry = setTimeout(() => watcher.set(FdEvent.READABLE), 1000);
     }

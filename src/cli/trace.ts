@@ -7,11 +7,17 @@
  * open. Runs until interrupted or serve exits; detaching leaves serve as it was.
  */
 import { createConnection } from 'node:net';
+import { messageOf } from '../errors/index.ts';
 import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError } from './cli-error.ts';
 import { printLine } from './output.ts';
 import { defaultSocketDir } from './serve-args.ts';
-import { CONTROL_SOCKET, parseEventList, type TraceMessage } from './trace-control.ts';
+import {
+  CONTROL_SOCKET,
+  parseEventList,
+  parseTraceMessage,
+  type TraceMessage,
+} from './trace-control.ts';
 
 const USAGE = `usage: vfio-nvlink2 trace [--socket-dir DIR] [--events LIST] [--json]
 
@@ -40,7 +46,7 @@ function parse(argv: string[]): TraceArgs | 'help' {
       },
     }));
   } catch (err) {
-    throw new CliError('trace', 'USAGE', `${(err as Error).message}\n\n${USAGE}`);
+    throw new CliError('trace', 'USAGE', `${messageOf(err)}\n\n${USAGE}`);
   }
   if (values.help) return 'help';
   let events: string[] | null = null;
@@ -48,7 +54,7 @@ function parse(argv: string[]): TraceArgs | 'help' {
     try {
       events = parseEventList(values.events);
     } catch (err) {
-      throw new CliError('trace', 'USAGE', `--events: ${(err as Error).message}`);
+      throw new CliError('trace', 'USAGE', `--events: ${messageOf(err)}`);
     }
   }
   return {
@@ -102,13 +108,22 @@ export async function run(argv: string[]): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let buffered = '';
     let failure: string | undefined;
+    let garbled: string | undefined;
     const onSignal = () => socket.destroy();
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     socket.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
       for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
-        const m = JSON.parse(buffered.slice(0, nl)) as TraceMessage;
+        let m: TraceMessage;
+        try {
+          m = parseTraceMessage(path, buffered.slice(0, nl));
+        } catch (err) {
+          // Not serve's trace socket, or not this version's: say so, read nothing more.
+          garbled = messageOf(err);
+          socket.destroy();
+          return;
+        }
         buffered = buffered.slice(nl + 1);
         if ('error' in m) failure = m.error;
         else if ('attached' in m) {
@@ -136,7 +151,8 @@ export async function run(argv: string[]): Promise<number> {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
       finish();
-      if (failure !== undefined)
+      if (garbled !== undefined) reject(new CliError('trace', 'EPROTO', garbled));
+      else if (failure !== undefined)
         reject(new CliError('trace', 'USAGE', `serve refused: ${failure}`));
       else resolve(0);
     });

@@ -57,6 +57,16 @@ export class CodedError<C extends ErrorCode = ErrorCode> extends Error {
   }
 }
 
+/** Anything thrown as an Error (a thrown string or number wrapped), to pass on. */
+export function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+/** The message of anything thrown: an Error's `message`, else the value as a string. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /**
  * An error's message without its own code, for a line that prints the code before it: a
  * leading `CODE: ` (VfioError's `EINVAL: reason`) or the first `: CODE: ` after a place

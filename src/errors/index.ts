@@ -6,10 +6,12 @@
  * so every layer (fdt included) may use it.
  */
 export {
+  asError,
   CodedError,
   type ErrorCode,
   errorCode,
   isStableCode,
+  messageOf,
   messageWithoutCode,
   STABLE_CODES,
   type StableCode,

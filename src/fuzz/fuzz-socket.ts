@@ -5,6 +5,8 @@
  * 64 per sendmsg), replies cut by their size field as they arrive, in parallel with sending.
  * Nothing waits for a reply before sending on: the server sees a pipelined stream.
  */
+
+import { messageOf } from '../errors/index.ts';
 import {
   closeFd,
   FdEvent,
@@ -142,7 +144,7 @@ export class FuzzSocket {
           for (const fd of m.fds) closeFd(fd);
         });
         this.#drain();
-        if (!this.#ended) this.#end('eof', `send failed: ${(e as Error).message}`);
+        if (!this.#ended) this.#end('eof', `send failed: ${messageOf(e)}`);
         return;
       }
       if (sent === 0) break;
@@ -181,7 +183,7 @@ export class FuzzSocket {
       try {
         r = receiveInto(this.#fd, this.#in.subarray(this.#fill), 16);
       } catch (e) {
-        this.#end('eof', `receive failed: ${(e as Error).message}`);
+        this.#end('eof', `receive failed: ${messageOf(e)}`);
         return;
       }
       if (r === null) return;

@@ -7,6 +7,7 @@
  * back to its baseline (fds, LPIDs, partitions, firmware tables) once every client has gone.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { messageOf } from '../errors/index.ts';
 import { messageSizeLimit } from '../vfio-user/index.ts';
 import type { KnownFault } from './known-faults.ts';
 import type { FramingLimits } from './mutate.ts';
@@ -168,7 +169,7 @@ export async function runFuzz(
         try {
           await runConnection(ctx, plan);
         } catch (e) {
-          ctx.anomaly({ kind: 'connect-failed', detail: (e as Error).message });
+          ctx.anomaly({ kind: 'connect-failed', detail: messageOf(e) });
         }
         if (counts.messages !== sentBefore) progress(counts.messages);
       }

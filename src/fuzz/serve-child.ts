@@ -23,9 +23,9 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cliEntry, stopChild } from '../bench/index.ts';
 import {
-  readUntrustedFile,
+  readServeState,
   type ServedDevice,
-  STATE_JSON_MAX_BYTES,
+  type ServeState,
   servedDevices,
 } from '../serve-dir/index.ts';
 
@@ -34,11 +34,7 @@ const KEEP_TAIL = 40;
 const READY_TIMEOUT_MS = 60_000;
 
 /** The parts of state.json a run compares before and after. */
-export interface ServerTables {
-  readonly partitions: unknown[];
-  readonly lpidsInUse: number[];
-  readonly firmware: unknown[];
-}
+export type ServerTables = Pick<ServeState, 'partitions' | 'lpidsInUse' | 'firmware'>;
 
 /**
  * The descriptors process `pid` holds (/proc/PID/fd), leaving out the ones `serve` opens for an
@@ -154,9 +150,7 @@ export class ServeChild {
   }
 
   tables(): ServerTables {
-    const s = JSON.parse(
-      readUntrustedFile(join(this.dir, 'state.json'), STATE_JSON_MAX_BYTES),
-    ) as ServerTables;
+    const s = readServeState(join(this.dir, 'state.json'));
     return { partitions: s.partitions, lpidsInUse: s.lpidsInUse, firmware: s.firmware };
   }
 

@@ -8,6 +8,7 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
+import { messageOf } from '../errors/index.ts';
 import { closeFd } from '../native/index.ts';
 import { NVLINK2_RAM_REGION_TYPE } from '../nvlink2/index.ts';
 import type { ServedDevice } from '../serve-dir/index.ts';
@@ -131,7 +132,7 @@ export async function checkDevice(
   try {
     c = await connectWhenFree(d.socket);
   } catch (e) {
-    return [fail(`VERSION: ${(e as Error).message}`)];
+    return [fail(`VERSION: ${messageOf(e)}`)];
   }
   const failures: CheckFailure[] = [];
   try {
@@ -173,7 +174,7 @@ export async function checkDevice(
       }
     }
   } catch (e) {
-    failures.push(fail((e as Error).message));
+    failures.push(fail(messageOf(e)));
   } finally {
     c.close();
   }

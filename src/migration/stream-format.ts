@@ -12,7 +12,10 @@
  * (only pages holding data: holes are never sent), CONFIG space, a BAR's REGISTERS page, IRQS.
  * Pure: bytes in, bytes out.
  */
+
+import { messageOf } from '../errors/index.ts';
 import { crc32 } from '../native/index.ts';
+import { JsonReader } from '../text/index.ts';
 import { VfioError } from '../vfio/index.ts';
 
 /** A stream that cannot be loaded: EINVAL, as the kernel's drivers answer a bad stream. */
@@ -192,35 +195,35 @@ function need(payload: Uint8Array, size: number, what: string, exact = true): vo
     );
 }
 
+/** Most regions a description lists (a vfio-pci device has 9 and a few device-specific ones). */
+const MAX_REGIONS = 256;
+
 function decodeDescription(json: Uint8Array): StreamDescription {
-  let d: unknown;
+  const r = new JsonReader(
+    'migration stream: HEADER description',
+    (m) => new VfioError('EINVAL', m),
+  );
+  let text: string;
   try {
-    d = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(json));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(json);
   } catch (err) {
-    throw streamError(`HEADER description is not JSON: ${(err as Error).message}`);
+    throw r.invalid(`not UTF-8 (${messageOf(err)})`);
   }
-  const o = d as Partial<StreamDescription> | null;
-  if (
-    typeof o !== 'object' ||
-    o === null ||
-    typeof o.device !== 'string' ||
-    typeof o.vendor !== 'number' ||
-    typeof o.deviceId !== 'number' ||
-    typeof o.configSize !== 'number' ||
-    !Array.isArray(o.regions) ||
-    !o.regions.every((r: unknown) => {
-      const region = r as { index?: unknown; size?: unknown } | null;
-      return typeof region?.index === 'number' && /^\d+$/.test(String(region?.size));
-    })
-  )
-    throw streamError('HEADER description lacks device, ids, config size or regions');
+  const o = r.object('the description', r.parse(text));
+  const regions = r.array('regions', o.regions, MAX_REGIONS).map((x, i) => {
+    const region = r.object(`regions[${i}]`, x);
+    const size = region.size;
+    if (typeof size !== 'string' || !/^\d{1,20}$/.test(size))
+      throw r.wrong(`regions[${i}].size`, 'a decimal byte count', size);
+    return { index: r.count(`regions[${i}].index`, region.index), size };
+  });
   return {
-    device: o.device,
-    vendor: o.vendor,
-    deviceId: o.deviceId,
-    configSize: o.configSize,
-    regions: o.regions,
-    lpid: typeof o.lpid === 'number' ? o.lpid : null,
+    device: r.string('device', o.device),
+    vendor: r.count('vendor', o.vendor),
+    deviceId: r.count('deviceId', o.deviceId),
+    configSize: r.count('configSize', o.configSize),
+    regions,
+    lpid: o.lpid === null || o.lpid === undefined ? null : r.count('lpid', o.lpid),
   };
 }
 

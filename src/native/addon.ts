@@ -186,12 +186,13 @@ const ADDON_FILE = join('build', 'Release', 'vfio_nvlink2_native.node');
 /** Whether `dir` is this package's root: its package.json names vfio-nvlink2 and binding.gyp is beside it. */
 function isPackageRoot(dir: string): boolean {
   if (!existsSync(join(dir, 'binding.gyp'))) return false;
+  let pkg: unknown;
   try {
-    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: unknown };
-    return pkg.name === 'vfio-nvlink2';
+    pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
   } catch {
     return false;
   }
+  return typeof pkg === 'object' && pkg !== null && 'name' in pkg && pkg.name === 'vfio-nvlink2';
 }
 
 /**

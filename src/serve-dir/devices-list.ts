@@ -8,6 +8,7 @@
  */
 import { isAbsolute, join } from 'node:path';
 import type { FunctionStatus } from '../machine/index.ts';
+import { JsonReader, shown } from '../text/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import { readUntrustedFile } from './bounded-file.ts';
 
@@ -42,16 +43,13 @@ const ERRNO_NAME = /^E[A-Z0-9]+$/;
 /** A 16-bit PCI ID as doctor writes it. */
 const PCI_ID = /^0x[0-9a-f]{4}$/;
 
-function invalid(path: string, why: string): VfioError {
-  return new VfioError('EINVAL', `${path}: ${why}`);
+/** serve-dir's error: EINVAL with the message. */
+export function einval(message: string): VfioError {
+  return new VfioError('EINVAL', message);
 }
 
-/** A member's value as shown in an error: short, one line, never a walk of a deep value. */
-function shown(v: unknown): string {
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'object' && v !== null) return 'an object';
-  const text = JSON.stringify(v) ?? String(v);
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+function invalid(path: string, why: string): VfioError {
+  return einval(`${path}: ${why}`);
 }
 
 function entryOf(path: string, i: number, e: unknown): DevicesListEntry {
@@ -106,13 +104,7 @@ export function devicesListEntry(status: FunctionStatus, socket?: string): Devic
  *   DEVICES_LIST_MAX_ENTRIES, or an entry missing a member or holding one of another type.
  */
 export function parseDevicesList(path: string, text: string): DevicesListEntry[] {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    throw invalid(path, `not JSON (${JSON.stringify(why.slice(0, 80)).slice(1, -1)})`);
-  }
+  const data = new JsonReader(path, einval).parse(text);
   if (!Array.isArray(data))
     throw invalid(path, `must be an array of PCI functions, got ${shown(data)}`);
   if (data.length > DEVICES_LIST_MAX_ENTRIES)

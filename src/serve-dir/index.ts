@@ -1,8 +1,8 @@
 /**
- * What `serve` publishes in its socket directory for other processes: devices.json, one
- * entry type for its writer (cli/serve) and its readers (inspect, guest, bench, fuzz, tests),
- * validated where it is read, and the device sockets' names. Sits above machine and
- * vfio-user, below cli, guest and bench.
+ * What `serve` publishes in its socket directory for other processes: devices.json and
+ * state.json, one type each for its writer (cli/serve) and its readers (inspect, guest, bench,
+ * fuzz, topology, tests), validated where it is read, and the device sockets' names. Sits
+ * above machine and vfio-user, below cli, guest and bench.
  */
 
 export { readUntrustedFile } from './bounded-file.ts';
@@ -16,6 +16,13 @@ export {
   type ServedDevice,
   servedDevices,
 } from './devices-list.ts';
+export {
+  parseServeState,
+  readServeState,
+  type ServeState,
+  type ServeStateAtsd,
+  type ServeStateMemory,
+  type ServeStateNpu,
+  STATE_JSON_MAX_BYTES,
+} from './serve-state.ts';
 export { deviceNameForSocket, socketsInDir } from './socket-names.ts';
-/** Most bytes of state.json read: serve's lists ~200 bytes per GPU and per partition. */
-export const STATE_JSON_MAX_BYTES = 4 * 1024 * 1024;

@@ -5,6 +5,7 @@
  * holds the directory.
  */
 import { closeSync, constants, ftruncateSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { messageOf } from '../errors/index.ts';
 import { lockExclusive } from '../native/index.ts';
 import { StateDirError } from './state-file.ts';
 
@@ -34,7 +35,7 @@ export function lockStateDir(dir: string): StateDirLock {
     taken = lockExclusive(fd);
   } catch (err) {
     closeSync(fd);
-    throw new StateDirError(`${path}: cannot lock (${(err as Error).message})`);
+    throw new StateDirError(`${path}: cannot lock (${messageOf(err)})`);
   }
   if (!taken) {
     closeSync(fd);

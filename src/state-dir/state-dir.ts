@@ -26,9 +26,11 @@
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { messageOf } from '../errors/index.ts';
 import type { Machine, PartitionRegistry, PartitionView } from '../machine/index.ts';
 import { pnvNpu2UnmapLparDev } from '../nvlink2/index.ts';
 import type { Npu2Snapshot } from '../platform/index.ts';
+import { type JsonObject, JsonReader } from '../text/index.ts';
 import {
   type DeviceStateBytes,
   type FileMemory,
@@ -51,9 +53,13 @@ interface MachineBody {
   readonly platform: string;
   readonly memories: Record<string, string>;
   readonly lpids: number[];
+  /** firmwareToJson of each NPU's tables. */
   readonly firmware: unknown[];
   readonly partitions: PartitionView[];
 }
+
+/** A machine body as read back: the NPUs' tables as the firmware model restores them. */
+type LoadedMachine = Omit<MachineBody, 'firmware'> & { readonly firmware: Npu2Snapshot[] };
 
 interface DeviceBody {
   readonly config: string;
@@ -93,47 +99,109 @@ function refuseOrphans(dir: string, machinePath: string): void {
     );
 }
 
-/** Checks the shape of a machine body read from `path`. */
-function machineBody(path: string, raw: unknown): MachineBody {
-  const b = raw as Partial<MachineBody> | null;
-  if (
-    typeof b !== 'object' ||
-    b === null ||
-    typeof b.platform !== 'string' ||
-    typeof b.memories !== 'object' ||
-    b.memories === null ||
-    !Array.isArray(b.lpids) ||
-    !b.lpids.every((l) => Number.isInteger(l)) ||
-    !Array.isArray(b.firmware) ||
-    !Array.isArray(b.partitions)
-  )
-    fail(path, 'not a machine state (fields missing or of the wrong type)');
-  for (const [name, size] of Object.entries(b.memories))
-    if (typeof size !== 'string' || !/^\d{1,20}$/.test(size))
-      fail(path, `memory ${name}: size '${String(size)}' is not a byte count`);
-  return b as MachineBody;
+/** Most items of a list in a state body (LPIDs, partitions, NPUs, table entries, registers). */
+const MAX_ITEMS = 4096;
+
+function reader(path: string): JsonReader {
+  return new JsonReader(path, (message) => new StateDirError(message));
 }
 
+/** An NPU's firmware tables as machine.state holds them (phbId a decimal string, no ATSD MMIO). */
+function firmwareFromJson(r: JsonReader, w: string, raw: unknown): Npu2Snapshot {
+  const o = r.object(w, raw);
+  const list = <T>(m: string, item: (at: string, e: JsonObject) => T): T[] =>
+    r
+      .array(`${w}.${m}`, o[m], MAX_ITEMS)
+      .map((e, i) => item(`${w}.${m}[${i}]`, r.object(`${w}.${m}[${i}]`, e)));
+  const phbId = r.string(`${w}.phbId`, o.phbId);
+  if (!/^\d{1,20}$/.test(phbId)) throw r.wrong(`${w}.phbId`, 'a decimal number', phbId);
+  return {
+    phbId: BigInt(phbId),
+    domain: r.count(`${w}.domain`, o.domain),
+    path: r.string(`${w}.path`, o.path),
+    bdfMap: list('bdfMap', (at, e) => ({
+      index: r.count(`${at}.index`, e.index),
+      bdf: r.count(`${at}.bdf`, e.bdf),
+      lpid: r.count(`${at}.lpid`, e.lpid),
+      valid: r.boolean(`${at}.valid`, e.valid),
+      unfilt: r.boolean(`${at}.unfilt`, e.unfilt),
+      xlat: r.count(`${at}.xlat`, e.xlat),
+      stack: r.count(`${at}.stack`, e.stack),
+      brick: r.count(`${at}.brick`, e.brick),
+      lparShort: r.count(`${at}.lparShort`, e.lparShort),
+    })),
+    pidMap: list('pidMap', (at, e) => {
+      const msr = r.object(`${at}.msr`, e.msr);
+      return {
+        index: r.count(`${at}.index`, e.index),
+        lparShort: r.count(`${at}.lparShort`, e.lparShort),
+        msr: {
+          dr: r.boolean(`${at}.msr.dr`, msr.dr),
+          hv: r.boolean(`${at}.msr.hv`, msr.hv),
+          pr: r.boolean(`${at}.msr.pr`, msr.pr),
+          sf: r.boolean(`${at}.msr.sf`, msr.sf),
+        },
+        refs: r.count(`${at}.refs`, e.refs),
+      };
+    }),
+    atsd: list('atsd', (at, e) => ({
+      index: r.count(`${at}.index`, e.index),
+      address: undefined,
+      lpid: r.count(`${at}.lpid`, e.lpid),
+      msrHv: r.boolean(`${at}.msrHv`, e.msrHv),
+    })),
+  };
+}
+
+/**
+ * The machine body read from `path`, checked member by member.
+ * @throws StateDirError naming `path` and the member missing or of another type.
+ */
+function machineBody(path: string, raw: unknown): LoadedMachine {
+  const r = reader(path);
+  const b = r.object('the body', raw);
+  const memories: Record<string, string> = {};
+  for (const [name, size] of Object.entries(r.object('memories', b.memories))) {
+    if (typeof size !== 'string' || !/^\d{1,20}$/.test(size))
+      fail(path, `memory ${name}: size '${String(size)}' is not a byte count`);
+    memories[name] = size;
+  }
+  return {
+    platform: r.string('platform', b.platform),
+    memories,
+    lpids: r.array('lpids', b.lpids, MAX_ITEMS).map((l, i) => r.count(`lpids[${i}]`, l)),
+    firmware: r
+      .array('firmware', b.firmware, MAX_ITEMS)
+      .map((n, i) => firmwareFromJson(r, `firmware[${i}]`, n)),
+    partitions: r.array('partitions', b.partitions, MAX_ITEMS).map((x, i) => {
+      const p = r.object(`partitions[${i}]`, x);
+      const devices = r.array(`partitions[${i}].devices`, p.devices, MAX_ITEMS);
+      return {
+        pid: r.count(`partitions[${i}].pid`, p.pid),
+        lpid: r.count(`partitions[${i}].lpid`, p.lpid),
+        devices: devices.map((d, j) => r.string(`partitions[${i}].devices[${j}]`, d)),
+      };
+    }),
+  };
+}
+
+/**
+ * The device body read from `path`, checked member by member.
+ * @throws StateDirError naming `path` and the member missing or of another type.
+ */
 function deviceBody(path: string, raw: unknown): DeviceBody {
-  const b = raw as Partial<DeviceBody> | null;
-  if (
-    typeof b !== 'object' ||
-    b === null ||
-    typeof b.config !== 'string' ||
-    !Array.isArray(b.registers) ||
-    !b.registers.every((r) => r === null || typeof r === 'string')
-  )
-    fail(path, 'not a device state (fields missing or of the wrong type)');
-  return b as DeviceBody;
+  const r = reader(path);
+  const b = r.object('the body', raw);
+  return {
+    config: r.string('config', b.config),
+    registers: r
+      .array('registers', b.registers, MAX_ITEMS)
+      .map((x, i) => (x === null ? null : r.string(`registers[${i}]`, x))),
+  };
 }
 
 function firmwareToJson(s: Npu2Snapshot): unknown {
   return { ...s, phbId: s.phbId.toString(), atsd: s.atsd.map(({ address: _a, ...r }) => r) };
-}
-
-function firmwareFromJson(raw: unknown): Npu2Snapshot {
-  const s = raw as Npu2Snapshot & { phbId: string };
-  return { ...s, phbId: BigInt(s.phbId) };
 }
 
 function encodeDevice(state: DeviceStateBytes): DeviceBody {
@@ -169,7 +237,7 @@ export class StateDir {
     /** platformDigest of the tree served. */
     private readonly platform: string,
     /** What the directory held at start; undefined for a new one. */
-    private readonly loaded: MachineBody | undefined,
+    private readonly loaded: LoadedMachine | undefined,
   ) {
     for (const [name, size] of Object.entries(loaded?.memories ?? {}))
       this.#memories.set(name, BigInt(size));
@@ -297,7 +365,7 @@ export class StateDir {
         try {
           device.restoreState(saved);
         } catch (err) {
-          fail(`${this.dir}/devices/${fn.name}.state`, (err as Error).message);
+          fail(`${this.dir}/devices/${fn.name}.state`, messageOf(err));
         }
       }
       // No copy of the state as it starts (18 encodings before any socket listens): a device's
@@ -314,12 +382,12 @@ export class StateDir {
     return `state directory ${this.dir}: restored ${this.#devices.size} device state(s), ${this.#memories.size} memory file(s)${sync}; released what the last server's clients held${held.length ? ` (${held.join(', ')})` : ' (none)'}`;
   }
 
-  #restoreMachine(machine: Machine, body: MachineBody): void {
+  #restoreMachine(machine: Machine, body: LoadedMachine): void {
     const path = `${this.dir}/machine.state`;
     try {
-      machine.ctx.firmware.restore(body.firmware.map(firmwareFromJson));
+      machine.ctx.firmware.restore(body.firmware);
     } catch (err) {
-      fail(path, `NPU firmware tables do not fit the tree: ${(err as Error).message}`);
+      fail(path, `NPU firmware tables do not fit the tree: ${messageOf(err)}`);
     }
     for (let l = 0; l < machine.lpids.nrLpids; l++) machine.lpids.free(l);
     for (const l of body.lpids) machine.lpids.claim(l);
@@ -356,9 +424,7 @@ export class StateDir {
       writeStateFile(path, kind, body, this.options.sync ?? false);
       return true;
     } catch (err) {
-      this.options.log?.(
-        `cannot write ${path}: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      this.options.log?.(`cannot write ${path}: ${messageOf(err)}`);
       return false;
     }
   }
@@ -382,9 +448,7 @@ export class StateDir {
       for (const f of this.#files) f.checkSize();
       if (this.options.sync) this.flush();
     } catch (err) {
-      this.options.log?.(
-        `state directory ${this.dir}: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      this.options.log?.(`state directory ${this.dir}: ${messageOf(err)}`);
     }
   }
 

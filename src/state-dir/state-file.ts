@@ -6,23 +6,13 @@
  *
  * so a file of another format, of another kind, cut short (a crash of the disk, not of us:
  * files are replaced by rename, whole), grown, or with any byte changed is refused with one
- * line naming it. Written to `<path>.tmp` (the state directory's lock makes us its only writer)
- * then renamed over the old file; with `sync`, the file is fsynced before the rename and the
- * directory after it.
+ * line naming it. Written through a temporary file renamed over the old one (replaceFile); with
+ * `sync`, the file is fsynced before the rename and the directory after it.
  */
 import { createHash } from 'node:crypto';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  fsyncSync,
-  openSync,
-  readSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { CodedError } from '../errors/index.ts';
+import { replaceFile } from './replace-file.ts';
 
 /** The layout this server writes and reads; any change of a body's shape bumps it. */
 export const STATE_FORMAT = 1;
@@ -120,31 +110,9 @@ export function readStateFile(path: string, kind: string): unknown {
 }
 
 /**
- * Replaces the state file at `path` with `kind`/`body`, atomically (see the module header).
+ * Replaces the state file at `path` with `kind`/`body`, atomically (replaceFile, mode 0600).
  * @throws NodeJS.ErrnoException from open/write/fsync/rename.
  */
 export function writeStateFile(path: string, kind: string, body: unknown, sync: boolean): void {
-  const tmp = `${path}.tmp`;
-  const { O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = constants;
-  const fd = openSync(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0o600);
-  try {
-    const bytes = encodeStateFile(kind, body);
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, done);
-    if (sync) fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  if (sync) syncDirectory(dirname(path));
-}
-
-/** fsync(2) of a directory: a rename in it is on disk. */
-export function syncDirectory(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  replaceFile(path, encodeStateFile(kind, body), { mode: 0o600, sync });
 }

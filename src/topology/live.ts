@@ -2,12 +2,20 @@
  * What a running `serve --socket-dir DIR` shows of itself: DIR/platform.dtb (the tree it
  * serves), DIR/devices.json (functions, sockets, verdicts) and DIR/state.json (client
  * partitions and LPIDs, the NPUs' ATSD register bindings, touched device memory). Read once,
- * checked field by field: a missing or malformed file is one clear error naming it.
+ * checked by serve-dir's validators: a missing or malformed file is one clear error naming it
+ * (and the member).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CodedError } from '../errors/index.ts';
 import { type Fdt, parseFdt } from '../fdt/index.ts';
+import {
+  type DevicesListEntry,
+  readDevicesList,
+  readServeState,
+  type ServeState,
+} from '../serve-dir/index.ts';
+import { VfioError } from '../vfio/index.ts';
 
 /** A socket directory whose serve state cannot be read (code SOCKET_DIR): names the file and what is wrong. */
 export class LiveStateError extends CodedError<'SOCKET_DIR'> {
@@ -45,92 +53,33 @@ export function atsdLpid(live: LiveState, npuPath: string, index: number): numbe
   return live.atsd.get(npuPath)?.find((r) => r.index === index)?.lpid;
 }
 
-function readJson(path: string): unknown {
-  let text: string;
+/**
+ * One file of `dir` read and checked by `read` (serve-dir's validators): a file that cannot be
+ * read says serve may not be running; a malformed one is named with its member.
+ */
+function readChecked<T>(path: string, read: (path: string) => T): T {
   try {
-    text = readFileSync(path, 'utf8');
+    return read(path);
   } catch (e) {
+    if (e instanceof VfioError) throw new LiveStateError(e.reason);
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw new LiveStateError(`cannot read ${path} (${code}): is \`serve --socket-dir\` running?`);
   }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new LiveStateError(`${path}: not JSON (${e instanceof Error ? e.message : e})`);
-  }
 }
 
-type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-function field<T>(path: string, where: string, v: unknown, ok: (x: unknown) => x is T): T {
-  if (!ok(v))
-    throw new LiveStateError(`${path}: ${where} has the wrong type (${JSON.stringify(v)})`);
-  return v;
-}
-const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-const isStr = (x: unknown): x is string => typeof x === 'string';
-const isArr = (x: unknown): x is unknown[] => Array.isArray(x);
-
-function devicesOf(path: string, json: unknown): Map<string, LiveDevice> {
-  const list = field(path, 'the top level', json, isArr);
-  const out = new Map<string, LiveDevice>();
-  list.forEach((e, i) => {
-    const o = field(path, `entry ${i}`, e, isObj);
-    const address = field(path, `entry ${i} "address"`, o.address, isStr);
-    const socket =
-      o.socket === undefined ? undefined : field(path, `entry ${i} "socket"`, o.socket, isStr);
-    const result =
-      o.result === undefined ? undefined : field(path, `entry ${i} "result"`, o.result, isStr);
-    out.set(address, { socket, result });
-  });
-  return out;
+function devicesOf(entries: readonly DevicesListEntry[]): Map<string, LiveDevice> {
+  return new Map(entries.map((e) => [e.address, { socket: e.socket, result: e.result }]));
 }
 
-function stateOf(path: string, json: unknown): Omit<LiveState, 'dir' | 'devices'> {
-  const o = field(path, 'the top level', json, isObj);
-  const partitions = field(path, '"partitions"', o.partitions, isArr).map((p, i) => {
-    const q = field(path, `partitions[${i}]`, p, isObj);
-    return {
-      pid: field(path, `partitions[${i}].pid`, q.pid, isNum),
-      lpid: field(path, `partitions[${i}].lpid`, q.lpid, isNum),
-      devices: field(path, `partitions[${i}].devices`, q.devices, isArr).map((d, j) =>
-        field(path, `partitions[${i}].devices[${j}]`, d, isStr),
-      ),
-    };
-  });
-  const atsd = new Map<string, { index: number; lpid: number }[]>();
-  field(path, '"firmware"', o.firmware, isArr).forEach((n, i) => {
-    const npu = field(path, `firmware[${i}]`, n, isObj);
-    const where = field(path, `firmware[${i}].path`, npu.path, isStr);
-    atsd.set(
-      where,
-      field(path, `firmware[${i}].atsd`, npu.atsd, isArr).map((r, j) => {
-        const reg = field(path, `firmware[${i}].atsd[${j}]`, r, isObj);
-        return {
-          index: field(path, `firmware[${i}].atsd[${j}].index`, reg.index, isNum),
-          lpid: field(path, `firmware[${i}].atsd[${j}].lpid`, reg.lpid, isNum),
-        };
-      }),
-    );
-  });
-  const mem = field(path, '"memory"', o.memory, isObj);
-  const memory = new Map<string, { gpuRam: number; bars: number }>();
-  field(path, 'memory.gpus', mem.gpus, isArr).forEach((g, i) => {
-    const q = field(path, `memory.gpus[${i}]`, g, isObj);
-    memory.set(field(path, `memory.gpus[${i}].address`, q.address, isStr), {
-      gpuRam: field(path, `memory.gpus[${i}].gpuRam`, q.gpuRam, isNum),
-      bars: field(path, `memory.gpus[${i}].bars`, q.bars, isNum),
-    });
-  });
-  const budget = mem.budget === null ? null : field(path, 'memory.budget', mem.budget, isNum);
-  return {
-    partitions,
-    atsd,
-    memory,
-    budget,
-    touched: field(path, 'memory.touched', mem.touched, isNum),
-  };
+function stateOf(state: ServeState): Omit<LiveState, 'dir' | 'devices'> {
+  const atsd = new Map(
+    state.firmware.map((npu) => [npu.path, npu.atsd.map(({ index, lpid }) => ({ index, lpid }))]),
+  );
+  const memory = new Map(
+    state.memory.gpus.map((g) => [g.address, { gpuRam: g.gpuRam, bars: g.bars }]),
+  );
+  const { partitions } = state;
+  return { partitions, atsd, memory, budget: state.memory.budget, touched: state.memory.touched };
 }
 
 /**
@@ -156,6 +105,6 @@ export function readLive(dir: string): { fdt: Fdt; live: LiveState } {
   }
   const devicesPath = join(dir, 'devices.json');
   const statePath = join(dir, 'state.json');
-  const devices = devicesOf(devicesPath, readJson(devicesPath));
-  return { fdt, live: { dir, devices, ...stateOf(statePath, readJson(statePath)) } };
+  const devices = devicesOf(readChecked(devicesPath, readDevicesList));
+  return { fdt, live: { dir, devices, ...stateOf(readChecked(statePath, readServeState)) } };
 }

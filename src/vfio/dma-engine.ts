@@ -14,6 +14,8 @@
  * A fault (nothing mapped there, read-only, the client's file shrank) sets STATUS and fails the
  * region write that issued the command with the same errno, which the server logs.
  */
+
+import { messageOf } from '../errors/index.ts';
 import { hex } from '../text/index.ts';
 import { VfioError } from './errors.ts';
 
@@ -88,7 +90,7 @@ export function runDmaCommand(
             err.code,
             err.reason.startsWith(device) ? err.reason : `${what}: ${err.reason}`,
           )
-        : new VfioError('EIO', `${what}: ${err instanceof Error ? err.message : String(err)}`);
+        : new VfioError('EIO', `${what}: ${messageOf(err)}`);
     regs.write(page + BigInt(DmaEngineReg.STATUS), u32(e.errno));
     throw e;
   }

@@ -4,6 +4,8 @@
  * server may send, DMA_READ and DMA_WRITE (vfio-user.rst), from the client's DMA regions;
  * anything else from the server gets an EINVAL error reply. No device knowledge.
  */
+
+import { asError } from '../../errors/index.ts';
 import { closeFd, connectUnix } from '../../native/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 import type {
@@ -143,7 +145,7 @@ export class ClientChannel {
         fds,
       );
     } catch (e) {
-      this.#pending.cancel(msgId, e as Error);
+      this.#pending.cancel(msgId, asError(e));
     }
     const m = await (this.#replyTimeoutMs === undefined
       ? reply

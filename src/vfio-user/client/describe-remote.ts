@@ -12,7 +12,7 @@
  * - an error reply carries only an errno: the server's sentence stays in its log, so a failed
  *   query reads `EINVAL (errno 22)` both ways (describe.ts queryErrorOf).
  */
-import { CodedError, errorCode } from '../../errors/index.ts';
+import { asError, CodedError, errorCode } from '../../errors/index.ts';
 import { closeFd, isSystemCallError } from '../../native/index.ts';
 import { VARIANT_VOCABULARIES } from '../../variants/index.ts';
 import {
@@ -113,7 +113,7 @@ export class DeviceSocketError extends CodedError {
 /** `err` naming `socket` when it is an expected failure (VfioError, a system call's); else as is. */
 export function atSocket(socket: string, err: unknown): unknown {
   return err instanceof VfioError || isSystemCallError(err)
-    ? new DeviceSocketError(socket, err as Error)
+    ? new DeviceSocketError(socket, asError(err))
     : err;
 }
 

@@ -34,6 +34,7 @@
  * The table owns every fd it holds and closes it on unmap.
  */
 import { fstatSync, readSync, writeSync } from 'node:fs';
+import { messageOf } from '../../errors/index.ts';
 import {
   closeFd,
   FileSeal,
@@ -119,7 +120,7 @@ function systemError(err: unknown, what: string, fallback: ErrnoName): VfioError
     const code = String((err as { code: unknown }).code);
     return new VfioError(code in Errno ? (code as ErrnoName) : fallback, `${what} (${code})`);
   }
-  return new VfioError(fallback, `${what}: ${err instanceof Error ? err.message : String(err)}`);
+  return new VfioError(fallback, `${what}: ${messageOf(err)}`);
 }
 
 /** `; it shrank from N bytes` when the file is smaller than when it was mapped, else nothing. */

@@ -13,6 +13,8 @@
  * accept fails (EMFILE/ENFILE: out of fds), the server stops watching the listening socket,
  * logs once, and retries with a backoff, or at once when one of its connections closes.
  */
+
+import { messageOf } from '../../errors/index.ts';
 import {
   acceptConnection,
   closeFd,
@@ -260,9 +262,7 @@ export class VfioUserServer {
       pid = this.#admittedPid(fd);
     } catch (err) {
       closeFd(fd);
-      this.#log(
-        `${this.device.name}: no peer credentials: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      this.#log(`${this.device.name}: no peer credentials: ${messageOf(err)}`);
       return;
     }
     if (pid === undefined) return;

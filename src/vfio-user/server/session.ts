@@ -9,6 +9,7 @@
  * lives in the device model and survives.
  */
 
+import { messageOf } from '../../errors/index.ts';
 import { DeviceMigration } from '../../migration/index.ts';
 import { closeFd, FastPathTable, isSystemCallError } from '../../native/index.ts';
 import type { DmaPort, MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
@@ -189,9 +190,7 @@ export class Session implements SessionState, MessageReceiver {
       device.attachKvm(lpid);
     } catch (err) {
       // The kernel's notifier returned NOTIFY_BAD and the open went on.
-      this.log(
-        `${device.name}: KVM set (LPID ${lpid}) failed: ${err instanceof Error ? err.message : String(err)}`,
-      );
+      this.log(`${device.name}: KVM set (LPID ${lpid}) failed: ${messageOf(err)}`);
     }
     this.#attachFastPath();
     this.#options.onChange?.();

@@ -23,6 +23,8 @@
  * sends are dropped from then on, while every byte it sent is still read and each message
  * handled in order up to the end of the stream, which then closes the connection as 'eof'.
  */
+
+import { asError } from '../../errors/index.ts';
 import {
   closeFd,
   dupFd,
@@ -456,7 +458,7 @@ export class Connection {
       return sendMessage(this.fd, parts.length === 1 ? parts[0]! : parts, fds);
     } catch (e) {
       if (isPeerReset(e)) this.#lostPeer();
-      else this.close({ kind: 'error', error: e as Error });
+      else this.close({ kind: 'error', error: asError(e) });
       return null;
     }
   }
@@ -570,7 +572,7 @@ export class Connection {
   /** A FramingError or a failed system call closes the connection; anything else is a bug. */
   #fail(e: unknown): void {
     if (e instanceof FramingError || isSystemError(e)) {
-      this.close({ kind: 'error', error: e as Error });
+      this.close({ kind: 'error', error: asError(e) });
       return;
     }
     throw e;

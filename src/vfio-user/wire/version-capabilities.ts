@@ -5,6 +5,8 @@
  * members verbatim; serialising is compact and in a fixed order, so a reply stays short
  * (QEMU reads it into a buffer the size of its own request).
  */
+
+import { messageOf } from '../../errors/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 import {
   DEFAULT_MAX_DATA_XFER_SIZE,
@@ -172,7 +174,7 @@ export function parseVersionJson(text: string): VersionCapabilities | null {
   try {
     root = JSON.parse(text);
   } catch (e) {
-    throw invalid(`not JSON (${clip(e instanceof Error ? e.message : String(e))})`);
+    throw invalid(`not JSON (${clip(messageOf(e))})`);
   }
   if (!isObject(root)) throw invalid('the JSON root must be an object');
   const caps = object(root, 'capabilities');
