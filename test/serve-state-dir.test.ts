@@ -334,23 +334,44 @@ describe('serve --state-dir refuses', () => {
   });
 
   it('a listed memory size the device does not want (valid checksum): refused at start', () => {
-    const memory = `vfio-nvlink2:gpu-ram:${GPU}`;
-    let path = '';
-    const line = refusal((dir) => {
-      const state = join(dir, 'machine.state');
-      const body = decodeStateFile(state, 'machine', readFileSync(state)) as {
-        memories: Record<string, string>;
-      };
-      assert.equal(body.memories[memory], String(128 * 2 ** 30));
-      body.memories[memory] = '4096';
-      writeFileSync(state, encodeStateFile('machine', body));
-      path = join(dir, 'memory', memoryFileName(memory));
-      truncateSync(path, 4096); // the file agrees with machine.state: only the device does not
-    });
-    assert.equal(
-      line,
-      `vfio-nvlink2: serve: STATE_DIR: ${path}: memory ${memory} is 4096 bytes in machine.state, the device wants ${128 * 2 ** 30}`,
-    );
+    // Each kind the directory lists: GPU RAM (named by its GPU) and the bridge's ATSD page
+    // (named by its MMIO address, so no name leads the dry run to the device that makes it).
+    const listed = (dir: string) =>
+      Object.keys(
+        (
+          decodeStateFile(
+            join(dir, 'machine.state'),
+            'machine',
+            readFileSync(join(dir, 'machine.state')),
+          ) as { memories: Record<string, string> }
+        ).memories,
+      );
+    const kinds = [
+      { memory: `vfio-nvlink2:gpu-ram:${GPU}`, wants: 128n * 2n ** 30n, wrong: 4096n },
+      {
+        memory: listed(stateDir).find((m) => m.startsWith('vfio-nvlink2:atsd:')) ?? 'no ATSD page',
+        wants: 0x10000n,
+        wrong: 0x20000n,
+      },
+    ];
+    for (const { memory, wants, wrong } of kinds) {
+      let path = '';
+      const line = refusal((dir) => {
+        const state = join(dir, 'machine.state');
+        const body = decodeStateFile(state, 'machine', readFileSync(state)) as {
+          memories: Record<string, string>;
+        };
+        assert.equal(body.memories[memory], String(wants), `${memory} listed`);
+        body.memories[memory] = String(wrong);
+        writeFileSync(state, encodeStateFile('machine', body));
+        path = join(dir, 'memory', memoryFileName(memory));
+        truncateSync(path, Number(wrong)); // the file agrees with machine.state: only the device does not
+      });
+      assert.equal(
+        line,
+        `vfio-nvlink2: serve: STATE_DIR: ${path}: memory ${memory} is ${wrong} bytes in machine.state, the device wants ${wants}`,
+      );
+    }
   });
 
   it('machine.state missing beside device states and GPU RAM: refused, GPU RAM untouched', () => {

@@ -157,12 +157,17 @@ function buildMachine(
 }
 
 /**
- * The memories every served device makes when opened (name → size), found by opening each on a
- * scratch machine whose memory lives in this process (no file, no memfd), then compared with
- * what the state directory lists: memory is made at a client's first open, too late to refuse.
+ * The memories the state directory lists against the size their devices make them with (name →
+ * size), found by opening served devices on a scratch machine whose memory lives in this
+ * process (no file, no memfd): memory is made at a client's first open, too late to refuse.
+ * Only until every listed memory is found: the devices whose address ends a listed name first
+ * (GPU RAM, Grace device memory), then the others in address order while one is still missing
+ * (ATSD pages are named by their MMIO address); a name no device makes is left alone, as before.
  * @throws CliError STATE_DIR naming the memory file (the directory's lock is released)
  */
 function checkStateDirSizes(stateDir: StateDir, fdt: Fdt, optional: Optional): void {
+  const listed = stateDir.listedMemories();
+  if (listed.length === 0) return; // no client ever opened a device: nothing to compare
   const wanted = new Map<string, bigint>();
   const scratch = createMachine(fdt, {
     memory: () => (name, size) => {
@@ -171,7 +176,10 @@ function checkStateDirSizes(stateDir: StateDir, fdt: Fdt, optional: Optional): v
     },
   });
   try {
-    for (const fn of scratch.servedFunctions()) {
+    const served = scratch.servedFunctions();
+    const named = (fn: { name: string }) => listed.some((n) => n.endsWith(`:${fn.name}`));
+    for (const fn of [...served.filter(named), ...served.filter((fn) => !named(fn))]) {
+      if (listed.every((n) => wanted.has(n))) break;
       const device = scratch.device(fn.name);
       try {
         device.open();
@@ -605,7 +613,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const entries = deviceEntries(machine, sockets);
   if (dirMode) {
-    // attach wrote machine.state a moment ago, and nothing has changed since: state.json only.
+    // machine.state is written once ready (below); state.json now, as readers expect it.
     state.write();
     // The tree served, for `topology --socket-dir` (public like devices.json).
     platformWritten = replaceFile(`${args.socketDir}/platform.dtb`, dtb, { mode: DEVICES_MODE });
@@ -621,7 +629,11 @@ export async function run(argv: string[]): Promise<number> {
     if (!(err instanceof OutputError)) throw err;
     return stopped; // stopped already (untilStopped): sockets and files removed
   }
-  if (!stopping) notifyReady(args.readyFd);
+  if (stopping) return stopped;
+  notifyReady(args.readyFd);
+  // machine.state after the ready signal: the one on disk restarts to the same machine (see
+  // StateDir.attach), and clients that connected meanwhile wait in the backlog until this returns.
+  stateDir?.saveMachine();
   return stopped;
 }
 

@@ -23,6 +23,8 @@
  * regular, of its size, and the size its device wants: checkWantedSizes); anything wrong is one StateDirError naming the file. What clients held
  * (DMA maps, eventfds, LPIDs and the GPUs' firmware mappings) is released as on a disconnect:
  * each recorded partition's GPUs are unmapped (pnv_npu2_unmap_lpar_dev) and its LPID freed.
+ * machine.state says so once serve's sockets accept: until then the one on disk restarts to the
+ * same machine, so a restart does not spend its time to accepting on rewriting it.
  */
 import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
@@ -295,6 +297,11 @@ export class StateDir {
     }
   }
 
+  /** The names of the memories the directory lists (machine.state's, and those made since). */
+  listedMemories(): string[] {
+    return [...this.#memories.keys()];
+  }
+
   /**
    * Every listed memory against the size the device makes it with (`wanted`, by memory name:
    * see serve's dry run), so that a listed size the device does not want is refused at start
@@ -351,7 +358,10 @@ export class StateDir {
   /**
    * Restores `machine` from the directory (config space and register pages of every device,
    * LPIDs, firmware tables), releases what the last server's clients held, and from now on
-   * writes each change. Call once, before any socket listens.
+   * writes each change. Call once, before any socket listens. machine.state is not written
+   * here: the one on disk restarts to this same machine (the release is done again from it, as
+   * a restart after a kill -9 in between would), so the caller writes it (`saveMachine`) once
+   * its sockets accept; a change before then writes it as any change does.
    * @returns one line for serve's log: new, or restored and what was released
    * @throws StateDirError naming the file whose contents do not fit the machine.
    */
@@ -373,7 +383,6 @@ export class StateDir {
       device.onStateChange(() => this.#saveDevice(device));
     }
     if (this.loaded) this.#restoreMachine(machine, this.loaded);
-    this.saveMachine();
     this.#flusher = setInterval(() => this.#watch(), WATCH_MS);
     this.#flusher.unref();
     const sync = this.options.sync ? ', --sync' : '';
@@ -408,7 +417,7 @@ export class StateDir {
    */
   saveMachine(): void {
     const machine = this.#machine;
-    if (!machine) return; // before attach: attach writes it
+    if (!machine) return; // before attach: the caller writes it once attached
     const body: MachineBody = {
       platform: this.platform,
       memories: Object.fromEntries([...this.#memories].map(([n, s]) => [n, s.toString()])),
