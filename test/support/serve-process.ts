@@ -5,7 +5,7 @@
  * generous and only for readiness or for the server to catch up; no test asserts a duration.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { descriptorCount } from '../../src/fuzz/index.ts';
