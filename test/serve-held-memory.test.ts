@@ -239,41 +239,47 @@ describe("a holder of the client's own uid", () => {
 });
 
 describe('memory a client of the last server kept (--state-dir)', { skip: notRoot }, () => {
-  it('keeps the device across kill -9 and restart from another uid; its holder gets it back', async () => {
-    const state = join(base, 'state');
-    const args = ['--state-dir', state, '--allow-uid', String(NOBODY)];
-    const first = await startServe(args, { dir: join(base, 'first') });
-    const h = await hold(first.socket(GPU), 9, true);
-    let second: ServeProcess | undefined;
-    try {
-      await first.stop('SIGKILL');
-      second = await startServe(args, { dir: join(base, 'second') });
-      await refused(second, GPU);
-      assert.match(
-        second.stderr(),
-        new RegExp(`still held by pid ${h.pid} of uid ${NOBODY} \\(fd ${h.fd}, a mapping\\)`),
-      );
-      assert.equal(
-        await h.command(`reconnect ${second.socket(GPU)}`),
-        'ok',
-        'the holder reconnects',
-      );
-      assert.equal(await h.command('close-fd'), 'closed');
-      assert.equal(await h.command('unmap'), 'unmapped');
-      const c = await connectWhenFree(second, GPU);
+  for (const [what, region] of [
+    ['GPU RAM', 9],
+    ['BAR1 (made lazily, so opened to be asked about)', 1],
+  ] as const)
+    it(`keeps the device across kill -9 and restart from another uid (${what}); its holder gets it back`, async () => {
+      const state = join(base, `state-${region}`);
+      const args = ['--state-dir', state, '--allow-uid', String(NOBODY)];
+      const first = await startServe(args, { dir: join(base, `first-${region}`) });
+      const h = await hold(first.socket(GPU), region, true);
+      let second: ServeProcess | undefined;
       try {
-        const got = await c.regionRead(9, 0x100n, 8);
-        assert.equal(
-          Buffer.from(got).readBigUInt64LE(0),
-          MARKER,
-          'written through the mapping before the kill',
+        await first.stop('SIGKILL');
+        second = await startServe(args, { dir: join(base, `second-${region}`) });
+        await refused(second, GPU);
+        assert.match(
+          second.stderr(),
+          new RegExp(
+            `region ${region} of ${GPU} is still held by pid ${h.pid} of uid ${NOBODY} \\(fd ${h.fd}, a mapping\\)`,
+          ),
         );
+        assert.equal(
+          await h.command(`reconnect ${second.socket(GPU)}`),
+          'ok',
+          'the holder reconnects',
+        );
+        assert.equal(await h.command('close-fd'), 'closed');
+        assert.equal(await h.command('unmap'), 'unmapped');
+        const c = await connectWhenFree(second, GPU);
+        try {
+          const got = await c.regionRead(region, 0x100n, 8);
+          assert.equal(
+            Buffer.from(got).readBigUInt64LE(0),
+            MARKER,
+            'written through the mapping before the kill',
+          );
+        } finally {
+          c.close();
+        }
       } finally {
-        c.close();
+        h.stop();
+        await second?.stop();
       }
-    } finally {
-      h.stop();
-      await second?.stop();
-    }
-  });
+    });
 });
