@@ -174,6 +174,26 @@ describe('memory a client of another uid keeps after it disconnects', { skip: no
     }
   });
 
+  it('refused again and again, the log stays within the socket bound (100 lines per 5 s)', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      const before = serve.stderr().split('\n').length;
+      for (let i = 0; i < 150; i++) await refused(serve, GPU);
+      await new Promise((r) => setTimeout(r, 200)); // the last lines reach our end of the pipe
+      const lines = serve
+        .stderr()
+        .split('\n')
+        .slice(before - 1);
+      const refusals = lines.filter((l) => /refusing pid/.test(l)).length;
+      const summaries = lines.filter((l) => /suppressed \d+ similar/.test(l)).length;
+      assert.ok(refusals <= 100, `${refusals} refusal lines`);
+      assert.ok(summaries <= 2, `${summaries} summary lines: one per connection would be ~50`);
+    } finally {
+      h.stop();
+    }
+    (await connectWhenFree(serve, GPU)).close();
+  });
+
   it('the holder itself may open the device again; no other process may', async () => {
     const h = await hold(serve.socket(GPU), 9, true);
     try {
