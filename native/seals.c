@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 
 /* fileSeals(fd): the F_SEAL_* bits of `fd`; 0 for a file that cannot be sealed (EINVAL: a file
  * of a filesystem without seals). A memfd made without MFD_ALLOW_SEALING reports F_SEAL_SEAL. */
@@ -48,6 +49,10 @@ static napi_value held_elsewhere(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 1, argv);
   int fd;
   if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
+  /* An open(2) of the file while the lease stands breaks it, and the kernel tells the holder
+   * with SIGIO, whose default action (Node has no handler) ends the process. SIGURG, ignored by
+   * default, tells it instead; the lease goes at once anyway (the opener waits microseconds). */
+  if (fcntl(fd, F_SETSIG, SIGURG) < 0) return nv_throw_errno(env, "fcntl(F_SETSIG)", errno);
   if (fcntl(fd, F_SETLEASE, F_WRLCK) < 0) {
     if (errno == EAGAIN) return nv_bool(env, true);
     return nv_throw_errno(env, "fcntl(F_SETLEASE)", errno);

@@ -174,6 +174,26 @@ describe('memory a client of another uid keeps after it disconnects', { skip: no
     }
   });
 
+  it('refused again and again, the log stays within the socket bound (100 lines per 5 s)', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      const before = serve.stderr().split('\n').length;
+      for (let i = 0; i < 150; i++) await refused(serve, GPU);
+      await new Promise((r) => setTimeout(r, 200)); // the last lines reach our end of the pipe
+      const lines = serve
+        .stderr()
+        .split('\n')
+        .slice(before - 1);
+      const refusals = lines.filter((l) => /refusing pid/.test(l)).length;
+      const summaries = lines.filter((l) => /suppressed \d+ similar/.test(l)).length;
+      assert.ok(refusals <= 100, `${refusals} refusal lines`);
+      assert.ok(summaries <= 2, `${summaries} summary lines: one per connection would be ~50`);
+    } finally {
+      h.stop();
+    }
+    (await connectWhenFree(serve, GPU)).close();
+  });
+
   it('the holder itself may open the device again; no other process may', async () => {
     const h = await hold(serve.socket(GPU), 9, true);
     try {
@@ -239,41 +259,47 @@ describe("a holder of the client's own uid", () => {
 });
 
 describe('memory a client of the last server kept (--state-dir)', { skip: notRoot }, () => {
-  it('keeps the device across kill -9 and restart from another uid; its holder gets it back', async () => {
-    const state = join(base, 'state');
-    const args = ['--state-dir', state, '--allow-uid', String(NOBODY)];
-    const first = await startServe(args, { dir: join(base, 'first') });
-    const h = await hold(first.socket(GPU), 9, true);
-    let second: ServeProcess | undefined;
-    try {
-      await first.stop('SIGKILL');
-      second = await startServe(args, { dir: join(base, 'second') });
-      await refused(second, GPU);
-      assert.match(
-        second.stderr(),
-        new RegExp(`still held by pid ${h.pid} of uid ${NOBODY} \\(fd ${h.fd}, a mapping\\)`),
-      );
-      assert.equal(
-        await h.command(`reconnect ${second.socket(GPU)}`),
-        'ok',
-        'the holder reconnects',
-      );
-      assert.equal(await h.command('close-fd'), 'closed');
-      assert.equal(await h.command('unmap'), 'unmapped');
-      const c = await connectWhenFree(second, GPU);
+  for (const [what, region] of [
+    ['GPU RAM', 9],
+    ['BAR1 (made lazily, so opened to be asked about)', 1],
+  ] as const)
+    it(`keeps the device across kill -9 and restart from another uid (${what}); its holder gets it back`, async () => {
+      const state = join(base, `state-${region}`);
+      const args = ['--state-dir', state, '--allow-uid', String(NOBODY)];
+      const first = await startServe(args, { dir: join(base, `first-${region}`) });
+      const h = await hold(first.socket(GPU), region, true);
+      let second: ServeProcess | undefined;
       try {
-        const got = await c.regionRead(9, 0x100n, 8);
-        assert.equal(
-          Buffer.from(got).readBigUInt64LE(0),
-          MARKER,
-          'written through the mapping before the kill',
+        await first.stop('SIGKILL');
+        second = await startServe(args, { dir: join(base, `second-${region}`) });
+        await refused(second, GPU);
+        assert.match(
+          second.stderr(),
+          new RegExp(
+            `region ${region} of ${GPU} is still held by pid ${h.pid} of uid ${NOBODY} \\(fd ${h.fd}, a mapping\\)`,
+          ),
         );
+        assert.equal(
+          await h.command(`reconnect ${second.socket(GPU)}`),
+          'ok',
+          'the holder reconnects',
+        );
+        assert.equal(await h.command('close-fd'), 'closed');
+        assert.equal(await h.command('unmap'), 'unmapped');
+        const c = await connectWhenFree(second, GPU);
+        try {
+          const got = await c.regionRead(region, 0x100n, 8);
+          assert.equal(
+            Buffer.from(got).readBigUInt64LE(0),
+            MARKER,
+            'written through the mapping before the kill',
+          );
+        } finally {
+          c.close();
+        }
       } finally {
-        c.close();
+        h.stop();
+        await second?.stop();
       }
-    } finally {
-      h.stop();
-      await second?.stop();
-    }
-  });
+    });
 });

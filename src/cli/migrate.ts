@@ -23,6 +23,7 @@ import {
 import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import { startProgress } from './progress.ts';
+import { socketFailure } from './socket-advice.ts';
 
 const USAGE = `usage: vfio-nvlink2 migrate --from SOCKET --to SOCKET [--precopy-rounds N] [--pause-pid PID]... [--json]
 
@@ -145,7 +146,7 @@ async function connect(socket: string, role: string): Promise<VfioUserClient> {
     // QEMU's bound on each reply (not on the migration): a 1 MiB stream chunk fits it easily.
     return await VfioUserClient.connect(socket, { replyTimeoutMs: QEMU_MSG_TIMEOUT_MS });
   } catch (err) {
-    throw cliErrorOf('migrate', err, `${role} ${socket}: `);
+    throw socketFailure('migrate', err, `${role} ${socket}: `);
   }
 }
 

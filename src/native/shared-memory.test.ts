@@ -3,7 +3,8 @@
  * touched, SEEK_DATA reports exactly the touched pages, windows split accesses at their edges.
  */
 import assert from 'node:assert/strict';
-import { fstatSync, readdirSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, fstatSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { test } from 'node:test';
 import {
   addFileSeals,
@@ -12,6 +13,7 @@ import {
   FileSeal,
   fileSeals,
   ftruncate,
+  heldElsewhere,
   MEMFD_SIZE_SEALS,
   memfdCreate,
   mmap,
@@ -180,8 +182,6 @@ test('memfdCreate with seal bits the kernel does not know is EINVAL and leaves n
 });
 
 test('heldElsewhere: any open file description but the one asked through, by a descriptor or only a mapping, read-only too', async () => {
-  const { openSync, closeSync } = await import('node:fs');
-  const { heldElsewhere } = await import('./index.ts');
   const fd = memfdCreate('leased', 1n << 20n);
   const reopen = (flags: string) => openSync(`/proc/self/fd/${fd}`, flags);
   const ours = reopen('r+'); // memfd_create's own description is not counted; this one is
@@ -203,6 +203,30 @@ test('heldElsewhere: any open file description but the one asked through, by a d
     munmap(own.buffer);
     assert.throws(() => heldElsewhere(1_000_000), /EBADF/);
   } finally {
+    closeSync(ours);
+    closeFd(fd);
+  }
+});
+
+test('heldElsewhere survives opens of the file racing its lease (a broken lease signals SIGURG, not the fatal SIGIO)', () => {
+  const fd = memfdCreate('lease-race', 1n << 20n);
+  const ours = openSync(`/proc/self/fd/${fd}`, 'r+');
+  // Another process opens and closes the file as fast as it can, as a backup of a state
+  // directory or a look through /proc/<serve>/fd would.
+  const code = `import os\np = '/proc/${process.pid}/fd/${ours}'\nwhile True:\n    os.close(os.open(p, os.O_RDONLY))`;
+  const opener = spawn('python3', ['-c', code], { stdio: 'ignore' });
+  try {
+    // Until the two raced both ways many times (bounded: the opener may be slow to start).
+    let held = 0;
+    let free = 0;
+    for (let i = 0; i < 5_000_000 && (held < 2000 || free < 2000); i++) {
+      if (heldElsewhere(ours)) held++;
+      else free++;
+    }
+    assert.ok(held >= 2000 && free >= 2000, `held ${held} times, free ${free} times`);
+    assert.equal(opener.exitCode, null, 'the opener ran throughout');
+  } finally {
+    opener.kill('SIGKILL');
     closeSync(ours);
     closeFd(fd);
   }

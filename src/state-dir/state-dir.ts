@@ -334,7 +334,7 @@ export class StateDir {
    * back with its contents; a new one starts as holes and is listed at once.
    */
   memoryFactory(budget: MemoryBudget): SharedMemoryFactory {
-    return (name, size) => {
+    const make = (name: string, size: bigint) => {
       const path = `${this.dir}/memory/${memoryFileName(name)}`;
       const known = this.#memories.get(name);
       if (known !== undefined && known !== size)
@@ -353,6 +353,7 @@ export class StateDir {
       }
       return memory;
     };
+    return Object.assign(make, { kept: (name: string) => this.#memories.has(name) });
   }
 
   /**

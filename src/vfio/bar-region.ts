@@ -329,8 +329,13 @@ export class BarMemory implements RegionOps {
    * The BAR's memory for migration: its populated pages, read and written as they are (the
    * MSI-X table included, no write hook); register pages are `registerState`.
    */
-  /** The BAR's memory's descriptor once it exists (RegionOps.mappedMemoryFd). */
+  /**
+   * The BAR's memory's descriptor once it exists (RegionOps.mappedMemoryFd); a memory kept from
+   * before this process (a state directory's file) is opened for it, as a client of the last
+   * server may still map it.
+   */
   mappedMemoryFd(): number | undefined {
+    if (!this.memory && this.factory.kept?.(this.name)) this.backing();
     return this.memory?.fd;
   }
 

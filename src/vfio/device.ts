@@ -125,10 +125,13 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       fn.name,
       this.profile,
       this.config,
-      (name, size) => {
-        this.#memoryCreated++; // a BAR's memory, made at its first use: new plain ranges
-        return (options.memory ?? createMemfdMemory)(name, size);
-      },
+      Object.assign(
+        (name: string, size: bigint) => {
+          this.#memoryCreated++; // a BAR's memory, made at its first use: new plain ranges
+          return (options.memory ?? createMemfdMemory)(name, size);
+        },
+        { kept: (name: string) => options.memory?.kept?.(name) ?? false },
+      ),
       (v) => this.ringDoorbell(v),
       (command) => this.runDma(command),
     );

@@ -280,7 +280,13 @@ export function punchOutside(
 }
 
 /** Creates a zero-filled SharedMemory of `size` bytes. */
-export type SharedMemoryFactory = (name: string, size: bigint) => SharedMemory;
+export type SharedMemoryFactory = ((name: string, size: bigint) => SharedMemory) & {
+  /**
+   * Whether memory `name` exists already, from before this process (a state directory's file,
+   * which a client of the last server may still map): asked before making it only to look.
+   */
+  readonly kept?: (name: string) => boolean;
+};
 
 /**
  * A new open file description, read-write, of the file `fd` is open on (the same memory, seals

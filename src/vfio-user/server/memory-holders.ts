@@ -11,7 +11,10 @@
  * in, and the log says who holds it), as it could open the server's descriptors itself through
  * /proc/<serve pid>/fd (ptrace read access, which every process of a uid has to the others);
  * that is also how `migrate` drives a device whose VMM's guest keeps writing through its mapping.
- * The client itself may always hold its earlier mapping (one process may open its device again).
+ * The client itself may hold its earlier mapping (one process may open its device again) where
+ * this process can see it (root, or the client's uid is ours); unseen, it counts as another's.
+ * Not seen at all: pages held with no open file description (io_uring registered buffers, pages
+ * spliced into a pipe), which reach the memory after their holder closed and unmapped it.
  *
  * Two looks: a write lease (heldElsewhere, fcntl F_SETLEASE) tells whether any open file
  * description but ours exists, whoever holds it, read-write or read-only, by a descriptor or
@@ -123,7 +126,7 @@ function mapsOf(pid: number, id: FileIdentity): boolean {
   return false;
 }
 
-/** Whether another open file description for writing of `fd`'s file exists; undefined: unknown. */
+/** Whether another open file description of `fd`'s file exists (any mode); undefined: unknown. */
 function leaseSaysHeld(fd: number): boolean | undefined {
   try {
     return heldElsewhere(fd);

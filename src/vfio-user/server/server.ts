@@ -359,7 +359,8 @@ export class VfioUserServer {
             `${this.device.name}: pid ${slot.pid}: the native fast path served ${served.reads} REGION_READs and ${served.writes} REGION_WRITEs`,
           );
         }
-        this.#limited?.flush();
+        // The socket's own count waits for its interval: flushed at each close, a client that
+        // reconnects again and again would add a summary line per connection past the bound.
       },
       ...(this.#options.onChange ? { onChange: this.#options.onChange } : {}),
       ...(this.#options.traceActivity ? { traceActivity: this.#options.traceActivity } : {}),
