@@ -184,7 +184,7 @@ for (const [kind, make] of [
   [
     'a state directory file',
     () => {
-      const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-renew-'));
+      const dir = mkdtempSync(join(tmpdir(), 'shared-memory-renew-'));
       return { m: openFileMemory(join(dir, 'gpu.mem'), 'renew-test', 1n << 24n), dir };
     },
   ],
