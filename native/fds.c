@@ -36,6 +36,19 @@ static napi_value dup_fd(napi_env env, napi_callback_info info) {
   return nv_new_fd(env, r);
 }
 
+/* replaceFd(target, source): target becomes a close-on-exec duplicate of source (dup3, which
+ * swaps the file under the number atomically), then source is closed. */
+static napi_value replace_fd(napi_env env, napi_callback_info info) {
+  NV_ARGS(env, info, 2, argv);
+  int target, source;
+  if (!nv_arg_fd(env, argv[0], &target)) return NULL;
+  if (!nv_arg_fd(env, argv[1], &source)) return NULL;
+  if (target == source) return nv_throw_errno(env, "dup3", EINVAL);
+  if (dup3(source, target, O_CLOEXEC) < 0) return nv_throw_errno(env, "dup3", errno);
+  close(source);
+  return nv_undefined(env);
+}
+
 /* fdFlags(fd): { cloexec, nonBlocking } (F_GETFD / F_GETFL). */
 static napi_value fd_flags(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 1, argv);
@@ -263,6 +276,7 @@ napi_status nv_init_fds(napi_env env, napi_value exports) {
   napi_status s;
   if ((s = nv_export(env, exports, "closeFd", close_fd)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "dupFd", dup_fd)) != napi_ok) return s;
+  if ((s = nv_export(env, exports, "replaceFd", replace_fd)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "lockExclusive", lock_exclusive)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "fdFlags", fd_flags)) != napi_ok) return s;
   if ((s = nv_export(env, exports, "setNonBlocking", set_non_blocking)) != napi_ok) return s;

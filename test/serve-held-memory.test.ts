@@ -198,6 +198,38 @@ describe('memory a client of another uid keeps after it disconnects', { skip: no
     (await connectWhenFree(serve, GPU)).close();
   });
 
+  it('pages it pinned with no open file (spliced into a pipe) keep the old bytes: the next client of another uid gets fresh memory', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      assert.equal(await h.command('splice'), 'spliced');
+      assert.equal(await h.command('close-fd'), 'closed');
+      assert.equal(await h.command('unmap'), 'unmapped'); // no file left: the lease is free
+      const c = await connectWhenFree(serve, GPU);
+      try {
+        const kept = await c.regionRead(9, 0x100n, 8);
+        assert.equal(Buffer.from(kept).readBigUInt64LE(0), MARKER, 'the copy holds what it wrote');
+        const secret = Buffer.alloc(8);
+        secret.writeBigUInt64LE(0x5ec2e75ec2e75ec2n);
+        await c.regionWrite(9, 0x100n, secret);
+        const seen = Buffer.from(await h.command('pipe'), 'hex').readBigUInt64LE(0);
+        assert.equal(
+          seen,
+          MARKER,
+          "the pinned page is the old one: the new client's write is not in it",
+        );
+      } finally {
+        c.close();
+      }
+      await waitFor('the line saying so', () =>
+        new RegExp(
+          `${GPU}: region [0-9, ]*\\b9\\b[0-9, ]* moved to fresh memory for pid ${process.pid}: it was handed to uid ${NOBODY}`,
+        ).test(serve.stderr()),
+      );
+    } finally {
+      h.stop();
+    }
+  });
+
   it('the holder itself may open the device again; no other process may', async () => {
     const h = await hold(serve.socket(GPU), 9, true);
     try {

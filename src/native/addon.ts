@@ -121,6 +121,7 @@ export interface NativeAddon {
   errnoName(errno: number): string;
   closeFd(fd: number): void;
   dupFd(fd: number): number;
+  replaceFd(target: number, source: number): void;
   lockExclusive(fd: number): boolean;
   fdFlags(fd: number): { cloexec: boolean; nonBlocking: boolean };
   setNonBlocking(fd: number, on: boolean): void;

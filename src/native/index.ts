@@ -99,6 +99,15 @@ export function dupFd(fd: number): number {
 }
 
 /**
+ * Puts the file `source` is open on under the number `target` (dup3, close-on-exec: whatever
+ * holds the number `target` reaches the new file from now on), then closes `source`.
+ * @throws SystemCallError EBADF, EINVAL (the same number).
+ */
+export function replaceFd(target: number, source: number): void {
+  addon.replaceFd(target, source);
+}
+
+/**
  * flock(fd, LOCK_EX | LOCK_NB): true when taken, false when another open file description holds
  * it. The lock lives as long as the description (a killed process loses it).
  * @throws SystemCallError EBADF, ENOLCK.

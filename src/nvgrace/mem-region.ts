@@ -41,9 +41,9 @@ export class GraceMemRegion implements RegionOps {
     private readonly made: () => SharedMemory | undefined = () => undefined,
   ) {}
 
-  /** The device memory's descriptor once it exists (RegionOps.mappedMemoryFd). */
-  mappedMemoryFd(): number | undefined {
-    return this.made()?.fd;
+  /** The device memory once it exists (RegionOps.mappedMemory). */
+  mappedMemory(): SharedMemory | undefined {
+    return this.made();
   }
 
   /** [count clipped at bar_size, bytes of it inside memlength]. @throws VfioError EINVAL */

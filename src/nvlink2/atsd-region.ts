@@ -18,6 +18,7 @@ import type {
   RegionCapability,
   RegionContents,
   RegionOps,
+  SharedMemory,
 } from '../vfio/index.ts';
 import { VfioError } from '../vfio/index.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
@@ -112,9 +113,9 @@ export class AtsdRegion implements RegionOps, LiveAtsdRegion {
    * first, so STAT is idle and LAUNCH zero), written without starting a launch; undefined
    * without an ATSD.
    */
-  /** The ATSD page's memory (RegionOps.mappedMemoryFd). */
-  mappedMemoryFd(): number | undefined {
-    return this.page?.memory.fd;
+  /** The ATSD page's memory (RegionOps.mappedMemory). */
+  mappedMemory(): SharedMemory | undefined {
+    return this.page?.memory;
   }
 
   contents(): RegionContents | undefined {

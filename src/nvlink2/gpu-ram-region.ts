@@ -202,9 +202,9 @@ export class GpuRamRegion implements RegionOps, LiveGpuRamRegion {
     };
   }
 
-  /** GPU RAM's memory (RegionOps.mappedMemoryFd). */
-  mappedMemoryFd(): number | undefined {
-    return this.released ? undefined : this.memory.fd;
+  /** GPU RAM's memory (RegionOps.mappedMemory). */
+  mappedMemory(): DeviceMemory | undefined {
+    return this.released ? undefined : this.memory;
   }
 
   mmap(request: MmapRequest): MmapGrant {

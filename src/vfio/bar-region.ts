@@ -330,13 +330,13 @@ export class BarMemory implements RegionOps {
    * MSI-X table included, no write hook); register pages are `registerState`.
    */
   /**
-   * The BAR's memory's descriptor once it exists (RegionOps.mappedMemoryFd); a memory kept from
+   * The BAR's memory once it exists (RegionOps.mappedMemory); a memory kept from
    * before this process (a state directory's file) is opened for it, as a client of the last
    * server may still map it.
    */
-  mappedMemoryFd(): number | undefined {
+  mappedMemory(): SharedMemory | undefined {
     if (!this.memory && this.factory.kept?.(this.name)) this.backing();
-    return this.memory?.fd;
+    return this.memory;
   }
 
   contents(): RegionContents {

@@ -42,7 +42,7 @@ import {
   VFIO_PCI_NUM_REGIONS,
   VFIO_REGION_INFO_SIZE,
 } from './region-info.ts';
-import { createMemfdMemory, type SharedMemoryFactory } from './shared-memory.ts';
+import { createMemfdMemory, type SharedMemory, type SharedMemoryFactory } from './shared-memory.ts';
 import {
   describeStandardRegion,
   type StandardRegions,
@@ -348,16 +348,16 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
 
   /**
    * The memory a mapping of this device's regions reaches, as it exists now: per region index,
-   * the descriptor its mmap grants are made from (RegionOps.mappedMemoryFd). A peer that kept
+   * the memory its mmap grants are made from (RegionOps.mappedMemory). A peer that kept
    * such a mapping, or a descriptor of it, after its session ended still reaches the device:
    * the kernel keeps a VFIO device open until its last mapping goes (vma->vm_file).
    */
-  mappedMemory(): { readonly region: number; readonly fd: number }[] {
-    const found: { region: number; fd: number }[] = [];
+  mappedMemory(): { readonly region: number; readonly memory: SharedMemory }[] {
+    const found: { region: number; memory: SharedMemory }[] = [];
     for (let index = 0; index < VFIO_PCI_NUM_REGIONS; index++) {
       const ops = this.variantOps?.regionOps?.(index) ?? this.bars[index];
-      const fd = ops?.mappedMemoryFd?.();
-      if (fd !== undefined) found.push({ region: index, fd });
+      const memory = ops?.mappedMemory?.();
+      if (memory !== undefined) found.push({ region: index, memory });
     }
     // Closed, the device-specific regions are gone, not their memory (kept by its store).
     const regions = this.isOpen ? mappedMemoryOf(this.deviceRegions) : this.#closedRegionMemory;
@@ -370,7 +370,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   }
 
   /** The device-specific regions' mapped memory when it was last closed (see mappedMemory). */
-  #closedRegionMemory: { region: number; fd: number }[] = [];
+  #closedRegionMemory: { region: number; memory: SharedMemory }[] = [];
   #everOpened = false;
 
   /** Counts BAR memories created: when it changes, `plainRanges` has more to say. */
@@ -660,12 +660,14 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   }
 }
 
-/** Per device-specific region, the descriptor of the memory its mappings reach. */
-function mappedMemoryOf(regions: readonly VfioRegion[]): { region: number; fd: number }[] {
-  const found: { region: number; fd: number }[] = [];
+/** Per device-specific region, the memory its mappings reach. */
+function mappedMemoryOf(
+  regions: readonly VfioRegion[],
+): { region: number; memory: SharedMemory }[] {
+  const found: { region: number; memory: SharedMemory }[] = [];
   for (const region of regions) {
-    const fd = region.ops.mappedMemoryFd?.();
-    if (fd !== undefined) found.push({ region: region.index, fd });
+    const memory = region.ops.mappedMemory?.();
+    if (memory !== undefined) found.push({ region: region.index, memory });
   }
   return found;
 }

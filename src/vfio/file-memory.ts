@@ -14,6 +14,8 @@
  * theirs (O_APPEND, O_DIRECT) reaches ours; `fd` is our only description of the file, so that
  * `heldElsewhere(fd)` counts every other.
  */
+
+import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -21,12 +23,20 @@ import {
   fstatSync,
   ftruncateSync,
   openSync,
+  renameSync,
+  rmSync,
   writeSync,
 } from 'node:fs';
-import { dataRanges } from '../native/index.ts';
+import { dataRanges, replaceFd } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
-import { PopulatedPages, preadFully, punchOutside, type SharedMemory } from './shared-memory.ts';
+import {
+  copyPopulated,
+  PopulatedPages,
+  preadFully,
+  punchOutside,
+  type SharedMemory,
+} from './shared-memory.ts';
 
 /** A SharedMemory in a file: its path, and a flush to disk (fdatasync). */
 export interface FileMemory extends SharedMemory {
@@ -146,6 +156,30 @@ export function openFileMemory(
     },
     checkSize() {
       if (open) regrow();
+    },
+    renew() {
+      if (!open) return;
+      // A new inode in the file's place, renamed over it: a client of the last server that
+      // pinned the old file's pages keeps only those.
+      const tmp = `${path}.renew-${randomBytes(6).toString('hex')}`;
+      let fresh: number;
+      try {
+        const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+        fresh = openSync(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      } catch (err) {
+        throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);
+      }
+      try {
+        ftruncateSync(fresh, Number(size));
+        copyPopulated(fd, fresh, size);
+        if (options.sync) fdatasyncSync(fresh);
+        renameSync(tmp, path);
+      } catch (err) {
+        closeSync(fresh);
+        rmSync(tmp, { force: true });
+        throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);
+      }
+      replaceFd(fd, fresh);
     },
     close() {
       account?.close();

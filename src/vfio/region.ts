@@ -5,6 +5,7 @@
  */
 
 import type { PlainRange } from '../native/index.ts';
+import type { SharedMemory } from './shared-memory.ts';
 
 /** VFIO_REGION_INFO_FLAG_* (include/uapi/linux/vfio.h). */
 export const RegionFlag = { READ: 0x1, WRITE: 0x2, MMAP: 0x4, CAPS: 0x8 } as const;
@@ -68,11 +69,11 @@ export interface RegionOps {
   writeTarget?(offset: bigint, count: number): Uint8Array | null;
   mmap?(request: MmapRequest): MmapGrant;
   /**
-   * The descriptor this region's mmap grants are made from (`MmapGrant.fd`), once its memory
-   * exists: what a peer may still hold, by a descriptor or a mapping, after its session ended.
-   * Optional: none (the region cannot be mapped, or its memory was never made).
+   * The memory this region's mmap grants are made from (its `fd` is `MmapGrant.fd`'s source),
+   * once it exists: what a peer may still hold, by a descriptor or a mapping, after its session
+   * ended. Optional: none (the region cannot be mapped, or its memory was never made).
    */
-  mappedMemoryFd?(): number | undefined;
+  mappedMemory?(): SharedMemory | undefined;
   /**
    * The ranges of the region (its index given) whose reads and writes have no side effect
    * beyond the bytes, for the native fast path (src/native/fast-path.ts). Optional: none.

@@ -5,7 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fstatSync, readFileSync, readlinkSync, readSync, writeSync } from 'node:fs';
+import {
+  fstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { it } from 'node:test';
 import fc from 'fast-check';
 import {
@@ -19,6 +30,7 @@ import {
   SharedMapping,
   setNonBlocking,
 } from '../native/index.ts';
+import { openFileMemory } from './file-memory.ts';
 import { createMemfdMemory, PopulatedPages, reopenForPeer } from './shared-memory.ts';
 
 /** fdinfo `flags:` (octal) of `fd` in this process. */
@@ -166,3 +178,43 @@ it('clear(kept) zeros every byte outside kept (partial pages too), keeps the res
     { numRuns: 60 },
   );
 });
+
+for (const [kind, make] of [
+  ['a memfd', () => ({ m: createMemfdMemory('renew-test', 1n << 24n), dir: undefined })],
+  [
+    'a state directory file',
+    () => {
+      const dir = mkdtempSync(join(tmpdir(), 'shared-memory-renew-'));
+      return { m: openFileMemory(join(dir, 'gpu.mem'), 'renew-test', 1n << 24n), dir };
+    },
+  ],
+] as const) {
+  it(`renew moves ${kind} to a fresh file under the same descriptor, holes kept; the old file keeps the old bytes`, () => {
+    const { m, dir } = make();
+    try {
+      m.write(0x1000n, Uint8Array.of(1, 2, 3));
+      m.write(0x800000n, Uint8Array.of(9));
+      const before = m.dataRanges(0n, m.size);
+      const old = reopenForPeer(m.fd, 'the old file'); // what a peer pinned stands for
+      const fd = m.fd;
+      const ino = fstatSync(fd).ino;
+      m.renew?.();
+      assert.equal(m.fd, fd, 'the same descriptor number');
+      assert.notEqual(fstatSync(fd).ino, ino, 'a new file under it');
+      assert.deepEqual(m.dataRanges(0n, m.size), before, 'the same pages populated, holes kept');
+      const back = new Uint8Array(3);
+      m.read(0x1000n, back);
+      assert.deepEqual(back, Uint8Array.of(1, 2, 3));
+      m.write(0x1000n, Uint8Array.of(7, 7, 7));
+      const pinned = new Uint8Array(3);
+      readSync(old, pinned, 0, 3, 0x1000);
+      assert.deepEqual(pinned, Uint8Array.of(1, 2, 3), 'the old file did not see the new write');
+      closeFd(old);
+      assert.equal(heldElsewhere(m.fd), false, 'no description of the new file but ours');
+      if (dir) assert.deepEqual(readdirSync(dir), ['gpu.mem'], 'renamed over, nothing left');
+    } finally {
+      m.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

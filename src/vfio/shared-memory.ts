@@ -30,6 +30,7 @@ import {
   memfdCreate,
   pageSize,
   punchHole,
+  replaceFd,
   SharedMapping,
 } from '../native/index.ts';
 import { VfioError } from './errors.ts';
@@ -104,6 +105,14 @@ export interface SharedMemory {
    * zeros there again, nothing populated (a migration destination once its stream loaded).
    */
   clear(kept?: readonly (readonly [bigint, bigint])[]): void;
+  /**
+   * Moves the memory to a fresh file holding the same bytes, under the same descriptor numbers
+   * (`fd`, `ownFd`): pages someone pinned without an open file (io_uring registered buffers,
+   * pages spliced into a pipe) stay with the old file and no longer reach the device. Copies the
+   * populated ranges (~1 s per GiB). Optional: memory that cannot move.
+   * @throws VfioError ENOMEM when the copy cannot be made.
+   */
+  renew?(): void;
   close(): void;
 }
 
@@ -279,6 +288,27 @@ export function punchOutside(
   }
 }
 
+/** Bytes of one copy step of `copyPopulated`. */
+const COPY_CHUNK = 1 << 20;
+
+/**
+ * Copies the populated ranges of `from` (SEEK_DATA) into the same offsets of `to`, whose holes
+ * stay holes: a renewed memory costs what the old one held.
+ */
+export function copyPopulated(from: number, to: number, size: bigint): void {
+  const buf = new Uint8Array(COPY_CHUNK);
+  for (const [start, end] of dataRanges(from, 0n, size)) {
+    for (let at = start; at < end; ) {
+      const n = Number(end - at < BigInt(COPY_CHUNK) ? end - at : BigInt(COPY_CHUNK));
+      const piece = buf.subarray(0, n);
+      preadFully(from, at, piece);
+      let done = 0;
+      while (done < n) done += writeSync(to, piece, done, n - done, Number(at) + done);
+      at += BigInt(n);
+    }
+  }
+}
+
 /** Creates a zero-filled SharedMemory of `size` bytes. */
 export type SharedMemoryFactory = ((name: string, size: bigint) => SharedMemory) & {
   /**
@@ -403,6 +433,30 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
       account?.release();
     },
     dataRanges: (start, end) => dataRanges(fd, start, end),
+    renew() {
+      if (!open) return;
+      let fresh: number;
+      try {
+        fresh = memfdCreate(name, size, { seals: MEMFD_SIZE_SEALS });
+      } catch (err) {
+        throw new VfioError('ENOMEM', `cannot renew shared memory ${name}: ${err}`);
+      }
+      let freshPeer: number;
+      try {
+        fchmodSync(fresh, 0o600);
+        copyPopulated(fd, fresh, size);
+        freshPeer = reopenForPeer(fresh, name);
+      } catch (err) {
+        closeFd(fresh);
+        throw err instanceof VfioError
+          ? err
+          : new VfioError('ENOMEM', `cannot renew ${name}: ${err}`);
+      }
+      mapping?.unmap(); // of the old file: the next use maps the new one
+      mapping = null;
+      replaceFd(fd, fresh);
+      replaceFd(peerFd, freshPeer);
+    },
     clear(kept) {
       if (!open) return;
       punchOutside(fd, size, kept);

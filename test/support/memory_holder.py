@@ -8,6 +8,8 @@ of answer each:
   close-fd   closes its descriptor of the region             -> "closed"
   unmap      unmaps it                                       -> "unmapped"
   fork       a child keeps the fd and mapping, this process lets go of both -> "child <pid>"
+  splice     splices the region's first page into a pipe it keeps -> "spliced"
+  pipe       reads that page back from the pipe: 8 bytes at 0x100, hex -> "<hex>"
   reconnect [PATH]  connects again (to PATH if given) and does VERSION -> "ok" or "errno <n>"
 A child made by fork dies with this process (PR_SET_PDEATHSIG)."""
 import ctypes, os, signal, socket, struct, sys
@@ -72,9 +74,17 @@ def main():
         ctypes.memmove(address + 0x100, struct.pack('<Q', int(sys.argv[3])), 8)
     sock.close()
     print(f'held {fd}', flush=True)
+    pipe = None
     for line in sys.stdin:
         command = line.strip()
-        if command == 'close-fd':
+        if command == 'splice':
+            pipe = os.pipe()
+            os.splice(fd, pipe[1], 4096, offset_src=offset)
+            print('spliced', flush=True)
+        elif command == 'pipe':
+            page = os.read(pipe[0], 4096)
+            print(page[0x100:0x108].hex(), flush=True)
+        elif command == 'close-fd':
             os.close(fd)
             print('closed', flush=True)
         elif command == 'unmap':

@@ -14,7 +14,12 @@
  * The client itself may hold its earlier mapping (one process may open its device again) where
  * this process can see it (root, or the client's uid is ours); unseen, it counts as another's.
  * Not seen at all: pages held with no open file description (io_uring registered buffers, pages
- * spliced into a pipe), which reach the memory after their holder closed and unmapped it.
+ * spliced into a pipe), which reach the memory after their holder closed and unmapped it; for
+ * those, see GivenMemory.
+ *
+ * Pages held with no open file description (io_uring registered buffers, spliced pages) are
+ * seen by neither look below: GivenMemory renews the device's memory instead, before a client
+ * of another uid than those it went to opens it.
  *
  * Two looks: a write lease (heldElsewhere, fcntl F_SETLEASE) tells whether any open file
  * description but ours exists, whoever holds it, read-write or read-only, by a descriptor or
@@ -77,7 +82,7 @@ export function memoryHolders(fd: number, except: ReadonlySet<number>): MemoryHo
 }
 
 /** The effective uid of `pid` (the owner of /proc/PID); undefined once it is gone. */
-function uidOf(pid: number): number | undefined {
+export function uidOf(pid: number): number | undefined {
   try {
     return statSync(`/proc/${pid}`).uid;
   } catch {
@@ -150,7 +155,8 @@ export function refuseWhileMemoryHeld(
 ): { readonly region: number; readonly holders: readonly MemoryHolder[] }[] {
   const peerUid = uidOf(peerPid);
   const tolerated: { region: number; holders: MemoryHolder[] }[] = [];
-  for (const { region, fd } of device.mappedMemory()) {
+  for (const { region, memory } of device.mappedMemory()) {
+    const fd = memory.fd;
     const leased = leaseSaysHeld(fd);
     if (leased === false) continue;
     const all = recentHolders(device, fd);
@@ -197,4 +203,53 @@ function recentHolders(device: VfioPciDevice, fd: number): MemoryHolder[] {
   const holders = memoryHolders(fd, new Set([process.pid]));
   byFd.set(fd, { at: now, holders });
   return holders;
+}
+
+/**
+ * The uids a device's memory was handed to (by a session's region grant) since it was last
+ * renewed, kept per device by its server. Pages can be held with no open file description
+ * (io_uring registered buffers over a mapping, pages spliced into a pipe), which neither the
+ * lease nor /proc sees; so before a client of another uid opens the device, each memory nobody
+ * holds a file of is renewed (SharedMemory.renew: a copy under the same descriptors), and the
+ * old pages stay with whoever pinned them. Not known across a restart (a state directory keeps
+ * no uids).
+ */
+export class GivenMemory {
+  readonly #uids = new Set<number>();
+
+  /** A session handed memory of the device to `pid`. */
+  given(pid: number): void {
+    this.#uids.add(uidOf(pid) ?? -1);
+  }
+
+  /**
+   * Before `peerPid` opens `device`: when its memory went to another uid since, renews each
+   * memory no other open file description holds (one that is held by the client's own uid,
+   * let in, is left: renewing it would cut that holder off).
+   * @returns the regions renewed and those left, for the log; both empty when nothing was due.
+   * @throws VfioError ENOMEM when a copy cannot be made (out of memory or descriptors).
+   */
+  renewFor(
+    device: VfioPciDevice,
+    peerPid: number,
+  ): {
+    readonly renewed: readonly number[];
+    readonly left: readonly number[];
+    readonly uids: readonly number[];
+  } {
+    const peerUid = uidOf(peerPid);
+    const uids = [...this.#uids].filter((u) => u !== peerUid).sort((a, b) => a - b);
+    if (uids.length === 0) return { renewed: [], left: [], uids };
+    const renewed: number[] = [];
+    const left: number[] = [];
+    for (const { region, memory } of device.mappedMemory()) {
+      if (memory.renew === undefined || leaseSaysHeld(memory.fd) === true) left.push(region);
+      else {
+        memory.renew();
+        renewed.push(region);
+      }
+    }
+    if (left.length === 0) this.#uids.clear();
+    return { renewed, left, uids };
+  }
 }

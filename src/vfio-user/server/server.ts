@@ -30,6 +30,7 @@ import { Errno } from '../../vfio/index.ts';
 import type { FramedMessage } from '../wire/index.ts';
 import { Connection, errorReplyHeader, isReply, wantsReply } from '../wire/index.ts';
 import { LOG_RATE_SOCKET_BURST, RateLimitedLog } from './log-rate-limit.ts';
+import { GivenMemory } from './memory-holders.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import {
   claimSocketPath,
@@ -112,6 +113,8 @@ export class VfioUserServer {
   #watcher: FdWatcher | undefined;
   #session: Session | undefined;
   readonly #waiting = new Set<Connection>();
+  /** The uids the device's memory went to since it was last renewed (memory-holders.ts). */
+  readonly #given = new GivenMemory();
   /** While accept fails: the next retry, its delay, failures and when they began. */
   #acceptRetry: NodeJS.Timeout | undefined;
   #acceptDelayMs = 0;
@@ -345,6 +348,7 @@ export class VfioUserServer {
     const session = new Session(connection, {
       device: this.device,
       partitions: this.#options.partitions,
+      given: this.#given,
       peerPid: slot.pid,
       log: (line) => own.line(line),
       ...(this.#info ? { info: (line: string) => this.#info?.line(line) } : {}),

@@ -32,7 +32,7 @@ import {
   wantsReply,
 } from '../wire/index.ts';
 import { dispatch } from './dispatch.ts';
-import { refuseWhileMemoryHeld } from './memory-holders.ts';
+import { type GivenMemory, refuseWhileMemoryHeld } from './memory-holders.ts';
 import type { MessageReceiver, MessageTransport } from './message-transport.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import { DmaTable } from './server-dma.ts';
@@ -47,6 +47,8 @@ export interface SessionOptions {
   readonly device: VfioPciDevice;
   /** Which LPID the device joins when this client opens it (the server owner's policy). */
   readonly partitions: PartitionPolicy;
+  /** The uids the device's memory went to, across its sessions (the server's; optional). */
+  readonly given?: GivenMemory;
   /** The peer process (SO_PEERCRED): its connections form one partition. */
   readonly peerPid: number;
   readonly log: (line: string) => void;
@@ -160,6 +162,7 @@ export class Session implements SessionState, MessageReceiver {
     let held: ReturnType<typeof refuseWhileMemoryHeld> = [];
     try {
       if (!firstOpen) held = refuseWhileMemoryHeld(device, peerPid);
+      this.#renewMemory();
     } catch (err) {
       refuse(err);
     }
@@ -194,6 +197,27 @@ export class Session implements SessionState, MessageReceiver {
     }
     this.#attachFastPath();
     this.#options.onChange?.();
+  }
+
+  /** A region's memory went to the client: the next client of another uid gets it renewed. */
+  memoryGiven(): void {
+    this.#options.given?.given(this.peerPid);
+  }
+
+  /** Fresh memory for the device when it went to another uid since (memory-holders.ts). */
+  #renewMemory(): void {
+    const { given, device, peerPid } = this.#options;
+    const moved = given?.renewFor(device, peerPid);
+    if (moved === undefined || moved.uids.length === 0) return;
+    const uids = moved.uids.join(', ');
+    if (moved.renewed.length > 0)
+      this.#options.info?.(
+        `${device.name}: region ${moved.renewed.join(', ')} moved to fresh memory for pid ${peerPid}: it was handed to uid ${uids} (pages pinned there keep the old bytes)`,
+      );
+    if (moved.left.length > 0)
+      this.log(
+        `${device.name}: region ${moved.left.join(', ')} not moved to fresh memory for pid ${peerPid}: a process of its uid holds it (handed to uid ${uids} before)`,
+      );
   }
 
   /**
