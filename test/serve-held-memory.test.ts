@@ -9,7 +9,16 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -338,4 +347,38 @@ describe('memory a client of the last server kept (--state-dir)', { skip: notRoo
         await second?.stop();
       }
     });
+});
+
+describe('a renew that a kill -9 interrupted (--state-dir)', () => {
+  it('leaves a copy the next start removes, with a line; the memory file is whole', async () => {
+    const state = join(base, 'state-renew-left');
+    const first = await startServe(['--state-dir', state], { dir: join(base, 'renew-first') });
+    const c = await connectWhenFree(first, GPU);
+    const marker = Buffer.alloc(8);
+    marker.writeBigUInt64LE(MARKER);
+    await c.regionWrite(9, 0x100n, marker);
+    c.close();
+    await first.stop('SIGKILL');
+    const memory = join(state, 'memory');
+    const left = readdirSync(memory).find((n) => n.startsWith('gpu-ram_'));
+    assert.ok(left, `a GPU RAM file in ${memory}`);
+    const copy = join(memory, `${left}.renew-0123456789ab`);
+    writeFileSync(copy, 'half a copy');
+    const second = await startServe(['--state-dir', state], { dir: join(base, 'renew-second') });
+    try {
+      assert.equal(existsSync(copy), false, 'the copy is gone');
+      assert.match(
+        second.stderr(),
+        /renew-0123456789ab: removed \(a copy an interrupted renew left\)/,
+      );
+      const d = await connectWhenFree(second, GPU);
+      try {
+        assert.equal(Buffer.from(await d.regionRead(9, 0x100n, 8)).readBigUInt64LE(0), MARKER);
+      } finally {
+        d.close();
+      }
+    } finally {
+      await second.stop();
+    }
+  });
 });

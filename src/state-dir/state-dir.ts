@@ -27,7 +27,7 @@
  * same machine, so a restart does not spend its time to accepting on rewriting it.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { messageOf } from '../errors/index.ts';
 import type { Machine, PartitionRegistry, PartitionView } from '../machine/index.ts';
 import { pnvNpu2UnmapLparDev } from '../nvlink2/index.ts';
@@ -99,6 +99,22 @@ function refuseOrphans(dir: string, machinePath: string): void {
       machinePath,
       `missing, but ${dir} holds ${found.length} device state or memory file(s) (${found[0]}${found.length > 1 ? ', …' : ''}); restore machine.state, or move them away to start anew (nothing was touched)`,
     );
+}
+
+/** A renew's copy (vfio/file-memory.ts renew), left by a server killed while it copied. */
+const RENEW_COPY = /\.mem\.renew-[0-9a-f]+$/;
+
+/**
+ * Removes what a server killed in the middle of a renew left in DIR/memory: the copy it had
+ * not yet renamed over the memory file (the file itself is whole: the rename never happened).
+ * Under the lock, so no live renew is touched.
+ */
+function removeRenewCopies(dir: string, log: ((line: string) => void) | undefined): void {
+  for (const name of readdirSync(`${dir}/memory`)) {
+    if (!RENEW_COPY.test(name)) continue;
+    rmSync(`${dir}/memory/${name}`, { force: true });
+    log?.(`${dir}/memory/${name}: removed (a copy an interrupted renew left)`);
+  }
 }
 
 /** Most items of a list in a state body (LPIDs, partitions, NPUs, table entries, registers). */
@@ -265,6 +281,7 @@ export class StateDir {
     }
     const lock = lockStateDir(dir);
     try {
+      removeRenewCopies(dir, options.log);
       const path = `${dir}/machine.state`;
       const raw = readStateFile(path, MACHINE_KIND);
       if (raw === undefined) refuseOrphans(dir, path);

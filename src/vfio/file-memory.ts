@@ -21,12 +21,14 @@ import {
   constants,
   fdatasyncSync,
   fstatSync,
+  fsyncSync,
   ftruncateSync,
   openSync,
   renameSync,
   rmSync,
   writeSync,
 } from 'node:fs';
+import { dirname } from 'node:path';
 import { dataRanges, replaceFd } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
@@ -174,6 +176,7 @@ export function openFileMemory(
         copyPopulated(fd, fresh, size);
         if (options.sync) fdatasyncSync(fresh);
         renameSync(tmp, path);
+        if (options.sync) syncDirectory(dirname(path)); // the rename itself on disk
       } catch (err) {
         closeSync(fresh);
         rmSync(tmp, { force: true });
@@ -187,4 +190,14 @@ export function openFileMemory(
       open = false;
     },
   };
+}
+
+/** fsync(2) of a directory, so that a rename in it survives a power loss. */
+function syncDirectory(dir: string): void {
+  const d = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+  try {
+    fsyncSync(d);
+  } finally {
+    closeSync(d);
+  }
 }
