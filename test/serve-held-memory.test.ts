@@ -349,6 +349,49 @@ describe('memory a client of the last server kept (--state-dir)', { skip: notRoo
     });
 });
 
+describe('pages a client of the last server pinned with no open file (--state-dir)', {
+  skip: notRoot,
+}, () => {
+  it('keep the old bytes: the first client after kill -9 and restart gets fresh memory', async () => {
+    const state = join(base, 'state-pinned');
+    const args = ['--state-dir', state, '--allow-uid', String(NOBODY)];
+    const first = await startServe(args, { dir: join(base, 'pinned-first') });
+    const h = await hold(first.socket(GPU), 9, true);
+    let second: ServeProcess | undefined;
+    try {
+      assert.equal(await h.command('splice'), 'spliced');
+      assert.equal(await h.command('close-fd'), 'closed');
+      assert.equal(await h.command('unmap'), 'unmapped');
+      await first.stop('SIGKILL');
+      second = await startServe(args, { dir: join(base, 'pinned-second') });
+      const c = await connectWhenFree(second, GPU);
+      try {
+        const kept = await c.regionRead(9, 0x100n, 8);
+        assert.equal(Buffer.from(kept).readBigUInt64LE(0), MARKER, 'the copy holds what it wrote');
+        const secret = Buffer.alloc(8);
+        secret.writeBigUInt64LE(0x5ec2e75ec2e75ec2n);
+        await c.regionWrite(9, 0x100n, secret);
+        const seen = Buffer.from(await h.command('pipe'), 'hex').readBigUInt64LE(0);
+        assert.equal(
+          seen,
+          MARKER,
+          "the pinned page is the old one: the new client's write is not in it",
+        );
+      } finally {
+        c.close();
+      }
+      await waitFor('the line saying so', () =>
+        /region [0-9, ]*\b9\b[0-9, ]* moved to fresh memory for pid \d+: it was handed to clients of the last server/.test(
+          second?.stderr() ?? '',
+        ),
+      );
+    } finally {
+      h.stop();
+      await second?.stop();
+    }
+  });
+});
+
 describe('a renew that a kill -9 interrupted (--state-dir)', () => {
   it('leaves a copy the next start removes, with a line; the memory file is whole', async () => {
     const state = join(base, 'state-renew-left');

@@ -262,6 +262,7 @@ function startServers(
   partitions: PartitionRegistry,
   onChange: () => void,
   args: ServeArgs,
+  memory: { readonly restored: boolean },
 ) {
   const servers: VfioUserServer[] = [];
   let at = '';
@@ -274,6 +275,8 @@ function startServers(
         device: machine.device(address),
         socketPath,
         partitions,
+        // A state dir's memory went to clients of the last server, of uids not kept.
+        memoryGivenBefore: memory.restored,
         log,
         info,
         ...(verbosity >= 2 ? { debug } : {}),
@@ -543,7 +546,9 @@ export async function run(argv: string[]): Promise<number> {
   // table (its write can wake the reader before our next instruction runs), may stop us then.
   let stop = (_signal: string): void => {};
   const stopped = untilStopped((why) => stop(why));
-  const servers = startServers(machine, sockets, partitions, writeState, args);
+  const servers = startServers(machine, sockets, partitions, writeState, args, {
+    restored: stateDir?.restarted ?? false,
+  });
   info(budget.line);
   if (stateLine) info(stateLine);
   // The fault scan runs while anyone can see what it finds: --trace, --http, an attached trace.

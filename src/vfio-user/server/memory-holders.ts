@@ -205,21 +205,29 @@ function recentHolders(device: VfioPciDevice, fd: number): MemoryHolder[] {
   return holders;
 }
 
+/** A uid not known: the holder is gone, or the memory came from a state directory. */
+const UNKNOWN_UID = -1;
+
 /**
  * The uids a device's memory was handed to (by a session's region grant) since it was last
  * renewed, kept per device by its server. Pages can be held with no open file description
  * (io_uring registered buffers over a mapping, pages spliced into a pipe), which neither the
  * lease nor /proc sees; so before a client of another uid opens the device, each memory nobody
  * holds a file of is renewed (SharedMemory.renew: a copy under the same descriptors), and the
- * old pages stay with whoever pinned them. Not known across a restart (a state directory keeps
- * no uids).
+ * old pages stay with whoever pinned them. A restored state directory keeps no uids: its
+ * memory counts as handed to an unknown one, so its first client gets it renewed.
  */
 export class GivenMemory {
   readonly #uids = new Set<number>();
 
+  /** `unknownBefore`: the memory went to uids not known here (a restored state directory). */
+  constructor(unknownBefore = false) {
+    if (unknownBefore) this.#uids.add(UNKNOWN_UID);
+  }
+
   /** A session handed memory of the device to `pid`. */
   given(pid: number): void {
-    this.#uids.add(uidOf(pid) ?? -1);
+    this.#uids.add(uidOf(pid) ?? UNKNOWN_UID);
   }
 
   /**

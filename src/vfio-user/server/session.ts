@@ -161,8 +161,10 @@ export class Session implements SessionState, MessageReceiver {
     const firstOpen = !device.everOpened;
     let held: ReturnType<typeof refuseWhileMemoryHeld> = [];
     try {
-      if (!firstOpen) held = refuseWhileMemoryHeld(device, peerPid);
-      this.#renewMemory();
+      if (!firstOpen) {
+        held = refuseWhileMemoryHeld(device, peerPid);
+        this.#renewMemory();
+      }
     } catch (err) {
       refuse(err);
     }
@@ -171,7 +173,10 @@ export class Session implements SessionState, MessageReceiver {
     try {
       device.open();
       opened = true;
-      if (firstOpen) held = refuseWhileMemoryHeld(device, peerPid);
+      if (firstOpen) {
+        held = refuseWhileMemoryHeld(device, peerPid);
+        this.#renewMemory();
+      }
     } catch (err) {
       if (opened) device.close();
       partitions.release(peerPid, device.name);
@@ -209,14 +214,14 @@ export class Session implements SessionState, MessageReceiver {
     const { given, device, peerPid } = this.#options;
     const moved = given?.renewFor(device, peerPid);
     if (moved === undefined || moved.uids.length === 0) return;
-    const uids = moved.uids.join(', ');
+    const to = moved.uids.map((u) => (u < 0 ? 'clients of the last server' : `uid ${u}`));
     if (moved.renewed.length > 0)
       this.#options.info?.(
-        `${device.name}: region ${moved.renewed.join(', ')} moved to fresh memory for pid ${peerPid}: it was handed to uid ${uids} (pages pinned there keep the old bytes)`,
+        `${device.name}: region ${moved.renewed.join(', ')} moved to fresh memory for pid ${peerPid}: it was handed to ${to.join(', ')} (pages pinned there keep the old bytes)`,
       );
     if (moved.left.length > 0)
       this.log(
-        `${device.name}: region ${moved.left.join(', ')} not moved to fresh memory for pid ${peerPid}: a process of its uid holds it (handed to uid ${uids} before)`,
+        `${device.name}: region ${moved.left.join(', ')} not moved to fresh memory for pid ${peerPid}: a process of its uid holds it (handed to ${to.join(', ')} before)`,
       );
   }
 
