@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { parseJson } from '../text/index.ts';
 import { type Placement, pinnedCommand } from './cpu-placement.ts';
 import { nodeEntry, stopChild } from './node-entry.ts';
 
@@ -59,7 +60,7 @@ export function startPeer(placement: Placement, timeoutMs = 30_000): Promise<Pee
     lines.once('line', (line) => {
       let parsed: unknown;
       try {
-        parsed = JSON.parse(line);
+        parsed = parseJson(line);
       } catch {
         parsed = null;
       }

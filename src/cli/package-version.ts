@@ -4,13 +4,14 @@
  * `--version` and for SARIF's driver.version.
  */
 import { readFileSync } from 'node:fs';
+import { parseJson } from '../text/index.ts';
 
 /** The version of vfio-nvlink2's package.json above this file; undefined when none is found. */
 export function packageVersion(): string | undefined {
   for (const up of ['../../package.json', '../../../package.json']) {
     let pkg: unknown;
     try {
-      pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8'));
+      pkg = parseJson(readFileSync(new URL(up, import.meta.url), 'utf8'));
     } catch {
       continue; // not there (or not JSON): not ours
     }

@@ -24,7 +24,7 @@ import {
   listenUnix,
   peerCredentials,
 } from '../native/index.ts';
-import { type JsonObject, JsonReader } from '../text/index.ts';
+import { type JsonObject, JsonReader, parseJson } from '../text/index.ts';
 import {
   type ChromeTraceEvent,
   formatFtraceLine,
@@ -130,7 +130,7 @@ export function parseEventList(text: string): TraceEventName[] {
 function parseRequest(line: string): TraceRequest {
   let value: unknown;
   try {
-    value = JSON.parse(line);
+    value = parseJson(line);
   } catch {
     throw new Error('the request is not JSON');
   }

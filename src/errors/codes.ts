@@ -88,7 +88,7 @@ export function messageWithoutCode(err: unknown): string {
  * `Errno`); undefined for anything else (a bug, shown with its stack).
  */
 export function errorCode(err: unknown): ErrorCode | undefined {
-  if (err instanceof CodedError) return err.code;
+  if (err instanceof CodedError) return (err as CodedError).code; // instanceof alone gives CodedError<any>
   if (!(err instanceof Error)) return undefined;
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)

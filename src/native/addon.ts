@@ -184,12 +184,15 @@ export interface NativeAddon {
 
 const ADDON_FILE = join('build', 'Release', 'vfio_nvlink2_native.node');
 
+/** JSON.parse typed as what it returns (text/ has one too; a leaf imports no other folder). */
+const parseJson: (text: string) => unknown = JSON.parse;
+
 /** Whether `dir` is this package's root: its package.json names vfio-nvlink2 and binding.gyp is beside it. */
 function isPackageRoot(dir: string): boolean {
   if (!existsSync(join(dir, 'binding.gyp'))) return false;
   let pkg: unknown;
   try {
-    pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    pkg = parseJson(readFileSync(join(dir, 'package.json'), 'utf8'));
   } catch {
     return false;
   }
@@ -223,7 +226,8 @@ function loadAddon(path: string): NativeAddon {
         : `vfio-nvlink2: native addon missing at ${path}; run \`npm install\` to build it`,
     );
   }
-  const loaded = createRequire(import.meta.url)(path) as NativeAddon;
+  const load: (id: string) => unknown = createRequire(import.meta.url);
+  const loaded = load(path) as NativeAddon;
   // An addon built from other sources than this file describes fails here, not at first use.
   const missing = ERRNO_NAMES.filter((name) => !Number.isInteger(loaded.errno?.[name]));
   if (missing.length > 0 || typeof loaded.constants?.SCM_MAX_FD !== 'number') {

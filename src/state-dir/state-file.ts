@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { CodedError } from '../errors/index.ts';
+import { parseJson } from '../text/index.ts';
 import { replaceFile } from './replace-file.ts';
 
 /** The layout this server writes and reads; any change of a body's shape bumps it. */
@@ -71,7 +72,7 @@ export function decodeStateFile(path: string, kind: string, bytes: Uint8Array): 
   if (sha256(body) !== digest)
     throw new StateDirError(`${path}: checksum mismatch (the body is not what was written)`);
   try {
-    return JSON.parse(Buffer.from(body).toString('utf8'));
+    return parseJson(Buffer.from(body).toString('utf8'));
   } catch {
     throw new StateDirError(`${path}: body is not JSON`);
   }

@@ -4,5 +4,5 @@
  * it imports nothing of the project, so any layer (fdt included) may use it.
  */
 export { hex, hexDigits } from './hex.ts';
-export { type JsonObject, JsonReader, shown } from './json-reader.ts';
+export { type JsonObject, JsonReader, parseJson, shown } from './json-reader.ts';
 export { layoutTable, type TableColumn, type TextTable, type TitledColumn } from './table.ts';

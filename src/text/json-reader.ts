@@ -16,6 +16,12 @@ export function shown(v: unknown): string {
   return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
+/**
+ * JSON.parse typed as what it returns: a value to narrow (JsonReader), never `any`.
+ * @throws SyntaxError when `text` is not JSON.
+ */
+export const parseJson: (text: string) => unknown = JSON.parse;
+
 /** Checks of the members of one JSON value read from `source`; `where` is a member's path. */
 export class JsonReader {
   /**
@@ -43,7 +49,7 @@ export class JsonReader {
    */
   parse(text: string): unknown {
     try {
-      return JSON.parse(text);
+      return parseJson(text);
     } catch (e) {
       const why = e instanceof Error ? e.message : String(e);
       throw this.invalid(`not JSON (${JSON.stringify(why.slice(0, 80)).slice(1, -1)})`);

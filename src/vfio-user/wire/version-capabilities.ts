@@ -7,6 +7,7 @@
  */
 
 import { messageOf } from '../../errors/index.ts';
+import { parseJson } from '../../text/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 import {
   DEFAULT_MAX_DATA_XFER_SIZE,
@@ -172,7 +173,7 @@ export function parseVersionJson(text: string): VersionCapabilities | null {
   if (text.length === 0) return null;
   let root: unknown;
   try {
-    root = JSON.parse(text);
+    root = parseJson(text);
   } catch (e) {
     throw invalid(`not JSON (${clip(messageOf(e))})`);
   }
