@@ -95,6 +95,27 @@ async function hold(
   };
 }
 
+/** The holder splices GPU RAM's first page into a pipe, then lets go of its descriptor and mapping. */
+async function pinWithNoFile(h: Holder): Promise<void> {
+  assert.equal(await h.command('splice'), 'spliced');
+  assert.equal(await h.command('close-fd'), 'closed');
+  assert.equal(await h.command('unmap'), 'unmapped');
+}
+
+/**
+ * Client `c` reads what the holder wrote, writes over it; the page the holder pinned must still
+ * show the old bytes (the device got fresh memory).
+ */
+async function pinnedKeepsOldBytes(h: Holder, c: VfioUserClient): Promise<void> {
+  const kept = await c.regionRead(9, 0x100n, 8);
+  assert.equal(Buffer.from(kept).readBigUInt64LE(0), MARKER, 'the copy holds what it wrote');
+  const secret = Buffer.alloc(8);
+  secret.writeBigUInt64LE(0x5ec2e75ec2e75ec2n);
+  await c.regionWrite(9, 0x100n, secret);
+  const seen = Buffer.from(await h.command('pipe'), 'hex').readBigUInt64LE(0);
+  assert.equal(seen, MARKER, "the pinned page is the old one: the new client's write is not in it");
+}
+
 /** Rejects with EBUSY: the next client of another process is refused. */
 async function refused(serve: ServeProcess, address: string): Promise<void> {
   await assert.rejects(
@@ -210,22 +231,10 @@ describe('memory a client of another uid keeps after it disconnects', { skip: no
   it('pages it pinned with no open file (spliced into a pipe) keep the old bytes: the next client of another uid gets fresh memory', async () => {
     const h = await hold(serve.socket(GPU), 9, true);
     try {
-      assert.equal(await h.command('splice'), 'spliced');
-      assert.equal(await h.command('close-fd'), 'closed');
-      assert.equal(await h.command('unmap'), 'unmapped'); // no file left: the lease is free
+      await pinWithNoFile(h); // no file left: the lease is free
       const c = await connectWhenFree(serve, GPU);
       try {
-        const kept = await c.regionRead(9, 0x100n, 8);
-        assert.equal(Buffer.from(kept).readBigUInt64LE(0), MARKER, 'the copy holds what it wrote');
-        const secret = Buffer.alloc(8);
-        secret.writeBigUInt64LE(0x5ec2e75ec2e75ec2n);
-        await c.regionWrite(9, 0x100n, secret);
-        const seen = Buffer.from(await h.command('pipe'), 'hex').readBigUInt64LE(0);
-        assert.equal(
-          seen,
-          MARKER,
-          "the pinned page is the old one: the new client's write is not in it",
-        );
+        await pinnedKeepsOldBytes(h, c);
       } finally {
         c.close();
       }
@@ -359,24 +368,12 @@ describe('pages a client of the last server pinned with no open file (--state-di
     const h = await hold(first.socket(GPU), 9, true);
     let second: ServeProcess | undefined;
     try {
-      assert.equal(await h.command('splice'), 'spliced');
-      assert.equal(await h.command('close-fd'), 'closed');
-      assert.equal(await h.command('unmap'), 'unmapped');
+      await pinWithNoFile(h);
       await first.stop('SIGKILL');
       second = await startServe(args, { dir: join(base, 'pinned-second') });
       const c = await connectWhenFree(second, GPU);
       try {
-        const kept = await c.regionRead(9, 0x100n, 8);
-        assert.equal(Buffer.from(kept).readBigUInt64LE(0), MARKER, 'the copy holds what it wrote');
-        const secret = Buffer.alloc(8);
-        secret.writeBigUInt64LE(0x5ec2e75ec2e75ec2n);
-        await c.regionWrite(9, 0x100n, secret);
-        const seen = Buffer.from(await h.command('pipe'), 'hex').readBigUInt64LE(0);
-        assert.equal(
-          seen,
-          MARKER,
-          "the pinned page is the old one: the new client's write is not in it",
-        );
+        await pinnedKeepsOldBytes(h, c);
       } finally {
         c.close();
       }

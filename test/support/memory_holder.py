@@ -14,8 +14,11 @@ of answer each:
 A child made by fork dies with this process (PR_SET_PDEATHSIG)."""
 import ctypes, os, signal, socket, struct, sys
 
-HDR = struct.Struct('<HHIII')
-VERSION, GET_REGION_INFO = 1, 5
+# The wire helpers of the other Python client (this directory is on sys.path); no
+# __pycache__ written into the checkout.
+sys.dont_write_bytecode = True
+from vfio_user_client import GET_REGION_INFO, VERSION, request  # noqa: E402
+
 CAPS = b'{"capabilities":{"max_msg_fds":16,"max_data_xfer_size":1048576}}\0'
 LENGTH = 0x10000
 libc = ctypes.CDLL(None, use_errno=True)
@@ -24,27 +27,6 @@ libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_i
                       ctypes.c_long]
 libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
 PROT_RW, MAP_SHARED, PR_SET_PDEATHSIG = 3, 1, 1
-
-
-def recv_exact(sock, n, fds):
-    data = b''
-    while len(data) < n:
-        chunk, got, _flags, _addr = socket.recv_fds(sock, n - len(data), 4)
-        if not chunk:
-            raise EOFError('server closed the connection')
-        fds.extend(got)
-        data += chunk
-    return data
-
-
-def request(sock, msg_id, command, payload=b''):
-    sock.sendall(HDR.pack(msg_id, command, HDR.size + len(payload), 0, 0) + payload)
-    fds = []
-    _rid, _cmd, size, flags, errno = HDR.unpack(recv_exact(sock, HDR.size, fds))
-    body = recv_exact(sock, size - HDR.size, fds) if size > HDR.size else b''
-    if flags & 0x20:
-        raise OSError(errno, f'command {command} failed')
-    return body, fds
 
 
 def open_device(path):

@@ -64,4 +64,5 @@ def main():
     sock.close()
 
 
-main()
+if __name__ == '__main__':
+    main()
