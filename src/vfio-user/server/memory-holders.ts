@@ -142,7 +142,8 @@ function leaseSaysHeld(fd: number): boolean | undefined {
 }
 
 /**
- * Refuses the open of `device` by `peerPid` while a process of another uid (than the peer's)
+ * Refuses the open of `device` by `peerPid` while a process of another uid than `peerUid` (the
+ * peer's, SO_PEERCRED; undefined: not known, so every holder counts as another's)
  * still holds memory a mapping of one of its regions reaches (device.mappedMemory()): a
  * previous client that kept its mapping or its descriptor, or one it handed them to.
  * @returns the holders let in (the peer's own uid's, the peer itself left out), for the log
@@ -152,8 +153,8 @@ function leaseSaysHeld(fd: number): boolean | undefined {
 export function refuseWhileMemoryHeld(
   device: VfioPciDevice,
   peerPid: number,
+  peerUid: number | undefined,
 ): { readonly region: number; readonly holders: readonly MemoryHolder[] }[] {
-  const peerUid = uidOf(peerPid);
   const tolerated: { region: number; holders: MemoryHolder[] }[] = [];
   for (const { region, memory } of device.mappedMemory()) {
     const fd = memory.fd;
@@ -225,13 +226,13 @@ export class GivenMemory {
     if (unknownBefore) this.#uids.add(UNKNOWN_UID);
   }
 
-  /** A session handed memory of the device to `pid`. */
-  given(pid: number): void {
-    this.#uids.add(uidOf(pid) ?? UNKNOWN_UID);
+  /** A session handed memory of the device to a peer of `uid` (undefined: not known). */
+  given(uid: number | undefined): void {
+    this.#uids.add(uid ?? UNKNOWN_UID);
   }
 
   /**
-   * Before `peerPid` opens `device`: when its memory went to another uid since, renews each
+   * Before a peer of `peerUid` opens `device`: when its memory went to another uid since, renews each
    * memory no other open file description holds (one that is held by the client's own uid,
    * let in, is left: renewing it would cut that holder off).
    * @returns the regions renewed and those left, for the log; both empty when nothing was due.
@@ -239,13 +240,12 @@ export class GivenMemory {
    */
   renewFor(
     device: VfioPciDevice,
-    peerPid: number,
+    peerUid: number | undefined,
   ): {
     readonly renewed: readonly number[];
     readonly left: readonly number[];
     readonly uids: readonly number[];
   } {
-    const peerUid = uidOf(peerPid);
     const uids = [...this.#uids].filter((u) => u !== peerUid).sort((a, b) => a - b);
     if (uids.length === 0) return { renewed: [], left: [], uids };
     const renewed: number[] = [];

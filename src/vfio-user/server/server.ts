@@ -266,15 +266,16 @@ export class VfioUserServer {
   }
 
   #adopt(fd: number): void {
-    let pid: number | undefined;
+    let peer: { pid: number; uid: number } | undefined;
     try {
-      pid = this.#admittedPid(fd);
+      peer = this.#admitted(fd);
     } catch (err) {
       closeFd(fd);
       this.#log(`${this.device.name}: no peer credentials: ${messageOf(err)}`);
       return;
     }
-    if (pid === undefined) return;
+    if (peer === undefined) return;
+    const { pid, uid } = peer;
     this.#debug?.line(`${this.device.name}: accepted a connection of pid ${pid}`);
     try {
       // Room for a whole largest reply (1 MiB REGION_READ): it goes in one sendmsg instead of
@@ -284,7 +285,7 @@ export class VfioUserServer {
     } catch {
       // not a socket option this kernel takes: the default buffer works, only slower
     }
-    const slot: Slot = { pid, session: undefined, queued: undefined, idleTimer: undefined };
+    const slot: Slot = { pid, uid, session: undefined, queued: undefined, idleTimer: undefined };
     let connection: Connection;
     try {
       connection = new Connection(
@@ -321,14 +322,15 @@ export class VfioUserServer {
   }
 
   /**
-   * The peer's pid when its uid may use the device: ours, root's (root passes any file mode
+   * The peer's pid and uid when its uid may use the device: ours, root's (root passes any file mode
    * anyway, as with /dev/vfio, and can read our memory) or one of `allowUids`. Otherwise the
    * connection is closed and the refusal logged; undefined.
    * @throws SystemCallError from getsockopt(SO_PEERCRED).
    */
-  #admittedPid(fd: number): number | undefined {
+  #admitted(fd: number): { pid: number; uid: number } | undefined {
     const { pid, uid } = peerCredentials(fd);
-    if (uid === ourUid() || uid === 0 || this.#options.allowUids?.includes(uid)) return pid;
+    if (uid === ourUid() || uid === 0 || this.#options.allowUids?.includes(uid))
+      return { pid, uid };
     closeFd(fd);
     this.#log(
       `${this.socketPath}: refusing pid ${pid} of uid ${uid}: not our uid ${ourUid()} (serve --allow-uid ${uid} admits it)`,
@@ -356,6 +358,7 @@ export class VfioUserServer {
       partitions: this.#options.partitions,
       given: this.#given,
       peerPid: slot.pid,
+      peerUid: slot.uid,
       log: (line) => own.line(line),
       ...(this.#info ? { info: (line: string) => this.#info?.line(line) } : {}),
       ...(this.#debug ? { debug: (line: string) => this.#debug?.line(line) } : {}),
@@ -438,6 +441,8 @@ function socketMode(allowUids: readonly number[] | undefined): number {
 /** A connection not yet known to be a session: its peer, and messages held for the decision. */
 interface Slot {
   readonly pid: number;
+  /** Its uid (SO_PEERCRED). */
+  readonly uid: number;
   session: Session | undefined;
   queued: FramedMessage[] | undefined;
   /** Closes the connection if VERSION has not been negotiated in time. */

@@ -32,7 +32,7 @@ import {
   wantsReply,
 } from '../wire/index.ts';
 import { dispatch } from './dispatch.ts';
-import { type GivenMemory, refuseWhileMemoryHeld } from './memory-holders.ts';
+import { type GivenMemory, refuseWhileMemoryHeld, uidOf } from './memory-holders.ts';
 import type { MessageReceiver, MessageTransport } from './message-transport.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import { DmaTable } from './server-dma.ts';
@@ -51,6 +51,8 @@ export interface SessionOptions {
   readonly given?: GivenMemory;
   /** The peer process (SO_PEERCRED): its connections form one partition. */
   readonly peerPid: number;
+  /** The peer's uid (SO_PEERCRED); undefined: looked up from /proc/PID. */
+  readonly peerUid?: number;
   readonly log: (line: string) => void;
   /** The client's connect (device opened) and disconnect lines (server.ts `info`). */
   readonly info?: (line: string) => void;
@@ -159,12 +161,14 @@ export class Session implements SessionState, MessageReceiver {
     // Before the open where its memory is known (as the kernel refuses the group's open),
     // after it the first time (a restarted server's regions make their memory at open).
     const firstOpen = !device.everOpened;
+    const peerUid = this.#options.peerUid ?? uidOf(peerPid);
     let held: ReturnType<typeof refuseWhileMemoryHeld> = [];
+    const guard = (): void => {
+      held = refuseWhileMemoryHeld(device, peerPid, peerUid);
+      this.#renewMemory(peerUid);
+    };
     try {
-      if (!firstOpen) {
-        held = refuseWhileMemoryHeld(device, peerPid);
-        this.#renewMemory();
-      }
+      if (!firstOpen) guard();
     } catch (err) {
       refuse(err);
     }
@@ -173,10 +177,7 @@ export class Session implements SessionState, MessageReceiver {
     try {
       device.open();
       opened = true;
-      if (firstOpen) {
-        held = refuseWhileMemoryHeld(device, peerPid);
-        this.#renewMemory();
-      }
+      if (firstOpen) guard();
     } catch (err) {
       if (opened) device.close();
       partitions.release(peerPid, device.name);
@@ -206,13 +207,13 @@ export class Session implements SessionState, MessageReceiver {
 
   /** A region's memory went to the client: the next client of another uid gets it renewed. */
   memoryGiven(): void {
-    this.#options.given?.given(this.peerPid);
+    this.#options.given?.given(this.#options.peerUid ?? uidOf(this.peerPid));
   }
 
   /** Fresh memory for the device when it went to another uid since (memory-holders.ts). */
-  #renewMemory(): void {
+  #renewMemory(peerUid: number | undefined): void {
     const { given, device, peerPid } = this.#options;
-    const moved = given?.renewFor(device, peerPid);
+    const moved = given?.renewFor(device, peerUid);
     if (moved === undefined || moved.uids.length === 0) return;
     const to = moved.uids.map((u) => (u < 0 ? 'clients of the last server' : `uid ${u}`));
     if (moved.renewed.length > 0)
