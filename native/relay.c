@@ -156,13 +156,25 @@ static bool splice_exact(relay_job *j, const int pipe[2], size_t cap, size_t n) 
   return true;
 }
 
+/* The wire is little-endian whatever the host. */
+static void put_u32(uint8_t *at, uint32_t v) {
+  at[0] = v & 0xff;
+  at[1] = (v >> 8) & 0xff;
+  at[2] = (v >> 16) & 0xff;
+  at[3] = v >> 24;
+}
+
+static uint32_t get_u32(const uint8_t *at) {
+  return (uint32_t)at[0] | (uint32_t)at[1] << 8 | (uint32_t)at[2] << 16 | (uint32_t)at[3] << 24;
+}
+
 static void put_header(uint8_t *h, uint16_t id, uint16_t command, uint32_t size) {
   memset(h, 0, HEAD);
   h[0] = id & 0xff;
   h[1] = id >> 8;
   h[2] = command & 0xff;
   h[3] = command >> 8;
-  memcpy(h + 4, &size, 4); /* little-endian hosts only (x86, ppc64le), as the wire */
+  put_u32(h + 4, size);
 }
 
 /* Reads one reply header from `end` and checks it answers `id` of `command`. */
@@ -172,9 +184,9 @@ static bool take_reply(relay_job *j, int fd, int end, uint16_t id, uint16_t comm
   if (!read_exact(j, fd, h, HEAD, end)) return false;
   uint16_t got_id = (uint16_t)(h[0] | h[1] << 8), got_cmd = (uint16_t)(h[2] | h[3] << 8);
   uint32_t flags, error;
-  memcpy(size, h + 4, 4);
-  memcpy(&flags, h + 8, 4);
-  memcpy(&error, h + 12, 4);
+  *size = get_u32(h + 4);
+  flags = get_u32(h + 8);
+  error = get_u32(h + 12);
   const char *name = command == CMD_READ ? "MIG_DATA_READ" : "MIG_DATA_WRITE";
   char what[160];
   if ((flags & TYPE_MASK) != TYPE_REPLY || got_id != id || got_cmd != command) {
@@ -213,9 +225,8 @@ static void relay(relay_job *j) {
     while (!ended && reads < j->read_ahead && asked < j->max_bytes) {
       uint8_t req[HEAD + DATA_HEAD];
       put_header(req, read_id, CMD_READ, HEAD + DATA_HEAD);
-      uint32_t argsz = DATA_HEAD, size = j->chunk;
-      memcpy(req + HEAD, &argsz, 4);
-      memcpy(req + HEAD + 4, &size, 4);
+      put_u32(req + HEAD, DATA_HEAD); /* argsz */
+      put_u32(req + HEAD + 4, j->chunk);
       if (!write_exact(j, j->src, req, sizeof req, END_SOURCE)) goto out;
       read_id++;
       reads++;
@@ -232,8 +243,7 @@ static void relay(relay_job *j) {
       goto out;
     }
     if (!read_exact(j, j->src, dh, DATA_HEAD, END_SOURCE)) goto out;
-    uint32_t n;
-    memcpy(&n, dh + 4, 4);
+    uint32_t n = get_u32(dh + 4);
     if (n > j->chunk || size != HEAD + DATA_HEAD + n) {
       char what[160];
       snprintf(what, sizeof what, "a MIG_DATA_READ reply of %u bytes carrying %u data bytes (%u asked)",
@@ -253,9 +263,8 @@ static void relay(relay_job *j) {
     if (n > 0) {
       uint8_t req[HEAD + DATA_HEAD];
       put_header(req, write_id, CMD_WRITE, HEAD + DATA_HEAD + n);
-      uint32_t argsz = DATA_HEAD + n;
-      memcpy(req + HEAD, &argsz, 4);
-      memcpy(req + HEAD + 4, &n, 4);
+      put_u32(req + HEAD, DATA_HEAD + n); /* argsz */
+      put_u32(req + HEAD + 4, n);
       if (!write_exact(j, j->dst, req, sizeof req, END_DESTINATION)) goto out;
       if (!splice_exact(j, p, (size_t)cap, n)) goto out;
       write_id++;
