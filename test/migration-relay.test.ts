@@ -10,7 +10,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MigState } from '../src/migration/index.ts';
 import { migRelay, type RelayOutcome } from '../src/native/index.ts';
-import { migrationState, setMigrationState, type VfioUserClient } from '../src/vfio-user/index.ts';
+import {
+  migrateDevice,
+  migrationState,
+  setMigrationState,
+  type VfioUserClient,
+} from '../src/vfio-user/index.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 const MiB = 1024 * 1024;
@@ -125,6 +130,29 @@ describe('stop-copy relay (native/relay.c)', () => {
       a.close();
       b.close();
     }
+  });
+
+  it('migrateDevice: the relay and the request-by-request pump send the same stream, both loaded', async () => {
+    const sent: number[] = [];
+    for (const relay of [false, true]) {
+      const a = await connectWhenFree(source, GPU);
+      const b = await connectWhenFree(destination, GPU);
+      try {
+        const report = await migrateDevice(a, b, { maxRounds: 0, relay });
+        sent.push(report.stopCopyBytes);
+        assert.equal(await migrationState(b), MigState.RUNNING);
+        for (const [offset, length] of RUNS) {
+          const n = Math.min(MiB, length);
+          const got = await b.regionRead(GPU_RAM, BigInt(offset + length - n), n);
+          assert.deepEqual(got, pattern(offset, length).subarray(length - n), `relay ${relay}`);
+        }
+        await setMigrationState(a, MigState.RUNNING);
+      } finally {
+        a.close();
+        b.close();
+      }
+    }
+    assert.equal(sent[0], sent[1]);
   });
 
   it("an error reply names its end with the server's errno", async () => {

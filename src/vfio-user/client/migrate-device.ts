@@ -38,6 +38,11 @@ export interface MigrateOptions {
   readonly sourceName?: string;
   /** How errors name the destination (its socket); default "the destination". */
   readonly destinationName?: string;
+  /**
+   * STOP_COPY through the addon's splice relay (default true); false: request by request in
+   * JavaScript, as pre-copy goes (to compare them).
+   */
+  readonly relay?: boolean;
   /** Called when the source is about to stop (pause what writes through its mappings). */
   readonly beforeStop?: () => void;
   /** Progress: phase, round, stream bytes so far. */
@@ -307,8 +312,12 @@ export async function migrateDevice(
   const tStop = performance.now();
   await state(source, MigState.STOP_COPY);
   const stopCopyProgress = report('stop-copy', rounds.length + 1, total);
+  const relayed =
+    options.relay === false
+      ? null
+      : await relayStopCopy(source, destination, ends, chunk, stopCopyProgress);
   const stopCopyBytes =
-    (await relayStopCopy(source, destination, ends, chunk, stopCopyProgress)) ??
+    relayed ??
     (await pump(source, destination, ends, chunk, STOP_COPY_READ_AHEAD, stopCopyProgress));
   total += stopCopyBytes;
   options.onProgress?.('resume', rounds.length + 1, total);
