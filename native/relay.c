@@ -80,8 +80,7 @@ static bool wait_for(relay_job *j, int fd, short events, int end) {
     if (n < 0) return fail(j, end, KIND_SYSCALL, errno, "poll");
     if (n == 0)
       return fail(j, end, KIND_TIMEOUT, ETIMEDOUT,
-                  events & POLLIN ? (end == END_SOURCE ? "MIG_DATA_READ" : "MIG_DATA_WRITE")
-                                  : "sending");
+                  end == END_SOURCE ? "MIG_DATA_READ" : "MIG_DATA_WRITE");
     /* POLLHUP/POLLERR: the next read or write says what happened. */
     return true;
   }
@@ -308,22 +307,34 @@ static void execute(napi_env env, void *data) {
   relay((relay_job *)data);
 }
 
+/* Settles the promise: with the outcome, or rejected with whatever failed building it (never left
+ * pending: the caller awaits it). */
 static void complete(napi_env env, napi_status status, void *data) {
   relay_job *j = data;
-  napi_value result;
-  if (napi_create_object(env, &result) == napi_ok &&
-      nv_set(env, result, "bytes", nv_double(env, (double)j->bytes)) &&
-      nv_set(env, result, "ended", nv_bool(env, j->ended)) &&
-      nv_set(env, result, "nextMsgId", nv_int32(env, j->next_msg_id)) &&
-      nv_set(env, result, "end", nv_int32(env, j->end)) &&
-      nv_set(env, result, "kind", nv_int32(env, j->kind)) &&
-      nv_set(env, result, "errno", nv_int32(env, j->err))) {
-    napi_value what;
-    if (napi_create_string_utf8(env, j->what, NAPI_AUTO_LENGTH, &what) == napi_ok &&
-        nv_set(env, result, "what", what))
-      napi_resolve_deferred(env, j->deferred, result);
+  napi_value result, what;
+  bool built = status == napi_ok && napi_create_object(env, &result) == napi_ok &&
+               nv_set(env, result, "bytes", nv_double(env, (double)j->bytes)) &&
+               nv_set(env, result, "ended", nv_bool(env, j->ended)) &&
+               nv_set(env, result, "nextMsgId", nv_int32(env, j->next_msg_id)) &&
+               nv_set(env, result, "end", nv_int32(env, j->end)) &&
+               nv_set(env, result, "kind", nv_int32(env, j->kind)) &&
+               nv_set(env, result, "errno", nv_int32(env, j->err)) &&
+               napi_create_string_utf8(env, j->what, NAPI_AUTO_LENGTH, &what) == napi_ok &&
+               nv_set(env, result, "what", what);
+  if (built) {
+    napi_resolve_deferred(env, j->deferred, result);
+  } else {
+    napi_value error = NULL, message;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) napi_get_and_clear_last_exception(env, &error);
+    if (error == NULL &&
+        napi_create_string_utf8(env, "migRelay: cannot build its outcome", NAPI_AUTO_LENGTH,
+                                &message) == napi_ok)
+      napi_create_error(env, NULL, message, &error);
+    if (error == NULL) napi_get_undefined(env, &error);
+    napi_reject_deferred(env, j->deferred, error);
   }
-  (void)status;
   napi_delete_async_work(env, j->work);
   free(j);
 }

@@ -14,7 +14,7 @@ import {
   migrateDevice,
   migrationState,
   setMigrationState,
-  type VfioUserClient,
+  VfioUserClient,
 } from '../src/vfio-user/index.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
@@ -153,6 +153,32 @@ describe('stop-copy relay (native/relay.c)', () => {
       }
     }
     assert.equal(sent[0], sent[1]);
+  });
+
+  it('migrateDevice: a destination stopped in STOP_COPY fails it after one reply timeout, naming it', async () => {
+    const other = await startServe();
+    const a = await connectWhenFree(source, GPU);
+    const b = await VfioUserClient.connect(other.socket(GPU), { replyTimeoutMs: 500 });
+    try {
+      await assert.rejects(
+        migrateDevice(a, b, {
+          maxRounds: 0,
+          destinationName: `destination ${other.socket(GPU)}`,
+          beforeStop: () => process.kill(other.pid, 'SIGSTOP'),
+        }),
+        {
+          code: 'ETIMEDOUT',
+          message: `ETIMEDOUT: destination ${other.socket(GPU)} did not answer within 500 ms (no reply to MIG_DATA_WRITE)`,
+        },
+      );
+      // The stream was cut mid-message: both connections are closed.
+      assert.ok(a.channel.connection.closed && b.channel.connection.closed);
+    } finally {
+      process.kill(other.pid, 'SIGCONT');
+      a.close();
+      b.close();
+      await other.stop();
+    }
   });
 
   it("an error reply names its end with the server's errno", async () => {
