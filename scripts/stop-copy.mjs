@@ -1,11 +1,17 @@
 // The bench's stop-copy figures alone (src/bench/migration-figures.ts measureMigration with no
 // downtime runs), from the compiled dist/: each run into a fresh destination serve, the last
 // once more into the destination holding the pages, the floor before each.
-// Usage: node scripts/stop-copy.mjs [RUNS] [MiB]   (after npm run build)
-import { measureMigration } from '../dist/src/bench/migration-figures.js';
+// Usage: node scripts/stop-copy.mjs [RUNS] [MiB] [CHECKOUT]   (after npm run build there)
+// CHECKOUT: another built checkout to measure (an A/B against it); default this one.
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const runs = Number(process.argv[2] ?? 3);
 const mib = Number(process.argv[3] ?? 1024);
+const root = process.argv[4] ?? new URL('..', import.meta.url).pathname;
+const { measureMigration } = await import(
+  pathToFileURL(resolve(root, 'dist/src/bench/migration-figures.js')).href
+);
 const plan = {
   downtimePopulate: 0,
   hotPages: 0,
