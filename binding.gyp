@@ -11,6 +11,7 @@
         "native/fastpath.c",
         "native/fds.c",
         "native/memory.c",
+        "native/relay.c",
         "native/scm.c",
         "native/seals.c",
         "native/watcher.c"

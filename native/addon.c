@@ -14,6 +14,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (nv_init_digest(env, exports) != napi_ok) return NULL;
   if (nv_init_watcher(env, exports) != napi_ok) return NULL;
   if (nv_init_fastpath(env, exports) != napi_ok) return NULL;
+  if (nv_init_relay(env, exports) != napi_ok) return NULL;
   if (nv_init_seals(env, exports) != napi_ok) return NULL;
   if (nv_init_constants(env, exports) != napi_ok) return NULL;
   return exports;

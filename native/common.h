@@ -128,6 +128,7 @@ napi_status nv_init_memory(napi_env env, napi_value exports);
 napi_status nv_init_digest(napi_env env, napi_value exports);
 napi_status nv_init_watcher(napi_env env, napi_value exports);
 napi_status nv_init_fastpath(napi_env env, napi_value exports);
+napi_status nv_init_relay(napi_env env, napi_value exports);
 napi_status nv_init_seals(napi_env env, napi_value exports);
 napi_status nv_init_constants(napi_env env, napi_value exports);
 

@@ -50,6 +50,22 @@ export interface RawHandoff {
   readonly bodyError: number;
 }
 
+/** How a stop-copy relay call ended (native/relay.c complete). */
+export interface RelayOutcome {
+  /** Stream bytes relayed by this call. */
+  readonly bytes: number;
+  /** The stream ended (a read came back short) and every write was acknowledged. */
+  readonly ended: boolean;
+  readonly nextMsgId: number;
+  /** 0 no failure, 1 the source, 2 the destination (or 0 with a kind: neither end's fault). */
+  readonly end: 0 | 1 | 2;
+  /** 0 none, 1 error reply, 2 closed, 3 reply timeout, 4 malformed reply, 5 system call. */
+  readonly kind: 0 | 1 | 2 | 3 | 4 | 5;
+  readonly errno: number;
+  /** The command or system call concerned, or what was malformed. */
+  readonly what: string;
+}
+
 /** The errno names the addon exports with their values (native/constants.c NV_ERRNOS). */
 export const ERRNO_NAMES = [
   'EPERM',
@@ -152,6 +168,17 @@ export interface NativeAddon {
   munmap(buffer: ArrayBuffer): void;
   dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][];
   pageSize(): number;
+  migRelay(
+    source: number,
+    destination: number,
+    chunk: number,
+    maxBytes: bigint,
+    readAhead: number,
+    writesInFlight: number,
+    msgId: number,
+    sourceTimeoutMs: number,
+    destinationTimeoutMs: number,
+  ): Promise<RelayOutcome>;
   pageDigests(bytes: Uint8Array, pageSize: number, out: Uint8Array): void;
   crc32(bytes: Uint8Array, crc: number, path: number): number;
   crc32Paths(): number[];

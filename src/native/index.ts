@@ -9,9 +9,9 @@
  * readability; the caller then drains with `receiveInto` until it returns null. libuv's stream
  * reader never sees these fds (it would consume bytes and drop their ancillary fds).
  */
-import { addon, type ErrnoName, type RawReceived } from './addon.ts';
+import { addon, type ErrnoName, type RawReceived, type RelayOutcome } from './addon.ts';
 
-export type { ErrnoName } from './addon.ts';
+export type { ErrnoName, RelayOutcome } from './addon.ts';
 export { PACKAGE_ROOT } from './addon.ts';
 export {
   FAST_CONTROL_SLOTS,
@@ -342,6 +342,47 @@ export function munmap(buffer: ArrayBuffer): void {
  */
 export function dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][] {
   return addon.dataRanges(fd, start, end);
+}
+
+/** What `migRelay` is asked to do: sockets, sizes, how much may be in flight, timeouts. */
+export interface RelayRequest {
+  /** The source's and destination's connected sockets, lent (nothing else reads them meanwhile). */
+  readonly source: number;
+  readonly destination: number;
+  /** Bytes asked per MIG_DATA_READ (the largest both ends take). */
+  readonly chunk: number;
+  /** Stop once this many bytes were asked for (the pipeline drained), to report progress. */
+  readonly maxBytes: number;
+  /** MIG_DATA_READs outstanding at once (1–64). */
+  readonly readAhead: number;
+  /** MIG_DATA_WRITEs outstanding at once (1–64). */
+  readonly writesInFlight: number;
+  /** The first msg_id of each socket's requests (0–65535). */
+  readonly msgId: number;
+  /** How long each end's reply may take (ms; undefined: no limit). */
+  readonly sourceTimeoutMs: number | undefined;
+  readonly destinationTimeoutMs: number | undefined;
+}
+
+/**
+ * Relays a migration stream in STOP_COPY on a worker thread (native/relay.c): MIG_DATA_READ
+ * replies of `source` become MIG_DATA_WRITE requests to `destination`, their data moved by
+ * splice(2) through a pipe, until the stream ends (a short read) or `maxBytes` were asked for.
+ * Each socket is left between two whole messages unless the outcome names a failure.
+ * @throws TypeError for arguments out of range.
+ */
+export function migRelay(r: RelayRequest): Promise<RelayOutcome> {
+  return addon.migRelay(
+    r.source,
+    r.destination,
+    r.chunk,
+    BigInt(r.maxBytes),
+    r.readAhead,
+    r.writesInFlight,
+    r.msgId,
+    r.sourceTimeoutMs ?? -1,
+    r.destinationTimeoutMs ?? -1,
+  );
 }
 
 /** sysconf(_SC_PAGESIZE). */

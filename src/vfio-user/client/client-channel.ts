@@ -174,6 +174,16 @@ export class ClientChannel {
     }
   }
 
+  /** How long a request waits for its reply (ms; undefined: as long as the connection lives). */
+  get replyTimeoutMs(): number | undefined {
+    return this.#replyTimeoutMs;
+  }
+
+  /** Requests sent whose replies have not come yet. */
+  get awaiting(): number {
+    return this.#pending.size;
+  }
+
   /** Sends `request` with NO_REPLY: no reply comes, not even for an error. */
   post(request: Request, fds: readonly number[] = []): void {
     this.connection.send(

@@ -10,8 +10,9 @@
  * destination runs.
  */
 import { MigrationFlag, MigState } from '../../migration/index.ts';
-import { VfioError } from '../../vfio/index.ts';
-import { ReplyError } from '../wire/index.ts';
+import { errnoName, migRelay, type RelayOutcome } from '../../native/index.ts';
+import { type ErrnoName, VfioError } from '../../vfio/index.ts';
+import { Command, ReplyError } from '../wire/index.ts';
 import type { VfioUserClient } from './client.ts';
 import {
   migrationFlags,
@@ -26,6 +27,8 @@ export const CONVERGED_BYTES = 1024 * 1024;
 const STOP_COPY_READ_AHEAD = 4;
 /** Writes to the destination in flight at once (commands are handled in order). */
 const WRITES_IN_FLIGHT = 4;
+/** Stream bytes a relay call moves before it returns to report progress. */
+const RELAY_STEP_BYTES = 64 * 1024 * 1024;
 
 /** Options of `migrateDevice`. */
 export interface MigrateOptions {
@@ -35,6 +38,11 @@ export interface MigrateOptions {
   readonly sourceName?: string;
   /** How errors name the destination (its socket); default "the destination". */
   readonly destinationName?: string;
+  /**
+   * STOP_COPY through the addon's splice relay (default true); false: request by request in
+   * JavaScript, as pre-copy goes (to compare them).
+   */
+  readonly relay?: boolean;
   /** Called when the source is about to stop (pause what writes through its mappings). */
   readonly beforeStop?: () => void;
   /** Progress: phase, round, stream bytes so far. */
@@ -170,6 +178,82 @@ async function pump(
   return total;
 }
 
+/** The relay's failure (`o.end`, `o.kind`) as the error the request-by-request pump throws. */
+function relayError(
+  o: RelayOutcome,
+  ends: { readonly source: string; readonly destination: string },
+  timeoutMs: number | undefined,
+): unknown {
+  const end = o.end === 1 ? ends.source : ends.destination;
+  const command = o.end === 1 ? Command.MIG_DATA_READ : Command.MIG_DATA_WRITE;
+  const code = errnoName(o.errno);
+  const known = (/^E[A-Z0-9]+$/.test(code) ? code : 'EIO') as ErrnoName;
+  switch (o.kind) {
+    case 1:
+      return named(new ReplyError(command, 0, o.errno), end, false, o.end === 2);
+    case 2:
+      return named(new VfioError('EIO', 'closed'), end, true);
+    case 3:
+      return named(
+        new VfioError('ETIMEDOUT', `no reply to ${o.what} (msg 0) within ${timeoutMs} ms`),
+        end,
+        false,
+      );
+    case 4:
+      return named(new VfioError('EINVAL', o.what), end, false);
+    default:
+      return new VfioError(known, `${o.end === 0 ? 'migration relay' : end}: ${o.what} failed`);
+  }
+}
+
+/**
+ * STOP_COPY's stream moved by the native relay (native/relay.c: splice through a pipe, no copy
+ * through this process, no JavaScript per message) while both connections lend their sockets
+ * (paused, nothing in flight); null when either is busy (then `pump`). A failure leaves a
+ * socket inside a message: both connections are closed, and the error names the end.
+ */
+async function relayStopCopy(
+  from: VfioUserClient,
+  to: VfioUserClient,
+  ends: { readonly source: string; readonly destination: string },
+  chunk: number,
+  progress: (bytes: number) => void,
+): Promise<number | null> {
+  const a = from.channel;
+  const b = to.channel;
+  if (a.awaiting > 0 || b.awaiting > 0 || !a.connection.idle || !b.connection.idle) return null;
+  a.connection.pause();
+  b.connection.pause();
+  let total = 0;
+  try {
+    for (;;) {
+      const o = await migRelay({
+        source: a.connection.fd,
+        destination: b.connection.fd,
+        chunk,
+        maxBytes: RELAY_STEP_BYTES,
+        readAhead: STOP_COPY_READ_AHEAD,
+        writesInFlight: WRITES_IN_FLIGHT,
+        msgId: 0,
+        sourceTimeoutMs: a.replyTimeoutMs,
+        destinationTimeoutMs: b.replyTimeoutMs,
+      });
+      total += o.bytes;
+      if (o.kind !== 0) {
+        const error = relayError(o, ends, o.end === 1 ? a.replyTimeoutMs : b.replyTimeoutMs);
+        a.connection.close();
+        b.connection.close();
+        throw error;
+      }
+      progress(total);
+      if (o.ended) return total;
+    }
+  } finally {
+    if (!a.connection.closed) a.connection.resume();
+    if (!b.connection.closed) b.connection.resume();
+  }
+}
+
 /**
  * Migrates the device of `source` into the device of `destination` (see the module header).
  * Leaves the source in STOP and the destination RUNNING.
@@ -227,14 +311,14 @@ export async function migrateDevice(
   options.beforeStop?.();
   const tStop = performance.now();
   await state(source, MigState.STOP_COPY);
-  const stopCopyBytes = await pump(
-    source,
-    destination,
-    ends,
-    chunk,
-    STOP_COPY_READ_AHEAD,
-    report('stop-copy', rounds.length + 1, total),
-  );
+  const stopCopyProgress = report('stop-copy', rounds.length + 1, total);
+  const relayed =
+    options.relay === false
+      ? null
+      : await relayStopCopy(source, destination, ends, chunk, stopCopyProgress);
+  const stopCopyBytes =
+    relayed ??
+    (await pump(source, destination, ends, chunk, STOP_COPY_READ_AHEAD, stopCopyProgress));
   total += stopCopyBytes;
   options.onProgress?.('resume', rounds.length + 1, total);
   await state(destination, MigState.STOP);

@@ -269,6 +269,21 @@ export class Connection {
     this.#syncGate();
   }
 
+  /**
+   * Whether nothing of the connection is between its two ends here: open, nothing queued to
+   * send, nothing read and not yet handed out. A paused idle connection's socket may be lent
+   * to other code for a while (the stop-copy relay, migrate-device.ts) and the framing stays
+   * right, provided that code leaves it between two whole messages.
+   */
+  get idle(): boolean {
+    return (
+      !this.#closed &&
+      this.#queue.length === 0 &&
+      this.#unframed === null &&
+      this.#framer.buffered === 0
+    );
+  }
+
   /** Undoes `pause`: messages already read are handed out now, then reading goes on. */
   resume(): void {
     if (!this.#paused) return;
