@@ -141,21 +141,37 @@ function leaseSaysHeld(fd: number): boolean | undefined {
   }
 }
 
+/** A region whose memory others of the client's uid hold, let in; `unseen`: holders /proc hides. */
+export interface ToleratedHolders {
+  readonly region: number;
+  /** Those /proc shows (the peer itself left out). */
+  readonly holders: readonly MemoryHolder[];
+  /**
+   * Also held by processes this server cannot inspect (the lease sees them, /proc does not),
+   * let in because the memory went to no uid but the peer's (GivenMemory.onlyTo).
+   */
+  readonly unseen: boolean;
+}
+
 /**
  * Refuses the open of `device` by `peerPid` while a process of another uid than `peerUid` (the
  * peer's, SO_PEERCRED; undefined: not known, so every holder counts as another's)
  * still holds memory a mapping of one of its regions reaches (device.mappedMemory()): a
- * previous client that kept its mapping or its descriptor, or one it handed them to.
+ * previous client that kept its mapping or its descriptor, or one it handed them to. A holder
+ * /proc does not show (another uid's while serve is not root, or a process that is not
+ * dumpable: one that changed its uid, as QEMU's -run-with user= does, has a root-owned
+ * /proc/PID/fd) is let in only when `given` says the memory went to no uid but the peer's.
  * @returns the holders let in (the peer's own uid's, the peer itself left out), for the log
  * @throws VfioError EBUSY naming the region and the holders (pid, uid and how), or saying the
- *   holder is a process this server cannot inspect (another uid's).
+ *   holder is a process this server cannot inspect.
  */
 export function refuseWhileMemoryHeld(
   device: VfioPciDevice,
   peerPid: number,
   peerUid: number | undefined,
-): { readonly region: number; readonly holders: readonly MemoryHolder[] }[] {
-  const tolerated: { region: number; holders: MemoryHolder[] }[] = [];
+  given?: GivenMemory,
+): ToleratedHolders[] {
+  const tolerated: ToleratedHolders[] = [];
   for (const { region, memory } of device.mappedMemory()) {
     const fd = memory.fd;
     const leased = leaseSaysHeld(fd);
@@ -170,14 +186,15 @@ export function refuseWhileMemoryHeld(
       );
     }
     const holders = all.filter((h) => h.pid !== peerPid);
-    if (holders.length > 0) tolerated.push({ region, holders });
     // Nobody we can see but the peer, or nobody at all: the lease asks again (a holder may have
     // gone between the two looks). The peer's own description would count: it is let in.
-    if (all.length > 0 || leased === undefined || leaseSaysHeld(fd) !== true) continue;
-    throw new VfioError(
-      'EBUSY',
-      `region ${region} of ${device.name} is still held by a process this server cannot inspect (another uid's); the device stays in use until that lets go of it`,
-    );
+    const unseen = all.length === 0 && leased !== undefined && leaseSaysHeld(fd) === true;
+    if (unseen && given?.onlyTo(memory.name, peerUid) !== true)
+      throw new VfioError(
+        'EBUSY',
+        `region ${region} of ${device.name} is still held by a process this server cannot inspect (another uid's, or one not dumpable), and it went to other uids than the client's (${peerUid ?? 'unknown'}) since it was last renewed; the device stays in use until that lets go of it`,
+      );
+    if (holders.length > 0 || unseen) tolerated.push({ region, holders, unseen });
   }
   return tolerated;
 }
@@ -210,32 +227,105 @@ function recentHolders(device: VfioPciDevice, fd: number): MemoryHolder[] {
 const UNKNOWN_UID = -1;
 
 /**
- * The uids a device's memory was handed to (by a session's region grant) since it was last
- * renewed, kept per device by its server. Pages can be held with no open file description
- * (io_uring registered buffers over a mapping, pages spliced into a pipe), which neither the
- * lease nor /proc sees; so before a client of another uid opens the device, each memory nobody
+ * GivenMemory as machine.state keeps it (state-dir), so that a restart knows the uids each
+ * memory went to. `version` 1; a record of another version counts as absent.
+ */
+export interface GivenRecord {
+  readonly version: 1;
+  /** Per memory name (SharedMemory.name), the uids it went to since it was last renewed. */
+  readonly uids: Readonly<Record<string, readonly number[]>>;
+  /** Memories that went to uids not known (clients of a server that kept no record). */
+  readonly unknown: readonly string[];
+  /** Whether a memory named in neither went to uids not known (a record begun on such a state). */
+  readonly othersUnknown: boolean;
+}
+
+/** The version of GivenRecord this server writes and reads. */
+export const GIVEN_RECORD_VERSION = 1;
+
+/**
+ * The uids each memory of the devices was handed to (by a session's region grant) since it was
+ * last renewed, by memory name: one per serve process, shared by its servers, as memory can be
+ * shared by devices (an ATSD page by address: the 5.7+ fallback to `ibm,mmio-atsd[0]` gives
+ * several bridges one page). Pages can be held with no open file description (io_uring
+ * registered buffers over a mapping, pages spliced into a pipe), which neither the lease nor
+ * /proc sees; so before a client of another uid opens a device, each of its memories nobody
  * holds a file of is renewed (SharedMemory.renew: a copy under the same descriptors), and the
- * old pages stay with whoever pinned them. A restored state directory keeps no uids: its
- * memory counts as handed to an unknown one, so its first client gets it renewed.
+ * old pages stay with whoever pinned them. A restored state directory without a record keeps
+ * no uids: its memory counts as handed to an unknown one, so its first client gets it renewed.
  */
 export class GivenMemory {
-  readonly #uids = new Set<number>();
+  readonly #uids = new Map<string, Set<number>>();
+  /** A memory not in #uids went to uids not known (a state directory without a record). */
+  #othersUnknown: boolean;
+  readonly #onChange: (() => void) | undefined;
 
-  /** `unknownBefore`: the memory went to uids not known here (a restored state directory). */
-  constructor(unknownBefore = false) {
-    if (unknownBefore) this.#uids.add(UNKNOWN_UID);
+  /**
+   * `record`: what machine.state kept (a restart); `othersUnknown` without one: the memory
+   * went to uids not known here (a restored state directory of an older server). `onChange`
+   * runs (synchronously) whenever what `record()` returns changed, before the grant is sent.
+   */
+  constructor(
+    options: {
+      readonly record?: GivenRecord | undefined;
+      readonly othersUnknown?: boolean;
+      readonly onChange?: () => void;
+    } = {},
+  ) {
+    const { record } = options;
+    this.#othersUnknown = record?.othersUnknown ?? options.othersUnknown ?? false;
+    this.#onChange = options.onChange;
+    for (const [name, uids] of Object.entries(record?.uids ?? {}))
+      this.#uids.set(name, new Set(uids));
+    for (const name of record?.unknown ?? []) this.#set(name).add(UNKNOWN_UID);
   }
 
-  /** A session handed memory of the device to a peer of `uid` (undefined: not known). */
-  given(uid: number | undefined): void {
-    this.#uids.add(uid ?? UNKNOWN_UID);
+  #set(name: string): Set<number> {
+    let set = this.#uids.get(name);
+    if (set === undefined) {
+      set = new Set(this.#othersUnknown ? [UNKNOWN_UID] : []);
+      this.#uids.set(name, set);
+    }
+    return set;
+  }
+
+  /** A session handed `memory` (by name) to a peer of `uid` (undefined: not known). */
+  given(memory: string, uid: number | undefined): void {
+    const set = this.#set(memory);
+    const u = uid ?? UNKNOWN_UID;
+    if (set.has(u)) return;
+    set.add(u);
+    this.#onChange?.();
   }
 
   /**
-   * Before a peer of `peerUid` opens `device`: when its memory went to another uid since, renews each
-   * memory no other open file description holds (one that is held by the client's own uid,
-   * let in, is left: renewing it would cut that holder off).
-   * @returns the regions renewed and those left, for the log; both empty when nothing was due.
+   * Whether `memory` went to no uid but `uid` since it was last renewed (none not known): a
+   * holder of it this server cannot see is then of `uid`'s trust domain, or one that uid
+   * handed it to.
+   */
+  onlyTo(memory: string, uid: number | undefined): boolean {
+    if (uid === undefined) return false;
+    for (const u of this.#set(memory)) if (u !== uid) return false;
+    return true;
+  }
+
+  /** What machine.state keeps (see GivenRecord). */
+  record(): GivenRecord {
+    const uids: Record<string, number[]> = {};
+    const unknown: string[] = [];
+    for (const [name, set] of [...this.#uids].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      uids[name] = [...set].filter((u) => u !== UNKNOWN_UID).sort((a, b) => a - b);
+      if (set.has(UNKNOWN_UID)) unknown.push(name);
+    }
+    return { version: GIVEN_RECORD_VERSION, uids, unknown, othersUnknown: this.#othersUnknown };
+  }
+
+  /**
+   * Before a peer of `peerUid` opens `device`: each of its memories that went to another uid
+   * since it was last renewed, and that no other open file description holds, is renewed (one
+   * held by the client's own uid, let in, is left: renewing it would cut that holder off).
+   * @returns the regions renewed and those left, and the other uids, for the log; all empty
+   *   when nothing was due.
    * @throws VfioError ENOMEM when a copy cannot be made (out of memory or descriptors).
    */
   renewFor(
@@ -246,18 +336,24 @@ export class GivenMemory {
     readonly left: readonly number[];
     readonly uids: readonly number[];
   } {
-    const uids = [...this.#uids].filter((u) => u !== peerUid).sort((a, b) => a - b);
-    if (uids.length === 0) return { renewed: [], left: [], uids };
     const renewed: number[] = [];
     const left: number[] = [];
+    const others = new Set<number>();
+    let changed = false;
     for (const { region, memory } of device.mappedMemory()) {
+      const set = this.#set(memory.name);
+      const due = [...set].filter((u) => u !== peerUid);
+      if (due.length === 0) continue;
+      for (const u of due) others.add(u);
       if (memory.renew === undefined || leaseSaysHeld(memory.fd) === true) left.push(region);
       else {
         memory.renew();
         renewed.push(region);
+        set.clear();
+        changed = true;
       }
     }
-    if (left.length === 0) this.#uids.clear();
-    return { renewed, left, uids };
+    if (changed) this.#onChange?.();
+    return { renewed, left, uids: [...others].sort((a, b) => a - b) };
   }
 }

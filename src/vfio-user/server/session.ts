@@ -164,7 +164,7 @@ export class Session implements SessionState, MessageReceiver {
     const peerUid = this.#options.peerUid ?? uidOf(peerPid);
     let held: ReturnType<typeof refuseWhileMemoryHeld> = [];
     const guard = (): void => {
-      held = refuseWhileMemoryHeld(device, peerPid, peerUid);
+      held = refuseWhileMemoryHeld(device, peerPid, peerUid, this.#options.given);
       this.#renewMemory(peerUid);
     };
     try {
@@ -188,10 +188,14 @@ export class Session implements SessionState, MessageReceiver {
     this.#options.info?.(
       `${device.name}: connected: pid ${peerPid}, partition of pid ${peerPid}, LPID ${lpid}`,
     );
-    for (const { region, holders } of held) {
-      const who = holders.map((h) => `pid ${h.pid} (${h.ways.join(', ')})`).join(', ');
+    for (const { region, holders, unseen } of held) {
+      const who = holders.map((h) => `pid ${h.pid} (${h.ways.join(', ')})`);
+      if (unseen)
+        who.push(
+          `a process this server cannot inspect (it went to no uid but the client's, ${peerUid})`,
+        );
       this.#options.info?.(
-        `${device.name}: region ${region} is also held by ${who}, of the client's uid: let in`,
+        `${device.name}: region ${region} is also held by ${who.join(', ')}, of the client's uid: let in`,
       );
     }
     device.attachDma(this.#loggedDma()); // the device's DMA reaches what this client mapped
@@ -205,9 +209,12 @@ export class Session implements SessionState, MessageReceiver {
     this.#options.onChange?.();
   }
 
-  /** A region's memory went to the client: the next client of another uid gets it renewed. */
-  memoryGiven(): void {
-    this.#options.given?.given(this.#options.peerUid ?? uidOf(this.peerPid));
+  /** Region `index`'s memory went to the client: the next client of another uid gets it renewed. */
+  memoryGiven(index: number): void {
+    const given = this.#options.given;
+    const memory = this.device.mappedMemory().find((m) => m.region === index)?.memory;
+    if (given === undefined || memory === undefined) return;
+    given.given(memory.name, this.#options.peerUid ?? uidOf(this.peerPid));
   }
 
   /** Fresh memory for the device when it went to another uid since (memory-holders.ts). */
