@@ -26,8 +26,10 @@ import { after, before, describe, it } from 'node:test';
 import { serializeFdt } from '../src/fdt/index.ts';
 import { generateWitherspoon } from '../src/platform/witherspoon/index.ts';
 import { decodeStateFile, encodeStateFile } from '../src/state-dir/index.ts';
-import { ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import { Command, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import { frame, QEMU_VERSION_JSON, versionPayload } from './support/frames.ts';
 import { alive } from './support/proc.ts';
+import { type RawMessage, RawPeer } from './support/raw-peer.ts';
 import {
   BRIDGE,
   connectWhenFree,
@@ -526,6 +528,70 @@ describe('a renew that a kill -9 interrupted (--state-dir)', () => {
       }
     } finally {
       await second.stop();
+    }
+  });
+});
+
+describe('the look through /proc for who holds the memory', { skip: notRoot }, () => {
+  it("runs off the event loop: another device's client gets REGION_READ replies until the refused VERSION is answered", async () => {
+    // A server of its own: no look of another test answers for this one (they last 1 s).
+    const own = await startServe(['--allow-uid', String(NOBODY)], { dir: join(base, 'looks') });
+    const h = await hold(own.socket(GPU), 9, true);
+    const other = await connectWhenFree(own, '0003:02:00.0');
+    try {
+      let answer: RawMessage | undefined;
+      const c = new RawPeer(own.socket(GPU), (m) => {
+        answer = m;
+      });
+      try {
+        // One sendmsg: the VERSION is in the server's socket before the first read below is sent.
+        c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
+        let replies = 0;
+        await within(
+          'the answer to VERSION',
+          (async () => {
+            while (answer === undefined && c.failure === null) {
+              await other.regionRead(7, 0n, 4);
+              replies++;
+            }
+          })(),
+        );
+        assert.equal(answer?.errno, EBUSY, `VERSION answered ${JSON.stringify(answer)}`);
+        // Each read is sent once the last is answered: a server held by the look answers none
+        // of them until it has answered the VERSION (the one it may have read first, at most).
+        assert.ok(replies >= 3, `${replies} REGION_READ round trips while the look ran`);
+      } finally {
+        c.close();
+      }
+      assert.match(own.stderr(), new RegExp(`still held by pid ${h.pid} of uid ${NOBODY}`));
+    } finally {
+      other.close();
+      h.stop();
+      await own.stop();
+    }
+  });
+
+  it('a client gone while its look runs leaves nothing: no open device, no partition, no fd', async () => {
+    const own = await startServe(['--allow-uid', String(NOBODY)], {
+      dir: join(base, 'looks-gone'),
+    });
+    const h = await hold(own.socket(GPU), 9, true);
+    try {
+      const before = own.fdCount();
+      const c = new RawPeer(own.socket(GPU), () => {});
+      c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
+      c.close();
+      await waitFor('the server back to its descriptors', () => own.fdCount() === before);
+      // The holder lets go: the next client is let in, and once it leaves no partition is left
+      // (a gone client's VERSION handled after its look would have opened the device for good).
+      assert.equal(await h.command('close-fd'), 'closed');
+      assert.equal(await h.command('unmap'), 'unmapped');
+      (await connectWhenFree(own, GPU)).close();
+      await waitFor('no partition left', () => own.state().partitions.length === 0);
+      assert.doesNotMatch(own.stderr(), /internal error|release failed/);
+    } finally {
+      h.stop();
+      await own.stop();
     }
   });
 });

@@ -28,6 +28,7 @@
  * process of another uid. Where leases are off (fs.leases-enable=0) only /proc is looked at.
  */
 import { fstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { heldElsewhere, isSystemCallError } from '../../native/index.ts';
 import type { VfioPciDevice } from '../../vfio/index.ts';
 import { VfioError } from '../../vfio/index.ts';
@@ -41,11 +42,22 @@ export interface MemoryHolder {
   readonly ways: readonly string[];
 }
 
+/** A file a look searches for: its device and inode, and /proc/PID/fd's link text for it. */
 interface FileIdentity {
   readonly dev: bigint;
   readonly ino: bigint;
-  /** /proc/PID/fd's link text for it ("/memfd:NAME (deleted)", or the file's path). */
+  /** "/memfd:NAME (deleted)", or the file's path. */
   readonly link: string;
+}
+
+/** The file `fd` is open on. @throws SystemCallError EBADF when `fd` is not open. */
+function identityOf(fd: number): FileIdentity {
+  const st = fstatSync(fd, { bigint: true });
+  return { dev: st.dev, ino: st.ino, link: readlinkSync(`/proc/self/fd/${fd}`) };
+}
+
+function keyOf(id: FileIdentity): string {
+  return `${id.dev}:${id.ino}`;
 }
 
 /** glibc's gnu_dev_major / gnu_dev_minor of a stat dev (what /proc/PID/maps prints in hex). */
@@ -55,30 +67,138 @@ function devOf(major: number, minor: number): bigint {
   return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
 }
 
-/**
- * The processes other than those in `except` that hold the file `fd` is open on (same device
- * and inode), by a descriptor (/proc/PID/fd) or a mapping (/proc/PID/maps), sorted by pid.
- * Processes this one may not inspect (another uid's, or gone meanwhile) are passed over.
- * @throws SystemCallError EBADF when `fd` is not open.
- */
-export function memoryHolders(fd: number, except: ReadonlySet<number>): MemoryHolder[] {
-  const st = fstatSync(fd, { bigint: true });
-  const id: FileIdentity = {
-    dev: st.dev,
-    ino: st.ino,
-    link: readlinkSync(`/proc/self/fd/${fd}`),
-  };
-  const holders: MemoryHolder[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    const pid = Number(entry);
-    if (except.has(pid)) continue;
-    const ways = [...descriptorsOf(pid, id)];
-    if (mapsOf(pid, id)) ways.push('a mapping');
-    const uid = ways.length > 0 ? uidOf(pid) : undefined;
-    if (uid !== undefined) holders.push({ pid, uid, ways });
+/** The indexes of the `ids` a mapping in `maps` ("start-end perms offset MA:MI inode path") is of. */
+function mappedIn(maps: string, ids: readonly FileIdentity[]): Set<number> {
+  const found = new Set<number>();
+  const inodes = ids.map((id) => ` ${id.ino} `);
+  for (const line of maps.split('\n')) {
+    if (!inodes.some((ino) => line.includes(ino))) continue; // the split only where it may be
+    const f = line.split(/\s+/);
+    const i = ids.findIndex((id) => f[4] === String(id.ino));
+    if (i < 0) continue;
+    const [major, minor] = (f[3] ?? '').split(':').map((h) => Number.parseInt(h, 16));
+    if (major === undefined || minor === undefined || Number.isNaN(major) || Number.isNaN(minor))
+      continue;
+    const dev = devOf(major, minor);
+    ids.forEach((id, j) => {
+      if (f[4] === String(id.ino) && dev === id.dev) found.add(j);
+    });
   }
-  return holders.sort((a, b) => a.pid - b.pid);
+  return found;
+}
+
+/** What one look at a process found: per id, how it holds it ("fd N", "a mapping"). */
+type Ways = string[][];
+
+/** Adds `pid`'s ways to `out` (per id, sorted by pid once every process was looked at). */
+function record(out: MemoryHolder[][], pid: number, uid: number | undefined, ways: Ways): void {
+  if (uid === undefined) return; // gone meanwhile
+  ways.forEach((w, i) => {
+    if (w.length > 0) out[i]?.push({ pid, uid, ways: w });
+  });
+}
+
+/**
+ * Per id, the processes other than those in `except` that hold the file (same device and
+ * inode) by a descriptor (/proc/PID/fd) or a mapping (/proc/PID/maps), sorted by pid; the event
+ * loop waits meanwhile (see holdersLater). Processes this one may not inspect (another uid's,
+ * not dumpable, or gone meanwhile) are passed over.
+ */
+function holdersNow(ids: readonly FileIdentity[], except: ReadonlySet<number>): MemoryHolder[][] {
+  const out: MemoryHolder[][] = ids.map(() => []);
+  for (const pid of pidsIn(readdirSync('/proc'), except)) {
+    const ways: Ways = ids.map(() => []);
+    let names: string[] = [];
+    try {
+      names = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      // another uid's, or gone
+    }
+    for (const n of names) {
+      const path = `/proc/${pid}/fd/${n}`;
+      try {
+        // The link text first (cheap), then the inode: another server's memfd has the same name.
+        const link = readlinkSync(path);
+        if (!ids.some((id) => id.link === link)) continue;
+        addDescriptor(ways, ids, n, link, statSync(path, { bigint: true }));
+      } catch {
+        // closed meanwhile
+      }
+    }
+    try {
+      for (const i of mappedIn(readFileSync(`/proc/${pid}/maps`, 'latin1'), ids))
+        ways[i]?.push('a mapping');
+    } catch {
+      // another uid's, or gone
+    }
+    if (ways.some((w) => w.length > 0)) record(out, pid, uidOf(pid), ways);
+  }
+  return out;
+}
+
+/** Processes looked at together by holdersLater: the event loop runs between their reads. */
+const LOOK_CHUNK = 8;
+
+/**
+ * holdersNow without holding the event loop: every read of /proc is asynchronous (libuv's
+ * threads), LOOK_CHUNK processes at a time, so other sessions are served between them.
+ */
+async function holdersLater(
+  ids: readonly FileIdentity[],
+  except: ReadonlySet<number>,
+): Promise<MemoryHolder[][]> {
+  const out: MemoryHolder[][] = ids.map(() => []);
+  const lookAt = async (pid: number): Promise<void> => {
+    const ways: Ways = ids.map(() => []);
+    const names = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    await Promise.all(
+      names.map(async (n) => {
+        const path = `/proc/${pid}/fd/${n}`;
+        try {
+          const link = await readlink(path);
+          if (!ids.some((id) => id.link === link)) return;
+          addDescriptor(ways, ids, n, link, await stat(path, { bigint: true }));
+        } catch {
+          // closed meanwhile
+        }
+      }),
+    );
+    const maps = await readFile(`/proc/${pid}/maps`, 'latin1').catch(() => '');
+    for (const i of mappedIn(maps, ids)) ways[i]?.push('a mapping');
+    if (!ways.some((w) => w.length > 0)) return;
+    const uid = await stat(`/proc/${pid}`).then(
+      (st) => st.uid,
+      () => undefined,
+    );
+    record(out, pid, uid, ways);
+  };
+  const pids = pidsIn(await readdir('/proc'), except);
+  for (let i = 0; i < pids.length; i += LOOK_CHUNK)
+    await Promise.all(pids.slice(i, i + LOOK_CHUNK).map(lookAt));
+  for (const list of out) list.sort((a, b) => a.pid - b.pid);
+  return out;
+}
+
+/** The pids among /proc's entries, less `except`, in order. */
+function pidsIn(entries: readonly string[], except: ReadonlySet<number>): number[] {
+  return entries
+    .filter((e) => /^[0-9]+$/.test(e))
+    .map(Number)
+    .filter((pid) => !except.has(pid))
+    .sort((a, b) => a - b);
+}
+
+/** Descriptor `n` (link text `link`, stat `st`) is one of an id: "fd N" for each it is. */
+function addDescriptor(
+  ways: Ways,
+  ids: readonly FileIdentity[],
+  n: string,
+  link: string,
+  st: { readonly dev: bigint; readonly ino: bigint },
+): void {
+  ids.forEach((id, i) => {
+    if (id.link === link && st.ino === id.ino && st.dev === id.dev) ways[i]?.push(`fd ${n}`);
+  });
 }
 
 /** The effective uid of `pid` (the owner of /proc/PID); undefined once it is gone. */
@@ -88,47 +208,6 @@ export function uidOf(pid: number): number | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** "fd N" for each descriptor of `pid` open on the file (nothing when it cannot be read). */
-function* descriptorsOf(pid: number, id: FileIdentity): Generator<string> {
-  let names: string[];
-  try {
-    names = readdirSync(`/proc/${pid}/fd`);
-  } catch {
-    return; // another uid's, or gone
-  }
-  for (const n of names) {
-    const path = `/proc/${pid}/fd/${n}`;
-    try {
-      // The link text first (cheap), then the inode: another server's memfd has the same name.
-      if (readlinkSync(path) !== id.link) continue;
-      const st = statSync(path, { bigint: true });
-      if (st.ino === id.ino && st.dev === id.dev) yield `fd ${n}`;
-    } catch {
-      // closed meanwhile
-    }
-  }
-}
-
-/** Whether a mapping of `pid` is of the file (`maps`: "start-end perms offset MA:MI inode path"). */
-function mapsOf(pid: number, id: FileIdentity): boolean {
-  let maps: string;
-  try {
-    maps = readFileSync(`/proc/${pid}/maps`, 'latin1');
-  } catch {
-    return false;
-  }
-  const ino = ` ${id.ino} `;
-  for (const line of maps.split('\n')) {
-    if (!line.includes(ino)) continue;
-    const f = line.split(/\s+/);
-    const [major, minor] = (f[3] ?? '').split(':').map((h) => Number.parseInt(h, 16));
-    if (major === undefined || minor === undefined || Number.isNaN(major) || Number.isNaN(minor))
-      continue;
-    if (f[4] === String(id.ino) && devOf(major, minor) === id.dev) return true;
-  }
-  return false;
 }
 
 /** Whether another open file description of `fd`'s file exists (any mode); undefined: unknown. */
@@ -176,7 +255,7 @@ export function refuseWhileMemoryHeld(
     const fd = memory.fd;
     const leased = leaseSaysHeld(fd);
     if (leased === false) continue;
-    const all = recentHolders(device, fd);
+    const all = recentHolders(fd);
     const others = all.filter((h) => h.pid !== peerPid && h.uid !== peerUid);
     if (others.length > 0) {
       const who = others.map((h) => `pid ${h.pid} of uid ${h.uid} (${h.ways.join(', ')})`);
@@ -201,26 +280,75 @@ export function refuseWhileMemoryHeld(
 
 /** How long a look through /proc answers for the same memory (ms). */
 const HOLDERS_TTL_MS = 1000;
-const looks = new WeakMap<VfioPciDevice, Map<number, { at: number; holders: MemoryHolder[] }>>();
+/** The last look at each file (by device and inode: several devices may share one). */
+const looks = new Map<string, { readonly at: number; readonly holders: MemoryHolder[] }>();
+/** Looks under way (holdersLater), by file: a second open of the same memory joins it. */
+const pending = new Map<string, Promise<void>>();
+
+function freshLook(key: string, now: number): MemoryHolder[] | undefined {
+  const last = looks.get(key);
+  return last !== undefined && now - last.at < HOLDERS_TTL_MS ? last.holders : undefined;
+}
+
+function remember(key: string, holders: MemoryHolder[]): void {
+  const now = Date.now();
+  for (const [k, v] of looks) if (now - v.at >= HOLDERS_TTL_MS) looks.delete(k); // renewed files
+  looks.set(key, { at: now, holders });
+}
 
 /**
  * The holders of `fd` (every process but this one), from a look through /proc at most
- * HOLDERS_TTL_MS old: a look reads every process's fd table and maps (~70-150 ms with ~100
- * processes on a loaded 2-vCPU VM, the event loop blocked meanwhile), and a client that keeps
- * the memory and connects again and again would otherwise cost one per connect.
+ * HOLDERS_TTL_MS old: a look reads every process's fd table and maps (10-150 ms with ~100
+ * processes on a loaded 2-vCPU VM), and a client that keeps the memory and connects again and
+ * again would otherwise cost one per connect. Made here, synchronously, only when `lookAhead`
+ * did not make it first (a memory made by the device's first open; a lease taken meanwhile).
  */
-function recentHolders(device: VfioPciDevice, fd: number): MemoryHolder[] {
-  let byFd = looks.get(device);
-  if (byFd === undefined) {
-    byFd = new Map();
-    looks.set(device, byFd);
-  }
-  const now = Date.now();
-  const last = byFd.get(fd);
-  if (last !== undefined && now - last.at < HOLDERS_TTL_MS) return last.holders;
-  const holders = memoryHolders(fd, new Set([process.pid]));
-  byFd.set(fd, { at: now, holders });
+function recentHolders(fd: number): MemoryHolder[] {
+  const id = identityOf(fd);
+  const key = keyOf(id);
+  const fresh = freshLook(key, Date.now());
+  if (fresh !== undefined) return fresh;
+  const [holders = []] = holdersNow([id], new Set([process.pid]));
+  remember(key, holders);
   return holders;
+}
+
+/**
+ * Before `device` is opened: the looks through /proc refuseWhileMemoryHeld will want (each
+ * memory of it a lease says someone else holds, or where leases are off, with no look in the
+ * last HOLDERS_TTL_MS), made without holding the event loop (holdersLater), one per file
+ * however many opens ask. Resolves (never rejects) when they are in; undefined when none is due.
+ */
+export function lookAhead(device: VfioPciDevice): Promise<void> | undefined {
+  const now = Date.now();
+  const wanted: FileIdentity[] = [];
+  const waits: Promise<void>[] = [];
+  for (const { memory } of device.mappedMemory()) {
+    if (leaseSaysHeld(memory.fd) === false) continue;
+    const id = identityOf(memory.fd);
+    const key = keyOf(id);
+    if (freshLook(key, now) !== undefined || wanted.some((w) => keyOf(w) === key)) continue;
+    const under = pending.get(key);
+    if (under !== undefined) waits.push(under);
+    else wanted.push(id);
+  }
+  if (wanted.length > 0) {
+    const look = holdersLater(wanted, new Set([process.pid]))
+      .then((found) => {
+        wanted.forEach((id, i) => {
+          remember(keyOf(id), found[i] ?? []);
+        });
+      })
+      .catch(() => {
+        // /proc unreadable: refuseWhileMemoryHeld looks again itself
+      })
+      .finally(() => {
+        for (const id of wanted) pending.delete(keyOf(id));
+      });
+    for (const id of wanted) pending.set(keyOf(id), look);
+    waits.push(look);
+  }
+  return waits.length > 0 ? Promise.all(waits).then(() => undefined) : undefined;
 }
 
 /** A uid not known: the holder is gone, or the memory came from a state directory. */

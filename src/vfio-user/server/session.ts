@@ -32,7 +32,7 @@ import {
   wantsReply,
 } from '../wire/index.ts';
 import { dispatch } from './dispatch.ts';
-import { type GivenMemory, refuseWhileMemoryHeld, uidOf } from './memory-holders.ts';
+import { type GivenMemory, lookAhead, refuseWhileMemoryHeld, uidOf } from './memory-holders.ts';
 import type { MessageReceiver, MessageTransport } from './message-transport.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import { DmaTable } from './server-dma.ts';
@@ -108,6 +108,11 @@ export class Session implements SessionState, MessageReceiver {
   #fastGeneration = -1;
   /** Where large REGION_WRITE data is received; grown on demand, free again once handled. */
   #writeData = new Uint8Array(0);
+  /**
+   * While a look through /proc for the device's memory is under way (lookAhead): the VERSION
+   * that waits for it, then what followed, handled in order once it is in.
+   */
+  #waiting: FramedMessage[] | undefined;
   /** MIG_DATA_WRITE's two placement buffers, used in turn (see placeBody). */
   readonly #migrationData = [new Uint8Array(0), new Uint8Array(0)];
   #migrationTurn = 0;
@@ -316,6 +321,51 @@ export class Session implements SessionState, MessageReceiver {
 
   /** One framed message from the client; its fds are the session's. */
   handleMessage(message: FramedMessage): void {
+    if (this.#waiting !== undefined) {
+      this.#waiting.push(message);
+      this.transport.pause?.(); // the rest waits in the socket
+      return;
+    }
+    if (this.#mustLookFirst(message)) return;
+    this.#handle(message);
+  }
+
+  /**
+   * A VERSION whose open must look through /proc first (memory-holders.ts lookAhead) waits for
+   * that look, made off the event loop, while other sessions are served; then it and what
+   * followed are handled in order. A client gone meanwhile leaves only its messages' fds, closed.
+   */
+  #mustLookFirst(message: FramedMessage): boolean {
+    const { header } = message;
+    if (this.negotiated || header.command !== Command.VERSION || isReply(header)) return false;
+    if (this.transport.closed) return false;
+    const look = lookAhead(this.device);
+    if (look === undefined) return false;
+    this.#waiting = [message];
+    this.transport.pause?.();
+    void look.then(() => this.#looked());
+    return true;
+  }
+
+  #looked(): void {
+    const waiting = this.#waiting ?? [];
+    this.#waiting = undefined;
+    for (let i = 0; i < waiting.length; i++) {
+      const message = waiting[i] as FramedMessage;
+      if (this.transport.closed) {
+        for (const fd of message.fds) closeFd(fd);
+        continue;
+      }
+      if (this.#mustLookFirst(message)) {
+        for (const later of waiting.slice(i + 1)) this.handleMessage(later); // they wait too
+        return;
+      }
+      this.#handle(message);
+    }
+    if (!this.transport.closed) this.transport.resume?.();
+  }
+
+  #handle(message: FramedMessage): void {
     const fds = new FdBag(message.fds);
     try {
       // Released already (a reply failed and closed the connection while later messages of
