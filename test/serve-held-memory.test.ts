@@ -27,6 +27,7 @@ import { serializeFdt } from '../src/fdt/index.ts';
 import { generateWitherspoon } from '../src/platform/witherspoon/index.ts';
 import { decodeStateFile, encodeStateFile } from '../src/state-dir/index.ts';
 import { Command, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import { runCli } from './support/cli.ts';
 import { frame, QEMU_VERSION_JSON, versionPayload } from './support/frames.ts';
 import { alive } from './support/proc.ts';
 import { type RawMessage, RawPeer } from './support/raw-peer.ts';
@@ -593,5 +594,36 @@ describe('the look through /proc for who holds the memory', { skip: notRoot }, (
       h.stop();
       await own.stop();
     }
+  });
+});
+
+describe('inspect --socket-dir while one device is held', { skip: notRoot }, () => {
+  it('reports EBUSY on its line and still describes the others (text and --json), exit 1', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      const text = runCli(['inspect', '--socket-dir', serve.dir]);
+      assert.equal(text.status, 1, text.stderr);
+      assert.match(
+        text.stdout,
+        new RegExp(
+          `^${GPU}  not described: \\S+${GPU}\\.sock: VFIO_USER_VERSION \\(msg 0\\) failed: EBUSY; the device is in use`,
+          'm',
+        ),
+      );
+      assert.match(text.stdout, /^0003:02:00\.0 {2}Tesla V100/m, 'the next GPU is described');
+      assert.match(text.stdout, new RegExp(`^${BRIDGE} {2}NPU2 NVLink bridge`, 'm'));
+      assert.match(text.stderr, /^vfio-nvlink2: inspect: EBUSY: /m);
+      const json = runCli(['inspect', '--socket-dir', serve.dir, '--json']);
+      assert.equal(json.status, 1, json.stderr);
+      const entries = JSON.parse(json.stdout) as { name: string; error?: { code: string } }[];
+      assert.equal(entries.length, 18);
+      assert.deepEqual(
+        entries.filter((e) => e.error !== undefined).map((e) => [e.name, e.error?.code]),
+        [[GPU, 'EBUSY']],
+      );
+    } finally {
+      h.stop();
+    }
+    (await connectWhenFree(serve, GPU)).close();
   });
 });
