@@ -392,6 +392,7 @@ describe('memory a client of the last server kept (--state-dir)', { skip: notRoo
         await first.stop('SIGKILL');
         second = await startServe(args, { dir: join(base, `second-${region}`) });
         await refused(second, GPU);
+        assert.doesNotMatch(second.stderr(), /destroy context/, 'refused before the device opens');
         assert.match(
           second.stderr(),
           new RegExp(

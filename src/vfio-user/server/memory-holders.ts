@@ -33,6 +33,9 @@ import { heldElsewhere, isSystemCallError } from '../../native/index.ts';
 import type { VfioPciDevice } from '../../vfio/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 
+/** A region of a device and the memory its mappings reach (VfioPciDevice.mappedMemory). */
+export type DeviceMemory = ReturnType<VfioPciDevice['mappedMemory']>[number];
+
 /** A process holding a device's memory: its pid, its uid and how (`fd 7`, `a mapping`). */
 export interface MemoryHolder {
   readonly pid: number;
@@ -240,6 +243,7 @@ export interface ToleratedHolders {
  * /proc does not show (another uid's while serve is not root, or a process that is not
  * dumpable: one that changed its uid, as QEMU's -run-with user= does, has a root-owned
  * /proc/PID/fd) is let in only when `given` says the memory went to no uid but the peer's.
+ * `memories`: those of the device to look at (all by default).
  * @returns the holders let in (the peer's own uid's, the peer itself left out), for the log
  * @throws VfioError EBUSY naming the region and the holders (pid, uid and how), or saying the
  *   holder is a process this server cannot inspect.
@@ -249,9 +253,10 @@ export function refuseWhileMemoryHeld(
   peerPid: number,
   peerUid: number | undefined,
   given?: GivenMemory,
+  memories: readonly DeviceMemory[] = device.mappedMemory(),
 ): ToleratedHolders[] {
   const tolerated: ToleratedHolders[] = [];
-  for (const { region, memory } of device.mappedMemory()) {
+  for (const { region, memory } of memories) {
     const fd = memory.fd;
     const leased = leaseSaysHeld(fd);
     if (leased === false) continue;
@@ -452,6 +457,7 @@ export class GivenMemory {
    * Before a peer of `peerUid` opens `device`: each of its memories that went to another uid
    * since it was last renewed, and that no other open file description holds, is renewed (one
    * held by the client's own uid, let in, is left: renewing it would cut that holder off).
+   * `memories`: those of the device to look at (all by default).
    * @returns the regions renewed and those left, and the other uids, for the log; all empty
    *   when nothing was due.
    * @throws VfioError ENOMEM when a copy cannot be made (out of memory or descriptors).
@@ -459,6 +465,7 @@ export class GivenMemory {
   renewFor(
     device: VfioPciDevice,
     peerUid: number | undefined,
+    memories: readonly DeviceMemory[] = device.mappedMemory(),
   ): {
     readonly renewed: readonly number[];
     readonly left: readonly number[];
@@ -468,7 +475,7 @@ export class GivenMemory {
     const left: number[] = [];
     const others = new Set<number>();
     let changed = false;
-    for (const { region, memory } of device.mappedMemory()) {
+    for (const { region, memory } of memories) {
       const set = this.#set(memory.name);
       const due = [...set].filter((u) => u !== peerUid);
       if (due.length === 0) continue;

@@ -32,7 +32,13 @@ import {
   wantsReply,
 } from '../wire/index.ts';
 import { dispatch } from './dispatch.ts';
-import { type GivenMemory, lookAhead, refuseWhileMemoryHeld, uidOf } from './memory-holders.ts';
+import {
+  type DeviceMemory,
+  type GivenMemory,
+  lookAhead,
+  refuseWhileMemoryHeld,
+  uidOf,
+} from './memory-holders.ts';
 import type { MessageReceiver, MessageTransport } from './message-transport.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import { DmaTable } from './server-dma.ts';
@@ -163,17 +169,21 @@ export class Session implements SessionState, MessageReceiver {
         throw new VfioError('EBUSY', `refusing pid ${peerPid}: ${err.reason}`);
       throw err;
     };
-    // Before the open where its memory is known (as the kernel refuses the group's open),
-    // after it the first time (a restarted server's regions make their memory at open).
-    const firstOpen = !device.everOpened;
+    // Before the open, as the kernel refuses the group's open; after the first open again for
+    // memory its hooks made then (a memory that exists already is known before: a restarted
+    // server's files, so a refused open does not open and release the device for nothing).
     const peerUid = this.#options.peerUid ?? uidOf(peerPid);
     let held: ReturnType<typeof refuseWhileMemoryHeld> = [];
-    const guard = (): void => {
-      held = refuseWhileMemoryHeld(device, peerPid, peerUid, this.#options.given);
-      this.#renewMemory(peerUid);
+    const guard = (memories: readonly DeviceMemory[]): void => {
+      held = [
+        ...held,
+        ...refuseWhileMemoryHeld(device, peerPid, peerUid, this.#options.given, memories),
+      ];
+      this.#renewMemory(peerUid, memories);
     };
+    const known = device.mappedMemory();
     try {
-      if (!firstOpen) guard();
+      guard(known);
     } catch (err) {
       refuse(err);
     }
@@ -182,7 +192,8 @@ export class Session implements SessionState, MessageReceiver {
     try {
       device.open();
       opened = true;
-      if (firstOpen) guard();
+      const made = device.mappedMemory().filter((m) => !known.some((k) => k.memory === m.memory));
+      if (made.length > 0) guard(made);
     } catch (err) {
       if (opened) device.close();
       partitions.release(peerPid, device.name);
@@ -223,9 +234,9 @@ export class Session implements SessionState, MessageReceiver {
   }
 
   /** Fresh memory for the device when it went to another uid since (memory-holders.ts). */
-  #renewMemory(peerUid: number | undefined): void {
+  #renewMemory(peerUid: number | undefined, memories: readonly DeviceMemory[]): void {
     const { given, device, peerPid } = this.#options;
-    const moved = given?.renewFor(device, peerUid);
+    const moved = given?.renewFor(device, peerUid, memories);
     if (moved === undefined || moved.uids.length === 0) return;
     const to = moved.uids.map((u) => (u < 0 ? 'clients of the last server' : `uid ${u}`));
     if (moved.renewed.length > 0)
