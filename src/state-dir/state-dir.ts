@@ -5,7 +5,8 @@
  *
  *   DIR/lock                       flock'd by the one server using DIR; holds its pid
  *   DIR/machine.state              the tree's digest, every memory file and its size, KVM's
- *                                  LPID allocator, the NPU firmware tables, the partitions
+ *                                  LPID allocator, the NPU firmware tables, the partitions,
+ *                                  the uids each memory was handed to (`given`, optional)
  *   DIR/devices/<DDDD:BB:DD.F>.state  config space and BAR register pages of one function
  *   DIR/memory/<name>.mem          GPU RAM, BAR memory, ATSD pages: sparse files, mapped by
  *                                  clients (MAP_SHARED) and read/written by us with pread/pwrite

@@ -11,9 +11,9 @@
  * in, and the log says who holds it), as it could open the server's descriptors itself through
  * /proc/<serve pid>/fd (ptrace read access, which every process of a uid has to the others);
  * that is also how `migrate` drives a device whose VMM's guest keeps writing through its mapping.
- * The client itself may hold its earlier mapping (one process may open its device again) where
- * this process can see it (root, or the client's uid is ours); unseen, it counts as another's.
- * Not seen at all: pages held with no open file description (io_uring registered buffers, pages
+ * The client itself may hold its earlier mapping (one process may open its device again); a
+ * holder this process cannot see is let in only when the memory went to no uid but the
+ * client's (GivenMemory.onlyTo). Not seen at all: pages held with no open file description (io_uring registered buffers, pages
  * spliced into a pipe), which reach the memory after their holder closed and unmapped it; for
  * those, see GivenMemory.
  *
@@ -24,8 +24,10 @@
  * Two looks: a write lease (heldElsewhere, fcntl F_SETLEASE) tells whether any open file
  * description but ours exists, whoever holds it, read-write or read-only, by a descriptor or
  * only by a mapping; /proc/PID/fd and /proc/PID/maps then name the holders this process may
- * inspect (its own uid's; root's view is whole). One the lease sees and /proc does not is a
- * process of another uid. Where leases are off (fs.leases-enable=0) only /proc is looked at.
+ * inspect (its own uid's that are dumpable; root's view is whole). One the lease sees and /proc
+ * does not is another uid's, or one not dumpable. Where leases are off (fs.leases-enable=0) only
+ * /proc is looked at. The look through /proc runs off the event loop (lookAhead, before the
+ * open), and answers for HOLDERS_TTL_MS.
  */
 import { fstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { readdir, readFile, readlink, stat } from 'node:fs/promises';
