@@ -36,7 +36,7 @@ import type { VfioPciDevice } from '../../vfio/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 
 /** A region of a device and the memory its mappings reach (VfioPciDevice.mappedMemory). */
-export type DeviceMemory = ReturnType<VfioPciDevice['mappedMemory']>[number];
+export type RegionMemory = ReturnType<VfioPciDevice['mappedMemory']>[number];
 
 /** A process holding a device's memory: its pid, its uid and how (`fd 7`, `a mapping`). */
 export interface MemoryHolder {
@@ -143,6 +143,8 @@ function holdersNow(ids: readonly FileIdentity[], except: ReadonlySet<number>): 
 
 /** Processes looked at together by holdersLater: the event loop runs between their reads. */
 const LOOK_CHUNK = 8;
+/** Descriptors of one process whose links are read together (a bound on reads in flight). */
+const LOOK_FDS = 64;
 
 /**
  * holdersNow without holding the event loop: every read of /proc is asynchronous (libuv's
@@ -156,18 +158,21 @@ async function holdersLater(
   const lookAt = async (pid: number): Promise<void> => {
     const ways: Ways = ids.map(() => []);
     const names = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
-    await Promise.all(
-      names.map(async (n) => {
-        const path = `/proc/${pid}/fd/${n}`;
-        try {
-          const link = await readlink(path);
-          if (!ids.some((id) => id.link === link)) return;
-          addDescriptor(ways, ids, n, link, await stat(path, { bigint: true }));
-        } catch {
-          // closed meanwhile
-        }
-      }),
-    );
+    for (let at = 0; at < names.length; at += LOOK_FDS)
+      await Promise.all(
+        names.slice(at, at + LOOK_FDS).map(async (n) => {
+          const path = `/proc/${pid}/fd/${n}`;
+          try {
+            const link = await readlink(path);
+            if (!ids.some((id) => id.link === link)) return;
+            addDescriptor(ways, ids, n, link, await stat(path, { bigint: true }));
+          } catch {
+            // closed meanwhile
+          }
+        }),
+      );
+    // In /proc's order (by number), as holdersNow finds them, whatever order the reads ended in.
+    for (const w of ways) w.sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)));
     const maps = await readFile(`/proc/${pid}/maps`, 'latin1').catch(() => '');
     for (const i of mappedIn(maps, ids)) ways[i]?.push('a mapping');
     if (!ways.some((w) => w.length > 0)) return;
@@ -255,7 +260,7 @@ export function refuseWhileMemoryHeld(
   peerPid: number,
   peerUid: number | undefined,
   given?: GivenMemory,
-  memories: readonly DeviceMemory[] = device.mappedMemory(),
+  memories: readonly RegionMemory[] = device.mappedMemory(),
 ): ToleratedHolders[] {
   const tolerated: ToleratedHolders[] = [];
   for (const { region, memory } of memories) {
@@ -467,7 +472,7 @@ export class GivenMemory {
   renewFor(
     device: VfioPciDevice,
     peerUid: number | undefined,
-    memories: readonly DeviceMemory[] = device.mappedMemory(),
+    memories: readonly RegionMemory[] = device.mappedMemory(),
   ): {
     readonly renewed: readonly number[];
     readonly left: readonly number[];

@@ -33,9 +33,9 @@ import {
 } from '../wire/index.ts';
 import { dispatch } from './dispatch.ts';
 import {
-  type DeviceMemory,
   type GivenMemory,
   lookAhead,
+  type RegionMemory,
   refuseWhileMemoryHeld,
   uidOf,
 } from './memory-holders.ts';
@@ -174,7 +174,7 @@ export class Session implements SessionState, MessageReceiver {
     // server's files, so a refused open does not open and release the device for nothing).
     const peerUid = this.#options.peerUid ?? uidOf(peerPid);
     let held: ReturnType<typeof refuseWhileMemoryHeld> = [];
-    const guard = (memories: readonly DeviceMemory[]): void => {
+    const guard = (memories: readonly RegionMemory[]): void => {
       held = [
         ...held,
         ...refuseWhileMemoryHeld(device, peerPid, peerUid, this.#options.given, memories),
@@ -234,7 +234,7 @@ export class Session implements SessionState, MessageReceiver {
   }
 
   /** Fresh memory for the device when it went to another uid since (memory-holders.ts). */
-  #renewMemory(peerUid: number | undefined, memories: readonly DeviceMemory[]): void {
+  #renewMemory(peerUid: number | undefined, memories: readonly RegionMemory[]): void {
     const { given, device, peerPid } = this.#options;
     const moved = given?.renewFor(device, peerUid, memories);
     if (moved === undefined || moved.uids.length === 0) return;
@@ -350,7 +350,13 @@ export class Session implements SessionState, MessageReceiver {
     const { header } = message;
     if (this.negotiated || header.command !== Command.VERSION || isReply(header)) return false;
     if (this.transport.closed) return false;
-    const look = lookAhead(this.device);
+    let look: Promise<void> | undefined;
+    try {
+      look = lookAhead(this.device);
+    } catch (err) {
+      // A memory that cannot be asked about: the open's own look (refuseWhileMemoryHeld) says why.
+      this.log(`${this.device.name}: no look ahead through /proc: ${messageOf(err)}`);
+    }
     if (look === undefined) return false;
     this.#waiting = [message];
     this.transport.pause?.();
