@@ -17,6 +17,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -324,6 +325,63 @@ describe('a server that cannot see the holder (serve not root)', { skip: notRoot
         await plain.stop();
       }
     });
+});
+
+describe('a server that cannot see every holder (serve not root)', { skip: notRoot }, () => {
+  it('does not take the holders it sees for all: one of another uid may hide behind them', async () => {
+    const OTHER = 65533; // the hidden holder's uid; serve runs as NOBODY and cannot read its /proc
+    const dir = join(base, 'unprivileged-hidden');
+    mkdirSync(dir);
+    chmodSync(dir, 0o711);
+    chownSync(dir, NOBODY, NOBODY);
+    const plain = await startServe(['--allow-uid', String(OTHER)], { dir, uid: NOBODY });
+    let shown: ChildProcessWithoutNullStreams | undefined;
+    try {
+      const hidden = await hold(plain.socket(GPU), 9, true, OTHER);
+      const client = await hold(plain.socket('0003:02:00.0'), 9, false, NOBODY);
+      try {
+        assert.equal(await hidden.command('close-fd'), 'closed'); // its mapping holds GPU RAM
+        // A process of serve's uid that serve sees (dumpable: it did not change its uid) opens
+        // the same memory through serve's own descriptor, as any process of that uid may.
+        const fdDir = `/proc/${plain.pid}/fd`;
+        const memfd = readdirSync(fdDir).find((n) =>
+          readlinkSync(`${fdDir}/${n}`).startsWith(`/memfd:vfio-nvlink2:gpu-ram:${GPU}`),
+        );
+        assert.ok(memfd, "serve's GPU RAM memfd");
+        shown = spawn(
+          'python3',
+          [
+            '-c',
+            'import sys,time; f=open(sys.argv[1],"rb"); print("open", flush=True); time.sleep(600)',
+            `${fdDir}/${memfd}`,
+          ],
+          { stdio: 'pipe', uid: NOBODY, gid: NOBODY },
+        );
+        let said = '';
+        shown.stdout.on('data', (d: Buffer) => {
+          said += d.toString();
+        });
+        await waitFor('the shown holder open', () => said.includes('open') || undefined);
+        assert.equal(
+          await client.command(`reconnect ${plain.socket(GPU)}`),
+          `errno ${EBUSY}`,
+          'refused: the memory went to uid 65533, which may still hold it unseen',
+        );
+        assert.match(
+          plain.stderr(),
+          new RegExp(
+            `region 9 of ${GPU} is still held by pid ${shown.pid} \\(fd \\d+\\), maybe also a process this server cannot inspect`,
+          ),
+        );
+      } finally {
+        hidden.stop();
+        client.stop();
+      }
+    } finally {
+      shown?.kill('SIGKILL');
+      await plain.stop();
+    }
+  });
 });
 
 describe('an ATSD page two bridges share (5.7+: ibm,mmio-atsd[0] for a link past the list)', {

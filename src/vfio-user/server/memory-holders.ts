@@ -277,17 +277,27 @@ export function refuseWhileMemoryHeld(
       );
     }
     const holders = all.filter((h) => h.pid !== peerPid);
-    // Nobody we can see but the peer, or nobody at all: the lease asks again (a holder may have
-    // gone between the two looks). The peer's own description would count: it is let in.
-    const unseen = all.length === 0 && leased !== undefined && leaseSaysHeld(fd) === true;
-    if (unseen && given?.onlyTo(memory.name, peerUid) !== true)
+    // What /proc shows is all only for root: a holder it hides (another uid's, or one not
+    // dumpable) may be there besides those it shows. Nobody shown: the lease asks again (a
+    // holder may have gone between the two looks; the peer's own description would count).
+    const hidden =
+      all.length === 0 ? leased !== undefined && leaseSaysHeld(fd) === true : !seesEveryProcess();
+    if (hidden && given?.onlyTo(memory.name, peerUid) !== true) {
+      const shown = all.map((h) => `pid ${h.pid} (${h.ways.join(', ')}), `).join('');
       throw new VfioError(
         'EBUSY',
-        `region ${region} of ${device.name} is still held by a process this server cannot inspect (another uid's, or one not dumpable), and it went to other uids than the client's (${peerUid ?? 'unknown'}) since it was last renewed; the device stays in use until that lets go of it`,
+        `region ${region} of ${device.name} is still held by ${shown}${all.length > 0 ? 'maybe also ' : ''}a process this server cannot inspect (another uid's, or one not dumpable), and it went to other uids than the client's (${peerUid ?? 'unknown'}) since it was last renewed; the device stays in use until that lets go of it`,
       );
+    }
+    const unseen = hidden && all.length === 0;
     if (holders.length > 0 || unseen) tolerated.push({ region, holders, unseen });
   }
   return tolerated;
+}
+
+/** Whether /proc shows this process every holder: root's (CAP_SYS_PTRACE) view is whole. */
+function seesEveryProcess(): boolean {
+  return process.geteuid?.() === 0;
 }
 
 /** How long a look through /proc answers for the same memory (ms). */
