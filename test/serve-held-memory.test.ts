@@ -16,14 +16,22 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
+  readlinkSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import { serializeFdt } from '../src/fdt/index.ts';
+import { generateWitherspoon } from '../src/platform/witherspoon/index.ts';
+import { decodeStateFile, encodeStateFile } from '../src/state-dir/index.ts';
+import { Command, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import { runCli } from './support/cli.ts';
+import { frame, QEMU_VERSION_JSON, versionPayload } from './support/frames.ts';
 import { alive } from './support/proc.ts';
+import { type RawMessage, RawPeer } from './support/raw-peer.ts';
 import {
   BRIDGE,
   connectWhenFree,
@@ -276,7 +284,7 @@ describe('a server that cannot see the holder (serve not root)', { skip: notRoot
         assert.match(
           plain.stderr(),
           new RegExp(
-            `refusing pid ${process.pid}: region 9 of ${GPU} is still held by a process this server cannot inspect \\(another uid's\\)`,
+            `refusing pid ${process.pid}: region 9 of ${GPU} is still held by a process this server cannot inspect \\(another uid's, or one not dumpable\\), and it went to other uids than the client's \\(0\\)`,
           ),
         );
         assert.equal(await h.command('unmap'), 'unmapped');
@@ -286,6 +294,121 @@ describe('a server that cannot see the holder (serve not root)', { skip: notRoot
       }
     } finally {
       await plain.stop();
+    }
+  });
+
+  for (const [what, server] of [
+    ['of another uid', 65533],
+    ['of its own uid, not dumpable (it changed its uid: /proc/PID/fd is root-owned)', NOBODY],
+  ] as const)
+    it(`lets the holder ${what} reconnect: the memory went to no uid but its own`, async () => {
+      const dir = join(base, `unprivileged-${server}`);
+      mkdirSync(dir);
+      chmodSync(dir, 0o711);
+      chownSync(dir, server, server);
+      const plain = await startServe(['--allow-uid', String(NOBODY)], { dir, uid: server });
+      try {
+        const h = await hold(plain.socket(GPU), 9, true);
+        try {
+          assert.equal(await h.command('close-fd'), 'closed');
+          assert.equal(await h.command('reconnect'), 'ok', plain.stderr());
+          await waitFor('the line letting it in', () =>
+            /region 9 is also held by a process this server cannot inspect \(it went to no uid but the client's, 65534\), of the client's uid: let in/.test(
+              plain.stderr(),
+            ),
+          );
+          await refused(plain, GPU); // root's client: the memory went to uid 65534
+        } finally {
+          h.stop();
+        }
+      } finally {
+        await plain.stop();
+      }
+    });
+});
+
+describe('a server that cannot see every holder (serve not root)', { skip: notRoot }, () => {
+  it('does not take the holders it sees for all: one of another uid may hide behind them', async () => {
+    const OTHER = 65533; // the hidden holder's uid; serve runs as NOBODY and cannot read its /proc
+    const dir = join(base, 'unprivileged-hidden');
+    mkdirSync(dir);
+    chmodSync(dir, 0o711);
+    chownSync(dir, NOBODY, NOBODY);
+    const plain = await startServe(['--allow-uid', String(OTHER)], { dir, uid: NOBODY });
+    let shown: ChildProcessWithoutNullStreams | undefined;
+    try {
+      const hidden = await hold(plain.socket(GPU), 9, true, OTHER);
+      const client = await hold(plain.socket('0003:02:00.0'), 9, false, NOBODY);
+      try {
+        assert.equal(await hidden.command('close-fd'), 'closed'); // its mapping holds GPU RAM
+        // A process of serve's uid that serve sees (dumpable: it did not change its uid) opens
+        // the same memory through serve's own descriptor, as any process of that uid may.
+        const fdDir = `/proc/${plain.pid}/fd`;
+        const memfd = readdirSync(fdDir).find((n) =>
+          readlinkSync(`${fdDir}/${n}`).startsWith(`/memfd:vfio-nvlink2:gpu-ram:${GPU}`),
+        );
+        assert.ok(memfd, "serve's GPU RAM memfd");
+        shown = spawn(
+          'python3',
+          [
+            '-c',
+            'import sys,time; f=open(sys.argv[1],"rb"); print("open", flush=True); time.sleep(600)',
+            `${fdDir}/${memfd}`,
+          ],
+          { stdio: 'pipe', uid: NOBODY, gid: NOBODY },
+        );
+        let said = '';
+        shown.stdout.on('data', (d: Buffer) => {
+          said += d.toString();
+        });
+        await waitFor('the shown holder open', () => said.includes('open') || undefined);
+        assert.equal(
+          await client.command(`reconnect ${plain.socket(GPU)}`),
+          `errno ${EBUSY}`,
+          'refused: the memory went to uid 65533, which may still hold it unseen',
+        );
+        assert.match(
+          plain.stderr(),
+          new RegExp(
+            `region 9 of ${GPU} is still held by pid ${shown.pid} \\(fd \\d+\\), maybe also a process this server cannot inspect`,
+          ),
+        );
+      } finally {
+        hidden.stop();
+        client.stop();
+      }
+    } finally {
+      shown?.kill('SIGKILL');
+      await plain.stop();
+    }
+  });
+});
+
+describe('an ATSD page two bridges share (5.7+: ibm,mmio-atsd[0] for a link past the list)', {
+  skip: notRoot,
+}, () => {
+  it("pages pinned through one bridge keep the old bytes: the other bridge's next client gets fresh memory", async () => {
+    const dtb = join(base, 'one-atsd.dtb');
+    writeFileSync(dtb, serializeFdt(generateWitherspoon({ atsdEntries: 1 })));
+    const shared = await startServe(['--dt', dtb, '--allow-uid', String(NOBODY)], {
+      dir: join(base, 'one-atsd'),
+    });
+    try {
+      // 0000:00:00.1's link index is past the one entry: it falls back to 0000:00:00.0's page.
+      const h = await hold(shared.socket('0000:00:00.1'), 9, true);
+      try {
+        await pinWithNoFile(h);
+        const c = await connectWhenFree(shared, '0000:00:00.0');
+        try {
+          await pinnedKeepsOldBytes(h, c);
+        } finally {
+          c.close();
+        }
+      } finally {
+        h.stop();
+      }
+    } finally {
+      await shared.stop();
     }
   });
 });
@@ -327,6 +450,7 @@ describe('memory a client of the last server kept (--state-dir)', { skip: notRoo
         await first.stop('SIGKILL');
         second = await startServe(args, { dir: join(base, `second-${region}`) });
         await refused(second, GPU);
+        assert.doesNotMatch(second.stderr(), /destroy context/, 'refused before the device opens');
         assert.match(
           second.stderr(),
           new RegExp(
@@ -358,30 +482,75 @@ describe('memory a client of the last server kept (--state-dir)', { skip: notRoo
     });
 });
 
+/** Rewrites DIR/machine.state as a server that kept no record of the uids would have written it. */
+function dropGivenRecord(state: string): void {
+  const path = join(state, 'machine.state');
+  const body = decodeStateFile(path, 'machine', readFileSync(path)) as Record<string, unknown>;
+  assert.ok(body.given !== undefined, 'machine.state records the uids the memory went to');
+  delete body.given;
+  writeFileSync(path, encodeStateFile('machine', body));
+}
+
 describe('pages a client of the last server pinned with no open file (--state-dir)', {
   skip: notRoot,
 }, () => {
-  it('keep the old bytes: the first client after kill -9 and restart gets fresh memory', async () => {
-    const state = join(base, 'state-pinned');
-    const args = ['--state-dir', state, '--allow-uid', String(NOBODY)];
-    const first = await startServe(args, { dir: join(base, 'pinned-first') });
-    const h = await hold(first.socket(GPU), 9, true);
+  for (const [what, older, to] of [
+    ['machine.state names its uid', false, `uid ${NOBODY}`],
+    [
+      'machine.state of a server that kept no uids (they are not known)',
+      true,
+      'clients of the last server',
+    ],
+  ] as const)
+    it(`keep the old bytes: the first client after kill -9 and restart gets fresh memory (${what})`, async () => {
+      const state = join(base, `state-pinned-${older}`);
+      const args = ['--state-dir', state, '--allow-uid', String(NOBODY)];
+      const first = await startServe(args, { dir: join(base, `pinned-first-${older}`) });
+      const h = await hold(first.socket(GPU), 9, true);
+      let second: ServeProcess | undefined;
+      try {
+        await pinWithNoFile(h);
+        await first.stop('SIGKILL');
+        if (older) dropGivenRecord(state);
+        second = await startServe(args, { dir: join(base, `pinned-second-${older}`) });
+        const c = await connectWhenFree(second, GPU);
+        try {
+          await pinnedKeepsOldBytes(h, c);
+        } finally {
+          c.close();
+        }
+        await waitFor('the line saying so', () =>
+          new RegExp(
+            `region [0-9, ]*\\b9\\b[0-9, ]* moved to fresh memory for pid \\d+: it was handed to ${to}`,
+          ).test(second?.stderr() ?? ''),
+        );
+      } finally {
+        h.stop();
+        await second?.stop();
+      }
+    });
+
+  it("of the next client's own uid stay its memory: the restart knows the uid (no copy)", async () => {
+    const state = join(base, 'state-pinned-own');
+    const args = ['--state-dir', state];
+    const first = await startServe(args, { dir: join(base, 'pinned-own-first') });
+    const h = await hold(first.socket(GPU), 9, true, null);
     let second: ServeProcess | undefined;
     try {
       await pinWithNoFile(h);
       await first.stop('SIGKILL');
-      second = await startServe(args, { dir: join(base, 'pinned-second') });
+      second = await startServe(args, { dir: join(base, 'pinned-own-second') });
       const c = await connectWhenFree(second, GPU);
       try {
-        await pinnedKeepsOldBytes(h, c);
+        const secret = Buffer.alloc(8);
+        secret.writeBigUInt64LE(0x5ec2e75ec2e75ec2n);
+        await c.regionWrite(9, 0x100n, secret);
+        const seen = Buffer.from(await h.command('pipe'), 'hex').readBigUInt64LE(0);
+        assert.equal(seen, 0x5ec2e75ec2e75ec2n, 'the pinned page is still the memory: not copied');
       } finally {
         c.close();
       }
-      await waitFor('the line saying so', () =>
-        /region [0-9, ]*\b9\b[0-9, ]* moved to fresh memory for pid \d+: it was handed to clients of the last server/.test(
-          second?.stderr() ?? '',
-        ),
-      );
+      assert.doesNotMatch(second.stderr(), /moved to fresh memory/);
     } finally {
       h.stop();
       await second?.stop();
@@ -420,5 +589,100 @@ describe('a renew that a kill -9 interrupted (--state-dir)', () => {
     } finally {
       await second.stop();
     }
+  });
+});
+
+describe('the look through /proc for who holds the memory', { skip: notRoot }, () => {
+  it("runs off the event loop: another device's client gets REGION_READ replies until the refused VERSION is answered", async () => {
+    // A server of its own: no look of another test answers for this one (they last 1 s).
+    const own = await startServe(['--allow-uid', String(NOBODY)], { dir: join(base, 'looks') });
+    const h = await hold(own.socket(GPU), 9, true);
+    const other = await connectWhenFree(own, '0003:02:00.0');
+    try {
+      let answer: RawMessage | undefined;
+      const c = new RawPeer(own.socket(GPU), (m) => {
+        answer = m;
+      });
+      try {
+        // One sendmsg: the VERSION is in the server's socket before the first read below is sent.
+        c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
+        let replies = 0;
+        await within(
+          'the answer to VERSION',
+          (async () => {
+            while (answer === undefined && c.failure === null) {
+              await other.regionRead(7, 0n, 4);
+              replies++;
+            }
+          })(),
+        );
+        assert.equal(answer?.errno, EBUSY, `VERSION answered ${JSON.stringify(answer)}`);
+        // Each read is sent once the last is answered: a server held by the look answers none
+        // of them until it has answered the VERSION (the one it may have read first, at most).
+        assert.ok(replies >= 3, `${replies} REGION_READ round trips while the look ran`);
+      } finally {
+        c.close();
+      }
+      assert.match(own.stderr(), new RegExp(`still held by pid ${h.pid} of uid ${NOBODY}`));
+    } finally {
+      other.close();
+      h.stop();
+      await own.stop();
+    }
+  });
+
+  it('a client gone while its look runs leaves nothing: no open device, no partition, no fd', async () => {
+    const own = await startServe(['--allow-uid', String(NOBODY)], {
+      dir: join(base, 'looks-gone'),
+    });
+    const h = await hold(own.socket(GPU), 9, true);
+    try {
+      const before = own.fdCount();
+      const c = new RawPeer(own.socket(GPU), () => {});
+      c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
+      c.close();
+      await waitFor('the server back to its descriptors', () => own.fdCount() === before);
+      // The holder lets go: the next client is let in, and once it leaves no partition is left
+      // (a gone client's VERSION handled after its look would have opened the device for good).
+      assert.equal(await h.command('close-fd'), 'closed');
+      assert.equal(await h.command('unmap'), 'unmapped');
+      (await connectWhenFree(own, GPU)).close();
+      await waitFor('no partition left', () => own.state().partitions.length === 0);
+      assert.doesNotMatch(own.stderr(), /internal error|release failed/);
+    } finally {
+      h.stop();
+      await own.stop();
+    }
+  });
+});
+
+describe('inspect --socket-dir while one device is held', { skip: notRoot }, () => {
+  it('reports EBUSY on its line and still describes the others (text and --json), exit 1', async () => {
+    const h = await hold(serve.socket(GPU), 9, true);
+    try {
+      const text = runCli(['inspect', '--socket-dir', serve.dir]);
+      assert.equal(text.status, 1, text.stderr);
+      assert.match(
+        text.stdout,
+        new RegExp(
+          `^${GPU}  not described: \\S+${GPU}\\.sock: VFIO_USER_VERSION \\(msg 0\\) failed: EBUSY; the device is in use`,
+          'm',
+        ),
+      );
+      assert.match(text.stdout, /^0003:02:00\.0 {2}Tesla V100/m, 'the next GPU is described');
+      assert.match(text.stdout, new RegExp(`^${BRIDGE} {2}NPU2 NVLink bridge`, 'm'));
+      assert.match(text.stderr, /^vfio-nvlink2: inspect: EBUSY: /m);
+      const json = runCli(['inspect', '--socket-dir', serve.dir, '--json']);
+      assert.equal(json.status, 1, json.stderr);
+      const entries = JSON.parse(json.stdout) as { name: string; error?: { code: string } }[];
+      assert.equal(entries.length, 18);
+      assert.deepEqual(
+        entries.filter((e) => e.error !== undefined).map((e) => [e.name, e.error?.code]),
+        [[GPU, 'EBUSY']],
+      );
+    } finally {
+      h.stop();
+    }
+    (await connectWhenFree(serve, GPU)).close();
   });
 });

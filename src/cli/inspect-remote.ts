@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { CodedError } from '../errors/index.ts';
 import { deviceNameForSocket, socketsInDir } from '../serve-dir/index.ts';
 import { type DeviceDescription, VfioError } from '../vfio/index.ts';
-import { atSocket, describeRemote } from '../vfio-user/index.ts';
+import { atSocket, DeviceSocketError, describeRemote, ReplyError } from '../vfio-user/index.ts';
 import { parseCliArgs as parseArgs } from './args.ts';
 
 /** `inspect SOCKET` / `inspect --socket-dir DIR` arguments. */
@@ -72,11 +72,30 @@ function parse(argv: string[]) {
 }
 
 /**
- * The descriptions for parsed wire arguments, one connection at a time.
- * @throws DeviceSocketError naming the socket, with its cause's errno.
+ * A device of `--socket-dir DIR` that answered with an errno instead of being described (EBUSY:
+ * in use, or a client of another uid still holds its memory): reported on its own line while
+ * the others are described.
  */
-export async function inspectOverWire(args: RemoteInspectArgs): Promise<DeviceDescription[]> {
-  const out: DeviceDescription[] = [];
+export interface RemoteRefusal {
+  readonly name: string;
+  readonly error: DeviceSocketError;
+}
+
+/** Whether an entry of inspectOverWire's answer is a refused device. */
+export function isRefusal(d: DeviceDescription | RemoteRefusal): d is RemoteRefusal {
+  return 'error' in d && d.error instanceof DeviceSocketError;
+}
+
+/**
+ * The descriptions for parsed wire arguments, one connection at a time; with several sockets
+ * (`--socket-dir`), a device that answers with an errno is a RemoteRefusal in its place.
+ * @throws DeviceSocketError naming the socket, with its cause's errno (for several sockets,
+ *   only a failure to reach one: nobody listens there, not allowed).
+ */
+export async function inspectOverWire(
+  args: RemoteInspectArgs,
+): Promise<(DeviceDescription | RemoteRefusal)[]> {
+  const out: (DeviceDescription | RemoteRefusal)[] = [];
   for (const socket of args.sockets) {
     let name: string;
     try {
@@ -84,7 +103,13 @@ export async function inspectOverWire(args: RemoteInspectArgs): Promise<DeviceDe
     } catch (e) {
       throw atSocket(socket, e);
     }
-    out.push(await describeRemote(socket, name));
+    try {
+      out.push(await describeRemote(socket, name));
+    } catch (e) {
+      const answered = e instanceof DeviceSocketError && e.cause instanceof ReplyError;
+      if (args.address !== undefined || !answered) throw e;
+      out.push({ name, error: e });
+    }
   }
   return out;
 }

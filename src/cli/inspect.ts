@@ -34,9 +34,11 @@ import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import {
   inspectOverWire,
+  isRefusal,
   parseRemoteInspectArgs,
   type RemoteInspectArgs,
   RemoteInspectUsageError,
+  type RemoteRefusal,
 } from './inspect-remote.ts';
 import { logLine, printLine } from './output.ts';
 import { looksLikePciAddress, parsePciAddress } from './pci-address.ts';
@@ -178,7 +180,9 @@ function formatLog(line: KernelLogLine): string {
 }
 
 /** `inspect SOCKET` / `--socket-dir DIR`: the same descriptions through a vfio-user client. */
-async function inspectRemote(args: RemoteInspectArgs): Promise<DeviceDescription[]> {
+async function inspectRemote(
+  args: RemoteInspectArgs,
+): Promise<(DeviceDescription | RemoteRefusal)[]> {
   try {
     return await inspectOverWire(args);
   } catch (err) {
@@ -292,15 +296,26 @@ export async function run(argv: string[]): Promise<number> {
     : inspectInProcess(args as InspectArgs, (line) => {
         if (line.level === 'warn' || line.level === 'err') logLine(formatLog(line));
       });
+  // A device that answered with an errno (--socket-dir) is its own line, the others described;
+  // each also goes to stderr as the command's error line, and the exit status is 1.
+  const refused = descriptions.filter(isRefusal).map((r) => socketFailure('inspect', r.error));
+  for (const line of refused) logLine(`vfio-nvlink2: ${line.message}`);
+  const status = refused.length > 0 ? 1 : 0;
   if (args.json) {
-    const out =
-      descriptions.length === 1 && args.address !== undefined ? descriptions[0] : descriptions;
+    const entries = descriptions.map((d) =>
+      isRefusal(d) ? { name: d.name, error: { code: d.error.code, message: d.error.message } } : d,
+    );
+    const out = entries.length === 1 && args.address !== undefined ? entries[0] : entries;
     await printLine(JSON.stringify(out, null, 2));
-    return 0;
+    return status;
   }
-  const blocks = descriptions.map((d) => describeAsText(d, { hex: args.hex }).join('\n'));
+  const blocks = descriptions.map((d) =>
+    isRefusal(d)
+      ? `${d.name}  not described: ${socketFailure('inspect', d.error).detail}`
+      : describeAsText(d, { hex: args.hex }).join('\n'),
+  );
   const memory = remote ? await memoryBlock(remote) : [];
   if (memory.length > 0) blocks.push(memory.join('\n'));
   await printLine(blocks.join('\n\n'));
-  return 0;
+  return status;
 }

@@ -35,6 +35,7 @@ import { createProbeMemory, formatBytes, type MemoryBudget, VfioError } from '..
 import {
   dmaLimitsWarning,
   type FileIdentity,
+  GivenMemory,
   RateLimitedLog,
   SocketPathError,
   setDmaSessionCount,
@@ -219,6 +220,21 @@ function openStateDir(args: ServeArgs, optional: Optional, dtb: Uint8Array): Sta
   }
 }
 
+/**
+ * The uids the devices' memory went to, shared by every server; with --state-dir kept in
+ * machine.state (written before a grant's fd is sent), so that a restart knows them. A restored
+ * directory without a record (an older server's) went to uids not known.
+ */
+function givenMemory(stateDir: StateDir | undefined): GivenMemory {
+  const given = new GivenMemory({
+    record: stateDir?.givenBefore,
+    othersUnknown: stateDir?.restarted ?? false,
+    ...(stateDir ? { onChange: () => stateDir.saveMachine() } : {}),
+  });
+  stateDir?.keepGiven(() => given.record());
+  return given;
+}
+
 /** Which devices go on which socket. @throws CliError for an unknown or unservable --device */
 function plan(machine: Machine, args: ServeArgs): Map<string, string> {
   if (args.device !== undefined && args.socketPath !== undefined) {
@@ -262,7 +278,7 @@ function startServers(
   partitions: PartitionRegistry,
   onChange: () => void,
   args: ServeArgs,
-  memory: { readonly restored: boolean },
+  given: GivenMemory,
 ) {
   const servers: VfioUserServer[] = [];
   let at = '';
@@ -275,8 +291,7 @@ function startServers(
         device: machine.device(address),
         socketPath,
         partitions,
-        // A state dir's memory went to clients of the last server, of uids not kept.
-        memoryGivenBefore: memory.restored,
+        given,
         log,
         info,
         ...(verbosity >= 2 ? { debug } : {}),
@@ -546,9 +561,14 @@ export async function run(argv: string[]): Promise<number> {
   // table (its write can wake the reader before our next instruction runs), may stop us then.
   let stop = (_signal: string): void => {};
   const stopped = untilStopped((why) => stop(why));
-  const servers = startServers(machine, sockets, partitions, writeState, args, {
-    restored: stateDir?.restarted ?? false,
-  });
+  const servers = startServers(
+    machine,
+    sockets,
+    partitions,
+    writeState,
+    args,
+    givenMemory(stateDir),
+  );
   info(budget.line);
   if (stateLine) info(stateLine);
   // The fault scan runs while anyone can see what it finds: --trace, --http, an attached trace.

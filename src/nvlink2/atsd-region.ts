@@ -24,6 +24,7 @@ import { VfioError } from '../vfio/index.ts';
 import type { AtsdConfig } from './atsd-probe.ts';
 import { ATSD_PAGE_SIZE, AtsdRegisterPage } from './atsd-register.ts';
 import { traceRegionAccess } from './context.ts';
+import { atsdKey } from './device-memory.ts';
 import { encodeLnkspdCap, encodeSsatgtCap } from './region-caps.ts';
 import type { LiveAtsdRegion, Nvlink2Context } from './types.ts';
 
@@ -76,7 +77,7 @@ export class AtsdRegion implements RegionOps, LiveAtsdRegion {
             () =>
               new AtsdRegisterPage(
                 address,
-                ctx.memory.get(`atsd:${address.toString(16)}`, ATSD_PAGE_SIZE),
+                ctx.memory.get(atsdKey(address), ATSD_PAGE_SIZE),
                 executorFor(ctx, config),
               ),
           );

@@ -17,6 +17,11 @@ export function gpuRamKey(gpu: string): string {
   return `gpu-ram:${gpu}`;
 }
 
+/** The store's key of the ATSD register page at `address` (shared by the bridges it serves). */
+export function atsdKey(address: bigint): string {
+  return `atsd:${address.toString(16)}`;
+}
+
 /** Device memory by key ("gpu-ram:0004:01:00.0", "atsd:6030200800000"), created on first use. */
 export class DeviceMemoryStore {
   private readonly memories = new Map<string, DeviceMemory>();
@@ -35,6 +40,16 @@ export class DeviceMemoryStore {
 
   peek(key: string): DeviceMemory | undefined {
     return this.memories.get(key);
+  }
+
+  /**
+   * The memory for `key` if it exists: made already, or kept from before this process (a state
+   * directory's file, opened now with `size` bytes); undefined otherwise (nothing is made).
+   */
+  existing(key: string, size: bigint): DeviceMemory | undefined {
+    const made = this.memories.get(key);
+    if (made !== undefined) return made;
+    return this.factory.kept?.(`vfio-nvlink2:${key}`) === true ? this.get(key, size) : undefined;
   }
 
   /** Closes every descriptor (at process shutdown). */

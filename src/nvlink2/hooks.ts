@@ -14,10 +14,11 @@
 import type { PciFunction } from '../platform/index.ts';
 import { Msr, opalRcName, PCI_VENDOR_ID_IBM, PCI_VENDOR_ID_NVIDIA } from '../platform/index.ts';
 import type { VariantDevice, VariantHook } from '../vfio/index.ts';
-import { PCI_VENDOR_TYPE, RegionFlag } from '../vfio/index.ts';
+import { PCI_VENDOR_TYPE, RegionFlag, VfioError } from '../vfio/index.ts';
 import { probeAtsd } from './atsd-probe.ts';
 import { AtsdRegion } from './atsd-region.ts';
 import { ATSD_PAGE_SIZE } from './atsd-register.ts';
+import { atsdKey, gpuRamKey } from './device-memory.ts';
 import { probeGpuRam } from './gpu-ram-probe.ts';
 import { GpuRamRegion } from './gpu-ram-region.ts';
 import { pnvNpu2MapLparDev, pnvNpu2UnmapLparDev } from './npu-lpar.ts';
@@ -109,11 +110,34 @@ export function nvlink2Hooks(ctx: Nvlink2Context): VariantHook[] {
       vendor: PCI_VENDOR_ID_NVIDIA,
       name: 'NVIDIA NV2 RAM',
       init: (device) => void initGpuRam(ctx, device),
+      memoryBeforeOpen: (device) =>
+        quietly(ctx, (quiet) => {
+          const config = probeGpuRam(quiet, device.fn);
+          return ctx.memory.existing(gpuRamKey(device.fn.name), config.size);
+        }),
     },
     {
       vendor: PCI_VENDOR_ID_IBM,
       name: 'NVIDIA NV2 ATSD',
       init: (device) => void initAtsd(ctx, device),
+      memoryBeforeOpen: (device) =>
+        quietly(ctx, (quiet) => {
+          const address = probeAtsd(quiet, device.fn).mmioAtsd;
+          return address === 0n ? undefined : ctx.memory.existing(atsdKey(address), ATSD_PAGE_SIZE);
+        }),
     },
   ];
+}
+
+/** `probe` over `ctx` with its log silenced (the open logs the warnings); undefined on a refusal. */
+function quietly<T>(
+  ctx: Nvlink2Context,
+  probe: (quiet: Pick<Nvlink2Context, 'host' | 'kernel' | 'log'>) => T | undefined,
+): T | undefined {
+  try {
+    return probe({ host: ctx.host, kernel: ctx.kernel, log: () => {} });
+  } catch (err) {
+    if (err instanceof VfioError) return undefined; // the hook declines, or the open fails
+    throw err;
+  }
 }

@@ -49,6 +49,16 @@ describe('machine.state body', () => {
       ['b', { ...GOOD, lpids: ['1'] }, '"lpids[0]" must be a non-negative integer, got "1"'],
       ['c', { ...GOOD, firmware: [{ phbId: 7 }] }, '"firmware[0].phbId" must be a string, got 7'],
       ['d', { ...GOOD, platform: undefined }, '"platform" must be a string, got undefined'],
+      [
+        'e',
+        { ...GOOD, given: { version: 1, uids: { m: ['1'] }, unknown: [], othersUnknown: false } },
+        '"given.uids.m[0]" must be a non-negative integer, got "1"',
+      ],
+      [
+        'f',
+        { ...GOOD, given: { version: 1, uids: {}, unknown: [], othersUnknown: 'no' } },
+        '"given.othersUnknown" must be a boolean, got "no"',
+      ],
     ];
     for (const [name, body, why] of cases)
       assert.equal(opened(name, body), `${join(root, name, 'machine.state')}: ${why}`);

@@ -5,7 +5,8 @@
  *
  *   DIR/lock                       flock'd by the one server using DIR; holds its pid
  *   DIR/machine.state              the tree's digest, every memory file and its size, KVM's
- *                                  LPID allocator, the NPU firmware tables, the partitions
+ *                                  LPID allocator, the NPU firmware tables, the partitions,
+ *                                  the uids each memory was handed to (`given`, optional)
  *   DIR/devices/<DDDD:BB:DD.F>.state  config space and BAR register pages of one function
  *   DIR/memory/<name>.mem          GPU RAM, BAR memory, ATSD pages: sparse files, mapped by
  *                                  clients (MAP_SHARED) and read/written by us with pread/pwrite
@@ -41,6 +42,7 @@ import {
   type SharedMemoryFactory,
   type VfioPciDevice,
 } from '../vfio/index.ts';
+import { GIVEN_RECORD_VERSION, type GivenRecord } from '../vfio-user/index.ts';
 import { lockStateDir, type StateDirLock } from './lock.ts';
 import { readStateFile, StateDirError, writeStateFile } from './state-file.ts';
 
@@ -58,6 +60,8 @@ interface MachineBody {
   /** firmwareToJson of each NPU's tables. */
   readonly firmware: unknown[];
   readonly partitions: PartitionView[];
+  /** The uids each memory went to (GivenMemory); absent in a state of an older server. */
+  readonly given?: GivenRecord;
 }
 
 /** A machine body as read back: the NPUs' tables as the firmware model restores them. */
@@ -172,6 +176,29 @@ function firmwareFromJson(r: JsonReader, w: string, raw: unknown): Npu2Snapshot 
 }
 
 /**
+ * machine.state's `given` member: undefined when absent (a state of an older server) or of
+ * another version (either way its memory counts as given to uids not known).
+ */
+function givenFromJson(r: JsonReader, raw: unknown): GivenRecord | undefined {
+  if (raw === undefined) return undefined;
+  const o = r.object('given', raw);
+  if (r.count('given.version', o.version) !== GIVEN_RECORD_VERSION) return undefined;
+  const uids: Record<string, number[]> = {};
+  for (const [name, list] of Object.entries(r.object('given.uids', o.uids)))
+    uids[name] = r
+      .array(`given.uids.${name}`, list, MAX_ITEMS)
+      .map((u, i) => r.count(`given.uids.${name}[${i}]`, u));
+  return {
+    version: GIVEN_RECORD_VERSION,
+    uids,
+    unknown: r
+      .array('given.unknown', o.unknown, MAX_ITEMS)
+      .map((n, i) => r.string(`given.unknown[${i}]`, n)),
+    othersUnknown: r.boolean('given.othersUnknown', o.othersUnknown),
+  };
+}
+
+/**
  * The machine body read from `path`, checked member by member.
  * @throws StateDirError naming `path` and the member missing or of another type.
  */
@@ -200,6 +227,7 @@ function machineBody(path: string, raw: unknown): LoadedMachine {
         devices: devices.map((d, j) => r.string(`partitions[${i}].devices[${j}]`, d)),
       };
     }),
+    ...(b.given === undefined ? {} : { given: givenFromJson(r, b.given) }),
   };
 }
 
@@ -246,6 +274,8 @@ export class StateDir {
   readonly #saved = new Map<string, string>();
   #machine: Machine | undefined;
   #partitions: PartitionRegistry | undefined;
+  /** What machine.state keeps of GivenMemory (`keepGiven`). */
+  #given: (() => GivenRecord) | undefined;
   #flusher: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -312,6 +342,19 @@ export class StateDir {
       if (st.size < size) fail(path, `truncated: ${st.size} of ${size} bytes`);
       if (st.size !== size) fail(path, `wrong size: ${st.size} bytes, expected ${size}`);
     }
+  }
+
+  /**
+   * The uids each memory went to, as the last server kept them (GivenMemory); undefined for a
+   * new directory, or one of a server that kept no record (its memory went to uids not known).
+   */
+  get givenBefore(): GivenRecord | undefined {
+    return this.loaded?.given;
+  }
+
+  /** machine.state keeps `record()` from now on (GivenMemory's; see givenBefore). */
+  keepGiven(record: () => GivenRecord): void {
+    this.#given = record;
   }
 
   /** The names of the memories the directory lists (machine.state's, and those made since). */
@@ -442,6 +485,7 @@ export class StateDir {
       lpids: machine.lpids.inUse(),
       firmware: machine.firmwareSnapshot().map(firmwareToJson),
       partitions: this.#partitions?.list() ?? [],
+      ...(this.#given ? { given: this.#given() } : {}),
     };
     this.#write(`${this.dir}/machine.state`, MACHINE_KIND, body);
   }

@@ -360,11 +360,28 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       if (memory !== undefined) found.push({ region: index, memory });
     }
     // Closed, the device-specific regions are gone, not their memory (kept by its store).
-    const regions = this.isOpen ? mappedMemoryOf(this.deviceRegions) : this.#closedRegionMemory;
+    const regions = this.isOpen
+      ? mappedMemoryOf(this.deviceRegions)
+      : this.#everOpened
+        ? this.#closedRegionMemory
+        : this.#memoryBeforeOpen();
     return [...found, ...regions];
   }
 
-  /** Whether the device was ever opened (before that, `mappedMemory` knows only the BARs'). */
+  /** Never opened: the memory the hooks' regions will map that exists already (one region each). */
+  #memoryBeforeOpen(): { region: number; memory: SharedMemory }[] {
+    const found: { region: number; memory: SharedMemory }[] = [];
+    this.hooks.forVendor(this.fn.vendor).forEach((hook, i) => {
+      const memory = hook.memoryBeforeOpen?.(this);
+      if (memory !== undefined) found.push({ region: VFIO_PCI_NUM_REGIONS + i, memory });
+    });
+    return found;
+  }
+
+  /**
+   * Whether the device was ever opened (before that, `mappedMemory` knows the BARs' and what
+   * the hooks' memoryBeforeOpen find, not memory a hook makes at its first open).
+   */
   get everOpened(): boolean {
     return this.#everOpened;
   }

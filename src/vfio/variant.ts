@@ -14,6 +14,7 @@ import type { DeviceProfile } from './device-profile.ts';
 import type { RegionCapabilityKind, VariantCapabilityValue } from './info-caps.ts';
 import type { RegionOps, VfioRegion } from './region.ts';
 import type { RegionDescription } from './region-info.ts';
+import type { SharedMemory } from './shared-memory.ts';
 
 /** What a hook may use of the device being enabled. */
 export interface VariantDevice {
@@ -83,6 +84,14 @@ export interface VariantHook {
    * other errno fails enabling the device.
    */
   init(device: VariantDevice): void;
+  /**
+   * The memory the region `init` registers maps, when it exists before the device's first open
+   * (kept in a state directory, or made for another device sharing it), found without logging
+   * or registering anything; undefined when there is none yet, or the hook would decline. The
+   * core asks it before the first open, so that what holds the memory is known before the
+   * device opens, as the kernel refuses a group's open (a hook registers one region).
+   */
+  memoryBeforeOpen?(device: VariantDevice): SharedMemory | undefined;
 }
 
 /** A device-specific region type a variant registers, with the name inspect shows for it. */

@@ -11,6 +11,7 @@ export {
   LOG_RATE_SOCKET_BURST,
   RateLimitedLog,
 } from './log-rate-limit.ts';
+export { GIVEN_RECORD_VERSION, GivenMemory, type GivenRecord } from './memory-holders.ts';
 export type { MessageReceiver, MessageTransport } from './message-transport.ts';
 export type { PartitionPolicy } from './partition-policy.ts';
 export {

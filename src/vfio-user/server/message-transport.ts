@@ -29,6 +29,13 @@ export interface MessageTransport {
   /** Closes (idempotent); the receiver's `handleClose` follows. */
   close(): void;
   /**
+   * Stops handing out messages and reading until `resume` (optional: a receiver that waits
+   * keeps what still arrives in order itself).
+   */
+  pause?(): void;
+  /** Undoes `pause`. */
+  resume?(): void;
+  /**
    * Serves `table`'s plain ranges natively from now on (null: stops); optional, a transport
    * without a native fast path leaves every message to the receiver.
    */

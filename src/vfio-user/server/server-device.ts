@@ -64,7 +64,7 @@ function grantFor(s: SessionState, index: number, reply: RegionInfoReply): MmapG
     // A description of the client's own (not the region's fd): when it lets go is seen.
     const grant = { ...made, fd: reopenForPeer(made.fd, `region ${index} of ${s.device.name}`) };
     s.grants.set(index, grant);
-    s.memoryGiven();
+    s.memoryGiven(index);
     return grant;
   } catch (err) {
     if (!(err instanceof VfioError)) throw err;

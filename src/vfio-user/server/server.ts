@@ -49,10 +49,11 @@ export interface VfioUserServerOptions {
   readonly device: VfioPciDevice;
   readonly socketPath: string;
   /**
-   * The device's memory was handed to clients of uids not known here (a restored state
-   * directory): its first client gets it renewed, as one of another uid would (GivenMemory).
+   * The uids the devices' memory went to (GivenMemory), shared by every server of the process
+   * (devices can share memory: an ATSD page); a restored state directory's says what it kept.
+   * Undefined: this server's own, empty.
    */
-  readonly memoryGivenBefore?: boolean;
+  readonly given?: GivenMemory;
   /**
    * Which LPID a client's device joins when it opens it: policy from the owner (serve gives
    * machine/partitions.ts, one partition per peer process), shared by every server of the
@@ -118,7 +119,7 @@ export class VfioUserServer {
   #watcher: FdWatcher | undefined;
   #session: Session | undefined;
   readonly #waiting = new Set<Connection>();
-  /** The uids the device's memory went to since it was last renewed (memory-holders.ts). */
+  /** The uids the devices' memory went to since it was last renewed (memory-holders.ts). */
   readonly #given: GivenMemory;
   /** While accept fails: the next retry, its delay, failures and when they began. */
   #acceptRetry: NodeJS.Timeout | undefined;
@@ -139,7 +140,7 @@ export class VfioUserServer {
 
   constructor(options: VfioUserServerOptions) {
     this.#options = options;
-    this.#given = new GivenMemory(options.memoryGivenBefore ?? false);
+    this.#given = options.given ?? new GivenMemory();
     const limited = (sink: ((line: string) => void) | undefined) =>
       sink === undefined
         ? undefined

@@ -29,8 +29,8 @@ export interface SessionState {
   client: EffectiveCapabilities;
   /** Opens the device for this session (partition, LPID, KVM set). @throws VfioError */
   openDevice(): void;
-  /** A region's memory was handed to the client (a grant): its uid is remembered. */
-  memoryGiven(): void;
+  /** Region `index`'s memory was handed to the client (a grant): its uid is remembered. */
+  memoryGiven(index: number): void;
   log(message: string): void;
 }
 

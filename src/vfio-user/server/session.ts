@@ -32,7 +32,13 @@ import {
   wantsReply,
 } from '../wire/index.ts';
 import { dispatch } from './dispatch.ts';
-import { type GivenMemory, refuseWhileMemoryHeld, uidOf } from './memory-holders.ts';
+import {
+  type GivenMemory,
+  lookAhead,
+  type RegionMemory,
+  refuseWhileMemoryHeld,
+  uidOf,
+} from './memory-holders.ts';
 import type { MessageReceiver, MessageTransport } from './message-transport.ts';
 import type { PartitionPolicy } from './partition-policy.ts';
 import { DmaTable } from './server-dma.ts';
@@ -108,6 +114,11 @@ export class Session implements SessionState, MessageReceiver {
   #fastGeneration = -1;
   /** Where large REGION_WRITE data is received; grown on demand, free again once handled. */
   #writeData = new Uint8Array(0);
+  /**
+   * While a look through /proc for the device's memory is under way (lookAhead): the VERSION
+   * that waits for it, then what followed, handled in order once it is in.
+   */
+  #waiting: FramedMessage[] | undefined;
   /** MIG_DATA_WRITE's two placement buffers, used in turn (see placeBody). */
   readonly #migrationData = [new Uint8Array(0), new Uint8Array(0)];
   #migrationTurn = 0;
@@ -158,17 +169,21 @@ export class Session implements SessionState, MessageReceiver {
         throw new VfioError('EBUSY', `refusing pid ${peerPid}: ${err.reason}`);
       throw err;
     };
-    // Before the open where its memory is known (as the kernel refuses the group's open),
-    // after it the first time (a restarted server's regions make their memory at open).
-    const firstOpen = !device.everOpened;
+    // Before the open, as the kernel refuses the group's open; after the first open again for
+    // memory its hooks made then (a memory that exists already is known before: a restarted
+    // server's files, so a refused open does not open and release the device for nothing).
     const peerUid = this.#options.peerUid ?? uidOf(peerPid);
     let held: ReturnType<typeof refuseWhileMemoryHeld> = [];
-    const guard = (): void => {
-      held = refuseWhileMemoryHeld(device, peerPid, peerUid);
-      this.#renewMemory(peerUid);
+    const guard = (memories: readonly RegionMemory[]): void => {
+      held = [
+        ...held,
+        ...refuseWhileMemoryHeld(device, peerPid, peerUid, this.#options.given, memories),
+      ];
+      this.#renewMemory(peerUid, memories);
     };
+    const known = device.mappedMemory();
     try {
-      if (!firstOpen) guard();
+      guard(known);
     } catch (err) {
       refuse(err);
     }
@@ -177,7 +192,8 @@ export class Session implements SessionState, MessageReceiver {
     try {
       device.open();
       opened = true;
-      if (firstOpen) guard();
+      const made = device.mappedMemory().filter((m) => !known.some((k) => k.memory === m.memory));
+      if (made.length > 0) guard(made);
     } catch (err) {
       if (opened) device.close();
       partitions.release(peerPid, device.name);
@@ -188,10 +204,14 @@ export class Session implements SessionState, MessageReceiver {
     this.#options.info?.(
       `${device.name}: connected: pid ${peerPid}, partition of pid ${peerPid}, LPID ${lpid}`,
     );
-    for (const { region, holders } of held) {
-      const who = holders.map((h) => `pid ${h.pid} (${h.ways.join(', ')})`).join(', ');
+    for (const { region, holders, unseen } of held) {
+      const who = holders.map((h) => `pid ${h.pid} (${h.ways.join(', ')})`);
+      if (unseen)
+        who.push(
+          `a process this server cannot inspect (it went to no uid but the client's, ${peerUid})`,
+        );
       this.#options.info?.(
-        `${device.name}: region ${region} is also held by ${who}, of the client's uid: let in`,
+        `${device.name}: region ${region} is also held by ${who.join(', ')}, of the client's uid: let in`,
       );
     }
     device.attachDma(this.#loggedDma()); // the device's DMA reaches what this client mapped
@@ -205,15 +225,18 @@ export class Session implements SessionState, MessageReceiver {
     this.#options.onChange?.();
   }
 
-  /** A region's memory went to the client: the next client of another uid gets it renewed. */
-  memoryGiven(): void {
-    this.#options.given?.given(this.#options.peerUid ?? uidOf(this.peerPid));
+  /** Region `index`'s memory went to the client: the next client of another uid gets it renewed. */
+  memoryGiven(index: number): void {
+    const given = this.#options.given;
+    const memory = this.device.mappedMemory().find((m) => m.region === index)?.memory;
+    if (given === undefined || memory === undefined) return;
+    given.given(memory.name, this.#options.peerUid ?? uidOf(this.peerPid));
   }
 
   /** Fresh memory for the device when it went to another uid since (memory-holders.ts). */
-  #renewMemory(peerUid: number | undefined): void {
+  #renewMemory(peerUid: number | undefined, memories: readonly RegionMemory[]): void {
     const { given, device, peerPid } = this.#options;
-    const moved = given?.renewFor(device, peerUid);
+    const moved = given?.renewFor(device, peerUid, memories);
     if (moved === undefined || moved.uids.length === 0) return;
     const to = moved.uids.map((u) => (u < 0 ? 'clients of the last server' : `uid ${u}`));
     if (moved.renewed.length > 0)
@@ -309,6 +332,57 @@ export class Session implements SessionState, MessageReceiver {
 
   /** One framed message from the client; its fds are the session's. */
   handleMessage(message: FramedMessage): void {
+    if (this.#waiting !== undefined) {
+      this.#waiting.push(message);
+      this.transport.pause?.(); // the rest waits in the socket
+      return;
+    }
+    if (this.#mustLookFirst(message)) return;
+    this.#handle(message);
+  }
+
+  /**
+   * A VERSION whose open must look through /proc first (memory-holders.ts lookAhead) waits for
+   * that look, made off the event loop, while other sessions are served; then it and what
+   * followed are handled in order. A client gone meanwhile leaves only its messages' fds, closed.
+   */
+  #mustLookFirst(message: FramedMessage): boolean {
+    const { header } = message;
+    if (this.negotiated || header.command !== Command.VERSION || isReply(header)) return false;
+    if (this.transport.closed) return false;
+    let look: Promise<void> | undefined;
+    try {
+      look = lookAhead(this.device);
+    } catch (err) {
+      // A memory that cannot be asked about: the open's own look (refuseWhileMemoryHeld) says why.
+      this.log(`${this.device.name}: no look ahead through /proc: ${messageOf(err)}`);
+    }
+    if (look === undefined) return false;
+    this.#waiting = [message];
+    this.transport.pause?.();
+    void look.then(() => this.#looked());
+    return true;
+  }
+
+  #looked(): void {
+    const waiting = this.#waiting ?? [];
+    this.#waiting = undefined;
+    for (let i = 0; i < waiting.length; i++) {
+      const message = waiting[i] as FramedMessage;
+      if (this.transport.closed) {
+        for (const fd of message.fds) closeFd(fd);
+        continue;
+      }
+      if (this.#mustLookFirst(message)) {
+        for (const later of waiting.slice(i + 1)) this.handleMessage(later); // they wait too
+        return;
+      }
+      this.#handle(message);
+    }
+    if (!this.transport.closed) this.transport.resume?.();
+  }
+
+  #handle(message: FramedMessage): void {
     const fds = new FdBag(message.fds);
     try {
       // Released already (a reply failed and closed the connection while later messages of
