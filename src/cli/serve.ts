@@ -29,7 +29,7 @@ import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, type Host, HostError } from '../platform/index.ts';
 import { readDevicesList, readServeState } from '../serve-dir/index.ts';
-import { replaceFile, type StateDir } from '../state-dir/index.ts';
+import { replaceFile, StateDir, StateDirError } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { createProbeMemory, formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
 import {
@@ -108,24 +108,20 @@ function memoryBudget(args: ServeArgs): { bytes: bigint; line: string } {
 
 /**
  * What only some serves need, imported when asked for: start-up loads no module it does not run
- * (the live page brings the topology renderer and its Graphviz wasm).
+ * (the live page brings the topology renderer and its Graphviz wasm). The state directory's
+ * module is not among them: the CLI's entry loads it already (output.ts writes through
+ * replaceFile), so importing it again would only cost a start a loader round trip.
  */
 interface Optional {
   readonly live: typeof import('../live/index.ts') | undefined;
-  readonly stateDir: typeof import('../state-dir/index.ts') | undefined;
 }
 
 async function importOptional(args: ServeArgs): Promise<Optional> {
-  const [live, stateDir] = await Promise.all([
-    args.http === undefined ? undefined : import('../live/index.ts'),
-    args.stateDir === undefined ? undefined : import('../state-dir/index.ts'),
-  ]);
-  return { live, stateDir };
+  return { live: args.http === undefined ? undefined : await import('../live/index.ts') };
 }
 
 function buildMachine(
   args: ServeArgs,
-  optional: Optional,
   budget: bigint,
   counters?: LiveCounters,
 ): { machine: Machine; stateDir: StateDir | undefined; dtb: Uint8Array } {
@@ -142,8 +138,8 @@ function buildMachine(
   // tree is a copy only when Linux would have left deep nodes out, see buildHost).
   const given = serializeFdt(fdt);
   const dtb = host.fdt === fdt ? given : serializeFdt(host.fdt);
-  const stateDir = openStateDir(args, optional, given);
-  if (stateDir?.restarted) checkStateDirSizes(stateDir, fdt, optional);
+  const stateDir = openStateDir(args, given);
+  if (stateDir?.restarted) checkStateDirSizes(stateDir, fdt, host);
   const tracer = args.trace === undefined ? undefined : new Tracer();
   if (tracer && args.trace !== undefined) tracer.attach(new TextSink(openTraceOutput(args.trace)));
   const machine = createMachine(fdt, {
@@ -166,11 +162,13 @@ function buildMachine(
  * (ATSD pages are named by their MMIO address); a name no device makes is left alone, as before.
  * @throws CliError STATE_DIR naming the memory file (the directory's lock is released)
  */
-function checkStateDirSizes(stateDir: StateDir, fdt: Fdt, optional: Optional): void {
+function checkStateDirSizes(stateDir: StateDir, fdt: Fdt, host: Host): void {
   const listed = stateDir.listedMemories();
   if (listed.length === 0) return; // no client ever opened a device: nothing to compare
   const wanted = new Map<string, bigint>();
+  // The host model is read-only: the one serve built, not a second build of the same tree.
   const scratch = createMachine(fdt, {
+    host,
     memory: () => (name, size) => {
       wanted.set(name, size);
       return createProbeMemory(name, size);
@@ -192,8 +190,7 @@ function checkStateDirSizes(stateDir: StateDir, fdt: Fdt, optional: Optional): v
     stateDir.checkWantedSizes(wanted);
   } catch (err) {
     stateDir.close();
-    if (optional.stateDir && err instanceof optional.stateDir.StateDirError)
-      throw cliErrorOf('serve', err);
+    if (err instanceof StateDirError) throw cliErrorOf('serve', err);
     throw err;
   } finally {
     scratch.dispose();
@@ -201,9 +198,8 @@ function checkStateDirSizes(stateDir: StateDir, fdt: Fdt, optional: Optional): v
 }
 
 /** --state-dir: the directory locked and checked. @throws CliError STATE_DIR naming the file */
-function openStateDir(args: ServeArgs, optional: Optional, dtb: Uint8Array): StateDir | undefined {
-  const module = optional.stateDir;
-  if (args.stateDir === undefined || module === undefined) return undefined;
+function openStateDir(args: ServeArgs, dtb: Uint8Array): StateDir | undefined {
+  if (args.stateDir === undefined) return undefined;
   // GPU RAM lives there in files clients map: the socket directory's rules, before any use.
   let created = true;
   try {
@@ -213,9 +209,9 @@ function openStateDir(args: ServeArgs, optional: Optional, dtb: Uint8Array): Sta
   }
   if (created) checkPrivateDir(args.stateDir, STATE_DIR);
   try {
-    return module.StateDir.open(args.stateDir, dtb, { sync: args.sync, log });
+    return StateDir.open(args.stateDir, dtb, { sync: args.sync, log });
   } catch (err) {
-    if (err instanceof module.StateDirError) throw cliErrorOf('serve', err);
+    if (err instanceof StateDirError) throw cliErrorOf('serve', err);
     throw err;
   }
 }
@@ -533,15 +529,14 @@ export async function run(argv: string[]): Promise<number> {
   const budget = memoryBudget(args);
   const optional = await importOptional(args);
   const counters = optional.live ? new optional.live.LiveCounters() : undefined;
-  const { machine, stateDir, dtb } = buildMachine(args, optional, budget.bytes, counters);
+  const { machine, stateDir, dtb } = buildMachine(args, budget.bytes, counters);
   const partitions = new PartitionRegistry(machine.lpids, args.lpid);
   let stateLine: string | undefined;
   try {
     stateLine = stateDir?.attach(machine, partitions);
   } catch (err) {
     stateDir?.close();
-    if (optional.stateDir && err instanceof optional.stateDir.StateDirError)
-      throw cliErrorOf('serve', err);
+    if (err instanceof StateDirError) throw cliErrorOf('serve', err);
     throw err;
   }
   const sockets = plan(machine, args);

@@ -21,9 +21,12 @@ export type FunctionStatus = Pick<
   'address' | 'vendor' | 'device' | 'role' | 'iommuGroup' | 'result' | 'errno' | 'reason'
 >;
 
-/** The doctors' verdict on every function of `host`, in address order. */
+/**
+ * The doctors' verdict on every function of `host`, in address order (their regions are not
+ * listed: a status has none).
+ */
 export function probeHost(host: Host, options: DoctorOptions = {}): FunctionStatus[] {
-  return runHostDoctor(host, options).map(
+  return runHostDoctor(host, { ...options, regions: false }).map(
     ({ address, vendor, device, role, iommuGroup, result, errno, reason }) => ({
       address,
       vendor,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { VfioError } from '../vfio/index.ts';
 import { HOST_LPID, LPID_RSVD, LpidAllocator } from './lpid-allocator.ts';
 
@@ -31,6 +32,32 @@ describe('LpidAllocator (kvmppc_alloc_lpid)', () => {
     assert.throws(
       () => a.alloc(),
       (e: unknown) => e instanceof VfioError && e.code === 'ENOMEM',
+    );
+  });
+
+  it('restore leaves exactly the listed in-range LPIDs in use, as a free of each and claims would', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 4095 }), { maxLength: 40 }),
+        fc.array(fc.integer({ min: -8, max: 4104 }), { maxLength: 40 }),
+        (before, listed) => {
+          const restored = new LpidAllocator();
+          const byHand = new LpidAllocator();
+          for (const l of before) {
+            restored.claim(l);
+            byHand.claim(l);
+          }
+          restored.restore(listed);
+          for (let l = 0; l < byHand.nrLpids; l++) byHand.free(l);
+          for (const l of listed) byHand.claim(l);
+          assert.deepEqual(restored.inUse(), byHand.inUse());
+          const inRange = listed.filter((l) => l >= 0 && l < 4096);
+          assert.deepEqual(
+            restored.inUse(),
+            [...new Set(inRange)].sort((a, b) => a - b),
+          );
+        },
+      ),
     );
   });
 });

@@ -53,6 +53,15 @@ export class LpidAllocator {
     if (lpid >= 0 && lpid < this.nrLpids) this.#inUse[lpid] = 0;
   }
 
+  /**
+   * Exactly `lpids` in use, every other LPID free (a state directory's allocator restored): one
+   * pass instead of a kvmppc_free_lpid() per LPID. Out-of-range values are ignored, as by claim.
+   */
+  restore(lpids: readonly number[]): void {
+    this.#inUse.fill(0);
+    for (const l of lpids) this.claim(l);
+  }
+
   isInUse(lpid: number): boolean {
     return this.#inUse[lpid] === 1;
   }

@@ -55,6 +55,7 @@ function examine(
   variant: VfioPciVariant<Nvlink2CapabilityValue>,
   warnings: string[],
   memory: SharedMemoryFactory,
+  listRegions: boolean,
 ): DoctorEntry {
   const declined: VfioError[] = [];
   const observed: VfioPciVariant<Nvlink2CapabilityValue> = {
@@ -89,7 +90,7 @@ function examine(
     };
   }
   try {
-    const regions = device.regions.map((r): DoctorRegion => {
+    const regions = (listRegions ? device.regions : []).map((r): DoctorRegion => {
       const info = decodeRegionInfo(device.regionInfo(r.index).bytes, variant.regionCapabilities);
       const caps: { tgt?: string; linkSpeed?: number } = {};
       for (const c of info.caps) {
@@ -105,7 +106,7 @@ function examine(
         caps,
       };
     });
-    if (regions.length > 0)
+    if (device.regions.length > 0)
       return { ...base, result: 'nvlink2', errno: null, reason: null, regions, warnings };
     const cause = declined.find((e) => e.code === 'ENODEV');
     if (cause)
@@ -131,6 +132,11 @@ function examine(
 export interface DoctorOptions {
   readonly kernel?: KernelVersion;
   readonly memory?: SharedMemoryFactory;
+  /**
+   * False: the verdicts alone, every entry's `regions` empty (no region info encoded and
+   * decoded per region), as serve's devices.json needs them at start. Default true.
+   */
+  readonly regions?: boolean;
 }
 
 /** What the subdriver's init does to every PCI function of `host`, in address order. */
@@ -154,7 +160,7 @@ export function runDoctorOnHost(host: Host, options: DoctorOptions = {}): Doctor
     for (const fn of host.functions) {
       current = [];
       currentFn = fn;
-      entries.push(examine(host, fn, variant, current, memory));
+      entries.push(examine(host, fn, variant, current, memory, options.regions !== false));
       currentFn = undefined;
     }
   } finally {

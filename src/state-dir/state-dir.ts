@@ -459,8 +459,7 @@ export class StateDir {
     } catch (err) {
       fail(path, `NPU firmware tables do not fit the tree: ${messageOf(err)}`);
     }
-    for (let l = 0; l < machine.lpids.nrLpids; l++) machine.lpids.free(l);
-    for (const l of body.lpids) machine.lpids.claim(l);
+    machine.lpids.restore(body.lpids);
     // The last server's clients are gone: release what they held, as their disconnect would
     // (session.ts #release: the device's close unmaps its GPU, the partition frees its LPID).
     for (const p of body.partitions) {
