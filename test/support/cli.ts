@@ -20,8 +20,7 @@ import {
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ensureDist } from '../../scripts/dist.mjs';
-import { runCommandLine } from '../../src/cli/cli-main.ts';
-import { type OutputStream, setOutputStreams } from '../../src/cli/output.ts';
+import type { OutputStream } from '../../src/cli/output.ts';
 import { ROOT } from './root.ts';
 import { within } from './wait.ts';
 
@@ -126,6 +125,11 @@ export function runCliBytesInProcess(
   guardMs = HANG_GUARD_MS,
 ): Promise<CliResult<Buffer>> {
   const run = async (): Promise<CliResult<Buffer>> => {
+    // Loaded on first use: the many files that only spawn the CLI do not load the command line.
+    const [{ runCommandLine }, { setOutputStreams }] = await Promise.all([
+      import('../../src/cli/cli-main.ts'),
+      import('../../src/cli/output.ts'),
+    ]);
     const stdout = capture();
     const stderr = capture();
     setOutputStreams({ stdout, stderr });
