@@ -178,7 +178,14 @@ describe('serve a faulty tree', () => {
   it('lists the failing bridge as an error and fails its VERSION with the hook errno', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-faulty-'));
     const dtb = join(dir, 'faulty.dtb');
-    const gen = runCli(['dt', 'generate', '--omit', `ibm,nvlink-speed@${BRIDGE}`, '-o', dtb]);
+    const gen = await runCliInProcess([
+      'dt',
+      'generate',
+      '--omit',
+      `ibm,nvlink-speed@${BRIDGE}`,
+      '-o',
+      dtb,
+    ]);
     assert.equal(gen.status, 0, gen.stderr);
     const serve = await startServe(['--dt', dtb]);
     try {
