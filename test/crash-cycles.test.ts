@@ -19,9 +19,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { PYTHON } from '../src/native/testing/python.ts';
 import {
   BRIDGE,
   connectWhenFree,
@@ -34,8 +35,6 @@ import {
 import { within } from './support/wait.ts';
 
 const SCRIPT = new URL('./support/crash_client.py', import.meta.url).pathname;
-/** The system's python3 when there is one: a version manager's shim can take a second to start. */
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 // 300 by default: over 100 cycles the heap may still be growing to its working size (one run
 // +12.5% at cycle 100 in a build that ended 300 cycles at -14.5%).
 const CYCLES = Number(process.env.CRASH_CYCLES ?? 300);

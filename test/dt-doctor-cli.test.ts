@@ -17,12 +17,19 @@ import { cells, type Fdt, type FdtNode, serializeFdt, toDts } from '../src/fdt/i
 import { hasDtc } from '../src/fdt/testing/dtc.ts';
 import { RULES } from '../src/nvlink2/lint/rules.ts';
 import { generateWitherspoon, type WitherspoonOptions } from '../src/platform/witherspoon/index.ts';
-import { runCli } from './support/cli.ts';
+import { runCli, runCliInProcess } from './support/cli.ts';
 
 const SCHEMA = new URL('./fixtures/sarif-schema-2.1.0.json', import.meta.url);
 const skip = hasDtc() ? false : 'dtc (device-tree-compiler) is not installed';
 
-function cli(...args: string[]) {
+/** `dt ...args` in this process, on captured output (a spawned run: `spawned`). */
+async function cli(...args: string[]) {
+  const r = await runCliInProcess(['dt', ...args]);
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** `dt ...args` spawned as the bin: the exit status as the process sets it. */
+function spawned(...args: string[]) {
   const r = runCli(['dt', ...args]);
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -77,8 +84,8 @@ describe('dt doctor as a linter', { skip }, () => {
   const faultyDts = join(dir, 'faulty.dts');
   writeFileSync(faultyDts, `// a comment line first\n${toDts(generateWitherspoon(FAULTS))}`);
 
-  it('the text report: the table as before, then each finding with where, kernels and fix', () => {
-    const r = cli('doctor', faulty);
+  it('the text report: the table as before, then each finding with where, kernels and fix', async () => {
+    const r = await cli('doctor', faulty);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /\n24 functions: 17 nvlink2, 6 plain, 1 error\n\n/);
     assert.match(
@@ -95,22 +102,23 @@ describe('dt doctor as a linter', { skip }, () => {
     );
   });
 
-  it('--fail-on: 3 at or above the level, 0 below it and by default', () => {
-    assert.equal(cli('doctor', faulty).status, 0);
-    assert.equal(cli('doctor', faulty, '--fail-on', 'error').status, 3);
-    assert.equal(cli('doctor', faulty, '--fail-on', 'note').status, 3);
+  it('--fail-on: 3 at or above the level, 0 below it and by default', async () => {
+    // The first two through the bin (0 and 3 as the process exits), the rest in process.
+    assert.equal(spawned('doctor', faulty).status, 0);
+    assert.equal(spawned('doctor', faulty, '--fail-on', 'error').status, 3);
+    assert.equal((await cli('doctor', faulty, '--fail-on', 'note')).status, 3);
     const warnings = join(dir, 'warnings.dtb');
     writeFileSync(warnings, serializeFdt(generateWitherspoon({ atsdEntries: 6 })));
-    assert.equal(cli('doctor', warnings, '--fail-on', 'error').status, 0);
-    assert.equal(cli('doctor', warnings, '--fail-on', 'warning').status, 3);
-    assert.equal(cli('doctor', '--fail-on', 'note').status, 0);
-    const bad = cli('doctor', '--fail-on', 'fatal');
+    assert.equal((await cli('doctor', warnings, '--fail-on', 'error')).status, 0);
+    assert.equal((await cli('doctor', warnings, '--fail-on', 'warning')).status, 3);
+    assert.equal((await cli('doctor', '--fail-on', 'note')).status, 0);
+    const bad = await cli('doctor', '--fail-on', 'fatal');
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--fail-on must be error, warning, note, not 'fatal'/);
   });
 
-  it('--format json: each DTB location is the FDT_PROP of that property, read from the file', () => {
-    const r = cli('doctor', faulty, '--format', 'json');
+  it('--format json: each DTB location is the FDT_PROP of that property, read from the file', async () => {
+    const r = await cli('doctor', faulty, '--format', 'json');
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { findings: JsonFinding[]; functions: unknown[] };
     assert.equal(report.functions.length, 24);
@@ -139,8 +147,8 @@ describe('dt doctor as a linter', { skip }, () => {
     }
   });
 
-  it('a DTS: file:line:column of each property (or of its node) in the source', () => {
-    const r = cli('doctor', faultyDts, '--format', 'json');
+  it('a DTS: file:line:column of each property (or of its node) in the source', async () => {
+    const r = await cli('doctor', faultyDts, '--format', 'json');
     assert.equal(r.status, 0, r.stderr);
     const findings = (JSON.parse(r.stdout) as { findings: JsonFinding[] }).findings;
     const lines = readFileSync(faultyDts, 'utf8').split('\n');
@@ -156,7 +164,7 @@ describe('dt doctor as a linter', { skip }, () => {
         `${f.ruleId} at ${l.line}:${l.column}: ${text}`,
       );
     }
-    const text = cli('doctor', faultyDts);
+    const text = await cli('doctor', faultyDts);
     assert.match(
       text.stdout,
       /faulty\.dts:\d+:\d+: \/pciex@6230200000000 ibm,mmio-atsd: error NV010/,
@@ -164,7 +172,7 @@ describe('dt doctor as a linter', { skip }, () => {
     assert.match(text.stdout, /fdtput -t x \S+faulty\.dtb /);
   });
 
-  it('--fix-script of a DTS or a live tree runs as written: it makes the blob, then fixes it', () => {
+  it('--fix-script of a DTS or a live tree runs as written: it makes the blob, then fixes it', async () => {
     const own = join(dir, 'script');
     mkdirSync(own);
     const dts = join(own, 'tree.dts');
@@ -177,10 +185,10 @@ describe('dt doctor as a linter', { skip }, () => {
     ] as const) {
       rmSync(dtb, { force: true });
       const script = join(own, 'fix.sh');
-      assert.equal(cli('doctor', ...input, '--fix-script', script).status, 0);
+      assert.equal((await cli('doctor', ...input, '--fix-script', script)).status, 0);
       const ran = spawnSync('sh', [script], { cwd: own, encoding: 'utf8' });
       assert.equal(ran.status, 0, `${readFileSync(script, 'utf8')}\n${ran.stderr}`);
-      const after = JSON.parse(cli('doctor', dtb, '--format', 'json').stdout) as {
+      const after = JSON.parse((await cli('doctor', dtb, '--format', 'json')).stdout) as {
         findings: JsonFinding[];
       };
       // Every finding of FAULTS has a fix.
@@ -191,8 +199,8 @@ describe('dt doctor as a linter', { skip }, () => {
     }
   });
 
-  it('SARIF 2.1.0 for a DTB (--format sarif) and a DTS (--sarif FILE) is valid by the schema', () => {
-    const r = cli('doctor', faulty, '--format', 'sarif');
+  it('SARIF 2.1.0 for a DTB (--format sarif) and a DTS (--sarif FILE) is valid by the schema', async () => {
+    const r = await cli('doctor', faulty, '--format', 'sarif');
     assert.equal(r.status, 0, r.stderr);
     const log = JSON.parse(r.stdout) as {
       runs: {
@@ -221,27 +229,27 @@ describe('dt doctor as a linter', { skip }, () => {
     assert.equal(validateSarif(broken), false);
 
     const file = join(dir, 'out.sarif');
-    const d = cli('doctor', faultyDts, '--sarif', file);
+    const d = await cli('doctor', faultyDts, '--sarif', file);
     assert.equal(d.status, 0, d.stderr);
     assert.match(d.stdout, /24 functions/);
     const fromDts = JSON.parse(readFileSync(file, 'utf8')) as typeof log;
     assertValidSarif(fromDts);
     for (const res of fromDts.runs[0]!.results)
       assert.equal(typeof res.locations[0]?.physicalLocation.region.startLine, 'number');
-    const clean = cli('doctor', '--format', 'sarif');
+    const clean = await cli('doctor', '--format', 'sarif');
     assertValidSarif(JSON.parse(clean.stdout));
   });
 
-  it('--json is the per-function array as before; --json with --format is a usage error', () => {
-    const r = cli('doctor', faulty, '--json');
+  it('--json is the per-function array as before; --json with --format is a usage error', async () => {
+    const r = await cli('doctor', faulty, '--json');
     assert.equal(r.status, 0, r.stderr);
     const entries = JSON.parse(r.stdout) as { address: string }[];
     assert.equal(entries.length, 24);
-    assert.equal(cli('doctor', '--json', '--format', 'json').status, 2);
+    assert.equal((await cli('doctor', '--json', '--format', 'json')).status, 2);
   });
 
-  it('--explain RULE: the rule, its sources and its example run for real', () => {
-    const r = cli('doctor', '--explain', 'nv009');
+  it('--explain RULE: the rule, its sources and its example run for real', async () => {
+    const r = await cli('doctor', '--explain', 'nv009');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^NV009 link-speed \(error; kernels 5\.0–5\.12; fixable: some\)\n/);
     assert.match(r.stdout, /Sources:\n {2}- skiboot hdata\/spira\.c add_npu/);
@@ -249,12 +257,12 @@ describe('dt doctor as a linter', { skip }, () => {
       r.stdout,
       /Example: vfio-nvlink2 dt generate --omit ibm,nvlink-speed@0001:00:01\.1 -o example\.dtb && vfio-nvlink2 dt doctor example\.dtb\n {2}example\.dtb: offset 0x[0-9a-f]+: .* error NV009 /,
     );
-    const unknown = cli('doctor', '--explain', 'NV999');
+    const unknown = await cli('doctor', '--explain', 'NV999');
     assert.equal(unknown.status, 2);
     assert.match(unknown.stderr, /no rule 'NV999'; the rules are:\nNV001 {2}dangling-phandle/);
   });
 
-  it('--live DIR: a directory tree through dtc -I fs, findings at the property files', () => {
+  it('--live DIR: a directory tree through dtc -I fs, findings at the property files', async () => {
     // With linux,pci-domain on every PHB: a directory's order (readdir) is not the blob's, and
     // without it PCI domains follow the PHBs' order.
     const tree = generateWitherspoon({ ...FAULTS, linuxPciDomain: true });
@@ -262,10 +270,12 @@ describe('dt doctor as a linter', { skip }, () => {
     const blob = join(dir, 'domains.dtb');
     writeTreeDir(tree, live);
     writeFileSync(blob, serializeFdt(tree));
-    const r = cli('doctor', '--live', live, '--format', 'json');
+    const r = await cli('doctor', '--live', live, '--format', 'json');
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout) as { findings: JsonFinding[]; functions: unknown[] };
-    const fromBlob = JSON.parse(cli('doctor', blob, '--format', 'json').stdout) as typeof report;
+    const fromBlob = JSON.parse(
+      (await cli('doctor', blob, '--format', 'json')).stdout,
+    ) as typeof report;
     // IOMMU group numbers follow the order the kernel meets the PHBs (npu-dma.c creates the
     // compound groups in probe order), and a directory tree lists nodes in another order than
     // the blob: the same groups, told by their members, not their numbers.
@@ -287,10 +297,10 @@ describe('dt doctor as a linter', { skip }, () => {
     assert.equal(speed.location?.file, `${live}/pciex@6230200000000/unknown-bridge@1,1`);
     const atsd = report.findings.find((f) => f.ruleId === 'NV010')!;
     assert.equal(readFileSync(atsd.location!.file).length, 4 * 8);
-    const missing = cli('doctor', '--live', join(dir, 'nope'));
+    const missing = await cli('doctor', '--live', join(dir, 'nope'));
     assert.equal(missing.status, 1);
     assert.match(missing.stderr, /--live: \S+\/nope: no such directory\n$/);
-    const file = cli('doctor', '--live', join(dir, 'faulty.dtb'));
+    const file = await cli('doctor', '--live', join(dir, 'faulty.dtb'));
     assert.equal(file.status, 1);
     assert.match(file.stderr, /--live: \S+\/faulty\.dtb: no such directory\n$/);
   });
@@ -300,7 +310,7 @@ describe('dt diff', { skip }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'dt-diff-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('the same tree as DTB, DTS and directory: no difference, exit 0', () => {
+  it('the same tree as DTB, DTS and directory: no difference, exit 0', async () => {
     const fdt = generateWitherspoon();
     const dtb = join(dir, 'a.dtb');
     const dts = join(dir, 'a.dts');
@@ -312,13 +322,13 @@ describe('dt diff', { skip }, () => {
       [dtb, dts],
       [dtb, tree],
     ] as const) {
-      const r = cli('diff', a, b);
+      const r = await cli('diff', a, b);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout, '');
     }
   });
 
-  it('renumbered phandles are no difference; a reference to another node is', () => {
+  it('renumbered phandles are no difference; a reference to another node is', async () => {
     const a = generateWitherspoon();
     const b = generateWitherspoon();
     // b: every phandle + 0x100, and every reference with it.
@@ -344,7 +354,7 @@ describe('dt diff', { skip }, () => {
     const fb = join(dir, 'r-b.dtb');
     writeFileSync(fa, serializeFdt(a));
     writeFileSync(fb, serializeFdt(b));
-    assert.equal(cli('diff', fa, fb).status, 0);
+    assert.equal((await cli('diff', fa, fb)).status, 0);
     const bridge = b.findNode('/pciex@6030200000000/unknown-bridge@0,1')!;
     const other = b.findNode('/memory@3c000000000')!.getProperty('phandle')!.value;
     bridge.setProperty('memory-region', other);
@@ -353,7 +363,7 @@ describe('dt diff', { skip }, () => {
     const dangling = `0x${Buffer.from(gone.getProperty('phandle')!.value).readUInt32BE(0).toString(16)}`;
     b.root.removeChild(gone);
     writeFileSync(fb, serializeFdt(b));
-    const r = cli('diff', fa, fb);
+    const r = await cli('diff', fa, fb);
     assert.equal(r.status, 1, r.stderr);
     assert.equal(
       r.stdout,
@@ -366,9 +376,9 @@ describe('dt diff', { skip }, () => {
         '',
       ].join('\n'),
     );
-    const json = JSON.parse(cli('diff', fa, fb, '--json').stdout) as { kind: string }[];
+    const json = JSON.parse((await cli('diff', fa, fb, '--json')).stdout) as { kind: string }[];
     assert.equal(json.length, 5);
-    const missing = cli('diff', fa, join(dir, 'nope.dtb'));
+    const missing = await cli('diff', fa, join(dir, 'nope.dtb'));
     assert.equal(missing.status, 2);
   });
 });

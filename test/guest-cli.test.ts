@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hasDtc, runDtc } from '../src/fdt/testing/dtc.ts';
-import { runCli } from './support/cli.ts';
+import { runCli, runCliInProcess } from './support/cli.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 const GPUS = [
@@ -42,7 +42,13 @@ interface GuestJson {
   }[];
 }
 
+/** `guest ...args` in this process, a client of the spawned server. */
 function guest(...args: string[]) {
+  return runCliInProcess(['guest', ...args]);
+}
+
+/** `guest ...args` spawned as the bin (the real process path: exit status, both streams). */
+function guestSpawned(...args: string[]) {
   return runCli(['guest', ...args]);
 }
 
@@ -64,8 +70,15 @@ describe('guest --socket-dir over the real server', () => {
   // devfn order (spapr_phb_pci_collect_nvgpu), GPU RAM from 64 TiB + 2 TiB × index, ATSD from
   // 128 TiB + 0x120000 × index; NUMA ids from MAX(1, 2) = 2 in reset order, newest vPHB first
   // (vPHB 1's GPUs 2, 3, 4; vPHB 0's 5, 6, 7).
-  it('--phb-per-group --json: one vPHB per NPU group, RAM from 64 TiB, ATSD from 128 TiB', () => {
-    const r = guest('--socket-dir', serve.dir, '--phb-per-group', '--numa-nodes', '2', '--json');
+  it('--phb-per-group --json: one vPHB per NPU group, RAM from 64 TiB, ATSD from 128 TiB', async () => {
+    const r = await guest(
+      '--socket-dir',
+      serve.dir,
+      '--phb-per-group',
+      '--numa-nodes',
+      '2',
+      '--json',
+    );
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as GuestJson;
     assert.equal(out.numaNodes, 2);
@@ -97,7 +110,7 @@ describe('guest --socket-dir over the real server', () => {
   });
 
   it('one vPHB (default): six GPUs back to back, and QEMU’s IOMMU-group error (exit 1)', () => {
-    const r = guest('--socket-dir', serve.dir, '--json');
+    const r = guestSpawned('--socket-dir', serve.dir, '--json');
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
@@ -118,8 +131,8 @@ describe('guest --socket-dir over the real server', () => {
   });
 
   // --phb 3: vPHBs 3 and 4 both come from -device; 4 is reset first (NUMA 1-3), 3 gets 4-6.
-  it('the table names every device with its role and guest address', () => {
-    const r = guest('--socket-dir', serve.dir, '--phb', '3', '--phb-per-group');
+  it('the table names every device with its role and guest address', async () => {
+    const r = await guest('--socket-dir', serve.dir, '--phb', '3', '--phb-per-group');
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^vPHB 3 \(pci@800000020000003\): GPU RAM window 0x460000000000/m);
     assert.match(r.stdout, /0002:01:00\.0 +06\.0 +gpu +0x3e000000000 +0x460000000000 +128 GiB +4/);
@@ -131,9 +144,9 @@ describe('guest --socket-dir over the real server', () => {
 
   it('--dts is accepted by dtc -I dts -O dtb, and -o FILE.dtb is the same blob', {
     skip: hasDtc() ? false : 'dtc is not installed',
-  }, () => {
+  }, async () => {
     const dtb = join(tmp, 'guest.dtb');
-    const r = guest('--socket-dir', serve.dir, '--phb-per-group', '--dts', '-o', dtb);
+    const r = await guest('--socket-dir', serve.dir, '--phb-per-group', '--dts', '-o', dtb);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /memory@400000000000 \{/);
     assert.match(r.stdout, /ibm,associativity = <0x4 0x4 0x4 0x4 0x4>;/);
@@ -156,8 +169,8 @@ describe('guest --socket-dir over the real server', () => {
 });
 
 describe('guest errors name the device', () => {
-  it('a missing socket', () => {
-    const r = guest(join(tmp, '0002:01:00.0.sock'));
+  it('a missing socket', async () => {
+    const r = await guest(join(tmp, '0002:01:00.0.sock'));
     assert.equal(r.status, 1);
     assert.match(
       r.stderr,
@@ -168,7 +181,7 @@ describe('guest errors name the device', () => {
   it('a device another client holds', async () => {
     const holder = await connectWhenFree(serve, GPU);
     try {
-      const r = guest(serve.socket(GPU));
+      const r = await guest(serve.socket(GPU));
       assert.equal(r.status, 1);
       assert.match(
         r.stderr,
@@ -179,10 +192,10 @@ describe('guest errors name the device', () => {
     }
   });
 
-  it('a directory without devices.json; bad usage', () => {
-    assert.match(guest('--socket-dir', tmp).stderr, /no .*devices\.json/);
-    const r = guest('--socket-dir', tmp, '--dts', '--json');
+  it('a directory without devices.json; bad usage', async () => {
+    assert.match((await guest('--socket-dir', tmp)).stderr, /no .*devices\.json/);
+    const r = await guest('--socket-dir', tmp, '--dts', '--json');
     assert.equal(r.status, 2);
-    assert.equal(guest('--socket-dir', serve.dir, '--phb', '31').status, 2);
+    assert.equal((await guest('--socket-dir', serve.dir, '--phb', '31')).status, 2);
   });
 });

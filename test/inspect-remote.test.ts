@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DeviceDescription } from '../src/vfio/describe.ts';
-import { runCli } from './support/cli.ts';
+import { runCli, runCliInProcess } from './support/cli.ts';
 import {
   BRIDGE,
   connectWhenFree,
@@ -29,7 +29,15 @@ after(async () => {
   await serve.stop();
 });
 
-function inspect(...args: string[]): string {
+/** `inspect ...args` in this process (the server is the second process), exit status 0. */
+async function inspect(...args: string[]): Promise<string> {
+  const r = await runCliInProcess(['inspect', ...args]);
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+}
+
+/** `inspect ...args` spawned as the bin (the real process path), exit status 0. */
+function inspectSpawned(...args: string[]): string {
   const r = runCli(['inspect', ...args]);
   assert.equal(r.status, 0, r.stderr);
   return r.stdout;
@@ -37,24 +45,30 @@ function inspect(...args: string[]): string {
 
 describe('inspect over the wire', () => {
   for (const address of [GPU, BRIDGE]) {
-    it(`inspect SOCKET --hex equals inspect --dt ${address} --hex`, () => {
-      const wire = inspect(serve.socket(address), '--hex');
-      const local = inspect('--dt', address, '--hex');
+    it(`inspect SOCKET --hex equals inspect --dt ${address} --hex`, async () => {
+      // The GPU's spawned (stdout through a real pipe), the bridge's in process.
+      const wire =
+        address === GPU
+          ? inspectSpawned(serve.socket(address), '--hex')
+          : await inspect(serve.socket(address), '--hex');
+      const local = await inspect('--dt', address, '--hex');
       assert.equal(wire, local);
       assert.match(wire, /NVLINK2/);
     });
   }
 
-  it('inspect SOCKET --json equals inspect --dt ADDRESS --json', () => {
-    const wire = JSON.parse(inspect(serve.socket(GPU), '--json')) as DeviceDescription;
-    const local = JSON.parse(inspect('--dt', GPU, '--json')) as DeviceDescription;
+  it('inspect SOCKET --json equals inspect --dt ADDRESS --json', async () => {
+    const wire = JSON.parse(await inspect(serve.socket(GPU), '--json')) as DeviceDescription;
+    const local = JSON.parse(await inspect('--dt', GPU, '--json')) as DeviceDescription;
     assert.deepEqual(wire, local);
     assert.equal(wire.name, GPU);
   });
 
-  it('inspect --socket-dir DIR --json equals inspect --dt --json (every GPU and bridge)', () => {
-    const wire = JSON.parse(inspect('--socket-dir', serve.dir, '--json')) as DeviceDescription[];
-    const local = JSON.parse(inspect('--dt', '--json')) as DeviceDescription[];
+  it('inspect --socket-dir DIR --json equals inspect --dt --json (every GPU and bridge)', async () => {
+    const wire = JSON.parse(
+      await inspect('--socket-dir', serve.dir, '--json'),
+    ) as DeviceDescription[];
+    const local = JSON.parse(await inspect('--dt', '--json')) as DeviceDescription[];
     assert.equal(wire.length, 18);
     assert.deepEqual(wire, local);
   });
@@ -83,7 +97,7 @@ const hasLspci = spawnSync('lspci', ['--version']).status === 0;
 describe('inspect --hex: config space as lspci -xxx dumps it', () => {
   for (const address of [GPU, BRIDGE]) {
     it(`${address}: the dump holds the 256 bytes REGION_READ of region 7 returns`, async () => {
-      const { bytes } = lspciDump(inspect(serve.socket(address), '--hex'));
+      const { bytes } = lspciDump(await inspect(serve.socket(address), '--hex'));
       const client = await connectWhenFree(serve, address);
       try {
         const read = await client.regionRead(7, 0n, 256);
@@ -96,8 +110,8 @@ describe('inspect --hex: config space as lspci -xxx dumps it', () => {
 
     it(`${address}: lspci -vvv -F on the dump decodes the capabilities as inspect does`, {
       skip: hasLspci ? false : 'lspci not installed (apt-get install pciutils)',
-    }, () => {
-      const text = inspect(serve.socket(address), '--hex');
+    }, async () => {
+      const text = await inspect(serve.socket(address), '--hex');
       const dir = mkdtempSync(join(tmpdir(), 'vn-lspci-'));
       try {
         writeFileSync(join(dir, 'dump'), `${lspciDump(text).lines.join('\n')}\n`);

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { closeFd, listenUnix } from '../src/native/index.ts';
 import { ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
-import { cliArgs, runCli } from './support/cli.ts';
+import { cliArgs, runCli, runCliInProcess } from './support/cli.ts';
 import { BRIDGE, GPU, startServe, waitFor } from './support/serve-process.ts';
 import { within } from './support/wait.ts';
 
@@ -133,9 +133,12 @@ describe('serve', () => {
     });
   }
 
-  it('rejects bad usage with exit status 2', () => {
-    for (const args of [['--lpid', '0'], ['--lpid', '4095'], ['--device', GPU], ['extra']]) {
-      const r = runCli(['serve', ...args]);
+  it('rejects bad usage with exit status 2', async () => {
+    // The first spawned (the exit status as the process sets it), the others in process: a
+    // usage error ends serve before it starts anything.
+    const cases = [['--lpid', '0'], ['--lpid', '4095'], ['--device', GPU], ['extra']];
+    for (const [i, args] of cases.entries()) {
+      const r = i === 0 ? runCli(['serve', ...args]) : await runCliInProcess(['serve', ...args]);
       assert.equal(r.status, 2, args.join(' '));
     }
   });
@@ -175,7 +178,14 @@ describe('serve a faulty tree', () => {
   it('lists the failing bridge as an error and fails its VERSION with the hook errno', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-faulty-'));
     const dtb = join(dir, 'faulty.dtb');
-    const gen = runCli(['dt', 'generate', '--omit', `ibm,nvlink-speed@${BRIDGE}`, '-o', dtb]);
+    const gen = await runCliInProcess([
+      'dt',
+      'generate',
+      '--omit',
+      `ibm,nvlink-speed@${BRIDGE}`,
+      '-o',
+      dtb,
+    ]);
     assert.equal(gen.status, 0, gen.stderr);
     const serve = await startServe(['--dt', dtb]);
     try {

@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
+import { PYTHON } from '../src/native/testing/python.ts';
 import {
   connectWhenFree,
   GPU,
@@ -46,7 +47,7 @@ describe('a queued connection whose replies fail', () => {
     // The tables as any released session leaves them (the first open ends the host mapping).
     (await connectWhenFree(serve, GPU)).close();
     const before = await released();
-    const child = spawn('python3', [SCRIPT, serve.socket(GPU)], {
+    const child = spawn(PYTHON, [SCRIPT, serve.socket(GPU)], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));

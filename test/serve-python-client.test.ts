@@ -6,12 +6,13 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
+import { PYTHON } from '../src/native/testing/python.ts';
 import { VfioUserClient } from '../src/vfio-user/index.ts';
 import { GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 const SCRIPT = new URL('./support/vfio_user_client.py', import.meta.url).pathname;
 const hasPython =
-  spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { stdio: 'ignore' }).status === 0;
+  spawnSync(PYTHON, ['-c', 'import socket; socket.recv_fds'], { stdio: 'ignore' }).status === 0;
 
 let serve: ServeProcess;
 before(async () => {
@@ -30,7 +31,7 @@ describe('a Python vfio-user client', {
     c.close();
     let out = '';
     for (let attempt = 0; attempt < 100; attempt++) {
-      const r = spawnSync('python3', [SCRIPT, serve.socket(GPU)], { encoding: 'utf8' });
+      const r = spawnSync(PYTHON, [SCRIPT, serve.socket(GPU)], { encoding: 'utf8' });
       out = r.stdout;
       if (r.status === 0) break;
       if (!/EBUSY|errno 16|\[Errno 16\]/.test(r.stderr)) assert.fail(r.stderr);

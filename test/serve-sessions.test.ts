@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, eventfdCreate, memfdCreate } from '../src/native/index.ts';
+import { PYTHON } from '../src/native/testing/python.ts';
 import { IrqSetFlag, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
 import {
   BRIDGE,
@@ -146,7 +147,7 @@ describe('partitions', () => {
   it('gives each peer process its own LPID, shared by all its devices', async () => {
     const GPU2 = serve.devices().filter((d) => d.role === 'gpu')[1]?.address ?? 'no second GPU';
     const mine = await connectWhenFree(serve, GPU);
-    const py = spawn('python3', [SCRIPT, serve.socket(GPU2), '--hold'], {
+    const py = spawn(PYTHON, [SCRIPT, serve.socket(GPU2), '--hold'], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     try {

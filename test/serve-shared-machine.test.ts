@@ -28,6 +28,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { closeFd, listenUnix } from '../src/native/index.ts';
+import { PYTHON } from '../src/native/testing/python.ts';
 import { VfioUserClient } from '../src/vfio-user/index.ts';
 import { cliArgs, ROOT, runCli } from './support/cli.ts';
 import { GPU, waitFor } from './support/serve-process.ts';
@@ -416,7 +417,7 @@ except ConnectionError:
     head = b''
 print('reply' if head else 'closed')
 `;
-  const child = spawn('python3', ['-c', script, path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(PYTHON, ['-c', script, path], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => {

@@ -11,12 +11,13 @@ import { spawnSync } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, fileSeals, ftruncate, MEMFD_SIZE_SEALS, punchHole } from '../src/native/index.ts';
+import { PYTHON } from '../src/native/testing/python.ts';
 import { RegionFlag } from '../src/vfio/region.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 const GPU_RAM = 9;
 const ATSD = 9;
-const hasPython = spawnSync('python3', ['-c', 'import fcntl'], { stdio: 'ignore' }).status === 0;
+const hasPython = spawnSync(PYTHON, ['-c', 'import fcntl'], { stdio: 'ignore' }).status === 0;
 
 let serve: ServeProcess;
 before(async () => {
@@ -33,7 +34,7 @@ function served(): { address: string; role: string }[] {
 
 /** Runs `code` in a Python child that shares `fd` (same open file description) as its fd 3. */
 function inPython(fd: number, code: string): string {
-  const r = spawnSync('python3', ['-c', `import fcntl, os\n${code}`], {
+  const r = spawnSync(PYTHON, ['-c', `import fcntl, os\n${code}`], {
     stdio: ['ignore', 'pipe', 'pipe', fd],
     encoding: 'utf8',
   });

@@ -19,7 +19,7 @@ import {
 } from '../platform/index.ts';
 import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
-import { logLine, printLine, writeOutputFile, writeStdout } from './output.ts';
+import { logLine, printLine, stdoutIsTerminal, writeOutputFile, writeStdout } from './output.ts';
 
 /** `dt generate --help`: every option with what it takes. */
 const GENERATE_USAGE = `usage: vfio-nvlink2 dt generate [--machine witherspoon] [--gpus 4|6] [--gpu-ram 16|32]
@@ -110,7 +110,7 @@ async function runGenerate(argv: string[]): Promise<number> {
     await writeOutput(toDts(fdt), values.output);
     return 0;
   }
-  if ((values.output === undefined || values.output === '-') && process.stdout.isTTY) {
+  if ((values.output === undefined || values.output === '-') && stdoutIsTerminal()) {
     throw new CliError(
       'dt generate',
       'USAGE',

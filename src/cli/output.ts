@@ -36,6 +36,51 @@ export class OutputError extends CodedError<SystemErrnoName> {
   }
 }
 
+/**
+ * Where the CLI's output goes: a stream with Node's `write(data, callback)` (the callback gets
+ * the write's error), and `isTTY` when it is a terminal.
+ */
+export interface OutputStream {
+  write(data: string | Uint8Array, callback: (err?: Error | null) => void): boolean;
+  readonly isTTY?: boolean;
+}
+
+/** The CLI's stdout and stderr. */
+export interface OutputStreams {
+  readonly stdout: OutputStream;
+  readonly stderr: OutputStream;
+}
+
+/** The process's own streams, unless a caller running a command in process set others. */
+let streams: OutputStreams | null = null;
+
+function stdoutStream(): OutputStream {
+  return streams?.stdout ?? process.stdout;
+}
+function stderrStream(): OutputStream {
+  return streams?.stderr ?? process.stderr;
+}
+
+/**
+ * Sends every later write of writeStdout/printLine/logLine (and the terminal checks
+ * stdoutIsTerminal/stderrIsTerminal) to `to`, or back to process.stdout/stderr with null:
+ * for a caller that runs a command in process (cli-main.ts runCommandLine) and keeps its
+ * output, as a spawned command's pipes would.
+ */
+export function setOutputStreams(to: OutputStreams | null): void {
+  streams = to;
+}
+
+/** Whether the command's stdout is a terminal (a DTB is not written to one). */
+export function stdoutIsTerminal(): boolean {
+  return stdoutStream().isTTY === true;
+}
+
+/** Whether the command's stderr is a terminal (progress bars show only there). */
+export function stderrIsTerminal(): boolean {
+  return stderrStream().isTTY === true;
+}
+
 const failures: { stdout?: OutputError; stderr?: OutputError } = {};
 const watchers = new Set<(failure: OutputError) => void>();
 let guarded = false;
@@ -96,7 +141,7 @@ export function onOutputFailure(watch: (failure: OutputError) => void): () => vo
 }
 
 function writeTo(
-  stream: NodeJS.WriteStream,
+  stream: OutputStream,
   name: 'stdout' | 'stderr',
   data: string | Uint8Array,
 ): Promise<void> {
@@ -116,7 +161,7 @@ function writeTo(
  * @throws OutputError (EPIPE for a closed pipe, ENOSPC for a full disk, …).
  */
 export function writeStdout(data: string | Uint8Array): Promise<void> {
-  return writeTo(process.stdout, 'stdout', data);
+  return writeTo(stdoutStream(), 'stdout', data);
 }
 
 /** `text` and a newline to stdout, as console.log but failing. @throws OutputError */
@@ -131,7 +176,7 @@ export function printLine(text: string): Promise<void> {
 export function logLine(line: string): void {
   if (failures.stderr) return;
   try {
-    process.stderr.write(`${line}\n`, (err) => {
+    stderrStream().write(`${line}\n`, (err) => {
       if (err) record('stderr', err);
     });
   } catch (err) {

@@ -4,6 +4,7 @@
  * output stay clean.
  */
 import { SingleBar } from 'cli-progress';
+import { stderrIsTerminal } from './output.ts';
 
 /** A progress bar handle: a cli-progress SingleBar on stderr, or a no-op. */
 export interface Progress {
@@ -20,7 +21,7 @@ export function startProgress(
   total: number,
   options: { quiet?: boolean; unit?: string } = {},
 ): Progress {
-  if (options.quiet || !process.stderr.isTTY) return QUIET;
+  if (options.quiet || !stderrIsTerminal()) return QUIET;
   const bar = new SingleBar({
     stream: process.stderr,
     format: `${label} [{bar}] {value}/{total} ${options.unit ?? 'steps'} | {step}`,

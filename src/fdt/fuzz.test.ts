@@ -11,7 +11,7 @@ import { toDts } from './dts.ts';
 import { FdtError } from './errors.ts';
 import { parseFdt } from './parse.ts';
 import { serializeFdt } from './serialize.ts';
-import { decompile, dtc, hasDtc, runDtc } from './testing/dtc.ts';
+import { decompile, dtc, hasDtc, runDtcAll } from './testing/dtc.ts';
 import { Fdt, type FdtNode } from './tree.ts';
 
 interface NodeSpec {
@@ -131,11 +131,18 @@ test('random trees with DTS names: toDts → dtc gives what serializeFdt gives',
   fc.assert(
     fc.property(treeOf(nodeName, propName), fc.array(reservation, { maxLength: 2 }), (s, r) => {
       const fdt = fdtOf(s, r);
-      const viaDts = runDtc(toDts(fdt), 'dts', 'dtb', ['-f']);
-      assert.ok(viaDts.ok, viaDts.stderr);
-      const decompileForced = (b: Uint8Array) =>
-        new TextDecoder().decode(dtc(b, 'dtb', 'dts', ['-f']));
-      assert.equal(decompileForced(viaDts.output), decompileForced(serializeFdt(fdt)));
+      // The three dtc runs in one shell (runDtcAll): toDts compiled, then it and our blob
+      // decompiled, forced.
+      const [viaDts, ours, theirs] = runDtcAll([
+        { input: toDts(fdt), from: 'dts', to: 'dtb', extra: ['-f'] },
+        { input: { outputOf: 0 }, from: 'dtb', to: 'dts', extra: ['-f'] },
+        { input: serializeFdt(fdt), from: 'dtb', to: 'dts', extra: ['-f'] },
+      ]);
+      assert.ok(viaDts?.ok, viaDts?.stderr);
+      assert.ok(ours?.ok, ours?.stderr);
+      assert.ok(theirs?.ok, theirs?.stderr);
+      const text = (b: Uint8Array) => new TextDecoder().decode(b);
+      assert.equal(text(ours.output), text(theirs.output));
     }),
     { numRuns: 40 },
   );

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import { waitFor } from '../../test/support/wait.ts';
-import { descriptorCount } from './serve-child.ts';
+import { descriptorCount } from './descriptor-count.ts';
 
 it('leaves out *.tmp and /proc files, counts the rest', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-fdcount-'));

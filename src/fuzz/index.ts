@@ -1,4 +1,6 @@
 /** The wire fuzzer (`vfio-nvlink2 fuzz`): its run, plan, known faults and summary. */
+
+export { descriptorCount } from './descriptor-count.ts';
 export { isKnownFault, KNOWN_FAULTS, type KnownFault } from './known-faults.ts';
 export type { PlannedConnection } from './plan.ts';
 export {
@@ -8,5 +10,4 @@ export {
   type FuzzReport,
   runFuzz,
 } from './run-fuzz.ts';
-export { descriptorCount } from './serve-child.ts';
 export { renderSummary } from './summary.ts';

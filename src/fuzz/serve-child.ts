@@ -11,9 +11,7 @@ import {
   existsSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
-  readlinkSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -28,6 +26,7 @@ import {
   type ServeState,
   servedDevices,
 } from '../serve-dir/index.ts';
+import { descriptorCount } from './descriptor-count.ts';
 
 const KEEP_INTERNAL = 20;
 const KEEP_TAIL = 40;
@@ -35,26 +34,6 @@ const READY_TIMEOUT_MS = 60_000;
 
 /** The parts of state.json a run compares before and after. */
 export type ServerTables = Pick<ServeState, 'partitions' | 'lpidsInUse' | 'firmware'>;
-
-/**
- * The descriptors process `pid` holds (/proc/PID/fd), leaving out the ones `serve` opens for an
- * instant on its own timers: a `*.tmp` file it writes state.json or devices.json through, and a
- * /proc file it reads (its memory watch). A count taken while one of those is open would stand
- * one too high, and a test waiting for the count to come back to it would wait forever.
- */
-export function descriptorCount(pid: number): number {
-  let n = 0;
-  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-    let target: string;
-    try {
-      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
-    } catch {
-      continue; // closed meanwhile
-    }
-    if (!/\.tmp$|^\/proc\//.test(target)) n++;
-  }
-  return n;
-}
 
 /** The server under fuzz, as the module header describes. */
 export class ServeChild {

@@ -28,6 +28,7 @@ import {
   sendMessage,
   socketPair,
 } from './index.ts';
+import { PYTHON } from './testing/python.ts';
 
 /** Each case: [name, what it does with `a` (the addon), `m` (a mapping), `w` (a watcher)]. */
 const MISUSE = String.raw`
@@ -164,7 +165,7 @@ describe('named constants come from the C headers', () => {
     const fd = memfdCreate('seals', 4096n, { seals: FileSeal.SHRINK | FileSeal.GROW });
     try {
       const r = spawnSync(
-        'python3',
+        PYTHON,
         [
           '-c',
           'import fcntl, json; print(json.dumps([fcntl.F_SEAL_SEAL, fcntl.F_SEAL_SHRINK, ' +

@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { PYTHON } from './testing/python.ts';
 
 // Compiled (dist/, plain node) or from source (tsx), as this file runs.
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -20,7 +21,7 @@ const FULL = 0xffff_ffff_ffff_fffen;
 const out = {};
 const efd = n.eventfdCreate(0, { nonBlocking: true });
 // The client's side of the same description makes it blocking.
-const py = spawnSync('python3', ['-c', 'import os; os.set_blocking(3, True)'], {
+const py = spawnSync(${JSON.stringify(PYTHON)}, ['-c', 'import os; os.set_blocking(3, True)'], {
   stdio: ['ignore', 'inherit', 'inherit', efd],
 });
 out.python = py.status;

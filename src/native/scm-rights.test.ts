@@ -28,6 +28,7 @@ import {
   spawnPythonPeer,
   whenReadable,
 } from './testing/helpers.ts';
+import { PYTHON } from './testing/python.ts';
 
 test('a memfd written by python is read back through mmap here; peer credentials name the child', async () => {
   const peer = await spawnPythonPeer(`
@@ -130,7 +131,7 @@ test('fds the addon creates or receives do not reach a child process', async () 
   for (const fd of [a, b, memfd, efd, ...r.fds])
     assert.equal(fdFlags(fd).cloexec, true, `fd ${fd}`);
   const child = spawnSync(
-    'python3',
+    PYTHON,
     [
       '-c',
       "import os\nfor n in os.listdir('/proc/self/fd'):\n  try: print(os.readlink('/proc/self/fd/' + n))\n  except OSError: pass",

@@ -22,6 +22,7 @@ import {
   punchHole,
   SharedMapping,
 } from './index.ts';
+import { PYTHON } from './testing/python.ts';
 
 const GiB = 1n << 30n;
 
@@ -214,7 +215,7 @@ test('heldElsewhere survives opens of the file racing its lease (a broken lease 
   // Another process opens and closes the file as fast as it can, as a backup of a state
   // directory or a look through /proc/<serve>/fd would.
   const code = `import os\np = '/proc/${process.pid}/fd/${ours}'\nwhile True:\n    os.close(os.open(p, os.O_RDONLY))`;
-  const opener = spawn('python3', ['-c', code], { stdio: 'ignore' });
+  const opener = spawn(PYTHON, ['-c', code], { stdio: 'ignore' });
   try {
     // Until the two raced both ways many times (bounded: the opener may be slow to start).
     let held = 0;

@@ -30,6 +30,7 @@ import {
   SharedMapping,
   setNonBlocking,
 } from '../native/index.ts';
+import { PYTHON } from '../native/testing/python.ts';
 import { openFileMemory } from './file-memory.ts';
 import { createMemfdMemory, PopulatedPages, reopenForPeer } from './shared-memory.ts';
 
@@ -78,7 +79,7 @@ it('the memfd is mode 0600: a peer of another uid maps its own description but c
       'except PermissionError:',
       "    print('EACCES')",
     ].join('\n');
-    const child = spawnSync('python3', ['-c', code], {
+    const child = spawnSync(PYTHON, ['-c', code], {
       uid: 65534,
       gid: 65534,
       stdio: ['ignore', 'pipe', 'inherit', peer],

@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PYTHON } from '../../src/native/testing/python.ts';
 import { cliArgs, ROOT } from './cli.ts';
 import { waitFor, within } from './wait.ts';
 
@@ -34,7 +35,7 @@ export interface HostileServer {
 /** Starts hostile_server.py with one socket per scenario. */
 export async function startHostile(scenarios: readonly string[]): Promise<HostileServer> {
   const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-hostile-'));
-  const child = spawn('python3', [SCRIPT, dir, ...scenarios], {
+  const child = spawn(PYTHON, [SCRIPT, dir, ...scenarios], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FdEvent, FdWatcher } from '../fd-watcher.ts';
 import { acceptConnection, closeFd, errnoName, listenUnix, receiveMessage } from '../index.ts';
+import { PYTHON } from './python.ts';
 
 /**
  * Resolves when `fd` is readable.
@@ -82,7 +83,7 @@ export async function spawnPythonPeer(script: string): Promise<PythonPeer> {
     'sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)',
     `sock.connect(${JSON.stringify(path)})`,
   ].join('\n');
-  const child = spawn('python3', ['-c', `${prologue}\n${script}`], {
+  const child = spawn(PYTHON, ['-c', `${prologue}\n${script}`], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { pack, packHeader } from '../../../test/support/frames.ts';
 import { closeFd, eventfdCreate, eventfdRead, memfdCreate } from '../../native/index.ts';
 import { whenReadable } from '../../native/testing/helpers.ts';
+import { PYTHON } from '../../native/testing/python.ts';
 import { Command, FramingError, ReplyError } from '../wire/index.ts';
 import { VfioUserClient } from './client.ts';
 
@@ -46,7 +47,7 @@ describe('VfioUserClient against a Python vfio-user server', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'vfio-user-client-'));
     const path = join(dir, 'dev.sock');
-    child = spawn('python3', [SERVER, path], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = spawn(PYTHON, [SERVER, path], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('test-server.py not ready in 60 s')), 60_000);
       child.stdout?.once('data', () => {
