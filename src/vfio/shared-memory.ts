@@ -337,6 +337,21 @@ export async function copyPopulatedLater(
   size: bigint,
   going: () => boolean,
 ): Promise<boolean> {
+  try {
+    return await copyRanges(from, to, size, going);
+  } catch (err) {
+    // `from` closed under a read in flight (EBADF): only the copy, dropped, saw it.
+    if (!going()) return false;
+    throw err;
+  }
+}
+
+async function copyRanges(
+  from: number,
+  to: number,
+  size: bigint,
+  going: () => boolean,
+): Promise<boolean> {
   const buf = new Uint8Array(COPY_CHUNK);
   for (const [start, end] of dataRanges(from, 0n, size)) {
     for (let at = start; at < end; ) {
