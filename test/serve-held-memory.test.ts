@@ -722,6 +722,55 @@ describe('a renew of GPU RAM that went to another uid', { skip: notRoot }, () =>
       await own.stop();
     }
   });
+
+  it('a client gone while it copies (--state-dir) leaves nothing: no fd, no partition, no copy file; the next client reads the bytes', async () => {
+    const state = join(base, 'state-renew-gone');
+    const own = await startServe(['--state-dir', state, '--allow-uid', String(NOBODY)], {
+      dir: join(base, 'renews-gone'),
+    });
+    const h = await hold(own.socket(GPU), 9, false);
+    try {
+      assert.equal(await h.command('fill 64'), 'filled');
+      assert.equal(await h.command('close-fd'), 'closed');
+      const handed = (): boolean => {
+        const path = join(state, 'machine.state');
+        const body = decodeStateFile(path, 'machine', readFileSync(path)) as {
+          given?: { uids: Record<string, number[]> };
+        };
+        return Object.values(body.given?.uids ?? {}).some((u) => u.includes(NOBODY));
+      };
+      await waitFor('machine.state saying it went to uid 65534', handed);
+      const before = own.fdCount();
+      const c = new RawPeer(own.socket(GPU), () => {});
+      c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
+      c.close();
+      // The copy finished and went in (the memory is fresh: it went to no uid since).
+      await waitFor('machine.state saying it was renewed', () => !handed());
+      await waitFor('the server back to its descriptors', () => own.fdCount() === before);
+      await waitFor('no partition left', () => own.state().partitions.length === 0);
+      const memory = join(state, 'memory');
+      assert.deepEqual(
+        readdirSync(memory).filter((n) => n.includes('.renew-')),
+        [],
+        `no copy left in ${memory}`,
+      );
+      const d = await connectWhenFree(own, GPU);
+      try {
+        const at = 63 * (1 << 20) + 5;
+        const back = new Uint8Array(await d.regionRead(9, BigInt(at), 4));
+        assert.deepEqual(
+          back,
+          Uint8Array.from({ length: 4 }, (_, i) => (63 + at + i) & 0xff),
+        );
+      } finally {
+        d.close();
+      }
+      assert.doesNotMatch(own.stderr(), /internal error|release failed/);
+    } finally {
+      h.stop();
+      await own.stop();
+    }
+  });
 });
 
 describe('inspect --socket-dir while one device is held', { skip: notRoot }, () => {
