@@ -31,10 +31,11 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { dataRanges, replaceFd } from '../native/index.ts';
+import { dataRanges, dupFd, replaceFd } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
 import {
+  closeLater,
   copyPopulated,
   copyPopulatedLater,
   PopulatedPages,
@@ -233,7 +234,9 @@ export function openFileMemory(
             drop();
             throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);
           }
+          const old = dupFd(fd);
           replaceFd(fd, fresh);
+          closeLater(old);
           return true;
         },
         abandon() {
