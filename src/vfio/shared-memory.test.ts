@@ -221,8 +221,8 @@ for (const [kind, make] of [
   it(`renewLater copies ${kind} off the event loop, then commit swaps it in; a write meanwhile or a close drops the copy, nothing left`, async () => {
     const { m, dir } = make();
     try {
-      // 3 MiB + 3 bytes populated: several copy steps, one cut short.
-      const data = new Uint8Array(3 * 1024 * 1024 + 3).map((_, i) => (i * 7 + 1) & 0xff);
+      // 9 MiB + 3 bytes populated: several copy steps (4 MiB), the last cut short.
+      const data = new Uint8Array(9 * 1024 * 1024 + 3).map((_, i) => (i * 7 + 1) & 0xff);
       m.write(0x100000n, data);
       m.write(0xf00000n, Uint8Array.of(9));
       const before = m.dataRanges(0n, m.size);
