@@ -342,6 +342,7 @@ const writeLater = promisify(write);
  * `copyPopulated` on libuv's threadpool (pread/pwrite), one COPY_LATER_CHUNK at a time, so that the
  * event loop serves others meanwhile. Stops early, resolving false, once `going()` says no
  * (the memory closed); true when all was copied.
+ * @throws SystemCallError (rejects) from lseek, pread or pwrite while the memory is open.
  */
 export async function copyPopulatedLater(
   from: number,
