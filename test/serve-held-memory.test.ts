@@ -656,6 +656,123 @@ describe('the look through /proc for who holds the memory', { skip: notRoot }, (
   });
 });
 
+describe('a renew of GPU RAM that went to another uid', { skip: notRoot }, () => {
+  it("runs off the event loop: another device's client gets REGION_READ replies while it copies; the memory reads back the same through REGION_READ and a new mapping", async () => {
+    const own = await startServe(['--allow-uid', String(NOBODY)], { dir: join(base, 'renews') });
+    const MIB = 1 << 20;
+    const filled = 96; // MiB populated: copy steps of 1 MiB, seconds per GiB
+    const h = await hold(own.socket(GPU), 9, false);
+    const other = await connectWhenFree(own, '0003:02:00.0');
+    try {
+      assert.equal(await h.command(`fill ${filled}`), 'filled');
+      assert.equal(await h.command('close-fd'), 'closed'); // nothing holds it: it is renewed
+      let answer: RawMessage | undefined;
+      const c = new RawPeer(own.socket(GPU), (m) => {
+        answer = m;
+      });
+      try {
+        // One sendmsg: the VERSION is in the server's socket before the first read below is sent.
+        c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
+        let replies = 0;
+        await within(
+          'the answer to VERSION',
+          (async () => {
+            while (answer === undefined && c.failure === null) {
+              await other.regionRead(7, 0n, 4);
+              replies++;
+            }
+          })(),
+        );
+        assert.equal(answer?.errno, 0, `VERSION answered ${JSON.stringify(answer)}`);
+        // Each read is sent once the last is answered: a server copying on its event loop
+        // answers none of them until it has answered the VERSION (at most the one read first).
+        assert.ok(replies >= 3, `${replies} REGION_READ round trips while the renew ran`);
+      } finally {
+        c.close();
+      }
+      await waitFor('the line saying so', () =>
+        new RegExp(
+          `${GPU}: region [0-9, ]*\\b9\\b[0-9, ]* moved to fresh memory for pid ${process.pid}: it was handed to uid ${NOBODY}`,
+        ).test(own.stderr()),
+      );
+      const expected = (at: number, length: number): Uint8Array =>
+        Uint8Array.from({ length }, (_, i) => (Math.floor((at + i) / MIB) + at + i) & 0xff);
+      const d = await connectWhenFree(own, GPU);
+      try {
+        const ram = await d.mapRegion(9);
+        try {
+          for (const at of [0, MIB - 8, 37 * MIB + 4093, (filled - 1) * MIB, filled * MIB - 64]) {
+            const length = 64;
+            const wire = await d.regionRead(9, BigInt(at), length);
+            assert.deepEqual(new Uint8Array(wire), expected(at, length), `REGION_READ at ${at}`);
+            assert.deepEqual(ram.read(BigInt(at), length), expected(at, length), `mapped at ${at}`);
+          }
+          const past = await d.regionRead(9, BigInt(filled * MIB), 8);
+          assert.deepEqual(new Uint8Array(past), new Uint8Array(8), 'a hole stays zeros');
+        } finally {
+          ram.unmap();
+        }
+      } finally {
+        d.close();
+      }
+      assert.doesNotMatch(own.stderr(), /internal error|release failed/);
+    } finally {
+      other.close();
+      h.stop();
+      await own.stop();
+    }
+  });
+
+  it('a client gone while it copies (--state-dir) leaves nothing: no fd, no partition, no copy file; the next client reads the bytes', async () => {
+    const state = join(base, 'state-renew-gone');
+    const own = await startServe(['--state-dir', state, '--allow-uid', String(NOBODY)], {
+      dir: join(base, 'renews-gone'),
+    });
+    const h = await hold(own.socket(GPU), 9, false);
+    try {
+      assert.equal(await h.command('fill 64'), 'filled');
+      assert.equal(await h.command('close-fd'), 'closed');
+      const handed = (): boolean => {
+        const path = join(state, 'machine.state');
+        const body = decodeStateFile(path, 'machine', readFileSync(path)) as {
+          given?: { uids: Record<string, number[]> };
+        };
+        return Object.values(body.given?.uids ?? {}).some((u) => u.includes(NOBODY));
+      };
+      await waitFor('machine.state saying it went to uid 65534', handed);
+      const before = own.fdCount();
+      const c = new RawPeer(own.socket(GPU), () => {});
+      c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
+      c.close();
+      // The copy finished and went in (the memory is fresh: it went to no uid since).
+      await waitFor('machine.state saying it was renewed', () => !handed());
+      await waitFor('the server back to its descriptors', () => own.fdCount() === before);
+      await waitFor('no partition left', () => own.state().partitions.length === 0);
+      const memory = join(state, 'memory');
+      assert.deepEqual(
+        readdirSync(memory).filter((n) => n.includes('.renew-')),
+        [],
+        `no copy left in ${memory}`,
+      );
+      const d = await connectWhenFree(own, GPU);
+      try {
+        const at = 63 * (1 << 20) + 5;
+        const back = new Uint8Array(await d.regionRead(9, BigInt(at), 4));
+        assert.deepEqual(
+          back,
+          Uint8Array.from({ length: 4 }, (_, i) => (63 + at + i) & 0xff),
+        );
+      } finally {
+        d.close();
+      }
+      assert.doesNotMatch(own.stderr(), /internal error|release failed/);
+    } finally {
+      h.stop();
+      await own.stop();
+    }
+  });
+});
+
 describe('inspect --socket-dir while one device is held', { skip: notRoot }, () => {
   it('reports EBUSY on its line and still describes the others (text and --json), exit 1', async () => {
     const h = await hold(serve.socket(GPU), 9, true);

@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  fdatasync,
   fdatasyncSync,
   fstatSync,
   fsyncSync,
@@ -29,11 +30,14 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
-import { dataRanges, replaceFd } from '../native/index.ts';
+import { promisify } from 'node:util';
+import { dataRanges, dupFd, replaceFd } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
 import {
+  closeLater,
   copyPopulated,
+  copyPopulatedLater,
   PopulatedPages,
   preadFully,
   punchOutside,
@@ -91,6 +95,8 @@ export function openFileMemory(
   let open = true;
   const populated = new PopulatedPages(fd, size);
   const account: MemoryAccount | undefined = options.budget?.open(name, fd);
+  /** Counts this server's writes, so that renewLater's commit sees one made during its copy. */
+  let writes = 0;
 
   const place = (offset: bigint, data: Uint8Array): void => {
     let done = 0;
@@ -101,6 +107,7 @@ export function openFileMemory(
   };
 
   const write = (offset: bigint, data: Uint8Array, charged: boolean): void => {
+    writes++;
     if (account === undefined) {
       place(offset, data);
       return;
@@ -149,6 +156,7 @@ export function openFileMemory(
     },
     clear(kept) {
       if (!open) return;
+      writes++;
       punchOutside(fd, size, kept);
       populated.forget();
       account?.refresh();
@@ -184,6 +192,59 @@ export function openFileMemory(
       }
       replaceFd(fd, fresh);
     },
+    async renewLater() {
+      if (!open) return null;
+      const tmp = `${path}.renew-${randomBytes(6).toString('hex')}`;
+      let fresh: number;
+      try {
+        const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+        fresh = openSync(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+      } catch (err) {
+        throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);
+      }
+      const drop = (): void => {
+        closeSync(fresh);
+        rmSync(tmp, { force: true });
+      };
+      const began = writes;
+      try {
+        ftruncateSync(fresh, Number(size));
+        if (!(await copyPopulatedLater(fd, fresh, size, () => open))) {
+          drop();
+          return null;
+        }
+        if (options.sync) await fdatasyncLater(fresh);
+      } catch (err) {
+        drop();
+        throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);
+      }
+      let done = false;
+      return {
+        commit() {
+          if (done) return false;
+          done = true;
+          if (!open || writes !== began) {
+            drop();
+            return false;
+          }
+          try {
+            renameSync(tmp, path);
+            if (options.sync) syncDirectory(dirname(path)); // the rename itself on disk
+          } catch (err) {
+            drop();
+            throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);
+          }
+          const old = dupFd(fd);
+          replaceFd(fd, fresh);
+          closeLater(old);
+          return true;
+        },
+        abandon() {
+          if (!done) drop();
+          done = true;
+        },
+      };
+    },
     close() {
       account?.close();
       if (open) closeSync(fd);
@@ -191,6 +252,8 @@ export function openFileMemory(
     },
   };
 }
+
+const fdatasyncLater = promisify(fdatasync);
 
 /** fsync(2) of a directory, so that a rename in it survives a power loss. */
 function syncDirectory(dir: string): void {

@@ -90,6 +90,7 @@ export {
 export {
   budgetedMemfdMemory,
   createMemfdMemory,
+  type PendingRenew,
   reopenForPeer,
   type SharedMemory,
   type SharedMemoryFactory,

@@ -218,4 +218,57 @@ for (const [kind, make] of [
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
   });
+  it(`renewLater copies ${kind} off the event loop, then commit swaps it in; a write meanwhile or a close drops the copy, nothing left`, async () => {
+    const { m, dir } = make();
+    try {
+      // 9 MiB + 3 bytes populated: several copy steps (4 MiB), the last cut short.
+      const data = new Uint8Array(9 * 1024 * 1024 + 3).map((_, i) => (i * 7 + 1) & 0xff);
+      m.write(0x100000n, data);
+      m.write(0xf00000n, Uint8Array.of(9));
+      const before = m.dataRanges(0n, m.size);
+      const fd = m.fd;
+      const ino = fstatSync(fd).ino;
+      let turns = 0; // the event loop ran meanwhile
+      const ticking = setInterval(() => turns++, 0);
+      const pending = await (m.renewLater?.() ?? Promise.resolve(null));
+      clearInterval(ticking);
+      assert.ok(pending !== null, 'a copy');
+      assert.ok(turns > 0, 'the event loop turned during the copy');
+      assert.equal(fstatSync(fd).ino, ino, 'nothing swapped before the commit');
+      assert.equal(pending.commit(), true);
+      assert.equal(m.fd, fd, 'the same descriptor number');
+      assert.notEqual(fstatSync(fd).ino, ino, 'a new file under it');
+      assert.deepEqual(m.dataRanges(0n, m.size), before, 'the same pages populated, holes kept');
+      const back = new Uint8Array(data.length);
+      m.read(0x100000n, back);
+      assert.deepEqual(back, data, 'the same bytes read back');
+      const raw = new Uint8Array(data.length);
+      readSync(m.fd, raw, 0, raw.length, 0x100000); // through the descriptor a peer maps
+      assert.deepEqual(raw, data);
+      assert.equal(heldElsewhere(m.fd), false, 'no description of the new file but ours');
+      if (dir) assert.deepEqual(readdirSync(dir), ['gpu.mem'], 'renamed over, nothing left');
+
+      // A write by this server during the copy: the copy is dropped, the memory stays.
+      const ino2 = fstatSync(fd).ino;
+      const later = m.renewLater?.();
+      m.write(0x100000n, Uint8Array.of(0xee));
+      const stale = await later;
+      assert.ok(stale != null);
+      assert.equal(stale.commit(), false, 'written meanwhile: not swapped');
+      assert.equal(fstatSync(fd).ino, ino2, 'the same file');
+      const one = new Uint8Array(1);
+      m.read(0x100000n, one);
+      assert.equal(one[0], 0xee, 'the write kept');
+      if (dir) assert.deepEqual(readdirSync(dir), ['gpu.mem'], 'the copy removed');
+
+      // Closed during the copy: nothing left behind.
+      const closing = m.renewLater?.();
+      m.close();
+      assert.equal(await closing, null);
+      if (dir) assert.deepEqual(readdirSync(dir), ['gpu.mem'], 'the copy removed');
+    } finally {
+      m.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  });
 }

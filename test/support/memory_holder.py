@@ -11,6 +11,7 @@ of answer each:
   splice     splices the region's first page into a pipe it keeps -> "spliced"
   pipe       reads that page back from the pipe: 8 bytes at 0x100, hex -> "<hex>"
   reconnect [PATH]  connects again (to PATH if given) and does VERSION -> "ok" or "errno <n>"
+  fill N     pwrites N MiB from the region's start, byte i of MiB k being (k + i) & 0xff -> "filled"
 A child made by fork dies with this process (PR_SET_PDEATHSIG)."""
 import ctypes, os, signal, socket, struct, sys
 
@@ -83,6 +84,13 @@ def main():
             if address is not None:
                 libc.munmap(address, LENGTH)
             print(f'child {child}', flush=True)
+        elif command.startswith('fill '):
+            for k in range(int(command.split()[1])):
+                chunk = bytes((k + j) & 0xff for j in range(256)) * 4096
+                done = 0
+                while done < len(chunk):
+                    done += os.pwrite(fd, chunk[done:], offset + k * len(chunk) + done)
+            print('filled', flush=True)
         elif command.startswith('reconnect'):
             try:
                 open_device(command.split()[1] if ' ' in command else path).close()

@@ -409,6 +409,8 @@ export class GivenMemory {
   /** A memory not in #uids went to uids not known (a state directory without a record). */
   #othersUnknown: boolean;
   readonly #onChange: (() => void) | undefined;
+  /** renewAhead's copies under way, by memory name: a second open of the same memory joins. */
+  readonly #renewing = new Map<string, Promise<number | undefined>>();
 
   /**
    * `record`: what machine.state kept (a restart); `othersUnknown` without one: the memory
@@ -508,4 +510,69 @@ export class GivenMemory {
     if (changed) this.#onChange?.();
     return { renewed, left, uids: [...others].sort((a, b) => a - b) };
   }
+
+  /**
+   * Before a peer of `peerUid` opens `device` (its VERSION waits): renewFor's copies of its
+   * memories of RENEW_LATER_MIN_BYTES or more, made off the event loop (renewLater) while
+   * other sessions are served; renewFor at the open then renews only the small ones (an ATSD
+   * page, which several bridges may share). The rule this relies on: such memory (GPU RAM,
+   * a BAR) is reached only through its own device, which has no session while one opens it
+   * (one session per device), and a closed device makes no DMA; so nothing of this server
+   * writes it during the copy. It is enforced, not trusted: a memory written meanwhile (its
+   * commit says so), held by another description by then, or a device open, keeps its old
+   * file and renewFor copies it synchronously at the open as before.
+   * Resolves (never rejects) once the copies are in, to the regions renewed and the other
+   * uids (for the log); undefined when none is due.
+   */
+  renewAhead(
+    device: VfioPciDevice,
+    peerUid: number | undefined,
+  ):
+    | Promise<{ readonly renewed: readonly number[]; readonly uids: readonly number[] }>
+    | undefined {
+    if (device.isOpen) return undefined;
+    const copies: Promise<number | undefined>[] = [];
+    const others = new Set<number>();
+    for (const { region, memory } of device.mappedMemory()) {
+      if (memory.renewLater === undefined || memory.size < RENEW_LATER_MIN_BYTES) continue;
+      const set = this.#set(memory.name);
+      const due = [...set].filter((u) => u !== peerUid);
+      if (due.length === 0 || leaseSaysHeld(memory.fd) === true) continue;
+      const under = this.#renewing.get(memory.name);
+      if (under !== undefined) {
+        copies.push(under.then(() => undefined));
+        continue;
+      }
+      const copy = memory
+        .renewLater()
+        .then((pending) => {
+          if (pending === null) return undefined;
+          // Held since (a descriptor handed out after all), or the device opened: renewFor decides.
+          if (device.isOpen || leaseSaysHeld(memory.fd) === true) {
+            pending.abandon();
+            return undefined;
+          }
+          if (!pending.commit()) return undefined;
+          for (const u of due) others.add(u);
+          set.clear();
+          this.#onChange?.();
+          return region;
+        })
+        .catch(() => undefined) // renewFor at the open tries again and says why
+        .finally(() => this.#renewing.delete(memory.name));
+      this.#renewing.set(memory.name, copy);
+      copies.push(copy);
+    }
+    if (copies.length === 0) return undefined;
+    return Promise.all(copies).then((regions) => ({
+      renewed: regions.filter((r): r is number => r !== undefined),
+      uids: [...others].sort((a, b) => a - b),
+    }));
+  }
 }
+
+/**
+ * Memory at least this large is renewed off the event loop (GivenMemory.renewAhead): GPU RAM,
+ * large BARs. Smaller memory (an ATSD page, small BARs) is copied at the open, synchronously.
+ */
+export const RENEW_LATER_MIN_BYTES = 1n << 26n;

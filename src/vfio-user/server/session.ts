@@ -119,6 +119,10 @@ export class Session implements SessionState, MessageReceiver {
    * that waits for it, then what followed, handled in order once it is in.
    */
   #waiting: FramedMessage[] | undefined;
+  /** What renewAhead moved before the open, for the open's log line. */
+  #renewedAhead:
+    | { readonly renewed: readonly number[]; readonly uids: readonly number[] }
+    | undefined;
   /** MIG_DATA_WRITE's two placement buffers, used in turn (see placeBody). */
   readonly #migrationData = [new Uint8Array(0), new Uint8Array(0)];
   #migrationTurn = 0;
@@ -236,7 +240,17 @@ export class Session implements SessionState, MessageReceiver {
   /** Fresh memory for the device when it went to another uid since (memory-holders.ts). */
   #renewMemory(peerUid: number | undefined, memories: readonly RegionMemory[]): void {
     const { given, device, peerPid } = this.#options;
-    const moved = given?.renewFor(device, peerUid, memories);
+    const now = given?.renewFor(device, peerUid, memories);
+    const ahead = this.#renewedAhead;
+    this.#renewedAhead = undefined;
+    const moved =
+      ahead === undefined
+        ? now
+        : {
+            renewed: [...ahead.renewed, ...(now?.renewed ?? [])],
+            left: now?.left ?? [],
+            uids: [...new Set([...ahead.uids, ...(now?.uids ?? [])])].sort((a, b) => a - b),
+          };
     if (moved === undefined || moved.uids.length === 0) return;
     const to = moved.uids.map((u) => (u < 0 ? 'clients of the last server' : `uid ${u}`));
     if (moved.renewed.length > 0)
@@ -342,8 +356,9 @@ export class Session implements SessionState, MessageReceiver {
   }
 
   /**
-   * A VERSION whose open must look through /proc first (memory-holders.ts lookAhead) waits for
-   * that look, made off the event loop, while other sessions are served; then it and what
+   * A VERSION whose open must look through /proc first (memory-holders.ts lookAhead), or whose
+   * device's memory is due for renewal (GivenMemory.renewAhead: seconds per GiB), waits for
+   * that look and copy, made off the event loop, while other sessions are served; then it and what
    * followed are handled in order. A client gone meanwhile leaves only its messages' fds, closed.
    */
   #mustLookFirst(message: FramedMessage): boolean {
@@ -357,10 +372,16 @@ export class Session implements SessionState, MessageReceiver {
       // A memory that cannot be asked about: the open's own look (refuseWhileMemoryHeld) says why.
       this.log(`${this.device.name}: no look ahead through /proc: ${messageOf(err)}`);
     }
-    if (look === undefined) return false;
+    // Memory due for renewal (memory-holders.ts GivenMemory.renewAhead) is copied meanwhile too.
+    const { given, peerUid, peerPid } = this.#options;
+    const renew = given?.renewAhead(this.device, peerUid ?? uidOf(peerPid));
+    if (look === undefined && renew === undefined) return false;
     this.#waiting = [message];
     this.transport.pause?.();
-    void look.then(() => this.#looked());
+    void Promise.all([look, renew]).then(([, renewed]) => {
+      if (renewed !== undefined && renewed.renewed.length > 0) this.#renewedAhead = renewed;
+      this.#looked();
+    });
     return true;
   }
 
