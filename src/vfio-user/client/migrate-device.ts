@@ -195,12 +195,15 @@ function relayError(
   const known = (/^E[A-Z0-9]+$/.test(code) ? code : 'EIO') as ErrnoName;
   switch (o.kind) {
     case 1:
-      return named(new ReplyError(command, 0, o.errno), end, false, o.end === 2);
+      return named(new ReplyError(command, o.failedMsgId, o.errno), end, false, o.end === 2);
     case 2:
       return named(new VfioError('EIO', 'closed'), end, true);
     case 3:
       return named(
-        new VfioError('ETIMEDOUT', `no reply to ${o.what} (msg 0) within ${timeoutMs} ms`),
+        new VfioError(
+          'ETIMEDOUT',
+          `no reply to ${o.what} (msg ${o.failedMsgId}) within ${timeoutMs} ms`,
+        ),
         end,
         false,
       );
