@@ -30,17 +30,6 @@ function joinDashValues(args: readonly string[], options: ParseArgsConfig['optio
   return out;
 }
 
-/** A parseArgs failure (code ERR_PARSE_ARGS_*) reworded as one sentence naming the option. */
-export class ArgsError extends TypeError {
-  override readonly name: string = 'ArgsError';
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * parseArgs' error for `args` in the CLI's words: one sentence (no trailing period) naming the
  * option or argument, without parseArgs' advice; other errors as they are.
@@ -65,12 +54,13 @@ function reworded(err: unknown, args: readonly string[]): unknown {
     sentence = `unknown option '${quoted}'`;
   else if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && quoted !== undefined)
     sentence = `unexpected argument '${quoted}' (this command takes no positional arguments)`;
-  return new ArgsError(code, sentence);
+  // parseArgs' own kind (a TypeError with its code), in our words.
+  return Object.assign(new TypeError(sentence), { code });
 }
 
 /**
  * parseArgs of `config` (strict unless it says otherwise), negative numbers taken as values.
- * @throws ArgsError (parseArgs' code) naming the option: an unknown option, a missing or
+ * @throws TypeError with parseArgs' code (ERR_PARSE_ARGS_*), its message naming the option: an unknown option, a missing or
  *   ambiguous value, a value given to a flag, an unexpected positional.
  */
 export function parseCliArgs<T extends ParseArgsConfig>(
