@@ -46,6 +46,7 @@ typedef struct {
   uint64_t bytes;
   bool ended;
   uint16_t next_msg_id;
+  uint16_t failed_msg_id; /* the message a failure concerns (kind != 0) */
   int end, kind, err; /* err: the errno (reply's, syscall's, ETIMEDOUT, EIO) */
   char what[160];
   /* napi */
@@ -180,6 +181,7 @@ static void put_header(uint8_t *h, uint16_t id, uint16_t command, uint32_t size)
 static bool take_reply(relay_job *j, int fd, int end, uint16_t id, uint16_t command,
                        uint32_t *size) {
   uint8_t h[HEAD];
+  j->failed_msg_id = id;
   if (!read_exact(j, fd, h, HEAD, end)) return false;
   uint16_t got_id = (uint16_t)(h[0] | h[1] << 8), got_cmd = (uint16_t)(h[2] | h[3] << 8);
   uint32_t flags, error;
@@ -224,6 +226,7 @@ static void relay(relay_job *j) {
     while (!ended && reads < j->read_ahead && asked < j->max_bytes) {
       uint8_t req[HEAD + DATA_HEAD];
       put_header(req, read_id, CMD_READ, HEAD + DATA_HEAD);
+      j->failed_msg_id = read_id;
       put_u32(req + HEAD, DATA_HEAD); /* argsz */
       put_u32(req + HEAD + 4, j->chunk);
       if (!write_exact(j, j->src, req, sizeof req, END_SOURCE)) goto out;
@@ -262,6 +265,7 @@ static void relay(relay_job *j) {
     if (n > 0) {
       uint8_t req[HEAD + DATA_HEAD];
       put_header(req, write_id, CMD_WRITE, HEAD + DATA_HEAD + n);
+      j->failed_msg_id = write_id;
       put_u32(req + HEAD, DATA_HEAD + n); /* argsz */
       put_u32(req + HEAD + 4, n);
       if (!write_exact(j, j->dst, req, sizeof req, END_DESTINATION)) goto out;
@@ -319,6 +323,7 @@ static void complete(napi_env env, napi_status status, void *data) {
                nv_set(env, result, "end", nv_int32(env, j->end)) &&
                nv_set(env, result, "kind", nv_int32(env, j->kind)) &&
                nv_set(env, result, "errno", nv_int32(env, j->err)) &&
+               nv_set(env, result, "failedMsgId", nv_int32(env, j->failed_msg_id)) &&
                napi_create_string_utf8(env, j->what, NAPI_AUTO_LENGTH, &what) == napi_ok &&
                nv_set(env, result, "what", what);
   if (built) {
@@ -342,7 +347,7 @@ static void complete(napi_env env, napi_status status, void *data) {
 /*
  * migRelay(source, destination, chunk, maxBytes, readAhead, writesInFlight, msgId,
  * sourceTimeoutMs, destinationTimeoutMs): a promise of { bytes, ended, nextMsgId, end, kind,
- * errno, what } (see the module header; end 0 and kind 0: no failure). Stops once `maxBytes`
+ * errno, failedMsgId, what } (see the module header; end 0 and kind 0: no failure). Stops once `maxBytes`
  * have been asked for (and relayed) or the stream ended (a read shorter than `chunk`).
  */
 static napi_value mig_relay(napi_env env, napi_callback_info info) {

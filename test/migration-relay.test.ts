@@ -7,15 +7,21 @@
  * naming that end.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MigState } from '../src/migration/index.ts';
 import { migRelay, type RelayOutcome } from '../src/native/index.ts';
 import {
+  Command,
   migrateDevice,
   migrationState,
   setMigrationState,
   VfioUserClient,
 } from '../src/vfio-user/index.ts';
+import { FLAG_ERROR, FLAG_REPLY, packHeader } from './support/frames.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 const MiB = 1024 * 1024;
@@ -86,6 +92,54 @@ async function relayAll(
     a.channel.connection.resume();
     b.channel.connection.resume();
   }
+}
+
+/**
+ * A proxy at a new socket to `target` that answers the `nth` MIG_DATA_READ (1-based) with an
+ * error reply of `errno` in place of the server's reply; `failed` gets that reply's msg id.
+ */
+async function failingReadProxy(target: string, nth: number, errno: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-relay-proxy-'));
+  const path = join(dir, 'proxy.sock');
+  const sockets: Socket[] = [];
+  const failed: number[] = [];
+  const server = createServer((client) => {
+    const upstream = createConnection(target);
+    sockets.push(client, upstream);
+    client.pipe(upstream);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    let pending = Buffer.alloc(0);
+    let reads = 0;
+    upstream.on('data', (d: Buffer) => {
+      pending = Buffer.concat([pending, d]);
+      // Whole messages only: a header (msg_id u16, command u16, size u32, flags u32, error u32).
+      while (pending.length >= 16 && pending.length >= pending.readUInt32LE(4)) {
+        const size = pending.readUInt32LE(4);
+        const message = pending.subarray(0, size);
+        pending = pending.subarray(size);
+        const [id, command, flags] = [
+          message.readUInt16LE(0),
+          message.readUInt16LE(2),
+          message.readUInt32LE(8),
+        ];
+        if (command === Command.MIG_DATA_READ && (flags & 0xf) === FLAG_REPLY && ++reads === nth) {
+          failed.push(id);
+          client.write(packHeader(id, command, 16, FLAG_REPLY | FLAG_ERROR, errno));
+        } else client.write(message);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  return {
+    path,
+    failed,
+    close() {
+      for (const s of sockets) s.destroy();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 async function to(c: VfioUserClient, ...states: MigState[]): Promise<void> {
@@ -178,6 +232,28 @@ describe('stop-copy relay (native/relay.c)', () => {
       a.close();
       b.close();
       await other.stop();
+    }
+  });
+
+  it('migrateDevice: an error reply to the 2nd MIG_DATA_READ of the relay names that msg id', async () => {
+    const EIO = 5;
+    const proxy = await failingReadProxy(source.socket(GPU), 2, EIO);
+    const a = await VfioUserClient.connect(proxy.path, { replyTimeoutMs: 5000 });
+    const b = await connectWhenFree(destination, GPU);
+    try {
+      const rejected = await migrateDevice(a, b, { maxRounds: 0, sourceName: 'source' }).then(
+        () => assert.fail('the migration succeeded'),
+        (e: unknown) => e as Error,
+      );
+      assert.equal(proxy.failed.length, 1);
+      assert.equal(
+        rejected.message,
+        `EIO: source: VFIO_USER_MIG_DATA_READ (msg ${proxy.failed[0]}) failed: EIO`,
+      );
+    } finally {
+      a.close();
+      b.close();
+      proxy.close();
     }
   });
 

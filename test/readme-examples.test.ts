@@ -179,6 +179,12 @@ describe('every README example runs', () => {
     assert.ok(examples.length >= 40, `only ${examples.length} examples found`);
   });
 
+  it('an example showing `exit N` prints it: its command ends with echo "exit $?"', () => {
+    for (const e of examples)
+      if (e.output?.some((l) => /^exit \d+$/.test(l)))
+        assert.match(e.line, /; echo "exit \$\?"/, e.line);
+  });
+
   it("prints serve's table as README shows it", () => {
     const first = examples.find((e) => /^vfio-nvlink2 serve --socket-dir \/tmp\/vn$/.test(e.line));
     assert.ok(first?.output, 'README shows a plain serve of the built-in platform');

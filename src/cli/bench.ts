@@ -51,8 +51,13 @@ function parseArgs(argv: readonly string[]): BenchArgs | null {
     else if (a === '--no-fail') args.fail = false;
     else if (a === '--json') {
       const file = argv[++i];
-      if (file === undefined)
-        throw new CliError('bench', 'USAGE', `--json needs a file\n\n${USAGE}`);
+      // An option next is not a file name (one starting with a dash goes as --json=FILE).
+      if (file === undefined || file.startsWith('-'))
+        throw new CliError(
+          'bench',
+          'USAGE',
+          `--json needs a file${file === undefined ? '' : `, not the option '${file}' (a file starting with a dash: --json=FILE)`}\n\n${USAGE}`,
+        );
       args.json = file;
     } else if (a.startsWith('--json=')) args.json = a.slice('--json='.length);
     else throw new CliError('bench', 'USAGE', `unknown option '${a}'\n\n${USAGE}`);

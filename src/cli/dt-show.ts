@@ -4,7 +4,6 @@
  * (`-p`) or subnodes (`-l`), with `-d` for what is missing; `--json` for all of it.
  */
 import { statSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { messageOf } from '../errors/index.ts';
 import {
   FDTGET_GUESS,
@@ -21,6 +20,7 @@ import {
   toDts,
 } from '../fdt/index.ts';
 import { defaultPlatformTree } from '../platform/index.ts';
+import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
 import { printLine, writeStdout } from './output.ts';
 import { readPlatformArg } from './platform-arg.ts';

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { CodedError } from '../errors/index.ts';
 import { deviceNameForSocket, socketsInDir } from '../serve-dir/index.ts';
 import { type DeviceDescription, VfioError } from '../vfio/index.ts';
-import { atSocket, DeviceSocketError, describeRemote, ReplyError } from '../vfio-user/index.ts';
+import { atSocket, DeviceSocketError, describeRemote } from '../vfio-user/index.ts';
 import { parseCliArgs as parseArgs } from './args.ts';
 
 /** `inspect SOCKET` / `inspect --socket-dir DIR` arguments. */
@@ -72,25 +72,26 @@ function parse(argv: string[]) {
 }
 
 /**
- * A device of `--socket-dir DIR` that answered with an errno instead of being described (EBUSY:
- * in use, or a client of another uid still holds its memory): reported on its own line while
- * the others are described.
+ * A device of `--socket-dir DIR` that failed instead of being described (an errno reply such as
+ * EBUSY: in use, or a client of another uid still holds its memory; no reply within QEMU's
+ * timeout; nobody listening; the connection closed mid-describe): reported on its own line
+ * while the others are described.
  */
 export interface RemoteRefusal {
   readonly name: string;
   readonly error: DeviceSocketError;
 }
 
-/** Whether an entry of inspectOverWire's answer is a refused device. */
+/** Whether an entry of inspectOverWire's answer is a device that failed to be described. */
 export function isRefusal(d: DeviceDescription | RemoteRefusal): d is RemoteRefusal {
   return 'error' in d && d.error instanceof DeviceSocketError;
 }
 
 /**
  * The descriptions for parsed wire arguments, one connection at a time; with several sockets
- * (`--socket-dir`), a device that answers with an errno is a RemoteRefusal in its place.
- * @throws DeviceSocketError naming the socket, with its cause's errno (for several sockets,
- *   only a failure to reach one: nobody listens there, not allowed).
+ * (`--socket-dir`), a device that fails in any expected way (an errno reply, a timeout, refused
+ * or cut connection) is a RemoteRefusal in its place.
+ * @throws DeviceSocketError naming the socket, with its cause's errno (one socket only).
  */
 export async function inspectOverWire(
   args: RemoteInspectArgs,
@@ -106,8 +107,8 @@ export async function inspectOverWire(
     try {
       out.push(await describeRemote(socket, name));
     } catch (e) {
-      const answered = e instanceof DeviceSocketError && e.cause instanceof ReplyError;
-      if (args.address !== undefined || !answered) throw e;
+      // Every per-device failure is that device's line; only one named socket fails the command.
+      if (args.address !== undefined || !(e instanceof DeviceSocketError)) throw e;
       out.push({ name, error: e });
     }
   }

@@ -302,9 +302,12 @@ export async function run(argv: string[]): Promise<number> {
   for (const line of refused) logLine(`vfio-nvlink2: ${line.message}`);
   const status = refused.length > 0 ? 1 : 0;
   if (args.json) {
-    const entries = descriptions.map((d) =>
-      isRefusal(d) ? { name: d.name, error: { code: d.error.code, message: d.error.message } } : d,
-    );
+    // The message is the text output's (socket, reason, hint), not the error's own.
+    const entries = descriptions.map((d) => {
+      if (!isRefusal(d)) return d;
+      const line = socketFailure('inspect', d.error);
+      return { name: d.name, error: { code: line.code, message: line.detail } };
+    });
     const out = entries.length === 1 && args.address !== undefined ? entries[0] : entries;
     await printLine(JSON.stringify(out, null, 2));
     return status;

@@ -22,7 +22,7 @@ import {
 } from '../vfio-user/index.ts';
 import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, cliErrorOf, usageError } from './cli-error.ts';
-import { startProgress } from './progress.ts';
+import { startProgress, stopAllProgress } from './progress.ts';
 import { socketFailure } from './socket-advice.ts';
 
 const USAGE = `usage: vfio-nvlink2 migrate --from SOCKET --to SOCKET [--precopy-rounds N] [--pause-pid PID]... [--json]
@@ -208,6 +208,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   // Interrupted (^C, kill): the paused writers run again before we exit, as the guest would.
   const onSignal = (signal: NodeJS.Signals) => {
+    stopAllProgress(); // the terminal back (cursor, line wrap) before the line and the exit
     resumePaused();
     process.stderr.write(`vfio-nvlink2: migrate: interrupted (${signal}); paused pids resumed\n`);
     process.exit(128 + constants.signals[signal]); // as a shell reports a death by signal

@@ -29,12 +29,40 @@ export function startProgress(
     clearOnComplete: false,
   });
   bar.start(total, 0, { step: '' });
+  // The bar hid the cursor and turned line wrap off (ESC[?25l ESC[?7l): whatever ends the
+  // process puts the terminal back — an exit (a command's own signal handler calls
+  // process.exit), or a signal nobody else handles, re-raised once the bar is stopped.
+  const stop = () => {
+    if (!live.delete(stop)) return;
+    process.off('exit', stop);
+    for (const signal of TERMINAL_SIGNALS) process.off(signal, onSignal);
+    bar.stop();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    stop();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  live.add(stop);
+  process.on('exit', stop);
+  for (const signal of TERMINAL_SIGNALS) process.on(signal, onSignal);
   return {
     update(value, step) {
       bar.update(Math.min(value, total), step === undefined ? {} : { step });
     },
-    stop() {
-      bar.stop();
-    },
+    stop,
   };
+}
+
+/** The signals that end a command at a terminal (^C, hang-up, kill). */
+const TERMINAL_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGHUP', 'SIGTERM'];
+
+/** The stop of each bar on the terminal now. */
+const live = new Set<() => void>();
+
+/**
+ * Stops every bar on the terminal, showing the cursor and turning line wrap back on: for a
+ * signal handler about to print its line and exit.
+ */
+export function stopAllProgress(): void {
+  for (const stop of [...live]) stop();
 }

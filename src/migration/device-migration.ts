@@ -35,6 +35,8 @@ export class DeviceMigration {
   #state = MigState.RUNNING;
   #saver: StreamSaver | undefined;
   #loader: StreamLoader | undefined;
+  /** Stream bytes written to the loading session (RESUMING), kept past a failed load (ERROR). */
+  #loaded = 0;
 
   constructor(
     private readonly device: VfioPciDevice,
@@ -83,8 +85,10 @@ export class DeviceMigration {
       const loader = this.#loader;
       this.#loader = undefined;
       loader?.finish();
+      this.#loaded = 0; // loaded whole: nothing cut
     } else if (from === S.STOP && to === S.RESUMING) {
       this.#loader = new StreamLoader(this.device);
+      this.#loaded = 0;
     } else if (from === S.RUNNING && to === S.PRE_COPY) {
       this.#saver = new StreamSaver(this.device);
     } else if (to === S.STOP_COPY) {
@@ -130,6 +134,7 @@ export class DeviceMigration {
         `MIG_DATA_WRITE in state ${migStateName(this.#state)} (RESUMING only)`,
       );
     loader.write(data, stable);
+    this.#loaded += data.length;
   }
 
   /** MIG_DATA_SIZE: bytes a STOP_COPY would still send (an estimate when none runs yet). */
@@ -139,6 +144,7 @@ export class DeviceMigration {
 
   /** DEVICE_RESET: back to RUNNING from any state (ERROR included), sessions and log dropped. */
   reset(): void {
+    this.#loaded = 0;
     this.#saver = undefined;
     this.#loader = undefined;
     this.dmaLog.stop();
@@ -146,8 +152,16 @@ export class DeviceMigration {
     this.device.setRunning(true);
   }
 
-  /** The client left: as a reset (see the module header). */
-  close(): void {
+  /**
+   * The client left: as a reset (see the module header). Returns the state and the stream
+   * bytes loaded when a loading session was cut mid-stream (RESUMING with data written, or
+   * ERROR after a failed load): the device's memory is then partly the stream's, and stays so.
+   */
+  close(): { readonly state: MigState; readonly bytes: number } | undefined {
+    const midStream = this.#state === MigState.RESUMING || this.#state === MigState.ERROR;
+    const cut =
+      midStream && this.#loaded > 0 ? { state: this.#state, bytes: this.#loaded } : undefined;
     this.reset();
+    return cut;
   }
 }

@@ -62,6 +62,8 @@ export interface RelayOutcome {
   /** 0 none, 1 error reply, 2 closed, 3 reply timeout, 4 malformed reply, 5 system call. */
   readonly kind: 0 | 1 | 2 | 3 | 4 | 5;
   readonly errno: number;
+  /** The msg id of the request or reply a failure concerns (meaningful when kind is not 0). */
+  readonly failedMsgId: number;
   /** The command or system call concerned, or what was malformed. */
   readonly what: string;
 }

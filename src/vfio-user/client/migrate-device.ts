@@ -87,6 +87,16 @@ class NamedError extends VfioError {
 }
 
 /**
+ * `end` refusing a MIG_DATA_WRITE with `code`: ENOMEM is its memory (its --memory-budget, or
+ * the host's), anything else a stream it does not take.
+ */
+function refusalOf(end: string, code: string): string {
+  return code === 'ENOMEM'
+    ? `${end} refused the stream (ENOMEM): out of memory for the device's data, its --memory-budget? (its log says which)`
+    : `${end} refused the stream (${code}): a device of another kind? see its log`;
+}
+
+/**
  * A failed request to `end` (a socket's name) as an error naming it: no reply within the
  * client's timeout says it did not answer, a connection gone says it closed, and a server's
  * errno reply keeps its wording (for MIG_DATA_WRITE, `refusal`: the stream is not for it).
@@ -96,12 +106,7 @@ function named(err: unknown, end: string, closed: boolean, refusal = false): unk
   // A request sent after the connection closed fails with a plain Error (transport.ts send).
   if (!(err instanceof VfioError) && !closed) return err;
   if (err instanceof ReplyError)
-    return new NamedError(
-      err.code,
-      refusal
-        ? `${end} refused the stream (${err.code}): a device of another kind? see its log`
-        : `${end}: ${err.reason}`,
-    );
+    return new NamedError(err.code, refusal ? refusalOf(end, err.code) : `${end}: ${err.reason}`);
   if (err instanceof VfioError && err.code === 'ETIMEDOUT') {
     const [, command, ms] = /^no reply to (\S+) .* within (\d+) ms/.exec(err.reason) ?? [];
     return new NamedError(
@@ -190,12 +195,15 @@ function relayError(
   const known = (/^E[A-Z0-9]+$/.test(code) ? code : 'EIO') as ErrnoName;
   switch (o.kind) {
     case 1:
-      return named(new ReplyError(command, 0, o.errno), end, false, o.end === 2);
+      return named(new ReplyError(command, o.failedMsgId, o.errno), end, false, o.end === 2);
     case 2:
       return named(new VfioError('EIO', 'closed'), end, true);
     case 3:
       return named(
-        new VfioError('ETIMEDOUT', `no reply to ${o.what} (msg 0) within ${timeoutMs} ms`),
+        new VfioError(
+          'ETIMEDOUT',
+          `no reply to ${o.what} (msg ${o.failedMsgId}) within ${timeoutMs} ms`,
+        ),
         end,
         false,
       );

@@ -10,7 +10,7 @@
  */
 
 import { messageOf } from '../../errors/index.ts';
-import { DeviceMigration } from '../../migration/index.ts';
+import { DeviceMigration, migStateName } from '../../migration/index.ts';
 import { closeFd, FastPathTable, isSystemCallError } from '../../native/index.ts';
 import type { DmaPort, MmapGrant, VfioPciDevice } from '../../vfio/index.ts';
 import { Errno, VfioError } from '../../vfio/index.ts';
@@ -511,7 +511,13 @@ export class Session implements SessionState, MessageReceiver {
     // still holds of them is what the next open looks for (memory-holders.ts).
     for (const grant of this.grants.values()) closeFd(grant.fd);
     this.grants.clear();
-    this.migration.close(); // the device runs again; a saving or loading session is dropped
+    // The device runs again; a saving or loading session is dropped. A load cut mid-stream
+    // leaves memory partly the stream's (kept, as GPU RAM survives a close): say so.
+    const cut = this.migration.close();
+    if (cut !== undefined)
+      this.log(
+        `${this.device.name}: migration stream cut in ${migStateName(cut.state)} after ${cut.bytes} bytes loaded: its memory is partly the stream's; migration state reset to RUNNING`,
+      );
     if (!this.#open) return;
     this.#open = false;
     const { device, partitions, peerPid } = this.#options;
