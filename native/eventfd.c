@@ -83,7 +83,10 @@ static int thread_wake_timer(napi_env env) {
   ev.sigev_notify_thread_id = (pid_t)syscall(SYS_gettid);
   if (timer_create(CLOCK_MONOTONIC, &ev, &wake_timer) < 0) return errno;
   wake_timer_made = true;
-  napi_add_env_cleanup_hook(env, delete_wake_timer, NULL);
+  if (napi_add_env_cleanup_hook(env, delete_wake_timer, NULL) != napi_ok) {
+    delete_wake_timer(NULL); /* not deleted with the environment: not kept */
+    return ENOMEM;
+  }
   return 0;
 }
 
@@ -183,7 +186,7 @@ static napi_value eventfd_read_fn(napi_env env, napi_callback_info info) {
   int fd;
   if (!nv_arg_fd(env, argv[0], &fd)) return NULL;
   napi_value null_value;
-  napi_get_null(env, &null_value);
+  NV_CHECK(env, napi_get_null(env, &null_value));
   int revents = poll_now(fd, POLLIN);
   if (revents < 0) return nv_throw_errno(env, "poll", errno);
   if (!(revents & POLLIN)) return null_value;

@@ -326,19 +326,21 @@ static void complete(napi_env env, napi_status status, void *data) {
                nv_set(env, result, "failedMsgId", nv_int32(env, j->failed_msg_id)) &&
                napi_create_string_utf8(env, j->what, NAPI_AUTO_LENGTH, &what) == napi_ok &&
                nv_set(env, result, "what", what);
-  if (built) {
-    napi_resolve_deferred(env, j->deferred, result);
-  } else {
+  bool settled = built && napi_resolve_deferred(env, j->deferred, result) == napi_ok;
+  if (!settled) {
     napi_value error = NULL, message;
     bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) napi_get_and_clear_last_exception(env, &error);
+    if (napi_is_exception_pending(env, &pending) != napi_ok) pending = false;
+    if (pending && napi_get_and_clear_last_exception(env, &error) != napi_ok) error = NULL;
     if (error == NULL &&
-        napi_create_string_utf8(env, "migRelay: cannot build its outcome", NAPI_AUTO_LENGTH,
-                                &message) == napi_ok)
-      napi_create_error(env, NULL, message, &error);
-    if (error == NULL) napi_get_undefined(env, &error);
-    napi_reject_deferred(env, j->deferred, error);
+        (napi_create_string_utf8(env, "migRelay: cannot build its outcome", NAPI_AUTO_LENGTH,
+                                 &message) != napi_ok ||
+         napi_create_error(env, NULL, message, &error) != napi_ok))
+      error = NULL;
+    if (error == NULL && napi_get_undefined(env, &error) != napi_ok) error = NULL;
+    /* A promise never settled would leave `migrate` waiting for ever: end the process instead. */
+    if (error == NULL || napi_reject_deferred(env, j->deferred, error) != napi_ok)
+      napi_fatal_error("migRelay", NAPI_AUTO_LENGTH, "cannot settle its promise", NAPI_AUTO_LENGTH);
   }
   napi_delete_async_work(env, j->work);
   free(j);
