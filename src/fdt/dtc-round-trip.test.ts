@@ -1,5 +1,5 @@
 /**
- * Round trips through the real dtc, both ways, on the hand-written fixtures in `fixtures/`:
+ * Round trips through the real dtc, both ways, on the hand-written fixtures in `test/fixtures/fdt/`:
  * dtc's blob → parseFdt → serializeFdt decompiles (dtc) to the same DTS (and, for v17, is the
  * same bytes); toDts → `dtc -I dts -O dtb` decompiles to the same DTS. Version 16 blobs too.
  */
@@ -16,7 +16,7 @@ import { cells, Fdt } from './tree.ts';
 const dtsText = (b: Uint8Array) => new TextDecoder().decode(b);
 
 const skip = hasDtc() ? false : 'dtc (device-tree-compiler) is not installed';
-const FIXTURES = new URL('./fixtures/', import.meta.url);
+const FIXTURES = new URL('../../test/fixtures/fdt/', import.meta.url);
 const fixtures = readdirSync(FIXTURES).filter((f) => f.endsWith('.dts'));
 
 const VARIANTS: readonly { name: string; args: string[] }[] = [

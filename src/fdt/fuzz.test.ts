@@ -169,7 +169,7 @@ function parsesOrFdtError(bytes: Uint8Array): void {
 // A plain copy: Buffer#slice would share memory, and the tests below mutate their copies.
 const REAL = new Uint8Array(
   dtc(
-    readFileSync(new URL('./fixtures/witherspoon-npu.dts', import.meta.url), 'utf8'),
+    readFileSync(new URL('../../test/fixtures/fdt/witherspoon-npu.dts', import.meta.url), 'utf8'),
     'dts',
     'dtb',
   ),
