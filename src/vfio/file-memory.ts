@@ -130,6 +130,16 @@ export function openFileMemory(
     options.onRegrown?.(path, found);
   };
 
+  /** A new, empty file beside `path` for renew to fill and rename over it. @throws VfioError ENOMEM */
+  const createRenewFile = (): { tmp: string; fresh: number } => {
+    const tmp = `${path}.renew-${randomBytes(6).toString('hex')}`;
+    try {
+      const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+      return { tmp, fresh: openSync(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600) };
+    } catch (err) {
+      throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);
+    }
+  };
   return {
     name,
     path,
@@ -171,14 +181,7 @@ export function openFileMemory(
       if (!open) return;
       // A new inode in the file's place, renamed over it: a client of the last server that
       // pinned the old file's pages keeps only those.
-      const tmp = `${path}.renew-${randomBytes(6).toString('hex')}`;
-      let fresh: number;
-      try {
-        const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
-        fresh = openSync(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-      } catch (err) {
-        throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);
-      }
+      const { tmp, fresh } = createRenewFile();
       try {
         ftruncateSync(fresh, Number(size));
         copyPopulated(fd, fresh, size);
@@ -194,14 +197,7 @@ export function openFileMemory(
     },
     async renewLater() {
       if (!open) return null;
-      const tmp = `${path}.renew-${randomBytes(6).toString('hex')}`;
-      let fresh: number;
-      try {
-        const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
-        fresh = openSync(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-      } catch (err) {
-        throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);
-      }
+      const { tmp, fresh } = createRenewFile();
       const drop = (): void => {
         closeSync(fresh);
         rmSync(tmp, { force: true });
