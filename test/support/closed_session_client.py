@@ -3,9 +3,9 @@
 "Connection Initiation"; server.ts holds the messages of a connection accepted while another
 session is active until it decides). argv[1] is a device socket. The first connection holds
 the device; the second connects, stops reading (shutdown SHUT_RD: the server's replies fail
-with EPIPE, while its reads still see the bytes), sends a REGION_WRITE then a VERSION, and the
-first connection closes at once, so the server makes the second the session and handles its
-queued messages: the first reply fails, and the VERSION behind it is still handled (the
+with EPIPE, while its reads still see the bytes), the first connection closes, and the second at
+once sends a REGION_WRITE then a VERSION, so the server makes the second the session and
+handles its held messages: the first reply fails, and the VERSION behind it is still handled (the
 device opens for this pid). Waits until stdin closes, then disconnects (the server releases
 everything); prints "sent" once everything went out."""
 import socket, struct, sys, time
@@ -29,8 +29,10 @@ def main():
     time.sleep(0.3)  # accepted while the holder's session is active: its messages wait
     write = struct.pack('<QII', 0, 7, 4) + b'\0\0\0\0'  # config space, before VERSION: EINVAL
     queued.shutdown(socket.SHUT_RD)
-    queued.sendall(HDR.pack(2, 10, HDR.size + len(write), 0, 0) + write + version(3))
+    # The holder closes first: sent before its close, the messages could be decided on (EBUSY)
+    # in a poll phase before the one that reads the holder's end of stream.
     holder.close()
+    queued.sendall(HDR.pack(2, 10, HDR.size + len(write), 0, 0) + write + version(3))
     print('sent', flush=True)
     sys.stdin.read()
     queued.close()
