@@ -33,7 +33,7 @@ after(async () => {
 });
 
 describe('a RESUMING stream cut by its client leaving', () => {
-  it('logs the device, the bytes loaded and that its memory is partly the stream; RUNNING next', async () => {
+  it('logs the device, the bytes loaded and that its memory is partly the stream; RUNNING next, the GPU RAM loaded kept', async () => {
     const pattern = new Uint8Array(2 * MiB).fill(0x5a);
     const a = await connectWhenFree(source, GPU);
     const b = await connectWhenFree(destination, GPU);
@@ -46,10 +46,13 @@ describe('a RESUMING stream cut by its client leaving', () => {
       await setMigrationState(a, MigState.STOP_COPY);
       await setMigrationState(b, MigState.STOP);
       await setMigrationState(b, MigState.RESUMING);
-      // The first MiB of the stream only: the rest never comes.
-      const data = await readMigrationData(a, MiB);
-      await writeMigrationData(b, data);
-      loaded = data.length;
+      // The stream up to the middle of its GPU RAM: the rest never comes.
+      const first = await readMigrationData(a, MiB);
+      const second = await readMigrationData(a, MiB);
+      for (const piece of [first, second.subarray(0, second.length >> 1)]) {
+        await writeMigrationData(b, piece);
+        loaded += piece.length;
+      }
     } finally {
       a.close();
       b.close();
@@ -69,6 +72,18 @@ describe('a RESUMING stream cut by its client leaving', () => {
     const c = await connectWhenFree(destination, GPU);
     try {
       assert.equal(await migrationState(c), MigState.RUNNING);
+      // The GPU RAM loaded before the cut is kept, read back over the wire: a prefix of the
+      // pattern (the stream sends pages in address order), zeros past what was loaded.
+      const ram = new Uint8Array(2 * MiB);
+      ram.set(await c.regionRead(9, 0n, MiB));
+      ram.set(await c.regionRead(9, BigInt(MiB), MiB), MiB);
+      const kept = ram.findIndex((b) => b !== 0x5a);
+      assert.ok(kept > 0, 'some GPU RAM of the stream was loaded and kept');
+      assert.ok(kept < loaded, `kept ${kept} bytes of GPU RAM from a stream cut at ${loaded}`);
+      assert.ok(
+        ram.subarray(kept).every((b) => b === 0),
+        'past the loaded pages GPU RAM is as it was (zeros)',
+      );
     } finally {
       c.close();
     }
