@@ -124,6 +124,45 @@ async function pinnedKeepsOldBytes(h: Holder, c: VfioUserClient): Promise<void> 
   assert.equal(seen, MARKER, "the pinned page is the old one: the new client's write is not in it");
 }
 
+/**
+ * Sends a VERSION to `socket` in one sendmsg, then REGION_READs of `other` (another device of
+ * the same server) one after the other until the VERSION is answered: how many round trips the
+ * server made meanwhile, and the answer. A server busy on its event loop answers at most one.
+ */
+async function versionWhileOtherReads(
+  socket: string,
+  other: VfioUserClient,
+): Promise<{ answer: RawMessage | undefined; replies: number }> {
+  let answer: RawMessage | undefined;
+  const c = new RawPeer(socket, (m) => {
+    answer = m;
+  });
+  try {
+    // One sendmsg: the VERSION is in the server's socket before the first read below is sent.
+    c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
+    let replies = 0;
+    await within(
+      'the answer to VERSION',
+      (async () => {
+        while (answer === undefined && c.failure === null) {
+          await other.regionRead(7, 0n, 4);
+          replies++;
+        }
+      })(),
+    );
+    return { answer, replies };
+  } finally {
+    c.close();
+  }
+}
+
+/** A client that sends its VERSION and leaves at once, before any answer. */
+function versionAndLeave(socket: string): void {
+  const c = new RawPeer(socket, () => {});
+  c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
+  c.close();
+}
+
 /** Rejects with EBUSY: the next client of another process is refused. */
 async function refused(serve: ServeProcess, address: string): Promise<void> {
   await assert.rejects(
@@ -599,30 +638,11 @@ describe('the look through /proc for who holds the memory', { skip: notRoot }, (
     const h = await hold(own.socket(GPU), 9, true);
     const other = await connectWhenFree(own, '0003:02:00.0');
     try {
-      let answer: RawMessage | undefined;
-      const c = new RawPeer(own.socket(GPU), (m) => {
-        answer = m;
-      });
-      try {
-        // One sendmsg: the VERSION is in the server's socket before the first read below is sent.
-        c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
-        let replies = 0;
-        await within(
-          'the answer to VERSION',
-          (async () => {
-            while (answer === undefined && c.failure === null) {
-              await other.regionRead(7, 0n, 4);
-              replies++;
-            }
-          })(),
-        );
-        assert.equal(answer?.errno, EBUSY, `VERSION answered ${JSON.stringify(answer)}`);
-        // Each read is sent once the last is answered: a server held by the look answers none
-        // of them until it has answered the VERSION (the one it may have read first, at most).
-        assert.ok(replies >= 3, `${replies} REGION_READ round trips while the look ran`);
-      } finally {
-        c.close();
-      }
+      const { answer, replies } = await versionWhileOtherReads(own.socket(GPU), other);
+      assert.equal(answer?.errno, EBUSY, `VERSION answered ${JSON.stringify(answer)}`);
+      // Each read is sent once the last is answered: a server held by the look answers none
+      // of them until it has answered the VERSION (the one it may have read first, at most).
+      assert.ok(replies >= 3, `${replies} REGION_READ round trips while the look ran`);
       assert.match(own.stderr(), new RegExp(`still held by pid ${h.pid} of uid ${NOBODY}`));
     } finally {
       other.close();
@@ -638,9 +658,7 @@ describe('the look through /proc for who holds the memory', { skip: notRoot }, (
     const h = await hold(own.socket(GPU), 9, true);
     try {
       const before = own.fdCount();
-      const c = new RawPeer(own.socket(GPU), () => {});
-      c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
-      c.close();
+      versionAndLeave(own.socket(GPU));
       await waitFor('the server back to its descriptors', () => own.fdCount() === before);
       // The holder lets go: the next client is let in, and once it leaves no partition is left
       // (a gone client's VERSION handled after its look would have opened the device for good).
@@ -666,30 +684,11 @@ describe('a renew of GPU RAM that went to another uid', { skip: notRoot }, () =>
     try {
       assert.equal(await h.command(`fill ${filled}`), 'filled');
       assert.equal(await h.command('close-fd'), 'closed'); // nothing holds it: it is renewed
-      let answer: RawMessage | undefined;
-      const c = new RawPeer(own.socket(GPU), (m) => {
-        answer = m;
-      });
-      try {
-        // One sendmsg: the VERSION is in the server's socket before the first read below is sent.
-        c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
-        let replies = 0;
-        await within(
-          'the answer to VERSION',
-          (async () => {
-            while (answer === undefined && c.failure === null) {
-              await other.regionRead(7, 0n, 4);
-              replies++;
-            }
-          })(),
-        );
-        assert.equal(answer?.errno, 0, `VERSION answered ${JSON.stringify(answer)}`);
-        // Each read is sent once the last is answered: a server copying on its event loop
-        // answers none of them until it has answered the VERSION (at most the one read first).
-        assert.ok(replies >= 3, `${replies} REGION_READ round trips while the renew ran`);
-      } finally {
-        c.close();
-      }
+      const { answer, replies } = await versionWhileOtherReads(own.socket(GPU), other);
+      assert.equal(answer?.errno, 0, `VERSION answered ${JSON.stringify(answer)}`);
+      // Each read is sent once the last is answered: a server copying on its event loop
+      // answers none of them until it has answered the VERSION (at most the one read first).
+      assert.ok(replies >= 3, `${replies} REGION_READ round trips while the renew ran`);
       await waitFor('the line saying so', () =>
         new RegExp(
           `${GPU}: region [0-9, ]*\\b9\\b[0-9, ]* moved to fresh memory for pid ${process.pid}: it was handed to uid ${NOBODY}`,
@@ -741,9 +740,7 @@ describe('a renew of GPU RAM that went to another uid', { skip: notRoot }, () =>
       };
       await waitFor('machine.state saying it went to uid 65534', handed);
       const before = own.fdCount();
-      const c = new RawPeer(own.socket(GPU), () => {});
-      c.send(frame(0, Command.VERSION, versionPayload(0, 1, QEMU_VERSION_JSON)));
-      c.close();
+      versionAndLeave(own.socket(GPU));
       // The copy finished and went in (the memory is fresh: it went to no uid since).
       await waitFor('machine.state saying it was renewed', () => !handed());
       await waitFor('the server back to its descriptors', () => own.fdCount() === before);
