@@ -6,6 +6,7 @@
         "native/addon.c",
         "native/common.c",
         "native/constants.c",
+        "native/copy.c",
         "native/digest.c",
         "native/eventfd.c",
         "native/fastpath.c",

@@ -16,6 +16,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (nv_init_fastpath(env, exports) != napi_ok) return NULL;
   if (nv_init_relay(env, exports) != napi_ok) return NULL;
   if (nv_init_seals(env, exports) != napi_ok) return NULL;
+  if (nv_init_copy(env, exports) != napi_ok) return NULL;
   if (nv_init_constants(env, exports) != napi_ok) return NULL;
   return exports;
 }

@@ -130,6 +130,7 @@ napi_status nv_init_watcher(napi_env env, napi_value exports);
 napi_status nv_init_fastpath(napi_env env, napi_value exports);
 napi_status nv_init_relay(napi_env env, napi_value exports);
 napi_status nv_init_seals(napi_env env, napi_value exports);
+napi_status nv_init_copy(napi_env env, napi_value exports);
 napi_status nv_init_constants(napi_env env, napi_value exports);
 
 /* Adds `fn` to `exports` as `name`. */

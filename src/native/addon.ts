@@ -169,6 +169,14 @@ export interface NativeAddon {
   ): { buffer: ArrayBuffer; address: bigint };
   munmap(buffer: ArrayBuffer): void;
   dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][];
+  copyRange(from: number, to: number, offset: bigint, length: bigint): number;
+  copyRangeLater(
+    from: number,
+    to: number,
+    offset: bigint,
+    length: bigint,
+  ): Promise<{ bytes: number; errno: number }>;
+  writebackLater(fd: number): Promise<{ bytes: number; errno: number }>;
   pageSize(): number;
   migRelay(
     source: number,

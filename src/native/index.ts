@@ -30,6 +30,8 @@ export {
 export { socketFd, takeOverSocket } from './socket-fd.ts';
 export { isSystemCallError, type SystemCallError } from './system-error.ts';
 
+import type { SystemCallError } from './system-error.ts';
+
 /**
  * Errno values by name, from the C library's errno.h (native/constants.c): compare a
  * `SystemCallError`'s `errno`, or a watcher's negated status, with these, never with numbers.
@@ -342,6 +344,51 @@ export function munmap(buffer: ArrayBuffer): void {
  */
 export function dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][] {
   return addon.dataRanges(fd, start, end);
+}
+
+/**
+ * Copies [offset, offset+length) of file `from` to the same offsets of file `to` in the kernel
+ * (copy_file_range(2), native/copy.c): the bytes copied, fewer when `from` ends first (the rest
+ * of `to` is left as it was).
+ * @throws SystemCallError from copy_file_range: EXDEV, EINVAL or EOPNOTSUPP where the file
+ *   systems cannot (the caller copies through pread/pwrite then), EBADF, EIO, ENOSPC.
+ */
+export function copyRange(from: number, to: number, offset: bigint, length: bigint): number {
+  return addon.copyRange(from, to, offset, length);
+}
+
+/**
+ * `copyRange` on libuv's threadpool: the event loop goes on meanwhile. Both descriptors must
+ * stay open until it settles.
+ * @throws SystemCallError (rejects) as `copyRange`.
+ */
+export async function copyRangeLater(
+  from: number,
+  to: number,
+  offset: bigint,
+  length: bigint,
+): Promise<number> {
+  const { bytes, errno } = await addon.copyRangeLater(from, to, offset, length);
+  if (errno !== 0) throw systemCallError('copy_file_range', errno);
+  return bytes;
+}
+
+/**
+ * Starts, on libuv's threadpool, the writeback of every dirty page of file `fd`
+ * (sync_file_range(2) SYNC_FILE_RANGE_WRITE; it does not wait for the disk): ext4 then allocates
+ * the blocks of its delayed-allocation data there rather than in a later rename(2) over another
+ * file (auto_da_alloc). `fd` must stay open until it settles.
+ * @throws SystemCallError (rejects) from sync_file_range: EBADF, EIO, ESPIPE.
+ */
+export async function writebackLater(fd: number): Promise<void> {
+  const { errno } = await addon.writebackLater(fd);
+  if (errno !== 0) throw systemCallError('sync_file_range', errno);
+}
+
+/** A SystemCallError for `errno` (a positive Linux errno) raised by `syscall` in native code. */
+export function systemCallError(syscall: string, errno: number): SystemCallError {
+  const code = errnoName(errno);
+  return Object.assign(new Error(`${syscall} ${code}`), { code, errno, syscall });
 }
 
 /** What `migRelay` is asked to do: sockets, sizes, how much may be in flight, timeouts. */

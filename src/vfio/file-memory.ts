@@ -31,7 +31,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { dataRanges, dupFd, replaceFd } from '../native/index.ts';
+import { dataRanges, dupFd, replaceFd, writebackLater } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
 import {
@@ -209,7 +209,8 @@ export function openFileMemory(
           drop();
           return null;
         }
-        if (options.sync) await fdatasyncLater(fresh);
+        // The copy's blocks allocated here, off the event loop, not in commit's rename (ext4).
+        await (options.sync ? fdatasyncLater(fresh) : writebackLater(fresh));
       } catch (err) {
         drop();
         throw new VfioError('ENOMEM', `cannot renew memory file ${path}: ${err}`);

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
   fstatSync,
+  ftruncateSync,
   mkdtempSync,
+  openSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -21,6 +23,8 @@ import { it } from 'node:test';
 import fc from 'fast-check';
 import {
   closeFd,
+  copyRange,
+  dataRanges,
   fdFlags,
   fileSeals,
   heldElsewhere,
@@ -32,7 +36,13 @@ import {
 } from '../native/index.ts';
 import { PYTHON } from '../native/testing/python.ts';
 import { openFileMemory } from './file-memory.ts';
-import { createMemfdMemory, PopulatedPages, reopenForPeer } from './shared-memory.ts';
+import {
+  copyPopulated,
+  copyPopulatedLater,
+  createMemfdMemory,
+  PopulatedPages,
+  reopenForPeer,
+} from './shared-memory.ts';
 
 /** fdinfo `flags:` (octal) of `fd` in this process. */
 function fdinfoFlags(fd: number): number {
@@ -271,4 +281,82 @@ for (const [kind, make] of [
       if (dir) rmSync(dir, { recursive: true, force: true });
     }
   });
+}
+
+/** A file of each kind the copies meet: a memfd, and a state directory's file (ext4 here). */
+function makeFile(kind: 'memfd' | 'file', dir: string, name: string, size: bigint): number {
+  if (kind === 'memfd') return memfdCreate(name, size);
+  const fd = openSync(join(dir, name), 'w+', 0o600);
+  ftruncateSync(fd, Number(size));
+  return fd;
+}
+
+for (const [fromKind, toKind] of [
+  ['memfd', 'memfd'],
+  ['file', 'file'],
+  ['memfd', 'file'], // two file systems: copy_file_range says EXDEV, pread/pwrite copy instead
+] as const) {
+  it(`copyPopulated and copyPopulatedLater, ${fromKind} to ${toKind}: the populated bytes at their offsets, holes kept; a file cut short leaves zeros`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'copy-populated-'));
+    const size = 16n << 20n;
+    const from = makeFile(fromKind, dir, 'from', size);
+    const copies: number[] = [];
+    try {
+      // Three runs: one past a 4 MiB pread/pwrite step, one of a few bytes, one at the end.
+      const runs: [number, Uint8Array][] = [
+        [
+          0x3000,
+          Buffer.alloc(
+            (5 << 20) + 5,
+            Uint8Array.from({ length: 251 }, (_, i) => i),
+          ),
+        ],
+        [12 << 20, Uint8Array.of(1, 2, 3)],
+        [(16 << 20) - 4096, new Uint8Array(4096).fill(0xab)],
+      ];
+      for (const [at, bytes] of runs) writeSync(from, bytes, 0, bytes.length, at);
+      const want = readWhole(from, size);
+      for (const later of [false, true]) {
+        const to = makeFile(toKind, dir, `to-${later}`, size);
+        copies.push(to);
+        if (later) assert.equal(await copyPopulatedLater(from, to, size, () => true), true);
+        else copyPopulated(from, to, size);
+        assert.ok(Buffer.compare(readWhole(to, size), want) === 0, `bytes (later: ${later})`);
+        assert.deepEqual(dataRangesOf(to, size), dataRangesOf(from, size), 'holes kept');
+      }
+      if (fromKind !== toKind) {
+        assert.throws(
+          () => copyRange(from, copies[0] as number, 0n, 4096n),
+          (e: unknown) => (e as { code?: string }).code === 'EXDEV',
+          'copy_file_range between a memfd and an ext4 file',
+        );
+      }
+      if (fromKind === 'file') {
+        // A peer cuts the source inside its first run: what follows reads as zeros in the copy.
+        ftruncateSync(from, 0x5000);
+        ftruncateSync(from, Number(size));
+        const cut = makeFile(toKind, dir, 'cut', size);
+        copies.push(cut);
+        copyPopulated(from, cut, size);
+        const back = readWhole(cut, size);
+        assert.ok(Buffer.compare(back.subarray(0, 0x5000), want.subarray(0, 0x5000)) === 0);
+        const zeros = Buffer.alloc((12 << 20) - 0x5000);
+        assert.ok(Buffer.compare(back.subarray(0x5000, 12 << 20), zeros) === 0, 'zeros past it');
+      }
+    } finally {
+      closeFd(from);
+      for (const fd of copies) closeFd(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+function readWhole(fd: number, size: bigint): Buffer {
+  const out = Buffer.alloc(Number(size));
+  readSync(fd, out, 0, out.length, 0);
+  return out;
+}
+
+function dataRangesOf(fd: number, size: bigint): [bigint, bigint][] {
+  return dataRanges(fd, 0n, size);
 }

@@ -36,8 +36,11 @@ import {
 import { promisify } from 'node:util';
 import {
   closeFd,
+  copyRange,
+  copyRangeLater,
   dataRanges,
   dupFd,
+  isSystemCallError,
   MEMFD_SIZE_SEALS,
   memfdCreate,
   pageSize,
@@ -311,10 +314,24 @@ export function punchOutside(
   }
 }
 
-/** Bytes of one copy step of `copyPopulated` and `copyPopulatedLater`. */
+/** Bytes of one copy step of `copyPopulated` and `copyPopulatedLater` through pread/pwrite. */
 const COPY_CHUNK = 1 << 20;
 /** Bytes of one step of `copyPopulatedLater` (a threadpool round trip each: fewer, larger). */
 const COPY_LATER_CHUNK = 4 << 20;
+/**
+ * Bytes of one copy_file_range step of `copyPopulatedLater`: ~20 ms of a threadpool thread on
+ * ext4, between which the copy can be dropped.
+ */
+const KERNEL_COPY_LATER_CHUNK = 64n << 20n;
+
+/**
+ * Whether copy_file_range failed only for want of support between these files (EXDEV across file
+ * systems on old kernels, EINVAL or EOPNOTSUPP where a file system lacks it, ENOSYS): the copy
+ * goes through pread/pwrite instead.
+ */
+function kernelCopyUnsupported(err: unknown): boolean {
+  return ['EXDEV', 'EINVAL', 'EOPNOTSUPP', 'ENOSYS'].some((code) => isSystemCallError(err, code));
+}
 
 /** A copy `SharedMemory.renewLater` made: swapped in by `commit`, or dropped by `abandon`. */
 export interface PendingRenew {
@@ -339,10 +356,11 @@ const readLater = promisify(read);
 const writeLater = promisify(write);
 
 /**
- * `copyPopulated` on libuv's threadpool (pread/pwrite), one COPY_LATER_CHUNK at a time, so that the
- * event loop serves others meanwhile. Stops early, resolving false, once `going()` says no
- * (the memory closed); true when all was copied.
- * @throws SystemCallError (rejects) from lseek, pread or pwrite while the memory is open.
+ * `copyPopulated` on libuv's threadpool (copy_file_range, or pread/pwrite), a step at a time, so
+ * that the event loop serves others meanwhile. Stops early, resolving false, once `going()` says
+ * no (the memory closed); true when all was copied.
+ * @throws SystemCallError (rejects) from lseek, copy_file_range, pread or pwrite while the memory
+ *   is open.
  */
 export async function copyPopulatedLater(
   from: number,
@@ -365,10 +383,23 @@ async function copyRanges(
   size: bigint,
   going: () => boolean,
 ): Promise<boolean> {
+  let kernel = true;
   const buf = new Uint8Array(COPY_LATER_CHUNK);
   for (const [start, end] of dataRanges(from, 0n, size)) {
     for (let at = start; at < end; ) {
       if (!going()) return false;
+      if (kernel) {
+        const n = end - at < KERNEL_COPY_LATER_CHUNK ? end - at : KERNEL_COPY_LATER_CHUNK;
+        try {
+          const copied = await copyRangeLater(from, to, at, n);
+          // Short: `from` was cut by a peer; the rest of `to` stays a hole, zeros, as preadFully.
+          at = copied < Number(n) ? end : at + n;
+          continue;
+        } catch (err) {
+          if (!kernelCopyUnsupported(err)) throw err;
+          kernel = false;
+        }
+      }
       const n = Number(end - at < BigInt(COPY_LATER_CHUNK) ? end - at : BigInt(COPY_LATER_CHUNK));
       let got = 0;
       while (got < n) {
@@ -389,11 +420,24 @@ async function copyRanges(
 
 /**
  * Copies the populated ranges of `from` (SEEK_DATA) into the same offsets of `to`, whose holes
- * stay holes: a renewed memory costs what the old one held.
+ * stay holes: a renewed memory costs what the old one held. In the kernel (copy_file_range)
+ * where the file systems can, through pread/pwrite otherwise.
+ * @throws SystemCallError from lseek, copy_file_range, pread or pwrite.
  */
 export function copyPopulated(from: number, to: number, size: bigint): void {
-  const buf = new Uint8Array(COPY_CHUNK);
+  let kernel = true;
+  let buf: Uint8Array | undefined;
   for (const [start, end] of dataRanges(from, 0n, size)) {
+    if (kernel) {
+      try {
+        copyRange(from, to, start, end - start); // short: `from` was cut; the rest stays zeros
+        continue;
+      } catch (err) {
+        if (!kernelCopyUnsupported(err)) throw err;
+        kernel = false;
+      }
+    }
+    buf ??= new Uint8Array(COPY_CHUNK);
     for (let at = start; at < end; ) {
       const n = Number(end - at < BigInt(COPY_CHUNK) ? end - at : BigInt(COPY_CHUNK));
       const piece = buf.subarray(0, n);

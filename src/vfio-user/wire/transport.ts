@@ -28,7 +28,6 @@ import { asError } from '../../errors/index.ts';
 import {
   closeFd,
   dupFd,
-  errnoName,
   FAST_CONTROL_SLOTS,
   type FastHandoff,
   type FastPathTable,
@@ -40,6 +39,7 @@ import {
   sendBuffer,
   sendMessage,
   shutdownFd,
+  systemCallError,
 } from '../../native/index.ts';
 import { skipBytes } from './byte-parts.ts';
 import { HEADER_SIZE } from './constants.ts';
@@ -644,14 +644,14 @@ export class Connection {
               'EINVAL',
               `peer sent more than ${this.#maxFds} fds with one message, or this process is out of fds (MSG_CTRUNC)`,
             )
-          : h.bodyError === -1 || isPeerReset(errnoError('recvmsg', h.bodyError))
+          : h.bodyError === -1 || isPeerReset(systemCallError('recvmsg', h.bodyError))
             ? new FramingError('message-too-short', 'EINVAL', 'peer closed inside a message')
-            : errnoError('recvmsg', h.bodyError);
+            : systemCallError('recvmsg', h.bodyError);
       this.close({ kind: 'error', error });
       return;
     }
     if (h.sendErrno !== 0) {
-      const error = errnoError('sendmsg', h.sendErrno);
+      const error = systemCallError('sendmsg', h.sendErrno);
       if (isPeerReset(error)) this.#lostPeer();
       else {
         for (const fd of h.fds) closeFd(fd);
@@ -660,7 +660,7 @@ export class Connection {
       }
     }
     if (h.recvErrno !== 0) {
-      const error = errnoError('recvmsg', h.recvErrno);
+      const error = systemCallError('recvmsg', h.recvErrno);
       if (!isPeerReset(error)) throw error;
       this.#lostPeer();
     }
@@ -830,12 +830,6 @@ function dupAll(fds: readonly number[]): number[] {
     throw e;
   }
   return dups;
-}
-
-/** A SystemCallError-shaped error for `errno` raised by `syscall` in native code. */
-function errnoError(syscall: string, errno: number): Error {
-  const code = errnoName(errno);
-  return Object.assign(new Error(`${syscall} ${code}`), { code, errno, syscall });
 }
 
 /** EPIPE or ECONNRESET from a send or receive: the peer has gone (or stopped reading). */
