@@ -2,7 +2,8 @@
  * A progress bar hides the cursor and turns line wrap off (ESC[?25l ESC[?7l); ^C of the command
  * on a terminal puts both back (ESC[?25h ESC[?7h) before the process exits. Run under a real
  * pty (python3's pty module): `migrate` from a real server to a destination that accepts and
- * never answers, so the bar is up while migrate waits; ^C is typed into the pty.
+ * never answers, so the bar is up while migrate waits, and a long `fuzz`; ^C is typed into the
+ * pty.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -60,41 +61,55 @@ after(async () => {
   await serve.stop();
 });
 
+/** Runs `argv` on a pty, types ^C once `ready` shows: what it wrote before and after, its status. */
+async function ctrlC(
+  ready: string,
+  argv: string[],
+): Promise<{ before: string; after: string; status: number; err: string }> {
+  const child = spawn('python3', ['-c', PTY_RUN, ready, process.execPath, ...argv]);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+  });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
+  await within('the pty run', new Promise((resolve) => child.once('exit', resolve)));
+  const r = JSON.parse(out) as { before: string; after: string; status: number };
+  return {
+    before: Buffer.from(r.before, 'hex').toString('latin1'),
+    after: Buffer.from(r.after, 'hex').toString('latin1'),
+    status: r.status,
+    err,
+  };
+}
+
+/** The bar hid the cursor before ^C; both the cursor and line wrap are back after it. */
+function assertRestored(r: { before: string; after: string; err: string }): void {
+  assert.ok(
+    r.before.includes('\x1b[?25l'),
+    `the bar hid the cursor: ${JSON.stringify(r.before)} ${r.err}`,
+  );
+  assert.ok(r.after.includes('\x1b[?25h'), `cursor shown after ^C: ${JSON.stringify(r.after)}`);
+  assert.ok(r.after.includes('\x1b[?7h'), `line wrap back after ^C: ${JSON.stringify(r.after)}`);
+}
+
 describe('^C of a command with a progress bar on a terminal', () => {
   it('migrate: the bytes after ^C show the cursor and turn line wrap back on', async () => {
-    const child = spawn('python3', [
-      '-c',
-      PTY_RUN,
+    const r = await ctrlC(
       'migrate [',
-      process.execPath,
-      ...cliArgs('migrate', '--from', serve.socket(GPU), '--to', join(dir, 'silent.sock')),
-    ]);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-    });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err += d.toString();
-    });
-    await within('the pty run', new Promise((resolve) => child.once('exit', resolve)));
-    const r = JSON.parse(out) as { before: string; after: string; status: number };
-    const before = Buffer.from(r.before, 'hex').toString('latin1');
-    const afterCtrlC = Buffer.from(r.after, 'hex').toString('latin1');
-    assert.ok(
-      before.includes('\x1b[?25l'),
-      `the bar hid the cursor: ${JSON.stringify(before)} ${err}`,
+      cliArgs('migrate', '--from', serve.socket(GPU), '--to', join(dir, 'silent.sock')),
     );
-    assert.ok(
-      afterCtrlC.includes('\x1b[?25h'),
-      `cursor shown after ^C: ${JSON.stringify(afterCtrlC)}`,
-    );
-    assert.ok(
-      afterCtrlC.includes('\x1b[?7h'),
-      `line wrap back after ^C: ${JSON.stringify(afterCtrlC)}`,
-    );
-    assert.match(afterCtrlC, /interrupted \(SIGINT\)/);
+    assertRestored(r);
+    assert.match(r.after, /interrupted \(SIGINT\)/);
     // The restore comes before the interrupted line, so that line is not drawn over the bar.
-    assert.ok(afterCtrlC.indexOf('\x1b[?25h') < afterCtrlC.indexOf('interrupted'));
+    assert.ok(r.after.indexOf('\x1b[?25h') < r.after.indexOf('interrupted'));
+  });
+
+  it('fuzz: the bytes after ^C show the cursor and turn line wrap back on; exit 130', async () => {
+    const r = await ctrlC('fuzz [', cliArgs('fuzz', '--messages', '100000000', '--seed', '1'));
+    assertRestored(r);
+    assert.equal(r.status >> 8, 130, `exit status ${r.status >> 8}`);
   });
 });

@@ -7,7 +7,6 @@
  * --json. Exit 0 when every check passed, 1 on any failure, 2 for bad usage.
  */
 import { randomInt } from 'node:crypto';
-import { SingleBar } from 'cli-progress';
 import type { PlannedConnection } from '../fuzz/index.ts';
 import {
   DEFAULT_LANES,
@@ -23,6 +22,7 @@ import {
 import { parseCliArgs as parseArgs } from './args.ts';
 import { CliError, usageError } from './cli-error.ts';
 import { printLine } from './output.ts';
+import { startProgress } from './progress.ts';
 
 const USAGE = `usage: vfio-nvlink2 fuzz [--messages N] [--seed S] [--lanes L] [--json]
 
@@ -146,28 +146,23 @@ export async function run(argv: string[]): Promise<number> {
     await printLine(USAGE);
     return 0;
   }
-  const bar =
-    !options.json && process.stderr.isTTY
-      ? new SingleBar({
-          stream: process.stderr,
-          format: 'fuzz [{bar}] {percentage}% | {value}/{total} messages | {eta_formatted} left',
-          hideCursor: true,
-          etaBuffer: 200,
-        })
-      : null;
-  // ^C: exit at once; the run's exit handler kills the server and removes its directory.
+  const bar = startProgress('fuzz', options.messages, {
+    quiet: options.json,
+    unit: 'messages',
+    eta: true,
+  });
+  // ^C: exit at once; the run's exit handler kills the server and removes its directory (the
+  // bar puts the terminal back on exit).
   const interrupt = (signal: NodeJS.Signals) => {
-    bar?.stop();
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
-  bar?.start(options.messages, 0);
   let report: FuzzReport;
   try {
-    report = await runFuzz(options, (sent) => bar?.update(Math.min(sent, options.messages)));
+    report = await runFuzz(options, (sent) => bar.update(sent));
   } finally {
-    bar?.stop();
+    bar.stop();
     process.off('SIGINT', interrupt);
     process.off('SIGTERM', interrupt);
   }

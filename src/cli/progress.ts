@@ -15,18 +15,23 @@ export interface Progress {
 
 const QUIET: Progress = { update() {}, stop() {} };
 
-/** A bar of `total` steps, or a quiet one when `quiet` or stderr is not a TTY. */
+/**
+ * A bar of `total` steps (counted in `unit`, default "steps"; with `eta`, the time left estimated
+ * from the last 200 updates), or a quiet one when `quiet` or stderr is not a TTY.
+ */
 export function startProgress(
   label: string,
   total: number,
-  options: { quiet?: boolean; unit?: string } = {},
+  options: { quiet?: boolean; unit?: string; eta?: boolean } = {},
 ): Progress {
   if (options.quiet || !stderrIsTerminal()) return QUIET;
+  const left = options.eta ? '{eta_formatted} left ' : '';
   const bar = new SingleBar({
     stream: process.stderr,
-    format: `${label} [{bar}] {value}/{total} ${options.unit ?? 'steps'} | {step}`,
+    format: `${label} [{bar}] {value}/{total} ${options.unit ?? 'steps'} | ${left}{step}`,
     hideCursor: true,
     clearOnComplete: false,
+    ...(options.eta ? { etaBuffer: 200 } : {}),
   });
   bar.start(total, 0, { step: '' });
   // The bar hid the cursor and turned line wrap off (ESC[?25l ESC[?7l): whatever ends the
