@@ -1,4 +1,6 @@
 /** Whether dist/ may be older than the sources (src/, tsconfig files, package.json). */
 export declare function distStale(): boolean;
+/** Whether the build info at `path` lists files type-checked but not emitted; true when unreadable. */
+export declare function pendingEmit(path: string): boolean;
 /** Rebuilds dist/ if it may be stale. @throws Error when tsc fails. */
 export declare function ensureDist(stdio?: 'inherit' | 'pipe'): void;

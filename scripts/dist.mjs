@@ -11,7 +11,15 @@
 // Used by scripts/run-tests.mjs before the tests and by test/support/cli.ts when a test file
 // runs on its own.
 import { spawnSync } from 'node:child_process';
-import { lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, utimesSync } from 'node:fs';
+import {
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+} from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -56,9 +64,26 @@ function olderThanSources(output, folders) {
   return Math.max(...folders.map((s) => newest(join(ROOT, s))), ...configs) > built;
 }
 
-/** Whether dist/ may be older than the sources (the compiled folders, tsconfig files, package.json). */
+/**
+ * Whether dist/ may be older than the sources (the compiled folders, tsconfig files, package.json),
+ * or a `tsc -p tsconfig.test.json --noEmit` since the last build left files it did not emit: it
+ * writes the build info too (newer than the sources), listing them as pending emit.
+ */
 export function distStale() {
-  return olderThanSources(BUILD_INFO, SOURCES);
+  return olderThanSources(BUILD_INFO, SOURCES) || pendingEmit(BUILD_INFO);
+}
+
+/**
+ * Whether the build info at `path` lists files type-checked but not emitted (TypeScript's own
+ * key); true when it cannot be read.
+ */
+export function pendingEmit(path) {
+  try {
+    const info = JSON.parse(readFileSync(path, 'utf8'));
+    return Array.isArray(info.affectedFilesPendingEmit) && info.affectedFilesPendingEmit.length > 0;
+  } catch {
+    return true;
+  }
 }
 
 /** Links every file under `dir` that is not TypeScript into dist/ at the same relative place. */
