@@ -8,7 +8,7 @@
  * the holder; this process (root) is the next client, over the real socket of a spawned `serve`.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from 'node:child_process';
 import {
   chmodSync,
   chownSync,
@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { serializeFdt } from '../src/fdt/index.ts';
+import { closeFd } from '../src/native/index.ts';
 import { generateWitherspoon } from '../src/platform/witherspoon/index.ts';
 import { decodeStateFile, encodeStateFile } from '../src/state-dir/index.ts';
 import { Command, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
@@ -627,6 +628,68 @@ describe('a renew that a kill -9 interrupted (--state-dir)', () => {
       }
     } finally {
       await second.stop();
+    }
+  });
+});
+
+/** The uids machine.state in `state` says each memory went to. */
+function givenUids(state: string): Record<string, number[]> {
+  const path = join(state, 'machine.state');
+  const body = decodeStateFile(path, 'machine', readFileSync(path)) as {
+    given?: { uids: Record<string, number[]> };
+  };
+  return body.given?.uids ?? {};
+}
+
+/** chattr(1) +i/-i on `dir` (no file can be made in it, not even by root); false if it cannot. */
+function immutable(dir: string, on: boolean): boolean {
+  return spawnSync('chattr', [on ? '+i' : '-i', dir], { stdio: 'ignore' }).status === 0;
+}
+
+describe('a state directory that cannot record who the memory went to', { skip: notRoot }, () => {
+  it('keeps the region from a new uid (no fd: REGION_READ still serves it) until machine.state is written', async (t) => {
+    const state = join(base, 'state-unwritable');
+    const own = await startServe(['--state-dir', state], { dir: join(base, 'unwritable') });
+    try {
+      if (!immutable(state, true)) {
+        t.skip('chattr +i is not available here');
+        return;
+      }
+      try {
+        const c = await connectWhenFree(own, GPU);
+        try {
+          const info = await c.regionInfo(9);
+          assert.equal(info.fd, null, 'no descriptor of GPU RAM went out');
+          await c.regionWrite(9, 0x40n, Uint8Array.of(1, 2, 3));
+          assert.deepEqual(new Uint8Array(await c.regionRead(9, 0x40n, 3)), Uint8Array.of(1, 2, 3));
+        } finally {
+          c.close();
+        }
+        assert.match(
+          own.stderr(),
+          /region 9 is not mapped: EIO: memory \S+ cannot go to uid 0: the state directory could not record it/,
+        );
+        assert.ok(
+          Object.values(givenUids(state)).every((uids) => !uids.includes(0)),
+          'machine.state names no uid that holds a descriptor',
+        );
+      } finally {
+        immutable(state, false);
+      }
+      const d = await connectWhenFree(own, GPU);
+      try {
+        const info = await d.regionInfo(9);
+        assert.notEqual(info.fd, null, 'written now: the descriptor goes out');
+        if (info.fd !== null) closeFd(info.fd);
+      } finally {
+        d.close();
+      }
+      assert.ok(
+        Object.values(givenUids(state)).some((uids) => uids.includes(0)),
+        'machine.state names uid 0',
+      );
+    } finally {
+      await own.stop();
     }
   });
 });

@@ -474,10 +474,11 @@ export class StateDir {
   /**
    * Writes the machine's state (LPIDs, firmware tables, partitions, memory files); a failure
    * (disk full) is logged, never thrown: the device goes on, as it would without --state-dir.
+   * @returns false when the write failed; true when written, or before attach (nothing yet).
    */
-  saveMachine(): void {
+  saveMachine(): boolean {
     const machine = this.#machine;
-    if (!machine) return; // before attach: the caller writes it once attached
+    if (!machine) return true; // before attach: the caller writes it once attached
     const body: MachineBody = {
       platform: this.platform,
       memories: Object.fromEntries([...this.#memories].map(([n, s]) => [n, s.toString()])),
@@ -486,7 +487,7 @@ export class StateDir {
       partitions: this.#partitions?.list() ?? [],
       ...(this.#given ? { given: this.#given() } : {}),
     };
-    this.#write(`${this.dir}/machine.state`, MACHINE_KIND, body);
+    return this.#write(`${this.dir}/machine.state`, MACHINE_KIND, body);
   }
 
   #write(path: string, kind: string, body: unknown): boolean {

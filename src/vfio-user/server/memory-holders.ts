@@ -408,20 +408,22 @@ export class GivenMemory {
   readonly #uids = new Map<string, Set<number>>();
   /** A memory not in #uids went to uids not known (a state directory without a record). */
   #othersUnknown: boolean;
-  readonly #onChange: (() => void) | undefined;
+  readonly #onChange: (() => boolean | undefined) | undefined;
   /** renewAhead's copies under way, by memory name: a second open of the same memory joins. */
   readonly #renewing = new Map<string, Promise<number | undefined>>();
 
   /**
    * `record`: what machine.state kept (a restart); `othersUnknown` without one: the memory
    * went to uids not known here (a restored state directory of an older server). `onChange`
-   * runs (synchronously) whenever what `record()` returns changed, before the grant is sent.
+   * runs (synchronously) whenever what `record()` returns changed, before the grant is sent;
+   * false from it says the record could not be kept (machine.state not written), and a grant
+   * to a new uid is then withdrawn (`given` throws).
    */
   constructor(
     options: {
       readonly record?: GivenRecord | undefined;
       readonly othersUnknown?: boolean;
-      readonly onChange?: () => void;
+      readonly onChange?: () => boolean | undefined;
     } = {},
   ) {
     const { record } = options;
@@ -441,13 +443,22 @@ export class GivenMemory {
     return set;
   }
 
-  /** A session handed `memory` (by name) to a peer of `uid` (undefined: not known). */
+  /**
+   * A session hands `memory` (by name) to a peer of `uid` (undefined: not known).
+   * @throws VfioError EIO when the record of a new uid could not be kept (`onChange` said so):
+   *   a restart would not know to renew the memory for another uid, so it is not handed out.
+   */
   given(memory: string, uid: number | undefined): void {
     const set = this.#set(memory);
     const u = uid ?? UNKNOWN_UID;
     if (set.has(u)) return;
     set.add(u);
-    this.#onChange?.();
+    if (this.#onChange?.() !== false) return;
+    set.delete(u);
+    throw new VfioError(
+      'EIO',
+      `memory ${memory} cannot go to ${uid === undefined ? 'a uid not known' : `uid ${uid}`}: the state directory could not record it`,
+    );
   }
 
   /**

@@ -60,11 +60,11 @@ function grantFor(s: SessionState, index: number, reply: RegionInfoReply): MmapG
   const cached = s.grants.get(index);
   if (cached || !reply.mmap) return cached;
   try {
+    s.memoryGiven(index); // recorded before any descriptor of it goes out (a restart knows)
     const made = reply.mmap({ offset: 0n, length: reply.info.size, userAddress: 0n });
     // A description of the client's own (not the region's fd): when it lets go is seen.
     const grant = { ...made, fd: reopenForPeer(made.fd, `region ${index} of ${s.device.name}`) };
     s.grants.set(index, grant);
-    s.memoryGiven(index);
     return grant;
   } catch (err) {
     if (!(err instanceof VfioError)) throw err;

@@ -29,7 +29,10 @@ export interface SessionState {
   client: EffectiveCapabilities;
   /** Opens the device for this session (partition, LPID, KVM set). @throws VfioError */
   openDevice(): void;
-  /** Region `index`'s memory was handed to the client (a grant): its uid is remembered. */
+  /**
+   * Region `index`'s memory goes to the client (a grant): its uid is remembered.
+   * @throws VfioError EIO when it cannot be recorded (the grant is then not made).
+   */
   memoryGiven(index: number): void;
   log(message: string): void;
 }

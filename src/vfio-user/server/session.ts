@@ -229,7 +229,10 @@ export class Session implements SessionState, MessageReceiver {
     this.#options.onChange?.();
   }
 
-  /** Region `index`'s memory went to the client: the next client of another uid gets it renewed. */
+  /**
+   * Region `index`'s memory goes to the client: the next client of another uid gets it renewed.
+   * @throws VfioError EIO when a state directory could not record it (GivenMemory.given).
+   */
   memoryGiven(index: number): void {
     const given = this.#options.given;
     const memory = this.device.mappedMemory().find((m) => m.region === index)?.memory;
