@@ -36,7 +36,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { compiledPath, ensureDist } from './dist.mjs';
+import { compiledPath, ensureDist, pruneDist } from './dist.mjs';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 
@@ -123,6 +123,7 @@ const underTsx = files.some((f) => f.endsWith('.ts'));
 if (!values['no-build']) {
   try {
     ensureDist();
+    pruneDist();
   } catch (e) {
     console.error(`run-tests: ${e.message}; the tests run from dist/`);
     process.exit(1);
