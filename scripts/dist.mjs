@@ -7,15 +7,19 @@
 // src/cli/main.ts, rebuilt when src/ is newer than it; tsc's own main.js beside it is left
 // alone, so neither build overwrites the other). Files the tests find beside their source (fixtures, Python peers:
 // every file under src/, test/ and scripts/ that is not TypeScript) are linked into dist/ at the same
-// place, so `new URL('./fixtures/x', import.meta.url)` finds them from either tree.
+// place, so `new URL('./fixtures/x', import.meta.url)` finds them from either tree. tsc's
+// outputs whose source is gone (a module moved or deleted) are removed after each build and
+// once per scripts/run-tests.mjs run (pruneDist), so nothing stale is imported or packed.
 // Used by scripts/run-tests.mjs before the tests and by test/support/cli.ts when a test file
 // runs on its own.
 import { spawnSync } from 'node:child_process';
 import {
+  existsSync,
   lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   utimesSync,
@@ -86,6 +90,42 @@ export function pendingEmit(path) {
   }
 }
 
+/** What tsc writes for a source `x.ts`: x.js, x.js.map, x.d.ts, x.d.ts.map. */
+const TSC_OUTPUT = /\.(js|js\.map|d\.ts|d\.ts\.map)$/;
+/** What scripts/bundle-cli.mjs writes beside tsc's files in dist/src/cli: no source of its own. */
+const BUNDLE_OUTPUT = /^(vfio-nvlink2|bundle-.*)\.js(\.map)?$/;
+
+/**
+ * Removes tsc's outputs under dist/ (of the compiled folders, or `dir` under it) whose source is
+ * gone: tsc never does, so a module moved or deleted would live on there, still importable and
+ * shipped by `npm pack` (`dist/src/**`). Linked files (the mirror of non-TypeScript files) and
+ * the CLI bundle are left alone.
+ * @returns the removed paths.
+ */
+export function pruneDist(dirs = SOURCES.map((s) => join(DIST, s))) {
+  const removed = [];
+  const walk = (dir) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const d of entries) {
+      const path = join(dir, d.name);
+      if (d.isDirectory()) walk(path);
+      if (!d.isFile() || !TSC_OUTPUT.test(d.name)) continue;
+      if (dir === dirname(BUNDLE) && BUNDLE_OUTPUT.test(d.name)) continue;
+      const source = join(ROOT, relative(DIST, path)).replace(TSC_OUTPUT, '.ts');
+      if (existsSync(source)) continue;
+      rmSync(path, { force: true });
+      removed.push(path);
+    }
+  };
+  for (const dir of dirs) walk(dir);
+  return removed;
+}
+
 /** Links every file under `dir` that is not TypeScript into dist/ at the same relative place. */
 function mirror(dir) {
   let entries;
@@ -133,6 +173,7 @@ export function ensureDist(stdio = 'inherit') {
     // tsc leaves the build info alone when no output changed: mark dist as checked now.
     const now = new Date();
     utimesSync(BUILD_INFO, now, now);
+    pruneDist();
   }
   if (olderThanSources(BUNDLE, ['src'])) {
     const r = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bundle-cli.mjs')], {

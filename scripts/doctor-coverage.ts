@@ -9,14 +9,14 @@
  */
 import { parseArgs } from 'node:util';
 import { SingleBar } from 'cli-progress';
+import { cleanWitherspoonVariants } from '../src/platform/witherspoon/variants.ts';
 import {
   coverageComplete,
   coverageMarkdown,
   coverageSummary,
   exactlyExpected,
   measureCoverage,
-} from '../src/nvlink2/lint/testing/coverage.ts';
-import { cleanWitherspoonVariants } from '../src/platform/witherspoon/variants.ts';
+} from '../test/support/nvlink2/lint/coverage.ts';
 
 let values: { 'every-variant'?: boolean; list?: boolean; markdown?: boolean; json?: boolean };
 try {

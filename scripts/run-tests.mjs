@@ -12,8 +12,16 @@
 // file), and CLI tests spawn the bundled `dist/src/cli/vfio-nvlink2.js`. `--tsx` runs the sources
 // under tsx instead (as does a .ts file outside src/, test/, bench/, scripts/).
 //
-// Usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build]
-//          [--tsx] [FILE.test.ts ...]
+// Bounds: `--timeout MS` bounds each test (default 240 s, above the 60 s of the bounded waits of
+// test/support/wait.ts), from the watchdog preloaded into every file (scripts/test-watchdog.mjs):
+// a test still running then stops its file with one line naming the file, the test and the bound
+// (`run-tests: test "suite > name" in test/x.test.ts did not end within 240 s (per-test
+// timeout); stopping this file`), repeated on this runner's stderr at the end. `--file-timeout MS`
+// bounds each file (default 900 s, Node's --test-timeout): it also covers what the per-test
+// bound cannot see, a hanging before/after hook and a test blocking the event loop.
+//
+// Usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--file-timeout MS]
+//          [--concurrency N] [--no-build] [--tsx] [FILE.test.ts ...]
 import { spawn } from 'node:child_process';
 import {
   existsSync,
@@ -28,7 +36,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { compiledPath, ensureDist } from './dist.mjs';
+import { compiledPath, ensureDist, pruneDist } from './dist.mjs';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 
@@ -50,7 +58,7 @@ function collect(dir, out) {
 function usage(message) {
   console.error(`run-tests: ${message}`);
   console.error(
-    'usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--concurrency N] [--no-build] [--tsx] [FILE ...]',
+    'usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--file-timeout MS] [--concurrency N] [--no-build] [--tsx] [FILE ...]',
   );
   process.exit(2);
 }
@@ -62,6 +70,7 @@ try {
     options: {
       tap: { type: 'string' },
       timeout: { type: 'string' },
+      'file-timeout': { type: 'string' },
       concurrency: { type: 'string' },
       'no-build': { type: 'boolean' },
       tsx: { type: 'boolean' },
@@ -78,9 +87,11 @@ function positive(name, text, fallback) {
     usage(`--${name} must be a positive integer, got ${text}`);
   return n;
 }
-// Node 20 bounds each test *file* by --test-timeout (Node 22 also each test in it); the slowest
-// file takes a few minutes on a loaded 2-CPU machine, so the bound catches hangs, not slowness.
-const timeout = positive('timeout', values.timeout, 600_000);
+// Both bounds catch hangs, not slowness: the slowest test takes about a minute and the slowest
+// file a few on a loaded 2-CPU machine. Node 20 bounds each *file* by --test-timeout (Node 22
+// also each test in it, by the same number: the watchdog's smaller bound ends a test first).
+const testTimeout = positive('timeout', values.timeout, 240_000);
+const fileTimeout = positive('file-timeout', values['file-timeout'], 900_000);
 // One file per CPU and one more: files also wait (on child processes, sockets, python), and
 // the extra one runs then.
 const concurrency = positive(
@@ -112,6 +123,7 @@ const underTsx = files.some((f) => f.endsWith('.ts'));
 if (!values['no-build']) {
   try {
     ensureDist();
+    pruneDist();
   } catch (e) {
     console.error(`run-tests: ${e.message}; the tests run from dist/`);
     process.exit(1);
@@ -120,6 +132,7 @@ if (!values['no-build']) {
 
 const work = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-run-tests-'));
 const summaryFile = join(work, 'summary.json');
+const stoppedFile = join(work, 'stopped.log');
 const reporters = [
   '--test-reporter=spec',
   '--test-reporter-destination=stdout',
@@ -131,7 +144,12 @@ if (values.tap) reporters.push('--test-reporter=tap', `--test-reporter-destinati
 // NODE_TEST_CONTEXT would make a runner started from inside a test talk the runner protocol
 // instead of reporting (node:internal/test_runner/harness).
 const { NODE_TEST_CONTEXT: _, ...inherited } = process.env;
-const childEnv = { ...inherited, VFIO_NVLINK2_TEST_SUMMARY: summaryFile };
+const childEnv = {
+  ...inherited,
+  VFIO_NVLINK2_TEST_SUMMARY: summaryFile,
+  VFIO_NVLINK2_TEST_TIMEOUT_MS: String(testTimeout),
+  VFIO_NVLINK2_TEST_STOPPED: stoppedFile,
+};
 // The child writes straight to our stdout (no buffering here, nothing lost to a slow reader);
 // this process only sets its exit code and lets Node flush and exit on its own.
 // Test files end with this process, also when this one is SIGKILLed (a CI job's
@@ -142,14 +160,17 @@ const preload = join(ROOT, 'dist', 'src', 'bench', 'die-with-parent.js');
 const dieWithParent = existsSync(preload)
   ? ['--import', `${pathToFileURL(preload).href}?parent=${process.pid}`]
   : [];
+// Plain JS, so it loads also without a build and under --tsx.
+const watchdog = ['--import', pathToFileURL(join(ROOT, 'scripts', 'test-watchdog.mjs')).href];
 const child = spawn(
   process.execPath,
   [
     ...dieWithParent,
+    ...watchdog,
     ...(underTsx ? ['--import', 'tsx'] : ['--enable-source-maps']),
     '--test',
     `--test-concurrency=${concurrency}`,
-    `--test-timeout=${timeout}`,
+    `--test-timeout=${fileTimeout}`,
     ...reporters,
     ...files,
   ],
@@ -170,6 +191,12 @@ child.on('exit', (code, signal) => {
   } catch {
     // no summary: the runner died before its reporters finished
   }
+  let stopped = [];
+  try {
+    stopped = readFileSync(stoppedFile, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    // no test outlived its bound
+  }
   rmSync(work, { recursive: true, force: true });
   const measured = Object.entries(summary.files ?? {});
   if (measured.length > 0) {
@@ -180,6 +207,7 @@ child.on('exit', (code, signal) => {
       // no dist/ to keep them in: the next run keeps the given order
     }
   }
+  for (const line of stopped) console.error(line);
   if (signal !== null) {
     console.error(`run-tests: the test runner was killed by ${signal}`);
     process.exitCode = 1;
@@ -190,6 +218,6 @@ child.on('exit', (code, signal) => {
     for (const file of summary.empty) console.error(`run-tests: ${file} declares no test`);
     process.exitCode = 1;
   } else {
-    process.exitCode = code ?? 1;
+    process.exitCode = stopped.length > 0 ? 1 : (code ?? 1);
   }
 });

@@ -22,7 +22,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { PYTHON } from '../src/native/testing/python.ts';
+import { PYTHON } from './support/native/python.ts';
 import {
   BRIDGE,
   connectWhenFree,

@@ -13,14 +13,14 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { inspectInProcess } from '../src/cli/inspect.ts';
 import { DTS_MAX_INDENT, FDT_MAX_DEPTH, serializeFdt, toDts } from '../src/fdt/index.ts';
-import { withDeepChain } from '../src/fdt/testing/deep.ts';
-import { hasDtc } from '../src/fdt/testing/dtc.ts';
 import { probeHost } from '../src/machine/function-status.ts';
 import { formatDoctorReport, runDoctorOnHost } from '../src/nvlink2/doctor.ts';
 import { defaultPlatformTree } from '../src/platform/default-platform.ts';
 import { buildHost } from '../src/platform/host.ts';
 import { Command, VfioUserClient } from '../src/vfio-user/index.ts';
 import { runCli } from './support/cli.ts';
+import { withDeepChain } from './support/fdt/deep.ts';
+import { hasDtc } from './support/fdt/dtc.ts';
 import { FLAG_ERROR, FLAG_REPLY, frame, versionPayload } from './support/frames.ts';
 import { connectWhenFree, GPU, startServe } from './support/serve-process.ts';
 

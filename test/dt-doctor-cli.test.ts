@@ -14,10 +14,10 @@ import { after, describe, it } from 'node:test';
 import AjvDraft04 from 'ajv-draft-04';
 import ajvFormats from 'ajv-formats';
 import { cells, type Fdt, type FdtNode, serializeFdt, toDts } from '../src/fdt/index.ts';
-import { hasDtc } from '../src/fdt/testing/dtc.ts';
 import { RULES } from '../src/nvlink2/lint/rules.ts';
 import { generateWitherspoon, type WitherspoonOptions } from '../src/platform/witherspoon/index.ts';
 import { runCli, runCliInProcess } from './support/cli.ts';
+import { hasDtc } from './support/fdt/dtc.ts';
 
 const SCHEMA = new URL('./fixtures/sarif-schema-2.1.0.json', import.meta.url);
 const skip = hasDtc() ? false : 'dtc (device-tree-compiler) is not installed';

@@ -16,14 +16,14 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { diffTrees } from '../src/fdt/diff.ts';
 import { parseFdt, serializeFdt } from '../src/fdt/index.ts';
-import { hasDtc } from '../src/fdt/testing/dtc.ts';
 import { overlayText } from '../src/nvlink2/lint/fix-render.ts';
 import { lintTree } from '../src/nvlink2/lint/lint.ts';
 import { combinedOverlay, combinedScript } from '../src/nvlink2/lint/report-format.ts';
-import { generatorFaults } from '../src/nvlink2/lint/testing/faults.ts';
 import { PHANDLE_PROPERTIES } from '../src/nvlink2/lint/tree-view.ts';
 import type { Finding } from '../src/nvlink2/lint/types.ts';
 import { generateWitherspoon } from '../src/platform/witherspoon/index.ts';
+import { hasDtc } from './support/fdt/dtc.ts';
+import { generatorFaults } from './support/nvlink2/lint/faults.ts';
 
 const tools = ['fdtput', 'fdtoverlay'].every((t) => spawnSync('which', [t]).status === 0);
 const skip =

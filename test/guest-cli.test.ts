@@ -9,8 +9,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { hasDtc, runDtc } from '../src/fdt/testing/dtc.ts';
 import { runCli, runCliInProcess } from './support/cli.ts';
+import { hasDtc, runDtc } from './support/fdt/dtc.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 const GPUS = [

@@ -1,7 +1,8 @@
 /**
  * The house's layering, as a test over the import graph of src/ (every import, export-from,
  * type-only import and dynamic import() of every .ts file, found by TypeScript's own scanner,
- * ts.preProcessFile). The rule table below is the one place the layering is written; README.md
+ * ts.preProcessFile). src/ holds production code and its tests only: no test helpers (they live
+ * in test/support/), and no production module imports anything outside src/. The rule table below is the one place the layering is written; README.md
  * "Architecture" shows the same table (a test below holds the two together). Each violation
  * prints as `src/a/x.ts: imports src/b/y.ts (layer a → layer b)`.
  */
@@ -54,11 +55,11 @@ const LEAVES: readonly string[] = ['trace', 'native', 'text', 'errors'];
 const ENTRY = '(src)';
 
 /**
- * Test-only helpers live in folders named `testing/` (the build leaves them out of dist). They
- * may be imported directly, without the folder's index.ts, but only by tests (`*.test.ts`)
- * and other testing modules, and still only down the layers.
+ * Test helpers live outside src/, in test/support/ (the build leaves test/ out of dist and the
+ * package). A test of src/ (`*.test.ts`) may import them; production code of src/ (every other
+ * module) imports nothing outside src/: not test/, nor scripts/ or bench/.
  */
-const TESTING_DIR = 'testing';
+const TEST_SUPPORT = 'test/support/';
 
 /**
  * Cycles known and being broken elsewhere, each by its sorted members. Any other cycle fails,
@@ -116,13 +117,15 @@ function layerOf(folder: string): number | 'leaf' | undefined {
 }
 
 const isTest = (m: string) => m.endsWith('.test.ts');
-const isTesting = (m: string) => m.split('/').includes(TESTING_DIR);
 
-/** Test support outside src/ (test/support/): for tests and testing/ modules only. */
+/**
+ * Production code imports only src/: anything outside it (test/support/ above all) is for
+ * tests (`*.test.ts`) only.
+ */
 function outsideSrcViolation({ from, to }: Edge): string | undefined {
-  if (to.startsWith('src/')) return undefined;
-  if (isTest(from) || isTesting(from)) return undefined;
-  return `${from}: imports ${to} (outside src/, for tests only)`;
+  if (to.startsWith('src/') || isTest(from)) return undefined;
+  const what = to.startsWith(TEST_SUPPORT) ? 'test support' : 'outside src/';
+  return `${from}: imports ${to} (${what}, for tests only)`;
 }
 
 /** Layer rule: down the table, leaves from anywhere. */
@@ -145,15 +148,10 @@ function layerViolation({ from, to }: Edge): string | undefined {
  * Index rule: a module names directly only modules of its own folder or of a folder that
  * contains it (a room uses its parent's files). Any other import names the index.ts of the
  * outermost folder it enters: from outside vfio-user, `src/vfio-user/index.ts`; from
- * vfio-user/server, `src/vfio-user/wire/index.ts`. `testing/` modules are reached directly,
- * by tests only.
+ * vfio-user/server, `src/vfio-user/wire/index.ts`.
  */
 function indexViolation({ from, to }: Edge): string | undefined {
   if (!to.startsWith('src/')) return undefined;
-  if (isTesting(to)) {
-    if (isTest(from) || isTesting(from)) return undefined;
-    return `${from}: imports ${to} (a testing/ module, for tests only)`;
-  }
   const a = posix.dirname(from).split('/');
   const b = posix.dirname(to).split('/');
   let common = 0;
@@ -253,7 +251,7 @@ function report(title: string, lines: readonly string[]): string {
 
 const graph = importGraph();
 
-describe('layering of src/ (rule table: LAYERS, LEAVES, TESTING_DIR above)', () => {
+describe('layering of src/ (rule table: LAYERS, LEAVES, TEST_SUPPORT above)', () => {
   it('finds the modules and their imports (the test itself can fail)', () => {
     assert.ok(graph.modules.length > 100, `only ${graph.modules.length} modules found`);
     assert.ok(graph.edges.length > 500, `only ${graph.edges.length} imports found`);
@@ -288,10 +286,23 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TESTING_DIR above)', () 
   });
 
   it("imports across folders go through the folder's index.ts", () => {
-    const bad = graph.edges
-      .flatMap((e) => [indexViolation(e), outsideSrcViolation(e)])
-      .filter((v) => v !== undefined);
+    const bad = graph.edges.map(indexViolation).filter((v) => v !== undefined);
     assert.deepEqual(bad, [], report("imports that bypass a folder's index.ts", bad));
+  });
+
+  it('production code imports nothing outside src/ (test/support/ is for tests only)', () => {
+    const bad = graph.edges.map(outsideSrcViolation).filter((v) => v !== undefined);
+    assert.deepEqual(bad, [], report('production imports from outside src/', bad));
+    // The rule has something to hold: tests of src/ do import test/support/.
+    assert.ok(
+      graph.edges.some((e) => isTest(e.from) && e.to.startsWith(TEST_SUPPORT)),
+      'no test of src/ imports test/support/',
+    );
+  });
+
+  it('src/ holds no test helpers (no testing/ folders: they live in test/support/)', () => {
+    const helpers = graph.modules.filter((m) => m.split('/').includes('testing'));
+    assert.deepEqual(helpers, [], `test helpers under src/: ${helpers.join(', ')}`);
   });
 
   it('no module imports itself through a cycle', () => {
@@ -349,14 +360,22 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TESTING_DIR above)', () 
     );
     assert.match(
       outsideSrcViolation({ from: 'src/vfio-user/x.ts', to: 'test/support/frames.ts' }) ?? '',
-      /outside src\/, for tests only/,
+      /\(test support, for tests only\)/,
     );
     assert.match(
-      indexViolation({ from: 'src/vfio/x.ts', to: 'src/fdt/testing/dtc.ts' }) ?? '',
-      /for tests only/,
+      outsideSrcViolation({ from: 'src/vfio/x.ts', to: 'test/support/fdt/dtc.ts' }) ?? '',
+      /\(test support, for tests only\)/,
+    );
+    assert.match(
+      outsideSrcViolation({ from: 'src/index.ts', to: 'scripts/dist.mjs' }) ?? '',
+      /\(outside src\/, for tests only\)/,
     );
     assert.equal(
-      indexViolation({ from: 'src/vfio/x.test.ts', to: 'src/fdt/testing/dtc.ts' }),
+      outsideSrcViolation({ from: 'src/vfio/x.test.ts', to: 'test/support/fdt/dtc.ts' }),
+      undefined,
+    );
+    assert.equal(
+      indexViolation({ from: 'src/vfio/x.test.ts', to: 'test/support/x.ts' }),
       undefined,
     );
     const a = 'src/a/a.ts';

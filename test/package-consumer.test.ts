@@ -1,7 +1,7 @@
 /**
  * The package as another project gets it: `npm pack` (dist/ prebuilt, so without the prepare
  * script) into a temporary folder, its file list checked (the build and the addon's sources,
- * no tests, testing/ helpers, fixtures, scripts or source maps), then installed into a fresh
+ * no tests or their helpers (dist/test/), fixtures, scripts or source maps), then installed into a fresh
  * project (`npm install --prefer-offline` from the tarball: node-gyp builds the addon there, the
  * two dependencies come from npm's cache or the registry). There, the library examples of
  * README.md "As a library" run from `import … from 'vfio-nvlink2'` and print what the README
@@ -132,7 +132,7 @@ describe('the packed package installed into another project', () => {
     const unwanted = files.filter(
       (f) =>
         /\.test\.|\/testing\/|(^|\/)fixtures?\/|\.map$|\.tsbuildinfo$/.test(f) ||
-        /^(test|scripts|src|docs|\.github)\//.test(f),
+        /^(test|scripts|src|docs|\.github)\/|^dist\/(?!src\/)/.test(f),
     );
     assert.deepEqual(unwanted, [], `in the tarball but not for consumers: ${unwanted.join(', ')}`);
   });

@@ -2,8 +2,8 @@
  * Every exported declaration of src/ carries TSDoc (issue 12.7; STYLE.md rule 7): a `/** … *\/`
  * comment on the exported function, class, interface, type, enum or variable statement,
  * found by TypeScript's own parser (ts.getJSDocCommentsAndTags). An exported function whose own
- * body throws must say so with `@throws`. Test-only code (`testing/` folders, `*.test.ts`) is
- * left out. Each missing comment prints as `src/x/y.ts:LINE: function name: no TSDoc`, so whoever
+ * body throws must say so with `@throws`. Tests (`*.test.ts`) are left out (their helpers live
+ * in test/support/, outside src/). Each missing comment prints as `src/x/y.ts:LINE: function name: no TSDoc`, so whoever
  * merges new modules sees exactly what to write.
  */
 import assert from 'node:assert/strict';
@@ -18,9 +18,8 @@ const SRC = join(ROOT, 'src');
 function publicSources(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir).sort()) {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) {
-      if (name !== 'testing') publicSources(path, out);
-    } else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(path);
+    if (statSync(path).isDirectory()) publicSources(path, out);
+    else if (name.endsWith('.ts') && !name.endsWith('.test.ts')) out.push(path);
   }
   return out;
 }
@@ -108,7 +107,7 @@ export function missingDocs(file: string, text: string): string[] {
 
 const files = publicSources(SRC).map((abs) => relative(ROOT, abs).split(sep).join('/'));
 
-describe('public TSDoc of src/ (testing/ and *.test.ts left out)', () => {
+describe('public TSDoc of src/ (*.test.ts left out)', () => {
   it('finds the modules and their exports (the test itself can fail)', () => {
     assert.ok(files.length > 100, `only ${files.length} modules found`);
     const all = files.flatMap((f) => exportedDeclarations(f, readFileSync(join(ROOT, f), 'utf8')));

@@ -1,7 +1,8 @@
 /**
  * scripts/run-tests.mjs itself: its output reaches a reader slower than the tests in full
- * (summary lines last), its exit code is the runner's, and a run of no test fails. Through a
- * real shell pipeline, as `npm test | (sleep 5; cat) | tail` would run it.
+ * (summary lines last), its exit code is the runner's, a run of no test fails, and a test that
+ * hangs is stopped at the per-test bound and named. Through a real shell pipeline, as
+ * `npm test | (sleep 5; cat) | tail` would run it.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,14 +16,19 @@ const RUNNER = join(ROOT, 'scripts/run-tests.mjs');
 const MANY = join(ROOT, 'test/support/many-tests.fixture.ts');
 const NONE = join(ROOT, 'test/support/no-tests.fixture.ts');
 const WAITS = join(ROOT, 'test/support/waits.fixture.ts');
+const HANGS = join(ROOT, 'test/support/hangs.fixture.ts');
 
 // As from a terminal: without the variable that tells a runner it runs under another one.
 const { NODE_TEST_CONTEXT: _, ...outside } = process.env;
 
-/** Runs the runner on `file` into `| (sleep 2; cat)`; the runner's exit code comes on stderr. */
-function throughSlowReader(file: string, env: Record<string, string> = {}) {
-  const script = `{ "$0" "$1" --no-build "$2"; echo "runner exit $?" >&2; } | (sleep 2; cat)`;
-  const r = spawnSync('/bin/sh', ['-c', script, process.execPath, RUNNER, file], {
+/**
+ * Runs the runner on `file` (after `args`) into `| (sleep 2; cat)`; the runner's exit code
+ * comes on stderr.
+ */
+function throughSlowReader(file: string, env: Record<string, string> = {}, args: string[] = []) {
+  const script = `{ "$0" "$@"; echo "runner exit $?" >&2; } | (sleep 2; cat)`;
+  const argv = [process.execPath, RUNNER, '--no-build', ...args, file];
+  const r = spawnSync('/bin/sh', ['-c', script, ...argv], {
     cwd: ROOT,
     encoding: 'utf8',
     env: { ...outside, ...env },
@@ -60,6 +66,26 @@ describe('scripts/run-tests.mjs', () => {
   test('a file that declares no test fails the run and is named', () => {
     const r = throughSlowReader(NONE);
     assert.match(r.stderr, /run-tests: test\/support\/no-tests.fixture.ts declares no test/);
+    assert.equal(r.exit, 1);
+  });
+
+  test('a test that outlives the per-test bound stops its file, named with the file and the bound', () => {
+    // The file bound is an hour: only the per-test bound can end the file before its hanging
+    // test ends by itself (2 minutes), and before this pipeline's own bound (4 minutes).
+    const bound = 4000;
+    const r = throughSlowReader(HANGS, { RUN_TESTS_FIXTURE_BOUND_MS: String(bound) }, [
+      '--timeout',
+      String(bound),
+      '--file-timeout',
+      '3600000',
+    ]);
+    const line =
+      'run-tests: test "concurrent > hangs" in test/support/hangs.fixture.ts did not end within 4 s (per-test timeout); stopping this file';
+    const named = r.stderr.split('\n').filter((l) => l.startsWith('run-tests: test '));
+    assert.deepEqual(named, [line], `stderr:\n${r.stderr}`);
+    assert.match(r.stdout, /✔ passes before the hang/);
+    assert.match(r.stdout, /✔ step 8 of 8/);
+    assert.doesNotMatch(r.stdout, /never reached/);
     assert.equal(r.exit, 1);
   });
 

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import { PYTHON } from '../src/native/testing/python.ts';
+import { PYTHON } from './support/native/python.ts';
 import {
   connectWhenFree,
   GPU,

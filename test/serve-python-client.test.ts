@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { PYTHON } from '../src/native/testing/python.ts';
 import { VfioUserClient } from '../src/vfio-user/index.ts';
+import { PYTHON } from './support/native/python.ts';
 import { GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 const SCRIPT = new URL('./support/vfio_user_client.py', import.meta.url).pathname;

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, eventfdCreate, memfdCreate } from '../src/native/index.ts';
-import { PYTHON } from '../src/native/testing/python.ts';
 import { IrqSetFlag, ReplyError, VfioUserClient } from '../src/vfio-user/index.ts';
+import { PYTHON } from './support/native/python.ts';
 import {
   BRIDGE,
   connectWhenFree,

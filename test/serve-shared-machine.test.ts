@@ -28,9 +28,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { closeFd, listenUnix } from '../src/native/index.ts';
-import { PYTHON } from '../src/native/testing/python.ts';
 import { VfioUserClient } from '../src/vfio-user/index.ts';
 import { cliArgs, ROOT, runCli } from './support/cli.ts';
+import { PYTHON } from './support/native/python.ts';
 import { GPU, waitFor } from './support/serve-process.ts';
 import { within } from './support/wait.ts';
 

@@ -11,8 +11,8 @@ import { spawnSync } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { closeFd, fileSeals, ftruncate, MEMFD_SIZE_SEALS, punchHole } from '../src/native/index.ts';
-import { PYTHON } from '../src/native/testing/python.ts';
 import { RegionFlag } from '../src/vfio/region.ts';
+import { PYTHON } from './support/native/python.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
 
 const GPU_RAM = 9;

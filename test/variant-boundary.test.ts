@@ -24,9 +24,16 @@ const VARIANT_WORDS =
 /** The variants' PCI vendors, as literals. */
 const VARIANT_NUMBERS = /^0x0*(10de|1014)$/i;
 
-/** The top folder of src/ a path lies in ('vfio', 'nvlink2', …). */
+const SUPPORT = join(ROOT, 'test', 'support');
+
+/**
+ * The top folder of src/ a path lies in ('vfio', 'nvlink2', …); a test helper of one folder
+ * counts as that folder (test/support/native/python.ts: 'native').
+ */
 function folderOf(path: string): string {
-  return relative(SRC, path).split('/')[0] ?? '';
+  const support = relative(SUPPORT, path);
+  const ofFolder = !support.startsWith('..') && support.includes('/');
+  return (ofFolder ? support : relative(SRC, path)).split('/')[0] ?? '';
 }
 
 describe('the vfio core names no variant', () => {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { runCliBytes, runCliBytesInProcess } from '../../test/support/cli.ts';
+import { runDtc } from '../../test/support/fdt/dtc.ts';
 import { parseFdt, readString, toDts } from '../fdt/index.ts';
-import { runDtc } from '../fdt/testing/dtc.ts';
 import { defaultPlatformTree, generateWitherspoon } from '../platform/index.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-dt-cli-'));

@@ -2,18 +2,18 @@
  * Trees as deep and chains as long as the input makes them (100,000 levels): every walk of the
  * fdt layer (parse, serialize, DTS, paths, phandle chains, Linux's unflattening) finishes
  * without recursion, in linear space, and its errors stay one short line. Deep blobs are
- * packed token by token (testing/deep.ts), not by the serializer under test.
+ * packed token by token (test/support/fdt/deep.ts), not by the serializer under test.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { catAll, deepChainBlob } from '../../test/support/fdt/deep.ts';
+import { hasDtc, runDtc } from '../../test/support/fdt/dtc.ts';
+import { beginNode, END, pack } from '../../test/support/fdt/pack.ts';
 import { DTS_MAX_INDENT, nodeToDts, toDts } from './dts.ts';
 import { FdtError } from './errors.ts';
 import { parseFdt } from './parse.ts';
 import { followPhandleChain } from './phandle-chain.ts';
 import { serializeFdt } from './serialize.ts';
-import { catAll, deepChainBlob } from './testing/deep.ts';
-import { hasDtc, runDtc } from './testing/dtc.ts';
-import { beginNode, END, pack } from './testing/pack.ts';
 import { cells, Fdt, type FdtNode } from './tree.ts';
 import { FDT_MAX_DEPTH, unflattenLikeLinux } from './unflatten.ts';
 

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { decompile, dtc, hasDtc, runDtcAll } from '../../test/support/fdt/dtc.ts';
 import { nodeToDts, toDts } from './dts.ts';
 import { parseFdt } from './parse.ts';
 import { serializeFdt } from './serialize.ts';
-import { decompile, dtc, hasDtc, runDtcAll } from './testing/dtc.ts';
 import { cells, Fdt } from './tree.ts';
 
 /** dtc's DTS output as text (decompile's form, from runDtcAll's bytes). */

@@ -4,9 +4,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ascii } from '../../test/support/fdt/pack.ts';
 import { formatPropertyValue, nodeToDts, toDts } from './dts.ts';
 import { FdtError } from './errors.ts';
-import { ascii } from './testing/pack.ts';
 import { cells, Fdt } from './tree.ts';
 
 const CASES: readonly [string, Uint8Array, string][] = [

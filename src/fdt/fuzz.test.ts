@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
+import { decompile, dtc, hasDtc, runDtcAll } from '../../test/support/fdt/dtc.ts';
 import { toDts } from './dts.ts';
 import { FdtError } from './errors.ts';
 import { parseFdt } from './parse.ts';
 import { serializeFdt } from './serialize.ts';
-import { decompile, dtc, hasDtc, runDtcAll } from './testing/dtc.ts';
 import { Fdt, type FdtNode } from './tree.ts';
 
 interface NodeSpec {

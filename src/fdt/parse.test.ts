@@ -5,12 +5,22 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { test } from 'node:test';
+import {
+  ascii,
+  be32,
+  beginNode,
+  cat,
+  END,
+  END_NODE,
+  NOP,
+  pack,
+  prop,
+} from '../../test/support/fdt/pack.ts';
+import { GOOD, MEMRSV, STRINGS, STRUCT } from '../../test/support/fdt/reference-blob.ts';
 import { FdtError, type FdtErrorCode } from './errors.ts';
 import { parseFdt } from './parse.ts';
 import { followPhandleChain } from './phandle-chain.ts';
 import { serializeFdt } from './serialize.ts';
-import { ascii, be32, beginNode, cat, END, END_NODE, NOP, pack, prop } from './testing/pack.ts';
-import { GOOD, MEMRSV, STRINGS, STRUCT } from './testing/reference-blob.ts';
 import { cells, Fdt, requireNode } from './tree.ts';
 
 test('reads a hand-packed v17 blob: tree, offsets, memrsv, boot cpu', () => {

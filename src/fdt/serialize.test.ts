@@ -1,14 +1,23 @@
 /**
- * serializeFdt against bytes packed by hand (testing/pack.ts), not by the serializer: layout,
+ * serializeFdt against bytes packed by hand (test/support/fdt/pack.ts), not by the serializer: layout,
  * alignment, string deduplication, the memory reservation terminator, name errors.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import {
+  ascii,
+  be32,
+  beginNode,
+  cat,
+  END,
+  END_NODE,
+  pack,
+  prop,
+} from '../../test/support/fdt/pack.ts';
+import { GOOD } from '../../test/support/fdt/reference-blob.ts';
 import { FdtError } from './errors.ts';
 import { parseFdt } from './parse.ts';
 import { serializeFdt } from './serialize.ts';
-import { ascii, be32, beginNode, cat, END, END_NODE, pack, prop } from './testing/pack.ts';
-import { GOOD } from './testing/reference-blob.ts';
 import { cells, Fdt } from './tree.ts';
 
 test('writes exactly the hand-packed reference blob', () => {

@@ -13,6 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { constants as fsConstants, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { describe, it } from 'node:test';
+import { PYTHON } from '../../test/support/native/python.ts';
 import { ADDON_PATH, ERRNO_NAMES } from './addon.ts';
 import {
   closeFd,
@@ -28,7 +29,6 @@ import {
   sendMessage,
   socketPair,
 } from './index.ts';
-import { PYTHON } from './testing/python.ts';
 
 /** Each case: [name, what it does with `a` (the addon), `m` (a mapping), `w` (a watcher)]. */
 const MISUSE = String.raw`

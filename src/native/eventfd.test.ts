@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { PYTHON } from './testing/python.ts';
+import { PYTHON } from '../../test/support/native/python.ts';
 
 // Compiled (dist/, plain node) or from source (tsx), as this file runs.
 const FROM_SOURCE = import.meta.url.endsWith('.ts');

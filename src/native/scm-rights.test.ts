@@ -7,6 +7,14 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import {
+  openFds,
+  receiveExactly,
+  receiveOne,
+  spawnPythonPeer,
+  whenReadable,
+} from '../../test/support/native/helpers.ts';
+import { PYTHON } from '../../test/support/native/python.ts';
+import {
   closeFd,
   Errno,
   eventfdCreate,
@@ -21,14 +29,6 @@ import {
   sendMessage,
   socketPair,
 } from './index.ts';
-import {
-  openFds,
-  receiveExactly,
-  receiveOne,
-  spawnPythonPeer,
-  whenReadable,
-} from './testing/helpers.ts';
-import { PYTHON } from './testing/python.ts';
 
 test('a memfd written by python is read back through mmap here; peer credentials name the child', async () => {
   const peer = await spawnPythonPeer(`

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { test } from 'node:test';
+import { PYTHON } from '../../test/support/native/python.ts';
 import {
   addFileSeals,
   closeFd,
@@ -22,7 +23,6 @@ import {
   punchHole,
   SharedMapping,
 } from './index.ts';
-import { PYTHON } from './testing/python.ts';
 
 const GiB = 1n << 30n;
 

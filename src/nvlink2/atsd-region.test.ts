@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep, setImmediate as tick } from 'node:timers/promises';
+import { fixture } from '../../test/support/nvlink2/fixture.ts';
+import { inSecondProcess } from '../../test/support/nvlink2/second-process.ts';
 import type { AtsCache } from '../platform/index.ts';
 import {
   type AtsdLaunchFields,
@@ -13,8 +15,6 @@ import { VfioError } from '../vfio/index.ts';
 import type { AtsdRegion } from './atsd-region.ts';
 import { ATSD_STAT_PENDING } from './atsd-register.ts';
 import { pnvNpu2MapHost } from './npu-lpar.ts';
-import { fixture } from './testing/fixture.ts';
-import { inSecondProcess } from './testing/second-process.ts';
 
 const GPU = '0002:01:00.0';
 const BRIDGE = '0000:00:00.0'; // link 0: ATSD register 0, bound by MAP_LPAR of the GPU

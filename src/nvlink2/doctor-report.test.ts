@@ -6,11 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { generatorFaults } from '../../test/support/nvlink2/lint/faults.ts';
 import { buildHost, generateWitherspoon } from '../platform/index.ts';
 import { createMemfdMemory } from '../vfio/index.ts';
 import { type DoctorEntry, formatDoctorReport, runDoctorOnHost } from './doctor.ts';
 import { KERNEL_VERSIONS } from './kernel-version.ts';
-import { generatorFaults } from './lint/testing/faults.ts';
 
 test('200,000 functions: one row each, columns as wide as their widest cell', () => {
   const entries: DoctorEntry[] = Array.from({ length: 200_000 }, (_, i) => ({

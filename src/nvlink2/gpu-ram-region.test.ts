@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { fixture } from '../../test/support/nvlink2/fixture.ts';
+import { inSecondProcess } from '../../test/support/nvlink2/second-process.ts';
 import { VfioError } from '../vfio/index.ts';
 import type { GpuRamRegion } from './gpu-ram-region.ts';
-import { fixture } from './testing/fixture.ts';
-import { inSecondProcess } from './testing/second-process.ts';
 
 const GPU = '0002:01:00.0';
 const HPA = 0x3e000000000n;

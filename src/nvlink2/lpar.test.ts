@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { fixture } from '../../test/support/nvlink2/fixture.ts';
 import {
   buildHost,
   defaultPlatformTree,
@@ -14,7 +15,6 @@ import {
 } from '../platform/index.ts';
 import { attachLpid } from './hooks.ts';
 import { pnvNpu2MapHost } from './npu-lpar.ts';
-import { fixture } from './testing/fixture.ts';
 
 /** The built-in platform's GPUs: a socket's GPUs sit on buses 1, 2, 3 (distinct BDFs). */
 const GPUS = [

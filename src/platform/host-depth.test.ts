@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { withDeepChain } from '../../test/support/fdt/deep.ts';
 import { cells, FDT_MAX_DEPTH, Fdt, type FdtNode, parseFdt, serializeFdt } from '../fdt/index.ts';
-import { withDeepChain } from '../fdt/testing/deep.ts';
 import { defaultPlatformTree } from './default-platform.ts';
 import { buildHost } from './host.ts';
 import { generateWitherspoon } from './witherspoon/index.ts';

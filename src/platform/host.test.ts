@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { dtc } from '../../test/support/fdt/dtc.ts';
 import { cells, Fdt, type FdtNode, parseFdt } from '../fdt/index.ts';
-import { dtc } from '../fdt/testing/dtc.ts';
 import { atsdAddresses, buildHost, HostError, nvlinkOfBridge } from './host.ts';
 import { generateWitherspoon } from './witherspoon/index.ts';
 

@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
 import fc from 'fast-check';
+import { PYTHON } from '../../test/support/native/python.ts';
 import {
   closeFd,
   copyRange,
@@ -34,7 +35,6 @@ import {
   SharedMapping,
   setNonBlocking,
 } from '../native/index.ts';
-import { PYTHON } from '../native/testing/python.ts';
 import { openFileMemory } from './file-memory.ts';
 import {
   copyPopulated,

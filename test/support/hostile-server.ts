@@ -8,8 +8,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PYTHON } from '../../src/native/testing/python.ts';
 import { cliArgs, ROOT } from './cli.ts';
+import { PYTHON } from './native/python.ts';
 import { waitFor, within } from './wait.ts';
 
 const SCRIPT = join(ROOT, 'test/support/hostile_server.py');

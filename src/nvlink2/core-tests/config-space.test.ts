@@ -5,8 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import {
+  buildFakeHost,
+  fakeFunction,
+  fakeVariant,
+} from '../../../test/support/nvlink2/fake-host.ts';
 import { VfioError, VfioPciDevice } from '../../vfio/index.ts';
-import { buildFakeHost, fakeFunction, fakeVariant } from '../testing/fake-host.ts';
 
 const host = buildFakeHost();
 const devices: VfioPciDevice[] = [];

@@ -5,6 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import {
+  buildFakeHost,
+  fakeFunction,
+  fakeVariant,
+} from '../../../test/support/nvlink2/fake-host.ts';
 import type { VariantHook } from '../../vfio/index.ts';
 import {
   type DeviceSnapshot,
@@ -18,7 +23,6 @@ import {
   VfioPciDevice,
 } from '../../vfio/index.ts';
 import { encodeSsatgtCap } from '../region-caps.ts';
-import { buildFakeHost, fakeFunction, fakeVariant } from '../testing/fake-host.ts';
 import { NVLINK2_VOCABULARY } from '../variant.ts';
 
 const host = buildFakeHost();

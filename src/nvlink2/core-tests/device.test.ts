@@ -7,6 +7,11 @@
 import assert from 'node:assert/strict';
 import { readSync, writeSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import {
+  buildFakeHost,
+  fakeFunction,
+  fakeVariant,
+} from '../../../test/support/nvlink2/fake-host.ts';
 import type { VariantDevice, VariantHook } from '../../vfio/index.ts';
 import {
   PCI_VENDOR_TYPE,
@@ -16,7 +21,6 @@ import {
   VfioError,
   VfioPciDevice,
 } from '../../vfio/index.ts';
-import { buildFakeHost, fakeFunction, fakeVariant } from '../testing/fake-host.ts';
 
 const host = buildFakeHost();
 const devices: VfioPciDevice[] = [];

@@ -8,8 +8,12 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import {
+  buildFakeHost,
+  fakeFunction,
+  fakeVariant,
+} from '../../../test/support/nvlink2/fake-host.ts';
 import { IrqIndex, IrqInfoFlag, IrqSetFlag, VfioError, VfioPciDevice } from '../../vfio/index.ts';
-import { buildFakeHost, fakeFunction, fakeVariant } from '../testing/fake-host.ts';
 
 const host = buildFakeHost();
 const dir = mkdtempSync(join(tmpdir(), 'vfio-irqs-'));

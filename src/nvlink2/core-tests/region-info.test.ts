@@ -7,6 +7,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import {
+  buildFakeHost,
+  fakeFunction,
+  fakeVariant,
+} from '../../../test/support/nvlink2/fake-host.ts';
 import type { VariantHook } from '../../vfio/index.ts';
 import {
   decodeRegionInfo,
@@ -18,7 +23,6 @@ import {
   VfioPciDevice,
 } from '../../vfio/index.ts';
 import { encodeLnkspdCap, encodeSsatgtCap, NVLINK2_REGION_CAPABILITIES } from '../region-caps.ts';
-import { buildFakeHost, fakeFunction, fakeVariant } from '../testing/fake-host.ts';
 
 const TGT = 0x0000_0c00_0000_0000n;
 const LINK_SPEED = 0x8;

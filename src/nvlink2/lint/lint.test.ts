@@ -3,12 +3,19 @@
  * finding; every fault it can inject is found, by exactly one rule (the coverage table of the
  * README); each rule's `--explain` example shows that rule; the replay's catch-all names what
  * no rule claims; findings carry the kernels they affect. The fault → rule table is FAULT_RULES
- * (testing/faults.ts); testing/coverage.ts measures it the same way for `npm run doctor-coverage`.
+ * (test/support/nvlink2/lint/faults.ts); coverage.ts beside it measures it the same way for
+ * `npm run doctor-coverage`.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import {
+  coverageMarkdown,
+  fixedInFull,
+  measureCoverage,
+} from '../../../test/support/nvlink2/lint/coverage.ts';
+import { generatorFaults } from '../../../test/support/nvlink2/lint/faults.ts';
 import { ROOT } from '../../../test/support/root.ts';
 import { cells } from '../../fdt/index.ts';
 import { cleanWitherspoonVariants, generateWitherspoon } from '../../platform/index.ts';
@@ -16,8 +23,6 @@ import { formatKernelRanges } from './kernels.ts';
 import { lintTree } from './lint.ts';
 import { attributeReplays, replayAllKernels } from './replay.ts';
 import { RULES } from './rules.ts';
-import { coverageMarkdown, fixedInFull, measureCoverage } from './testing/coverage.ts';
-import { generatorFaults } from './testing/faults.ts';
 import { NvTree } from './tree-view.ts';
 
 describe('clean trees', () => {

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { hasDtc } from '../../../test/support/fdt/dtc.ts';
 import { diffTrees, Fdt, type FdtNode, parseFdt, serializeFdt, toDts } from '../../fdt/index.ts';
-import { hasDtc } from '../../fdt/testing/dtc.ts';
 import { blobLocator, dtsLocator, parseDtcAnnotations } from './locate.ts';
 
 interface Spec {

@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { hasDtc } from '../../../test/support/fdt/dtc.ts';
 import { serializeFdt } from '../../fdt/index.ts';
-import { hasDtc } from '../../fdt/testing/dtc.ts';
 import { generateWitherspoon } from './index.ts';
 import { cleanWitherspoonVariants } from './variants.ts';
 

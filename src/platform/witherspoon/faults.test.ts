@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { runDtc } from '../../../test/support/fdt/dtc.ts';
 import { type Fdt, readAllU64, readU32, serializeFdt } from '../../fdt/index.ts';
-import { runDtc } from '../../fdt/testing/dtc.ts';
 import { generateWitherspoon, WitherspoonOptionError, type WitherspoonOptions } from './index.ts';
 
 /** Every (node, property) whose presence or bytes differ, as "path property". */

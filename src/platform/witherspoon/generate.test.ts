@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { dtc, runDtc } from '../../../test/support/fdt/dtc.ts';
 import {
   type Fdt,
   type FdtNode,
@@ -12,7 +13,6 @@ import {
   serializeFdt,
   toDts,
 } from '../../fdt/index.ts';
-import { dtc, runDtc } from '../../fdt/testing/dtc.ts';
 import { generateWitherspoon, type WitherspoonOptions } from './index.ts';
 import { tgtFromSystemAddress } from './phys-map.ts';
 

@@ -12,9 +12,9 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { pack, packHeader } from '../../../test/support/frames.ts';
+import { whenReadable } from '../../../test/support/native/helpers.ts';
+import { PYTHON } from '../../../test/support/native/python.ts';
 import { closeFd, eventfdCreate, eventfdRead, memfdCreate } from '../../native/index.ts';
-import { whenReadable } from '../../native/testing/helpers.ts';
-import { PYTHON } from '../../native/testing/python.ts';
 import { Command, FramingError, ReplyError } from '../wire/index.ts';
 import { VfioUserClient } from './client.ts';
 

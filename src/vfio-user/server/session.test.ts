@@ -15,8 +15,12 @@ import {
   QEMU_VERSION_JSON,
   versionPayload,
 } from '../../../test/support/frames.ts';
+import {
+  buildFakeHost,
+  fakeFunction,
+  fakeVariant,
+} from '../../../test/support/nvlink2/fake-host.ts';
 import { closeFd, socketPair } from '../../native/index.ts';
-import { buildFakeHost, fakeFunction, fakeVariant } from '../../nvlink2/testing/fake-host.ts';
 import { VfioPciDevice } from '../../vfio/index.ts';
 import {
   type CloseReason,

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { fstatSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { packHeader } from '../../../test/support/frames.ts';
+import { openFds } from '../../../test/support/native/helpers.ts';
 import {
   closeFd,
   eventfdCreate,
@@ -17,7 +18,6 @@ import {
   sendMessage,
   socketPair,
 } from '../../native/index.ts';
-import { openFds } from '../../native/testing/helpers.ts';
 import { Command } from './constants.ts';
 import type { FramedMessage } from './framer.ts';
 import { commandHeader, replyHeader } from './header.ts';

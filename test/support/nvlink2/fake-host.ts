@@ -4,8 +4,11 @@
  * P100; no ibm,npu / ibm,gpu, so the subdriver's own hooks decline every function. fakeVariant
  * gives the core the NVLink2 profiles and names with the tests' hooks. Not production code.
  */
-import { cells, Fdt, FdtNode } from '../../fdt/index.ts';
-import type { Host, PciFunction, PciRole, Phb } from '../../platform/index.ts';
+import { cells, Fdt, FdtNode } from '../../../src/fdt/index.ts';
+import { nvlink2Profile } from '../../../src/nvlink2/profile.ts';
+import type { Nvlink2CapabilityValue } from '../../../src/nvlink2/region-caps.ts';
+import { NVLINK2_VOCABULARY } from '../../../src/nvlink2/variant.ts';
+import type { Host, PciFunction, PciRole, Phb } from '../../../src/platform/index.ts';
 import {
   atsdAddresses,
   CLASS_CODE_3D_CONTROLLER,
@@ -20,12 +23,9 @@ import {
   PCI_VENDOR_ID_IBM,
   PCI_VENDOR_ID_NVIDIA,
   pciName,
-} from '../../platform/index.ts';
-import { hexDigits } from '../../text/index.ts';
-import type { VariantHook, VfioPciVariant } from '../../vfio/index.ts';
-import { nvlink2Profile } from '../profile.ts';
-import type { Nvlink2CapabilityValue } from '../region-caps.ts';
-import { NVLINK2_VOCABULARY } from '../variant.ts';
+} from '../../../src/platform/index.ts';
+import { hexDigits } from '../../../src/text/index.ts';
+import type { VariantHook, VfioPciVariant } from '../../../src/vfio/index.ts';
 
 export interface FakeFunctionSpec {
   readonly devfn: number;

@@ -9,13 +9,13 @@
  * Each fault carries the one rule that must explain it (the coverage table, `npm run
  * doctor-coverage`, README "Coverage").
  */
-import type { Fdt } from '../../../fdt/index.ts';
+import type { Fdt } from '../../../../src/fdt/index.ts';
 import {
   buildHost,
   generateWitherspoon,
   resolveFaultTarget,
   type WitherspoonOptions,
-} from '../../../platform/index.ts';
+} from '../../../../src/platform/index.ts';
 
 export interface GeneratorFault {
   /** The `dt generate` flags (without those of the clean variant it is injected into). */

@@ -6,8 +6,14 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FdEvent, FdWatcher } from '../fd-watcher.ts';
-import { acceptConnection, closeFd, errnoName, listenUnix, receiveMessage } from '../index.ts';
+import { FdEvent, FdWatcher } from '../../../src/native/fd-watcher.ts';
+import {
+  acceptConnection,
+  closeFd,
+  errnoName,
+  listenUnix,
+  receiveMessage,
+} from '../../../src/native/index.ts';
 import { PYTHON } from './python.ts';
 
 /**

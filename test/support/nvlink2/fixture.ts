@@ -1,17 +1,17 @@
 /** A default-platform host with an NVLink2 context traced into a ring buffer (test support). */
 
-import type { Fdt } from '../../fdt/index.ts';
-import type { Host, PciFunction } from '../../platform/index.ts';
-import { buildHost, defaultPlatformTree } from '../../platform/index.ts';
-import { RingBufferSink, Tracer } from '../../trace/index.ts';
-import { VfioPciDevice, variantFor } from '../../vfio/index.ts';
+import type { Fdt } from '../../../src/fdt/index.ts';
 import {
   createNvlink2Context,
   type KernelLogLine,
   type Nvlink2Context,
   type Nvlink2ContextOptions,
-} from '../context.ts';
-import { nvlink2Variant } from '../variant.ts';
+} from '../../../src/nvlink2/context.ts';
+import { nvlink2Variant } from '../../../src/nvlink2/variant.ts';
+import type { Host, PciFunction } from '../../../src/platform/index.ts';
+import { buildHost, defaultPlatformTree } from '../../../src/platform/index.ts';
+import { RingBufferSink, Tracer } from '../../../src/trace/index.ts';
+import { VfioPciDevice, variantFor } from '../../../src/vfio/index.ts';
 
 export interface Fixture {
   readonly host: Host;

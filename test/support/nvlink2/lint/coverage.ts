@@ -5,13 +5,13 @@
  * back the clean tree. `npm run doctor-coverage` prints it, lint.test.ts holds
  * the same fault by fault, and README's coverage table is `coverageMarkdown` of the built-in tree.
  */
-import { cells, diffTrees, type Fdt, parseFdt, serializeFdt } from '../../../fdt/index.ts';
-import type { WitherspoonOptions } from '../../../platform/index.ts';
-import { generateWitherspoon } from '../../../platform/index.ts';
-import { lintTree } from '../lint.ts';
-import { RULES } from '../rules.ts';
-import { PHANDLE_PROPERTIES } from '../tree-view.ts';
-import type { Finding } from '../types.ts';
+import { cells, diffTrees, type Fdt, parseFdt, serializeFdt } from '../../../../src/fdt/index.ts';
+import { lintTree } from '../../../../src/nvlink2/lint/lint.ts';
+import { RULES } from '../../../../src/nvlink2/lint/rules.ts';
+import { PHANDLE_PROPERTIES } from '../../../../src/nvlink2/lint/tree-view.ts';
+import type { Finding } from '../../../../src/nvlink2/lint/types.ts';
+import type { WitherspoonOptions } from '../../../../src/platform/index.ts';
+import { generateWitherspoon } from '../../../../src/platform/index.ts';
 import { generatorFaults } from './faults.ts';
 
 /** dt diff's comparison: phandles by the paths they resolve to. */

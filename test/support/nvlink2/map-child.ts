@@ -6,7 +6,7 @@
  *   map-child.ts write64be OFFSET VALUE [OFFSET VALUE]… → big-endian u64 stores, in order
  * OFFSET is inside the descriptor; the window mapped is the 64 KiB page(s) holding the access.
  */
-import { mmap, munmap } from '../../native/index.ts';
+import { mmap, munmap } from '../../../src/native/index.ts';
 
 const FD = 3;
 const PAGE = 0x10000n;
