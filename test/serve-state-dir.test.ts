@@ -241,6 +241,13 @@ describe('serve --state-dir refuses', () => {
     return lines[0] as string;
   }
 
+  it('a directory that cannot be made (under /proc): one line naming it, not a hang', () => {
+    const dir = '/proc/vfio-nvlink2-state';
+    const r = runCli(['serve', '--socket-dir', join(root, 'sock-proc'), '--state-dir', dir]);
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(r.stderr, `vfio-nvlink2: serve: STATE_DIR: ${dir}: cannot create (ENOENT)\n`);
+  });
+
   it('a second server on the same directory, naming it and the holder pid', () => {
     const r = runCli(['serve', '--socket-dir', join(root, 'sock-2'), '--state-dir', stateDir]);
     assert.equal(r.status, 1);

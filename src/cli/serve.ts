@@ -12,7 +12,6 @@ import {
   constants,
   fstatSync,
   lstatSync,
-  mkdirSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -20,7 +19,7 @@ import {
   readSync,
   writeSync,
 } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { messageOf, messageWithoutCode, type SystemErrnoName } from '../errors/index.ts';
 import { type Fdt, serializeFdt } from '../fdt/index.ts';
 import type { LiveCounters, LivePage } from '../live/index.ts';
@@ -29,7 +28,7 @@ import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, type Host, HostError } from '../platform/index.ts';
 import { readDevicesList, readServeState } from '../serve-dir/index.ts';
-import { replaceFile, StateDir, StateDirError } from '../state-dir/index.ts';
+import { makeDirectories, replaceFile, StateDir, StateDirError } from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { createProbeMemory, formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
 import {
@@ -203,7 +202,7 @@ function openStateDir(args: ServeArgs, dtb: Uint8Array): StateDir | undefined {
   // GPU RAM lives there in files clients map: the socket directory's rules, before any use.
   let created = true;
   try {
-    mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
+    makeDirectories(args.stateDir, 0o700);
   } catch {
     created = false; // StateDir.open names the failure
   }
@@ -655,23 +654,4 @@ export async function run(argv: string[]): Promise<number> {
   // StateDir.attach), and clients that connected meanwhile wait in the backlog until this returns.
   stateDir?.saveMachine();
   return stopped;
-}
-
-/**
- * `mkdir -p` with `mode` (0700; 0711 when other uids may reach the sockets). Not
- * `mkdirSync(…, { recursive: true })`: on Node 20 that loops forever when the kernel answers
- * ENOENT for a directory whose parent exists (e.g. under /proc).
- * @throws NodeJS.ErrnoException from the first mkdir that fails for another reason than EEXIST.
- */
-function makeDirectories(path: string, mode: number): void {
-  const parent = dirname(path);
-  try {
-    mkdirSync(path, { mode });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return;
-    if (code !== 'ENOENT' || parent === path) throw err;
-    makeDirectories(parent, mode);
-    mkdirSync(path, { mode });
-  }
 }

@@ -4,6 +4,7 @@
  * state-dir.ts describes the layout and what a restart restores.
  */
 export { lockStateDir, type StateDirLock } from './lock.ts';
+export { makeDirectories } from './make-directories.ts';
 export { type ReplaceFileOptions, replaceFile, syncDirectory } from './replace-file.ts';
 export { memoryFileName, platformDigest, StateDir, type StateDirOptions } from './state-dir.ts';
 export {

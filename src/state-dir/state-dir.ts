@@ -28,7 +28,7 @@
  * same machine, so a restart does not spend its time to accepting on rewriting it.
  */
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { messageOf } from '../errors/index.ts';
 import type { Machine, PartitionRegistry, PartitionView } from '../machine/index.ts';
 import { pnvNpu2UnmapLparDev } from '../nvlink2/index.ts';
@@ -44,6 +44,7 @@ import {
 } from '../vfio/index.ts';
 import { GIVEN_RECORD_VERSION, type GivenRecord } from '../vfio-user/index.ts';
 import { lockStateDir, type StateDirLock } from './lock.ts';
+import { makeDirectories } from './make-directories.ts';
 import { readStateFile, StateDirError, writeStateFile } from './state-file.ts';
 
 /** Options of `openStateDir`: flush to disk on each write, where to log one-line notes. */
@@ -304,7 +305,7 @@ export class StateDir {
   static open(dir: string, dtb: Uint8Array, options: StateDirOptions = {}): StateDir {
     for (const d of [dir, `${dir}/devices`, `${dir}/memory`]) {
       try {
-        mkdirSync(d, { recursive: true, mode: 0o700 });
+        makeDirectories(d, 0o700);
       } catch (err) {
         fail(d, `cannot create (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
       }
