@@ -11,6 +11,7 @@
  * runs all the same. VFIO_NVLINK2_CODE_CACHE=off runs without the cache (to measure it);
  * VFIO_NVLINK2_DEBUG_CODE_CACHE=1 says on stderr whether the cache was used.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -21,12 +22,16 @@ import { Script } from 'node:vm';
 const ID_PREFIX = '// vfio-nvlink2 serve bundle ';
 
 /**
- * The key a cache file starts with (its first line): the serve script's build id, then the
- * node version and architecture it was made by (V8 checks its own version and flags too).
+ * The key a cache file starts with (its first line, then a space and the SHA-256 of the rest):
+ * the serve script's build id, then the node version and architecture it was made by. V8
+ * checks its own version, flags and the source's length, but on node 20 not its checksum: a
+ * damaged cache it takes could run other code than the script's, hence the digest.
  */
 function cacheKey(buildId: string): string {
   return `${buildId} ${process.version} ${process.arch}`;
 }
+
+const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 
 function debug(line: string): void {
   if (process.env.VFIO_NVLINK2_DEBUG_CODE_CACHE === '1')
@@ -43,9 +48,12 @@ function readCache(path: string, buildId: string): Buffer | string {
     return `not read: ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
   }
   const end = file.indexOf(10);
-  if (end < 0 || file.toString('latin1', 0, end) !== cacheKey(buildId))
-    return `not used: ${path} is of another build or node`;
-  return file.subarray(end + 1);
+  const head = file.toString('latin1', 0, Math.max(end, 0));
+  const key = head.slice(0, head.lastIndexOf(' '));
+  if (end < 0 || key !== cacheKey(buildId)) return `not used: ${path} is of another build or node`;
+  const data = file.subarray(end + 1);
+  if (head.slice(key.length + 1) !== digest(data)) return `not used: ${path} is damaged`;
+  return data;
 }
 
 /**
@@ -78,9 +86,10 @@ function runServeScript(): boolean {
   const out = process.env.VFIO_NVLINK2_CODE_CACHE_OUT;
   if (out)
     process.once('exit', () => {
+      const data = script.createCachedData();
       writeFileSync(
         out,
-        Buffer.concat([Buffer.from(`${cacheKey(buildId)}\n`), script.createCachedData()]),
+        Buffer.concat([Buffer.from(`${cacheKey(buildId)} ${digest(data)}\n`), data]),
       );
     });
   const run = script.runInThisContext() as (
