@@ -20,6 +20,9 @@ export const CACHE = join(CLI, 'vfio-nvlink2-serve.cache');
 /** Bounds every wait: the machine may be shared. */
 const TIMEOUT_MS = 60_000;
 
+/** Every serve started, killed at the end whatever happened. */
+const started = [];
+
 /** Starts serve on `socketDir` and `stateDir`; resolves once it printed its table. */
 function startServe(socketDir, stateDir, env) {
   const child = spawn(
@@ -27,6 +30,7 @@ function startServe(socketDir, stateDir, env) {
     [BIN, 'serve', '--quiet', '--socket-dir', socketDir, '--state-dir', stateDir],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
+  started.push(child);
   let out = '';
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -68,10 +72,13 @@ export async function writeCodeCache() {
   try {
     const first = await startServe(sockets, state, { VFIO_NVLINK2_CODE_CACHE: 'off' });
     const client = await VfioUserClient.connect(join(sockets, '0002:01:00.0.sock'));
-    await client.regionWrite(9, 0n, new Uint8Array(4096).fill(0xa5)); // GPU RAM
-    await client.regionWrite(7, 4n, new Uint8Array([0x06, 0x00])); // config space: command
-    await exited(first, 'SIGKILL');
-    client.close();
+    try {
+      await client.regionWrite(9, 0n, new Uint8Array(4096).fill(0xa5)); // GPU RAM
+      await client.regionWrite(7, 4n, new Uint8Array([0x06, 0x00])); // config space: command
+      await exited(first, 'SIGKILL'); // with the client connected, as a crash leaves it
+    } finally {
+      client.close();
+    }
     const again = await startServe(sockets, state, {
       VFIO_NVLINK2_CODE_CACHE: 'off',
       VFIO_NVLINK2_CODE_CACHE_OUT: out,
@@ -79,6 +86,8 @@ export async function writeCodeCache() {
     await exited(again, 'SIGTERM');
     renameSync(out, CACHE);
   } finally {
+    for (const child of started)
+      if (child.exitCode === null && child.signalCode === null) await exited(child, 'SIGKILL');
     rmSync(out, { force: true });
     rmSync(root, { recursive: true, force: true });
   }
