@@ -4,7 +4,8 @@
  * dist/src/cli/vfio-nvlink2.js). `serve` (issue 8: a restart accepts on every socket within
  * 300 ms) runs from vfio-nvlink2-serve.cjs, the CLI as one CommonJS script compiled with V8's
  * code cache that the build wrote after a serve start-up (scripts/code-cache.mjs): node 20 has
- * no code cache for ES modules, and compiling the CLI was a third of serve's own start-up.
+ * no code cache for ES modules, and compiling the CLI was close to half of what serve adds to
+ * a bare node start.
  * Every other command, `serve --http` (its page loads an ES-module-only package), and serve
  * when that script is missing run the ES module bundle, vfio-nvlink2-esm.js. A cache of
  * another build or node, damaged, missing or refused by V8 only costs the compile: the script
@@ -64,7 +65,7 @@ function runServeScript(): boolean {
   const path = fileURLToPath(new URL('./vfio-nvlink2-serve.cjs', import.meta.url));
   let source: string;
   try {
-    // ASCII only (esbuild's charset), so latin1 reads it exactly and without decoding.
+    // ASCII only (scripts/bundle-cli.mjs escapes the rest), so latin1 reads it exactly, fast.
     source = readFileSync(path, 'latin1');
   } catch {
     return false;
