@@ -4,8 +4,9 @@
 // so a fresh dist costs a few stat calls. The tests run compiled (`dist/test/x.test.js` under
 // plain node, no TypeScript compiler loaded per file) and the CLI tests spawn the command as
 // it ships, `dist/src/cli/vfio-nvlink2.js` (scripts/bundle-cli.mjs: esbuild's bundle of
-// src/cli/main.ts, rebuilt when src/ is newer than it; tsc's own main.js beside it is left
-// alone, so neither build overwrites the other). Files the tests find beside their source (fixtures, Python peers:
+// src/cli/main.ts, rebuilt when src/ is newer than it, then serve's code cache,
+// scripts/code-cache.mjs; tsc's own main.js beside it is left alone, so neither build
+// overwrites the other). Files the tests find beside their source (fixtures, Python peers:
 // every file under src/, test/ and scripts/ that is not TypeScript) are linked into dist/ at the same
 // place, so `new URL('./fixtures/x', import.meta.url)` finds them from either tree. tsc's
 // outputs whose source is gone (a module moved or deleted) are removed after each build and
@@ -186,6 +187,11 @@ export function ensureDist(stdio = 'inherit') {
         `\`node scripts/bundle-cli.mjs\` failed (exit ${r.status}); ${BUNDLE} is stale${output}`,
       );
     }
+    // serve's code cache for the new script (none, or a failure, only makes serve slower).
+    spawnSync(process.execPath, [join(ROOT, 'scripts', 'code-cache.mjs')], {
+      stdio,
+      encoding: 'utf8',
+    });
   }
   for (const dir of MIRRORED) mirror(join(ROOT, dir));
 }
