@@ -94,7 +94,7 @@ export function pendingEmit(path) {
 /** What tsc writes for a source `x.ts`: x.js, x.js.map, x.d.ts, x.d.ts.map. */
 const TSC_OUTPUT = /\.(js|js\.map|d\.ts|d\.ts\.map)$/;
 /** What scripts/bundle-cli.mjs writes beside tsc's files in dist/src/cli: no source of its own. */
-const BUNDLE_OUTPUT = /^(vfio-nvlink2|bundle-.*)\.js(\.map)?$/;
+const BUNDLE_OUTPUT = /^(vfio-nvlink2(-[a-z]+)?|bundle-.*)\.js(\.map)?$/;
 
 /**
  * Removes tsc's outputs under dist/ (of the compiled folders, or `dir` under it) whose source is
@@ -213,4 +213,10 @@ export function sourcePath(path) {
   const top = rel.split(sep)[0];
   if (!SOURCES.includes(top) || !rel.endsWith('.js')) return path;
   return join(ROOT, rel.replace(/\.js$/, '.ts'));
+}
+
+// `node scripts/dist.mjs prune`: pruneDist() from the command line, for `npm run build` and
+// `prepare`, so that a package packed from a checkout built before a module moved ships no stale file.
+if (process.argv[1] === new URL(import.meta.url).pathname && process.argv[2] === 'prune') {
+  for (const path of pruneDist()) console.log(`removed ${relative(ROOT, path)}`);
 }

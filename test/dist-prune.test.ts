@@ -46,6 +46,8 @@ describe('scripts/dist.mjs pruneDist', () => {
     assert.deepEqual(pruneDist([cli]), []);
     for (const name of [
       CLI,
+      join(cli, 'vfio-nvlink2-esm.js'),
+      join(cli, 'vfio-nvlink2-serve.cjs'),
       join(cli, 'main.js'),
       join(cli, 'main.d.ts'),
       ...chunks.map((n) => join(cli, n)),
