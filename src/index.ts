@@ -1,7 +1,9 @@
 /**
  * The package's public API, what `import … from 'vfio-nvlink2'` gives (package.json `exports`):
  * - the vfio-user client a VMM or a test drives a served device with (`VfioUserClient`,
- *   `describeRemote`), and the server (`VfioUserServer`, `PartitionRegistry`);
+ *   `describeRemote`), its migration v2 calls (`setMigrationState`, `readMigrationData`,
+ *   `writeMigrationData`, `startDmaLogging`..., `migrateDevice` as `migrate` drives two servers,
+ *   `MigState`), and the server (`VfioUserServer`, `PartitionRegistry`);
  * - the device model: the emulated POWER9 host built from a device tree (`createMachine`), its
  *   vfio-pci devices (`VfioPciDevice`: region info, region access, IRQs) and their description
  *   as `inspect` prints it (`describeDevice`, `describeAsText`, `decodePciCapabilities`);
@@ -41,6 +43,7 @@ export {
   type MachineOptions,
   PartitionRegistry,
 } from './machine/index.ts';
+export { MigrationFlag, MigState, migStateName } from './migration/index.ts';
 export { closeFd } from './native/index.ts';
 export {
   buildHost,
@@ -79,9 +82,21 @@ export {
   type ConnectOptions,
   DeviceSocketError,
   describeRemote,
+  dmaLoggingReport,
   MappedRegion,
+  type MigrateOptions,
+  type MigrateReport,
+  migrateDevice,
+  migrationDataSize,
+  migrationFlags,
+  migrationState,
   type RegionInfoResult,
+  readMigrationData,
+  setMigrationState,
+  startDmaLogging,
+  stopDmaLogging,
   VfioUserClient,
   VfioUserServer,
   type VfioUserServerOptions,
+  writeMigrationData,
 } from './vfio-user/index.ts';

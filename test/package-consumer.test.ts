@@ -149,7 +149,7 @@ describe('the packed package installed into another project', () => {
     const examples = readmeExamples();
     assert.deepEqual(
       examples.map((e) => e.name),
-      ['fdt.mjs', 'device.mjs', 'client.mjs'],
+      ['fdt.mjs', 'device.mjs', 'client.mjs', 'migrate.mjs'],
     );
     for (const example of examples) {
       writeFileSync(join(consumer, example.name), example.code);
