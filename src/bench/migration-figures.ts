@@ -251,9 +251,9 @@ export function migrationFigures(r: MigrationResult, plan: MigrationPlan): Figur
       id: 'migration-stop-copy',
       label: `migration stop-copy, ${mib(plan.throughputPopulate)} GPU RAM`,
       unit: 'MB/s',
-      value: Math.max(...rates),
+      value: median(rates),
       target: { kind: 'value-at-least', limit: 1000 },
-      detail: `stream bytes (${r.stopCopy[0]?.stopCopyBytes ?? 0}) over STOP_COPY to the destination's STOP, no pre-copy, each into a fresh destination server, best of ${r.stopCopy.length} migrations; MB = 10^6 bytes`,
+      detail: `stream bytes (${r.stopCopy[0]?.stopCopyBytes ?? 0}) over STOP_COPY to the destination's STOP, no pre-copy, each into a fresh destination server, median of ${r.stopCopy.length} migrations; MB = 10^6 bytes`,
     }),
     ...(r.floorMs.length === 0
       ? []
@@ -262,9 +262,9 @@ export function migrationFigures(r: MigrationResult, plan: MigrationPlan): Figur
             id: 'migration-stop-copy-floor',
             label: `migration stop-copy, ${mib(plan.throughputPopulate)}, vs pipes`,
             unit: 'MB/s',
-            value: Math.max(...rates),
-            floor: Math.max(...r.floorMs.map((ms) => plan.throughputPopulate / 1e6 / (ms / 1000))),
-            floorLabel: `the same bytes from a tmpfs file through \`dd | cat | dd\` (two pipes, three processes) into a fresh tmpfs file, best of ${r.floorMs.length}, each measured before a run`,
+            value: median(rates),
+            floor: median(r.floorMs.map((ms) => plan.throughputPopulate / 1e6 / (ms / 1000))),
+            floorLabel: `the same bytes from a tmpfs file through \`dd | cat | dd\` (two pipes, three processes) into a fresh tmpfs file, median of ${r.floorMs.length}, each measured before a run`,
             // The stream adds to the floor's copies a CRC-32 and a digest per page, framing and
             // the handlers: at least half the floor's rate.
             target: { kind: 'ratio-at-least', limit: 0.5 },
@@ -275,9 +275,9 @@ export function migrationFigures(r: MigrationResult, plan: MigrationPlan): Figur
       id: 'migration-stop-copy-warm',
       label: `migration stop-copy, ${mib(plan.throughputPopulate)}, pages held`,
       unit: 'MB/s',
-      value: Math.max(...warm),
+      value: median(warm),
       target: { kind: 'value-at-least', limit: 1000 },
-      detail: `as migration-stop-copy, migrated again into the destination of the last run, which holds every page (a re-migration: nothing allocated), best of ${r.stopCopyWarm.length}`,
+      detail: `as migration-stop-copy, migrated again into the destination of the last run, which holds every page (a re-migration: nothing allocated), median of ${r.stopCopyWarm.length}`,
     }),
   ];
 }

@@ -39,7 +39,7 @@ export const FULL_PLAN: BenchPlan = {
     hotPages: 16,
     downtimeRuns: 3,
     throughputPopulate: 1024 * MiB,
-    throughputRuns: 2,
+    throughputRuns: 3,
     memoryBudget: '4G',
   },
 };
