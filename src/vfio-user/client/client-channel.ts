@@ -5,7 +5,7 @@
  * anything else from the server gets an EINVAL error reply. No device knowledge.
  */
 
-import { asError } from '../../errors/index.ts';
+import { asError, Errno } from '../../errors/index.ts';
 import { closeFd, connectUnix } from '../../native/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 import type {
@@ -249,7 +249,7 @@ export class ClientChannel {
     try {
       reply = this.#serveServerCommand(m);
     } catch (e) {
-      const errno = e instanceof VfioError ? e.errno : 22;
+      const errno = e instanceof VfioError ? e.errno : Errno.EINVAL;
       if (wantsReply(m.header)) this.connection.send(errorReplyHeader(m.header, errno));
       return;
     }
