@@ -144,7 +144,8 @@ function layerOf(folder: string): number | 'leaf' | undefined {
   return i < 0 ? undefined : i;
 }
 
-const isTest = (m: string) => m.endsWith('.test.ts');
+/** A test, or test support (everything under test/ is for tests). */
+const isTest = (m: string) => m.endsWith('.test.ts') || m.startsWith('test/');
 
 /** The room of a module inside a folder with ROOMS (`src/vfio-user/wire/x.ts` → `wire`). */
 function roomOf(module: string): string | undefined {
@@ -179,6 +180,38 @@ function outsideSrcViolation({ from, to }: Edge): string | undefined {
   if (to.startsWith('src/') || isTest(from)) return undefined;
   const what = to.startsWith(TEST_SUPPORT) ? 'test support' : 'outside src/';
   return `${from}: imports ${to} (${what}, for tests only)`;
+}
+
+/** The imports of src/ from test/ (tests and their support), as edges from `test/…`. */
+function testEdges(): Edge[] {
+  const edges: Edge[] = [];
+  for (const from of sourceFiles(join(ROOT, 'test')).map(rel)) {
+    const info = ts.preProcessFile(readFileSync(join(ROOT, from), 'utf8'), true, true);
+    for (const { fileName } of info.importedFiles) {
+      if (!fileName.startsWith('.')) continue;
+      const to = posix.normalize(posix.join(posix.dirname(from), fileName));
+      if (to.startsWith('src/')) edges.push({ from, to });
+    }
+  }
+  return edges;
+}
+
+/**
+ * Production modules of src/ that tests import and no production module does: test helpers
+ * under src/ by another name. A module nothing imports (a program started by path) is not one.
+ */
+function testOnlyModules(modules: readonly string[], edges: readonly Edge[]): string[] {
+  const importers = new Map<string, string[]>();
+  for (const { from, to } of edges) importers.set(to, [...(importers.get(to) ?? []), from]);
+  return modules
+    .filter((m) => !isTest(m))
+    .filter((m) => {
+      const by = importers.get(m) ?? [];
+      return by.length > 0 && by.every(isTest);
+    })
+    .map(
+      (m) => `${m}: imported only by ${importers.get(m)?.join(', ')} (move it to test/support/)`,
+    );
 }
 
 /** Layer rule: down the table, leaves from anywhere. */
@@ -380,6 +413,11 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TEST_SUPPORT above)', ()
     assert.deepEqual(helpers, [], `test helpers under src/: ${helpers.join(', ')}`);
   });
 
+  it('src/ holds no module that only tests import (test helpers live in test/support/)', () => {
+    const bad = testOnlyModules(graph.modules, [...graph.edges, ...testEdges()]);
+    assert.deepEqual(bad, [], report('modules of src/ imported by tests only', bad));
+  });
+
   it('no module imports itself through a cycle', () => {
     const found = cycles(graph.modules, graph.edges);
     const key = (members: readonly string[]) => members.join(' ');
@@ -489,6 +527,17 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TEST_SUPPORT above)', ()
     assert.equal(
       indexViolation({ from: 'src/vfio/x.test.ts', to: 'test/support/x.ts' }),
       undefined,
+    );
+    assert.deepEqual(
+      testOnlyModules(
+        ['src/p/f.ts', 'src/p/f.test.ts', 'src/p/g.ts', 'src/p/h.ts', 'src/p/main.ts'],
+        [
+          { from: 'src/p/f.test.ts', to: 'src/p/g.ts' },
+          { from: 'src/p/f.test.ts', to: 'src/p/f.ts' },
+          { from: 'src/p/h.ts', to: 'src/p/f.ts' },
+        ],
+      ),
+      ['src/p/g.ts: imported only by src/p/f.test.ts (move it to test/support/)'],
     );
     const a = 'src/a/a.ts';
     const b = 'src/a/b.ts';
