@@ -159,8 +159,9 @@ const hasThrowsTag = (docs: readonly ts.JSDoc[]): boolean =>
 
 /**
  * The names src/index.ts (the package entry) exports. Members are checked for the classes among
- * them only, for now: 127 members of classes used inside the package only are still to document
- * (issue 12; `missingDocs(f, text, () => true)` lists them).
+ * them, and for every class of the folders in MEMBERS_DOCUMENTED, for now: 74 members of
+ * classes elsewhere (fuzz, bench, live, trace, nvlink2, nvgrace, platform, migration, machine)
+ * are still to document (issue 12; `missingDocs(f, text, () => true)` lists them).
  */
 export function packageExports(text: string): Set<string> {
   const source = ts.createSourceFile('src/index.ts', text, ts.ScriptTarget.Latest, true);
@@ -173,11 +174,15 @@ export function packageExports(text: string): Set<string> {
 
 const PACKAGE_EXPORTS = packageExports(readFileSync(join(ROOT, 'src/index.ts'), 'utf8'));
 
+/** Folders whose classes have every public member documented: the vfio-pci core and the wire. */
+const MEMBERS_DOCUMENTED = /^src\/(vfio|vfio-user)\//;
+
 /** The complaints about one module, one line each; members only of classes `checked` names. */
 export function missingDocs(
   file: string,
   text: string,
-  checked: (className: string) => boolean = (c) => PACKAGE_EXPORTS.has(c),
+  checked: (className: string) => boolean = (c) =>
+    PACKAGE_EXPORTS.has(c) || MEMBERS_DOCUMENTED.test(file),
 ): string[] {
   const out: string[] = [];
   for (const e of exportedDeclarations(file, text)) {

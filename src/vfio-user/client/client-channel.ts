@@ -57,8 +57,11 @@ export interface ReplyWithFds<R> {
  * the close.
  */
 export class ClientChannel {
+  /** The socket: framed messages in, queued parts and fds out. */
   readonly connection: Connection;
+  /** This client's DMA regions (DMA_MAP'd ranges), which answer the server's DMA_READ/WRITE. */
   readonly dma = new ClientDmaRegions();
+  /** Resolves once, when the connection closes: EOF, a local close, or an error. */
   readonly closed: Promise<CloseReason>;
   readonly #pending = new PendingRequests();
   /** Our own max_data_xfer_size: DMA requests from the server beyond it are refused. */
@@ -203,11 +206,13 @@ export class ClientChannel {
     return this.#pending.expect(msgId, command);
   }
 
+  /** After VERSION: the framer's receive limits, and our max_data_xfer_size for DMA requests. */
   setLimits(limits: FramerOptions, maxDataXferSize: number): void {
     this.connection.setLimits(limits);
     this.#maxDataXferSize = maxDataXferSize;
   }
 
+  /** Closes the socket; pending requests reject with EIO. */
   close(): void {
     this.connection.close();
   }
