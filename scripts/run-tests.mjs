@@ -18,7 +18,7 @@
 // (`run-tests: test "suite > name" in test/x.test.ts did not end within 240 s (per-test
 // timeout); stopping this file`), repeated on this runner's stderr at the end. `--file-timeout MS`
 // bounds each file (default 900 s, Node's --test-timeout): it also covers what the per-test
-// bound cannot see, a hanging before/after hook (a test blocking the event loop is named too).
+// bound cannot see, a hanging before/after hook and a test blocking the event loop.
 //
 // Usage: node scripts/run-tests.mjs [--tap FILE] [--timeout MS] [--file-timeout MS]
 //          [--concurrency N] [--no-build] [--tsx] [FILE.test.ts ...]

@@ -4,24 +4,22 @@
 // #private field; a test's timeout is fixed when it is created, from its options or its
 // suite's; a hook's timer belongs to the hook, not to the test), so a test that outlives the
 // bound stops its whole file: one line on stderr naming the file, the test and the bound, also
-// appended to VFIO_NVLINK2_TEST_STOPPED for the runner to repeat on its own stderr, then SIGKILL
+// appended to VFIO_NVLINK2_TEST_STOPPED for the runner to repeat on its own stderr, then exit 1
 // (the file's servers die with it: src/bench/die-with-parent.ts).
 //
 // Root-level beforeEach/afterEach run around every test of the file, nested in describes or
-// not, and around subtests; each running test has its own timer, keyed by an id for its
-// TestContext (tests of one file can run concurrently). The timers run in a worker thread
-// (scripts/test-watchdog-worker.mjs), so a test that blocks the event loop (`for (;;) {}`) is
-// stopped and named too: the worker writes the line and SIGKILLs the process. The timer starts
-// before the file's own beforeEach hooks and ends after its describes' afterEach hooks; it is
-// cleared by afterEach or by the test's signal, which aborts when the test ends however it
-// ends (a test skipped at run time by `t.skip()` gets no afterEach). The worker is unref'd: it
-// keeps no file alive. Not covered here, and left to the runner's per-file bound: a hanging
-// before/after hook.
+// not, and around subtests; each running test has its own timer, keyed by its TestContext
+// (tests of one file can run concurrently). The timer starts before the file's own beforeEach
+// hooks and ends after its describes' afterEach hooks; it is cleared by afterEach or by the
+// test's signal, which aborts when the test ends however it ends (a test skipped at run time
+// by `t.skip()` gets no afterEach). The timers are unref'd: they keep no file alive. Not
+// covered here, and left to the runner's per-file bound: a hanging before/after hook, and a
+// test that blocks the event loop (no timer fires then).
 //
 // VFIO_NVLINK2_TEST_TIMEOUT_MS: the bound (ms); unset or not a positive integer, no bound.
+import { appendFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { afterEach, beforeEach } from 'node:test';
-import { Worker } from 'node:worker_threads';
 import { sourcePath } from './dist.mjs';
 
 const bound = Number(process.env.VFIO_NVLINK2_TEST_TIMEOUT_MS);
@@ -33,25 +31,30 @@ function fileName() {
 }
 
 if (Number.isSafeInteger(bound) && bound > 0) {
-  const clock = new Worker(new URL('./test-watchdog-worker.mjs', import.meta.url), {
-    workerData: { bound, file: fileName(), log: process.env.VFIO_NVLINK2_TEST_STOPPED },
-    stdout: false,
-    stderr: false,
-  });
-  clock.unref();
-  /** Running test's context → its id at the clock. */
+  /** Running test's context → its timer. */
   const running = new Map();
-  let next = 0;
   const stop = (t) => {
-    const id = running.get(t);
-    if (id === undefined) return;
+    clearTimeout(running.get(t));
     running.delete(t);
-    clock.postMessage({ start: false, id });
+  };
+  const expire = (t) => {
+    const name = t.fullName ?? t.name;
+    const line = `run-tests: test "${name}" in ${fileName()} did not end within ${bound / 1000} s (per-test timeout); stopping this file\n`;
+    process.stderr.write(line);
+    const log = process.env.VFIO_NVLINK2_TEST_STOPPED;
+    if (log) {
+      try {
+        appendFileSync(log, line);
+      } catch {
+        // the runner is gone or its directory removed: stderr has the line
+      }
+    }
+    process.exit(1);
   };
   beforeEach((t) => {
-    const id = next++;
-    running.set(t, id);
-    clock.postMessage({ start: true, id, name: t.fullName ?? t.name });
+    const timer = setTimeout(expire, bound, t);
+    timer.unref();
+    running.set(t, timer);
     t.signal.addEventListener('abort', () => stop(t), { once: true });
   });
   afterEach((t) => stop(t));

@@ -6,8 +6,6 @@
  * not each, outlast the bound. The hanging test runs concurrently with a quick one in a
  * describe, so a bound kept for "the current test" rather than for each would miss it.
  * RUN_TESTS_FIXTURE_BOUND_MS: the bound the runner was given; the steps sum to twice that.
- * RUN_TESTS_FIXTURE_BLOCK=1: right after the first test, one that blocks the event loop
- * (`for (;;) {}`: no timer of this thread fires again), which the bound must stop and name.
  */
 import { describe, test } from 'node:test';
 
@@ -15,15 +13,6 @@ const bound = Number(process.env.RUN_TESTS_FIXTURE_BOUND_MS ?? 4000);
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 test('passes before the hang', () => {});
-
-if (process.env.RUN_TESTS_FIXTURE_BLOCK === '1') {
-  test('blocks the event loop', async () => {
-    await sleep(100); // a turn of the loop first: the passed test's report goes out
-    for (;;) {
-      // spins until the watchdog's worker kills the process
-    }
-  });
-}
 
 test('skipped at run time', (t) => {
   t.skip('its bound ends with it');
