@@ -26,7 +26,8 @@ void nv_throw_status(napi_env env, napi_status status, const char *call) {
   char message[512];
   snprintf(message, sizeof message, "vfio-nvlink2 native: %s failed: %s (napi_status %d)", call,
            reason, (int)status);
-  napi_throw_error(env, "ERR_NATIVE_NAPI", message);
+  /* The reporter of last resort: if even this throw fails, there is nothing left to tell. */
+  (void)napi_throw_error(env, "ERR_NATIVE_NAPI", message);
 }
 
 napi_value nv_throw_errno(napi_env env, const char *syscall, int err) {

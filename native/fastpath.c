@@ -239,20 +239,30 @@ nv_fast_result nv_fast_body_done(int fd, nv_fast_body *body, nv_fast_out *out, i
   return body->reply ? send_reply(fd, body->head, NULL, 0, out, send_errno) : NV_FAST_DONE;
 }
 
-/* Gives back every range's fd, mapping and buffer; the table serves nothing after. */
-static void close_ranges(napi_env env, nv_fast_table *t) {
+/* Gives back every range's fd, mapping and buffer; the table serves nothing after. Every range
+ * is released whatever fails: the first failed napi_delete_reference is returned, for a caller
+ * that can still report it. */
+static napi_status close_ranges(napi_env env, nv_fast_table *t) {
+  napi_status first = napi_ok;
   for (size_t i = 0; i < t->count; i++) {
     nv_fast_range *r = &t->ranges[i];
     if (r->map != NULL) munmap(r->map, r->map_len);
     if (r->fd >= 0) close(r->fd);
-    if (r->bytes_ref != NULL) napi_delete_reference(env, r->bytes_ref);
+    if (r->bytes_ref != NULL) {
+      napi_status s = napi_delete_reference(env, r->bytes_ref);
+      if (first == napi_ok) first = s;
+      r->bytes_ref = NULL;
+    }
   }
   t->count = 0;
+  return first;
 }
 
+/* Frees the table. Its callers are the finalizer and paths that throw already: neither has
+ * anyone to report a failed napi_delete_reference to (a leaked reference at worst). */
 static void release_table(napi_env env, nv_fast_table *t) {
-  close_ranges(env, t);
-  if (t->tracing_ref != NULL) napi_delete_reference(env, t->tracing_ref);
+  (void)close_ranges(env, t);
+  if (t->tracing_ref != NULL) (void)napi_delete_reference(env, t->tracing_ref);
   free(t->ranges);
   free(t);
 }
@@ -263,7 +273,11 @@ static napi_value fast_table_close(napi_env env, napi_callback_info info) {
   NV_ARGS(env, info, 1, argv);
   nv_fast_table *t;
   if (!nv_fast_unwrap(env, argv[0], &t)) return NULL;
-  close_ranges(env, t);
+  napi_status s = close_ranges(env, t); /* the fds and mappings are gone either way */
+  if (s != napi_ok) {
+    nv_throw_status(env, s, "napi_delete_reference");
+    return NULL;
+  }
   return nv_undefined(env);
 }
 
@@ -389,11 +403,15 @@ static napi_value fast_table(napi_env env, napi_callback_info info) {
     }
   }
   /* Tagged before it is wrapped: once wrapped, only the finalizer may release it. */
+  const char *call = "napi_type_tag_object";
   s = napi_type_tag_object(env, obj, &NV_TAG_FAST_TABLE);
-  if (s == napi_ok) s = napi_wrap(env, obj, t, on_table_finalize, NULL, NULL);
+  if (s == napi_ok) {
+    call = "napi_wrap";
+    s = napi_wrap(env, obj, t, on_table_finalize, NULL, NULL);
+  }
   if (s != napi_ok) {
     release_table(env, t);
-    nv_throw_status(env, s, "napi_wrap");
+    nv_throw_status(env, s, call);
     return NULL;
   }
   return obj;

@@ -342,7 +342,8 @@ static void complete(napi_env env, napi_status status, void *data) {
     if (error == NULL || napi_reject_deferred(env, j->deferred, error) != napi_ok)
       napi_fatal_error("migRelay", NAPI_AUTO_LENGTH, "cannot settle its promise", NAPI_AUTO_LENGTH);
   }
-  napi_delete_async_work(env, j->work);
+  /* The work has run and its promise is settled: a failed delete has no one to go to. */
+  (void)napi_delete_async_work(env, j->work);
   free(j);
 }
 

@@ -401,8 +401,8 @@ static napi_value watch_fd(napi_env env, napi_callback_info info) {
     return NULL;
   }
   s = napi_async_init(env, obj, name, &w->context);
-  if (s != napi_ok) {
-    napi_delete_reference(env, w->callback);
+  if (s != napi_ok) { /* cleanup on a path that throws already: its own status cannot add to that */
+    (void)napi_delete_reference(env, w->callback);
     free(w);
     nv_throw_status(env, s, "napi_async_init");
     return NULL;

@@ -1,7 +1,8 @@
 /**
  * The house's layering, as a test over the import graph of src/ (every import, export-from,
  * type-only import and dynamic import() of every .ts file, found by TypeScript's own scanner,
- * ts.preProcessFile). src/ holds production code and its tests only: no test helpers (they live
+ * ts.preProcessFile). Inside vfio-user, the rooms (ROOMS) follow the same rule one level down, and
+ * no module of src/ imports the package by its own name. src/ holds production code and its tests only: no test helpers (they live
  * in test/support/), and no production module imports anything outside src/. The rule table below is the one place the layering is written; README.md
  * "Architecture" shows the same table (a test below holds the two together). Each violation
  * prints as `src/a/x.ts: imports src/b/y.ts (layer a → layer b)`.
@@ -49,6 +50,16 @@ const LAYERS: readonly (readonly string[])[] = [
 const LEAVES: readonly string[] = ['trace', 'native', 'text', 'errors'];
 
 /**
+ * The rooms of a folder, lowest first, by the same rule one level down: a room imports its
+ * own files, its folder's root modules never (they sit above every room) and the rooms of
+ * lower rows; never a room of its own row nor of a higher one. vfio-user: the wire is below
+ * the server and the client, which never know each other (they meet only on the wire).
+ */
+const ROOMS: Readonly<Record<string, readonly (readonly string[])[]>> = {
+  'vfio-user': [['wire'], ['server', 'client']],
+};
+
+/**
  * The modules at the root of src/ (src/index.ts, the package entry of package.json `exports`):
  * above every layer, so they may import any folder's index.ts and nothing imports them.
  */
@@ -89,18 +100,35 @@ interface Edge {
   readonly to: string;
 }
 
-/** Every relative import of every module of src/ (package and node: imports are not ours). */
-function importGraph(): { modules: string[]; edges: Edge[] } {
+/**
+ * Every relative import of every module of src/ (edges), and every other specifier as written
+ * (bare: package and node: imports, which are not ours unless they name this package).
+ */
+function importGraph(): { modules: string[]; edges: Edge[]; bare: Edge[] } {
   const modules = sourceFiles(SRC).map(rel);
   const edges: Edge[] = [];
+  const bare: Edge[] = [];
   for (const from of modules) {
     const info = ts.preProcessFile(readFileSync(join(ROOT, from), 'utf8'), true, true);
     for (const { fileName } of info.importedFiles) {
-      if (!fileName.startsWith('.')) continue;
-      edges.push({ from, to: posix.normalize(posix.join(posix.dirname(from), fileName)) });
+      if (!fileName.startsWith('.')) bare.push({ from, to: fileName });
+      else edges.push({ from, to: posix.normalize(posix.join(posix.dirname(from), fileName)) });
     }
   }
-  return { modules, edges };
+  return { modules, edges, bare };
+}
+
+/** This package's name (package.json), which src/ never imports: it would go round the layers. */
+const PACKAGE: string = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).name;
+
+/**
+ * Self-import rule: no module of src/ (tests included) imports the package by its name
+ * (`vfio-nvlink2` or `vfio-nvlink2/…`): that resolves to dist/ through package.json `exports`,
+ * past every layer and index rule. test/package-consumer.test.ts does, from outside src/.
+ */
+function selfImportViolation({ from, to }: Edge): string | undefined {
+  if (to !== PACKAGE && !to.startsWith(`${PACKAGE}/`)) return undefined;
+  return `${from}: imports '${to}' (the package itself; import the module under src/)`;
 }
 
 /** The top folder of a module under src/ (`src/vfio-user/wire/x.ts` → `vfio-user`). */
@@ -116,7 +144,33 @@ function layerOf(folder: string): number | 'leaf' | undefined {
   return i < 0 ? undefined : i;
 }
 
-const isTest = (m: string) => m.endsWith('.test.ts');
+/** A test, or test support (everything under test/ is for tests). */
+const isTest = (m: string) => m.endsWith('.test.ts') || m.startsWith('test/');
+
+/** The room of a module inside a folder with ROOMS (`src/vfio-user/wire/x.ts` → `wire`). */
+function roomOf(module: string): string | undefined {
+  const parts = module.split('/');
+  return parts.length > 3 ? parts[2] : undefined;
+}
+
+/** Room rule: inside a folder with ROOMS, imports point down its rows, as layers do. */
+function roomViolation({ from, to }: Edge): string | undefined {
+  const folder = folderOf(from);
+  const rows = ROOMS[folder];
+  if (rows === undefined || folderOf(to) !== folder) return undefined;
+  const a = roomOf(from) ?? '(root)';
+  const b = roomOf(to) ?? '(root)';
+  if (a === b) return undefined;
+  const rowOf = (room: string) =>
+    room === '(root)' ? rows.length : rows.findIndex((r) => r.includes(room));
+  const ra = rowOf(a);
+  const rb = rowOf(b);
+  const named = `${from}: imports ${to} (room ${folder}/${a} → room ${folder}/${b})`;
+  if (ra < 0) return `${named}: ${a} has no room (add it to ROOMS)`;
+  if (rb < 0) return `${named}: ${b} has no room (add it to ROOMS)`;
+  if (rb < ra) return undefined;
+  return rb === ra ? `${named}: same row (they never know each other)` : `${named}: upward`;
+}
 
 /**
  * Production code imports only src/: anything outside it (test/support/ above all) is for
@@ -126,6 +180,38 @@ function outsideSrcViolation({ from, to }: Edge): string | undefined {
   if (to.startsWith('src/') || isTest(from)) return undefined;
   const what = to.startsWith(TEST_SUPPORT) ? 'test support' : 'outside src/';
   return `${from}: imports ${to} (${what}, for tests only)`;
+}
+
+/** The imports of src/ from test/ (tests and their support), as edges from `test/…`. */
+function testEdges(): Edge[] {
+  const edges: Edge[] = [];
+  for (const from of sourceFiles(join(ROOT, 'test')).map(rel)) {
+    const info = ts.preProcessFile(readFileSync(join(ROOT, from), 'utf8'), true, true);
+    for (const { fileName } of info.importedFiles) {
+      if (!fileName.startsWith('.')) continue;
+      const to = posix.normalize(posix.join(posix.dirname(from), fileName));
+      if (to.startsWith('src/')) edges.push({ from, to });
+    }
+  }
+  return edges;
+}
+
+/**
+ * Production modules of src/ that tests import and no production module does: test helpers
+ * under src/ by another name. A module nothing imports (a program started by path) is not one.
+ */
+function testOnlyModules(modules: readonly string[], edges: readonly Edge[]): string[] {
+  const importers = new Map<string, string[]>();
+  for (const { from, to } of edges) importers.set(to, [...(importers.get(to) ?? []), from]);
+  return modules
+    .filter((m) => !isTest(m))
+    .filter((m) => {
+      const by = importers.get(m) ?? [];
+      return by.length > 0 && by.every(isTest);
+    })
+    .map(
+      (m) => `${m}: imported only by ${importers.get(m)?.join(', ')} (move it to test/support/)`,
+    );
 }
 
 /** Layer rule: down the table, leaves from anywhere. */
@@ -285,9 +371,31 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TEST_SUPPORT above)', ()
     assert.deepEqual(bad, [], report('imports against the layers', bad));
   });
 
+  it('imports inside a folder with rooms point down its rows (ROOMS)', () => {
+    const bad = graph.edges.map(roomViolation).filter((v) => v !== undefined);
+    assert.deepEqual(bad, [], report('imports against the rooms', bad));
+    const rooms = Object.entries(ROOMS).flatMap(([f, rows]) => rows.flat().map((r) => `${f}/${r}`));
+    const present = new Set(graph.modules.map((m) => `${folderOf(m)}/${roomOf(m)}`));
+    const missing = rooms.filter((r) => !present.has(r));
+    assert.deepEqual(missing, [], `ROOMS names rooms that do not exist: ${missing.join(', ')}`);
+    const unknown = [...present].filter(
+      (r) => ROOMS[r.split('/')[0] as string] && !r.endsWith('/undefined') && !rooms.includes(r),
+    );
+    assert.deepEqual(unknown, [], `rooms without a row in ROOMS: ${unknown.join(', ')}`);
+  });
+
   it("imports across folders go through the folder's index.ts", () => {
     const bad = graph.edges.map(indexViolation).filter((v) => v !== undefined);
     assert.deepEqual(bad, [], report("imports that bypass a folder's index.ts", bad));
+  });
+
+  it('no module of src/ imports the package by its own name', () => {
+    const bad = graph.bare.map(selfImportViolation).filter((v) => v !== undefined);
+    assert.deepEqual(bad, [], report('self-imports of the package', bad));
+    assert.ok(
+      graph.bare.some((e) => e.to === 'node:fs'),
+      'bare imports missed',
+    );
   });
 
   it('production code imports nothing outside src/ (test/support/ is for tests only)', () => {
@@ -303,6 +411,11 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TEST_SUPPORT above)', ()
   it('src/ holds no test helpers (no testing/ folders: they live in test/support/)', () => {
     const helpers = graph.modules.filter((m) => m.split('/').includes('testing'));
     assert.deepEqual(helpers, [], `test helpers under src/: ${helpers.join(', ')}`);
+  });
+
+  it('src/ holds no module that only tests import (test helpers live in test/support/)', () => {
+    const bad = testOnlyModules(graph.modules, [...graph.edges, ...testEdges()]);
+    assert.deepEqual(bad, [], report('modules of src/ imported by tests only', bad));
   });
 
   it('no module imports itself through a cycle', () => {
@@ -336,6 +449,43 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TEST_SUPPORT above)', ()
       /a leaf imports no other folder/,
     );
     assert.equal(layerViolation({ from: 'src/fdt/x.ts', to: 'src/trace/index.ts' }), undefined);
+    assert.match(
+      selfImportViolation({ from: 'src/cli/x.ts', to: 'vfio-nvlink2' }) ?? '',
+      /src\/cli\/x\.ts: imports 'vfio-nvlink2' \(the package itself/,
+    );
+    assert.match(selfImportViolation({ from: 'src/x.test.ts', to: 'vfio-nvlink2/x' }) ?? '', /x/);
+    assert.equal(
+      selfImportViolation({ from: 'src/cli/x.ts', to: 'vfio-nvlink2-other' }),
+      undefined,
+    );
+    assert.match(
+      roomViolation({
+        from: 'src/vfio-user/client/client.ts',
+        to: 'src/vfio-user/server/index.ts',
+      }) ?? '',
+      /room vfio-user\/client → room vfio-user\/server\): same row/,
+    );
+    assert.match(
+      roomViolation({ from: 'src/vfio-user/server/x.ts', to: 'src/vfio-user/client/index.ts' }) ??
+        '',
+      /same row/,
+    );
+    assert.match(
+      roomViolation({ from: 'src/vfio-user/wire/x.ts', to: 'src/vfio-user/server/index.ts' }) ?? '',
+      /upward/,
+    );
+    assert.match(
+      roomViolation({ from: 'src/vfio-user/client/x.ts', to: 'src/vfio-user/index.ts' }) ?? '',
+      /room vfio-user\/client → room vfio-user\/\(root\)\): upward/,
+    );
+    assert.equal(
+      roomViolation({ from: 'src/vfio-user/server/x.ts', to: 'src/vfio-user/wire/index.ts' }),
+      undefined,
+    );
+    assert.equal(
+      roomViolation({ from: 'src/vfio-user/index.ts', to: 'src/vfio-user/client/index.ts' }),
+      undefined,
+    );
     assert.equal(layerViolation({ from: 'src/index.ts', to: 'src/cli/index.ts' }), undefined);
     assert.match(
       layerViolation({ from: 'src/cli/x.ts', to: 'src/index.ts' }) ?? '',
@@ -377,6 +527,17 @@ describe('layering of src/ (rule table: LAYERS, LEAVES, TEST_SUPPORT above)', ()
     assert.equal(
       indexViolation({ from: 'src/vfio/x.test.ts', to: 'test/support/x.ts' }),
       undefined,
+    );
+    assert.deepEqual(
+      testOnlyModules(
+        ['src/p/f.ts', 'src/p/f.test.ts', 'src/p/g.ts', 'src/p/h.ts', 'src/p/main.ts'],
+        [
+          { from: 'src/p/f.test.ts', to: 'src/p/g.ts' },
+          { from: 'src/p/f.test.ts', to: 'src/p/f.ts' },
+          { from: 'src/p/h.ts', to: 'src/p/f.ts' },
+        ],
+      ),
+      ['src/p/g.ts: imported only by src/p/f.test.ts (move it to test/support/)'],
     );
     const a = 'src/a/a.ts';
     const b = 'src/a/b.ts';

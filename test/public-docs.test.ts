@@ -2,7 +2,8 @@
  * Every exported declaration of src/ carries TSDoc (issue 12.7; STYLE.md rule 7): a `/** … *\/`
  * comment on the exported function, class, interface, type, enum or variable statement,
  * found by TypeScript's own parser (ts.getJSDocCommentsAndTags). An exported function whose own
- * body throws must say so with `@throws`. Tests (`*.test.ts`) are left out (their helpers live
+ * body throws must say so with `@throws`; so must the public members (methods, accessors, fields)
+ * of the classes the package exports (src/index.ts), see packageExports. Tests (`*.test.ts`) are left out (their helpers live
  * in test/support/, outside src/). Each missing comment prints as `src/x/y.ts:LINE: function name: no TSDoc`, so whoever
  * merges new modules sees exactly what to write.
  */
@@ -30,6 +31,8 @@ interface Exported {
   readonly what: string;
   readonly docs: readonly ts.JSDoc[];
   readonly throwsInBody: boolean;
+  /** For a member of an exported class: the class's name. */
+  readonly ofClass?: string;
 }
 
 const isExported = (node: ts.Node): boolean =>
@@ -87,6 +90,66 @@ export function exportedDeclarations(file: string, text: string): Exported[] {
     let throwsInBody = false;
     if (ts.isFunctionDeclaration(node)) throwsInBody = throwsDirectly(node.body);
     out.push({ where: `${file}:${line}`, what: key, docs, throwsInBody });
+    if (ts.isClassDeclaration(node)) out.push(...publicMembers(source, file, name, node));
+  }
+  return out;
+}
+
+/**
+ * The public members of an exported class: methods, accessors and fields, static or not.
+ * Left out: `#private` and `private`/`protected` members, `override`s (their base says what
+ * they do), `name` (an error class's code name), constructors (the class comment covers them),
+ * and a setter whose getter is documented. An overloaded method counts once.
+ */
+function publicMembers(
+  source: ts.SourceFile,
+  file: string,
+  className: string,
+  node: ts.ClassDeclaration,
+): Exported[] {
+  const out: Exported[] = [];
+  const seen = new Set<string>();
+  const documentedGetters = new Set<string>();
+  for (const m of node.members) {
+    if (
+      !ts.isMethodDeclaration(m) &&
+      !ts.isGetAccessorDeclaration(m) &&
+      !ts.isSetAccessorDeclaration(m) &&
+      !ts.isPropertyDeclaration(m)
+    )
+      continue;
+    if (ts.isPrivateIdentifier(m.name)) continue;
+    const mods = ts.getModifiers(m) ?? [];
+    const hidden = [
+      ts.SyntaxKind.PrivateKeyword,
+      ts.SyntaxKind.ProtectedKeyword,
+      ts.SyntaxKind.OverrideKeyword,
+    ];
+    if (mods.some((k) => hidden.includes(k.kind))) continue;
+    const name = m.name.getText(source);
+    if (name === 'name') continue;
+    const kind = ts.isMethodDeclaration(m)
+      ? 'method'
+      : ts.isPropertyDeclaration(m)
+        ? 'field'
+        : ts.isGetAccessorDeclaration(m)
+          ? 'getter'
+          : 'setter';
+    const key = `${kind} ${className}.${name}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const docs = ts.getJSDocCommentsAndTags(m).filter((d): d is ts.JSDoc => ts.isJSDoc(d));
+    if (kind === 'getter' && docs.length > 0) documentedGetters.add(name);
+    if (kind === 'setter' && documentedGetters.has(name)) continue;
+    const line = source.getLineAndCharacterOfPosition(m.getStart(source)).line + 1;
+    const body = ts.isPropertyDeclaration(m) ? undefined : m.body;
+    out.push({
+      where: `${file}:${line}`,
+      what: key,
+      docs,
+      throwsInBody: throwsDirectly(body),
+      ofClass: className,
+    });
   }
   return out;
 }
@@ -94,10 +157,36 @@ export function exportedDeclarations(file: string, text: string): Exported[] {
 const hasThrowsTag = (docs: readonly ts.JSDoc[]): boolean =>
   docs.some((d) => (d.tags ?? []).some((t) => t.tagName.text === 'throws'));
 
-/** The complaints about one module, one line each. */
-export function missingDocs(file: string, text: string): string[] {
+/**
+ * The names src/index.ts (the package entry) exports. Members are checked for the classes among
+ * them, and for every class of the folders in MEMBERS_DOCUMENTED, for now: 74 members of
+ * classes elsewhere (fuzz, bench, live, trace, nvlink2, nvgrace, platform, migration, machine)
+ * are still to document (issue 12; `missingDocs(f, text, () => true)` lists them).
+ */
+export function packageExports(text: string): Set<string> {
+  const source = ts.createSourceFile('src/index.ts', text, ts.ScriptTarget.Latest, true);
+  const names = new Set<string>();
+  for (const node of source.statements)
+    if (ts.isExportDeclaration(node) && node.exportClause && ts.isNamedExports(node.exportClause))
+      for (const e of node.exportClause.elements) names.add(e.name.text);
+  return names;
+}
+
+const PACKAGE_EXPORTS = packageExports(readFileSync(join(ROOT, 'src/index.ts'), 'utf8'));
+
+/** Folders whose classes have every public member documented: the vfio-pci core and the wire. */
+const MEMBERS_DOCUMENTED = /^src\/(vfio|vfio-user)\//;
+
+/** The complaints about one module, one line each; members only of classes `checked` names. */
+export function missingDocs(
+  file: string,
+  text: string,
+  checked: (className: string) => boolean = (c) =>
+    PACKAGE_EXPORTS.has(c) || MEMBERS_DOCUMENTED.test(file),
+): string[] {
   const out: string[] = [];
   for (const e of exportedDeclarations(file, text)) {
+    if (e.ofClass !== undefined && !checked(e.ofClass)) continue;
     if (e.docs.length === 0) out.push(`${e.where}: ${e.what}: no TSDoc`);
     else if (e.throwsInBody && !hasThrowsTag(e.docs))
       out.push(`${e.where}: ${e.what}: throws, but its TSDoc has no @throws`);
@@ -138,11 +227,38 @@ describe('public TSDoc of src/ (*.test.ts left out)', () => {
       "export function f(): () => void { return () => { throw new Error('x'); }; }",
       'function g(): void {}',
       "export { g } from './g.ts';",
+      '/** A class. */',
+      'export class H extends Error {',
+      '  /** Documented. */ a = 1;',
+      '  b = 2;',
+      '  #c = 3;',
+      '  private d = 4;',
+      '  override name = "H";',
+      '  get e(): number { return 1; }',
+      '  /** Documented. */ get f(): number { return 1; }',
+      '  set f(v: number) {}',
+      '  g(): void {}',
+      "  /** Throws, silently. */ h(): void { throw new Error('x'); }",
+      '  static i(): void {}',
+      '  protected j(): void {}',
+      '  constructor() { super(); }',
+      '}',
+      '/** Its members are not checked here. */',
+      'export class K { m(): void {} }',
     ].join('\n');
-    assert.deepEqual(missingDocs('src/x.ts', text), [
-      'src/x.ts:4: const b: no TSDoc',
-      'src/x.ts:5: interface C: no TSDoc',
-      'src/x.ts:7: function d: throws, but its TSDoc has no @throws',
-    ]);
+    assert.deepEqual(
+      missingDocs('src/x.ts', text, (c) => c === 'H'),
+      [
+        'src/x.ts:4: const b: no TSDoc',
+        'src/x.ts:5: interface C: no TSDoc',
+        'src/x.ts:7: function d: throws, but its TSDoc has no @throws',
+        'src/x.ts:17: field H.b: no TSDoc',
+        'src/x.ts:21: getter H.e: no TSDoc',
+        'src/x.ts:24: method H.g: no TSDoc',
+        'src/x.ts:25: method H.h: throws, but its TSDoc has no @throws',
+        'src/x.ts:26: method H.i: no TSDoc',
+      ],
+    );
+    assert.ok(packageExports(readFileSync(join(ROOT, 'src/index.ts'), 'utf8')).has('FdtNode'));
   });
 });

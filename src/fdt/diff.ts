@@ -6,6 +6,8 @@
  * as DTS (dts.ts). Nodes pair up by name under paired parents, without recursion, and paths are
  * built only for what is reported, so deep trees cost linear time.
  */
+
+import { hex } from '../text/index.ts';
 import { formatPropertyValue } from './dts.ts';
 import type { Fdt, FdtNode, MemoryReservation } from './tree.ts';
 
@@ -58,7 +60,7 @@ function phandleText(fdt: Fdt, v: Uint8Array): string {
   return `<${cells
     .map((c) => {
       const n = fdt.findByPhandle(c);
-      return n ? `&{${n.path}}` : `0x${c.toString(16)} (no such phandle)`;
+      return n ? `&{${n.path}}` : `${hex(c)} (no such phandle)`;
     })
     .join(' ')}>`;
 }
@@ -74,9 +76,7 @@ function countDescendants(node: FdtNode): number {
 }
 
 function memreserveText(list: readonly MemoryReservation[]): string {
-  return (
-    list.map((r) => `0x${r.address.toString(16)} 0x${r.size.toString(16)}`).join(', ') || 'none'
-  );
+  return list.map((r) => `${hex(r.address)} ${hex(r.size)}`).join(', ') || 'none';
 }
 
 /** What changed from `a` to `b`, in `a`'s tree order (nodes only in `b` after their siblings). */

@@ -18,7 +18,9 @@ export interface FdtProperty {
  * parent; `path` is its full path.
  */
 export class FdtNode {
+  /** Properties in blob order (names unique; setProperty keeps a name's place). */
   readonly properties: FdtProperty[] = [];
+  /** Child nodes in blob order; each one's `parent` is this node. */
   readonly children: FdtNode[] = [];
   /** Byte offset of this node's FDT_BEGIN_NODE token when it was parsed from a blob. */
   offset: number | undefined;
@@ -61,10 +63,12 @@ export class FdtNode {
     return at < 0 ? '' : this.name.slice(at + 1);
   }
 
+  /** The property called `name` (exact, no unit address rules), or undefined. */
   getProperty(name: string): FdtProperty | undefined {
     return this.properties.find((p) => p.name === name);
   }
 
+  /** Whether a property called `name` exists (an empty value still counts, as `fdt_getprop`). */
   hasProperty(name: string): boolean {
     return this.getProperty(name) !== undefined;
   }
@@ -77,6 +81,7 @@ export class FdtNode {
     return this;
   }
 
+  /** Deletes the property called `name`; false when there was none (libfdt's fdt_delprop). */
   removeProperty(name: string): boolean {
     const i = this.properties.findIndex((p) => p.name === name);
     if (i < 0) return false;
@@ -84,16 +89,19 @@ export class FdtNode {
     return true;
   }
 
+  /** The child whose full name (`name@unit`) is `name`, or undefined. */
   getChild(name: string): FdtNode | undefined {
     return this.children.find((c) => c.name === name);
   }
 
+  /** Appends and returns a new empty child called `name` (`name@unit`); names are not checked. */
   addChild(name: string): FdtNode {
     const child = new FdtNode(name, this);
     this.children.push(child);
     return child;
   }
 
+  /** Detaches `child` (the node itself, not a name); false when it is not a child here. */
   removeChild(child: FdtNode): boolean {
     const i = this.children.indexOf(child);
     if (i < 0) return false;
@@ -120,8 +128,11 @@ export interface MemoryReservation {
 
 /** A whole tree with the header fields a blob carries besides the structure. */
 export class Fdt {
+  /** The root node (name ''); the whole structure block hangs under it. */
   readonly root: FdtNode;
+  /** The memory reservation block (spec 5.3), in order; the terminating 0/0 entry is not kept. */
   memoryReservations: MemoryReservation[] = [];
+  /** The header's boot_cpuid_phys (spec 5.2): the boot CPU's physical ID. */
   bootCpuId = 0;
   /** Version of the blob this tree was read from (we always write 17). */
   version = 17;

@@ -3,6 +3,8 @@
  * (the vfio-pci core's tracer hook, src/vfio/tracer.ts) and ATSD launches per register address
  * (the nvlink2_atsd_launch tracepoint). Counting is a Map update; nothing else is kept.
  */
+
+import { hex } from '../text/index.ts';
 import type { TraceRecord, TraceSink } from '../trace/index.ts';
 import type { InterruptEvent, VfioTracer } from '../vfio/index.ts';
 
@@ -23,7 +25,7 @@ export class LiveCounters implements VfioTracer, TraceSink {
   write(record: TraceRecord): void {
     if (record.event !== 'nvlink2_atsd_launch') return;
     const { atsd } = (record as TraceRecord<'nvlink2_atsd_launch'>).args;
-    const key = `0x${atsd.toString(16)}`;
+    const key = hex(atsd);
     this.atsdLaunches.set(key, (this.atsdLaunches.get(key) ?? 0) + 1);
   }
 }

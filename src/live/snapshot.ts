@@ -7,6 +7,7 @@
  */
 import type { Machine, PartitionRegistry } from '../machine/index.ts';
 import { gpuRamKey } from '../nvlink2/index.ts';
+import { hex } from '../text/index.ts';
 import type { TopologyModel } from '../topology/index.ts';
 import type { RingBufferSink } from '../trace/index.ts';
 import type { SessionState } from '../vfio-user/index.ts';
@@ -148,7 +149,7 @@ export function liveSnapshot(sources: LiveSources): LiveSnapshot {
     path: n.path,
     domain: n.domain,
     atsd: n.atsd.map((a) => {
-      const address = a.address === undefined ? null : `0x${a.address.toString(16)}`;
+      const address = a.address === undefined ? null : hex(a.address);
       return {
         index: a.index,
         lpid: a.lpid,

@@ -62,6 +62,7 @@ export class LpidAllocator {
     for (const l of lpids) this.claim(l);
   }
 
+  /** Whether `lpid` is claimed (the host's 0 and the reserved LPID are from the start). */
   isInUse(lpid: number): boolean {
     return this.#inUse[lpid] === 1;
   }

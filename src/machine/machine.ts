@@ -87,6 +87,7 @@ export class Machine {
   readonly variants: readonly VfioPciVariant[];
   /** nvgrace-gpu's state: each Grace GPU's device memory and probe outcome. */
   readonly grace: NvgraceContext;
+  /** The host's LPIDs (POWER9 partition IDs): which are claimed by a guest, which are free. */
   readonly lpids = new LpidAllocator();
   readonly #devices = new Map<string, VfioPciDevice>();
   readonly #memoryFactory: SharedMemoryFactory;
@@ -106,6 +107,7 @@ export class Machine {
     this.variants = [nvgraceVariant(this.grace), nvlink2Variant(ctx)];
   }
 
+  /** Every PCI function of the host, in platform order (GPUs and NPU bridges alike). */
   get functions(): readonly PciFunction[] {
     return this.host.functions;
   }

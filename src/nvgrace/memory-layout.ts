@@ -43,7 +43,7 @@ export interface GraceMemoryLayout {
  */
 export function roundupPowerOfTwo(n: bigint): bigint {
   if (n > 1n << 63n)
-    throw new VfioError('EOVERFLOW', `0x${n.toString(16)} has no power of two above it in 64 bits`);
+    throw new VfioError('EOVERFLOW', `${hex(n)} has no power of two above it in 64 bits`);
   let p = 1n;
   while (p < n) p <<= 1n;
   return p;

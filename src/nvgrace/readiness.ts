@@ -7,6 +7,8 @@
  * registers from the emulated BAR0 and keeps time on a virtual clock: a poll costs no real
  * second, so a device that never becomes ready fails at once, naming what it read.
  */
+
+import { hex } from '../text/index.ts';
 import { VfioError } from '../vfio/index.ts';
 
 /** C2C_LINK_BAR0_OFFSET: the C2C link status register's offset in BAR0. */
@@ -48,9 +50,8 @@ export function waitDeviceReady(
     elapsedMs += POLL_QUANTUM_MS; // msleep(POLL_QUANTUM_MS)
     if (elapsedMs > POLL_TIMEOUT_MS) break; // time_after(jiffies, timeout)
   }
-  const h = (v: number) => `0x${v.toString(16)}`;
   throw new VfioError(
     'ETIME',
-    `device not ready after ${POLL_TIMEOUT_MS / 1000} s (${polls} polls): C2C link status ${h(c2c)} at BAR0+${h(C2C_LINK_BAR0_OFFSET)}, HBM training ${h(hbm)} at BAR0+${h(HBM_TRAINING_BAR0_OFFSET)} (ready is ${h(STATUS_READY)})`,
+    `device not ready after ${POLL_TIMEOUT_MS / 1000} s (${polls} polls): C2C link status ${hex(c2c)} at BAR0+${hex(C2C_LINK_BAR0_OFFSET)}, HBM training ${hex(hbm)} at BAR0+${hex(HBM_TRAINING_BAR0_OFFSET)} (ready is ${hex(STATUS_READY)})`,
   );
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { formatFirmwareSnapshot } from '../../test/support/platform/firmware-format.ts';
 import { type Npu2Description, Npu2Firmware } from './firmware.ts';
-import { formatFirmwareSnapshot } from './firmware-format.ts';
 import { Msr, OpalRc, OpalToken, opalRcName } from './firmware-opal.ts';
 
 /** One NPU with `gpus` GPUs, two links each (like a 6-GPU Witherspoon socket), BDFs 0x100, 0x200, … */

@@ -222,6 +222,11 @@ export class BarMemory implements RegionOps {
     return Math.min(length, left);
   }
 
+  /**
+   * vfio_pci_bar_rw(): reads into or writes from `buf` at `offset`, clipped at the BAR's end;
+   * register pages go to their hooks. Returns the bytes done.
+   * @throws VfioError EINVAL when `offset` is at or past the BAR's end
+   */
   rw(offset: bigint, buf: Uint8Array, write: boolean): number {
     const count = this.clip(offset, buf.length);
     const span = buf.subarray(0, count);
@@ -311,6 +316,10 @@ export class BarMemory implements RegionOps {
     if (o[1] < span.length) this.backing().write(offset + BigInt(o[1]), span.subarray(o[1]));
   }
 
+  /**
+   * vfio_pci_mmap() of the BAR: its memory fd at `request.offset` (made on first use).
+   * @throws VfioError EINVAL when the range is empty or not inside the BAR
+   */
   mmap(request: MmapRequest): MmapGrant {
     if (
       request.offset < 0n ||
@@ -326,10 +335,6 @@ export class BarMemory implements RegionOps {
   }
 
   /**
-   * The BAR's memory for migration: its populated pages, read and written as they are (the
-   * MSI-X table included, no write hook); register pages are `registerState`.
-   */
-  /**
    * The BAR's memory once it exists (RegionOps.mappedMemory); a memory kept from
    * before this process (a state directory's file) is opened for it, as a client of the last
    * server may still map it.
@@ -339,6 +344,10 @@ export class BarMemory implements RegionOps {
     return this.memory;
   }
 
+  /**
+   * The BAR's memory for migration: its populated pages, read and written as they are (the
+   * MSI-X table included, no write hook); register pages are `registerState`.
+   */
   contents(): RegionContents {
     return {
       dataRanges: () => this.memory?.dataRanges(0n, this.size) ?? [],

@@ -5,6 +5,7 @@
  * implements, status error bits RW1C, BARs virtualised, interrupt line writable, pin read-only.
  */
 import type { PciFunction } from '../platform/index.ts';
+import { hex } from '../text/index.ts';
 import {
   addExpCapability,
   addMsiCapability,
@@ -53,7 +54,7 @@ function addExtendedCapabilities(cs: ConfigSpace, caps: readonly ExtendedCapabil
   caps.forEach((cap, i) => {
     const length = 4 + cap.body.length;
     if (cap.at < end || cap.at % 4 !== 0 || cap.at + length > cs.size)
-      throw new Error(`extended capability ${cap.id} at 0x${cap.at.toString(16)} does not fit`);
+      throw new Error(`extended capability ${cap.id} at ${hex(cap.at)} does not fit`);
     const next = caps[i + 1]?.at ?? 0;
     cs.define(cap.at, 4, ((next << 20) | ((cap.version & 0xf) << 16) | (cap.id & 0xffff)) >>> 0);
     cap.body.forEach((byte, k) => {

@@ -56,6 +56,7 @@ function isPowerOfTwo(v: bigint): boolean {
  * virtualised BARs, as the module header describes.
  */
 export class ConfigSpace {
+  /** Bytes of config space: 256 (conventional PCI) or 4096 (PCIe extended). */
   readonly size: number;
   private readonly bytes: Uint8Array;
   private readonly writeMask: Uint8Array;
@@ -90,7 +91,10 @@ export class ConfigSpace {
     this.ownerMap.fill(id, offset, offset + length);
   }
 
-  /** Declare an implemented BAR; a 64-bit BAR also takes the next register. */
+  /**
+   * Declare an implemented BAR; a 64-bit BAR also takes the next register.
+   * @throws Error when the BAR's size is not a power of two (a profile bug, not input)
+   */
   addBar(bar: BarLayout): void {
     if (!isPowerOfTwo(bar.size))
       throw new Error(`BAR${bar.index} size ${bar.size} is not a power of two`);
@@ -105,18 +109,22 @@ export class ConfigSpace {
     this.defaults = this.bytes.slice();
   }
 
+  /** The implemented BARs, by index (a 64-bit BAR's upper register is not one). */
   get bars(): readonly BarLayout[] {
     return this.barSlots.filter((b): b is BarLayout => b !== undefined);
   }
 
+  /** BAR `index` (0–5), or undefined when not implemented. */
   bar(index: number): BarLayout | undefined {
     return this.barSlots[index];
   }
 
+  /** The capability ID owning the byte at `offset` (pci_config_map), PCI_CAP_ID_INVALID if none. */
   owner(offset: number): number {
     return this.ownerMap[offset] ?? PCI_CAP_ID_INVALID;
   }
 
+  /** Calls `listener(offset, length)` after every guest write (`write`), masks applied. */
   onWrite(listener: ConfigWriteListener): void {
     this.listeners.push(listener);
   }
@@ -164,11 +172,20 @@ export class ConfigSpace {
     return this.bytes;
   }
 
+  /**
+   * Fills `buf` with the bytes at `offset` (vfio_config_do_rw, reads).
+   * @throws VfioError EFAULT when [offset, offset + buf.length) is outside config space
+   */
   read(offset: number, buf: Uint8Array): void {
     this.checkRange(offset, buf.length);
     buf.set(this.bytes.subarray(offset, offset + buf.length));
   }
 
+  /**
+   * A guest write: only writable bits change, 1s clear RW1C bits, BARs are masked to their
+   * sizes (vfio_bar_fixup), then the `onWrite` listeners run.
+   * @throws VfioError EFAULT when [offset, offset + data.length) is outside config space
+   */
   write(offset: number, data: Uint8Array): void {
     this.checkRange(offset, data.length);
     for (let i = 0; i < data.length; i++) {
@@ -203,14 +220,17 @@ export class ConfigSpace {
     this.setU32(PCI_ROM_ADDRESS, 0);
   }
 
+  /** The byte at `offset` (0 past the end); no access check, no side effect. */
   u8(offset: number): number {
     return this.bytes[offset] ?? 0;
   }
 
+  /** The little-endian 16-bit value at `offset`, as `u8`. */
   u16(offset: number): number {
     return this.u8(offset) | (this.u8(offset + 1) << 8);
   }
 
+  /** The little-endian 32-bit value at `offset`, unsigned, as `u8`. */
   u32(offset: number): number {
     return (this.u16(offset) | (this.u16(offset + 2) << 16)) >>> 0;
   }
@@ -221,6 +241,7 @@ export class ConfigSpace {
     this.bytes[offset + 1] = (value >>> 8) & 0xff;
   }
 
+  /** Device-side update of a 32-bit little-endian value (bypasses write masks), as `setU16`. */
   setU32(offset: number, value: number): void {
     this.setU16(offset, value & 0xffff);
     this.setU16(offset + 2, value >>> 16);

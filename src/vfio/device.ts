@@ -84,11 +84,17 @@ export interface VfioPciDeviceOptions {
  * errno.
  */
 export class VfioPciDevice implements VariantDevice, StandardRegions {
+  /** What the function is before any variant runs: IDs, config size, BARs, capabilities. */
   readonly profile: DeviceProfile;
+  /** Config space as vfio-pci virtualizes it (vfio_pci_config.c: emulated and raw bits). */
   readonly config: ConfigSpace;
+  /** BARs 0–5 (index = BAR number); undefined where the function has none. */
   readonly bars: readonly (BarMemory | undefined)[];
+  /** Whether the VGA region (index 8) exists: a VGA-class function (vfio_pci_is_vga). */
   readonly hasVga: boolean;
+  /** INTx, MSI, MSI-X, ERR and REQ interrupts (VFIO_DEVICE_SET_IRQS state). */
   readonly irqs: VfioIrqs;
+  /** Receives region accesses and events when set; undefined costs nothing. */
   readonly tracer: VfioTracer | undefined;
   private readonly hooks: VariantHookRegistry;
   private openCount = 0;
@@ -162,6 +168,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     return this.fn.name;
   }
 
+  /** Whether an open (vfio_pci_open) is outstanding: the open count is above zero. */
   get isOpen(): boolean {
     return this.openCount > 0;
   }
@@ -425,6 +432,11 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     return buf.subarray(0, this.rw(index, BigInt(offset), buf, false));
   }
 
+  /**
+   * Write `data` (copied first) at `offset` of region `index`; returns the bytes written,
+   * fewer when clipped at the region's end (vfio_pci_rw).
+   * @throws VfioError as `rw`: EINVAL (bad index or offset), EFAULT (config space bounds)
+   */
   write(index: number, offset: bigint | number, data: Uint8Array): number {
     return this.rw(index, BigInt(offset), data.slice(), true);
   }
@@ -532,6 +544,7 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     return index === IrqIndex.REQ ? 1 : 0;
   }
 
+  /** Config-space offset of the first standard capability `id` (PCI_CAP_ID_*), or undefined. */
   capabilityOffset(id: number): number | undefined {
     return this.config.capabilities().find((c) => c.id === id)?.offset;
   }

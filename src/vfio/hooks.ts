@@ -24,6 +24,7 @@ export class VariantHookRegistry {
     return this.hooks.filter((h) => h.vendor === vendor);
   }
 
+  /** Every registered hook, in registration order (a copy). */
   all(): readonly VariantHook[] {
     return [...this.hooks];
   }

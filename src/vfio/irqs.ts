@@ -95,6 +95,7 @@ export class VfioIrqs {
 
   constructor(private readonly source: IrqSource) {}
 
+  /** The IRQ index whose interrupts are enabled (INTX, MSI or MSIX: one at a time), or undefined. */
   get activeIndex(): number | undefined {
     return this.irqType === NONE ? undefined : this.irqType;
   }
@@ -430,6 +431,7 @@ export class VfioIrqs {
     this.intxPending = pending;
   }
 
+  /** INTx's mask and pending bits (vfio_pci_intx: what a saved device carries), for `restoreIntx`. */
   get intxState(): { masked: boolean; pending: boolean } {
     return { masked: this.intxMasked, pending: this.intxPending };
   }

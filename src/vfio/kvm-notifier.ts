@@ -16,6 +16,7 @@ export class KvmNotifier {
 
   constructor(private readonly deviceName: string) {}
 
+  /** The attached LPID (the guest partition's), or undefined while none is. */
   get current(): number | undefined {
     return this.lpid;
   }
@@ -43,6 +44,7 @@ export class KvmNotifier {
     if (failure !== undefined) throw failure;
   }
 
+  /** Forgets the LPID (KVM unset); listeners stay registered, none runs. */
   detach(): void {
     this.lpid = undefined;
   }

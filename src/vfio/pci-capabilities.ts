@@ -337,7 +337,7 @@ export function lspciHexLines(config: Uint8Array, extended: boolean): string[] {
   const lines: string[] = [];
   for (let at = 0; at < end; at += 16) {
     const bytes = [...config.subarray(at, Math.min(at + 16, end))].map((b) => hexDigits(b, 2));
-    lines.push(`${at.toString(16).padStart(2, '0')}: ${bytes.join(' ')}`);
+    lines.push(`${hexDigits(at, 2)}: ${bytes.join(' ')}`);
   }
   return lines;
 }

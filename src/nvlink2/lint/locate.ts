@@ -8,6 +8,7 @@
  * the directory (/proc/device-tree/<node>/<property>). Pure: the caller runs dtc.
  */
 import type { Fdt } from '../../fdt/index.ts';
+import { hex } from '../../text/index.ts';
 import type { Finding, Location } from './types.ts';
 
 /**
@@ -199,6 +200,6 @@ export function attachLocations(findings: readonly Finding[], locator: Locator):
 /** `file:line:column`, `file: offset 0x…` or `file`, for text output. */
 export function formatLocation(l: Location): string {
   if (l.line !== undefined) return `${l.file}:${l.line}:${l.column ?? 1}`;
-  if (l.offset !== undefined) return `${l.file}: offset 0x${l.offset.toString(16)}`;
+  if (l.offset !== undefined) return `${l.file}: offset ${hex(l.offset)}`;
   return l.file;
 }

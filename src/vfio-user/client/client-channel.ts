@@ -5,7 +5,7 @@
  * anything else from the server gets an EINVAL error reply. No device knowledge.
  */
 
-import { asError } from '../../errors/index.ts';
+import { asError, Errno } from '../../errors/index.ts';
 import { closeFd, connectUnix } from '../../native/index.ts';
 import { VfioError } from '../../vfio/index.ts';
 import type {
@@ -57,8 +57,11 @@ export interface ReplyWithFds<R> {
  * the close.
  */
 export class ClientChannel {
+  /** The socket: framed messages in, queued parts and fds out. */
   readonly connection: Connection;
+  /** This client's DMA regions (DMA_MAP'd ranges), which answer the server's DMA_READ/WRITE. */
   readonly dma = new ClientDmaRegions();
+  /** Resolves once, when the connection closes: EOF, a local close, or an error. */
   readonly closed: Promise<CloseReason>;
   readonly #pending = new PendingRequests();
   /** Our own max_data_xfer_size: DMA requests from the server beyond it are refused. */
@@ -203,11 +206,13 @@ export class ClientChannel {
     return this.#pending.expect(msgId, command);
   }
 
+  /** After VERSION: the framer's receive limits, and our max_data_xfer_size for DMA requests. */
   setLimits(limits: FramerOptions, maxDataXferSize: number): void {
     this.connection.setLimits(limits);
     this.#maxDataXferSize = maxDataXferSize;
   }
 
+  /** Closes the socket; pending requests reject with EIO. */
   close(): void {
     this.connection.close();
   }
@@ -249,7 +254,7 @@ export class ClientChannel {
     try {
       reply = this.#serveServerCommand(m);
     } catch (e) {
-      const errno = e instanceof VfioError ? e.errno : 22;
+      const errno = e instanceof VfioError ? e.errno : Errno.EINVAL;
       if (wantsReply(m.header)) this.connection.send(errorReplyHeader(m.header, errno));
       return;
     }

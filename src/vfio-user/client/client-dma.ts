@@ -81,6 +81,7 @@ export class ClientDmaRegions {
     throw new VfioError('EINVAL', `no client memory for DMA at ${hex(address)}+${count}`);
   }
 
+  /** Drops every region: unmaps its mapping and closes its fd (the connection closed). */
   clear(): void {
     for (const r of this.#regions) release(r);
     this.#regions = [];

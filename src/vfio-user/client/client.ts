@@ -119,6 +119,7 @@ export interface SetIrqsArgs {
  * EPROTO/EINVAL).
  */
 export class VfioUserClient {
+  /** The socket underneath: requests, pending replies, the DMA table the server reads through. */
   readonly channel: ClientChannel;
   #version: VersionPayload | null = null;
   #server: EffectiveCapabilities = effectiveCapabilities(null);
@@ -406,6 +407,8 @@ export class VfioUserClient {
   /**
    * DMA_MAP of [address, address+size). With an fd backing, the fd is sent (and kept mapped
    * here to answer DMA_READ/WRITE); with bytes or nothing, no fd goes.
+   * @throws ReplyError the server's errno (the mapping is dropped here again), VfioError EIO
+   *   when the connection closes first
    */
   async dmaMap(args: {
     address: bigint;
@@ -453,6 +456,10 @@ export class VfioUserClient {
     return { argsz: reply.argsz, flags: reply.flags, address: reply.address, size: reply.size };
   }
 
+  /**
+   * DEVICE_RESET (VFIO_DEVICE_RESET over the wire); resolves on the server's reply.
+   * @throws ReplyError the server's errno, VfioError EIO when the connection closes first
+   */
   async reset(): Promise<void> {
     await this.channel.request({ command: Command.DEVICE_RESET });
   }
@@ -495,6 +502,10 @@ export class VfioUserClient {
     this.channel.sendRaw(bytes, fds);
   }
 
+  /**
+   * Awaits the reply to a message sent with `sendRaw` under `msgId` (its command, `command`).
+   * @throws VfioError EBUSY when `msgId` is already awaited
+   */
   expectReply(msgId: number, command: number) {
     return this.channel.expectReply(msgId, command);
   }

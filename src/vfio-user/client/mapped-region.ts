@@ -71,6 +71,7 @@ export class MappedRegion {
     return new MappedRegion(index, mapped, fd);
   }
 
+  /** The mapped areas, by offset inside the region (one for a whole-region mapping). */
   get areas(): readonly MappedArea[] {
     return this.#areas;
   }

@@ -25,6 +25,7 @@ export class PendingRequests {
   readonly #waiting = new Map<number, Waiter>();
   #next = 0;
 
+  /** How many requests await their reply. */
   get size(): number {
     return this.#waiting.size;
   }

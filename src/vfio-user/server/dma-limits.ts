@@ -127,10 +127,12 @@ export class DmaFdLedger {
 
   constructor(private readonly limit: () => number) {}
 
+  /** DMA fds counted now (taken and not given back). */
   get held(): number {
     return this.#held;
   }
 
+  /** `fdsTotal` as the limit function gives it now (it follows the session count). */
   get limitNow(): number {
     return this.limit();
   }
@@ -142,6 +144,7 @@ export class DmaFdLedger {
     return true;
   }
 
+  /** Gives one fd back (a DMA region unmapped or its client gone); never below zero. */
   give(): void {
     if (this.#held > 0) this.#held--;
   }

@@ -28,6 +28,7 @@ export class IntervalTable<T extends Interval> {
   #leaves: T[][] = [];
   #count = 0;
 
+  /** How many intervals the table holds. */
   get size(): number {
     return this.#count;
   }

@@ -154,10 +154,12 @@ export class VfioUserServer {
     this.#debug = limited(options.debug);
   }
 
+  /** The UNIX socket path this server listens on (as given in its options). */
   get socketPath(): string {
     return this.#options.socketPath;
   }
 
+  /** The one device this server serves to whichever client connects. */
   get device(): VfioPciDevice {
     return this.#options.device;
   }

@@ -56,6 +56,7 @@ export class FdBag {
     this.#fds = fds.length === 0 ? [] : [...fds];
   }
 
+  /** How many fds are still in the bag (not taken by a handler). */
   get count(): number {
     return this.#fds.length;
   }

@@ -97,11 +97,17 @@ export const SERVER_FRAMER_LIMITS = {
 export class Session implements SessionState, MessageReceiver {
   /** The session's only way out: replies go here, never to a socket directly. */
   readonly transport: MessageTransport;
+  /** The client's DMA_MAP'd ranges (address → backing), which the device's DMA goes through. */
   readonly dma = new DmaTable();
+  /** Region index → its mmap grant, made at the first REGION_INFO that sends the region's fd. */
   readonly grants = new Map<number, MmapGrant>();
+  /** What this server announces in VERSION (max_msg_fds, max_data_xfer_size, …). */
   readonly limits = SERVER_LIMITS;
+  /** Whether VERSION has been negotiated; every other command is refused before it. */
   negotiated = false;
+  /** The client's capabilities from its VERSION (defaults until then). */
   client = effectiveCapabilities(null);
+  /** The device's migration state machine and its DMA dirty log (VFIO_DEVICE_FEATURE_MIGRATION). */
   readonly migration: DeviceMigration;
   readonly #options: SessionOptions;
   #open = false;
@@ -149,14 +155,17 @@ export class Session implements SessionState, MessageReceiver {
     };
   }
 
+  /** The device this session serves. */
   get device(): VfioPciDevice {
     return this.#options.device;
   }
 
+  /** The client's pid (SO_PEERCRED), for log lines and /proc lookups. */
   get peerPid(): number {
     return this.#options.peerPid;
   }
 
+  /** One line to the server's log, as given in the session's options. */
   log(message: string): void {
     this.#options.log(message);
   }

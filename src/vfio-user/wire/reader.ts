@@ -21,10 +21,12 @@ export class ByteReader {
     this.#bytes = bytes;
   }
 
+  /** Bytes read so far: the offset of the next field in the payload. */
   get offset(): number {
     return this.#at;
   }
 
+  /** Bytes left after `offset` (0 at the end). */
   get remaining(): number {
     return this.#bytes.length - this.#at;
   }
@@ -41,16 +43,28 @@ export class ByteReader {
     return at;
   }
 
+  /**
+   * The next 2 bytes as an unsigned little-endian integer; `field` names it in the error.
+   * @throws VfioError EINVAL when fewer than 2 bytes remain
+   */
   u16(field: string): number {
     const at = this.#need(2, field);
     const b = this.#bytes;
     return b[at]! | (b[at + 1]! << 8);
   }
 
+  /**
+   * The next 4 bytes as an unsigned little-endian integer.
+   * @throws VfioError EINVAL when fewer than 4 bytes remain
+   */
   u32(field: string): number {
     return readU32(this.#bytes, this.#need(4, field));
   }
 
+  /**
+   * The next 8 bytes as an unsigned little-endian bigint.
+   * @throws VfioError EINVAL when fewer than 8 bytes remain
+   */
   u64(field: string): bigint {
     const at = this.#need(8, field);
     const lo = readU32(this.#bytes, at);

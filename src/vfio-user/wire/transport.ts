@@ -112,6 +112,7 @@ const SEND_BUFFER_BYTES = 4 * 1024 * 1024;
  * parts and fds out, and one close reason.
  */
 export class Connection {
+  /** The socket's fd (the native addon's); closed with the connection. */
   readonly fd: number;
   readonly #handlers: ConnectionHandlers;
   readonly #framer: MessageFramer;
@@ -291,6 +292,7 @@ export class Connection {
     this.#continueReading();
   }
 
+  /** Whether the connection has closed (EOF, `close`, or an error); nothing is sent after. */
   get closed(): boolean {
     return this.#closed;
   }

@@ -5,6 +5,7 @@
  * the reason given in reader.ts (small buffers would each get a malloc'd ArrayBuffer).
  */
 export class ByteWriter {
+  /** The whole buffer, zero-filled at first; `finish` hands it over once every byte is written. */
   readonly bytes: Uint8Array;
   #at = 0;
 
@@ -12,6 +13,7 @@ export class ByteWriter {
     this.bytes = new Uint8Array(size);
   }
 
+  /** Stores the low 16 bits of `v`, little-endian. */
   u16(v: number): this {
     this.bytes[this.#at] = v & 0xff;
     this.bytes[this.#at + 1] = (v >>> 8) & 0xff;
@@ -19,6 +21,7 @@ export class ByteWriter {
     return this;
   }
 
+  /** Stores `v` modulo 2^32, little-endian. */
   u32(v: number): this {
     this.#put32(v >>> 0);
     return this;
@@ -48,6 +51,10 @@ export class ByteWriter {
     this.#at = at + 4;
   }
 
+  /**
+   * Copies `data` in as it is.
+   * @throws RangeError when it runs past the buffer's end (TypedArray.set)
+   */
   raw(data: Uint8Array): this {
     this.bytes.set(data, this.#at);
     this.#at += data.length;
@@ -60,7 +67,10 @@ export class ByteWriter {
     return this;
   }
 
-  /** The buffer; throws if the encoder's size computation and its writes disagree. */
+  /**
+   * The buffer, once exactly `bytes.length` bytes were written.
+   * @throws Error when the encoder's size computation and its writes disagree (a bug, not input)
+   */
   finish(): Uint8Array {
     if (this.#at !== this.bytes.length) {
       throw new Error(`ByteWriter: wrote ${this.#at} of ${this.bytes.length} bytes`);

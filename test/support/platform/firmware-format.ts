@@ -1,6 +1,6 @@
-/** A readable rendering of the NPU2 firmware tables (firmware.ts), for the server and tests. */
-import { hex, hexDigits } from '../text/index.ts';
-import type { Npu2Snapshot } from './firmware.ts';
+/** A readable rendering of the NPU2 firmware tables (src/platform/firmware.ts), for its tests. */
+import type { Npu2Snapshot } from '../../../src/platform/index.ts';
+import { hex, hexDigits } from '../../../src/text/index.ts';
 
 /** One block per NPU: its BDF→LPID entries, PID-map entries with reference counts, ATSD bindings. */
 export function formatFirmwareSnapshot(npus: readonly Npu2Snapshot[]): string {
