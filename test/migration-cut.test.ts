@@ -189,6 +189,34 @@ describe('a serve --state-dir destination killed (kill -9) and restarted', () =>
     assert.doesNotMatch(again.stderr(), /migration stream cut/);
   });
 
+  it('after a load that failed (ERROR): the restart logs the cut in ERROR; RUNNING', async () => {
+    const stream = await sourceStream(new Uint8Array(2 * MiB).fill(0x69));
+    const dir = newStateDir();
+    const killed = await serveOn(dir);
+    const b = await connectWhenFree(killed, GPU);
+    try {
+      await load(b, stream, stream.length - 200);
+      await assert.rejects(setMigrationState(b, MigState.STOP)); // the stream is not whole
+      assert.equal(await migrationState(b), MigState.ERROR);
+      assert.equal(await killed.stop('SIGKILL'), null);
+    } finally {
+      b.close();
+    }
+    const restarted = await serveOn(dir);
+    assert.match(
+      restarted.stderr(),
+      new RegExp(
+        `${GPU}: migration stream cut in ERROR by the server's end \\(restarted from ${dir}\\): its memory is partly the stream's; migration state RUNNING`,
+      ),
+    );
+    const c = await connectWhenFree(restarted, GPU);
+    try {
+      assert.equal(await migrationState(c), MigState.RUNNING);
+    } finally {
+      c.close();
+    }
+  });
+
   it('after a whole migration: the restart says nothing of a cut; RUNNING, the GPU RAM migrated', async () => {
     const pattern = new Uint8Array(2 * MiB).fill(0x3c);
     const stream = await sourceStream(pattern);
