@@ -9,7 +9,9 @@
  *   STOP → STOP_COPY starts one that goes straight to its last round; STOP_COPY → STOP ends it;
  * - STOP → RESUMING starts a loading session (StreamLoader: pages are stored as they arrive);
  *   RESUMING → STOP checks the stream is whole, punches the memory it did not write and
- *   applies the saved device state.
+ *   applies the saved device state. Until then the device records the load under way
+ *   (setMigrationLoad: a state directory keeps it, and a restart says the memory is partly a
+ *   stream's); RESUMING → STOP, a reset or the session's end clears it.
  *
  * A transition takes the kernel's path arc by arc (mig-state.ts); an arc that fails leaves the
  * device in ERROR and the request fails with its errno. ERROR is left only by DEVICE_RESET
@@ -86,9 +88,13 @@ export class DeviceMigration {
       this.#loader = undefined;
       loader?.finish();
       this.#loaded = 0; // loaded whole: nothing cut
+      this.device.setMigrationLoad(undefined);
     } else if (from === S.STOP && to === S.RESUMING) {
       this.#loader = new StreamLoader(this.device);
       this.#loaded = 0;
+      // Recorded (a state directory writes it) before any MIG_DATA_WRITE is answered: a server
+      // killed mid-stream restarts knowing its memory is partly the stream's.
+      this.device.setMigrationLoad(migStateName(S.RESUMING));
     } else if (from === S.RUNNING && to === S.PRE_COPY) {
       this.#saver = new StreamSaver(this.device);
     } else if (to === S.STOP_COPY) {
@@ -105,6 +111,8 @@ export class DeviceMigration {
     this.#saver = undefined;
     this.#loader = undefined;
     this.device.setRunning(false);
+    // A load that failed leaves memory partly the stream's until a reset (as close() says).
+    this.device.setMigrationLoad(this.#loaded > 0 ? migStateName(MigState.ERROR) : undefined);
   }
 
   /**
@@ -150,6 +158,7 @@ export class DeviceMigration {
     this.dmaLog.stop();
     this.#state = MigState.RUNNING;
     this.device.setRunning(true);
+    this.device.setMigrationLoad(undefined);
   }
 
   /**

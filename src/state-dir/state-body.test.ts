@@ -64,3 +64,34 @@ describe('machine.state body', () => {
       assert.equal(opened(name, body), `${join(root, name, 'machine.state')}: ${why}`);
   });
 });
+
+describe('device state body', () => {
+  function deviceOpened(name: string, body: unknown): string {
+    const dir = join(root, name);
+    mkdirSync(join(dir, 'devices'), { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'machine.state'), encodeStateFile('machine', GOOD));
+    writeFileSync(join(dir, 'devices', '0004:04:00.0.state'), encodeStateFile('device', body));
+    try {
+      StateDir.open(dir, DTB).close();
+    } catch (err) {
+      assert.ok(err instanceof StateDirError, String(err));
+      return err.message;
+    }
+    return 'opened';
+  }
+  it('migrationLoad (a load under way) is RESUMING or ERROR, or absent; anything else is named', () => {
+    const base = { config: '', registers: [] };
+    const path = (name: string) => join(root, name, 'devices', '0004:04:00.0.state');
+    assert.equal(deviceOpened('g', base), 'opened');
+    assert.equal(deviceOpened('h', { ...base, migrationLoad: 'RESUMING' }), 'opened');
+    assert.equal(deviceOpened('i', { ...base, migrationLoad: 'ERROR' }), 'opened');
+    assert.equal(
+      deviceOpened('j', { ...base, migrationLoad: 'STOP' }),
+      `${path('j')}: "migrationLoad" must be RESUMING or ERROR, got "STOP"`,
+    );
+    assert.equal(
+      deviceOpened('k', { ...base, migrationLoad: 1 }),
+      `${path('k')}: "migrationLoad" must be a string, got 1`,
+    );
+  });
+});

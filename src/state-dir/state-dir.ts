@@ -7,7 +7,8 @@
  *   DIR/machine.state              the tree's digest, every memory file and its size, KVM's
  *                                  LPID allocator, the NPU firmware tables, the partitions,
  *                                  the uids each memory was handed to (`given`, optional)
- *   DIR/devices/<DDDD:BB:DD.F>.state  config space and BAR register pages of one function
+ *   DIR/devices/<DDDD:BB:DD.F>.state  config space and BAR register pages of one function;
+ *                                  a migration stream load under way (`migrationLoad`, optional)
  *   DIR/memory/<name>.mem          GPU RAM, BAR memory, ATSD pages: sparse files, mapped by
  *                                  clients (MAP_SHARED) and read/written by us with pread/pwrite
  *
@@ -71,6 +72,11 @@ type LoadedMachine = Omit<MachineBody, 'firmware'> & { readonly firmware: Npu2Sn
 interface DeviceBody {
   readonly config: string;
   readonly registers: (string | null)[];
+  /**
+   * The migration state of a stream load under way (DeviceStateBytes.migrationLoad); absent
+   * when none is, and in a state of an older server (which ignores it: no format change).
+   */
+  readonly migrationLoad?: string;
 }
 
 const MACHINE_KIND = 'machine';
@@ -244,7 +250,16 @@ function deviceBody(path: string, raw: unknown): DeviceBody {
     registers: r
       .array('registers', b.registers, MAX_ITEMS)
       .map((x, i) => (x === null ? null : r.string(`registers[${i}]`, x))),
+    ...(b.migrationLoad === undefined ? {} : { migrationLoad: migrationLoad(r, b.migrationLoad) }),
   };
+}
+
+/** A device body's `migrationLoad`: the state a load was in (DeviceMigration). */
+function migrationLoad(r: JsonReader, raw: unknown): string {
+  const state = r.string('migrationLoad', raw);
+  if (state !== 'RESUMING' && state !== 'ERROR')
+    throw r.wrong('migrationLoad', 'RESUMING or ERROR', state);
+  return state;
 }
 
 function firmwareToJson(s: Npu2Snapshot): unknown {
@@ -253,7 +268,11 @@ function firmwareToJson(s: Npu2Snapshot): unknown {
 
 function encodeDevice(state: DeviceStateBytes): DeviceBody {
   const b64 = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.length).toString('base64');
-  return { config: b64(state.config), registers: state.registers.map((r) => (r ? b64(r) : null)) };
+  return {
+    config: b64(state.config),
+    registers: state.registers.map((r) => (r ? b64(r) : null)),
+    ...(state.migrationLoad === undefined ? {} : { migrationLoad: state.migrationLoad }),
+  };
 }
 
 function decodeDevice(body: DeviceBody): DeviceStateBytes {
@@ -261,6 +280,7 @@ function decodeDevice(body: DeviceBody): DeviceStateBytes {
   return {
     config: bytes(body.config),
     registers: body.registers.map((r) => (r === null ? undefined : bytes(r))),
+    ...(body.migrationLoad === undefined ? {} : { migrationLoad: body.migrationLoad }),
   };
 }
 
@@ -443,6 +463,14 @@ export class StateDir {
       // No copy of the state as it starts (18 encodings before any socket listens): a device's
       // first change writes its file, later ones are compared with the last written.
       device.onStateChange(() => this.#saveDevice(device));
+      if (saved?.migrationLoad !== undefined) {
+        // Killed mid-load: the memory is partly the stream's (session.ts says so of a live
+        // cut). Said once: the file is written without the load, the device runs.
+        this.options.log?.(
+          `${fn.name}: migration stream cut in ${saved.migrationLoad} by the server's end (restarted from ${this.dir}): its memory is partly the stream's; migration state RUNNING`,
+        );
+        this.#saveDevice(device);
+      }
     }
     if (this.loaded) this.#restoreMachine(machine, this.loaded);
     this.#flusher = setInterval(() => this.#watch(), WATCH_MS);

@@ -69,6 +69,11 @@ export interface DeviceStateBytes {
   readonly config: Uint8Array;
   /** By BAR index; undefined where the slot has no BAR memory. */
   readonly registers: readonly (Uint8Array | undefined)[];
+  /**
+   * The migration state of a stream load not finished (RESUMING; ERROR after a load that
+   * failed): the device's memory is partly the stream's. Absent when no load is under way.
+   */
+  readonly migrationLoad?: string;
 }
 
 /** Options of `VfioPciDevice`: its tracer and where its memory comes from. */
@@ -105,6 +110,8 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   private readonly stateListeners: (() => void)[] = [];
   /** Stopped for migration (STOP, STOP_COPY, RESUMING…): no DMA, no interrupt. */
   private stopped = false;
+  /** See DeviceStateBytes.migrationLoad. */
+  #migrationLoad: string | undefined;
   /** What the variant's probe put in place of the core's ops (undefined: the core's alone). */
   private readonly variantOps: VariantDeviceOps | undefined;
   #memoryCreated = 0;
@@ -483,6 +490,18 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     this.stopped = !running;
   }
 
+  /**
+   * Records that a migration stream is being loaded into the device (`state`: RESUMING, or
+   * ERROR after a load that failed) or no longer is (undefined), and tells the state listeners
+   * when that changes: a state directory keeps it, so that a restart knows the memory is partly
+   * a stream's (snapshotState's `migrationLoad`).
+   */
+  setMigrationLoad(state: string | undefined): void {
+    if (this.#migrationLoad === state) return;
+    this.#migrationLoad = state;
+    this.stateChanged();
+  }
+
   /** Raise vector `vector` of IRQ `index` (write 1 to its eventfd); false if nothing listened. */
   raiseInterrupt(index: number, vector: number): boolean {
     if (this.stopped) return false;
@@ -576,12 +595,14 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
     return {
       config: this.config.snapshot(),
       registers: this.bars.map((bar) => bar?.registerSnapshot()),
+      ...(this.#migrationLoad === undefined ? {} : { migrationLoad: this.#migrationLoad }),
     };
   }
 
   /**
    * Puts back a `snapshotState` of a device built the same way, with what derives from it
-   * (INTx masked by PCI_COMMAND_INTX_DISABLE); no listener runs.
+   * (INTx masked by PCI_COMMAND_INTX_DISABLE); no listener runs. `migrationLoad` is not put
+   * back: the load it names died with the server that ran it (the caller reports it).
    * @throws VfioError EINVAL for config space or register pages of another size or BAR.
    */
   restoreState(state: DeviceStateBytes): void {
