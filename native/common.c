@@ -242,3 +242,34 @@ size_t nv_take_fds(struct msghdr *msg, int *out, size_t max) {
   }
   return n;
 }
+
+napi_value nv_queue_promise_work(napi_env env, const char *name, napi_async_execute_callback execute,
+                                 napi_async_complete_callback complete, void *data,
+                                 napi_deferred *deferred, napi_async_work *work) {
+  napi_value promise, resource;
+  napi_status s = napi_create_promise(env, deferred, &promise);
+  if (s == napi_ok) s = napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  if (s == napi_ok) s = napi_create_async_work(env, NULL, resource, execute, complete, data, work);
+  if (s == napi_ok) s = napi_queue_async_work(env, *work);
+  if (s != napi_ok) {
+    nv_throw_status(env, s, "napi_queue_async_work");
+    return NULL;
+  }
+  return promise;
+}
+
+void nv_settle(napi_env env, napi_deferred deferred, bool built, napi_value result, const char *who) {
+  if (built && napi_resolve_deferred(env, deferred, result) == napi_ok) return;
+  napi_value error = NULL, message;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) != napi_ok) pending = false;
+  if (pending && napi_get_and_clear_last_exception(env, &error) != napi_ok) error = NULL;
+  char text[160];
+  snprintf(text, sizeof text, "%s: cannot build its outcome", who);
+  if (error == NULL && (napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &message) != napi_ok ||
+                        napi_create_error(env, NULL, message, &error) != napi_ok))
+    error = NULL;
+  if (error == NULL && napi_get_undefined(env, &error) != napi_ok) error = NULL;
+  if (error == NULL || napi_reject_deferred(env, deferred, error) != napi_ok)
+    napi_fatal_error(who, NAPI_AUTO_LENGTH, "cannot settle its promise", NAPI_AUTO_LENGTH);
+}

@@ -136,4 +136,19 @@ napi_status nv_init_constants(napi_env env, napi_value exports);
 /* Adds `fn` to `exports` as `name`. */
 napi_status nv_export(napi_env env, napi_value exports, const char *name, napi_callback fn);
 
+/*
+ * A promise settled by work on libuv's threadpool: queues `execute` then `complete` with `data`
+ * (async resource `name`), keeping the deferred and the work in *deferred and *work for
+ * `complete`. The promise, or NULL after throwing (nothing queued: the caller frees `data`).
+ */
+napi_value nv_queue_promise_work(napi_env env, const char *name, napi_async_execute_callback execute,
+                                 napi_async_complete_callback complete, void *data,
+                                 napi_deferred *deferred, napi_async_work *work);
+/*
+ * From a `complete`: resolves `deferred` with `result` when `built`; otherwise rejects it with the
+ * pending exception, or an Error "`who`: cannot build its outcome". A promise that cannot be
+ * settled at all ends the process (napi_fatal_error): its caller would wait for ever.
+ */
+void nv_settle(napi_env env, napi_deferred deferred, bool built, napi_value result, const char *who);
+
 #endif

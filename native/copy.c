@@ -86,43 +86,21 @@ static void execute(napi_env env, void *data) {
 /* Resolves { bytes, errno } (errno 0: no failure); the caller throws. Never left pending. */
 static void complete(napi_env env, napi_status status, void *data) {
   copy_job *j = data;
-  napi_value result, error = NULL, message;
-  bool settled = status == napi_ok && napi_create_object(env, &result) == napi_ok &&
-                 nv_set(env, result, "bytes", nv_double(env, (double)j->done)) &&
-                 nv_set(env, result, "errno", nv_int32(env, j->err)) &&
-                 napi_resolve_deferred(env, j->deferred, result) == napi_ok;
-  if (!settled) {
-    bool pending = false;
-    if (napi_is_exception_pending(env, &pending) != napi_ok) pending = false;
-    if (pending && napi_get_and_clear_last_exception(env, &error) != napi_ok) error = NULL;
-    if (error == NULL &&
-        (napi_create_string_utf8(env, "copyRangeLater/writebackLater: cannot build its outcome",
-                                 NAPI_AUTO_LENGTH, &message) != napi_ok ||
-         napi_create_error(env, NULL, message, &error) != napi_ok))
-      error = NULL;
-    if (error == NULL && napi_get_undefined(env, &error) != napi_ok) error = NULL;
-    /* A promise never settled would leave a renew, and the VERSION behind it, waiting for ever. */
-    if (error == NULL || napi_reject_deferred(env, j->deferred, error) != napi_ok)
-      napi_fatal_error("copyRangeLater", NAPI_AUTO_LENGTH, "cannot settle its promise",
-                       NAPI_AUTO_LENGTH);
-  }
+  napi_value result = NULL;
+  bool built = status == napi_ok && napi_create_object(env, &result) == napi_ok &&
+               nv_set(env, result, "bytes", nv_double(env, (double)j->done)) &&
+               nv_set(env, result, "errno", nv_int32(env, j->err));
+  nv_settle(env, j->deferred, built, result, j->writeback ? "writebackLater" : "copyRangeLater");
   /* The work has run and its promise is settled: a failed delete has no one to go to. */
   (void)napi_delete_async_work(env, j->work);
   free(j);
 }
 
 /* Queues `j` on the threadpool: its promise, or NULL after throwing (j freed). */
-static napi_value queue(napi_env env, copy_job *j, const char *name_text) {
-  napi_value promise, name;
-  napi_status s = napi_create_promise(env, &j->deferred, &promise);
-  if (s == napi_ok) s = napi_create_string_utf8(env, name_text, NAPI_AUTO_LENGTH, &name);
-  if (s == napi_ok) s = napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
-  if (s == napi_ok) s = napi_queue_async_work(env, j->work);
-  if (s != napi_ok) {
-    free(j);
-    nv_throw_status(env, s, "napi_queue_async_work");
-    return NULL;
-  }
+static napi_value queue(napi_env env, copy_job *j, const char *name) {
+  napi_value promise =
+      nv_queue_promise_work(env, name, execute, complete, j, &j->deferred, &j->work);
+  if (promise == NULL) free(j);
   return promise;
 }
 

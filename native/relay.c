@@ -315,7 +315,7 @@ static void execute(napi_env env, void *data) {
  * pending: the caller awaits it). */
 static void complete(napi_env env, napi_status status, void *data) {
   relay_job *j = data;
-  napi_value result, what;
+  napi_value result = NULL, what;
   bool built = status == napi_ok && napi_create_object(env, &result) == napi_ok &&
                nv_set(env, result, "bytes", nv_double(env, (double)j->bytes)) &&
                nv_set(env, result, "ended", nv_bool(env, j->ended)) &&
@@ -326,22 +326,8 @@ static void complete(napi_env env, napi_status status, void *data) {
                nv_set(env, result, "failedMsgId", nv_int32(env, j->failed_msg_id)) &&
                napi_create_string_utf8(env, j->what, NAPI_AUTO_LENGTH, &what) == napi_ok &&
                nv_set(env, result, "what", what);
-  bool settled = built && napi_resolve_deferred(env, j->deferred, result) == napi_ok;
-  if (!settled) {
-    napi_value error = NULL, message;
-    bool pending = false;
-    if (napi_is_exception_pending(env, &pending) != napi_ok) pending = false;
-    if (pending && napi_get_and_clear_last_exception(env, &error) != napi_ok) error = NULL;
-    if (error == NULL &&
-        (napi_create_string_utf8(env, "migRelay: cannot build its outcome", NAPI_AUTO_LENGTH,
-                                 &message) != napi_ok ||
-         napi_create_error(env, NULL, message, &error) != napi_ok))
-      error = NULL;
-    if (error == NULL && napi_get_undefined(env, &error) != napi_ok) error = NULL;
-    /* A promise never settled would leave `migrate` waiting for ever: end the process instead. */
-    if (error == NULL || napi_reject_deferred(env, j->deferred, error) != napi_ok)
-      napi_fatal_error("migRelay", NAPI_AUTO_LENGTH, "cannot settle its promise", NAPI_AUTO_LENGTH);
-  }
+  /* Never left pending: `migrate` awaits it. */
+  nv_settle(env, j->deferred, built, result, "migRelay");
   /* The work has run and its promise is settled: a failed delete has no one to go to. */
   (void)napi_delete_async_work(env, j->work);
   free(j);
@@ -378,16 +364,9 @@ static napi_value mig_relay(napi_env env, napi_callback_info info) {
   j->msg_id = (uint16_t)msg_id;
   j->src_timeout_ms = st;
   j->dst_timeout_ms = dt;
-  napi_value promise, name;
-  napi_status s = napi_create_promise(env, &j->deferred, &promise);
-  if (s == napi_ok) s = napi_create_string_utf8(env, "vfio-nvlink2:migRelay", NAPI_AUTO_LENGTH, &name);
-  if (s == napi_ok) s = napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
-  if (s == napi_ok) s = napi_queue_async_work(env, j->work);
-  if (s != napi_ok) {
-    free(j);
-    nv_throw_status(env, s, "napi_queue_async_work");
-    return NULL;
-  }
+  napi_value promise = nv_queue_promise_work(env, "vfio-nvlink2:migRelay", execute, complete, j,
+                                             &j->deferred, &j->work);
+  if (promise == NULL) free(j);
   return promise;
 }
 
