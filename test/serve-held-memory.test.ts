@@ -794,13 +794,7 @@ describe('a renew of GPU RAM that went to another uid', { skip: notRoot }, () =>
     try {
       assert.equal(await h.command('fill 64'), 'filled');
       assert.equal(await h.command('close-fd'), 'closed');
-      const handed = (): boolean => {
-        const path = join(state, 'machine.state');
-        const body = decodeStateFile(path, 'machine', readFileSync(path)) as {
-          given?: { uids: Record<string, number[]> };
-        };
-        return Object.values(body.given?.uids ?? {}).some((u) => u.includes(NOBODY));
-      };
+      const handed = (): boolean => Object.values(givenUids(state)).some((u) => u.includes(NOBODY));
       await waitFor('machine.state saying it went to uid 65534', handed);
       const before = own.fdCount();
       versionAndLeave(own.socket(GPU));
