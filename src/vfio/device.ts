@@ -619,7 +619,8 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
   /**
    * Puts back a migrated device's config space and register pages (records of a migration
    * stream, each page by its BAR and start), with what derives from them (INTx masked by
-   * PCI_COMMAND_INTX_DISABLE), then tells the state listeners (a state directory keeps it).
+   * PCI_COMMAND_INTX_DISABLE), ends the record of a load under way (`setMigrationLoad`), then
+   * tells the state listeners once (a state directory keeps it).
    * @throws VfioError EINVAL for config space of another size or a page this device has not.
    */
   restoreMigrated(
@@ -633,6 +634,9 @@ export class VfioPciDevice implements VariantDevice, StandardRegions {
       bar.restoreRegisters(p.start, p.bytes);
     }
     this.intxDisabled = (this.config.u16(R.PCI_COMMAND) & R.PCI_COMMAND_INTX_DISABLE) !== 0;
+    // The load is over: one state change that carries both (a state directory writes it once;
+    // two writes would let a kill between them restart as "cut in RESUMING" after a whole load).
+    this.#migrationLoad = undefined;
     this.stateChanged();
   }
 
