@@ -1,6 +1,6 @@
 // The bench's stop-copy figures alone (src/bench/migration-figures.ts measureMigration with no
 // downtime runs), from the compiled dist/: each run into a fresh destination serve, the last
-// once more into the destination holding the pages, the floor before each.
+// once more into the destination holding the pages, the floor before each and after the last.
 // Usage: node scripts/stop-copy.mjs [RUNS] [MiB] [CHECKOUT]   (after npm run build there)
 // CHECKOUT: another built checkout to measure (an A/B against it); default this one.
 import { resolve } from 'node:path';

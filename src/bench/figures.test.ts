@@ -12,6 +12,7 @@ import {
   type Figure,
   ratioFigure,
 } from './figures.ts';
+import { type MigrationPlan, migrationFigures } from './migration-figures.ts';
 
 const base = { unit: 'µs', label: 'x', floorLabel: 'f', detail: 'd' };
 
@@ -32,6 +33,46 @@ describe('figures', () => {
     assert.equal(ratio('b', 9, 10, 0.9, false).pass, true);
     assert.equal(ratio('b', 8.99, 10, 0.9, false).pass, false);
     assert.equal(ratio('c', 40, 10, 4).ratio, 4);
+  });
+
+  it('stop-copy vs floor: each run against the floors before and after it', () => {
+    const GB = 1e9;
+    const plan: MigrationPlan = {
+      downtimePopulate: 0,
+      hotPages: 0,
+      downtimeRuns: 0,
+      throughputPopulate: GB,
+      throughputRuns: 3,
+      memoryBudget: '4G',
+    };
+    const run = (ms: number) => ({
+      roundBytes: [GB],
+      precopyRounds: 0,
+      stopCopyBytes: GB,
+      totalBytes: GB,
+      downtimeMs: ms,
+      stopCopyMs: ms,
+      totalMs: ms,
+    });
+    // The machine slows down and recovers: runs of 1, 3 and 1.5 s for a GB; floors of 0.5 s
+    // before the first run, then 1.5, 1.5 and 0.5 s.
+    const figures = migrationFigures(
+      {
+        downtime: [run(10)],
+        stopCopy: [run(1000), run(3000), run(1500)],
+        stopCopyWarm: [run(500)],
+        floorMs: [500, 1500, 1500, 500],
+      },
+      plan,
+    );
+    const f = figures.find((x) => x.id === 'migration-stop-copy-floor');
+    // Runs of 1000, 333 and 667 MB/s against the floors around them, 1000, 667 and 1000 MB/s:
+    // ratios 1.0, 0.5, 0.67, median 0.67, where median over median says 667 / 1333 = 0.5.
+    assert.equal(f?.ratio?.toFixed(3), '0.667');
+    assert.equal(f?.value.toFixed(0), '667');
+    assert.equal(f?.floor?.toFixed(0), '1000');
+    assert.match(f?.floorLabel ?? '', /\(2000, 667, 667, 2000 MB\/s\)/);
+    assert.match(f?.detail ?? '', /ratios 1\.00, 0\.50, 0\.67/);
   });
 
   it('absolute targets', () => {
