@@ -181,6 +181,45 @@ describe("serve's code cache", () => {
       assert.deepEqual(run.readBack, DATA);
     });
 
+  // The launcher checks the cache with the addon's SHA-256 (no node:crypto at start-up); without
+  // an addon it still checks it, with node:crypto's, and serve then says what is missing.
+  it('is still checked, by node:crypto, when the addon cannot be loaded', () => {
+    rmSync(cachePath, { recursive: true, force: true });
+    writeFileSync(cachePath, good);
+    const missing = join(root, 'no-such-addon.node');
+    const run = spawnSync(process.execPath, [bin, 'serve', '--quiet', '--socket-dir', socketDir], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, VFIO_NVLINK2_DEBUG_CODE_CACHE: '1', VFIO_NVLINK2_ADDON: missing },
+    });
+    const said = run.stderr.split('\n');
+    assert.equal(
+      said[0],
+      `vfio-nvlink2: code cache: digest by node:crypto, not the addon at ${missing} (MODULE_NOT_FOUND)`,
+    );
+    assert.equal(said[1], `vfio-nvlink2: code cache: used: ${cachePath}`);
+    assert.match(
+      run.stderr,
+      /VFIO_NVLINK2_ADDON names .*no-such-addon\.node, which does not exist/,
+    );
+    assert.notEqual(run.status, 0);
+    // And a damaged cache is refused the same way.
+    writeFileSync(cachePath, edited({ data: flipped }));
+    const damaged = spawnSync(
+      process.execPath,
+      [bin, 'serve', '--quiet', '--socket-dir', socketDir],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, VFIO_NVLINK2_DEBUG_CODE_CACHE: '1', VFIO_NVLINK2_ADDON: missing },
+      },
+    );
+    assert.equal(
+      damaged.stderr.split('\n')[1],
+      `vfio-nvlink2: code cache: not used: ${cachePath} is damaged`,
+    );
+  });
+
   it('VFIO_NVLINK2_CODE_CACHE=off runs without it', async () => {
     process.env.VFIO_NVLINK2_CODE_CACHE = 'off';
     try {

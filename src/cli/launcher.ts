@@ -12,10 +12,9 @@
  * runs all the same. VFIO_NVLINK2_CODE_CACHE=off runs without the cache (to measure it);
  * VFIO_NVLINK2_DEBUG_CODE_CACHE=1 says on stderr whether the cache was used.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
@@ -32,7 +31,30 @@ function cacheKey(buildId: string): string {
   return `${buildId} ${process.version} ${process.arch}`;
 }
 
-const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+type Digest = (bytes: Uint8Array) => string;
+
+/**
+ * The SHA-256 (hex) the cache is checked with: the addon's sha256Hex (native/hash.c), loaded
+ * here from where src/native/addon.ts loads it (so serve's own load finds it in require's cache),
+ * and not node:crypto's, whose loading cost a restart more than the digest (issue 8); when the
+ * addon cannot be loaded or has no sha256Hex, node:crypto's (serve then says what is wrong).
+ */
+function sha256(require: NodeJS.Require, cliDir: string): Digest {
+  const addonPath =
+    process.env.VFIO_NVLINK2_ADDON ||
+    join(cliDir, '..', '..', '..', 'build', 'Release', 'vfio_nvlink2_native.node');
+  let why: string;
+  try {
+    const hex = (require(addonPath) as { sha256Hex?: unknown }).sha256Hex;
+    if (typeof hex === 'function') return hex as Digest;
+    why = 'it has no sha256Hex';
+  } catch (err) {
+    why = (err as NodeJS.ErrnoException).code ?? 'not loaded';
+  }
+  debug(`digest by node:crypto, not the addon at ${addonPath} (${why})`);
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  return (bytes) => createHash('sha256').update(bytes).digest('hex');
+}
 
 function debug(line: string): void {
   if (process.env.VFIO_NVLINK2_DEBUG_CODE_CACHE === '1')
@@ -40,7 +62,7 @@ function debug(line: string): void {
 }
 
 /** The cache's bytes for `buildId`, or why there are none. */
-function readCache(path: string, buildId: string): Buffer | string {
+function readCache(path: string, buildId: string, digest: () => Digest): Buffer | string {
   if (process.env.VFIO_NVLINK2_CODE_CACHE === 'off') return 'off (VFIO_NVLINK2_CODE_CACHE)';
   let file: Buffer;
   try {
@@ -53,7 +75,7 @@ function readCache(path: string, buildId: string): Buffer | string {
   const key = head.slice(0, head.lastIndexOf(' '));
   if (end < 0 || key !== cacheKey(buildId)) return `not used: ${path} is of another build or node`;
   const data = file.subarray(end + 1);
-  if (head.slice(key.length + 1) !== digest(data)) return `not used: ${path} is damaged`;
+  if (head.slice(key.length + 1) !== digest()(data)) return `not used: ${path} is damaged`;
   return data;
 }
 
@@ -74,7 +96,13 @@ function runServeScript(): boolean {
     ? source.slice(ID_PREFIX.length, source.indexOf('\n'))
     : '';
   const cachePath = path.replace(/\.cjs$/, '.cache');
-  const cache = readCache(cachePath, buildId);
+  const require = createRequire(path);
+  let hex: Digest | undefined;
+  const digest = () => {
+    hex ??= sha256(require, dirname(path));
+    return hex;
+  };
+  const cache = readCache(cachePath, buildId, digest);
   const script = new Script(source, {
     filename: path,
     ...(typeof cache === 'string' ? {} : { cachedData: cache }),
@@ -90,7 +118,7 @@ function runServeScript(): boolean {
       const data = script.createCachedData();
       writeFileSync(
         out,
-        Buffer.concat([Buffer.from(`${cacheKey(buildId)} ${digest(data)}\n`), data]),
+        Buffer.concat([Buffer.from(`${cacheKey(buildId)} ${digest()(data)}\n`), data]),
       );
     });
   const run = script.runInThisContext() as (
@@ -101,7 +129,7 @@ function runServeScript(): boolean {
     dirname: string,
   ) => void;
   const module = { exports: {} };
-  run.call(module.exports, module.exports, createRequire(path), module, path, dirname(path));
+  run.call(module.exports, module.exports, require, module, path, dirname(path));
   return true;
 }
 
