@@ -104,6 +104,11 @@ async function serveScript() {
     target: 'node20',
     packages: 'external',
     charset: 'ascii',
+    // Whitespace, comments and syntax minified (names kept, for stack traces): every byte of
+    // the script is read and copied into a string at each start, and on this VM each fresh
+    // page costs ~25 µs to fault in; 583 KB -> 360 KB took ~110 page faults off a restart.
+    minifyWhitespace: true,
+    minifySyntax: true,
     define: { 'import.meta.url': '__importMetaUrl' },
     banner: {
       js: '(function (exports, require, module, __filename, __dirname) {\n"use strict";\nconst __importMetaUrl = require("node:url").pathToFileURL(__filename).href;',
