@@ -34,7 +34,7 @@ const DATA = new Uint8Array(4096).map((_, i) => (i * 13 + 5) & 0xff);
 const root = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-code-cache-'));
 const pkg = join(root, 'pkg');
 const cli = join(pkg, 'dist/src/cli');
-const bin = join(cli, 'vfio-nvlink2.js');
+const bin = join(cli, 'vfio-nvlink2.cjs');
 const cachePath = join(cli, 'vfio-nvlink2-serve.cache');
 const socketDir = join(root, 'sock');
 /** The cache the build wrote for the script now in dist/. */
@@ -124,7 +124,7 @@ before(async () => {
   mkdirSync(cli, { recursive: true });
   for (const f of ['package.json', 'binding.gyp']) copyFileSync(join(ROOT, f), join(pkg, f));
   symlinkSync(join(ROOT, 'build'), join(pkg, 'build'));
-  for (const f of ['vfio-nvlink2.js', 'vfio-nvlink2-serve.cjs'])
+  for (const f of ['vfio-nvlink2.cjs', 'vfio-nvlink2-serve.cjs'])
     copyFileSync(join(ROOT, 'dist/src/cli', f), join(cli, f));
   reference = await serveOnce(good);
 });

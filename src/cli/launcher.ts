@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 /**
  * The package's bin as shipped (scripts/bundle-cli.mjs bundles this file alone into
- * dist/src/cli/vfio-nvlink2.js). `serve` (issue 8: a restart accepts on every socket within
+ * dist/src/cli/vfio-nvlink2.cjs, the bin, and as an ES module into vfio-nvlink2.js for callers of
+ * that path). The bin is CommonJS: node starts an ES module main through its ES module loader,
+ * which read the file on libuv's threadpool (four threads started) and cost a restart ~150
+ * page faults and 22 M instructions more than this (issue 8). `serve` (issue 8: a restart accepts on every socket within
  * 300 ms) runs from vfio-nvlink2-serve.cjs, the CLI as one CommonJS script compiled with V8's
  * code cache that the build wrote after a serve start-up (scripts/code-cache.mjs): node 20 has
  * no code cache for ES modules, and compiling the CLI was close to half of what serve adds to
@@ -135,5 +138,7 @@ function runServeScript(): boolean {
 
 const argv = process.argv.slice(2);
 const cached = argv[0] === 'serve' && !argv.some((a) => a.startsWith('--http'));
+// Not awaited (a CommonJS bin has no top-level await): a failed import ends the process as an
+// unhandled rejection, printed, exit status 1.
 if (!(cached && runServeScript()))
-  await import(new URL('./vfio-nvlink2-esm.js', import.meta.url).href);
+  void import(new URL('./vfio-nvlink2-esm.js', import.meta.url).href);
