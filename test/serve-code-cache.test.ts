@@ -138,6 +138,19 @@ describe("serve's code cache", () => {
     assert.ok(reference.stdout.includes(`${GPU}.sock`), reference.stdout);
   });
 
+  // V8 copies cached data that is not pointer-aligned (AlignedCachedData): the key line is padded.
+  it('starts its data 8-byte aligned, and is used without the padding too', async () => {
+    assert.equal((good.indexOf(10) + 1) % 8, 0);
+    const end = good.indexOf(10);
+    const unpadded = Buffer.concat([
+      Buffer.from(`${good.toString('latin1', 0, end).trimEnd()}\n`),
+      good.subarray(end + 1),
+    ]);
+    const run = await serveOnce(unpadded);
+    assert.equal(run.cache, `used: ${cachePath}`);
+    assert.equal(run.stdout, reference.stdout);
+  });
+
   const cases: [string, () => Buffer | 'dir' | null, RegExp][] = [
     [
       'of another build',

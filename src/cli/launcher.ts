@@ -28,10 +28,18 @@ const ID_PREFIX = '// vfio-nvlink2 serve bundle ';
  * The key a cache file starts with (its first line, then a space and the SHA-256 of the rest):
  * the serve script's build id, then the node version and architecture it was made by. V8
  * checks its own version, flags and the source's length, but on node 20 not its checksum: a
- * damaged cache it takes could run other code than the script's, hence the digest.
+ * damaged cache it takes could run other code than the script's, hence the digest. Spaces pad
+ * the line so that the cache's bytes start 8-byte aligned in the file as read: V8 copies cached
+ * data that is not pointer-aligned (AlignedCachedData), 500 KB more memory touched per start.
  */
 function cacheKey(buildId: string): string {
   return `${buildId} ${process.version} ${process.arch}`;
+}
+
+/** A cache file's first line: the key, the digest, spaces up to the data's 8-byte alignment. */
+function cacheHead(key: string, digest: string): Buffer {
+  const line = `${key} ${digest}`;
+  return Buffer.from(`${line.padEnd(line.length + (7 - (line.length % 8)), ' ')}\n`);
 }
 
 type Digest = (bytes: Uint8Array) => string;
@@ -74,7 +82,7 @@ function readCache(path: string, buildId: string, digest: () => Digest): Buffer 
     return `not read: ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
   }
   const end = file.indexOf(10);
-  const head = file.toString('latin1', 0, Math.max(end, 0));
+  const head = file.toString('latin1', 0, Math.max(end, 0)).trimEnd();
   const key = head.slice(0, head.lastIndexOf(' '));
   if (end < 0 || key !== cacheKey(buildId)) return `not used: ${path} is of another build or node`;
   const data = file.subarray(end + 1);
@@ -119,10 +127,7 @@ function runServeScript(): boolean {
   if (out)
     process.once('exit', () => {
       const data = script.createCachedData();
-      writeFileSync(
-        out,
-        Buffer.concat([Buffer.from(`${cacheKey(buildId)} ${digest()(data)}\n`), data]),
-      );
+      writeFileSync(out, Buffer.concat([cacheHead(cacheKey(buildId), digest()(data)), data]));
     });
   const run = script.runInThisContext() as (
     exports: object,
