@@ -15,7 +15,7 @@
  * runs all the same. VFIO_NVLINK2_CODE_CACHE=off runs without the cache (to measure it);
  * VFIO_NVLINK2_DEBUG_CODE_CACHE=1 says on stderr whether the cache was used.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -44,27 +44,73 @@ function cacheHead(key: string, digest: string): Buffer {
 
 type Digest = (bytes: Uint8Array) => string;
 
+/** What the launcher uses of the addon (native/hash.c, native/memory.c), each when it has it. */
+interface LauncherAddon {
+  readonly sha256Hex?: Digest;
+  readonly mmap?: (
+    fd: number,
+    offset: bigint,
+    length: bigint,
+    writable: boolean,
+  ) => {
+    buffer: ArrayBuffer;
+  };
+  readonly munmap?: (buffer: ArrayBuffer) => void;
+}
+
 /**
- * The SHA-256 (hex) the cache is checked with: the addon's sha256Hex (native/hash.c), loaded
- * here from where src/native/addon.ts loads it (so serve's own load finds it in require's cache),
- * and not node:crypto's, whose loading cost a restart more than the digest (issue 8); when the
- * addon cannot be loaded or has no sha256Hex, node:crypto's (serve then says what is wrong).
+ * The addon, loaded here from where src/native/addon.ts loads it (so that serve's own load finds
+ * it in require's cache), or why not. The launcher reads the serve script and its cache through
+ * its mmap (page-cache pages mapped, not copied into fresh memory: on this VM each fresh page
+ * costs ~25 us to fault in, and these two files are 860 KB) and checks the cache with its
+ * sha256Hex (node:crypto's loading cost a restart more than the digest; issue 8).
  */
-function sha256(require: NodeJS.Require, cliDir: string): Digest {
-  const addonPath =
+function loadAddon(require: NodeJS.Require, cliDir: string): LauncherAddon | string {
+  const path =
     process.env.VFIO_NVLINK2_ADDON ||
     join(cliDir, '..', '..', '..', 'build', 'Release', 'vfio_nvlink2_native.node');
-  let why: string;
   try {
-    const hex = (require(addonPath) as { sha256Hex?: unknown }).sha256Hex;
-    if (typeof hex === 'function') return hex as Digest;
-    why = 'it has no sha256Hex';
+    return require(path) as LauncherAddon;
   } catch (err) {
-    why = (err as NodeJS.ErrnoException).code ?? 'not loaded';
+    return `the addon at ${path} (${(err as NodeJS.ErrnoException).code ?? 'not loaded'})`;
   }
-  debug(`digest by node:crypto, not the addon at ${addonPath} (${why})`);
+}
+
+/** The SHA-256 (hex) the cache is checked with: the addon's, else node:crypto's (said why). */
+function sha256(require: NodeJS.Require, addon: LauncherAddon | string): Digest {
+  if (typeof addon !== 'string' && typeof addon.sha256Hex === 'function') return addon.sha256Hex;
+  debug(
+    `digest by node:crypto, not ${typeof addon === 'string' ? addon : 'the addon (it has no sha256Hex)'}`,
+  );
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
   return (bytes) => createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * The bytes of the file `path`, mapped read-only by the addon when it can (a non-empty regular
+ * file) and released by `release` (after which they are gone), else read. A mapped file cut
+ * short by another process while mapped would raise SIGBUS: the build replaces these files by
+ * rename (scripts/bundle-cli.mjs, code-cache.mjs), which leaves a mapped one whole.
+ * @throws NodeJS.ErrnoException from open or read (ENOENT, EISDIR, ...).
+ */
+function fileBytes(
+  path: string,
+  addon: LauncherAddon | string,
+): { bytes: Buffer; release(): void } {
+  if (typeof addon !== 'string' && addon.mmap && addon.munmap) {
+    const { mmap, munmap } = addon;
+    const fd = openSync(path, 'r');
+    try {
+      const st = fstatSync(fd);
+      if (st.isFile() && st.size > 0) {
+        const { buffer } = mmap(fd, 0n, BigInt(st.size), false);
+        return { bytes: Buffer.from(buffer), release: () => munmap(buffer) };
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { bytes: readFileSync(path), release: () => {} };
 }
 
 function debug(line: string): void {
@@ -72,22 +118,31 @@ function debug(line: string): void {
     process.stderr.write(`vfio-nvlink2: code cache: ${line}\n`);
 }
 
-/** The cache's bytes for `buildId`, or why there are none. */
-function readCache(path: string, buildId: string, digest: () => Digest): Buffer | string {
+/** The cache's bytes for `buildId` (valid until `release`), or why there are none. */
+function readCache(
+  path: string,
+  buildId: string,
+  addon: LauncherAddon | string,
+  digest: () => Digest,
+): { data: Buffer; release(): void } | string {
   if (process.env.VFIO_NVLINK2_CODE_CACHE === 'off') return 'off (VFIO_NVLINK2_CODE_CACHE)';
-  let file: Buffer;
+  let file: { bytes: Buffer; release(): void };
   try {
-    file = readFileSync(path);
+    file = fileBytes(path, addon);
   } catch (err) {
     return `not read: ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
   }
-  const end = file.indexOf(10);
-  const head = file.toString('latin1', 0, Math.max(end, 0)).trimEnd();
+  const { bytes } = file;
+  const end = bytes.indexOf(10);
+  const head = bytes.toString('latin1', 0, Math.max(end, 0)).trimEnd();
   const key = head.slice(0, head.lastIndexOf(' '));
-  if (end < 0 || key !== cacheKey(buildId)) return `not used: ${path} is of another build or node`;
-  const data = file.subarray(end + 1);
-  if (head.slice(key.length + 1) !== digest()(data)) return `not used: ${path} is damaged`;
-  return data;
+  let why: string | undefined;
+  if (end < 0 || key !== cacheKey(buildId)) why = `not used: ${path} is of another build or node`;
+  else if (head.slice(key.length + 1) !== digest()(bytes.subarray(end + 1)))
+    why = `not used: ${path} is damaged`;
+  if (why === undefined) return { data: bytes.subarray(end + 1), release: file.release };
+  file.release();
+  return why;
 }
 
 /**
@@ -96,10 +151,14 @@ function readCache(path: string, buildId: string, digest: () => Digest): Buffer 
  */
 function runServeScript(): boolean {
   const path = fileURLToPath(new URL('./vfio-nvlink2-serve.cjs', import.meta.url));
+  const require = createRequire(path);
+  const addon = loadAddon(require, dirname(path));
   let source: string;
   try {
     // ASCII only (scripts/bundle-cli.mjs escapes the rest), so latin1 reads it exactly, fast.
-    source = readFileSync(path, 'latin1');
+    const file = fileBytes(path, addon);
+    source = file.bytes.toString('latin1');
+    file.release();
   } catch {
     return false;
   }
@@ -107,20 +166,22 @@ function runServeScript(): boolean {
     ? source.slice(ID_PREFIX.length, source.indexOf('\n'))
     : '';
   const cachePath = path.replace(/\.cjs$/, '.cache');
-  const require = createRequire(path);
   let hex: Digest | undefined;
   const digest = () => {
-    hex ??= sha256(require, dirname(path));
+    hex ??= sha256(require, addon);
     return hex;
   };
-  const cache = readCache(cachePath, buildId, digest);
+  const cache = readCache(cachePath, buildId, addon, digest);
   const script = new Script(source, {
     filename: path,
-    ...(typeof cache === 'string' ? {} : { cachedData: cache }),
+    ...(typeof cache === 'string' ? {} : { cachedData: cache.data }),
   });
   if (typeof cache === 'string') debug(cache);
-  else if (script.cachedDataRejected) debug(`rejected by V8: ${cachePath}`);
-  else debug(`used: ${cachePath}`);
+  else {
+    cache.release(); // V8 has deserialized it (or refused it): not read again
+    if (script.cachedDataRejected) debug(`rejected by V8: ${cachePath}`);
+    else debug(`used: ${cachePath}`);
+  }
   // scripts/code-cache.mjs: the cache, written once this serve has started and stopped, so
   // that it holds every function start-up compiled (V8 compiles most of them lazily).
   const out = process.env.VFIO_NVLINK2_CODE_CACHE_OUT;
