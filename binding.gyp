@@ -11,6 +11,7 @@
         "native/eventfd.c",
         "native/fastpath.c",
         "native/fds.c",
+        "native/hash.c",
         "native/memory.c",
         "native/relay.c",
         "native/scm.c",

@@ -12,6 +12,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (nv_init_scm(env, exports) != napi_ok) return NULL;
   if (nv_init_memory(env, exports) != napi_ok) return NULL;
   if (nv_init_digest(env, exports) != napi_ok) return NULL;
+  if (nv_init_hash(env, exports) != napi_ok) return NULL;
   if (nv_init_watcher(env, exports) != napi_ok) return NULL;
   if (nv_init_fastpath(env, exports) != napi_ok) return NULL;
   if (nv_init_relay(env, exports) != napi_ok) return NULL;

@@ -126,6 +126,7 @@ napi_status nv_init_eventfd(napi_env env, napi_value exports);
 napi_status nv_init_scm(napi_env env, napi_value exports);
 napi_status nv_init_memory(napi_env env, napi_value exports);
 napi_status nv_init_digest(napi_env env, napi_value exports);
+napi_status nv_init_hash(napi_env env, napi_value exports);
 napi_status nv_init_watcher(napi_env env, napi_value exports);
 napi_status nv_init_fastpath(napi_env env, napi_value exports);
 napi_status nv_init_relay(napi_env env, napi_value exports);

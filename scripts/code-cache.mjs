@@ -14,7 +14,7 @@ import { join } from 'node:path';
 
 const ROOT = new URL('../', import.meta.url).pathname;
 const CLI = join(ROOT, 'dist', 'src', 'cli');
-const BIN = join(CLI, 'vfio-nvlink2.js');
+const BIN = join(CLI, 'vfio-nvlink2.cjs');
 /** The launcher's cache file (src/cli/launcher.ts). */
 export const CACHE = join(CLI, 'vfio-nvlink2-serve.cache');
 /** Bounds every wait: the machine may be shared. */

@@ -3,7 +3,7 @@
 // package ships; dist/.tsbuildinfo-test), run only when a source is newer than the last build,
 // so a fresh dist costs a few stat calls. The tests run compiled (`dist/test/x.test.js` under
 // plain node, no TypeScript compiler loaded per file) and the CLI tests spawn the command as
-// it ships, `dist/src/cli/vfio-nvlink2.js` (scripts/bundle-cli.mjs: esbuild's bundle of
+// it ships, `dist/src/cli/vfio-nvlink2.cjs` (scripts/bundle-cli.mjs: esbuild's bundle of
 // src/cli/main.ts, rebuilt when src/ is newer than it, then serve's code cache,
 // scripts/code-cache.mjs; tsc's own main.js beside it is left alone, so neither build
 // overwrites the other). Files the tests find beside their source (fixtures, Python peers:
@@ -32,7 +32,7 @@ const DIST = join(ROOT, 'dist');
 const BUILD_INFO = join(DIST, '.tsbuildinfo-test');
 const CONFIG = 'tsconfig.test.json';
 /** The CLI bundle (scripts/bundle-cli.mjs), the package's bin. */
-const BUNDLE = join(DIST, 'src', 'cli', 'vfio-nvlink2.js');
+const BUNDLE = join(DIST, 'src', 'cli', 'vfio-nvlink2.cjs');
 /** The folders compiled into dist/ (tsconfig.json's include). */
 const SOURCES = ['src', 'test', 'bench', 'scripts'];
 /** The folders whose other files (fixtures, .mjs scripts) the compiled tests look for beside themselves. */

@@ -9,7 +9,7 @@
 // (an incremental `tsc -p tsconfig.test.json`, scripts/dist.mjs; nothing when dist is fresh).
 // The tests run compiled: each FILE.test.ts named (or found) runs as its dist/…/FILE.test.js
 // under plain node, so no file pays for loading a TypeScript compiler (tsx: ~1 s of CPU per
-// file), and CLI tests spawn the bundled `dist/src/cli/vfio-nvlink2.js`. `--tsx` runs the sources
+// file), and CLI tests spawn the bundled `dist/src/cli/vfio-nvlink2.cjs`. `--tsx` runs the sources
 // under tsx instead (as does a .ts file outside src/, test/, bench/, scripts/).
 //
 // Bounds: `--timeout MS` bounds each test (default 240 s, above the 60 s of the bounded waits of

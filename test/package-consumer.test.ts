@@ -127,6 +127,7 @@ describe('the packed package installed into another project', () => {
       'dist/src/index.js',
       'dist/src/index.d.ts',
       'dist/src/cli/vfio-nvlink2.js',
+      'dist/src/cli/vfio-nvlink2.cjs',
     ])
       assert.ok(files.includes(needed), `${needed} is not in the tarball`);
     const unwanted = files.filter(

@@ -34,7 +34,7 @@ const DATA = new Uint8Array(4096).map((_, i) => (i * 13 + 5) & 0xff);
 const root = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-code-cache-'));
 const pkg = join(root, 'pkg');
 const cli = join(pkg, 'dist/src/cli');
-const bin = join(cli, 'vfio-nvlink2.js');
+const bin = join(cli, 'vfio-nvlink2.cjs');
 const cachePath = join(cli, 'vfio-nvlink2-serve.cache');
 const socketDir = join(root, 'sock');
 /** The cache the build wrote for the script now in dist/. */
@@ -124,7 +124,7 @@ before(async () => {
   mkdirSync(cli, { recursive: true });
   for (const f of ['package.json', 'binding.gyp']) copyFileSync(join(ROOT, f), join(pkg, f));
   symlinkSync(join(ROOT, 'build'), join(pkg, 'build'));
-  for (const f of ['vfio-nvlink2.js', 'vfio-nvlink2-serve.cjs'])
+  for (const f of ['vfio-nvlink2.cjs', 'vfio-nvlink2-serve.cjs'])
     copyFileSync(join(ROOT, 'dist/src/cli', f), join(cli, f));
   reference = await serveOnce(good);
 });
@@ -136,6 +136,19 @@ describe("serve's code cache", () => {
     assert.equal(reference.cache, `used: ${cachePath}`);
     assert.deepEqual(reference.readBack, DATA);
     assert.ok(reference.stdout.includes(`${GPU}.sock`), reference.stdout);
+  });
+
+  // V8 copies cached data that is not pointer-aligned (AlignedCachedData): the key line is padded.
+  it('starts its data 8-byte aligned, and is used without the padding too', async () => {
+    assert.equal((good.indexOf(10) + 1) % 8, 0);
+    const end = good.indexOf(10);
+    const unpadded = Buffer.concat([
+      Buffer.from(`${good.toString('latin1', 0, end).trimEnd()}\n`),
+      good.subarray(end + 1),
+    ]);
+    const run = await serveOnce(unpadded);
+    assert.equal(run.cache, `used: ${cachePath}`);
+    assert.equal(run.stdout, reference.stdout);
   });
 
   const cases: [string, () => Buffer | 'dir' | null, RegExp][] = [
@@ -180,6 +193,45 @@ describe("serve's code cache", () => {
       assert.equal(run.stdout, reference.stdout, 'the same table, byte for byte');
       assert.deepEqual(run.readBack, DATA);
     });
+
+  // The launcher checks the cache with the addon's SHA-256 (no node:crypto at start-up); without
+  // an addon it still checks it, with node:crypto's, and serve then says what is missing.
+  it('is still checked, by node:crypto, when the addon cannot be loaded', () => {
+    rmSync(cachePath, { recursive: true, force: true });
+    writeFileSync(cachePath, good);
+    const missing = join(root, 'no-such-addon.node');
+    const run = spawnSync(process.execPath, [bin, 'serve', '--quiet', '--socket-dir', socketDir], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, VFIO_NVLINK2_DEBUG_CODE_CACHE: '1', VFIO_NVLINK2_ADDON: missing },
+    });
+    const said = run.stderr.split('\n');
+    assert.equal(
+      said[0],
+      `vfio-nvlink2: code cache: digest by node:crypto, not the addon at ${missing} (MODULE_NOT_FOUND)`,
+    );
+    assert.equal(said[1], `vfio-nvlink2: code cache: used: ${cachePath}`);
+    assert.match(
+      run.stderr,
+      /VFIO_NVLINK2_ADDON names .*no-such-addon\.node, which does not exist/,
+    );
+    assert.notEqual(run.status, 0);
+    // And a damaged cache is refused the same way.
+    writeFileSync(cachePath, edited({ data: flipped }));
+    const damaged = spawnSync(
+      process.execPath,
+      [bin, 'serve', '--quiet', '--socket-dir', socketDir],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, VFIO_NVLINK2_DEBUG_CODE_CACHE: '1', VFIO_NVLINK2_ADDON: missing },
+      },
+    );
+    assert.equal(
+      damaged.stderr.split('\n')[1],
+      `vfio-nvlink2: code cache: not used: ${cachePath} is damaged`,
+    );
+  });
 
   it('VFIO_NVLINK2_CODE_CACHE=off runs without it', async () => {
     process.env.VFIO_NVLINK2_CODE_CACHE = 'off';

@@ -45,7 +45,7 @@ describe('a serve does not outlive the process that started it', () => {
         try {
           // Spawned is not yet exec'd: wait for serve's own command line.
           await waitFor(`pid ${pid} to run serve`, () =>
-            /vfio-nvlink2\.js\0serve\0/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')),
+            /vfio-nvlink2\.cjs\0serve\0/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8')),
           );
           assert.ok(alive(pid), `serve (pid ${pid}) runs`);
           parent.kill(signal);

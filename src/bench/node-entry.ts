@@ -38,10 +38,17 @@ export function nodeEntry(
   args: readonly string[] = [],
   options: EntryOptions = {},
 ): NodeCommand {
+  return entryCommand(srcRelative, runsFromSource() ? '.ts' : '.js', args, options);
+}
+
+function entryCommand(
+  srcRelative: string,
+  extension: string,
+  args: readonly string[],
+  options: EntryOptions,
+): NodeCommand {
   const fromSource = runsFromSource();
-  const file = fileURLToPath(
-    new URL(`../${srcRelative}${fromSource ? '.ts' : '.js'}`, import.meta.url),
-  );
+  const file = fileURLToPath(new URL(`../${srcRelative}${extension}`, import.meta.url));
   const pre = fromSource ? ['--import', 'tsx'] : [];
   if (options.dieWithParent !== false) {
     // `../bench/` (not `./`): this code also runs from the CLI bundle in dist/src/cli/.
@@ -56,12 +63,13 @@ export function nodeEntry(
 
 /**
  * The node command line of `vfio-nvlink2 ...args` as this package runs: the bundled bin
- * (`dist/src/cli/vfio-nvlink2.js`, scripts/bundle-cli.mjs) when compiled, so that the bench times
+ * (`dist/src/cli/vfio-nvlink2.cjs`, scripts/bundle-cli.mjs) when compiled, so that the bench times
  * the command users start; `src/cli/main.ts` under tsx from source.
  */
 export function cliEntry(args: readonly string[] = [], options: EntryOptions = {}): NodeCommand {
-  const entry = runsFromSource() ? 'cli/main' : 'cli/vfio-nvlink2';
-  return nodeEntry(entry, args, options);
+  return runsFromSource()
+    ? nodeEntry('cli/main', args, options)
+    : entryCommand('cli/vfio-nvlink2', '.cjs', args, options);
 }
 
 /** SIGTERM (stdin closed first), SIGKILL after 5 s; resolves once `child` has exited. */

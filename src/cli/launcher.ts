@@ -1,7 +1,10 @@
 #!/usr/bin/env node
 /**
  * The package's bin as shipped (scripts/bundle-cli.mjs bundles this file alone into
- * dist/src/cli/vfio-nvlink2.js). `serve` (issue 8: a restart accepts on every socket within
+ * dist/src/cli/vfio-nvlink2.cjs, the bin, and as an ES module into vfio-nvlink2.js for callers of
+ * that path). The bin is CommonJS: node starts an ES module main through its ES module loader,
+ * which read the file on libuv's threadpool (four threads started) and cost a restart ~150
+ * page faults and 22 M instructions more than this (issue 8). `serve` (issue 8: a restart accepts on every socket within
  * 300 ms) runs from vfio-nvlink2-serve.cjs, the CLI as one CommonJS script compiled with V8's
  * code cache that the build wrote after a serve start-up (scripts/code-cache.mjs): node 20 has
  * no code cache for ES modules, and compiling the CLI was close to half of what serve adds to
@@ -12,10 +15,9 @@
  * runs all the same. VFIO_NVLINK2_CODE_CACHE=off runs without the cache (to measure it);
  * VFIO_NVLINK2_DEBUG_CODE_CACHE=1 says on stderr whether the cache was used.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Script } from 'node:vm';
 
@@ -26,35 +28,121 @@ const ID_PREFIX = '// vfio-nvlink2 serve bundle ';
  * The key a cache file starts with (its first line, then a space and the SHA-256 of the rest):
  * the serve script's build id, then the node version and architecture it was made by. V8
  * checks its own version, flags and the source's length, but on node 20 not its checksum: a
- * damaged cache it takes could run other code than the script's, hence the digest.
+ * damaged cache it takes could run other code than the script's, hence the digest. Spaces pad
+ * the line so that the cache's bytes start 8-byte aligned in the file as read: V8 copies cached
+ * data that is not pointer-aligned (AlignedCachedData), 500 KB more memory touched per start.
  */
 function cacheKey(buildId: string): string {
   return `${buildId} ${process.version} ${process.arch}`;
 }
 
-const digest = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+/** A cache file's first line: the key, the digest, spaces up to the data's 8-byte alignment. */
+function cacheHead(key: string, digest: string): Buffer {
+  const line = `${key} ${digest}`;
+  return Buffer.from(`${line.padEnd(line.length + (7 - (line.length % 8)), ' ')}\n`);
+}
+
+type Digest = (bytes: Uint8Array) => string;
+
+/** What the launcher uses of the addon (native/hash.c, native/memory.c), each when it has it. */
+interface LauncherAddon {
+  readonly sha256Hex?: Digest;
+  readonly mmap?: (
+    fd: number,
+    offset: bigint,
+    length: bigint,
+    writable: boolean,
+  ) => {
+    buffer: ArrayBuffer;
+  };
+  readonly munmap?: (buffer: ArrayBuffer) => void;
+}
+
+/**
+ * The addon, loaded here from where src/native/addon.ts loads it (so that serve's own load finds
+ * it in require's cache), or why not. The launcher reads the serve script and its cache through
+ * its mmap (page-cache pages mapped, not copied into fresh memory: on this VM each fresh page
+ * costs ~25 us to fault in, and these two files are 860 KB) and checks the cache with its
+ * sha256Hex (node:crypto's loading cost a restart more than the digest; issue 8).
+ */
+function loadAddon(require: NodeJS.Require, cliDir: string): LauncherAddon | string {
+  const path =
+    process.env.VFIO_NVLINK2_ADDON ||
+    join(cliDir, '..', '..', '..', 'build', 'Release', 'vfio_nvlink2_native.node');
+  try {
+    return require(path) as LauncherAddon;
+  } catch (err) {
+    return `the addon at ${path} (${(err as NodeJS.ErrnoException).code ?? 'not loaded'})`;
+  }
+}
+
+/** The SHA-256 (hex) the cache is checked with: the addon's, else node:crypto's (said why). */
+function sha256(require: NodeJS.Require, addon: LauncherAddon | string): Digest {
+  if (typeof addon !== 'string' && typeof addon.sha256Hex === 'function') return addon.sha256Hex;
+  debug(
+    `digest by node:crypto, not ${typeof addon === 'string' ? addon : 'the addon (it has no sha256Hex)'}`,
+  );
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  return (bytes) => createHash('sha256').update(bytes).digest('hex');
+}
+
+/**
+ * The bytes of the file `path`, mapped read-only by the addon when it can (a non-empty regular
+ * file) and released by `release` (after which they are gone), else read. A mapped file cut
+ * short by another process while mapped would raise SIGBUS: the build replaces these files by
+ * rename (scripts/bundle-cli.mjs, code-cache.mjs), which leaves a mapped one whole.
+ * @throws NodeJS.ErrnoException from open or read (ENOENT, EISDIR, ...).
+ */
+function fileBytes(
+  path: string,
+  addon: LauncherAddon | string,
+): { bytes: Buffer; release(): void } {
+  if (typeof addon !== 'string' && addon.mmap && addon.munmap) {
+    const { mmap, munmap } = addon;
+    const fd = openSync(path, 'r');
+    try {
+      const st = fstatSync(fd);
+      if (st.isFile() && st.size > 0) {
+        const { buffer } = mmap(fd, 0n, BigInt(st.size), false);
+        return { bytes: Buffer.from(buffer), release: () => munmap(buffer) };
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { bytes: readFileSync(path), release: () => {} };
+}
 
 function debug(line: string): void {
   if (process.env.VFIO_NVLINK2_DEBUG_CODE_CACHE === '1')
     process.stderr.write(`vfio-nvlink2: code cache: ${line}\n`);
 }
 
-/** The cache's bytes for `buildId`, or why there are none. */
-function readCache(path: string, buildId: string): Buffer | string {
+/** The cache's bytes for `buildId` (valid until `release`), or why there are none. */
+function readCache(
+  path: string,
+  buildId: string,
+  addon: LauncherAddon | string,
+  digest: () => Digest,
+): { data: Buffer; release(): void } | string {
   if (process.env.VFIO_NVLINK2_CODE_CACHE === 'off') return 'off (VFIO_NVLINK2_CODE_CACHE)';
-  let file: Buffer;
+  let file: { bytes: Buffer; release(): void };
   try {
-    file = readFileSync(path);
+    file = fileBytes(path, addon);
   } catch (err) {
     return `not read: ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
   }
-  const end = file.indexOf(10);
-  const head = file.toString('latin1', 0, Math.max(end, 0));
+  const { bytes } = file;
+  const end = bytes.indexOf(10);
+  const head = bytes.toString('latin1', 0, Math.max(end, 0)).trimEnd();
   const key = head.slice(0, head.lastIndexOf(' '));
-  if (end < 0 || key !== cacheKey(buildId)) return `not used: ${path} is of another build or node`;
-  const data = file.subarray(end + 1);
-  if (head.slice(key.length + 1) !== digest(data)) return `not used: ${path} is damaged`;
-  return data;
+  let why: string | undefined;
+  if (end < 0 || key !== cacheKey(buildId)) why = `not used: ${path} is of another build or node`;
+  else if (head.slice(key.length + 1) !== digest()(bytes.subarray(end + 1)))
+    why = `not used: ${path} is damaged`;
+  if (why === undefined) return { data: bytes.subarray(end + 1), release: file.release };
+  file.release();
+  return why;
 }
 
 /**
@@ -63,10 +151,14 @@ function readCache(path: string, buildId: string): Buffer | string {
  */
 function runServeScript(): boolean {
   const path = fileURLToPath(new URL('./vfio-nvlink2-serve.cjs', import.meta.url));
+  const require = createRequire(path);
+  const addon = loadAddon(require, dirname(path));
   let source: string;
   try {
     // ASCII only (scripts/bundle-cli.mjs escapes the rest), so latin1 reads it exactly, fast.
-    source = readFileSync(path, 'latin1');
+    const file = fileBytes(path, addon);
+    source = file.bytes.toString('latin1');
+    file.release();
   } catch {
     return false;
   }
@@ -74,24 +166,29 @@ function runServeScript(): boolean {
     ? source.slice(ID_PREFIX.length, source.indexOf('\n'))
     : '';
   const cachePath = path.replace(/\.cjs$/, '.cache');
-  const cache = readCache(cachePath, buildId);
+  let hex: Digest | undefined;
+  const digest = () => {
+    hex ??= sha256(require, addon);
+    return hex;
+  };
+  const cache = readCache(cachePath, buildId, addon, digest);
   const script = new Script(source, {
     filename: path,
-    ...(typeof cache === 'string' ? {} : { cachedData: cache }),
+    ...(typeof cache === 'string' ? {} : { cachedData: cache.data }),
   });
   if (typeof cache === 'string') debug(cache);
-  else if (script.cachedDataRejected) debug(`rejected by V8: ${cachePath}`);
-  else debug(`used: ${cachePath}`);
+  else {
+    cache.release(); // V8 has deserialized it (or refused it): not read again
+    if (script.cachedDataRejected) debug(`rejected by V8: ${cachePath}`);
+    else debug(`used: ${cachePath}`);
+  }
   // scripts/code-cache.mjs: the cache, written once this serve has started and stopped, so
   // that it holds every function start-up compiled (V8 compiles most of them lazily).
   const out = process.env.VFIO_NVLINK2_CODE_CACHE_OUT;
   if (out)
     process.once('exit', () => {
       const data = script.createCachedData();
-      writeFileSync(
-        out,
-        Buffer.concat([Buffer.from(`${cacheKey(buildId)} ${digest(data)}\n`), data]),
-      );
+      writeFileSync(out, Buffer.concat([cacheHead(cacheKey(buildId), digest()(data)), data]));
     });
   const run = script.runInThisContext() as (
     exports: object,
@@ -101,11 +198,13 @@ function runServeScript(): boolean {
     dirname: string,
   ) => void;
   const module = { exports: {} };
-  run.call(module.exports, module.exports, createRequire(path), module, path, dirname(path));
+  run.call(module.exports, module.exports, require, module, path, dirname(path));
   return true;
 }
 
 const argv = process.argv.slice(2);
 const cached = argv[0] === 'serve' && !argv.some((a) => a.startsWith('--http'));
+// Not awaited (a CommonJS bin has no top-level await): a failed import ends the process as an
+// unhandled rejection, printed, exit status 1.
 if (!(cached && runServeScript()))
-  await import(new URL('./vfio-nvlink2-esm.js', import.meta.url).href);
+  void import(new URL('./vfio-nvlink2-esm.js', import.meta.url).href);

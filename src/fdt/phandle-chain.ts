@@ -3,6 +3,7 @@
  * with loop detection. The kernel trusts the tree here (drivers/of/irq.c `of_irq_find_parent`
  * would spin forever on a loop); we refuse a loop with a typed error instead.
  */
+import { be32At } from './be.ts';
 import { FdtError } from './errors.ts';
 import type { Fdt, FdtNode } from './tree.ts';
 
@@ -29,7 +30,7 @@ export function followPhandleChain(
   for (let current = node; ; ) {
     const prop = current.getProperty(property);
     if (!prop || prop.value.length < 4) return chain;
-    const phandle = new DataView(prop.value.buffer, prop.value.byteOffset, 4).getUint32(0);
+    const phandle = be32At(prop.value, 0);
     const next = fdt.findByPhandle(phandle);
     if (!next) return chain;
     if (seen.has(next)) {

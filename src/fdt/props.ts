@@ -3,12 +3,9 @@
  * (drivers/of/property.c, include/linux/of.h, v5.12): a missing property is EINVAL, a value
  * shorter than asked is EOVERFLOW, a longer one is fine unless an exact maximum is given.
  */
+import { be32At, be64At } from './be.ts';
 import { FdtPropertyError } from './errors.ts';
 import type { Fdt, FdtNode } from './tree.ts';
-
-function view(value: Uint8Array): DataView {
-  return new DataView(value.buffer, value.byteOffset, value.byteLength);
-}
 
 /**
  * `of_find_property_value_of_size`: the value, at least `min` bytes and, when `max` is not 0,
@@ -38,12 +35,12 @@ export function findPropertyValueOfSize(
 
 /** `of_property_read_u32`: the first cell. @throws FdtPropertyError */
 export function readU32(node: FdtNode, name: string): number {
-  return view(findPropertyValueOfSize(node, name, 4)).getUint32(0);
+  return be32At(findPropertyValueOfSize(node, name, 4), 0);
 }
 
 /** `of_property_read_u32_index`. @throws FdtPropertyError */
 export function readU32Index(node: FdtNode, name: string, index: number): number {
-  return view(findPropertyValueOfSize(node, name, (index + 1) * 4)).getUint32(index * 4);
+  return be32At(findPropertyValueOfSize(node, name, (index + 1) * 4), index * 4);
 }
 
 /**
@@ -54,18 +51,17 @@ export function readU32Index(node: FdtNode, name: string, index: number): number
 export function readVariableU32Array(node: FdtNode, name: string, min: number, max = 0): number[] {
   const value = findPropertyValueOfSize(node, name, min * 4, max * 4);
   const count = max === 0 ? min : Math.floor(value.length / 4);
-  const v = view(value);
-  return Array.from({ length: count }, (_, i) => v.getUint32(i * 4));
+  return Array.from({ length: count }, (_, i) => be32At(value, i * 4));
 }
 
 /** `of_property_read_u64`: the first two cells as one number. @throws FdtPropertyError */
 export function readU64(node: FdtNode, name: string): bigint {
-  return view(findPropertyValueOfSize(node, name, 8)).getBigUint64(0);
+  return be64At(findPropertyValueOfSize(node, name, 8), 0);
 }
 
 /** `of_property_read_u64_index`. @throws FdtPropertyError */
 export function readU64Index(node: FdtNode, name: string, index: number): bigint {
-  return view(findPropertyValueOfSize(node, name, (index + 1) * 8)).getBigUint64(index * 8);
+  return be64At(findPropertyValueOfSize(node, name, (index + 1) * 8), index * 8);
 }
 
 /**
@@ -76,8 +72,7 @@ export function readU64Index(node: FdtNode, name: string, index: number): bigint
 export function readVariableU64Array(node: FdtNode, name: string, min: number, max = 0): bigint[] {
   const value = findPropertyValueOfSize(node, name, min * 8, max * 8);
   const count = max === 0 ? min : Math.floor(value.length / 8);
-  const v = view(value);
-  return Array.from({ length: count }, (_, i) => v.getBigUint64(i * 8));
+  return Array.from({ length: count }, (_, i) => be64At(value, i * 8));
 }
 
 /** `of_property_read_u64_array(np, name, out, n)`: the first `n` values. @throws FdtPropertyError */
@@ -89,16 +84,16 @@ export function readU64Array(node: FdtNode, name: string, count: number): bigint
 export function readAllU64(node: FdtNode, name: string): bigint[] {
   const prop = node.getProperty(name);
   if (!prop) return [];
-  const v = view(prop.value);
-  return Array.from({ length: Math.floor(prop.value.length / 8) }, (_, i) => v.getBigUint64(i * 8));
+  const v = prop.value;
+  return Array.from({ length: Math.floor(v.length / 8) }, (_, i) => be64At(v, i * 8));
 }
 
 /** Every whole u32 in a property (for display); [] when missing. */
 export function readAllU32(node: FdtNode, name: string): number[] {
   const prop = node.getProperty(name);
   if (!prop) return [];
-  const v = view(prop.value);
-  return Array.from({ length: Math.floor(prop.value.length / 4) }, (_, i) => v.getUint32(i * 4));
+  const v = prop.value;
+  return Array.from({ length: Math.floor(v.length / 4) }, (_, i) => be32At(v, i * 4));
 }
 
 /**
@@ -177,7 +172,7 @@ export function parsePhandle(
 ): FdtNode | undefined {
   const prop = node.getProperty(name);
   if (!prop || prop.value.length < (index + 1) * 4) return undefined;
-  return fdt.findByPhandle(view(prop.value).getUint32(index * 4));
+  return fdt.findByPhandle(be32At(prop.value, index * 4));
 }
 
 /** How many phandles (u32 cells) a phandle-list property holds; 0 when missing. */

@@ -3,6 +3,7 @@
  * see them. Property values are raw big-endian bytes; `props.ts` reads them with the kernel's
  * semantics, the `cells` helpers here build them.
  */
+import { be32At, setBe32At, setBe64At } from './be.ts';
 import { FdtError } from './errors.ts';
 
 /**
@@ -187,7 +188,7 @@ export class Fdt {
     for (const node of this.root.walk()) {
       const p = node.getProperty('phandle') ?? node.getProperty('linux,phandle');
       if (p?.value.length !== 4) continue;
-      const v = new DataView(p.value.buffer, p.value.byteOffset, 4).getUint32(0);
+      const v = be32At(p.value, 0);
       if (!index.has(v)) index.set(v, node);
     }
     return index;
@@ -201,18 +202,12 @@ export const cells = {
   },
   u32(...values: number[]): Uint8Array {
     const out = new Uint8Array(values.length * 4);
-    const view = new DataView(out.buffer);
-    values.forEach((v, i) => {
-      view.setUint32(i * 4, v >>> 0);
-    });
+    for (let i = 0; i < values.length; i++) setBe32At(out, i * 4, values[i] as number);
     return out;
   },
   u64(...values: bigint[]): Uint8Array {
     const out = new Uint8Array(values.length * 8);
-    const view = new DataView(out.buffer);
-    values.forEach((v, i) => {
-      view.setBigUint64(i * 8, BigInt.asUintN(64, v));
-    });
+    for (let i = 0; i < values.length; i++) setBe64At(out, i * 8, values[i] as bigint);
     return out;
   },
   string(value: string): Uint8Array {

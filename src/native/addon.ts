@@ -192,6 +192,8 @@ export interface NativeAddon {
   pageDigests(bytes: Uint8Array, pageSize: number, out: Uint8Array): void;
   crc32(bytes: Uint8Array, crc: number, path: number): number;
   crc32Paths(): number[];
+  sha256Hex(bytes: Uint8Array): string;
+  randomHex(count: number): string;
   fileSeals(fd: number): number;
   heldElsewhere(fd: number): boolean;
   isMemoryFile(fd: number): boolean;

@@ -318,6 +318,25 @@ export function crc32Paths(): Crc32Path[] {
 }
 
 /**
+ * The SHA-256 of `bytes` as 64 lowercase hex digits, as node:crypto's
+ * `createHash('sha256').update(bytes).digest('hex')` (native/hash.c: OpenSSL's, in node), without
+ * loading node:crypto (a restart's start-up: the state directory's digests).
+ * @throws TypeError when `bytes` is not a Uint8Array.
+ */
+export function sha256Hex(bytes: Uint8Array): string {
+  return addon.sha256Hex(bytes);
+}
+
+/**
+ * `count` (1 to 32) random bytes from getrandom(2) as 2 × `count` hex digits, as node:crypto's
+ * `randomBytes(count).toString('hex')` without loading node:crypto (native/hash.c).
+ * @throws SystemCallError EINVAL for a count outside 1..32, or getrandom's errno.
+ */
+export function randomHex(count: number): string {
+  return addon.randomHex(count);
+}
+
+/**
  * One MAP_SHARED window of `length` (≤ 4 GiB) bytes of `fd` at page-aligned `offset`, as an
  * external ArrayBuffer. Release it with `munmap(buffer)` (otherwise when it is collected). For
  * larger ranges use `SharedMapping.map`.

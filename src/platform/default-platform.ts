@@ -5,8 +5,9 @@
  * apart by content (the FDT magic, or `/dts-v1/` first), whatever the file is called; `-` is
  * stdin.
  */
-import { spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { CodedError } from '../errors/index.ts';
 import type { Fdt } from '../fdt/index.ts';
 import { parseFdt } from '../fdt/index.ts';
@@ -35,6 +36,9 @@ export function defaultPlatformTree(): Fdt {
  * on dtc's stdin for `-`. @throws PlatformTreeError when dtc is missing or rejects it.
  */
 function compileDts(file: string, text: Uint8Array): Uint8Array {
+  // Loaded here, for the one tree that needs dtc: loading node:child_process cost every serve
+  // start ~3 M instructions before its sockets listened (issue 8).
+  const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof ChildProcess;
   const r = spawnSync('dtc', ['-q', '-I', 'dts', '-O', 'dtb', file], {
     maxBuffer: 64 * 1024 * 1024,
     ...(file === '-' ? { input: text } : {}),

@@ -6,7 +6,6 @@
  * itself, never its target). A reader sees the old file or the new one, never half of one; a
  * failure removes the temporary file and leaves `path` as it was.
  */
-import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -19,6 +18,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { dirname } from 'node:path';
+import { randomHex } from '../native/index.ts';
 import type { FileIdentity } from '../vfio-user/index.ts';
 
 /** How `replaceFile` makes the file. */
@@ -43,7 +43,7 @@ export function replaceFile(
   bytes: string | Uint8Array,
   options: ReplaceFileOptions = {},
 ): FileIdentity {
-  const tmp = `${path}.${randomBytes(8).toString('hex')}.tmp`;
+  const tmp = `${path}.${randomHex(8)}.tmp`;
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
   const fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
   try {

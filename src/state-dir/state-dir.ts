@@ -28,10 +28,10 @@
  * machine.state says so once serve's sockets accept: until then the one on disk restarts to the
  * same machine, so a restart does not spend its time to accepting on rewriting it.
  */
-import { createHash } from 'node:crypto';
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { messageOf } from '../errors/index.ts';
 import type { Machine, PartitionRegistry, PartitionView } from '../machine/index.ts';
+import { sha256Hex } from '../native/index.ts';
 import { pnvNpu2UnmapLparDev } from '../nvlink2/index.ts';
 import type { Npu2Snapshot } from '../platform/index.ts';
 import { type JsonObject, JsonReader } from '../text/index.ts';
@@ -89,7 +89,7 @@ export function memoryFileName(name: string): string {
 
 /** The sha256 of a device tree blob: which platform a state directory was written for. */
 export function platformDigest(dtb: Uint8Array): string {
-  return createHash('sha256').update(dtb).digest('hex');
+  return sha256Hex(dtb);
 }
 
 function fail(path: string, what: string): never {

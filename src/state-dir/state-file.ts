@@ -9,9 +9,9 @@
  * line naming it. Written through a temporary file renamed over the old one (replaceFile); with
  * `sync`, the file is fsynced before the rename and the directory after it.
  */
-import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { CodedError } from '../errors/index.ts';
+import { sha256Hex } from '../native/index.ts';
 import { parseJson } from '../text/index.ts';
 import { replaceFile } from './replace-file.ts';
 
@@ -31,15 +31,11 @@ export class StateDirError extends CodedError<'STATE_DIR'> {
   }
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 /** The bytes of a state file of `kind` holding `body` (JSON). */
 export function encodeStateFile(kind: string, body: unknown): Buffer {
   const json = Buffer.from(JSON.stringify(body));
   return Buffer.concat([
-    Buffer.from(`${STATE_MAGIC} ${STATE_FORMAT} ${kind} ${json.length} ${sha256(json)}\n`),
+    Buffer.from(`${STATE_MAGIC} ${STATE_FORMAT} ${kind} ${json.length} ${sha256Hex(json)}\n`),
     json,
   ]);
 }
@@ -69,7 +65,7 @@ export function decodeStateFile(path: string, kind: string, bytes: Uint8Array): 
     throw new StateDirError(`${path}: truncated: ${body.length} of ${want} body bytes`);
   if (body.length !== want)
     throw new StateDirError(`${path}: wrong size: ${body.length} body bytes, header says ${size}`);
-  if (sha256(body) !== digest)
+  if (sha256Hex(body) !== digest)
     throw new StateDirError(`${path}: checksum mismatch (the body is not what was written)`);
   try {
     return parseJson(Buffer.from(body).toString('utf8'));

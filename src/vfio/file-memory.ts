@@ -15,7 +15,6 @@
  * `heldElsewhere(fd)` counts every other.
  */
 
-import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
@@ -31,7 +30,7 @@ import {
 } from 'node:fs';
 import { dirname } from 'node:path';
 import { promisify } from 'node:util';
-import { dataRanges, dupFd, replaceFd, writebackLater } from '../native/index.ts';
+import { dataRanges, dupFd, randomHex, replaceFd, writebackLater } from '../native/index.ts';
 import { VfioError } from './errors.ts';
 import type { MemoryAccount, MemoryBudget } from './memory-budget.ts';
 import {
@@ -132,7 +131,7 @@ export function openFileMemory(
 
   /** A new, empty file beside `path` for renew to fill and rename over it. @throws VfioError ENOMEM */
   const createRenewFile = (): { tmp: string; fresh: number } => {
-    const tmp = `${path}.renew-${randomBytes(6).toString('hex')}`;
+    const tmp = `${path}.renew-${randomHex(6)}`;
     try {
       const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
       return { tmp, fresh: openSync(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600) };

@@ -1,5 +1,5 @@
 /**
- * The `vfio-nvlink2` command as tests run it: the command as it ships (`dist/src/cli/vfio-nvlink2.js`,
+ * The `vfio-nvlink2` command as tests run it: the command as it ships (`dist/src/cli/vfio-nvlink2.cjs`,
  * the esbuild bundle of the compiled CLI) under plain node, which starts in a third of the time of the TypeScript source under tsx. dist/ is
  * rebuilt first if a source is newer (scripts/dist.mjs; scripts/run-tests.mjs has done it
  * already, so inside the runner this is a few stat calls). Every run is bounded by a hang
@@ -26,7 +26,7 @@ import { within } from './wait.ts';
 
 export { ROOT };
 /** The bundled entry point, the package's bin. */
-export const CLI = join(ROOT, 'dist/src/cli/vfio-nvlink2.js');
+export const CLI = join(ROOT, 'dist/src/cli/vfio-nvlink2.cjs');
 /** How long a CLI run may take before it is killed as hung (generous: the machine is shared). */
 export const HANG_GUARD_MS = 180_000;
 

@@ -29,8 +29,16 @@
  * /proc is looked at. The look through /proc runs off the event loop (lookAhead, before the
  * open), and answers for HOLDERS_TTL_MS.
  */
-import { fstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { readdir, readFile, readlink, stat } from 'node:fs/promises';
+// fs.promises when first used (a lookAhead), not at start-up: loading it cost every serve start
+// ~9 M instructions before its sockets listened (issue 8).
+import {
+  promises as fsp,
+  fstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+} from 'node:fs';
 import { heldElsewhere, isSystemCallError } from '../../native/index.ts';
 import type { VfioPciDevice } from '../../vfio/index.ts';
 import { VfioError } from '../../vfio/index.ts';
@@ -157,15 +165,15 @@ async function holdersLater(
   const out: MemoryHolder[][] = ids.map(() => []);
   const lookAt = async (pid: number): Promise<void> => {
     const ways: Ways = ids.map(() => []);
-    const names = await readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
+    const names = await fsp.readdir(`/proc/${pid}/fd`).catch(() => [] as string[]);
     for (let at = 0; at < names.length; at += LOOK_FDS)
       await Promise.all(
         names.slice(at, at + LOOK_FDS).map(async (n) => {
           const path = `/proc/${pid}/fd/${n}`;
           try {
-            const link = await readlink(path);
+            const link = await fsp.readlink(path);
             if (!ids.some((id) => id.link === link)) return;
-            addDescriptor(ways, ids, n, link, await stat(path, { bigint: true }));
+            addDescriptor(ways, ids, n, link, await fsp.stat(path, { bigint: true }));
           } catch {
             // closed meanwhile
           }
@@ -173,16 +181,16 @@ async function holdersLater(
       );
     // In /proc's order (by number), as holdersNow finds them, whatever order the reads ended in.
     for (const w of ways) w.sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)));
-    const maps = await readFile(`/proc/${pid}/maps`, 'latin1').catch(() => '');
+    const maps = await fsp.readFile(`/proc/${pid}/maps`, 'latin1').catch(() => '');
     for (const i of mappedIn(maps, ids)) ways[i]?.push('a mapping');
     if (!ways.some((w) => w.length > 0)) return;
-    const uid = await stat(`/proc/${pid}`).then(
+    const uid = await fsp.stat(`/proc/${pid}`).then(
       (st) => st.uid,
       () => undefined,
     );
     record(out, pid, uid, ways);
   };
-  const pids = pidsIn(await readdir('/proc'), except);
+  const pids = pidsIn(await fsp.readdir('/proc'), except);
   for (let i = 0; i < pids.length; i += LOOK_CHUNK)
     await Promise.all(pids.slice(i, i + LOOK_CHUNK).map(lookAt));
   for (const list of out) list.sort((a, b) => a.pid - b.pid);
