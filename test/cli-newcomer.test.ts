@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   closeSync,
+  existsSync,
   mkdtempSync,
   openSync,
   readdirSync,
@@ -252,6 +253,33 @@ describe("serve's files: what a killed serve left is replaced, a file of the use
         await second.stop();
       }
       assert.ok(!readdirSync(dir).includes('devices.json'), 'removed at a clean exit');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the temporaries a serve killed mid-write left are removed, each with a line; look-alikes kept', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-own-'));
+    try {
+      const left = ['devices.json', 'state.json', 'platform.dtb'].map((n, i) =>
+        join(dir, `${n}.${String(i).repeat(16)}.tmp`),
+      );
+      for (const path of left) writeFileSync(path, 'half');
+      const kept = ['devices.json.tmp', 'state.json.0123.tmp', 'notes.0123456789abcdef.tmp'];
+      for (const name of kept) writeFileSync(join(dir, name), 'mine');
+      const serve = await startServe([], { dir });
+      try {
+        for (const path of left) {
+          assert.ok(!existsSync(path), `${path} removed`);
+          assert.ok(
+            serve.stderr().includes(`${path}: removed (a temporary a killed serve left)`),
+            serve.stderr(),
+          );
+        }
+        for (const name of kept) assert.equal(readFileSync(join(dir, name), 'utf8'), 'mine');
+      } finally {
+        await serve.stop();
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

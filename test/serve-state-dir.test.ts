@@ -15,6 +15,7 @@ import {
   chmodSync,
   chownSync,
   closeSync,
+  existsSync,
   ftruncateSync,
   mkdirSync,
   mkdtempSync,
@@ -469,6 +470,53 @@ describe('serve --state-dir: a device first used after a restart', () => {
     } finally {
       again.close();
       first.close();
+    }
+  });
+});
+
+describe('serve --state-dir: temporaries a server killed mid-write left', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-state-tmp-'));
+  const state = join(dir, 'state');
+  const start = () => startServe(['--state-dir', state], { dir: join(dir, 'sock') });
+  let servers: ServeProcess[] = [];
+
+  after(async () => {
+    for (const s of servers) await s.stop('SIGKILL').catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('are removed at the next start, each with a line; the state they were to replace is kept', async () => {
+    const a = await start();
+    servers = [a];
+    const gpu = await VfioUserClient.connect(a.socket(GPU));
+    await gpu.regionWrite(CONFIG, 0x04n, new Uint8Array([0x06, 0x00]));
+    const config = await gpu.regionRead(CONFIG, 0n, 256);
+    assert.equal(await a.stop('SIGKILL'), null);
+    gpu.close();
+    // What replaceFile leaves when the kill lands between its write and its rename.
+    const left = [
+      join(state, 'machine.state.0123456789abcdef.tmp'),
+      join(state, 'devices', `${GPU}.state.fedcba9876543210.tmp`),
+    ];
+    for (const path of left) writeFileSync(path, 'half a state file');
+    // Not a temporary of ours: kept.
+    const other = join(state, 'devices', 'notes.tmp');
+    writeFileSync(other, "the user's");
+    const b = await start();
+    servers = [b];
+    for (const path of left) {
+      assert.equal(existsSync(path), false, `${path} is gone`);
+      assert.ok(
+        b.stderr().includes(`${path}: removed (a state file's temporary a killed server left)`),
+        b.stderr(),
+      );
+    }
+    assert.equal(readFileSync(other, 'utf8'), "the user's");
+    const again = await VfioUserClient.connect(b.socket(GPU));
+    try {
+      assert.deepEqual(await again.regionRead(CONFIG, 0n, 256), config);
+    } finally {
+      again.close();
     }
   });
 });

@@ -17,6 +17,7 @@ import {
   readFileSync,
   readlinkSync,
   readSync,
+  rmSync,
   writeSync,
 } from 'node:fs';
 import { resolve } from 'node:path';
@@ -491,6 +492,34 @@ function checkOwnFiles(dir: string): void {
   }
 }
 
+/**
+ * Removes the temporaries of DIR/devices.json, state.json and platform.dtb that a serve killed
+ * while writing one left (replaceFile's `<name>.<16 hex>.tmp`: ours by name, and only regular
+ * files), each with a line; kept, they piled up with every such kill.
+ */
+function removeOwnTemporaries(dir: string): void {
+  const ours = new RegExp(
+    `^(${OWN_FILES.map(([name]) => name.replaceAll('.', '\\.')).join('|')})\\.[0-9a-f]{16}\\.tmp$`,
+  );
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // not readable: listening there will say so
+  }
+  for (const name of names) {
+    if (!ours.test(name)) continue;
+    const path = `${dir}/${name}`;
+    try {
+      if (!lstatSync(path).isFile()) continue;
+      rmSync(path, { force: true });
+      log(`${path}: removed (a temporary a killed serve left)`);
+    } catch (err) {
+      log(`cannot remove ${path}: ${messageOf(err)}`);
+    }
+  }
+}
+
 /** devices.json is a public listing; state.json names client pids and partitions: ours only. */
 const DEVICES_MODE = 0o644;
 const STATE_MODE = 0o600;
@@ -539,7 +568,10 @@ export async function run(argv: string[]): Promise<number> {
     throw err;
   }
   const sockets = plan(machine, args);
-  if (args.device === undefined) checkOwnFiles(args.socketDir);
+  if (args.device === undefined) {
+    checkOwnFiles(args.socketDir);
+    removeOwnTemporaries(args.socketDir);
+  }
   setDmaSessionCount(sockets.size); // each device's share of the fds DMA maps may hold
   const few = dmaLimitsWarning();
   if (few) log(few);

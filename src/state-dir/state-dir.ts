@@ -128,6 +128,24 @@ function removeRenewCopies(dir: string, log: ((line: string) => void) | undefine
   }
 }
 
+/** replaceFile's temporary of a state file (`<file>.<16 hex>.tmp`), in DIR or DIR/devices. */
+const STATE_TEMPORARY = /^(machine\.state|[^/]+\.state)\.[0-9a-f]{16}\.tmp$/;
+
+/**
+ * Removes the temporaries of machine.state and device .state files that a server killed while
+ * writing one left (the file they were to replace is whole: the rename never happened; kept,
+ * they piled up with every such kill). Under the lock, so no live write is touched.
+ */
+function removeStateTemporaries(dir: string, log: ((line: string) => void) | undefined): void {
+  for (const sub of [dir, `${dir}/devices`]) {
+    for (const name of readdirSync(sub)) {
+      if (!STATE_TEMPORARY.test(name)) continue;
+      rmSync(`${sub}/${name}`, { force: true });
+      log?.(`${sub}/${name}: removed (a state file's temporary a killed server left)`);
+    }
+  }
+}
+
 /** Most items of a list in a state body (LPIDs, partitions, NPUs, table entries, registers). */
 const MAX_ITEMS = 4096;
 
@@ -333,6 +351,7 @@ export class StateDir {
     const lock = lockStateDir(dir);
     try {
       removeRenewCopies(dir, options.log);
+      removeStateTemporaries(dir, options.log);
       const path = `${dir}/machine.state`;
       const raw = readStateFile(path, MACHINE_KIND);
       if (raw === undefined) refuseOrphans(dir, path);
