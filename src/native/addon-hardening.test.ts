@@ -23,9 +23,8 @@ import {
   FileSeal,
   fileSeals,
   memfdCreate,
-  O_NONBLOCK,
+  NativeConstant,
   receiveMessage,
-  SCM_MAX_FD,
   sendMessage,
   socketPair,
 } from './index.ts';
@@ -150,12 +149,12 @@ describe('named constants come from the C headers', () => {
   });
 
   it('O_NONBLOCK is fs.constants.O_NONBLOCK; eventfd nonBlocking sets it', () => {
-    assert.equal(O_NONBLOCK, fsConstants.O_NONBLOCK);
+    assert.equal(NativeConstant.O_NONBLOCK, fsConstants.O_NONBLOCK);
     const fd = eventfdCreate(0, { nonBlocking: true });
     try {
       const flags = /flags:\s+([0-7]+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
       assert.ok(flags, 'fdinfo has flags');
-      assert.ok(Number.parseInt(flags[1]!, 8) & O_NONBLOCK);
+      assert.ok(Number.parseInt(flags[1]!, 8) & NativeConstant.O_NONBLOCK);
     } finally {
       closeFd(fd);
     }
@@ -188,17 +187,17 @@ describe('named constants come from the C headers', () => {
   });
 
   it('SCM_MAX_FD is the kernel cap: 253 fds go in one message, 254 are refused', () => {
-    assert.equal(SCM_MAX_FD, 253); // include/net/scm.h, not in any userspace header
+    assert.equal(NativeConstant.SCM_MAX_FD, 253); // include/net/scm.h, not in any userspace header
     const [a, b] = socketPair();
     const efd = eventfdCreate();
     try {
       const fds = (n: number) => new Array<number>(n).fill(efd);
-      assert.throws(() => sendMessage(a, new Uint8Array(1), fds(SCM_MAX_FD + 1)), {
+      assert.throws(() => sendMessage(a, new Uint8Array(1), fds(NativeConstant.SCM_MAX_FD + 1)), {
         code: 'EINVAL',
       });
-      assert.equal(sendMessage(a, new Uint8Array(1), fds(SCM_MAX_FD)), 1);
-      const got = receiveMessage(b, 1, SCM_MAX_FD);
-      assert.equal(got?.fds.length, SCM_MAX_FD);
+      assert.equal(sendMessage(a, new Uint8Array(1), fds(NativeConstant.SCM_MAX_FD)), 1);
+      const got = receiveMessage(b, 1, NativeConstant.SCM_MAX_FD);
+      assert.equal(got?.fds.length, NativeConstant.SCM_MAX_FD);
       for (const fd of got?.fds ?? []) closeFd(fd);
     } finally {
       for (const fd of [a, b, efd]) closeFd(fd);
