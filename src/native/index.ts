@@ -20,6 +20,16 @@ import {
 
 export type { ErrnoName, RelayOutcome } from './addon.ts';
 export { PACKAGE_ROOT } from './addon.ts';
+
+/**
+ * Loads the addon now (else it loads at first use) and checks it against every function and
+ * constant it must have: a command that needs it fails on this one line, code ADDON, before
+ * anything of it could wrap the failure in another code.
+ * @throws Error code ADDON: the addon is missing, cannot be loaded, or is out of date (names it).
+ */
+export function loadNativeAddon(): void {
+  addon();
+}
 export {
   FAST_CONTROL_SLOTS,
   type FastHandoff,
