@@ -208,7 +208,7 @@ describe("serve's code cache", () => {
     const said = run.stderr.split('\n');
     assert.equal(
       said[0],
-      `vfio-nvlink2: code cache: digest by node:crypto, not the addon at ${missing} (MODULE_NOT_FOUND)`,
+      `vfio-nvlink2: code cache: digest by node:crypto, not the addon at ${missing} (ENOENT)`,
     );
     assert.equal(said[1], `vfio-nvlink2: code cache: used: ${cachePath}`);
     assert.match(

@@ -6,7 +6,7 @@
  * `VFIO_NVLINK2_ADDON=/path/to/vfio_nvlink2_native.node` loads another build of it instead
  * (`npm run test:asan` runs the tests against a sanitizer build this way).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -231,6 +231,7 @@ function isPackageRoot(dir: string): boolean {
   if (!existsSync(join(dir, 'binding.gyp'))) return false;
   let pkg: unknown;
   try {
+    if (!statSync(join(dir, 'package.json')).isFile()) return false; // a FIFO would block the read
     pkg = parseJson(readFileSync(join(dir, 'package.json'), 'utf8'));
   } catch {
     return false;
@@ -383,6 +384,11 @@ function loadAddon(path: string): NativeAddon {
         : `native addon missing at ${path}; run \`npm install\` to build it`,
     );
   }
+  // dlopen would block on a FIFO in its place, and map a device: only a regular file is loaded.
+  if (!statSync(path).isFile())
+    throw addonError(
+      `the native addon at ${path} is not a regular file; run \`npm install\` to rebuild it`,
+    );
   const load: (id: string) => unknown = createRequire(import.meta.url);
   let loaded: unknown;
   try {
