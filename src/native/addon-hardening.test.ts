@@ -14,7 +14,14 @@ import { constants as fsConstants, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { describe, it } from 'node:test';
 import { PYTHON } from '../../test/support/native/python.ts';
-import { ADDON_PATH, ERRNO_NAMES } from './addon.ts';
+import {
+  ADDON_CONSTANTS,
+  ADDON_FUNCTIONS,
+  ADDON_PATH,
+  addon,
+  addonLacks,
+  ERRNO_NAMES,
+} from './addon.ts';
 import {
   closeFd,
   Errno,
@@ -128,6 +135,26 @@ describe('the addon refuses what it did not make, and checks every N-API status'
       mappingStillWorks: true,
       unmapped: true,
     });
+  });
+});
+
+describe('an addon of older sources is known by what it lacks', () => {
+  it('the built one lacks nothing; without any one member, that member is named', () => {
+    const real = addon() as unknown as Record<string, unknown>;
+    assert.equal(addonLacks(real), undefined);
+    for (const name of ADDON_FUNCTIONS)
+      assert.equal(addonLacks({ ...real, [name]: undefined }), name);
+    for (const name of ADDON_CONSTANTS) {
+      const constants = { ...(real.constants as object), [name]: undefined };
+      assert.equal(addonLacks({ ...real, constants }), `constants.${name}`);
+    }
+    for (const name of ERRNO_NAMES) {
+      const errno = { ...(real.errno as object), [name]: undefined };
+      assert.equal(addonLacks({ ...real, errno }), `errno.${name}`);
+    }
+    // Every function the built addon exports is one NativeAddon declares, and checked.
+    const exported = Object.keys(real).filter((k) => typeof real[k] === 'function');
+    assert.deepEqual(exported.sort(), [...ADDON_FUNCTIONS].sort());
   });
 });
 
