@@ -48,9 +48,12 @@ interface Run {
 }
 
 /** `serve --json` from the copy with `cache` in place (a directory for 'dir', none for null). */
-async function serveOnce(cache: Buffer | 'dir' | null): Promise<Run> {
+async function serveOnce(cache: Buffer | 'dir' | 'fifo' | 'zero' | null): Promise<Run> {
   rmSync(cachePath, { recursive: true, force: true });
   if (cache === 'dir') mkdirSync(cachePath);
+  else if (cache === 'fifo')
+    assert.equal(spawnSync('mkfifo', [cachePath], { timeout: 60_000 }).status, 0);
+  else if (cache === 'zero') symlinkSync('/dev/zero', cachePath);
   else if (cache) writeFileSync(cachePath, cache);
   const args = cliArgs('serve', '--json', '--quiet', '--socket-dir', socketDir).map((a) =>
     a === CLI ? bin : a,
@@ -151,7 +154,7 @@ describe("serve's code cache", () => {
     assert.equal(run.stdout, reference.stdout);
   });
 
-  const cases: [string, () => Buffer | 'dir' | null, RegExp][] = [
+  const cases: [string, () => Buffer | 'dir' | 'fifo' | 'zero' | null, RegExp][] = [
     [
       'of another build',
       () => edited({ field: [0, '0'.repeat(32)], redigest: true }),
@@ -184,7 +187,11 @@ describe("serve's code cache", () => {
       /^rejected by V8: /,
     ],
     ['missing', () => null, /^not read: .*\(ENOENT\)$/],
-    ['unreadable (a directory)', () => 'dir', /^not read: .*\(EISDIR\)$/],
+    ['unreadable (a directory)', () => 'dir', /^not read: .*\(not a regular file\)$/],
+    // Each used to hang the launcher for ever: open(2) of a FIFO waits for a writer, and
+    // /dev/zero reads without end.
+    ['a FIFO', () => 'fifo', /^not read: .*\(not a regular file\)$/],
+    ['a link to /dev/zero', () => 'zero', /^not read: .*\(not a regular file\)$/],
   ];
   for (const [name, cache, said] of cases)
     it(`${name} is not used, and serve serves the same`, async () => {
@@ -208,7 +215,7 @@ describe("serve's code cache", () => {
     const said = run.stderr.split('\n');
     assert.equal(
       said[0],
-      `vfio-nvlink2: code cache: digest by node:crypto, not the addon at ${missing} (MODULE_NOT_FOUND)`,
+      `vfio-nvlink2: code cache: digest by node:crypto, not the addon at ${missing} (ENOENT)`,
     );
     assert.equal(said[1], `vfio-nvlink2: code cache: used: ${cachePath}`);
     assert.match(

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fstatSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { closeFd, fileSeals, ftruncate, MEMFD_SIZE_SEALS, punchHole } from '../src/native/index.ts';
+import { closeFd, fileSeals, ftruncate, NativeConstant, punchHole } from '../src/native/index.ts';
 import { RegionFlag } from '../src/vfio/region.ts';
 import { PYTHON } from './support/native/python.ts';
 import { connectWhenFree, GPU, type ServeProcess, startServe } from './support/serve-process.ts';
@@ -70,7 +70,11 @@ describe('memfds handed to clients', () => {
           try {
             assert.ok(r.info.flags & RegionFlag.MMAP, `${d.address} region ${index}`);
             const size = fstatSync(r.fd, { bigint: true }).size;
-            assert.equal(fileSeals(r.fd), MEMFD_SIZE_SEALS, `${d.address} region ${index}`);
+            assert.equal(
+              fileSeals(r.fd),
+              NativeConstant.MEMFD_SIZE_SEALS,
+              `${d.address} region ${index}`,
+            );
             assert.throws(() => ftruncate(r.fd as number, 0n), { code: 'EPERM' });
             assert.throws(() => ftruncate(r.fd as number, size + 4096n), { code: 'EPERM' });
             assert.equal(fstatSync(r.fd, { bigint: true }).size, size);

@@ -4,13 +4,20 @@
  * README.md "Errors" gives. main.ts, the bin, runs it on process.argv; tests run it in process
  * on captured output (setOutputStreams) where a spawned process would add nothing.
  */
+import { loadNativeAddon } from '../native/index.ts';
 import { CliError, cliErrorOf } from './cli-error.ts';
 import { EXIT_CLOSED_PIPE, logLine, OutputError, outputFailure, printLine } from './output.ts';
 import { packageVersion } from './package-version.ts';
 
 type Command = (argv: string[]) => Promise<number>;
 
-const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+/**
+ * Each command: its summary, its module, and whether it needs the native addon (checked before
+ * it runs, so that a missing or out-of-date addon is one ADDON line, never an error of the
+ * command's own code wrapped around it). `dt`, `guest`, `topology` and `trace` run without it
+ * (those of their paths that do need it fail with ADDON on first use).
+ */
+const commands: Record<string, { summary: string; load: () => Promise<Command>; native?: true }> = {
   dt: {
     summary: 'device trees: generate | show | doctor | diff',
     load: async () => (await import('./dt.ts')).run,
@@ -18,10 +25,12 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   inspect: {
     summary: 'a device as a VMM sees it (in process with --dt, or over a vfio-user socket)',
     load: async () => (await import('./inspect.ts')).run,
+    native: true,
   },
   serve: {
     summary: 'serve every GPU and NVLink bridge over vfio-user sockets',
     load: async () => (await import('./serve.ts')).run,
+    native: true,
   },
   guest: {
     summary:
@@ -39,14 +48,17 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   migrate: {
     summary: 'live-migrate a device from one serve socket to another (vfio-user migration v2)',
     load: async () => (await import('./migrate.ts')).run,
+    native: true,
   },
   bench: {
     summary: 'measure the server against a raw socket floor',
     load: async () => (await import('./bench.ts')).run,
+    native: true,
   },
   fuzz: {
     summary: 'send a fresh server mutated and random messages, then check it still serves',
     load: async () => (await import('./fuzz.ts')).run,
+    native: true,
   },
 };
 
@@ -85,6 +97,13 @@ async function main(argv: string[]): Promise<number> {
       'USAGE',
       `unknown command '${target}'\n\n${usage()}`,
     );
+  if (command.native && !args.includes('--help') && !args.includes('-h')) {
+    try {
+      loadNativeAddon();
+    } catch (err) {
+      throw cliErrorOf(name === 'help' ? 'help' : commandOf([target, ...args]), err);
+    }
+  }
   return (await command.load())(args);
 }
 

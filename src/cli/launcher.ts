@@ -13,12 +13,22 @@
  * when that script is missing run the ES module bundle, vfio-nvlink2-esm.js. A cache of
  * another build or node, damaged, missing or refused by V8 only costs the compile: the script
  * runs all the same. VFIO_NVLINK2_CODE_CACHE=off runs without the cache (to measure it);
- * VFIO_NVLINK2_DEBUG_CODE_CACHE=1 says on stderr whether the cache was used.
+ * VFIO_NVLINK2_DEBUG_CODE_CACHE=1 says on stderr whether the cache was used. Each file the
+ * launcher reads (the script, the cache, the addon) must be a regular file of sane size: a FIFO
+ * or a link to /dev/zero in its place would hang the start for ever, so it counts as missing.
  */
-import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
 
 /** The serve script's first line: `// vfio-nvlink2 serve bundle <build id>`. */
@@ -58,6 +68,22 @@ interface LauncherAddon {
   readonly munmap?: (buffer: ArrayBuffer) => void;
 }
 
+/** Most bytes the launcher reads of one file (the serve script and its cache are ~1 MB). */
+const MAX_FILE_BYTES = 64 * 2 ** 20;
+
+/**
+ * Why `path` is not a file the launcher may read without blocking or reading for ever (a FIFO,
+ * a device such as /dev/zero, larger than MAX_FILE_BYTES), or undefined when it is one.
+ */
+function notRegular(st: { isFile(): boolean; size: number }): string | undefined {
+  if (!st.isFile()) return 'not a regular file';
+  if (st.size > MAX_FILE_BYTES) return `larger than ${MAX_FILE_BYTES} bytes`;
+  return undefined;
+}
+
+/** The three functions the launcher uses of the addon, each checked before the addon is used. */
+const LAUNCHER_FUNCTIONS = ['sha256Hex', 'mmap', 'munmap'] as const;
+
 /**
  * The addon, loaded here from where src/native/addon.ts loads it (so that serve's own load finds
  * it in require's cache), or why not. The launcher reads the serve script and its cache through
@@ -69,48 +95,67 @@ function loadAddon(require: NodeJS.Require, cliDir: string): LauncherAddon | str
   const path =
     process.env.VFIO_NVLINK2_ADDON ||
     join(cliDir, '..', '..', '..', 'build', 'Release', 'vfio_nvlink2_native.node');
+  let loaded: LauncherAddon;
   try {
-    return require(path) as LauncherAddon;
+    // dlopen would block on a FIFO: only a regular file is loaded (as addon.ts loads it).
+    const why = notRegular(statSync(path));
+    if (why !== undefined) return `the addon at ${path} (${why})`;
+    loaded = require(path) as LauncherAddon;
   } catch (err) {
     return `the addon at ${path} (${(err as NodeJS.ErrnoException).code ?? 'not loaded'})`;
   }
+  // An addon of older sources lacks some: used for none of them (serve then says ADDON).
+  const lacks = LAUNCHER_FUNCTIONS.find((name) => typeof loaded[name] !== 'function');
+  return lacks === undefined ? loaded : `the addon at ${path} (out of date: no ${lacks})`;
 }
 
 /** The SHA-256 (hex) the cache is checked with: the addon's, else node:crypto's (said why). */
 function sha256(require: NodeJS.Require, addon: LauncherAddon | string): Digest {
-  if (typeof addon !== 'string' && typeof addon.sha256Hex === 'function') return addon.sha256Hex;
-  debug(
-    `digest by node:crypto, not ${typeof addon === 'string' ? addon : 'the addon (it has no sha256Hex)'}`,
-  );
+  if (typeof addon !== 'string' && addon.sha256Hex) return addon.sha256Hex;
+  debug(`digest by node:crypto, not ${typeof addon === 'string' ? addon : 'the addon'}`);
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
   return (bytes) => createHash('sha256').update(bytes).digest('hex');
 }
 
 /**
  * The bytes of the file `path`, mapped read-only by the addon when it can (a non-empty regular
- * file) and released by `release` (after which they are gone), else read. A mapped file cut
+ * file) and released by `release` (after which they are gone), else read; or why not (a string:
+ * an errno name, or what the file is instead of a regular file of sane size). Opened
+ * O_NONBLOCK, so that a FIFO opens at once, and used only if fstat says it is a regular file: a
+ * FIFO or /dev/zero in its place would otherwise hang the start for ever. A mapped file cut
  * short by another process while mapped would raise SIGBUS: the build replaces these files by
  * rename (scripts/bundle-cli.mjs, code-cache.mjs), which leaves a mapped one whole.
- * @throws NodeJS.ErrnoException from open or read (ENOENT, EISDIR, ...).
  */
 function fileBytes(
   path: string,
   addon: LauncherAddon | string,
-): { bytes: Buffer; release(): void } {
-  if (typeof addon !== 'string' && addon.mmap && addon.munmap) {
-    const { mmap, munmap } = addon;
-    const fd = openSync(path, 'r');
-    try {
-      const st = fstatSync(fd);
-      if (st.isFile() && st.size > 0) {
-        const { buffer } = mmap(fd, 0n, BigInt(st.size), false);
-        return { bytes: Buffer.from(buffer), release: () => munmap(buffer) };
-      }
-    } finally {
-      closeSync(fd);
-    }
+): { bytes: Buffer; release(): void } | string {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'not opened';
   }
-  return { bytes: readFileSync(path), release: () => {} };
+  try {
+    const st = fstatSync(fd);
+    const why = notRegular(st);
+    if (why !== undefined) return why;
+    if (typeof addon !== 'string' && addon.mmap && addon.munmap && st.size > 0) {
+      const { mmap, munmap } = addon;
+      const { buffer } = mmap(fd, 0n, BigInt(st.size), false);
+      return { bytes: Buffer.from(buffer), release: () => munmap(buffer) };
+    }
+    // Read through this fd (the file fstat vouched for), at most the size it had then.
+    const bytes = Buffer.allocUnsafe(st.size);
+    let got = 0;
+    for (let n = -1; n !== 0 && got < bytes.length; got += n)
+      n = readSync(fd, bytes, got, bytes.length - got, got);
+    return { bytes: bytes.subarray(0, got), release: () => {} };
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'not read';
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function debug(line: string): void {
@@ -126,12 +171,8 @@ function readCache(
   digest: () => Digest,
 ): { data: Buffer; release(): void } | string {
   if (process.env.VFIO_NVLINK2_CODE_CACHE === 'off') return 'off (VFIO_NVLINK2_CODE_CACHE)';
-  let file: { bytes: Buffer; release(): void };
-  try {
-    file = fileBytes(path, addon);
-  } catch (err) {
-    return `not read: ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`;
-  }
+  const file = fileBytes(path, addon);
+  if (typeof file === 'string') return `not read: ${path} (${file})`;
   const { bytes } = file;
   const end = bytes.indexOf(10);
   const head = bytes.toString('latin1', 0, Math.max(end, 0)).trimEnd();
@@ -153,15 +194,14 @@ function runServeScript(): boolean {
   const path = fileURLToPath(new URL('./vfio-nvlink2-serve.cjs', import.meta.url));
   const require = createRequire(path);
   const addon = loadAddon(require, dirname(path));
-  let source: string;
-  try {
-    // ASCII only (scripts/bundle-cli.mjs escapes the rest), so latin1 reads it exactly, fast.
-    const file = fileBytes(path, addon);
-    source = file.bytes.toString('latin1');
-    file.release();
-  } catch {
+  const file = fileBytes(path, addon);
+  if (typeof file === 'string') {
+    debug(`serve script not read: ${path} (${file}); running the ES module bundle`);
     return false;
   }
+  // ASCII only (scripts/bundle-cli.mjs escapes the rest), so latin1 reads it exactly, fast.
+  const source = file.bytes.toString('latin1');
+  file.release();
   const buildId = source.startsWith(ID_PREFIX)
     ? source.slice(ID_PREFIX.length, source.indexOf('\n'))
     : '';
@@ -206,5 +246,19 @@ const argv = process.argv.slice(2);
 const cached = argv[0] === 'serve' && !argv.some((a) => a.startsWith('--http'));
 // Not awaited (a CommonJS bin has no top-level await): a failed import ends the process as an
 // unhandled rejection, printed, exit status 1.
-if (!(cached && runServeScript()))
-  void import(new URL('./vfio-nvlink2-esm.js', import.meta.url).href);
+if (!(cached && runServeScript())) {
+  const esm = fileURLToPath(new URL('./vfio-nvlink2-esm.js', import.meta.url));
+  let why: string | undefined;
+  try {
+    why = notRegular(statSync(esm)); // node's loader would block on a FIFO for ever
+  } catch (err) {
+    why = (err as NodeJS.ErrnoException).code ?? 'not found';
+  }
+  if (why === undefined) void import(pathToFileURL(esm).href);
+  else {
+    process.stderr.write(
+      `vfio-nvlink2: ${argv[0] ?? ''}: FILE: cannot run ${esm} (${why}); run \`npm run build\` or reinstall\n`,
+    );
+    process.exitCode = 1;
+  }
+}

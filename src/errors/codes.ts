@@ -20,6 +20,8 @@ export const STABLE_CODES = {
     "serve's --state-dir cannot be used: a state file damaged or of another format (named), or another server holds it (its pid)",
   PLACEMENT: "the guest's vPHBs and slots cannot be built from the devices given",
   FILE: 'a file could not be read or written (the message carries the system errno)',
+  ADDON:
+    'the native addon is missing, cannot be loaded or is of older sources than the code (names the file): run `npm install`',
   INTERNAL: 'a bug: something no input should cause (the stack follows; please report it)',
 } as const;
 
@@ -91,6 +93,8 @@ export function errorCode(err: unknown): ErrorCode | undefined {
   if (err instanceof CodedError) return (err as CodedError).code; // instanceof alone gives CodedError<any>
   if (!(err instanceof Error)) return undefined;
   const code = (err as { code?: unknown }).code;
+  // The native leaf, which imports no other folder, says ADDON on a plain Error.
+  if (code === 'ADDON') return code;
   return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)
     ? (code as SystemErrnoName)
     : undefined;

@@ -14,7 +14,14 @@ import { constants as fsConstants, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { describe, it } from 'node:test';
 import { PYTHON } from '../../test/support/native/python.ts';
-import { ADDON_PATH, ERRNO_NAMES } from './addon.ts';
+import {
+  ADDON_CONSTANTS,
+  ADDON_FUNCTIONS,
+  ADDON_PATH,
+  addon,
+  addonLacks,
+  ERRNO_NAMES,
+} from './addon.ts';
 import {
   closeFd,
   Errno,
@@ -23,9 +30,8 @@ import {
   FileSeal,
   fileSeals,
   memfdCreate,
-  O_NONBLOCK,
+  NativeConstant,
   receiveMessage,
-  SCM_MAX_FD,
   sendMessage,
   socketPair,
 } from './index.ts';
@@ -132,6 +138,26 @@ describe('the addon refuses what it did not make, and checks every N-API status'
   });
 });
 
+describe('an addon of older sources is known by what it lacks', () => {
+  it('the built one lacks nothing; without any one member, that member is named', () => {
+    const real = addon() as unknown as Record<string, unknown>;
+    assert.equal(addonLacks(real), undefined);
+    for (const name of ADDON_FUNCTIONS)
+      assert.equal(addonLacks({ ...real, [name]: undefined }), name);
+    for (const name of ADDON_CONSTANTS) {
+      const constants = { ...(real.constants as object), [name]: undefined };
+      assert.equal(addonLacks({ ...real, constants }), `constants.${name}`);
+    }
+    for (const name of ERRNO_NAMES) {
+      const errno = { ...(real.errno as object), [name]: undefined };
+      assert.equal(addonLacks({ ...real, errno }), `errno.${name}`);
+    }
+    // Every function the built addon exports is one NativeAddon declares, and checked.
+    const exported = Object.keys(real).filter((k) => typeof real[k] === 'function');
+    assert.deepEqual(exported.sort(), [...ADDON_FUNCTIONS].sort());
+  });
+});
+
 describe('named constants come from the C headers', () => {
   it('every errno the addon names has the value Node knows for it (os.constants.errno)', () => {
     const node = osConstants.errno as Record<string, number | undefined>;
@@ -150,12 +176,12 @@ describe('named constants come from the C headers', () => {
   });
 
   it('O_NONBLOCK is fs.constants.O_NONBLOCK; eventfd nonBlocking sets it', () => {
-    assert.equal(O_NONBLOCK, fsConstants.O_NONBLOCK);
+    assert.equal(NativeConstant.O_NONBLOCK, fsConstants.O_NONBLOCK);
     const fd = eventfdCreate(0, { nonBlocking: true });
     try {
       const flags = /flags:\s+([0-7]+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
       assert.ok(flags, 'fdinfo has flags');
-      assert.ok(Number.parseInt(flags[1]!, 8) & O_NONBLOCK);
+      assert.ok(Number.parseInt(flags[1]!, 8) & NativeConstant.O_NONBLOCK);
     } finally {
       closeFd(fd);
     }
@@ -188,17 +214,17 @@ describe('named constants come from the C headers', () => {
   });
 
   it('SCM_MAX_FD is the kernel cap: 253 fds go in one message, 254 are refused', () => {
-    assert.equal(SCM_MAX_FD, 253); // include/net/scm.h, not in any userspace header
+    assert.equal(NativeConstant.SCM_MAX_FD, 253); // include/net/scm.h, not in any userspace header
     const [a, b] = socketPair();
     const efd = eventfdCreate();
     try {
       const fds = (n: number) => new Array<number>(n).fill(efd);
-      assert.throws(() => sendMessage(a, new Uint8Array(1), fds(SCM_MAX_FD + 1)), {
+      assert.throws(() => sendMessage(a, new Uint8Array(1), fds(NativeConstant.SCM_MAX_FD + 1)), {
         code: 'EINVAL',
       });
-      assert.equal(sendMessage(a, new Uint8Array(1), fds(SCM_MAX_FD)), 1);
-      const got = receiveMessage(b, 1, SCM_MAX_FD);
-      assert.equal(got?.fds.length, SCM_MAX_FD);
+      assert.equal(sendMessage(a, new Uint8Array(1), fds(NativeConstant.SCM_MAX_FD)), 1);
+      const got = receiveMessage(b, 1, NativeConstant.SCM_MAX_FD);
+      assert.equal(got?.fds.length, NativeConstant.SCM_MAX_FD);
       for (const fd of got?.fds ?? []) closeFd(fd);
     } finally {
       for (const fd of [a, b, efd]) closeFd(fd);

@@ -6,7 +6,7 @@
  * `VFIO_NVLINK2_ADDON=/path/to/vfio_nvlink2_native.node` loads another build of it instead
  * (`npm run test:asan` runs the tests against a sanitizer build this way).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -231,6 +231,7 @@ function isPackageRoot(dir: string): boolean {
   if (!existsSync(join(dir, 'binding.gyp'))) return false;
   let pkg: unknown;
   try {
+    if (!statSync(join(dir, 'package.json')).isFile()) return false; // a FIFO would block the read
     pkg = parseJson(readFileSync(join(dir, 'package.json'), 'utf8'));
   } catch {
     return false;
@@ -257,24 +258,153 @@ function findPackageRoot(): string {
 /** Another build of the addon to load instead of the npm-built one (e.g. a sanitizer build). */
 const OVERRIDE = process.env.VFIO_NVLINK2_ADDON || undefined;
 
+/** The names of NativeAddon's functions (its other members are `errno` and `constants`). */
+type FunctionName = {
+  [K in keyof NativeAddon]: NativeAddon[K] extends (...args: never[]) => unknown ? K : never;
+}[keyof NativeAddon];
+
+/**
+ * Every function NativeAddon declares: what a loaded addon is checked against, so that one
+ * built from older sources fails at load with ADDON, never at first use as a TypeError.
+ */
+export const ADDON_FUNCTIONS = [
+  'errnoName',
+  'closeFd',
+  'dupFd',
+  'replaceFd',
+  'lockExclusive',
+  'fdFlags',
+  'setNonBlocking',
+  'socketPair',
+  'listenUnix',
+  'acceptConnection',
+  'connectUnix',
+  'shutdownFd',
+  'sendBuffer',
+  'peerCredentials',
+  'parentDeathSignal',
+  'eventfdCreate',
+  'eventfdWrite',
+  'eventfdSignal',
+  'eventfdRead',
+  'sendMessage',
+  'receiveInto',
+  'receiveMessage',
+  'memfdCreate',
+  'ftruncate',
+  'punchHole',
+  'mmap',
+  'munmap',
+  'dataRanges',
+  'copyRange',
+  'copyRangeLater',
+  'writebackLater',
+  'pageSize',
+  'migRelay',
+  'pageDigests',
+  'crc32',
+  'crc32Paths',
+  'sha256Hex',
+  'randomHex',
+  'fileSeals',
+  'heldElsewhere',
+  'isMemoryFile',
+  'addFileSeals',
+  'watchFd',
+  'watcherFast',
+  'fastTableClose',
+  'fastTable',
+  'watcherSet',
+  'watcherRef',
+  'watcherClose',
+] as const satisfies readonly FunctionName[];
+
+/** Every number NativeConstants declares (checked at load as ADDON_FUNCTIONS are). */
+export const ADDON_CONSTANTS = [
+  'EFD_NONBLOCK',
+  'EFD_SEMAPHORE',
+  'F_SEAL_SEAL',
+  'F_SEAL_SHRINK',
+  'F_SEAL_GROW',
+  'F_SEAL_WRITE',
+  'F_SEAL_FUTURE_WRITE',
+  'O_NONBLOCK',
+  'UV_READABLE',
+  'UV_WRITABLE',
+  'SCM_MAX_FD',
+  'MAX_IOV',
+  'MAX_WINDOW',
+] as const satisfies readonly (keyof NativeConstants)[];
+
+/** `true` when `Unlisted` is never; else the names a list lacks (so that tsc names them). */
+type Listed<Unlisted> = [Unlisted] extends [never] ? true : Unlisted;
+// Compile-time: a function or constant added to the interfaces but not to the lists fails tsc.
+const everyFunctionListed: Listed<Exclude<FunctionName, (typeof ADDON_FUNCTIONS)[number]>> = true;
+const everyConstantListed: Listed<
+  Exclude<keyof NativeConstants, (typeof ADDON_CONSTANTS)[number]>
+> = true;
+void everyFunctionListed;
+void everyConstantListed;
+
+/**
+ * A missing, unloadable or out-of-date addon: a broken install, code ADDON (src/errors
+ * STABLE_CODES; a leaf imports no other folder, so a plain Error carrying the code).
+ */
+function addonError(message: string): Error {
+  return Object.assign(new Error(message), { code: 'ADDON' as const });
+}
+
+/**
+ * What `loaded` lacks of what NativeAddon declares (`errno.EIO`, `constants.MAX_WINDOW`,
+ * `sha256Hex`), or undefined when it has it all.
+ */
+export function addonLacks(loaded: unknown): string | undefined {
+  const o = (typeof loaded === 'object' && loaded !== null ? loaded : {}) as Record<
+    string,
+    unknown
+  >;
+  const errno = (o.errno ?? {}) as Record<string, unknown>;
+  const constants = (o.constants ?? {}) as Record<string, unknown>;
+  const errnoName = ERRNO_NAMES.find((name) => !Number.isInteger(errno[name]));
+  if (errnoName !== undefined) return `errno.${errnoName}`;
+  const constant = ADDON_CONSTANTS.find((name) => typeof constants[name] !== 'number');
+  if (constant !== undefined) return `constants.${constant}`;
+  return ADDON_FUNCTIONS.find((name) => typeof o[name] !== 'function');
+}
+
+/**
+ * @throws Error code ADDON: no file at `path`, a file node cannot load, or an addon built from
+ * older sources than this file describes.
+ */
 function loadAddon(path: string): NativeAddon {
   if (!existsSync(path)) {
-    throw new Error(
+    throw addonError(
       OVERRIDE !== undefined
-        ? `vfio-nvlink2: VFIO_NVLINK2_ADDON names ${path}, which does not exist`
-        : `vfio-nvlink2: native addon missing at ${path}; run \`npm install\` to build it`,
+        ? `VFIO_NVLINK2_ADDON names ${path}, which does not exist`
+        : `native addon missing at ${path}; run \`npm install\` to build it`,
     );
   }
+  // dlopen would block on a FIFO in its place, and map a device: only a regular file is loaded.
+  if (!statSync(path).isFile())
+    throw addonError(
+      `the native addon at ${path} is not a regular file; run \`npm install\` to rebuild it`,
+    );
   const load: (id: string) => unknown = createRequire(import.meta.url);
-  const loaded = load(path) as NativeAddon;
-  // An addon built from other sources than this file describes fails here, not at first use.
-  const missing = ERRNO_NAMES.filter((name) => !Number.isInteger(loaded.errno?.[name]));
-  if (missing.length > 0 || typeof loaded.constants?.SCM_MAX_FD !== 'number') {
-    throw new Error(
-      `vfio-nvlink2: the native addon at ${path} is out of date (no ${missing[0] ?? 'constants'}); run \`npm install\` to rebuild it`,
+  let loaded: unknown;
+  try {
+    loaded = load(path);
+  } catch (err) {
+    throw addonError(
+      `the native addon at ${path} cannot be loaded (${err instanceof Error ? err.message.split('\n')[0] : String(err)}); run \`npm install\` to rebuild it`,
     );
   }
-  return loaded;
+  const lacks = addonLacks(loaded);
+  if (lacks !== undefined) {
+    throw addonError(
+      `the native addon at ${path} is out of date (no ${lacks}); run \`npm install\` to rebuild it`,
+    );
+  }
+  return loaded as NativeAddon;
 }
 
 /**
@@ -286,5 +416,38 @@ export const PACKAGE_ROOT: string = findPackageRoot();
 /** The loaded addon file: VFIO_NVLINK2_ADDON when set, else the npm-built one. */
 export const ADDON_PATH: string = OVERRIDE ?? join(PACKAGE_ROOT, ADDON_FILE);
 
-/** The loaded addon (loaded once, at import: a missing build fails loudly and early). */
-export const addon: NativeAddon = loadAddon(ADDON_PATH);
+/**
+ * An object whose members are computed at first read (then kept), so that a module can export
+ * the addon's numbers by name without loading the addon at import.
+ */
+export function lazyObject<T extends Record<string, unknown>>(
+  getters: {
+    readonly [K in keyof T]: () => T[K];
+  },
+): Readonly<T> {
+  const out = {} as T;
+  for (const key of Object.keys(getters) as (keyof T & string)[]) {
+    Object.defineProperty(out, key, {
+      enumerable: true,
+      configurable: true,
+      get() {
+        const value = getters[key]();
+        Object.defineProperty(out, key, { value, enumerable: true, writable: false });
+        return value;
+      },
+    });
+  }
+  return out;
+}
+
+let loadedAddon: NativeAddon | undefined;
+
+/**
+ * The addon, loaded at first use (not at import: commands that need none, `--help`, run
+ * without it) and checked against every member NativeAddon declares.
+ * @throws Error code ADDON (see loadAddon).
+ */
+export function addon(): NativeAddon {
+  loadedAddon ??= loadAddon(ADDON_PATH);
+  return loadedAddon;
+}

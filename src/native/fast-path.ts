@@ -58,7 +58,7 @@ export class FastPathTable {
     maxXfer: number,
     tracing: Int32Array | null,
   ) {
-    this.raw = addon.fastTable(ranges, maxXfer, tracing);
+    this.raw = addon().fastTable(ranges, maxXfer, tracing);
   }
 
   /**
@@ -66,6 +66,6 @@ export class FastPathTable {
    * from then on. Only once no watcher serves it (its connection closed). Idempotent.
    */
   close(): void {
-    addon.fastTableClose(this.raw);
+    addon().fastTableClose(this.raw);
   }
 }

@@ -3,14 +3,14 @@
  * native/watcher.c). It is how vfio-user sockets are read: libuv's stream code never sees
  * them, so no byte is ever consumed without its SCM_RIGHTS ancillary data.
  */
-import { addon, type RawWatcher } from './addon.ts';
+import { addon, lazyObject, type RawWatcher } from './addon.ts';
 import type { FastHandoff, FastPathTable } from './fast-path.ts';
 
 /** Readiness bits (libuv UV_READABLE, UV_WRITABLE, from uv.h via native/constants.c). */
-export const FdEvent = {
-  READABLE: addon.constants.UV_READABLE,
-  WRITABLE: addon.constants.UV_WRITABLE,
-} as const;
+export const FdEvent: Readonly<{ READABLE: number; WRITABLE: number }> = lazyObject({
+  READABLE: () => addon().constants.UV_READABLE,
+  WRITABLE: () => addon().constants.UV_WRITABLE,
+});
 
 /**
  * Called with `status` (0, or a negated errno when polling failed) and the ready FdEvent bits;
@@ -36,7 +36,7 @@ export class FdWatcher {
     events: number,
     callback: FdWatcherCallback,
   ) {
-    this.#raw = addon.watchFd(fd, events, callback);
+    this.#raw = addon().watchFd(fd, events, callback);
     this.#events = events;
   }
 
@@ -48,7 +48,7 @@ export class FdWatcher {
   /** Watches `events` from now on (0 pauses). No-op when unchanged or closed. */
   set(events: number): void {
     if (this.#closed || events === this.#events) return;
-    addon.watcherSet(this.#raw, events);
+    addon().watcherSet(this.#raw, events);
     this.#events = events;
   }
 
@@ -64,18 +64,18 @@ export class FdWatcher {
     control: Int32Array,
     maxFds: number,
   ): void {
-    addon.watcherFast(this.#raw, table?.raw ?? null, scratch, control, maxFds);
+    addon().watcherFast(this.#raw, table?.raw ?? null, scratch, control, maxFds);
   }
 
   /** Whether this watcher keeps the process alive (like `socket.ref()/unref()`). */
   ref(on: boolean): void {
-    if (!this.#closed) addon.watcherRef(this.#raw, on);
+    if (!this.#closed) addon().watcherRef(this.#raw, on);
   }
 
   /** Stops for good; the fd may be closed right after. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    addon.watcherClose(this.#raw);
+    addon().watcherClose(this.#raw);
   }
 }

@@ -9,10 +9,27 @@
  * readability; the caller then drains with `receiveInto` until it returns null. libuv's stream
  * reader never sees these fds (it would consume bytes and drop their ancillary fds).
  */
-import { addon, type ErrnoName, type RawReceived, type RelayOutcome } from './addon.ts';
+import {
+  addon,
+  ERRNO_NAMES,
+  type ErrnoName,
+  lazyObject,
+  type RawReceived,
+  type RelayOutcome,
+} from './addon.ts';
 
 export type { ErrnoName, RelayOutcome } from './addon.ts';
 export { PACKAGE_ROOT } from './addon.ts';
+
+/**
+ * Loads the addon now (else it loads at first use) and checks it against every function and
+ * constant it must have: a command that needs it fails on this one line, code ADDON, before
+ * anything of it could wrap the failure in another code.
+ * @throws Error code ADDON: the addon is missing, cannot be loaded, or is out of date (names it).
+ */
+export function loadNativeAddon(): void {
+  addon();
+}
 export {
   FAST_CONTROL_SLOTS,
   type FastHandoff,
@@ -23,7 +40,6 @@ export {
 export { FdEvent, FdWatcher, type FdWatcherCallback } from './fd-watcher.ts';
 export {
   DEFAULT_WINDOW_BYTES,
-  MAX_WINDOW_BYTES,
   type MappingWindow,
   SharedMapping,
 } from './shared-mapping.ts';
@@ -36,18 +52,41 @@ import type { SystemCallError } from './system-error.ts';
  * Errno values by name, from the C library's errno.h (native/constants.c): compare a
  * `SystemCallError`'s `errno`, or a watcher's negated status, with these, never with numbers.
  */
-export const Errno: Readonly<Record<ErrnoName, number>> = addon.errno;
+export const Errno: Readonly<Record<ErrnoName, number>> = lazyObject(
+  Object.fromEntries(ERRNO_NAMES.map((name) => [name, () => addon().errno[name]])) as Record<
+    ErrnoName,
+    () => number
+  >,
+);
 
 /** The errno name of `errno` ("EAGAIN" for 11, strerrorname_np); "E<n>" when unknown. */
 export function errnoName(errno: number): string {
-  return addon.errnoName(errno);
+  return addon().errnoName(errno);
 }
 
-/** O_NONBLOCK (fcntl.h): the flag `setNonBlocking` sets, as /proc/PID/fdinfo shows it. */
-export const O_NONBLOCK: number = addon.constants.O_NONBLOCK;
-
-/** The kernel's cap on fds in one SCM_RIGHTS message (include/net/scm.h SCM_MAX_FD). */
-export const SCM_MAX_FD: number = addon.constants.SCM_MAX_FD;
+/** The addon's numbers from C headers, read at first use (not at import). */
+export const NativeConstant: Readonly<{
+  /** O_NONBLOCK (fcntl.h): the flag `setNonBlocking` sets, as /proc/PID/fdinfo shows it. */
+  O_NONBLOCK: number;
+  /** The kernel's cap on fds in one SCM_RIGHTS message (include/net/scm.h SCM_MAX_FD). */
+  SCM_MAX_FD: number;
+  /** Largest single window (bytes): Node 20's buffer.constants.MAX_LENGTH (native NV_MAX_WINDOW). */
+  MAX_WINDOW_BYTES: bigint;
+  /**
+   * The seals of the memory the server hands to clients (memfd_create(2) "File sealing"): a
+   * client could otherwise ftruncate it under our mappings, and our next access past the new end
+   * would be a SIGBUS that kills the server. F_SEAL_SEAL keeps a client from adding F_SEAL_WRITE
+   * (our own writes would then fail). Writes stay allowed (clients map it writable). Seals do not
+   * stop FALLOC_FL_PUNCH_HOLE: a punched page reads back as zeros and is allocated again on its
+   * next touch, so it costs data the client itself owns, never a fault.
+   */
+  MEMFD_SIZE_SEALS: number;
+}> = lazyObject({
+  O_NONBLOCK: () => addon().constants.O_NONBLOCK,
+  SCM_MAX_FD: () => addon().constants.SCM_MAX_FD,
+  MAX_WINDOW_BYTES: () => BigInt(addon().constants.MAX_WINDOW),
+  MEMFD_SIZE_SEALS: () => FileSeal.SEAL | FileSeal.SHRINK | FileSeal.GROW,
+});
 
 /** A received message: its bytes, the fds that came with them, and whether some were dropped. */
 export type Received<B> = RawReceived<B>;
@@ -65,7 +104,7 @@ export function sendMessage(
   data: Uint8Array | readonly Uint8Array[],
   fds: readonly number[] = [],
 ): number {
-  return addon.sendMessage(fd, data, fds);
+  return addon().sendMessage(fd, data, fds);
 }
 
 /**
@@ -79,7 +118,7 @@ export function receiveMessage(
   maxBytes: number,
   maxFds: number,
 ): Received<Buffer> | null {
-  return addon.receiveMessage(fd, maxBytes, maxFds);
+  return addon().receiveMessage(fd, maxBytes, maxFds);
 }
 
 /**
@@ -87,17 +126,17 @@ export function receiveMessage(
  * offset). `bytes` is the count received, 0 at end of stream.
  */
 export function receiveInto(fd: number, buf: Uint8Array, maxFds: number): Received<number> | null {
-  return addon.receiveInto(fd, buf, maxFds);
+  return addon().receiveInto(fd, buf, maxFds);
 }
 
 /** close(2). @throws SystemCallError EBADF. */
 export function closeFd(fd: number): void {
-  addon.closeFd(fd);
+  addon().closeFd(fd);
 }
 
 /** A close-on-exec duplicate of `fd` (fcntl F_DUPFD_CLOEXEC). @throws SystemCallError EBADF. */
 export function dupFd(fd: number): number {
-  return addon.dupFd(fd);
+  return addon().dupFd(fd);
 }
 
 /**
@@ -106,7 +145,7 @@ export function dupFd(fd: number): number {
  * @throws SystemCallError EBADF, EINVAL (the same number).
  */
 export function replaceFd(target: number, source: number): void {
-  addon.replaceFd(target, source);
+  addon().replaceFd(target, source);
 }
 
 /**
@@ -115,22 +154,22 @@ export function replaceFd(target: number, source: number): void {
  * @throws SystemCallError EBADF, ENOLCK.
  */
 export function lockExclusive(fd: number): boolean {
-  return addon.lockExclusive(fd);
+  return addon().lockExclusive(fd);
 }
 
 /** FD_CLOEXEC and O_NONBLOCK of `fd`. @throws SystemCallError EBADF. */
 export function fdFlags(fd: number): { cloexec: boolean; nonBlocking: boolean } {
-  return addon.fdFlags(fd);
+  return addon().fdFlags(fd);
 }
 
 /** Sets or clears O_NONBLOCK. @throws SystemCallError EBADF. */
 export function setNonBlocking(fd: number, on: boolean): void {
-  addon.setNonBlocking(fd, on);
+  addon().setNonBlocking(fd, on);
 }
 
 /** A connected pair of AF_UNIX stream sockets (non-blocking, close-on-exec). */
 export function socketPair(): [number, number] {
-  return addon.socketPair();
+  return addon().socketPair();
 }
 
 /**
@@ -140,12 +179,12 @@ export function socketPair(): [number, number] {
  * @throws SystemCallError EADDRINUSE if `path` exists, ENAMETOOLONG past 107 bytes.
  */
 export function listenUnix(path: string, backlog = 16, mode = 0o600): number {
-  return addon.listenUnix(path, backlog, mode);
+  return addon().listenUnix(path, backlog, mode);
 }
 
 /** accept4(2): a connection (non-blocking, close-on-exec), or null when none is pending. */
 export function acceptConnection(listenFd: number): number | null {
-  return addon.acceptConnection(listenFd);
+  return addon().acceptConnection(listenFd);
 }
 
 /**
@@ -153,12 +192,12 @@ export function acceptConnection(listenFd: number): number | null {
  * @throws SystemCallError ENOENT/ECONNREFUSED when nobody listens, EAGAIN on a full backlog.
  */
 export function connectUnix(path: string): number {
-  return addon.connectUnix(path);
+  return addon().connectUnix(path);
 }
 
 /** shutdown(SHUT_RDWR): the peer sees end of stream at once. ENOTCONN is ignored. */
 export function shutdownFd(fd: number): void {
-  addon.shutdownFd(fd);
+  addon().shutdownFd(fd);
 }
 
 /**
@@ -168,12 +207,12 @@ export function shutdownFd(fd: number): void {
  * @throws SystemCallError (ENOTSOCK, EBADF).
  */
 export function sendBuffer(fd: number, bytes: number): number {
-  return addon.sendBuffer(fd, bytes);
+  return addon().sendBuffer(fd, bytes);
 }
 
 /** The pid/uid/gid of the process at the other end of a UNIX socket (SO_PEERCRED). */
 export function peerCredentials(fd: number): { pid: number; uid: number; gid: number } {
-  return addon.peerCredentials(fd);
+  return addon().peerCredentials(fd);
 }
 
 /**
@@ -183,24 +222,30 @@ export function peerCredentials(fd: number): { pid: number; uid: number; gid: nu
  * @throws SystemCallError EINVAL for a number that is no signal.
  */
 export function parentDeathSignal(signal: number): number {
-  return addon.parentDeathSignal(signal);
+  return addon().parentDeathSignal(signal);
 }
 
 /** F_SEAL_* (fcntl.h, via native/constants.c): what a sealed file refuses from then on. */
-export const FileSeal = {
-  SEAL: addon.constants.F_SEAL_SEAL,
-  SHRINK: addon.constants.F_SEAL_SHRINK,
-  GROW: addon.constants.F_SEAL_GROW,
-  WRITE: addon.constants.F_SEAL_WRITE,
-  FUTURE_WRITE: addon.constants.F_SEAL_FUTURE_WRITE,
-} as const;
+export const FileSeal: Readonly<{
+  SEAL: number;
+  SHRINK: number;
+  GROW: number;
+  WRITE: number;
+  FUTURE_WRITE: number;
+}> = lazyObject({
+  SEAL: () => addon().constants.F_SEAL_SEAL,
+  SHRINK: () => addon().constants.F_SEAL_SHRINK,
+  GROW: () => addon().constants.F_SEAL_GROW,
+  WRITE: () => addon().constants.F_SEAL_WRITE,
+  FUTURE_WRITE: () => addon().constants.F_SEAL_FUTURE_WRITE,
+});
 
 /**
  * The seals of `fd` (fcntl F_GET_SEALS), a `FileSeal` mask; 0 for a file that cannot be sealed.
  * @throws SystemCallError EBADF.
  */
 export function fileSeals(fd: number): number {
-  return addon.fileSeals(fd);
+  return addon().fileSeals(fd);
 }
 
 /**
@@ -210,7 +255,7 @@ export function fileSeals(fd: number): number {
  * @throws SystemCallError EBADF.
  */
 export function isMemoryFile(fd: number): boolean {
-  return addon.isMemoryFile(fd);
+  return addon().isMemoryFile(fd);
 }
 
 /**
@@ -222,7 +267,7 @@ export function isMemoryFile(fd: number): boolean {
  *   file system has none), EACCES when it is not ours, EBADF.
  */
 export function heldElsewhere(fd: number): boolean {
-  return addon.heldElsewhere(fd);
+  return addon().heldElsewhere(fd);
 }
 
 /**
@@ -231,18 +276,8 @@ export function heldElsewhere(fd: number): boolean {
  *   EINVAL (the file cannot be sealed), EBADF.
  */
 export function addFileSeals(fd: number, seals: number): void {
-  addon.addFileSeals(fd, seals);
+  addon().addFileSeals(fd, seals);
 }
-
-/**
- * The seals of the memory the server hands to clients (memfd_create(2) "File sealing"): a
- * client could otherwise ftruncate it under our mappings, and our next access past the new end
- * would be a SIGBUS that kills the server. F_SEAL_SEAL keeps a client from adding F_SEAL_WRITE
- * (our own writes would then fail). Writes stay allowed (clients map it writable). Seals do not
- * stop FALLOC_FL_PUNCH_HOLE: a punched page reads back as zeros and is allocated again on its
- * next touch, so it costs data the client itself owns, never a fault.
- */
-export const MEMFD_SIZE_SEALS = FileSeal.SEAL | FileSeal.SHRINK | FileSeal.GROW;
 
 /** Options of `memfdCreate`. */
 export interface MemfdOptions {
@@ -261,13 +296,13 @@ export interface MemfdOptions {
  * @throws SystemCallError EFBIG, EMFILE, ENOMEM; EINVAL for unknown seal bits (fd closed).
  */
 export function memfdCreate(name: string, size: bigint, options: MemfdOptions = {}): number {
-  const fd = addon.memfdCreate(name, size);
-  const seals = options.seals ?? MEMFD_SIZE_SEALS;
+  const fd = addon().memfdCreate(name, size);
+  const seals = options.seals ?? NativeConstant.MEMFD_SIZE_SEALS;
   if (seals !== 0) {
     try {
-      addon.addFileSeals(fd, seals);
+      addon().addFileSeals(fd, seals);
     } catch (err) {
-      addon.closeFd(fd);
+      addon().closeFd(fd);
       throw err;
     }
   }
@@ -276,12 +311,12 @@ export function memfdCreate(name: string, size: bigint, options: MemfdOptions = 
 
 /** ftruncate(2). @throws SystemCallError EBADF, EINVAL, EPERM (sealed). */
 export function ftruncate(fd: number, size: bigint): void {
-  addon.ftruncate(fd, size);
+  addon().ftruncate(fd, size);
 }
 
 /** Frees the pages of [offset, offset+length) (they read back as zeros); the size is kept. */
 export function punchHole(fd: number, offset: bigint, length: bigint): void {
-  addon.punchHole(fd, offset, length);
+  addon().punchHole(fd, offset, length);
 }
 
 /**
@@ -290,7 +325,7 @@ export function punchHole(fd: number, offset: bigint, length: bigint): void {
  * @throws TypeError when `out` is too small or pageSize is 0.
  */
 export function pageDigests(bytes: Uint8Array, pageSize: number, out: Uint8Array): void {
-  addon.pageDigests(bytes, pageSize, out);
+  addon().pageDigests(bytes, pageSize, out);
 }
 
 /**
@@ -309,12 +344,14 @@ const CRC32_PATHS: readonly Crc32Path[] = ['auto', 'slice8', 'clmul', 'vpclmul']
  * @throws SystemCallError ENOTSUP when this CPU cannot take `path` (see `crc32Paths`).
  */
 export function crc32(bytes: Uint8Array, crc = 0, path: Crc32Path = 'auto'): number {
-  return addon.crc32(bytes, crc, CRC32_PATHS.indexOf(path));
+  return addon().crc32(bytes, crc, CRC32_PATHS.indexOf(path));
 }
 
 /** The CRC-32 paths this CPU (and OS) can take, `auto` first. */
 export function crc32Paths(): Crc32Path[] {
-  return addon.crc32Paths().map((n) => CRC32_PATHS[n] as Crc32Path);
+  return addon()
+    .crc32Paths()
+    .map((n) => CRC32_PATHS[n] as Crc32Path);
 }
 
 /**
@@ -324,7 +361,7 @@ export function crc32Paths(): Crc32Path[] {
  * @throws TypeError when `bytes` is not a Uint8Array.
  */
 export function sha256Hex(bytes: Uint8Array): string {
-  return addon.sha256Hex(bytes);
+  return addon().sha256Hex(bytes);
 }
 
 /**
@@ -333,7 +370,7 @@ export function sha256Hex(bytes: Uint8Array): string {
  * @throws SystemCallError EINVAL for a count outside 1..32, or getrandom's errno.
  */
 export function randomHex(count: number): string {
-  return addon.randomHex(count);
+  return addon().randomHex(count);
 }
 
 /**
@@ -348,12 +385,12 @@ export function mmap(
   length: number,
   prot: 'r' | 'rw',
 ): { buffer: ArrayBuffer; address: bigint } {
-  return addon.mmap(fd, offset, BigInt(length), prot === 'rw');
+  return addon().mmap(fd, offset, BigInt(length), prot === 'rw');
 }
 
 /** Unmaps a buffer returned by `mmap`; it becomes detached (length 0). Idempotent. */
 export function munmap(buffer: ArrayBuffer): void {
-  addon.munmap(buffer);
+  addon().munmap(buffer);
 }
 
 /**
@@ -362,7 +399,7 @@ export function munmap(buffer: ArrayBuffer): void {
  * a mapping or otherwise; punched holes are not.
  */
 export function dataRanges(fd: number, start: bigint, end: bigint): [bigint, bigint][] {
-  return addon.dataRanges(fd, start, end);
+  return addon().dataRanges(fd, start, end);
 }
 
 /**
@@ -373,7 +410,7 @@ export function dataRanges(fd: number, start: bigint, end: bigint): [bigint, big
  *   systems cannot (the caller copies through pread/pwrite then), EBADF, EIO, ENOSPC.
  */
 export function copyRange(from: number, to: number, offset: bigint, length: bigint): number {
-  return addon.copyRange(from, to, offset, length);
+  return addon().copyRange(from, to, offset, length);
 }
 
 /**
@@ -387,7 +424,7 @@ export async function copyRangeLater(
   offset: bigint,
   length: bigint,
 ): Promise<number> {
-  const { bytes, errno } = await addon.copyRangeLater(from, to, offset, length);
+  const { bytes, errno } = await addon().copyRangeLater(from, to, offset, length);
   if (errno !== 0) throw systemCallError('copy_file_range', errno);
   return bytes;
 }
@@ -400,7 +437,7 @@ export async function copyRangeLater(
  * @throws SystemCallError (rejects) from sync_file_range: EBADF, EIO, ESPIPE.
  */
 export async function writebackLater(fd: number): Promise<void> {
-  const { errno } = await addon.writebackLater(fd);
+  const { errno } = await addon().writebackLater(fd);
   if (errno !== 0) throw systemCallError('sync_file_range', errno);
 }
 
@@ -438,7 +475,7 @@ export interface RelayRequest {
  * @throws TypeError for arguments out of range.
  */
 export function migRelay(r: RelayRequest): Promise<RelayOutcome> {
-  return addon.migRelay(
+  return addon().migRelay(
     r.source,
     r.destination,
     r.chunk,
@@ -453,7 +490,7 @@ export function migRelay(r: RelayRequest): Promise<RelayOutcome> {
 
 /** sysconf(_SC_PAGESIZE). */
 export function pageSize(): number {
-  return addon.pageSize();
+  return addon().pageSize();
 }
 
 /** Options of `eventfdCreate`. */
@@ -464,14 +501,14 @@ export interface EventfdOptions {
 
 /** eventfd(2) with EFD_CLOEXEC (plus EFD_NONBLOCK / EFD_SEMAPHORE on request). */
 export function eventfdCreate(initial = 0, options: EventfdOptions = {}): number {
-  const { EFD_NONBLOCK, EFD_SEMAPHORE } = addon.constants;
+  const { EFD_NONBLOCK, EFD_SEMAPHORE } = addon().constants;
   const flags = (options.nonBlocking ? EFD_NONBLOCK : 0) | (options.semaphore ? EFD_SEMAPHORE : 0);
-  return addon.eventfdCreate(initial, flags);
+  return addon().eventfdCreate(initial, flags);
 }
 
 /** Adds `value` to an eventfd's counter (signals it). @throws SystemCallError EAGAIN on overflow. */
 export function eventfdWrite(fd: number, value: bigint = 1n): void {
-  addon.eventfdWrite(fd, value);
+  addon().eventfdWrite(fd, value);
 }
 
 /**
@@ -484,7 +521,7 @@ export function eventfdWrite(fd: number, value: bigint = 1n): void {
  * @throws SystemCallError EBADF (not open)
  */
 export function eventfdSignal(fd: number, value: bigint = 1n): boolean {
-  return addon.eventfdSignal(fd, value);
+  return addon().eventfdSignal(fd, value);
 }
 
 /**
@@ -492,5 +529,5 @@ export function eventfdSignal(fd: number, value: bigint = 1n): boolean {
  * eventfd another process reads too.
  */
 export function eventfdRead(fd: number): bigint | null {
-  return addon.eventfdRead(fd);
+  return addon().eventfdRead(fd);
 }

@@ -8,8 +8,6 @@
  */
 import { addon } from './addon.ts';
 
-/** Largest single window (bytes): Node 20's buffer.constants.MAX_LENGTH (native NV_MAX_WINDOW). */
-export const MAX_WINDOW_BYTES = BigInt(addon.constants.MAX_WINDOW);
 /** Default window: 1 GiB keeps each external buffer well under the cap. */
 export const DEFAULT_WINDOW_BYTES = 2n ** 30n;
 
@@ -83,9 +81,13 @@ export class SharedMapping {
     prot: 'r' | 'rw',
     windowBytes: bigint = DEFAULT_WINDOW_BYTES,
   ): SharedMapping {
-    const page = BigInt(addon.pageSize());
+    const page = BigInt(addon().pageSize());
     if (length <= 0n) throw new RangeError('mapping length must be positive');
-    if (windowBytes <= 0n || windowBytes > MAX_WINDOW_BYTES || windowBytes % page !== 0n) {
+    if (
+      windowBytes <= 0n ||
+      windowBytes > BigInt(addon().constants.MAX_WINDOW) ||
+      windowBytes % page !== 0n
+    ) {
       throw new RangeError(`window size ${windowBytes} must be a page multiple up to 4 GiB`);
     }
     return new SharedMapping(fd, offset, windowBytes, length, prot === 'rw');
@@ -152,7 +154,7 @@ export class SharedMapping {
     if (mapped !== undefined) return mapped;
     const start = BigInt(i) * this.#windowBytes;
     const size = this.length - start < this.#windowBytes ? this.length - start : this.#windowBytes;
-    const m = addon.mmap(this.fd, this.offset + start, size, this.writable);
+    const m = addon().mmap(this.fd, this.offset + start, size, this.writable);
     const w = { start, bytes: new Uint8Array(m.buffer), address: m.address };
     this.#windows[i] = w;
     return w;
@@ -176,7 +178,8 @@ export class SharedMapping {
 
   /** Unmaps every window; their buffers become detached (length 0). Idempotent. */
   unmap(): void {
-    for (const w of this.#windows) if (w !== undefined) addon.munmap(w.bytes.buffer as ArrayBuffer);
+    for (const w of this.#windows)
+      if (w !== undefined) addon().munmap(w.bytes.buffer as ArrayBuffer);
     this.#windows = [];
     this.#unmapped = true;
   }

@@ -15,10 +15,10 @@ import {
   fileSeals,
   ftruncate,
   heldElsewhere,
-  MEMFD_SIZE_SEALS,
   memfdCreate,
   mmap,
   munmap,
+  NativeConstant,
   pageSize,
   punchHole,
   SharedMapping,
@@ -135,7 +135,7 @@ test('a memfd is sealed at its size: ftruncate and writes past the end fail with
   const page = BigInt(pageSize());
   const fd = memfdCreate('sealed', 4n * page);
   try {
-    assert.equal(fileSeals(fd), MEMFD_SIZE_SEALS);
+    assert.equal(fileSeals(fd), NativeConstant.MEMFD_SIZE_SEALS);
     assert.throws(() => ftruncate(fd, 0n), { code: 'EPERM', syscall: 'ftruncate' });
     assert.throws(() => ftruncate(fd, 8n * page), { code: 'EPERM' });
     assert.throws(() => writeSync(fd, Uint8Array.of(1), 0, 1, Number(4n * page)), {

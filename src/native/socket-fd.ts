@@ -29,8 +29,8 @@ export function socketFd(socket: Socket): number {
  */
 export function takeOverSocket(socket: Socket): number {
   socket.pause();
-  const fd = addon.dupFd(socketFd(socket));
-  addon.setNonBlocking(fd, true);
+  const fd = addon().dupFd(socketFd(socket));
+  addon().setNonBlocking(fd, true);
   socket.destroy();
   return fd;
 }

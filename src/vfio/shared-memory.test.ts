@@ -29,9 +29,8 @@ import {
   fdFlags,
   fileSeals,
   heldElsewhere,
-  MEMFD_SIZE_SEALS,
   memfdCreate,
-  O_NONBLOCK,
+  NativeConstant,
   SharedMapping,
   setNonBlocking,
 } from '../native/index.ts';
@@ -56,10 +55,10 @@ it('peers get their own description of the sealed memfd, close-on-exec', () => {
   try {
     assert.equal(readlinkSync(`/proc/self/fd/${peer}`), readlinkSync(`/proc/self/fd/${m.fd}`));
     assert.equal(fdFlags(peer).cloexec, true);
-    assert.equal(fileSeals(peer), MEMFD_SIZE_SEALS);
+    assert.equal(fileSeals(peer), NativeConstant.MEMFD_SIZE_SEALS);
     setNonBlocking(peer, true); // what a peer may do to its descriptor
-    assert.ok(fdinfoFlags(peer) & O_NONBLOCK);
-    assert.equal(fdinfoFlags(m.fd) & O_NONBLOCK, 0, 'ours is untouched');
+    assert.ok(fdinfoFlags(peer) & NativeConstant.O_NONBLOCK);
+    assert.equal(fdinfoFlags(m.fd) & NativeConstant.O_NONBLOCK, 0, 'ours is untouched');
     assert.equal(heldElsewhere(m.fd), true, "the peer's description is seen");
     closeFd(peer);
     assert.equal(heldElsewhere(m.fd), false, 'and when it is gone');

@@ -41,8 +41,8 @@ import {
   dataRanges,
   dupFd,
   isSystemCallError,
-  MEMFD_SIZE_SEALS,
   memfdCreate,
+  NativeConstant,
   pageSize,
   punchHole,
   replaceFd,
@@ -481,7 +481,7 @@ export function reopenForPeer(fd: number, what: string): number {
 export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBudget): SharedMemory {
   let fd: number;
   try {
-    fd = memfdCreate(name, size, { seals: MEMFD_SIZE_SEALS });
+    fd = memfdCreate(name, size, { seals: NativeConstant.MEMFD_SIZE_SEALS });
   } catch (err) {
     throw new VfioError('ENOMEM', `cannot create shared memory ${name} of ${size} bytes: ${err}`);
   }
@@ -581,7 +581,7 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
       if (!open) return;
       let fresh: number;
       try {
-        fresh = memfdCreate(name, size, { seals: MEMFD_SIZE_SEALS });
+        fresh = memfdCreate(name, size, { seals: NativeConstant.MEMFD_SIZE_SEALS });
       } catch (err) {
         throw new VfioError('ENOMEM', `cannot renew shared memory ${name}: ${err}`);
       }
@@ -605,7 +605,7 @@ export function createMemfdMemory(name: string, size: bigint, budget?: MemoryBud
       if (!open) return null;
       let fresh: number;
       try {
-        fresh = memfdCreate(name, size, { seals: MEMFD_SIZE_SEALS });
+        fresh = memfdCreate(name, size, { seals: NativeConstant.MEMFD_SIZE_SEALS });
         fchmodSync(fresh, 0o600);
       } catch (err) {
         throw new VfioError('ENOMEM', `cannot renew shared memory ${name}: ${err}`);
