@@ -28,5 +28,6 @@ console.log(
     freshMBps: r.stopCopy.map(rate),
     warmMBps: r.stopCopyWarm.map(rate),
     floorMBps: r.floorMs.map(floor),
+    reportedMiB: r.reportedKib === null ? null : Math.round(r.reportedKib / 1024),
   }),
 );

@@ -62,6 +62,7 @@ describe('figures', () => {
         stopCopy: [run(1000), run(3000), run(1500)],
         stopCopyWarm: [run(500)],
         floorMs: [500, 1500, 1500, 500],
+        reportedKib: 3 * 1024 * 1024,
       },
       plan,
     );
@@ -73,6 +74,9 @@ describe('figures', () => {
     assert.equal(f?.floor?.toFixed(0), '1000');
     assert.match(f?.floorLabel ?? '', /\(2000, 667, 667, 2000 MB\/s\)/);
     assert.match(f?.detail ?? '', /ratios 1\.00, 0\.50, 0\.67/);
+    const fresh = figures.find((x) => x.id === 'migration-stop-copy');
+    assert.match(fresh?.detail ?? '', /\(1000, 333, 667 MB\/s\)/);
+    assert.match(fresh?.detail ?? '', /free page reporting gave 3072 MiB back to the host/);
   });
 
   it('absolute targets', () => {
