@@ -17,7 +17,6 @@ import {
   readFileSync,
   readlinkSync,
   readSync,
-  rmSync,
   writeSync,
 } from 'node:fs';
 import { resolve } from 'node:path';
@@ -29,7 +28,13 @@ import { isSystemCallError } from '../native/index.ts';
 import { type KernelLogLine, REGION_ACCESS_TRACEPOINTS } from '../nvlink2/index.ts';
 import { buildHost, type Host, HostError } from '../platform/index.ts';
 import { readDevicesList, readServeState } from '../serve-dir/index.ts';
-import { makeDirectories, replaceFile, StateDir, StateDirError } from '../state-dir/index.ts';
+import {
+  makeDirectories,
+  removeLeftTemporaries,
+  replaceFile,
+  StateDir,
+  StateDirError,
+} from '../state-dir/index.ts';
 import { TextSink, Tracer } from '../trace/index.ts';
 import { createProbeMemory, formatBytes, type MemoryBudget, VfioError } from '../vfio/index.ts';
 import {
@@ -494,29 +499,16 @@ function checkOwnFiles(dir: string): void {
 
 /**
  * Removes the temporaries of DIR/devices.json, state.json and platform.dtb that a serve killed
- * while writing one left (replaceFile's `<name>.<16 hex>.tmp`: ours by name, and only regular
- * files), each with a line; kept, they piled up with every such kill.
+ * while writing one left (replaceFile's, ours by name: removeLeftTemporaries), each with a
+ * line; kept, they piled up with every such kill.
  */
 function removeOwnTemporaries(dir: string): void {
-  const ours = new RegExp(
-    `^(${OWN_FILES.map(([name]) => name.replaceAll('.', '\\.')).join('|')})\\.[0-9a-f]{16}\\.tmp$`,
-  );
-  let names: string[];
+  const own = new Set(OWN_FILES.map(([name]) => name));
   try {
-    names = readdirSync(dir);
-  } catch {
-    return; // not readable: listening there will say so
-  }
-  for (const name of names) {
-    if (!ours.test(name)) continue;
-    const path = `${dir}/${name}`;
-    try {
-      if (!lstatSync(path).isFile()) continue;
-      rmSync(path, { force: true });
+    for (const path of removeLeftTemporaries(dir, (file) => own.has(file)))
       log(`${path}: removed (a temporary a killed serve left)`);
-    } catch (err) {
-      log(`cannot remove ${path}: ${messageOf(err)}`);
-    }
+  } catch (err) {
+    log(`cannot remove the temporaries in ${dir}: ${messageOf(err)}`);
   }
 }
 

@@ -5,7 +5,12 @@
  */
 export { lockStateDir, type StateDirLock } from './lock.ts';
 export { makeDirectories } from './make-directories.ts';
-export { type ReplaceFileOptions, replaceFile, syncDirectory } from './replace-file.ts';
+export {
+  type ReplaceFileOptions,
+  removeLeftTemporaries,
+  replaceFile,
+  syncDirectory,
+} from './replace-file.ts';
 export { memoryFileName, platformDigest, StateDir, type StateDirOptions } from './state-dir.ts';
 export {
   decodeStateFile,

@@ -12,7 +12,9 @@ import {
   fchmodSync,
   fstatSync,
   fsyncSync,
+  lstatSync,
   openSync,
+  readdirSync,
   renameSync,
   rmSync,
   writeFileSync,
@@ -43,7 +45,7 @@ export function replaceFile(
   bytes: string | Uint8Array,
   options: ReplaceFileOptions = {},
 ): FileIdentity {
-  const tmp = `${path}.${randomHex(8)}.tmp`;
+  const tmp = `${path}.${randomHex(TEMPORARY_RANDOM_BYTES)}.tmp`;
   const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
   const fd = openSync(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, options.mode ?? 0o666);
   try {
@@ -64,6 +66,30 @@ export function replaceFile(
     rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+/** Random bytes in a temporary's name (`<file>.<2 × this hex digits>.tmp`). */
+const TEMPORARY_RANDOM_BYTES = 8;
+const TEMPORARY = new RegExp(`^(.+)\\.[0-9a-f]{${2 * TEMPORARY_RANDOM_BYTES}}\\.tmp$`);
+
+/**
+ * Removes from `dir` the temporaries replaceFile left there for the files whose names pass
+ * `of` (a process killed between its write and its rename: the file itself is whole), regular
+ * files only; the caller makes sure no live writer uses `dir` (a lock, or its own files).
+ * @returns the paths removed, for the caller's log lines.
+ * @throws NodeJS.ErrnoException from readdir/lstat/rm.
+ */
+export function removeLeftTemporaries(dir: string, of: (name: string) => boolean): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const file = TEMPORARY.exec(name)?.[1];
+    if (file === undefined || !of(file)) continue;
+    const path = `${dir}/${name}`;
+    if (!lstatSync(path).isFile()) continue;
+    rmSync(path, { force: true });
+    removed.push(path);
+  }
+  return removed;
 }
 
 /**

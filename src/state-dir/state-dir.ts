@@ -46,6 +46,7 @@ import {
 import { GIVEN_RECORD_VERSION, type GivenRecord } from '../vfio-user/index.ts';
 import { lockStateDir, type StateDirLock } from './lock.ts';
 import { makeDirectories } from './make-directories.ts';
+import { removeLeftTemporaries } from './replace-file.ts';
 import { readStateFile, StateDirError, writeStateFile } from './state-file.ts';
 
 /** Options of `openStateDir`: flush to disk on each write, where to log one-line notes. */
@@ -128,9 +129,6 @@ function removeRenewCopies(dir: string, log: ((line: string) => void) | undefine
   }
 }
 
-/** replaceFile's temporary of a state file (`<file>.<16 hex>.tmp`), in DIR or DIR/devices. */
-const STATE_TEMPORARY = /^(machine\.state|[^/]+\.state)\.[0-9a-f]{16}\.tmp$/;
-
 /**
  * Removes the temporaries of machine.state and device .state files that a server killed while
  * writing one left (the file they were to replace is whole: the rename never happened; kept,
@@ -138,11 +136,8 @@ const STATE_TEMPORARY = /^(machine\.state|[^/]+\.state)\.[0-9a-f]{16}\.tmp$/;
  */
 function removeStateTemporaries(dir: string, log: ((line: string) => void) | undefined): void {
   for (const sub of [dir, `${dir}/devices`]) {
-    for (const name of readdirSync(sub)) {
-      if (!STATE_TEMPORARY.test(name)) continue;
-      rmSync(`${sub}/${name}`, { force: true });
-      log?.(`${sub}/${name}: removed (a state file's temporary a killed server left)`);
-    }
+    for (const path of removeLeftTemporaries(sub, (file) => file.endsWith('.state')))
+      log?.(`${path}: removed (a state file's temporary a killed server left)`);
   }
 }
 
