@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { be32At, be64At, setBe32At, setBe64At } from './be.ts';
+import { be32At, be32Cells, be64At, setBe32At, setBe64At } from './be.ts';
 import { cells } from './tree.ts';
 
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
@@ -21,6 +21,15 @@ describe('big-endian cells', () => {
         assert.equal(be64At(bytes, at64), view(bytes).getBigUint64(at64));
       }),
       { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 40 }), (all) => {
+        const bytes = all.subarray(Math.min(1, all.length));
+        const whole = Math.floor(bytes.length / 4);
+        const expected = Array.from({ length: whole }, (_, i) => view(bytes).getUint32(i * 4));
+        assert.deepEqual(be32Cells(bytes), expected, 'every whole cell, a partial one left out');
+      }),
+      { numRuns: 300 },
     );
     assert.equal(be32At(new Uint8Array([0xff, 0xff, 0xff, 0xff]), 0), 0xffff_ffff);
     assert.equal(be64At(new Uint8Array(8).fill(0xff), 0), 0xffff_ffff_ffff_ffffn);

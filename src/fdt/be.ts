@@ -17,6 +17,11 @@ export function be32At(bytes: Uint8Array, at: number): number {
   );
 }
 
+/** Every whole big-endian u32 cell of `bytes`, in order (a trailing partial cell is left out). */
+export function be32Cells(bytes: Uint8Array): number[] {
+  return Array.from({ length: Math.floor(bytes.length / 4) }, (_, i) => be32At(bytes, i * 4));
+}
+
 /** The big-endian u64 at `at` of `bytes` (the caller has checked `at + 8 <= length`). */
 export function be64At(bytes: Uint8Array, at: number): bigint {
   return (BigInt(be32At(bytes, at)) << 32n) | BigInt(be32At(bytes, at + 4));

@@ -8,6 +8,7 @@
  */
 
 import { hex } from '../text/index.ts';
+import { be32Cells } from './be.ts';
 import { formatPropertyValue } from './dts.ts';
 import type { Fdt, FdtNode, MemoryReservation } from './tree.ts';
 
@@ -49,8 +50,7 @@ const PHANDLE_NAMES = new Set(['phandle', 'linux,phandle']);
 
 function cellsOf(v: Uint8Array): number[] | undefined {
   if (v.length === 0 || v.length % 4 !== 0) return undefined;
-  const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  return Array.from({ length: v.length / 4 }, (_, i) => view.getUint32(i * 4));
+  return be32Cells(v);
 }
 
 /** A phandle list as `<&{/path} …>`; a dangling cell keeps its number. */

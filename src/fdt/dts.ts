@@ -9,6 +9,7 @@
  */
 
 import { hex, hexDigits } from '../text/index.ts';
+import { be32Cells } from './be.ts';
 import { FdtError } from './errors.ts';
 import type { Fdt, FdtNode } from './tree.ts';
 
@@ -98,10 +99,9 @@ function formatStrings(v: Uint8Array): string {
 }
 
 function formatCells(v: Uint8Array): string {
-  const view = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  const cells: string[] = [];
-  for (let i = 0; i < v.length; i += 4) cells.push(`${hex(view.getUint32(i))}`);
-  return `<${cells.join(' ')}>`;
+  return `<${be32Cells(v)
+    .map((c) => hex(c))
+    .join(' ')}>`;
 }
 
 function formatBytes(v: Uint8Array): string {

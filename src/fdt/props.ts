@@ -3,7 +3,7 @@
  * (drivers/of/property.c, include/linux/of.h, v5.12): a missing property is EINVAL, a value
  * shorter than asked is EOVERFLOW, a longer one is fine unless an exact maximum is given.
  */
-import { be32At, be64At } from './be.ts';
+import { be32At, be32Cells, be64At } from './be.ts';
 import { FdtPropertyError } from './errors.ts';
 import type { Fdt, FdtNode } from './tree.ts';
 
@@ -92,8 +92,7 @@ export function readAllU64(node: FdtNode, name: string): bigint[] {
 export function readAllU32(node: FdtNode, name: string): number[] {
   const prop = node.getProperty(name);
   if (!prop) return [];
-  const v = prop.value;
-  return Array.from({ length: Math.floor(v.length / 4) }, (_, i) => be32At(v, i * 4));
+  return be32Cells(prop.value);
 }
 
 /**
