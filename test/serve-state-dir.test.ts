@@ -426,23 +426,34 @@ describe('serve --state-dir refuses', () => {
   });
 });
 
+/**
+ * A state dir and a socket dir of a describe block's own (call it in the block): `start`
+ * serves them; every server started is killed and both dirs removed after the block.
+ */
+function ownStateDir(name: string): { state: string; start: () => Promise<ServeProcess> } {
+  const dir = mkdtempSync(join(tmpdir(), `vfio-nvlink2-state-${name}-`));
+  const state = join(dir, 'state');
+  const started: ServeProcess[] = [];
+  after(async () => {
+    for (const s of started) await s.stop('SIGKILL').catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const start = async () => {
+    const s = await startServe(['--state-dir', state], { dir: join(dir, 'sock') });
+    started.push(s);
+    return s;
+  };
+  return { state, start };
+}
+
 describe('serve --state-dir: a device first used after a restart', () => {
   // A device with no state file in DIR starts fresh on a restart, with no copy of that state
   // kept: what its first client changes must reach DIR as for the restored devices.
   const OTHER_GPU = '0003:02:00.0';
-  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-state-lazy-'));
-  const state = join(dir, 'state');
-  const start = () => startServe(['--state-dir', state], { dir: join(dir, 'sock') });
-  let servers: ServeProcess[] = [];
-
-  after(async () => {
-    for (const s of servers) await s.stop('SIGKILL').catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { start } = ownStateDir('lazy');
 
   it('keeps its config space and GPU RAM across the next kill -9', async () => {
     const a = await start();
-    servers = [a];
     const gpu = await VfioUserClient.connect(a.socket(GPU));
     await gpu.regionWrite(CONFIG, 0x04n, new Uint8Array([0x06, 0x00]));
     const gpuConfig = await gpu.regionRead(CONFIG, 0n, 256);
@@ -450,7 +461,6 @@ describe('serve --state-dir: a device first used after a restart', () => {
     gpu.close();
     // Only GPU's device state is in DIR.
     const b = await start();
-    servers = [b];
     const other = await VfioUserClient.connect(b.socket(OTHER_GPU));
     await other.regionWrite(CONFIG, 0x04n, new Uint8Array([0x02, 0x00]));
     await other.regionWrite(CONFIG, 0x10n, new Uint8Array([0x00, 0x00, 0xbe, 0xba]));
@@ -460,7 +470,6 @@ describe('serve --state-dir: a device first used after a restart', () => {
     assert.equal(await b.stop('SIGKILL'), null);
     other.close();
     const c = await start();
-    servers = [c];
     const again = await VfioUserClient.connect(c.socket(OTHER_GPU));
     const first = await VfioUserClient.connect(c.socket(GPU));
     try {
@@ -475,19 +484,10 @@ describe('serve --state-dir: a device first used after a restart', () => {
 });
 
 describe('serve --state-dir: temporaries a server killed mid-write left', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'vfio-nvlink2-state-tmp-'));
-  const state = join(dir, 'state');
-  const start = () => startServe(['--state-dir', state], { dir: join(dir, 'sock') });
-  let servers: ServeProcess[] = [];
-
-  after(async () => {
-    for (const s of servers) await s.stop('SIGKILL').catch(() => {});
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { state, start } = ownStateDir('tmp');
 
   it('are removed at the next start, each with a line; the state they were to replace is kept', async () => {
     const a = await start();
-    servers = [a];
     const gpu = await VfioUserClient.connect(a.socket(GPU));
     await gpu.regionWrite(CONFIG, 0x04n, new Uint8Array([0x06, 0x00]));
     const config = await gpu.regionRead(CONFIG, 0n, 256);
@@ -503,7 +503,6 @@ describe('serve --state-dir: temporaries a server killed mid-write left', () => 
     const other = join(state, 'devices', 'notes.tmp');
     writeFileSync(other, "the user's");
     const b = await start();
-    servers = [b];
     for (const path of left) {
       assert.equal(existsSync(path), false, `${path} is gone`);
       assert.ok(
